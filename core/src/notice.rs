@@ -1,0 +1,109 @@
+//! What happened, for traces, logs and metrics.
+
+use crate::{ExitReason, InputKind, NodeId, Reply, RequestError, RequestId, RequestOp, RunId, Strategy};
+
+/// Everything that happened inside the engine, in order: the commands it
+/// emitted, the inputs it accepted, and its decisions. Drained with
+/// [`Engine::poll_notice`](crate::Engine::poll_notice); the notice stream alone
+/// is the trace.
+///
+/// Notices name nodes by [`NodeId`]. Resolve them with
+/// [`Engine::path`](crate::Engine::path) **before the next call that changes the
+/// engine**: a node removed during a call (a temporary child that ended) stays
+/// resolvable until then.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Notice {
+    /// Command emitted: start a run.
+    Spawn(RunId),
+    /// Command emitted: ask a run to stop.
+    Stop(RunId),
+    /// Command emitted: kill a run.
+    Kill(RunId),
+    /// Input accepted: the run is up.
+    Started(RunId),
+    /// Input accepted: the run failed to start.
+    StartFailed(RunId, String),
+    /// Input accepted: the run is ready.
+    Ready(RunId),
+    /// Input accepted: heartbeat.
+    Heartbeat(RunId),
+    /// Input accepted: the run ended. `reason` is the one the engine acts on
+    /// (`health` / `start_timeout` when the engine killed it for that).
+    Exited(RunId, ExitReason),
+    /// An input was ignored: unknown node, old generation, or meaningless in the
+    /// run's state.
+    Stale(RunId, InputKind),
+    /// A supervisor decided an automatic restart because `child` ended (or
+    /// failed to restart).
+    Restart {
+        /// The supervisor.
+        sup: NodeId,
+        /// The child that caused it.
+        child: NodeId,
+        /// The supervisor's strategy.
+        strategy: Strategy,
+    },
+    /// \[ext\] An automatic restart of `child` waits `delay_ns` first.
+    Backoff {
+        /// The child.
+        child: NodeId,
+        /// The delay in nanoseconds.
+        delay_ns: u64,
+    },
+    /// A supervisor exceeded its intensity; it now stops its children and ends.
+    GiveUp {
+        /// The supervisor.
+        sup: NodeId,
+    },
+    /// The engine killed a run for missing its readiness or heartbeat deadline.
+    Timeout {
+        /// The run.
+        run: RunId,
+        /// `start_timeout` or `health`.
+        reason: ExitReason,
+    },
+    /// A supervisor started all its children.
+    SupStarted {
+        /// The supervisor.
+        sup: NodeId,
+    },
+    /// A supervisor ended.
+    SupExit {
+        /// The supervisor.
+        sup: NodeId,
+        /// Why.
+        reason: ExitReason,
+    },
+    /// A child spec was removed (temporary child ended, delete_child, failed
+    /// start_child, or its supervisor ended).
+    Removed {
+        /// The child.
+        child: NodeId,
+    },
+    /// The root ended: nothing runs any more.
+    TreeDown {
+        /// Why the root ended.
+        reason: ExitReason,
+    },
+    /// An operator request was received.
+    Request {
+        /// Its id.
+        id: RequestId,
+        /// The operation.
+        op: RequestOp,
+        /// The path it names.
+        path: String,
+    },
+    /// The answer to a request (immediately after `Request`, or later for
+    /// requests answered [`Reply::Pending`]).
+    Reply {
+        /// The request.
+        id: RequestId,
+        /// The operation.
+        op: RequestOp,
+        /// The path it named.
+        path: String,
+        /// The answer.
+        result: Result<Reply, RequestError>,
+    },
+}

@@ -1,0 +1,320 @@
+//! Test support for vigil: a small deterministic world around the engine.
+//!
+//! [`Harness`] drives a [`vigil_core::Engine`] the way a driver would, with
+//! scripted worker behaviour: spawns succeed at once (unless told to fail),
+//! `notify` workers become ready at once (unless told to hang), `Stop` ends a run
+//! with `shutdown` at once (unless told to ignore it), and `Kill` ends it with
+//! `killed`. Every notice is rendered as one readable line, which is what the
+//! rule tests assert on and the snapshot tests record.
+//!
+//! ```
+//! use vigil_core::{ChildSpec, SupervisorSpec};
+//! use vigil_tests::Harness;
+//! let mut h = Harness::new(SupervisorSpec::new().child(ChildSpec::worker("a")));
+//! h.start();
+//! h.crash("a");
+//! assert_eq!(h.commands(), ["spawn a", "spawn a"]);
+//! ```
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use vigil_core::{
+    Command, Engine, ExitReason, Input, Instant, Notice, Reply, Request, RequestError, RunId, SupervisorSpec,
+};
+
+/// A scripted world around one engine. See the crate docs.
+pub struct Harness {
+    /// The engine under test.
+    pub engine: Engine,
+    now: Instant,
+    /// Every notice so far, rendered.
+    pub log: Vec<String>,
+    /// Every command so far, rendered (`spawn a/b`, `stop a/b`, `kill a/b`).
+    cmds: Vec<String>,
+    /// Paths whose next N starts fail.
+    fail_starts: BTreeMap<String, u32>,
+    /// Paths whose spawns get no answer at all (a start that hangs).
+    hang_start: BTreeSet<String>,
+    /// Paths that never report ready.
+    never_ready: BTreeSet<String>,
+    /// Paths whose runs ignore Stop.
+    ignore_stop: BTreeSet<String>,
+    /// Paths whose runs, asked to stop, exit with this reason instead of `shutdown`.
+    stop_reason: BTreeMap<String, ExitReason>,
+    /// Runs spawned and not answered (hanging starts), by path.
+    pub hanging: BTreeMap<String, RunId>,
+    /// Runs asked to stop that ignore it, by path.
+    pub stopping: BTreeMap<String, RunId>,
+    /// Whether to answer commands automatically.
+    pub auto: bool,
+    /// Commands not answered because `auto` was off.
+    pub pending: VecDeque<Command>,
+}
+
+impl Harness {
+    /// A harness for `spec`, seed 0, at time zero, not started.
+    pub fn new(spec: SupervisorSpec) -> Self {
+        Self::with_seed(spec, 0)
+    }
+
+    /// A harness with a given seed.
+    pub fn with_seed(spec: SupervisorSpec, seed: u64) -> Self {
+        Harness {
+            engine: Engine::new(spec, seed).expect("valid spec"),
+            now: Instant::ZERO,
+            log: Vec::new(),
+            cmds: Vec::new(),
+            fail_starts: BTreeMap::new(),
+            hang_start: BTreeSet::new(),
+            never_ready: BTreeSet::new(),
+            ignore_stop: BTreeSet::new(),
+            stop_reason: BTreeMap::new(),
+            hanging: BTreeMap::new(),
+            stopping: BTreeMap::new(),
+            auto: true,
+            pending: VecDeque::new(),
+        }
+    }
+
+    /// Current virtual time.
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+
+    /// Start the tree and settle.
+    pub fn start(&mut self) -> &mut Self {
+        self.engine.start(self.now);
+        self.settle();
+        self
+    }
+
+    /// The next `n` starts of `path` fail.
+    pub fn fail_starts(&mut self, path: &str, n: u32) -> &mut Self {
+        self.fail_starts.insert(path.to_owned(), n);
+        self
+    }
+
+    /// Spawns of `path` get no answer (until [`Harness::answer_start`]).
+    pub fn hang_start(&mut self, path: &str) -> &mut Self {
+        self.hang_start.insert(path.to_owned());
+        self
+    }
+
+    /// `path` never reports ready.
+    pub fn never_ready(&mut self, path: &str) -> &mut Self {
+        self.never_ready.insert(path.to_owned());
+        self
+    }
+
+    /// Runs of `path` ignore `Stop` (only `Kill` ends them).
+    pub fn ignore_stop(&mut self, path: &str) -> &mut Self {
+        self.ignore_stop.insert(path.to_owned());
+        self
+    }
+
+    /// Runs of `path` asked to stop exit with `reason`.
+    pub fn stop_reason(&mut self, path: &str, reason: ExitReason) -> &mut Self {
+        self.stop_reason.insert(path.to_owned(), reason);
+        self
+    }
+
+    /// Move time forward by `d`, firing every deadline on the way, in order.
+    pub fn advance(&mut self, d: Duration) -> &mut Self {
+        let target = self.now + d;
+        while let Some(t) = self.engine.poll_timeout() {
+            if t > target {
+                break;
+            }
+            self.now = self.now.max(t);
+            self.engine.handle_timeout(self.now);
+            self.settle();
+        }
+        self.now = target;
+        self
+    }
+
+    /// The current run of the worker at `path`.
+    pub fn run(&self, path: &str) -> RunId {
+        let node = self.engine.lookup(path).unwrap_or_else(|| panic!("no node {path}"));
+        self.engine
+            .current_run(node)
+            .unwrap_or_else(|| panic!("{path} has no run"))
+    }
+
+    /// The current run of `path` exits with `reason`.
+    pub fn exit(&mut self, path: &str, reason: ExitReason) -> &mut Self {
+        let run = self.run(path);
+        self.input(Input::Exited(run, reason))
+    }
+
+    /// The current run of `path` crashes (`error(crash)`).
+    pub fn crash(&mut self, path: &str) -> &mut Self {
+        self.exit(path, ExitReason::Error("crash".into()))
+    }
+
+    /// Feed an input and settle.
+    pub fn input(&mut self, input: Input) -> &mut Self {
+        self.engine.handle(input, self.now);
+        self.settle();
+        self
+    }
+
+    /// Answer a hanging start of `path` with `Started`.
+    pub fn answer_start(&mut self, path: &str) -> &mut Self {
+        let run = self.hanging.remove(path).expect("a hanging start");
+        self.input(Input::Started(run))
+    }
+
+    /// Send a request and settle; returns its immediate answer.
+    pub fn request(&mut self, req: Request) -> Result<Reply, RequestError> {
+        let r = self.engine.request(req, self.now);
+        self.settle();
+        r
+    }
+
+    /// The commands emitted so far, rendered.
+    pub fn commands(&self) -> &[String] {
+        &self.cmds
+    }
+
+    /// Commands emitted so far, then forget them.
+    pub fn take_commands(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.cmds)
+    }
+
+    /// The log so far, then forget it.
+    pub fn take_log(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.log)
+    }
+
+    /// Log lines containing `needle`.
+    pub fn log_lines(&self, needle: &str) -> Vec<&str> {
+        self.log
+            .iter()
+            .filter(|l| l.contains(needle))
+            .map(|s| s.as_str())
+            .collect()
+    }
+
+    fn path(&self, run: RunId) -> String {
+        self.engine.path(run.node).unwrap_or_else(|| format!("{}", run.node))
+    }
+
+    /// Drain notices and commands, answering commands by the scripted behaviour,
+    /// until nothing is left.
+    pub fn settle(&mut self) {
+        loop {
+            self.drain_notices();
+            let Some(cmd) = self.engine.poll_command() else { break };
+            let path = self.path(cmd.run());
+            let verb = match cmd {
+                Command::Spawn(_) => "spawn",
+                Command::Stop(_) => "stop",
+                Command::Kill(_) => "kill",
+            };
+            self.cmds.push(format!("{verb} {path}"));
+            if !self.auto {
+                self.pending.push_back(cmd);
+                continue;
+            }
+            self.answer(cmd, path);
+        }
+    }
+
+    /// Answer one command by the scripted behaviour.
+    pub fn answer(&mut self, cmd: Command, path: String) {
+        let now = self.now;
+        match cmd {
+            Command::Spawn(run) => {
+                if let Some(n) = self.fail_starts.get_mut(&path).filter(|n| **n > 0) {
+                    *n -= 1;
+                    self.engine.handle(Input::StartFailed(run, "scripted".into()), now);
+                } else if self.hang_start.contains(&path) {
+                    self.hanging.insert(path, run);
+                } else {
+                    self.engine.handle(Input::Started(run), now);
+                    self.drain_notices();
+                    if !self.never_ready.contains(&path) {
+                        // Ready is stale for immediate workers; only send it to notify ones.
+                        if self.engine.state(run.node) == Some(vigil_core::ChildState::Starting)
+                            && self.engine.current_run(run.node) == Some(run)
+                        {
+                            self.engine.handle(Input::Ready(run), now);
+                        }
+                    }
+                }
+            }
+            Command::Stop(run) => {
+                if self.ignore_stop.contains(&path) {
+                    self.stopping.insert(path, run);
+                } else {
+                    let reason = self.stop_reason.get(&path).cloned().unwrap_or(ExitReason::shutdown());
+                    self.engine.handle(Input::Exited(run, reason), now);
+                }
+            }
+            Command::Kill(run) => {
+                self.stopping.remove(&path);
+                self.engine.handle(Input::Exited(run, ExitReason::Killed), now);
+            }
+        }
+    }
+
+    fn drain_notices(&mut self) {
+        while let Some(n) = self.engine.poll_notice() {
+            let line = self.render(&n);
+            self.log.push(line);
+        }
+    }
+
+    /// One readable line for a notice: `<ms> <event> <path> <fields>`.
+    pub fn render(&self, n: &Notice) -> String {
+        let t = self.now.as_nanos() as f64 / 1e6;
+        let mut s = format!("{t:>8.1}ms ");
+        let p = |id| {
+            self.engine
+                .path(id)
+                .map(|p| if p.is_empty() { "/".to_owned() } else { p })
+                .unwrap_or_default()
+        };
+        let _ = match n {
+            Notice::Spawn(r) => write!(s, "spawn {} gen={}", p(r.node), r.generation),
+            Notice::Stop(r) => write!(s, "stop {} gen={}", p(r.node), r.generation),
+            Notice::Kill(r) => write!(s, "kill {} gen={}", p(r.node), r.generation),
+            Notice::Started(r) => write!(s, "started {} gen={}", p(r.node), r.generation),
+            Notice::StartFailed(r, e) => write!(s, "start_failed {} gen={} error={e}", p(r.node), r.generation),
+            Notice::Ready(r) => write!(s, "ready {} gen={}", p(r.node), r.generation),
+            Notice::Heartbeat(r) => write!(s, "heartbeat {} gen={}", p(r.node), r.generation),
+            Notice::Exited(r, reason) => write!(s, "exited {} gen={} reason={reason}", p(r.node), r.generation),
+            Notice::Stale(r, k) => write!(s, "stale {} gen={} input={}", r.node, r.generation, k.as_str()),
+            Notice::Restart { sup, child, strategy } => {
+                write!(s, "restart {} child={} strategy={strategy:?}", p(*sup), p(*child))
+            }
+            Notice::Backoff { child, delay_ns } => {
+                write!(s, "backoff {} delay={}ms", p(*child), *delay_ns as f64 / 1e6)
+            }
+            Notice::GiveUp { sup } => write!(s, "give_up {}", p(*sup)),
+            Notice::Timeout { run, reason } => {
+                write!(s, "timeout {} gen={} reason={reason}", p(run.node), run.generation)
+            }
+            Notice::SupStarted { sup } => write!(s, "sup_started {}", p(*sup)),
+            Notice::SupExit { sup, reason } => write!(s, "sup_exit {} reason={reason}", p(*sup)),
+            Notice::Removed { child } => write!(s, "removed {}", p(*child)),
+            Notice::TreeDown { reason } => write!(s, "tree_down reason={reason}"),
+            Notice::Request { id, op, path } => write!(s, "request {id} {} path={path}", op.as_str()),
+            Notice::Reply { id, op, path, result } => {
+                let r = match result {
+                    Ok(Reply::Ok) => "ok".to_owned(),
+                    Ok(Reply::Started { .. }) => "started".to_owned(),
+                    Ok(Reply::Pending(_)) => "pending".to_owned(),
+                    Ok(Reply::Children(c)) => format!("children({})", c.len()),
+                    Ok(Reply::Counts(c)) => format!("counts({c:?})"),
+                    Err(e) => format!("error({})", e.code()),
+                };
+                write!(s, "reply {id} {} path={path} result={r}", op.as_str())
+            }
+        };
+        s
+    }
+}
