@@ -6,12 +6,12 @@ use std::sync::Arc;
 use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
 
-use crate::plan::{Mail, Mode, PendingReply, Phase};
+use crate::plan::{Mail, PendingReply};
 use crate::timer_queue::TimerQueue;
 use crate::tree::{flag, NodeState, StopCause, TimerPurpose, Tree, NONE};
 use crate::{
     ChildState, Command, ExitReason, Input, InputKind, Instant, NodeId, Notice, Readiness, RunId, SpecError, Stats,
-    SupervisorSpec,
+    Strategy, SupervisorSpec,
 };
 
 /// Something a supervisor tells its parent, processed in order after the
@@ -290,6 +290,10 @@ impl Engine {
             match ev {
                 SupEvent::Started(s) => {
                     let p = self.tree.node(s).parent;
+                    let now = self.now;
+                    if let Some(ext) = self.tree.node_mut(s).ext.as_deref_mut() {
+                        ext.up_since = Some(now);
+                    }
                     self.tree.set_state(s, NodeState::Running);
                     self.notices.push_back(Notice::SupStarted { sup: NodeId(s) });
                     self.advance(p);
@@ -302,6 +306,7 @@ impl Engine {
                 }
                 SupEvent::Exited(s, reason) => {
                     let p = self.tree.node(s).parent;
+                    self.record_uptime(s);
                     self.cancel_timer(s);
                     let n = self.tree.node_mut(s);
                     n.flags &= !flag::KILLING;
@@ -310,7 +315,7 @@ impl Engine {
                         self.tree.set_state(s, NodeState::Stopped);
                         self.advance(p);
                     } else {
-                        self.child_exited_by_itself(p, s, reason);
+                        self.child_exited_by_itself(p, s, reason.is_normal(), Some(reason));
                     }
                 }
             }
@@ -391,10 +396,7 @@ impl Engine {
             (n.state, n.cause, n.parent)
         };
         if state == NodeState::Running {
-            let now = self.now;
-            if let Some(ext) = self.tree.node_mut(c).ext.as_deref_mut() {
-                ext.lived = ext.up_since.take().map(|t| now - t);
-            }
+            self.record_uptime(c);
         }
         match cause {
             StopCause::Plan => {
@@ -410,11 +412,23 @@ impl Engine {
                 self.on_start_failed(parent, c, error);
             }
             StopCause::Health | StopCause::None => {
-                let r = reason.clone();
-                self.notices.push_back(Notice::Exited(run, r));
+                // The reason moves into the notice; only one_terminate_all needs
+                // its own copy (it becomes the supervisor's reason). No clone on
+                // the hot path.
+                let normal = reason.is_normal();
+                let own = (self.tree.sup(parent).spec.strategy == Strategy::OneTerminateAll).then(|| reason.clone());
+                self.notices.push_back(Notice::Exited(run, reason));
                 self.worker_gone(c);
-                self.child_exited_by_itself(parent, c, reason);
+                self.child_exited_by_itself(parent, c, normal, own);
             }
+        }
+    }
+
+    /// Remember how long `c`'s run was up (for backoff's `reset_after`).
+    fn record_uptime(&mut self, c: u32) {
+        let now = self.now;
+        if let Some(ext) = self.tree.node_mut(c).ext.as_deref_mut() {
+            ext.lived = ext.up_since.take().map(|t| now - t);
         }
     }
 
@@ -466,12 +480,6 @@ impl Engine {
                     generation: run.generation,
                 });
                 self.advance(p);
-            }
-            TimerPurpose::RoundWait => {
-                if matches!(&self.tree.sup(c).mode, Mode::Busy(p) if p.phase == Phase::Wait) {
-                    self.begin_start_phase(c);
-                }
-                self.advance(c);
             }
         }
     }

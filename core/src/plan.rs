@@ -35,8 +35,6 @@ pub(crate) struct Plan {
     pub(crate) initiated: bool,
     /// Whether a start phase follows the stop phase.
     pub(crate) then_start: bool,
-    /// Delay between the stop and start phases (a round's backoff), in ns.
-    pub(crate) wait_ns: u64,
 }
 
 impl Plan {
@@ -51,7 +49,6 @@ impl Plan {
             start_to: to,
             initiated: false,
             then_start: true,
-            wait_ns: 0,
         }
     }
 
@@ -67,7 +64,6 @@ impl Plan {
             start_to,
             initiated: false,
             then_start: then_start.is_some(),
-            wait_ns: 0,
         }
     }
 }
@@ -76,8 +72,6 @@ impl Plan {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Phase {
     Stop,
-    /// Waiting for a round's backoff timer.
-    Wait,
     Start,
 }
 

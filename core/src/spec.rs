@@ -453,12 +453,24 @@ pub(crate) fn check_name(parent_path: &str, name: &str) -> Result<(), SpecError>
         SpecErrorKind::EmptyName
     } else if name.contains('/') {
         SpecErrorKind::NameWithSlash { name: name.to_owned() }
-    } else if name.chars().any(|c| c.is_control() || c.is_whitespace()) {
+    } else if name
+        .chars()
+        .any(|c| c.is_control() || c.is_whitespace() || is_invisible(c))
+    {
         SpecErrorKind::UnprintableName { name: name.to_owned() }
     } else {
         return Ok(());
     };
     Err(SpecError::new(parent_path, kind))
+}
+
+/// Invisible formatting characters (Unicode category Cf and friends: zero-width
+/// spaces and joiners, bidirectional overrides, the BOM, soft hyphen, tags)
+/// that would make two different names look the same.
+fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{206F}' | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}' | '\u{E0000}'..='\u{E007F}')
 }
 
 /// `parent/name`, or `name` under the root.

@@ -45,8 +45,8 @@ pub enum SpecErrorKind {
         /// The name.
         name: String,
     },
-    /// A name contains whitespace or control characters.
-    #[error("child name `{name:?}` contains whitespace or control characters")]
+    /// A name contains whitespace, control or invisible formatting characters.
+    #[error("child name {name:?} contains whitespace, control or invisible formatting characters")]
     UnprintableName {
         /// The name.
         name: String,

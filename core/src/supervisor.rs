@@ -21,6 +21,9 @@ impl Engine {
         n.generation = generation;
         n.cause = StopCause::None;
         n.flags &= !flag::KILLING;
+        if let Some(ext) = n.ext.as_deref_mut() {
+            ext.up_since = None;
+        }
         self.tree.set_state(s, NodeState::Spawned);
         let spec = Arc::clone(&self.tree.sup(s).spec);
         self.tree.sup_mut(s).window.clear();
@@ -73,9 +76,6 @@ impl Engine {
                 } else {
                     plan.start_to
                 };
-            if phase == Phase::Wait {
-                return;
-            }
             if c == NONE {
                 if phase == Phase::Stop {
                     self.stop_phase_done(s);
@@ -128,6 +128,12 @@ impl Engine {
             return;
         };
         let remove_temporary = matches!(plan.kind, PlanKind::Restart | PlanKind::Terminate { .. });
+        if matches!(plan.kind, PlanKind::RestartAll { .. }) && self.tree.node(c).state != NodeState::Stopped {
+            // It ended by itself before its turn: its own exit (in the mailbox)
+            // decides what happens to it, not this restart_all.
+            self.tree.node_mut(c).flags &= !flag::MARK;
+            return;
+        }
         self.cancel_timer(c);
         if remove_temporary && self.tree.node(c).restart == Restart::Temporary {
             self.remove_child(c);
@@ -137,33 +143,20 @@ impl Engine {
         }
     }
 
+    /// The stop phase of the plan of `s` is over: finish, or start (`start_from == NONE`: the first child now).
     fn stop_phase_done(&mut self, s: u32) {
-        let now = self.now;
+        let first = self.tree.sup(s).first;
         let Some(plan) = self.plan_mut(s) else { return };
         if !plan.then_start {
             return self.plan_done(s);
         }
-        if plan.wait_ns > 0 {
-            plan.phase = Phase::Wait;
-            let at = now.saturating_add(Duration::from_nanos(plan.wait_ns));
-            self.arm(s, at, TimerPurpose::RoundWait);
-            return;
-        }
-        self.begin_start_phase(s);
-    }
-
-    /// Enter the start phase of the plan of `s` (`start_from == NONE`: the first child now).
-    pub(crate) fn begin_start_phase(&mut self, s: u32) {
-        let first = self.tree.sup(s).first;
-        if let Some(plan) = self.plan_mut(s) {
-            plan.phase = Phase::Start;
-            plan.cursor = if plan.start_from == NONE {
-                first
-            } else {
-                plan.start_from
-            };
-            plan.initiated = false;
-        }
+        plan.phase = Phase::Start;
+        plan.cursor = if plan.start_from == NONE {
+            first
+        } else {
+            plan.start_from
+        };
+        plan.initiated = false;
     }
 
     /// The plan of `s` finished all its steps.
@@ -301,7 +294,8 @@ impl Engine {
     }
 
     /// Child `c` of `s` ended without being asked to.
-    pub(crate) fn child_exited_by_itself(&mut self, s: u32, c: u32, reason: ExitReason) {
+    /// `reason` is the exit reason when the supervisor needs it (one_terminate_all).
+    pub(crate) fn child_exited_by_itself(&mut self, s: u32, c: u32, normal: bool, reason: Option<ExitReason>) {
         let sup = self.tree.sup(s);
         if matches!(&sup.mode, Mode::Busy(p) if p.kind.is_ending()) || matches!(sup.mode, Mode::Dormant) {
             // The supervisor is ending anyway: the exit is part of its stop.
@@ -312,6 +306,11 @@ impl Engine {
         self.tree.set_state(c, NodeState::Exited);
         let generation = self.tree.node(c).generation;
         let mail = if one_terminate_all {
+            let reason = reason.unwrap_or(if normal {
+                ExitReason::Normal
+            } else {
+                ExitReason::Error(String::new())
+            });
             Mail::TerminateAll {
                 child: c,
                 generation,
@@ -321,7 +320,7 @@ impl Engine {
             Mail::Exit {
                 child: c,
                 generation,
-                normal: reason.is_normal(),
+                normal,
             }
         };
         self.tree.sup_mut(s).mailbox.push_back(mail);
@@ -367,8 +366,7 @@ impl Engine {
             }
             Mail::Queued { child, generation } => {
                 if self.mail_is_current(s, child, generation, NodeState::Queued) {
-                    self.tree.set_state(child, NodeState::Stopped);
-                    self.tree.sup_mut(s).mode = Mode::Busy(Plan::start(PlanKind::Restart, child, child));
+                    self.begin_restart(s, child);
                 }
             }
             Mail::Request { reply, request } => {
@@ -432,45 +430,38 @@ impl Engine {
         });
         let delay = self.backoff_delay(c);
         if delay > 0 {
+            // The restart waits; meanwhile the supervisor keeps serving its other
+            // children and requests. When the delay ends the restart joins the mailbox.
             self.notices.push_back(Notice::Backoff {
                 child: NodeId(c),
                 delay_ns: delay,
             });
+            self.tree.set_state(c, NodeState::Backoff);
+            self.arm(
+                c,
+                now.saturating_add(Duration::from_nanos(delay)),
+                TimerPurpose::Backoff,
+            );
+        } else {
+            self.begin_restart(s, c);
         }
-        match strategy {
-            Strategy::OneForOne | Strategy::OneTerminateAll => {
-                if delay > 0 {
-                    self.tree.set_state(c, NodeState::Backoff);
-                    self.arm(
-                        c,
-                        now.saturating_add(Duration::from_nanos(delay)),
-                        TimerPurpose::Backoff,
-                    );
-                } else {
-                    self.tree.set_state(c, NodeState::Stopped);
-                    self.tree.sup_mut(s).mode = Mode::Busy(Plan::start(PlanKind::Restart, c, c));
-                }
+    }
+
+    /// Carry out the restart of failed child `c` of `s` by the strategy.
+    fn begin_restart(&mut self, s: u32, c: u32) {
+        self.tree.set_state(c, NodeState::Stopped);
+        let sup = self.tree.sup(s);
+        let plan = match sup.spec.strategy {
+            Strategy::OneForOne | Strategy::OneTerminateAll => Plan::start(PlanKind::Restart, c, c),
+            Strategy::OneForAll => Plan::stop(PlanKind::Restart, sup.last, NONE, Some((NONE, NONE))),
+            Strategy::RestForOne => {
+                let after = self.tree.node(c).next;
+                // Stop the children after `c` (none if it is the last), then start from `c`.
+                let from = if after == NONE { NONE } else { sup.last };
+                Plan::stop(PlanKind::Restart, from, after, Some((c, NONE)))
             }
-            Strategy::OneForAll | Strategy::RestForOne => {
-                self.tree.set_state(c, NodeState::Stopped);
-                let sup = self.tree.sup(s);
-                let last = sup.last;
-                let (stop_to, start_from) = if strategy == Strategy::OneForAll {
-                    (NONE, NONE)
-                } else {
-                    (self.tree.node(c).next, c)
-                };
-                // rest_for_one of the last child: nothing to stop.
-                let from = if strategy == Strategy::RestForOne && stop_to == NONE {
-                    NONE
-                } else {
-                    last
-                };
-                let mut plan = Plan::stop(PlanKind::Restart, from, stop_to, Some((start_from, NONE)));
-                plan.wait_ns = delay;
-                self.tree.sup_mut(s).mode = Mode::Busy(plan);
-            }
-        }
+        };
+        self.tree.sup_mut(s).mode = Mode::Busy(plan);
     }
 
     /// The delay before restarting `c` (0 without backoff).
@@ -494,9 +485,6 @@ impl Engine {
             Mode::Busy(Plan::stop(PlanKind::End { reason }, last, NONE, None)),
         );
         if let Mode::Busy(plan) = old {
-            if plan.phase == Phase::Wait && self.tree.node(s).timer == TimerPurpose::RoundWait {
-                self.cancel_timer(s);
-            }
             if let PlanKind::RestartAll { .. } = plan.kind {
                 self.clear_marks(s);
             }
@@ -530,6 +518,11 @@ impl Engine {
             let next = self.tree.node(c).next;
             self.tree.remove(c);
             c = next;
+        }
+        while let Some(mail) = self.tree.sup_mut(s).mailbox.pop_front() {
+            if let Mail::Request { reply, .. } = mail {
+                self.reply(reply, Err(RequestError::ShuttingDown));
+            }
         }
         let sup = self.tree.sup_mut(s);
         sup.mode = Mode::Dormant;

@@ -79,10 +79,8 @@ pub(crate) enum TimerPurpose {
     Health,
     /// Stop deadline: kill the run (worker) or the subtree (supervisor).
     Kill,
-    /// One-for-one backoff before a restart.
+    /// Backoff before an automatic restart.
     Backoff,
-    /// A supervisor's restart round waits for the failed child's backoff.
-    RoundWait,
 }
 
 /// Why the engine is ending a run; decides how its exit is read.

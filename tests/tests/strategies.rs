@@ -1,0 +1,402 @@
+//! SUPERVISION.md section 5: what each strategy's restart does, command by command.
+
+use std::time::Duration;
+
+use vigil_core::*;
+use vigil_tests::Harness;
+
+fn w(name: &str) -> ChildSpec {
+    ChildSpec::worker(name)
+}
+
+/// The trace without its time column.
+fn events(h: &Harness) -> Vec<String> {
+    h.log
+        .iter()
+        .map(|l| l.trim_start().split_once("ms ").expect("time column").1.to_owned())
+        .collect()
+}
+
+/// Trace lines that start with `prefix` (time column removed).
+fn events_starting(h: &Harness, prefix: &str) -> Vec<String> {
+    events(h).into_iter().filter(|e| e.starts_with(prefix)).collect()
+}
+
+fn render(h: &Harness, cmd: &Command) -> String {
+    let verb = match cmd {
+        Command::Spawn(_) => "spawn",
+        Command::Stop(_) => "stop",
+        Command::Kill(_) => "kill",
+    };
+    format!("{verb} {}", h.engine.path(cmd.run().node).expect("known node"))
+}
+
+/// Commands emitted but not answered yet (with `auto` off), rendered.
+fn pending(h: &Harness) -> Vec<String> {
+    h.pending.iter().map(|c| render(h, c)).collect()
+}
+
+/// Answer the oldest unanswered command by the harness's script, settle, and
+/// return the commands now waiting.
+fn step(h: &mut Harness) -> Vec<String> {
+    let cmd = h.pending.pop_front().expect("a pending command");
+    let path = h.engine.path(cmd.run().node).expect("known node");
+    h.answer(cmd, path);
+    h.settle();
+    pending(h)
+}
+
+/// Answer every unanswered command and go back to answering automatically.
+fn flush(h: &mut Harness) {
+    h.auto = true;
+    while let Some(cmd) = h.pending.pop_front() {
+        let path = h.engine.path(cmd.run().node).expect("known node");
+        h.answer(cmd, path);
+        h.settle();
+    }
+}
+
+fn started(strategy: Strategy, children: &[&str]) -> Harness {
+    let mut spec = SupervisorSpec::new().strategy(strategy).intensity(10);
+    for c in children {
+        spec = spec.child(w(c));
+    }
+    started_with(spec)
+}
+
+fn started_with(spec: SupervisorSpec) -> Harness {
+    let mut h = Harness::new(spec);
+    h.start();
+    h.take_commands();
+    h.take_log();
+    h.advance(Duration::from_secs(1));
+    h
+}
+
+// ----- one_for_one -----
+
+#[test]
+fn one_for_one_restarts_only_the_failed_child() {
+    let mut h = started(Strategy::OneForOne, &["a", "b", "c", "d"]);
+    h.crash("b");
+    assert_eq!(h.commands(), ["spawn b"]);
+    assert_eq!(
+        events_starting(&h, "restart "),
+        ["restart / child=b strategy=OneForOne"]
+    );
+}
+
+// ----- one_for_all -----
+
+#[test]
+fn one_for_all_stops_others_in_reverse_order_then_starts_all_in_order() {
+    let mut h = started(Strategy::OneForAll, &["a", "b", "c", "d"]);
+    h.crash("b");
+    assert_eq!(
+        h.commands(),
+        ["stop d", "stop c", "stop a", "spawn a", "spawn b", "spawn c", "spawn d"]
+    );
+    assert_eq!(
+        events_starting(&h, "restart "),
+        ["restart / child=b strategy=OneForAll"]
+    );
+    assert_eq!(h.engine.stats().restart_decisions, 1);
+}
+
+#[test]
+fn one_for_all_stops_and_starts_one_child_at_a_time() {
+    let mut h = started(Strategy::OneForAll, &["a", "b", "c", "d"]);
+    h.auto = false;
+    h.crash("b");
+    // Each step answers the one outstanding command; only then does the next appear.
+    assert_eq!(pending(&h), ["stop d"]);
+    assert_eq!(step(&mut h), ["stop c"]);
+    assert_eq!(step(&mut h), ["stop a"]);
+    assert_eq!(step(&mut h), ["spawn a"]);
+    assert_eq!(step(&mut h), ["spawn b"]);
+    assert_eq!(step(&mut h), ["spawn c"]);
+    assert_eq!(step(&mut h), ["spawn d"]);
+    assert_eq!(step(&mut h), Vec::<String>::new());
+    assert_eq!(
+        h.commands(),
+        ["stop d", "stop c", "stop a", "spawn a", "spawn b", "spawn c", "spawn d"]
+    );
+}
+
+#[test]
+fn one_for_all_of_the_last_child_stops_all_earlier_ones() {
+    let mut h = started(Strategy::OneForAll, &["a", "b", "c"]);
+    h.crash("c");
+    assert_eq!(h.commands(), ["stop b", "stop a", "spawn a", "spawn b", "spawn c"]);
+}
+
+#[test]
+fn one_for_all_also_starts_transient_children_that_had_stopped_normally() {
+    let spec = SupervisorSpec::new()
+        .strategy(Strategy::OneForAll)
+        .intensity(10)
+        .child(w("a"))
+        .child(w("t").restart(Restart::Transient))
+        .child(w("c"));
+    let mut h = started_with(spec);
+    h.exit("t", ExitReason::Normal);
+    assert_eq!(h.commands(), Vec::<String>::new());
+    h.crash("c");
+    // `t` is not running, so it gets no stop; but it is started again with everybody.
+    assert_eq!(h.commands(), ["stop a", "spawn a", "spawn t", "spawn c"]);
+    assert_eq!(h.engine.state(h.engine.lookup("t").unwrap()), Some(ChildState::Running));
+}
+
+#[test]
+fn one_for_all_also_starts_children_terminated_by_request() {
+    let mut h = started(Strategy::OneForAll, &["a", "b", "c"]);
+    h.request(Request::TerminateChild { path: "b".into() }).unwrap();
+    assert_eq!(h.take_commands(), ["stop b"]);
+    h.crash("c");
+    assert_eq!(h.commands(), ["stop a", "spawn a", "spawn b", "spawn c"]);
+}
+
+#[test]
+fn one_for_all_removes_temporary_siblings_it_stops_instead_of_restarting_them() {
+    let spec = SupervisorSpec::new()
+        .strategy(Strategy::OneForAll)
+        .intensity(10)
+        .child(w("a"))
+        .child(w("tmp").restart(Restart::Temporary))
+        .child(w("c"));
+    let mut h = started_with(spec);
+    h.crash("c");
+    assert_eq!(h.commands(), ["stop tmp", "stop a", "spawn a", "spawn c"]);
+    assert_eq!(events_starting(&h, "removed "), ["removed tmp"]);
+    assert_eq!(h.engine.lookup("tmp"), None);
+}
+
+// ----- rest_for_one -----
+
+#[test]
+fn rest_for_one_stops_later_children_last_first_then_starts_failed_and_later_in_order() {
+    let mut h = started(Strategy::RestForOne, &["a", "b", "c", "d"]);
+    h.crash("b");
+    // `a`, before the failed child, gets no command at all.
+    assert_eq!(h.commands(), ["stop d", "stop c", "spawn b", "spawn c", "spawn d"]);
+    assert_eq!(
+        events_starting(&h, "restart "),
+        ["restart / child=b strategy=RestForOne"]
+    );
+}
+
+#[test]
+fn rest_for_one_stops_and_starts_one_child_at_a_time() {
+    let mut h = started(Strategy::RestForOne, &["a", "b", "c", "d"]);
+    h.auto = false;
+    h.crash("b");
+    assert_eq!(pending(&h), ["stop d"]);
+    assert_eq!(step(&mut h), ["stop c"]);
+    assert_eq!(step(&mut h), ["spawn b"]);
+    assert_eq!(step(&mut h), ["spawn c"]);
+    assert_eq!(step(&mut h), ["spawn d"]);
+    assert_eq!(step(&mut h), Vec::<String>::new());
+}
+
+#[test]
+fn rest_for_one_of_the_last_child_restarts_only_it() {
+    let mut h = started(Strategy::RestForOne, &["a", "b", "c"]);
+    h.crash("c");
+    assert_eq!(h.commands(), ["spawn c"]);
+}
+
+#[test]
+fn rest_for_one_of_the_first_child_restarts_everything() {
+    let mut h = started(Strategy::RestForOne, &["a", "b", "c"]);
+    h.crash("a");
+    assert_eq!(h.commands(), ["stop c", "stop b", "spawn a", "spawn b", "spawn c"]);
+}
+
+#[test]
+fn rest_for_one_removes_temporary_children_it_stops() {
+    let spec = SupervisorSpec::new()
+        .strategy(Strategy::RestForOne)
+        .intensity(10)
+        .child(w("a"))
+        .child(w("b"))
+        .child(w("tmp").restart(Restart::Temporary))
+        .child(w("d"));
+    let mut h = started_with(spec);
+    h.crash("b");
+    assert_eq!(h.commands(), ["stop d", "stop tmp", "spawn b", "spawn d"]);
+    assert_eq!(h.engine.lookup("tmp"), None);
+}
+
+// ----- exits during a round are absorbed -----
+
+#[test]
+fn one_for_all_sibling_crashing_while_being_stopped_is_absorbed_into_the_one_restart() {
+    let mut h = started(Strategy::OneForAll, &["a", "b", "c"]);
+    // Asked to stop, `b` dies of its own error instead of `shutdown`.
+    h.stop_reason("b", ExitReason::Error("boom".into()));
+    let b = h.run("b");
+    h.crash("c");
+    assert_eq!(h.commands(), ["stop b", "stop a", "spawn a", "spawn b", "spawn c"]);
+    assert_eq!(
+        events_starting(&h, "restart "),
+        ["restart / child=c strategy=OneForAll"]
+    );
+    assert_eq!(h.engine.stats().restart_decisions, 1);
+    // Its own reason stays in the trace.
+    assert!(events(&h).contains(&format!("exited b gen={} reason=error(boom)", b.generation)));
+}
+
+#[test]
+fn one_for_all_sibling_crashing_before_its_stop_is_absorbed_into_the_one_restart() {
+    let mut h = started(Strategy::OneForAll, &["a", "b", "c"]);
+    h.auto = false;
+    h.crash("c");
+    assert_eq!(pending(&h), ["stop b"]);
+    // While `b` is being stopped, `a` crashes by itself.
+    h.crash("a");
+    assert_eq!(pending(&h), ["stop b"], "nothing new while the round waits for b");
+    flush(&mut h);
+    // `a` is already gone: no stop for it; everybody is started once.
+    assert_eq!(h.commands(), ["stop b", "spawn a", "spawn b", "spawn c"]);
+    assert_eq!(
+        events_starting(&h, "restart "),
+        ["restart / child=c strategy=OneForAll"]
+    );
+    assert_eq!(h.engine.stats().restart_decisions, 1);
+    for c in ["a", "b", "c"] {
+        assert_eq!(h.engine.state(h.engine.lookup(c).unwrap()), Some(ChildState::Running));
+    }
+}
+
+#[test]
+fn rest_for_one_later_sibling_crashing_while_being_stopped_is_absorbed_into_the_one_restart() {
+    let mut h = started(Strategy::RestForOne, &["a", "b", "c", "d"]);
+    h.stop_reason("c", ExitReason::Panic("oops".into()));
+    h.crash("b");
+    assert_eq!(h.commands(), ["stop d", "stop c", "spawn b", "spawn c", "spawn d"]);
+    assert_eq!(
+        events_starting(&h, "restart "),
+        ["restart / child=b strategy=RestForOne"]
+    );
+    assert_eq!(h.engine.stats().restart_decisions, 1);
+}
+
+#[test]
+fn sibling_ignoring_stop_and_then_crashing_is_absorbed_into_the_one_restart() {
+    let mut h = started(Strategy::OneForAll, &["a", "b", "c"]);
+    h.ignore_stop("b");
+    let b = h.run("b");
+    h.crash("c");
+    assert_eq!(h.commands(), ["stop b"]);
+    // `b` ignored the stop, then crashes by itself before its deadline.
+    h.advance(Duration::from_millis(10));
+    h.stopping.remove("b");
+    h.input(Input::Exited(b, ExitReason::Error("late".into())));
+    assert_eq!(h.commands(), ["stop b", "stop a", "spawn a", "spawn b", "spawn c"]);
+    assert_eq!(h.engine.stats().restart_decisions, 1);
+    assert_eq!(h.engine.stats().kills, 0);
+}
+
+#[test]
+fn nested_supervisor_under_one_for_all_is_stopped_depth_first_and_rebuilt_in_order() {
+    let inner = SupervisorSpec::new().child(w("x")).child(w("y"));
+    let spec = SupervisorSpec::new()
+        .strategy(Strategy::OneForAll)
+        .intensity(10)
+        .child(w("a"))
+        .child(ChildSpec::supervisor("s", inner))
+        .child(w("c"));
+    let mut h = started_with(spec);
+    h.crash("a");
+    assert_eq!(
+        h.commands(),
+        [
+            "stop c",
+            "stop s/y",
+            "stop s/x",
+            "spawn a",
+            "spawn s/x",
+            "spawn s/y",
+            "spawn c"
+        ]
+    );
+}
+
+#[test]
+fn rest_for_one_earlier_sibling_crashing_during_a_round_is_handled_after_it() {
+    let mut h = started(Strategy::RestForOne, &["a", "b", "c", "d"]);
+    h.auto = false;
+    h.crash("c");
+    assert_eq!(pending(&h), ["stop d"]);
+    // `a` is not part of c's round: its crash is a decision of its own, taken after the round.
+    h.crash("a");
+    flush(&mut h);
+    assert_eq!(
+        h.commands(),
+        [
+            "stop d", "spawn c", "spawn d", // c's round
+            "stop d", "stop c", "stop b", "spawn a", "spawn b", "spawn c", "spawn d", // a's round
+        ]
+    );
+    assert_eq!(
+        events_starting(&h, "restart "),
+        [
+            "restart / child=c strategy=RestForOne",
+            "restart / child=a strategy=RestForOne"
+        ]
+    );
+}
+
+#[test]
+fn one_for_all_sibling_crashing_after_being_restarted_in_a_round_gets_a_new_round() {
+    let mut h = started(Strategy::OneForAll, &["a", "b", "c"]);
+    h.auto = false;
+    h.crash("c");
+    assert_eq!(pending(&h), ["stop b"]);
+    assert_eq!(step(&mut h), ["stop a"]);
+    assert_eq!(step(&mut h), ["spawn a"]);
+    assert_eq!(step(&mut h), ["spawn b"]);
+    // The new run of `a` crashes while the round is still starting `b`.
+    h.crash("a");
+    flush(&mut h);
+    assert_eq!(
+        h.commands(),
+        [
+            "stop b", "stop a", "spawn a", "spawn b", "spawn c", // c's round
+            "stop c", "stop b", "spawn a", "spawn b", "spawn c", // a's round
+        ]
+    );
+    assert_eq!(h.engine.stats().restart_decisions, 2);
+}
+
+#[test]
+fn rest_for_one_also_starts_later_children_that_had_stopped_normally() {
+    let spec = SupervisorSpec::new()
+        .strategy(Strategy::RestForOne)
+        .intensity(10)
+        .child(w("a"))
+        .child(w("b"))
+        .child(w("t").restart(Restart::Transient))
+        .child(w("d"));
+    let mut h = started_with(spec);
+    h.exit("t", ExitReason::Normal);
+    h.crash("b");
+    assert_eq!(h.commands(), ["stop d", "spawn b", "spawn t", "spawn d"]);
+}
+
+#[test]
+fn rest_for_one_does_not_start_earlier_children_that_had_stopped() {
+    let spec = SupervisorSpec::new()
+        .strategy(Strategy::RestForOne)
+        .intensity(10)
+        .child(w("t").restart(Restart::Transient))
+        .child(w("a"))
+        .child(w("b"))
+        .child(w("c"));
+    let mut h = started_with(spec);
+    h.exit("t", ExitReason::Normal);
+    h.crash("b");
+    // `t` comes before the failed child: it gets no command, stopped or not.
+    assert_eq!(h.commands(), ["stop c", "spawn b", "spawn c"]);
+    assert_eq!(h.engine.state(h.engine.lookup("t").unwrap()), Some(ChildState::Stopped));
+}
