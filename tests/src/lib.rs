@@ -198,6 +198,63 @@ impl Harness {
             .collect()
     }
 
+    /// The log without its time column.
+    pub fn events(&self) -> Vec<String> {
+        self.log.iter().map(|l| strip_time(l).to_owned()).collect()
+    }
+
+    /// Log lines (time column removed) that start with `prefix`.
+    pub fn events_starting(&self, prefix: &str) -> Vec<String> {
+        self.events().into_iter().filter(|e| e.starts_with(prefix)).collect()
+    }
+
+    /// The log without its time column, then forget the log and the commands.
+    pub fn take_events(&mut self) -> Vec<String> {
+        self.cmds.clear();
+        self.take_log().iter().map(|l| strip_time(l).to_owned()).collect()
+    }
+
+    /// The operator-visible state of the node at `path` (panics if there is none).
+    pub fn state(&self, path: &str) -> vigil_core::ChildState {
+        let node = self.engine.lookup(path).unwrap_or_else(|| panic!("no node {path}"));
+        self.engine.state(node).expect("a live node has a state")
+    }
+
+    /// Commands emitted but not answered yet (with `auto` off), rendered.
+    pub fn pending_commands(&self) -> Vec<String> {
+        self.pending.iter().map(|c| self.render_command(c)).collect()
+    }
+
+    /// Answer the oldest unanswered command by the script, settle, and return
+    /// the commands now waiting.
+    pub fn step(&mut self) -> Vec<String> {
+        let cmd = self.pending.pop_front().expect("a pending command");
+        let path = self.path(cmd.run());
+        self.answer(cmd, path);
+        self.settle();
+        self.pending_commands()
+    }
+
+    /// Answer every unanswered command and go back to answering automatically.
+    pub fn flush(&mut self) {
+        self.auto = true;
+        while let Some(cmd) = self.pending.pop_front() {
+            let path = self.path(cmd.run());
+            self.answer(cmd, path);
+            self.settle();
+        }
+    }
+
+    /// `spawn a/b`, `stop a/b` or `kill a/b`.
+    pub fn render_command(&self, cmd: &Command) -> String {
+        let verb = match cmd {
+            Command::Spawn(_) => "spawn",
+            Command::Stop(_) => "stop",
+            Command::Kill(_) => "kill",
+        };
+        format!("{verb} {}", self.path(cmd.run()))
+    }
+
     fn path(&self, run: RunId) -> String {
         self.engine.path(run.node).unwrap_or_else(|| format!("{}", run.node))
     }
@@ -209,12 +266,7 @@ impl Harness {
             self.drain_notices();
             let Some(cmd) = self.engine.poll_command() else { break };
             let path = self.path(cmd.run());
-            let verb = match cmd {
-                Command::Spawn(_) => "spawn",
-                Command::Stop(_) => "stop",
-                Command::Kill(_) => "kill",
-            };
-            self.cmds.push(format!("{verb} {path}"));
+            self.cmds.push(self.render_command(&cmd));
             if !self.auto {
                 self.pending.push_back(cmd);
                 continue;
@@ -317,4 +369,9 @@ impl Harness {
         };
         s
     }
+}
+
+/// A rendered log line without its time column.
+fn strip_time(line: &str) -> &str {
+    line.split_once("ms ").map_or(line, |(_, rest)| rest)
 }

@@ -22,20 +22,6 @@ fn strip_time(line: &str) -> String {
     line.split_once("ms ").expect("timestamped line").1.to_owned()
 }
 
-fn events(h: &Harness) -> Vec<String> {
-    h.log.iter().map(|l| strip_time(l)).collect()
-}
-
-fn take_events(h: &mut Harness) -> Vec<String> {
-    h.take_commands();
-    h.take_log().iter().map(|l| strip_time(l)).collect()
-}
-
-fn state(h: &Harness, path: &str) -> ChildState {
-    let node = h.engine.lookup(path).unwrap_or_else(|| panic!("no node {path}"));
-    h.engine.state(node).expect("state")
-}
-
 fn terminate(path: &str) -> Request {
     Request::TerminateChild { path: path.to_owned() }
 }
@@ -55,11 +41,11 @@ fn any_significant_ends_the_supervisor_when_a_significant_child_ends_normally() 
     let mut h = Harness::new(spec);
     h.start();
     let (ga, gs, gb) = (h.run("a").generation, h.run("s").generation, h.run("b").generation);
-    take_events(&mut h);
+    h.take_events();
     h.exit("s", ExitReason::Normal);
     assert_eq!(h.commands(), ["stop b", "stop a"]);
     assert_eq!(
-        events(&h),
+        h.events(),
         [
             format!("exited s gen={gs} reason=normal"),
             format!("stop b gen={gb}"),
@@ -81,10 +67,10 @@ fn any_significant_ends_the_supervisor_when_a_significant_temporary_child_crashe
         .child(w("t").restart(Restart::Temporary).significant(true));
     let mut h = Harness::new(spec);
     h.start();
-    take_events(&mut h);
+    h.take_events();
     h.crash("t");
     assert_eq!(h.commands(), ["stop a"]);
-    let ev = events(&h);
+    let ev = h.events();
     assert_eq!(ev[1], "removed t");
     assert_eq!(
         ev[ev.len() - 2..],
@@ -104,14 +90,14 @@ fn any_significant_ignores_a_non_significant_child_that_ends() {
         .child(w("t").restart(Restart::Temporary));
     let mut h = Harness::new(spec);
     h.start();
-    take_events(&mut h);
+    h.take_events();
     h.exit("n", ExitReason::Normal);
     h.crash("t");
     h.advance(Duration::from_secs(1));
     assert!(h.commands().is_empty(), "{:?}", h.commands());
     assert!(h.log_lines("sup_exit").is_empty());
     assert!(!h.engine.is_down());
-    assert_eq!(state(&h, "s"), ChildState::Running);
+    assert_eq!(h.state("s"), ChildState::Running);
 }
 
 #[test]
@@ -126,30 +112,30 @@ fn any_significant_nested_supervisor_that_auto_shuts_down_is_judged_by_its_own_r
         .child(ChildSpec::supervisor("g", g.clone()).restart(Restart::Transient));
     let mut h = Harness::new(spec);
     h.start();
-    take_events(&mut h);
+    h.take_events();
     h.exit("g/x", ExitReason::Normal);
     assert_eq!(h.commands(), ["stop g/y"]);
     assert_eq!(h.log_lines("sup_exit").len(), 1);
     assert_eq!(strip_time(h.log.last().expect("log")), "sup_exit g reason=shutdown");
-    assert_eq!(state(&h, "g"), ChildState::Stopped);
-    assert_eq!(state(&h, "a"), ChildState::Running);
+    assert_eq!(h.state("g"), ChildState::Stopped);
+    assert_eq!(h.state("a"), ChildState::Running);
     assert!(!h.engine.is_down());
 
     // g permanent: its parent restarts it (and counts the restart).
     let spec = SupervisorSpec::new().child(w("a")).child(ChildSpec::supervisor("g", g));
     let mut h = Harness::new(spec);
     h.start();
-    take_events(&mut h);
+    h.take_events();
     h.exit("g/x", ExitReason::Normal);
     assert_eq!(h.commands(), ["stop g/y", "spawn g/x", "spawn g/y"]);
-    let ev = events(&h);
+    let ev = h.events();
     let i = ev
         .iter()
         .position(|l| l == "sup_exit g reason=shutdown")
         .expect("g ended");
     assert_eq!(ev[i + 1], "restart / child=g strategy=OneForOne");
     assert_eq!(h.engine.stats().restart_decisions, 1);
-    assert_eq!(state(&h, "g"), ChildState::Running);
+    assert_eq!(h.state("g"), ChildState::Running);
 }
 
 #[test]
@@ -159,7 +145,7 @@ fn any_significant_child_ending_while_the_supervisor_is_busy_ends_it_once_it_is_
     h.start();
     h.hang_start("a");
     h.crash("a"); // the restart of `a` hangs: the supervisor is busy
-    take_events(&mut h);
+    h.take_events();
     h.exit("s", ExitReason::Normal);
     assert!(h.commands().is_empty());
     assert!(!h.engine.is_down());
@@ -179,14 +165,14 @@ fn all_significant_ends_the_supervisor_only_when_the_last_significant_child_has_
         .child(sig("s2"));
     let mut h = Harness::new(spec);
     h.start();
-    take_events(&mut h);
+    h.take_events();
     h.exit("s1", ExitReason::Normal);
     assert!(h.commands().is_empty(), "s2 still runs: {:?}", h.commands());
     assert!(!h.engine.is_down());
-    assert_eq!(state(&h, "s1"), ChildState::Stopped);
+    assert_eq!(h.state("s1"), ChildState::Stopped);
     h.exit("s2", ExitReason::Shutdown("done".into()));
     assert_eq!(h.commands(), ["stop a"]);
-    let ev = events(&h);
+    let ev = h.events();
     assert_eq!(
         ev[ev.len() - 2..],
         ["sup_exit / reason=shutdown", "tree_down reason=shutdown"]
@@ -202,8 +188,8 @@ fn all_significant_counts_a_significant_child_waiting_for_its_restart_as_left() 
     let mut h = Harness::new(spec);
     h.start();
     h.crash("s1"); // transient + abnormal: restarted after 500 ms
-    assert_eq!(state(&h, "s1"), ChildState::Restarting);
-    take_events(&mut h);
+    assert_eq!(h.state("s1"), ChildState::Restarting);
+    h.take_events();
     h.exit("s2", ExitReason::Normal);
     assert!(h.commands().is_empty(), "s1 is restarting: {:?}", h.commands());
     assert!(!h.engine.is_down());
@@ -224,7 +210,7 @@ fn all_significant_ends_when_the_last_running_significant_child_ends_after_other
     h.start();
     h.request(terminate("s1")).expect("terminate");
     assert!(!h.engine.is_down(), "a terminate never triggers auto_shutdown");
-    take_events(&mut h);
+    h.take_events();
     h.exit("s2", ExitReason::Normal);
     assert_eq!(h.commands(), ["stop a"]);
     assert!(h.engine.is_down());
@@ -238,14 +224,14 @@ fn terminate_child_of_a_significant_child_never_triggers_auto_shutdown() {
         let spec = root(auto).child(w("a")).child(sig("s1")).child(sig("s2"));
         let mut h = Harness::new(spec);
         h.start();
-        take_events(&mut h);
+        h.take_events();
         h.request(terminate("s1")).expect("terminate s1");
         h.request(terminate("s2")).expect("terminate s2");
         h.advance(Duration::from_secs(1));
         assert_eq!(h.commands(), ["stop s1", "stop s2"], "{auto:?}");
         assert!(h.log_lines("sup_exit").is_empty(), "{auto:?}");
         assert!(!h.engine.is_down(), "{auto:?}");
-        assert_eq!(state(&h, "a"), ChildState::Running);
+        assert_eq!(h.state("a"), ChildState::Running);
     }
 }
 
@@ -257,12 +243,12 @@ fn a_one_for_all_round_stopping_a_significant_child_never_triggers_auto_shutdown
         h.start();
         // Asked to stop, `s` exits `normal`, which would look like ending by itself.
         h.stop_reason("s", ExitReason::Normal);
-        take_events(&mut h);
+        h.take_events();
         h.crash("a");
         assert_eq!(h.commands(), ["stop s", "spawn a", "spawn s"], "{auto:?}");
         assert!(h.log_lines("sup_exit").is_empty(), "{auto:?}");
         assert!(!h.engine.is_down());
-        assert_eq!(state(&h, "s"), ChildState::Running);
+        assert_eq!(h.state("s"), ChildState::Running);
     }
 }
 
@@ -275,11 +261,11 @@ fn a_rest_for_one_round_stopping_a_significant_child_never_triggers_auto_shutdow
     let mut h = Harness::new(spec);
     h.start();
     h.stop_reason("s", ExitReason::Normal);
-    take_events(&mut h);
+    h.take_events();
     h.crash("a");
     assert_eq!(h.commands(), ["stop s", "spawn a", "spawn s"]);
     assert!(!h.engine.is_down());
-    assert_eq!(state(&h, "s"), ChildState::Running);
+    assert_eq!(h.state("s"), ChildState::Running);
 }
 
 #[test]
@@ -298,7 +284,7 @@ fn a_parent_round_stopping_an_auto_shutdown_supervisor_never_triggers_auto_shutd
     let mut h = Harness::new(spec);
     h.start();
     h.stop_reason("g/x", ExitReason::Normal);
-    take_events(&mut h);
+    h.take_events();
     h.crash("b");
     assert_eq!(
         h.commands(),
@@ -306,7 +292,7 @@ fn a_parent_round_stopping_an_auto_shutdown_supervisor_never_triggers_auto_shutd
     );
     assert_eq!(h.log_lines("sup_exit g reason=shutdown").len(), 1);
     assert_eq!(h.engine.stats().restart_decisions, 1, "only the root's decision for b");
-    assert_eq!(state(&h, "g"), ChildState::Running);
+    assert_eq!(h.state("g"), ChildState::Running);
 }
 
 #[test]
@@ -327,10 +313,11 @@ fn shutdown_never_triggers_auto_shutdown() {
     h.start();
     h.stop_reason("g/x", ExitReason::Normal);
     h.stop_reason("z", ExitReason::Normal);
-    take_events(&mut h);
+    h.take_events();
     h.request(Request::Shutdown).expect("accepted");
     assert_eq!(h.commands(), ["stop z", "stop g/y", "stop g/x"]);
-    let ends: Vec<_> = events(&h)
+    let ends: Vec<_> = h
+        .events()
         .into_iter()
         .filter(|l| l.starts_with("sup_exit") || l.starts_with("tree_down") || l.starts_with("reply"))
         .collect();
@@ -354,15 +341,15 @@ fn a_transient_significant_child_that_crashes_is_restarted_not_an_auto_shutdown(
         let mut h = Harness::new(spec);
         h.start();
         let gs = h.run("s").generation;
-        take_events(&mut h);
+        h.take_events();
         h.crash("s");
         assert_eq!(h.commands(), ["spawn s"], "{auto:?}");
-        let ev = events(&h);
+        let ev = h.events();
         assert_eq!(ev[0], format!("exited s gen={gs} reason=error(crash)"));
         assert_eq!(ev[1], "restart / child=s strategy=OneForOne");
         assert!(h.log_lines("sup_exit").is_empty());
         assert!(!h.engine.is_down());
-        assert_eq!(state(&h, "s"), ChildState::Running);
+        assert_eq!(h.state("s"), ChildState::Running);
     }
 }
 
@@ -371,7 +358,7 @@ fn a_significant_child_killed_for_a_missed_heartbeat_is_restarted_not_an_auto_sh
     let spec = root(AutoShutdown::AnySignificant).child(sig("s").health_timeout(ms(100)));
     let mut h = Harness::new(spec);
     h.start();
-    take_events(&mut h);
+    h.take_events();
     h.advance(ms(100));
     assert_eq!(h.commands(), ["kill s", "spawn s"]);
     assert!(!h.engine.is_down());
@@ -384,7 +371,7 @@ fn restart_all_stopping_a_significant_child_never_triggers_auto_shutdown() {
         let mut h = Harness::new(spec);
         h.start();
         h.stop_reason("s", ExitReason::Normal);
-        take_events(&mut h);
+        h.take_events();
         h.request(Request::RestartAll {
             path: String::new(),
             mode,
@@ -392,7 +379,7 @@ fn restart_all_stopping_a_significant_child_never_triggers_auto_shutdown() {
         .expect("accepted");
         assert!(h.log_lines("sup_exit").is_empty(), "{mode:?}");
         assert!(!h.engine.is_down(), "{mode:?}");
-        assert_eq!(state(&h, "s"), ChildState::Running, "{mode:?}");
+        assert_eq!(h.state("s"), ChildState::Running, "{mode:?}");
     }
 }
 
@@ -408,7 +395,7 @@ fn a_significant_child_that_ends_by_itself_during_a_rolling_restart_still_ends_t
     let mut h = Harness::new(spec);
     h.start();
     h.never_ready("a");
-    take_events(&mut h);
+    h.take_events();
     h.request(Request::RestartAll {
         path: String::new(),
         mode: RestartAllMode::Rolling,

@@ -10,19 +10,6 @@ fn w(name: &str) -> ChildSpec {
     ChildSpec::worker(name)
 }
 
-fn strip_time(line: &str) -> String {
-    line.split_once("ms ").expect("timestamped line").1.to_owned()
-}
-
-fn events(h: &Harness) -> Vec<String> {
-    h.log.iter().map(|l| strip_time(l)).collect()
-}
-
-fn take_events(h: &mut Harness) -> Vec<String> {
-    h.take_commands();
-    h.take_log().iter().map(|l| strip_time(l)).collect()
-}
-
 fn start_child(h: &mut Harness, parent: &str, spec: ChildSpec) {
     let name = spec.name.clone();
     match h.request(Request::StartChild {
@@ -37,12 +24,7 @@ fn start_child(h: &mut Harness, parent: &str, spec: ChildSpec) {
     } else {
         format!("{parent}/{name}")
     };
-    assert_eq!(state(h, &path), ChildState::Running, "{path} started");
-}
-
-fn state(h: &Harness, path: &str) -> ChildState {
-    let node = h.engine.lookup(path).unwrap_or_else(|| panic!("no node {path}"));
-    h.engine.state(node).expect("state")
+    assert_eq!(h.state(&path), ChildState::Running, "{path} started");
 }
 
 fn names(h: &mut Harness, path: &str) -> Vec<String> {
@@ -67,7 +49,7 @@ fn start_child_appends_at_the_end_of_the_start_order() {
     start_child(&mut h, "", w("c"));
     assert_eq!(names(&mut h, ""), ["a", "b", "d", "c"]);
     // Shutdown goes in reverse start order: the dynamic children first, latest first.
-    take_events(&mut h);
+    h.take_events();
     h.request(Request::Shutdown).expect("accepted");
     assert_eq!(h.commands(), ["stop c", "stop d", "stop b", "stop a"]);
 }
@@ -82,7 +64,7 @@ fn dynamic_children_take_part_in_a_one_for_all_round_in_start_order() {
     let mut h = Harness::new(spec);
     h.start();
     start_child(&mut h, "", w("d"));
-    take_events(&mut h);
+    h.take_events();
     h.crash("a");
     assert_eq!(h.commands(), ["stop d", "stop b", "spawn a", "spawn b", "spawn d"]);
     assert_eq!(
@@ -103,10 +85,10 @@ fn dynamic_children_after_the_failed_one_take_part_in_a_rest_for_one_round() {
     h.start();
     start_child(&mut h, "", w("d"));
     start_child(&mut h, "", w("e"));
-    take_events(&mut h);
+    h.take_events();
     h.crash("b");
     assert_eq!(h.commands(), ["stop e", "stop d", "spawn b", "spawn d", "spawn e"]);
-    take_events(&mut h);
+    h.take_events();
     h.crash("e");
     assert_eq!(h.commands(), ["spawn e"], "the last child: nothing after it to stop");
 }
@@ -129,13 +111,13 @@ fn a_thousand_dynamic_children_under_one_for_one_crash_one_and_only_it_restarts(
     );
     let old = h.run("w500").generation;
     let neighbours = [h.run("w499"), h.run("w501"), h.run("w0"), h.run("w999")];
-    take_events(&mut h);
+    h.take_events();
     h.crash("w500");
     assert_eq!(h.commands(), ["spawn w500"]);
     let new = h.run("w500").generation;
     assert!(new > old);
     assert_eq!(
-        events(&h),
+        h.events(),
         [
             format!("exited w500 gen={old} reason=error(crash)"),
             "restart / child=w500 strategy=OneForOne".to_owned(),
@@ -158,10 +140,10 @@ fn a_dynamic_temporary_child_that_ends_is_removed() {
     let mut h = Harness::new(SupervisorSpec::new().child(w("a")));
     h.start();
     start_child(&mut h, "", w("t").restart(Restart::Temporary));
-    take_events(&mut h);
+    h.take_events();
     h.crash("t");
     assert!(h.commands().is_empty());
-    assert_eq!(events(&h)[1], "removed t");
+    assert_eq!(h.events()[1], "removed t");
     assert_eq!(h.engine.lookup("t"), None);
     assert_eq!(names(&mut h, ""), ["a"]);
 }
@@ -171,7 +153,7 @@ fn a_dynamic_permanent_child_is_restarted_and_counts_in_the_intensity() {
     let mut h = Harness::new(SupervisorSpec::new().intensity(1).child(w("a")));
     h.start();
     start_child(&mut h, "", w("d"));
-    take_events(&mut h);
+    h.take_events();
     h.crash("d");
     assert_eq!(h.commands(), ["spawn d"]);
     h.crash("d");
@@ -197,10 +179,10 @@ fn dynamic_children_are_lost_when_their_supervisor_is_restarted_by_its_parent() 
     start_child(&mut h, "g", w("d"));
     start_child(&mut h, "g", w("e").restart(Restart::Transient));
     assert_eq!(names(&mut h, "g"), ["x", "d", "e"]);
-    take_events(&mut h);
+    h.take_events();
     h.crash("g/x"); // intensity 0: g gives up, the root restarts it
     assert_eq!(h.commands(), ["stop g/e", "stop g/d", "spawn g/x"]);
-    let ev = events(&h);
+    let ev = h.events();
     assert!(ev.contains(&"give_up g".to_owned()));
     assert!(ev.contains(&"restart / child=g strategy=OneForOne".to_owned()));
     assert_eq!(names(&mut h, "g"), ["x"]);
@@ -231,7 +213,7 @@ fn dynamic_children_are_lost_when_a_parent_round_restarts_their_supervisor() {
     let mut h = Harness::new(spec);
     h.start();
     start_child(&mut h, "g", w("d"));
-    take_events(&mut h);
+    h.take_events();
     h.crash("b");
     assert_eq!(h.commands(), ["stop g/d", "stop g/x", "spawn g/x", "spawn b"]);
     assert_eq!(names(&mut h, "g"), ["x"]);
@@ -243,7 +225,7 @@ fn dynamic_children_are_lost_when_their_supervisor_is_terminated_and_restarted_b
     let mut h = Harness::new(SupervisorSpec::new().child(ChildSpec::supervisor("g", g)));
     h.start();
     start_child(&mut h, "g", w("d"));
-    take_events(&mut h);
+    h.take_events();
     h.request(Request::TerminateChild { path: "g".into() })
         .expect("terminate");
     assert_eq!(h.commands(), ["stop g/d", "stop g/x"]);
@@ -257,11 +239,11 @@ fn dynamic_children_can_be_terminated_restarted_and_deleted() {
     let mut h = Harness::new(SupervisorSpec::new().child(w("a")));
     h.start();
     start_child(&mut h, "", w("d"));
-    take_events(&mut h);
+    h.take_events();
     h.request(Request::TerminateChild { path: "d".into() })
         .expect("terminate");
     h.request(Request::RestartChild { path: "d".into() }).expect("restart");
-    assert_eq!(state(&h, "d"), ChildState::Running);
+    assert_eq!(h.state("d"), ChildState::Running);
     h.request(Request::TerminateChild { path: "d".into() })
         .expect("terminate");
     assert_eq!(h.request(Request::DeleteChild { path: "d".into() }), Ok(Reply::Ok));
@@ -274,7 +256,7 @@ fn dynamic_supervisor_children_start_their_own_children() {
     let mut h = Harness::new(SupervisorSpec::new().child(w("a")));
     h.start();
     let sub = SupervisorSpec::new().child(w("x")).child(w("y"));
-    take_events(&mut h);
+    h.take_events();
     start_child(&mut h, "", ChildSpec::supervisor("s", sub));
     assert_eq!(h.commands(), ["spawn s/x", "spawn s/y"]);
     start_child(&mut h, "s", w("z"));
@@ -290,7 +272,7 @@ fn many_dynamic_children_shut_down_in_reverse_start_order() {
     for i in 0..200 {
         start_child(&mut h, "", w(&format!("w{i:03}")));
     }
-    take_events(&mut h);
+    h.take_events();
     h.request(Request::Shutdown).expect("accepted");
     let expected: Vec<_> = (0..200).rev().map(|i| format!("stop w{i:03}")).collect();
     assert_eq!(h.commands(), expected);

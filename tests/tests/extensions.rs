@@ -23,20 +23,6 @@ fn strip_time(line: &str) -> String {
     line.split_once("ms ").expect("timestamped line").1.to_owned()
 }
 
-fn events(h: &Harness) -> Vec<String> {
-    h.log.iter().map(|l| strip_time(l)).collect()
-}
-
-fn take_events(h: &mut Harness) -> Vec<String> {
-    h.take_commands();
-    h.take_log().iter().map(|l| strip_time(l)).collect()
-}
-
-fn state(h: &Harness, path: &str) -> ChildState {
-    let node = h.engine.lookup(path).unwrap_or_else(|| panic!("no node {path}"));
-    h.engine.state(node).expect("state")
-}
-
 fn pending(r: Result<Reply, RequestError>) -> RequestId {
     match r {
         Ok(Reply::Pending(id)) => id,
@@ -98,13 +84,13 @@ fn one_terminate_all_a_crash_stops_the_others_in_reverse_order_and_ends_the_supe
         h.run("g/y").generation,
         h.run("g/z").generation,
     );
-    take_events(&mut h);
+    h.take_events();
     h.crash("g/y");
     assert_eq!(
         h.commands(),
         ["stop g/z", "stop g/x", "spawn g/x", "spawn g/y", "spawn g/z"]
     );
-    let ev = events(&h);
+    let ev = h.events();
     assert_eq!(
         ev[..7],
         [
@@ -122,7 +108,7 @@ fn one_terminate_all_a_crash_stops_the_others_in_reverse_order_and_ends_the_supe
     // g itself took no restart decision (intensity 0 would have given up).
     assert!(h.log_lines("give_up").is_empty());
     assert_eq!(h.engine.stats().restart_decisions, 1);
-    assert_eq!(state(&h, "g"), ChildState::Running);
+    assert_eq!(h.state("g"), ChildState::Running);
 }
 
 #[test]
@@ -131,13 +117,13 @@ fn one_terminate_all_a_normal_exit_of_a_permanent_child_ends_it_with_reason_norm
     let spec = SupervisorSpec::new().child(ChildSpec::supervisor("g", g).restart(Restart::Transient));
     let mut h = Harness::new(spec);
     h.start();
-    take_events(&mut h);
+    h.take_events();
     h.exit("g/x", ExitReason::Normal);
     assert_eq!(h.commands(), ["stop g/z", "stop g/y"]);
     assert_eq!(h.log_lines("sup_exit").len(), 1);
     assert_eq!(strip_time(h.log.last().expect("log")), "sup_exit g reason=normal");
     // A transient g that ended normally is not restarted by its parent.
-    assert_eq!(state(&h, "g"), ChildState::Stopped);
+    assert_eq!(h.state("g"), ChildState::Stopped);
     assert!(!h.engine.is_down());
 }
 
@@ -150,13 +136,13 @@ fn one_terminate_all_a_temporary_child_ending_ends_it_and_is_removed() {
     let spec = SupervisorSpec::new().child(ChildSpec::supervisor("g", g).restart(Restart::Transient));
     let mut h = Harness::new(spec);
     h.start();
-    take_events(&mut h);
+    h.take_events();
     h.exit("g/t", ExitReason::Shutdown("bye".into()));
     assert_eq!(h.commands(), ["stop g/z", "stop g/x"]);
-    let ev = events(&h);
+    let ev = h.events();
     assert!(ev.contains(&"removed g/t".to_owned()), "{ev:?}");
     assert_eq!(ev.last().map(String::as_str), Some("sup_exit g reason=shutdown(bye)"));
-    assert_eq!(state(&h, "g"), ChildState::Stopped);
+    assert_eq!(h.state("g"), ChildState::Stopped);
 }
 
 #[test]
@@ -165,11 +151,11 @@ fn one_terminate_all_a_transient_child_that_crashes_is_not_restarted_but_ends_it
     let spec = SupervisorSpec::new().child(ChildSpec::supervisor("g", g).restart(Restart::Transient));
     let mut h = Harness::new(spec);
     h.start();
-    take_events(&mut h);
+    h.take_events();
     h.input(Input::Exited(h.run("g/x"), ExitReason::Killed));
     // g ends with `killed` (abnormal): its transient parent entry restarts it.
     assert_eq!(h.commands(), ["stop g/y", "spawn g/x", "spawn g/y"]);
-    let ev = events(&h);
+    let ev = h.events();
     let i = ev
         .iter()
         .position(|l| l == "sup_exit g reason=killed")
@@ -182,10 +168,10 @@ fn one_terminate_all_at_the_root_brings_the_tree_down_with_the_childs_reason() {
     let spec = ota().child(w("a")).child(w("b").health_timeout(ms(100))).child(w("c"));
     let mut h = Harness::new(spec);
     h.start();
-    take_events(&mut h);
+    h.take_events();
     h.advance(ms(100)); // b misses its heartbeat
     assert_eq!(h.commands(), ["kill b", "stop c", "stop a"]);
-    let ev = events(&h);
+    let ev = h.events();
     assert_eq!(
         ev[ev.len() - 2..],
         ["sup_exit / reason=health", "tree_down reason=health"]
@@ -205,19 +191,19 @@ fn lifespan_transient_ends_normally_when_the_last_child_ends_by_itself() {
         .child(ChildSpec::supervisor("g", g).restart(Restart::Transient));
     let mut h = Harness::new(spec);
     h.start();
-    take_events(&mut h);
+    h.take_events();
     h.crash("g/t"); // temporary: removed; x still runs
     assert!(h.log_lines("sup_exit").is_empty());
     h.exit("g/x", ExitReason::Normal);
     assert!(h.commands().is_empty(), "nothing left to stop: {:?}", h.commands());
-    let ev = events(&h);
+    let ev = h.events();
     assert_eq!(ev.last().map(String::as_str), Some("sup_exit g reason=normal"));
     assert_eq!(
-        state(&h, "g"),
+        h.state("g"),
         ChildState::Stopped,
         "transient g ended normally: not restarted"
     );
-    assert_eq!(state(&h, "a"), ChildState::Running);
+    assert_eq!(h.state("a"), ChildState::Running);
 }
 
 #[test]
@@ -250,7 +236,7 @@ fn lifespan_transient_does_not_end_while_a_child_is_waiting_for_its_restart() {
     let mut h = Harness::new(spec);
     h.start();
     h.crash("g/x"); // restarting after 500 ms
-    take_events(&mut h);
+    h.take_events();
     h.exit("g/y", ExitReason::Normal);
     assert!(h.log_lines("sup_exit").is_empty(), "x is still restarting");
     h.advance(ms(500));
@@ -268,7 +254,7 @@ fn lifespan_transient_does_not_end_when_a_permanent_child_ends_and_is_restarted(
     let spec = SupervisorSpec::new().child(ChildSpec::supervisor("g", g).restart(Restart::Transient));
     let mut h = Harness::new(spec);
     h.start();
-    take_events(&mut h);
+    h.take_events();
     h.exit("g/x", ExitReason::Normal);
     assert_eq!(h.commands(), ["spawn g/x"]);
     assert!(h.log_lines("sup_exit").is_empty());
@@ -283,13 +269,13 @@ fn lifespan_transient_does_not_end_when_its_children_are_terminated_by_request()
     let spec = SupervisorSpec::new().child(ChildSpec::supervisor("g", g).restart(Restart::Transient));
     let mut h = Harness::new(spec);
     h.start();
-    take_events(&mut h);
+    h.take_events();
     pending(h.request(Request::TerminateChild { path: "g/x".into() }));
     pending(h.request(Request::TerminateChild { path: "g/y".into() }));
     h.advance(Duration::from_secs(1));
     assert_eq!(h.commands(), ["stop g/x", "stop g/y"]);
     assert!(h.log_lines("sup_exit").is_empty());
-    assert_eq!(state(&h, "g"), ChildState::Running);
+    assert_eq!(h.state("g"), ChildState::Running);
 }
 
 // ======================= backoff =======================
@@ -303,10 +289,10 @@ fn backoff_delays_are_initial_then_times_the_multiplier_capped_at_max() {
         .child(w("b"));
     let mut h = Harness::new(spec);
     h.start();
-    take_events(&mut h);
+    h.take_events();
     for delay in [100, 200, 350, 350] {
         h.crash("a");
-        assert_eq!(state(&h, "a"), ChildState::Restarting);
+        assert_eq!(h.state("a"), ChildState::Restarting);
         assert_eq!(fire_exactly_after(&mut h, ms(delay)), ["spawn a"], "delay {delay}");
     }
     assert_eq!(
@@ -406,12 +392,12 @@ fn backoff_one_for_all_round_runs_after_the_failed_childs_backoff_and_siblings_r
     let mut h = Harness::new(spec);
     h.start();
     h.advance(ms(10));
-    take_events(&mut h);
+    h.take_events();
     h.crash("b");
     assert!(h.commands().is_empty(), "the whole restart waits: {:?}", h.commands());
-    assert_eq!(state(&h, "a"), ChildState::Running);
-    assert_eq!(state(&h, "b"), ChildState::Restarting);
-    assert_eq!(state(&h, "c"), ChildState::Running);
+    assert_eq!(h.state("a"), ChildState::Running);
+    assert_eq!(h.state("b"), ChildState::Restarting);
+    assert_eq!(h.state("c"), ChildState::Running);
     assert_eq!(
         fire_exactly_after(&mut h, ms(500)),
         ["stop c", "stop a", "spawn a", "spawn b", "spawn c"]
@@ -436,7 +422,7 @@ fn backoff_rest_for_one_round_runs_after_the_failed_childs_backoff() {
         .child(w("c"));
     let mut h = Harness::new(spec);
     h.start();
-    take_events(&mut h);
+    h.take_events();
     h.crash("b");
     assert!(h.commands().is_empty());
     assert_eq!(fire_exactly_after(&mut h, ms(300)), ["stop c", "spawn b", "spawn c"]);
@@ -448,7 +434,7 @@ fn backoff_rest_for_one_round_runs_after_the_failed_childs_backoff() {
         .child(w("c").backoff(Backoff::exponential(ms(300), ms(5000))));
     let mut h = Harness::new(spec);
     h.start();
-    take_events(&mut h);
+    h.take_events();
     h.crash("c");
     assert!(h.commands().is_empty());
     assert_eq!(fire_exactly_after(&mut h, ms(300)), ["spawn c"]);
@@ -462,12 +448,12 @@ fn backoff_applies_to_the_retry_of_a_failed_restart_and_each_retry_counts() {
     let mut h = Harness::new(spec);
     h.start();
     h.fail_starts("a", 1);
-    take_events(&mut h);
+    h.take_events();
     h.crash("a");
     assert_eq!(fire_exactly_after(&mut h, ms(100)), ["spawn a"]); // fails
     assert_eq!(h.log_lines("start_failed a").len(), 1);
     assert_eq!(fire_exactly_after(&mut h, ms(200)), ["spawn a"]); // succeeds
-    assert_eq!(state(&h, "a"), ChildState::Running);
+    assert_eq!(h.state("a"), ChildState::Running);
     assert_eq!(h.engine.stats().restart_decisions, 2);
 }
 
@@ -480,7 +466,7 @@ fn shutdown_cancels_a_pending_backoff_restart() {
     let mut h = Harness::new(spec);
     h.start();
     h.crash("a");
-    take_events(&mut h);
+    h.take_events();
     pending(h.request(Request::Shutdown));
     assert_eq!(h.commands(), ["stop b"]);
     assert!(h.engine.is_down());
@@ -495,7 +481,7 @@ fn shutdown_cancels_a_pending_backoff_restart() {
     let mut h = Harness::new(spec);
     h.start();
     h.crash("a");
-    take_events(&mut h);
+    h.take_events();
     pending(h.request(Request::Shutdown));
     assert_eq!(h.commands(), ["stop b"]);
     assert!(h.engine.is_down());
@@ -514,17 +500,17 @@ fn notify_child_the_next_sibling_is_spawned_only_after_it_is_ready() {
     h.never_ready("a");
     h.start();
     assert_eq!(h.commands(), ["spawn a"]);
-    assert_eq!(state(&h, "a"), ChildState::Starting);
+    assert_eq!(h.state("a"), ChildState::Starting);
     h.advance(Duration::from_secs(3600));
     assert_eq!(h.commands(), ["spawn a"], "no startup_timeout: waits for ever");
     assert!(h.log_lines("sup_started").is_empty());
     let run = h.run("a");
-    take_events(&mut h);
+    h.take_events();
     h.input(Input::Ready(run));
     assert_eq!(h.commands(), ["spawn b"]);
     let gb = h.run("b").generation;
     assert_eq!(
-        events(&h),
+        h.events(),
         [
             format!("ready a gen={}", run.generation),
             format!("spawn b gen={gb}"),
@@ -532,7 +518,7 @@ fn notify_child_the_next_sibling_is_spawned_only_after_it_is_ready() {
             "sup_started /".to_owned(),
         ]
     );
-    assert_eq!(state(&h, "a"), ChildState::Running);
+    assert_eq!(h.state("a"), ChildState::Running);
 }
 
 #[test]
@@ -545,7 +531,7 @@ fn notify_child_in_a_one_for_all_round_is_waited_for_before_the_next_start() {
     let mut h = Harness::new(spec);
     h.start();
     h.never_ready("a");
-    take_events(&mut h);
+    h.take_events();
     h.crash("b");
     assert_eq!(h.commands(), ["stop a", "spawn a"]);
     let run = h.run("a");
@@ -573,12 +559,12 @@ fn startup_timeout_kills_exactly_at_the_deadline_and_the_restart_is_retried() {
     h.never_ready("a");
     h.crash("a");
     let g1 = h.run("a").generation;
-    assert_eq!(state(&h, "a"), ChildState::Starting);
-    take_events(&mut h);
+    assert_eq!(h.state("a"), ChildState::Starting);
+    h.take_events();
     assert_eq!(fire_exactly_after(&mut h, ms(1000)), ["kill a", "spawn a"]);
     let g2 = h.run("a").generation;
     assert_eq!(
-        events(&h),
+        h.events(),
         [
             format!("timeout a gen={g1} reason=start_timeout"),
             format!("kill a gen={g1}"),
@@ -603,10 +589,10 @@ fn startup_timeout_counts_in_the_restart_intensity() {
     h.start();
     h.never_ready("a");
     h.crash("a"); // decision 1
-    take_events(&mut h);
+    h.take_events();
     h.advance(ms(200)); // failed start: decision 2 > intensity 1
     assert_eq!(h.commands(), ["kill a", "stop b"]);
-    let ev = events(&h);
+    let ev = h.events();
     assert!(ev.contains(&"give_up /".to_owned()), "{ev:?}");
     assert!(h.engine.is_down());
 }
@@ -642,7 +628,7 @@ fn startup_timeout_is_disarmed_by_ready() {
     h.input(Input::Ready(run));
     h.advance(Duration::from_secs(60));
     assert_eq!(h.commands(), ["spawn a"]);
-    assert_eq!(state(&h, "a"), ChildState::Running);
+    assert_eq!(h.state("a"), ChildState::Running);
 }
 
 #[test]
@@ -675,11 +661,11 @@ fn health_timeout_kills_a_silent_child_exactly_at_the_deadline_and_restarts_it()
     let mut h = Harness::new(spec);
     h.start();
     let g1 = h.run("a").generation;
-    take_events(&mut h);
+    h.take_events();
     assert_eq!(fire_exactly_after(&mut h, ms(1000)), ["kill a", "spawn a"]);
     let g2 = h.run("a").generation;
     assert_eq!(
-        events(&h),
+        h.events(),
         [
             format!("timeout a gen={g1} reason=health"),
             format!("kill a gen={g1}"),
@@ -738,20 +724,20 @@ fn restart_all_all_at_once_stops_running_children_in_reverse_then_starts_them_in
     let mut h = Harness::new(spec);
     h.start();
     let old: Vec<_> = ["a", "b", "c"].iter().map(|p| h.run(p).generation).collect();
-    take_events(&mut h);
+    h.take_events();
     let id = pending(h.request(restart_all("", RestartAllMode::AllAtOnce)));
     assert_eq!(
         h.commands(),
         ["stop c", "stop b", "stop a", "spawn a", "spawn b", "spawn c"]
     );
-    let ev = events(&h);
+    let ev = h.events();
     assert_eq!(ev.last(), Some(&format!("reply {id} restart_all path= result=ok")));
     assert!(h.log_lines("give_up").is_empty());
     assert!(h.log_lines("restart /").is_empty());
     assert_eq!(h.engine.stats().restart_decisions, 0);
     for (p, g) in ["a", "b", "c"].iter().zip(old) {
         assert!(h.run(p).generation > g, "{p} has a new run");
-        assert_eq!(state(&h, p), ChildState::Running);
+        assert_eq!(h.state(p), ChildState::Running);
     }
 }
 
@@ -764,14 +750,14 @@ fn restart_all_rolling_restarts_one_child_at_a_time() {
         .child(w("c"));
     let mut h = Harness::new(spec);
     h.start();
-    take_events(&mut h);
+    h.take_events();
     let id = pending(h.request(restart_all("", RestartAllMode::Rolling)));
     assert_eq!(
         h.commands(),
         ["stop a", "spawn a", "stop b", "spawn b", "stop c", "spawn c"]
     );
     assert_eq!(
-        events(&h).last(),
+        h.events().last(),
         Some(&format!("reply {id} restart_all path= result=ok"))
     );
     assert_eq!(h.engine.stats().restart_decisions, 0);
@@ -787,12 +773,12 @@ fn restart_all_rolling_stops_the_next_child_only_after_the_previous_is_ready_aga
     h.start();
     h.never_ready("a");
     h.never_ready("b");
-    take_events(&mut h);
+    h.take_events();
     let id = pending(h.request(restart_all("", RestartAllMode::Rolling)));
     assert_eq!(h.commands(), ["stop a", "spawn a"]);
     h.advance(Duration::from_secs(10));
     assert_eq!(h.commands(), ["stop a", "spawn a"], "b keeps running until a is ready");
-    assert_eq!(state(&h, "b"), ChildState::Running);
+    assert_eq!(h.state("b"), ChildState::Running);
     h.input(Input::Ready(h.run("a")));
     assert_eq!(h.commands(), ["stop a", "spawn a", "stop b", "spawn b"]);
     assert!(h.log_lines("reply").is_empty());
@@ -802,7 +788,7 @@ fn restart_all_rolling_stops_the_next_child_only_after_the_previous_is_ready_aga
         ["stop a", "spawn a", "stop b", "spawn b", "stop c", "spawn c"]
     );
     assert_eq!(
-        events(&h).last(),
+        h.events().last(),
         Some(&format!("reply {id} restart_all path= result=ok"))
     );
 }
@@ -815,7 +801,7 @@ fn restart_all_all_at_once_waits_for_ready_before_the_next_start() {
     let mut h = Harness::new(spec);
     h.start();
     h.never_ready("a");
-    take_events(&mut h);
+    h.take_events();
     pending(h.request(restart_all("", RestartAllMode::AllAtOnce)));
     assert_eq!(h.commands(), ["stop b", "stop a", "spawn a"]);
     h.input(Input::Ready(h.run("a")));
@@ -838,11 +824,11 @@ fn restart_all_leaves_stopped_children_stopped() {
         pending(h.request(Request::TerminateChild { path: "b".into() }));
         h.exit("t", ExitReason::Normal);
         let gb = h.engine.lookup("b").map(|_| h.log_lines("spawn b").len());
-        take_events(&mut h);
+        h.take_events();
         pending(h.request(restart_all("", mode)));
         assert_eq!(h.commands(), expected, "{mode:?}");
-        assert_eq!(state(&h, "b"), ChildState::Stopped, "{mode:?}");
-        assert_eq!(state(&h, "t"), ChildState::Stopped, "{mode:?}");
+        assert_eq!(h.state("b"), ChildState::Stopped, "{mode:?}");
+        assert_eq!(h.state("t"), ChildState::Stopped, "{mode:?}");
         assert_eq!(gb, Some(1));
     }
 }
@@ -852,7 +838,7 @@ fn restart_all_with_no_running_child_is_ok_at_once() {
     let mut h = Harness::new(SupervisorSpec::new().child(w("a")));
     h.start();
     pending(h.request(Request::TerminateChild { path: "a".into() }));
-    take_events(&mut h);
+    h.take_events();
     assert_eq!(h.request(restart_all("", RestartAllMode::Rolling)), Ok(Reply::Ok));
     assert!(h.commands().is_empty());
 }
@@ -866,7 +852,7 @@ fn restart_all_of_a_nested_supervisor_restarts_only_its_children() {
         .child(w("b"));
     let mut h = Harness::new(spec);
     h.start();
-    take_events(&mut h);
+    h.take_events();
     pending(h.request(restart_all("g", RestartAllMode::AllAtOnce)));
     assert_eq!(h.commands(), ["stop g/y", "stop g/x", "spawn g/x", "spawn g/y"]);
     assert!(h.log_lines("sup_exit").is_empty());
@@ -907,7 +893,7 @@ fn startup_timeout_in_a_one_for_all_round_stops_the_siblings_already_restarted_a
     let mut h = Harness::new(spec);
     h.start();
     h.never_ready("b");
-    take_events(&mut h);
+    h.take_events();
     h.crash("a");
     assert_eq!(h.commands(), ["stop c", "stop b", "spawn a", "spawn b"]);
     h.take_commands();
@@ -936,7 +922,7 @@ fn restart_all_rolling_does_not_restart_a_temporary_child_that_ended_by_itself_b
     let mut h = Harness::new(spec);
     h.start();
     h.never_ready("a");
-    take_events(&mut h);
+    h.take_events();
     pending(h.request(restart_all("", RestartAllMode::Rolling)));
     assert_eq!(h.commands(), ["stop a", "spawn a"]);
     h.crash("t"); // t ends by itself while a is not ready yet
@@ -960,7 +946,7 @@ fn restart_all_rolling_does_not_restart_a_transient_child_that_ended_normally_be
     let mut h = Harness::new(spec);
     h.start();
     h.never_ready("a");
-    take_events(&mut h);
+    h.take_events();
     pending(h.request(restart_all("", RestartAllMode::Rolling)));
     h.exit("u", ExitReason::Normal);
     h.input(Input::Ready(h.run("a")));
@@ -969,5 +955,5 @@ fn restart_all_rolling_does_not_restart_a_transient_child_that_ended_normally_be
         ["stop a", "spawn a", "stop b", "spawn b"],
         "u is not spawned again"
     );
-    assert_eq!(state(&h, "u"), ChildState::Stopped);
+    assert_eq!(h.state("u"), ChildState::Stopped);
 }

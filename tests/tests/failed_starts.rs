@@ -14,46 +14,9 @@ fn sup(name: &str, spec: SupervisorSpec) -> ChildSpec {
     ChildSpec::supervisor(name, spec)
 }
 
-/// The trace without its time column.
-fn events(h: &Harness) -> Vec<String> {
-    h.log
-        .iter()
-        .map(|l| l.trim_start().split_once("ms ").expect("time column").1.to_owned())
-        .collect()
-}
-
-/// Trace lines that start with `prefix` (time column removed).
-fn events_starting(h: &Harness, prefix: &str) -> Vec<String> {
-    events(h).into_iter().filter(|e| e.starts_with(prefix)).collect()
-}
-
-fn render(h: &Harness, cmd: &Command) -> String {
-    let verb = match cmd {
-        Command::Spawn(_) => "spawn",
-        Command::Stop(_) => "stop",
-        Command::Kill(_) => "kill",
-    };
-    format!("{verb} {}", h.engine.path(cmd.run().node).expect("known node"))
-}
-
-/// Commands emitted but not answered yet (with `auto` off), rendered.
-fn pending(h: &Harness) -> Vec<String> {
-    h.pending.iter().map(|c| render(h, c)).collect()
-}
-
 /// Take the oldest unanswered command without answering it.
 fn take_pending(h: &mut Harness) -> Command {
     h.pending.pop_front().expect("a pending command")
-}
-
-/// Answer every unanswered command and go back to answering automatically.
-fn flush(h: &mut Harness) {
-    h.auto = true;
-    while let Some(cmd) = h.pending.pop_front() {
-        let path = h.engine.path(cmd.run().node).expect("known node");
-        h.answer(cmd, path);
-        h.settle();
-    }
 }
 
 fn started_with(spec: SupervisorSpec) -> Harness {
@@ -91,19 +54,19 @@ fn first_start_failure_at_the_root_reports_tree_down_with_failed_to_start_child(
     let mut h = Harness::new(four(Strategy::OneForOne));
     h.fail_starts("c", 1);
     h.start();
-    let exits = events_starting(&h, "sup_exit ");
+    let exits = h.events_starting("sup_exit ");
     assert_eq!(exits.len(), 1, "{exits:?}");
     assert!(
         exits[0].starts_with("sup_exit / reason=shutdown(failed_to_start_child c"),
         "{exits:?}"
     );
-    let down = events_starting(&h, "tree_down ");
+    let down = h.events_starting("tree_down ");
     assert_eq!(down.len(), 1);
     assert!(
         down[0].starts_with("tree_down reason=shutdown(failed_to_start_child c"),
         "{down:?}"
     );
-    assert_eq!(events(&h).last(), down.last(), "tree_down is the last word");
+    assert_eq!(h.events().last(), down.last(), "tree_down is the last word");
     assert!(h.engine.is_down());
 }
 
@@ -139,7 +102,7 @@ fn nested_supervisor_failing_during_first_start_fails_its_parent_start() {
         h.commands(),
         ["spawn a", "spawn s/x", "spawn s/y", "stop s/x", "stop a"]
     );
-    let exits = events_starting(&h, "sup_exit ");
+    let exits = h.events_starting("sup_exit ");
     assert_eq!(exits.len(), 2, "{exits:?}");
     assert!(exits[0].starts_with("sup_exit s reason=shutdown(failed_to_start_child s/y"));
     assert!(exits[1].starts_with("sup_exit / reason=shutdown(failed_to_start_child s"));
@@ -152,15 +115,15 @@ fn exit_before_started_during_first_start_is_a_failed_start() {
     let mut h = Harness::new(four(Strategy::OneForOne));
     h.auto = false;
     h.start();
-    assert_eq!(pending(&h), ["spawn a"]);
+    assert_eq!(h.pending_commands(), ["spawn a"]);
     let Command::Spawn(a) = take_pending(&mut h) else {
         panic!("a spawn")
     };
     h.input(Input::Exited(a, ExitReason::Error("early".into())));
-    assert_eq!(pending(&h), Vec::<String>::new());
+    assert_eq!(h.pending_commands(), Vec::<String>::new());
     assert_eq!(h.commands(), ["spawn a"]);
     assert!(h.engine.is_down());
-    let exits = events_starting(&h, "sup_exit ");
+    let exits = h.events_starting("sup_exit ");
     assert!(
         exits[0].starts_with("sup_exit / reason=shutdown(failed_to_start_child a"),
         "{exits:?}"
@@ -177,10 +140,7 @@ fn failed_restart_counts_as_another_restart_decision() {
     h.fail_starts("a", 1);
     h.crash("a"); // decision 1; its start fails: decision 2 > intensity 1
     assert_eq!(h.commands(), ["spawn a", "stop b"]);
-    assert_eq!(
-        events_starting(&h, "restart "),
-        ["restart / child=a strategy=OneForOne"]
-    );
+    assert_eq!(h.events_starting("restart "), ["restart / child=a strategy=OneForOne"]);
     assert_eq!(h.log_lines("give_up /").len(), 1);
     assert!(h.engine.is_down());
     assert_eq!(h.engine.stats().restart_decisions, 2);
@@ -196,14 +156,14 @@ fn failed_restart_is_retried_at_once() {
     // Three decisions at the same instant, each followed by a start.
     assert_eq!(h.commands(), ["spawn a", "spawn a", "spawn a"]);
     assert_eq!(
-        events_starting(&h, "restart "),
+        h.events_starting("restart "),
         [
             "restart / child=a strategy=OneForOne",
             "restart / child=a strategy=OneForOne",
             "restart / child=a strategy=OneForOne"
         ]
     );
-    assert_eq!(events_starting(&h, "start_failed a").len(), 2);
+    assert_eq!(h.events_starting("start_failed a").len(), 2);
     assert_eq!(h.now(), t);
     assert_eq!(h.engine.state(h.engine.lookup("a").unwrap()), Some(ChildState::Running));
     assert!(!h.engine.is_down());
@@ -215,20 +175,20 @@ fn pending_events_are_handled_before_the_retry() {
     let mut h = started_with(spec);
     h.auto = false;
     h.crash("a");
-    assert_eq!(pending(&h), ["spawn a"]);
+    assert_eq!(h.pending_commands(), ["spawn a"]);
     // `b` crashes while `a`'s restart is in progress: its exit waits.
     h.crash("b");
-    assert_eq!(pending(&h), ["spawn a"]);
+    assert_eq!(h.pending_commands(), ["spawn a"]);
     // Then `a`'s restart fails: `b`'s earlier exit is handled before the retry of `a`.
     let Command::Spawn(a) = take_pending(&mut h) else {
         panic!("a spawn")
     };
     h.input(Input::StartFailed(a, "no".into()));
-    assert_eq!(pending(&h), ["spawn b"]);
-    flush(&mut h);
+    assert_eq!(h.pending_commands(), ["spawn b"]);
+    h.flush();
     assert_eq!(h.commands(), ["spawn a", "spawn b", "spawn a"]);
     assert_eq!(
-        events_starting(&h, "restart "),
+        h.events_starting("restart "),
         [
             "restart / child=a strategy=OneForOne",
             "restart / child=b strategy=OneForOne",
@@ -252,7 +212,7 @@ fn one_for_all_retry_stops_siblings_already_restarted_in_that_round() {
         ]
     );
     assert_eq!(
-        events_starting(&h, "restart "),
+        h.events_starting("restart "),
         [
             "restart / child=b strategy=OneForAll",
             "restart / child=c strategy=OneForAll"
@@ -271,7 +231,7 @@ fn rest_for_one_retry_starts_at_the_failed_child() {
         ["stop d", "stop c", "spawn b", "spawn c", "spawn c", "spawn d"]
     );
     assert_eq!(
-        events_starting(&h, "restart "),
+        h.events_starting("restart "),
         [
             "restart / child=b strategy=RestForOne",
             "restart / child=c strategy=RestForOne"
@@ -289,10 +249,10 @@ fn exit_before_started_during_restart_is_a_failed_start_and_is_retried() {
         panic!("a spawn")
     };
     h.input(Input::Exited(a, ExitReason::Error("early".into())));
-    assert_eq!(pending(&h), ["spawn a"], "retried at once");
-    flush(&mut h);
+    assert_eq!(h.pending_commands(), ["spawn a"], "retried at once");
+    h.flush();
     assert_eq!(h.commands(), ["spawn a", "spawn a"]);
-    assert_eq!(events_starting(&h, "restart ").len(), 2);
+    assert_eq!(h.events_starting("restart ").len(), 2);
     assert_eq!(h.engine.stats().restart_decisions, 2);
 }
 
@@ -306,7 +266,7 @@ fn exit_before_started_during_restart_counts_in_intensity() {
         panic!("a spawn")
     };
     h.input(Input::Exited(a, ExitReason::Normal));
-    flush(&mut h);
+    h.flush();
     assert_eq!(h.commands(), ["spawn a", "stop b"]);
     assert_eq!(h.log_lines("give_up /").len(), 1);
     assert!(h.engine.is_down());
@@ -337,13 +297,13 @@ fn nested_supervisor_failing_init_while_its_parent_restarts_it_counts_as_a_faile
         ]
     );
     assert_eq!(
-        events_starting(&h, "restart /"),
+        h.events_starting("restart /"),
         [
             "restart / child=s strategy=OneForOne",
             "restart / child=s strategy=OneForOne"
         ]
     );
-    let exits = events_starting(&h, "sup_exit s ");
+    let exits = h.events_starting("sup_exit s ");
     assert_eq!(exits.len(), 2, "{exits:?}");
     assert_eq!(exits[0], "sup_exit s reason=shutdown");
     assert!(exits[1].starts_with("sup_exit s reason=shutdown(failed_to_start_child s/y"));
@@ -385,7 +345,7 @@ fn operator_start_child_whose_start_fails_returns_the_error_and_keeps_nothing() 
         matches!(r, Ok(Reply::Pending(_)) | Err(RequestError::StartFailed { .. })),
         "{r:?}"
     );
-    let replies = events_starting(&h, "reply ");
+    let replies = h.events_starting("reply ");
     assert_eq!(replies.len(), 1);
     assert!(
         replies[0].ends_with("start_child path=n result=error(start_failed)"),
@@ -442,7 +402,7 @@ fn operator_start_child_of_a_supervisor_whose_init_fails_keeps_nothing() {
     })
     .unwrap();
     assert_eq!(h.commands(), ["spawn n/x", "spawn n/y", "stop n/x"]);
-    let replies = events_starting(&h, "reply ");
+    let replies = h.events_starting("reply ");
     assert_eq!(replies.len(), 1);
     assert!(
         replies[0].ends_with("start_child path=n result=error(start_failed)"),

@@ -14,17 +14,9 @@ fn sup(name: &str, spec: SupervisorSpec) -> ChildSpec {
     ChildSpec::supervisor(name, spec)
 }
 
-/// The trace without its time column.
-fn events(h: &Harness) -> Vec<String> {
-    h.log
-        .iter()
-        .map(|l| l.trim_start().split_once("ms ").expect("time column").1.to_owned())
-        .collect()
-}
-
 /// Decision lines only: restart, give_up, sup_exit, tree_down.
 fn decisions(h: &Harness) -> Vec<String> {
-    events(h)
+    h.events()
         .into_iter()
         .filter(|e| {
             e.starts_with("restart ")
@@ -36,10 +28,10 @@ fn decisions(h: &Harness) -> Vec<String> {
 }
 
 fn index_of(h: &Harness, line: &str) -> usize {
-    events(h)
+    h.events()
         .iter()
         .position(|e| e == line)
-        .unwrap_or_else(|| panic!("no `{line}` in {:#?}", events(h)))
+        .unwrap_or_else(|| panic!("no `{line}` in {:#?}", h.events()))
 }
 
 fn started_with(spec: SupervisorSpec) -> Harness {
@@ -64,7 +56,7 @@ fn root(intensity: u32, period: Duration) -> Harness {
 
 fn assert_tree_down(h: &Harness) {
     assert!(h.engine.is_down());
-    let ev = events(h);
+    let ev = h.events();
     assert_eq!(
         ev.last().map(String::as_str),
         Some("tree_down reason=shutdown"),
@@ -222,7 +214,7 @@ fn give_up_is_reported_before_any_child_is_stopped() {
     let (a, b, c) = (h.run("a"), h.run("b"), h.run("c"));
     h.crash("b");
     assert_eq!(
-        events(&h),
+        h.events(),
         [
             format!("exited b gen={} reason=error(crash)", b.generation),
             "give_up /".to_owned(),
@@ -242,11 +234,12 @@ fn nested_give_up_is_reported_before_its_children_are_stopped() {
     let spec = SupervisorSpec::new().intensity(5).child(sup("s", inner)).child(w("z"));
     let mut h = started_with(spec);
     h.crash("s/x");
-    let stop_y = events(&h)
+    let stop_y = h
+        .events()
         .iter()
         .position(|e| e.starts_with("stop s/y gen="))
         .expect("s/y stopped");
-    assert!(index_of(&h, "give_up s") < stop_y, "{:#?}", events(&h));
+    assert!(index_of(&h, "give_up s") < stop_y, "{:#?}", h.events());
     assert!(stop_y < index_of(&h, "sup_exit s reason=shutdown"));
 }
 

@@ -21,17 +21,6 @@ fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
 
-/// The log without its timestamps.
-fn events(h: &Harness) -> Vec<String> {
-    h.log.iter().map(|l| strip_time(l)).collect()
-}
-
-/// The log without its timestamps, then forget it (and the commands).
-fn take_events(h: &mut Harness) -> Vec<String> {
-    h.take_commands();
-    h.take_log().iter().map(|l| strip_time(l)).collect()
-}
-
 fn strip_time(line: &str) -> String {
     line.split_once("ms ").expect("timestamped line").1.to_owned()
 }
@@ -82,11 +71,6 @@ fn counts(h: &mut Harness, path: &str) -> ChildCounts {
         Ok(Reply::Counts(c)) => c,
         other => panic!("count_children({path}) gave {other:?}"),
     }
-}
-
-fn state(h: &Harness, path: &str) -> ChildState {
-    let node = h.engine.lookup(path).unwrap_or_else(|| panic!("no node {path}"));
-    h.engine.state(node).expect("state")
 }
 
 fn backoff(initial_ms: u64) -> Backoff {
@@ -206,11 +190,11 @@ fn start_child_of_a_supervisor_replies_started_without_a_run() {
 fn start_child_trace_is_request_spawn_started_reply() {
     let mut h = Harness::new(two_workers());
     h.start();
-    take_events(&mut h);
+    h.take_events();
     let id = pending_id(h.request(start_child("", w("c"))));
     let gen = h.run("c").generation;
     assert_eq!(
-        events(&h),
+        h.events(),
         [
             format!("request {id} start_child path=c"),
             format!("spawn c gen={gen}"),
@@ -226,7 +210,7 @@ fn start_child_with_the_name_of_a_running_child_is_already_started() {
     let mut h = Harness::new(two_workers());
     h.start();
     let gen = h.run("a").generation;
-    take_events(&mut h);
+    h.take_events();
     assert_eq!(
         h.request(start_child("", w("a"))),
         Err(RequestError::AlreadyStarted("a".into()))
@@ -234,7 +218,7 @@ fn start_child_with_the_name_of_a_running_child_is_already_started() {
     assert!(h.commands().is_empty());
     assert_eq!(h.run("a").generation, gen, "the running child is untouched");
     assert_eq!(
-        events(&h)[1],
+        h.events()[1],
         "reply req1 start_child path=a result=error(already_started)"
     );
 }
@@ -244,13 +228,13 @@ fn start_child_with_the_name_of_a_stopped_child_is_already_present() {
     let mut h = Harness::new(two_workers());
     h.start();
     h.request(terminate("a")).expect("terminate");
-    take_events(&mut h);
+    h.take_events();
     assert_eq!(
         h.request(start_child("", w("a"))),
         Err(RequestError::AlreadyPresent("a".into()))
     );
     assert!(h.commands().is_empty());
-    assert_eq!(state(&h, "a"), ChildState::Stopped);
+    assert_eq!(h.state("a"), ChildState::Stopped);
 }
 
 #[test]
@@ -273,10 +257,10 @@ fn start_child_whose_start_fails_returns_the_error_and_keeps_nothing() {
     let mut h = Harness::new(two_workers());
     h.start();
     h.fail_starts("c", 1);
-    take_events(&mut h);
+    h.take_events();
     let id = pending_id(h.request(start_child("", w("c"))));
     assert_eq!(h.commands(), ["spawn c"], "one attempt, no retry");
-    let ev = events(&h);
+    let ev = h.events();
     assert_eq!(
         ev.first().map(String::as_str),
         Some(&*format!("request {id} start_child path=c"))
@@ -292,7 +276,7 @@ fn start_child_whose_start_fails_returns_the_error_and_keeps_nothing() {
     assert_eq!(counts(&mut h, "").specs, 2);
     // The failure did not leave a spec behind: the same name starts fine now.
     h.request(start_child("", w("c"))).expect("accepted");
-    assert_eq!(state(&h, "c"), ChildState::Running);
+    assert_eq!(h.state("c"), ChildState::Running);
 }
 
 #[test]
@@ -300,7 +284,7 @@ fn start_child_with_a_bad_spec_is_rejected_with_the_precise_spec_error() {
     let sub = SupervisorSpec::new().child(w("x"));
     let mut h = Harness::new(two_workers().child(ChildSpec::supervisor("s", sub)));
     h.start();
-    take_events(&mut h);
+    h.take_events();
     let bad = |path: &str, kind| {
         Err(RequestError::BadSpec(SpecError {
             path: path.into(),
@@ -366,8 +350,8 @@ fn start_child_under_a_supervisor_that_has_ended_is_not_running() {
     let mut h = Harness::new(two_workers().child(ChildSpec::supervisor("s", sub).restart(Restart::Transient)));
     h.start();
     h.crash("s/x");
-    assert_eq!(state(&h, "s"), ChildState::Stopped);
-    take_events(&mut h);
+    assert_eq!(h.state("s"), ChildState::Stopped);
+    h.take_events();
     assert_eq!(
         h.request(start_child("s", w("d"))),
         Err(RequestError::NotRunning("s".into()))
@@ -382,10 +366,10 @@ fn terminate_child_stops_the_child_and_replies_ok_once_it_has_exited() {
     let mut h = Harness::new(two_workers());
     h.start();
     let gen = h.run("a").generation;
-    take_events(&mut h);
+    h.take_events();
     let id = pending_id(h.request(terminate("a")));
     assert_eq!(
-        events(&h),
+        h.events(),
         [
             format!("request {id} terminate_child path=a"),
             format!("stop a gen={gen}"),
@@ -394,7 +378,7 @@ fn terminate_child_stops_the_child_and_replies_ok_once_it_has_exited() {
         ]
     );
     assert_eq!(h.commands(), ["stop a"]);
-    assert_eq!(state(&h, "a"), ChildState::Stopped);
+    assert_eq!(h.state("a"), ChildState::Stopped);
 }
 
 #[test]
@@ -403,9 +387,9 @@ fn terminate_child_of_a_child_that_ignores_stop_kills_it_at_its_shutdown_deadlin
     let mut h = Harness::new(spec);
     h.start();
     h.ignore_stop("a");
-    take_events(&mut h);
+    h.take_events();
     let id = pending_id(h.request(terminate("a")));
-    assert_eq!(state(&h, "a"), ChildState::Stopping);
+    assert_eq!(h.state("a"), ChildState::Stopping);
     h.advance(ms(300) - Duration::from_nanos(1));
     assert_eq!(h.commands(), ["stop a"], "no kill before the deadline");
     assert!(h.log_lines("reply").is_empty(), "no answer before the child is gone");
@@ -415,7 +399,7 @@ fn terminate_child_of_a_child_that_ignores_stop_kills_it_at_its_shutdown_deadlin
         h.log_lines("result=ok"),
         [format!("   300.0ms reply {id} terminate_child path=a result=ok")]
     );
-    assert_eq!(state(&h, "a"), ChildState::Stopped);
+    assert_eq!(h.state("a"), ChildState::Stopped);
 }
 
 #[test]
@@ -424,14 +408,14 @@ fn terminate_child_of_an_already_stopped_child_is_ok() {
     h.start();
     h.request(terminate("a")).expect("first terminate");
     h.exit("t", ExitReason::Normal); // a transient child that ended normally is stopped
-    take_events(&mut h);
+    h.take_events();
     assert_eq!(h.request(terminate("a")), Ok(Reply::Ok));
     assert_eq!(h.request(terminate("t")), Ok(Reply::Ok));
     assert!(h.commands().is_empty());
-    assert_eq!(state(&h, "a"), ChildState::Stopped);
-    assert_eq!(state(&h, "t"), ChildState::Stopped);
+    assert_eq!(h.state("a"), ChildState::Stopped);
+    assert_eq!(h.state("t"), ChildState::Stopped);
     assert_eq!(
-        events(&h),
+        h.events(),
         [
             "request req2 terminate_child path=a",
             "reply req2 terminate_child path=a result=ok",
@@ -451,17 +435,17 @@ fn terminate_child_cancels_a_pending_backoff_restart() {
     h.start();
     h.advance(ms(10));
     h.crash("a");
-    assert_eq!(state(&h, "a"), ChildState::Restarting);
-    take_events(&mut h);
+    assert_eq!(h.state("a"), ChildState::Restarting);
+    h.take_events();
     assert_eq!(h.request(terminate("a")), Ok(Reply::Ok));
-    assert_eq!(state(&h, "a"), ChildState::Stopped);
+    assert_eq!(h.state("a"), ChildState::Stopped);
     h.advance(Duration::from_secs(60));
     assert!(
         h.commands().is_empty(),
         "no spawn after the backoff: {:?}",
         h.commands()
     );
-    assert_eq!(state(&h, "a"), ChildState::Stopped);
+    assert_eq!(h.state("a"), ChildState::Stopped);
     assert_eq!(h.engine.poll_timeout(), None, "the backoff timer is gone");
 }
 
@@ -478,16 +462,16 @@ fn terminate_child_never_triggers_a_restart() {
     h.start();
     // Asked to stop, b exits with an abnormal reason: still no restart.
     h.stop_reason("b", ExitReason::Error("boom".into()));
-    take_events(&mut h);
+    h.take_events();
     pending_id(h.request(terminate("b")));
     h.advance(Duration::from_secs(10));
     assert_eq!(h.commands(), ["stop b"], "siblings get no command");
     assert_eq!(h.engine.stats().restart_decisions, 0);
     assert!(h.log_lines("restart ").is_empty());
     assert!(!h.engine.is_down());
-    assert_eq!(state(&h, "a"), ChildState::Running);
-    assert_eq!(state(&h, "b"), ChildState::Stopped);
-    assert_eq!(state(&h, "c"), ChildState::Running);
+    assert_eq!(h.state("a"), ChildState::Running);
+    assert_eq!(h.state("b"), ChildState::Stopped);
+    assert_eq!(h.state("c"), ChildState::Running);
 }
 
 #[test]
@@ -495,10 +479,10 @@ fn terminate_child_removes_a_temporary_child() {
     let mut h = Harness::new(two_workers().child(w("t").restart(Restart::Temporary)));
     h.start();
     let gen = h.run("t").generation;
-    take_events(&mut h);
+    h.take_events();
     let id = pending_id(h.request(terminate("t")));
     assert_eq!(
-        events(&h),
+        h.events(),
         [
             format!("request {id} terminate_child path=t"),
             format!("stop t gen={gen}"),
@@ -520,12 +504,12 @@ fn restart_child_starts_a_stopped_child_with_a_new_generation() {
     h.start();
     let old = h.run("a").generation;
     h.request(terminate("a")).expect("terminate");
-    take_events(&mut h);
+    h.take_events();
     let id = pending_id(h.request(restart("a")));
     let new = h.run("a").generation;
     assert!(new > old);
     assert_eq!(
-        events(&h),
+        h.events(),
         [
             format!("request {id} restart_child path=a"),
             format!("spawn a gen={new}"),
@@ -533,7 +517,7 @@ fn restart_child_starts_a_stopped_child_with_a_new_generation() {
             format!("reply {id} restart_child path=a result=started"),
         ]
     );
-    assert_eq!(state(&h, "a"), ChildState::Running);
+    assert_eq!(h.state("a"), ChildState::Running);
 }
 
 #[test]
@@ -551,10 +535,10 @@ fn restart_child_replies_started_with_the_new_run() {
 fn restart_child_of_a_running_child_is_running() {
     let mut h = Harness::new(two_workers());
     h.start();
-    take_events(&mut h);
+    h.take_events();
     assert_eq!(h.request(restart("a")), Err(RequestError::Running("a".into())));
     assert!(h.commands().is_empty());
-    assert_eq!(events(&h)[1], "reply req1 restart_child path=a result=error(running)");
+    assert_eq!(h.events()[1], "reply req1 restart_child path=a result=error(running)");
 }
 
 #[test]
@@ -563,7 +547,7 @@ fn restart_child_of_a_child_waiting_for_backoff_is_restarting() {
     let mut h = Harness::new(spec);
     h.start();
     h.crash("a");
-    take_events(&mut h);
+    h.take_events();
     assert_eq!(h.request(restart("a")), Err(RequestError::Restarting("a".into())));
     assert!(h.commands().is_empty());
     // The pending automatic restart is not disturbed.
@@ -613,7 +597,7 @@ fn restart_child_is_not_counted_in_the_restart_intensity() {
     assert!(!h.engine.is_down());
     assert!(h.log_lines("give_up").is_empty());
     assert_eq!(h.engine.stats().restart_decisions, 0);
-    assert_eq!(state(&h, "a"), ChildState::Running);
+    assert_eq!(h.state("a"), ChildState::Running);
 }
 
 // ----- delete_child -----
@@ -623,10 +607,10 @@ fn delete_child_removes_a_stopped_child() {
     let mut h = Harness::new(two_workers());
     h.start();
     h.request(terminate("a")).expect("terminate");
-    take_events(&mut h);
+    h.take_events();
     assert_eq!(h.request(delete("a")), Ok(Reply::Ok));
     assert_eq!(
-        events(&h),
+        h.events(),
         [
             "request req2 delete_child path=a",
             "removed a",
@@ -648,10 +632,10 @@ fn delete_child_removes_a_stopped_child() {
 fn delete_child_of_a_running_child_is_running() {
     let mut h = Harness::new(two_workers());
     h.start();
-    take_events(&mut h);
+    h.take_events();
     assert_eq!(h.request(delete("b")), Err(RequestError::Running("b".into())));
     assert!(h.commands().is_empty());
-    assert_eq!(state(&h, "b"), ChildState::Running);
+    assert_eq!(h.state("b"), ChildState::Running);
 }
 
 #[test]
@@ -660,7 +644,7 @@ fn delete_child_of_a_child_waiting_for_backoff_is_restarting() {
     let mut h = Harness::new(spec);
     h.start();
     h.crash("a");
-    take_events(&mut h);
+    h.take_events();
     assert_eq!(h.request(delete("a")), Err(RequestError::Restarting("a".into())));
     assert!(h.engine.lookup("a").is_some());
     h.advance(ms(500));
@@ -840,7 +824,7 @@ fn which_and_count_children_of_a_worker_is_not_a_supervisor() {
 fn requests_naming_the_root_as_a_child_are_root_not_allowed() {
     let mut h = Harness::new(two_workers());
     h.start();
-    take_events(&mut h);
+    h.take_events();
     assert_eq!(h.request(terminate("")), Err(RequestError::RootNotAllowed));
     assert_eq!(h.request(restart("")), Err(RequestError::RootNotAllowed));
     assert_eq!(h.request(delete("")), Err(RequestError::RootNotAllowed));
@@ -853,7 +837,7 @@ fn requests_naming_the_root_as_a_child_are_root_not_allowed() {
 fn requests_naming_a_missing_node_are_not_found() {
     let mut h = Harness::new(two_workers().child(ChildSpec::supervisor("s", SupervisorSpec::new().child(w("x")))));
     h.start();
-    take_events(&mut h);
+    h.take_events();
     for r in [terminate("s/nope"), restart("nope"), delete("s/x/y"), which("s/nope")] {
         let path = r.target_path();
         assert_eq!(h.request(r), Err(RequestError::NotFound(path)));
@@ -873,7 +857,7 @@ fn requests_to_a_busy_supervisor_are_pending_and_run_in_order_after_it() {
     h.start();
     h.exit("t", ExitReason::Normal); // t is stopped
     h.hang_start("c");
-    take_events(&mut h);
+    h.take_events();
     let r1 = pending_id(h.request(start_child("", w("c"))));
     assert_eq!(h.commands(), ["spawn c"]);
     // The supervisor is busy starting c: everything else waits, even a delete
@@ -906,7 +890,7 @@ fn requests_to_a_busy_supervisor_are_pending_and_run_in_order_after_it() {
         ]
     );
     // Each one ran after the previous one finished: r2's stop before r4's spawn.
-    let ev = events(&h);
+    let ev = h.events();
     let pos = |needle: &str| ev.iter().position(|l| l.starts_with(needle)).expect(needle);
     assert!(pos(&format!("reply {r1}")) < pos("stop a"));
     assert!(pos("exited a") < pos(&format!("reply {r2}")));
@@ -932,7 +916,7 @@ fn requests_queued_when_the_tree_starts_shutting_down_are_answered_shutting_down
     let r1 = pending_id(h.request(start_child("", w("c"))));
     let r2 = pending_id(h.request(terminate("a")));
     let r3 = pending_id(h.request(Request::Shutdown));
-    let ev = events(&h);
+    let ev = h.events();
     assert!(ev.contains(&format!("reply {r1} start_child path=c result=error(shutting_down)")));
     assert!(ev.contains(&format!(
         "reply {r2} terminate_child path=a result=error(shutting_down)"
@@ -940,7 +924,7 @@ fn requests_queued_when_the_tree_starts_shutting_down_are_answered_shutting_down
     // The hanging start is stopped as soon as it answers; then the tree goes down.
     h.answer_start("c");
     assert_eq!(h.commands()[2..], ["spawn c", "stop c", "stop b", "stop a"]);
-    let last: Vec<_> = events(&h).into_iter().rev().take(2).collect();
+    let last: Vec<_> = h.events().into_iter().rev().take(2).collect();
     assert_eq!(
         last,
         [
@@ -963,11 +947,11 @@ fn shutdown_stops_the_tree_in_order_and_replies_ok_after_tree_down() {
     h.start();
     let g = |h: &Harness, p: &str| h.run(p).generation;
     let (ga, gx, gy, gb) = (g(&h, "a"), g(&h, "s/x"), g(&h, "s/y"), g(&h, "b"));
-    take_events(&mut h);
+    h.take_events();
     let id = pending_id(h.request(Request::Shutdown));
     assert_eq!(h.commands(), ["stop b", "stop s/y", "stop s/x", "stop a"]);
     assert_eq!(
-        events(&h),
+        h.events(),
         [
             format!("request {id} shutdown path="),
             format!("stop b gen={gb}"),
@@ -1032,7 +1016,7 @@ fn requests_after_the_tree_is_down_are_tree_down() {
     h.start();
     pending_id(h.request(Request::Shutdown));
     assert!(h.engine.is_down());
-    take_events(&mut h);
+    h.take_events();
     let all = [
         start_child("", w("c")),
         terminate("a"),
@@ -1079,7 +1063,7 @@ fn terminate_child_cancels_the_pending_restart_of_a_one_for_all_round_waiting_fo
     h.start();
     h.crash("b");
     assert_eq!(h.commands()[3..], [] as [&str; 0], "the round waits for b's backoff");
-    take_events(&mut h);
+    h.take_events();
     assert_eq!(
         h.request(terminate("b")),
         Ok(Reply::Ok),
@@ -1092,13 +1076,13 @@ fn terminate_child_cancels_the_pending_restart_of_a_one_for_all_round_waiting_fo
         h.commands()
     );
     assert_eq!(h.log_lines("terminate_child path=b result=ok").len(), 1);
-    assert_eq!(state(&h, "b"), ChildState::Stopped);
+    assert_eq!(h.state("b"), ChildState::Stopped);
     assert_eq!(
-        state(&h, "a"),
+        h.state("a"),
         ChildState::Running,
         "the cancelled round touches no sibling"
     );
-    assert_eq!(state(&h, "c"), ChildState::Running);
+    assert_eq!(h.state("c"), ChildState::Running);
     assert!(h.commands().is_empty(), "{:?}", h.commands());
 }
 
@@ -1112,7 +1096,7 @@ fn restart_child_of_a_child_waiting_for_a_one_for_all_rounds_backoff_is_restarti
     let mut h = Harness::new(spec);
     h.start();
     h.crash("b");
-    take_events(&mut h);
+    h.take_events();
     let answer = h.request(restart("b"));
     h.advance(Duration::from_secs(1));
     // Whether answered at once or later, the answer is `restarting`, and the
@@ -1193,7 +1177,7 @@ fn queued_start_child_requests_are_checked_when_they_run() {
     let r2 = pending_id(h.request(start_child("", w("d"))));
     let r3 = pending_id(h.request(start_child("", w("d"))));
     h.answer_start("c");
-    let replies: Vec<_> = events(&h).into_iter().filter(|l| l.starts_with("reply")).collect();
+    let replies: Vec<_> = h.events().into_iter().filter(|l| l.starts_with("reply")).collect();
     assert_eq!(
         replies,
         [
@@ -1242,7 +1226,7 @@ fn requests_queued_on_a_supervisor_whose_restart_fails_are_answered_and_not_repl
     h.start();
     h.hang_start("g/y");
     h.crash("g/x"); // g gives up; the root restarts it; g/y's start hangs
-    assert_eq!(state(&h, "g"), ChildState::Starting);
+    assert_eq!(h.state("g"), ChildState::Starting);
     let id = pending_id(h.request(terminate("g/x")));
     // g/y fails to start: that incarnation of g fails, the root tries again.
     let y = h.hanging.remove("g/y").expect("g/y hangs");
@@ -1252,8 +1236,8 @@ fn requests_queued_on_a_supervisor_whose_restart_fails_are_answered_and_not_repl
     assert!(answers[0].contains("result=error("), "{answers:?}");
     // The new incarnation starts; the old request does not stop its x.
     h.answer_start("g/y");
-    assert_eq!(state(&h, "g"), ChildState::Running);
-    assert_eq!(state(&h, "g/x"), ChildState::Running, "{:?}", h.commands());
+    assert_eq!(h.state("g"), ChildState::Running);
+    assert_eq!(h.state("g/x"), ChildState::Running, "{:?}", h.commands());
     assert_eq!(h.log_lines(&format!("reply {id} ")).len(), 1);
 }
 
@@ -1263,11 +1247,11 @@ fn start_child_of_a_notify_child_replies_started_only_once_it_is_ready() {
     h.start();
     h.never_ready("c");
     let id = pending_id(h.request(start_child("", w("c").readiness(Readiness::Notify))));
-    assert_eq!(state(&h, "c"), ChildState::Starting);
+    assert_eq!(h.state("c"), ChildState::Starting);
     assert!(h.log_lines("reply").is_empty());
     let run = h.run("c");
     h.input(Input::Ready(run));
-    let ev = events(&h);
+    let ev = h.events();
     assert_eq!(
         ev[ev.len() - 2..],
         [

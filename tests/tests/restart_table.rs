@@ -14,14 +14,6 @@ fn w(name: &str) -> ChildSpec {
     ChildSpec::worker(name)
 }
 
-/// The trace without its time column.
-fn events(h: &Harness) -> Vec<String> {
-    h.log
-        .iter()
-        .map(|l| l.trim_start().split_once("ms ").expect("time column").1.to_owned())
-        .collect()
-}
-
 fn started_with(spec: SupervisorSpec) -> Harness {
     let mut h = Harness::new(spec);
     h.start();
@@ -60,7 +52,7 @@ fn assert_restarted(restart: Restart, reason: ExitReason) {
     assert_eq!(new.node, old.node);
     assert!(new.generation > old.generation);
     assert_eq!(
-        events(&h),
+        h.events(),
         [
             format!("exited c gen={} reason={reason}", old.generation),
             "restart / child=c strategy=OneForOne".to_owned(),
@@ -79,7 +71,7 @@ fn assert_kept_stopped(reason: ExitReason) {
     h.exit("c", reason.clone());
     assert_eq!(h.commands(), Vec::<String>::new(), "no command at all");
     assert_eq!(
-        events(&h),
+        h.events(),
         [format!("exited c gen={} reason={reason}", old.generation)],
         "no restart, no removal"
     );
@@ -105,7 +97,7 @@ fn assert_removed(reason: ExitReason) {
     h.exit("c", reason.clone());
     assert_eq!(h.commands(), Vec::<String>::new(), "no command at all");
     assert_eq!(
-        events(&h),
+        h.events(),
         [
             format!("exited c gen={} reason={reason}", old.generation),
             "removed c".to_owned()

@@ -18,53 +18,6 @@ fn sup(name: &str, spec: SupervisorSpec) -> ChildSpec {
     ChildSpec::supervisor(name, spec)
 }
 
-/// The trace without its time column.
-fn events(h: &Harness) -> Vec<String> {
-    h.log
-        .iter()
-        .map(|l| l.trim_start().split_once("ms ").expect("time column").1.to_owned())
-        .collect()
-}
-
-/// Trace lines that start with `prefix` (time column removed).
-fn events_starting(h: &Harness, prefix: &str) -> Vec<String> {
-    events(h).into_iter().filter(|e| e.starts_with(prefix)).collect()
-}
-
-fn render(h: &Harness, cmd: &Command) -> String {
-    let verb = match cmd {
-        Command::Spawn(_) => "spawn",
-        Command::Stop(_) => "stop",
-        Command::Kill(_) => "kill",
-    };
-    format!("{verb} {}", h.engine.path(cmd.run().node).expect("known node"))
-}
-
-/// Commands emitted but not answered yet (with `auto` off), rendered.
-fn pending(h: &Harness) -> Vec<String> {
-    h.pending.iter().map(|c| render(h, c)).collect()
-}
-
-/// Answer the oldest unanswered command by the harness's script, settle, and
-/// return the commands now waiting.
-fn step(h: &mut Harness) -> Vec<String> {
-    let cmd = h.pending.pop_front().expect("a pending command");
-    let path = h.engine.path(cmd.run().node).expect("known node");
-    h.answer(cmd, path);
-    h.settle();
-    pending(h)
-}
-
-/// Answer every unanswered command and go back to answering automatically.
-fn flush(h: &mut Harness) {
-    h.auto = true;
-    while let Some(cmd) = h.pending.pop_front() {
-        let path = h.engine.path(cmd.run().node).expect("known node");
-        h.answer(cmd, path);
-        h.settle();
-    }
-}
-
 fn started_with(spec: SupervisorSpec) -> Harness {
     let mut h = Harness::new(spec);
     h.start();
@@ -94,7 +47,9 @@ fn brutal_child_is_killed_at_once_without_a_stop() {
     let a = h.run("a");
     terminate(&mut h, "a");
     assert_eq!(h.commands(), ["kill a"]);
-    assert!(events(&h).contains(&format!("exited a gen={} reason=killed", a.generation)));
+    assert!(h
+        .events()
+        .contains(&format!("exited a gen={} reason=killed", a.generation)));
     assert_eq!(h.engine.stats().stops, 0);
 }
 
@@ -147,10 +102,10 @@ fn kill_is_never_emitted_twice_for_one_run() {
     let mut h = started_with(spec);
     h.auto = false;
     terminate(&mut h, "a");
-    assert_eq!(pending(&h), ["stop a"]);
+    assert_eq!(h.pending_commands(), ["stop a"]);
     h.pending.clear(); // the run ignores the stop
     h.advance(T);
-    assert_eq!(pending(&h), ["kill a"]);
+    assert_eq!(h.pending_commands(), ["kill a"]);
     h.pending.clear(); // and takes its time to die
     h.advance(Duration::from_secs(3600));
     // A tree shutdown on top of it does not kill it again either.
@@ -161,7 +116,7 @@ fn kill_is_never_emitted_twice_for_one_run() {
     // Once it is gone, the shutdown goes on with `b`.
     let a = h.run("a");
     h.input(Input::Exited(a, ExitReason::Killed));
-    flush(&mut h);
+    h.flush();
     assert_eq!(h.commands(), ["stop a", "kill a", "stop b"]);
     assert!(h.engine.is_down());
 }
@@ -225,9 +180,10 @@ fn child_exiting_by_itself_while_being_stopped_keeps_its_own_reason() {
     terminate(&mut h, "a");
     assert_eq!(h.commands(), ["stop a"], "terminate never triggers a restart");
     assert!(
-        events(&h).contains(&format!("exited a gen={} reason=error(disk full)", a.generation)),
+        h.events()
+            .contains(&format!("exited a gen={} reason=error(disk full)", a.generation)),
         "{:#?}",
-        events(&h)
+        h.events()
     );
     assert_eq!(h.engine.state(a.node), Some(ChildState::Stopped));
 }
@@ -240,7 +196,9 @@ fn child_exiting_by_itself_during_tree_shutdown_keeps_its_own_reason() {
     let b = h.run("b");
     shutdown(&mut h);
     assert_eq!(h.commands(), ["stop b", "stop a"]);
-    assert!(events(&h).contains(&format!("exited b gen={} reason=panic(in drop)", b.generation)));
+    assert!(h
+        .events()
+        .contains(&format!("exited b gen={} reason=panic(in drop)", b.generation)));
     assert!(h.log_lines("restart ").is_empty());
     assert!(h.engine.is_down());
 }
@@ -256,11 +214,11 @@ fn tree_shutdown_is_depth_first_in_reverse_start_order() {
     assert!(matches!(r, Ok(Reply::Pending(_)) | Ok(Reply::Ok)), "{r:?}");
     assert_eq!(h.commands(), ["stop b", "stop s/y", "stop s/x", "stop a"]);
     assert_eq!(
-        events_starting(&h, "sup_exit "),
+        h.events_starting("sup_exit "),
         ["sup_exit s reason=shutdown", "sup_exit / reason=shutdown"]
     );
     assert!(h.engine.is_down());
-    let ev = events(&h);
+    let ev = h.events();
     let down = ev
         .iter()
         .position(|e| e == "tree_down reason=shutdown")
@@ -279,11 +237,11 @@ fn tree_shutdown_stops_one_child_at_a_time() {
     let mut h = started_with(spec);
     h.auto = false;
     shutdown(&mut h);
-    assert_eq!(pending(&h), ["stop b"]);
-    assert_eq!(step(&mut h), ["stop s/y"]);
-    assert_eq!(step(&mut h), ["stop s/x"]);
-    assert_eq!(step(&mut h), ["stop a"]);
-    assert_eq!(step(&mut h), Vec::<String>::new());
+    assert_eq!(h.pending_commands(), ["stop b"]);
+    assert_eq!(h.step(), ["stop s/y"]);
+    assert_eq!(h.step(), ["stop s/x"]);
+    assert_eq!(h.step(), ["stop a"]);
+    assert_eq!(h.step(), Vec::<String>::new());
     assert!(h.engine.is_down());
 }
 
@@ -350,8 +308,8 @@ fn brutal_supervisor_child_kills_its_whole_subtree_without_waiting() {
     h.auto = false;
     terminate(&mut h, "s");
     // Both kills are out before either run has answered.
-    assert_eq!(pending(&h), ["kill s/y", "kill s/x"]);
-    flush(&mut h);
+    assert_eq!(h.pending_commands(), ["kill s/y", "kill s/x"]);
+    h.flush();
     assert_eq!(h.commands(), ["kill s/y", "kill s/x"]);
     assert_eq!(h.engine.state(h.engine.lookup("s").unwrap()), Some(ChildState::Stopped));
 }
@@ -369,12 +327,12 @@ fn no_spawn_after_shutdown_is_decided_in_the_middle_of_a_restart_round() {
     let mut h = started_with(spec);
     h.auto = false;
     h.crash("c");
-    assert_eq!(pending(&h), ["stop b"]);
-    assert_eq!(step(&mut h), ["stop a"]);
-    assert_eq!(step(&mut h), ["spawn a"]);
+    assert_eq!(h.pending_commands(), ["stop b"]);
+    assert_eq!(h.step(), ["stop a"]);
+    assert_eq!(h.step(), ["spawn a"]);
     // The round is starting children again when the tree is asked to shut down.
     shutdown(&mut h);
-    flush(&mut h);
+    h.flush();
     assert_eq!(h.commands(), ["stop b", "stop a", "spawn a", "stop a"]);
     assert!(h.engine.is_down());
 }
@@ -385,12 +343,16 @@ fn spawned_child_is_stopped_only_once_it_reports_started() {
     let mut h = started_with(spec);
     h.auto = false;
     h.crash("b");
-    assert_eq!(pending(&h), ["spawn b"]);
+    assert_eq!(h.pending_commands(), ["spawn b"]);
     shutdown(&mut h);
-    assert_eq!(pending(&h), ["spawn b"], "no stop for a run that has not started");
-    assert_eq!(step(&mut h), ["stop b"]);
-    assert_eq!(step(&mut h), ["stop a"]);
-    assert_eq!(step(&mut h), Vec::<String>::new());
+    assert_eq!(
+        h.pending_commands(),
+        ["spawn b"],
+        "no stop for a run that has not started"
+    );
+    assert_eq!(h.step(), ["stop b"]);
+    assert_eq!(h.step(), ["stop a"]);
+    assert_eq!(h.step(), Vec::<String>::new());
     assert_eq!(h.commands(), ["spawn b", "stop b", "stop a"]);
     assert!(h.engine.is_down());
 }
@@ -471,11 +433,11 @@ fn brutal_kill_of_a_subtree_kills_a_spawning_run_only_once_it_has_started() {
     let mut h = started_with(spec);
     h.auto = false;
     h.crash("s/y");
-    assert_eq!(pending(&h), ["spawn s/y"]);
+    assert_eq!(h.pending_commands(), ["spawn s/y"]);
     shutdown(&mut h);
     // `x` is killed at once; `y` has not reported Started, so it gets nothing yet.
-    assert_eq!(pending(&h), ["spawn s/y", "kill s/x"]);
-    flush(&mut h);
+    assert_eq!(h.pending_commands(), ["spawn s/y", "kill s/x"]);
+    h.flush();
     assert_eq!(h.commands(), ["spawn s/y", "kill s/x", "kill s/y", "stop a"]);
     assert_eq!(h.engine.stats().kills, 2);
     assert!(h.engine.is_down());
@@ -558,12 +520,12 @@ fn shutdown_during_the_first_start_spawns_nothing_more() {
     let mut h = Harness::new(spec);
     h.auto = false;
     h.start();
-    assert_eq!(pending(&h), ["spawn a"]);
-    assert_eq!(step(&mut h), ["spawn s/x"]);
+    assert_eq!(h.pending_commands(), ["spawn a"]);
+    assert_eq!(h.step(), ["spawn s/x"]);
     // The tree is asked to shut down while `s/x` is still starting.
     shutdown(&mut h);
-    assert_eq!(pending(&h), ["spawn s/x"]);
-    flush(&mut h);
+    assert_eq!(h.pending_commands(), ["spawn s/x"]);
+    h.flush();
     assert_eq!(h.commands(), ["spawn a", "spawn s/x", "stop s/x", "stop a"]);
     assert!(h.engine.is_down());
 }

@@ -11,14 +11,6 @@ fn w(name: &str) -> ChildSpec {
     ChildSpec::worker(name)
 }
 
-/// The trace without its time column.
-fn events(h: &Harness) -> Vec<String> {
-    h.log
-        .iter()
-        .map(|l| l.trim_start().split_once("ms ").expect("time column").1.to_owned())
-        .collect()
-}
-
 fn started_with(spec: SupervisorSpec) -> Harness {
     let mut h = Harness::new(spec);
     h.start();
@@ -110,7 +102,7 @@ fn assert_stale(h: &mut Harness, input: Input) {
         "a stale {kind} changes nothing"
     );
     assert_eq!(
-        events(h)[log_len..],
+        h.events()[log_len..],
         [format!("stale {} gen={} input={kind}", run.node, run.generation)],
         "exactly one stale notice"
     );

@@ -9,53 +9,6 @@ fn w(name: &str) -> ChildSpec {
     ChildSpec::worker(name)
 }
 
-/// The trace without its time column.
-fn events(h: &Harness) -> Vec<String> {
-    h.log
-        .iter()
-        .map(|l| l.trim_start().split_once("ms ").expect("time column").1.to_owned())
-        .collect()
-}
-
-/// Trace lines that start with `prefix` (time column removed).
-fn events_starting(h: &Harness, prefix: &str) -> Vec<String> {
-    events(h).into_iter().filter(|e| e.starts_with(prefix)).collect()
-}
-
-fn render(h: &Harness, cmd: &Command) -> String {
-    let verb = match cmd {
-        Command::Spawn(_) => "spawn",
-        Command::Stop(_) => "stop",
-        Command::Kill(_) => "kill",
-    };
-    format!("{verb} {}", h.engine.path(cmd.run().node).expect("known node"))
-}
-
-/// Commands emitted but not answered yet (with `auto` off), rendered.
-fn pending(h: &Harness) -> Vec<String> {
-    h.pending.iter().map(|c| render(h, c)).collect()
-}
-
-/// Answer the oldest unanswered command by the harness's script, settle, and
-/// return the commands now waiting.
-fn step(h: &mut Harness) -> Vec<String> {
-    let cmd = h.pending.pop_front().expect("a pending command");
-    let path = h.engine.path(cmd.run().node).expect("known node");
-    h.answer(cmd, path);
-    h.settle();
-    pending(h)
-}
-
-/// Answer every unanswered command and go back to answering automatically.
-fn flush(h: &mut Harness) {
-    h.auto = true;
-    while let Some(cmd) = h.pending.pop_front() {
-        let path = h.engine.path(cmd.run().node).expect("known node");
-        h.answer(cmd, path);
-        h.settle();
-    }
-}
-
 fn started(strategy: Strategy, children: &[&str]) -> Harness {
     let mut spec = SupervisorSpec::new().strategy(strategy).intensity(10);
     for c in children {
@@ -80,10 +33,7 @@ fn one_for_one_restarts_only_the_failed_child() {
     let mut h = started(Strategy::OneForOne, &["a", "b", "c", "d"]);
     h.crash("b");
     assert_eq!(h.commands(), ["spawn b"]);
-    assert_eq!(
-        events_starting(&h, "restart "),
-        ["restart / child=b strategy=OneForOne"]
-    );
+    assert_eq!(h.events_starting("restart "), ["restart / child=b strategy=OneForOne"]);
 }
 
 // ----- one_for_all -----
@@ -96,10 +46,7 @@ fn one_for_all_stops_others_in_reverse_order_then_starts_all_in_order() {
         h.commands(),
         ["stop d", "stop c", "stop a", "spawn a", "spawn b", "spawn c", "spawn d"]
     );
-    assert_eq!(
-        events_starting(&h, "restart "),
-        ["restart / child=b strategy=OneForAll"]
-    );
+    assert_eq!(h.events_starting("restart "), ["restart / child=b strategy=OneForAll"]);
     assert_eq!(h.engine.stats().restart_decisions, 1);
 }
 
@@ -109,14 +56,14 @@ fn one_for_all_stops_and_starts_one_child_at_a_time() {
     h.auto = false;
     h.crash("b");
     // Each step answers the one outstanding command; only then does the next appear.
-    assert_eq!(pending(&h), ["stop d"]);
-    assert_eq!(step(&mut h), ["stop c"]);
-    assert_eq!(step(&mut h), ["stop a"]);
-    assert_eq!(step(&mut h), ["spawn a"]);
-    assert_eq!(step(&mut h), ["spawn b"]);
-    assert_eq!(step(&mut h), ["spawn c"]);
-    assert_eq!(step(&mut h), ["spawn d"]);
-    assert_eq!(step(&mut h), Vec::<String>::new());
+    assert_eq!(h.pending_commands(), ["stop d"]);
+    assert_eq!(h.step(), ["stop c"]);
+    assert_eq!(h.step(), ["stop a"]);
+    assert_eq!(h.step(), ["spawn a"]);
+    assert_eq!(h.step(), ["spawn b"]);
+    assert_eq!(h.step(), ["spawn c"]);
+    assert_eq!(h.step(), ["spawn d"]);
+    assert_eq!(h.step(), Vec::<String>::new());
     assert_eq!(
         h.commands(),
         ["stop d", "stop c", "stop a", "spawn a", "spawn b", "spawn c", "spawn d"]
@@ -167,7 +114,7 @@ fn one_for_all_removes_temporary_siblings_it_stops_instead_of_restarting_them() 
     let mut h = started_with(spec);
     h.crash("c");
     assert_eq!(h.commands(), ["stop tmp", "stop a", "spawn a", "spawn c"]);
-    assert_eq!(events_starting(&h, "removed "), ["removed tmp"]);
+    assert_eq!(h.events_starting("removed "), ["removed tmp"]);
     assert_eq!(h.engine.lookup("tmp"), None);
 }
 
@@ -179,10 +126,7 @@ fn rest_for_one_stops_later_children_last_first_then_starts_failed_and_later_in_
     h.crash("b");
     // `a`, before the failed child, gets no command at all.
     assert_eq!(h.commands(), ["stop d", "stop c", "spawn b", "spawn c", "spawn d"]);
-    assert_eq!(
-        events_starting(&h, "restart "),
-        ["restart / child=b strategy=RestForOne"]
-    );
+    assert_eq!(h.events_starting("restart "), ["restart / child=b strategy=RestForOne"]);
 }
 
 #[test]
@@ -190,12 +134,12 @@ fn rest_for_one_stops_and_starts_one_child_at_a_time() {
     let mut h = started(Strategy::RestForOne, &["a", "b", "c", "d"]);
     h.auto = false;
     h.crash("b");
-    assert_eq!(pending(&h), ["stop d"]);
-    assert_eq!(step(&mut h), ["stop c"]);
-    assert_eq!(step(&mut h), ["spawn b"]);
-    assert_eq!(step(&mut h), ["spawn c"]);
-    assert_eq!(step(&mut h), ["spawn d"]);
-    assert_eq!(step(&mut h), Vec::<String>::new());
+    assert_eq!(h.pending_commands(), ["stop d"]);
+    assert_eq!(h.step(), ["stop c"]);
+    assert_eq!(h.step(), ["spawn b"]);
+    assert_eq!(h.step(), ["spawn c"]);
+    assert_eq!(h.step(), ["spawn d"]);
+    assert_eq!(h.step(), Vec::<String>::new());
 }
 
 #[test]
@@ -237,13 +181,12 @@ fn one_for_all_sibling_crashing_while_being_stopped_is_absorbed_into_the_one_res
     let b = h.run("b");
     h.crash("c");
     assert_eq!(h.commands(), ["stop b", "stop a", "spawn a", "spawn b", "spawn c"]);
-    assert_eq!(
-        events_starting(&h, "restart "),
-        ["restart / child=c strategy=OneForAll"]
-    );
+    assert_eq!(h.events_starting("restart "), ["restart / child=c strategy=OneForAll"]);
     assert_eq!(h.engine.stats().restart_decisions, 1);
     // Its own reason stays in the trace.
-    assert!(events(&h).contains(&format!("exited b gen={} reason=error(boom)", b.generation)));
+    assert!(h
+        .events()
+        .contains(&format!("exited b gen={} reason=error(boom)", b.generation)));
 }
 
 #[test]
@@ -251,17 +194,18 @@ fn one_for_all_sibling_crashing_before_its_stop_is_absorbed_into_the_one_restart
     let mut h = started(Strategy::OneForAll, &["a", "b", "c"]);
     h.auto = false;
     h.crash("c");
-    assert_eq!(pending(&h), ["stop b"]);
+    assert_eq!(h.pending_commands(), ["stop b"]);
     // While `b` is being stopped, `a` crashes by itself.
     h.crash("a");
-    assert_eq!(pending(&h), ["stop b"], "nothing new while the round waits for b");
-    flush(&mut h);
+    assert_eq!(
+        h.pending_commands(),
+        ["stop b"],
+        "nothing new while the round waits for b"
+    );
+    h.flush();
     // `a` is already gone: no stop for it; everybody is started once.
     assert_eq!(h.commands(), ["stop b", "spawn a", "spawn b", "spawn c"]);
-    assert_eq!(
-        events_starting(&h, "restart "),
-        ["restart / child=c strategy=OneForAll"]
-    );
+    assert_eq!(h.events_starting("restart "), ["restart / child=c strategy=OneForAll"]);
     assert_eq!(h.engine.stats().restart_decisions, 1);
     for c in ["a", "b", "c"] {
         assert_eq!(h.engine.state(h.engine.lookup(c).unwrap()), Some(ChildState::Running));
@@ -274,10 +218,7 @@ fn rest_for_one_later_sibling_crashing_while_being_stopped_is_absorbed_into_the_
     h.stop_reason("c", ExitReason::Panic("oops".into()));
     h.crash("b");
     assert_eq!(h.commands(), ["stop d", "stop c", "spawn b", "spawn c", "spawn d"]);
-    assert_eq!(
-        events_starting(&h, "restart "),
-        ["restart / child=b strategy=RestForOne"]
-    );
+    assert_eq!(h.events_starting("restart "), ["restart / child=b strategy=RestForOne"]);
     assert_eq!(h.engine.stats().restart_decisions, 1);
 }
 
@@ -327,10 +268,10 @@ fn rest_for_one_earlier_sibling_crashing_during_a_round_is_handled_after_it() {
     let mut h = started(Strategy::RestForOne, &["a", "b", "c", "d"]);
     h.auto = false;
     h.crash("c");
-    assert_eq!(pending(&h), ["stop d"]);
+    assert_eq!(h.pending_commands(), ["stop d"]);
     // `a` is not part of c's round: its crash is a decision of its own, taken after the round.
     h.crash("a");
-    flush(&mut h);
+    h.flush();
     assert_eq!(
         h.commands(),
         [
@@ -339,7 +280,7 @@ fn rest_for_one_earlier_sibling_crashing_during_a_round_is_handled_after_it() {
         ]
     );
     assert_eq!(
-        events_starting(&h, "restart "),
+        h.events_starting("restart "),
         [
             "restart / child=c strategy=RestForOne",
             "restart / child=a strategy=RestForOne"
@@ -352,13 +293,13 @@ fn one_for_all_sibling_crashing_after_being_restarted_in_a_round_gets_a_new_roun
     let mut h = started(Strategy::OneForAll, &["a", "b", "c"]);
     h.auto = false;
     h.crash("c");
-    assert_eq!(pending(&h), ["stop b"]);
-    assert_eq!(step(&mut h), ["stop a"]);
-    assert_eq!(step(&mut h), ["spawn a"]);
-    assert_eq!(step(&mut h), ["spawn b"]);
+    assert_eq!(h.pending_commands(), ["stop b"]);
+    assert_eq!(h.step(), ["stop a"]);
+    assert_eq!(h.step(), ["spawn a"]);
+    assert_eq!(h.step(), ["spawn b"]);
     // The new run of `a` crashes while the round is still starting `b`.
     h.crash("a");
-    flush(&mut h);
+    h.flush();
     assert_eq!(
         h.commands(),
         [
