@@ -252,6 +252,7 @@ impl Engine {
                     node: c,
                     name: n.name.to_string(),
                     supervisor: n.sup.is_some(),
+                    dynamic: n.has(flag::DYNAMIC),
                     state: n.state.public(),
                     generation: n.generation,
                     tag: n.tag,

@@ -252,6 +252,9 @@ pub struct ChildInfo {
     pub name: String,
     /// Whether it is a supervisor.
     pub supervisor: bool,
+    /// Whether it was added by `start_child` (it is not part of the static
+    /// spec, so it is gone when its supervisor is restarted).
+    pub dynamic: bool,
     /// Its state.
     pub state: ChildState,
     /// The generation of its current or last run (workers; 0 if never run).

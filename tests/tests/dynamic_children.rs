@@ -279,3 +279,15 @@ fn many_dynamic_children_shut_down_in_reverse_start_order() {
     assert!(h.engine.is_down());
     h.advance(Duration::from_secs(1));
 }
+
+#[test]
+fn which_children_tells_dynamic_children_from_static_ones() {
+    let mut h = Harness::new(SupervisorSpec::new().child(w("a")));
+    h.start();
+    start_child(&mut h, "", w("d"));
+    let Ok(Reply::Children(list)) = h.request(Request::WhichChildren { path: String::new() }) else {
+        panic!("which_children answers at once")
+    };
+    let flags: Vec<_> = list.iter().map(|c| (c.name.as_str(), c.dynamic)).collect();
+    assert_eq!(flags, [("a", false), ("d", true)]);
+}
