@@ -57,8 +57,15 @@ impl Engine {
     /// [`Engine::start`]. `seed` feeds the backoff jitter generator.
     pub fn new(spec: SupervisorSpec, seed: u64) -> Result<Engine, SpecError> {
         spec.validate()?;
+        let mut spec = spec;
+        // The root is never restarted, so its static children are built now and
+        // their specs not kept (nested supervisors keep theirs, to restart).
+        let children = std::mem::take(&mut spec.children);
         let mut tree = Tree::default();
         let root = tree.new_root(Arc::new(spec));
+        for child in &children {
+            tree.add_child(root, child, false);
+        }
         Ok(Engine {
             tree,
             root,

@@ -103,7 +103,7 @@ pub enum Notice {
         op: RequestOp,
         /// The path it named.
         path: String,
-        /// The answer.
-        result: Result<Reply, RequestError>,
+        /// The answer (boxed: large and rare, and notices stay small).
+        result: Box<Result<Reply, RequestError>>,
     },
 }

@@ -61,10 +61,8 @@ impl Engine {
             Mode::Busy(p) if p.kind.is_ending() => Err(RequestError::ShuttingDown),
             Mode::Idle if self.tree.sup(s).mailbox.is_empty() => self.execute_request(s, reply, request),
             _ => {
-                self.tree.sup_mut(s).mailbox.push_back(Mail::Request {
-                    reply: reply.clone(),
-                    request,
-                });
+                let queued = Box::new((reply.clone(), request));
+                self.tree.sup_mut(s).mailbox.push_back(Mail::Request(queued));
                 Ok(Reply::Pending(reply.id))
             }
         }
@@ -102,7 +100,7 @@ impl Engine {
                 }
                 let c = self.tree.add_child(s, &spec, true);
                 let kind = PlanKind::StartChild {
-                    req: reply.clone(),
+                    req: Box::new(reply.clone()),
                     child: c,
                 };
                 self.tree.sup_mut(s).mode = Mode::Busy(Plan::start(kind, c, c));
@@ -113,7 +111,9 @@ impl Engine {
                 let c = self.child_of(s, &path)?;
                 let state = self.tree.node(c).state;
                 if state.is_live() {
-                    let kind = PlanKind::Terminate { req: reply.clone() };
+                    let kind = PlanKind::Terminate {
+                        req: Box::new(reply.clone()),
+                    };
                     self.tree.sup_mut(s).mode = Mode::Busy(Plan::stop(kind, c, c, None));
                     self.advance(s);
                     return pending;
@@ -131,7 +131,7 @@ impl Engine {
                 let c = self.child_of(s, &path)?;
                 self.require_stopped(c, &path)?;
                 let kind = PlanKind::RestartChild {
-                    req: reply.clone(),
+                    req: Box::new(reply.clone()),
                     child: c,
                 };
                 self.tree.sup_mut(s).mode = Mode::Busy(Plan::start(kind, c, c));
@@ -159,7 +159,7 @@ impl Engine {
                     return Ok(Reply::Ok);
                 }
                 let kind = PlanKind::RestartAll {
-                    req: reply.clone(),
+                    req: Box::new(reply.clone()),
                     mode,
                     error: None,
                 };

@@ -85,16 +85,16 @@ pub(crate) enum PlanKind {
     /// An automatic restart (counted in the intensity window).
     Restart,
     /// Operator `start_child` of the new child.
-    StartChild { req: PendingReply, child: u32 },
+    StartChild { req: Box<PendingReply>, child: u32 },
     /// Operator `restart_child`.
-    RestartChild { req: PendingReply, child: u32 },
+    RestartChild { req: Box<PendingReply>, child: u32 },
     /// Operator `terminate_child`.
-    Terminate { req: PendingReply },
+    Terminate { req: Box<PendingReply> },
     /// Operator `restart_all`.
     RestartAll {
-        req: PendingReply,
+        req: Box<PendingReply>,
         mode: RestartAllMode,
-        error: Option<RequestError>,
+        error: Option<Box<RequestError>>,
     },
     /// The supervisor ends: stop everything, then end with `reason`.
     End { reason: ExitReason },
@@ -107,7 +107,7 @@ impl PlanKind {
     }
 
     /// The request this plan answers, if any.
-    pub(crate) fn take_request(self) -> Option<PendingReply> {
+    pub(crate) fn take_request(self) -> Option<Box<PendingReply>> {
         match self {
             PlanKind::StartChild { req, .. }
             | PlanKind::RestartChild { req, .. }
@@ -141,6 +141,7 @@ pub(crate) enum Mail {
     Retry { child: u32, generation: u64 },
     /// A one_for_one backoff elapsed: start the child.
     Queued { child: u32, generation: u64 },
-    /// An operator request that arrived while the supervisor was busy.
-    Request { reply: PendingReply, request: Request },
+    /// An operator request that arrived while the supervisor was busy (boxed:
+    /// rare and large, and mail must stay small for the restart path).
+    Request(Box<(PendingReply, Request)>),
 }

@@ -13,7 +13,8 @@ use crate::{
 };
 
 impl Engine {
-    /// Start supervisor `s`: build its static children and start them in order.
+    /// Start supervisor `s`: build its static children and start them in order
+    /// (the root's were built by `Engine::new`; its spec no longer lists them).
     pub(crate) fn start_sup(&mut self, s: u32) {
         self.next_generation += 1;
         let generation = self.next_generation - 1;
@@ -104,6 +105,9 @@ impl Engine {
                     self.set_cursor(s, c, true);
                     self.tree.node_mut(c).flags &= !flag::MARK;
                     self.start_node(c);
+                    // A start never completes within the call that issues it
+                    // (a worker waits for `Started`, a supervisor's news is queued).
+                    return;
                 } else {
                     self.set_cursor(s, if at_end { NONE } else { next }, false);
                 }
@@ -177,14 +181,14 @@ impl Engine {
             PlanKind::StartChild { req, child } | PlanKind::RestartChild { req, child } => {
                 let run = self.current_run(NodeId(child));
                 self.reply(
-                    req,
+                    *req,
                     Ok(Reply::Started {
                         node: NodeId(child),
                         run,
                     }),
                 );
             }
-            PlanKind::Terminate { req } => self.reply(req, Ok(Reply::Ok)),
+            PlanKind::Terminate { req } => self.reply(*req, Ok(Reply::Ok)),
             PlanKind::RestartAll { req, mode, error } => {
                 let next = if mode == RestartAllMode::Rolling && error.is_none() {
                     self.next_marked(self.tree.node(plan.start_to).next)
@@ -199,7 +203,7 @@ impl Engine {
                         Some((next, next)),
                     ));
                 } else {
-                    self.reply(req, error.map_or(Ok(Reply::Ok), Err));
+                    self.reply(*req, error.map_or(Ok(Reply::Ok), |e| Err(*e)));
                 }
             }
             PlanKind::End { reason } => self.finish(s, reason, false),
@@ -256,24 +260,24 @@ impl Engine {
             PlanKind::StartChild { req, .. } => {
                 let err = failed(self);
                 self.remove_child(c);
-                self.reply(req, Err(err));
+                self.reply(*req, Err(err));
             }
             PlanKind::RestartChild { req, .. } => {
                 let err = failed(self);
                 self.tree.set_state(c, NodeState::Stopped);
-                self.reply(req, Err(err));
+                self.reply(*req, Err(err));
             }
             PlanKind::RestartAll {
                 req,
                 mode,
                 error: first,
             } => {
-                let err = first.unwrap_or_else(|| failed(self));
+                let err = first.unwrap_or_else(|| Box::new(failed(self)));
                 self.tree.set_state(c, NodeState::Stopped);
                 if mode == RestartAllMode::Rolling {
                     // A rolling reload stops at the first failure; the rest keep running.
                     self.clear_marks(s);
-                    self.reply(req, Err(err));
+                    self.reply(*req, Err(*err));
                 } else {
                     // All at once: everything is down already, so start the rest anyway.
                     plan.kind = PlanKind::RestartAll {
@@ -323,7 +327,14 @@ impl Engine {
                 normal,
             }
         };
-        self.tree.sup_mut(s).mailbox.push_back(mail);
+        let sup = self.tree.sup_mut(s);
+        if matches!(sup.mode, Mode::Idle) && sup.mailbox.is_empty() {
+            // Nothing is waiting: handle it now, exactly as if it had passed
+            // through the empty mailbox (the common restart path).
+            self.process_mail(s, mail);
+        } else {
+            sup.mailbox.push_back(mail);
+        }
         self.advance(s);
     }
 
@@ -369,7 +380,8 @@ impl Engine {
                     self.begin_restart(s, child);
                 }
             }
-            Mail::Request { reply, request } => {
+            Mail::Request(queued) => {
+                let (reply, request) = *queued;
                 let result = self.execute_request(s, &reply, request);
                 if !matches!(result, Ok(Reply::Pending(_))) {
                     self.reply(reply, result);
@@ -489,12 +501,12 @@ impl Engine {
                 self.clear_marks(s);
             }
             if let Some(req) = plan.kind.take_request() {
-                self.reply(req, Err(RequestError::ShuttingDown));
+                self.reply(*req, Err(RequestError::ShuttingDown));
             }
         }
         while let Some(mail) = self.tree.sup_mut(s).mailbox.pop_front() {
-            if let Mail::Request { reply, .. } = mail {
-                self.reply(reply, Err(RequestError::ShuttingDown));
+            if let Mail::Request(queued) = mail {
+                self.reply(queued.0, Err(RequestError::ShuttingDown));
             }
         }
         if s != self.root || self.tree.node(s).state == NodeState::Running {
@@ -520,8 +532,8 @@ impl Engine {
             c = next;
         }
         while let Some(mail) = self.tree.sup_mut(s).mailbox.pop_front() {
-            if let Mail::Request { reply, .. } = mail {
-                self.reply(reply, Err(RequestError::ShuttingDown));
+            if let Mail::Request(queued) = mail {
+                self.reply(queued.0, Err(RequestError::ShuttingDown));
             }
         }
         let sup = self.tree.sup_mut(s);
@@ -625,7 +637,7 @@ impl Engine {
             id: req.id,
             op: req.op,
             path: req.path,
-            result,
+            result: Box::new(result),
         });
     }
 }

@@ -420,3 +420,27 @@ fn new_sup(spec: Arc<SupervisorSpec>) -> Sup {
         n_supervisors: 0,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{Mail, Plan};
+    use crate::{Command, Notice};
+
+    /// The types on the restart path stay small: every restart copies a few of
+    /// each, and a smaller node means fewer cache lines per event.
+    #[test]
+    fn hot_path_types_stay_within_their_size_budget() {
+        let sizes = [
+            ("Node", std::mem::size_of::<Node>(), 88),
+            ("Notice", std::mem::size_of::<Notice>(), 56),
+            ("Command", std::mem::size_of::<Command>(), 24),
+            ("Mail", std::mem::size_of::<Mail>(), 56),
+            ("Plan", std::mem::size_of::<Plan>(), 64),
+            ("Mode", std::mem::size_of::<Mode>(), 64),
+        ];
+        for (name, size, budget) in sizes {
+            assert!(size <= budget, "{name} is {size} bytes, budget {budget}");
+        }
+    }
+}

@@ -356,7 +356,7 @@ impl Harness {
             Notice::TreeDown { reason } => write!(s, "tree_down reason={reason}"),
             Notice::Request { id, op, path } => write!(s, "request {id} {} path={path}", op.as_str()),
             Notice::Reply { id, op, path, result } => {
-                let r = match result {
+                let r = match result.as_ref() {
                     Ok(Reply::Ok) => "ok".to_owned(),
                     Ok(Reply::Started { .. }) => "started".to_owned(),
                     Ok(Reply::Pending(_)) => "pending".to_owned(),

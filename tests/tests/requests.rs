@@ -137,7 +137,7 @@ impl Direct {
             .notices
             .iter()
             .filter_map(|n| match n {
-                Notice::Reply { id: i, result, .. } if *i == id => Some(result.clone()),
+                Notice::Reply { id: i, result, .. } if *i == id => Some((**result).clone()),
                 _ => None,
             })
             .collect();

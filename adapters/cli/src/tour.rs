@@ -174,7 +174,7 @@ impl World {
             Notice::Removed { child } => format!("removed   {}", self.path(*child)),
             Notice::TreeDown { reason } => format!("TREE DOWN reason={reason}"),
             Notice::Request { op, path, .. } => format!("request   {} {path}", op.as_str()),
-            Notice::Reply { op, result, .. } => match result {
+            Notice::Reply { op, result, .. } => match result.as_ref() {
                 Ok(Reply::Pending(_)) | Ok(_) => format!("reply     {} ok", op.as_str()),
                 Err(e) => format!("reply     {} error: {e}", op.as_str()),
             },
