@@ -1,0 +1,156 @@
+//! What a config file and a scenario script mean, once parsed and validated.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use vigil_core::{ExitReason, Request, SupervisorSpec};
+
+/// A parsed and validated tree config (CONTRACTS section 1). The same value
+/// drives `vigil run` (real processes) and `vigil sim` (the simulator).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TreeConfig {
+    /// Where it came from, for messages (a file path, or `<string>`).
+    pub source: String,
+    /// The config's name: the file stem (`web` for `examples/web.toml`); names
+    /// the default control socket.
+    pub name: String,
+    /// The root supervisor and the whole tree, valid for `vigil_core::Engine::new`.
+    /// Every worker's [`vigil_core::ChildSpec::tag`] is its index in `workers`;
+    /// supervisors' tags are `u64::MAX`.
+    pub spec: SupervisorSpec,
+    /// The `[control]` table.
+    pub control: ControlConfig,
+    /// Every worker of the tree, in depth-first start order, indexed by tag.
+    pub workers: Vec<WorkerConfig>,
+}
+
+/// The `[control]` table.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ControlConfig {
+    /// The control socket path; `None`: the default
+    /// (`$XDG_RUNTIME_DIR/vigil/<name>.sock`, else `./vigil.sock`).
+    pub socket: Option<PathBuf>,
+}
+
+/// What `vigil run` needs to run one worker, and how `vigil sim` models it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WorkerConfig {
+    /// Its path in the tree (`web/w1`).
+    pub path: String,
+    /// argv; never run through a shell.
+    pub command: Vec<String>,
+    /// Extra environment variables.
+    pub env: BTreeMap<String, String>,
+    /// Working directory.
+    pub cwd: Option<PathBuf>,
+    /// Memory limit in bytes (for the memory monitor).
+    pub memory_limit: Option<u64>,
+    /// How the simulator models it (the `sim` table; defaults when absent).
+    pub sim: SimBehaviour,
+}
+
+/// The `sim` table of a worker: how the simulated world runs it. Without it,
+/// a simulated worker starts at once, is ready at once, never exits by itself
+/// and stops at once when asked.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SimBehaviour {
+    /// How long a run lives once up, before it exits by itself.
+    pub lifetime: Lifetime,
+    /// The reason it exits with when its lifetime ends.
+    pub exit: ExitReason,
+    /// Probability in [0, 1] that a start fails.
+    pub start_fail: f64,
+    /// Time from `Spawn` to `Started` (or `StartFailed`).
+    pub start_latency: Duration,
+    /// For `notify` workers: time from `Started` to `Ready`.
+    pub ready_latency: Duration,
+    /// Time from `Stop` to its exit.
+    pub stop_latency: Duration,
+    /// Probability in [0, 1] that a run ignores `Stop` (only `Kill` ends it).
+    pub ignore_stop: f64,
+}
+
+impl Default for SimBehaviour {
+    fn default() -> Self {
+        SimBehaviour {
+            lifetime: Lifetime::Never,
+            exit: ExitReason::Error(String::new()),
+            start_fail: 0.0,
+            start_latency: Duration::ZERO,
+            ready_latency: Duration::ZERO,
+            stop_latency: Duration::ZERO,
+            ignore_stop: 0.0,
+        }
+    }
+}
+
+/// A lifetime distribution: `"never"`, `"5s"` (fixed), `"exp(10m)"` (exponential
+/// with that mean), `"uniform(1s, 5s)"`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Lifetime {
+    /// Never exits by itself.
+    Never,
+    /// Always lives exactly this long.
+    Fixed(Duration),
+    /// Exponentially distributed with this mean.
+    Exp {
+        /// The mean.
+        mean: Duration,
+    },
+    /// Uniform between the two bounds.
+    Uniform {
+        /// Lower bound.
+        min: Duration,
+        /// Upper bound.
+        max: Duration,
+    },
+}
+
+/// A scenario script (CONTRACTS section 2): timed actions applied to the
+/// simulated world, in time order; actions at the same time in file order.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Script {
+    /// Where it came from, for messages.
+    pub source: String,
+    /// The actions, sorted by time (stable: file order within one time).
+    pub actions: Vec<TimedAction>,
+}
+
+/// One `[[at]]` entry.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TimedAction {
+    /// When, from the start of the simulation.
+    pub time: Duration,
+    /// Its line in the script file (for messages).
+    pub line: usize,
+    /// What happens.
+    pub action: Action,
+}
+
+/// What a script entry does.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Action {
+    /// The current run of that worker exits by itself with `reason`.
+    Exit {
+        /// The worker.
+        path: String,
+        /// Its exit reason.
+        reason: ExitReason,
+    },
+    /// The next `count` starts of that worker fail.
+    FailStarts {
+        /// The worker.
+        path: String,
+        /// How many.
+        count: u32,
+    },
+    /// The current run of that worker ignores `Stop` (only `Kill` ends it).
+    HangOnStop {
+        /// The worker.
+        path: String,
+    },
+    /// An operator request (for `start_child`: a worker with default
+    /// attributes and the default sim behaviour, named by the entry's `name`).
+    Request(Request),
+}
