@@ -62,6 +62,26 @@ pub enum Notice {
         /// `start_timeout` or `health`.
         reason: ExitReason,
     },
+    /// A supervisor begins its start (it starts its children in order).
+    SupStarting {
+        /// The supervisor.
+        sup: NodeId,
+    },
+    /// A supervisor's parent asks it to stop: its shutdown policy (and its
+    /// deadline, for a timeout) counts from now.
+    SupStop {
+        /// The supervisor.
+        sup: NodeId,
+    },
+    /// A supervisor decided to end (gave up, shut down, auto_shutdown,
+    /// lifespan, one_terminate_all, or asked by its parent): it now stops its
+    /// children in reverse order and spawns nothing more.
+    SupEnding {
+        /// The supervisor.
+        sup: NodeId,
+        /// The reason it will end with.
+        reason: ExitReason,
+    },
     /// A supervisor started all its children.
     SupStarted {
         /// The supervisor.

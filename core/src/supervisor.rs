@@ -26,6 +26,7 @@ impl Engine {
             ext.up_since = None;
         }
         self.tree.set_state(s, NodeState::Spawned);
+        self.notices.push_back(Notice::SupStarting { sup: NodeId(s) });
         let spec = Arc::clone(&self.tree.sup(s).spec);
         self.tree.sup_mut(s).window.clear();
         for child in &spec.children {
@@ -491,6 +492,10 @@ impl Engine {
     /// Supervisor `s` decides to end with `reason`: whatever it was doing is
     /// dropped, and it stops all its children (reverse order), then ends.
     pub(crate) fn end_sup(&mut self, s: u32, reason: ExitReason) {
+        self.notices.push_back(Notice::SupEnding {
+            sup: NodeId(s),
+            reason: reason.clone(),
+        });
         let last = self.tree.sup(s).last;
         let old = std::mem::replace(
             &mut self.tree.sup_mut(s).mode,
@@ -588,6 +593,9 @@ impl Engine {
         if kill_now {
             // Set before its stop walk begins, so that walk kills instead of stopping.
             n.flags |= flag::KILLING;
+        }
+        if first_time {
+            self.notices.push_back(Notice::SupStop { sup: NodeId(c) });
         }
         let ending = matches!(&self.tree.sup(c).mode, Mode::Busy(p) if matches!(p.kind, PlanKind::End { .. }));
         if first_time && !ending {

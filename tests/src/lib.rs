@@ -350,6 +350,9 @@ impl Harness {
             Notice::Timeout { run, reason } => {
                 write!(s, "timeout {} gen={} reason={reason}", p(run.node), run.generation)
             }
+            Notice::SupStarting { sup } => write!(s, "sup_starting {}", p(*sup)),
+            Notice::SupStop { sup } => write!(s, "sup_stop {}", p(*sup)),
+            Notice::SupEnding { sup, reason } => write!(s, "sup_ending {} reason={reason}", p(*sup)),
             Notice::SupStarted { sup } => write!(s, "sup_started {}", p(*sup)),
             Notice::SupExit { sup, reason } => write!(s, "sup_exit {} reason={reason}", p(*sup)),
             Notice::Removed { child } => write!(s, "removed {}", p(*child)),

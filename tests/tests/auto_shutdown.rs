@@ -48,6 +48,7 @@ fn any_significant_ends_the_supervisor_when_a_significant_child_ends_normally() 
         h.events(),
         [
             format!("exited s gen={gs} reason=normal"),
+            "sup_ending / reason=shutdown".to_owned(),
             format!("stop b gen={gb}"),
             format!("exited b gen={gb} reason=shutdown"),
             format!("stop a gen={ga}"),

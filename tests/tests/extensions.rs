@@ -92,14 +92,16 @@ fn one_terminate_all_a_crash_stops_the_others_in_reverse_order_and_ends_the_supe
     );
     let ev = h.events();
     assert_eq!(
-        ev[..7],
+        ev[..8],
         [
             format!("exited g/y gen={gy} reason=error(crash)"),
+            // It decides to end with its child's reason...
+            "sup_ending g reason=error(crash)".to_owned(),
             format!("stop g/z gen={gz}"),
             format!("exited g/z gen={gz} reason=shutdown"),
             format!("stop g/x gen={gx}"),
             format!("exited g/x gen={gx} reason=shutdown"),
-            // The supervisor ends with its child's reason...
+            // ...and ends with it...
             "sup_exit g reason=error(crash)".to_owned(),
             // ...and its (permanent) parent restarts it.
             "restart / child=g strategy=OneForOne".to_owned(),

@@ -218,6 +218,7 @@ fn give_up_is_reported_before_any_child_is_stopped() {
         [
             format!("exited b gen={} reason=error(crash)", b.generation),
             "give_up /".to_owned(),
+            "sup_ending / reason=shutdown".to_owned(),
             format!("stop c gen={}", c.generation),
             format!("exited c gen={} reason=shutdown", c.generation),
             format!("stop a gen={}", a.generation),

@@ -954,8 +954,12 @@ fn shutdown_stops_the_tree_in_order_and_replies_ok_after_tree_down() {
         h.events(),
         [
             format!("request {id} shutdown path="),
+            "sup_ending / reason=shutdown".to_owned(),
             format!("stop b gen={gb}"),
             format!("exited b gen={gb} reason=shutdown"),
+            // The root asks s to stop; s decides to end and stops its children.
+            "sup_stop s".to_owned(),
+            "sup_ending s reason=shutdown".to_owned(),
             format!("stop s/y gen={gy}"),
             format!("exited s/y gen={gy} reason=shutdown"),
             format!("stop s/x gen={gx}"),
