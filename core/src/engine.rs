@@ -50,6 +50,8 @@ pub struct Engine {
     pub(crate) next_request: u64,
     pub(crate) stats: Stats,
     pub(crate) shutdown_waiters: Vec<PendingReply>,
+    pub(crate) start_failed: bool,
+    pub(crate) bug: Option<crate::injected_bug::InjectedBug>,
 }
 
 impl Engine {
@@ -81,7 +83,21 @@ impl Engine {
             next_request: 1,
             stats: Stats::default(),
             shutdown_waiters: Vec::new(),
+            start_failed: false,
+            bug: None,
         })
+    }
+
+    /// Test-only: make this engine deliberately wrong (feature `bug-injection`).
+    #[cfg(feature = "bug-injection")]
+    pub fn inject_bug(&mut self, bug: crate::InjectedBug) {
+        self.bug = Some(bug);
+    }
+
+    /// Whether a deliberate bug is switched on (never without the feature).
+    #[inline]
+    pub(crate) fn has_bug(&self, bug: crate::injected_bug::InjectedBug) -> bool {
+        self.bug == Some(bug)
     }
 
     /// Start the tree: the root starts its children in order. Calling it again
@@ -198,6 +214,11 @@ impl Engine {
         self.down
     }
 
+    /// Whether the tree could not start (the root's first start failed).
+    pub fn start_failed(&self) -> bool {
+        self.start_failed
+    }
+
     /// Counters since creation.
     pub fn stats(&self) -> Stats {
         self.stats
@@ -240,9 +261,12 @@ impl Engine {
         self.tree.nodes.get(node.index()).map(|n| &*n.name)
     }
 
-    /// A node's parent (`None` for the root or an unknown id).
+    /// A node's parent (`None` for the root or an unknown id). Like
+    /// [`Engine::path`], this and the other structural queries (restart type,
+    /// shutdown policy, readiness, supervisor spec, tag) also resolve nodes
+    /// removed during the latest call, so notices can be interpreted.
     pub fn parent(&self, node: NodeId) -> Option<NodeId> {
-        let p = self.tree.get(node.0)?.parent;
+        let p = self.tree.nodes.get(node.index())?.parent;
         (p != NONE).then_some(NodeId(p))
     }
 
@@ -253,7 +277,40 @@ impl Engine {
 
     /// The driver tag from the node's spec.
     pub fn tag(&self, node: NodeId) -> Option<u64> {
-        self.tree.get(node.0).map(|n| n.tag)
+        self.tree.nodes.get(node.index()).map(|n| n.tag)
+    }
+
+    /// The node's restart type (`None` for an unknown node; the root reads as permanent).
+    pub fn restart_type(&self, node: NodeId) -> Option<crate::Restart> {
+        self.tree.nodes.get(node.index()).map(|n| n.restart)
+    }
+
+    /// The node's effective shutdown policy (`None` for an unknown node).
+    pub fn shutdown_policy(&self, node: NodeId) -> Option<crate::Shutdown> {
+        self.tree
+            .nodes
+            .get(node.index())
+            .map(|n| crate::tree::unpack_shutdown(n.shutdown))
+    }
+
+    /// A worker's readiness mode (`None` for a supervisor or an unknown node).
+    pub fn readiness(&self, node: NodeId) -> Option<Readiness> {
+        self.tree
+            .nodes
+            .get(node.index())
+            .filter(|n| n.sup.is_none())
+            .map(|n| n.readiness)
+    }
+
+    /// Whether the node is significant.
+    pub fn is_significant(&self, node: NodeId) -> bool {
+        self.tree.get(node.0).is_some_and(|n| n.significant)
+    }
+
+    /// A supervisor's spec: strategy, intensity, period, auto_shutdown,
+    /// lifespan (the root's lists no children: they were built into the tree).
+    pub fn supervisor_spec(&self, node: NodeId) -> Option<&SupervisorSpec> {
+        self.tree.nodes.get(node.index())?.sup.as_ref().map(|s| &*s.spec)
     }
 
     /// The node's state as operators see it.
@@ -302,7 +359,6 @@ impl Engine {
                         ext.up_since = Some(now);
                     }
                     self.tree.set_state(s, NodeState::Running);
-                    self.notices.push_back(Notice::SupStarted { sup: NodeId(s) });
                     self.advance(p);
                 }
                 SupEvent::StartFailed(s, error) => {
@@ -571,7 +627,12 @@ impl Engine {
         self.commands.push_back(Command::Stop(run));
         self.notices.push_back(Notice::Stop(run));
         if shutdown != u64::MAX {
-            let at = self.now.saturating_add(std::time::Duration::from_nanos(shutdown));
+            let early = self.has_bug(crate::injected_bug::InjectedBug::EarlyKill);
+            let at = self.now.saturating_add(std::time::Duration::from_nanos(if early {
+                shutdown / 2
+            } else {
+                shutdown
+            }));
             self.arm(c, at, TimerPurpose::Kill);
         }
     }

@@ -55,6 +55,7 @@ mod command;
 mod engine;
 mod exit_reason;
 mod ids;
+mod injected_bug;
 mod input;
 mod notice;
 mod operator;
@@ -73,6 +74,8 @@ pub use command::Command;
 pub use engine::Engine;
 pub use exit_reason::{ExitReason, ParseExitReasonError};
 pub use ids::{NodeId, RequestId, RunId};
+#[cfg(feature = "bug-injection")]
+pub use injected_bug::InjectedBug;
 pub use input::{Input, InputKind};
 pub use notice::Notice;
 pub use request::{ChildCounts, ChildInfo, ChildState, Reply, Request, RequestError, RequestOp, RestartAllMode};

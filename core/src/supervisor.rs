@@ -171,9 +171,11 @@ impl Engine {
         };
         match plan.kind {
             PlanKind::Init => {
+                // Reported now, before the supervisor handles what waited in its
+                // mailbox during its start; its parent hears of it after this step.
+                self.notices.push_back(Notice::SupStarted { sup: NodeId(s) });
                 if s == self.root {
                     self.tree.set_state(s, NodeState::Running);
-                    self.notices.push_back(Notice::SupStarted { sup: NodeId(s) });
                 } else {
                     self.sup_events.push_back(SupEvent::Started(s));
                 }
@@ -396,7 +398,7 @@ impl Engine {
         let n = self.tree.node(c);
         let restart = match n.restart {
             Restart::Permanent => true,
-            Restart::Transient => !normal,
+            Restart::Transient => !normal || self.has_bug(crate::injected_bug::InjectedBug::RestartTransientAlways),
             Restart::Temporary => false,
         };
         if restart {
@@ -431,8 +433,10 @@ impl Engine {
         let now = self.now;
         let sup = self.tree.sup_mut(s);
         let (intensity, period, strategy) = (sup.spec.intensity, sup.spec.period, sup.spec.strategy);
-        if sup.window.record(now, intensity, period) {
+        let exceeded = sup.window.record(now, intensity, period);
+        if exceeded && !self.has_bug(crate::injected_bug::InjectedBug::SkipIntensity) {
             self.stats.give_ups += 1;
+            self.stats.root_gave_up |= s == self.root;
             self.notices.push_back(Notice::GiveUp { sup: NodeId(s) });
             return self.end_sup(s, ExitReason::shutdown());
         }
@@ -551,6 +555,7 @@ impl Engine {
         if s == self.root {
             self.tree.set_state(s, NodeState::Stopped);
             self.down = true;
+            self.start_failed = start_failed;
             self.timers.clear();
             self.notices.push_back(Notice::TreeDown { reason });
             for req in std::mem::take(&mut self.shutdown_waiters) {

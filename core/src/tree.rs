@@ -121,6 +121,14 @@ pub(crate) fn pack_shutdown(s: Shutdown) -> u64 {
     }
 }
 
+pub(crate) fn unpack_shutdown(v: u64) -> Shutdown {
+    match v {
+        0 => Shutdown::Brutal,
+        u64::MAX => Shutdown::Infinity,
+        ns => Shutdown::Timeout(std::time::Duration::from_nanos(ns)),
+    }
+}
+
 /// One node of the tree.
 #[derive(Debug)]
 pub(crate) struct Node {
@@ -240,8 +248,11 @@ impl Tree {
         self.alloc(node)
     }
 
-    fn alloc(&mut self, node: Node) -> u32 {
+    fn alloc(&mut self, mut node: Node) -> u32 {
         if let Some(i) = self.free.pop() {
+            // Continue the slot's timer epochs: heap entries armed by the
+            // previous occupant must never match the new one.
+            node.timer_epoch = self.nodes[i as usize].timer_epoch.wrapping_add(1);
             self.nodes[i as usize] = node;
             i
         } else {

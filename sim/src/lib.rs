@@ -1,18 +1,48 @@
-//! # vigil-sim: seeded virtual-time simulation of vigil supervision trees
+//! # vigil-sim: seeded virtual-time simulation of supervision trees
 //!
-//! This crate will drive [`vigil_core::Engine`] in a seeded virtual world
-//! (behaviour models, injected faults, an invariant oracle checked after every
-//! step, replay from a seed). It is filled by the simulation milestone; today it
-//! only re-exports the engine it will drive, so that the workspace layout of
-//! `docs/ARCHITECTURE.md` is in place.
+//! The same [`vigil_core::Engine`] that supervises real processes, driven by a
+//! simulated world in virtual time: workers start, become ready, crash, hang
+//! and stop according to behaviour models; each seed picks its own mix of
+//! injected faults; an [`Oracle`] checks the supervision rules after every
+//! step; every run writes a trace and replays exactly from its seed.
 //!
 //! ```
-//! let spec = vigil_sim::core::SupervisorSpec::new();
-//! assert!(vigil_sim::core::Engine::new(spec, 0).is_ok());
+//! use std::time::Duration;
+//! use vigil_sim::{run_seed, Outcome, SimOptions, TraceWriter};
+//!
+//! let cfg = vigil_config::parse_tree(r#"
+//!     [supervisor]
+//!     intensity = 5
+//!     [[child]]
+//!     name = "db"
+//!     command = ["postgres"]
+//!     sim = { lifetime = "exp(10m)", exit = "error" }
+//! "#, "inline.toml").unwrap();
+//! let opts = SimOptions { duration: Duration::from_secs(3600), ..SimOptions::default() };
+//! let report = run_seed(&cfg, 7, &opts, TraceWriter::hashing());
+//! assert!(report.violation.is_none(), "{:?}", report.violation);
+//! // The same seed gives the same run.
+//! let again = run_seed(&cfg, 7, &opts, TraceWriter::hashing());
+//! assert_eq!(report.trace_hash, again.trace_hash);
+//! # let _ = Outcome::Up;
 //! ```
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-/// The engine the simulator drives.
-pub use vigil_core as core;
+mod behaviour;
+mod fault_plan;
+mod oracle;
+mod replay;
+mod run;
+mod seed_range;
+pub mod strategies;
+mod trace;
+mod world;
+
+pub use fault_plan::FaultPlan;
+pub use oracle::{Oracle, Rule, Violation};
+pub use replay::{options_for, parse_meta, replay, ReplayError, TraceMeta};
+pub use run::{meta_line, replay_command, run_seed, run_seed_checked, Outcome, RunReport, SimOptions};
+pub use seed_range::{run_seeds, Summary};
+pub use trace::{event_name, format_time, TraceWriter};

@@ -334,3 +334,47 @@ fn stale_inputs_do_not_disturb_a_restart_in_progress() {
     assert_eq!(h.engine.state(new.node), Some(ChildState::Running));
     assert_eq!(h.engine.stats().stale_inputs, 5);
 }
+
+/// Found by the simulator's oracle: a node that reuses the arena slot of a
+/// removed one must not inherit the deadlines the removed one had armed.
+#[test]
+fn a_reused_slot_does_not_fire_the_previous_occupants_kill_deadline() {
+    use std::time::Duration;
+    let ms = Duration::from_millis;
+    let mut h = Harness::new(SupervisorSpec::new().intensity(10));
+    h.start();
+    let temp = |name: &str, timeout: u64| {
+        ChildSpec::worker(name)
+            .restart(Restart::Temporary)
+            .shutdown(Shutdown::Timeout(ms(timeout)))
+    };
+    h.ignore_stop("old").ignore_stop("new");
+    // `old` is asked to stop: a kill deadline 1 s away is armed. It exits by
+    // itself first and, being temporary, is removed.
+    h.request(Request::StartChild {
+        parent: String::new(),
+        spec: temp("old", 1000),
+    })
+    .expect("accepted");
+    let old = h.run("old");
+    h.request(Request::TerminateChild { path: "old".into() })
+        .expect("accepted");
+    h.input(Input::Exited(old, ExitReason::Normal));
+    assert!(h.engine.lookup("old").is_none());
+    // `new` takes the freed slot and is asked to stop, with a 5 s deadline.
+    h.request(Request::StartChild {
+        parent: String::new(),
+        spec: temp("new", 5000),
+    })
+    .expect("accepted");
+    let new = h.run("new");
+    assert_eq!(new.node, old.node, "the test needs the slot to be reused");
+    h.request(Request::TerminateChild { path: "new".into() })
+        .expect("accepted");
+    h.take_events();
+    // The old deadline passes: `new` must not be killed before its own.
+    h.advance(ms(4999));
+    assert_eq!(h.events_starting("kill"), [] as [&str; 0]);
+    h.advance(ms(1));
+    assert_eq!(h.events_starting("kill"), [format!("kill new gen={}", new.generation)]);
+}

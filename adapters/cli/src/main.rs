@@ -1,40 +1,79 @@
 //! `vigil`: the command-line tool.
 //!
-//! This build has one subcommand, `vigil tour`: it runs a built-in supervision
-//! tree through a scripted sequence of failures in virtual time and prints every
-//! engine event, so a newcomer sees the engine's behaviour in a second. The
-//! `run`, `ctl`, `sim` and `check` subcommands of the contract are built on the
-//! same engine by later milestones (see the README).
+//! Subcommands (CONTRACTS section 4):
+//! - `vigil tour [--quiet]`: a built-in tree driven through scripted failures in
+//!   virtual time, every engine event printed.
+//! - `vigil check CONFIG [--script FILE]`: validate a tree config (and a
+//!   scenario script for it) and print the tree.
+//! - `vigil sim CONFIG [--seed N | --seeds A..B] [--duration 1h] [--script FILE]
+//!   [--no-random-faults] [--trace FILE] [--jobs N] [--replay TRACE] [--quiet]`:
+//!   simulate the tree in virtual time.
+//!
+//! Exit codes: 0 ok, 1 a check or invariant failed, 2 bad usage or bad input
+//! (clap's own usage errors exit 2 too).
 
+mod args;
+mod check_cmd;
+mod sim_cmd;
 mod tour;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-const USAGE: &str = "\
-vigil: a deterministic supervision engine
+use clap::{CommandFactory, Parser, Subcommand};
 
-USAGE:
-    vigil tour [--quiet]    run the built-in demo tree through scripted failures in virtual time
-    vigil --version         print the version
-    vigil --help            print this help
-";
+use crate::sim_cmd::SimArgs;
+
+/// vigil: a deterministic supervision engine.
+#[derive(Debug, Parser)]
+#[command(name = "vigil", version, about = "vigil: a deterministic supervision engine", long_about = None)]
+#[command(after_help = "Exit codes: 0 ok, 1 a check or invariant failed, 2 bad usage or bad input.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Cmd>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Run the built-in demo tree through scripted failures in virtual time.
+    Tour {
+        /// Print only the closing summary, not every event.
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Validate a tree config and print the tree.
+    Check {
+        /// The tree config (TOML).
+        #[arg(value_name = "CONFIG")]
+        config: PathBuf,
+        /// Also validate this scenario script (TOML) against the tree.
+        #[arg(long, value_name = "FILE")]
+        script: Option<PathBuf>,
+    },
+    /// Simulate a tree config in virtual time, checking every invariant.
+    Sim(SimArgs),
+}
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
-        ["tour"] => tour::run(false),
-        ["tour", "--quiet"] | ["tour", "-q"] => tour::run(true),
-        ["--version"] | ["-V"] => {
-            println!("vigil {}", env!("CARGO_PKG_VERSION"));
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Cmd::Tour { quiet }) => tour::run(quiet),
+        Some(Cmd::Check { config, script }) => check_cmd::check(&config, script.as_deref()),
+        Some(Cmd::Sim(args)) => sim_cmd::sim(args),
+        None => {
+            // `vigil` alone: the help, as before clap (not a usage error).
+            let _ = Cli::command().print_help();
             ExitCode::SUCCESS
         }
-        ["--help"] | ["-h"] | [] => {
-            print!("{USAGE}");
-            ExitCode::SUCCESS
-        }
-        _ => {
-            eprint!("error: unrecognised arguments: {}\n\n{USAGE}", args.join(" "));
-            ExitCode::from(2)
-        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
     }
 }

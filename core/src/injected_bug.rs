@@ -1,0 +1,28 @@
+//! Test-only deliberate bugs (feature `bug-injection`), to prove that the
+//! simulator's oracle notices a broken engine.
+
+/// A deliberate defect the engine can be told to have.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(not(feature = "bug-injection"), allow(dead_code))]
+pub enum InjectedBug {
+    /// Never give up: the intensity check is skipped.
+    SkipIntensity,
+    /// Kill stopped workers at half their shutdown timeout.
+    EarlyKill,
+    /// Restart transient children after a normal exit too.
+    RestartTransientAlways,
+}
+
+#[cfg_attr(not(feature = "bug-injection"), allow(dead_code))]
+impl InjectedBug {
+    /// Parse the name used on command lines (`skip_intensity`, `early_kill`,
+    /// `restart_transient_always`).
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "skip_intensity" => Some(InjectedBug::SkipIntensity),
+            "early_kill" => Some(InjectedBug::EarlyKill),
+            "restart_transient_always" => Some(InjectedBug::RestartTransientAlways),
+            _ => None,
+        }
+    }
+}

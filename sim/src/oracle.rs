@@ -1,0 +1,607 @@
+//! The oracle: SUPERVISION.md checked after every step, from the notice stream.
+//!
+//! It keeps its own small model of every node, fed only by what the engine
+//! reported (its notices) and what the world did (its inputs), and flags the
+//! first notice that breaks a rule. Each check is O(1) per notice, except the
+//! stop-order check, which finds a child's position among its siblings (O(n)
+//! in the number of siblings; simulated trees are small).
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::time::Duration;
+
+use vigil_core::{Engine, Instant, NodeId, Notice, Readiness, Restart, RunId, Shutdown, Strategy};
+
+/// Which rule was broken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Rule {
+    /// At most one live run per worker.
+    OneLiveRun,
+    /// Commands only for the current, started run.
+    CommandForLiveRun,
+    /// `Kill` only at or after its deadline, and once.
+    KillDeadline,
+    /// `Stop` once per run.
+    StopOnce,
+    /// Starts are sequential: one child of a supervisor starting at a time.
+    SequentialStart,
+    /// The first start goes in start order.
+    StartOrder,
+    /// Stops are sequential, and in reverse start order.
+    StopOrder,
+    /// Restarts follow the restart table.
+    RestartTable,
+    /// Never more than `intensity` decisions in a period without giving up,
+    /// and no give-up before that.
+    Intensity,
+    /// No spawn under a supervisor that decided to end.
+    SpawnAfterEnd,
+    /// After the tree is down nothing runs and nothing is commanded.
+    TreeDown,
+    /// Valid inputs are accepted; only stale ones are reported stale.
+    Stale,
+    /// Faults off: every permanent child runs again within the bound.
+    Liveness,
+    /// The same seed gives the same trace.
+    Determinism,
+}
+
+impl Rule {
+    /// A short stable name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rule::OneLiveRun => "one_live_run",
+            Rule::CommandForLiveRun => "command_for_live_run",
+            Rule::KillDeadline => "kill_deadline",
+            Rule::StopOnce => "stop_once",
+            Rule::SequentialStart => "sequential_start",
+            Rule::StartOrder => "start_order",
+            Rule::StopOrder => "stop_order",
+            Rule::RestartTable => "restart_table",
+            Rule::Intensity => "intensity",
+            Rule::SpawnAfterEnd => "spawn_after_end",
+            Rule::TreeDown => "tree_down",
+            Rule::Stale => "stale",
+            Rule::Liveness => "liveness",
+            Rule::Determinism => "determinism",
+        }
+    }
+}
+
+/// A broken rule, with when and what.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Violation {
+    /// Virtual time of the offending event.
+    pub at: Instant,
+    /// The rule.
+    pub rule: Rule,
+    /// What happened, with paths.
+    pub detail: String,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "at {}: {}: {}",
+            crate::trace::format_time(self.at),
+            self.rule.as_str(),
+            self.detail
+        )
+    }
+}
+
+/// How a node's last run (or incarnation) ended, for the restart table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum End {
+    None,
+    ByItself { normal: bool },
+    Stopped,
+    StartFailed,
+}
+
+#[derive(Clone, Debug)]
+struct NodeView {
+    parent: Option<NodeId>,
+    generation: u64,
+    starting: bool,
+    up: bool,
+    stop_at: Option<Instant>,
+    stop_sent: bool,
+    kill_sent: bool,
+    last_end: End,
+    // Supervisors only.
+    ending: bool,
+    dormant: bool,
+    initialising: bool,
+    restarts: VecDeque<Instant>,
+    starting_children: u32,
+    graceful_stops: u32,
+    /// Of `graceful_stops`, those already in flight when the supervisor
+    /// decided to end (a pre-empted plan's stop keeps running).
+    inherited_stops: u32,
+    /// This node's own stop was in flight when its supervisor decided to end.
+    stop_inherited: bool,
+    stop_window: Option<usize>,
+    start_window: Option<usize>,
+}
+
+impl Default for NodeView {
+    fn default() -> Self {
+        NodeView {
+            parent: None,
+            generation: 0,
+            starting: false,
+            up: false,
+            stop_at: None,
+            stop_sent: false,
+            kill_sent: false,
+            last_end: End::None,
+            ending: false,
+            dormant: true,
+            initialising: false,
+            restarts: VecDeque::new(),
+            starting_children: 0,
+            graceful_stops: 0,
+            inherited_stops: 0,
+            stop_inherited: false,
+            stop_window: None,
+            start_window: None,
+        }
+    }
+}
+
+/// The invariant checker. Feed it every notice, in order, right after the
+/// engine call that produced it.
+#[derive(Debug, Default)]
+pub struct Oracle {
+    nodes: Vec<NodeView>,
+    injected_stale: u64,
+    seen_stale: u64,
+    tree_down: bool,
+    timeout_kill: Option<RunId>,
+    /// The run whose `Started` was the latest notice: a stop ordered while it
+    /// was starting is sent now, out of the walk's order by necessity.
+    just_started: Option<RunId>,
+    violation: Option<Violation>,
+}
+
+impl Oracle {
+    /// A fresh oracle.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The first violation seen, if any.
+    pub fn violation(&self) -> Option<&Violation> {
+        self.violation.as_ref()
+    }
+
+    /// Record a violation found outside the notice stream (by the world or
+    /// the liveness check). Only the first one is kept.
+    pub fn flag(&mut self, at: Instant, rule: Rule, detail: String) {
+        if self.violation.is_none() {
+            self.violation = Some(Violation { at, rule, detail });
+        }
+    }
+
+    /// The world delivered an input it knows to be stale.
+    pub fn injected_stale(&mut self) {
+        self.injected_stale += 1;
+    }
+
+    /// Whether the tree is down.
+    pub fn is_tree_down(&self) -> bool {
+        self.tree_down
+    }
+
+    /// Check the stale accounting after a step.
+    pub fn end_step(&mut self, at: Instant) {
+        self.just_started = None;
+        if self.seen_stale != self.injected_stale {
+            let detail = format!(
+                "{} inputs reported stale, {} stale inputs delivered: a valid input was ignored or a stale one accepted",
+                self.seen_stale, self.injected_stale
+            );
+            self.flag(at, Rule::Stale, detail);
+        }
+    }
+
+    fn view(&mut self, n: NodeId) -> &mut NodeView {
+        let i = n.index();
+        if i >= self.nodes.len() {
+            self.nodes.resize_with(i + 1, NodeView::default);
+        }
+        &mut self.nodes[i]
+    }
+
+    fn path(engine: &Engine, n: NodeId) -> String {
+        match engine.path(n) {
+            Some(p) if p.is_empty() => "/".to_owned(),
+            Some(p) => p,
+            None => n.to_string(),
+        }
+    }
+
+    /// Whether `n` or one of its ancestors is being killed outright at `now`
+    /// (its parent asked it to stop and its policy is brutal, or its deadline passed).
+    fn in_kill_mode(&self, engine: &Engine, mut n: Option<NodeId>, now: Instant) -> bool {
+        while let Some(id) = n {
+            let Some(v) = self.nodes.get(id.index()) else {
+                return false;
+            };
+            if let Some(at) = v.stop_at {
+                match engine.shutdown_policy(id) {
+                    Some(Shutdown::Brutal) => return true,
+                    Some(Shutdown::Timeout(t)) if now >= at + t => return true,
+                    _ => {}
+                }
+            }
+            n = v.parent;
+        }
+        false
+    }
+
+    fn position(engine: &Engine, sup: NodeId, child: NodeId) -> usize {
+        engine.children(sup).position(|c| c == child).unwrap_or(usize::MAX)
+    }
+
+    /// The start of a child `c` of `parent` begins.
+    fn start_begins(&mut self, engine: &Engine, c: NodeId, parent: Option<NodeId>, now: Instant) {
+        if let Some(p) = parent {
+            if self.view(p).starting_children > 0 {
+                let detail = format!(
+                    "{} starts while another child of {} is still starting",
+                    Self::path(engine, c),
+                    Self::path(engine, p)
+                );
+                self.flag(now, Rule::SequentialStart, detail);
+            }
+            let pv = self.view(p);
+            pv.starting_children += 1;
+            if let Some(last) = pv.start_window {
+                let pos = Self::position(engine, p, c);
+                if pos != usize::MAX && pos <= last && last != usize::MAX {
+                    let detail = format!(
+                        "{} started out of start order during its supervisor's first start",
+                        Self::path(engine, c)
+                    );
+                    self.flag(now, Rule::StartOrder, detail);
+                }
+                self.view(p).start_window = Some(pos);
+            }
+            // A start closes a round's stop phase.
+            self.view(p).stop_window = None;
+            // The supervisor that starts it must not have decided to end. (Its
+            // own descendant supervisors keep supervising until it reaches them
+            // in its reverse-order stop, as in OTP.)
+            let v = self.view(p);
+            if v.ending || v.dormant {
+                let what = if v.ending { "decided to end" } else { "is not running" };
+                let detail = format!(
+                    "{} started although {} {what}",
+                    Self::path(engine, c),
+                    Self::path(engine, p)
+                );
+                self.flag(now, Rule::SpawnAfterEnd, detail);
+            }
+        }
+        let v = self.view(c);
+        v.parent = parent;
+        v.starting = true;
+        v.up = false;
+    }
+
+    /// The start of `c` is over (up, or failed).
+    fn start_ends(&mut self, c: NodeId) {
+        let v = self.view(c);
+        if !v.starting {
+            return;
+        }
+        v.starting = false;
+        if let Some(p) = v.parent {
+            let pv = self.view(p);
+            pv.starting_children = pv.starting_children.saturating_sub(1);
+        }
+    }
+
+    /// A graceful stop (worker `Stop`, supervisor `sup_stop`) or an ordered
+    /// kill of child `c` is issued.
+    fn stop_issued(&mut self, engine: &Engine, c: NodeId, graceful: bool, on_start: bool, now: Instant) {
+        let Some(p) = self.view(c).parent else { return };
+        let kill_mode = self.in_kill_mode(engine, Some(p), now);
+        if graceful {
+            let pv = self.view(p);
+            if pv.graceful_stops > pv.inherited_stops && !kill_mode {
+                let detail = format!(
+                    "{} is asked to stop while another child of {} is still stopping",
+                    Self::path(engine, c),
+                    Self::path(engine, p)
+                );
+                self.flag(now, Rule::StopOrder, detail);
+            }
+            self.view(p).graceful_stops += 1;
+        }
+        if let Some(last) = self.view(p).stop_window.filter(|_| !on_start) {
+            let pos = Self::position(engine, p, c);
+            if pos != usize::MAX && last != usize::MAX && pos > last {
+                let detail = format!("{} stopped out of reverse start order", Self::path(engine, c));
+                self.flag(now, Rule::StopOrder, detail);
+            }
+            if pos != usize::MAX {
+                self.view(p).stop_window = Some(pos);
+            }
+        }
+    }
+
+    fn graceful_stop_over(&mut self, c: NodeId) {
+        let inherited = std::mem::take(&mut self.view(c).stop_inherited);
+        if let Some(p) = self.view(c).parent {
+            let pv = self.view(p);
+            pv.graceful_stops = pv.graceful_stops.saturating_sub(1);
+            if inherited {
+                pv.inherited_stops = pv.inherited_stops.saturating_sub(1);
+            }
+        }
+    }
+
+    /// Observe one notice, produced by the latest engine call at `now`.
+    pub fn observe(&mut self, engine: &Engine, n: &Notice, now: Instant) {
+        if self.tree_down {
+            if let Notice::Spawn(r) | Notice::Stop(r) | Notice::Kill(r) = n {
+                let detail = format!("command for {} after tree_down", Self::path(engine, r.node));
+                self.flag(now, Rule::TreeDown, detail);
+            }
+        }
+        match n {
+            Notice::Spawn(r) => {
+                let parent = engine.parent(r.node);
+                let v = self.view(r.node);
+                if v.starting || v.up {
+                    let detail = format!(
+                        "{} spawned while its previous run is still live",
+                        Self::path(engine, r.node)
+                    );
+                    self.flag(now, Rule::OneLiveRun, detail);
+                }
+                // A new run: nothing of an earlier run (or an earlier node in
+                // this arena slot) carries over.
+                *self.view(r.node) = NodeView::default();
+                self.start_begins(engine, r.node, parent, now);
+                let v = self.view(r.node);
+                v.generation = r.generation;
+                v.dormant = false;
+            }
+            Notice::Started(r) => {
+                self.just_started = Some(*r);
+                if engine.readiness(r.node) != Some(Readiness::Notify) {
+                    self.start_ends(r.node);
+                }
+                self.view(r.node).up = true;
+            }
+            Notice::Ready(r) => self.start_ends(r.node),
+            Notice::StartFailed(r, _) => {
+                self.start_ends(r.node);
+                let v = self.view(r.node);
+                v.up = false;
+                v.last_end = End::StartFailed;
+            }
+            Notice::Stop(r) => {
+                let v = self.view(r.node);
+                if v.stop_sent {
+                    let detail = format!("second stop for {} gen {}", Self::path(engine, r.node), r.generation);
+                    self.flag(now, Rule::StopOnce, detail);
+                }
+                let v = self.view(r.node);
+                v.stop_sent = true;
+                v.stop_at = Some(now);
+                let on_start = self.just_started == Some(*r);
+                self.stop_issued(engine, r.node, true, on_start, now);
+            }
+            Notice::Timeout { run, .. } => self.timeout_kill = Some(*run),
+            Notice::Kill(r) => self.observe_kill(engine, *r, now),
+            Notice::Exited(r, reason) => {
+                let was_starting = self.view(r.node).starting;
+                self.start_ends(r.node);
+                let v = self.view(r.node);
+                let graceful = v.stop_sent;
+                // A kill for a missed heartbeat reads as a failure (`health`), not a stop.
+                let ordered_kill = v.kill_sent && !matches!(reason, vigil_core::ExitReason::Health);
+                v.up = false;
+                v.last_end = if was_starting {
+                    End::StartFailed
+                } else if graceful || ordered_kill {
+                    End::Stopped
+                } else {
+                    End::ByItself {
+                        normal: reason.is_normal(),
+                    }
+                };
+                if graceful {
+                    self.graceful_stop_over(r.node);
+                }
+            }
+            Notice::Stale(..) => self.seen_stale += 1,
+            Notice::SupStarting { sup } => {
+                // A new incarnation (possibly in a reused arena slot): start afresh.
+                *self.view(*sup) = NodeView::default();
+                let parent = engine.parent(*sup);
+                if parent.is_some() {
+                    self.start_begins(engine, *sup, parent, now);
+                } else {
+                    self.view(*sup).starting = true;
+                }
+                let v = self.view(*sup);
+                v.ending = false;
+                v.dormant = false;
+                v.initialising = true;
+                v.restarts.clear();
+                v.stop_at = None;
+                v.stop_window = None;
+                v.start_window = Some(usize::MAX);
+                v.starting_children = 0;
+                v.graceful_stops = 0;
+            }
+            Notice::SupStarted { sup } => {
+                self.start_ends(*sup);
+                let v = self.view(*sup);
+                v.initialising = false;
+                v.start_window = None;
+                v.up = true;
+            }
+            Notice::SupStop { sup } => {
+                self.view(*sup).stop_at = Some(now);
+                self.stop_issued(engine, *sup, true, false, now);
+                self.view(*sup).stop_sent = true;
+            }
+            Notice::SupEnding { sup, .. } => {
+                // Stops already in flight (from a plan the end pre-empted) keep
+                // running; the end's own walk is checked on top of them.
+                let in_flight: Vec<NodeId> = engine
+                    .children(*sup)
+                    .filter(|c| {
+                        self.nodes
+                            .get(c.index())
+                            .is_some_and(|v| v.stop_sent && (v.up || v.starting))
+                    })
+                    .collect();
+                for c in &in_flight {
+                    self.view(*c).stop_inherited = true;
+                }
+                self.view(*sup).inherited_stops = in_flight.len() as u32;
+                let v = self.view(*sup);
+                v.ending = true;
+                v.start_window = None;
+                v.stop_window = Some(usize::MAX);
+            }
+            Notice::SupExit { sup, reason } => {
+                let was_starting = self.view(*sup).starting;
+                self.start_ends(*sup);
+                let v = self.view(*sup);
+                let asked = v.stop_sent;
+                v.stop_sent = false;
+                v.stop_at = None;
+                v.ending = false;
+                v.dormant = true;
+                v.up = false;
+                v.stop_window = None;
+                v.last_end = if was_starting {
+                    End::StartFailed
+                } else if asked {
+                    End::Stopped
+                } else {
+                    End::ByItself {
+                        normal: reason.is_normal(),
+                    }
+                };
+                if asked {
+                    self.graceful_stop_over(*sup);
+                }
+            }
+            Notice::Restart { sup, child, strategy } => self.observe_restart(engine, *sup, *child, *strategy, now),
+            Notice::GiveUp { sup } => {
+                let (count, intensity) = self.window_after(engine, *sup, now);
+                if count < intensity {
+                    let detail = format!(
+                        "{} gave up after {} decisions within its period (intensity {intensity})",
+                        Self::path(engine, *sup),
+                        count + 1
+                    );
+                    self.flag(now, Rule::Intensity, detail);
+                }
+            }
+            Notice::Backoff { child, .. } => {
+                // The round waits; its stops come later, after whatever the
+                // supervisor does meanwhile: not checked against this window.
+                if let Some(p) = engine.parent(*child) {
+                    self.view(p).stop_window = None;
+                }
+            }
+            Notice::TreeDown { .. } => self.tree_down = true,
+            _ => {}
+        }
+    }
+
+    fn observe_kill(&mut self, engine: &Engine, r: RunId, now: Instant) {
+        let timeout = self.timeout_kill.take() == Some(r);
+        let parent = self.view(r.node).parent;
+        let v = self.view(r.node);
+        if v.kill_sent {
+            let detail = format!("second kill for {} gen {}", Self::path(engine, r.node), r.generation);
+            self.flag(now, Rule::KillDeadline, detail);
+            return;
+        }
+        v.kill_sent = true;
+        if timeout {
+            return;
+        }
+        let stop_at = v.stop_at;
+        let legal = match engine.shutdown_policy(r.node) {
+            Some(Shutdown::Brutal) => true,
+            Some(Shutdown::Timeout(t)) => stop_at.is_some_and(|s| now >= s + t),
+            _ => false,
+        } || self.in_kill_mode(engine, parent, now);
+        if !legal {
+            let detail = format!(
+                "kill of {} gen {} before its deadline (stopped at {:?})",
+                Self::path(engine, r.node),
+                r.generation,
+                stop_at.map(crate::trace::format_time)
+            );
+            self.flag(now, Rule::KillDeadline, detail);
+        }
+        if stop_at.is_none() {
+            self.view(r.node).stop_at = Some(now);
+            let on_start = self.just_started == Some(r);
+            self.stop_issued(engine, r.node, false, on_start, now);
+        }
+    }
+
+    /// Prune the restart window of `sup` at `now`; (entries kept, intensity).
+    fn window_after(&mut self, engine: &Engine, sup: NodeId, now: Instant) -> (u32, u32) {
+        let (intensity, period) = engine
+            .supervisor_spec(sup)
+            .map_or((u32::MAX, Duration::ZERO), |s| (s.intensity, s.period));
+        let oldest = now.saturating_sub(period);
+        let v = self.view(sup);
+        while v.restarts.front().is_some_and(|&t| t < oldest) {
+            v.restarts.pop_front();
+        }
+        (v.restarts.len() as u32, intensity)
+    }
+
+    fn observe_restart(&mut self, engine: &Engine, sup: NodeId, child: NodeId, strategy: Strategy, now: Instant) {
+        let (count, intensity) = self.window_after(engine, sup, now);
+        if count >= intensity {
+            let detail = format!(
+                "{} took decision {} within its period without giving up (intensity {intensity})",
+                Self::path(engine, sup),
+                count + 1
+            );
+            self.flag(now, Rule::Intensity, detail);
+        }
+        self.view(sup).restarts.push_back(now);
+        if matches!(strategy, Strategy::OneForAll | Strategy::RestForOne) {
+            self.view(sup).stop_window = Some(usize::MAX);
+        }
+        let restart = engine.restart_type(child);
+        let end = self.view(child).last_end;
+        let legal = strategy != Strategy::OneTerminateAll
+            && match (restart, end) {
+                (_, End::StartFailed) => restart != Some(Restart::Temporary),
+                (Some(Restart::Permanent), End::ByItself { .. }) => true,
+                (Some(Restart::Transient), End::ByItself { normal }) => !normal,
+                _ => false,
+            };
+        if !legal {
+            let detail = format!(
+                "{} restarts {} ({:?}) after {:?}",
+                Self::path(engine, sup),
+                Self::path(engine, child),
+                restart,
+                end
+            );
+            self.flag(now, Rule::RestartTable, detail);
+        }
+    }
+}

@@ -1,0 +1,97 @@
+//! Many seeds on all cores, and the summary that answers "what if".
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use vigil_config::TreeConfig;
+
+use crate::run::{run_seed, Outcome, RunReport, SimOptions};
+use crate::trace::TraceWriter;
+
+/// What a range of seeds did.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Summary {
+    /// Seeds run.
+    pub seeds: u64,
+    /// Reports of the runs that broke a rule, by seed.
+    pub violations: Vec<RunReport>,
+    /// Total virtual time simulated.
+    pub virtual_time: Duration,
+    /// Total events processed.
+    pub events: u64,
+    /// How the runs ended.
+    pub outcomes: BTreeMap<Outcome, u64>,
+    /// Automatic restart decisions, all runs.
+    pub restart_decisions: u64,
+    /// Supervisor give-ups, all runs.
+    pub give_ups: u64,
+    /// Spawns, all runs.
+    pub spawns: u64,
+}
+
+impl Summary {
+    fn add(&mut self, r: &RunReport) {
+        self.seeds += 1;
+        self.virtual_time += r.virtual_time;
+        self.events += r.events;
+        *self.outcomes.entry(r.outcome).or_default() += 1;
+        self.restart_decisions += r.stats.restart_decisions;
+        self.give_ups += r.stats.give_ups;
+        self.spawns += r.stats.spawns;
+        if r.violation.is_some() {
+            self.violations.push(r.clone());
+        }
+    }
+}
+
+/// Run every seed of `seeds` over `jobs` threads (at least one). `progress`
+/// is called after each run, from the thread that ran it. Violations are
+/// sorted by seed; everything else is a total, so the summary does not
+/// depend on scheduling.
+pub fn run_seeds(
+    cfg: &TreeConfig,
+    seeds: Range<u64>,
+    opts: &SimOptions,
+    jobs: usize,
+    progress: &(dyn Fn(&RunReport) + Sync),
+) -> Summary {
+    let next = AtomicU64::new(seeds.start);
+    let total = Mutex::new(Summary::default());
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.max(1) {
+            scope.spawn(|| {
+                let mut local = Summary::default();
+                loop {
+                    let seed = next.fetch_add(1, Ordering::Relaxed);
+                    if seed >= seeds.end {
+                        break;
+                    }
+                    let report = run_seed(cfg, seed, opts, TraceWriter::hashing());
+                    progress(&report);
+                    local.add(&report);
+                }
+                let mut t = total.lock().unwrap_or_else(|e| e.into_inner());
+                merge(&mut t, local);
+            });
+        }
+    });
+    let mut s = total.into_inner().unwrap_or_else(|e| e.into_inner());
+    s.violations.sort_by_key(|r| r.seed);
+    s
+}
+
+fn merge(into: &mut Summary, from: Summary) {
+    into.seeds += from.seeds;
+    into.virtual_time += from.virtual_time;
+    into.events += from.events;
+    for (k, v) in from.outcomes {
+        *into.outcomes.entry(k).or_default() += v;
+    }
+    into.restart_decisions += from.restart_decisions;
+    into.give_ups += from.give_ups;
+    into.spawns += from.spawns;
+    into.violations.extend(from.violations);
+}

@@ -1,0 +1,276 @@
+//! Proptest strategies for supervision trees, behaviours and scenarios, so
+//! that users can property-test their own trees and the engine's semantics.
+//!
+//! ```
+//! use proptest::prelude::*;
+//! use proptest::test_runner::TestRunner;
+//! use vigil_sim::strategies::{sim_options, tree_config};
+//! use vigil_sim::{run_seed, TraceWriter};
+//!
+//! // In a test of your own, `proptest! { #[test] fn ...(cfg in tree_config(), ...) }`
+//! // does the same; here the runner is driven by hand so the example runs.
+//! let mut runner = TestRunner::new(ProptestConfig::with_cases(8));
+//! runner
+//!     .run(&(tree_config(), sim_options(), any::<u64>()), |(cfg, opts, seed)| {
+//!         let report = run_seed(&cfg, seed, &opts, TraceWriter::hashing());
+//!         prop_assert!(report.violation.is_none(), "{:?}", report.violation);
+//!         Ok(())
+//!     })
+//!     .expect("no generated tree breaks a rule");
+//! ```
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use proptest::prelude::*;
+use vigil_config::{Action, Lifetime, Script, SimBehaviour, TimedAction, TreeConfig, WorkerConfig};
+use vigil_core::{
+    AutoShutdown, Backoff, ChildKind, ChildSpec, ExitReason, Lifespan, Readiness, Request, Restart, Shutdown,
+    Strategy as Strat, SupervisorSpec,
+};
+
+use crate::run::SimOptions;
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// A worker's simulated behaviour: lifetimes from seconds to hours, small
+/// latencies, some start failures and ignored stops.
+pub fn sim_behaviour() -> impl Strategy<Value = SimBehaviour> {
+    (
+        prop_oneof![
+            Just(Lifetime::Never),
+            (1u64..600).prop_map(|s| Lifetime::Exp {
+                mean: Duration::from_secs(s)
+            }),
+            (1u64..120).prop_map(|s| Lifetime::Fixed(Duration::from_secs(s))),
+        ],
+        prop_oneof![
+            Just(ExitReason::Error("crash".into())),
+            Just(ExitReason::Normal),
+            Just(ExitReason::Panic("boom".into())),
+        ],
+        prop_oneof![Just(0.0), Just(0.1), Just(0.5)],
+        0u64..200,
+        0u64..500,
+        0u64..200,
+        prop_oneof![Just(0.0), Just(0.2)],
+    )
+        .prop_map(
+            |(lifetime, exit, start_fail, start, ready, stop, ignore_stop)| SimBehaviour {
+                lifetime,
+                exit,
+                start_fail,
+                start_latency: ms(start),
+                ready_latency: ms(ready),
+                stop_latency: ms(stop),
+                ignore_stop,
+            },
+        )
+}
+
+/// The shape of a generated child, before names and tags are given.
+#[derive(Clone, Debug)]
+enum Gen {
+    Worker(ChildSpec, SimBehaviour),
+    Sup(ChildSpec, SupervisorSpec, Vec<Gen>),
+}
+
+fn worker_spec() -> impl Strategy<Value = ChildSpec> {
+    (
+        prop_oneof![
+            Just(Restart::Permanent),
+            Just(Restart::Transient),
+            Just(Restart::Temporary)
+        ],
+        prop_oneof![
+            Just(Shutdown::Brutal),
+            Just(Shutdown::Infinity),
+            (1u64..2000).prop_map(|m| Shutdown::Timeout(ms(m)))
+        ],
+        any::<bool>(),
+        prop::option::of(500u64..5000),
+        prop::option::of(1000u64..10_000),
+        prop::option::of((10u64..1000, 1u64..20, 0.0f64..=1.0)),
+    )
+        .prop_map(|(restart, shutdown, notify, startup, health, backoff)| {
+            let mut c = ChildSpec::worker("w").restart(restart).shutdown(shutdown);
+            if notify {
+                c = c.readiness(Readiness::Notify);
+                if let Some(t) = startup {
+                    c = c.startup_timeout(ms(t));
+                }
+            }
+            if let Some(h) = health {
+                c = c.health_timeout(ms(h));
+            }
+            if let Some((initial, factor, jitter)) = backoff {
+                c = c.backoff(Backoff {
+                    initial: ms(initial),
+                    max: ms(initial * factor),
+                    multiplier: 2.0,
+                    jitter,
+                    reset_after: Some(Duration::from_secs(30)),
+                });
+            }
+            c
+        })
+}
+
+fn sup_attrs() -> impl Strategy<Value = (ChildSpec, SupervisorSpec)> {
+    (
+        prop_oneof![
+            Just(Strat::OneForOne),
+            Just(Strat::OneForAll),
+            Just(Strat::RestForOne),
+            Just(Strat::OneTerminateAll)
+        ],
+        0u32..6,
+        1u64..60,
+        prop_oneof![
+            Just(AutoShutdown::Never),
+            Just(AutoShutdown::AnySignificant),
+            Just(AutoShutdown::AllSignificant)
+        ],
+        prop_oneof![Just(Lifespan::Permanent), Just(Lifespan::Transient)],
+        prop_oneof![Just(Restart::Permanent), Just(Restart::Transient)],
+        prop_oneof![
+            Just(Shutdown::Infinity),
+            (100u64..5000).prop_map(|m| Shutdown::Timeout(ms(m)))
+        ],
+    )
+        .prop_map(|(strategy, intensity, period, auto, lifespan, restart, shutdown)| {
+            let spec = SupervisorSpec::new()
+                .strategy(strategy)
+                .intensity(intensity)
+                .period(Duration::from_secs(period))
+                .auto_shutdown(auto)
+                .lifespan(lifespan);
+            let child = ChildSpec::supervisor("s", SupervisorSpec::new())
+                .restart(restart)
+                .shutdown(shutdown);
+            (child, spec)
+        })
+}
+
+fn gen_tree() -> impl Strategy<Value = Vec<Gen>> {
+    let leaf = (worker_spec(), sim_behaviour()).prop_map(|(c, b)| Gen::Worker(c, b));
+    let node = leaf.prop_recursive(3, 24, 5, |inner| {
+        (sup_attrs(), prop::collection::vec(inner, 1..5)).prop_map(|((c, s), kids)| Gen::Sup(c, s, kids))
+    });
+    prop::collection::vec(node, 1..6)
+}
+
+/// A whole tree config (up to 3 levels, up to about 24 nodes): every strategy,
+/// restart type, shutdown policy, readiness, health and backoff setting, and
+/// auto_shutdown with significant children, each worker with a random behaviour.
+/// Always valid.
+pub fn tree_config() -> impl Strategy<Value = TreeConfig> {
+    (sup_attrs(), gen_tree()).prop_map(|((_, root), kids)| build(root, kids))
+}
+
+fn build(root: SupervisorSpec, kids: Vec<Gen>) -> TreeConfig {
+    let mut workers = Vec::new();
+    let spec = fill(root, kids, "", &mut workers);
+    TreeConfig {
+        source: "<generated>".into(),
+        name: "generated".into(),
+        spec,
+        control: Default::default(),
+        workers,
+    }
+}
+
+fn fill(mut sup: SupervisorSpec, kids: Vec<Gen>, path: &str, workers: &mut Vec<WorkerConfig>) -> SupervisorSpec {
+    let allow_significant = sup.auto_shutdown != AutoShutdown::Never;
+    for (i, g) in kids.into_iter().enumerate() {
+        let name = format!("c{i}");
+        let child_path = if path.is_empty() {
+            name.clone()
+        } else {
+            format!("{path}/{name}")
+        };
+        let mut child = match g {
+            Gen::Worker(mut c, b) => {
+                c.name = name;
+                c.tag = workers.len() as u64;
+                workers.push(WorkerConfig {
+                    path: child_path,
+                    command: vec!["true".into()],
+                    env: BTreeMap::new(),
+                    cwd: None,
+                    memory_limit: None,
+                    sim: b,
+                });
+                c
+            }
+            Gen::Sup(mut c, s, grandkids) => {
+                let inner = fill(s, grandkids, &child_path, workers);
+                c.name = name;
+                c.tag = u64::MAX;
+                c.kind = ChildKind::Supervisor(std::sync::Arc::new(inner));
+                c
+            }
+        };
+        // Every other non-permanent child is significant where that is allowed.
+        child.significant = allow_significant && child.restart != Restart::Permanent && i % 2 == 0;
+        sup.children.push(child);
+    }
+    sup
+}
+
+/// A scenario for `cfg`: up to 12 timed actions over the first 10 minutes
+/// (exits, failing starts, hung stops, operator requests) on its paths.
+pub fn script_for(cfg: &TreeConfig) -> impl Strategy<Value = Script> {
+    let workers: Vec<String> = cfg.workers.iter().map(|w| w.path.clone()).collect();
+    let n = workers.len().max(1);
+    prop::collection::vec((0u64..600_000, 0usize..n, 0u8..8, 1u32..4), 0..12).prop_map(move |raw| {
+        let mut actions: Vec<TimedAction> = raw
+            .into_iter()
+            .enumerate()
+            .map(|(line, (t, w, kind, count))| {
+                let path = workers.get(w).cloned().unwrap_or_default();
+                let action = match kind {
+                    0 | 1 => Action::Exit {
+                        path,
+                        reason: ExitReason::Error("scripted".into()),
+                    },
+                    2 => Action::Exit {
+                        path,
+                        reason: ExitReason::Normal,
+                    },
+                    3 => Action::FailStarts { path, count },
+                    4 => Action::HangOnStop { path },
+                    5 => Action::Request(Request::TerminateChild { path }),
+                    6 => Action::Request(Request::RestartChild { path }),
+                    _ => Action::Request(Request::RestartAll {
+                        path: String::new(),
+                        mode: vigil_core::RestartAllMode::Rolling,
+                    }),
+                };
+                TimedAction {
+                    time: ms(t),
+                    line: line + 1,
+                    action,
+                }
+            })
+            .collect();
+        actions.sort_by_key(|a| a.time);
+        Script {
+            source: "<generated>".into(),
+            actions,
+        }
+    })
+}
+
+/// Simulation options: 1 minute to 2 hours, random faults on or off, liveness on.
+pub fn sim_options() -> impl Strategy<Value = SimOptions> {
+    (60u64..7200, any::<bool>()).prop_map(|(secs, random_faults)| SimOptions {
+        duration: Duration::from_secs(secs),
+        random_faults,
+        script: None,
+        liveness: true,
+        ..SimOptions::default()
+    })
+}
