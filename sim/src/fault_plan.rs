@@ -33,6 +33,10 @@ pub struct FaultPlan {
     pub stale_every: Option<Duration>,
     /// Mean time between random operator requests.
     pub requests_every: Option<Duration>,
+    /// Whether injected start faults also hit the tree's first start (which,
+    /// as in OTP, aborts the whole tree). Off in most plans, so that most runs
+    /// exercise a running tree.
+    pub boot_faults: bool,
 }
 
 fn pick<T: Copy>(rng: &mut ChaCha8Rng, menu: &[T]) -> T {
@@ -59,12 +63,16 @@ impl FaultPlan {
             missed_heartbeats: if on(rng) { pick(rng, &[0.05, 0.3]) } else { 0.0 },
             stale_every: on(rng).then(|| pick(rng, &[s(1), s(30), s(300)])),
             requests_every: on(rng).then(|| pick(rng, &[s(10), s(120), s(900)])),
+            boot_faults: chance(rng, 0.25),
         }
     }
 
     /// Whether the plan injects nothing.
     pub fn is_none(&self) -> bool {
-        *self == FaultPlan::none()
+        FaultPlan {
+            boot_faults: false,
+            ..self.clone()
+        } == FaultPlan::none()
     }
 }
 
@@ -100,6 +108,9 @@ impl fmt::Display for FaultPlan {
         }
         if let Some(d) = self.requests_every {
             parts.push(format!("operator request every ~{d:?}"));
+        }
+        if self.boot_faults && (self.start_fail > 0.0 || self.early_exit > 0.0) {
+            parts.push("start faults during boot".to_owned());
         }
         f.write_str(&parts.join(", "))
     }

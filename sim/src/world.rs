@@ -141,6 +141,8 @@ pub(crate) struct World<'a> {
     /// Runs that ended, for stale injections (bounded).
     ended: Vec<RunId>,
     faulty: bool,
+    /// The root has finished its first start.
+    booted: bool,
     liveness: bool,
     finished: bool,
     events: u64,
@@ -187,6 +189,7 @@ impl<'a> World<'a> {
             operator_stopped: BTreeSet::new(),
             ended: Vec::new(),
             faulty: true,
+            booted: false,
             liveness: false,
             finished: false,
             events: 0,
@@ -320,6 +323,9 @@ impl<'a> World<'a> {
         while let Some(n) = self.engine.poll_notice() {
             self.oracle.observe(&self.engine, &n, now);
             self.trace.notice(&self.engine, now, &n);
+            if let Notice::SupStarted { sup } = &n {
+                self.booted |= *sup == self.engine.root();
+            }
             // An operator restart whose start failed leaves that child stopped
             // on purpose (docs/SEMANTICS.md); liveness does not expect it up.
             if let Notice::Reply { result, .. } = &n {
@@ -357,10 +363,12 @@ impl<'a> World<'a> {
                 let b = self.behaviour(run.node).clone();
                 let scripted_fail = self.take_scripted_failure(run.node);
                 let faulty = self.faulty;
+                // Injected start faults spare the first boot unless the plan says otherwise.
+                let injected = faulty && (self.booted || self.faults.boot_faults);
                 let fail = scripted_fail
                     || (faulty && chance(&mut self.rng, b.start_fail))
-                    || (faulty && chance(&mut self.rng, self.faults.start_fail));
-                let early = !fail && faulty && chance(&mut self.rng, self.faults.early_exit);
+                    || (injected && chance(&mut self.rng, self.faults.start_fail));
+                let early = !fail && injected && chance(&mut self.rng, self.faults.early_exit);
                 let hang =
                     faulty && (chance(&mut self.rng, b.ignore_stop) || chance(&mut self.rng, self.faults.hang_on_stop));
                 self.slot(run.node).hang = hang;

@@ -11,8 +11,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Instant;
+
 use clap::Args;
-use vigil_config::format_duration;
+use vigil_config::{format_duration, TreeConfig};
+use vigil_sim::{run_seed_checked, run_seeds, SimOptions, TraceWriter};
 
 use crate::args::{parse_jobs, parse_positive_duration, parse_seed, parse_seed_range};
 
@@ -68,9 +73,15 @@ pub struct SimArgs {
     )]
     pub replay: Option<PathBuf>,
 
-    /// Print only the summary (and failures), not every run.
+    /// Print only the summary (and failures), not progress.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+
+    /// Test builds only: run a deliberately broken engine (skip_intensity,
+    /// early_kill, restart_transient_always) to prove the checks catch it.
+    #[cfg(feature = "bug-injection")]
+    #[arg(long, hide = true, value_name = "BUG")]
+    pub inject_bug: Option<String>,
 }
 
 impl SimArgs {
@@ -98,34 +109,223 @@ impl SimArgs {
     }
 }
 
-/// Run `vigil sim`. Not wired to `vigil-sim` yet: says so and exits 2, after
-/// describing the (validated) request.
+/// Run `vigil sim`.
 pub fn sim(args: SimArgs) -> ExitCode {
+    let cfg = match vigil_config::load_tree(&args.config) {
+        Ok(c) => c,
+        Err(e) => return bad_input(&e),
+    };
+    let script_path = args.script.clone();
+    if let Some(trace) = &args.replay {
+        return replay(&args, &cfg, trace);
+    }
+    let script = match script_path.as_deref().map(vigil_config::load_script).transpose() {
+        Ok(s) => s,
+        Err(e) => return bad_input(&e),
+    };
+    #[cfg_attr(not(feature = "bug-injection"), allow(unused_mut))]
+    let mut opts = SimOptions {
+        duration: args.duration,
+        random_faults: !args.no_random_faults,
+        script,
+        liveness: true,
+        ..SimOptions::default()
+    };
+    #[cfg(feature = "bug-injection")]
+    {
+        opts.inject_bug = args.inject_bug.as_deref().and_then(vigil_core::InjectedBug::from_name);
+    }
     let seeds = args.seeds();
-    eprintln!("vigil sim: the simulator is not wired in yet");
-    let mut what = format!(
-        "  would simulate {} for {} of virtual time: seeds {}..{} on {} thread(s), random faults {}",
-        args.config.display(),
-        format_duration(args.duration),
-        seeds.start,
-        seeds.end,
-        args.jobs(),
-        if args.no_random_faults { "off" } else { "on" },
+    if seeds.end - seeds.start == 1 {
+        single(&args, &cfg, seeds.start, &opts)
+    } else {
+        range(&args, &cfg, seeds, &opts)
+    }
+}
+
+fn bad_input(e: &dyn std::fmt::Display) -> ExitCode {
+    eprintln!("error: {e}");
+    ExitCode::from(2)
+}
+
+/// The command that replays one seed (with the hidden bug flag when it was used).
+fn replay_command(args: &SimArgs, cfg: &TreeConfig, seed: u64, opts: &SimOptions) -> String {
+    #[cfg_attr(not(feature = "bug-injection"), allow(unused_mut))]
+    let mut cmd = vigil_sim::replay_command(cfg, seed, opts);
+    #[cfg(feature = "bug-injection")]
+    if let Some(b) = &args.inject_bug {
+        cmd.push_str(&format!(" --inject-bug {b}"));
+    }
+    let _ = args;
+    cmd
+}
+
+fn single(args: &SimArgs, cfg: &TreeConfig, seed: u64, opts: &SimOptions) -> ExitCode {
+    let writer = match &args.trace {
+        Some(path) => match std::fs::File::create(path) {
+            Ok(f) => TraceWriter::to_sink(Box::new(std::io::BufWriter::new(f))),
+            Err(e) => return bad_input(&format!("cannot write the trace to {}: {e}", path.display())),
+        },
+        None => TraceWriter::hashing(),
+    };
+    let started = Instant::now();
+    // Runs the seed twice and compares the traces: the determinism self-check.
+    let report = run_seed_checked(cfg, seed, opts, writer);
+    let wall = started.elapsed();
+    let s = &report.stats;
+    println!(
+        "seed {seed}: {} after {} of virtual time ({} events, {} spawns, {} restart decisions, {} give-ups)",
+        report.outcome,
+        format_duration(report.virtual_time),
+        report.events,
+        s.spawns,
+        s.restart_decisions,
+        s.give_ups
     );
-    for (label, file) in [
-        ("script", &args.script),
-        ("trace to", &args.trace),
-        ("replaying", &args.replay),
-    ] {
-        if let Some(f) = file {
-            what.push_str(&format!(", {label} {}", f.display()));
+    if !args.quiet {
+        println!("  faults: {}", report.faults);
+        println!(
+            "  trace: {} lines, hash {:016x}; the same seed gave the same trace twice{}",
+            report.trace_lines,
+            report.trace_hash,
+            args.trace
+                .as_ref()
+                .map(|p| format!("; written to {}", p.display()))
+                .unwrap_or_default()
+        );
+        println!("  wall time: {:.3}s for both runs", wall.as_secs_f64());
+    }
+    match &report.violation {
+        None => {
+            println!("ok: every invariant held");
+            ExitCode::SUCCESS
+        }
+        Some(v) => {
+            println!("VIOLATION {v}");
+            println!("replay: {}", replay_command(args, cfg, seed, opts));
+            ExitCode::from(1)
         }
     }
-    if args.quiet {
-        what.push_str(", quiet");
+}
+
+fn range(args: &SimArgs, cfg: &TreeConfig, seeds: Range<u64>, opts: &SimOptions) -> ExitCode {
+    let jobs = args.jobs();
+    let total = seeds.end - seeds.start;
+    let done = AtomicU64::new(0);
+    let started = Instant::now();
+    let last_progress = Mutex::new(Instant::now());
+    let quiet = args.quiet;
+    let progress = |r: &vigil_sim::RunReport| {
+        let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+        if let Some(v) = &r.violation {
+            eprintln!("seed {}: VIOLATION {v}", r.seed);
+        }
+        if quiet {
+            return;
+        }
+        let mut last = last_progress.lock().unwrap_or_else(|e| e.into_inner());
+        if last.elapsed() >= std::time::Duration::from_secs(2) || n == total {
+            *last = Instant::now();
+            eprintln!(
+                "  {n}/{total} seeds ({:.0}%), {:.1}s",
+                n as f64 * 100.0 / total as f64,
+                started.elapsed().as_secs_f64()
+            );
+        }
+    };
+    let summary = run_seeds(cfg, seeds.clone(), opts, jobs, &progress);
+    let wall = started.elapsed();
+    // The determinism self-check, on the first seed of the range.
+    let check = run_seed_checked(cfg, seeds.start, opts, TraceWriter::hashing());
+    print_summary(cfg, &seeds, jobs, &summary, wall);
+    let deterministic = check
+        .violation
+        .as_ref()
+        .is_none_or(|v| v.rule != vigil_sim::Rule::Determinism);
+    println!(
+        "determinism: seed {} run twice gave {} traces",
+        seeds.start,
+        if deterministic { "identical" } else { "DIFFERENT" }
+    );
+    if summary.violations.is_empty() && deterministic {
+        println!("ok: every invariant held in every run");
+        return ExitCode::SUCCESS;
     }
-    eprintln!("{what}");
-    ExitCode::from(2)
+    println!("{} run(s) broke an invariant:", summary.violations.len());
+    for r in &summary.violations {
+        if let Some(v) = &r.violation {
+            println!("  seed {}: {v}", r.seed);
+            println!("    replay: {}", replay_command(args, cfg, r.seed, opts));
+        }
+    }
+    ExitCode::from(1)
+}
+
+fn print_summary(cfg: &TreeConfig, seeds: &Range<u64>, jobs: usize, s: &vigil_sim::Summary, wall: std::time::Duration) {
+    let secs = wall.as_secs_f64().max(1e-9);
+    let hours = s.virtual_time.as_secs_f64() / 3600.0;
+    println!(
+        "{}: {} seeds ({}..{}) on {jobs} thread(s) in {:.2}s",
+        cfg.source, s.seeds, seeds.start, seeds.end, secs
+    );
+    println!(
+        "  virtual time: {} in all ({:.1} hours), {:.0}x faster than real time",
+        format_duration(std::time::Duration::from_secs(s.virtual_time.as_secs())),
+        hours,
+        s.virtual_time.as_secs_f64() / secs
+    );
+    println!(
+        "  events: {} ({:.2} M events/s)",
+        s.events,
+        s.events as f64 / secs / 1e6
+    );
+    println!("  how the runs ended:");
+    for (outcome, n) in &s.outcomes {
+        println!(
+            "    {:>7} ({:>5.1}%)  {outcome}",
+            n,
+            *n as f64 * 100.0 / s.seeds.max(1) as f64
+        );
+    }
+    println!(
+        "  restart decisions: {} ({:.1} per simulated hour), give-ups: {}, spawns: {}",
+        s.restart_decisions,
+        s.restart_decisions as f64 / hours.max(1e-9),
+        s.give_ups,
+        s.spawns
+    );
+}
+
+fn replay(args: &SimArgs, cfg: &TreeConfig, trace: &std::path::Path) -> ExitCode {
+    let text = match std::fs::read_to_string(trace) {
+        Ok(t) => t,
+        Err(e) => return bad_input(&format!("cannot read {}: {e}", trace.display())),
+    };
+    let meta = match vigil_sim::parse_meta(text.lines().next().unwrap_or_default()) {
+        Ok(m) => m,
+        Err(e) => return bad_input(&format!("{}: {e}", trace.display())),
+    };
+    let script_path = args.script.clone().or_else(|| meta.script.clone().map(PathBuf::from));
+    let script = match script_path.as_deref().map(vigil_config::load_script).transpose() {
+        Ok(s) => s,
+        Err(e) => return bad_input(&e),
+    };
+    match vigil_sim::replay(cfg, &meta, script, &text) {
+        Ok(lines) => {
+            println!(
+                "replayed seed {} of {}: all {lines} lines identical to {}",
+                meta.seed,
+                cfg.source,
+                trace.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e @ vigil_sim::ReplayError::BadMeta(_)) => bad_input(&e),
+        Err(e) => {
+            println!("{e}");
+            ExitCode::from(1)
+        }
+    }
 }
 
 #[cfg(test)]
