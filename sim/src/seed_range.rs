@@ -47,7 +47,8 @@ impl Summary {
     }
 }
 
-/// Run every seed of `seeds` over `jobs` threads (at least one). `progress`
+/// Run every seed of `seeds` over `jobs` threads (at least one), without
+/// rendering traces (rerun a seed with a [`TraceWriter`] to see one). `progress`
 /// is called after each run, from the thread that ran it. Violations are
 /// sorted by seed; everything else is a total, so the summary does not
 /// depend on scheduling.
@@ -69,7 +70,7 @@ pub fn run_seeds(
                     if seed >= seeds.end {
                         break;
                     }
-                    let report = run_seed(cfg, seed, opts, TraceWriter::hashing());
+                    let report = run_seed(cfg, seed, opts, TraceWriter::off());
                     progress(&report);
                     local.add(&report);
                 }

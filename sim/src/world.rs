@@ -40,8 +40,8 @@ enum Kind {
     Ready(RunId),
     /// A periodic heartbeat.
     Heartbeat(RunId),
-    /// The run ends by itself (lifetime, or exit before start).
-    Exit(RunId, ExitReason),
+    /// The run ends by itself (lifetime, exit before start, injected crash).
+    Exit(RunId, Why),
     /// The run ends after a `Stop` (stop latency elapsed).
     StopDone(RunId),
     /// The run ends after a `Kill`.
@@ -65,6 +65,32 @@ enum Kind {
     /// The liveness bound.
     EndOfLiveness,
 }
+
+/// Why a run ends by itself; resolved to an [`ExitReason`] only when it
+/// happens, so that queued events stay small.
+#[derive(Clone, Copy, Debug)]
+enum Why {
+    /// Its lifetime ended: the worker's configured exit reason.
+    Lifetime,
+    /// It exited before it started.
+    Early,
+    /// An injected crash, with the index of its reason in [`CRASH_REASONS`].
+    Crash(u8),
+}
+
+/// Reasons for injected crashes, weighted by repetition.
+const CRASH_REASONS: [&str; 10] = [
+    "error(simulated crash)",
+    "error(simulated crash)",
+    "error(simulated crash)",
+    "error(simulated crash)",
+    "error(simulated crash)",
+    "panic(simulated panic)",
+    "killed",
+    "normal",
+    "shutdown",
+    "memory",
+];
 
 #[derive(Debug)]
 struct Event {
@@ -240,7 +266,9 @@ impl<'a> World<'a> {
 
     /// The run's report. Runs the whole simulation.
     pub(crate) fn run(mut self, seed: u64) -> RunReport {
-        self.trace.raw_line(&crate::run::meta_line(self.cfg, seed, self.opts));
+        if !self.trace.is_off() {
+            self.trace.raw_line(&crate::run::meta_line(self.cfg, seed, self.opts));
+        }
         self.schedule_initial();
         self.engine.start(self.now);
         self.after_call();
@@ -360,26 +388,27 @@ impl<'a> World<'a> {
                     phase: Phase::Spawning,
                     ..Slot::default()
                 };
-                let b = self.behaviour(run.node).clone();
+                let b = self.behaviour(run.node);
+                let (start_fail, ignore_stop, start_latency) = (b.start_fail, b.ignore_stop, b.start_latency);
                 let scripted_fail = self.take_scripted_failure(run.node);
                 let faulty = self.faulty;
                 // Injected start faults spare the first boot unless the plan says otherwise.
                 let injected = faulty && (self.booted || self.faults.boot_faults);
                 let fail = scripted_fail
-                    || (faulty && chance(&mut self.rng, b.start_fail))
+                    || (faulty && chance(&mut self.rng, start_fail))
                     || (injected && chance(&mut self.rng, self.faults.start_fail));
                 let early = !fail && injected && chance(&mut self.rng, self.faults.early_exit);
                 let hang =
-                    faulty && (chance(&mut self.rng, b.ignore_stop) || chance(&mut self.rng, self.faults.hang_on_stop));
+                    faulty && (chance(&mut self.rng, ignore_stop) || chance(&mut self.rng, self.faults.hang_on_stop));
                 self.slot(run.node).hang = hang;
                 let kind = if fail {
                     Kind::StartFailed(run)
                 } else if early {
-                    Kind::Exit(run, ExitReason::Error("exited before it started".into()))
+                    Kind::Exit(run, Why::Early)
                 } else {
                     Kind::Started(run)
                 };
-                self.after(b.start_latency, kind);
+                self.after(start_latency, kind);
             }
             Command::Stop(run) => {
                 if !self.command_target_ok(run, "stop") {
@@ -473,18 +502,19 @@ impl<'a> World<'a> {
                 }
                 self.slot(run.node).phase = Phase::Up;
                 self.deliver(Input::Started(run));
-                let b = self.behaviour(run.node).clone();
+                let b = self.behaviour(run.node);
+                let (ready_latency, life) = (b.ready_latency, b.lifetime);
                 if self.engine.readiness(run.node) == Some(Readiness::Notify) {
-                    self.after(b.ready_latency, Kind::Ready(run));
+                    self.after(ready_latency, Kind::Ready(run));
                 }
                 if self.faulty {
-                    if let Some(life) = lifetime(&mut self.rng, &b.lifetime) {
-                        self.after(b.ready_latency + life, Kind::Exit(run, b.exit.clone()));
+                    if let Some(life) = lifetime(&mut self.rng, &life) {
+                        self.after(ready_latency + life, Kind::Exit(run, Why::Lifetime));
                     }
                 }
                 if let Some(h) = self.facts(run.node).health_timeout {
                     let every = h / 3;
-                    self.after(b.ready_latency + every, Kind::Heartbeat(run));
+                    self.after(ready_latency + every, Kind::Heartbeat(run));
                     if self.faulty && chance(&mut self.rng, self.faults.missed_heartbeats) {
                         let when = uniform(&mut self.rng, Duration::ZERO, h * 10);
                         self.after(when, Kind::Silence(run));
@@ -520,8 +550,13 @@ impl<'a> World<'a> {
                     self.slot(run.node).silent = true;
                 }
             }
-            Kind::Exit(run, reason) => {
-                if self.faulty || self.slot(run.node).phase == Phase::Spawning {
+            Kind::Exit(run, why) => {
+                if self.is_current(run) && (self.faulty || self.peek(run.node).phase == Phase::Spawning) {
+                    let reason = match why {
+                        Why::Lifetime => self.behaviour(run.node).exit.clone(),
+                        Why::Early => ExitReason::Error("exited before it started".into()),
+                        Why::Crash(i) => crash_reason(i),
+                    };
                     self.end_run(run, reason);
                 }
             }
@@ -593,18 +628,11 @@ impl<'a> World<'a> {
             return;
         }
         let run = up[index(&mut self.rng, up.len())];
-        let reason = match index(&mut self.rng, 10) {
-            0..=4 => ExitReason::Error("simulated crash".into()),
-            5 => ExitReason::Panic("simulated panic".into()),
-            6 => ExitReason::Killed,
-            7 => ExitReason::Normal,
-            8 => ExitReason::shutdown(),
-            _ => ExitReason::Memory,
-        };
+        let why = Why::Crash(index(&mut self.rng, CRASH_REASONS.len()) as u8);
         if delay_ms == 0 {
-            self.end_run(run, reason);
+            self.apply(Kind::Exit(run, why));
         } else {
-            self.after(Duration::from_millis(delay_ms), Kind::Exit(run, reason));
+            self.after(Duration::from_millis(delay_ms), Kind::Exit(run, why));
         }
     }
 
@@ -777,6 +805,11 @@ impl<'a> World<'a> {
             }
         }
     }
+}
+
+fn crash_reason(i: u8) -> ExitReason {
+    let text = CRASH_REASONS[usize::from(i) % CRASH_REASONS.len()];
+    text.parse().unwrap_or(ExitReason::Error(String::new()))
 }
 
 /// Per-tag facts from the spec the world needs (heartbeat periods).
