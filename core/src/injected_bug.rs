@@ -15,6 +15,15 @@ pub enum InjectedBug {
 
 #[cfg_attr(not(feature = "bug-injection"), allow(dead_code))]
 impl InjectedBug {
+    /// The name used on command lines.
+    pub fn name(self) -> &'static str {
+        match self {
+            InjectedBug::SkipIntensity => "skip_intensity",
+            InjectedBug::EarlyKill => "early_kill",
+            InjectedBug::RestartTransientAlways => "restart_transient_always",
+        }
+    }
+
     /// Parse the name used on command lines (`skip_intensity`, `early_kill`,
     /// `restart_transient_always`).
     pub fn from_name(name: &str) -> Option<Self> {

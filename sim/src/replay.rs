@@ -24,6 +24,9 @@ pub struct TraceMeta {
     pub script: Option<String>,
     /// Whether the liveness phase ran.
     pub liveness: bool,
+    /// Test-only: the deliberate engine bug the run had (`inject_bug` in the meta line).
+    #[cfg(feature = "bug-injection")]
+    pub inject_bug: Option<vigil_core::InjectedBug>,
 }
 
 /// Why a replay could not be done, or how it differed.
@@ -90,6 +93,11 @@ pub fn parse_meta(first_line: &str) -> Result<TraceMeta, ReplayError> {
         random_faults: flag("random_faults")?,
         script: v.get("script").and_then(|x| x.as_str()).map(str::to_owned),
         liveness: flag("liveness")?,
+        #[cfg(feature = "bug-injection")]
+        inject_bug: v
+            .get("inject_bug")
+            .and_then(|x| x.as_str())
+            .and_then(vigil_core::InjectedBug::from_name),
     })
 }
 
@@ -100,7 +108,8 @@ pub fn options_for(meta: &TraceMeta, script: Option<Script>) -> SimOptions {
         random_faults: meta.random_faults,
         script,
         liveness: meta.liveness,
-        ..SimOptions::default()
+        #[cfg(feature = "bug-injection")]
+        inject_bug: meta.inject_bug,
     }
 }
 

@@ -52,6 +52,8 @@ pub enum Outcome {
     ShutDown,
     /// The tree could not start.
     StartFailed,
+    /// The run stopped at a broken invariant.
+    Violation,
 }
 
 impl Outcome {
@@ -75,6 +77,7 @@ impl Outcome {
             Outcome::RootGaveUp => "root gave up",
             Outcome::ShutDown => "tree shut down",
             Outcome::StartFailed => "tree failed to start",
+            Outcome::Violation => "stopped at a broken invariant",
         }
     }
 }
@@ -131,21 +134,26 @@ pub fn run_seed_checked(cfg: &TreeConfig, seed: u64, opts: &SimOptions, trace: T
     first
 }
 
-/// The first trace line: everything needed to replay the run.
+/// The first trace line: everything needed to replay the run. Keys follow
+/// the trace's order: `t`, `ev`, then the run's own fields.
 pub fn meta_line(cfg: &TreeConfig, seed: u64, opts: &SimOptions) -> String {
-    let script = opts.script.as_ref().map(|s| s.source.as_str());
-    serde_json::json!({
-        "t": 0,
-        "ev": "meta",
-        "seed": seed,
-        "config": cfg.source,
-        "duration_ns": u64::try_from(opts.duration.as_nanos()).unwrap_or(u64::MAX),
-        "random_faults": opts.random_faults,
-        "script": script,
-        "liveness": opts.liveness,
-        "vigil": env!("CARGO_PKG_VERSION"),
-    })
-    .to_string()
+    let text = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_owned());
+    let script = opts.script.as_ref().map_or("null".to_owned(), |s| text(&s.source));
+    #[cfg_attr(not(feature = "bug-injection"), allow(unused_mut))]
+    let mut line = format!(
+        "{{\"t\":0,\"ev\":\"meta\",\"seed\":{seed},\"config\":{},\"duration_ns\":{},\"random_faults\":{},\"script\":{script},\"liveness\":{},\"vigil\":{}",
+        text(&cfg.source),
+        u64::try_from(opts.duration.as_nanos()).unwrap_or(u64::MAX),
+        opts.random_faults,
+        opts.liveness,
+        text(env!("CARGO_PKG_VERSION")),
+    );
+    #[cfg(feature = "bug-injection")]
+    if let Some(bug) = opts.inject_bug {
+        line.push_str(&format!(",\"inject_bug\":{}", text(bug.name())));
+    }
+    line.push('}');
+    line
 }
 
 /// The command line that replays a run.

@@ -271,6 +271,7 @@ pub fn sim_options() -> impl Strategy<Value = SimOptions> {
         random_faults,
         script: None,
         liveness: true,
-        ..SimOptions::default()
+        #[cfg(feature = "bug-injection")]
+        inject_bug: None,
     })
 }

@@ -298,7 +298,11 @@ impl<'a> World<'a> {
             self.check_liveness();
         }
         let _ = self.trace.finish();
-        let outcome = Outcome::of(&self.engine);
+        let outcome = if self.oracle.violation().is_some() {
+            Outcome::Violation
+        } else {
+            Outcome::of(&self.engine)
+        };
         RunReport {
             seed,
             outcome,

@@ -80,8 +80,15 @@ pub struct SimArgs {
     /// Test builds only: run a deliberately broken engine (skip_intensity,
     /// early_kill, restart_transient_always) to prove the checks catch it.
     #[cfg(feature = "bug-injection")]
-    #[arg(long, hide = true, value_name = "BUG")]
+    #[arg(long, hide = true, value_name = "BUG", value_parser = parse_bug)]
     pub inject_bug: Option<String>,
+}
+
+#[cfg(feature = "bug-injection")]
+fn parse_bug(s: &str) -> Result<String, String> {
+    vigil_core::InjectedBug::from_name(s)
+        .map(|b| b.name().to_owned())
+        .ok_or_else(|| format!("unknown bug `{s}` (expected skip_intensity, early_kill or restart_transient_always)"))
 }
 
 impl SimArgs {
@@ -119,6 +126,7 @@ pub fn sim(args: SimArgs) -> ExitCode {
     if let Some(trace) = &args.replay {
         return replay(&args, &cfg, trace);
     }
+
     let script = match script_path.as_deref().map(vigil_config::load_script).transpose() {
         Ok(s) => s,
         Err(e) => return bad_input(&e),
@@ -129,7 +137,8 @@ pub fn sim(args: SimArgs) -> ExitCode {
         random_faults: !args.no_random_faults,
         script,
         liveness: true,
-        ..SimOptions::default()
+        #[cfg(feature = "bug-injection")]
+        inject_bug: None,
     };
     #[cfg(feature = "bug-injection")]
     {
@@ -309,6 +318,12 @@ fn replay(args: &SimArgs, cfg: &TreeConfig, trace: &std::path::Path) -> ExitCode
     let script = match script_path.as_deref().map(vigil_config::load_script).transpose() {
         Ok(s) => s,
         Err(e) => return bad_input(&e),
+    };
+    #[cfg(feature = "bug-injection")]
+    let meta = {
+        let mut meta = meta;
+        meta.inject_bug = args.inject_bug.as_deref().and_then(vigil_core::InjectedBug::from_name);
+        meta
     };
     match vigil_sim::replay(cfg, &meta, script, &text) {
         Ok(lines) => {
