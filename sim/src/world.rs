@@ -166,6 +166,9 @@ pub(crate) struct World<'a> {
     operator_stopped: BTreeSet<String>,
     /// Runs that ended, for stale injections (bounded).
     ended: Vec<RunId>,
+    /// Reused buffers (no allocation per fault).
+    scratch_nodes: Vec<NodeId>,
+    scratch_runs: Vec<RunId>,
     faulty: bool,
     /// The root has finished its first start.
     booted: bool,
@@ -214,6 +217,8 @@ impl<'a> World<'a> {
             fail_starts: BTreeMap::new(),
             operator_stopped: BTreeSet::new(),
             ended: Vec::new(),
+            scratch_nodes: Vec::new(),
+            scratch_runs: Vec::new(),
             faulty: true,
             booted: false,
             liveness: false,
@@ -622,16 +627,17 @@ impl<'a> World<'a> {
 
     /// A random running worker exits now (or `delay_ms` ms from now) with a random reason.
     fn crash_one(&mut self, delay_ms: u64) {
-        let up: Vec<RunId> = self
-            .slots
-            .iter()
-            .filter(|s| s.phase == Phase::Up && !s.stopping)
-            .filter_map(|s| s.run)
-            .collect();
-        if up.is_empty() {
-            return;
-        }
-        let run = up[index(&mut self.rng, up.len())];
+        let mut up = std::mem::take(&mut self.scratch_runs);
+        up.clear();
+        up.extend(
+            self.slots
+                .iter()
+                .filter(|s| s.phase == Phase::Up && !s.stopping)
+                .filter_map(|s| s.run),
+        );
+        let picked = (!up.is_empty()).then(|| up[index(&mut self.rng, up.len())]);
+        self.scratch_runs = up;
+        let Some(run) = picked else { return };
         let why = Why::Crash(index(&mut self.rng, CRASH_REASONS.len()) as u8);
         if delay_ms == 0 {
             self.apply(Kind::Exit(run, why));
@@ -662,24 +668,25 @@ impl<'a> World<'a> {
         self.deliver(input);
     }
 
-    /// Every path in the tree (the root as "").
-    fn all_paths(&self) -> Vec<(String, bool)> {
-        let mut out = vec![(String::new(), true)];
-        let mut stack = vec![self.engine.root()];
-        while let Some(n) = stack.pop() {
-            for c in self.engine.children(n) {
-                out.push((self.path(c), self.engine.is_supervisor(c)));
-                if self.engine.is_supervisor(c) {
-                    stack.push(c);
-                }
-            }
+    /// Every node of the tree, the root first, into the scratch buffer.
+    fn collect_nodes(&mut self) {
+        let mut nodes = std::mem::take(&mut self.scratch_nodes);
+        nodes.clear();
+        nodes.push(self.engine.root());
+        let mut i = 0;
+        while i < nodes.len() {
+            let n = nodes[i];
+            nodes.extend(self.engine.children(n));
+            i += 1;
         }
-        out
+        self.scratch_nodes = nodes;
     }
 
     fn random_request(&mut self) {
-        let paths = self.all_paths();
-        let (path, is_sup) = paths[index(&mut self.rng, paths.len())].clone();
+        self.collect_nodes();
+        let node = self.scratch_nodes[index(&mut self.rng, self.scratch_nodes.len())];
+        let is_sup = self.engine.is_supervisor(node);
+        let path = self.engine.path(node).unwrap_or_default();
         let req = match index(&mut self.rng, 8) {
             0 | 1 if !path.is_empty() => Request::RestartChild { path },
             2 if !path.is_empty() => Request::TerminateChild { path },
