@@ -37,7 +37,6 @@ mod replay;
 mod run;
 mod seed_range;
 pub mod strategies;
-mod trace;
 mod world;
 
 pub use fault_plan::FaultPlan;
@@ -45,4 +44,4 @@ pub use oracle::{Oracle, Rule, Violation};
 pub use replay::{options_for, parse_meta, replay, ReplayError, TraceMeta};
 pub use run::{meta_line, replay_command, run_seed, run_seed_checked, Outcome, RunReport, SimOptions};
 pub use seed_range::{run_seeds, Summary};
-pub use trace::{event_name, format_time, TraceWriter};
+pub use vigil_trace::{event_name, format_time, strategy_name, TraceWriter};

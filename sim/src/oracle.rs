@@ -84,7 +84,7 @@ impl fmt::Display for Violation {
         write!(
             f,
             "at {}: {}: {}",
-            crate::trace::format_time(self.at),
+            vigil_trace::format_time(self.at),
             self.rule.as_str(),
             self.detail
         )
@@ -546,7 +546,7 @@ impl Oracle {
                 "kill of {} gen {} before its deadline (stopped at {:?})",
                 Self::path(engine, r.node),
                 r.generation,
-                stop_at.map(crate::trace::format_time)
+                stop_at.map(vigil_trace::format_time)
             );
             self.flag(now, Rule::KillDeadline, detail);
         }

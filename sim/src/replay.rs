@@ -7,7 +7,7 @@ use std::time::Duration;
 use vigil_config::{Script, TreeConfig};
 
 use crate::run::{run_seed, SimOptions};
-use crate::trace::TraceWriter;
+use vigil_trace::TraceWriter;
 
 /// What a trace's first line says about the run that wrote it.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -8,7 +8,7 @@ use vigil_core::{Engine, Stats};
 
 use crate::fault_plan::FaultPlan;
 use crate::oracle::{Rule, Violation};
-use crate::trace::TraceWriter;
+use vigil_trace::TraceWriter;
 use crate::world::World;
 
 /// How to simulate.

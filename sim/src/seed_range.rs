@@ -9,7 +9,7 @@ use std::time::Duration;
 use vigil_config::TreeConfig;
 
 use crate::run::{run_seed, Outcome, RunReport, SimOptions};
-use crate::trace::TraceWriter;
+use vigil_trace::TraceWriter;
 
 /// What a range of seeds did.
 #[derive(Clone, Debug, Default, PartialEq)]

@@ -19,7 +19,7 @@ use crate::behaviour::{chance, exponential, index, lifetime, uniform};
 use crate::fault_plan::FaultPlan;
 use crate::oracle::{Oracle, Rule};
 use crate::run::{Outcome, RunReport, SimOptions};
-use crate::trace::TraceWriter;
+use vigil_trace::TraceWriter;
 
 /// The tag the simulator gives children it adds at run time: default behaviour.
 const DYNAMIC_TAG: u64 = u64::MAX - 1;

@@ -1,5 +1,24 @@
-//! The trace: one JSON object per line (CONTRACTS section 3), keys in a fixed
-//! order: `t`, `ev`, then `path`, `gen`, then the event's own fields.
+//! # vigil-trace: the JSON-lines trace of an engine run
+//!
+//! One JSON object per line (CONTRACTS section 3), keys in a fixed order:
+//! `t`, `ev`, then `path`, `gen`, then the event's own fields. The simulator
+//! and the real driver write the same format.
+//!
+//! ```
+//! use vigil_core::{ChildSpec, Engine, Instant, SupervisorSpec};
+//! use vigil_trace::TraceWriter;
+//!
+//! let mut engine = Engine::new(SupervisorSpec::new().child(ChildSpec::worker("db")), 0).unwrap();
+//! engine.start(Instant::ZERO);
+//! let mut w = TraceWriter::hashing();
+//! while let Some(n) = engine.poll_notice() {
+//!     w.notice(&engine, Instant::ZERO, &n);
+//! }
+//! assert_eq!(w.lines(), 2); // `sup_starting` of the root, then `spawn` of db
+//! ```
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 use std::hash::Hasher;
 use std::io::{self, Write};
