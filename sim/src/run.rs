@@ -8,8 +8,8 @@ use vigil_core::{Engine, Stats};
 
 use crate::fault_plan::FaultPlan;
 use crate::oracle::{Rule, Violation};
-use vigil_trace::TraceWriter;
 use crate::world::World;
+use vigil_trace::TraceWriter;
 
 /// How to simulate.
 #[derive(Clone, Debug, PartialEq)]

@@ -9,11 +9,15 @@
 //!   [--no-random-faults] [--trace FILE] [--jobs N] [--replay TRACE] [--quiet]`:
 //!   simulate the tree in virtual time.
 //!
+//! - `vigil run CONFIG [--trace FILE] [--output-dir DIR]`: supervise the tree's
+//!   processes for real.
+//!
 //! Exit codes: 0 ok, 1 a check or invariant failed, 2 bad usage or bad input
 //! (clap's own usage errors exit 2 too).
 
 mod args;
 mod check_cmd;
+mod run_cmd;
 mod sim_cmd;
 mod tour;
 
@@ -52,6 +56,9 @@ enum Cmd {
     },
     /// Simulate a tree config in virtual time, checking every invariant.
     Sim(SimArgs),
+    /// Supervise a tree config's processes for real (SIGTERM/SIGINT: ordered
+    /// shutdown, twice: kill now; SIGHUP: reload the config).
+    Run(run_cmd::RunArgs),
 }
 
 fn main() -> ExitCode {
@@ -60,6 +67,7 @@ fn main() -> ExitCode {
         Some(Cmd::Tour { quiet }) => tour::run(quiet),
         Some(Cmd::Check { config, script }) => check_cmd::check(&config, script.as_deref()),
         Some(Cmd::Sim(args)) => sim_cmd::sim(args),
+        Some(Cmd::Run(args)) => run_cmd::run(args),
         None => {
             // `vigil` alone: the help, as before clap (not a usage error).
             let _ = Cli::command().print_help();

@@ -1,17 +1,65 @@
 //! # vigil-tokio: the vigil engine driving real tokio tasks and OS processes
 //!
-//! This crate will bind [`vigil_core::Engine`] to the real world: one driver
-//! task owning the engine, task and process children, readiness, the control
-//! socket. It is filled by the tokio milestone; today it only re-exports the
-//! engine, so that the workspace layout of `docs/ARCHITECTURE.md` is in place.
+//! One driver task owns a [`vigil_core::Engine`]; children report to it over
+//! a channel; it sleeps until the engine's next deadline and carries out its
+//! `Spawn`, `Stop` and `Kill` commands. A task worker gets a [`Context`]
+//! (`Stop` cancels its token, `Kill` drops its future); an OS process worker
+//! runs in its own process group (`Stop` is SIGTERM, `Kill` SIGKILL, to the group).
 //!
 //! ```
-//! let spec = vigil_tokio::core::SupervisorSpec::new();
-//! assert!(vigil_tokio::core::Engine::new(spec, 0).is_ok());
+//! use std::time::Duration;
+//! use vigil_core::{ChildSpec, Readiness, SupervisorSpec};
+//! use vigil_tokio::Tree;
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let sup = Tree::new(SupervisorSpec::new().intensity(5))
+//!     .task(ChildSpec::worker("db").readiness(Readiness::Notify), |ctx| async move {
+//!         // ... connect ...
+//!         ctx.ready(); // the next sibling starts only now
+//!         ctx.stopped().await;
+//!         Ok::<(), String>(())
+//!     })
+//!     .task(ChildSpec::worker("web"), |ctx| async move {
+//!         tokio::select! {
+//!             _ = ctx.stopped() => Ok(()),
+//!             _ = tokio::time::sleep(Duration::from_millis(5)) => Err("lost the db"),
+//!         }
+//!     })
+//!     .start()
+//!     .expect("valid tree");
+//! let mut events = sup.events();
+//! // `web` fails after 5 ms and is restarted by one_for_one.
+//! while let Ok(e) = events.recv().await {
+//!     if matches!(e.notice, vigil_core::Notice::Restart { .. }) {
+//!         assert_eq!(e.path, "");  // the root decided
+//!         break;
+//!     }
+//! }
+//! sup.shutdown().await;
+//! # });
 //! ```
 
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 #![warn(missing_docs)]
+
+mod builder;
+mod clock;
+mod context;
+mod driver;
+mod handle;
+mod report;
+mod task;
+
+mod notify;
+mod output;
+mod process;
+
+pub use builder::Tree;
+pub use context::Context;
+pub use handle::{Event, Supervisor};
+pub use output::OutputMode;
+pub use process::ProcessSpec;
+pub use report::Report;
 
 /// The engine this adapter drives.
 pub use vigil_core as core;

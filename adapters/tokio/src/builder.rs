@@ -1,0 +1,134 @@
+//! Building a tree whose workers are tasks, processes or nested supervisors.
+
+use std::future::Future;
+
+use vigil_core::{ChildKind, ChildSpec, SpecError, SupervisorSpec};
+
+use crate::context::Context;
+use crate::driver::{self, Payload};
+use crate::handle::Supervisor;
+use crate::process::ProcessSpec;
+use crate::task::task_fn;
+
+/// A supervision tree to run: the root's spec plus its children, each a task,
+/// an OS process or a nested [`Tree`].
+///
+/// ```
+/// use std::time::Duration;
+/// use vigil_core::{ChildSpec, SupervisorSpec};
+/// use vigil_tokio::Tree;
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let sup = Tree::new(SupervisorSpec::new().intensity(3))
+///     .task(ChildSpec::worker("ticker"), |ctx| async move {
+///         ctx.stopped().await; // work until asked to stop
+///         Ok::<(), std::io::Error>(())
+///     })
+///     .start()
+///     .expect("valid tree");
+/// let reason = sup.shutdown().await;
+/// assert!(reason.is_normal());
+/// # });
+/// ```
+#[derive(Default)]
+pub struct Tree {
+    spec: SupervisorSpec,
+    children: Vec<(ChildSpec, Node)>,
+}
+
+enum Node {
+    Leaf(Payload),
+    Sup(Tree),
+}
+
+impl std::fmt::Debug for Tree {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tree")
+            .field("spec", &self.spec)
+            .field(
+                "children",
+                &self.children.iter().map(|(c, _)| c.name.as_str()).collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+impl Tree {
+    /// A tree whose root supervisor has `spec`'s strategy and limits (its
+    /// `children` are ignored: add them with the builder methods).
+    pub fn new(spec: SupervisorSpec) -> Self {
+        Tree {
+            spec: SupervisorSpec {
+                children: Vec::new(),
+                ..spec
+            },
+            children: Vec::new(),
+        }
+    }
+
+    /// Add a task worker: `f` is called for every run with that run's [`Context`].
+    /// `Ok` ends the run normally, `Err(e)` with `error(e)`, a panic with `panic(..)`.
+    pub fn task<F, Fut, E>(mut self, spec: ChildSpec, f: F) -> Self
+    where
+        F: Fn(Context) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), E>> + Send + 'static,
+        E: std::fmt::Display + Send + 'static,
+    {
+        self.children.push((spec, Node::Leaf(Payload::Task(task_fn(f)))));
+        self
+    }
+
+    /// Add an OS process worker.
+    pub fn process(mut self, spec: ChildSpec, process: ProcessSpec) -> Self {
+        self.children.push((spec, Node::Leaf(Payload::Process(process))));
+        self
+    }
+
+    /// Add a nested supervisor: `spec` gives its name and restart/shutdown
+    /// attributes, `tree` its strategy, limits and children.
+    pub fn supervisor(mut self, spec: ChildSpec, tree: Tree) -> Self {
+        self.children.push((spec, Node::Sup(tree)));
+        self
+    }
+
+    /// Flatten into an engine spec (every worker tagged with its index in
+    /// `payloads`) and the payloads.
+    fn build(self, payloads: &mut Vec<Payload>) -> SupervisorSpec {
+        let mut spec = self.spec;
+        for (mut child, node) in self.children {
+            match node {
+                Node::Leaf(p) => {
+                    child.kind = ChildKind::Worker;
+                    child.tag = payloads.len() as u64;
+                    payloads.push(p);
+                }
+                Node::Sup(tree) => {
+                    child.kind = ChildKind::Supervisor(std::sync::Arc::new(tree.build(payloads)));
+                    child.tag = u64::MAX;
+                }
+            }
+            spec.children.push(child);
+        }
+        spec
+    }
+
+    /// Start a tree from an engine spec whose workers are all OS processes:
+    /// every worker's [`ChildSpec::tag`] is its index in `processes` (as
+    /// `vigil-config` builds them). This is what `vigil run` uses.
+    pub fn start_processes(
+        spec: SupervisorSpec,
+        processes: Vec<ProcessSpec>,
+        trace: Option<Box<dyn std::io::Write + Send>>,
+    ) -> Result<Supervisor, SpecError> {
+        let payloads = processes.into_iter().map(Payload::Process).collect();
+        driver::spawn(spec, payloads, driver::Options { seed: 0, trace })
+    }
+
+    /// Validate the tree and start it on the current tokio runtime: a driver
+    /// task owns the engine; the returned handle talks to it.
+    pub fn start(self) -> Result<Supervisor, SpecError> {
+        let mut payloads = Vec::new();
+        let spec = self.build(&mut payloads);
+        driver::spawn(spec, payloads, driver::Options::default())
+    }
+}

@@ -1,0 +1,63 @@
+//! What a task worker gets: its identity, its stop signal, and a way to report.
+
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+use vigil_core::RunId;
+
+use crate::report::{Report, ReportSender};
+
+/// The handle a task worker receives for one run.
+///
+/// A task should watch [`Context::stopped`] and return soon after it fires
+/// (that is `Stop`); if it does not return before its shutdown deadline, the
+/// engine kills it (the future is dropped).
+#[derive(Clone, Debug)]
+pub struct Context {
+    pub(crate) run: RunId,
+    pub(crate) path: Arc<str>,
+    pub(crate) stop: CancellationToken,
+    pub(crate) reports: ReportSender,
+}
+
+impl Context {
+    /// The worker's path in the tree (`web/db`).
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// This run's generation.
+    pub fn generation(&self) -> u64 {
+        self.run.generation
+    }
+
+    /// Resolves when the supervisor asks this run to stop.
+    pub async fn stopped(&self) {
+        self.stop.cancelled().await
+    }
+
+    /// Whether the supervisor has asked this run to stop.
+    pub fn is_stop_requested(&self) -> bool {
+        self.stop.is_cancelled()
+    }
+
+    /// The stop signal as a token, to hand to code that takes one.
+    pub fn stop_token(&self) -> CancellationToken {
+        self.stop.clone()
+    }
+
+    /// Report ready (for `notify` workers: the next sibling starts only then).
+    pub fn ready(&self) {
+        let _ = self.reports.send((self.run, Report::Ready));
+    }
+
+    /// Report that the run is alive (resets its `health_timeout`).
+    pub fn heartbeat(&self) {
+        let _ = self.reports.send((self.run, Report::Heartbeat));
+    }
+
+    /// Publish a status line (shown in logs and status views).
+    pub fn status(&self, text: impl Into<String>) {
+        let _ = self.reports.send((self.run, Report::Status(text.into())));
+    }
+}

@@ -1,0 +1,333 @@
+//! The driver: one task that owns the engine and binds it to the world.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use vigil_core::{
+    Command, Engine, ExitReason, Input, NodeId, Notice, Reply, Request, RequestError, RequestId, RunId, SpecError,
+    SupervisorSpec,
+};
+
+use crate::clock::Clock;
+use crate::handle::{Event, Supervisor};
+use crate::process::{spawn_process, ProcessHandle, ProcessSpec};
+use crate::report::{Report, ReportSender};
+use crate::task::{spawn_task, TaskFn, TaskRun};
+
+/// What a worker runs.
+#[derive(Clone)]
+pub(crate) enum Payload {
+    Task(TaskFn),
+    Process(ProcessSpec),
+}
+
+/// A message from a handle to the driver.
+pub(crate) enum Msg {
+    /// An operator request (boxed: a `Request` is large, `KillAll` tiny).
+    Request(Box<RequestMsg>),
+    /// Kill every live run now and stop supervising (a second signal).
+    KillAll { done: oneshot::Sender<()> },
+}
+
+/// An operator request and where to answer it.
+pub(crate) struct RequestMsg {
+    pub(crate) request: Request,
+    /// For `start_child`: what the new child's workers run; their tags index this list.
+    pub(crate) payloads: Vec<Payload>,
+    pub(crate) reply: oneshot::Sender<Result<Reply, RequestError>>,
+}
+
+/// Driver settings.
+#[derive(Default)]
+pub(crate) struct Options {
+    pub(crate) seed: u64,
+    /// Where to write the JSON-lines trace (CONTRACTS section 3).
+    pub(crate) trace: Option<Box<dyn std::io::Write + Send>>,
+}
+
+/// A live run, by how it is stopped.
+enum RunHandle {
+    Task(TaskRun),
+    Process(ProcessHandle),
+}
+
+struct Driver {
+    engine: Engine,
+    clock: Clock,
+    payloads: Vec<Payload>,
+    runs: Vec<Option<(RunId, RunHandle)>>,
+    reports_tx: ReportSender,
+    pending: BTreeMap<RequestId, oneshot::Sender<Result<Reply, RequestError>>>,
+    events: broadcast::Sender<Event>,
+    down: watch::Sender<Option<ExitReason>>,
+    path: String,
+    trace: Option<vigil_trace::TraceWriter>,
+}
+
+/// Start the driver task for `spec` on the current runtime.
+pub(crate) fn spawn(spec: SupervisorSpec, payloads: Vec<Payload>, opts: Options) -> Result<Supervisor, SpecError> {
+    let engine = Engine::new(spec, opts.seed)?;
+    let (tx, rx) = mpsc::unbounded_channel();
+    let (reports_tx, reports_rx) = mpsc::unbounded_channel();
+    let (events, _) = broadcast::channel(4096);
+    let (down, down_rx) = watch::channel(None);
+    let driver = Driver {
+        engine,
+        clock: Clock::start(),
+        payloads,
+        runs: Vec::new(),
+        reports_tx,
+        pending: BTreeMap::new(),
+        events: events.clone(),
+        down,
+        path: String::new(),
+        trace: opts.trace.map(vigil_trace::TraceWriter::to_sink),
+    };
+    tokio::spawn(driver.run(rx, reports_rx));
+    Ok(Supervisor {
+        tx,
+        events,
+        down: down_rx,
+    })
+}
+
+impl Driver {
+    async fn run(
+        mut self,
+        mut requests: mpsc::UnboundedReceiver<Msg>,
+        mut reports: mpsc::UnboundedReceiver<(RunId, Report)>,
+    ) {
+        self.engine.start(self.clock.now());
+        self.drain();
+        let mut handles_alive = true;
+        while !self.engine.is_down() {
+            let deadline = self.engine.poll_timeout().map(|t| self.clock.to_tokio(t));
+            tokio::select! {
+                biased;
+                Some((run, report)) = reports.recv() => self.report(run, report),
+                msg = requests.recv(), if handles_alive => match msg {
+                    Some(Msg::Request(m)) => {
+                        let RequestMsg { request, payloads, reply } = *m;
+                        self.request(request, payloads, reply);
+                    }
+                    Some(Msg::KillAll { done }) => {
+                        self.kill_all();
+                        let _ = done.send(());
+                        break;
+                    }
+                    None => handles_alive = false,
+                },
+                _ = sleep_until(deadline), if deadline.is_some() => {
+                    let now = self.clock.now();
+                    self.engine.handle_timeout(now);
+                }
+            }
+            self.drain();
+        }
+        // Answer what is still waiting; later requests find the channel closed.
+        for (_, reply) in std::mem::take(&mut self.pending) {
+            let _ = reply.send(Err(RequestError::TreeDown));
+        }
+        if let Some(t) = self.trace.as_mut() {
+            if let Err(e) = t.finish() {
+                tracing::error!(error = %e, "could not write the trace");
+            }
+        }
+        if self.down.borrow().is_none() {
+            let _ = self.down.send(Some(ExitReason::Killed));
+        }
+    }
+
+    /// Kill every live run at once (SIGKILL to each process group, abort each task).
+    fn kill_all(&mut self) {
+        for (_, h) in self.runs.iter().flatten() {
+            match h {
+                RunHandle::Task(t) => t.kill.cancel(),
+                RunHandle::Process(p) => p.kill(),
+            }
+        }
+        tracing::warn!("killed every run; supervision stopped");
+    }
+
+    fn report(&mut self, run: RunId, report: Report) {
+        let now = self.clock.now();
+        let input = match report {
+            Report::Started => Input::Started(run),
+            Report::StartFailed(e) => Input::StartFailed(run, e),
+            Report::Ready => Input::Ready(run),
+            Report::Heartbeat => Input::Heartbeat(run),
+            Report::Status(text) => {
+                tracing::info!(path = %self.engine.path(run.node).unwrap_or_default(), generation = run.generation, status = %text, "status");
+                return;
+            }
+            Report::Exited(reason) => {
+                if let Some(slot) = self.runs.get_mut(run.node.index()) {
+                    if slot.as_ref().is_some_and(|(r, _)| *r == run) {
+                        *slot = None;
+                    }
+                }
+                Input::Exited(run, reason)
+            }
+        };
+        self.engine.handle(input, now);
+    }
+
+    fn request(
+        &mut self,
+        mut request: Request,
+        payloads: Vec<Payload>,
+        reply: oneshot::Sender<Result<Reply, RequestError>>,
+    ) {
+        if let Request::StartChild { spec, .. } = &mut request {
+            if !payloads.is_empty() {
+                retag(spec, self.payloads.len() as u64);
+                self.payloads.extend(payloads);
+            }
+        }
+        match self.engine.request(request, self.clock.now()) {
+            Ok(Reply::Pending(id)) => {
+                self.pending.insert(id, reply);
+            }
+            other => {
+                let _ = reply.send(other);
+            }
+        }
+    }
+
+    /// After every engine call: publish the notices, then carry out the commands.
+    fn drain(&mut self) {
+        let now = self.clock.now();
+        while let Some(n) = self.engine.poll_notice() {
+            self.path.clear();
+            if let Some(node) = notice_node(&n) {
+                self.engine.write_path(node, &mut self.path);
+            }
+            log_notice(&self.path, &n);
+            if let Some(t) = self.trace.as_mut() {
+                t.notice(&self.engine, now, &n);
+            }
+            if let Notice::Reply { id, result, .. } = &n {
+                if let Some(reply) = self.pending.remove(id) {
+                    let _ = reply.send(result.as_ref().clone());
+                }
+            }
+            if let Notice::TreeDown { reason } = &n {
+                let _ = self.down.send(Some(reason.clone()));
+            }
+            if self.events.receiver_count() > 0 {
+                let _ = self.events.send(Event {
+                    time: now,
+                    path: self.path.clone(),
+                    notice: n,
+                });
+            }
+        }
+        while let Some(cmd) = self.engine.poll_command() {
+            self.command(cmd);
+        }
+    }
+
+    fn command(&mut self, cmd: Command) {
+        let run = cmd.run();
+        let i = run.node.index();
+        match cmd {
+            Command::Spawn(run) => {
+                let path: Arc<str> = self.engine.path(run.node).unwrap_or_default().into();
+                let payload = self
+                    .engine
+                    .tag(run.node)
+                    .and_then(|t| self.payloads.get(t as usize))
+                    .cloned();
+                let handle = match payload {
+                    Some(Payload::Task(f)) => Ok(RunHandle::Task(spawn_task(&f, run, path, self.reports_tx.clone()))),
+                    Some(Payload::Process(p)) => {
+                        spawn_process(&p, run, &path, self.reports_tx.clone()).map(RunHandle::Process)
+                    }
+                    None => Err(format!("nothing to run for {path}")),
+                };
+                match handle {
+                    Ok(h) => {
+                        if i >= self.runs.len() {
+                            self.runs.resize_with(i + 1, || None);
+                        }
+                        self.runs[i] = Some((run, h));
+                    }
+                    Err(e) => {
+                        let _ = self.reports_tx.send((run, Report::StartFailed(e)));
+                    }
+                }
+            }
+            Command::Stop(run) => match self.runs.get(i) {
+                Some(Some((r, RunHandle::Task(t)))) if *r == run => t.stop.cancel(),
+                Some(Some((r, RunHandle::Process(p)))) if *r == run => p.stop(),
+                _ => {}
+            },
+            Command::Kill(run) => match self.runs.get(i) {
+                Some(Some((r, RunHandle::Task(t)))) if *r == run => t.kill.cancel(),
+                Some(Some((r, RunHandle::Process(p)))) if *r == run => p.kill(),
+                _ => {}
+            },
+        }
+    }
+}
+
+/// Shift every worker tag of `spec` (and its subtree) by `base`.
+fn retag(spec: &mut vigil_core::ChildSpec, base: u64) {
+    match &mut spec.kind {
+        vigil_core::ChildKind::Worker => spec.tag += base,
+        vigil_core::ChildKind::Supervisor(s) => {
+            let s = Arc::make_mut(s);
+            for c in &mut s.children {
+                retag(c, base);
+            }
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The node a notice is mainly about.
+fn notice_node(n: &Notice) -> Option<NodeId> {
+    Some(match n {
+        Notice::Spawn(r)
+        | Notice::Stop(r)
+        | Notice::Kill(r)
+        | Notice::Started(r)
+        | Notice::StartFailed(r, _)
+        | Notice::Ready(r)
+        | Notice::Heartbeat(r)
+        | Notice::Exited(r, _)
+        | Notice::Stale(r, _) => r.node,
+        Notice::Timeout { run, .. } => run.node,
+        Notice::Restart { sup, .. }
+        | Notice::GiveUp { sup }
+        | Notice::SupStarting { sup }
+        | Notice::SupStop { sup }
+        | Notice::SupEnding { sup, .. }
+        | Notice::SupStarted { sup }
+        | Notice::SupExit { sup, .. } => *sup,
+        Notice::Backoff { child, .. } | Notice::Removed { child } => *child,
+        Notice::TreeDown { .. } | Notice::Request { .. } | Notice::Reply { .. } => return None,
+    })
+}
+
+/// Structured logs: restarts, give-ups and ends at info/warn, the rest at debug.
+fn log_notice(path: &str, n: &Notice) {
+    match n {
+        Notice::Exited(r, reason) if !reason.is_normal() => {
+            tracing::warn!(path, generation = r.generation, %reason, "exited")
+        }
+        Notice::Restart { strategy, .. } => tracing::info!(path, ?strategy, "restart"),
+        Notice::GiveUp { .. } => tracing::error!(path, "gave up: restart intensity exceeded"),
+        Notice::Timeout { run, reason } => tracing::warn!(path, generation = run.generation, %reason, "timeout"),
+        Notice::SupExit { reason, .. } => tracing::info!(path, %reason, "supervisor ended"),
+        Notice::TreeDown { reason } => tracing::info!(%reason, "tree down"),
+        other => tracing::debug!(path, notice = ?other, "event"),
+    }
+}

@@ -1,0 +1,136 @@
+//! The handle to a running tree: operator requests, events, shutdown.
+
+use std::future::Future;
+
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use vigil_core::{ChildSpec, ExitReason, Instant, Notice, Reply, Request, RequestError};
+
+use crate::context::Context;
+use crate::driver::{Msg, Payload, RequestMsg};
+use crate::process::ProcessSpec;
+use crate::task::task_fn;
+
+/// One thing that happened in the tree: an engine notice, when, and the path
+/// of the node it is about (resolved when it happened).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event {
+    /// Engine time (nanoseconds since the tree started).
+    pub time: Instant,
+    /// Path of the node the notice is about (`""` for the root or none).
+    pub path: String,
+    /// The notice.
+    pub notice: Notice,
+}
+
+/// A cloneable handle to a running tree. Dropping every handle does not stop
+/// the tree; [`Supervisor::shutdown`] does.
+#[derive(Clone, Debug)]
+pub struct Supervisor {
+    pub(crate) tx: mpsc::UnboundedSender<Msg>,
+    pub(crate) events: broadcast::Sender<Event>,
+    pub(crate) down: watch::Receiver<Option<ExitReason>>,
+}
+
+impl Supervisor {
+    /// Send an operator request and wait for its final answer (requests the
+    /// engine answers later are awaited). After the tree is down: `TreeDown`.
+    pub async fn request(&self, request: Request) -> Result<Reply, RequestError> {
+        self.call(Vec::new(), request).await
+    }
+
+    async fn call(&self, payloads: Vec<Payload>, request: Request) -> Result<Reply, RequestError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Msg::Request(Box::new(RequestMsg {
+                request,
+                payloads,
+                reply,
+            })))
+            .map_err(|_| RequestError::TreeDown)?;
+        rx.await.unwrap_or(Err(RequestError::TreeDown))
+    }
+
+    /// Add a task worker under the supervisor at `parent` and start it.
+    pub async fn start_task<F, Fut, E>(&self, parent: &str, spec: ChildSpec, f: F) -> Result<Reply, RequestError>
+    where
+        F: Fn(Context) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), E>> + Send + 'static,
+        E: std::fmt::Display + Send + 'static,
+    {
+        let request = Request::StartChild {
+            parent: parent.to_owned(),
+            spec: spec.tag(0),
+        };
+        self.call(vec![Payload::Task(task_fn(f))], request).await
+    }
+
+    /// Add an OS process worker under the supervisor at `parent` and start it.
+    pub async fn start_process(
+        &self,
+        parent: &str,
+        spec: ChildSpec,
+        process: ProcessSpec,
+    ) -> Result<Reply, RequestError> {
+        let request = Request::StartChild {
+            parent: parent.to_owned(),
+            spec: spec.tag(0),
+        };
+        self.call(vec![Payload::Process(process)], request).await
+    }
+
+    /// Add a whole subtree of OS processes under `parent` and start it: `spec`
+    /// is a supervisor (or worker) whose workers' tags index `processes`, as
+    /// `vigil-config` builds them. Used by `vigil run` to apply a reloaded config.
+    pub async fn start_processes(
+        &self,
+        parent: &str,
+        spec: ChildSpec,
+        processes: Vec<ProcessSpec>,
+    ) -> Result<Reply, RequestError> {
+        let request = Request::StartChild {
+            parent: parent.to_owned(),
+            spec,
+        };
+        self.call(processes.into_iter().map(Payload::Process).collect(), request)
+            .await
+    }
+
+    /// Kill every live run now (SIGKILL to every process group, abort every
+    /// task) and stop supervising: for a second SIGTERM/SIGINT. Returns when done.
+    pub async fn kill_all(&self) {
+        let (done, rx) = oneshot::channel();
+        if self.tx.send(Msg::KillAll { done }).is_ok() {
+            let _ = rx.await;
+        }
+    }
+
+    /// Everything that happens from now on. A receiver that falls more than
+    /// 4096 events behind loses the oldest ones (`RecvError::Lagged`).
+    pub fn events(&self) -> broadcast::Receiver<Event> {
+        self.events.subscribe()
+    }
+
+    /// Shut the tree down in order and wait until it is down; returns why the root ended.
+    pub async fn shutdown(&self) -> ExitReason {
+        let _ = self.request(Request::Shutdown).await;
+        self.wait().await
+    }
+
+    /// Wait until the tree is down (given up, shut down, or failed to start).
+    pub async fn wait(&self) -> ExitReason {
+        let mut down = self.down.clone();
+        loop {
+            if let Some(r) = down.borrow_and_update().clone() {
+                return r;
+            }
+            if down.changed().await.is_err() {
+                return down.borrow().clone().unwrap_or(ExitReason::Killed);
+            }
+        }
+    }
+
+    /// Whether the tree is down.
+    pub fn is_down(&self) -> bool {
+        self.down.borrow().is_some()
+    }
+}

@@ -1,0 +1,277 @@
+//! The sd_notify readiness protocol, for process children that opt in.
+//!
+//! Each run with `notify = true` gets its own Unix datagram socket, bound to a
+//! fresh path in a private directory (mode 0700) that is shared by all the
+//! runs of this vigil process:
+//! `$XDG_RUNTIME_DIR/vigil-notify-<vigil pid>/run-<generation>-<n>.sock`, or the
+//! same under [`std::env::temp_dir`] when `XDG_RUNTIME_DIR` is unset or
+//! unusable. Its path is passed to the child as `NOTIFY_SOCKET`, exactly as
+//! systemd does, so programs using `systemd-notify` or libsystemd's
+//! `sd_notify(3)` work unchanged. The socket is per run, so a message can only
+//! come from that run (or from another process of the same user that finds the
+//! socket; the directory keeps everyone else out); no credentials are checked.
+//!
+//! A datagram holds newline-separated `KEY=VALUE` assignments:
+//!
+//! | assignment | becomes |
+//! |---|---|
+//! | `READY=1` | [`Report::Ready`] |
+//! | `WATCHDOG=1` | [`Report::Heartbeat`] |
+//! | `STATUS=text` | [`Report::Status`] |
+//! | `STOPPING=1` | a `tracing` debug event |
+//! | anything else (`RELOADING=1`, `MAINPID=`, `BARRIER=1`, ...) | ignored |
+//!
+//! File descriptors sent along (`FDSTORE=1`, the pipe of `BARRIER=1`) are
+//! closed by the kernel when the datagram is read, which is what
+//! `systemd-notify`'s barrier waits for.
+
+use std::future::Future;
+use std::io;
+use std::os::fd::AsFd;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::{env, fs};
+
+use tokio::net::UnixDatagram;
+use vigil_core::RunId;
+
+use crate::report::{Report, ReportSender};
+
+/// The receive buffer; a longer datagram is truncated (systemd itself accepts
+/// at most 4 KiB per message, so real clients stay far below).
+const MAX_DATAGRAM: usize = 16 * 1024;
+
+/// The most datagrams read after the run ended (far more than the kernel
+/// queues for one socket: `net.unix.max_dgram_qlen` is 512 by default).
+const MAX_DRAIN: usize = 4096;
+
+/// One assignment of a notification datagram that vigil acts on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Notification {
+    /// `READY=1`.
+    Ready,
+    /// `WATCHDOG=1`.
+    Watchdog,
+    /// `STATUS=text`.
+    Status(String),
+    /// `STOPPING=1`.
+    Stopping,
+}
+
+/// The assignments of one datagram that vigil acts on, in order; unknown
+/// assignments and lines without `=` are skipped, invalid UTF-8 is converted
+/// lossily.
+pub(crate) fn parse(datagram: &[u8]) -> Vec<Notification> {
+    String::from_utf8_lossy(datagram)
+        .split('\n')
+        .filter_map(|line| {
+            let (key, value) = line.split_once('=')?;
+            match (key, value) {
+                ("READY", "1") => Some(Notification::Ready),
+                ("WATCHDOG", "1") => Some(Notification::Watchdog),
+                ("STATUS", text) => Some(Notification::Status(text.to_owned())),
+                ("STOPPING", "1") => Some(Notification::Stopping),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+/// The notification socket of one run. Dropping it closes the socket and
+/// removes its file (and the shared directory, once no run uses it).
+#[derive(Debug)]
+pub(crate) struct NotifySocket {
+    socket: UnixDatagram,
+    path: PathBuf,
+    _dir: DirLease,
+}
+
+impl NotifySocket {
+    /// Bind a fresh socket for `run`. Must be called inside a tokio runtime.
+    pub(crate) fn bind(run: RunId) -> io::Result<Self> {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let dir = DirLease::acquire()?;
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let path = dir.0.join(format!("run-{}-{n}.sock", run.generation));
+        // A leftover file can only come from a crashed vigil whose pid we
+        // reuse *and* whose directory we reuse, which `DirLease` never does;
+        // binding over it would fail anyway.
+        let socket = UnixDatagram::bind(&path)?;
+        Ok(NotifySocket {
+            socket,
+            path,
+            _dir: dir,
+        })
+    }
+
+    /// The socket's path, the value of the child's `NOTIFY_SOCKET`.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Translate datagrams into reports for `run` until `end` completes, then
+    /// translate the datagrams already queued (so a `READY=1` sent just before
+    /// exiting is reported before the exit) and return `end`'s output. `end`
+    /// should leave no sender behind (the process runner kills the whole
+    /// process group before it completes); the final drain stops after
+    /// [`MAX_DRAIN`] datagrams anyway.
+    pub(crate) async fn serve_until<F: Future>(
+        &self,
+        end: F,
+        run: RunId,
+        path: &str,
+        reports: &ReportSender,
+    ) -> F::Output {
+        let mut buf = vec![0u8; MAX_DATAGRAM];
+        tokio::pin!(end);
+        let output = loop {
+            tokio::select! {
+                received = self.socket.recv(&mut buf) => match received {
+                    Ok(n) => dispatch(&buf[..n], run, path, reports),
+                    Err(e) => {
+                        tracing::warn!(target: "vigil::notify", path, generation = run.generation, error = %e,
+                            "notify socket failed; further notifications of this run are lost");
+                        break (&mut end).await;
+                    }
+                },
+                output = &mut end => break output,
+            }
+        };
+        self.drain(&mut buf, run, path, reports);
+        output
+    }
+
+    /// Translate what is queued on the socket now. This asks the kernel
+    /// directly, through a duplicate of the descriptor: tokio's own `try_recv`
+    /// trusts its cached readiness, which the reactor may not have updated yet
+    /// for a datagram sent by a child that exited before the runtime looked.
+    fn drain(&self, buf: &mut [u8], run: RunId, path: &str, reports: &ReportSender) {
+        let duplicate = match self.socket.as_fd().try_clone_to_owned() {
+            // Shares the open file description, and so its O_NONBLOCK.
+            Ok(fd) => std::os::unix::net::UnixDatagram::from(fd),
+            Err(e) => {
+                tracing::warn!(target: "vigil::notify", path, generation = run.generation, error = %e,
+                    "cannot drain the notify socket; its last notifications are lost");
+                return;
+            }
+        };
+        for _ in 0..MAX_DRAIN {
+            match duplicate.recv(buf) {
+                Ok(n) => dispatch(&buf[..n], run, path, reports),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => break, // WouldBlock: empty
+            }
+        }
+    }
+}
+
+impl Drop for NotifySocket {
+    fn drop(&mut self) {
+        // The socket itself is closed when the fields drop, right after.
+        if let Err(e) = fs::remove_file(&self.path) {
+            tracing::debug!(target: "vigil::notify", socket = %self.path.display(), error = %e,
+                "cannot remove notify socket");
+        }
+    }
+}
+
+/// Send the reports of one datagram (the driver ignoring them is fine: a
+/// closed inbox means the driver is gone).
+fn dispatch(datagram: &[u8], run: RunId, path: &str, reports: &ReportSender) {
+    for notification in parse(datagram) {
+        let report = match notification {
+            Notification::Ready => Report::Ready,
+            Notification::Watchdog => Report::Heartbeat,
+            Notification::Status(text) => Report::Status(text),
+            Notification::Stopping => {
+                tracing::debug!(target: "vigil::notify", path, generation = run.generation,
+                    "the process says it is stopping");
+                continue;
+            }
+        };
+        let _ = reports.send((run, report));
+    }
+}
+
+/// The private directory holding the notify sockets, and how many sockets use
+/// it; created with the first socket, removed with the last.
+static DIR: Mutex<(Option<PathBuf>, usize)> = Mutex::new((None, 0));
+
+/// One socket's use of the shared private directory.
+#[derive(Debug)]
+struct DirLease(PathBuf);
+
+impl DirLease {
+    fn acquire() -> io::Result<Self> {
+        let mut dir = DIR.lock().unwrap_or_else(PoisonError::into_inner);
+        let path = match &dir.0 {
+            Some(path) => path.clone(),
+            None => {
+                let path = create_private_dir()?;
+                dir.0 = Some(path.clone());
+                path
+            }
+        };
+        dir.1 += 1;
+        Ok(DirLease(path))
+    }
+}
+
+impl Drop for DirLease {
+    fn drop(&mut self) {
+        let mut dir = DIR.lock().unwrap_or_else(PoisonError::into_inner);
+        dir.1 -= 1;
+        if dir.1 == 0 {
+            dir.0 = None;
+            // Fails (harmlessly) only if someone else put a file there.
+            let _ = fs::remove_dir(&self.0);
+        }
+    }
+}
+
+/// Create a new directory only this user can enter, under `$XDG_RUNTIME_DIR`
+/// if it is set and usable, else under the temporary directory. An existing
+/// directory is never reused (in a shared `/tmp` it may be someone else's
+/// trap): a name that is taken gets a numbered suffix instead.
+fn create_private_dir() -> io::Result<PathBuf> {
+    let mut bases = Vec::new();
+    if let Some(runtime) = env::var_os("XDG_RUNTIME_DIR") {
+        let runtime = PathBuf::from(runtime);
+        if runtime.is_absolute() {
+            bases.push(runtime);
+        }
+    }
+    bases.push(env::temp_dir());
+    let pid = std::process::id();
+    let mut last_error = None;
+    for base in bases {
+        for attempt in 0..64 {
+            let name = if attempt == 0 {
+                format!("vigil-notify-{pid}")
+            } else {
+                format!("vigil-notify-{pid}-{attempt}")
+            };
+            let dir = base.join(name);
+            match fs::DirBuilder::new().mode(0o700).create(&dir) {
+                Ok(()) => {
+                    // The umask can only remove bits; make the mode exact.
+                    fs::set_permissions(&dir, fs::Permissions::from_mode(0o700))?;
+                    return Ok(dir);
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) => {
+                    last_error = Some(e);
+                    break;
+                }
+            }
+        }
+    }
+    Err(last_error.unwrap_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            "no free name for the notify socket directory",
+        )
+    }))
+}

@@ -1,0 +1,322 @@
+//! OS process children: one run is one process group.
+//!
+//! [`spawn_process`] starts the program of a [`ProcessSpec`] (argv, no shell)
+//! as the leader of a new process group, reports [`Report::Started`], and
+//! leaves a task that waits for the leader to exit, kills whatever is left of
+//! its group, and reports exactly one [`Report::Exited`]. The driver stops a
+//! run with [`ProcessHandle::stop`] (SIGTERM to the group) and kills it with
+//! [`ProcessHandle::kill`] (SIGKILL to the group).
+//!
+//! # Dying with vigil
+//!
+//! Every child is spawned with `PR_SET_PDEATHSIG = SIGKILL`, so the kernel
+//! kills it when vigil dies, even by SIGKILL. Two limits:
+//!
+//! - The signal fires when the *thread* that forked the child exits, not the
+//!   process. [`spawn_process`] must therefore run on a thread that lives as
+//!   long as the supervision: a tokio worker thread or the thread of a
+//!   current-thread runtime (both live as long as the runtime), never a
+//!   `spawn_blocking` thread (those exit after a few idle seconds, which would
+//!   kill the child).
+//! - It covers only the direct child (the group leader). When vigil is killed
+//!   with SIGKILL, the leader dies, but its own children (the group's other
+//!   members) are reparented to init or the nearest subreaper and keep
+//!   running, unless the leader itself arranged otherwise; no vigil code runs
+//!   any more to kill them. Whenever vigil is alive, by contrast, the rest of
+//!   the group is SIGKILLed as soon as the leader exits, and when the tokio
+//!   runtime is dropped with the run still going, the whole group is
+//!   SIGKILLed. A descendant that moves itself to another process group or
+//!   session (`setsid`, a daemonizing program) escapes all of this.
+//!
+//! The death signal is also cleared by the kernel when the child executes a
+//! set-user-ID, set-group-ID or file-capability program.
+
+use std::collections::BTreeMap;
+use std::os::unix::process::ExitStatusExt;
+use std::path::PathBuf;
+use std::process::{ExitStatus, Stdio};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use nix::errno::Errno;
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+use tokio::process::Command;
+use vigil_core::{ExitReason, RunId};
+
+use crate::notify::NotifySocket;
+use crate::output::{self, OutputMode};
+use crate::report::{Report, ReportSender};
+
+/// How to run an OS process child: one run is one process group, stopped
+/// with SIGTERM and killed with SIGKILL, and it dies with vigil.
+///
+/// ```
+/// use vigil_tokio::{OutputMode, ProcessSpec};
+///
+/// let mut spec = ProcessSpec::new(["postgres", "-D", "data"]);
+/// spec.env.insert("PGPORT".into(), "5433".into());
+/// spec.output = OutputMode::Files { dir: "logs".into() }; // logs/<path>.out.log and .err.log
+/// spec.notify = true; // readiness from sd_notify's READY=1
+/// assert_eq!(spec.command[0], "postgres");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProcessSpec {
+    /// The program and its arguments, executed directly (no shell). The
+    /// program is looked up in `PATH` when it has no `/`.
+    pub command: Vec<String>,
+    /// Variables added to (or overriding) vigil's own environment. vigil adds
+    /// `VIGIL_PATH` (the worker's path), `VIGIL_GENERATION` (the run's
+    /// generation) and, with `notify`, `NOTIFY_SOCKET`; vigil's own
+    /// `NOTIFY_SOCKET` (if vigil runs under systemd) is never passed on.
+    pub env: BTreeMap<String, String>,
+    /// The working directory; vigil's own if `None`.
+    pub cwd: Option<PathBuf>,
+    /// Where stdout and stderr go (stdin is always `/dev/null`).
+    pub output: OutputMode,
+    /// Whether the child speaks the sd_notify protocol: it then gets a
+    /// `NOTIFY_SOCKET` and its `READY=1`, `WATCHDOG=1` and `STATUS=`
+    /// messages become reports.
+    pub notify: bool,
+}
+
+impl ProcessSpec {
+    /// A spec running `command` with vigil's environment and working
+    /// directory, output forwarded to `tracing`, without sd_notify.
+    pub fn new<I, S>(command: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        ProcessSpec {
+            command: command.into_iter().map(Into::into).collect(),
+            env: BTreeMap::new(),
+            cwd: None,
+            output: OutputMode::default(),
+            notify: false,
+        }
+    }
+}
+
+/// The driver's grip on a running process child: signals to its process group.
+/// Cloning it is cheap; every clone controls the same run.
+#[derive(Clone, Debug)]
+pub(crate) struct ProcessHandle {
+    pid: u32,
+    group: Arc<ProcessGroup>,
+}
+
+impl ProcessHandle {
+    /// The process id of the group leader (also the process group id).
+    pub(crate) fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// Ask the run to stop: SIGTERM to every process of its group. Harmless
+    /// (and does nothing) once the run has exited; may be repeated.
+    pub(crate) fn stop(&self) {
+        tracing::debug!(target: "vigil::process", path = &*self.group.path, generation = self.group.generation,
+            pid = self.pid(), "SIGTERM to the process group");
+        self.group.signal(Signal::SIGTERM);
+    }
+
+    /// Kill the run: SIGKILL to every process of its group. Harmless (and does
+    /// nothing) once the run has exited; may be repeated.
+    pub(crate) fn kill(&self) {
+        tracing::debug!(target: "vigil::process", path = &*self.group.path, generation = self.group.generation,
+            pid = self.pid(), "SIGKILL to the process group");
+        self.group.signal(Signal::SIGKILL);
+    }
+}
+
+/// A run's process group, and whether it is finished (its leader reaped and
+/// the rest killed), after which its id must no longer be signalled: it may be
+/// reused by an unrelated group.
+#[derive(Debug)]
+struct ProcessGroup {
+    pgid: Pid,
+    finished: Mutex<bool>,
+    path: Arc<str>,
+    generation: u64,
+}
+
+impl ProcessGroup {
+    fn signal(&self, signal: Signal) {
+        let finished = self.finished.lock().unwrap_or_else(PoisonError::into_inner);
+        if !*finished {
+            self.send(signal);
+        }
+    }
+
+    /// SIGKILL whatever is left of the group (once) and forget the group id.
+    fn finish(&self) {
+        let mut finished = self.finished.lock().unwrap_or_else(PoisonError::into_inner);
+        if !*finished {
+            self.send(Signal::SIGKILL);
+            *finished = true;
+        }
+    }
+
+    fn send(&self, signal: Signal) {
+        match killpg(self.pgid, signal) {
+            // ESRCH: nobody is left in the group.
+            Ok(()) | Err(Errno::ESRCH) => {}
+            Err(e) => tracing::warn!(target: "vigil::process", path = &*self.path, generation = self.generation,
+                pgid = self.pgid.as_raw(), signal = signal.as_str(), error = %e,
+                "cannot signal the process group"),
+        }
+    }
+}
+
+/// Kills the group if the waiting task is dropped before it finished (the
+/// runtime shutting down under a running child).
+struct FinishOnDrop(Arc<ProcessGroup>);
+
+impl Drop for FinishOnDrop {
+    fn drop(&mut self) {
+        self.0.finish();
+    }
+}
+
+/// Start one run of `spec` as the process group leader of a new group, for
+/// the worker at `path`. Must be called from a task of a tokio runtime, on a
+/// thread that lives as long as the runtime (see the module docs).
+///
+/// On success [`Report::Started`] has been sent, and a task sends
+/// [`Report::Ready`] / [`Report::Heartbeat`] / [`Report::Status`] (with
+/// `spec.notify`) and finally exactly one [`Report::Exited`], after the
+/// leader exited and the rest of its group was SIGKILLed:
+///
+/// | how the leader ended | reason |
+/// |---|---|
+/// | exit code 0 | `Normal` |
+/// | exit code N | `Error("exit code N")` |
+/// | SIGKILL | `Killed` |
+/// | SIGTERM | `Shutdown("")` (it was asked to stop) |
+/// | any other signal | `Error("signal SIGSEGV")` etc. |
+///
+/// On failure (empty command, missing program, log files or notify socket
+/// that cannot be created) nothing was started and no report was sent; the
+/// error says why.
+pub(crate) fn spawn_process(
+    spec: &ProcessSpec,
+    run: RunId,
+    path: &str,
+    reports: ReportSender,
+) -> Result<ProcessHandle, String> {
+    let Some((program, args)) = spec.command.split_first() else {
+        return Err("empty command".to_owned());
+    };
+    let mut command = Command::new(program);
+    command
+        .args(args)
+        .env_remove("NOTIFY_SOCKET")
+        .envs(&spec.env)
+        .env("VIGIL_PATH", path)
+        .env("VIGIL_GENERATION", run.generation.to_string())
+        .stdin(Stdio::null())
+        .process_group(0)
+        .kill_on_drop(false);
+    if let Some(cwd) = &spec.cwd {
+        command.current_dir(cwd);
+    }
+    let (stdout, stderr) = output::child_stdio(&spec.output, path)
+        .map_err(|e| format!("cannot open the output files of `{path}`: {e}"))?;
+    command.stdout(stdout).stderr(stderr);
+    let notify = if spec.notify {
+        let socket = NotifySocket::bind(run).map_err(|e| format!("cannot create the notify socket: {e}"))?;
+        command.env("NOTIFY_SOCKET", socket.path());
+        Some(socket)
+    } else {
+        None
+    };
+    die_with_parent(&mut command);
+
+    let mut child = command.spawn().map_err(|e| format!("cannot start `{program}`: {e}"))?;
+    // `id` is `None` only once the child has been waited for, which nothing
+    // has done yet.
+    let pid = child.id().expect("a child that was never waited for has a pid");
+    let path: Arc<str> = Arc::from(path);
+    let group = Arc::new(ProcessGroup {
+        // The leader's pid is its group's id (`process_group(0)`).
+        pgid: Pid::from_raw(pid as i32),
+        finished: Mutex::new(false),
+        path: Arc::clone(&path),
+        generation: run.generation,
+    });
+    tracing::debug!(target: "vigil::process", path = &*path, generation = run.generation, pid,
+        "process started");
+    output::forward(&mut child, &path, run.generation);
+    let _ = reports.send((run, Report::Started));
+
+    let finish = FinishOnDrop(Arc::clone(&group));
+    tokio::spawn(async move {
+        let group = &finish.0;
+        let ended = async {
+            let status = child.wait().await;
+            // The leader is reaped: kill the rest of its group at once, so
+            // that no descendant outlives its run (nor notifies for it).
+            group.finish();
+            status
+        };
+        let status = match &notify {
+            Some(socket) => socket.serve_until(ended, run, &path, &reports).await,
+            None => ended.await,
+        };
+        drop(notify);
+        let reason = match status {
+            Ok(status) => exit_reason(status),
+            Err(e) => ExitReason::Error(format!("cannot wait for the process: {e}")),
+        };
+        tracing::debug!(target: "vigil::process", path = &*path, generation = run.generation, pid,
+            reason = %reason, "process exited");
+        let _ = reports.send((run, Report::Exited(reason)));
+    });
+    Ok(ProcessHandle { pid, group })
+}
+
+/// Make the child die (SIGKILL) when the thread that forks it exits.
+fn die_with_parent(command: &mut Command) {
+    let parent = std::process::id() as libc::pid_t;
+    // SAFETY: the closure runs in the child between fork and exec, where only
+    // async-signal-safe functions may be called. It calls `prctl` and
+    // `getppid` (plain system calls) and builds an `io::Error` from errno
+    // (no allocation); it touches no lock, no allocator and no shared state.
+    #[allow(unsafe_code)]
+    unsafe {
+        command.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // vigil may have died between fork and prctl; the death signal
+            // would then never come. Refuse to run an orphan.
+            if libc::getppid() != parent {
+                return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+            }
+            Ok(())
+        });
+    }
+}
+
+/// The exit reason of a leader that ended with `status` (see
+/// [`spawn_process`] for the table).
+pub(crate) fn exit_reason(status: ExitStatus) -> ExitReason {
+    if let Some(code) = status.code() {
+        return if code == 0 {
+            ExitReason::Normal
+        } else {
+            ExitReason::Error(format!("exit code {code}"))
+        };
+    }
+    match status.signal() {
+        Some(libc::SIGKILL) => ExitReason::Killed,
+        Some(libc::SIGTERM) => ExitReason::Shutdown(String::new()),
+        Some(number) => ExitReason::Error(format!("signal {}", signal_name(number))),
+        None => ExitReason::Error(status.to_string()),
+    }
+}
+
+fn signal_name(number: i32) -> String {
+    Signal::try_from(number)
+        .map(|signal| signal.as_str().to_owned())
+        .unwrap_or_else(|_| number.to_string())
+}

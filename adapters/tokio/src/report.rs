@@ -1,0 +1,26 @@
+//! What a running child tells the driver.
+
+use tokio::sync::mpsc::UnboundedSender;
+use vigil_core::{ExitReason, RunId};
+
+/// One report from a run to the driver task. Every runner (task or process)
+/// sends `Started` or `StartFailed` first, then any `Ready`/`Heartbeat`/
+/// `Status`, and exactly one `Exited` when the run is gone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Report {
+    /// The run is up.
+    Started,
+    /// The run could not be started.
+    StartFailed(String),
+    /// The run reports ready (sd_notify `READY=1`, or `Context::ready`).
+    Ready,
+    /// The run is alive (sd_notify `WATCHDOG=1`, or `Context::heartbeat`).
+    Heartbeat,
+    /// Free-form status text (sd_notify `STATUS=...`), for logs and status views.
+    Status(String),
+    /// The run ended.
+    Exited(ExitReason),
+}
+
+/// Where runners send their reports: the driver's inbox.
+pub type ReportSender = UnboundedSender<(RunId, Report)>;

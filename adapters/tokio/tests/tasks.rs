@@ -1,0 +1,230 @@
+//! Task workers under the real driver: restarts, exit reasons, stop and kill,
+//! readiness and heartbeats. Time is tokio's paused clock, so deadlines are
+//! exact and nothing waits for real.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::broadcast;
+use vigil_core::{ChildSpec, ExitReason, Notice, Readiness, Reply, Request, Restart, Shutdown, SupervisorSpec};
+use vigil_tokio::{Event, Tree};
+
+/// Wait for the first event matching `f` (panics after 60 s of paused time).
+async fn until(rx: &mut broadcast::Receiver<Event>, f: impl Fn(&Event) -> bool) -> Event {
+    let wait = async {
+        loop {
+            match rx.recv().await {
+                Ok(e) if f(&e) => return e,
+                Ok(_) => {}
+                Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(e) => panic!("event stream ended: {e}"),
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), wait)
+        .await
+        .expect("the event came")
+}
+
+fn exited(e: &Event, path: &str) -> Option<ExitReason> {
+    match &e.notice {
+        Notice::Exited(_, r) if e.path == path => Some(r.clone()),
+        _ => None,
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failing_task_is_restarted_with_a_new_generation() {
+    let runs = Arc::new(AtomicU32::new(0));
+    let r = runs.clone();
+    let sup = Tree::new(SupervisorSpec::new().intensity(5))
+        .task(ChildSpec::worker("w"), move |ctx| {
+            let n = r.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if n == 0 {
+                    return Err("boom".to_owned());
+                }
+                ctx.stopped().await;
+                Ok(())
+            }
+        })
+        .start()
+        .unwrap();
+    let mut ev = sup.events();
+    let e = until(&mut ev, |e| exited(e, "w").is_some()).await;
+    assert_eq!(exited(&e, "w"), Some(ExitReason::Error("boom".into())));
+    until(&mut ev, |e| matches!(e.notice, Notice::Restart { .. })).await;
+    until(&mut ev, |e| matches!(e.notice, Notice::Started(_)) && e.path == "w").await;
+    assert_eq!(runs.load(Ordering::SeqCst), 2);
+    assert!(sup.shutdown().await.is_normal());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_panicking_task_exits_with_reason_panic_and_its_message() {
+    let sup = Tree::new(SupervisorSpec::new().intensity(0))
+        .task(ChildSpec::worker("p").restart(Restart::Temporary), |_ctx| async move {
+            if true {
+                panic!("out of cheese");
+            }
+            Ok::<(), String>(())
+        })
+        .start()
+        .unwrap();
+    let mut ev = sup.events();
+    let e = until(&mut ev, |e| exited(e, "p").is_some()).await;
+    assert_eq!(exited(&e, "p"), Some(ExitReason::Panic("out of cheese".into())));
+    sup.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_transient_task_that_returns_ok_is_not_restarted() {
+    let sup = Tree::new(SupervisorSpec::new())
+        .task(
+            ChildSpec::worker("job").restart(Restart::Transient),
+            |_ctx| async move { Ok::<(), String>(()) },
+        )
+        .start()
+        .unwrap();
+    let mut ev = sup.events();
+    let e = until(&mut ev, |e| exited(e, "job").is_some()).await;
+    assert_eq!(exited(&e, "job"), Some(ExitReason::Normal));
+    let Ok(Reply::Children(c)) = sup.request(Request::WhichChildren { path: String::new() }).await else {
+        panic!()
+    };
+    assert_eq!(c[0].state, vigil_core::ChildState::Stopped);
+    assert!(sup.shutdown().await.is_normal());
+}
+
+#[tokio::test(start_paused = true)]
+async fn stop_cancels_the_token_and_a_task_that_returns_exits_with_shutdown() {
+    let sup = Tree::new(SupervisorSpec::new())
+        .task(ChildSpec::worker("w"), |ctx| async move {
+            ctx.stopped().await;
+            Ok::<(), String>(())
+        })
+        .start()
+        .unwrap();
+    let mut ev = sup.events();
+    until(&mut ev, |e| matches!(e.notice, Notice::Started(_))).await;
+    let s = sup.clone();
+    let down = tokio::spawn(async move { s.shutdown().await });
+    let e = until(&mut ev, |e| exited(e, "w").is_some()).await;
+    assert_eq!(exited(&e, "w"), Some(ExitReason::shutdown()));
+    assert!(down.await.unwrap().is_normal());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_task_that_ignores_stop_is_killed_exactly_at_its_shutdown_deadline() {
+    let sup = Tree::new(SupervisorSpec::new())
+        .task(
+            ChildSpec::worker("stubborn").shutdown(Shutdown::Timeout(Duration::from_secs(3))),
+            |_ctx| async move {
+                std::future::pending::<()>().await;
+                Ok::<(), String>(())
+            },
+        )
+        .start()
+        .unwrap();
+    let mut ev = sup.events();
+    until(&mut ev, |e| matches!(e.notice, Notice::Started(_))).await;
+    let s = sup.clone();
+    tokio::spawn(async move { s.shutdown().await });
+    let stop = until(&mut ev, |e| matches!(e.notice, Notice::Stop(_))).await;
+    let kill = until(&mut ev, |e| matches!(e.notice, Notice::Kill(_))).await;
+    assert_eq!(kill.time.saturating_duration_since(stop.time), Duration::from_secs(3));
+    let e = until(&mut ev, |e| exited(e, "stubborn").is_some()).await;
+    assert_eq!(exited(&e, "stubborn"), Some(ExitReason::Killed));
+    sup.wait().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn readiness_gates_the_start_of_the_next_sibling() {
+    let sup = Tree::new(SupervisorSpec::new())
+        .task(ChildSpec::worker("db").readiness(Readiness::Notify), |ctx| async move {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            ctx.ready();
+            ctx.stopped().await;
+            Ok::<(), String>(())
+        })
+        .task(ChildSpec::worker("web"), |ctx| async move {
+            ctx.stopped().await;
+            Ok::<(), String>(())
+        })
+        .start()
+        .unwrap();
+    let mut ev = sup.events();
+    let ready = until(&mut ev, |e| matches!(e.notice, Notice::Ready(_))).await;
+    let web = until(&mut ev, |e| matches!(e.notice, Notice::Spawn(_)) && e.path == "web").await;
+    assert_eq!(ready.time.as_nanos(), 2_000_000_000);
+    assert!(web.time >= ready.time, "web was spawned before db was ready");
+    sup.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_missed_heartbeat_kills_the_task_with_reason_health_and_restarts_it() {
+    let runs = Arc::new(AtomicU32::new(0));
+    let r = runs.clone();
+    let sup = Tree::new(SupervisorSpec::new().intensity(5))
+        .task(
+            ChildSpec::worker("hb").health_timeout(Duration::from_secs(1)),
+            move |ctx| {
+                let first = r.fetch_add(1, Ordering::SeqCst) == 0;
+                async move {
+                    // The first run beats three times, then falls silent; later runs always beat.
+                    let mut beats = 0;
+                    loop {
+                        tokio::select! {
+                            _ = ctx.stopped() => return Ok::<(), String>(()),
+                            _ = tokio::time::sleep(Duration::from_millis(300)) => {
+                                beats += 1;
+                                if !first || beats <= 3 {
+                                    ctx.heartbeat();
+                                }
+                            }
+                        }
+                    }
+                }
+            },
+        )
+        .start()
+        .unwrap();
+    let mut ev = sup.events();
+    let t = until(&mut ev, |e| matches!(e.notice, Notice::Timeout { .. })).await;
+    assert!(matches!(
+        t.notice,
+        Notice::Timeout {
+            reason: ExitReason::Health,
+            ..
+        }
+    ));
+    let e = until(&mut ev, |e| exited(e, "hb").is_some()).await;
+    assert_eq!(exited(&e, "hb"), Some(ExitReason::Health));
+    until(&mut ev, |e| matches!(e.notice, Notice::Restart { .. })).await;
+    sup.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn dynamic_tasks_start_and_requests_get_their_final_answer() {
+    let sup = Tree::new(SupervisorSpec::new()).start().unwrap();
+    let r = sup
+        .start_task("", ChildSpec::worker("dyn"), |ctx| async move {
+            ctx.stopped().await;
+            Ok::<(), String>(())
+        })
+        .await;
+    assert!(matches!(r, Ok(Reply::Started { run: Some(_), .. })), "{r:?}");
+    assert_eq!(
+        sup.request(Request::TerminateChild { path: "dyn".into() }).await,
+        Ok(Reply::Ok)
+    );
+    assert_eq!(
+        sup.request(Request::RestartChild { path: "nope".into() }).await,
+        Err(vigil_core::RequestError::NotFound("nope".into()))
+    );
+    sup.shutdown().await;
+    assert_eq!(
+        sup.request(Request::WhichChildren { path: String::new() }).await,
+        Err(vigil_core::RequestError::TreeDown)
+    );
+}
