@@ -20,7 +20,7 @@ use vigil_tokio::{OutputMode, ProcessSpec, Supervisor, Tree};
 pub struct RunArgs {
     /// The tree config (TOML).
     #[arg(value_name = "CONFIG")]
-    pub config: PathBuf,
+    pub config: Option<PathBuf>,
 
     /// Write the JSON-lines trace of the run (CONTRACTS section 3) to FILE.
     #[arg(long, value_name = "FILE")]
@@ -31,10 +31,31 @@ pub struct RunArgs {
     pub output_dir: Option<PathBuf>,
 }
 
+const NO_CONFIG: &str = "\
+vigil run needs a tree config: a TOML file listing the processes to supervise.
+
+  vigil run examples/demo.toml       a small tree of shell programs to try it
+  vigil check my-tree.toml           validate your own config and print the tree
+  vigil sim my-tree.toml --seeds 0..1000
+                                     see what it would do under faults first
+
+A minimal config:
+
+  [[child]]
+  name = \"web\"
+  command = [\"python3\", \"-m\", \"http.server\", \"8080\"]
+
+docs/CONFIG.md describes every key; docs/ADAPTER.md how vigil run behaves.
+";
+
 /// Run `vigil run`.
 pub fn run(args: RunArgs) -> ExitCode {
+    let Some(config) = args.config.clone() else {
+        eprint!("{NO_CONFIG}");
+        return ExitCode::from(2);
+    };
     init_logging();
-    let cfg = match vigil_config::load_tree(&args.config) {
+    let cfg = match vigil_config::load_tree(&config) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");
@@ -52,7 +73,7 @@ pub fn run(args: RunArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    runtime.block_on(supervise(args, cfg))
+    runtime.block_on(supervise(args, config, cfg))
 }
 
 fn init_logging() {
@@ -66,7 +87,7 @@ fn init_logging() {
         .try_init();
 }
 
-async fn supervise(args: RunArgs, mut cfg: TreeConfig) -> ExitCode {
+async fn supervise(args: RunArgs, config: PathBuf, mut cfg: TreeConfig) -> ExitCode {
     let trace: Option<Box<dyn std::io::Write + Send>> = match &args.trace {
         Some(p) => match std::fs::File::create(p) {
             Ok(f) => Some(Box::new(std::io::BufWriter::new(f))),
@@ -120,7 +141,7 @@ async fn supervise(args: RunArgs, mut cfg: TreeConfig) -> ExitCode {
             _ = int.recv() => {
                 if let Some(code) = on_stop_signal(&sup, &mut stopping, "SIGINT").await { return code; }
             }
-            _ = hup.recv() => reload(&sup, &mut cfg, &args.config, &output).await,
+            _ = hup.recv() => reload(&sup, &mut cfg, &config, &output).await,
         }
     }
 }
