@@ -1,0 +1,416 @@
+//! Latency of an OS process restart under the vigil-tokio driver, next to the
+//! fork+exec floor measured the same way without vigil.
+//!
+//! ```sh
+//! cargo run --release -p vigil-tokio --example process_restart_latency
+//! cargo run --release -p vigil-tokio --example process_restart_latency -- 2000
+//! ```
+//!
+//! The optional arguments are the number of samples per case (default 2 000;
+//! 10 % more are taken first as warm-up and dropped) and a number of MiB of
+//! heap the supervising process allocates and writes before it starts
+//! (default 0), to see how the spawn cost grows with the supervisor's
+//! resident memory (`fork` copies the page tables; `posix_spawn` does not).
+//!
+//! The crashing process is this same binary run as `--child`. It reads
+//! CLOCK_MONOTONIC as the first statement of `main` (`start`), stores it in a
+//! shared memory file (`/dev/shm`, one slot per generation, taken from
+//! `VIGIL_GENERATION`), reads the clock again (`exit`), stores that, and calls
+//! `_exit(1)`. A child whose generation is the last one wanted waits in
+//! `pause()` instead (until it is stopped), so the restarts end.
+//!
+//! Two measurements of the same restarts:
+//!
+//! - **child clock**: `start` of generation g+1 minus `exit` of generation g.
+//!   Everything between the two: the kernel tearing the process down, SIGCHLD,
+//!   tokio reaping it, the driver and the engine, fork, exec, and the dynamic
+//!   loader and Rust runtime start-up of the replacement up to `main`.
+//! - **events**: the `time` of the replacement's `Started` event minus that of
+//!   the `Exited` event, both from `Supervisor::events()`. The driver's own
+//!   share: from the engine handling the exit to the replacement exec'd
+//!   (`Command::spawn` returns once the child has called `execve`), without
+//!   the exit detection and without the child's start-up after exec.
+//!
+//! The floors, on the same runtime flavor and with the same child:
+//!
+//! - `spawn+wait loop (plain)`: a task that runs `Command::new(exe).spawn()`,
+//!   `wait().await`, and again, with the child clock measured as above. Rust's
+//!   standard library uses `posix_spawn` (a `CLONE_VFORK` clone) here.
+//! - `spawn+wait loop (as vigil)`: the same with what vigil's `spawn_process`
+//!   adds to the command: `process_group(0)`, the same environment variables,
+//!   and a `pre_exec` hook calling `prctl(PR_SET_PDEATHSIG)` and `getppid`.
+//!   A `pre_exec` hook makes the standard library use `fork` + `exec` instead
+//!   of `posix_spawn`.
+//! - `true`: `Command::new("true").spawn()` then `wait().await`, timed around
+//!   both by the parent.
+
+use std::collections::BTreeMap;
+use std::fs::OpenOptions;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use tokio::sync::broadcast::error::RecvError;
+use vigil_core::{ChildSpec, Notice, SupervisorSpec};
+use vigil_tokio::{OutputMode, ProcessSpec, Tree};
+
+const SLOT: usize = 16;
+
+fn mono_ns() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid timespec to write to.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// The crashing child: timestamps into the shared slot file, then `_exit(1)`.
+fn child() -> ! {
+    let start = mono_ns();
+    let path = std::env::var("BENCH_SLOTS").expect("BENCH_SLOTS");
+    let generation: usize = std::env::var("VIGIL_GENERATION").expect("generation").parse().unwrap();
+    let stop_at: usize = std::env::var("BENCH_STOP_AT").expect("BENCH_STOP_AT").parse().unwrap();
+    let file = OpenOptions::new().read(true).write(true).open(path).expect("slot file");
+    let len = file.metadata().unwrap().len() as usize;
+    use std::os::fd::AsRawFd as _;
+    // SAFETY: a shared mapping of the whole slot file, written only at this
+    // generation's slot (each generation is a different process).
+    let base = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED,
+            file.as_raw_fd(),
+            0,
+        )
+    };
+    assert_ne!(base, libc::MAP_FAILED);
+    let slots = base as *mut u64;
+    let in_range = (generation + 1) * SLOT <= len;
+    if in_range {
+        // SAFETY: in bounds of the mapping (checked above).
+        unsafe { slots.add(generation * 2).write_volatile(start) };
+    }
+    if generation >= stop_at {
+        loop {
+            // SAFETY: plain system call; the child waits to be stopped.
+            unsafe { libc::pause() };
+        }
+    }
+    let exit = mono_ns();
+    if in_range {
+        // SAFETY: as above.
+        unsafe { slots.add(generation * 2 + 1).write_volatile(exit) };
+    }
+    // SAFETY: ends the process at once, as a crash would.
+    unsafe { libc::_exit(1) }
+}
+
+/// A zeroed slot file in /dev/shm, removed on drop.
+struct Slots(PathBuf);
+
+impl Slots {
+    fn new(case: &str, slots: usize) -> Self {
+        let path = PathBuf::from(format!("/dev/shm/vigil-bench-{}-{case}", std::process::id()));
+        let f = std::fs::File::create(&path).expect("slot file");
+        f.set_len((slots * SLOT) as u64).unwrap();
+        Slots(path)
+    }
+
+    /// (start, exit) of every generation.
+    fn read(&self) -> Vec<(u64, u64)> {
+        let bytes = std::fs::read(&self.0).unwrap();
+        bytes
+            .chunks_exact(SLOT)
+            .map(|c| {
+                (
+                    u64::from_ne_bytes(c[..8].try_into().unwrap()),
+                    u64::from_ne_bytes(c[8..].try_into().unwrap()),
+                )
+            })
+            .collect()
+    }
+
+    /// `start[g + 1] - exit[g]` for the generations `from..to` (both present).
+    fn latencies(&self, from: usize, to: usize) -> Vec<u64> {
+        let s = self.read();
+        (from..to)
+            .map(|g| {
+                let (exit, next) = (s[g].1, s[g + 1].0);
+                assert!(exit != 0 && next != 0, "generation {g} or {} missing", g + 1);
+                next - exit
+            })
+            .collect()
+    }
+}
+
+impl Drop for Slots {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+struct Stats {
+    n: usize,
+    p50: f64,
+    p90: f64,
+    p99: f64,
+    max: f64,
+}
+
+/// Nearest-rank percentiles, in µs.
+fn stats(mut v: Vec<u64>) -> Stats {
+    v.sort_unstable();
+    let q = |q: f64| {
+        let i = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1;
+        v[i] as f64 / 1000.0
+    };
+    Stats {
+        n: v.len(),
+        p50: q(0.50),
+        p90: q(0.90),
+        p99: q(0.99),
+        max: *v.last().unwrap() as f64 / 1000.0,
+    }
+}
+
+fn row(what: &str, flavor: &str, measure: &str, s: &Stats) {
+    println!(
+        "| {what} | {flavor} | {measure} | {} | {:.1} | {:.1} | {:.1} | {:.1} |",
+        s.n, s.p50, s.p90, s.p99, s.max
+    );
+}
+
+fn runtime(multi: bool) -> tokio::runtime::Runtime {
+    if multi {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_current_thread().enable_all().build()
+    }
+    .expect("runtime")
+}
+
+fn flavor_name(multi: bool) -> &'static str {
+    if multi {
+        "multi_thread(2)"
+    } else {
+        "current_thread"
+    }
+}
+
+/// vigil restarting the crashing child about `warmup + n` times.
+fn vigil(multi: bool, output: OutputMode, warmup: usize, n: usize) {
+    let exe = std::env::current_exe().unwrap().to_string_lossy().into_owned();
+    // Generations are engine-wide; the first run's is small (1 or 2). The run
+    // whose generation reaches `stop_at` pauses instead of crashing.
+    let stop_at = warmup + n + 2;
+    let slots = Slots::new("vigil", stop_at + 2);
+    let mut env = BTreeMap::new();
+    env.insert("BENCH_SLOTS".to_owned(), slots.0.to_string_lossy().into_owned());
+    env.insert("BENCH_STOP_AT".to_owned(), stop_at.to_string());
+    let out_name = match output {
+        OutputMode::Null => "vigil, output null",
+        OutputMode::Tracing => "vigil, output tracing (default)",
+        _ => "vigil",
+    };
+    let spec = ProcessSpec {
+        command: vec![exe, "--child".to_owned()],
+        env,
+        cwd: None,
+        output,
+        notify: false,
+    };
+    let rt = runtime(multi);
+    // The crasher's runs in order: (generation, Exited time, Started time).
+    let runs = rt.block_on(async {
+        let sup = Tree::new(
+            SupervisorSpec::new()
+                .intensity(1_000_000_000)
+                .period(Duration::from_nanos(1)),
+        )
+        .process(ChildSpec::worker("crasher"), spec)
+        .start()
+        .expect("valid tree");
+        let mut events = sup.events();
+        let mut runs: Vec<(usize, u64, u64)> = Vec::with_capacity(stop_at);
+        let mut exited = BTreeMap::new();
+        let mut lagged = 0;
+        loop {
+            match events.recv().await {
+                Ok(e) => match e.notice {
+                    Notice::Exited(run, _) => {
+                        exited.insert(run.generation as usize, e.time.as_nanos());
+                    }
+                    Notice::Started(run) => {
+                        let g = run.generation as usize;
+                        runs.push((g, 0, e.time.as_nanos()));
+                        if g >= stop_at {
+                            break;
+                        }
+                    }
+                    Notice::GiveUp { .. } | Notice::TreeDown { .. } => panic!("the tree went down"),
+                    _ => {}
+                },
+                Err(RecvError::Lagged(k)) => lagged += k,
+                Err(RecvError::Closed) => panic!("events closed"),
+            }
+        }
+        assert_eq!(lagged, 0, "the event receiver lagged");
+        // The last run writes its start time after exec; wait for it.
+        let last = runs.last().unwrap().0;
+        let t0 = Instant::now();
+        while slots.read()[last].0 == 0 {
+            assert!(t0.elapsed() < Duration::from_secs(10), "the last run never wrote");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        assert!(sup.shutdown().await.is_normal());
+        for r in &mut runs {
+            r.1 = exited.get(&r.0).copied().unwrap_or(0);
+        }
+        runs
+    });
+    drop(rt);
+    let s = slots.read();
+    let pairs = runs.windows(2).skip(warmup);
+    let (mut child_lat, mut event_lat) = (Vec::new(), Vec::new());
+    for w in pairs {
+        let ((g, exited, _), (g2, _, started)) = (w[0], w[1]);
+        assert!(
+            s[g].1 != 0 && s[g2].0 != 0 && exited != 0,
+            "generation {g} or {g2} missing"
+        );
+        child_lat.push(s[g2].0 - s[g].1);
+        event_lat.push(started - exited);
+    }
+    let name = flavor_name(multi);
+    row(out_name, name, "child clock", &stats(child_lat));
+    row(out_name, name, "events Exited→Started", &stats(event_lat));
+}
+
+/// The floor: spawn the same child, wait for it, spawn the next.
+fn floor(multi: bool, as_vigil: bool, warmup: usize, n: usize) {
+    let exe = std::env::current_exe().unwrap();
+    let first = 1 + warmup;
+    let stop_at = first + n + 1; // never reached: every child crashes
+    let slots = Slots::new("floor", stop_at + 2);
+    let rt = runtime(multi);
+    rt.block_on(async {
+        let slots_path = slots.0.clone();
+        tokio::spawn(async move {
+            for g in 1..=first + n {
+                let mut cmd = tokio::process::Command::new(&exe);
+                cmd.arg("--child")
+                    .env("BENCH_SLOTS", &slots_path)
+                    .env("BENCH_STOP_AT", stop_at.to_string())
+                    .env("VIGIL_GENERATION", g.to_string())
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null());
+                if as_vigil {
+                    let parent = std::process::id() as libc::pid_t;
+                    cmd.env_remove("NOTIFY_SOCKET")
+                        .env("VIGIL_PATH", "crasher")
+                        .process_group(0)
+                        .kill_on_drop(false);
+                    // SAFETY: the same async-signal-safe hook as vigil's
+                    // `die_with_parent` (prctl and getppid only).
+                    unsafe {
+                        cmd.pre_exec(move || {
+                            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) == -1 {
+                                return Err(std::io::Error::last_os_error());
+                            }
+                            if libc::getppid() != parent {
+                                return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+                            }
+                            Ok(())
+                        });
+                    }
+                }
+                let status = cmd.spawn().expect("spawn").wait().await.expect("wait");
+                assert_eq!(status.code(), Some(1));
+            }
+        })
+        .await
+        .unwrap();
+    });
+    drop(rt);
+    let what = if as_vigil {
+        "spawn+wait loop (as vigil: pgroup + pre_exec)"
+    } else {
+        "spawn+wait loop (plain)"
+    };
+    row(
+        what,
+        flavor_name(multi),
+        "child clock",
+        &stats(slots.latencies(first, first + n)),
+    );
+}
+
+/// `true`, spawned and waited for, timed by the parent.
+fn spawn_true(multi: bool, warmup: usize, n: usize) {
+    let rt = runtime(multi);
+    let v = rt.block_on(async {
+        tokio::spawn(async move {
+            let mut v = Vec::with_capacity(n);
+            for i in 0..warmup + n {
+                let t0 = Instant::now();
+                let status = tokio::process::Command::new("true")
+                    .spawn()
+                    .expect("spawn true")
+                    .wait()
+                    .await
+                    .expect("wait");
+                let dt = t0.elapsed().as_nanos() as u64;
+                assert!(status.success());
+                if i >= warmup {
+                    v.push(dt);
+                }
+            }
+            v
+        })
+        .await
+        .unwrap()
+    });
+    row(
+        "`Command::new(\"true\").spawn()` + `wait()`",
+        flavor_name(multi),
+        "parent clock, round trip",
+        &stats(v),
+    );
+}
+
+fn main() {
+    let arg = std::env::args().nth(1);
+    if arg.as_deref() == Some("--child") {
+        child();
+    }
+    let n = arg.map(|a| a.parse::<usize>().expect("a number")).unwrap_or(2_000);
+    let ballast_mib: usize = std::env::args()
+        .nth(2)
+        .map(|a| a.parse().expect("a number"))
+        .unwrap_or(0);
+    // Resident memory of the supervising process, as an application that
+    // embeds vigil would have: every page written once, so it is mapped.
+    let mut ballast = vec![0u8; ballast_mib << 20];
+    for i in (0..ballast.len()).step_by(4096) {
+        ballast[i] = 1;
+    }
+    if ballast_mib > 0 {
+        println!("(supervising process holds {ballast_mib} MiB of written heap)\n");
+    }
+    let warmup = n / 10;
+    println!("| harness | runtime | measured | samples | p50 µs | p90 µs | p99 µs | max µs |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for multi in [false, true] {
+        spawn_true(multi, warmup, n);
+        floor(multi, false, warmup, n);
+        floor(multi, true, warmup, n);
+        vigil(multi, OutputMode::Null, warmup, n);
+        vigil(multi, OutputMode::Tracing, warmup, n);
+    }
+    std::hint::black_box(&ballast);
+}
