@@ -51,7 +51,10 @@ impl Engine {
             Request::Shutdown => return Ok(self.shutdown(reply)),
             Request::StartChild { parent, .. } => self.sup_at(parent)?,
             Request::RestartAll { path, .. } => self.sup_at(path)?,
-            Request::TerminateChild { path } | Request::RestartChild { path } | Request::DeleteChild { path } => {
+            Request::TerminateChild { path }
+            | Request::RestartChild { path }
+            | Request::DeleteChild { path }
+            | Request::ReplaceChild { path, .. } => {
                 let c = self.child_at(path)?;
                 self.tree.node(c).parent
             }
@@ -142,6 +145,18 @@ impl Engine {
                 let c = self.child_of(s, &path)?;
                 self.require_stopped(c, &path)?;
                 self.remove_child(c);
+                Ok(Reply::Ok)
+            }
+            Request::ReplaceChild { path, spec } => {
+                let c = self.child_of(s, &path)?;
+                self.require_stopped(c, &path)?;
+                if spec.name.as_str() != &*self.tree.node(c).name {
+                    return Err(RequestError::NameMismatch { path, name: spec.name });
+                }
+                let parent_path = path.rsplit_once('/').map_or("", |(p, _)| p);
+                let depth = self.tree.depth(c);
+                spec.validate_at(parent_path, self.tree.sup(s).spec.auto_shutdown, depth)?;
+                self.tree.replace_spec(c, &spec);
                 Ok(Reply::Ok)
             }
             Request::RestartAll { mode, .. } => {

@@ -27,6 +27,15 @@ pub enum Request {
         /// The child.
         path: String,
     },
+    /// \[ext\] Replace the spec of a stopped child in place, keeping its
+    /// position in start order (for config reloads); it stays stopped.
+    /// The new spec must have the child's name.
+    ReplaceChild {
+        /// The child.
+        path: String,
+        /// Its new spec.
+        spec: ChildSpec,
+    },
     /// List the children of a supervisor.
     WhichChildren {
         /// The supervisor.
@@ -56,6 +65,7 @@ impl Request {
             Request::TerminateChild { .. } => RequestOp::TerminateChild,
             Request::RestartChild { .. } => RequestOp::RestartChild,
             Request::DeleteChild { .. } => RequestOp::DeleteChild,
+            Request::ReplaceChild { .. } => RequestOp::ReplaceChild,
             Request::WhichChildren { .. } => RequestOp::WhichChildren,
             Request::CountChildren { .. } => RequestOp::CountChildren,
             Request::RestartAll { .. } => RequestOp::RestartAll,
@@ -70,6 +80,7 @@ impl Request {
             Request::TerminateChild { path }
             | Request::RestartChild { path }
             | Request::DeleteChild { path }
+            | Request::ReplaceChild { path, .. }
             | Request::WhichChildren { path }
             | Request::CountChildren { path }
             | Request::RestartAll { path, .. } => path.clone(),
@@ -89,6 +100,8 @@ pub enum RequestOp {
     RestartChild,
     /// `delete_child`
     DeleteChild,
+    /// `replace_child`
+    ReplaceChild,
     /// `which_children`
     WhichChildren,
     /// `count_children`
@@ -107,6 +120,7 @@ impl RequestOp {
             RequestOp::TerminateChild => "terminate_child",
             RequestOp::RestartChild => "restart_child",
             RequestOp::DeleteChild => "delete_child",
+            RequestOp::ReplaceChild => "replace_child",
             RequestOp::WhichChildren => "which_children",
             RequestOp::CountChildren => "count_children",
             RequestOp::RestartAll => "restart_all",
@@ -180,6 +194,14 @@ pub enum RequestError {
         /// Why.
         error: String,
     },
+    /// `replace_child`: the new spec has another name than the child.
+    #[error("the new spec for `{path}` is named `{name}`; a replacement keeps the child's name")]
+    NameMismatch {
+        /// The child.
+        path: String,
+        /// The name in the new spec.
+        name: String,
+    },
     /// The spec given to `start_child` is invalid.
     #[error(transparent)]
     BadSpec(#[from] SpecError),
@@ -207,6 +229,7 @@ impl RequestError {
             RequestError::Restarting(_) => "restarting",
             RequestError::StartFailed { .. } => "start_failed",
             RequestError::BadSpec(_) => "bad_spec",
+            RequestError::NameMismatch { .. } => "name_mismatch",
             RequestError::NotRunning(_) => "not_running",
             RequestError::ShuttingDown => "shutting_down",
             RequestError::TreeDown => "tree_down",

@@ -263,17 +263,7 @@ impl Tree {
 
     /// Append a child built from `spec` at the end of `parent`'s children.
     pub(crate) fn add_child(&mut self, parent: u32, spec: &ChildSpec, dynamic: bool) -> u32 {
-        let ext = if spec.startup_timeout.is_some() || spec.health_timeout.is_some() || spec.backoff.is_some() {
-            Some(Box::new(NodeExt {
-                startup_timeout: spec.startup_timeout,
-                health_timeout: spec.health_timeout,
-                backoff: spec.backoff.map(BackoffState::new),
-                up_since: None,
-                lived: None,
-            }))
-        } else {
-            None
-        };
+        let ext = node_ext(spec);
         let sup = match &spec.kind {
             ChildKind::Worker => None,
             ChildKind::Supervisor(s) => Some(Box::new(new_sup(Arc::clone(s)))),
@@ -314,6 +304,34 @@ impl Tree {
             s.n_supervisors += 1;
         }
         id
+    }
+
+    /// Give the stopped node `id` the attributes of `spec`, keeping its name,
+    /// position, links and slot (its timer epoch continues).
+    pub(crate) fn replace_spec(&mut self, id: u32, spec: &ChildSpec) {
+        let (parent, was_sup) = (self.node(id).parent, self.is_sup(id));
+        let ext = node_ext(spec);
+        let sup = match &spec.kind {
+            ChildKind::Worker => None,
+            ChildKind::Supervisor(s) => Some(Box::new(new_sup(Arc::clone(s)))),
+        };
+        let is_sup = sup.is_some();
+        let n = self.node_mut(id);
+        n.ext = ext;
+        n.sup = sup;
+        n.shutdown = pack_shutdown(spec.shutdown_policy());
+        n.tag = spec.tag;
+        n.restart = spec.restart;
+        n.readiness = spec.readiness;
+        n.significant = spec.significant;
+        if was_sup != is_sup {
+            let s = self.sup_mut(parent);
+            if is_sup {
+                s.n_supervisors += 1;
+            } else {
+                s.n_supervisors -= 1;
+            }
+        }
     }
 
     /// Unlink `id` from its parent and retire its slot. Its data stays readable
@@ -413,6 +431,21 @@ impl Tree {
             d += 1;
         }
         d
+    }
+}
+
+/// The rarely used per-worker settings of `spec`, boxed only when present.
+fn node_ext(spec: &ChildSpec) -> Option<Box<NodeExt>> {
+    if spec.startup_timeout.is_some() || spec.health_timeout.is_some() || spec.backoff.is_some() {
+        Some(Box::new(NodeExt {
+            startup_timeout: spec.startup_timeout,
+            health_timeout: spec.health_timeout,
+            backoff: spec.backoff.map(BackoffState::new),
+            up_since: None,
+            lived: None,
+        }))
+    } else {
+        None
     }
 }
 

@@ -1264,3 +1264,109 @@ fn start_child_of_a_notify_child_replies_started_only_once_it_is_ready() {
         ]
     );
 }
+
+// ----- replace_child [ext] -----
+
+#[test]
+fn replace_child_gives_a_stopped_child_its_new_spec_in_place() {
+    let spec = SupervisorSpec::new()
+        .strategy(Strategy::RestForOne)
+        .child(w("a"))
+        .child(w("b"))
+        .child(w("c"));
+    let mut h = Harness::new(spec);
+    h.start();
+    h.request(terminate("b")).expect("accepted");
+    assert_eq!(h.state("b"), ChildState::Stopped);
+    let new = w("b").shutdown(Shutdown::Brutal);
+    assert_eq!(
+        h.request(Request::ReplaceChild {
+            path: "b".into(),
+            spec: new
+        }),
+        Ok(Reply::Ok)
+    );
+    // Still stopped, still second in start order.
+    assert_eq!(h.state("b"), ChildState::Stopped);
+    let names: Vec<String> = children(&mut h, "").into_iter().map(|c| c.name).collect();
+    assert_eq!(names, ["a", "b", "c"]);
+    h.request(restart("b")).expect("accepted");
+    assert_eq!(h.state("b"), ChildState::Running);
+    // rest_for_one still treats c as after b, and b now stops brutally.
+    h.take_events();
+    h.crash("b");
+    assert_eq!(h.commands(), ["stop c", "spawn b", "spawn c"]);
+    h.take_events();
+    let _ = h.request(Request::Shutdown);
+    assert_eq!(h.commands(), ["stop c", "kill b", "stop a"]);
+}
+
+#[test]
+fn replace_child_of_a_running_child_is_refused_and_changes_nothing() {
+    let mut h = Harness::new(two_workers());
+    h.start();
+    let before = h.run("a");
+    assert_eq!(
+        h.request(Request::ReplaceChild {
+            path: "a".into(),
+            spec: w("a").restart(Restart::Temporary)
+        }),
+        Err(RequestError::Running("a".into()))
+    );
+    assert_eq!(h.run("a"), before);
+    assert_eq!(h.engine.restart_type(before.node), Some(Restart::Permanent));
+}
+
+#[test]
+fn replace_child_keeps_the_name_and_validates_the_spec() {
+    let mut h = Harness::new(two_workers());
+    h.start();
+    h.request(terminate("a")).expect("accepted");
+    assert_eq!(h.state("a"), ChildState::Stopped);
+    assert_eq!(
+        h.request(Request::ReplaceChild {
+            path: "a".into(),
+            spec: w("z")
+        }),
+        Err(RequestError::NameMismatch {
+            path: "a".into(),
+            name: "z".into()
+        })
+    );
+    let bad = w("a").restart(Restart::Permanent).significant(true);
+    assert!(matches!(
+        h.request(Request::ReplaceChild {
+            path: "a".into(),
+            spec: bad
+        }),
+        Err(RequestError::BadSpec(_))
+    ));
+    assert_eq!(
+        h.request(Request::ReplaceChild {
+            path: "nope".into(),
+            spec: w("nope")
+        }),
+        Err(RequestError::NotFound("nope".into()))
+    );
+}
+
+#[test]
+fn replace_child_can_turn_a_worker_into_a_supervisor() {
+    let mut h = Harness::new(two_workers());
+    h.start();
+    h.request(terminate("b")).expect("accepted");
+    assert_eq!(h.state("b"), ChildState::Stopped);
+    let sub = SupervisorSpec::new().child(w("x")).child(w("y"));
+    assert_eq!(
+        h.request(Request::ReplaceChild {
+            path: "b".into(),
+            spec: ChildSpec::supervisor("b", sub)
+        }),
+        Ok(Reply::Ok)
+    );
+    h.take_events();
+    h.request(restart("b")).expect("accepted");
+    assert_eq!(h.state("b"), ChildState::Running);
+    assert_eq!(h.commands(), ["spawn b/x", "spawn b/y"]);
+    assert_eq!(counts(&mut h, "").supervisors, 1);
+}

@@ -125,7 +125,8 @@ fn script_warnings(tree: &TreeConfig, script: &Script) -> Vec<String> {
             }
             Action::Request(Request::TerminateChild { path })
             | Action::Request(Request::RestartChild { path })
-            | Action::Request(Request::DeleteChild { path }) => {
+            | Action::Request(Request::DeleteChild { path })
+            | Action::Request(Request::ReplaceChild { path, .. }) => {
                 if !workers.contains(path) && (path.is_empty() || !sups.contains(path)) {
                     warn("a child", path);
                 }

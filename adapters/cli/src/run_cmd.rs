@@ -87,10 +87,11 @@ fn init_logging() {
         .try_init();
 }
 
-async fn supervise(args: RunArgs, config: PathBuf, mut cfg: TreeConfig) -> ExitCode {
+async fn supervise(args: RunArgs, config: PathBuf, cfg: TreeConfig) -> ExitCode {
     let trace: Option<Box<dyn std::io::Write + Send>> = match &args.trace {
         Some(p) => match std::fs::File::create(p) {
-            Ok(f) => Some(Box::new(std::io::BufWriter::new(f))),
+            // Line-buffered: the trace can be followed live, and a kill -9 of vigil loses nothing.
+            Ok(f) => Some(Box::new(std::io::LineWriter::new(f))),
             Err(e) => {
                 eprintln!("error: cannot write the trace to {}: {e}", p.display());
                 return ExitCode::from(2);
@@ -123,17 +124,26 @@ async fn supervise(args: RunArgs, config: PathBuf, mut cfg: TreeConfig) -> ExitC
         }
     };
     tracing::info!(config = %cfg.source, workers = cfg.workers.len(), "supervising");
+    // Reloads run beside the signal loop (a slow stop must not block SIGTERM)
+    // and one after the other (each holds the current config while it works).
+    let current = std::sync::Arc::new(tokio::sync::Mutex::new(cfg));
     let mut stopping = false;
     let mut root_gave_up = false;
+    let gave_up = |e: &vigil_tokio::Event| matches!(e.notice, Notice::GiveUp { .. }) && e.path.is_empty();
     loop {
         tokio::select! {
-            reason = sup.wait() => return exit_code(&reason, stopping, root_gave_up),
+            // Events first: a give-up is broadcast in the same step the tree goes down.
+            biased;
             e = events.recv() => {
                 if let Ok(e) = e {
-                    if matches!(e.notice, Notice::GiveUp { .. }) && e.path.is_empty() {
-                        root_gave_up = true;
-                    }
+                    root_gave_up |= gave_up(&e);
                 }
+            }
+            reason = sup.wait() => {
+                while let Ok(e) = events.try_recv() {
+                    root_gave_up |= gave_up(&e);
+                }
+                return exit_code(&reason, stopping, root_gave_up);
             }
             _ = term.recv() => {
                 if let Some(code) = on_stop_signal(&sup, &mut stopping, "SIGTERM").await { return code; }
@@ -141,7 +151,17 @@ async fn supervise(args: RunArgs, config: PathBuf, mut cfg: TreeConfig) -> ExitC
             _ = int.recv() => {
                 if let Some(code) = on_stop_signal(&sup, &mut stopping, "SIGINT").await { return code; }
             }
-            _ = hup.recv() => reload(&sup, &mut cfg, &config, &output).await,
+            _ = hup.recv() => {
+                if stopping {
+                    tracing::warn!("SIGHUP during shutdown: ignored");
+                    continue;
+                }
+                let (sup, current, config, output) = (sup.clone(), current.clone(), config.clone(), output.clone());
+                tokio::spawn(async move {
+                    let mut cfg = current.lock().await;
+                    reload(&sup, &mut cfg, &config, &output).await;
+                });
+            }
         }
     }
 }
@@ -289,8 +309,7 @@ async fn reload(sup: &Supervisor, current: &mut TreeConfig, path: &Path, output:
         match old.get(c.name.as_str()) {
             Some(o) if fingerprint(current, o) == fingerprint(&new, c) => {}
             Some(_) => {
-                remove(sup, &c.name).await;
-                add(sup, &new, c, output).await;
+                replace(sup, &new, c, output).await;
                 replaced += 1;
             }
             None => {
@@ -306,6 +325,21 @@ async fn reload(sup: &Supervisor, current: &mut TreeConfig, path: &Path, output:
 async fn remove(sup: &Supervisor, name: &str) {
     let _ = sup.request(Request::TerminateChild { path: name.to_owned() }).await;
     let _ = sup.request(Request::DeleteChild { path: name.to_owned() }).await;
+}
+
+/// Stop a changed child, give it its new spec in place (so it keeps its
+/// position in start order), and start it again.
+async fn replace(sup: &Supervisor, cfg: &TreeConfig, child: &ChildSpec, output: &OutputMode) {
+    let name = child.name.clone();
+    let _ = sup.request(Request::TerminateChild { path: name.clone() }).await;
+    let (spec, processes) = detach(cfg, child, output);
+    if let Err(e) = sup.replace_processes(&name, spec, processes).await {
+        tracing::error!(child = %name, error = %e, "could not apply a changed child");
+        return;
+    }
+    if let Err(e) = sup.request(Request::RestartChild { path: name.clone() }).await {
+        tracing::error!(child = %name, error = %e, "could not restart a changed child");
+    }
 }
 
 async fn add(sup: &Supervisor, cfg: &TreeConfig, child: &ChildSpec, output: &OutputMode) {

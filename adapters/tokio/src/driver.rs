@@ -179,7 +179,7 @@ impl Driver {
         payloads: Vec<Payload>,
         reply: oneshot::Sender<Result<Reply, RequestError>>,
     ) {
-        if let Request::StartChild { spec, .. } = &mut request {
+        if let Request::StartChild { spec, .. } | Request::ReplaceChild { spec, .. } = &mut request {
             if !payloads.is_empty() {
                 retag(spec, self.payloads.len() as u64);
                 self.payloads.extend(payloads);

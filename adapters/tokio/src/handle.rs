@@ -95,6 +95,23 @@ impl Supervisor {
             .await
     }
 
+    /// Replace the spec of the stopped child at `path` in place (it keeps its
+    /// position in start order and stays stopped): `spec`'s workers' tags index
+    /// `processes`. Used by `vigil run` to apply a changed child on reload.
+    pub async fn replace_processes(
+        &self,
+        path: &str,
+        spec: ChildSpec,
+        processes: Vec<ProcessSpec>,
+    ) -> Result<Reply, RequestError> {
+        let request = Request::ReplaceChild {
+            path: path.to_owned(),
+            spec,
+        };
+        self.call(processes.into_iter().map(Payload::Process).collect(), request)
+            .await
+    }
+
     /// Kill every live run now (SIGKILL to every process group, abort every
     /// task) and stop supervising: for a second SIGTERM/SIGINT. Returns when done.
     pub async fn kill_all(&self) {
