@@ -2,7 +2,8 @@
 //! ready before the HTTP front starts, a flaky job that crashes and is restarted
 //! with backoff, a dynamic worker added at run time, and an ordered shutdown.
 //!
-//! `cargo run -p vigil-tokio --example embed`
+//! `cargo run -p vigil-tokio --example embed` (the example lives in the repository's
+//! `examples/` beside the configs; `vigil-tokio` builds it).
 
 use std::time::Duration;
 
