@@ -78,6 +78,18 @@ impl Harness {
         }
     }
 
+    /// A harness for `spec`, started, with the start's commands and log
+    /// forgotten, one second into virtual time: the usual starting point of a
+    /// rule test.
+    pub fn started(spec: SupervisorSpec) -> Self {
+        let mut h = Self::new(spec);
+        h.start();
+        h.take_commands();
+        h.take_log();
+        h.advance(Duration::from_secs(1));
+        h
+    }
+
     /// Current virtual time.
     pub fn now(&self) -> Instant {
         self.now

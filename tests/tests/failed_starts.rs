@@ -19,15 +19,6 @@ fn take_pending(h: &mut Harness) -> Command {
     h.pending.pop_front().expect("a pending command")
 }
 
-fn started_with(spec: SupervisorSpec) -> Harness {
-    let mut h = Harness::new(spec);
-    h.start();
-    h.take_commands();
-    h.take_log();
-    h.advance(Duration::from_secs(1));
-    h
-}
-
 fn four(strategy: Strategy) -> SupervisorSpec {
     SupervisorSpec::new()
         .strategy(strategy)
@@ -136,7 +127,7 @@ fn exit_before_started_during_first_start_is_a_failed_start() {
 #[test]
 fn failed_restart_counts_as_another_restart_decision() {
     let spec = SupervisorSpec::new().intensity(1).child(w("a")).child(w("b"));
-    let mut h = started_with(spec);
+    let mut h = Harness::started(spec);
     h.fail_starts("a", 1);
     h.crash("a"); // decision 1; its start fails: decision 2 > intensity 1
     assert_eq!(h.commands(), ["spawn a", "stop b"]);
@@ -149,7 +140,7 @@ fn failed_restart_counts_as_another_restart_decision() {
 #[test]
 fn failed_restart_is_retried_at_once() {
     let spec = SupervisorSpec::new().intensity(3).child(w("a")).child(w("b"));
-    let mut h = started_with(spec);
+    let mut h = Harness::started(spec);
     let t = h.now();
     h.fail_starts("a", 2);
     h.crash("a");
@@ -172,7 +163,7 @@ fn failed_restart_is_retried_at_once() {
 #[test]
 fn pending_events_are_handled_before_the_retry() {
     let spec = SupervisorSpec::new().intensity(10).child(w("a")).child(w("b"));
-    let mut h = started_with(spec);
+    let mut h = Harness::started(spec);
     h.auto = false;
     h.crash("a");
     assert_eq!(h.pending_commands(), ["spawn a"]);
@@ -199,7 +190,7 @@ fn pending_events_are_handled_before_the_retry() {
 
 #[test]
 fn one_for_all_retry_stops_siblings_already_restarted_in_that_round() {
-    let mut h = started_with(four(Strategy::OneForAll));
+    let mut h = Harness::started(four(Strategy::OneForAll));
     h.fail_starts("c", 1);
     h.crash("b");
     assert_eq!(
@@ -222,7 +213,7 @@ fn one_for_all_retry_stops_siblings_already_restarted_in_that_round() {
 
 #[test]
 fn rest_for_one_retry_starts_at_the_failed_child() {
-    let mut h = started_with(four(Strategy::RestForOne));
+    let mut h = Harness::started(four(Strategy::RestForOne));
     h.fail_starts("c", 1);
     h.crash("b");
     // `b` (restarted fine) is not touched again; the retry begins at `c`.
@@ -242,7 +233,7 @@ fn rest_for_one_retry_starts_at_the_failed_child() {
 #[test]
 fn exit_before_started_during_restart_is_a_failed_start_and_is_retried() {
     let spec = SupervisorSpec::new().intensity(10).child(w("a")).child(w("b"));
-    let mut h = started_with(spec);
+    let mut h = Harness::started(spec);
     h.auto = false;
     h.crash("a");
     let Command::Spawn(a) = take_pending(&mut h) else {
@@ -259,7 +250,7 @@ fn exit_before_started_during_restart_is_a_failed_start_and_is_retried() {
 #[test]
 fn exit_before_started_during_restart_counts_in_intensity() {
     let spec = SupervisorSpec::new().intensity(1).child(w("a")).child(w("b"));
-    let mut h = started_with(spec);
+    let mut h = Harness::started(spec);
     h.auto = false;
     h.crash("a");
     let Command::Spawn(a) = take_pending(&mut h) else {
@@ -280,7 +271,7 @@ fn nested_supervisor_failing_init_while_its_parent_restarts_it_counts_as_a_faile
         .period(Duration::from_secs(60))
         .child(w("a"))
         .child(sup("s", inner));
-    let mut h = started_with(spec);
+    let mut h = Harness::started(spec);
     h.fail_starts("s/y", 1);
     h.crash("s/x"); // s gives up at once (intensity 0); the root restarts s
     assert_eq!(
@@ -318,7 +309,7 @@ fn nested_supervisor_failing_init_during_restart_uses_up_the_parent_intensity() 
         .period(Duration::from_secs(60))
         .child(w("a"))
         .child(sup("s", inner));
-    let mut h = started_with(spec);
+    let mut h = Harness::started(spec);
     h.fail_starts("s/y", 1);
     h.crash("s/x");
     // root decision 1 restarts s; s fails to start: decision 2 > 1, the root gives up.
@@ -335,7 +326,7 @@ fn nested_supervisor_failing_init_during_restart_uses_up_the_parent_intensity() 
 #[test]
 fn operator_start_child_whose_start_fails_returns_the_error_and_keeps_nothing() {
     let spec = SupervisorSpec::new().child(w("a"));
-    let mut h = started_with(spec);
+    let mut h = Harness::started(spec);
     h.fail_starts("n", 1);
     let r = h.request(Request::StartChild {
         parent: String::new(),
@@ -393,7 +384,7 @@ fn first_start_failure_stops_an_already_started_nested_supervisor_depth_first() 
 #[test]
 fn operator_start_child_of_a_supervisor_whose_init_fails_keeps_nothing() {
     let spec = SupervisorSpec::new().child(w("a"));
-    let mut h = started_with(spec);
+    let mut h = Harness::started(spec);
     h.fail_starts("n/y", 1);
     let inner = SupervisorSpec::new().child(w("x")).child(w("y")).child(w("z"));
     h.request(Request::StartChild {

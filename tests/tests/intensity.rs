@@ -34,18 +34,9 @@ fn index_of(h: &Harness, line: &str) -> usize {
         .unwrap_or_else(|| panic!("no `{line}` in {:#?}", h.events()))
 }
 
-fn started_with(spec: SupervisorSpec) -> Harness {
-    let mut h = Harness::new(spec);
-    h.start();
-    h.take_commands();
-    h.take_log();
-    h.advance(Duration::from_secs(1));
-    h
-}
-
 /// Root one_for_one with children `a` and `b`.
 fn root(intensity: u32, period: Duration) -> Harness {
-    started_with(
+    Harness::started(
         SupervisorSpec::new()
             .intensity(intensity)
             .period(period)
@@ -149,7 +140,7 @@ fn one_for_all_restart_of_many_children_counts_once() {
         .child(w("c"))
         .child(w("d"))
         .child(w("e"));
-    let mut h = started_with(spec);
+    let mut h = Harness::started(spec);
     // Two whole rounds of five children each fit in intensity 2 ...
     for _ in 0..2 {
         h.crash("e");
@@ -210,7 +201,7 @@ fn give_up_is_reported_before_any_child_is_stopped() {
         .child(w("a"))
         .child(w("b"))
         .child(w("c"));
-    let mut h = started_with(spec);
+    let mut h = Harness::started(spec);
     let (a, b, c) = (h.run("a"), h.run("b"), h.run("c"));
     h.crash("b");
     assert_eq!(
@@ -233,7 +224,7 @@ fn give_up_is_reported_before_any_child_is_stopped() {
 fn nested_give_up_is_reported_before_its_children_are_stopped() {
     let inner = SupervisorSpec::new().intensity(0).child(w("x")).child(w("y"));
     let spec = SupervisorSpec::new().intensity(5).child(sup("s", inner)).child(w("z"));
-    let mut h = started_with(spec);
+    let mut h = Harness::started(spec);
     h.crash("s/x");
     let stop_y = h
         .events()
@@ -266,7 +257,7 @@ fn transient_child_supervisor_that_gives_up_is_not_restarted_by_its_parent() {
         .intensity(5)
         .child(w("x"))
         .child(sup("s", inner).restart(Restart::Transient));
-    let mut h = started_with(spec);
+    let mut h = Harness::started(spec);
     h.crash("s/w");
     assert_eq!(h.commands(), ["stop s/v"]);
     assert_eq!(decisions(&h), ["give_up s", "sup_exit s reason=shutdown"]);
@@ -284,7 +275,7 @@ fn permanent_child_supervisor_that_gives_up_is_restarted_and_counts_in_the_paren
         .period(Duration::from_secs(60))
         .child(w("x"))
         .child(sup("s", inner));
-    let mut h = started_with(spec);
+    let mut h = Harness::started(spec);
     h.crash("s/w");
     assert_eq!(h.take_commands(), ["stop s/v", "spawn s/w", "spawn s/v"]);
     assert_eq!(
@@ -318,7 +309,7 @@ fn escalation_through_three_levels_of_permanent_supervisors_brings_the_tree_down
     let low = SupervisorSpec::new().intensity(0).child(w("w")).child(w("bv"));
     let mid = SupervisorSpec::new().intensity(0).child(w("ax")).child(sup("b", low));
     let spec = SupervisorSpec::new().intensity(0).child(w("x")).child(sup("a", mid));
-    let mut h = started_with(spec);
+    let mut h = Harness::started(spec);
     h.crash("a/b/w");
     assert_eq!(h.commands(), ["stop a/b/bv", "stop a/ax", "stop x"]);
     assert_eq!(
@@ -345,7 +336,7 @@ fn escalation_stops_at_a_transient_supervisor_that_gives_up() {
         .intensity(0)
         .child(w("x"))
         .child(sup("a", mid).restart(Restart::Transient));
-    let mut h = started_with(spec);
+    let mut h = Harness::started(spec);
     h.crash("a/b/w");
     // b gives up; a (intensity 0) gives up on restarting b; a is transient and
     // ended with `shutdown`, so the root (intensity 0!) makes no decision at all.
@@ -370,7 +361,7 @@ fn escalation_through_three_levels_restarts_the_middle_supervisor_when_it_still_
     let low = SupervisorSpec::new().intensity(0).child(w("w")).child(w("bv"));
     let mid = SupervisorSpec::new().intensity(1).child(w("ax")).child(sup("b", low));
     let spec = SupervisorSpec::new().intensity(0).child(w("x")).child(sup("a", mid));
-    let mut h = started_with(spec);
+    let mut h = Harness::started(spec);
     h.crash("a/b/w");
     // a restarts b (its first decision); the root is not involved.
     assert_eq!(h.take_commands(), ["stop a/b/bv", "spawn a/b/w", "spawn a/b/bv"]);
@@ -393,7 +384,7 @@ fn supervisor_restarted_by_its_parent_starts_with_an_empty_restart_history() {
         .child(w("w"))
         .child(w("v"));
     let spec = SupervisorSpec::new().intensity(5).child(sup("s", inner));
-    let mut h = started_with(spec);
+    let mut h = Harness::started(spec);
     h.crash("s/w"); // s: decision 1 of 1
     assert_eq!(h.take_commands(), ["spawn s/w"]);
     h.crash("s/w"); // s: decision 2 -> gives up; the root restarts s
@@ -416,7 +407,7 @@ fn supervisor_restarted_in_a_sibling_one_for_all_round_starts_with_an_empty_hist
         .intensity(5)
         .child(sup("s", inner))
         .child(w("a"));
-    let mut h = started_with(spec);
+    let mut h = Harness::started(spec);
     h.crash("s/w"); // s: decision 1 of 1
     h.crash("a"); // the root restarts everything, s included
     h.take_commands();

@@ -5,22 +5,11 @@
 //! with one exit reason, and checks exactly which commands follow, what the
 //! trace says, and what became of `c`'s spec.
 
-use std::time::Duration;
-
 use vigil_core::*;
 use vigil_tests::Harness;
 
 fn w(name: &str) -> ChildSpec {
     ChildSpec::worker(name)
-}
-
-fn started_with(spec: SupervisorSpec) -> Harness {
-    let mut h = Harness::new(spec);
-    h.start();
-    h.take_commands();
-    h.take_log();
-    h.advance(Duration::from_secs(1));
-    h
 }
 
 /// `a`, `c` (restart type under test), `z` under a one_for_one root.
@@ -30,7 +19,7 @@ fn started(restart: Restart) -> Harness {
         .child(w("a"))
         .child(w("c").restart(restart))
         .child(w("z"));
-    let h = started_with(spec);
+    let h = Harness::started(spec);
     assert!(h.engine.lookup("c").is_some());
     h
 }
@@ -237,7 +226,7 @@ fn transient_normal_exit_under_one_for_all_disturbs_no_sibling() {
         .child(w("a"))
         .child(w("c").restart(Restart::Transient))
         .child(w("z"));
-    let mut h = started_with(spec);
+    let mut h = Harness::started(spec);
     h.exit("c", ExitReason::Normal);
     assert_eq!(h.commands(), Vec::<String>::new());
     assert_eq!(h.engine.stats().restart_decisions, 0);
@@ -252,7 +241,7 @@ fn temporary_abnormal_exit_under_one_for_all_disturbs_no_sibling() {
         .child(w("a"))
         .child(w("c").restart(Restart::Temporary))
         .child(w("z"));
-    let mut h = started_with(spec);
+    let mut h = Harness::started(spec);
     h.crash("c");
     assert_eq!(h.commands(), Vec::<String>::new());
     assert_eq!(h.engine.stats().restart_decisions, 0);
@@ -267,7 +256,7 @@ fn temporary_abnormal_exit_under_rest_for_one_disturbs_no_later_sibling() {
         .child(w("a"))
         .child(w("c").restart(Restart::Temporary))
         .child(w("z"));
-    let mut h = started_with(spec);
+    let mut h = Harness::started(spec);
     h.exit("c", ExitReason::Killed);
     assert_eq!(h.commands(), Vec::<String>::new());
     assert_eq!(h.engine.lookup("c"), None);

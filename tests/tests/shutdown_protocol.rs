@@ -18,15 +18,6 @@ fn sup(name: &str, spec: SupervisorSpec) -> ChildSpec {
     ChildSpec::supervisor(name, spec)
 }
 
-fn started_with(spec: SupervisorSpec) -> Harness {
-    let mut h = Harness::new(spec);
-    h.start();
-    h.take_commands();
-    h.take_log();
-    h.advance(Duration::from_secs(1));
-    h
-}
-
 fn terminate(h: &mut Harness, path: &str) {
     h.request(Request::TerminateChild { path: path.into() })
         .expect("terminate_child accepted");
@@ -43,7 +34,7 @@ fn brutal_child_is_killed_at_once_without_a_stop() {
     let spec = SupervisorSpec::new()
         .child(w("a").shutdown(Shutdown::Brutal))
         .child(w("b"));
-    let mut h = started_with(spec);
+    let mut h = Harness::started(spec);
     let a = h.run("a");
     terminate(&mut h, "a");
     assert_eq!(h.commands(), ["kill a"]);
@@ -58,7 +49,7 @@ fn brutal_child_is_killed_during_tree_shutdown() {
     let spec = SupervisorSpec::new()
         .child(w("a").shutdown(Shutdown::Brutal))
         .child(w("b"));
-    let mut h = started_with(spec);
+    let mut h = Harness::started(spec);
     shutdown(&mut h);
     assert_eq!(h.commands(), ["stop b", "kill a"]);
 }
@@ -66,7 +57,7 @@ fn brutal_child_is_killed_during_tree_shutdown() {
 #[test]
 fn timeout_child_is_stopped_and_killed_exactly_at_stop_time_plus_timeout() {
     let spec = SupervisorSpec::new().child(w("a").shutdown(Shutdown::Timeout(T)));
-    let mut h = started_with(spec);
+    let mut h = Harness::started(spec);
     h.ignore_stop("a");
     terminate(&mut h, "a");
     assert_eq!(h.commands(), ["stop a"]);
@@ -81,7 +72,7 @@ fn timeout_child_is_stopped_and_killed_exactly_at_stop_time_plus_timeout() {
 #[test]
 fn timeout_child_that_exits_in_time_is_not_killed() {
     let spec = SupervisorSpec::new().child(w("a").shutdown(Shutdown::Timeout(T)));
-    let mut h = started_with(spec);
+    let mut h = Harness::started(spec);
     h.ignore_stop("a");
     let a = h.run("a");
     terminate(&mut h, "a");
@@ -99,7 +90,7 @@ fn kill_is_never_emitted_twice_for_one_run() {
     let spec = SupervisorSpec::new()
         .child(w("b"))
         .child(w("a").shutdown(Shutdown::Timeout(T)));
-    let mut h = started_with(spec);
+    let mut h = Harness::started(spec);
     h.auto = false;
     terminate(&mut h, "a");
     assert_eq!(h.pending_commands(), ["stop a"]);
@@ -126,7 +117,7 @@ fn kill_deadline_counts_from_each_runs_own_stop_time() {
     let spec = SupervisorSpec::new()
         .child(w("a").shutdown(Shutdown::Timeout(T)))
         .child(w("b").shutdown(Shutdown::Timeout(T)));
-    let mut h = started_with(spec);
+    let mut h = Harness::started(spec);
     h.ignore_stop("a").ignore_stop("b");
     shutdown(&mut h);
     assert_eq!(h.commands(), ["stop b"]);
@@ -142,7 +133,7 @@ fn kill_deadline_counts_from_each_runs_own_stop_time() {
 
 #[test]
 fn default_worker_shutdown_is_five_seconds() {
-    let mut h = started_with(SupervisorSpec::new().child(w("a")));
+    let mut h = Harness::started(SupervisorSpec::new().child(w("a")));
     h.ignore_stop("a");
     terminate(&mut h, "a");
     h.advance(DEFAULT_WORKER_SHUTDOWN - NS);
@@ -154,7 +145,7 @@ fn default_worker_shutdown_is_five_seconds() {
 #[test]
 fn infinity_child_is_stopped_and_waited_for_for_ever() {
     let spec = SupervisorSpec::new().child(w("a").shutdown(Shutdown::Infinity));
-    let mut h = started_with(spec);
+    let mut h = Harness::started(spec);
     h.ignore_stop("a");
     let a = h.run("a");
     terminate(&mut h, "a");
@@ -174,7 +165,7 @@ fn infinity_child_is_stopped_and_waited_for_for_ever() {
 #[test]
 fn child_exiting_by_itself_while_being_stopped_keeps_its_own_reason() {
     let spec = SupervisorSpec::new().child(w("a")).child(w("b"));
-    let mut h = started_with(spec);
+    let mut h = Harness::started(spec);
     h.stop_reason("a", ExitReason::Error("disk full".into()));
     let a = h.run("a");
     terminate(&mut h, "a");
@@ -191,7 +182,7 @@ fn child_exiting_by_itself_while_being_stopped_keeps_its_own_reason() {
 #[test]
 fn child_exiting_by_itself_during_tree_shutdown_keeps_its_own_reason() {
     let spec = SupervisorSpec::new().child(w("a")).child(w("b"));
-    let mut h = started_with(spec);
+    let mut h = Harness::started(spec);
     h.stop_reason("b", ExitReason::Panic("in drop".into()));
     let b = h.run("b");
     shutdown(&mut h);
@@ -209,7 +200,7 @@ fn child_exiting_by_itself_during_tree_shutdown_keeps_its_own_reason() {
 fn tree_shutdown_is_depth_first_in_reverse_start_order() {
     let inner = SupervisorSpec::new().child(w("x")).child(w("y"));
     let spec = SupervisorSpec::new().child(w("a")).child(sup("s", inner)).child(w("b"));
-    let mut h = started_with(spec);
+    let mut h = Harness::started(spec);
     let r = h.request(Request::Shutdown);
     assert!(matches!(r, Ok(Reply::Pending(_)) | Ok(Reply::Ok)), "{r:?}");
     assert_eq!(h.commands(), ["stop b", "stop s/y", "stop s/x", "stop a"]);
@@ -234,7 +225,7 @@ fn tree_shutdown_is_depth_first_in_reverse_start_order() {
 fn tree_shutdown_stops_one_child_at_a_time() {
     let inner = SupervisorSpec::new().child(w("x")).child(w("y"));
     let spec = SupervisorSpec::new().child(w("a")).child(sup("s", inner)).child(w("b"));
-    let mut h = started_with(spec);
+    let mut h = Harness::started(spec);
     h.auto = false;
     shutdown(&mut h);
     assert_eq!(h.pending_commands(), ["stop b"]);
@@ -251,7 +242,7 @@ fn tree_shutdown_waits_for_a_child_that_ignores_stop_until_it_is_killed() {
         .child(w("a"))
         .child(w("b").shutdown(Shutdown::Timeout(T)))
         .child(w("c"));
-    let mut h = started_with(spec);
+    let mut h = Harness::started(spec);
     h.ignore_stop("b");
     shutdown(&mut h);
     assert_eq!(h.commands(), ["stop c", "stop b"]);
@@ -270,7 +261,7 @@ fn supervisor_child_with_timeout_whose_subtree_hangs_gets_its_whole_subtree_kill
     let spec = SupervisorSpec::new()
         .child(w("a"))
         .child(sup("s", inner).shutdown(Shutdown::Timeout(T)));
-    let mut h = started_with(spec);
+    let mut h = Harness::started(spec);
     h.ignore_stop("s/y");
     shutdown(&mut h);
     assert_eq!(h.commands(), ["stop s/y"]);
@@ -292,7 +283,7 @@ fn brutal_supervisor_child_kills_its_subtree_at_once() {
         .child(w("a"))
         .child(sup("s", inner).shutdown(Shutdown::Brutal))
         .child(w("b"));
-    let mut h = started_with(spec);
+    let mut h = Harness::started(spec);
     shutdown(&mut h);
     assert_eq!(h.commands(), ["stop b", "kill s/y", "kill s/x", "stop a"]);
     assert!(h.engine.is_down());
@@ -304,7 +295,7 @@ fn brutal_supervisor_child_kills_its_whole_subtree_without_waiting() {
     let spec = SupervisorSpec::new()
         .child(w("a"))
         .child(sup("s", inner).shutdown(Shutdown::Brutal));
-    let mut h = started_with(spec);
+    let mut h = Harness::started(spec);
     h.auto = false;
     terminate(&mut h, "s");
     // Both kills are out before either run has answered.
@@ -324,7 +315,7 @@ fn no_spawn_after_shutdown_is_decided_in_the_middle_of_a_restart_round() {
         .child(w("a"))
         .child(w("b"))
         .child(w("c"));
-    let mut h = started_with(spec);
+    let mut h = Harness::started(spec);
     h.auto = false;
     h.crash("c");
     assert_eq!(h.pending_commands(), ["stop b"]);
@@ -340,7 +331,7 @@ fn no_spawn_after_shutdown_is_decided_in_the_middle_of_a_restart_round() {
 #[test]
 fn spawned_child_is_stopped_only_once_it_reports_started() {
     let spec = SupervisorSpec::new().intensity(10).child(w("a")).child(w("b"));
-    let mut h = started_with(spec);
+    let mut h = Harness::started(spec);
     h.auto = false;
     h.crash("b");
     assert_eq!(h.pending_commands(), ["spawn b"]);
@@ -360,7 +351,7 @@ fn spawned_child_is_stopped_only_once_it_reports_started() {
 #[test]
 fn no_spawn_after_a_supervisor_gives_up_while_a_retry_is_pending() {
     let spec = SupervisorSpec::new().intensity(1).child(w("a")).child(w("b"));
-    let mut h = started_with(spec);
+    let mut h = Harness::started(spec);
     h.fail_starts("a", 5);
     h.crash("a");
     h.advance(Duration::from_secs(3600));
@@ -375,7 +366,7 @@ fn pending_backoff_restart_is_cancelled_by_shutdown() {
         .intensity(10)
         .child(w("a"))
         .child(w("b").backoff(backoff));
-    let mut h = started_with(spec);
+    let mut h = Harness::started(spec);
     h.crash("b");
     assert_eq!(h.log_lines("backoff b").len(), 1);
     assert_eq!(h.commands(), Vec::<String>::new(), "b waits for its backoff");
@@ -392,7 +383,7 @@ fn pending_backoff_restart_is_cancelled_by_terminate_child() {
         .intensity(10)
         .child(w("a"))
         .child(w("b").backoff(backoff));
-    let mut h = started_with(spec);
+    let mut h = Harness::started(spec);
     h.crash("b");
     terminate(&mut h, "b");
     h.advance(Duration::from_secs(60));
@@ -409,7 +400,7 @@ fn subtree_kill_at_the_deadline_reaches_every_level_of_nested_supervisors() {
     let spec = SupervisorSpec::new()
         .child(w("a"))
         .child(sup("s", inner).shutdown(Shutdown::Timeout(T)));
-    let mut h = started_with(spec);
+    let mut h = Harness::started(spec);
     h.ignore_stop("s/s2/q");
     shutdown(&mut h);
     assert_eq!(h.commands(), ["stop s/s2/q"]);
@@ -430,7 +421,7 @@ fn brutal_kill_of_a_subtree_kills_a_spawning_run_only_once_it_has_started() {
     let spec = SupervisorSpec::new()
         .child(w("a"))
         .child(sup("s", inner).shutdown(Shutdown::Brutal));
-    let mut h = started_with(spec);
+    let mut h = Harness::started(spec);
     h.auto = false;
     h.crash("s/y");
     assert_eq!(h.pending_commands(), ["spawn s/y"]);
@@ -450,7 +441,7 @@ fn child_crashing_while_its_supervisor_is_ending_is_not_restarted() {
         .child(w("a"))
         .child(w("b"))
         .child(w("c").shutdown(Shutdown::Timeout(T)));
-    let mut h = started_with(spec);
+    let mut h = Harness::started(spec);
     h.ignore_stop("c");
     shutdown(&mut h);
     assert_eq!(h.commands(), ["stop c"]);
@@ -466,7 +457,7 @@ fn child_crashing_while_its_supervisor_is_ending_is_not_restarted() {
 #[test]
 fn kill_deadline_of_an_earlier_run_does_not_hit_a_later_run() {
     let spec = SupervisorSpec::new().child(w("a").shutdown(Shutdown::Timeout(T)));
-    let mut h = started_with(spec);
+    let mut h = Harness::started(spec);
     h.ignore_stop("a");
     let first = h.run("a");
     terminate(&mut h, "a"); // deadline at now + T
@@ -496,7 +487,7 @@ fn supervisor_child_deadline_is_cancelled_once_its_subtree_is_down() {
     let spec = SupervisorSpec::new()
         .child(w("a"))
         .child(sup("s", inner).shutdown(Shutdown::Timeout(T * 2)));
-    let mut h = started_with(spec);
+    let mut h = Harness::started(spec);
     h.ignore_stop("s/x");
     terminate(&mut h, "s");
     assert_eq!(h.commands(), ["stop s/y", "stop s/x"]);

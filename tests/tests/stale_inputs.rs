@@ -2,8 +2,6 @@
 //! node, an old generation, or a run in a state where it means nothing is
 //! stale: ignored, counted, traced, never an error, never a panic.
 
-use std::time::Duration;
-
 use vigil_core::*;
 use vigil_tests::Harness;
 
@@ -11,19 +9,10 @@ fn w(name: &str) -> ChildSpec {
     ChildSpec::worker(name)
 }
 
-fn started_with(spec: SupervisorSpec) -> Harness {
-    let mut h = Harness::new(spec);
-    h.start();
-    h.take_commands();
-    h.take_log();
-    h.advance(Duration::from_secs(1));
-    h
-}
-
 /// Root with `a`, `b` and a nested supervisor `s` holding `x`.
 fn tree() -> Harness {
     let inner = SupervisorSpec::new().child(w("x"));
-    started_with(
+    Harness::started(
         SupervisorSpec::new()
             .intensity(10)
             .child(w("a"))
@@ -181,7 +170,7 @@ fn ready_for_an_immediate_worker_is_stale() {
 #[test]
 fn duplicate_ready_for_a_notify_worker_is_stale() {
     let spec = SupervisorSpec::new().child(w("n").readiness(Readiness::Notify));
-    let mut h = started_with(spec);
+    let mut h = Harness::started(spec);
     let n = h.run("n");
     assert_eq!(h.engine.state(n.node), Some(ChildState::Running));
     assert_stale(&mut h, Input::Ready(n));
@@ -200,7 +189,7 @@ fn duplicate_exit_of_a_transient_child_kept_stopped_is_stale() {
     let spec = SupervisorSpec::new()
         .child(w("a"))
         .child(w("t").restart(Restart::Transient));
-    let mut h = started_with(spec);
+    let mut h = Harness::started(spec);
     let t = h.run("t");
     h.exit("t", ExitReason::Normal);
     assert_stale(&mut h, Input::Exited(t, ExitReason::Error("again".into())));
@@ -215,7 +204,7 @@ fn inputs_for_a_removed_temporary_child_are_stale_even_when_its_slot_is_reused()
         .intensity(10)
         .child(w("a"))
         .child(w("t").restart(Restart::Temporary));
-    let mut h = started_with(spec);
+    let mut h = Harness::started(spec);
     let t = h.run("t");
     h.crash("t");
     assert_eq!(h.engine.lookup("t"), None);
@@ -259,7 +248,7 @@ fn inputs_after_tree_down_are_stale() {
 #[test]
 fn inputs_after_the_root_gave_up_are_stale() {
     let spec = SupervisorSpec::new().intensity(0).child(w("a")).child(w("b"));
-    let mut h = started_with(spec);
+    let mut h = Harness::started(spec);
     let a = h.run("a");
     let b = h.run("b");
     h.crash("a");

@@ -14,16 +14,7 @@ fn started(strategy: Strategy, children: &[&str]) -> Harness {
     for c in children {
         spec = spec.child(w(c));
     }
-    started_with(spec)
-}
-
-fn started_with(spec: SupervisorSpec) -> Harness {
-    let mut h = Harness::new(spec);
-    h.start();
-    h.take_commands();
-    h.take_log();
-    h.advance(Duration::from_secs(1));
-    h
+    Harness::started(spec)
 }
 
 // ----- one_for_one -----
@@ -85,7 +76,7 @@ fn one_for_all_also_starts_transient_children_that_had_stopped_normally() {
         .child(w("a"))
         .child(w("t").restart(Restart::Transient))
         .child(w("c"));
-    let mut h = started_with(spec);
+    let mut h = Harness::started(spec);
     h.exit("t", ExitReason::Normal);
     assert_eq!(h.commands(), Vec::<String>::new());
     h.crash("c");
@@ -111,7 +102,7 @@ fn one_for_all_removes_temporary_siblings_it_stops_instead_of_restarting_them() 
         .child(w("a"))
         .child(w("tmp").restart(Restart::Temporary))
         .child(w("c"));
-    let mut h = started_with(spec);
+    let mut h = Harness::started(spec);
     h.crash("c");
     assert_eq!(h.commands(), ["stop tmp", "stop a", "spawn a", "spawn c"]);
     assert_eq!(h.events_starting("removed "), ["removed tmp"]);
@@ -165,7 +156,7 @@ fn rest_for_one_removes_temporary_children_it_stops() {
         .child(w("b"))
         .child(w("tmp").restart(Restart::Temporary))
         .child(w("d"));
-    let mut h = started_with(spec);
+    let mut h = Harness::started(spec);
     h.crash("b");
     assert_eq!(h.commands(), ["stop d", "stop tmp", "spawn b", "spawn d"]);
     assert_eq!(h.engine.lookup("tmp"), None);
@@ -247,7 +238,7 @@ fn nested_supervisor_under_one_for_all_is_stopped_depth_first_and_rebuilt_in_ord
         .child(w("a"))
         .child(ChildSpec::supervisor("s", inner))
         .child(w("c"));
-    let mut h = started_with(spec);
+    let mut h = Harness::started(spec);
     h.crash("a");
     assert_eq!(
         h.commands(),
@@ -319,7 +310,7 @@ fn rest_for_one_also_starts_later_children_that_had_stopped_normally() {
         .child(w("b"))
         .child(w("t").restart(Restart::Transient))
         .child(w("d"));
-    let mut h = started_with(spec);
+    let mut h = Harness::started(spec);
     h.exit("t", ExitReason::Normal);
     h.crash("b");
     assert_eq!(h.commands(), ["stop d", "spawn b", "spawn t", "spawn d"]);
@@ -334,7 +325,7 @@ fn rest_for_one_does_not_start_earlier_children_that_had_stopped() {
         .child(w("a"))
         .child(w("b"))
         .child(w("c"));
-    let mut h = started_with(spec);
+    let mut h = Harness::started(spec);
     h.exit("t", ExitReason::Normal);
     h.crash("b");
     // `t` comes before the failed child: it gets no command, stopped or not.
