@@ -198,12 +198,17 @@ impl Driver {
     /// After every engine call: publish the notices, then carry out the commands.
     fn drain(&mut self) {
         let now = self.clock.now();
+        let subscribed = self.events.receiver_count() > 0;
+        let debug = tracing::enabled!(tracing::Level::DEBUG);
         while let Some(n) = self.engine.poll_notice() {
+            // The path is only rendered when something will read it.
             self.path.clear();
-            if let Some(node) = notice_node(&n) {
-                self.engine.write_path(node, &mut self.path);
+            if subscribed || debug || logged_above_debug(&n) {
+                if let Some(node) = notice_node(&n) {
+                    self.engine.write_path(node, &mut self.path);
+                }
+                log_notice(&self.path, &n);
             }
-            log_notice(&self.path, &n);
             if let Some(t) = self.trace.as_mut() {
                 t.notice(&self.engine, now, &n);
             }
@@ -315,6 +320,19 @@ fn notice_node(n: &Notice) -> Option<NodeId> {
         Notice::Backoff { child, .. } | Notice::Removed { child } => *child,
         Notice::TreeDown { .. } | Notice::Request { .. } | Notice::Reply { .. } => return None,
     })
+}
+
+/// Whether [`log_notice`] logs `n` above debug level (so it always needs its path).
+fn logged_above_debug(n: &Notice) -> bool {
+    match n {
+        Notice::Exited(_, reason) => !reason.is_normal(),
+        Notice::Restart { .. }
+        | Notice::GiveUp { .. }
+        | Notice::Timeout { .. }
+        | Notice::SupExit { .. }
+        | Notice::TreeDown { .. } => true,
+        _ => false,
+    }
 }
 
 /// Structured logs: restarts, give-ups and ends at info/warn, the rest at debug.
