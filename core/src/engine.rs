@@ -150,6 +150,14 @@ impl Engine {
             (Input::Exited(_, reason), NodeState::Running | NodeState::Stopping) => {
                 self.on_exited(c, run, reason);
             }
+            (Input::Evict(_, why), NodeState::Running | NodeState::AwaitingReady) => {
+                self.tree.node_mut(c).cause = StopCause::Memory;
+                self.notices.push_back(Notice::Evicted {
+                    run,
+                    reason: why.reason(),
+                });
+                self.stop_run(c);
+            }
             (input, _) => self.stale(run, input.kind()),
         }
         self.settle();
@@ -396,6 +404,8 @@ impl Engine {
         match (self.tree.node(c).cause, &reason) {
             (StopCause::Health, ExitReason::Killed) => ExitReason::Health,
             (StopCause::StartTimeout, ExitReason::Killed) => ExitReason::StartTimeout,
+            // Whatever the evicted run's own status, it ended because it was evicted.
+            (StopCause::Memory, _) => ExitReason::Memory,
             _ => reason,
         }
     }
@@ -474,7 +484,7 @@ impl Engine {
                 self.worker_gone(c);
                 self.on_start_failed(parent, c, error);
             }
-            StopCause::Health | StopCause::None => {
+            StopCause::Health | StopCause::Memory | StopCause::None => {
                 // The reason moves into the notice; only one_terminate_all needs
                 // its own copy (it becomes the supervisor's reason). No clone on
                 // the hot path.

@@ -18,6 +18,29 @@ pub enum Input {
     Heartbeat(RunId),
     /// The run ended.
     Exited(RunId, ExitReason),
+    /// \[ext\] A monitor asks the engine to restart an up run (for example
+    /// the memory monitor, for a run over its `memory_limit`). The engine
+    /// stops the run with its shutdown policy; the exit that follows counts as
+    /// a failure with the eviction's reason (`memory`), so restart intensity
+    /// and backoff apply as for a crash. Ignored and counted as stale unless
+    /// the run is up or awaiting readiness.
+    Evict(RunId, Eviction),
+}
+
+/// \[ext\] Why a monitor evicts a run ([`Input::Evict`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Eviction {
+    /// The run used more memory than it may.
+    Memory,
+}
+
+impl Eviction {
+    /// The exit reason the evicted run's exit is reported with.
+    pub fn reason(self) -> ExitReason {
+        match self {
+            Eviction::Memory => ExitReason::Memory,
+        }
+    }
 }
 
 impl Input {
@@ -28,7 +51,8 @@ impl Input {
             | Input::StartFailed(r, _)
             | Input::Ready(r)
             | Input::Heartbeat(r)
-            | Input::Exited(r, _) => *r,
+            | Input::Exited(r, _)
+            | Input::Evict(r, _) => *r,
         }
     }
 
@@ -40,6 +64,7 @@ impl Input {
             Input::Ready(_) => InputKind::Ready,
             Input::Heartbeat(_) => InputKind::Heartbeat,
             Input::Exited(..) => InputKind::Exited,
+            Input::Evict(..) => InputKind::Evict,
         }
     }
 }
@@ -57,6 +82,8 @@ pub enum InputKind {
     Heartbeat,
     /// [`Input::Exited`].
     Exited,
+    /// [`Input::Evict`].
+    Evict,
 }
 
 impl InputKind {
@@ -68,6 +95,7 @@ impl InputKind {
             InputKind::Ready => "ready",
             InputKind::Heartbeat => "heartbeat",
             InputKind::Exited => "exited",
+            InputKind::Evict => "evict",
         }
     }
 }

@@ -76,7 +76,7 @@ pub use exit_reason::{ExitReason, ParseExitReasonError};
 pub use ids::{NodeId, RequestId, RunId};
 #[cfg(feature = "bug-injection")]
 pub use injected_bug::InjectedBug;
-pub use input::{Input, InputKind};
+pub use input::{Eviction, Input, InputKind};
 pub use notice::Notice;
 pub use request::{ChildCounts, ChildInfo, ChildState, Reply, Request, RequestError, RequestOp, RestartAllMode};
 pub use spec::{

@@ -62,6 +62,14 @@ pub enum Notice {
         /// `start_timeout` or `health`.
         reason: ExitReason,
     },
+    /// \[ext\] A monitor evicted a run ([`Input::Evict`](crate::Input::Evict));
+    /// the engine stops it and its exit will read as `reason`.
+    Evicted {
+        /// The run.
+        run: RunId,
+        /// The reason its exit will be reported with (`memory`).
+        reason: ExitReason,
+    },
     /// A supervisor begins its start (it starts its children in order).
     SupStarting {
         /// The supervisor.

@@ -93,6 +93,8 @@ pub(crate) enum StopCause {
     Health,
     /// Killed for not being ready in time: the exit is a failed start.
     StartTimeout,
+    /// Stopped because a monitor evicted it: the exit is a failure with reason `memory`.
+    Memory,
 }
 
 pub(crate) mod flag {

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 use vigil_core::{
-    AutoShutdown, Backoff, ChildSpec, Command, Engine, ExitReason, Input, Instant, Lifespan, NodeId, Readiness,
-    Request, Restart, RestartAllMode, RunId, Shutdown, Strategy as Strat, SupervisorSpec,
+    AutoShutdown, Backoff, ChildSpec, Command, Engine, Eviction, ExitReason, Input, Instant, Lifespan, NodeId,
+    Readiness, Request, Restart, RestartAllMode, RunId, Shutdown, Strategy as Strat, SupervisorSpec,
 };
 
 #[derive(Clone, Debug)]
@@ -21,6 +21,7 @@ enum Step {
     StaleExit(u8),
     Ready(u8),
     Heartbeat(u8),
+    Evict(u8),
     Advance(u16),
     Request(u8, u8),
 }
@@ -109,6 +110,7 @@ fn step() -> impl Strategy<Value = Step> {
         1 => any::<u8>().prop_map(Step::StaleExit),
         1 => any::<u8>().prop_map(Step::Ready),
         1 => any::<u8>().prop_map(Step::Heartbeat),
+        1 => any::<u8>().prop_map(Step::Evict),
         2 => (1u16..200).prop_map(Step::Advance),
         1 => (any::<u8>(), any::<u8>()).prop_map(|(a, b)| Step::Request(a, b)),
     ]
@@ -217,6 +219,10 @@ proptest! {
                 Step::Heartbeat(k) => {
                     let live: Vec<RunId> = w.live.values().copied().collect();
                     if let Some(r) = pick(&live, k) { e.handle(Input::Heartbeat(r), now); }
+                }
+                Step::Evict(k) => {
+                    let live: Vec<RunId> = w.live.values().copied().collect();
+                    if let Some(r) = pick(&live, k) { e.handle(Input::Evict(r, Eviction::Memory), now); }
                 }
                 Step::Advance(ms) => {
                     now = now + Duration::from_millis(u64::from(ms));

@@ -362,6 +362,9 @@ impl Harness {
             Notice::Timeout { run, reason } => {
                 write!(s, "timeout {} gen={} reason={reason}", p(run.node), run.generation)
             }
+            Notice::Evicted { run, reason } => {
+                write!(s, "evicted {} gen={} reason={reason}", p(run.node), run.generation)
+            }
             Notice::SupStarting { sup } => write!(s, "sup_starting {}", p(*sup)),
             Notice::SupStop { sup } => write!(s, "sup_stop {}", p(*sup)),
             Notice::SupEnding { sup, reason } => write!(s, "sup_ending {} reason={reason}", p(*sup)),

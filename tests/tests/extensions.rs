@@ -1,6 +1,6 @@
 //! The opt-in extensions [ext] of SUPERVISION.md: one_terminate_all, lifespan
 //! transient, restart backoff, readiness (notify + startup_timeout), health
-//! deadlines, and restart_all (all_at_once / rolling).
+//! deadlines, monitor evictions, and restart_all (all_at_once / rolling).
 
 use std::time::Duration;
 
@@ -711,6 +711,81 @@ fn health_deadline_of_a_notify_child_starts_when_it_is_ready() {
     assert_eq!(h.commands(), ["spawn a"], "no health deadline before ready");
     h.input(Input::Ready(h.run("a")));
     assert_eq!(fire_exactly_after(&mut h, ms(1000)), ["kill a", "spawn a"]);
+}
+
+// ======================= evictions (monitors) =======================
+
+#[test]
+fn eviction_stops_the_run_gracefully_and_restarts_it_with_reason_memory() {
+    let spec = SupervisorSpec::new().intensity(10).child(w("a")).child(w("b"));
+    let mut h = Harness::started(spec);
+    let g1 = h.run("a").generation;
+    h.take_events();
+    h.input(Input::Evict(h.run("a"), Eviction::Memory));
+    let g2 = h.run("a").generation;
+    assert_eq!(
+        h.events(),
+        [
+            format!("evicted a gen={g1} reason=memory"),
+            format!("stop a gen={g1}"),
+            // The run's own status (shutdown, as it was asked to stop) reads as memory.
+            format!("exited a gen={g1} reason=memory"),
+            "restart / child=a strategy=OneForOne".to_owned(),
+            format!("spawn a gen={g2}"),
+            format!("started a gen={g2}"),
+        ]
+    );
+}
+
+#[test]
+fn eviction_of_a_run_that_ignores_stop_kills_it_at_its_shutdown_deadline() {
+    let spec = SupervisorSpec::new()
+        .intensity(10)
+        .child(w("a").shutdown(Shutdown::Timeout(ms(500))));
+    let mut h = Harness::started(spec);
+    h.ignore_stop("a");
+    h.input(Input::Evict(h.run("a"), Eviction::Memory));
+    assert_eq!(h.take_commands(), ["stop a"]);
+    assert_eq!(fire_exactly_after(&mut h, ms(500)), ["kill a", "spawn a"]);
+    assert_eq!(h.log_lines("reason=memory").len(), 2, "the notice and the exit");
+}
+
+#[test]
+fn evictions_count_in_the_restart_intensity() {
+    let spec = SupervisorSpec::new().intensity(1).period(ms(5000)).child(w("a"));
+    let mut h = Harness::started(spec);
+    h.input(Input::Evict(h.run("a"), Eviction::Memory));
+    h.input(Input::Evict(h.run("a"), Eviction::Memory));
+    assert_eq!(h.events_starting("give_up").len(), 1);
+    assert_eq!(h.events_starting("tree_down"), ["tree_down reason=shutdown"]);
+}
+
+#[test]
+fn eviction_of_a_transient_child_restarts_it() {
+    let spec = SupervisorSpec::new()
+        .intensity(10)
+        .child(w("a").restart(Restart::Transient));
+    let mut h = Harness::started(spec);
+    let g1 = h.run("a").generation;
+    h.input(Input::Evict(h.run("a"), Eviction::Memory));
+    assert!(h.run("a").generation > g1, "memory is not a normal exit");
+}
+
+#[test]
+fn eviction_of_a_stopping_run_or_an_old_generation_is_stale() {
+    let spec = SupervisorSpec::new()
+        .intensity(10)
+        .child(w("a").shutdown(Shutdown::Timeout(ms(500))));
+    let mut h = Harness::started(spec);
+    h.ignore_stop("a");
+    let g1 = h.run("a");
+    h.request(Request::TerminateChild { path: "a".into() }).ok();
+    h.input(Input::Evict(g1, Eviction::Memory));
+    assert_eq!(h.engine.stats().stale_inputs, 1);
+    h.advance(ms(500));
+    h.input(Input::Evict(g1, Eviction::Memory));
+    assert_eq!(h.engine.stats().stale_inputs, 2);
+    assert_eq!(h.log_lines("evicted").len(), 0);
 }
 
 // ======================= restart_all =======================

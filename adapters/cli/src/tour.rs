@@ -169,6 +169,7 @@ impl World {
             }
             Notice::GiveUp { sup } => format!("GIVE UP   {} exceeded its restart intensity", self.path(*sup)),
             Notice::Timeout { run: r, reason } => format!("timeout   {} ({reason})", run(r)),
+            Notice::Evicted { run: r, reason } => format!("evicted   {} ({reason})", run(r)),
             Notice::SupStarting { sup } => format!("starting  supervisor {}", self.path(*sup)),
             Notice::SupStop { sup } => format!("stop      supervisor {}", self.path(*sup)),
             Notice::SupEnding { sup, reason } => format!("ending    supervisor {} ({reason})", self.path(*sup)),

@@ -309,7 +309,7 @@ fn notice_node(n: &Notice) -> Option<NodeId> {
         | Notice::Heartbeat(r)
         | Notice::Exited(r, _)
         | Notice::Stale(r, _) => r.node,
-        Notice::Timeout { run, .. } => run.node,
+        Notice::Timeout { run, .. } | Notice::Evicted { run, .. } => run.node,
         Notice::Restart { sup, .. }
         | Notice::GiveUp { sup }
         | Notice::SupStarting { sup }
@@ -329,6 +329,7 @@ fn logged_above_debug(n: &Notice) -> bool {
         Notice::Restart { .. }
         | Notice::GiveUp { .. }
         | Notice::Timeout { .. }
+        | Notice::Evicted { .. }
         | Notice::SupExit { .. }
         | Notice::TreeDown { .. } => true,
         _ => false,
@@ -344,6 +345,7 @@ fn log_notice(path: &str, n: &Notice) {
         Notice::Restart { strategy, .. } => tracing::info!(path, ?strategy, "restart"),
         Notice::GiveUp { .. } => tracing::error!(path, "gave up: restart intensity exceeded"),
         Notice::Timeout { run, reason } => tracing::warn!(path, generation = run.generation, %reason, "timeout"),
+        Notice::Evicted { run, reason } => tracing::warn!(path, generation = run.generation, %reason, "evicted"),
         Notice::SupExit { reason, .. } => tracing::info!(path, %reason, "supervisor ended"),
         Notice::TreeDown { reason } => tracing::info!(%reason, "tree down"),
         other => tracing::debug!(path, notice = ?other, "event"),

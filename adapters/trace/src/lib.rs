@@ -170,7 +170,7 @@ impl TraceWriter {
                 self.node(engine, *child);
                 let _ = write!(self.line, ",\"delay_ns\":{delay_ns}");
             }
-            Notice::Timeout { run, reason } => {
+            Notice::Timeout { run, reason } | Notice::Evicted { run, reason } => {
                 self.run(engine, *run);
                 self.field_display("reason", reason);
             }
@@ -256,6 +256,7 @@ pub fn event_name(n: &Notice) -> &'static str {
         Notice::Backoff { .. } => "backoff",
         Notice::GiveUp { .. } => "give_up",
         Notice::Timeout { .. } => "timeout",
+        Notice::Evicted { .. } => "evict",
         Notice::SupStarting { .. } => "sup_starting",
         Notice::SupStop { .. } => "sup_stop",
         Notice::SupEnding { .. } => "sup_ending",
