@@ -5,6 +5,7 @@ use std::future::Future;
 use vigil_core::{ChildKind, ChildSpec, SpecError, SupervisorSpec};
 
 use crate::context::Context;
+use crate::control::ControlServer;
 use crate::driver::{self, Payload};
 use crate::handle::Supervisor;
 use crate::process::ProcessSpec;
@@ -34,6 +35,26 @@ use crate::task::task_fn;
 pub struct Tree {
     spec: SupervisorSpec,
     children: Vec<(ChildSpec, Node)>,
+    control: Option<ControlServer>,
+}
+
+/// How [`Tree::start_processes_with`] runs a tree besides its spec.
+#[derive(Default)]
+pub struct StartOptions {
+    /// Where to write the JSON-lines trace (CONTRACTS section 3).
+    pub trace: Option<Box<dyn std::io::Write + Send>>,
+    /// A bound control server to serve this tree from its first event; every
+    /// process run then gets `VIGIL_SOCKET` and its own `VIGIL_TOKEN`.
+    pub control: Option<ControlServer>,
+}
+
+impl std::fmt::Debug for StartOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StartOptions")
+            .field("trace", &self.trace.is_some())
+            .field("control", &self.control)
+            .finish()
+    }
 }
 
 enum Node {
@@ -63,7 +84,16 @@ impl Tree {
                 ..spec
             },
             children: Vec::new(),
+            control: None,
         }
+    }
+
+    /// Serve this tree on a bound control server (see [`crate::control`]):
+    /// the server starts with the tree, and every process run gets
+    /// `VIGIL_SOCKET` and its own `VIGIL_TOKEN`. Only the root's setting counts.
+    pub fn control(mut self, server: ControlServer) -> Self {
+        self.control = Some(server);
+        self
     }
 
     /// Add a task worker: `f` is called for every run with that run's [`Context`].
@@ -120,15 +150,34 @@ impl Tree {
         processes: Vec<ProcessSpec>,
         trace: Option<Box<dyn std::io::Write + Send>>,
     ) -> Result<Supervisor, SpecError> {
+        Self::start_processes_with(spec, processes, StartOptions { trace, control: None })
+    }
+
+    /// [`Tree::start_processes`] with a trace and a control server.
+    pub fn start_processes_with(
+        spec: SupervisorSpec,
+        processes: Vec<ProcessSpec>,
+        options: StartOptions,
+    ) -> Result<Supervisor, SpecError> {
         let payloads = processes.into_iter().map(Payload::Process).collect();
-        driver::spawn(spec, payloads, driver::Options { seed: 0, trace })
+        let opts = driver::Options {
+            seed: 0,
+            trace: options.trace,
+            control: options.control,
+        };
+        driver::spawn(spec, payloads, opts)
     }
 
     /// Validate the tree and start it on the current tokio runtime: a driver
     /// task owns the engine; the returned handle talks to it.
-    pub fn start(self) -> Result<Supervisor, SpecError> {
+    pub fn start(mut self) -> Result<Supervisor, SpecError> {
         let mut payloads = Vec::new();
+        let control = self.control.take();
         let spec = self.build(&mut payloads);
-        driver::spawn(spec, payloads, driver::Options::default())
+        let opts = driver::Options {
+            control,
+            ..driver::Options::default()
+        };
+        driver::spawn(spec, payloads, opts)
     }
 }

@@ -10,6 +10,7 @@ use vigil_core::{
 };
 
 use crate::clock::Clock;
+use crate::control::{ControlServer, RunTokens};
 use crate::handle::{Event, Supervisor};
 use crate::process::{spawn_process, ProcessHandle, ProcessSpec};
 use crate::report::{Report, ReportSender};
@@ -28,6 +29,9 @@ pub(crate) enum Msg {
     Request(Box<RequestMsg>),
     /// Kill every live run now and stop supervising (a second signal).
     KillAll { done: oneshot::Sender<()> },
+    /// A report for a run that did not come from its runner: a worker's
+    /// `ready` or `heartbeat` through the control socket.
+    Report(RunId, Report),
 }
 
 /// An operator request and where to answer it.
@@ -44,6 +48,15 @@ pub(crate) struct Options {
     pub(crate) seed: u64,
     /// Where to write the JSON-lines trace (CONTRACTS section 3).
     pub(crate) trace: Option<Box<dyn std::io::Write + Send>>,
+    /// The control server to start with the tree: it sees every event from
+    /// the first, and every process run gets its socket and a token.
+    pub(crate) control: Option<ControlServer>,
+}
+
+/// What process runs need to reach the control server.
+struct ControlEnv {
+    socket: String,
+    tokens: Arc<RunTokens>,
 }
 
 /// A live run, by how it is stopped.
@@ -63,6 +76,11 @@ struct Driver {
     down: watch::Sender<Option<ExitReason>>,
     path: String,
     trace: Option<vigil_trace::TraceWriter>,
+    /// Live trace lines for subscribers (`Supervisor::trace`), rendered only
+    /// while someone listens.
+    trace_lines: broadcast::Sender<Arc<str>>,
+    line_writer: vigil_trace::TraceWriter,
+    control: Option<ControlEnv>,
 }
 
 /// Start the driver task for `spec` on the current runtime.
@@ -71,7 +89,12 @@ pub(crate) fn spawn(spec: SupervisorSpec, payloads: Vec<Payload>, opts: Options)
     let (tx, rx) = mpsc::unbounded_channel();
     let (reports_tx, reports_rx) = mpsc::unbounded_channel();
     let (events, _) = broadcast::channel(4096);
+    let (trace_lines, _) = broadcast::channel(4096);
     let (down, down_rx) = watch::channel(None);
+    let control_env = opts.control.as_ref().map(|c| ControlEnv {
+        socket: c.path().to_string_lossy().into_owned(),
+        tokens: c.tokens(),
+    });
     let driver = Driver {
         engine,
         clock: Clock::start(),
@@ -83,13 +106,25 @@ pub(crate) fn spawn(spec: SupervisorSpec, payloads: Vec<Payload>, opts: Options)
         down,
         path: String::new(),
         trace: opts.trace.map(vigil_trace::TraceWriter::to_sink),
+        trace_lines: trace_lines.clone(),
+        line_writer: vigil_trace::TraceWriter::hashing(),
+        control: control_env,
     };
-    tokio::spawn(driver.run(rx, reports_rx));
-    Ok(Supervisor {
+    let sup = Supervisor {
         tx,
         events,
+        trace_lines,
         down: down_rx,
-    })
+    };
+    // The server subscribes before the driver's first step, so it counts
+    // every run from the first.
+    if let Some(server) = opts.control {
+        if let Err(e) = server.serve(sup.clone()) {
+            tracing::error!(error = %e, "the control server could not start");
+        }
+    }
+    tokio::spawn(driver.run(rx, reports_rx));
+    Ok(sup)
 }
 
 impl Driver {
@@ -111,6 +146,7 @@ impl Driver {
                         let RequestMsg { request, payloads, reply } = *m;
                         self.request(request, payloads, reply);
                     }
+                    Some(Msg::Report(run, report)) => self.report(run, report),
                     Some(Msg::KillAll { done }) => {
                         self.kill_all();
                         let _ = done.send(());
@@ -154,7 +190,10 @@ impl Driver {
         let now = self.clock.now();
         let input = match report {
             Report::Started => Input::Started(run),
-            Report::StartFailed(e) => Input::StartFailed(run, e),
+            Report::StartFailed(e) => {
+                self.revoke(run);
+                Input::StartFailed(run, e)
+            }
             Report::Ready => Input::Ready(run),
             Report::Heartbeat => Input::Heartbeat(run),
             Report::Status(text) => {
@@ -162,6 +201,7 @@ impl Driver {
                 return;
             }
             Report::Exited(reason) => {
+                self.revoke(run);
                 if let Some(slot) = self.runs.get_mut(run.node.index()) {
                     if slot.as_ref().is_some_and(|(r, _)| *r == run) {
                         *slot = None;
@@ -171,6 +211,13 @@ impl Driver {
             }
         };
         self.engine.handle(input, now);
+    }
+
+    /// The run ended: its control token is no longer valid.
+    fn revoke(&self, run: RunId) {
+        if let Some(c) = &self.control {
+            c.tokens.revoke(run);
+        }
     }
 
     fn request(
@@ -212,6 +259,11 @@ impl Driver {
             if let Some(t) = self.trace.as_mut() {
                 t.notice(&self.engine, now, &n);
             }
+            if self.trace_lines.receiver_count() > 0 {
+                self.line_writer.notice(&self.engine, now, &n);
+                let line = String::from_utf8_lossy(self.line_writer.last_line());
+                let _ = self.trace_lines.send(Arc::from(line.as_ref()));
+            }
             if let Notice::Reply { id, result, .. } = &n {
                 if let Some(reply) = self.pending.remove(id) {
                     let _ = reply.send(result.as_ref().clone());
@@ -246,7 +298,13 @@ impl Driver {
                     .cloned();
                 let handle = match payload {
                     Some(Payload::Task(f)) => Ok(RunHandle::Task(spawn_task(&f, run, path, self.reports_tx.clone()))),
-                    Some(Payload::Process(p)) => {
+                    Some(Payload::Process(mut p)) => {
+                        if let Some(c) = &self.control {
+                            p.env.insert("VIGIL_SOCKET".to_owned(), c.socket.clone());
+                            if let Some(token) = c.tokens.issue(run, &path) {
+                                p.env.insert("VIGIL_TOKEN".to_owned(), token);
+                            }
+                        }
                         spawn_process(&p, run, &path, self.reports_tx.clone()).map(RunHandle::Process)
                     }
                     None => Err(format!("nothing to run for {path}")),

@@ -28,6 +28,7 @@ pub struct Event {
 pub struct Supervisor {
     pub(crate) tx: mpsc::UnboundedSender<Msg>,
     pub(crate) events: broadcast::Sender<Event>,
+    pub(crate) trace_lines: broadcast::Sender<std::sync::Arc<str>>,
     pub(crate) down: watch::Receiver<Option<ExitReason>>,
 }
 
@@ -125,6 +126,20 @@ impl Supervisor {
     /// 4096 events behind loses the oldest ones (`RecvError::Lagged`).
     pub fn events(&self) -> broadcast::Receiver<Event> {
         self.events.subscribe()
+    }
+
+    /// Every trace line (CONTRACTS section 3: one JSON object, no newline)
+    /// from now on, as the driver renders them. Lines are rendered only while
+    /// a receiver exists; one more than 4096 lines behind loses the oldest.
+    pub fn trace(&self) -> broadcast::Receiver<std::sync::Arc<str>> {
+        self.trace_lines.subscribe()
+    }
+
+    /// Feed a report for `run` to the engine, as if its runner had sent it
+    /// (the control socket's `ready` and `heartbeat`). Reports for an ended
+    /// run are stale and ignored by the engine.
+    pub(crate) fn report(&self, run: vigil_core::RunId, report: crate::report::Report) {
+        let _ = self.tx.send(Msg::Report(run, report));
     }
 
     /// Shut the tree down in order and wait until it is down; returns why the root ended.

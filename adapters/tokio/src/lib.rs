@@ -45,6 +45,7 @@
 mod builder;
 mod clock;
 mod context;
+pub mod control;
 mod driver;
 mod handle;
 mod report;
@@ -54,7 +55,7 @@ mod notify;
 mod output;
 mod process;
 
-pub use builder::Tree;
+pub use builder::{StartOptions, Tree};
 pub use context::Context;
 pub use handle::{Event, Supervisor};
 pub use output::OutputMode;

@@ -106,6 +106,13 @@ impl TraceWriter {
         Ok(())
     }
 
+    /// The last line written, without its newline (empty before the first,
+    /// and for a writer that is [off](Self::off)). Lets a driver stream each
+    /// line as it is rendered.
+    pub fn last_line(&self) -> &[u8] {
+        self.line.strip_suffix(b"\n").unwrap_or(&self.line)
+    }
+
     /// Write a raw, already formatted line (the meta line).
     pub fn raw_line(&mut self, text: &str) {
         if self.off {

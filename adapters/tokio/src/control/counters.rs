@@ -1,0 +1,142 @@
+//! What the control server counts from the event stream: runs started, exits
+//! and evictions by reason, and since when each child is up.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use tokio::sync::broadcast::{self, error::RecvError};
+use vigil_core::{ExitReason, Notice};
+
+use super::registry::Registry;
+use crate::handle::Event;
+
+/// Per-child totals since the server started (which is the tree's start when
+/// the server is given to the tree builder).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct ChildCounters {
+    /// Runs spawned.
+    pub(crate) spawns: u64,
+    /// Exits by reason name (`error`, `memory`, ...).
+    pub(crate) exits: BTreeMap<&'static str, u64>,
+    /// Evictions (a monitor's restart request) by reason name.
+    pub(crate) evictions: BTreeMap<&'static str, u64>,
+    /// When the current run started, if one is up.
+    pub(crate) up_since: Option<std::time::Instant>,
+    /// How its last run ended.
+    pub(crate) last_exit: Option<String>,
+}
+
+impl ChildCounters {
+    /// Restarts: every run after the first.
+    pub(crate) fn restarts(&self) -> u64 {
+        self.spawns.saturating_sub(1)
+    }
+}
+
+/// The counters of every child, by path.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    children: HashMap<String, ChildCounters>,
+    /// Events the collector missed because it fell behind.
+    lost: u64,
+}
+
+impl Counters {
+    /// The counters of the child at `path` (zero if none seen).
+    pub(crate) fn child(&self, path: &str) -> ChildCounters {
+        let inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        inner.children.get(path).cloned().unwrap_or_default()
+    }
+
+    /// Run `f` over every child's counters, sorted by path.
+    pub(crate) fn each(&self, mut f: impl FnMut(&str, &ChildCounters)) {
+        let inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut paths: Vec<&String> = inner.children.keys().collect();
+        paths.sort();
+        for p in paths {
+            f(p, &inner.children[p]);
+        }
+    }
+
+    /// Events missed by falling behind.
+    pub(crate) fn lost(&self) -> u64 {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner).lost
+    }
+
+    fn record(&self, e: &Event) {
+        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let children = &mut inner.children;
+        match &e.notice {
+            Notice::Spawn(_) => children.entry(e.path.clone()).or_default().spawns += 1,
+            Notice::Started(_) => {
+                children.entry(e.path.clone()).or_default().up_since = Some(std::time::Instant::now())
+            }
+            Notice::Exited(_, reason) => {
+                let c = children.entry(e.path.clone()).or_default();
+                *c.exits.entry(reason_name(reason)).or_default() += 1;
+                c.up_since = None;
+                c.last_exit = Some(reason.to_string());
+            }
+            Notice::Evicted { reason, .. } => {
+                *children
+                    .entry(e.path.clone())
+                    .or_default()
+                    .evictions
+                    .entry(reason_name(reason))
+                    .or_default() += 1;
+            }
+            Notice::Removed { .. } => {
+                children.remove(&e.path);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The name of a reason without its detail (a metric label).
+pub(crate) fn reason_name(r: &ExitReason) -> &'static str {
+    match r {
+        ExitReason::Normal => "normal",
+        ExitReason::Shutdown(_) => "shutdown",
+        ExitReason::Error(_) => "error",
+        ExitReason::Panic(_) => "panic",
+        ExitReason::Killed => "killed",
+        ExitReason::Health => "health",
+        ExitReason::Memory => "memory",
+        ExitReason::StartTimeout => "start_timeout",
+    }
+}
+
+/// Count every event until the tree's event stream closes; a run's exit
+/// also ends its worker registration.
+pub(crate) fn spawn_collector(
+    mut events: broadcast::Receiver<Event>,
+    counters: Arc<Counters>,
+    registry: Arc<Registry>,
+) {
+    tokio::spawn(async move {
+        loop {
+            match events.recv().await {
+                Ok(e) => {
+                    counters.record(&e);
+                    if let Notice::Exited(run, _) = &e.notice {
+                        registry.end_run(*run);
+                    }
+                }
+                Err(RecvError::Lagged(n)) => {
+                    counters.inner.lock().unwrap_or_else(PoisonError::into_inner).lost += n;
+                    registry.sweep();
+                }
+                Err(RecvError::Closed) => {
+                    registry.sweep();
+                    break;
+                }
+            }
+        }
+    });
+}

@@ -1,0 +1,25 @@
+//! Errors of setting up the control server, and the error codes of replies.
+
+use std::path::PathBuf;
+
+/// Why the control server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    /// Another server answers on that socket.
+    #[error("a vigil control server is already running at {0}")]
+    AlreadyRunning(PathBuf),
+    /// Something that is not a socket is in the way (it is never removed).
+    #[error("{0} exists and is not a socket; not replacing it")]
+    NotASocket(PathBuf),
+    /// The socket or its directory could not be created.
+    #[error("control socket {}: {source}", path.display())]
+    Io {
+        /// The socket path.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// [`super::ControlServer::serve`] was called twice.
+    #[error("the control server is already serving a tree")]
+    AlreadyServing,
+}

@@ -1,0 +1,261 @@
+//! The operations: each decoded request becomes engine requests through the
+//! [`Supervisor`](crate::Supervisor) handle (or a registry update), and
+//! its answer a reply line. Requests on one connection are answered in
+//! order; `subscribe`, `call` and `shutdown` run beside the connection.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tokio::sync::broadcast::error::RecvError;
+use vigil_core::{ChildInfo, Reply, Request, RequestError, RestartAllMode};
+
+use super::connection::Conn;
+use super::metrics::{self, ServerGauges};
+use super::protocol::{Envelope, Op, RequestId};
+use super::reply::{self, Failure};
+use super::server::Shared;
+use super::status;
+use crate::report::Report;
+
+/// Handle one request of connection `conn`.
+pub(crate) async fn dispatch(shared: &Arc<Shared>, conn: &mut Conn, envelope: Envelope) {
+    let Envelope { id, op } = envelope;
+    let sup = &shared.sup;
+    let line = match op {
+        Op::Status {} => reply::result(&id, &status_value(shared).await),
+        Op::Tree {} => reply::result(&id, &status::tree(sup).await.map(|t| json!({ "children": t }))),
+        Op::WhichChildren { path } => {
+            let r = sup.request(Request::WhichChildren { path }).await;
+            reply::result(&id, &r.map(reply_value).map_err(Failure::from))
+        }
+        Op::CountChildren { path } => {
+            let r = sup.request(Request::CountChildren { path }).await;
+            reply::result(&id, &r.map(reply_value).map_err(Failure::from))
+        }
+        Op::Start { path } => engine(shared, &id, Request::RestartChild { path }).await,
+        Op::Stop { path } => engine(shared, &id, Request::TerminateChild { path }).await,
+        Op::Delete { path } => engine(shared, &id, Request::DeleteChild { path }).await,
+        Op::Restart { path } => {
+            let stopped = sup.request(Request::TerminateChild { path: path.clone() }).await;
+            match stopped {
+                Ok(_) => engine(shared, &id, Request::RestartChild { path }).await,
+                Err(e) => reply::error(&id, &e.into()),
+            }
+        }
+        Op::RestartAll { path, rolling } => {
+            let mode = if rolling {
+                RestartAllMode::Rolling
+            } else {
+                RestartAllMode::AllAtOnce
+            };
+            engine(shared, &id, Request::RestartAll { path, mode }).await
+        }
+        Op::Shutdown {} => {
+            if sup.is_down() {
+                reply::error(&id, &RequestError::TreeDown.into())
+            } else {
+                // Answered when accepted: the tree, and this server with it,
+                // goes down in order afterwards.
+                let s = sup.clone();
+                tokio::spawn(async move { s.shutdown().await });
+                reply::ok(&id, &"shutting_down")
+            }
+        }
+        Op::Subscribe {} => {
+            subscribe(shared, conn, id);
+            return;
+        }
+        Op::Workers {} => reply::ok(&id, &shared.registry.list()),
+        Op::Call {
+            path,
+            name,
+            args,
+            timeout_ms,
+        } => {
+            let timeout = timeout_ms.map_or(shared.options.call_timeout, Duration::from_millis);
+            call(shared, conn, id, &path, &name, &args, timeout).await;
+            return;
+        }
+        Op::Metrics {} => {
+            let r = status::status(sup, &shared.counters, &shared.registry)
+                .await
+                .map(|nodes| {
+                    let gauges = ServerGauges {
+                        connections: shared.open.load(Ordering::Relaxed),
+                        workers: shared.registry.len(),
+                    };
+                    metrics::render(&nodes, &shared.counters, &gauges)
+                });
+            reply::result(&id, &r)
+        }
+        Op::Register { token, path } => {
+            match shared
+                .registry
+                .register(&token, path.as_deref(), conn.id, conn.out.clone())
+            {
+                Ok((run, path)) => {
+                    conn.registered = Some(run);
+                    reply::ok(&id, &json!({ "path": &*path, "generation": run.generation }))
+                }
+                Err(f) => reply::error(&id, &f),
+            }
+        }
+        Op::Ready { token } => report(shared, conn, &id, token.as_deref(), Report::Ready),
+        Op::Heartbeat { token } => report(shared, conn, &id, token.as_deref(), Report::Heartbeat),
+        Op::Publish { state, token } => {
+            let r = shared
+                .registry
+                .resolve(token.as_deref(), conn.registered)
+                .and_then(|run| shared.registry.publish(run, state));
+            reply::result(&id, &r.map(|()| "ok"))
+        }
+        Op::Answer {
+            call,
+            item,
+            result,
+            error,
+        } => {
+            let r = match conn.registered {
+                Some(run) => shared.registry.answer(run, call, item, result, error).await,
+                None => Err(Failure::new("not_registered", "only a registered worker answers calls")),
+            };
+            reply::result(&id, &r.map(|()| "ok"))
+        }
+    };
+    // A client that went away only loses its own answer.
+    let _ = conn.out.send(line).await;
+}
+
+async fn status_value(shared: &Shared) -> Result<Value, Failure> {
+    let nodes = status::status(&shared.sup, &shared.counters, &shared.registry).await?;
+    Ok(json!({ "nodes": nodes, "workers": shared.registry.len() }))
+}
+
+/// An engine request whose reply is the answer.
+async fn engine(shared: &Shared, id: &Option<RequestId>, request: Request) -> bytes::Bytes {
+    let r = shared.sup.request(request).await;
+    reply::result(id, &r.map(reply_value).map_err(Failure::from))
+}
+
+/// An engine reply as JSON.
+fn reply_value(r: Reply) -> Value {
+    match r {
+        Reply::Ok => json!("ok"),
+        Reply::Started { run, .. } => json!({ "started": true, "generation": run.map(|r| r.generation) }),
+        Reply::Children(children) => Value::Array(children.iter().map(child_value).collect()),
+        Reply::Counts(c) => json!({
+            "specs": c.specs,
+            "active": c.active,
+            "supervisors": c.supervisors,
+            "workers": c.workers,
+        }),
+        Reply::Pending(_) => json!("pending"),
+    }
+}
+
+fn child_value(c: &ChildInfo) -> Value {
+    json!({
+        "name": c.name,
+        "kind": if c.supervisor { "supervisor" } else { "worker" },
+        "state": c.state.as_str(),
+        "generation": c.generation,
+        "dynamic": c.dynamic,
+    })
+}
+
+/// `ready` / `heartbeat`: a report for the worker's run, as from its runner.
+fn report(shared: &Shared, conn: &Conn, id: &Option<RequestId>, token: Option<&str>, report: Report) -> bytes::Bytes {
+    match shared.registry.resolve(token, conn.registered) {
+        Ok(run) => {
+            shared.registry.note(run, report == Report::Ready);
+            shared.sup.report(run, report);
+            reply::ok(id, &"ok")
+        }
+        Err(f) => reply::error(id, &f),
+    }
+}
+
+/// `subscribe`: acknowledge, then every trace line as an item, until the
+/// tree is down (then `end`) or the client stops reading.
+fn subscribe(shared: &Shared, conn: &Conn, id: Option<RequestId>) {
+    let mut lines = shared.sup.trace();
+    let sup = shared.sup.clone();
+    let out = conn.out.clone();
+    tokio::spawn(async move {
+        if out.send(reply::ok(&id, &"subscribed")).await.is_err() {
+            return;
+        }
+        loop {
+            let line = tokio::select! {
+                biased;
+                l = lines.recv() => l,
+                _ = sup.wait() => {
+                    while let Ok(l) = lines.try_recv() {
+                        if out.send(reply::raw_item(&id, &l)).await.is_err() {
+                            return;
+                        }
+                    }
+                    let _ = out.send(reply::end(&id)).await;
+                    return;
+                }
+            };
+            let closed = matches!(line, Err(RecvError::Closed));
+            let msg = match line {
+                Ok(l) => reply::raw_item(&id, &l),
+                Err(RecvError::Lagged(n)) => reply::item(&id, &json!({ "lagged": n })),
+                Err(RecvError::Closed) => reply::end(&id),
+            };
+            if out.send(msg).await.is_err() || closed {
+                return;
+            }
+        }
+    });
+}
+
+/// `call`: forward to the worker; its items reach the caller directly, its
+/// final answer (or a timeout) through this task.
+async fn call(
+    shared: &Shared,
+    conn: &Conn,
+    id: Option<RequestId>,
+    path: &str,
+    name: &str,
+    args: &Value,
+    timeout: Duration,
+) {
+    let ticket = match shared.registry.start_call(path, conn.out.clone(), id.clone()) {
+        Ok(t) => t,
+        Err(f) => {
+            let _ = conn.out.send(reply::error(&id, &f)).await;
+            return;
+        }
+    };
+    let registry = Arc::clone(&shared.registry);
+    let out = conn.out.clone();
+    let forwarded = reply::forward(ticket.call, name, args);
+    let path = path.to_owned();
+    tokio::spawn(async move {
+        let answer = if ticket.worker.send(forwarded).await.is_err() {
+            registry.cancel_call(ticket.call);
+            Err(Failure::new(
+                "worker_gone",
+                format!("the worker at `{path}` disconnected"),
+            ))
+        } else {
+            match tokio::time::timeout(timeout, ticket.done).await {
+                Ok(Ok(answer)) => answer,
+                Ok(Err(_)) => Err(Failure::new("worker_gone", format!("the worker at `{path}` is gone"))),
+                Err(_) => {
+                    registry.cancel_call(ticket.call);
+                    Err(Failure::new(
+                        "timeout",
+                        format!("the worker at `{path}` did not answer within {timeout:?}"),
+                    ))
+                }
+            }
+        };
+        let _ = out.send(reply::result(&id, &answer)).await;
+    });
+}

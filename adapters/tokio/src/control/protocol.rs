@@ -1,0 +1,404 @@
+//! The wire protocol's requests: one JSON object per line, decoded by a pure
+//! function ([`decode`]) so that it can be tested and fuzzed on its own.
+//!
+//! `docs/PROTOCOL.md` is the reference for every operation and error.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// The longest request line the server reads (64 KiB, without the newline).
+/// A longer line gets a `line_too_long` error and is discarded up to its
+/// newline without being buffered.
+pub const MAX_LINE: usize = 64 * 1024;
+
+/// A request id, chosen by the client and echoed in every answer to it: a
+/// non-negative integer or a string.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum RequestId {
+    /// A number.
+    Num(u64),
+    /// A string.
+    Text(String),
+}
+
+/// One decoded request line: its id (if the client gave one) and operation.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Envelope {
+    /// Echoed in every answer; `null` there when absent.
+    pub id: Option<RequestId>,
+    /// What to do.
+    pub op: Op,
+}
+
+/// An operation. On the wire `{"op": "<name>", ...fields}`; every field not
+/// listed is an error (`bad_request`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Op {
+    /// Every node of the tree, flat, with state, restarts, uptime and resources.
+    Status {},
+    /// The tree, nested.
+    Tree {},
+    /// The children of a supervisor (OTP's `which_children`).
+    WhichChildren {
+        /// The supervisor (`""`: the root).
+        #[serde(default)]
+        path: String,
+    },
+    /// Counts of a supervisor's children (OTP's `count_children`).
+    CountChildren {
+        /// The supervisor (`""`: the root).
+        #[serde(default)]
+        path: String,
+    },
+    /// Start a stopped child (the engine's `restart_child`).
+    Start {
+        /// The child.
+        path: String,
+    },
+    /// Stop a child and keep its spec (the engine's `terminate_child`).
+    Stop {
+        /// The child.
+        path: String,
+    },
+    /// Stop a running child (if it runs) and start it again.
+    Restart {
+        /// The child.
+        path: String,
+    },
+    /// Remove a stopped child's spec (the engine's `delete_child`).
+    Delete {
+        /// The child.
+        path: String,
+    },
+    /// Restart every running child of a supervisor.
+    RestartAll {
+        /// The supervisor (`""`: the root).
+        #[serde(default)]
+        path: String,
+        /// One by one, each started (and ready) before the next is stopped.
+        #[serde(default)]
+        rolling: bool,
+    },
+    /// Shut the whole tree down in order.
+    Shutdown {},
+    /// A live stream of trace events (CONTRACTS section 3).
+    Subscribe {},
+    /// The registered workers.
+    Workers {},
+    /// Forward an operation to the registered worker at `path` and stream its
+    /// answer back.
+    Call {
+        /// The worker.
+        path: String,
+        /// The operation's name, as the worker knows it.
+        name: String,
+        /// Its arguments (any JSON; `null` when absent).
+        #[serde(default)]
+        args: Value,
+        /// How long to wait for the worker's final answer, in milliseconds.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timeout_ms: Option<u64>,
+    },
+    /// Metrics in the Prometheus text exposition format.
+    Metrics {},
+    /// A worker registers with its run's `VIGIL_TOKEN`.
+    Register {
+        /// The run's token.
+        token: String,
+        /// The worker's path, if it wants it checked against the token's.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        path: Option<String>,
+    },
+    /// A worker reports ready (the engine's `Ready` for its run).
+    Ready {
+        /// Needed unless this connection registered.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        token: Option<String>,
+    },
+    /// A worker reports it is alive (the engine's `Heartbeat`).
+    Heartbeat {
+        /// Needed unless this connection registered.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        token: Option<String>,
+    },
+    /// A worker publishes its state map (replacing the previous one), shown
+    /// by `status` and `workers`.
+    Publish {
+        /// The state.
+        state: Map<String, Value>,
+        /// Needed unless this connection registered.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        token: Option<String>,
+    },
+    /// A registered worker answers a forwarded call: any number of `item`s,
+    /// then exactly one of `result` or `error`.
+    Answer {
+        /// The call's number, from the forwarded message.
+        call: u64,
+        /// A partial answer, streamed to the caller.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        item: Option<Value>,
+        /// The final answer.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        result: Option<Value>,
+        /// The final answer: a failure.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+}
+
+/// Every operation name, in the order of [`Op`].
+pub const OPS: &[&str] = &[
+    "status",
+    "tree",
+    "which_children",
+    "count_children",
+    "start",
+    "stop",
+    "restart",
+    "delete",
+    "restart_all",
+    "shutdown",
+    "subscribe",
+    "workers",
+    "call",
+    "metrics",
+    "register",
+    "ready",
+    "heartbeat",
+    "publish",
+    "answer",
+];
+
+/// Why a line is not a request. The id is kept when it could be read, so
+/// the error reply can name the request.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("{kind}")]
+pub struct DecodeError {
+    /// The request's id, if the line had a readable one.
+    pub id: Option<RequestId>,
+    /// What is wrong.
+    pub kind: DecodeErrorKind,
+}
+
+/// What is wrong with a request line.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum DecodeErrorKind {
+    /// The line is longer than [`MAX_LINE`].
+    #[error("the line is longer than {MAX_LINE} bytes")]
+    LineTooLong,
+    /// The connection ended in the middle of a line.
+    #[error("the connection ended in the middle of a request (no newline)")]
+    Incomplete,
+    /// Not UTF-8.
+    #[error("the line is not valid UTF-8 (at byte {valid_up_to})")]
+    InvalidUtf8 {
+        /// Bytes before the first invalid one.
+        valid_up_to: usize,
+    },
+    /// Not JSON.
+    #[error("the line is not JSON: {0}")]
+    InvalidJson(String),
+    /// JSON, but not an object.
+    #[error("a request is a JSON object")]
+    NotAnObject,
+    /// `id` is neither a non-negative integer nor a string.
+    #[error("`id` must be a non-negative integer or a string")]
+    BadId,
+    /// No `op` string.
+    #[error("a request needs an `op` string")]
+    MissingOp,
+    /// An `op` this server does not know.
+    #[error("unknown op `{0}`")]
+    UnknownOp(String),
+    /// A known op with a missing, unknown or wrongly typed field.
+    #[error("bad `{op}` request: {message}")]
+    BadArguments {
+        /// The op.
+        op: String,
+        /// What serde said.
+        message: String,
+    },
+}
+
+impl DecodeErrorKind {
+    /// The error code in replies.
+    pub fn code(&self) -> &'static str {
+        match self {
+            DecodeErrorKind::LineTooLong => "line_too_long",
+            DecodeErrorKind::Incomplete => "incomplete",
+            DecodeErrorKind::InvalidUtf8 { .. } => "invalid_utf8",
+            DecodeErrorKind::InvalidJson(_) => "invalid_json",
+            DecodeErrorKind::NotAnObject | DecodeErrorKind::BadId | DecodeErrorKind::MissingOp => "bad_request",
+            DecodeErrorKind::BadArguments { .. } => "bad_request",
+            DecodeErrorKind::UnknownOp(_) => "unknown_op",
+        }
+    }
+}
+
+/// Decode one request line (without its newline; a trailing `\r` is
+/// allowed). Pure: no I/O, no state, never panics.
+///
+/// ```
+/// use vigil_tokio::control::protocol::{decode, DecodeErrorKind, Op, RequestId};
+///
+/// let req = decode(br#"{"id": 7, "op": "restart", "path": "web/w1"}"#).unwrap();
+/// assert_eq!(req.id, Some(RequestId::Num(7)));
+/// assert_eq!(req.op, Op::Restart { path: "web/w1".into() });
+///
+/// let err = decode(br#"{"id": 8, "op": "restart", "path": 3}"#).unwrap_err();
+/// assert_eq!(err.id, Some(RequestId::Num(8)));
+/// assert_eq!(err.kind.code(), "bad_request");
+/// assert_eq!(decode(b"\xff").unwrap_err().kind, DecodeErrorKind::InvalidUtf8 { valid_up_to: 0 });
+/// ```
+pub fn decode(line: &[u8]) -> Result<Envelope, DecodeError> {
+    let bare = |kind| DecodeError { id: None, kind };
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let text = std::str::from_utf8(line).map_err(|e| {
+        bare(DecodeErrorKind::InvalidUtf8 {
+            valid_up_to: e.valid_up_to(),
+        })
+    })?;
+    let value: Value = serde_json::from_str(text).map_err(|e| bare(DecodeErrorKind::InvalidJson(e.to_string())))?;
+    let Value::Object(mut object) = value else {
+        return Err(bare(DecodeErrorKind::NotAnObject));
+    };
+    let id = match object.remove("id") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(serde_json::from_value::<RequestId>(v).map_err(|_| bare(DecodeErrorKind::BadId))?),
+    };
+    let fail = |kind| DecodeError { id: id.clone(), kind };
+    let op = match object.get("op") {
+        Some(Value::String(op)) => op.clone(),
+        _ => return Err(fail(DecodeErrorKind::MissingOp)),
+    };
+    if !OPS.contains(&op.as_str()) {
+        return Err(fail(DecodeErrorKind::UnknownOp(truncate(&op, 64))));
+    }
+    match serde_json::from_value::<Op>(Value::Object(object)) {
+        Ok(op) => Ok(Envelope { id, op }),
+        Err(e) => Err(fail(DecodeErrorKind::BadArguments {
+            op,
+            message: e.to_string(),
+        })),
+    }
+}
+
+/// Encode a request as one line (with its newline), for clients.
+pub fn encode(id: Option<&RequestId>, op: &Op) -> Vec<u8> {
+    let mut value = serde_json::to_value(op).unwrap_or(Value::Null);
+    if let (Value::Object(map), Some(id)) = (&mut value, id) {
+        map.insert("id".to_owned(), serde_json::to_value(id).unwrap_or(Value::Null));
+    }
+    let mut line = serde_json::to_vec(&value).unwrap_or_default();
+    line.push(b'\n');
+    line
+}
+
+/// At most `max` characters of `s` (an echoed unknown op stays short).
+fn truncate(s: &str, max: usize) -> String {
+    s.chars().take(max).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_op_round_trips() {
+        let ops = [
+            Op::Status {},
+            Op::Tree {},
+            Op::WhichChildren { path: "web".into() },
+            Op::CountChildren { path: String::new() },
+            Op::Start { path: "a".into() },
+            Op::Stop { path: "a".into() },
+            Op::Restart { path: "a".into() },
+            Op::Delete { path: "a".into() },
+            Op::RestartAll {
+                path: String::new(),
+                rolling: true,
+            },
+            Op::Shutdown {},
+            Op::Subscribe {},
+            Op::Workers {},
+            Op::Call {
+                path: "a".into(),
+                name: "stats".into(),
+                args: serde_json::json!({"x": 1}),
+                timeout_ms: Some(5),
+            },
+            Op::Metrics {},
+            Op::Register {
+                token: "t".into(),
+                path: None,
+            },
+            Op::Ready { token: None },
+            Op::Heartbeat {
+                token: Some("t".into()),
+            },
+            Op::Publish {
+                state: Map::new(),
+                token: None,
+            },
+            Op::Answer {
+                call: 3,
+                item: None,
+                result: Some(Value::Bool(true)),
+                error: None,
+            },
+        ];
+        assert_eq!(ops.len(), OPS.len());
+        for (i, op) in ops.into_iter().enumerate() {
+            let id = RequestId::Num(i as u64);
+            let line = encode(Some(&id), &op);
+            assert_eq!(line.last(), Some(&b'\n'));
+            let back = decode(&line[..line.len() - 1]).unwrap();
+            assert_eq!(back, Envelope { id: Some(id), op });
+        }
+    }
+
+    #[test]
+    fn defaults_and_string_ids() {
+        let r = decode(br#"{"op":"which_children","id":"a"}"#).unwrap();
+        assert_eq!(r.id, Some(RequestId::Text("a".into())));
+        assert_eq!(r.op, Op::WhichChildren { path: String::new() });
+        let r = decode(b"{\"op\":\"status\"}\r").unwrap();
+        assert_eq!((r.id, r.op), (None, Op::Status {}));
+    }
+
+    #[test]
+    fn errors_are_precise_and_keep_the_id() {
+        let kind = |line: &[u8]| decode(line).unwrap_err().kind;
+        assert!(matches!(kind(b"{"), DecodeErrorKind::InvalidJson(_)));
+        assert_eq!(kind(b"[1]"), DecodeErrorKind::NotAnObject);
+        assert_eq!(kind(br#"{"id":-1,"op":"status"}"#), DecodeErrorKind::BadId);
+        assert_eq!(kind(br#"{"id":{},"op":"status"}"#), DecodeErrorKind::BadId);
+        assert_eq!(kind(br#"{"op":5}"#), DecodeErrorKind::MissingOp);
+        assert_eq!(kind(br#"{"op":"reboot"}"#), DecodeErrorKind::UnknownOp("reboot".into()));
+        let e = decode(br#"{"id":1,"op":"status","extra":true}"#).unwrap_err();
+        assert_eq!(e.id, Some(RequestId::Num(1)));
+        assert!(e.to_string().contains("extra"), "{e}");
+        let e = decode(br#"{"id":2,"op":"restart_all","rolling":"yes"}"#).unwrap_err();
+        assert_eq!(e.kind.code(), "bad_request");
+        let e = decode(br#"{"id":3,"op":"stop"}"#).unwrap_err();
+        assert!(e.to_string().contains("path"), "{e}");
+    }
+
+    proptest::proptest! {
+        /// The decoder is total: arbitrary bytes give a request or an error, never a panic.
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
+            let _ = decode(&bytes);
+        }
+
+        /// Arbitrary JSON-ish text with a known op never panics either.
+        #[test]
+        fn arbitrary_fields_never_panic(op in proptest::sample::select(OPS), key in "[a-z_]{1,8}", value in "[-0-9a-z\"{}\\[\\],:. ]{0,24}") {
+            let line = format!(r#"{{"id":1,"op":"{op}","{key}":{value}}}"#);
+            let _ = decode(line.as_bytes());
+        }
+    }
+}

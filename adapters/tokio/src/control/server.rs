@@ -1,0 +1,183 @@
+//! The listening side: binding, the accept loop, the connection limit, and
+//! what every connection shares.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use tokio::net::UnixListener;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+use super::counters::{spawn_collector, Counters};
+use super::error::ControlError;
+use super::registry::Registry;
+use super::reply::{self, Failure};
+use super::socket::{remove_if_ours, BoundSocket};
+use super::token::RunTokens;
+use super::{connection, peer};
+use crate::handle::Supervisor;
+
+/// Settings of a control server.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ControlOptions {
+    /// The socket path (see [`super::default_socket_path`]).
+    pub path: PathBuf,
+    /// Connections open at once; one more gets a `too_many_connections`
+    /// error line and is closed. Default 1024.
+    pub max_connections: usize,
+    /// How long a `call` waits for the worker's final answer when the
+    /// request gives no `timeout_ms`. Default 30 s.
+    pub call_timeout: Duration,
+}
+
+impl ControlOptions {
+    /// The defaults, at `path`.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        ControlOptions {
+            path: path.into(),
+            max_connections: 1024,
+            call_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// A bound control socket, and (once [`serve`](Self::serve)d) the server on
+/// it. Cloning is cheap; every clone is the same server.
+#[derive(Clone, Debug)]
+pub struct ControlServer {
+    inner: Arc<ServerInner>,
+}
+
+#[derive(Debug)]
+struct ServerInner {
+    options: ControlOptions,
+    socket: Mutex<Option<BoundSocket>>,
+    file_id: (u64, u64),
+    tokens: Arc<RunTokens>,
+    closed: CancellationToken,
+}
+
+/// What every connection of a serving server shares.
+pub(crate) struct Shared {
+    pub(crate) sup: Supervisor,
+    pub(crate) registry: Arc<Registry>,
+    pub(crate) counters: Arc<Counters>,
+    pub(crate) options: ControlOptions,
+    pub(crate) open: AtomicUsize,
+    next_conn: AtomicU64,
+}
+
+impl ControlServer {
+    /// Create the socket (see the [module docs](super)). Needs no runtime;
+    /// nothing is accepted until [`serve`](Self::serve).
+    pub fn bind(options: ControlOptions) -> Result<ControlServer, ControlError> {
+        let socket = BoundSocket::bind(&options.path)?;
+        Ok(ControlServer {
+            inner: Arc::new(ServerInner {
+                file_id: socket.file_id(),
+                socket: Mutex::new(Some(socket)),
+                options,
+                tokens: Arc::default(),
+                closed: CancellationToken::new(),
+            }),
+        })
+    }
+
+    /// The socket path.
+    pub fn path(&self) -> &Path {
+        &self.inner.options.path
+    }
+
+    pub(crate) fn tokens(&self) -> Arc<RunTokens> {
+        Arc::clone(&self.inner.tokens)
+    }
+
+    /// Serve `sup` on the current tokio runtime until the tree is down or
+    /// [`close`](Self::close) is called; then the socket file is removed.
+    /// [`crate::Tree::control`] does this for you when the tree starts (so
+    /// that process runs get their socket and token, and counting starts
+    /// with the first run); call it yourself only for a tree started
+    /// without it, whose runs then cannot register.
+    pub fn serve(&self, sup: Supervisor) -> Result<(), ControlError> {
+        let bound = self
+            .inner
+            .socket
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+            .ok_or(ControlError::AlreadyServing)?;
+        let listener = UnixListener::from_std(bound.listener).map_err(|source| ControlError::Io {
+            path: bound.path.clone(),
+            source,
+        })?;
+        let registry = Arc::new(Registry::new(self.tokens()));
+        let counters = Arc::new(Counters::default());
+        spawn_collector(sup.events(), Arc::clone(&counters), Arc::clone(&registry));
+        let shared = Arc::new(Shared {
+            sup,
+            registry,
+            counters,
+            options: self.inner.options.clone(),
+            open: AtomicUsize::new(0),
+            next_conn: AtomicU64::new(0),
+        });
+        tokio::spawn(accept_loop(listener, shared, Arc::clone(&self.inner)));
+        Ok(())
+    }
+
+    /// Stop accepting connections and remove the socket file (if it is still
+    /// this server's). Open connections finish what they are doing.
+    pub fn close(&self) {
+        self.inner.closed.cancel();
+        remove_if_ours(&self.inner.options.path, self.inner.file_id);
+    }
+}
+
+async fn accept_loop(listener: UnixListener, shared: Arc<Shared>, server: Arc<ServerInner>) {
+    let limit = Arc::new(Semaphore::new(shared.options.max_connections));
+    tracing::info!(socket = %server.options.path.display(), "control server listening");
+    loop {
+        tokio::select! {
+            _ = server.closed.cancelled() => break,
+            _ = shared.sup.wait() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    let conn = shared.next_conn.fetch_add(1, Ordering::Relaxed);
+                    let permit = Arc::clone(&limit).try_acquire_owned();
+                    let shared = Arc::clone(&shared);
+                    tokio::spawn(async move {
+                        if let Err(e) = peer::check(&stream) {
+                            tracing::warn!(error = %e, "control connection refused");
+                            refuse(stream, Failure::new("unauthorized", e.to_string())).await;
+                            return;
+                        }
+                        let Ok(permit) = permit else {
+                            let max = shared.options.max_connections;
+                            refuse(stream, Failure::new("too_many_connections",
+                                format!("the server has {max} connections open; try again later"))).await;
+                            return;
+                        };
+                        connection::serve(shared, stream, conn).await;
+                        drop(permit);
+                    });
+                }
+                Err(e) => {
+                    // EMFILE and the like: wait a little rather than spin.
+                    tracing::warn!(error = %e, "control server: accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    }
+    drop(listener);
+    remove_if_ours(&server.options.path, server.file_id);
+}
+
+/// Write one error line and close.
+async fn refuse(mut stream: tokio::net::UnixStream, failure: Failure) {
+    use tokio::io::AsyncWriteExt;
+    let _ = stream.write_all(&reply::error(&None, &failure)).await;
+    let _ = stream.shutdown().await;
+}

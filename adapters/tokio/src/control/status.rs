@@ -1,0 +1,165 @@
+//! A snapshot of the whole tree, read through `which_children` requests and
+//! joined with the server's counters and registrations: what `status`,
+//! `tree` and `metrics` show.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use serde::Serialize;
+use vigil_core::{ChildInfo, Reply, Request};
+
+use super::counters::Counters;
+use super::registry::{Registry, WorkerInfo};
+use super::reply::Failure;
+use crate::handle::Supervisor;
+
+/// One node (not the root) as `status` shows it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub(crate) struct NodeStatus {
+    pub(crate) path: String,
+    pub(crate) name: String,
+    /// `worker` or `supervisor`.
+    pub(crate) kind: &'static str,
+    pub(crate) state: &'static str,
+    /// Of its current or last run (workers; 0 if never run).
+    pub(crate) generation: u64,
+    /// Added at run time (`start_child`), not part of the config.
+    pub(crate) dynamic: bool,
+    /// Depth below the root (1 for the root's children).
+    pub(crate) depth: usize,
+    /// Runs after the first, since the server started.
+    pub(crate) restarts: u64,
+    /// Seconds since its current run started, if it is up.
+    pub(crate) uptime_secs: Option<f64>,
+    /// How its last run ended.
+    pub(crate) last_exit: Option<String>,
+    /// The registered worker of its current run, if any.
+    pub(crate) worker: Option<WorkerInfo>,
+}
+
+/// One node of the `tree` answer.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub(crate) struct TreeNode {
+    pub(crate) name: String,
+    pub(crate) path: String,
+    pub(crate) kind: &'static str,
+    pub(crate) state: &'static str,
+    pub(crate) generation: u64,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) children: Vec<TreeNode>,
+}
+
+/// Every node in depth-first start order, with its path and depth.
+pub(crate) async fn walk(sup: &Supervisor) -> Result<Vec<(String, usize, ChildInfo)>, Failure> {
+    let mut out = Vec::new();
+    walk_from(sup, String::new(), 1, &mut out).await?;
+    Ok(out)
+}
+
+fn walk_from<'a>(
+    sup: &'a Supervisor,
+    path: String,
+    depth: usize,
+    out: &'a mut Vec<(String, usize, ChildInfo)>,
+) -> Pin<Box<dyn Future<Output = Result<(), Failure>> + Send + 'a>> {
+    Box::pin(async move {
+        let children = match sup.request(Request::WhichChildren { path: path.clone() }).await {
+            Ok(Reply::Children(c)) => c,
+            Ok(_) => Vec::new(),
+            // The root's answer matters (tree down); a nested supervisor that
+            // vanished meanwhile simply has no children any more.
+            Err(e) if path.is_empty() => return Err(e.into()),
+            Err(_) => Vec::new(),
+        };
+        for c in children {
+            let child_path = if path.is_empty() {
+                c.name.clone()
+            } else {
+                format!("{path}/{}", c.name)
+            };
+            let is_sup = c.supervisor;
+            out.push((child_path.clone(), depth, c));
+            if is_sup {
+                walk_from(sup, child_path, depth + 1, out).await?;
+            }
+        }
+        Ok(())
+    })
+}
+
+fn kind(c: &ChildInfo) -> &'static str {
+    if c.supervisor {
+        "supervisor"
+    } else {
+        "worker"
+    }
+}
+
+/// `status`: every node with its counters and registration.
+pub(crate) async fn status(
+    sup: &Supervisor,
+    counters: &Counters,
+    registry: &Registry,
+) -> Result<Vec<NodeStatus>, Failure> {
+    let nodes = walk(sup).await?;
+    let now = std::time::Instant::now();
+    let workers = registry.len();
+    Ok(nodes
+        .into_iter()
+        .map(|(path, depth, c)| {
+            let k = counters.child(&path);
+            let worker = if workers > 0 && !c.supervisor {
+                registry.worker_at(&path).filter(|w| w.generation == c.generation)
+            } else {
+                None
+            };
+            NodeStatus {
+                name: c.name,
+                kind: if c.supervisor { "supervisor" } else { "worker" },
+                state: c.state.as_str(),
+                generation: c.generation,
+                dynamic: c.dynamic,
+                depth,
+                restarts: k.restarts(),
+                uptime_secs: k.up_since.map(|t| now.duration_since(t).as_secs_f64()),
+                last_exit: k.last_exit,
+                worker,
+                path,
+            }
+        })
+        .collect())
+}
+
+/// `tree`: the nodes nested under their supervisors.
+pub(crate) async fn tree(sup: &Supervisor) -> Result<Vec<TreeNode>, Failure> {
+    let nodes = walk(sup).await?;
+    let mut iter = nodes.into_iter().peekable();
+    Ok(nest(&mut iter, 1))
+}
+
+fn nest(
+    iter: &mut std::iter::Peekable<impl Iterator<Item = (String, usize, ChildInfo)>>,
+    depth: usize,
+) -> Vec<TreeNode> {
+    let mut level = Vec::new();
+    while let Some((_, d, _)) = iter.peek() {
+        if *d < depth {
+            break;
+        }
+        let Some((path, _, c)) = iter.next() else { break };
+        let children = if c.supervisor {
+            nest(iter, depth + 1)
+        } else {
+            Vec::new()
+        };
+        level.push(TreeNode {
+            kind: kind(&c),
+            state: c.state.as_str(),
+            generation: c.generation,
+            name: c.name,
+            path,
+            children,
+        });
+    }
+    level
+}
