@@ -13,7 +13,8 @@ use clap::Args;
 use tokio::signal::unix::{signal, SignalKind};
 use vigil_config::{TreeConfig, WorkerConfig};
 use vigil_core::{ChildKind, ChildSpec, ExitReason, Notice, Readiness, Request, SupervisorSpec};
-use vigil_tokio::{OutputMode, ProcessSpec, Supervisor, Tree};
+use vigil_tokio::monitor::{LeakDetection, MonitorSettings};
+use vigil_tokio::{OutputMode, ProcessSpec, ProcessTreeOptions, Supervisor, Tree};
 
 /// The options of `vigil run`.
 #[derive(Clone, Debug, Args)]
@@ -104,7 +105,11 @@ async fn supervise(args: RunArgs, config: PathBuf, cfg: TreeConfig) -> ExitCode 
         .clone()
         .map_or(OutputMode::Tracing, |dir| OutputMode::Files { dir });
     let processes = processes(&cfg, &cfg.spec, &output);
-    let sup = match Tree::start_processes(cfg.spec.clone(), processes, trace) {
+    let options = ProcessTreeOptions {
+        trace,
+        monitor: monitor_settings(&cfg.monitor),
+    };
+    let sup = match Tree::start_processes(cfg.spec.clone(), processes, options) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e}");
@@ -209,6 +214,18 @@ fn processes(cfg: &TreeConfig, spec: &SupervisorSpec, output: &OutputMode) -> Ve
         .collect()
 }
 
+/// The `[monitor]` table as the adapter's settings.
+fn monitor_settings(m: &vigil_config::MonitorConfig) -> MonitorSettings {
+    MonitorSettings {
+        interval: m.interval,
+        tree_memory_limit: m.memory_limit,
+        leak: m.leak_growth.map(|growth| LeakDetection {
+            growth,
+            count: m.leak_count,
+        }),
+    }
+}
+
 fn process_spec(w: &WorkerConfig, notify: bool, output: &OutputMode) -> ProcessSpec {
     ProcessSpec {
         command: w.command.clone(),
@@ -216,6 +233,7 @@ fn process_spec(w: &WorkerConfig, notify: bool, output: &OutputMode) -> ProcessS
         cwd: w.cwd.clone(),
         output: output.clone(),
         notify,
+        memory_limit: w.memory_limit,
     }
 }
 

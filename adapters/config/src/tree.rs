@@ -14,7 +14,9 @@ use crate::error::{ConfigError, ConfigErrorKind};
 use crate::keywords::{keyword, parse_shutdown, AUTO_SHUTDOWNS, LIFESPANS, READINESS, RESTARTS, STRATEGIES};
 use crate::model::{ControlConfig, Lifetime, MonitorConfig, SimBehaviour, TreeConfig, WorkerConfig};
 use crate::position::Doc;
-use crate::raw::{DurationText, RawBackoff, RawChild, RawControl, RawMonitor, RawSim, RawSupervisor, RawTree, SizeValue};
+use crate::raw::{
+    DurationText, RawBackoff, RawChild, RawControl, RawMonitor, RawSim, RawSupervisor, RawTree, SizeValue,
+};
 use crate::toml_error::from_toml;
 
 /// Parse and validate a tree config. `source` names the text in errors and
@@ -198,7 +200,9 @@ impl Builder<'_> {
         if let Some(v) = &raw.interval {
             m.interval = self.duration(v, "interval")?;
             if m.interval.is_zero() {
-                return Err(self.doc.bad_value(&v.span(), "interval", "the interval must be greater than zero"));
+                return Err(self
+                    .doc
+                    .bad_value(&v.span(), "interval", "the interval must be greater than zero"));
             }
         }
         if let Some(v) = &raw.memory_limit {
@@ -209,7 +213,9 @@ impl Builder<'_> {
         }
         if let Some(v) = &raw.leak_count {
             if *v.get_ref() == 0 {
-                return Err(self.doc.bad_value(&v.span(), "leak_count", "the count must be at least 1"));
+                return Err(self
+                    .doc
+                    .bad_value(&v.span(), "leak_count", "the count must be at least 1"));
             }
             m.leak_count = *v.get_ref();
         }
@@ -219,7 +225,9 @@ impl Builder<'_> {
     /// A byte size greater than zero (`"512MiB"` or a number of bytes).
     fn size(&self, v: &Spanned<SizeValue>, key: &'static str) -> Result<u64, ConfigError> {
         let bytes = match v.get_ref() {
-            SizeValue::Text(text) => parse_byte_size(text).map_err(|e| self.doc.bad_value(&v.span(), key, e.message()))?,
+            SizeValue::Text(text) => {
+                parse_byte_size(text).map_err(|e| self.doc.bad_value(&v.span(), key, e.message()))?
+            }
             SizeValue::Bytes(n) => {
                 u64::try_from(*n).map_err(|_| self.doc.bad_value(&v.span(), key, "a size cannot be negative"))?
             }

@@ -400,5 +400,8 @@ fn the_monitor_table_sets_the_sampling_and_the_tree_limits() {
     let defaults = parse_tree("", "m.toml").unwrap().monitor;
     assert_eq!(defaults, vigil_config::MonitorConfig::default());
     assert_eq!(defaults.interval, std::time::Duration::from_secs(5));
-    assert_eq!((defaults.memory_limit, defaults.leak_growth, defaults.leak_count), (None, None, 5));
+    assert_eq!(
+        (defaults.memory_limit, defaults.leak_growth, defaults.leak_count),
+        (None, None, 5)
+    );
 }

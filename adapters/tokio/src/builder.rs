@@ -7,6 +7,7 @@ use vigil_core::{ChildKind, ChildSpec, SpecError, SupervisorSpec};
 use crate::context::Context;
 use crate::driver::{self, Payload};
 use crate::handle::Supervisor;
+use crate::monitor::MonitorSettings;
 use crate::process::ProcessSpec;
 use crate::task::task_fn;
 
@@ -34,6 +35,25 @@ use crate::task::task_fn;
 pub struct Tree {
     spec: SupervisorSpec,
     children: Vec<(ChildSpec, Node)>,
+    monitor: MonitorSettings,
+}
+
+/// How [`Tree::start_processes`] runs a tree of OS processes.
+#[derive(Default)]
+pub struct ProcessTreeOptions {
+    /// Where to write the JSON-lines trace (CONTRACTS section 3), if anywhere.
+    pub trace: Option<Box<dyn std::io::Write + Send>>,
+    /// How the process children's resources are watched.
+    pub monitor: MonitorSettings,
+}
+
+impl std::fmt::Debug for ProcessTreeOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProcessTreeOptions")
+            .field("trace", &self.trace.is_some())
+            .field("monitor", &self.monitor)
+            .finish()
+    }
 }
 
 enum Node {
@@ -63,7 +83,17 @@ impl Tree {
                 ..spec
             },
             children: Vec::new(),
+            monitor: MonitorSettings::default(),
         }
+    }
+
+    /// How the resources of the tree's process children are watched (the
+    /// sampling interval, a memory limit over the whole tree, leak
+    /// detection; each child's own limit is [`ProcessSpec::memory_limit`]).
+    /// Only the root's settings count.
+    pub fn monitor(mut self, settings: MonitorSettings) -> Self {
+        self.monitor = settings;
+        self
     }
 
     /// Add a task worker: `f` is called for every run with that run's [`Context`].
@@ -118,17 +148,33 @@ impl Tree {
     pub fn start_processes(
         spec: SupervisorSpec,
         processes: Vec<ProcessSpec>,
-        trace: Option<Box<dyn std::io::Write + Send>>,
+        options: ProcessTreeOptions,
     ) -> Result<Supervisor, SpecError> {
         let payloads = processes.into_iter().map(Payload::Process).collect();
-        driver::spawn(spec, payloads, driver::Options { seed: 0, trace })
+        driver::spawn(
+            spec,
+            payloads,
+            driver::Options {
+                seed: 0,
+                trace: options.trace,
+                monitor: options.monitor,
+            },
+        )
     }
 
     /// Validate the tree and start it on the current tokio runtime: a driver
     /// task owns the engine; the returned handle talks to it.
     pub fn start(self) -> Result<Supervisor, SpecError> {
         let mut payloads = Vec::new();
+        let monitor = self.monitor;
         let spec = self.build(&mut payloads);
-        driver::spawn(spec, payloads, driver::Options::default())
+        driver::spawn(
+            spec,
+            payloads,
+            driver::Options {
+                monitor,
+                ..driver::Options::default()
+            },
+        )
     }
 }

@@ -11,6 +11,7 @@ use vigil_core::{
 
 use crate::clock::Clock;
 use crate::handle::{Event, Supervisor};
+use crate::monitor::{MonitorHandle, MonitorService, MonitorSettings, MonitoredRun};
 use crate::process::{spawn_process, ProcessHandle, ProcessSpec};
 use crate::report::{Report, ReportSender};
 use crate::task::{spawn_task, TaskFn, TaskRun};
@@ -44,6 +45,8 @@ pub(crate) struct Options {
     pub(crate) seed: u64,
     /// Where to write the JSON-lines trace (CONTRACTS section 3).
     pub(crate) trace: Option<Box<dyn std::io::Write + Send>>,
+    /// How process children are watched.
+    pub(crate) monitor: MonitorSettings,
 }
 
 /// A live run, by how it is stopped.
@@ -63,6 +66,7 @@ struct Driver {
     down: watch::Sender<Option<ExitReason>>,
     path: String,
     trace: Option<vigil_trace::TraceWriter>,
+    monitors: MonitorHandle,
 }
 
 /// Start the driver task for `spec` on the current runtime.
@@ -72,6 +76,7 @@ pub(crate) fn spawn(spec: SupervisorSpec, payloads: Vec<Payload>, opts: Options)
     let (reports_tx, reports_rx) = mpsc::unbounded_channel();
     let (events, _) = broadcast::channel(4096);
     let (down, down_rx) = watch::channel(None);
+    let monitors = MonitorService::spawn(opts.monitor, reports_tx.clone());
     let driver = Driver {
         engine,
         clock: Clock::start(),
@@ -83,12 +88,14 @@ pub(crate) fn spawn(spec: SupervisorSpec, payloads: Vec<Payload>, opts: Options)
         down,
         path: String::new(),
         trace: opts.trace.map(vigil_trace::TraceWriter::to_sink),
+        monitors: monitors.clone(),
     };
     tokio::spawn(driver.run(rx, reports_rx));
     Ok(Supervisor {
         tx,
         events,
         down: down_rx,
+        monitors,
     })
 }
 
@@ -163,12 +170,18 @@ impl Driver {
             }
             Report::Exited(reason) => {
                 if let Some(slot) = self.runs.get_mut(run.node.index()) {
-                    if slot.as_ref().is_some_and(|(r, _)| *r == run) {
-                        *slot = None;
+                    if let Some((r, h)) = slot.as_ref() {
+                        if *r == run {
+                            if matches!(h, RunHandle::Process(_)) {
+                                self.monitors.remove(run);
+                            }
+                            *slot = None;
+                        }
                     }
                 }
                 Input::Exited(run, reason)
             }
+            Report::Evict(why) => Input::Evict(run, why),
         };
         self.engine.handle(input, now);
     }
@@ -246,9 +259,16 @@ impl Driver {
                     .cloned();
                 let handle = match payload {
                     Some(Payload::Task(f)) => Ok(RunHandle::Task(spawn_task(&f, run, path, self.reports_tx.clone()))),
-                    Some(Payload::Process(p)) => {
-                        spawn_process(&p, run, &path, self.reports_tx.clone()).map(RunHandle::Process)
-                    }
+                    Some(Payload::Process(p)) => spawn_process(&p, run, &path, self.reports_tx.clone()).map(|h| {
+                        self.monitors.register(MonitoredRun {
+                            run,
+                            path: Arc::clone(&path),
+                            pgid: h.pid(),
+                            memory_limit: p.memory_limit,
+                            started: tokio::time::Instant::now(),
+                        });
+                        RunHandle::Process(h)
+                    }),
                     None => Err(format!("nothing to run for {path}")),
                 };
                 match handle {
