@@ -178,6 +178,7 @@ fn build(root: SupervisorSpec, kids: Vec<Gen>) -> TreeConfig {
         name: "generated".into(),
         spec,
         control: Default::default(),
+        monitor: Default::default(),
         workers,
     }
 }

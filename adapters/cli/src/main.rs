@@ -12,11 +12,17 @@
 //! - `vigil run CONFIG [--trace FILE] [--output-dir DIR]`: supervise the tree's
 //!   processes for real.
 //!
+//! - `vigil ctl [--socket PATH] [--json] status|tree|start|stop|restart|delete|
+//!   restart-all|shutdown|workers|metrics|subscribe|call`: talk to a running
+//!   `vigil run` over its control socket.
+//!
 //! Exit codes: 0 ok, 1 a check or invariant failed, 2 bad usage or bad input
 //! (clap's own usage errors exit 2 too).
 
 mod args;
 mod check_cmd;
+mod ctl_cmd;
+mod ctl_render;
 mod run_cmd;
 mod sim_cmd;
 mod tour;
@@ -59,6 +65,8 @@ enum Cmd {
     /// Supervise a tree config's processes for real (SIGTERM/SIGINT: ordered
     /// shutdown, twice: kill now; SIGHUP: reload the config).
     Run(run_cmd::RunArgs),
+    /// Talk to a running `vigil run` over its control socket.
+    Ctl(ctl_cmd::CtlArgs),
 }
 
 fn main() -> ExitCode {
@@ -68,6 +76,7 @@ fn main() -> ExitCode {
         Some(Cmd::Check { config, script }) => check_cmd::check(&config, script.as_deref()),
         Some(Cmd::Sim(args)) => sim_cmd::sim(args),
         Some(Cmd::Run(args)) => run_cmd::run(args),
+        Some(Cmd::Ctl(args)) => ctl_cmd::ctl(args),
         None => {
             // `vigil` alone: the help, as before clap (not a usage error).
             let _ = Cli::command().print_help();

@@ -13,7 +13,9 @@ use clap::Args;
 use tokio::signal::unix::{signal, SignalKind};
 use vigil_config::{TreeConfig, WorkerConfig};
 use vigil_core::{ChildKind, ChildSpec, ExitReason, Notice, Readiness, Request, SupervisorSpec};
-use vigil_tokio::{OutputMode, ProcessSpec, Supervisor, Tree};
+use vigil_tokio::control::{ControlOptions, ControlServer};
+use vigil_tokio::monitor::{LeakDetection, MonitorSettings};
+use vigil_tokio::{OutputMode, ProcessSpec, ProcessTreeOptions, Supervisor, Tree};
 
 /// The options of `vigil run`.
 #[derive(Clone, Debug, Args)]
@@ -104,7 +106,22 @@ async fn supervise(args: RunArgs, config: PathBuf, cfg: TreeConfig) -> ExitCode 
         .clone()
         .map_or(OutputMode::Tracing, |dir| OutputMode::Files { dir });
     let processes = processes(&cfg, &cfg.spec, &output);
-    let sup = match Tree::start_processes(cfg.spec.clone(), processes, trace) {
+    let socket = control_socket(&cfg);
+    let control = match ControlServer::bind(ControlOptions::new(&socket)) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e} (set another path with `[control] socket` in the config)");
+            return ExitCode::from(2);
+        }
+    };
+    // The socket file goes when vigil returns, however it returns.
+    let _control = CloseOnDrop(control.clone());
+    let options = ProcessTreeOptions {
+        trace,
+        monitor: monitor_settings(&cfg.monitor),
+        control: Some(control),
+    };
+    let sup = match Tree::start_processes(cfg.spec.clone(), processes, options) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e}");
@@ -166,6 +183,24 @@ async fn supervise(args: RunArgs, config: PathBuf, cfg: TreeConfig) -> ExitCode 
     }
 }
 
+/// The control socket of `cfg`: `[control] socket` (relative to the working
+/// directory), else the default of CONTRACTS section 1.
+pub fn control_socket(cfg: &TreeConfig) -> PathBuf {
+    cfg.control
+        .socket
+        .clone()
+        .unwrap_or_else(|| vigil_tokio::control::default_socket_path(&cfg.name))
+}
+
+/// Closes the control server (removing its socket file) when dropped.
+struct CloseOnDrop(ControlServer);
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
+
 /// First signal: ordered shutdown. Second: kill everything, exit 130.
 async fn on_stop_signal(sup: &Supervisor, stopping: &mut bool, name: &str) -> Option<ExitCode> {
     if !*stopping {
@@ -209,6 +244,18 @@ fn processes(cfg: &TreeConfig, spec: &SupervisorSpec, output: &OutputMode) -> Ve
         .collect()
 }
 
+/// The `[monitor]` table as the adapter's settings.
+fn monitor_settings(m: &vigil_config::MonitorConfig) -> MonitorSettings {
+    MonitorSettings {
+        interval: m.interval,
+        tree_memory_limit: m.memory_limit,
+        leak: m.leak_growth.map(|growth| LeakDetection {
+            growth,
+            count: m.leak_count,
+        }),
+    }
+}
+
 fn process_spec(w: &WorkerConfig, notify: bool, output: &OutputMode) -> ProcessSpec {
     ProcessSpec {
         command: w.command.clone(),
@@ -216,6 +263,7 @@ fn process_spec(w: &WorkerConfig, notify: bool, output: &OutputMode) -> ProcessS
         cwd: w.cwd.clone(),
         output: output.clone(),
         notify,
+        memory_limit: w.memory_limit,
     }
 }
 

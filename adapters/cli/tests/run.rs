@@ -191,6 +191,8 @@ impl Vigil {
         let log = scratch.path("vigil.log");
         let child = Command::new(env!("CARGO_BIN_EXE_vigil"))
             .arg("run")
+            // Each run's default control socket in its own directory.
+            .env("XDG_RUNTIME_DIR", scratch.path("xdg"))
             .arg(config)
             .arg("--trace")
             .arg(&trace)
@@ -1323,6 +1325,7 @@ fn bad_input_exits_2() {
         let mut child = Command::new(env!("CARGO_BIN_EXE_vigil"))
             .arg("run")
             .args(args)
+            .env("XDG_RUNTIME_DIR", s.path("xdg"))
             .env(TAG_VAR, &tag)
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -86,6 +86,8 @@ mod tree;
 pub use byte_size::{format_byte_size, parse_byte_size};
 pub use duration::{format_duration, parse_duration};
 pub use error::{ConfigError, ConfigErrorKind, ValueError};
-pub use model::{Action, ControlConfig, Lifetime, Script, SimBehaviour, TimedAction, TreeConfig, WorkerConfig};
+pub use model::{
+    Action, ControlConfig, Lifetime, MonitorConfig, Script, SimBehaviour, TimedAction, TreeConfig, WorkerConfig,
+};
 pub use script::{load_script, parse_script};
 pub use tree::{load_tree, parse_tree};

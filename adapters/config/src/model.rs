@@ -21,6 +21,8 @@ pub struct TreeConfig {
     pub spec: SupervisorSpec,
     /// The `[control]` table.
     pub control: ControlConfig,
+    /// The `[monitor]` table.
+    pub monitor: MonitorConfig,
     /// Every worker of the tree, in depth-first start order, indexed by tag.
     pub workers: Vec<WorkerConfig>,
 }
@@ -31,6 +33,41 @@ pub struct ControlConfig {
     /// The control socket path; `None`: the default
     /// (`$XDG_RUNTIME_DIR/vigil/<name>.sock`, else `./vigil.sock`).
     pub socket: Option<PathBuf>,
+}
+
+/// The `[monitor]` table: how `vigil run` watches its children's resources
+/// (per-child limits are each worker's `memory_limit`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MonitorConfig {
+    /// How often the monitors sample `/proc` (default 5 s).
+    pub interval: Duration,
+    /// A limit on the memory of the whole tree, in bytes; over it, the
+    /// largest child is restarted (one per sample).
+    pub memory_limit: Option<u64>,
+    /// Leak detection: a sample that exceeds a run's highest memory so far by
+    /// at least this many bytes counts as one growth (`None`: off).
+    pub leak_growth: Option<u64>,
+    /// Leak detection: after this many growths the run is restarted
+    /// (default 5; only with `leak_growth`).
+    pub leak_count: u32,
+}
+
+impl MonitorConfig {
+    /// The default sampling interval.
+    pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(5);
+    /// The default number of growths that make a leak.
+    pub const DEFAULT_LEAK_COUNT: u32 = 5;
+}
+
+impl Default for MonitorConfig {
+    fn default() -> Self {
+        MonitorConfig {
+            interval: Self::DEFAULT_INTERVAL,
+            memory_limit: None,
+            leak_growth: None,
+            leak_count: Self::DEFAULT_LEAK_COUNT,
+        }
+    }
 }
 
 /// What `vigil run` needs to run one worker, and how `vigil sim` models it.

@@ -21,6 +21,7 @@ use vigil_core::MAX_DEPTH;
 pub(crate) struct RawTree {
     pub supervisor: Option<Spanned<RawSupervisor>>,
     pub control: Option<RawControl>,
+    pub monitor: Option<RawMonitor>,
     #[serde(default)]
     pub child: ChildList,
 }
@@ -118,6 +119,16 @@ pub(crate) struct RawSupervisor {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawControl {
     pub socket: Option<Spanned<PathBuf>>,
+}
+
+/// `[monitor]`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawMonitor {
+    pub interval: Option<Spanned<DurationText>>,
+    pub memory_limit: Option<Spanned<SizeValue>>,
+    pub leak_growth: Option<Spanned<SizeValue>>,
+    pub leak_count: Option<Spanned<u32>>,
 }
 
 /// `[[child]]` (and `[[child.child]]`...).

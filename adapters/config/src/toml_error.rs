@@ -10,6 +10,7 @@ pub(crate) enum Table {
     TreeTop,
     Supervisor,
     Control,
+    Monitor,
     Child,
     Backoff,
     Sim,
@@ -18,10 +19,11 @@ pub(crate) enum Table {
 }
 
 impl Table {
-    pub const ALL: [Table; 8] = [
+    pub const ALL: [Table; 9] = [
         Table::TreeTop,
         Table::Supervisor,
         Table::Control,
+        Table::Monitor,
         Table::Child,
         Table::Backoff,
         Table::Sim,
@@ -32,9 +34,10 @@ impl Table {
     /// The keys it accepts, in the order of its serde struct.
     pub fn keys(self) -> &'static [&'static str] {
         match self {
-            Table::TreeTop => &["supervisor", "control", "child"],
+            Table::TreeTop => &["supervisor", "control", "monitor", "child"],
             Table::Supervisor => &["strategy", "intensity", "period", "auto_shutdown", "lifespan"],
             Table::Control => &["socket"],
+            Table::Monitor => &["interval", "memory_limit", "leak_growth", "leak_count"],
             Table::Child => &[
                 "name",
                 "command",
@@ -85,6 +88,7 @@ impl Table {
             Table::Supervisor if header == Some("[supervisor]") => "[supervisor]".to_owned(),
             Table::Supervisor => "`supervisor`".to_owned(),
             Table::Control => "[control]".to_owned(),
+            Table::Monitor => "[monitor]".to_owned(),
             Table::Child => match header {
                 Some(h) if h.starts_with("[[child") => h.to_owned(),
                 _ => "[[child]]".to_owned(),
@@ -223,6 +227,7 @@ mod table_keys {
             (Table::TreeTop, tree("zzz = 1")),
             (Table::Supervisor, tree("[supervisor]\nzzz = 1")),
             (Table::Control, tree("[control]\nzzz = 1")),
+            (Table::Monitor, tree("[monitor]\nzzz = 1")),
             (Table::Child, tree("[[child]]\nzzz = 1")),
             (Table::Backoff, tree("[[child]]\nbackoff = { zzz = 1 }")),
             (Table::Sim, tree("[[child]]\nsim = { zzz = 1 }")),

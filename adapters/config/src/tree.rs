@@ -12,9 +12,11 @@ use crate::byte_size::parse_byte_size;
 use crate::duration::parse_duration;
 use crate::error::{ConfigError, ConfigErrorKind};
 use crate::keywords::{keyword, parse_shutdown, AUTO_SHUTDOWNS, LIFESPANS, READINESS, RESTARTS, STRATEGIES};
-use crate::model::{ControlConfig, Lifetime, SimBehaviour, TreeConfig, WorkerConfig};
+use crate::model::{ControlConfig, Lifetime, MonitorConfig, SimBehaviour, TreeConfig, WorkerConfig};
 use crate::position::Doc;
-use crate::raw::{DurationText, RawBackoff, RawChild, RawControl, RawSim, RawSupervisor, RawTree, SizeValue};
+use crate::raw::{
+    DurationText, RawBackoff, RawChild, RawControl, RawMonitor, RawSim, RawSupervisor, RawTree, SizeValue,
+};
 use crate::toml_error::from_toml;
 
 /// Parse and validate a tree config. `source` names the text in errors and
@@ -70,12 +72,17 @@ pub fn parse_tree(text: &str, source: &str) -> Result<TreeConfig, ConfigError> {
         Some(c) => builder.control(c)?,
         None => ControlConfig::default(),
     };
+    let monitor = match &raw.monitor {
+        Some(m) => builder.monitor(m)?,
+        None => MonitorConfig::default(),
+    };
     spec.validate().map_err(|e| builder.spec_error(e))?;
     Ok(TreeConfig {
         source: source.to_owned(),
         name: config_name(source),
         spec,
         control,
+        monitor,
         workers: builder.workers,
     })
 }
@@ -186,6 +193,49 @@ impl Builder<'_> {
             None => None,
         };
         Ok(ControlConfig { socket })
+    }
+
+    fn monitor(&self, raw: &RawMonitor) -> Result<MonitorConfig, ConfigError> {
+        let mut m = MonitorConfig::default();
+        if let Some(v) = &raw.interval {
+            m.interval = self.duration(v, "interval")?;
+            if m.interval.is_zero() {
+                return Err(self
+                    .doc
+                    .bad_value(&v.span(), "interval", "the interval must be greater than zero"));
+            }
+        }
+        if let Some(v) = &raw.memory_limit {
+            m.memory_limit = Some(self.size(v, "memory_limit")?);
+        }
+        if let Some(v) = &raw.leak_growth {
+            m.leak_growth = Some(self.size(v, "leak_growth")?);
+        }
+        if let Some(v) = &raw.leak_count {
+            if *v.get_ref() == 0 {
+                return Err(self
+                    .doc
+                    .bad_value(&v.span(), "leak_count", "the count must be at least 1"));
+            }
+            m.leak_count = *v.get_ref();
+        }
+        Ok(m)
+    }
+
+    /// A byte size greater than zero (`"512MiB"` or a number of bytes).
+    fn size(&self, v: &Spanned<SizeValue>, key: &'static str) -> Result<u64, ConfigError> {
+        let bytes = match v.get_ref() {
+            SizeValue::Text(text) => {
+                parse_byte_size(text).map_err(|e| self.doc.bad_value(&v.span(), key, e.message()))?
+            }
+            SizeValue::Bytes(n) => {
+                u64::try_from(*n).map_err(|_| self.doc.bad_value(&v.span(), key, "a size cannot be negative"))?
+            }
+        };
+        if bytes == 0 {
+            return Err(self.doc.bad_value(&v.span(), key, "the size must be greater than zero"));
+        }
+        Ok(bytes)
     }
 
     fn children(
@@ -370,19 +420,7 @@ impl Builder<'_> {
             None => None,
         };
         let memory_limit = match &c.memory_limit {
-            Some(v) => {
-                let bytes = match v.get_ref() {
-                    SizeValue::Text(text) => {
-                        parse_byte_size(text).map_err(|e| doc.bad_value(&v.span(), "memory_limit", e.message()))?
-                    }
-                    SizeValue::Bytes(n) => u64::try_from(*n)
-                        .map_err(|_| doc.bad_value(&v.span(), "memory_limit", "a size cannot be negative"))?,
-                };
-                if bytes == 0 {
-                    return Err(doc.bad_value(&v.span(), "memory_limit", "the limit must be greater than zero"));
-                }
-                Some(bytes)
-            }
+            Some(v) => Some(self.size(v, "memory_limit")?),
             None => None,
         };
         let sim = match &c.sim {

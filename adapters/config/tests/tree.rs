@@ -380,3 +380,28 @@ fn files_are_loaded_with_their_stem_as_name() {
         .starts_with(&format!("{}: cannot read the file: ", missing.display())));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn the_monitor_table_sets_the_sampling_and_the_tree_limits() {
+    let config = parse_tree(
+        "[monitor]\ninterval = \"2s\"\nmemory_limit = \"4GiB\"\nleak_growth = \"16MiB\"\nleak_count = 3\n",
+        "m.toml",
+    )
+    .unwrap();
+    assert_eq!(
+        config.monitor,
+        vigil_config::MonitorConfig {
+            interval: std::time::Duration::from_secs(2),
+            memory_limit: Some(4 << 30),
+            leak_growth: Some(16 << 20),
+            leak_count: 3,
+        }
+    );
+    let defaults = parse_tree("", "m.toml").unwrap().monitor;
+    assert_eq!(defaults, vigil_config::MonitorConfig::default());
+    assert_eq!(defaults.interval, std::time::Duration::from_secs(5));
+    assert_eq!(
+        (defaults.memory_limit, defaults.leak_growth, defaults.leak_count),
+        (None, None, 5)
+    );
+}

@@ -35,13 +35,13 @@ fn unknown_key_at_top_level() {
         "childs = 1\n",
         1,
         Some("childs"),
-        "examples/web.toml:1:1: unknown key `childs` in the top-level table (did you mean `child`? expected one of `supervisor`, `control`, `child`)",
+        "examples/web.toml:1:1: unknown key `childs` in the top-level table (did you mean `child`? expected one of `supervisor`, `control`, `monitor`, `child`)",
     );
     check(
         "[contrl]\n",
         1,
         Some("contrl"),
-        "examples/web.toml:1:2: unknown key `contrl` in the top-level table (did you mean `control`? expected one of `supervisor`, `control`, `child`)",
+        "examples/web.toml:1:2: unknown key `contrl` in the top-level table (did you mean `control`? expected one of `supervisor`, `control`, `monitor`, `child`)",
     );
     check(
         "[control]\nsock = \"x\"\n",
@@ -492,4 +492,23 @@ fn toml_syntax_errors_have_positions() {
     assert!(e.to_string().contains("duplicate key"), "{e}");
     let e = err("[[child]]\nname = \"unterminated\n");
     assert_eq!(e.line, Some(2));
+}
+
+#[test]
+fn bad_monitor_values_name_their_key_and_line() {
+    let e = check(
+        "[monitor]\ninterval = \"0s\"\n",
+        2,
+        Some("interval"),
+        "examples/web.toml:2:12: bad value for `interval`: the interval must be greater than zero",
+    );
+    assert!(matches!(*e.kind, ConfigErrorKind::BadValue { .. }));
+    let e = err("[monitor]\n\nmemory_limit = \"3 apples\"\n");
+    assert_eq!((e.line, e.key.as_deref()), (Some(3), Some("memory_limit")));
+    let e = err("[monitor]\nleak_growth = 0\n");
+    assert!(e.to_string().contains("greater than zero"), "{e}");
+    let e = err("[monitor]\nleak_count = 0\n");
+    assert_eq!((e.line, e.key.as_deref()), (Some(2), Some("leak_count")));
+    let e = err("[monitor]\nleak_cont = 2\n");
+    assert!(e.to_string().contains("did you mean `leak_count`?"), "{e}");
 }

@@ -222,6 +222,7 @@ fn vigil(multi: bool, output: OutputMode, warmup: usize, n: usize) {
         cwd: None,
         output,
         notify: false,
+        memory_limit: None,
     };
     let rt = runtime(multi);
     // The crasher's runs in order: (generation, Exited time, Started time).

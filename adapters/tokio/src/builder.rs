@@ -8,6 +8,7 @@ use crate::context::Context;
 use crate::control::ControlServer;
 use crate::driver::{self, Payload};
 use crate::handle::Supervisor;
+use crate::monitor::MonitorSettings;
 use crate::process::ProcessSpec;
 use crate::task::task_fn;
 
@@ -35,23 +36,27 @@ use crate::task::task_fn;
 pub struct Tree {
     spec: SupervisorSpec,
     children: Vec<(ChildSpec, Node)>,
+    monitor: MonitorSettings,
     control: Option<ControlServer>,
 }
 
-/// How [`Tree::start_processes_with`] runs a tree besides its spec.
+/// How [`Tree::start_processes`] runs a tree of OS processes.
 #[derive(Default)]
-pub struct StartOptions {
-    /// Where to write the JSON-lines trace (CONTRACTS section 3).
+pub struct ProcessTreeOptions {
+    /// Where to write the JSON-lines trace (CONTRACTS section 3), if anywhere.
     pub trace: Option<Box<dyn std::io::Write + Send>>,
+    /// How the process children's resources are watched.
+    pub monitor: MonitorSettings,
     /// A bound control server to serve this tree from its first event; every
     /// process run then gets `VIGIL_SOCKET` and its own `VIGIL_TOKEN`.
     pub control: Option<ControlServer>,
 }
 
-impl std::fmt::Debug for StartOptions {
+impl std::fmt::Debug for ProcessTreeOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StartOptions")
+        f.debug_struct("ProcessTreeOptions")
             .field("trace", &self.trace.is_some())
+            .field("monitor", &self.monitor)
             .field("control", &self.control)
             .finish()
     }
@@ -84,6 +89,7 @@ impl Tree {
                 ..spec
             },
             children: Vec::new(),
+            monitor: MonitorSettings::default(),
             control: None,
         }
     }
@@ -93,6 +99,15 @@ impl Tree {
     /// `VIGIL_SOCKET` and its own `VIGIL_TOKEN`. Only the root's setting counts.
     pub fn control(mut self, server: ControlServer) -> Self {
         self.control = Some(server);
+        self
+    }
+
+    /// How the resources of the tree's process children are watched (the
+    /// sampling interval, a memory limit over the whole tree, leak
+    /// detection; each child's own limit is [`ProcessSpec::memory_limit`]).
+    /// Only the root's settings count.
+    pub fn monitor(mut self, settings: MonitorSettings) -> Self {
+        self.monitor = settings;
         self
     }
 
@@ -148,36 +163,36 @@ impl Tree {
     pub fn start_processes(
         spec: SupervisorSpec,
         processes: Vec<ProcessSpec>,
-        trace: Option<Box<dyn std::io::Write + Send>>,
-    ) -> Result<Supervisor, SpecError> {
-        Self::start_processes_with(spec, processes, StartOptions { trace, control: None })
-    }
-
-    /// [`Tree::start_processes`] with a trace and a control server.
-    pub fn start_processes_with(
-        spec: SupervisorSpec,
-        processes: Vec<ProcessSpec>,
-        options: StartOptions,
+        options: ProcessTreeOptions,
     ) -> Result<Supervisor, SpecError> {
         let payloads = processes.into_iter().map(Payload::Process).collect();
-        let opts = driver::Options {
-            seed: 0,
-            trace: options.trace,
-            control: options.control,
-        };
-        driver::spawn(spec, payloads, opts)
+        driver::spawn(
+            spec,
+            payloads,
+            driver::Options {
+                seed: 0,
+                trace: options.trace,
+                monitor: options.monitor,
+                control: options.control,
+            },
+        )
     }
 
     /// Validate the tree and start it on the current tokio runtime: a driver
     /// task owns the engine; the returned handle talks to it.
     pub fn start(mut self) -> Result<Supervisor, SpecError> {
         let mut payloads = Vec::new();
+        let monitor = self.monitor;
         let control = self.control.take();
         let spec = self.build(&mut payloads);
-        let opts = driver::Options {
-            control,
-            ..driver::Options::default()
-        };
-        driver::spawn(spec, payloads, opts)
+        driver::spawn(
+            spec,
+            payloads,
+            driver::Options {
+                monitor,
+                control,
+                ..driver::Options::default()
+            },
+        )
     }
 }

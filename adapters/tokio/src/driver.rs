@@ -12,6 +12,7 @@ use vigil_core::{
 use crate::clock::Clock;
 use crate::control::{ControlServer, RunTokens};
 use crate::handle::{Event, Supervisor};
+use crate::monitor::{MonitorHandle, MonitorService, MonitorSettings, MonitoredRun};
 use crate::process::{spawn_process, ProcessHandle, ProcessSpec};
 use crate::report::{Report, ReportSender};
 use crate::task::{spawn_task, TaskFn, TaskRun};
@@ -51,6 +52,8 @@ pub(crate) struct Options {
     /// The control server to start with the tree: it sees every event from
     /// the first, and every process run gets its socket and a token.
     pub(crate) control: Option<ControlServer>,
+    /// How process children are watched.
+    pub(crate) monitor: MonitorSettings,
 }
 
 /// What process runs need to reach the control server.
@@ -81,6 +84,7 @@ struct Driver {
     trace_lines: broadcast::Sender<Arc<str>>,
     line_writer: vigil_trace::TraceWriter,
     control: Option<ControlEnv>,
+    monitors: MonitorHandle,
 }
 
 /// Start the driver task for `spec` on the current runtime.
@@ -95,6 +99,7 @@ pub(crate) fn spawn(spec: SupervisorSpec, payloads: Vec<Payload>, opts: Options)
         socket: c.path().to_string_lossy().into_owned(),
         tokens: c.tokens(),
     });
+    let monitors = MonitorService::spawn(opts.monitor, reports_tx.clone());
     let driver = Driver {
         engine,
         clock: Clock::start(),
@@ -109,12 +114,14 @@ pub(crate) fn spawn(spec: SupervisorSpec, payloads: Vec<Payload>, opts: Options)
         trace_lines: trace_lines.clone(),
         line_writer: vigil_trace::TraceWriter::hashing(),
         control: control_env,
+        monitors: monitors.clone(),
     };
     let sup = Supervisor {
         tx,
         events,
         trace_lines,
         down: down_rx,
+        monitors,
     };
     // The server subscribes before the driver's first step, so it counts
     // every run from the first.
@@ -203,12 +210,18 @@ impl Driver {
             Report::Exited(reason) => {
                 self.revoke(run);
                 if let Some(slot) = self.runs.get_mut(run.node.index()) {
-                    if slot.as_ref().is_some_and(|(r, _)| *r == run) {
-                        *slot = None;
+                    if let Some((r, h)) = slot.as_ref() {
+                        if *r == run {
+                            if matches!(h, RunHandle::Process(_)) {
+                                self.monitors.remove(run);
+                            }
+                            *slot = None;
+                        }
                     }
                 }
                 Input::Exited(run, reason)
             }
+            Report::Evict(why) => Input::Evict(run, why),
         };
         self.engine.handle(input, now);
     }
@@ -305,7 +318,16 @@ impl Driver {
                                 p.env.insert("VIGIL_TOKEN".to_owned(), token);
                             }
                         }
-                        spawn_process(&p, run, &path, self.reports_tx.clone()).map(RunHandle::Process)
+                        spawn_process(&p, run, &path, self.reports_tx.clone()).map(|h| {
+                            self.monitors.register(MonitoredRun {
+                                run,
+                                path: Arc::clone(&path),
+                                pgid: h.pid(),
+                                memory_limit: p.memory_limit,
+                                started: tokio::time::Instant::now(),
+                            });
+                            RunHandle::Process(h)
+                        })
                     }
                     None => Err(format!("nothing to run for {path}")),
                 };

@@ -7,6 +7,7 @@ use vigil_core::{ChildSpec, ExitReason, Instant, Notice, Reply, Request, Request
 
 use crate::context::Context;
 use crate::driver::{Msg, Payload, RequestMsg};
+use crate::monitor::{ChildResources, MonitorHandle, MonitorStatus};
 use crate::process::ProcessSpec;
 use crate::task::task_fn;
 
@@ -30,6 +31,7 @@ pub struct Supervisor {
     pub(crate) events: broadcast::Sender<Event>,
     pub(crate) trace_lines: broadcast::Sender<std::sync::Arc<str>>,
     pub(crate) down: watch::Receiver<Option<ExitReason>>,
+    pub(crate) monitors: MonitorHandle,
 }
 
 impl Supervisor {
@@ -159,6 +161,19 @@ impl Supervisor {
                 return down.borrow().clone().unwrap_or(ExitReason::Killed);
             }
         }
+    }
+
+    /// The resources of every running process child as last sampled by the
+    /// process monitor (RSS, PSS, CPU %, uptime, restarts), sorted by path.
+    /// Task workers have no entry. Answers from the last sample at once; an
+    /// empty list after the tree is down.
+    pub async fn resources(&self) -> Vec<ChildResources> {
+        self.monitors.resources().await
+    }
+
+    /// Every monitor's summary (what it watches, how many evictions it asked for).
+    pub async fn monitors(&self) -> Vec<MonitorStatus> {
+        self.monitors.status().await
     }
 
     /// Whether the tree is down.

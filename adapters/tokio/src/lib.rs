@@ -51,11 +51,12 @@ mod handle;
 mod report;
 mod task;
 
+pub mod monitor;
 mod notify;
 mod output;
 mod process;
 
-pub use builder::{StartOptions, Tree};
+pub use builder::{ProcessTreeOptions, Tree};
 pub use context::Context;
 pub use handle::{Event, Supervisor};
 pub use output::OutputMode;

@@ -77,6 +77,10 @@ pub struct ProcessSpec {
     /// `NOTIFY_SOCKET` and its `READY=1`, `WATCHDOG=1` and `STATUS=`
     /// messages become reports.
     pub notify: bool,
+    /// The most memory (PSS where readable, else RSS, summed over the run's
+    /// process group) a run may use; over it, the memory monitor has the
+    /// engine restart the run with reason `memory`.
+    pub memory_limit: Option<u64>,
 }
 
 impl ProcessSpec {
@@ -93,6 +97,7 @@ impl ProcessSpec {
             cwd: None,
             output: OutputMode::default(),
             notify: false,
+            memory_limit: None,
         }
     }
 }

@@ -153,7 +153,10 @@ async fn every_operator_operation() {
     assert!(!f.states().await.iter().any(|(p, _, _)| p == "b"));
     assert_eq!(code(f.op(Op::Stop { path: "nope".into() }).await), "not_found");
     assert_eq!(code(f.op(Op::Start { path: String::new() }).await), "root_not_allowed");
-    assert_eq!(code(f.op(Op::WhichChildren { path: "a".into() }).await), "not_a_supervisor");
+    assert_eq!(
+        code(f.op(Op::WhichChildren { path: "a".into() }).await),
+        "not_a_supervisor"
+    );
 
     // restart_all, at once and rolling: every running child gets a new run.
     for rolling in [false, true] {
@@ -178,10 +181,19 @@ async fn every_operator_operation() {
     // metrics: states, restarts, exits by reason.
     let m = f.op(Op::Metrics {}).await.unwrap();
     let m = m.as_str().unwrap();
-    assert!(m.contains("vigil_child_state{path=\"a\",kind=\"worker\",state=\"running\"} 1"), "{m}");
-    assert!(m.contains("vigil_child_state{path=\"a\",kind=\"worker\",state=\"stopped\"} 0"), "{m}");
+    assert!(
+        m.contains("vigil_child_state{path=\"a\",kind=\"worker\",state=\"running\"} 1"),
+        "{m}"
+    );
+    assert!(
+        m.contains("vigil_child_state{path=\"a\",kind=\"worker\",state=\"stopped\"} 0"),
+        "{m}"
+    );
     assert!(m.contains("vigil_child_restarts_total{path=\"a\"} 4"), "{m}");
-    assert!(m.contains("vigil_child_exits_total{path=\"a\",reason=\"shutdown\"} 4"), "{m}");
+    assert!(
+        m.contains("vigil_child_exits_total{path=\"a\",reason=\"shutdown\"} 4"),
+        "{m}"
+    );
     assert!(m.contains("vigil_child_uptime_seconds{path=\"a\"}"), "{m}");
     assert!(m.contains("# TYPE vigil_child_restarts_total counter"), "{m}");
     let status = f.op(Op::Status {}).await.unwrap();
@@ -297,19 +309,28 @@ async fn garbage_gets_error_replies_and_disturbs_nothing() {
         (b"{\"id\":1,\"op\":\"status\"\xff}\n", "invalid_utf8"),
         (b"\xc3\x28\n", "invalid_utf8"),
         (b"{\"id\":2,\"op\":\"restart\",\"path\":7}\n", "bad_request"),
-        (b"{\"id\":3,\"op\":\"restart_all\",\"rolling\":\"yes\"}\n", "bad_request"),
+        (
+            b"{\"id\":3,\"op\":\"restart_all\",\"rolling\":\"yes\"}\n",
+            "bad_request",
+        ),
         (b"{\"id\":4,\"op\":[\"status\"]}\n", "bad_request"),
         (b"{\"id\":5,\"op\":\"format_disk\"}\n", "unknown_op"),
         (b"[\"status\"]\n", "bad_request"),
         (b"{\"id\":true,\"op\":\"status\"}\n", "bad_request"),
-        (b"{\"id\":6,\"op\":\"stop\",\"path\":\"a\",\"force\":1}\n", "bad_request"),
+        (
+            b"{\"id\":6,\"op\":\"stop\",\"path\":\"a\",\"force\":1}\n",
+            "bad_request",
+        ),
     ];
     for (bytes, want) in cases {
         c.send_raw(bytes).await.unwrap();
         assert_eq!(error_code(&mut c).await.1, want, "{}", String::from_utf8_lossy(bytes));
     }
     // The connection still works.
-    assert_eq!(c.request(&Op::CountChildren { path: String::new() }).await.unwrap()["specs"], 3);
+    assert_eq!(
+        c.request(&Op::CountChildren { path: String::new() }).await.unwrap()["specs"],
+        3
+    );
 
     // Half-written requests: the connection ends mid-line.
     let mut half = f.client().await;
@@ -318,7 +339,9 @@ async fn garbage_gets_error_replies_and_disturbs_nothing() {
     let raw = tokio::net::UnixStream::connect(f.socket()).await.unwrap();
     let (mut rd, mut wr) = raw.into_split();
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    wr.write_all(b"{\"id\":10,\"op\":\"stop\",\"path\":\"a\"").await.unwrap();
+    wr.write_all(b"{\"id\":10,\"op\":\"stop\",\"path\":\"a\"")
+        .await
+        .unwrap();
     wr.shutdown().await.unwrap();
     let mut answer = String::new();
     tokio::time::timeout(SAFETY_NET, rd.read_to_string(&mut answer))
@@ -466,7 +489,10 @@ fn worker_helper() {
     if std::env::var_os("VIGIL_TOKEN").is_none() {
         return;
     }
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let mut w = Worker::from_env().await.expect("register");
         w.publish(json!({ "path": w.path(), "n": 1 })).await.expect("publish");
@@ -478,7 +504,10 @@ fn worker_helper() {
                     w.answer(call.call, Ok(call.args)).await.expect("answer");
                 }
                 "never" => {}
-                other => w.answer(call.call, Err(format!("no `{other}` here"))).await.expect("answer"),
+                other => w
+                    .answer(call.call, Err(format!("no `{other}` here")))
+                    .await
+                    .expect("answer"),
             }
         }
     });
@@ -521,7 +550,12 @@ async fn spy_env(dir: &Path, name: &str, min: u64) -> (String, u64, String, Stri
         let parts: Vec<String> = text.split(' ').map(str::to_owned).collect();
         let ok = parts.len() == 4 && parts[1].parse::<u64>().is_ok_and(|g| g >= min);
         if ok {
-            found = Some((parts[0].clone(), parts[1].parse().unwrap(), parts[2].clone(), parts[3].clone()));
+            found = Some((
+                parts[0].clone(),
+                parts[1].parse().unwrap(),
+                parts[2].clone(),
+                parts[3].clone(),
+            ));
         }
         std::future::ready(ok)
     })
@@ -536,7 +570,10 @@ async fn workers_register_report_ready_publish_and_answer_calls() {
     let tree = Tree::new(SupervisorSpec::new().intensity(100))
         .process(ChildSpec::worker("spy"), spy(&dir, "spy"))
         // Ready only through the control socket: the tree start waits for it.
-        .process(ChildSpec::worker("svc").readiness(Readiness::Notify), helper_process(&dir))
+        .process(
+            ChildSpec::worker("svc").readiness(Readiness::Notify),
+            helper_process(&dir),
+        )
         .process(ChildSpec::worker("other"), spy(&dir, "other"));
     let f = serve(tree, |o| o.call_timeout = Duration::from_millis(300));
     eventually("all running (svc became ready through the socket)", || async {
@@ -569,7 +606,10 @@ async fn workers_register_report_ready_publish_and_answer_calls() {
         args,
         timeout_ms: None,
     };
-    let answer = c.request_with(&call("echo", args.clone()), |i| items.push(i)).await.unwrap();
+    let answer = c
+        .request_with(&call("echo", args.clone()), |i| items.push(i))
+        .await
+        .unwrap();
     assert_eq!((answer, items), (args, vec![json!("first")]));
     assert_eq!(code(c.request(&call("explode", Value::Null)).await), "worker_error");
     assert_eq!(code(c.request(&call("never", Value::Null)).await), "timeout");
@@ -612,7 +652,10 @@ async fn workers_register_report_ready_publish_and_answer_calls() {
     })
     .await;
     assert_eq!(code(f.op(register(&token, None)).await), "bad_token");
-    assert_eq!(code(spy_conn.request(&Op::Heartbeat { token: None }).await), "bad_token");
+    assert_eq!(
+        code(spy_conn.request(&Op::Heartbeat { token: None }).await),
+        "bad_token"
+    );
     let me = f.op(register(&new_token, None)).await.unwrap();
     assert_eq!(me["generation"], new_gen);
     assert!(other_gen > 0);

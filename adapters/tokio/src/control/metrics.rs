@@ -75,6 +75,50 @@ pub(crate) fn render(nodes: &[NodeStatus], counters: &Counters, server: &ServerG
     }
     header(
         &mut out,
+        "vigil_child_memory_rss_bytes",
+        "gauge",
+        "Resident memory of each process worker's run (its whole process group), as last sampled.",
+    );
+    for n in nodes {
+        if let Some(v) = n.rss_bytes {
+            let _ = writeln!(out, "vigil_child_memory_rss_bytes{{path=\"{}\"}} {v}", Label(&n.path));
+        }
+    }
+    header(
+        &mut out,
+        "vigil_child_memory_pss_bytes",
+        "gauge",
+        "Proportional memory of each process worker's run, where readable.",
+    );
+    for n in nodes {
+        if let Some(v) = n.pss_bytes {
+            let _ = writeln!(out, "vigil_child_memory_pss_bytes{{path=\"{}\"}} {v}", Label(&n.path));
+        }
+    }
+    header(
+        &mut out,
+        "vigil_child_cpu_percent",
+        "gauge",
+        "CPU use of each process worker's run between the last two samples, percent of one core.",
+    );
+    for n in nodes {
+        if let Some(v) = n.cpu_percent {
+            let _ = writeln!(out, "vigil_child_cpu_percent{{path=\"{}\"}} {v:.2}", Label(&n.path));
+        }
+    }
+    header(
+        &mut out,
+        "vigil_child_memory_limit_bytes",
+        "gauge",
+        "Each process worker's memory limit.",
+    );
+    for n in nodes {
+        if let Some(v) = n.memory_limit {
+            let _ = writeln!(out, "vigil_child_memory_limit_bytes{{path=\"{}\"}} {v}", Label(&n.path));
+        }
+    }
+    header(
+        &mut out,
         "vigil_child_exits_total",
         "counter",
         "Run exits by child and reason (without detail).",

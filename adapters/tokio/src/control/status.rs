@@ -33,6 +33,18 @@ pub(crate) struct NodeStatus {
     pub(crate) uptime_secs: Option<f64>,
     /// How its last run ended.
     pub(crate) last_exit: Option<String>,
+    /// The process-group leader of its current run (process workers).
+    pub(crate) pid: Option<u32>,
+    /// Resident memory of its run's process group, as last sampled.
+    pub(crate) rss_bytes: Option<u64>,
+    /// Proportional memory of the group, where readable.
+    pub(crate) pss_bytes: Option<u64>,
+    /// CPU % of one core between the last two samples.
+    pub(crate) cpu_percent: Option<f64>,
+    /// Processes in the run's group at the last sample.
+    pub(crate) processes: Option<u32>,
+    /// Its memory limit in bytes, if any.
+    pub(crate) memory_limit: Option<u64>,
     /// The registered worker of its current run, if any.
     pub(crate) worker: Option<WorkerInfo>,
 }
@@ -102,12 +114,19 @@ pub(crate) async fn status(
     registry: &Registry,
 ) -> Result<Vec<NodeStatus>, Failure> {
     let nodes = walk(sup).await?;
+    let resources = sup.resources().await;
     let now = std::time::Instant::now();
     let workers = registry.len();
     Ok(nodes
         .into_iter()
         .map(|(path, depth, c)| {
             let k = counters.child(&path);
+            // Sorted by path: a binary search per node.
+            let res = resources
+                .binary_search_by(|r| r.path.as_str().cmp(&path))
+                .ok()
+                .map(|i| &resources[i])
+                .filter(|r| r.generation == c.generation);
             let worker = if workers > 0 && !c.supervisor {
                 registry.worker_at(&path).filter(|w| w.generation == c.generation)
             } else {
@@ -123,6 +142,12 @@ pub(crate) async fn status(
                 restarts: k.restarts(),
                 uptime_secs: k.up_since.map(|t| now.duration_since(t).as_secs_f64()),
                 last_exit: k.last_exit,
+                pid: res.map(|r| r.pid),
+                rss_bytes: res.map(|r| r.rss_bytes),
+                pss_bytes: res.and_then(|r| r.pss_bytes),
+                cpu_percent: res.and_then(|r| r.cpu_percent),
+                processes: res.map(|r| r.processes),
+                memory_limit: res.and_then(|r| r.memory_limit),
                 worker,
                 path,
             }

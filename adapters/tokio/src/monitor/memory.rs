@@ -1,0 +1,330 @@
+//! The memory monitor: per-child limits, a limit over the tree, leaks.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use vigil_core::{Eviction, RunId};
+
+use super::{EvictionRequest, Monitor, MonitorStatus, MonitoredRun, Sample};
+
+/// Leak detection: the run's first sample sets a mark; a sample in which its
+/// memory exceeds the mark by at least `growth` bytes counts as one growth
+/// and moves the mark there; after `count` growths the run is evicted. Smaller
+/// rises do not move the mark, so a slow, steady leak adds up to growths too,
+/// and falling memory never takes growths back. A run that settles at any
+/// level stops counting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LeakDetection {
+    /// The least growth over the highest value so far that counts.
+    pub growth: u64,
+    /// How many growths make a leak (at least 1).
+    pub count: u32,
+}
+
+/// Evicts (reason `memory`) a run whose process group uses more memory than
+/// its child's `memory_limit`, the largest run while the whole tree uses more
+/// than the tree limit (one per sample, then the next sample decides again),
+/// and a run that leaks ([`LeakDetection`]). Memory is PSS where readable,
+/// else RSS, summed over the run's process group. Each run is evicted at most
+/// once: the engine stops it, and its next run starts with a clean record.
+#[derive(Debug, Default)]
+pub struct MemoryMonitor {
+    tree_limit: Option<u64>,
+    leak: Option<LeakDetection>,
+    runs: BTreeMap<RunId, Watched>,
+    evictions: u64,
+}
+
+#[derive(Debug)]
+struct Watched {
+    path: Arc<str>,
+    limit: Option<u64>,
+    mark: Option<u64>,
+    growths: u32,
+    evicted: bool,
+}
+
+impl MemoryMonitor {
+    /// A monitor with an optional limit over the whole tree and optional
+    /// leak detection (per-child limits come with each registered run).
+    pub fn new(tree_limit: Option<u64>, leak: Option<LeakDetection>) -> Self {
+        MemoryMonitor {
+            tree_limit,
+            leak: leak.map(|l| LeakDetection {
+                count: l.count.max(1),
+                ..l
+            }),
+            ..Self::default()
+        }
+    }
+
+    /// Whether it has anything to check for `run` (otherwise PSS is not read).
+    fn checks(&self, w: &Watched) -> bool {
+        w.limit.is_some() || self.tree_limit.is_some() || self.leak.is_some()
+    }
+
+    fn evict(&mut self, run: RunId, why: std::fmt::Arguments<'_>, evict: &mut Vec<EvictionRequest>) {
+        if let Some(w) = self.runs.get_mut(&run) {
+            if !w.evicted {
+                w.evicted = true;
+                self.evictions += 1;
+                tracing::warn!(target: "vigil::monitor", path = &*w.path, generation = run.generation,
+                    "memory: {why}; restarting it");
+                evict.push((run, Eviction::Memory));
+            }
+        }
+    }
+}
+
+impl Monitor for MemoryMonitor {
+    fn name(&self) -> &'static str {
+        "memory"
+    }
+
+    fn register(&mut self, run: &MonitoredRun) {
+        self.runs.insert(
+            run.run,
+            Watched {
+                path: Arc::clone(&run.path),
+                limit: run.memory_limit,
+                mark: None,
+                growths: 0,
+                evicted: false,
+            },
+        );
+    }
+
+    fn remove(&mut self, run: RunId) {
+        self.runs.remove(&run);
+    }
+
+    fn wants_pss(&self, run: RunId) -> bool {
+        self.runs.get(&run).is_some_and(|w| self.checks(w))
+    }
+
+    fn run(&mut self, sample: &Sample, evict: &mut Vec<EvictionRequest>) {
+        let mut total: u64 = 0;
+        let mut largest: Option<(u64, RunId)> = None;
+        let mut over: Vec<(RunId, u64, u64)> = Vec::new();
+        let mut leaking: Vec<(RunId, u64, u32)> = Vec::new();
+        for (&run, usage) in &sample.usage {
+            let Some(w) = self.runs.get_mut(&run) else { continue };
+            if w.evicted {
+                continue;
+            }
+            let memory = usage.memory();
+            total = total.saturating_add(memory);
+            if largest.is_none_or(|(m, _)| memory > m) {
+                largest = Some((memory, run));
+            }
+            if let Some(limit) = w.limit.filter(|&l| memory > l) {
+                over.push((run, memory, limit));
+            }
+            if let Some(leak) = self.leak {
+                match w.mark {
+                    None => w.mark = Some(memory),
+                    Some(mark) if memory >= mark.saturating_add(leak.growth) => {
+                        w.mark = Some(memory);
+                        w.growths += 1;
+                        if w.growths >= leak.count {
+                            leaking.push((run, memory, w.growths));
+                        }
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+        for (run, memory, limit) in over {
+            self.evict(run, format_args!("{memory} bytes, over its limit of {limit}"), evict);
+        }
+        for (run, memory, growths) in leaking {
+            self.evict(
+                run,
+                format_args!("a leak: {growths} growths, now {memory} bytes"),
+                evict,
+            );
+        }
+        if let (Some(limit), Some((memory, run))) = (self.tree_limit, largest) {
+            let already = evict.iter().any(|(r, _)| *r == run);
+            if total > limit && !already {
+                self.evict(
+                    run,
+                    format_args!("the tree uses {total} bytes, over its limit of {limit}; this is its largest child ({memory} bytes)"),
+                    evict,
+                );
+            }
+        }
+    }
+
+    fn status(&self) -> MonitorStatus {
+        let mut detail = String::new();
+        use std::fmt::Write as _;
+        let limited = self.runs.values().filter(|w| w.limit.is_some()).count();
+        let _ = write!(detail, "{limited} run(s) with a memory_limit");
+        if let Some(l) = self.tree_limit {
+            let _ = write!(detail, ", tree limit {l} bytes");
+        }
+        if let Some(l) = self.leak {
+            let _ = write!(detail, ", leak after {} growth(s) of {} bytes", l.count, l.growth);
+        }
+        MonitorStatus {
+            name: self.name(),
+            runs: self.runs.len(),
+            evictions: self.evictions,
+            detail,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::monitor::GroupUsage;
+    use vigil_core::{ChildSpec, Command, Engine, SupervisorSpec};
+
+    /// `n` distinct runs (of workers w0..wn).
+    fn runs(n: usize) -> Vec<RunId> {
+        let mut spec = SupervisorSpec::new();
+        for i in 0..n {
+            spec = spec.child(ChildSpec::worker(format!("w{i}")));
+        }
+        let mut e = Engine::new(spec, 0).unwrap();
+        e.start(vigil_core::Instant::ZERO);
+        let mut out = Vec::new();
+        while let Some(Command::Spawn(r)) = e.poll_command() {
+            out.push(r);
+            e.handle(vigil_core::Input::Started(r), vigil_core::Instant::ZERO);
+        }
+        out
+    }
+
+    fn watched(run: RunId, limit: Option<u64>) -> MonitoredRun {
+        MonitoredRun {
+            run,
+            path: format!("w{}", run.node.index()).into(),
+            pgid: 1,
+            memory_limit: limit,
+            started: tokio::time::Instant::now(),
+        }
+    }
+
+    fn sample(usage: &[(RunId, u64)]) -> Sample {
+        Sample {
+            at: tokio::time::Instant::now(),
+            usage: usage
+                .iter()
+                .map(|&(r, m)| {
+                    (
+                        r,
+                        GroupUsage {
+                            rss_bytes: m * 2,
+                            pss_bytes: Some(m),
+                            cpu_ns: 0,
+                            processes: 1,
+                        },
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    fn tick(m: &mut MemoryMonitor, usage: &[(RunId, u64)]) -> Vec<EvictionRequest> {
+        let mut out = Vec::new();
+        m.run(&sample(usage), &mut out);
+        out
+    }
+
+    #[test]
+    fn a_run_over_its_limit_is_evicted_once_and_others_are_left_alone() {
+        let r = runs(2);
+        let mut m = MemoryMonitor::new(None, None);
+        m.register(&watched(r[0], Some(100)));
+        m.register(&watched(r[1], None));
+        assert!(m.wants_pss(r[0]) && !m.wants_pss(r[1]));
+        assert_eq!(
+            tick(&mut m, &[(r[0], 100), (r[1], 10_000)]),
+            [],
+            "at the limit is not over it"
+        );
+        assert_eq!(tick(&mut m, &[(r[0], 101), (r[1], 10_000)]), [(r[0], Eviction::Memory)]);
+        assert_eq!(tick(&mut m, &[(r[0], 500)]), [], "evicted once per run");
+        assert_eq!(m.status().evictions, 1);
+        m.remove(r[0]);
+        assert_eq!(m.status().runs, 1);
+    }
+
+    #[test]
+    fn pss_is_compared_when_known_else_rss() {
+        let r = runs(1);
+        let mut m = MemoryMonitor::new(None, None);
+        m.register(&watched(r[0], Some(150)));
+        // rss 200, pss 100: under the limit by PSS.
+        assert_eq!(tick(&mut m, &[(r[0], 100)]), []);
+        let mut s = sample(&[(r[0], 100)]);
+        s.usage.get_mut(&r[0]).unwrap().pss_bytes = None;
+        let mut out = Vec::new();
+        m.run(&s, &mut out);
+        assert_eq!(out, [(r[0], Eviction::Memory)], "rss 200 > 150");
+    }
+
+    #[test]
+    fn over_the_tree_limit_the_largest_run_is_evicted_one_per_sample() {
+        let r = runs(3);
+        let mut m = MemoryMonitor::new(Some(1000), None);
+        for &x in &r {
+            m.register(&watched(x, None));
+        }
+        assert_eq!(tick(&mut m, &[(r[0], 300), (r[1], 400), (r[2], 300)]), []);
+        assert_eq!(
+            tick(&mut m, &[(r[0], 300), (r[1], 500), (r[2], 300)]),
+            [(r[1], Eviction::Memory)]
+        );
+        // r[1] is being stopped and no longer counts; the rest fit.
+        assert_eq!(tick(&mut m, &[(r[0], 300), (r[1], 500), (r[2], 300)]), []);
+        assert_eq!(
+            tick(&mut m, &[(r[0], 600), (r[1], 500), (r[2], 500)]),
+            [(r[0], Eviction::Memory)]
+        );
+    }
+
+    #[test]
+    fn a_leak_is_n_growths_of_at_least_the_threshold_over_the_mark() {
+        let r = runs(1);
+        let leak = LeakDetection { growth: 10, count: 3 };
+        let mut m = MemoryMonitor::new(None, Some(leak));
+        m.register(&watched(r[0], None));
+        for (memory, expect) in [
+            (100, false), // the mark
+            (109, false), // not a growth: under 100 + 10; the mark stays
+            (110, false), // growth 1, the mark moves to 110
+            (90, false),  // shrinking never counts down the record
+            (119, false), // under 110 + 10
+            (125, false), // growth 2
+            (200, true),  // growth 3: a leak
+        ] {
+            let out = tick(&mut m, &[(r[0], memory)]);
+            assert_eq!(!out.is_empty(), expect, "at {memory}");
+        }
+        assert!(m.status().detail.contains("leak after 3 growth(s) of 10 bytes"));
+    }
+
+    #[test]
+    fn a_slow_steady_leak_adds_up() {
+        let r = runs(1);
+        let mut m = MemoryMonitor::new(None, Some(LeakDetection { growth: 10, count: 2 }));
+        m.register(&watched(r[0], None));
+        let evicted_at = (0..100u64).find(|i| !tick(&mut m, &[(r[0], 100 + 3 * i)]).is_empty());
+        // +3 per sample: growths at 112 (i=4) and 124 (i=8).
+        assert_eq!(evicted_at, Some(8));
+    }
+
+    #[test]
+    fn a_flat_run_never_leaks() {
+        let r = runs(1);
+        let mut m = MemoryMonitor::new(None, Some(LeakDetection { growth: 1, count: 1 }));
+        m.register(&watched(r[0], None));
+        for _ in 0..100 {
+            assert_eq!(tick(&mut m, &[(r[0], 4096)]), []);
+        }
+    }
+}
