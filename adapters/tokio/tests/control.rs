@@ -12,6 +12,7 @@ use vigil_core::{ChildSpec, Readiness, SupervisorSpec};
 use vigil_tokio::control::client::{Client, ClientError, Message, Worker};
 use vigil_tokio::control::protocol::{Op, RequestId};
 use vigil_tokio::control::{ControlOptions, ControlServer};
+use vigil_tokio::monitor::MonitorSettings;
 use vigil_tokio::{OutputMode, ProcessSpec, Supervisor, Tree};
 
 const SAFETY_NET: Duration = Duration::from_secs(30);
@@ -574,7 +575,8 @@ async fn workers_register_report_ready_publish_and_answer_calls() {
             ChildSpec::worker("svc").readiness(Readiness::Notify),
             helper_process(&dir),
         )
-        .process(ChildSpec::worker("other"), spy(&dir, "other"));
+        .process(ChildSpec::worker("other"), spy(&dir, "other"))
+        .monitor(fast_monitor());
     let f = serve(tree, |o| o.call_timeout = Duration::from_millis(300));
     eventually("all running (svc became ready through the socket)", || async {
         f.states().await.iter().all(|(_, s, _)| s == "running")
@@ -595,6 +597,15 @@ async fn workers_register_report_ready_publish_and_answer_calls() {
     assert_eq!(workers[0]["state"], json!({"path": "svc", "n": 1}));
     let status = f.op(Op::Status {}).await.unwrap();
     assert_eq!(status["nodes"][1]["worker"]["state"]["n"], 1);
+
+    // The process monitor's numbers, in status and metrics.
+    eventually("the spy's memory is sampled", || async {
+        let s = f.op(Op::Status {}).await.unwrap();
+        s["nodes"][0]["rss_bytes"].as_u64().is_some_and(|b| b > 0) && s["nodes"][0]["pid"].is_u64()
+    })
+    .await;
+    let m = f.op(Op::Metrics {}).await.unwrap();
+    assert!(m.as_str().unwrap().contains("vigil_child_memory_rss_bytes{path=\"spy\"} "), "{m}");
 
     // call: an item, then the final answer; errors and timeouts.
     let mut c = f.client().await;
@@ -671,5 +682,35 @@ async fn workers_register_report_ready_publish_and_answer_calls() {
             .any(|w| w["path"] == "svc" && w["generation"].as_u64().unwrap() > svc_gen)
     })
     .await;
+    f.sup.shutdown().await;
+}
+
+fn fast_monitor() -> MonitorSettings {
+    MonitorSettings {
+        interval: Duration::from_millis(50),
+        ..MonitorSettings::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_evictions_are_counted_in_metrics() {
+    let tmp = tempfile::tempdir().unwrap();
+    // `sleep` needs far more than 4 KiB: the memory monitor restarts it
+    // with reason `memory` at its first sample.
+    let mut hog = spy(tmp.path(), "hog");
+    hog.memory_limit = Some(4096);
+    let tree = Tree::new(SupervisorSpec::new().intensity(1000).period(Duration::from_secs(1)))
+        .process(ChildSpec::worker("hog"), hog)
+        .monitor(fast_monitor());
+    let f = serve(tree, |_| {});
+    eventually("an eviction counted", || async {
+        let m = f.op(Op::Metrics {}).await.unwrap();
+        let m = m.as_str().unwrap();
+        m.contains("vigil_child_evictions_total{path=\"hog\",reason=\"memory\"}")
+            && m.contains("vigil_child_exits_total{path=\"hog\",reason=\"memory\"}")
+    })
+    .await;
+    let s = f.op(Op::Status {}).await.unwrap();
+    assert!(s["nodes"][0]["restarts"].as_u64().unwrap() >= 1, "{s}");
     f.sup.shutdown().await;
 }
