@@ -239,7 +239,7 @@ async fn follow(client: &mut Client) -> Result<(), ClientError> {
     let id = Some(client.send(&Op::Subscribe {}).await?);
     loop {
         match client.next_message().await? {
-            Message::Item { id: got, item } if got == id => println!("{item}"),
+            Message::Item { id: got, text, .. } if got == id => println!("{text}"),
             Message::Reply {
                 result: Err((code, message)),
                 ..

@@ -92,6 +92,9 @@ pub enum Message {
         id: Option<RequestId>,
         /// The element (a trace event for `subscribe`).
         item: Value,
+        /// The element's JSON text as the server sent it (a trace line keeps
+        /// its key order here, which `item` does not).
+        text: String,
     },
     /// Request `id`'s stream is over.
     End {
@@ -121,7 +124,7 @@ struct Raw {
     ok: Option<bool>,
     result: Option<Value>,
     error: Option<RawError>,
-    item: Option<Value>,
+    item: Option<Box<serde_json::value::RawValue>>,
     end: Option<bool>,
     call: Option<u64>,
     name: Option<String>,
@@ -202,7 +205,7 @@ impl Client {
                 Message::Reply { id: got, result } if got == id || got.is_none() => {
                     return result.map_err(|(code, message)| ClientError::Remote { code, message });
                 }
-                Message::Item { id: got, item } if got == id => on_item(item),
+                Message::Item { id: got, item, .. } if got == id => on_item(item),
                 _ => {}
             }
         }
@@ -236,8 +239,13 @@ fn parse_message(line: &[u8]) -> Result<Message, ClientError> {
         };
         return Ok(Message::Reply { id: raw.id, result });
     }
-    if let Some(item) = raw.item {
-        return Ok(Message::Item { id: raw.id, item });
+    if let Some(text) = raw.item {
+        let item = serde_json::from_str(text.get()).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        return Ok(Message::Item {
+            id: raw.id,
+            item,
+            text: text.get().to_owned(),
+        });
     }
     if raw.end == Some(true) {
         return Ok(Message::End { id: raw.id });
