@@ -47,10 +47,10 @@ struct Inner {
 }
 
 impl Counters {
-    /// The counters of the child at `path` (zero if none seen).
-    pub(crate) fn child(&self, path: &str) -> ChildCounters {
+    /// Run `f` over the children's counters by path, under one lock.
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&HashMap<String, ChildCounters>) -> R) -> R {
         let inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        inner.children.get(path).cloned().unwrap_or_default()
+        f(&inner.children)
     }
 
     /// Run `f` over every child's counters, sorted by path.

@@ -25,7 +25,14 @@ pub(crate) async fn dispatch(shared: &Arc<Shared>, conn: &mut Conn, envelope: En
     let sup = &shared.sup;
     let line = match op {
         Op::Status {} => reply::result(&id, &status_value(shared).await),
-        Op::Tree {} => reply::result(&id, &status::tree(sup).await.map(|t| json!({ "children": t }))),
+        Op::Tree {} => {
+            #[derive(serde::Serialize)]
+            struct TreeAnswer {
+                children: Vec<status::TreeNode>,
+            }
+            let r = status::tree(sup).await.map(|children| TreeAnswer { children });
+            reply::result(&id, &r)
+        }
         Op::WhichChildren { path } => {
             let r = sup.request(Request::WhichChildren { path }).await;
             reply::result(&id, &r.map(reply_value).map_err(Failure::from))
@@ -128,9 +135,19 @@ pub(crate) async fn dispatch(shared: &Arc<Shared>, conn: &mut Conn, envelope: En
     let _ = conn.out.send(line).await;
 }
 
-async fn status_value(shared: &Shared) -> Result<Value, Failure> {
+/// The `status` answer, serialized straight from its types.
+#[derive(serde::Serialize)]
+struct StatusAnswer {
+    nodes: Vec<status::NodeStatus>,
+    workers: usize,
+}
+
+async fn status_value(shared: &Shared) -> Result<StatusAnswer, Failure> {
     let nodes = status::status(&shared.sup, &shared.counters, &shared.registry).await?;
-    Ok(json!({ "nodes": nodes, "workers": shared.registry.len() }))
+    Ok(StatusAnswer {
+        nodes,
+        workers: shared.registry.len(),
+    })
 }
 
 /// An engine request whose reply is the answer.

@@ -8,7 +8,7 @@ use std::pin::Pin;
 use serde::Serialize;
 use vigil_core::{ChildInfo, Reply, Request};
 
-use super::counters::Counters;
+use super::counters::{ChildCounters, Counters};
 use super::registry::{Registry, WorkerInfo};
 use super::reply::Failure;
 use crate::handle::Supervisor;
@@ -30,22 +30,31 @@ pub(crate) struct NodeStatus {
     /// Runs after the first, since the server started.
     pub(crate) restarts: u64,
     /// Seconds since its current run started, if it is up.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) uptime_secs: Option<f64>,
     /// How its last run ended.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) last_exit: Option<String>,
     /// The process-group leader of its current run (process workers).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) pid: Option<u32>,
     /// Resident memory of its run's process group, as last sampled.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) rss_bytes: Option<u64>,
     /// Proportional memory of the group, where readable.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) pss_bytes: Option<u64>,
     /// CPU % of one core between the last two samples.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) cpu_percent: Option<f64>,
     /// Processes in the run's group at the last sample.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) processes: Option<u32>,
     /// Its memory limit in bytes, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) memory_limit: Option<u64>,
     /// The registered worker of its current run, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) worker: Option<WorkerInfo>,
 }
 
@@ -117,42 +126,45 @@ pub(crate) async fn status(
     let resources = sup.resources().await;
     let now = std::time::Instant::now();
     let workers = registry.len();
-    Ok(nodes
-        .into_iter()
-        .map(|(path, depth, c)| {
-            let k = counters.child(&path);
-            // Sorted by path: a binary search per node.
-            let res = resources
-                .binary_search_by(|r| r.path.as_str().cmp(&path))
-                .ok()
-                .map(|i| &resources[i])
-                .filter(|r| r.generation == c.generation);
-            let worker = if workers > 0 && !c.supervisor {
-                registry.worker_at(&path).filter(|w| w.generation == c.generation)
-            } else {
-                None
-            };
-            NodeStatus {
-                name: c.name,
-                kind: if c.supervisor { "supervisor" } else { "worker" },
-                state: c.state.as_str(),
-                generation: c.generation,
-                dynamic: c.dynamic,
-                depth,
-                restarts: k.restarts(),
-                uptime_secs: k.up_since.map(|t| now.duration_since(t).as_secs_f64()),
-                last_exit: k.last_exit,
-                pid: res.map(|r| r.pid),
-                rss_bytes: res.map(|r| r.rss_bytes),
-                pss_bytes: res.and_then(|r| r.pss_bytes),
-                cpu_percent: res.and_then(|r| r.cpu_percent),
-                processes: res.map(|r| r.processes),
-                memory_limit: res.and_then(|r| r.memory_limit),
-                worker,
-                path,
-            }
-        })
-        .collect())
+    let list = counters.with(|lookup| {
+        nodes
+            .into_iter()
+            .map(|(path, depth, c)| {
+                let k = lookup.get(&path);
+                // Sorted by path: a binary search per node.
+                let res = resources
+                    .binary_search_by(|r| r.path.as_str().cmp(&path))
+                    .ok()
+                    .map(|i| &resources[i])
+                    .filter(|r| r.generation == c.generation);
+                let worker = if workers > 0 && !c.supervisor {
+                    registry.worker_at(&path).filter(|w| w.generation == c.generation)
+                } else {
+                    None
+                };
+                NodeStatus {
+                    name: c.name,
+                    kind: if c.supervisor { "supervisor" } else { "worker" },
+                    state: c.state.as_str(),
+                    generation: c.generation,
+                    dynamic: c.dynamic,
+                    depth,
+                    restarts: k.map_or(0, ChildCounters::restarts),
+                    uptime_secs: k.and_then(|k| k.up_since).map(|t| now.duration_since(t).as_secs_f64()),
+                    last_exit: k.and_then(|k| k.last_exit.clone()),
+                    pid: res.map(|r| r.pid),
+                    rss_bytes: res.map(|r| r.rss_bytes),
+                    pss_bytes: res.and_then(|r| r.pss_bytes),
+                    cpu_percent: res.and_then(|r| r.cpu_percent),
+                    processes: res.map(|r| r.processes),
+                    memory_limit: res.and_then(|r| r.memory_limit),
+                    worker,
+                    path,
+                }
+            })
+            .collect()
+    });
+    Ok(list)
 }
 
 /// `tree`: the nodes nested under their supervisors.
