@@ -160,7 +160,9 @@ async fn supervise(args: RunArgs, config: PathBuf, cfg: TreeConfig) -> ExitCode 
                 while let Ok(e) = events.try_recv() {
                     root_gave_up |= gave_up(&e);
                 }
-                return exit_code(&reason, stopping, root_gave_up);
+                // The handle's flag also covers a give-up that happened
+                // before `events` subscribed (a fast crash loop on a busy machine).
+                return exit_code(&reason, stopping, root_gave_up || sup.root_gave_up());
             }
             _ = term.recv() => {
                 if let Some(code) = on_stop_signal(&sup, &mut stopping, "SIGTERM").await { return code; }

@@ -84,6 +84,7 @@ struct Driver {
     trace_lines: broadcast::Sender<Arc<str>>,
     line_writer: vigil_trace::TraceWriter,
     control: Option<ControlEnv>,
+    root_gave_up: Arc<std::sync::atomic::AtomicBool>,
     monitors: MonitorHandle,
 }
 
@@ -95,6 +96,7 @@ pub(crate) fn spawn(spec: SupervisorSpec, payloads: Vec<Payload>, opts: Options)
     let (events, _) = broadcast::channel(4096);
     let (trace_lines, _) = broadcast::channel(4096);
     let (down, down_rx) = watch::channel(None);
+    let root_gave_up = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let control_env = opts.control.as_ref().map(|c| ControlEnv {
         socket: c.path().to_string_lossy().into_owned(),
         tokens: c.tokens(),
@@ -114,6 +116,7 @@ pub(crate) fn spawn(spec: SupervisorSpec, payloads: Vec<Payload>, opts: Options)
         trace_lines: trace_lines.clone(),
         line_writer: vigil_trace::TraceWriter::hashing(),
         control: control_env,
+        root_gave_up: Arc::clone(&root_gave_up),
         monitors: monitors.clone(),
     };
     let sup = Supervisor {
@@ -121,6 +124,7 @@ pub(crate) fn spawn(spec: SupervisorSpec, payloads: Vec<Payload>, opts: Options)
         events,
         trace_lines,
         down: down_rx,
+        root_gave_up,
         monitors,
     };
     // The server subscribes before the driver's first step, so it counts
@@ -283,6 +287,8 @@ impl Driver {
                 }
             }
             if let Notice::TreeDown { reason } = &n {
+                self.root_gave_up
+                    .store(self.engine.stats().root_gave_up, std::sync::atomic::Ordering::SeqCst);
                 let _ = self.down.send(Some(reason.clone()));
             }
             if self.events.receiver_count() > 0 {

@@ -31,6 +31,8 @@ pub struct Supervisor {
     pub(crate) events: broadcast::Sender<Event>,
     pub(crate) trace_lines: broadcast::Sender<std::sync::Arc<str>>,
     pub(crate) down: watch::Receiver<Option<ExitReason>>,
+    /// Set (before `down`) when the tree went down because the root gave up.
+    pub(crate) root_gave_up: std::sync::Arc<std::sync::atomic::AtomicBool>,
     pub(crate) monitors: MonitorHandle,
 }
 
@@ -174,6 +176,14 @@ impl Supervisor {
     /// Every monitor's summary (what it watches, how many evictions it asked for).
     pub async fn monitors(&self) -> Vec<MonitorStatus> {
         self.monitors.status().await
+    }
+
+    /// Whether the tree went down because the root supervisor gave up (too
+    /// many restarts). Known as soon as [`Supervisor::wait`] returns, whenever
+    /// this handle was created (unlike an event, which a receiver created too
+    /// late would miss).
+    pub fn root_gave_up(&self) -> bool {
+        self.root_gave_up.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Whether the tree is down.

@@ -293,7 +293,7 @@ impl Registry {
         }
         let pending = {
             let mut inner = self.lock();
-            if !inner.calls.get(&call).is_some_and(|c| c.run == run) {
+            if inner.calls.get(&call).is_none_or(|c| c.run != run) {
                 return Err(unknown());
             }
             inner.calls.remove(&call).ok_or_else(unknown)?
