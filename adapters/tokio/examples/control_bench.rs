@@ -12,9 +12,11 @@
 //! 1. **status**: a root with N idle task workers, served on a socket in a
 //!    temporary directory; once all are running, one client asks for
 //!    `status` 50 times (after 5 dropped warm-up requests) on a raw
-//!    connection. Two numbers per sample: from writing the request to having
-//!    read the whole answer line (every node with its counters), and to
-//!    having parsed it into a `serde_json::Value` as `vigil ctl` does.
+//!    connection. Each sample is from writing the request to having read the
+//!    whole answer line (every node with its counters). Also printed: the
+//!    process's CPU time per request (server and client together, all
+//!    threads: robust against other load on the machine), and the time to
+//!    parse one answer into a `serde_json::Value`, as `vigil ctl` does.
 //! 2. **sustained**: a root with 10 idle task workers; 50 clients, each on
 //!    its own connection, send `which_children` of the root on a fixed
 //!    schedule of 20 per second (one every 50 ms, start times spread over
@@ -86,29 +88,40 @@ async fn status_of_a_big_tree(children: usize) {
     let stream = tokio::net::UnixStream::connect(server.path()).await.expect("connect");
     let (read, mut write) = stream.into_split();
     let mut read = BufReader::with_capacity(1 << 20, read);
-    let (mut answered, mut parsed) = (Vec::new(), Vec::new());
+    let mut answered = Vec::new();
     let mut line = Vec::new();
-    for i in 0..55 {
+    for _ in 0..5 {
+        line.clear();
+        write.write_all(b"{\"id\":1,\"op\":\"status\"}\n").await.expect("write");
+        read.read_until(b'\n', &mut line).await.expect("read");
+    }
+    let cpu = cpu_time();
+    for _ in 0..50 {
         line.clear();
         let t = Instant::now();
         write.write_all(b"{\"id\":1,\"op\":\"status\"}\n").await.expect("write");
         read.read_until(b'\n', &mut line).await.expect("read");
-        let got = t.elapsed();
+        answered.push(t.elapsed());
+    }
+    let cpu = (cpu_time() - cpu) / 50;
+    let mut parsed = Vec::new();
+    for _ in 0..20 {
+        let t = Instant::now();
         let s: serde_json::Value = serde_json::from_slice(&line).expect("JSON");
-        let done = t.elapsed();
+        parsed.push(t.elapsed());
         assert_eq!(s["result"]["nodes"].as_array().map(Vec::len), Some(children));
-        if i >= 5 {
-            answered.push(got);
-            parsed.push(done);
-        }
     }
     let kib = line.len() / 1024;
     report(
         &format!("status of {children} children, whole answer read ({kib} KiB)"),
         &mut answered,
     );
+    println!(
+        "  CPU time per status (every thread of the process, server and client): {:.3} ms",
+        cpu.as_secs_f64() * 1e3
+    );
     report(
-        &format!("status of {children} children, answer parsed into a serde_json::Value"),
+        "  parsing that answer into a serde_json::Value (as vigil ctl does)",
         &mut parsed,
     );
     sup.shutdown().await;
@@ -120,6 +133,7 @@ async fn sustained(seconds: u64, mixed: bool) {
     const PERIOD: Duration = Duration::from_millis(50);
     let (_dir, server, sup) = serve(10).await;
     let start = tokio::time::Instant::now() + Duration::from_millis(100);
+    let cpu = cpu_time();
     let end = start + Duration::from_secs(seconds);
     let tasks: Vec<_> = (0..CLIENTS)
         .map(|k| {
@@ -150,14 +164,33 @@ async fn sustained(seconds: u64, mixed: bool) {
     for t in tasks {
         all.extend(t.await.expect("client"));
     }
+    let cpu = cpu_time() - cpu;
     let rate = all.len() as f64 / seconds as f64;
     let what = if mixed { "mixed ops" } else { "which_children" };
     report(
         &format!("{CLIENTS} clients, {rate:.0} requests/s for {seconds} s, {what}"),
         &mut all,
     );
+    println!(
+        "  CPU time: {:.1} % of one core, {:.1} µs per request (server and clients together)",
+        cpu.as_secs_f64() / seconds as f64 * 100.0,
+        cpu.as_secs_f64() * 1e6 / all.len() as f64
+    );
     sup.shutdown().await;
     server.close();
+}
+
+/// User + system CPU time of this process so far (all threads), from
+/// `/proc/self/stat` (clock ticks of 10 ms).
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    // After `comm`: state, ppid, pgrp, session, tty_nr, tpgid, flags, minflt,
+    // cminflt, majflt, cmajflt, utime, stime.
+    let field = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+    let ticks = field(11) + field(12);
+    Duration::from_millis(ticks * 10)
 }
 
 fn report(what: &str, samples: &mut [Duration]) {

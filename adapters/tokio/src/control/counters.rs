@@ -53,16 +53,6 @@ impl Counters {
         f(&inner.children)
     }
 
-    /// Run `f` over every child's counters, sorted by path.
-    pub(crate) fn each(&self, mut f: impl FnMut(&str, &ChildCounters)) {
-        let inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut paths: Vec<&String> = inner.children.keys().collect();
-        paths.sort();
-        for p in paths {
-            f(p, &inner.children[p]);
-        }
-    }
-
     /// Events missed by falling behind.
     pub(crate) fn lost(&self) -> u64 {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner).lost

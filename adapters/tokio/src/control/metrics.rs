@@ -2,7 +2,9 @@
 
 use std::fmt::Write;
 
-use super::counters::Counters;
+use std::collections::HashMap;
+
+use super::counters::ChildCounters;
 use super::status::NodeStatus;
 
 /// Every state a child can be in (one `vigil_child_state` series each).
@@ -12,10 +14,17 @@ const STATES: [&str; 5] = ["stopped", "starting", "running", "stopping", "restar
 pub(crate) struct ServerGauges {
     pub(crate) connections: usize,
     pub(crate) workers: usize,
+    pub(crate) events_lost: u64,
 }
 
 /// Render the metrics of `nodes` (a `status` snapshot) and the counters.
-pub(crate) fn render(nodes: &[NodeStatus], counters: &Counters, server: &ServerGauges) -> String {
+pub(crate) fn render(
+    nodes: &[NodeStatus<'_>],
+    counters: &HashMap<String, ChildCounters>,
+    server: &ServerGauges,
+) -> String {
+    let mut sorted: Vec<(&String, &ChildCounters)> = counters.iter().collect();
+    sorted.sort_by(|a, b| a.0.cmp(b.0));
     let mut out = String::with_capacity(256 + nodes.len() * 400);
     header(
         &mut out,
@@ -28,7 +37,7 @@ pub(crate) fn render(nodes: &[NodeStatus], counters: &Counters, server: &ServerG
             let _ = writeln!(
                 out,
                 "vigil_child_state{{path=\"{}\",kind=\"{}\",state=\"{s}\"}} {}",
-                Label(&n.path),
+                Label(n.path),
                 n.kind,
                 u8::from(n.state == s)
             );
@@ -44,7 +53,7 @@ pub(crate) fn render(nodes: &[NodeStatus], counters: &Counters, server: &ServerG
         let _ = writeln!(
             out,
             "vigil_child_generation{{path=\"{}\"}} {}",
-            Label(&n.path),
+            Label(n.path),
             n.generation
         );
     }
@@ -58,7 +67,7 @@ pub(crate) fn render(nodes: &[NodeStatus], counters: &Counters, server: &ServerG
         let _ = writeln!(
             out,
             "vigil_child_restarts_total{{path=\"{}\"}} {}",
-            Label(&n.path),
+            Label(n.path),
             n.restarts
         );
     }
@@ -70,7 +79,7 @@ pub(crate) fn render(nodes: &[NodeStatus], counters: &Counters, server: &ServerG
     );
     for n in nodes {
         if let Some(up) = n.uptime_secs {
-            let _ = writeln!(out, "vigil_child_uptime_seconds{{path=\"{}\"}} {up:.3}", Label(&n.path));
+            let _ = writeln!(out, "vigil_child_uptime_seconds{{path=\"{}\"}} {up:.3}", Label(n.path));
         }
     }
     header(
@@ -81,7 +90,7 @@ pub(crate) fn render(nodes: &[NodeStatus], counters: &Counters, server: &ServerG
     );
     for n in nodes {
         if let Some(v) = n.rss_bytes {
-            let _ = writeln!(out, "vigil_child_memory_rss_bytes{{path=\"{}\"}} {v}", Label(&n.path));
+            let _ = writeln!(out, "vigil_child_memory_rss_bytes{{path=\"{}\"}} {v}", Label(n.path));
         }
     }
     header(
@@ -92,7 +101,7 @@ pub(crate) fn render(nodes: &[NodeStatus], counters: &Counters, server: &ServerG
     );
     for n in nodes {
         if let Some(v) = n.pss_bytes {
-            let _ = writeln!(out, "vigil_child_memory_pss_bytes{{path=\"{}\"}} {v}", Label(&n.path));
+            let _ = writeln!(out, "vigil_child_memory_pss_bytes{{path=\"{}\"}} {v}", Label(n.path));
         }
     }
     header(
@@ -103,7 +112,7 @@ pub(crate) fn render(nodes: &[NodeStatus], counters: &Counters, server: &ServerG
     );
     for n in nodes {
         if let Some(v) = n.cpu_percent {
-            let _ = writeln!(out, "vigil_child_cpu_percent{{path=\"{}\"}} {v:.2}", Label(&n.path));
+            let _ = writeln!(out, "vigil_child_cpu_percent{{path=\"{}\"}} {v:.2}", Label(n.path));
         }
     }
     header(
@@ -114,7 +123,7 @@ pub(crate) fn render(nodes: &[NodeStatus], counters: &Counters, server: &ServerG
     );
     for n in nodes {
         if let Some(v) = n.memory_limit {
-            let _ = writeln!(out, "vigil_child_memory_limit_bytes{{path=\"{}\"}} {v}", Label(&n.path));
+            let _ = writeln!(out, "vigil_child_memory_limit_bytes{{path=\"{}\"}} {v}", Label(n.path));
         }
     }
     header(
@@ -123,7 +132,7 @@ pub(crate) fn render(nodes: &[NodeStatus], counters: &Counters, server: &ServerG
         "counter",
         "Run exits by child and reason (without detail).",
     );
-    counters.each(|path, c| {
+    for (path, c) in &sorted {
         for (reason, count) in &c.exits {
             let _ = writeln!(
                 out,
@@ -131,14 +140,14 @@ pub(crate) fn render(nodes: &[NodeStatus], counters: &Counters, server: &ServerG
                 Label(path)
             );
         }
-    });
+    }
     header(
         &mut out,
         "vigil_child_evictions_total",
         "counter",
         "Runs a monitor asked to restart, by child and reason.",
     );
-    counters.each(|path, c| {
+    for (path, c) in &sorted {
         for (reason, count) in &c.evictions {
             let _ = writeln!(
                 out,
@@ -146,7 +155,7 @@ pub(crate) fn render(nodes: &[NodeStatus], counters: &Counters, server: &ServerG
                 Label(path)
             );
         }
-    });
+    }
     header(
         &mut out,
         "vigil_control_connections",
@@ -167,7 +176,7 @@ pub(crate) fn render(nodes: &[NodeStatus], counters: &Counters, server: &ServerG
         "counter",
         "Events the metrics collector missed by falling behind.",
     );
-    let _ = writeln!(out, "vigil_control_events_lost_total {}", counters.lost());
+    let _ = writeln!(out, "vigil_control_events_lost_total {}", server.events_lost);
     out
 }
 

@@ -24,7 +24,17 @@ pub(crate) async fn dispatch(shared: &Arc<Shared>, conn: &mut Conn, envelope: En
     let Envelope { id, op } = envelope;
     let sup = &shared.sup;
     let line = match op {
-        Op::Status {} => reply::result(&id, &status_value(shared).await),
+        Op::Status {} => match status::Snapshot::take(sup).await {
+            Ok(snapshot) => shared.counters.with(|counters| {
+                let answer = status::StatusAnswer {
+                    snapshot: &snapshot,
+                    counters,
+                    registry: &shared.registry,
+                };
+                reply::ok_sized(&id, &answer, 64 + snapshot.len() * 160)
+            }),
+            Err(f) => reply::error(&id, &f),
+        },
         Op::Tree {} => {
             #[derive(serde::Serialize)]
             struct TreeAnswer {
@@ -86,15 +96,17 @@ pub(crate) async fn dispatch(shared: &Arc<Shared>, conn: &mut Conn, envelope: En
             return;
         }
         Op::Metrics {} => {
-            let r = status::status(sup, &shared.counters, &shared.registry)
-                .await
-                .map(|nodes| {
-                    let gauges = ServerGauges {
-                        connections: shared.open.load(Ordering::Relaxed),
-                        workers: shared.registry.len(),
-                    };
-                    metrics::render(&nodes, &shared.counters, &gauges)
-                });
+            let r = status::Snapshot::take(sup).await.map(|snapshot| {
+                let gauges = ServerGauges {
+                    connections: shared.open.load(Ordering::Relaxed),
+                    workers: shared.registry.len(),
+                    events_lost: shared.counters.lost(),
+                };
+                shared.counters.with(|counters| {
+                    let nodes: Vec<_> = snapshot.nodes(counters, &shared.registry).collect();
+                    metrics::render(&nodes, counters, &gauges)
+                })
+            });
             reply::result(&id, &r)
         }
         Op::Register { token, path } => {
@@ -133,21 +145,6 @@ pub(crate) async fn dispatch(shared: &Arc<Shared>, conn: &mut Conn, envelope: En
     };
     // A client that went away only loses its own answer.
     let _ = conn.out.send(line).await;
-}
-
-/// The `status` answer, serialized straight from its types.
-#[derive(serde::Serialize)]
-struct StatusAnswer {
-    nodes: Vec<status::NodeStatus>,
-    workers: usize,
-}
-
-async fn status_value(shared: &Shared) -> Result<StatusAnswer, Failure> {
-    let nodes = status::status(&shared.sup, &shared.counters, &shared.registry).await?;
-    Ok(StatusAnswer {
-        nodes,
-        workers: shared.registry.len(),
-    })
 }
 
 /// An engine request whose reply is the answer.

@@ -64,7 +64,16 @@ struct Forward<'a> {
 }
 
 fn line(value: &impl Serialize) -> Bytes {
-    let mut v = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
+    line_sized(value, 128)
+}
+
+/// A line, written into a buffer of `capacity` bytes to begin with.
+fn line_sized(value: &impl Serialize, capacity: usize) -> Bytes {
+    let mut v = Vec::with_capacity(capacity);
+    if serde_json::to_writer(&mut v, value).is_err() {
+        v.clear();
+        v.extend_from_slice(b"{}");
+    }
     v.push(b'\n');
     Bytes::from(v)
 }
@@ -72,6 +81,11 @@ fn line(value: &impl Serialize) -> Bytes {
 /// `{"id":..,"ok":true,"result":..}`: the final answer to a request.
 pub(crate) fn ok(id: &Option<RequestId>, result: &impl Serialize) -> Bytes {
     line(&Ok { id, ok: true, result })
+}
+
+/// [`ok`] for a large answer whose size is about `capacity` bytes.
+pub(crate) fn ok_sized(id: &Option<RequestId>, result: &impl Serialize, capacity: usize) -> Bytes {
+    line_sized(&Ok { id, ok: true, result }, capacity)
 }
 
 /// `{"id":..,"ok":false,"error":{"code":..,"message":..}}`.

@@ -5,19 +5,23 @@
 use std::future::Future;
 use std::pin::Pin;
 
+use std::collections::HashMap;
+
 use serde::Serialize;
 use vigil_core::{ChildInfo, Reply, Request};
 
-use super::counters::{ChildCounters, Counters};
+use super::counters::ChildCounters;
 use super::registry::{Registry, WorkerInfo};
 use super::reply::Failure;
 use crate::handle::Supervisor;
+use crate::monitor::ChildResources;
 
-/// One node (not the root) as `status` shows it.
+/// One node (not the root) as `status` shows it, borrowed from a
+/// [`Snapshot`] and the counters.
 #[derive(Clone, Debug, PartialEq, Serialize)]
-pub(crate) struct NodeStatus {
-    pub(crate) path: String,
-    pub(crate) name: String,
+pub(crate) struct NodeStatus<'a> {
+    pub(crate) path: &'a str,
+    pub(crate) name: &'a str,
     /// `worker` or `supervisor`.
     pub(crate) kind: &'static str,
     pub(crate) state: &'static str,
@@ -34,7 +38,7 @@ pub(crate) struct NodeStatus {
     pub(crate) uptime_secs: Option<f64>,
     /// How its last run ended.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) last_exit: Option<String>,
+    pub(crate) last_exit: Option<&'a str>,
     /// The process-group leader of its current run (process workers).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) pid: Option<u32>,
@@ -116,55 +120,100 @@ fn kind(c: &ChildInfo) -> &'static str {
     }
 }
 
-/// `status`: every node with its counters and registration.
-pub(crate) async fn status(
-    sup: &Supervisor,
-    counters: &Counters,
-    registry: &Registry,
-) -> Result<Vec<NodeStatus>, Failure> {
-    let nodes = walk(sup).await?;
-    let resources = sup.resources().await;
-    let now = std::time::Instant::now();
-    let workers = registry.len();
-    let list = counters.with(|lookup| {
-        nodes
-            .into_iter()
-            .map(|(path, depth, c)| {
-                let k = lookup.get(&path);
-                // Sorted by path: a binary search per node.
-                let res = resources
-                    .binary_search_by(|r| r.path.as_str().cmp(&path))
-                    .ok()
-                    .map(|i| &resources[i])
-                    .filter(|r| r.generation == c.generation);
-                let worker = if workers > 0 && !c.supervisor {
-                    registry.worker_at(&path).filter(|w| w.generation == c.generation)
-                } else {
-                    None
-                };
-                NodeStatus {
-                    name: c.name,
-                    kind: if c.supervisor { "supervisor" } else { "worker" },
-                    state: c.state.as_str(),
-                    generation: c.generation,
-                    dynamic: c.dynamic,
-                    depth,
-                    restarts: k.map_or(0, ChildCounters::restarts),
-                    uptime_secs: k.and_then(|k| k.up_since).map(|t| now.duration_since(t).as_secs_f64()),
-                    last_exit: k.and_then(|k| k.last_exit.clone()),
-                    pid: res.map(|r| r.pid),
-                    rss_bytes: res.map(|r| r.rss_bytes),
-                    pss_bytes: res.and_then(|r| r.pss_bytes),
-                    cpu_percent: res.and_then(|r| r.cpu_percent),
-                    processes: res.map(|r| r.processes),
-                    memory_limit: res.and_then(|r| r.memory_limit),
-                    worker,
-                    path,
-                }
-            })
-            .collect()
-    });
-    Ok(list)
+/// The tree as read at one moment: every node, and the process monitor's
+/// last sample of each process run.
+pub(crate) struct Snapshot {
+    nodes: Vec<(String, usize, ChildInfo)>,
+    resources: Vec<ChildResources>,
+    taken: std::time::Instant,
+}
+
+impl Snapshot {
+    /// Read the tree (through `which_children` requests) and the resources.
+    pub(crate) async fn take(sup: &Supervisor) -> Result<Snapshot, Failure> {
+        let nodes = walk(sup).await?;
+        let resources = sup.resources().await;
+        Ok(Snapshot {
+            nodes,
+            resources,
+            taken: std::time::Instant::now(),
+        })
+    }
+
+    /// Every node joined with its counters (`counters`, read under their
+    /// lock), resources and registration, in depth-first start order.
+    pub(crate) fn nodes<'a>(
+        &'a self,
+        counters: &'a HashMap<String, ChildCounters>,
+        registry: &'a Registry,
+    ) -> impl ExactSizeIterator<Item = NodeStatus<'a>> + 'a {
+        let registered = registry.len() > 0;
+        self.nodes.iter().map(move |(path, depth, c)| {
+            let k = counters.get(path);
+            // Sorted by path: a binary search per node.
+            let res = self
+                .resources
+                .binary_search_by(|r| r.path.as_str().cmp(path))
+                .ok()
+                .map(|i| &self.resources[i])
+                .filter(|r| r.generation == c.generation);
+            let worker = if registered && !c.supervisor {
+                registry.worker_at(path).filter(|w| w.generation == c.generation)
+            } else {
+                None
+            };
+            NodeStatus {
+                path,
+                name: &c.name,
+                kind: kind(c),
+                state: c.state.as_str(),
+                generation: c.generation,
+                dynamic: c.dynamic,
+                depth: *depth,
+                restarts: k.map_or(0, ChildCounters::restarts),
+                uptime_secs: k
+                    .and_then(|k| k.up_since)
+                    .map(|t| self.taken.saturating_duration_since(t).as_secs_f64()),
+                last_exit: k.and_then(|k| k.last_exit.as_deref()),
+                pid: res.map(|r| r.pid),
+                rss_bytes: res.map(|r| r.rss_bytes),
+                pss_bytes: res.and_then(|r| r.pss_bytes),
+                cpu_percent: res.and_then(|r| r.cpu_percent),
+                processes: res.map(|r| r.processes),
+                memory_limit: res.and_then(|r| r.memory_limit),
+                worker,
+            }
+        })
+    }
+
+    /// Nodes in the snapshot.
+    pub(crate) fn len(&self) -> usize {
+        self.nodes.len()
+    }
+}
+
+/// The `status` answer: serialized straight from the snapshot, node by node,
+/// without building the list first.
+pub(crate) struct StatusAnswer<'a> {
+    pub(crate) snapshot: &'a Snapshot,
+    pub(crate) counters: &'a HashMap<String, ChildCounters>,
+    pub(crate) registry: &'a Registry,
+}
+
+impl Serialize for StatusAnswer<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        struct Nodes<'b>(&'b StatusAnswer<'b>);
+        impl Serialize for Nodes<'_> {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.collect_seq(self.0.snapshot.nodes(self.0.counters, self.0.registry))
+            }
+        }
+        let mut s = serializer.serialize_struct("Status", 2)?;
+        s.serialize_field("nodes", &Nodes(self))?;
+        s.serialize_field("workers", &self.registry.len())?;
+        s.end()
+    }
 }
 
 /// `tree`: the nodes nested under their supervisors.
