@@ -387,7 +387,17 @@ mod tests {
         assert!(e.to_string().contains("path"), "{e}");
     }
 
+    /// `VIGIL_PROPTEST_CASES` scales the cases (default 256), as for every property test.
+    fn cases() -> u32 {
+        std::env::var("VIGIL_PROPTEST_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(256)
+    }
+
     proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(cases()))]
+
         /// The decoder is total: arbitrary bytes give a request or an error, never a panic.
         #[test]
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
