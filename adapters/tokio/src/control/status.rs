@@ -102,10 +102,11 @@ fn walk_from<'a>(
             } else {
                 format!("{path}/{}", c.name)
             };
-            let is_sup = c.supervisor;
-            out.push((child_path.clone(), depth, c));
-            if is_sup {
+            if c.supervisor {
+                out.push((child_path.clone(), depth, c));
                 walk_from(sup, child_path, depth + 1, out).await?;
+            } else {
+                out.push((child_path, depth, c));
             }
         }
         Ok(())
