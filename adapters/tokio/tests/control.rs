@@ -54,6 +54,14 @@ impl Fixture {
             .collect()
     }
 
+    /// Wait until every node is running.
+    async fn all_running(&self) {
+        eventually("all running", || async {
+            self.states().await.iter().all(|(_, s, _)| s == "running")
+        })
+        .await;
+    }
+
     async fn node(&self, path: &str) -> (String, u64) {
         let states = self.states().await;
         let (_, s, g) = states.into_iter().find(|(p, _, _)| p == path).expect("node present");
@@ -116,10 +124,7 @@ fn code(r: Result<Value, ClientError>) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_operator_operation() {
     let f = serve(task_tree(), |_| {});
-    eventually("all running", || async {
-        f.states().await.iter().all(|(_, s, _)| s == "running")
-    })
-    .await;
+    f.all_running().await;
     let paths: Vec<String> = f.states().await.into_iter().map(|(p, _, _)| p).collect();
     assert_eq!(paths, ["a", "b", "pool", "pool/c"]);
 
@@ -283,10 +288,7 @@ async fn error_code(c: &mut Client) -> (Option<RequestId>, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_gets_error_replies_and_disturbs_nothing() {
     let f = serve(task_tree(), |_| {});
-    eventually("all running", || async {
-        f.states().await.iter().all(|(_, s, _)| s == "running")
-    })
-    .await;
+    f.all_running().await;
     let before = f.states().await;
     let mut c = f.client().await;
 
@@ -358,10 +360,7 @@ async fn garbage_gets_error_replies_and_disturbs_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_hundred_concurrent_clients() {
     let f = serve(task_tree(), |_| {});
-    eventually("all running", || async {
-        f.states().await.iter().all(|(_, s, _)| s == "running")
-    })
-    .await;
+    f.all_running().await;
     let socket = f.socket().to_owned();
     // Connect all first, so that all 500 are open at once.
     let mut clients = Vec::new();
@@ -578,10 +577,8 @@ async fn workers_register_report_ready_publish_and_answer_calls() {
         .process(ChildSpec::worker("other"), spy(&dir, "other"))
         .monitor(fast_monitor());
     let f = serve(tree, |o| o.call_timeout = Duration::from_millis(300));
-    eventually("all running (svc became ready through the socket)", || async {
-        f.states().await.iter().all(|(_, s, _)| s == "running")
-    })
-    .await;
+    // svc becomes ready only through the socket.
+    f.all_running().await;
 
     // The environment of a process run.
     let (path, generation, token, socket) = spy_env(&dir, "spy", 0).await;

@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use super::counters::ChildCounters;
 use super::status::NodeStatus;
@@ -43,117 +43,84 @@ pub(crate) fn render(
             );
         }
     }
-    header(
-        &mut out,
-        "vigil_child_generation",
-        "gauge",
-        "The generation of each child's current or last run.",
-    );
-    for n in nodes.iter().filter(|n| n.kind == "worker") {
-        let _ = writeln!(
-            out,
-            "vigil_child_generation{{path=\"{}\"}} {}",
-            Label(n.path),
-            n.generation
-        );
-    }
-    header(
-        &mut out,
-        "vigil_child_restarts_total",
-        "counter",
-        "Runs of each worker after its first, since the control server started.",
-    );
-    for n in nodes.iter().filter(|n| n.kind == "worker") {
-        let _ = writeln!(
-            out,
-            "vigil_child_restarts_total{{path=\"{}\"}} {}",
-            Label(n.path),
-            n.restarts
-        );
-    }
-    header(
-        &mut out,
-        "vigil_child_uptime_seconds",
-        "gauge",
-        "Seconds since each up worker's current run started.",
-    );
-    for n in nodes {
-        if let Some(up) = n.uptime_secs {
-            let _ = writeln!(out, "vigil_child_uptime_seconds{{path=\"{}\"}} {up:.3}", Label(n.path));
+    use Num::{Float, Int};
+    let worker = |n: &NodeStatus<'_>| n.kind == "worker";
+    let families: [Family; 8] = [
+        (
+            "vigil_child_generation",
+            "gauge",
+            "The generation of each worker's current or last run.",
+            &|n| worker(n).then_some(Int(n.generation)),
+        ),
+        (
+            "vigil_child_restarts_total",
+            "counter",
+            "Runs of each worker after its first, since the control server started.",
+            &|n| worker(n).then_some(Int(n.restarts)),
+        ),
+        (
+            "vigil_child_uptime_seconds",
+            "gauge",
+            "Seconds since each up worker's current run started.",
+            &|n| n.uptime_secs.map(|v| Float(v, 3)),
+        ),
+        (
+            "vigil_child_memory_rss_bytes",
+            "gauge",
+            "Resident memory of each process worker's run (its whole process group), as last sampled.",
+            &|n| n.rss_bytes.map(Int),
+        ),
+        (
+            "vigil_child_memory_pss_bytes",
+            "gauge",
+            "Proportional memory of each process worker's run, where readable.",
+            &|n| n.pss_bytes.map(Int),
+        ),
+        (
+            "vigil_child_cpu_percent",
+            "gauge",
+            "CPU use of each process worker's run between the last two samples, percent of one core.",
+            &|n| n.cpu_percent.map(|v| Float(v, 2)),
+        ),
+        (
+            "vigil_child_memory_limit_bytes",
+            "gauge",
+            "Each process worker's memory limit.",
+            &|n| n.memory_limit.map(Int),
+        ),
+        (
+            "vigil_child_processes",
+            "gauge",
+            "Processes in each process worker's run at the last sample.",
+            &|n| n.processes.map(|p| Int(u64::from(p))),
+        ),
+    ];
+    for (name, kind, help, value) in families {
+        header(&mut out, name, kind, help);
+        for n in nodes {
+            if let Some(v) = value(n) {
+                let _ = writeln!(out, "{name}{{path=\"{}\"}} {v}", Label(n.path));
+            }
         }
     }
-    header(
-        &mut out,
-        "vigil_child_memory_rss_bytes",
-        "gauge",
-        "Resident memory of each process worker's run (its whole process group), as last sampled.",
-    );
-    for n in nodes {
-        if let Some(v) = n.rss_bytes {
-            let _ = writeln!(out, "vigil_child_memory_rss_bytes{{path=\"{}\"}} {v}", Label(n.path));
-        }
-    }
-    header(
-        &mut out,
-        "vigil_child_memory_pss_bytes",
-        "gauge",
-        "Proportional memory of each process worker's run, where readable.",
-    );
-    for n in nodes {
-        if let Some(v) = n.pss_bytes {
-            let _ = writeln!(out, "vigil_child_memory_pss_bytes{{path=\"{}\"}} {v}", Label(n.path));
-        }
-    }
-    header(
-        &mut out,
-        "vigil_child_cpu_percent",
-        "gauge",
-        "CPU use of each process worker's run between the last two samples, percent of one core.",
-    );
-    for n in nodes {
-        if let Some(v) = n.cpu_percent {
-            let _ = writeln!(out, "vigil_child_cpu_percent{{path=\"{}\"}} {v:.2}", Label(n.path));
-        }
-    }
-    header(
-        &mut out,
-        "vigil_child_memory_limit_bytes",
-        "gauge",
-        "Each process worker's memory limit.",
-    );
-    for n in nodes {
-        if let Some(v) = n.memory_limit {
-            let _ = writeln!(out, "vigil_child_memory_limit_bytes{{path=\"{}\"}} {v}", Label(n.path));
-        }
-    }
-    header(
-        &mut out,
-        "vigil_child_exits_total",
-        "counter",
-        "Run exits by child and reason (without detail).",
-    );
-    for (path, c) in &sorted {
-        for (reason, count) in &c.exits {
-            let _ = writeln!(
-                out,
-                "vigil_child_exits_total{{path=\"{}\",reason=\"{reason}\"}} {count}",
-                Label(path)
-            );
-        }
-    }
-    header(
-        &mut out,
-        "vigil_child_evictions_total",
-        "counter",
-        "Runs a monitor asked to restart, by child and reason.",
-    );
-    for (path, c) in &sorted {
-        for (reason, count) in &c.evictions {
-            let _ = writeln!(
-                out,
-                "vigil_child_evictions_total{{path=\"{}\",reason=\"{reason}\"}} {count}",
-                Label(path)
-            );
+    let by_reason: [ReasonFamily; 2] = [
+        (
+            "vigil_child_exits_total",
+            "Run exits by child and reason (without detail).",
+            &|c| &c.exits,
+        ),
+        (
+            "vigil_child_evictions_total",
+            "Runs a monitor asked to restart, by child and reason.",
+            &|c| &c.evictions,
+        ),
+    ];
+    for (name, help, counts) in by_reason {
+        header(&mut out, name, "counter", help);
+        for (path, c) in &sorted {
+            for (reason, count) in counts(c) {
+                let _ = writeln!(out, "{name}{{path=\"{}\",reason=\"{reason}\"}} {count}", Label(path));
+            }
         }
     }
     header(
@@ -178,6 +145,36 @@ pub(crate) fn render(
     );
     let _ = writeln!(out, "vigil_control_events_lost_total {}", server.events_lost);
     out
+}
+
+/// A per-node metric family: name, type, help, and the node's value (if it has one).
+type Family<'f> = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'f dyn Fn(&NodeStatus<'_>) -> Option<Num>,
+);
+
+/// A per-child, per-reason counter family: name, help, and the counts.
+type ReasonFamily<'f> = (
+    &'static str,
+    &'static str,
+    &'f dyn Fn(&ChildCounters) -> &BTreeMap<&'static str, u64>,
+);
+
+/// A sample value: an integer, or a float with a number of decimals.
+enum Num {
+    Int(u64),
+    Float(f64, usize),
+}
+
+impl std::fmt::Display for Num {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Num::Int(v) => write!(f, "{v}"),
+            Num::Float(v, decimals) => write!(f, "{v:.decimals$}"),
+        }
+    }
 }
 
 fn header(out: &mut String, name: &str, kind: &str, help: &str) {
