@@ -25,6 +25,7 @@ fn hog(mib: u64) -> ProcessSpec {
 fn fast(settings: MonitorSettings) -> MonitorSettings {
     MonitorSettings {
         interval: Duration::from_millis(50),
+        min_sample_age: Duration::from_millis(10),
         ..settings
     }
 }

@@ -32,6 +32,8 @@ pub struct MemoryMonitor {
     tree_limit: Option<u64>,
     leak: Option<LeakDetection>,
     runs: BTreeMap<RunId, Watched>,
+    /// How many of `runs` have their own limit.
+    limited: usize,
     evictions: u64,
 }
 
@@ -82,6 +84,7 @@ impl Monitor for MemoryMonitor {
     }
 
     fn register(&mut self, run: &MonitoredRun) {
+        self.limited += usize::from(run.memory_limit.is_some());
         self.runs.insert(
             run.run,
             Watched {
@@ -95,7 +98,13 @@ impl Monitor for MemoryMonitor {
     }
 
     fn remove(&mut self, run: RunId) {
-        self.runs.remove(&run);
+        if let Some(w) = self.runs.remove(&run) {
+            self.limited -= usize::from(w.limit.is_some());
+        }
+    }
+
+    fn needs_periodic_samples(&self) -> bool {
+        self.limited > 0 || (!self.runs.is_empty() && (self.tree_limit.is_some() || self.leak.is_some()))
     }
 
     fn wants_pss(&self, run: RunId) -> bool {
@@ -159,8 +168,7 @@ impl Monitor for MemoryMonitor {
     fn status(&self) -> MonitorStatus {
         let mut detail = String::new();
         use std::fmt::Write as _;
-        let limited = self.runs.values().filter(|w| w.limit.is_some()).count();
-        let _ = write!(detail, "{limited} run(s) with a memory_limit");
+        let _ = write!(detail, "{} run(s) with a memory_limit", self.limited);
         if let Some(l) = self.tree_limit {
             let _ = write!(detail, ", tree limit {l} bytes");
         }
@@ -238,8 +246,11 @@ mod tests {
     fn a_run_over_its_limit_is_evicted_once_and_others_are_left_alone() {
         let r = runs(2);
         let mut m = MemoryMonitor::new(None, None);
-        m.register(&watched(r[0], Some(100)));
+        assert!(!m.needs_periodic_samples());
         m.register(&watched(r[1], None));
+        assert!(!m.needs_periodic_samples(), "nothing to enforce");
+        m.register(&watched(r[0], Some(100)));
+        assert!(m.needs_periodic_samples());
         assert!(m.wants_pss(r[0]) && !m.wants_pss(r[1]));
         assert_eq!(
             tick(&mut m, &[(r[0], 100), (r[1], 10_000)]),
@@ -251,6 +262,7 @@ mod tests {
         assert_eq!(m.status().evictions, 1);
         m.remove(r[0]);
         assert_eq!(m.status().runs, 1);
+        assert!(!m.needs_periodic_samples());
     }
 
     #[test]

@@ -16,6 +16,12 @@
 //!   backoff apply as for a crash; it never signals a process itself, and
 //!   never anything outside the tree.
 //!
+//! Sampling is periodic only while some monitor enforces something (a
+//! memory limit, a tree limit, leak detection): otherwise `/proc` is read
+//! only when [`Supervisor::resources`](crate::Supervisor::resources) asks,
+//! at most once per [`MonitorSettings::min_sample_age`], and the CPU % is
+//! the average between the last two such samples.
+//!
 //! A monitor is pure bookkeeping over samples: [`ProcSampler`] is the only
 //! code that reads `/proc`, and the [service](MonitorService) is the only code
 //! that owns a timer, so monitors are tested with hand-made samples.
@@ -90,6 +96,13 @@ pub trait Monitor: Send {
     /// comes with every sample.
     fn wants_pss(&self, run: RunId) -> bool {
         let _ = run;
+        false
+    }
+
+    /// Whether it must see a sample every interval (it enforces something).
+    /// When no monitor does, `/proc` is read only when someone asks for the
+    /// resources, so an unobserved tree without limits costs nothing.
+    fn needs_periodic_samples(&self) -> bool {
         false
     }
 }
