@@ -79,17 +79,19 @@ async fn a_child_over_its_memory_limit_is_restarted_with_reason_memory() {
     })
     .await;
     assert!(matches!(restart.notice, Notice::Restart { .. }));
-    let spawn = until(&mut events, "the new run", |e| matches!(e.notice, Notice::Spawn(_))).await;
-    assert_eq!(spawn.path, "hog");
-    // The calm child was never evicted.
-    let calm_evictions = sup
+    // `Started` (not `Spawn`, which is published before the driver spawns):
+    // by then the new run is registered with the monitors.
+    let started = until(&mut events, "the new run", |e| matches!(e.notice, Notice::Started(_))).await;
+    assert_eq!(started.path, "hog");
+    let memory = sup
         .monitors()
         .await
         .into_iter()
         .find(|m| m.name == "memory")
         .expect("the memory monitor");
-    assert!(calm_evictions.evictions >= 1);
+    assert!(memory.evictions >= 1);
     let resources = sup.resources().await;
+    // The calm child was never evicted.
     let calm = resources.iter().find(|r| r.path == "calm").expect("calm is watched");
     assert_eq!(calm.restarts, 0);
     let hog_now = resources.iter().find(|r| r.path == "hog").expect("hog is watched");

@@ -1,6 +1,6 @@
 //! The memory monitor: per-child limits, a limit over the tree, leaks.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use vigil_core::{Eviction, RunId};
@@ -60,11 +60,6 @@ impl MemoryMonitor {
         }
     }
 
-    /// Whether it has anything to check for `run` (otherwise PSS is not read).
-    fn checks(&self, w: &Watched) -> bool {
-        w.limit.is_some() || self.tree_limit.is_some() || self.leak.is_some()
-    }
-
     fn evict(&mut self, run: RunId, why: std::fmt::Arguments<'_>, evict: &mut Vec<EvictionRequest>) {
         if let Some(w) = self.runs.get_mut(&run) {
             if !w.evicted {
@@ -107,8 +102,26 @@ impl Monitor for MemoryMonitor {
         self.limited > 0 || (!self.runs.is_empty() && (self.tree_limit.is_some() || self.leak.is_some()))
     }
 
-    fn wants_pss(&self, run: RunId) -> bool {
-        self.runs.get(&run).is_some_and(|w| self.checks(w))
+    /// PSS never exceeds RSS, so a run whose RSS is within its limit is
+    /// within it by PSS too: PSS is read only for runs over their limit by
+    /// RSS, for every run while the tree is over its limit by RSS, and for
+    /// every run under leak detection (its mark must be kept in one measure).
+    fn pss_wanted(&self, sample: &Sample, out: &mut BTreeSet<RunId>) {
+        let live = || {
+            sample
+                .usage
+                .iter()
+                .filter(|(r, _)| self.runs.get(r).is_some_and(|w| !w.evicted))
+        };
+        let tree_over = self
+            .tree_limit
+            .is_some_and(|l| live().map(|(_, u)| u.rss_bytes).fold(0u64, u64::saturating_add) > l);
+        for (run, u) in live() {
+            let own_over = self.runs[run].limit.is_some_and(|l| u.rss_bytes > l);
+            if own_over || tree_over || self.leak.is_some() {
+                out.insert(*run);
+            }
+        }
     }
 
     fn run(&mut self, sample: &Sample, evict: &mut Vec<EvictionRequest>) {
@@ -251,7 +264,14 @@ mod tests {
         assert!(!m.needs_periodic_samples(), "nothing to enforce");
         m.register(&watched(r[0], Some(100)));
         assert!(m.needs_periodic_samples());
-        assert!(m.wants_pss(r[0]) && !m.wants_pss(r[1]));
+        let wanted = |m: &MemoryMonitor, usage: &[(RunId, u64)]| {
+            let mut out = BTreeSet::new();
+            m.pss_wanted(&sample(usage), &mut out);
+            out.into_iter().collect::<Vec<_>>()
+        };
+        // RSS is twice the PSS in these samples: 2 × 50 is within 100, 2 × 51 is not.
+        assert_eq!(wanted(&m, &[(r[0], 50), (r[1], 10_000)]), []);
+        assert_eq!(wanted(&m, &[(r[0], 51), (r[1], 10_000)]), [r[0]]);
         assert_eq!(
             tick(&mut m, &[(r[0], 100), (r[1], 10_000)]),
             [],

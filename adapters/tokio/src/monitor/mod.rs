@@ -32,12 +32,13 @@ mod process_stats;
 mod sample;
 mod service;
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use vigil_core::{Eviction, RunId};
 
 pub use memory::{LeakDetection, MemoryMonitor};
-pub use proc_sampler::ProcSampler;
+pub use proc_sampler::{Members, ProcSampler};
 pub use process_stats::{ChildResources, ProcessMonitor};
 pub use sample::{GroupUsage, Sample};
 pub use service::MonitorSettings;
@@ -91,12 +92,13 @@ pub trait Monitor: Send {
     /// A summary for status views.
     fn status(&self) -> MonitorStatus;
 
-    /// Whether this monitor needs the proportional set size (PSS) of `run`,
-    /// which costs a read of `/proc/<pid>/smaps_rollup` per process; RSS
-    /// comes with every sample.
-    fn wants_pss(&self, run: RunId) -> bool {
-        let _ = run;
-        false
+    /// Which runs of `sample` (which has RSS and CPU, no PSS yet) this
+    /// monitor needs the proportional set size (PSS) of, before
+    /// [`run`](Self::run) sees the sample. PSS costs a read of
+    /// `/proc/<pid>/smaps_rollup` per process, so ask only where it can
+    /// change a decision.
+    fn pss_wanted(&self, sample: &Sample, out: &mut BTreeSet<RunId>) {
+        let _ = (sample, out);
     }
 
     /// Whether it must see a sample every interval (it enforces something).
