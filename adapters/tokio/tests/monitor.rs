@@ -44,6 +44,10 @@ async fn until(events: &mut broadcast::Receiver<Event>, what: &str, f: impl Fn(&
     .unwrap_or_else(|_| panic!("no {what} within the safety net"))
 }
 
+async fn next_eviction(events: &mut broadcast::Receiver<Event>) -> Event {
+    until(events, "an eviction", |e| matches!(e.notice, Notice::Evicted { .. })).await
+}
+
 fn exited_with_memory(e: &Event) -> bool {
     matches!(&e.notice, Notice::Exited(_, ExitReason::Memory))
 }
@@ -59,10 +63,7 @@ async fn a_child_over_its_memory_limit_is_restarted_with_reason_memory() {
         .start()
         .expect("valid tree");
     let mut events = sup.events();
-    let evicted = until(&mut events, "an eviction", |e| {
-        matches!(e.notice, Notice::Evicted { .. })
-    })
-    .await;
+    let evicted = next_eviction(&mut events).await;
     assert_eq!(evicted.path, "hog");
     let Notice::Evicted { run, reason } = evicted.notice else {
         unreachable!()
@@ -146,10 +147,7 @@ async fn over_the_tree_limit_the_largest_child_is_restarted() {
         .start()
         .expect("valid tree");
     let mut events = sup.events();
-    let evicted = until(&mut events, "an eviction", |e| {
-        matches!(e.notice, Notice::Evicted { .. })
-    })
-    .await;
+    let evicted = next_eviction(&mut events).await;
     assert_eq!(evicted.path, "large");
     sup.shutdown().await;
 }
