@@ -33,7 +33,7 @@
 -export([main/1]).
 
 %% Scenarios run at once (mostly waiting: hung workers cost their timeout).
--define(PARALLEL, 8).
+-define(PARALLEL, 32).
 %% A scenario that takes longer than this is reported as an error.
 -define(SCENARIO_TIMEOUT_MS, 120000).
 

@@ -4,20 +4,28 @@
 %% compares (`start PATH`, `start_failed PATH`, `stop PATH REASON`,
 %% `give_up PATH`, `reply OP PATH RESULT`, `tree_down`).
 %%
-%% Ordering. Starts are logged by a synchronous call from the worker's init,
-%% which runs inside the supervisor's start_link, so a start is logged before
-%% the supervisor can do anything else. Stops are logged from this process's
-%% own monitor of every worker (a brutal kill leaves the worker no chance to
-%% log anything itself). Before it logs anything, the log first takes every
-%% 'DOWN' that is already in its mailbox and then waits for the 'DOWN' of every
-%% monitored worker that is no longer alive: a supervisor only moves on after a
-%% child is dead, so every stop that happened before an event is logged before
-%% it. Give-ups come from a logger handler that runs inside the supervisor
-%% process when it reports reached_max_restart_intensity, before it stops any
-%% child.
+%% Ordering. Every line is put in order by the process whose action it
+%% reports, which then waits for the log before it goes on (or is a
+%% supervisor, whose every action is sequential):
+%% - a start by a synchronous call from the worker's init, which runs while
+%%   its supervisor waits in start_link;
+%% - a failed start by a synchronous call from the start function, which runs
+%%   in the supervisor process;
+%% - a stop from the supervisor's side: every supervisor traces what it
+%%   receives to this process (vigil_conformance_sup:init/1), and a worker's
+%%   run has ended when its supervisor receives its 'EXIT' or 'DOWN' (a
+%%   brutal kill leaves the worker itself no chance to say anything; and the
+%%   signals a dying process sends itself can be late: the runtime may pause
+%%   between its links and its monitors, long enough for its supervisor to
+%%   have stopped two siblings in the meantime);
+%% - a give-up from a logger handler that runs inside the supervisor when it
+%%   reports reached_max_restart_intensity, before it stops any child;
+%% - replies and the end of the tree by the driver, after the call returned.
+%% Messages from one sender arrive in the order sent, and each sender above
+%% only sends after everything that caused its event was sent.
 %%
-%% It also holds what the script sets up ahead of time: how many of a worker's
-%% next starts fail, and which workers ignore the supervisor's stop.
+%% It also knows each worker's live run (for the driver's scripted exits) and
+%% how many of a worker's next starts the script made fail.
 -module(vigil_conformance_log).
 -behaviour(gen_server).
 
@@ -28,7 +36,8 @@
 -export([log/2]).
 
 -record(st, {events = [] :: [string()],
-             mons = #{} :: #{reference() => {[atom()], pid()}},
+             %% live runs, both ways
+             paths = #{} :: #{pid() => [atom()]},
              pids = #{} :: #{[atom()] => pid()},
              fails = #{} :: #{[atom()] => non_neg_integer()}}).
 
@@ -56,8 +65,7 @@ events(Log) -> gen_server:call(Log, events, infinity).
 
 init([]) -> {ok, #st{}}.
 
-handle_call(Msg, _From, S0) ->
-    S = settle_deaths(S0),
+handle_call(Msg, _From, S) ->
     call(Msg, S).
 
 call({attempt, Path}, S = #st{fails = F}) ->
@@ -66,10 +74,9 @@ call({attempt, Path}, S = #st{fails = F}) ->
         N -> {reply, fail, add(["start_failed ", format_path(Path)],
                                 S#st{fails = F#{Path => N - 1}})}
     end;
-call({started, Path, Pid}, S = #st{mons = M, pids = P}) ->
-    Ref = monitor(process, Pid),
+call({started, Path, Pid}, S = #st{paths = Paths, pids = P}) ->
     {reply, ok, add(["start ", format_path(Path)],
-                    S#st{mons = M#{Ref => {Path, Pid}}, pids = P#{Path => Pid}})};
+                    S#st{paths = Paths#{Pid => Path}, pids = P#{Path => Pid}})};
 call({fail_starts, Path, N}, S = #st{fails = F}) ->
     {reply, ok, S#st{fails = F#{Path => maps:get(Path, F, 0) + N}}};
 call({note, Line}, S) ->
@@ -81,33 +88,20 @@ call(events, S) ->
 
 handle_cast(_Msg, S) -> {noreply, S}.
 
-handle_info({'DOWN', Ref, process, _Pid, Reason}, S) ->
-    {noreply, down(Ref, Reason, S)};
+%% What a supervisor received: the end of a live run is its first 'EXIT' or
+%% 'DOWN' there (a shutdown brings both).
+handle_info({trace, _Sup, 'receive', {'EXIT', Pid, Reason}}, S) ->
+    {noreply, ended(Pid, Reason, S)};
+handle_info({trace, _Sup, 'receive', {'DOWN', _, process, Pid, Reason}}, S) ->
+    {noreply, ended(Pid, Reason, S)};
 handle_info(_Msg, S) ->
     {noreply, S}.
 
-%% Wait for the 'DOWN' of every monitored worker that is already dead, in the
-%% order they arrive.
-settle_deaths(S = #st{mons = M}) ->
-    Dead = [R || {R, {_, Pid}} <- maps:to_list(M), not is_process_alive(Pid)],
-    case Dead of
-        [] ->
-            S;
-        _ ->
-            receive
-                {'DOWN', Ref, process, _, Reason} when is_map_key(Ref, M) ->
-                    settle_deaths(down(Ref, Reason, S))
-            end
-    end.
-
-down(Ref, Reason, S = #st{mons = M, pids = P}) ->
-    case maps:take(Ref, M) of
-        {{Path, Pid}, M1} ->
-            P1 = case maps:get(Path, P, none) of
-                     Pid -> maps:remove(Path, P);
-                     _ -> P
-                 end,
-            add(["stop ", format_path(Path), " ", reason(Reason)], S#st{mons = M1, pids = P1});
+ended(Pid, Reason, S = #st{paths = Paths, pids = P}) ->
+    case maps:take(Pid, Paths) of
+        {Path, Paths1} ->
+            add(["stop ", format_path(Path), " ", reason(Reason)],
+                S#st{paths = Paths1, pids = maps:remove(Path, P)});
         error ->
             S
     end.

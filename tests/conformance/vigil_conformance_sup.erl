@@ -19,6 +19,9 @@ start_link(Log, Path, Flags, Children) ->
 init({Log, Path, {Strategy, Intensity, Period, AutoShutdown}, Children}) ->
     %% Read by vigil_conformance_log:log/2 when this supervisor gives up.
     put(vigil_conformance_sup, {Log, Path}),
+    %% Everything it receives goes to the log too: that is how the log learns
+    %% of stops, in this supervisor's order (see vigil_conformance_log).
+    erlang:trace(self(), true, ['receive', {tracer, Log}]),
     Flags = #{strategy => Strategy, intensity => Intensity, period => Period,
               auto_shutdown => AutoShutdown},
     {ok, {Flags, [child_spec(Log, Path, C) || C <- Children]}}.
