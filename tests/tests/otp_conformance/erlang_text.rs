@@ -50,7 +50,11 @@ fn child(out: &mut String, c: &Child) {
             let _ = write!(out, "{{worker, {}, {restart}, {shutdown}, {}}}", c.name, c.significant);
         }
         Kind::Supervisor(s) => {
-            let _ = write!(out, "{{supervisor, {}, {restart}, {shutdown}, {}, ", c.name, c.significant);
+            let _ = write!(
+                out,
+                "{{supervisor, {}, {restart}, {shutdown}, {}, ",
+                c.name, c.significant
+            );
             flags(out, s);
             out.push_str(", ");
             children(out, s);

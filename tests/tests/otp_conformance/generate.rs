@@ -87,7 +87,12 @@ impl Gen {
             (1, Strategy::OneForAll),
             (1, Strategy::RestForOne),
         ]);
-        let intensity = self.weighted(&[(15, 0), (35, 1), (25, 2), (15, 3), (10, 5)]);
+        // The root a little more patient, so that more scenarios run to the end.
+        let intensity = if level == 1 {
+            self.weighted(&[(10, 0), (20, 1), (25, 2), (25, 3), (20, 6)])
+        } else {
+            self.weighted(&[(15, 0), (35, 1), (25, 2), (15, 3), (10, 5)])
+        };
         let auto_shutdown = self.weighted(&[
             (6, AutoShutdown::Never),
             (2, AutoShutdown::AnySignificant),
@@ -109,8 +114,7 @@ impl Gen {
             (3, Restart::Transient),
             (2, Restart::Temporary),
         ]);
-        let significant =
-            auto_shutdown != AutoShutdown::Never && restart != Restart::Permanent && self.percent(60);
+        let significant = auto_shutdown != AutoShutdown::Never && restart != Restart::Permanent && self.percent(60);
         if level < MAX_LEVEL && self.percent(30) {
             self.sups += 1;
             let shutdown = self.weighted(&[(3, Shutdown::Infinity), (1, Shutdown::Millis(60_000))]);
@@ -145,7 +149,7 @@ impl Gen {
         let supervisors: Vec<Path> = std::iter::once(Vec::new())
             .chain(targets.iter().filter(|t| t.supervisor).map(|t| t.path.clone()))
             .collect();
-        let count = 3 + self.below(10);
+        let count = 3 + self.below(14);
         let mut steps = Vec::with_capacity(count + 1);
         let mut dynamic = 0;
         let mut hangs = 0;
@@ -174,10 +178,23 @@ impl Gen {
                             path,
                             reason: self.reason(),
                         },
-                        "fail_starts" => Step::FailStarts {
-                            path,
-                            count: 1 + self.below(3) as u32,
-                        },
+                        "fail_starts" => {
+                            let count = 1 + self.below(3) as u32;
+                            // Often the worker crashes right away, so its
+                            // restart meets the failures.
+                            if self.percent(50) {
+                                steps.push(Step::FailStarts {
+                                    path: path.clone(),
+                                    count,
+                                });
+                                Step::Exit {
+                                    path,
+                                    reason: self.weighted(&[(1, Reason::Error), (1, Reason::Killed)]),
+                                }
+                            } else {
+                                Step::FailStarts { path, count }
+                            }
+                        }
                         _ => {
                             hangs += 1;
                             Step::HangOnStop { path }
@@ -197,10 +214,16 @@ impl Gen {
                     let parent = supervisors[self.below(supervisors.len())].clone();
                     // Mostly a new name; sometimes one its siblings have
                     // (already_started / already_present).
-                    let siblings: Vec<&Target> =
-                        targets.iter().filter(|t| t.path[..t.path.len() - 1] == parent[..]).collect();
+                    let siblings: Vec<&Target> = targets
+                        .iter()
+                        .filter(|t| t.path[..t.path.len() - 1] == parent[..])
+                        .collect();
                     let name = if !siblings.is_empty() && self.percent(25) {
-                        siblings[self.below(siblings.len())].path.last().cloned().unwrap_or_default()
+                        siblings[self.below(siblings.len())]
+                            .path
+                            .last()
+                            .cloned()
+                            .unwrap_or_default()
                     } else {
                         dynamic += 1;
                         format!("d{dynamic}")

@@ -79,18 +79,22 @@ fn vigil_and_the_otp_supervisor_give_the_same_events() {
 
     let mut divergences = Vec::new();
     let mut kinds: BTreeMap<String, u64> = BTreeMap::new();
+    let mut otp_events = Vec::with_capacity(scenarios.len());
     for chunk in scenarios.chunks(BATCH) {
-        for (s, otp_result) in chunk.iter().zip(otp.run(chunk)) {
-            let files = VigilFiles::of(s);
-            let vigil = sim_side::events(s, &files);
-            let erlang = otp_result.unwrap_or_else(|e| vec![format!("OTP driver error: {e}")]);
-            for e in &vigil {
-                let kind = e.split(' ').take(if e.starts_with("reply") { 2 } else { 1 });
-                *kinds.entry(kind.collect::<Vec<_>>().join(" ")).or_default() += 1;
-            }
-            if vigil != erlang {
-                divergences.push(report::divergence(&work, &otp, s, &files, &vigil, &erlang));
-            }
+        otp_events.extend(otp.run(chunk));
+    }
+    for (s, otp_result) in scenarios.iter().zip(&otp_events) {
+        let files = VigilFiles::of(s);
+        let vigil = sim_side::events(s, &files);
+        let erlang = otp_result
+            .clone()
+            .unwrap_or_else(|e| vec![format!("OTP driver error: {e}")]);
+        for e in &vigil {
+            let kind = e.split(' ').take(if e.starts_with("reply") { 2 } else { 1 });
+            *kinds.entry(kind.collect::<Vec<_>>().join(" ")).or_default() += 1;
+        }
+        if vigil != erlang {
+            divergences.push(report::divergence(&work, &otp, s, &files, &vigil, &erlang));
         }
     }
     eprintln!(
@@ -108,6 +112,36 @@ fn vigil_and_the_otp_supervisor_give_the_same_events() {
             divergences.len(),
             PRINTED.min(divergences.len()),
             work.display()
+        );
+    }
+    #[cfg(feature = "bug-injection")]
+    broken_engines_diverge(&scenarios, &otp_events);
+}
+
+/// The comparison has teeth: an engine broken on purpose diverges from OTP on
+/// the same scenarios. (`early_kill` is not in the list: it changes only when
+/// a kill happens, which no scenario lets matter.)
+#[cfg(feature = "bug-injection")]
+fn broken_engines_diverge(scenarios: &[Scenario], otp_events: &[otp_side::OtpResult]) {
+    use vigil_core::InjectedBug;
+    for bug in [InjectedBug::SkipIntensity, InjectedBug::RestartTransientAlways] {
+        let caught = scenarios
+            .iter()
+            .zip(otp_events)
+            .filter(|(s, otp)| {
+                let broken = sim_side::events_with(s, &VigilFiles::of(s), |o| o.inject_bug = Some(bug));
+                otp.as_ref().is_ok_and(|e| *e != broken)
+            })
+            .count();
+        eprintln!(
+            "OTP conformance: an engine with {} diverges on {caught} scenarios",
+            bug.name()
+        );
+        assert!(
+            caught > 0,
+            "an engine with the bug {} matched OTP on all {} scenarios: the comparison misses it",
+            bug.name(),
+            scenarios.len()
         );
     }
 }
@@ -153,7 +187,10 @@ fn generated_scenarios_are_valid_and_cover_every_feature() {
         "step Shutdown",
     ];
     for feature in expected {
-        assert!(seen.contains_key(feature), "no generated scenario has {feature}: {seen:?}");
+        assert!(
+            seen.contains_key(feature),
+            "no generated scenario has {feature}: {seen:?}"
+        );
     }
 }
 

@@ -45,7 +45,11 @@ pub fn divergence(
         vigil_text::duration_secs(s)
     );
     let _ = writeln!(out, "  OTP:    erl {}", otp.command_args(&batch).join(" "));
-    let _ = writeln!(out, "  rerun:  VIGIL_CONFORMANCE_SEED={} VIGIL_CONFORMANCE_CASES=1", s.seed);
+    let _ = writeln!(
+        out,
+        "  rerun:  VIGIL_CONFORMANCE_SEED={} VIGIL_CONFORMANCE_CASES=1",
+        s.seed
+    );
     let _ = writeln!(out, "  events: {}", events.display());
     out.push_str(&table);
     out

@@ -155,16 +155,33 @@ pub type Path = Vec<String>;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Step {
     /// The worker's live run (if any) exits by itself.
-    Exit { path: Path, reason: Reason },
+    Exit {
+        path: Path,
+        reason: Reason,
+    },
     /// The worker's next `count` starts fail.
-    FailStarts { path: Path, count: u32 },
+    FailStarts {
+        path: Path,
+        count: u32,
+    },
     /// The worker's live run (if any) ignores its supervisor's stop.
-    HangOnStop { path: Path },
-    TerminateChild { path: Path },
-    RestartChild { path: Path },
-    DeleteChild { path: Path },
+    HangOnStop {
+        path: Path,
+    },
+    TerminateChild {
+        path: Path,
+    },
+    RestartChild {
+        path: Path,
+    },
+    DeleteChild {
+        path: Path,
+    },
     /// A default worker (permanent, 5 s shutdown) named `name` under `parent`.
-    StartChild { parent: Path, name: String },
+    StartChild {
+        parent: Path,
+        name: String,
+    },
     /// The whole tree; always the last step.
     Shutdown,
 }

@@ -30,18 +30,32 @@ impl VigilFiles {
 /// `stop PATH REASON`, `give_up PATH`, `reply OP PATH RESULT`, `tree_down`;
 /// a broken invariant is one more line, `violation ...`.
 pub fn events(s: &Scenario, files: &VigilFiles) -> Vec<String> {
+    events_with(s, files, |_| {})
+}
+
+/// [`events`] with the simulation options adjusted by `adjust`.
+pub fn events_with(s: &Scenario, files: &VigilFiles, adjust: impl FnOnce(&mut SimOptions)) -> Vec<String> {
     let name = format!("conformance-{}", s.seed);
-    let cfg = vigil_config::parse_tree(&files.config, &format!("{name}.toml"))
-        .unwrap_or_else(|e| panic!("generated config of seed {} does not parse: {e}\n{}", s.seed, files.config));
-    let script = vigil_config::parse_script(&files.script, &format!("{name}.script.toml"))
-        .unwrap_or_else(|e| panic!("generated script of seed {} does not parse: {e}\n{}", s.seed, files.script));
-    let opts = SimOptions {
+    let cfg = vigil_config::parse_tree(&files.config, &format!("{name}.toml")).unwrap_or_else(|e| {
+        panic!(
+            "generated config of seed {} does not parse: {e}\n{}",
+            s.seed, files.config
+        )
+    });
+    let script = vigil_config::parse_script(&files.script, &format!("{name}.script.toml")).unwrap_or_else(|e| {
+        panic!(
+            "generated script of seed {} does not parse: {e}\n{}",
+            s.seed, files.script
+        )
+    });
+    let mut opts = SimOptions {
         duration: Duration::from_secs(vigil_text::duration_secs(s)),
         random_faults: false,
         script: Some(script),
         liveness: false,
         ..SimOptions::default()
     };
+    adjust(&mut opts);
     let trace = SharedBuffer::default();
     let report = run_seed(&cfg, s.seed, &opts, TraceWriter::to_sink(Box::new(trace.clone())));
     let text = trace.take();

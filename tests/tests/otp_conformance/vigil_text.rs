@@ -4,9 +4,7 @@
 
 use std::fmt::Write as _;
 
-use crate::scenario::{
-    vigil_path, Child, Kind, Scenario, Shutdown, Step, Sup, PERIOD_SECS, STEP_SECS,
-};
+use crate::scenario::{vigil_path, Child, Kind, Scenario, Shutdown, Step, Sup, PERIOD_SECS, STEP_SECS};
 
 /// The tree config (TOML).
 pub fn config(s: &Scenario) -> String {
