@@ -53,7 +53,8 @@ pub fn events_with(s: &Scenario, files: &VigilFiles, adjust: impl FnOnce(&mut Si
         random_faults: false,
         script: Some(script),
         liveness: false,
-        ..SimOptions::default()
+        #[cfg(feature = "bug-injection")]
+        inject_bug: None,
     };
     adjust(&mut opts);
     let trace = SharedBuffer::default();
