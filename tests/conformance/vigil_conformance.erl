@@ -98,19 +98,19 @@ run({scenario, _Id, Flags, Children, Steps}) ->
 
 steps([], _Ctx) ->
     up;
-steps([shutdown | _], Ctx = #{log := Log}) ->
-    stop_root(Ctx),
-    vigil_conformance_log:note(Log, "tree_down"),
-    down;
-steps([Step | Rest], Ctx = #{log := Log}) ->
+steps([shutdown | _], Ctx) ->
+    tree_down(stop_root(Ctx), Ctx);
+steps([Step | Rest], Ctx) ->
     step(Step, Ctx),
     case settle(Ctx) of
-        up ->
-            steps(Rest, Ctx);
-        down ->
-            vigil_conformance_log:note(Log, "tree_down"),
-            down
+        up -> steps(Rest, Ctx);
+        {down, Reason} -> tree_down(Reason, Ctx)
     end.
+
+tree_down(Reason, #{log := Log}) ->
+    vigil_conformance_log:root_ended(Log, Reason),
+    vigil_conformance_log:note(Log, "tree_down"),
+    down.
 
 step({exit, Path, Reason}, #{log := Log}) ->
     case vigil_conformance_log:pid_of(Log, Path) of
@@ -182,15 +182,16 @@ walk(Sup, [Name | Rest], IsTarget) ->
         _ -> not_found
     end.
 
+%% Shut the tree down (as its parent); the root's exit reason.
 stop_root(#{root := Root, root_mon := Mon}) ->
     exit(Root, shutdown),
-    receive {'DOWN', Mon, process, Root, _} -> ok end.
+    receive {'DOWN', Mon, process, Root, Reason} -> Reason end.
 
-%% Wait until the tree is quiet (see the module doc); `down` once the root
-%% has ended.
+%% Wait until the tree is quiet (see the module doc); `{down, Reason}` once
+%% the root has ended.
 settle(Ctx = #{root := Root, root_mon := Mon}) ->
     receive
-        {'DOWN', Mon, process, Root, _} -> down
+        {'DOWN', Mon, process, Root, Reason} -> {down, Reason}
     after 0 ->
         case catch quiet(Root) of
             true ->

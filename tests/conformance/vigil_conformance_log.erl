@@ -2,6 +2,7 @@
 %% starts, failed starts, stops, supervisor give-ups, request replies and the
 %% end of the tree are put in order, as lines of the vocabulary the Rust side
 %% compares (`start PATH`, `start_failed PATH`, `stop PATH REASON`,
+%% `sup_up PATH`, `sup_start_failed PATH`, `sup_end PATH REASON`,
 %% `give_up PATH`, `reply OP PATH RESULT`, `tree_down`).
 %%
 %% Ordering. Every line is put in order by the process whose action it
@@ -9,11 +10,13 @@
 %% supervisor, whose every action is sequential):
 %% - a start by a synchronous call from the worker's init, which runs while
 %%   its supervisor waits in start_link;
-%% - a failed start by a synchronous call from the start function, which runs
-%%   in the supervisor process;
+%% - a failed start, and a child supervisor's start or failed start, by a
+%%   synchronous call from the start function, which runs in the parent
+%%   supervisor process (in the driver, for the root);
 %% - a stop from the supervisor's side: every supervisor traces what it
 %%   receives to this process (vigil_conformance_sup:init/1), and a worker's
-%%   run has ended when its supervisor receives its 'EXIT' or 'DOWN' (a
+%%   run (or a child supervisor) has ended when its supervisor receives its
+%%   'EXIT' or 'DOWN' (the driver reports the root's end) (a
 %%   brutal kill leaves the worker itself no chance to say anything; and the
 %%   signals a dying process sends itself can be late: the runtime may pause
 %%   between its links and its monitors, long enough for its supervisor to
@@ -29,15 +32,15 @@
 -module(vigil_conformance_log).
 -behaviour(gen_server).
 
--export([start_link/0, stop/1, attempt/2, started/3, fail_starts/3, note/2,
+-export([start_link/0, stop/1, attempt/2, started/4, sup_up/4, fail_starts/3, note/2, root_ended/2,
          pid_of/2, events/1, format_path/1]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2]).
 %% logger handler callback (runs in the process that logs)
 -export([log/2]).
 
 -record(st, {events = [] :: [string()],
-             %% live runs, both ways
-             paths = #{} :: #{pid() => [atom()]},
+             %% live runs and supervisors (with their supervisor), and back
+             paths = #{} :: #{pid() => {worker | supervisor, [atom()], pid()}},
              pids = #{} :: #{[atom()] => pid()},
              fails = #{} :: #{[atom()] => non_neg_integer()}}).
 
@@ -49,10 +52,17 @@ stop(Log) -> gen_server:stop(Log).
 %% this start fails (a scripted failure is consumed and logged).
 attempt(Log, Path) -> gen_server:call(Log, {attempt, Path}, infinity).
 
-%% Called by a worker's init: the run is up.
-started(Log, Path, Pid) -> gen_server:call(Log, {started, Path, Pid}, infinity).
+%% Called by a worker's init: the run is up, under supervisor Parent.
+started(Log, Path, Pid, Parent) -> gen_server:call(Log, {started, Path, Pid, Parent}, infinity).
+
+%% Called by a supervisor's start function, in its parent Parent: it has
+%% started its children.
+sup_up(Log, Path, Pid, Parent) -> gen_server:call(Log, {sup_up, Path, Pid, Parent}, infinity).
 
 fail_starts(Log, Path, N) -> gen_server:call(Log, {fail_starts, Path, N}, infinity).
+
+%% The root supervisor ended with Reason.
+root_ended(Log, Reason) -> gen_server:call(Log, {root_ended, Reason}, infinity).
 
 %% Log a line made by the driver (a reply, the end of the tree).
 note(Log, Line) -> gen_server:call(Log, {note, Line}, infinity).
@@ -74,13 +84,18 @@ call({attempt, Path}, S = #st{fails = F}) ->
         N -> {reply, fail, add(["start_failed ", format_path(Path)],
                                 S#st{fails = F#{Path => N - 1}})}
     end;
-call({started, Path, Pid}, S = #st{paths = Paths, pids = P}) ->
+call({started, Path, Pid, Parent}, S = #st{paths = Paths, pids = P}) ->
     {reply, ok, add(["start ", format_path(Path)],
-                    S#st{paths = Paths#{Pid => Path}, pids = P#{Path => Pid}})};
+                    S#st{paths = Paths#{Pid => {worker, Path, Parent}}, pids = P#{Path => Pid}})};
+call({sup_up, Path, Pid, Parent}, S = #st{paths = Paths}) ->
+    {reply, ok, add(["sup_up ", format_path(Path)],
+                    S#st{paths = Paths#{Pid => {supervisor, Path, Parent}}})};
 call({fail_starts, Path, N}, S = #st{fails = F}) ->
     {reply, ok, S#st{fails = F#{Path => maps:get(Path, F, 0) + N}}};
 call({note, Line}, S) ->
     {reply, ok, add(Line, S)};
+call({root_ended, Reason}, S) ->
+    {reply, ok, sup_end([], Reason, S)};
 call({pid_of, Path}, S = #st{pids = P}) ->
     {reply, maps:get(Path, P, none), S};
 call(events, S) ->
@@ -88,23 +103,30 @@ call(events, S) ->
 
 handle_cast(_Msg, S) -> {noreply, S}.
 
-%% What a supervisor received: the end of a live run is its first 'EXIT' or
-%% 'DOWN' there (a shutdown brings both).
-handle_info({trace, _Sup, 'receive', {'EXIT', Pid, Reason}}, S) ->
-    {noreply, ended(Pid, Reason, S)};
-handle_info({trace, _Sup, 'receive', {'DOWN', _, process, Pid, Reason}}, S) ->
-    {noreply, ended(Pid, Reason, S)};
+%% What a supervisor received: the end of a live run or child supervisor is
+%% the first 'EXIT' or 'DOWN' of it its own supervisor receives (a shutdown
+%% brings both; a child supervisor also receives its parent's 'EXIT').
+handle_info({trace, Sup, 'receive', {'EXIT', Pid, Reason}}, S) ->
+    {noreply, ended(Sup, Pid, Reason, S)};
+handle_info({trace, Sup, 'receive', {'DOWN', _, process, Pid, Reason}}, S) ->
+    {noreply, ended(Sup, Pid, Reason, S)};
 handle_info(_Msg, S) ->
     {noreply, S}.
 
-ended(Pid, Reason, S = #st{paths = Paths, pids = P}) ->
-    case maps:take(Pid, Paths) of
-        {Path, Paths1} ->
+ended(Sup, Pid, Reason, S = #st{paths = Paths, pids = P}) ->
+    case maps:find(Pid, Paths) of
+        {ok, {worker, Path, Sup}} ->
             add(["stop ", format_path(Path), " ", reason(Reason)],
-                S#st{paths = Paths1, pids = maps:remove(Path, P)});
-        error ->
+                S#st{paths = maps:remove(Pid, Paths), pids = maps:remove(Path, P)});
+        {ok, {supervisor, Path, Sup}} ->
+            sup_end(Path, Reason, S#st{paths = maps:remove(Pid, Paths)});
+        _ ->
             S
     end.
+
+%% The end of a supervisor (the driver reports the root's).
+sup_end(Path, Reason, S) ->
+    add(["sup_end ", format_path(Path), " ", reason(Reason)], S).
 
 add(Line, S = #st{events = E}) -> S#st{events = [lists:flatten(Line) | E]}.
 

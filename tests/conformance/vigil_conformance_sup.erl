@@ -13,8 +13,19 @@
 -export([start_link/4, worker_spec/3]).
 -export([init/1]).
 
+%% Runs in the parent supervisor (in the driver, for the root): the
+%% supervisor's start is logged once it has started all its children, or
+%% failed to.
 start_link(Log, Path, Flags, Children) ->
-    supervisor:start_link(?MODULE, {Log, Path, Flags, Children}).
+    case supervisor:start_link(?MODULE, {Log, Path, Flags, Children}) of
+        {ok, Pid} ->
+            ok = vigil_conformance_log:sup_up(Log, Path, Pid, self()),
+            {ok, Pid};
+        Error ->
+            ok = vigil_conformance_log:note(
+                   Log, ["sup_start_failed ", vigil_conformance_log:format_path(Path)]),
+            Error
+    end.
 
 init({Log, Path, {Strategy, Intensity, Period, AutoShutdown}, Children}) ->
     %% Read by vigil_conformance_log:log/2 when this supervisor gives up.

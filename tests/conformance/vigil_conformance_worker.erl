@@ -15,15 +15,15 @@
 start_link(Log, Path) ->
     case vigil_conformance_log:attempt(Log, Path) of
         fail -> {error, scripted_start_failure};
-        ok -> gen_server:start_link(?MODULE, {Log, Path}, [])
+        ok -> gen_server:start_link(?MODULE, {Log, Path, self()}, [])
     end.
 
 %% From now on this run ignores its supervisor's shutdown.
 hang(Pid) -> gen_server:call(Pid, hang, infinity).
 
-init({Log, Path}) ->
+init({Log, Path, Supervisor}) ->
     process_flag(trap_exit, true),
-    ok = vigil_conformance_log:started(Log, Path, self()),
+    ok = vigil_conformance_log:started(Log, Path, self(), Supervisor),
     {ok, #st{}}.
 
 handle_call(hang, _From, S) -> {reply, ok, S#st{hang = true}}.

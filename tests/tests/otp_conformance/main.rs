@@ -1,8 +1,8 @@
 //! Differential conformance with Erlang/OTP: random scenarios run both in
 //! vigil-sim and under OTP's own `supervisor` module (`erl`, driven by the
 //! modules in `tests/conformance/`), and the two sequences of worker starts,
-//! failed starts, worker stops, supervisor give-ups, request replies and the
-//! end of the tree must be identical.
+//! failed starts and stops, supervisor starts, failed starts, ends and
+//! give-ups, request replies and the end of the tree must be identical.
 //!
 //! - `VIGIL_CONFORMANCE_CASES=N` runs N scenarios (default 200);
 //!   `VIGIL_CONFORMANCE_SEED=S` starts at seed S (default 0): scenario `i`

@@ -27,8 +27,9 @@ impl VigilFiles {
 }
 
 /// The events of `s` in vigil-sim: `start PATH`, `start_failed PATH`,
-/// `stop PATH REASON`, `give_up PATH`, `reply OP PATH RESULT`, `tree_down`;
-/// a broken invariant is one more line, `violation ...`.
+/// `stop PATH REASON`, `sup_up PATH`, `sup_start_failed PATH`,
+/// `sup_end PATH REASON`, `give_up PATH`, `reply OP PATH RESULT`,
+/// `tree_down`; a broken invariant is one more line, `violation ...`.
 pub fn events(s: &Scenario, files: &VigilFiles) -> Vec<String> {
     events_with(s, files, |_| {})
 }
@@ -79,6 +80,12 @@ fn event(line: &str) -> Option<String> {
         "started" => format!("start {}", path("path")),
         "start_failed" => format!("start_failed {}", path("path")),
         "exited" => format!("stop {} {}", path("path"), field("reason")),
+        "sup_started" => format!("sup_up {}", path("path")),
+        // A supervisor whose own start failed (docs/SEMANTICS.md, section 6).
+        "sup_exit" if field("reason").starts_with("shutdown(failed_to_start_child") => {
+            format!("sup_start_failed {}", path("path"))
+        }
+        "sup_exit" => format!("sup_end {} {}", path("path"), field("reason")),
         "give_up" => format!("give_up {}", path("path")),
         "tree_down" => "tree_down".to_owned(),
         "reply" if field("op") != "shutdown" => format!("reply {} {} {}", field("op"), path("path"), field("result")),
