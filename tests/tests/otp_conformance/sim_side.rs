@@ -11,7 +11,7 @@ use vigil_sim::{run_seed, SimOptions, TraceWriter};
 use crate::scenario::Scenario;
 use crate::vigil_text;
 
-/// The config and script files of a scenario, parsed.
+/// The config and script files of a scenario, as text.
 pub struct VigilFiles {
     pub config: String,
     pub script: String,
