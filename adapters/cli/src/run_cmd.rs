@@ -255,6 +255,7 @@ fn monitor_settings(m: &vigil_config::MonitorConfig) -> MonitorSettings {
             growth,
             count: m.leak_count,
         }),
+        ..MonitorSettings::default()
     }
 }
 

@@ -1196,6 +1196,9 @@ fn a_second_sigterm_kills_everything_and_exits_130() {
     let trace = v.trace();
     assert!(trace.find(|l| l.is("stop", "stubborn")).is_some(), "{trace}");
     assert!(trace.find(|l| l.is("stop", "steady")).is_none(), "{trace}");
+    // The trace records the kills of the second signal, one per live run.
+    assert!(trace.find(|l| l.is("kill", "stubborn")).is_some(), "{trace}");
+    assert!(trace.find(|l| l.is("kill", "steady")).is_some(), "{trace}");
 }
 
 /// SIGINT shuts the tree down in order, like SIGTERM: exit 0.

@@ -5,8 +5,9 @@
 //! cargo run --release -p vigil-tokio --example idle_process_cpu -- 1000 60
 //! ```
 //!
-//! The optional arguments are the number of processes and the seconds to
-//! watch (defaults 1 000 and 60). The tree is what `vigil run` builds: a
+//! The optional arguments are the number of processes, the seconds to watch
+//! (defaults 1 000 and 60) and a `memory_limit` in MiB for every child (none
+//! by default; with one, the memory monitor samples `/proc` every 5 s). The tree is what `vigil run` builds: a
 //! multi-thread runtime with 2 workers, a one_for_one root, and `sleep 3600`
 //! workers with the default output mode (stdout and stderr piped into vigil
 //! and forwarded to `tracing`, so 2 000 pipes are open and watched). No
@@ -62,6 +63,9 @@ fn main() {
     let mut args = std::env::args().skip(1).map(|a| a.parse::<u64>().expect("a number"));
     let n = args.next().unwrap_or(1000) as usize;
     let secs = args.next().unwrap_or(60);
+    // Optional: a memory_limit in MiB on every child, so the memory monitor
+    // samples /proc every 5 s (without limits nothing is sampled).
+    let limit_mib = args.next();
     // SAFETY: sysconf has no preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -74,7 +78,9 @@ fn main() {
         let before_start = sample();
         let mut tree = Tree::new(SupervisorSpec::new().intensity(10).period(Duration::from_secs(5)));
         for i in 0..n {
-            tree = tree.process(ChildSpec::worker(format!("sleep{i}")), ProcessSpec::new(["sleep", "3600"]));
+            let mut spec = ProcessSpec::new(["sleep", "3600"]);
+            spec.memory_limit = limit_mib.map(|m| m << 20);
+            tree = tree.process(ChildSpec::worker(format!("sleep{i}")), spec);
         }
         let sup = tree.start().expect("valid tree");
         loop {

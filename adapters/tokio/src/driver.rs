@@ -186,12 +186,30 @@ impl Driver {
         }
     }
 
-    /// Kill every live run at once (SIGKILL to each process group, abort each task).
+    /// Kill every live run at once (SIGKILL to each process group, abort each
+    /// task). Each kill is published like an engine `Kill` command (trace
+    /// line, event), although the engine did not order it: supervision stops
+    /// here, and the record must still say what happened to every run.
     fn kill_all(&mut self) {
+        let now = self.clock.now();
+        let runs: Vec<RunId> = self.runs.iter().flatten().map(|(r, _)| *r).collect();
         for (_, h) in self.runs.iter().flatten() {
             match h {
                 RunHandle::Task(t) => t.kill.cancel(),
                 RunHandle::Process(p) => p.kill(),
+            }
+        }
+        for run in runs {
+            let notice = Notice::Kill(run);
+            if let Some(t) = self.trace.as_mut() {
+                t.notice(&self.engine, now, &notice);
+            }
+            if self.events.receiver_count() > 0 {
+                let _ = self.events.send(Event {
+                    time: now,
+                    path: self.engine.path(run.node).unwrap_or_default(),
+                    notice,
+                });
             }
         }
         tracing::warn!("killed every run; supervision stopped");

@@ -25,6 +25,7 @@ fn hog(mib: u64) -> ProcessSpec {
 fn fast(settings: MonitorSettings) -> MonitorSettings {
     MonitorSettings {
         interval: Duration::from_millis(50),
+        min_sample_age: Duration::from_millis(10),
         ..settings
     }
 }
@@ -43,6 +44,10 @@ async fn until(events: &mut broadcast::Receiver<Event>, what: &str, f: impl Fn(&
     .unwrap_or_else(|_| panic!("no {what} within the safety net"))
 }
 
+async fn next_eviction(events: &mut broadcast::Receiver<Event>) -> Event {
+    until(events, "an eviction", |e| matches!(e.notice, Notice::Evicted { .. })).await
+}
+
 fn exited_with_memory(e: &Event) -> bool {
     matches!(&e.notice, Notice::Exited(_, ExitReason::Memory))
 }
@@ -58,10 +63,7 @@ async fn a_child_over_its_memory_limit_is_restarted_with_reason_memory() {
         .start()
         .expect("valid tree");
     let mut events = sup.events();
-    let evicted = until(&mut events, "an eviction", |e| {
-        matches!(e.notice, Notice::Evicted { .. })
-    })
-    .await;
+    let evicted = next_eviction(&mut events).await;
     assert_eq!(evicted.path, "hog");
     let Notice::Evicted { run, reason } = evicted.notice else {
         unreachable!()
@@ -78,17 +80,19 @@ async fn a_child_over_its_memory_limit_is_restarted_with_reason_memory() {
     })
     .await;
     assert!(matches!(restart.notice, Notice::Restart { .. }));
-    let spawn = until(&mut events, "the new run", |e| matches!(e.notice, Notice::Spawn(_))).await;
-    assert_eq!(spawn.path, "hog");
-    // The calm child was never evicted.
-    let calm_evictions = sup
+    // `Started` (not `Spawn`, which is published before the driver spawns):
+    // by then the new run is registered with the monitors.
+    let started = until(&mut events, "the new run", |e| matches!(e.notice, Notice::Started(_))).await;
+    assert_eq!(started.path, "hog");
+    let memory = sup
         .monitors()
         .await
         .into_iter()
         .find(|m| m.name == "memory")
         .expect("the memory monitor");
-    assert!(calm_evictions.evictions >= 1);
+    assert!(memory.evictions >= 1);
     let resources = sup.resources().await;
+    // The calm child was never evicted.
     let calm = resources.iter().find(|r| r.path == "calm").expect("calm is watched");
     assert_eq!(calm.restarts, 0);
     let hog_now = resources.iter().find(|r| r.path == "hog").expect("hog is watched");
@@ -143,10 +147,7 @@ async fn over_the_tree_limit_the_largest_child_is_restarted() {
         .start()
         .expect("valid tree");
     let mut events = sup.events();
-    let evicted = until(&mut events, "an eviction", |e| {
-        matches!(e.notice, Notice::Evicted { .. })
-    })
-    .await;
+    let evicted = next_eviction(&mut events).await;
     assert_eq!(evicted.path, "large");
     sup.shutdown().await;
 }

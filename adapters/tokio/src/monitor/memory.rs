@@ -1,6 +1,6 @@
 //! The memory monitor: per-child limits, a limit over the tree, leaks.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use vigil_core::{Eviction, RunId};
@@ -32,6 +32,8 @@ pub struct MemoryMonitor {
     tree_limit: Option<u64>,
     leak: Option<LeakDetection>,
     runs: BTreeMap<RunId, Watched>,
+    /// How many of `runs` have their own limit.
+    limited: usize,
     evictions: u64,
 }
 
@@ -58,11 +60,6 @@ impl MemoryMonitor {
         }
     }
 
-    /// Whether it has anything to check for `run` (otherwise PSS is not read).
-    fn checks(&self, w: &Watched) -> bool {
-        w.limit.is_some() || self.tree_limit.is_some() || self.leak.is_some()
-    }
-
     fn evict(&mut self, run: RunId, why: std::fmt::Arguments<'_>, evict: &mut Vec<EvictionRequest>) {
         if let Some(w) = self.runs.get_mut(&run) {
             if !w.evicted {
@@ -82,6 +79,7 @@ impl Monitor for MemoryMonitor {
     }
 
     fn register(&mut self, run: &MonitoredRun) {
+        self.limited += usize::from(run.memory_limit.is_some());
         self.runs.insert(
             run.run,
             Watched {
@@ -95,11 +93,35 @@ impl Monitor for MemoryMonitor {
     }
 
     fn remove(&mut self, run: RunId) {
-        self.runs.remove(&run);
+        if let Some(w) = self.runs.remove(&run) {
+            self.limited -= usize::from(w.limit.is_some());
+        }
     }
 
-    fn wants_pss(&self, run: RunId) -> bool {
-        self.runs.get(&run).is_some_and(|w| self.checks(w))
+    fn needs_periodic_samples(&self) -> bool {
+        self.limited > 0 || (!self.runs.is_empty() && (self.tree_limit.is_some() || self.leak.is_some()))
+    }
+
+    /// PSS never exceeds RSS, so a run whose RSS is within its limit is
+    /// within it by PSS too: PSS is read only for runs over their limit by
+    /// RSS, for every run while the tree is over its limit by RSS, and for
+    /// every run under leak detection (its mark must be kept in one measure).
+    fn pss_wanted(&self, sample: &Sample, out: &mut BTreeSet<RunId>) {
+        let live = || {
+            sample
+                .usage
+                .iter()
+                .filter(|(r, _)| self.runs.get(r).is_some_and(|w| !w.evicted))
+        };
+        let tree_over = self
+            .tree_limit
+            .is_some_and(|l| live().map(|(_, u)| u.rss_bytes).fold(0u64, u64::saturating_add) > l);
+        for (run, u) in live() {
+            let own_over = self.runs[run].limit.is_some_and(|l| u.rss_bytes > l);
+            if own_over || tree_over || self.leak.is_some() {
+                out.insert(*run);
+            }
+        }
     }
 
     fn run(&mut self, sample: &Sample, evict: &mut Vec<EvictionRequest>) {
@@ -159,8 +181,7 @@ impl Monitor for MemoryMonitor {
     fn status(&self) -> MonitorStatus {
         let mut detail = String::new();
         use std::fmt::Write as _;
-        let limited = self.runs.values().filter(|w| w.limit.is_some()).count();
-        let _ = write!(detail, "{limited} run(s) with a memory_limit");
+        let _ = write!(detail, "{} run(s) with a memory_limit", self.limited);
         if let Some(l) = self.tree_limit {
             let _ = write!(detail, ", tree limit {l} bytes");
         }
@@ -238,9 +259,19 @@ mod tests {
     fn a_run_over_its_limit_is_evicted_once_and_others_are_left_alone() {
         let r = runs(2);
         let mut m = MemoryMonitor::new(None, None);
-        m.register(&watched(r[0], Some(100)));
+        assert!(!m.needs_periodic_samples());
         m.register(&watched(r[1], None));
-        assert!(m.wants_pss(r[0]) && !m.wants_pss(r[1]));
+        assert!(!m.needs_periodic_samples(), "nothing to enforce");
+        m.register(&watched(r[0], Some(100)));
+        assert!(m.needs_periodic_samples());
+        let wanted = |m: &MemoryMonitor, usage: &[(RunId, u64)]| {
+            let mut out = BTreeSet::new();
+            m.pss_wanted(&sample(usage), &mut out);
+            out.into_iter().collect::<Vec<_>>()
+        };
+        // RSS is twice the PSS in these samples: 2 × 50 is within 100, 2 × 51 is not.
+        assert_eq!(wanted(&m, &[(r[0], 50), (r[1], 10_000)]), []);
+        assert_eq!(wanted(&m, &[(r[0], 51), (r[1], 10_000)]), [r[0]]);
         assert_eq!(
             tick(&mut m, &[(r[0], 100), (r[1], 10_000)]),
             [],
@@ -251,6 +282,7 @@ mod tests {
         assert_eq!(m.status().evictions, 1);
         m.remove(r[0]);
         assert_eq!(m.status().runs, 1);
+        assert!(!m.needs_periodic_samples());
     }
 
     #[test]

@@ -16,6 +16,12 @@
 //!   backoff apply as for a crash; it never signals a process itself, and
 //!   never anything outside the tree.
 //!
+//! Sampling is periodic only while some monitor enforces something (a
+//! memory limit, a tree limit, leak detection): otherwise `/proc` is read
+//! only when [`Supervisor::resources`](crate::Supervisor::resources) asks,
+//! at most once per [`MonitorSettings::min_sample_age`], and the CPU % is
+//! the average between the last two such samples.
+//!
 //! A monitor is pure bookkeeping over samples: [`ProcSampler`] is the only
 //! code that reads `/proc`, and the [service](MonitorService) is the only code
 //! that owns a timer, so monitors are tested with hand-made samples.
@@ -26,12 +32,13 @@ mod process_stats;
 mod sample;
 mod service;
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use vigil_core::{Eviction, RunId};
 
 pub use memory::{LeakDetection, MemoryMonitor};
-pub use proc_sampler::ProcSampler;
+pub use proc_sampler::{Members, ProcSampler};
 pub use process_stats::{ChildResources, ProcessMonitor};
 pub use sample::{GroupUsage, Sample};
 pub use service::MonitorSettings;
@@ -85,11 +92,19 @@ pub trait Monitor: Send {
     /// A summary for status views.
     fn status(&self) -> MonitorStatus;
 
-    /// Whether this monitor needs the proportional set size (PSS) of `run`,
-    /// which costs a read of `/proc/<pid>/smaps_rollup` per process; RSS
-    /// comes with every sample.
-    fn wants_pss(&self, run: RunId) -> bool {
-        let _ = run;
+    /// Which runs of `sample` (which has RSS and CPU, no PSS yet) this
+    /// monitor needs the proportional set size (PSS) of, before
+    /// [`run`](Self::run) sees the sample. PSS costs a read of
+    /// `/proc/<pid>/smaps_rollup` per process, so ask only where it can
+    /// change a decision.
+    fn pss_wanted(&self, sample: &Sample, out: &mut BTreeSet<RunId>) {
+        let _ = (sample, out);
+    }
+
+    /// Whether it must see a sample every interval (it enforces something).
+    /// When no monitor does, `/proc` is read only when someone asks for the
+    /// resources, so an unobserved tree without limits costs nothing.
+    fn needs_periodic_samples(&self) -> bool {
         false
     }
 }

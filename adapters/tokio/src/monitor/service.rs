@@ -1,7 +1,7 @@
 //! The monitor service: one task that samples `/proc` on an interval, runs
 //! every monitor over the sample and sends their evictions to the driver.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
@@ -23,14 +23,19 @@ use crate::report::{Report, ReportSender};
 ///     interval: Duration::from_secs(2),
 ///     tree_memory_limit: Some(8 << 30),
 ///     leak: Some(LeakDetection { growth: 64 << 20, count: 5 }),
+///     ..MonitorSettings::default()
 /// };
 /// assert_eq!(MonitorSettings::default().interval, Duration::from_secs(5));
 /// # let _ = settings;
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MonitorSettings {
-    /// How often `/proc` is sampled while at least one process run is watched.
+    /// How often `/proc` is sampled while a monitor enforces a limit on at
+    /// least one process run.
     pub interval: Duration,
+    /// Asked for the resources, the service samples anew unless its last
+    /// sample is younger than this (default 1 s).
+    pub min_sample_age: Duration,
     /// A limit on the memory of all process children together, in bytes.
     pub tree_memory_limit: Option<u64>,
     /// Leak detection for every process child.
@@ -41,6 +46,7 @@ impl Default for MonitorSettings {
     fn default() -> Self {
         MonitorSettings {
             interval: Duration::from_secs(5),
+            min_sample_age: Duration::from_secs(1),
             tree_memory_limit: None,
             leak: None,
         }
@@ -95,6 +101,8 @@ pub(crate) struct MonitorService {
     /// Process group → its run, for the sampler.
     groups: BTreeMap<u32, RunId>,
     reports: ReportSender,
+    sampler: ProcSampler,
+    last_sample: Option<tokio::time::Instant>,
 }
 
 impl MonitorService {
@@ -107,6 +115,8 @@ impl MonitorService {
             memory: MemoryMonitor::new(settings.tree_memory_limit, settings.leak),
             groups: BTreeMap::new(),
             reports,
+            sampler: ProcSampler::new(),
+            last_sample: None,
         };
         tokio::spawn(service.run(rx));
         MonitorHandle { tx }
@@ -116,23 +126,27 @@ impl MonitorService {
         [&mut self.process, &mut self.memory]
     }
 
+    /// Whether some monitor needs a sample every interval.
+    fn periodic(&self) -> bool {
+        self.process.needs_periodic_samples() || self.memory.needs_periodic_samples()
+    }
+
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Msg>) {
-        let sampler = ProcSampler::new();
         let mut ticks = tokio::time::interval(self.settings.interval.max(Duration::from_millis(10)));
         ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 msg = rx.recv() => match msg {
-                    Some(msg) => self.message(msg),
+                    Some(msg) => self.message(msg).await,
                     None => return,
                 },
-                // Nothing to sample while no process run is watched.
-                _ = ticks.tick(), if !self.groups.is_empty() => self.tick(sampler).await,
+                // Nothing to sample while no monitor enforces anything.
+                _ = ticks.tick(), if self.periodic() => self.tick().await,
             }
         }
     }
 
-    fn message(&mut self, msg: Msg) {
+    async fn message(&mut self, msg: Msg) {
         match msg {
             Msg::Register(run) => {
                 self.groups.insert(run.pgid, run.run);
@@ -147,6 +161,13 @@ impl MonitorService {
                 }
             }
             Msg::Resources(reply) => {
+                let now = tokio::time::Instant::now();
+                let fresh = self
+                    .last_sample
+                    .is_some_and(|at| now.saturating_duration_since(at) < self.settings.min_sample_age);
+                if !fresh && !self.groups.is_empty() {
+                    self.tick().await;
+                }
                 let _ = reply.send(self.process.resources(tokio::time::Instant::now()));
             }
             Msg::Status(reply) => {
@@ -155,17 +176,33 @@ impl MonitorService {
         }
     }
 
-    async fn tick(&mut self, sampler: ProcSampler) {
-        let groups: BTreeMap<u32, (RunId, bool)> = self
-            .groups
-            .iter()
-            .map(|(&pgid, &run)| (pgid, (run, self.process.wants_pss(run) || self.memory.wants_pss(run))))
-            .collect();
-        // Reading /proc blocks (about 10 µs per process on the machine): off
-        // the runtime's threads.
-        let Ok(sample) = tokio::task::spawn_blocking(move || sampler.sample(&groups)).await else {
+    async fn tick(&mut self) {
+        let sampler = self.sampler;
+        let groups = self.groups.clone();
+        // Reading /proc blocks (about 10 µs per process, plus about 25 µs
+        // per process whose PSS is read): off the runtime's threads.
+        let Ok((sample, members)) = tokio::task::spawn_blocking(move || sampler.sample(&groups)).await else {
             return;
         };
+        let mut pss = BTreeSet::new();
+        for m in self.monitors() {
+            m.pss_wanted(&sample, &mut pss);
+        }
+        let sample = if pss.is_empty() {
+            sample
+        } else {
+            let mut sample = sample;
+            let Ok(sample) = tokio::task::spawn_blocking(move || {
+                sampler.add_pss(&mut sample, &members, pss);
+                sample
+            })
+            .await
+            else {
+                return;
+            };
+            sample
+        };
+        self.last_sample = Some(sample.at);
         let mut evict = Vec::new();
         for m in self.monitors() {
             m.run(&sample, &mut evict);
