@@ -463,8 +463,13 @@ async fn a_peer_with_another_uid_is_refused() {
         std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
     std::fs::set_permissions(f.socket(), std::fs::Permissions::from_mode(0o666)).unwrap();
+    // `nobody` may not reach this test binary where it was built (a
+    // checkout under /root): run a copy from the scratch directory.
+    let helper = f.dir.join("peer-helper");
+    std::fs::copy(std::env::current_exe().unwrap(), &helper).unwrap();
+    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
     use std::os::unix::process::CommandExt;
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
+    let out = std::process::Command::new(&helper)
         .args(["--exact", "peer_helper", "--ignored", "--nocapture", "--test-threads=1"])
         .env("VIGIL_TEST_PEER_SOCKET", f.socket())
         .uid(65534)
