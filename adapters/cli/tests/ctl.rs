@@ -227,3 +227,19 @@ fn every_subcommand_against_vigil_run() {
         assert!(l.starts_with("{\"t\":"), "{l}");
     }
 }
+
+#[test]
+fn a_second_vigil_run_on_a_live_socket_exits_2() {
+    let run = Run::start();
+    let out = Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .arg("run")
+        .arg(run.config())
+        .stdin(Stdio::null())
+        .output()
+        .expect("vigil runs");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("a vigil control server is already running at"), "{err}");
+    // The first one is untouched.
+    run.ok(&["status"]);
+}
