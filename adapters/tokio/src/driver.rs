@@ -98,7 +98,11 @@ pub(crate) fn spawn(spec: SupervisorSpec, payloads: Vec<Payload>, opts: Options)
     let (down, down_rx) = watch::channel(None);
     let root_gave_up = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let control_env = opts.control.as_ref().map(|c| ControlEnv {
-        socket: c.path().to_string_lossy().into_owned(),
+        // Absolute: a child with its own working directory must find it too.
+        socket: std::path::absolute(c.path())
+            .unwrap_or_else(|_| c.path().to_owned())
+            .to_string_lossy()
+            .into_owned(),
         tokens: c.tokens(),
     });
     let monitors = MonitorService::spawn(opts.monitor, reports_tx.clone());
