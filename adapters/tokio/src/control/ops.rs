@@ -251,25 +251,25 @@ async fn call(
     let forwarded = reply::forward(ticket.call, name, args);
     let path = path.to_owned();
     tokio::spawn(async move {
-        let answer = if ticket.worker.send(forwarded).await.is_err() {
-            registry.cancel_call(ticket.call);
-            Err(Failure::new(
-                "worker_gone",
-                format!("the worker at `{path}` disconnected"),
-            ))
-        } else {
-            match tokio::time::timeout(timeout, ticket.done).await {
-                Ok(Ok(answer)) => answer,
-                Ok(Err(_)) => Err(Failure::new("worker_gone", format!("the worker at `{path}` is gone"))),
-                Err(_) => {
-                    registry.cancel_call(ticket.call);
-                    Err(Failure::new(
-                        "timeout",
-                        format!("the worker at `{path}` did not answer within {timeout:?}"),
-                    ))
-                }
+        let gone = |why: &str| Failure::new("worker_gone", format!("the worker at `{path}` {why}"));
+        // The timeout covers the forwarding too: a worker that does not read
+        // its socket must not hold the call for ever.
+        let exchange = async {
+            if ticket.worker.send(forwarded).await.is_err() {
+                return Err(gone("disconnected"));
             }
+            ticket.done.await.unwrap_or_else(|_| Err(gone("is gone")))
         };
+        let answer = match tokio::time::timeout(timeout, exchange).await {
+            Ok(answer) => answer,
+            Err(_) => Err(Failure::new(
+                "timeout",
+                format!("the worker at `{path}` did not answer within {timeout:?}"),
+            )),
+        };
+        if answer.is_err() {
+            registry.cancel_call(ticket.call);
+        }
         let _ = out.send(reply::result(&id, &answer)).await;
     });
 }
