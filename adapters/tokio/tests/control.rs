@@ -650,6 +650,12 @@ async fn workers_register_report_ready_publish_and_answer_calls() {
     let me = spy_conn.request(&register(&token, Some("spy"))).await.unwrap();
     assert_eq!(me, json!({"path": "spy", "generation": generation}));
     spy_conn.request(&Op::Heartbeat { token: None }).await.unwrap();
+    // One run per connection (registering the same run again is fine).
+    assert_eq!(
+        code(spy_conn.request(&register(&other_token, None)).await),
+        "already_registered"
+    );
+    spy_conn.request(&register(&token, None)).await.unwrap();
     // Without registering: the token in the request.
     f.op(Op::Heartbeat {
         token: Some(other_token.clone()),

@@ -110,10 +110,21 @@ pub(crate) async fn dispatch(shared: &Arc<Shared>, conn: &mut Conn, envelope: En
             reply::result(&id, &r)
         }
         Op::Register { token, path } => {
-            match shared
-                .registry
-                .register(&token, path.as_deref(), conn.id, conn.out.clone())
-            {
+            // One run per connection: another run's registration would
+            // outlive this connection's bookkeeping.
+            let other_run = conn
+                .registered
+                .filter(|r| shared.registry.resolve(Some(&token), None).is_ok_and(|run| run != *r));
+            let r = match other_run {
+                Some(_) => Err(Failure::new(
+                    "already_registered",
+                    "this connection is registered for another run; use one connection per run",
+                )),
+                None => shared
+                    .registry
+                    .register(&token, path.as_deref(), conn.id, conn.out.clone()),
+            };
+            match r {
                 Ok((run, path)) => {
                     conn.registered = Some(run);
                     reply::ok(&id, &json!({ "path": &*path, "generation": run.generation }))
