@@ -115,7 +115,7 @@ async fn supervise(args: RunArgs, config: PathBuf, cfg: TreeConfig) -> ExitCode 
         }
     };
     // The socket file goes when vigil returns, however it returns.
-    let _control = CloseOnDrop(control.clone());
+    let control_guard = CloseOnDrop(control.clone());
     let options = ProcessTreeOptions {
         trace,
         monitor: monitor_settings(&cfg.monitor),
@@ -162,7 +162,10 @@ async fn supervise(args: RunArgs, config: PathBuf, cfg: TreeConfig) -> ExitCode 
                 }
                 // The handle's flag also covers a give-up that happened
                 // before `events` subscribed (a fast crash loop on a busy machine).
-                return exit_code(&reason, stopping, root_gave_up || sup.root_gave_up());
+                let code = exit_code(&reason, stopping, root_gave_up || sup.root_gave_up());
+                // Let subscribers receive the end of their stream before the runtime goes.
+                control_guard.0.finish(std::time::Duration::from_millis(500)).await;
+                return code;
             }
             _ = term.recv() => {
                 if let Some(code) = on_stop_signal(&sup, &mut stopping, "SIGTERM").await { return code; }

@@ -46,7 +46,12 @@ pub(crate) async fn serve(shared: Arc<Shared>, stream: UnixStream, id: u64) {
         out,
     };
     let mut frames = FramedRead::new(read, LineDecoder::new(MAX_LINE));
-    while let Some(frame) = frames.next().await {
+    loop {
+        let frame = tokio::select! {
+            f = frames.next() => f,
+            _ = shared.closed.cancelled() => None,
+        };
+        let Some(frame) = frame else { break };
         let decoded = match frame {
             Ok(Frame::Line(line)) => decode(&line),
             Ok(Frame::TooLong) => Err(bare(DecodeErrorKind::LineTooLong)),

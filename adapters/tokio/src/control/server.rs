@@ -57,6 +57,8 @@ struct ServerInner {
     file_id: (u64, u64),
     tokens: Arc<RunTokens>,
     closed: CancellationToken,
+    /// Open connections (shared with the serving side).
+    open: Arc<AtomicUsize>,
 }
 
 /// What every connection of a serving server shares.
@@ -65,7 +67,9 @@ pub(crate) struct Shared {
     pub(crate) registry: Arc<Registry>,
     pub(crate) counters: Arc<Counters>,
     pub(crate) options: ControlOptions,
-    pub(crate) open: AtomicUsize,
+    pub(crate) open: Arc<AtomicUsize>,
+    /// Cancelled when the server closes: connections stop reading.
+    pub(crate) closed: CancellationToken,
     next_conn: AtomicU64,
 }
 
@@ -81,6 +85,7 @@ impl ControlServer {
                 options,
                 tokens: Arc::default(),
                 closed: CancellationToken::new(),
+                open: Arc::default(),
             }),
         })
     }
@@ -120,15 +125,31 @@ impl ControlServer {
             registry,
             counters,
             options: self.inner.options.clone(),
-            open: AtomicUsize::new(0),
+            open: Arc::clone(&self.inner.open),
+            closed: self.inner.closed.clone(),
             next_conn: AtomicU64::new(0),
         });
         tokio::spawn(accept_loop(listener, shared, Arc::clone(&self.inner)));
         Ok(())
     }
 
+    /// [`close`](Self::close), then wait (at most `grace`) until every
+    /// connection has ended: connections stop reading, and each ends once
+    /// its streams have written their last line (a subscriber's `end`). For
+    /// a program about to exit after the tree went down.
+    pub async fn finish(&self, grace: Duration) {
+        self.close();
+        let drained = async {
+            while self.inner.open.load(Ordering::SeqCst) > 0 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        };
+        let _ = tokio::time::timeout(grace, drained).await;
+    }
+
     /// Stop accepting connections and remove the socket file (if it is still
-    /// this server's). Open connections finish what they are doing.
+    /// this server's). Open connections stop reading requests and end once
+    /// what they are doing (and their streams) is done.
     pub fn close(&self) {
         self.inner.closed.cancel();
         remove_if_ours(&self.inner.options.path, self.inner.file_id);
