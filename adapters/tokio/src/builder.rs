@@ -34,6 +34,7 @@ use crate::task::task_fn;
 pub struct Tree {
     spec: SupervisorSpec,
     children: Vec<(ChildSpec, Node)>,
+    guard_off: bool,
 }
 
 enum Node {
@@ -63,6 +64,7 @@ impl Tree {
                 ..spec
             },
             children: Vec::new(),
+            guard_off: false,
         }
     }
 
@@ -81,6 +83,20 @@ impl Tree {
     /// Add an OS process worker.
     pub fn process(mut self, spec: ChildSpec, process: ProcessSpec) -> Self {
         self.children.push((spec, Node::Leaf(Payload::Process(process))));
+        self
+    }
+
+    /// Whether OS process workers run under a process guard (the default is
+    /// `true`). The guard only exists where the binary calls
+    /// [`guard::enter_if_guard`](crate::guard::enter_if_guard) at the top of
+    /// `main`: elsewhere processes are forked with `PR_SET_PDEATHSIG`
+    /// whatever this says (see [`crate::guard`] for the difference). Only the
+    /// root's setting counts; it applies to every process of the tree,
+    /// those added later with [`Supervisor::start_process`] included.
+    ///
+    /// [`Supervisor::start_process`]: crate::Supervisor::start_process
+    pub fn process_guard(mut self, on: bool) -> Self {
+        self.guard_off = !on;
         self
     }
 
@@ -121,14 +137,29 @@ impl Tree {
         trace: Option<Box<dyn std::io::Write + Send>>,
     ) -> Result<Supervisor, SpecError> {
         let payloads = processes.into_iter().map(Payload::Process).collect();
-        driver::spawn(spec, payloads, driver::Options { seed: 0, trace })
+        driver::spawn(
+            spec,
+            payloads,
+            driver::Options {
+                trace,
+                ..driver::Options::default()
+            },
+        )
     }
 
     /// Validate the tree and start it on the current tokio runtime: a driver
     /// task owns the engine; the returned handle talks to it.
     pub fn start(self) -> Result<Supervisor, SpecError> {
         let mut payloads = Vec::new();
+        let guard_off = self.guard_off;
         let spec = self.build(&mut payloads);
-        driver::spawn(spec, payloads, driver::Options::default())
+        driver::spawn(
+            spec,
+            payloads,
+            driver::Options {
+                guard_off,
+                ..driver::Options::default()
+            },
+        )
     }
 }

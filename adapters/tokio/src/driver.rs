@@ -11,7 +11,7 @@ use vigil_core::{
 
 use crate::clock::Clock;
 use crate::handle::{Event, Supervisor};
-use crate::process::{spawn_process, ProcessHandle, ProcessSpec};
+use crate::process::{spawn_process, Launch, ProcessHandle, ProcessSpec};
 use crate::report::{Report, ReportSender};
 use crate::task::{spawn_task, TaskFn, TaskRun};
 
@@ -44,6 +44,8 @@ pub(crate) struct Options {
     pub(crate) seed: u64,
     /// Where to write the JSON-lines trace (CONTRACTS section 3).
     pub(crate) trace: Option<Box<dyn std::io::Write + Send>>,
+    /// Never start processes under a guard, even where the binary can be one.
+    pub(crate) guard_off: bool,
 }
 
 /// A live run, by how it is stopped.
@@ -63,6 +65,7 @@ struct Driver {
     down: watch::Sender<Option<ExitReason>>,
     path: String,
     trace: Option<vigil_trace::TraceWriter>,
+    launch: Launch,
 }
 
 /// Start the driver task for `spec` on the current runtime.
@@ -83,6 +86,11 @@ pub(crate) fn spawn(spec: SupervisorSpec, payloads: Vec<Payload>, opts: Options)
         down,
         path: String::new(),
         trace: opts.trace.map(vigil_trace::TraceWriter::to_sink),
+        launch: if !opts.guard_off && crate::guard::is_available() {
+            Launch::Guarded
+        } else {
+            Launch::Direct
+        },
     };
     tokio::spawn(driver.run(rx, reports_rx));
     Ok(Supervisor {
@@ -154,7 +162,10 @@ impl Driver {
         let now = self.clock.now();
         let input = match report {
             Report::Started => Input::Started(run),
-            Report::StartFailed(e) => Input::StartFailed(run, e),
+            Report::StartFailed(e) => {
+                self.forget(run);
+                Input::StartFailed(run, e)
+            }
             Report::Ready => Input::Ready(run),
             Report::Heartbeat => Input::Heartbeat(run),
             Report::Status(text) => {
@@ -162,15 +173,20 @@ impl Driver {
                 return;
             }
             Report::Exited(reason) => {
-                if let Some(slot) = self.runs.get_mut(run.node.index()) {
-                    if slot.as_ref().is_some_and(|(r, _)| *r == run) {
-                        *slot = None;
-                    }
-                }
+                self.forget(run);
                 Input::Exited(run, reason)
             }
         };
         self.engine.handle(input, now);
+    }
+
+    /// Drop the handle of `run`, which has ended (or never started).
+    fn forget(&mut self, run: RunId) {
+        if let Some(slot) = self.runs.get_mut(run.node.index()) {
+            if slot.as_ref().is_some_and(|(r, _)| *r == run) {
+                *slot = None;
+            }
+        }
     }
 
     fn request(
@@ -247,7 +263,7 @@ impl Driver {
                 let handle = match payload {
                     Some(Payload::Task(f)) => Ok(RunHandle::Task(spawn_task(&f, run, path, self.reports_tx.clone()))),
                     Some(Payload::Process(p)) => {
-                        spawn_process(&p, run, &path, self.reports_tx.clone()).map(RunHandle::Process)
+                        spawn_process(&p, run, &path, self.reports_tx.clone(), self.launch).map(RunHandle::Process)
                     }
                     None => Err(format!("nothing to run for {path}")),
                 };

@@ -50,6 +50,7 @@ mod handle;
 mod report;
 mod task;
 
+pub mod guard;
 mod notify;
 mod output;
 mod process;

@@ -40,9 +40,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use nix::errno::Errno;
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
-use tokio::process::Command;
+use tokio::process::{Child, Command};
 use vigil_core::{ExitReason, RunId};
 
+use crate::guard::{self, Control, Line};
 use crate::notify::NotifySocket;
 use crate::output::{self, OutputMode};
 use crate::report::{Report, ReportSender};
@@ -202,18 +203,28 @@ pub(crate) fn spawn_process(
     run: RunId,
     path: &str,
     reports: ReportSender,
+    launch: Launch,
 ) -> Result<ProcessHandle, String> {
     let Some((program, args)) = spec.command.split_first() else {
         return Err("empty command".to_owned());
     };
-    let mut command = Command::new(program);
+    let (mut command, control) = match launch {
+        Launch::Direct => {
+            let mut command = Command::new(program);
+            command.args(args).stdin(Stdio::null());
+            (command, None)
+        }
+        Launch::Guarded => {
+            let (command, control) = guard::command(program, args)
+                .map_err(|e| format!("cannot start `{program}`: cannot create its guard's control socket: {e}"))?;
+            (command, Some(control))
+        }
+    };
     command
-        .args(args)
         .env_remove("NOTIFY_SOCKET")
         .envs(&spec.env)
         .env("VIGIL_PATH", path)
         .env("VIGIL_GENERATION", run.generation.to_string())
-        .stdin(Stdio::null())
         .process_group(0)
         .kill_on_drop(false);
     if let Some(cwd) = &spec.cwd {
@@ -229,9 +240,17 @@ pub(crate) fn spawn_process(
     } else {
         None
     };
-    die_with_parent(&mut command);
+    if control.is_none() {
+        die_with_parent(&mut command);
+    }
 
-    let mut child = command.spawn().map_err(|e| format!("cannot start `{program}`: {e}"))?;
+    let mut child = command.spawn().map_err(|e| match launch {
+        Launch::Direct => format!("cannot start `{program}`: {e}"),
+        Launch::Guarded => format!(
+            "cannot start `{program}`: cannot start its guard `{}`: {e}",
+            guard::GUARD_EXE
+        ),
+    })?;
     // `id` is `None` only once the child has been waited for, which nothing
     // has done yet.
     let pid = child.id().expect("a child that was never waited for has a pid");
@@ -243,35 +262,112 @@ pub(crate) fn spawn_process(
         path: Arc::clone(&path),
         generation: run.generation,
     });
-    tracing::debug!(target: "vigil::process", path = &*path, generation = run.generation, pid,
-        "process started");
     output::forward(&mut child, &path, run.generation);
-    let _ = reports.send((run, Report::Started));
+    if control.is_none() {
+        tracing::debug!(target: "vigil::process", path = &*path, generation = run.generation, pid,
+            "process started");
+        let _ = reports.send((run, Report::Started));
+    }
 
     let finish = FinishOnDrop(Arc::clone(&group));
+    let program = program.clone();
     tokio::spawn(async move {
         let group = &finish.0;
+        let mut control = control;
+        if let Some(control) = &mut control {
+            // Started (or not) once the guard says so: nothing else, notify
+            // datagrams included, may be reported before.
+            if let Err(report) = guarded_start(control, &mut child, group, &program).await {
+                tracing::debug!(target: "vigil::process", path = &*path, generation = run.generation, pid,
+                    report = ?report, "the guard did not start the process");
+                let _ = reports.send((run, report));
+                return;
+            }
+            tracing::debug!(target: "vigil::process", path = &*path, generation = run.generation, guard = pid,
+                "process started under its guard");
+            let _ = reports.send((run, Report::Started));
+        }
         let ended = async {
-            let status = child.wait().await;
-            // The leader is reaped: kill the rest of its group at once, so
-            // that no descendant outlives its run (nor notifies for it).
-            group.finish();
-            status
+            match &mut control {
+                Some(control) => guarded_end(control, &mut child, group).await,
+                None => {
+                    let status = child.wait().await;
+                    // The leader is reaped: kill the rest of its group at
+                    // once, so that no descendant outlives its run (nor
+                    // notifies for it).
+                    group.finish();
+                    waited_reason(status)
+                }
+            }
         };
-        let status = match &notify {
+        let reason = match &notify {
             Some(socket) => socket.serve_until(ended, run, &path, &reports).await,
             None => ended.await,
         };
         drop(notify);
-        let reason = match status {
-            Ok(status) => exit_reason(status),
-            Err(e) => ExitReason::Error(format!("cannot wait for the process: {e}")),
-        };
         tracing::debug!(target: "vigil::process", path = &*path, generation = run.generation, pid,
             reason = %reason, "process exited");
         let _ = reports.send((run, Report::Exited(reason)));
     });
     Ok(ProcessHandle { pid, group })
+}
+
+/// How a run's process is started.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Launch {
+    /// Forked directly, with `PR_SET_PDEATHSIG` (see the module docs).
+    Direct,
+    /// Through a process guard (see [`crate::guard`]).
+    Guarded,
+}
+
+/// Wait for the guard's first line. `Ok` once the program runs; otherwise
+/// the group is finished, the guard reaped, and the report to send instead
+/// of `Started` is returned: a failed start, or the guard's own exit.
+async fn guarded_start(
+    control: &mut Control,
+    child: &mut Child,
+    group: &ProcessGroup,
+    program: &str,
+) -> Result<(), Report> {
+    let line = control.next().await;
+    if let Some(Line::Started(_)) = line {
+        return Ok(());
+    }
+    group.finish();
+    let status = child.wait().await;
+    Err(match line {
+        Some(Line::ExecFailed(errno)) => Report::StartFailed(format!(
+            "cannot start `{program}`: {}",
+            std::io::Error::from_raw_os_error(errno)
+        )),
+        Some(Line::Failed(message)) => {
+            Report::StartFailed(format!("cannot start `{program}`: process guard: {message}"))
+        }
+        // The guard died before starting anything (killed, most likely).
+        _ => Report::Exited(waited_reason(status)),
+    })
+}
+
+/// Wait for the program's end (the guard's `status` line), then SIGKILL the
+/// group (the guard included) and reap the guard. Without a status line (the
+/// guard was killed with its group), the guard's own status gives the reason.
+async fn guarded_end(control: &mut Control, child: &mut Child, group: &ProcessGroup) -> ExitReason {
+    let line = control.next().await;
+    group.finish();
+    let status = child.wait().await;
+    match line {
+        Some(Line::Status(raw)) => exit_reason(ExitStatus::from_raw(raw)),
+        Some(Line::Failed(message)) => ExitReason::Error(format!("process guard: {message}")),
+        _ => waited_reason(status),
+    }
+}
+
+fn waited_reason(status: std::io::Result<ExitStatus>) -> ExitReason {
+    match status {
+        Ok(status) => exit_reason(status),
+        Err(e) => ExitReason::Error(format!("cannot wait for the process: {e}")),
+    }
 }
 
 /// Make the child die (SIGKILL) when the thread that forks it exits.
