@@ -37,7 +37,9 @@
 //! | stdout, stderr | the program's (pipes to vigil, log files, ...) |
 //! | process group | a new one, the guard its leader (`process_group(0)`) |
 //!
-//! The guard blocks every signal it can for itself, becomes a child
+//! The guard refuses to run (exit [`EXIT_GUARD_FAILED`]) unless it leads
+//! its own process group and its stdin is a socket. It blocks every signal it
+//! can for itself, becomes a child
 //! subreaper (`PR_SET_CHILD_SUBREAPER`: the program's orphans are reparented
 //! to it and reaped by it), checks that vigil is still there (see below), and
 //! calls `posix_spawnp` for the program: looked up in the `PATH` of its
@@ -76,6 +78,9 @@
 //! The guard never exits by itself once the program runs: it stays until
 //! vigil kills the group, so there is no moment when the program's leftover
 //! descendants are without either a live vigil or a live guard to kill them.
+
+// The example's point is where the call goes: `main`.
+#![allow(clippy::needless_doctest_main)]
 
 use std::ffi::{CString, OsStr, OsString};
 use std::fmt;
@@ -370,9 +375,16 @@ impl Program {
     }
 }
 
-/// Check that stdin is a socket (vigil's control socket) and become a child
-/// subreaper.
+/// Check that the guard leads its own process group (it kills that group:
+/// started any other way, it would kill its starter's) and that stdin is a
+/// socket (vigil's control socket); become a child subreaper.
 fn prepare(control: BorrowedFd<'_>) -> Result<(), Failure> {
+    if nix::unistd::getpgrp() != nix::unistd::getpid() {
+        return Err(Failure {
+            what: "not the leader of its own process group",
+            error: format!("{GUARD_NAME} is started by vigil, in a new process group"),
+        });
+    }
     let inspect = |e: std::io::Error| Failure {
         what: "cannot inspect stdin",
         error: e.to_string(),

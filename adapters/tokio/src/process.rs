@@ -1,16 +1,34 @@
 //! OS process children: one run is one process group.
 //!
 //! [`spawn_process`] starts the program of a [`ProcessSpec`] (argv, no shell)
-//! as the leader of a new process group, reports [`Report::Started`], and
-//! leaves a task that waits for the leader to exit, kills whatever is left of
-//! its group, and reports exactly one [`Report::Exited`]. The driver stops a
-//! run with [`ProcessHandle::stop`] (SIGTERM to the group) and kills it with
-//! [`ProcessHandle::kill`] (SIGKILL to the group).
+//! in a new process group, and leaves a task that reports
+//! [`Report::Started`] (or a failed start), waits for the program to exit,
+//! kills whatever is left of its group, and reports exactly one
+//! [`Report::Exited`]. The driver stops a run with [`ProcessHandle::stop`]
+//! (SIGTERM to the group) and kills it with [`ProcessHandle::kill`] (SIGKILL
+//! to the group). There are two ways to start the program, by [`Launch`]:
 //!
-//! # Dying with vigil
+//! # Under a process guard ([`Launch::Guarded`])
 //!
-//! Every child is spawned with `PR_SET_PDEATHSIG = SIGKILL`, so the kernel
-//! kills it when vigil dies, even by SIGKILL. Two limits:
+//! vigil starts a guard ([`crate::guard`], the running binary executed again)
+//! as the leader of the new group, with `posix_spawn`; the guard spawns the
+//! program in its group and reports on a per-run control socket, and
+//! SIGKILLs the whole group when that socket closes, that is when vigil dies
+//! (even by SIGKILL) or drops the run. `Started` is reported when the guard
+//! says the program runs; an exec failure becomes a failed start with the
+//! same message as below. When the program ends, the guard reports its wait
+//! status, vigil SIGKILLs the group (the guard included) and reports the
+//! program's exit reason; the guard is reaped after that report. The group
+//! survives nothing: not the program's end, not vigil's death; only a
+//! descendant that leaves the group (`setsid`) escapes.
+//!
+//! # Forked directly ([`Launch::Direct`], the fallback)
+//!
+//! Where the binary cannot serve as a guard (it does not call
+//! [`crate::guard::enter_if_guard`]) or the tree turned guards off, the
+//! program is the group leader, spawned with `PR_SET_PDEATHSIG = SIGKILL`, so
+//! the kernel kills it when vigil dies, even by SIGKILL. `Started` is
+//! reported as soon as it has exec'd. Three limits:
 //!
 //! - The signal fires when the *thread* that forked the child exits, not the
 //!   process. [`spawn_process`] must therefore run on a thread that lives as
@@ -27,6 +45,9 @@
 //!   runtime is dropped with the run still going, the whole group is
 //!   SIGKILLed. A descendant that moves itself to another process group or
 //!   session (`setsid`, a daemonizing program) escapes all of this.
+//! - The `pre_exec` hook that sets the signal makes the standard library
+//!   `fork` instead of `posix_spawn`: a spawn costs O(vigil's resident
+//!   memory), and blocks the driver meanwhile.
 //!
 //! The death signal is also cleared by the kernel when the child executes a
 //! set-user-ID, set-group-ID or file-capability program.
@@ -178,16 +199,21 @@ impl Drop for FinishOnDrop {
     }
 }
 
-/// Start one run of `spec` as the process group leader of a new group, for
-/// the worker at `path`. Must be called from a task of a tokio runtime, on a
-/// thread that lives as long as the runtime (see the module docs).
+/// Start one run of `spec` in a new process group, for the worker at `path`,
+/// as `launch` says. Must be called from a task of a tokio runtime; with
+/// [`Launch::Direct`], on a thread that lives as long as the runtime (see the
+/// module docs).
 ///
-/// On success [`Report::Started`] has been sent, and a task sends
-/// [`Report::Ready`] / [`Report::Heartbeat`] / [`Report::Status`] (with
-/// `spec.notify`) and finally exactly one [`Report::Exited`], after the
-/// leader exited and the rest of its group was SIGKILLed:
+/// On success a task sends [`Report::Started`] (at once with
+/// [`Launch::Direct`], once the guard has spawned the program with
+/// [`Launch::Guarded`]), [`Report::Ready`] / [`Report::Heartbeat`] /
+/// [`Report::Status`] (with `spec.notify`) and finally exactly one
+/// [`Report::Exited`], after the program exited and the rest of its group was
+/// SIGKILLed. With [`Launch::Guarded`], a program that cannot be spawned gets
+/// a [`Report::StartFailed`] instead of `Started`, and nothing after it; a
+/// guard killed before it spawned the program gets only `Exited`.
 ///
-/// | how the leader ended | reason |
+/// | how the program ended | reason |
 /// |---|---|
 /// | exit code 0 | `Normal` |
 /// | exit code N | `Error("exit code N")` |
@@ -195,9 +221,9 @@ impl Drop for FinishOnDrop {
 /// | SIGTERM | `Shutdown("")` (it was asked to stop) |
 /// | any other signal | `Error("signal SIGSEGV")` etc. |
 ///
-/// On failure (empty command, missing program, log files or notify socket
-/// that cannot be created) nothing was started and no report was sent; the
-/// error says why.
+/// On failure (empty command, missing program without the guard, a guard
+/// that cannot be started, log files or notify socket that cannot be
+/// created) nothing was started and no report was sent; the error says why.
 pub(crate) fn spawn_process(
     spec: &ProcessSpec,
     run: RunId,
@@ -308,6 +334,11 @@ pub(crate) fn spawn_process(
         tracing::debug!(target: "vigil::process", path = &*path, generation = run.generation, pid,
             reason = %reason, "process exited");
         let _ = reports.send((run, Report::Exited(reason)));
+        if control.is_some() {
+            // The guard was SIGKILLed with its group; reaping it is off the
+            // restart's path. (Done already if it died before reporting.)
+            let _ = child.wait().await;
+        }
     });
     Ok(ProcessHandle { pid, group })
 }
@@ -350,16 +381,16 @@ async fn guarded_start(
 }
 
 /// Wait for the program's end (the guard's `status` line), then SIGKILL the
-/// group (the guard included) and reap the guard. Without a status line (the
-/// guard was killed with its group), the guard's own status gives the reason.
+/// group (the guard included). The caller reaps the guard after reporting
+/// the exit. Without a status line (the guard was killed with its group), the
+/// guard is reaped here: its own status gives the reason.
 async fn guarded_end(control: &mut Control, child: &mut Child, group: &ProcessGroup) -> ExitReason {
     let line = control.next().await;
     group.finish();
-    let status = child.wait().await;
     match line {
         Some(Line::Status(raw)) => exit_reason(ExitStatus::from_raw(raw)),
         Some(Line::Failed(message)) => ExitReason::Error(format!("process guard: {message}")),
-        _ => waited_reason(status),
+        _ => waited_reason(child.wait().await),
     }
 }
 

@@ -151,6 +151,7 @@ fn an_exec_failure_is_reported_with_its_errno() {
         .args([GUARD_ARG, "/nonexistent/vigil-no-such-program"])
         .stdin(Stdio::from(OwnedFd::from(theirs)))
         .stderr(Stdio::piped())
+        .process_group(0)
         .spawn()
         .expect("the guard starts");
     let mut control = BufReader::new(ours);
@@ -168,10 +169,28 @@ fn an_exec_failure_is_reported_with_its_errno() {
 }
 
 #[test]
+fn a_guard_outside_its_own_process_group_refuses_to_start_anything() {
+    // Its SIGKILL to its group would otherwise hit this test's own group.
+    let (_ours, theirs) = UnixStream::pair().expect("socket pair");
+    let out = Command::new(std::env::current_exe().expect("this test binary"))
+        .args([GUARD_ARG, "true"])
+        .stdin(Stdio::from(OwnedFd::from(theirs)))
+        .output()
+        .expect("the guard runs");
+    assert_eq!(out.status.code(), Some(EXIT_GUARD_FAILED));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with("vigil-guard: not the leader of its own process group"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn a_guard_without_a_control_socket_refuses_to_start_anything() {
     let out = Command::new(std::env::current_exe().expect("this test binary"))
         .args([GUARD_ARG, "true"])
         .stdin(Stdio::null())
+        .process_group(0)
         .output()
         .expect("the guard runs");
     assert_eq!(out.status.code(), Some(EXIT_GUARD_FAILED));
