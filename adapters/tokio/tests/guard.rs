@@ -168,37 +168,35 @@ fn an_exec_failure_is_reported_with_its_errno() {
     );
 }
 
+/// Run a guard of `true` with `stdin`, in its own process group or not;
+/// assert that it refused with [`EXIT_GUARD_FAILED`] and a message starting
+/// with `message`.
+fn assert_refused(stdin: Stdio, own_group: bool, message: &str) {
+    let mut command = Command::new(std::env::current_exe().expect("this test binary"));
+    command.args([GUARD_ARG, "true"]).stdin(stdin);
+    if own_group {
+        command.process_group(0);
+    }
+    let out = command.output().expect("the guard runs");
+    assert_eq!(out.status.code(), Some(EXIT_GUARD_FAILED));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.starts_with(message), "{stderr}");
+}
+
 #[test]
 fn a_guard_outside_its_own_process_group_refuses_to_start_anything() {
     // Its SIGKILL to its group would otherwise hit this test's own group.
     let (_ours, theirs) = UnixStream::pair().expect("socket pair");
-    let out = Command::new(std::env::current_exe().expect("this test binary"))
-        .args([GUARD_ARG, "true"])
-        .stdin(Stdio::from(OwnedFd::from(theirs)))
-        .output()
-        .expect("the guard runs");
-    assert_eq!(out.status.code(), Some(EXIT_GUARD_FAILED));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.starts_with("vigil-guard: not the leader of its own process group"),
-        "{stderr}"
+    assert_refused(
+        Stdio::from(OwnedFd::from(theirs)),
+        false,
+        "vigil-guard: not the leader of its own process group",
     );
 }
 
 #[test]
 fn a_guard_without_a_control_socket_refuses_to_start_anything() {
-    let out = Command::new(std::env::current_exe().expect("this test binary"))
-        .args([GUARD_ARG, "true"])
-        .stdin(Stdio::null())
-        .process_group(0)
-        .output()
-        .expect("the guard runs");
-    assert_eq!(out.status.code(), Some(EXIT_GUARD_FAILED));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.starts_with("vigil-guard: stdin is not a control socket"),
-        "{stderr}"
-    );
+    assert_refused(Stdio::null(), true, "vigil-guard: stdin is not a control socket");
 }
 
 #[test]

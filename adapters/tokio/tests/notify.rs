@@ -11,6 +11,8 @@
 mod guard;
 #[path = "common/guard_hook.rs"]
 mod guard_hook;
+#[path = "common/guarded_spawn.rs"]
+mod guarded_spawn;
 #[path = "../src/notify.rs"]
 mod notify;
 #[path = "../src/output.rs"]
@@ -27,9 +29,10 @@ use std::time::Duration;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 use vigil_core::{ExitReason, NodeId, RunId};
 
+use guarded_spawn::spawn_process;
 use notify::{parse, Notification, NotifySocket};
 use output::OutputMode;
-use process::{spawn_process as spawn_with, Launch, ProcessHandle, ProcessSpec};
+use process::ProcessSpec;
 use report::Report;
 
 const SAFETY_NET: Duration = Duration::from_secs(20);
@@ -37,17 +40,6 @@ const SAFETY_NET: Duration = Duration::from_secs(20);
 /// A shell function sending its first argument as one datagram, with python's
 /// plain sockets (the protocol as written, no library).
 const NOTIFY: &str = r#"notify() { python3 -c 'import os, socket, sys; socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).sendto(sys.argv[1].encode(), os.environ["NOTIFY_SOCKET"])' "$1"; }"#;
-
-/// Every run here starts under a process guard (this binary is one, see
-/// `common/guard_hook.rs`), as under `vigil run`.
-fn spawn_process(
-    spec: &ProcessSpec,
-    run: RunId,
-    path: &str,
-    reports: report::ReportSender,
-) -> Result<ProcessHandle, String> {
-    spawn_with(spec, run, path, reports, Launch::Guarded)
-}
 
 fn run(generation: u64) -> RunId {
     RunId {

@@ -11,6 +11,8 @@
 mod guard;
 #[path = "common/guard_hook.rs"]
 mod guard_hook;
+#[path = "common/guarded_spawn.rs"]
+mod guarded_spawn;
 #[path = "../src/notify.rs"]
 mod notify;
 #[path = "../src/output.rs"]
@@ -33,25 +35,15 @@ use nix::unistd::Pid;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 use vigil_core::{ExitReason, NodeId, RunId};
 
+use guarded_spawn::spawn_process;
 use output::{OutputMode, MAX_LINE};
-use process::{exit_reason, spawn_process as spawn_with, Launch, ProcessHandle, ProcessSpec};
+use process::{exit_reason, spawn_process as spawn_with, Launch, ProcessSpec};
 use report::Report;
 
 const SAFETY_NET: Duration = Duration::from_secs(20);
 
 /// A shell snippet that sends its first argument as one sd_notify datagram.
 const NOTIFY: &str = r#"notify() { python3 -c 'import os, socket, sys; socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).sendto(sys.argv[1].encode(), os.environ["NOTIFY_SOCKET"])' "$1"; }"#;
-
-/// Every run here starts under a process guard (this binary is one, see
-/// `common/guard_hook.rs`), as under `vigil run`.
-fn spawn_process(
-    spec: &ProcessSpec,
-    run: RunId,
-    path: &str,
-    reports: report::ReportSender,
-) -> Result<ProcessHandle, String> {
-    spawn_with(spec, run, path, reports, Launch::Guarded)
-}
 
 fn run(generation: u64) -> RunId {
     RunId {
