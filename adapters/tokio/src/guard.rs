@@ -65,7 +65,7 @@
 //! included. That is also what it does when vigil is already gone before the
 //! program is spawned, and when writing a line fails.
 //!
-//! On vigil's side ([`crate::process`]): `started` becomes
+//! On vigil's side (`process.rs` of this crate): `started` becomes
 //! [`Report::Started`](crate::Report::Started); `exec-failed` a failed start
 //! with the same message as without the guard (``cannot start `prog`: No
 //! such file or directory (os error 2)``); `status` makes vigil SIGKILL the
