@@ -70,6 +70,9 @@ enum Cmd {
 }
 
 fn main() -> ExitCode {
+    // `vigil run` starts every process under a guard that is this binary
+    // executed again: in a guard, this never returns.
+    vigil_tokio::guard::enter_if_guard();
     let cli = Cli::parse();
     match cli.command {
         Some(Cmd::Tour { quiet }) => tour::run(quiet),

@@ -3,14 +3,20 @@
 //!
 //! ```sh
 //! cargo run --release -p vigil-tokio --example process_restart_latency
-//! cargo run --release -p vigil-tokio --example process_restart_latency -- 2000
+//! cargo run --release -p vigil-tokio --example process_restart_latency -- --samples 300 --ballast-mib 1024
 //! ```
 //!
-//! The optional arguments are the number of samples per case (default 2 000;
-//! 10 % more are taken first as warm-up and dropped) and a number of MiB of
-//! heap the supervising process allocates and writes before it starts
+//! Options: `--samples N`, the number of samples per case (default 2 000;
+//! 10 % more are taken first as warm-up and dropped); `--ballast-mib N`, MiB
+//! of heap the supervising process allocates and writes before it starts
 //! (default 0), to see how the spawn cost grows with the supervisor's
-//! resident memory (`fork` copies the page tables; `posix_spawn` does not).
+//! resident memory (`fork` copies the page tables; `posix_spawn` does not);
+//! `--guard on|off|both` (default both), which vigil cases to run: with the
+//! process guard (this binary calls `vigil_tokio::guard::enter_if_guard()`,
+//! so it can be one; the guard is started with `posix_spawn` and spawns the
+//! child with `posix_spawnp`) and without it (`Tree::process_guard(false)`:
+//! `fork` + `exec` with `PR_SET_PDEATHSIG`). The two positional arguments of
+//! earlier versions (samples, then ballast) are still accepted.
 //!
 //! The crashing process is this same binary run as `--child`. It reads
 //! CLOCK_MONOTONIC as the first statement of `main` (`start`), stores it in a
@@ -26,10 +32,13 @@
 //!   tokio reaping it, the driver and the engine, fork, exec, and the dynamic
 //!   loader and Rust runtime start-up of the replacement up to `main`.
 //! - **events**: the `time` of the replacement's `Started` event minus that of
-//!   the `Exited` event, both from `Supervisor::events()`. The driver's own
-//!   share: from the engine handling the exit to the replacement exec'd
-//!   (`Command::spawn` returns once the child has called `execve`), without
-//!   the exit detection and without the child's start-up after exec.
+//!   the `Exited` event, both from `Supervisor::events()`. Without the guard,
+//!   the driver's own share: from the engine handling the exit to the
+//!   replacement exec'd (`Command::spawn` returns once the child has called
+//!   `execve`), without the exit detection and without the child's start-up
+//!   after exec. With the guard, `Started` comes when the guard reports the
+//!   program spawned: this also covers the guard's own exec and start-up
+//!   (the driver itself is only blocked for the guard's `posix_spawn`).
 //!
 //! The floors, on the same runtime flavor and with the same child:
 //!
@@ -202,7 +211,7 @@ fn flavor_name(multi: bool) -> &'static str {
 }
 
 /// vigil restarting the crashing child about `warmup + n` times.
-fn vigil(multi: bool, output: OutputMode, warmup: usize, n: usize) {
+fn vigil(multi: bool, output: OutputMode, guard: bool, warmup: usize, n: usize) {
     let exe = std::env::current_exe().unwrap().to_string_lossy().into_owned();
     // Generations are engine-wide; the first run's is small (1 or 2). The run
     // whose generation reaches `stop_at` pauses instead of crashing.
@@ -211,9 +220,11 @@ fn vigil(multi: bool, output: OutputMode, warmup: usize, n: usize) {
     let mut env = BTreeMap::new();
     env.insert("BENCH_SLOTS".to_owned(), slots.0.to_string_lossy().into_owned());
     env.insert("BENCH_STOP_AT".to_owned(), stop_at.to_string());
-    let out_name = match output {
-        OutputMode::Null => "vigil, output null",
-        OutputMode::Tracing => "vigil, output tracing (default)",
+    let out_name = match (&output, guard) {
+        (OutputMode::Null, true) => "vigil, guard, output null",
+        (OutputMode::Null, false) => "vigil, no guard (fork), output null",
+        (OutputMode::Tracing, true) => "vigil, guard, output tracing (default)",
+        (OutputMode::Tracing, false) => "vigil, no guard (fork), output tracing (default)",
         _ => "vigil",
     };
     let spec = ProcessSpec {
@@ -233,6 +244,7 @@ fn vigil(multi: bool, output: OutputMode, warmup: usize, n: usize) {
                 .period(Duration::from_nanos(1)),
         )
         .process(ChildSpec::worker("crasher"), spec)
+        .process_guard(guard)
         .start()
         .expect("valid tree");
         let mut events = sup.events();
@@ -384,16 +396,62 @@ fn spawn_true(multi: bool, warmup: usize, n: usize) {
     );
 }
 
+/// The command line: samples per case, MiB of ballast, which guard modes.
+struct Args {
+    samples: usize,
+    ballast_mib: usize,
+    guard: Vec<bool>,
+}
+
+fn args() -> Args {
+    let mut args = Args {
+        samples: 2_000,
+        ballast_mib: 0,
+        guard: vec![true, false],
+    };
+    let mut positional = 0;
+    let mut it = std::env::args().skip(1);
+    let number = |v: Option<String>, what: &str| -> usize {
+        v.and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{what} needs a number"))
+    };
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--samples" => args.samples = number(it.next(), "--samples"),
+            "--ballast-mib" => args.ballast_mib = number(it.next(), "--ballast-mib"),
+            "--guard" => {
+                args.guard = match it.next().as_deref() {
+                    Some("on") => vec![true],
+                    Some("off") => vec![false],
+                    Some("both") => vec![true, false],
+                    _ => panic!("--guard takes on, off or both"),
+                }
+            }
+            _ => {
+                let v = number(Some(a), "a positional argument");
+                match positional {
+                    0 => args.samples = v,
+                    1 => args.ballast_mib = v,
+                    _ => panic!("too many arguments"),
+                }
+                positional += 1;
+            }
+        }
+    }
+    args
+}
+
 fn main() {
-    let arg = std::env::args().nth(1);
-    if arg.as_deref() == Some("--child") {
+    // This binary serves as the process guard of its vigil cases.
+    vigil_tokio::guard::enter_if_guard();
+    if std::env::args().nth(1).as_deref() == Some("--child") {
         child();
     }
-    let n = arg.map(|a| a.parse::<usize>().expect("a number")).unwrap_or(2_000);
-    let ballast_mib: usize = std::env::args()
-        .nth(2)
-        .map(|a| a.parse().expect("a number"))
-        .unwrap_or(0);
+    let Args {
+        samples: n,
+        ballast_mib,
+        guard,
+    } = args();
     // Resident memory of the supervising process, as an application that
     // embeds vigil would have: every page written once, so it is mapped.
     let mut ballast = vec![0u8; ballast_mib << 20];
@@ -410,8 +468,10 @@ fn main() {
         spawn_true(multi, warmup, n);
         floor(multi, false, warmup, n);
         floor(multi, true, warmup, n);
-        vigil(multi, OutputMode::Null, warmup, n);
-        vigil(multi, OutputMode::Tracing, warmup, n);
+        for &guard in &guard {
+            vigil(multi, OutputMode::Null, guard, warmup, n);
+            vigil(multi, OutputMode::Tracing, guard, warmup, n);
+        }
     }
     std::hint::black_box(&ballast);
 }

@@ -38,6 +38,7 @@ pub struct Tree {
     children: Vec<(ChildSpec, Node)>,
     monitor: MonitorSettings,
     control: Option<ControlServer>,
+    guard_off: bool,
 }
 
 /// How [`Tree::start_processes`] runs a tree of OS processes.
@@ -91,6 +92,7 @@ impl Tree {
             children: Vec::new(),
             monitor: MonitorSettings::default(),
             control: None,
+            guard_off: false,
         }
     }
 
@@ -126,6 +128,20 @@ impl Tree {
     /// Add an OS process worker.
     pub fn process(mut self, spec: ChildSpec, process: ProcessSpec) -> Self {
         self.children.push((spec, Node::Leaf(Payload::Process(process))));
+        self
+    }
+
+    /// Whether OS process workers run under a process guard (the default is
+    /// `true`). The guard only exists where the binary calls
+    /// [`guard::enter_if_guard`](crate::guard::enter_if_guard) at the top of
+    /// `main`: elsewhere processes are forked with `PR_SET_PDEATHSIG`
+    /// whatever this says (see [`crate::guard`] for the difference). Only the
+    /// root's setting counts; it applies to every process of the tree,
+    /// those added later with [`Supervisor::start_process`] included.
+    ///
+    /// [`Supervisor::start_process`]: crate::Supervisor::start_process
+    pub fn process_guard(mut self, on: bool) -> Self {
+        self.guard_off = !on;
         self
     }
 
@@ -174,6 +190,8 @@ impl Tree {
                 trace: options.trace,
                 monitor: options.monitor,
                 control: options.control,
+                // Guarded wherever the binary can serve as a guard.
+                guard_off: false,
             },
         )
     }
@@ -184,6 +202,7 @@ impl Tree {
         let mut payloads = Vec::new();
         let monitor = self.monitor;
         let control = self.control.take();
+        let guard_off = self.guard_off;
         let spec = self.build(&mut payloads);
         driver::spawn(
             spec,
@@ -191,6 +210,7 @@ impl Tree {
             driver::Options {
                 monitor,
                 control,
+                guard_off,
                 ..driver::Options::default()
             },
         )

@@ -13,7 +13,7 @@ use crate::clock::Clock;
 use crate::control::{ControlServer, RunTokens};
 use crate::handle::{Event, Supervisor};
 use crate::monitor::{MonitorHandle, MonitorService, MonitorSettings, MonitoredRun};
-use crate::process::{spawn_process, ProcessHandle, ProcessSpec};
+use crate::process::{spawn_process, Launch, ProcessHandle, ProcessSpec};
 use crate::report::{Report, ReportSender};
 use crate::task::{spawn_task, TaskFn, TaskRun};
 
@@ -54,6 +54,8 @@ pub(crate) struct Options {
     pub(crate) control: Option<ControlServer>,
     /// How process children are watched.
     pub(crate) monitor: MonitorSettings,
+    /// Never start processes under a guard, even where the binary can be one.
+    pub(crate) guard_off: bool,
 }
 
 /// What process runs need to reach the control server.
@@ -86,6 +88,7 @@ struct Driver {
     control: Option<ControlEnv>,
     root_gave_up: Arc<std::sync::atomic::AtomicBool>,
     monitors: MonitorHandle,
+    launch: Launch,
 }
 
 /// Start the driver task for `spec` on the current runtime.
@@ -122,6 +125,11 @@ pub(crate) fn spawn(spec: SupervisorSpec, payloads: Vec<Payload>, opts: Options)
         control: control_env,
         root_gave_up: Arc::clone(&root_gave_up),
         monitors: monitors.clone(),
+        launch: if !opts.guard_off && crate::guard::is_available() {
+            Launch::Guarded
+        } else {
+            Launch::Direct
+        },
     };
     let sup = Supervisor {
         tx,
@@ -225,6 +233,7 @@ impl Driver {
             Report::Started => Input::Started(run),
             Report::StartFailed(e) => {
                 self.revoke(run);
+                self.forget(run);
                 Input::StartFailed(run, e)
             }
             Report::Ready => Input::Ready(run),
@@ -235,16 +244,13 @@ impl Driver {
             }
             Report::Exited(reason) => {
                 self.revoke(run);
-                if let Some(slot) = self.runs.get_mut(run.node.index()) {
-                    if let Some((r, h)) = slot.as_ref() {
-                        if *r == run {
-                            if matches!(h, RunHandle::Process(_)) {
-                                self.monitors.remove(run);
-                            }
-                            *slot = None;
-                        }
-                    }
+                if self.runs.get(run.node.index()).is_some_and(|slot| {
+                    slot.as_ref()
+                        .is_some_and(|(r, h)| *r == run && matches!(h, RunHandle::Process(_)))
+                }) {
+                    self.monitors.remove(run);
                 }
+                self.forget(run);
                 Input::Exited(run, reason)
             }
             Report::Evict(why) => Input::Evict(run, why),
@@ -256,6 +262,15 @@ impl Driver {
     fn revoke(&self, run: RunId) {
         if let Some(c) = &self.control {
             c.tokens.revoke(run);
+        }
+    }
+
+    /// Drop the handle of `run`, which has ended (or never started).
+    fn forget(&mut self, run: RunId) {
+        if let Some(slot) = self.runs.get_mut(run.node.index()) {
+            if slot.as_ref().is_some_and(|(r, _)| *r == run) {
+                *slot = None;
+            }
         }
     }
 
@@ -346,7 +361,7 @@ impl Driver {
                                 p.env.insert("VIGIL_TOKEN".to_owned(), token);
                             }
                         }
-                        spawn_process(&p, run, &path, self.reports_tx.clone()).map(|h| {
+                        spawn_process(&p, run, &path, self.reports_tx.clone(), self.launch).map(|h| {
                             self.monitors.register(MonitoredRun {
                                 run,
                                 path: Arc::clone(&path),

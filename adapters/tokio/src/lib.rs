@@ -5,6 +5,9 @@
 //! `Spawn`, `Stop` and `Kill` commands. A task worker gets a [`Context`]
 //! (`Stop` cancels its token, `Kill` drops its future); an OS process worker
 //! runs in its own process group (`Stop` is SIGTERM, `Kill` SIGKILL, to the group).
+//! A binary whose `main` first calls [`guard::enter_if_guard`] runs each
+//! process under a small guard that kills the whole group when vigil dies,
+//! even by SIGKILL, and spawns without forking vigil (see [`guard`]).
 //!
 //! ```
 //! use std::time::Duration;
@@ -51,6 +54,7 @@ mod handle;
 mod report;
 mod task;
 
+pub mod guard;
 pub mod monitor;
 mod notify;
 mod output;

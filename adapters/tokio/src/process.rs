@@ -1,16 +1,34 @@
 //! OS process children: one run is one process group.
 //!
 //! [`spawn_process`] starts the program of a [`ProcessSpec`] (argv, no shell)
-//! as the leader of a new process group, reports [`Report::Started`], and
-//! leaves a task that waits for the leader to exit, kills whatever is left of
-//! its group, and reports exactly one [`Report::Exited`]. The driver stops a
-//! run with [`ProcessHandle::stop`] (SIGTERM to the group) and kills it with
-//! [`ProcessHandle::kill`] (SIGKILL to the group).
+//! in a new process group, and leaves a task that reports
+//! [`Report::Started`] (or a failed start), waits for the program to exit,
+//! kills whatever is left of its group, and reports exactly one
+//! [`Report::Exited`]. The driver stops a run with [`ProcessHandle::stop`]
+//! (SIGTERM to the group) and kills it with [`ProcessHandle::kill`] (SIGKILL
+//! to the group). There are two ways to start the program, by [`Launch`]:
 //!
-//! # Dying with vigil
+//! # Under a process guard ([`Launch::Guarded`])
 //!
-//! Every child is spawned with `PR_SET_PDEATHSIG = SIGKILL`, so the kernel
-//! kills it when vigil dies, even by SIGKILL. Two limits:
+//! vigil starts a guard ([`crate::guard`], the running binary executed again)
+//! as the leader of the new group, with `posix_spawn`; the guard spawns the
+//! program in its group and reports on a per-run control socket, and
+//! SIGKILLs the whole group when that socket closes, that is when vigil dies
+//! (even by SIGKILL) or drops the run. `Started` is reported when the guard
+//! says the program runs; an exec failure becomes a failed start with the
+//! same message as below. When the program ends, the guard reports its wait
+//! status, vigil SIGKILLs the group (the guard included) and reports the
+//! program's exit reason; the guard is reaped after that report. The group
+//! survives nothing: not the program's end, not vigil's death; only a
+//! descendant that leaves the group (`setsid`) escapes.
+//!
+//! # Forked directly ([`Launch::Direct`], the fallback)
+//!
+//! Where the binary cannot serve as a guard (it does not call
+//! [`crate::guard::enter_if_guard`]) or the tree turned guards off, the
+//! program is the group leader, spawned with `PR_SET_PDEATHSIG = SIGKILL`, so
+//! the kernel kills it when vigil dies, even by SIGKILL. `Started` is
+//! reported as soon as it has exec'd. Three limits:
 //!
 //! - The signal fires when the *thread* that forked the child exits, not the
 //!   process. [`spawn_process`] must therefore run on a thread that lives as
@@ -27,6 +45,9 @@
 //!   runtime is dropped with the run still going, the whole group is
 //!   SIGKILLed. A descendant that moves itself to another process group or
 //!   session (`setsid`, a daemonizing program) escapes all of this.
+//! - The `pre_exec` hook that sets the signal makes the standard library
+//!   `fork` instead of `posix_spawn`: a spawn costs O(vigil's resident
+//!   memory), and blocks the driver meanwhile.
 //!
 //! The death signal is also cleared by the kernel when the child executes a
 //! set-user-ID, set-group-ID or file-capability program.
@@ -40,9 +61,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use nix::errno::Errno;
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
-use tokio::process::Command;
+use tokio::process::{Child, Command};
 use vigil_core::{ExitReason, RunId};
 
+use crate::guard::{self, Control, Line};
 use crate::notify::NotifySocket;
 use crate::output::{self, OutputMode};
 use crate::report::{Report, ReportSender};
@@ -182,16 +204,21 @@ impl Drop for FinishOnDrop {
     }
 }
 
-/// Start one run of `spec` as the process group leader of a new group, for
-/// the worker at `path`. Must be called from a task of a tokio runtime, on a
-/// thread that lives as long as the runtime (see the module docs).
+/// Start one run of `spec` in a new process group, for the worker at `path`,
+/// as `launch` says. Must be called from a task of a tokio runtime; with
+/// [`Launch::Direct`], on a thread that lives as long as the runtime (see the
+/// module docs).
 ///
-/// On success [`Report::Started`] has been sent, and a task sends
-/// [`Report::Ready`] / [`Report::Heartbeat`] / [`Report::Status`] (with
-/// `spec.notify`) and finally exactly one [`Report::Exited`], after the
-/// leader exited and the rest of its group was SIGKILLed:
+/// On success a task sends [`Report::Started`] (at once with
+/// [`Launch::Direct`], once the guard has spawned the program with
+/// [`Launch::Guarded`]), [`Report::Ready`] / [`Report::Heartbeat`] /
+/// [`Report::Status`] (with `spec.notify`) and finally exactly one
+/// [`Report::Exited`], after the program exited and the rest of its group was
+/// SIGKILLed. With [`Launch::Guarded`], a program that cannot be spawned gets
+/// a [`Report::StartFailed`] instead of `Started`, and nothing after it; a
+/// guard killed before it spawned the program gets only `Exited`.
 ///
-/// | how the leader ended | reason |
+/// | how the program ended | reason |
 /// |---|---|
 /// | exit code 0 | `Normal` |
 /// | exit code N | `Error("exit code N")` |
@@ -199,26 +226,36 @@ impl Drop for FinishOnDrop {
 /// | SIGTERM | `Shutdown("")` (it was asked to stop) |
 /// | any other signal | `Error("signal SIGSEGV")` etc. |
 ///
-/// On failure (empty command, missing program, log files or notify socket
-/// that cannot be created) nothing was started and no report was sent; the
-/// error says why.
+/// On failure (empty command, missing program without the guard, a guard
+/// that cannot be started, log files or notify socket that cannot be
+/// created) nothing was started and no report was sent; the error says why.
 pub(crate) fn spawn_process(
     spec: &ProcessSpec,
     run: RunId,
     path: &str,
     reports: ReportSender,
+    launch: Launch,
 ) -> Result<ProcessHandle, String> {
     let Some((program, args)) = spec.command.split_first() else {
         return Err("empty command".to_owned());
     };
-    let mut command = Command::new(program);
+    let (mut command, control) = match launch {
+        Launch::Direct => {
+            let mut command = Command::new(program);
+            command.args(args).stdin(Stdio::null());
+            (command, None)
+        }
+        Launch::Guarded => {
+            let (command, control) = guard::command(program, args)
+                .map_err(|e| format!("cannot start `{program}`: cannot create its guard's control socket: {e}"))?;
+            (command, Some(control))
+        }
+    };
     command
-        .args(args)
         .env_remove("NOTIFY_SOCKET")
         .envs(&spec.env)
         .env("VIGIL_PATH", path)
         .env("VIGIL_GENERATION", run.generation.to_string())
-        .stdin(Stdio::null())
         .process_group(0)
         .kill_on_drop(false);
     if let Some(cwd) = &spec.cwd {
@@ -234,9 +271,17 @@ pub(crate) fn spawn_process(
     } else {
         None
     };
-    die_with_parent(&mut command);
+    if control.is_none() {
+        die_with_parent(&mut command);
+    }
 
-    let mut child = command.spawn().map_err(|e| format!("cannot start `{program}`: {e}"))?;
+    let mut child = command.spawn().map_err(|e| match launch {
+        Launch::Direct => format!("cannot start `{program}`: {e}"),
+        Launch::Guarded => format!(
+            "cannot start `{program}`: cannot start its guard `{}`: {e}",
+            guard::GUARD_EXE
+        ),
+    })?;
     // `id` is `None` only once the child has been waited for, which nothing
     // has done yet.
     let pid = child.id().expect("a child that was never waited for has a pid");
@@ -248,35 +293,117 @@ pub(crate) fn spawn_process(
         path: Arc::clone(&path),
         generation: run.generation,
     });
-    tracing::debug!(target: "vigil::process", path = &*path, generation = run.generation, pid,
-        "process started");
     output::forward(&mut child, &path, run.generation);
-    let _ = reports.send((run, Report::Started));
+    if control.is_none() {
+        tracing::debug!(target: "vigil::process", path = &*path, generation = run.generation, pid,
+            "process started");
+        let _ = reports.send((run, Report::Started));
+    }
 
     let finish = FinishOnDrop(Arc::clone(&group));
+    let program = program.clone();
     tokio::spawn(async move {
         let group = &finish.0;
+        let mut control = control;
+        if let Some(control) = &mut control {
+            // Started (or not) once the guard says so: nothing else, notify
+            // datagrams included, may be reported before.
+            if let Err(report) = guarded_start(control, &mut child, group, &program).await {
+                tracing::debug!(target: "vigil::process", path = &*path, generation = run.generation, pid,
+                    report = ?report, "the guard did not start the process");
+                let _ = reports.send((run, report));
+                return;
+            }
+            tracing::debug!(target: "vigil::process", path = &*path, generation = run.generation, guard = pid,
+                "process started under its guard");
+            let _ = reports.send((run, Report::Started));
+        }
         let ended = async {
-            let status = child.wait().await;
-            // The leader is reaped: kill the rest of its group at once, so
-            // that no descendant outlives its run (nor notifies for it).
-            group.finish();
-            status
+            match &mut control {
+                Some(control) => guarded_end(control, &mut child, group).await,
+                None => {
+                    let status = child.wait().await;
+                    // The leader is reaped: kill the rest of its group at
+                    // once, so that no descendant outlives its run (nor
+                    // notifies for it).
+                    group.finish();
+                    waited_reason(status)
+                }
+            }
         };
-        let status = match &notify {
+        let reason = match &notify {
             Some(socket) => socket.serve_until(ended, run, &path, &reports).await,
             None => ended.await,
         };
         drop(notify);
-        let reason = match status {
-            Ok(status) => exit_reason(status),
-            Err(e) => ExitReason::Error(format!("cannot wait for the process: {e}")),
-        };
         tracing::debug!(target: "vigil::process", path = &*path, generation = run.generation, pid,
             reason = %reason, "process exited");
         let _ = reports.send((run, Report::Exited(reason)));
+        if control.is_some() {
+            // The guard was SIGKILLed with its group; reaping it is off the
+            // restart's path. (Done already if it died before reporting.)
+            let _ = child.wait().await;
+        }
     });
     Ok(ProcessHandle { pid, group })
+}
+
+/// How a run's process is started.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Launch {
+    /// Forked directly, with `PR_SET_PDEATHSIG` (see the module docs).
+    Direct,
+    /// Through a process guard (see [`crate::guard`]).
+    Guarded,
+}
+
+/// Wait for the guard's first line. `Ok` once the program runs; otherwise
+/// the group is finished, the guard reaped, and the report to send instead
+/// of `Started` is returned: a failed start, or the guard's own exit.
+async fn guarded_start(
+    control: &mut Control,
+    child: &mut Child,
+    group: &ProcessGroup,
+    program: &str,
+) -> Result<(), Report> {
+    let line = control.next().await;
+    if let Some(Line::Started(_)) = line {
+        return Ok(());
+    }
+    group.finish();
+    let status = child.wait().await;
+    Err(match line {
+        Some(Line::ExecFailed(errno)) => Report::StartFailed(format!(
+            "cannot start `{program}`: {}",
+            std::io::Error::from_raw_os_error(errno)
+        )),
+        Some(Line::Failed(message)) => {
+            Report::StartFailed(format!("cannot start `{program}`: process guard: {message}"))
+        }
+        // The guard died before starting anything (killed, most likely).
+        _ => Report::Exited(waited_reason(status)),
+    })
+}
+
+/// Wait for the program's end (the guard's `status` line), then SIGKILL the
+/// group (the guard included). The caller reaps the guard after reporting
+/// the exit. Without a status line (the guard was killed with its group), the
+/// guard is reaped here: its own status gives the reason.
+async fn guarded_end(control: &mut Control, child: &mut Child, group: &ProcessGroup) -> ExitReason {
+    let line = control.next().await;
+    group.finish();
+    match line {
+        Some(Line::Status(raw)) => exit_reason(ExitStatus::from_raw(raw)),
+        Some(Line::Failed(message)) => ExitReason::Error(format!("process guard: {message}")),
+        _ => waited_reason(child.wait().await),
+    }
+}
+
+fn waited_reason(status: std::io::Result<ExitStatus>) -> ExitReason {
+    match status {
+        Ok(status) => exit_reason(status),
+        Err(e) => ExitReason::Error(format!("cannot wait for the process: {e}")),
+    }
 }
 
 /// Make the child die (SIGKILL) when the thread that forks it exits.

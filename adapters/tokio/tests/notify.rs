@@ -7,6 +7,12 @@
 
 #![allow(dead_code)]
 
+#[path = "../src/guard.rs"]
+mod guard;
+#[path = "common/guard_hook.rs"]
+mod guard_hook;
+#[path = "common/guarded_spawn.rs"]
+mod guarded_spawn;
 #[path = "../src/notify.rs"]
 mod notify;
 #[path = "../src/output.rs"]
@@ -23,9 +29,10 @@ use std::time::Duration;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 use vigil_core::{ExitReason, NodeId, RunId};
 
+use guarded_spawn::spawn_process;
 use notify::{parse, Notification, NotifySocket};
 use output::OutputMode;
-use process::{spawn_process, ProcessSpec};
+use process::ProcessSpec;
 use report::Report;
 
 const SAFETY_NET: Duration = Duration::from_secs(20);
@@ -165,13 +172,22 @@ async fn systemd_notify_binary_works_unchanged() {
 /// socket: the datagram is still reported, before the exit.
 #[tokio::test]
 async fn ready_sent_by_a_child_that_already_exited_is_reported_before_exited() {
-    use nix::sys::wait::{waitid, Id, WaitPidFlag};
     let (tx, mut rx) = unbounded_channel();
-    let handle = spawn_process(&spec("notify READY=1", true), run(11), "w", tx).expect("spawned");
-    // Block this (only) runtime thread until the child has exited, without
-    // reaping it: the reactor has not run since the socket was bound.
-    let pid = nix::unistd::Pid::from_raw(handle.pid() as i32);
-    waitid(Id::Pid(pid), WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT).expect("waitid");
+    let marker = std::env::temp_dir().join(format!("vigil-notify-test-{}-exited", std::process::id()));
+    let _ = std::fs::remove_file(&marker);
+    let script = format!("notify READY=1; : > {}", marker.display());
+    let handle = spawn_process(&spec(&script, true), run(11), "w", tx).expect("spawned");
+    // Block this (only) runtime thread until the program has exited and its
+    // guard (the group leader, which stays until vigil kills it) has reaped
+    // it: the reactor has not run since the socket was bound.
+    let guard = handle.pid();
+    let children = format!("/proc/{guard}/task/{guard}/children");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !(marker.exists() && std::fs::read_to_string(&children).is_ok_and(|c| c.trim().is_empty())) {
+        assert!(std::time::Instant::now() < deadline, "the program never ended");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let _ = std::fs::remove_file(&marker);
     assert_eq!(
         reports_until_exit(&mut rx, run(11)).await,
         [Report::Started, Report::Ready, Report::Exited(ExitReason::Normal)]

@@ -7,6 +7,12 @@
 
 #![allow(dead_code)]
 
+#[path = "../src/guard.rs"]
+mod guard;
+#[path = "common/guard_hook.rs"]
+mod guard_hook;
+#[path = "common/guarded_spawn.rs"]
+mod guarded_spawn;
 #[path = "../src/notify.rs"]
 mod notify;
 #[path = "../src/output.rs"]
@@ -29,8 +35,9 @@ use nix::unistd::Pid;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 use vigil_core::{ExitReason, NodeId, RunId};
 
+use guarded_spawn::spawn_process;
 use output::{OutputMode, MAX_LINE};
-use process::{exit_reason, spawn_process, ProcessSpec};
+use process::{exit_reason, spawn_process as spawn_with, Launch, ProcessSpec};
 use report::Report;
 
 const SAFETY_NET: Duration = Duration::from_secs(20);
@@ -239,12 +246,75 @@ async fn group_is_gone_after_kill() {
 }
 
 #[tokio::test]
-async fn missing_program_is_an_error_and_sends_no_report() {
+async fn missing_program_is_a_failed_start_with_the_reason() {
+    for (program, run) in [
+        ("/nonexistent/vigil-no-such-program", run(9)),
+        ("vigil-no-such-program-in-path", run(29)),
+    ] {
+        let (tx, mut rx) = unbounded_channel();
+        let handle = spawn_process(&ProcessSpec::new([program]), run, "w", tx).expect("the guard starts");
+        assert_eq!(
+            next(&mut rx, run).await,
+            Report::StartFailed(format!(
+                "cannot start `{program}`: No such file or directory (os error 2)"
+            ))
+        );
+        assert!(
+            rx.recv().await.is_none(),
+            "no Started nor Exited for a run that never started"
+        );
+        assert_group_dies(handle.pid()).await;
+    }
+}
+
+#[tokio::test]
+async fn missing_program_without_the_guard_is_a_spawn_error() {
     let (tx, mut rx) = unbounded_channel();
     let spec = ProcessSpec::new(["/nonexistent/vigil-no-such-program"]);
-    let error = spawn_process(&spec, run(9), "w", tx).expect_err("must fail");
-    assert!(error.contains("vigil-no-such-program"), "{error}");
+    let error = spawn_with(&spec, run(9), "w", tx, Launch::Direct).expect_err("must fail");
+    assert_eq!(
+        error,
+        "cannot start `/nonexistent/vigil-no-such-program`: No such file or directory (os error 2)"
+    );
     assert!(rx.recv().await.is_none(), "no report for a run that never started");
+}
+
+#[tokio::test]
+async fn without_the_guard_exit_stop_and_kill_work_the_same() {
+    let (tx, mut rx) = unbounded_channel();
+    spawn_with(&sh("exit 3"), run(30), "w", tx.clone(), Launch::Direct).expect("spawned");
+    assert_eq!(next(&mut rx, run(30)).await, Report::Started);
+    assert_eq!(
+        next(&mut rx, run(30)).await,
+        Report::Exited(ExitReason::Error("exit code 3".into()))
+    );
+    let handle = spawn_with(&sh("sleep 100"), run(31), "w", tx.clone(), Launch::Direct).expect("spawned");
+    assert_eq!(next(&mut rx, run(31)).await, Report::Started);
+    handle.stop();
+    assert_eq!(
+        next(&mut rx, run(31)).await,
+        Report::Exited(ExitReason::Shutdown(String::new()))
+    );
+    let spec = notifying_sh("sleep 100 & notify READY=1; wait");
+    let handle = spawn_with(&spec, run(32), "w", tx, Launch::Direct).expect("spawned");
+    assert_eq!(next(&mut rx, run(32)).await, Report::Started);
+    assert_eq!(next(&mut rx, run(32)).await, Report::Ready);
+    handle.kill();
+    assert_eq!(next(&mut rx, run(32)).await, Report::Exited(ExitReason::Killed));
+    assert_group_dies(handle.pid()).await;
+}
+
+#[tokio::test]
+async fn the_program_runs_with_no_signal_blocked_although_its_guard_blocks_them_all() {
+    let (tx, mut rx) = unbounded_channel();
+    let spec = notifying_sh("notify STATUS=$(grep SigBlk /proc/self/status | tr -d '[:space:]')");
+    spawn_process(&spec, run(33), "w", tx).expect("spawned");
+    assert_eq!(next(&mut rx, run(33)).await, Report::Started);
+    assert_eq!(
+        next(&mut rx, run(33)).await,
+        Report::Status("SigBlk:0000000000000000".into())
+    );
+    assert_eq!(next(&mut rx, run(33)).await, Report::Exited(ExitReason::Normal));
 }
 
 #[tokio::test]
@@ -458,7 +528,7 @@ fn dropping_the_runtime_kills_a_running_group() {
 }
 
 #[test]
-fn child_dies_when_the_thread_that_spawned_it_exits() {
+fn without_the_guard_a_child_dies_when_the_thread_that_spawned_it_exits() {
     // PR_SET_PDEATHSIG fires when the forking *thread* exits. The runtime is
     // leaked so that only the kernel can be what kills the child. It covers
     // the direct child only, hence `sleep` itself rather than `sh -c`, whose
@@ -473,7 +543,7 @@ fn child_dies_when_the_thread_that_spawned_it_exits() {
             .block_on(async {
                 let mut spec = ProcessSpec::new(["sleep", "100"]);
                 spec.output = OutputMode::Null;
-                spawn_process(&spec, run(19), "w", tx)
+                spawn_with(&spec, run(19), "w", tx, Launch::Direct)
             })
             .expect("spawned");
         std::mem::forget(runtime);

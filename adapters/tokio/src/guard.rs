@@ -1,0 +1,577 @@
+//! The process guard: one tiny process per run that kills the run's whole
+//! process group when vigil dies, even by SIGKILL, and lets vigil start
+//! processes with `posix_spawn` instead of `fork`.
+//!
+//! # Enabling it
+//!
+//! The guard is the supervising binary itself, executed again through
+//! `/proc/self/exe` with [`GUARD_ARG`] as its first argument. The binary's
+//! `main` must therefore call [`enter_if_guard`] before anything else:
+//!
+//! ```no_run
+//! fn main() {
+//!     vigil_tokio::guard::enter_if_guard(); // never returns in a guard
+//!     // ... the program, which may start a vigil_tokio::Tree ...
+//! }
+//! ```
+//!
+//! Calling it is the opt-in: a process runs its OS process children under
+//! guards only once [`enter_if_guard`] has returned in it (see
+//! [`is_available`]), and unless the tree turned it off with
+//! [`Tree::process_guard(false)`](crate::Tree::process_guard). A binary that
+//! does not call the hook keeps the fallback (each child forked with
+//! `PR_SET_PDEATHSIG`, see the `process` module), and cannot be re-executed
+//! by mistake as a guard, which would run its `main` a second time.
+//!
+//! # The protocol
+//!
+//! For each run, vigil creates a Unix stream socket pair (both ends
+//! close-on-exec) and starts the guard with `posix_spawn` (no `pre_exec`, no
+//! uid/gid change, so the standard library takes its `posix_spawn` path):
+//!
+//! | what | the guard gets |
+//! |---|---|
+//! | argv | `vigil-guard`, [`GUARD_ARG`], the program, its arguments |
+//! | environment, working directory | the program's (`NOTIFY_SOCKET` etc. included) |
+//! | stdin | its end of the socket pair: the **control socket** |
+//! | stdout, stderr | the program's (pipes to vigil, log files, ...) |
+//! | process group | a new one, the guard its leader (`process_group(0)`) |
+//!
+//! The guard refuses to run (exit [`EXIT_GUARD_FAILED`]) unless it leads
+//! its own process group and its stdin is a socket. It blocks every signal it
+//! can for itself, becomes a child
+//! subreaper (`PR_SET_CHILD_SUBREAPER`: the program's orphans are reparented
+//! to it and reaped by it), checks that vigil is still there (see below), and
+//! calls `posix_spawnp` for the program: looked up in the `PATH` of its
+//! environment, stdin `/dev/null`, in the guard's process group, with an
+//! empty signal mask and SIGPIPE reset to its default action (the standard
+//! library's `Command` keeps the spawning thread's signal mask, which would
+//! leave the program with the guard's signals blocked: that is why the guard
+//! calls `posix_spawnp` itself). Then it writes one line per event to the
+//! control socket, and vigil never writes:
+//!
+//! | line | meaning | then the guard |
+//! |---|---|---|
+//! | `started <pid>` | the program was spawned (executed) | waits |
+//! | `exec-failed <errno>` | `posix_spawnp` failed (missing program, ...) | exits with [`EXIT_EXEC_FAILED`] |
+//! | `status <wait status>` | the program ended (raw `waitpid` status) | waits for the socket to close |
+//! | `failed <message>` | the guard itself failed (a system call) | exits with [`EXIT_GUARD_FAILED`], or SIGKILLs its group if the program runs |
+//!
+//! Meanwhile it waits, with `poll`, on a `signalfd` for SIGCHLD (it reaps
+//! every child: the program and the reparented orphans) and on the control
+//! socket. End of file on the control socket means vigil closed it: vigil
+//! died (the kernel closes every descriptor of a killed process), or dropped
+//! the run. The guard then SIGKILLs its whole process group, itself
+//! included. That is also what it does when vigil is already gone before the
+//! program is spawned, and when writing a line fails.
+//!
+//! On vigil's side (`process.rs` of this crate): `started` becomes
+//! [`Report::Started`](crate::Report::Started); `exec-failed` a failed start
+//! with the same message as without the guard (``cannot start `prog`: No
+//! such file or directory (os error 2)``); `status` makes vigil SIGKILL the
+//! group (the guard and whatever is left), reap the guard, and report the
+//! exit reason of the program's status, with the same table as a program run
+//! without the guard. A Stop is SIGTERM to the group (the guard has it
+//! blocked; the program gets it); a Kill is SIGKILL to the group (the guard
+//! dies too, and vigil reads `killed`).
+//!
+//! The guard never exits by itself once the program runs: it stays until
+//! vigil kills the group, so there is no moment when the program's leftover
+//! descendants are without either a live vigil or a live guard to kill them.
+
+// The example's point is where the call goes: `main`.
+#![allow(clippy::needless_doctest_main)]
+
+use std::ffi::{CString, OsStr, OsString};
+use std::fmt;
+use std::io::Write as _;
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::fs::FileTypeExt;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::prctl;
+use nix::sys::signal::{killpg, SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+
+/// The first argument that makes a binary a guard (see [`enter_if_guard`]).
+pub const GUARD_ARG: &str = "__vigil_guard";
+
+/// What vigil executes to start a guard: the running binary itself.
+pub(crate) const GUARD_EXE: &str = "/proc/self/exe";
+
+/// What the guard shows as its `argv[0]` and process name.
+pub(crate) const GUARD_NAME: &str = "vigil-guard";
+
+/// The guard's exit code when the program could not be spawned (as a shell's
+/// "command not found"); vigil reads the reason from the control socket, not
+/// from this code.
+pub const EXIT_EXEC_FAILED: i32 = 127;
+
+/// The guard's exit code when it failed before the program was spawned (bad
+/// arguments, a failing system call).
+pub const EXIT_GUARD_FAILED: i32 = 125;
+
+static AVAILABLE: AtomicBool = AtomicBool::new(false);
+
+/// If this process was started as a process guard, be the guard and never
+/// return; otherwise record that this binary can serve as a guard (see
+/// [`is_available`]) and return at once.
+///
+/// Call it as the first statement of `main`, before any thread, runtime or
+/// logger is started: a guard must do nothing else. The guard allocates only
+/// its argument and environment strings and runs no async runtime.
+pub fn enter_if_guard() {
+    let mut args = std::env::args_os();
+    if args.nth(1).as_deref() == Some(OsStr::new(GUARD_ARG)) {
+        guard_main(args.collect());
+    }
+    AVAILABLE.store(true, Ordering::Relaxed);
+}
+
+/// Whether [`enter_if_guard`] has returned in this process, that is whether
+/// this binary can be executed again as a guard.
+pub fn is_available() -> bool {
+    AVAILABLE.load(Ordering::Relaxed)
+}
+
+// ---------------------------------------------------------------------------
+// The control-socket lines, shared by both sides.
+
+/// One line the guard writes to the control socket.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Line {
+    /// `started <pid>`
+    Started(u32),
+    /// `exec-failed <errno>`
+    ExecFailed(i32),
+    /// `status <raw wait status>`
+    Status(i32),
+    /// `failed <message>`
+    Failed(String),
+}
+
+impl Line {
+    /// Parse one line (without its `\n`); `None` if it is not a protocol line.
+    pub(crate) fn parse(line: &str) -> Option<Line> {
+        let (word, rest) = line.split_once(' ')?;
+        match word {
+            "started" => rest.parse().ok().map(Line::Started),
+            "exec-failed" => rest.parse().ok().map(Line::ExecFailed),
+            "status" => rest.parse().ok().map(Line::Status),
+            "failed" => Some(Line::Failed(rest.to_owned())),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Line {
+    /// The line as written, without its `\n` (a message's newlines become spaces).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Line::Started(pid) => write!(f, "started {pid}"),
+            Line::ExecFailed(errno) => write!(f, "exec-failed {errno}"),
+            Line::Status(raw) => write!(f, "status {raw}"),
+            Line::Failed(message) => write!(f, "failed {}", message.replace('\n', " ")),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The guard process.
+
+/// Why the guard failed: a system call and its error.
+struct Failure {
+    what: &'static str,
+    error: String,
+}
+
+impl Failure {
+    fn sys(what: &'static str) -> impl FnOnce(Errno) -> Failure {
+        move |errno| Failure {
+            what,
+            error: errno.desc().to_owned(),
+        }
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.what, self.error)
+    }
+}
+
+/// The guard's `main`: `args` are the program and its arguments.
+fn guard_main(args: Vec<OsString>) -> ! {
+    // Before anything else: no signal may end the guard but SIGKILL (and the
+    // faults a bug would raise). The program gets an empty mask.
+    if let Err(e) = SigSet::all().thread_set_mask() {
+        give_up(None, &Failure::sys("cannot block signals")(e));
+    }
+    // Cosmetic (`ps`, `top`): without it the guard shows as `exe`.
+    let _ = prctl::set_name(c"vigil-guard");
+    let program = match Program::new(&args) {
+        Ok(p) => p,
+        Err(e) => give_up(None, &e),
+    };
+    let control = std::io::stdin();
+    let control = control.as_fd();
+    if let Err(e) = prepare(control) {
+        give_up(None, &e);
+    }
+    let sigchld = match sigchld_fd() {
+        Ok(fd) => fd,
+        Err(e) => give_up(None, &e),
+    };
+    // vigil may be gone already (killed between spawning the guard and now):
+    // then start nothing.
+    match poll_control(control, PollTimeout::ZERO) {
+        Ok(true) => kill_group(),
+        Ok(false) => {}
+        Err(e) => give_up(None, &e),
+    }
+    let pid = match program.spawn() {
+        Ok(pid) => pid,
+        Err(errno) => {
+            let message = std::io::Error::from_raw_os_error(errno as i32);
+            let _ = writeln!(
+                std::io::stderr(),
+                "{GUARD_NAME}: cannot start `{}`: {message}",
+                program.name()
+            );
+            let _ = send(control, &Line::ExecFailed(errno as i32));
+            std::process::exit(EXIT_EXEC_FAILED);
+        }
+    };
+    if send(control, &Line::Started(pid.as_raw() as u32)).is_err() {
+        kill_group(); // vigil is gone
+    }
+    let status = match wait_program(control, &sigchld, pid) {
+        Ok(status) => status,
+        Err(e) => give_up(Some(pid), &e),
+    };
+    if send(control, &Line::Status(status)).is_err() {
+        kill_group();
+    }
+    // vigil kills the group (this guard included) once it has read the
+    // status; until then the guard keeps watching for vigil's death, still
+    // reaping orphans.
+    loop {
+        match wait_control_or_child(control, &sigchld) {
+            Ok(Event::ControlClosed) => kill_group(),
+            Ok(Event::Child) => {
+                reap(None);
+            }
+            Err(e) => give_up(Some(pid), &e),
+        }
+    }
+}
+
+/// The program to spawn: its name and the argv and envp strings.
+struct Program {
+    argv: Vec<CString>,
+    envp: Vec<CString>,
+}
+
+impl Program {
+    fn new(args: &[OsString]) -> Result<Program, Failure> {
+        let invalid = |what: &'static str| Failure {
+            what,
+            error: "contains a NUL byte".to_owned(),
+        };
+        if args.is_empty() {
+            return Err(Failure {
+                what: "no program to start",
+                error: format!("usage: {GUARD_NAME} {GUARD_ARG} PROGRAM [ARG]..."),
+            });
+        }
+        let argv = args
+            .iter()
+            .map(|a| CString::new(a.as_bytes()).map_err(|_| invalid("an argument")))
+            .collect::<Result<Vec<_>, _>>()?;
+        let envp = std::env::vars_os()
+            .map(|(k, v)| {
+                let mut kv = k.into_vec();
+                kv.push(b'=');
+                kv.extend_from_slice(v.as_bytes());
+                CString::new(kv).map_err(|_| invalid("an environment variable"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Program { argv, envp })
+    }
+
+    fn name(&self) -> std::borrow::Cow<'_, str> {
+        self.argv[0].to_string_lossy()
+    }
+
+    /// `posix_spawnp` the program: stdin `/dev/null`, stdout and stderr the
+    /// guard's, same process group, empty signal mask, SIGPIPE default.
+    #[allow(unsafe_code)]
+    fn spawn(&self) -> Result<Pid, Errno> {
+        fn check(ret: libc::c_int) -> Result<(), Errno> {
+            if ret == 0 {
+                Ok(())
+            } else {
+                Err(Errno::from_raw(ret))
+            }
+        }
+        let mut argv: Vec<*mut libc::c_char> = self.argv.iter().map(|a| a.as_ptr().cast_mut()).collect();
+        argv.push(std::ptr::null_mut());
+        let mut envp: Vec<*mut libc::c_char> = self.envp.iter().map(|a| a.as_ptr().cast_mut()).collect();
+        envp.push(std::ptr::null_mut());
+        let empty = SigSet::empty();
+        let mut defaults = SigSet::empty();
+        defaults.add(Signal::SIGPIPE);
+        let flags = (libc::POSIX_SPAWN_SETSIGMASK | libc::POSIX_SPAWN_SETSIGDEF) as libc::c_short;
+        let mut actions = MaybeUninit::<libc::posix_spawn_file_actions_t>::uninit();
+        let mut attr = MaybeUninit::<libc::posix_spawnattr_t>::uninit();
+        let mut pid: libc::pid_t = 0;
+        // SAFETY: `actions` and `attr` are initialized by their `_init`
+        // functions before any other use, stay in place (never moved) until
+        // they are destroyed at the end of this block, and are destroyed only
+        // if initialized. Every pointer passed lives until the end of the
+        // block: `argv` and `envp` are NULL-terminated arrays of pointers into
+        // the `CString`s of `self`, the path is a C string literal, and the
+        // signal sets are live `sigset_t`s. `posix_spawnp` only reads them.
+        unsafe {
+            check(libc::posix_spawn_file_actions_init(actions.as_mut_ptr()))?;
+            if let Err(e) = check(libc::posix_spawnattr_init(attr.as_mut_ptr())) {
+                libc::posix_spawn_file_actions_destroy(actions.as_mut_ptr());
+                return Err(e);
+            }
+            let result = (|| {
+                check(libc::posix_spawn_file_actions_addopen(
+                    actions.as_mut_ptr(),
+                    libc::STDIN_FILENO,
+                    c"/dev/null".as_ptr(),
+                    libc::O_RDONLY,
+                    0,
+                ))?;
+                check(libc::posix_spawnattr_setsigmask(attr.as_mut_ptr(), empty.as_ref()))?;
+                check(libc::posix_spawnattr_setsigdefault(
+                    attr.as_mut_ptr(),
+                    defaults.as_ref(),
+                ))?;
+                check(libc::posix_spawnattr_setflags(attr.as_mut_ptr(), flags))?;
+                check(libc::posix_spawnp(
+                    &mut pid,
+                    self.argv[0].as_ptr(),
+                    actions.as_ptr(),
+                    attr.as_ptr(),
+                    argv.as_ptr(),
+                    envp.as_ptr(),
+                ))
+            })();
+            libc::posix_spawnattr_destroy(attr.as_mut_ptr());
+            libc::posix_spawn_file_actions_destroy(actions.as_mut_ptr());
+            result?;
+        }
+        Ok(Pid::from_raw(pid))
+    }
+}
+
+/// Check that the guard leads its own process group (it kills that group:
+/// started any other way, it would kill its starter's) and that stdin is a
+/// socket (vigil's control socket); become a child subreaper.
+fn prepare(control: BorrowedFd<'_>) -> Result<(), Failure> {
+    if nix::unistd::getpgrp() != nix::unistd::getpid() {
+        return Err(Failure {
+            what: "not the leader of its own process group",
+            error: format!("{GUARD_NAME} is started by vigil, in a new process group"),
+        });
+    }
+    let inspect = |e: std::io::Error| Failure {
+        what: "cannot inspect stdin",
+        error: e.to_string(),
+    };
+    let stdin = std::fs::File::from(control.try_clone_to_owned().map_err(inspect)?);
+    if !stdin.metadata().map_err(inspect)?.file_type().is_socket() {
+        return Err(Failure {
+            what: "stdin is not a control socket",
+            error: format!("{GUARD_NAME} is started by vigil, with a socket as stdin"),
+        });
+    }
+    prctl::set_child_subreaper(true).map_err(Failure::sys("cannot become a child subreaper"))
+}
+
+/// A non-blocking signalfd reading SIGCHLD (blocked, so it stays pending
+/// until read: no child exit can be missed).
+fn sigchld_fd() -> Result<SignalFd, Failure> {
+    let mut mask = SigSet::empty();
+    mask.add(Signal::SIGCHLD);
+    SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
+        .map_err(Failure::sys("cannot create a signalfd"))
+}
+
+enum Event {
+    ControlClosed,
+    Child,
+}
+
+/// Wait until vigil closes the control socket or a child changes state.
+fn wait_control_or_child(control: BorrowedFd<'_>, sigchld: &SignalFd) -> Result<Event, Failure> {
+    loop {
+        let mut fds = [
+            PollFd::new(control, PollFlags::POLLIN),
+            PollFd::new(sigchld.as_fd(), PollFlags::POLLIN),
+        ];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) => {}
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(Failure::sys("cannot poll")(e)),
+        }
+        let ready = |fd: &PollFd<'_>| fd.revents().is_some_and(|r| !r.is_empty());
+        if ready(&fds[0]) && control_closed(control)? {
+            return Ok(Event::ControlClosed);
+        }
+        if ready(&fds[1]) {
+            // Drain: one read per pending SIGCHLD; the reaping loop finds
+            // every child that ended, however many signals were merged.
+            while let Ok(Some(_)) = sigchld.read_signal() {}
+            return Ok(Event::Child);
+        }
+    }
+}
+
+/// Whether the control socket is at end of file, without waiting longer than
+/// `timeout`.
+fn poll_control(control: BorrowedFd<'_>, timeout: PollTimeout) -> Result<bool, Failure> {
+    let mut fds = [PollFd::new(control, PollFlags::POLLIN)];
+    match poll(&mut fds, timeout) {
+        Ok(0) | Err(Errno::EINTR) => Ok(false),
+        Ok(_) => control_closed(control),
+        Err(e) => Err(Failure::sys("cannot poll")(e)),
+    }
+}
+
+/// Read what is there: vigil never writes, so data is skipped; end of file
+/// (or an error: the socket is unusable) means vigil is gone.
+fn control_closed(control: BorrowedFd<'_>) -> Result<bool, Failure> {
+    let mut buf = [0u8; 64];
+    match nix::unistd::read(control.as_raw_fd(), &mut buf) {
+        Ok(0) => Ok(true),
+        Ok(_) | Err(Errno::EINTR | Errno::EAGAIN) => Ok(false),
+        Err(_) => Ok(true),
+    }
+}
+
+/// Wait until the program ends (reaping reparented orphans meanwhile); its
+/// raw wait status. vigil's death meanwhile kills the group.
+fn wait_program(control: BorrowedFd<'_>, sigchld: &SignalFd, program: Pid) -> Result<i32, Failure> {
+    loop {
+        if let Some(status) = reap(Some(program)) {
+            return Ok(status);
+        }
+        if let Event::ControlClosed = wait_control_or_child(control, sigchld)? {
+            kill_group();
+        }
+    }
+}
+
+/// Reap every child that has ended; the raw wait status of `program` if it
+/// was among them.
+fn reap(program: Option<Pid>) -> Option<i32> {
+    let mut found = None;
+    loop {
+        match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(pid, code)) if Some(pid) == program => found = Some((code & 0xff) << 8),
+            Ok(WaitStatus::Signaled(pid, signal, core)) if Some(pid) == program => {
+                found = Some(signal as i32 | if core { 0x80 } else { 0 })
+            }
+            Ok(WaitStatus::StillAlive) | Err(_) => return found,
+            Ok(_) => {}
+        }
+    }
+}
+
+/// Write one line to the control socket (SIGPIPE is blocked: a vanished
+/// vigil is an error, not a signal).
+fn send(control: BorrowedFd<'_>, line: &Line) -> Result<(), Errno> {
+    let text = format!("{line}\n");
+    let mut bytes = text.as_bytes();
+    while !bytes.is_empty() {
+        match nix::unistd::write(control, bytes) {
+            Ok(n) => bytes = &bytes[n..],
+            Err(Errno::EINTR) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// SIGKILL the whole process group, this guard included.
+fn kill_group() -> ! {
+    let _ = killpg(Pid::from_raw(0), Signal::SIGKILL);
+    // Unreachable in practice: SIGKILL cannot be blocked. Should `killpg`
+    // fail, the program must still not outlive its guard.
+    std::process::abort()
+}
+
+/// The guard failed: say so (on stderr and to vigil), then exit, or kill
+/// the group when the program is already running (it must not run
+/// unguarded).
+fn give_up(program: Option<Pid>, failure: &Failure) -> ! {
+    let _ = writeln!(std::io::stderr(), "{GUARD_NAME}: {failure}");
+    let control = std::io::stdin();
+    let _ = send(control.as_fd(), &Line::Failed(failure.to_string()));
+    if program.is_some() {
+        kill_group();
+    }
+    std::process::exit(EXIT_GUARD_FAILED)
+}
+
+// ---------------------------------------------------------------------------
+// vigil's side.
+
+/// vigil's end of a run's control socket: the lines its guard writes.
+pub(crate) struct Control {
+    lines: tokio::io::Lines<tokio::io::BufReader<tokio::net::UnixStream>>,
+}
+
+impl Control {
+    /// The next protocol line; `None` at end of file (the guard is gone) or
+    /// on a read error. A line that is not part of the protocol is logged
+    /// and skipped.
+    pub(crate) async fn next(&mut self) -> Option<Line> {
+        loop {
+            let text = match self.lines.next_line().await {
+                Ok(Some(text)) => text,
+                Ok(None) => return None,
+                Err(e) => {
+                    tracing::debug!(target: "vigil::process", error = %e, "reading the guard's control socket failed");
+                    return None;
+                }
+            };
+            match Line::parse(&text) {
+                Some(line) => return Some(line),
+                None => tracing::warn!(target: "vigil::process", line = %text, "unexpected line from a process guard"),
+            }
+        }
+    }
+}
+
+/// A command that starts a guard running `program` with `args`, and vigil's
+/// end of its control socket (already the guard's stdin). The caller adds
+/// the environment, working directory, stdout/stderr and process group,
+/// exactly as for the program itself. Must be called within a tokio runtime.
+pub(crate) fn command(program: &str, args: &[String]) -> std::io::Result<(tokio::process::Command, Control)> {
+    // Both ends close-on-exec (`SOCK_CLOEXEC`): no other child inherits
+    // them; the guard's end becomes its fd 0, which exec keeps open.
+    let (ours, theirs) = std::os::unix::net::UnixStream::pair()?;
+    ours.set_nonblocking(true)?;
+    let ours = tokio::net::UnixStream::from_std(ours)?;
+    let mut command = tokio::process::Command::new(GUARD_EXE);
+    command
+        .arg0(GUARD_NAME)
+        .arg(GUARD_ARG)
+        .arg(program)
+        .args(args)
+        .stdin(std::process::Stdio::from(std::os::fd::OwnedFd::from(theirs)));
+    let lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(ours));
+    Ok((command, Control { lines }))
+}
