@@ -109,6 +109,9 @@ struct NodeView {
     stop_at: Option<Instant>,
     stop_sent: bool,
     kill_sent: bool,
+    /// The kill was the engine's own, for a missed readiness or heartbeat
+    /// deadline (right after a `timeout` notice): a failure, not a stop.
+    failure_kill: bool,
     last_end: End,
     // Supervisors only.
     ending: bool,
@@ -136,6 +139,7 @@ impl Default for NodeView {
             stop_at: None,
             stop_sent: false,
             kill_sent: false,
+            failure_kill: false,
             last_end: End::None,
             ending: false,
             dormant: true,
@@ -405,8 +409,11 @@ impl Oracle {
                 self.start_ends(r.node);
                 let v = self.view(r.node);
                 let graceful = v.stop_sent;
-                // A kill for a missed heartbeat reads as a failure (`health`), not a stop.
-                let ordered_kill = v.kill_sent && !matches!(reason, vigil_core::ExitReason::Health);
+                // A kill for a missed deadline is a failure, not a stop: the
+                // run ends with the reason reported (`health` when the world
+                // reports it killed, or whatever it ended with before the kill
+                // landed), as if by itself.
+                let ordered_kill = v.kill_sent && !v.failure_kill;
                 v.up = false;
                 v.last_end = if was_starting {
                     End::StartFailed
@@ -533,6 +540,7 @@ impl Oracle {
         }
         v.kill_sent = true;
         if timeout {
+            v.failure_kill = true;
             return;
         }
         let stop_at = v.stop_at;

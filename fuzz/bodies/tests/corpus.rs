@@ -1,0 +1,20 @@
+//! Every fuzz target's body on stable: the committed corpus, the crash
+//! regressions and seeded mutations of them (`VIGIL_FUZZ_CASES`, default 2000
+//! per target). One line per target.
+
+use vigil_fuzz_bodies::{config, engine, replay, script};
+
+#[test]
+fn engine_target() {
+    replay("engine", engine::run);
+}
+
+#[test]
+fn config_target() {
+    replay("config", config::run);
+}
+
+#[test]
+fn script_target() {
+    replay("script", script::run);
+}
