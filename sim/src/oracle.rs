@@ -3,8 +3,8 @@
 //! It keeps its own small model of every node, fed only by what the engine
 //! reported (its notices) and what the world did (its inputs), and flags the
 //! first notice that breaks a rule. Each check is O(1) per notice, except the
-//! stop-order check, which finds a child's position among its siblings (O(n)
-//! in the number of siblings; simulated trees are small).
+//! start- and stop-order checks, which walk a child's siblings (O(n) in the
+//! number of siblings; simulated trees are small).
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -91,6 +91,20 @@ impl fmt::Display for Violation {
     }
 }
 
+/// Which sibling may start (or stop) next while a supervisor starts its
+/// children in order (or stops them in reverse order).
+///
+/// A set of node ids, not positions: the oracle reads the sibling list after
+/// the whole engine call, when a child removed during the call (a temporary
+/// child that ended) is already gone and the positions after it have moved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Window {
+    /// Nothing started (stopped) yet: any child may go first.
+    Open,
+    /// The siblings after (before) the last one started (stopped).
+    Next(Vec<NodeId>),
+}
+
 /// How a node's last run (or incarnation) ended, for the restart table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum End {
@@ -125,8 +139,8 @@ struct NodeView {
     inherited_stops: u32,
     /// This node's own stop was in flight when its supervisor decided to end.
     stop_inherited: bool,
-    stop_window: Option<usize>,
-    start_window: Option<usize>,
+    stop_window: Option<Window>,
+    start_window: Option<Window>,
 }
 
 impl Default for NodeView {
@@ -246,10 +260,6 @@ impl Oracle {
         false
     }
 
-    fn position(engine: &Engine, sup: NodeId, child: NodeId) -> usize {
-        engine.children(sup).position(|c| c == child).unwrap_or(usize::MAX)
-    }
-
     /// The start of a child `c` of `parent` begins.
     fn start_begins(&mut self, engine: &Engine, c: NodeId, parent: Option<NodeId>, now: Instant) {
         if let Some(p) = parent {
@@ -263,16 +273,21 @@ impl Oracle {
             }
             let pv = self.view(p);
             pv.starting_children += 1;
-            if let Some(last) = pv.start_window {
-                let pos = Self::position(engine, p, c);
-                if pos != usize::MAX && pos <= last && last != usize::MAX {
+            if let Some(window) = &pv.start_window {
+                let is_child = engine.children(p).any(|k| k == c);
+                if matches!(window, Window::Next(next) if is_child && !next.contains(&c)) {
                     let detail = format!(
                         "{} started out of start order during its supervisor's first start",
                         Self::path(engine, c)
                     );
                     self.flag(now, Rule::StartOrder, detail);
                 }
-                self.view(p).start_window = Some(pos);
+                let window = if is_child {
+                    Window::Next(engine.children(p).skip_while(|&k| k != c).skip(1).collect())
+                } else {
+                    Window::Open
+                };
+                self.view(p).start_window = Some(window);
             }
             // A start closes a round's stop phase.
             self.view(p).stop_window = None;
@@ -326,14 +341,15 @@ impl Oracle {
             }
             self.view(p).graceful_stops += 1;
         }
-        if let Some(last) = self.view(p).stop_window.filter(|_| !on_start) {
-            let pos = Self::position(engine, p, c);
-            if pos != usize::MAX && last != usize::MAX && pos > last {
+        if let Some(window) = self.view(p).stop_window.as_ref().filter(|_| !on_start) {
+            let is_child = engine.children(p).any(|k| k == c);
+            if matches!(window, Window::Next(next) if is_child && !next.contains(&c)) {
                 let detail = format!("{} stopped out of reverse start order", Self::path(engine, c));
                 self.flag(now, Rule::StopOrder, detail);
             }
-            if pos != usize::MAX {
-                self.view(p).stop_window = Some(pos);
+            if is_child {
+                let before = engine.children(p).take_while(|&k| k != c).collect();
+                self.view(p).stop_window = Some(Window::Next(before));
             }
         }
     }
@@ -445,7 +461,7 @@ impl Oracle {
                 v.restarts.clear();
                 v.stop_at = None;
                 v.stop_window = None;
-                v.start_window = Some(usize::MAX);
+                v.start_window = Some(Window::Open);
                 v.starting_children = 0;
                 v.graceful_stops = 0;
             }
@@ -479,7 +495,7 @@ impl Oracle {
                 let v = self.view(*sup);
                 v.ending = true;
                 v.start_window = None;
-                v.stop_window = Some(usize::MAX);
+                v.stop_window = Some(Window::Open);
             }
             Notice::SupExit { sup, reason } => {
                 let was_starting = self.view(*sup).starting;
@@ -590,7 +606,7 @@ impl Oracle {
         }
         self.view(sup).restarts.push_back(now);
         if matches!(strategy, Strategy::OneForAll | Strategy::RestForOne) {
-            self.view(sup).stop_window = Some(usize::MAX);
+            self.view(sup).stop_window = Some(Window::Open);
         }
         let restart = engine.restart_type(child);
         let end = self.view(child).last_end;
