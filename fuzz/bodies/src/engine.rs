@@ -106,7 +106,7 @@ fn execute(data: &[u8], trace: TraceWriter, mut log: Option<&mut Vec<String>>) -
         apply(&mut w, action);
     }
     if w.violation().is_none() {
-        if let Some(log) = log.as_deref_mut() {
+        if let Some(log) = log {
             log.push(format!("at {}: shutdown, then a cooperative world", w.now()));
         }
         w.shutdown_cooperatively(MAX_SHUTDOWN_STEPS);
