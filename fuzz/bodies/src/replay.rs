@@ -77,11 +77,13 @@ fn read_dir(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
         .filter(|p| p.is_file() && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
         .collect();
     paths.sort();
+    // A file may vanish while a fuzzer that writes to the same corpus runs.
     paths
         .into_iter()
-        .map(|p| {
-            let data = std::fs::read(&p).unwrap_or_else(|e| panic!("cannot read {}: {e}", p.display()));
-            (p, data)
+        .filter_map(|p| match std::fs::read(&p) {
+            Ok(data) => Some((p, data)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => panic!("cannot read {}: {e}", p.display()),
         })
         .collect()
 }
