@@ -127,6 +127,9 @@ struct NodeView {
     /// deadline (right after a `timeout` notice): a failure, not a stop.
     failure_kill: bool,
     last_end: End,
+    /// The restart type of the spec this run (or incarnation) started from:
+    /// the spec may be replaced later in the same call (`replace_child`).
+    restart: Option<Restart>,
     // Supervisors only.
     ending: bool,
     dormant: bool,
@@ -155,6 +158,7 @@ impl Default for NodeView {
             kill_sent: false,
             failure_kill: false,
             last_end: End::None,
+            restart: None,
             ending: false,
             dormant: true,
             initialising: false,
@@ -388,9 +392,11 @@ impl Oracle {
                 // this arena slot) carries over.
                 *self.view(r.node) = NodeView::default();
                 self.start_begins(engine, r.node, parent, now);
+                let restart = engine.restart_type(r.node);
                 let v = self.view(r.node);
                 v.generation = r.generation;
                 v.dormant = false;
+                v.restart = restart;
             }
             Notice::Started(r) => {
                 self.just_started = Some(*r);
@@ -454,7 +460,9 @@ impl Oracle {
                 } else {
                     self.view(*sup).starting = true;
                 }
+                let restart = engine.restart_type(*sup);
                 let v = self.view(*sup);
+                v.restart = restart;
                 v.ending = false;
                 v.dormant = false;
                 v.initialising = true;
@@ -608,7 +616,7 @@ impl Oracle {
         if matches!(strategy, Strategy::OneForAll | Strategy::RestForOne) {
             self.view(sup).stop_window = Some(Window::Open);
         }
-        let restart = engine.restart_type(child);
+        let restart = self.view(child).restart.or_else(|| engine.restart_type(child));
         let end = self.view(child).last_end;
         let legal = strategy != Strategy::OneTerminateAll
             && match (restart, end) {

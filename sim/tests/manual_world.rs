@@ -1,4 +1,4 @@
-//! `ManualWorld`: the oracle over hand-chosen input sequences, and the two
+//! `ManualWorld`: the oracle over hand-chosen input sequences, and the three
 //! oracle limitations the `engine` fuzz target found (each also kept as a
 //! fuzz input in `fuzz/regressions/engine/`).
 
@@ -83,5 +83,47 @@ fn a_temporary_child_ending_during_its_supervisors_start() {
     assert!(w.violation().is_none(), "{:?}", w.violation());
     let _ = w.request(Request::Shutdown);
     w.shutdown_cooperatively(1000);
+    assert!(w.violation().is_none(), "{:?}", w.violation());
+}
+
+/// A supervisor child gives up while its parent is busy starting a dynamic
+/// child; an operator then asks to terminate it and to replace its spec with
+/// a transient worker. When the parent is free it restarts the (permanent)
+/// supervisor first, then terminates and replaces it, all in one call: the
+/// restart must be judged by the spec it ran under, not the replacement the
+/// oracle used to read after the call.
+#[test]
+fn a_restart_is_judged_by_the_spec_the_child_ran_under() {
+    use std::time::Duration as D;
+    let inner = SupervisorSpec::new().intensity(0).period(D::from_millis(1));
+    let middle = SupervisorSpec::new()
+        .intensity(1)
+        .period(D::from_millis(10))
+        .child(ChildSpec::supervisor("s", inner));
+    let mut w = world(SupervisorSpec::new().child(ChildSpec::supervisor("m", middle)));
+    let _ = w.request(Request::StartChild {
+        parent: "m/s".into(),
+        spec: ChildSpec::worker("d0"),
+    });
+    let d0 = live(&w, "m/s/d0");
+    w.deliver(Input::Started(d0));
+    let _ = w.request(Request::StartChild {
+        parent: "m".into(),
+        spec: ChildSpec::worker("d1").readiness(vigil_core::Readiness::Notify),
+    });
+    let d1 = live(&w, "m/d1");
+    assert!(
+        w.deliver(Input::Exited(d0, ExitReason::Normal)),
+        "m/s gives up (intensity 0)"
+    );
+    let _ = w.request(Request::TerminateChild { path: "m/s".into() });
+    let _ = w.request(Request::ReplaceChild {
+        path: "m/s".into(),
+        spec: ChildSpec::worker("s").restart(Restart::Transient),
+    });
+    assert!(w.deliver(Input::Exited(d1, ExitReason::Normal)), "d1's start fails");
+    let s = w.engine().lookup("m/s").expect("m/s");
+    assert_eq!(w.engine().restart_type(s), Some(Restart::Transient), "replaced");
+    assert!(!w.engine().is_supervisor(s));
     assert!(w.violation().is_none(), "{:?}", w.violation());
 }
