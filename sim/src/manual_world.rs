@@ -196,6 +196,7 @@ impl ManualWorld {
         self.now = self.now.saturating_add(by);
         self.engine.handle_timeout(self.now);
         self.after_call();
+        self.oracle.check_deadlines(&mut self.engine, self.now);
     }
 
     /// Move the clock forward by `by` without firing deadlines: inputs
@@ -213,6 +214,7 @@ impl ManualWorld {
         self.now = self.now.max(at);
         self.engine.handle_timeout(self.now);
         self.after_call();
+        self.oracle.check_deadlines(&mut self.engine, self.now);
         true
     }
 

@@ -42,6 +42,9 @@ pub enum Rule {
     Stale,
     /// Faults off: every permanent child runs again within the bound.
     Liveness,
+    /// `handle_timeout(now)` fires every deadline due at or before `now`
+    /// (a driver that sleeps until `poll_timeout` would otherwise spin).
+    Deadlines,
     /// The same seed gives the same trace.
     Determinism,
 }
@@ -63,6 +66,7 @@ impl Rule {
             Rule::TreeDown => "tree_down",
             Rule::Stale => "stale",
             Rule::Liveness => "liveness",
+            Rule::Deadlines => "deadlines",
             Rule::Determinism => "determinism",
         }
     }
@@ -215,6 +219,17 @@ impl Oracle {
     /// Whether the tree is down.
     pub fn is_tree_down(&self) -> bool {
         self.tree_down
+    }
+
+    /// Right after `engine.handle_timeout(now)`: no deadline may still be due.
+    pub fn check_deadlines(&mut self, engine: &mut Engine, now: Instant) {
+        if let Some(at) = engine.poll_timeout().filter(|&at| at <= now) {
+            let detail = format!(
+                "a deadline at {} is still due after handle_timeout",
+                vigil_trace::format_time(at)
+            );
+            self.flag(now, Rule::Deadlines, detail);
+        }
     }
 
     /// Check the stale accounting after a step.
