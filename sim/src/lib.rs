@@ -32,6 +32,7 @@
 
 mod behaviour;
 mod fault_plan;
+mod manual_world;
 mod oracle;
 mod replay;
 mod run;
@@ -40,6 +41,7 @@ pub mod strategies;
 mod world;
 
 pub use fault_plan::FaultPlan;
+pub use manual_world::{ManualWorld, RunPhase};
 pub use oracle::{Oracle, Rule, Violation};
 pub use replay::{options_for, parse_meta, replay, ReplayError, TraceMeta};
 pub use run::{meta_line, replay_command, run_seed, run_seed_checked, Outcome, RunReport, SimOptions};

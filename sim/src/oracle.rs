@@ -3,8 +3,8 @@
 //! It keeps its own small model of every node, fed only by what the engine
 //! reported (its notices) and what the world did (its inputs), and flags the
 //! first notice that breaks a rule. Each check is O(1) per notice, except the
-//! stop-order check, which finds a child's position among its siblings (O(n)
-//! in the number of siblings; simulated trees are small).
+//! start- and stop-order checks, which walk a child's siblings (O(n) in the
+//! number of siblings; simulated trees are small).
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -42,6 +42,9 @@ pub enum Rule {
     Stale,
     /// Faults off: every permanent child runs again within the bound.
     Liveness,
+    /// `handle_timeout(now)` fires every deadline due at or before `now`
+    /// (a driver that sleeps until `poll_timeout` would otherwise spin).
+    Deadlines,
     /// The same seed gives the same trace.
     Determinism,
 }
@@ -63,6 +66,7 @@ impl Rule {
             Rule::TreeDown => "tree_down",
             Rule::Stale => "stale",
             Rule::Liveness => "liveness",
+            Rule::Deadlines => "deadlines",
             Rule::Determinism => "determinism",
         }
     }
@@ -91,6 +95,20 @@ impl fmt::Display for Violation {
     }
 }
 
+/// Which sibling may start (or stop) next while a supervisor starts its
+/// children in order (or stops them in reverse order).
+///
+/// A set of node ids, not positions: the oracle reads the sibling list after
+/// the whole engine call, when a child removed during the call (a temporary
+/// child that ended) is already gone and the positions after it have moved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Window {
+    /// Nothing started (stopped) yet: any child may go first.
+    Open,
+    /// The siblings after (before) the last one started (stopped).
+    Next(Vec<NodeId>),
+}
+
 /// How a node's last run (or incarnation) ended, for the restart table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum End {
@@ -109,7 +127,17 @@ struct NodeView {
     stop_at: Option<Instant>,
     stop_sent: bool,
     kill_sent: bool,
+    /// The kill was the engine's own, for a missed readiness or heartbeat
+    /// deadline (right after a `timeout` notice): a failure, not a stop.
+    failure_kill: bool,
+    /// The stop (or, under brutal shutdown, the kill) was the engine's answer
+    /// to a monitor's eviction (right after an `evict` notice): a failure,
+    /// not part of any plan.
+    evicted: bool,
     last_end: End,
+    /// The restart type of the spec this run (or incarnation) started from:
+    /// the spec may be replaced later in the same call (`replace_child`).
+    restart: Option<Restart>,
     // Supervisors only.
     ending: bool,
     dormant: bool,
@@ -122,8 +150,8 @@ struct NodeView {
     inherited_stops: u32,
     /// This node's own stop was in flight when its supervisor decided to end.
     stop_inherited: bool,
-    stop_window: Option<usize>,
-    start_window: Option<usize>,
+    stop_window: Option<Window>,
+    start_window: Option<Window>,
 }
 
 impl Default for NodeView {
@@ -136,7 +164,10 @@ impl Default for NodeView {
             stop_at: None,
             stop_sent: false,
             kill_sent: false,
+            failure_kill: false,
+            evicted: false,
             last_end: End::None,
+            restart: None,
             ending: false,
             dormant: true,
             initialising: false,
@@ -160,6 +191,8 @@ pub struct Oracle {
     seen_stale: u64,
     tree_down: bool,
     timeout_kill: Option<RunId>,
+    /// The run of the latest `evict` notice, until its stop or kill is seen.
+    evicted: Option<RunId>,
     /// The run whose `Started` was the latest notice: a stop ordered while it
     /// was starting is sent now, out of the walk's order by necessity.
     just_started: Option<RunId>,
@@ -193,6 +226,17 @@ impl Oracle {
     /// Whether the tree is down.
     pub fn is_tree_down(&self) -> bool {
         self.tree_down
+    }
+
+    /// Right after `engine.handle_timeout(now)`: no deadline may still be due.
+    pub fn check_deadlines(&mut self, engine: &mut Engine, now: Instant) {
+        if let Some(at) = engine.poll_timeout().filter(|&at| at <= now) {
+            let detail = format!(
+                "a deadline at {} is still due after handle_timeout",
+                vigil_trace::format_time(at)
+            );
+            self.flag(now, Rule::Deadlines, detail);
+        }
     }
 
     /// Check the stale accounting after a step.
@@ -242,10 +286,6 @@ impl Oracle {
         false
     }
 
-    fn position(engine: &Engine, sup: NodeId, child: NodeId) -> usize {
-        engine.children(sup).position(|c| c == child).unwrap_or(usize::MAX)
-    }
-
     /// The start of a child `c` of `parent` begins.
     fn start_begins(&mut self, engine: &Engine, c: NodeId, parent: Option<NodeId>, now: Instant) {
         if let Some(p) = parent {
@@ -259,16 +299,21 @@ impl Oracle {
             }
             let pv = self.view(p);
             pv.starting_children += 1;
-            if let Some(last) = pv.start_window {
-                let pos = Self::position(engine, p, c);
-                if pos != usize::MAX && pos <= last && last != usize::MAX {
+            if let Some(window) = &pv.start_window {
+                let is_child = engine.children(p).any(|k| k == c);
+                if matches!(window, Window::Next(next) if is_child && !next.contains(&c)) {
                     let detail = format!(
                         "{} started out of start order during its supervisor's first start",
                         Self::path(engine, c)
                     );
                     self.flag(now, Rule::StartOrder, detail);
                 }
-                self.view(p).start_window = Some(pos);
+                let window = if is_child {
+                    Window::Next(engine.children(p).skip_while(|&k| k != c).skip(1).collect())
+                } else {
+                    Window::Open
+                };
+                self.view(p).start_window = Some(window);
             }
             // A start closes a round's stop phase.
             self.view(p).stop_window = None;
@@ -322,14 +367,15 @@ impl Oracle {
             }
             self.view(p).graceful_stops += 1;
         }
-        if let Some(last) = self.view(p).stop_window.filter(|_| !on_start) {
-            let pos = Self::position(engine, p, c);
-            if pos != usize::MAX && last != usize::MAX && pos > last {
+        if let Some(window) = self.view(p).stop_window.as_ref().filter(|_| !on_start) {
+            let is_child = engine.children(p).any(|k| k == c);
+            if matches!(window, Window::Next(next) if is_child && !next.contains(&c)) {
                 let detail = format!("{} stopped out of reverse start order", Self::path(engine, c));
                 self.flag(now, Rule::StopOrder, detail);
             }
-            if pos != usize::MAX {
-                self.view(p).stop_window = Some(pos);
+            if is_child {
+                let before = engine.children(p).take_while(|&k| k != c).collect();
+                self.view(p).stop_window = Some(Window::Next(before));
             }
         }
     }
@@ -368,9 +414,11 @@ impl Oracle {
                 // this arena slot) carries over.
                 *self.view(r.node) = NodeView::default();
                 self.start_begins(engine, r.node, parent, now);
+                let restart = engine.restart_type(r.node);
                 let v = self.view(r.node);
                 v.generation = r.generation;
                 v.dormant = false;
+                v.restart = restart;
             }
             Notice::Started(r) => {
                 self.just_started = Some(*r);
@@ -385,6 +433,16 @@ impl Oracle {
                 let v = self.view(r.node);
                 v.up = false;
                 v.last_end = End::StartFailed;
+            }
+            Notice::Evicted { run, .. } => self.evicted = Some(*run),
+            Notice::Stop(r) if self.evicted == Some(*r) => {
+                // A monitor's eviction: the run fails, as if it crashed; its
+                // stop is no plan's and takes no place in any stop order.
+                self.evicted = None;
+                let v = self.view(r.node);
+                v.stop_sent = true;
+                v.stop_at = Some(now);
+                v.evicted = true;
             }
             Notice::Stop(r) => {
                 let v = self.view(r.node);
@@ -404,9 +462,12 @@ impl Oracle {
                 let was_starting = self.view(r.node).starting;
                 self.start_ends(r.node);
                 let v = self.view(r.node);
-                let graceful = v.stop_sent;
-                // A kill for a missed heartbeat reads as a failure (`health`), not a stop.
-                let ordered_kill = v.kill_sent && !matches!(reason, vigil_core::ExitReason::Health);
+                let graceful = v.stop_sent && !v.evicted;
+                // A kill for a missed deadline is a failure, not a stop: the
+                // run ends with the reason reported (`health` when the world
+                // reports it killed, or whatever it ended with before the kill
+                // landed), as if by itself.
+                let ordered_kill = v.kill_sent && !v.failure_kill && !v.evicted;
                 v.up = false;
                 v.last_end = if was_starting {
                     End::StartFailed
@@ -431,14 +492,16 @@ impl Oracle {
                 } else {
                     self.view(*sup).starting = true;
                 }
+                let restart = engine.restart_type(*sup);
                 let v = self.view(*sup);
+                v.restart = restart;
                 v.ending = false;
                 v.dormant = false;
                 v.initialising = true;
                 v.restarts.clear();
                 v.stop_at = None;
                 v.stop_window = None;
-                v.start_window = Some(usize::MAX);
+                v.start_window = Some(Window::Open);
                 v.starting_children = 0;
                 v.graceful_stops = 0;
             }
@@ -472,7 +535,7 @@ impl Oracle {
                 let v = self.view(*sup);
                 v.ending = true;
                 v.start_window = None;
-                v.stop_window = Some(usize::MAX);
+                v.stop_window = Some(Window::Open);
             }
             Notice::SupExit { sup, reason } => {
                 let was_starting = self.view(*sup).starting;
@@ -523,6 +586,14 @@ impl Oracle {
     }
 
     fn observe_kill(&mut self, engine: &Engine, r: RunId, now: Instant) {
+        if self.evicted == Some(r) {
+            // Brutal shutdown: the eviction's stop is a kill at once.
+            self.evicted = None;
+            let v = self.view(r.node);
+            v.kill_sent = true;
+            v.evicted = true;
+            return;
+        }
         let timeout = self.timeout_kill.take() == Some(r);
         let parent = self.view(r.node).parent;
         let v = self.view(r.node);
@@ -533,6 +604,7 @@ impl Oracle {
         }
         v.kill_sent = true;
         if timeout {
+            v.failure_kill = true;
             return;
         }
         let stop_at = v.stop_at;
@@ -582,9 +654,9 @@ impl Oracle {
         }
         self.view(sup).restarts.push_back(now);
         if matches!(strategy, Strategy::OneForAll | Strategy::RestForOne) {
-            self.view(sup).stop_window = Some(usize::MAX);
+            self.view(sup).stop_window = Some(Window::Open);
         }
-        let restart = engine.restart_type(child);
+        let restart = self.view(child).restart.or_else(|| engine.restart_type(child));
         let end = self.view(child).last_end;
         let legal = strategy != Strategy::OneTerminateAll
             && match (restart, end) {

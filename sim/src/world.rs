@@ -286,6 +286,7 @@ impl<'a> World<'a> {
                     self.events += 1;
                     self.engine.handle_timeout(self.now);
                     self.after_call();
+                    self.oracle.check_deadlines(&mut self.engine, self.now);
                 }
                 _ => {
                     let Some(Reverse(ev)) = self.queue.pop() else { break };

@@ -112,7 +112,16 @@ impl Table {
 
 /// A TOML parser error (syntax, wrong type, unknown key) as a [`ConfigError`].
 pub(crate) fn from_toml(doc: Doc<'_>, err: &toml::de::Error) -> ConfigError {
-    let message = err.message().trim().replace('\n', ": ");
+    let mut message = err.message().trim().replace('\n', ": ");
+    if message.is_empty() {
+        // The TOML parser gives no message for some characters it rejects
+        // (a control character in a comment): name the character instead.
+        let at = err.span().map_or(doc.text.len(), |s| s.start.min(doc.text.len()));
+        message = match doc.text.get(at..).and_then(|rest| rest.chars().next()) {
+            Some(c) => format!("invalid character {:?} (U+{:04X})", c, u32::from(c)),
+            None => "invalid TOML".to_owned(),
+        };
+    }
     let Some(span) = err.span() else {
         return ConfigError::new(doc.source, ConfigErrorKind::Toml(message));
     };

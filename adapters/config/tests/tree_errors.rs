@@ -512,3 +512,17 @@ fn bad_monitor_values_name_their_key_and_line() {
     let e = err("[monitor]\nleak_cont = 2\n");
     assert!(e.to_string().contains("did you mean `leak_count`?"), "{e}");
 }
+
+/// Found by the `config` fuzz target: the TOML parser rejects a control
+/// character in a comment with an empty message; the error names it instead.
+#[test]
+fn control_character_in_a_comment_is_named() {
+    check(
+        "# a\u{b}b\n",
+        1,
+        None,
+        "examples/web.toml:1:4: invalid character '\\u{b}' (U+000B)",
+    );
+    let script = vigil_config::parse_script("[[at]]\n# x\u{1}\n", "s.toml").unwrap_err();
+    assert_eq!(script.to_string(), "s.toml:2:4: invalid character '\\u{1}' (U+0001)");
+}

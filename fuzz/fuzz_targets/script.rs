@@ -1,0 +1,9 @@
+//! libFuzzer entry of the `script` target; the body and what must hold are in
+//! `vigil_fuzz_bodies::script` (also run on stable by `cargo test`).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    if let Err(failure) = vigil_fuzz_bodies::script::run(data) {
+        panic!("{failure}");
+    }
+});
