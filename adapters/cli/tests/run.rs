@@ -856,6 +856,54 @@ fn a_missed_watchdog_restarts_the_child_with_reason_health() {
     v.wait_nothing_left();
 }
 
+/// A child over its `memory_limit` is evicted by the memory monitor: the
+/// engine stops it, its exit reads as `memory`, and it is restarted; a child
+/// within its limit is left alone. Exercises the config wiring end to end:
+/// each worker's `memory_limit` and the `[monitor]` table.
+#[test]
+fn a_child_over_its_memory_limit_is_restarted_with_reason_memory() {
+    let s = Scratch::new("memory");
+    // `tail` buffers its whole input while it waits for the end of a line.
+    let hog = |mib: u64, starts: &str| {
+        format!(
+            "echo $VIGIL_GENERATION >> {}; {{ head -c {} /dev/zero; exec sleep 1000; }} | tail",
+            s.p(starts),
+            mib << 20
+        )
+    };
+    let config = s.write(
+        "tree.toml",
+        &format!(
+            "[supervisor]\nintensity = 20\nperiod = \"10s\"\n\n\
+             [monitor]\ninterval = \"50ms\"\n\n\
+             [[child]]\nname = \"hog\"\nmemory_limit = \"16MiB\"\ncommand = {}\n\n\
+             [[child]]\nname = \"calm\"\nmemory_limit = \"64MiB\"\ncommand = {}\n",
+            sh(&hog(48, "hog.starts")),
+            sh(&hog(4, "calm.starts"))
+        ),
+    );
+    let mut v = Vigil::start_supervising(&s, &config);
+    s.wait_lines(&v, "hog.starts", 2);
+    v.signal("TERM");
+    assert_eq!(v.wait_code(), 0, "log:\n{}", v.log_text());
+
+    let trace = v.trace();
+    let evicted = &trace.0[trace.first("evict", "hog")];
+    assert_eq!(evicted.reason, "memory", "{}", evicted.raw);
+    let i = trace.find(|l| l.raw == evicted.raw).expect("the evict line");
+    let after: Vec<&Line> = trace.0[i + 1..]
+        .iter()
+        .filter(|l| l.path == "hog" || l.child == "hog")
+        .collect();
+    assert!(after[0].is("stop", "hog") && after[0].gen == evicted.gen, "{trace}");
+    assert!(after[1].is("exited", "hog") && after[1].reason == "memory", "{trace}");
+    assert_eq!(after[2].ev, "restart", "{trace}");
+    assert!(after[3].is("spawn", "hog") && after[3].gen > evicted.gen, "{trace}");
+    assert_eq!(trace.count("evict", "calm"), 0, "{trace}");
+    assert_eq!(trace.count("spawn", "calm"), 1, "{trace}");
+    v.wait_nothing_left();
+}
+
 // ---------------------------------------------------------------------------
 // SIGHUP reload
 
