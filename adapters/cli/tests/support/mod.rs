@@ -1,0 +1,472 @@
+//! The harness shared by the `vigil run` suites (`run.rs`, `hostile/`): a
+//! scratch directory per test, the `vigil run` under test with its log and
+//! trace, process lookups by a per-test environment tag, and trace parsing.
+//!
+//! Nothing here sleeps to assert: a test waits for a condition by polling,
+//! with a generous timeout only as a safety net.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// How long any condition may take before the test gives up: a safety net,
+/// never a measure (every wait normally ends in milliseconds).
+pub const SAFETY: Duration = Duration::from_secs(30);
+
+/// The environment variable that marks every process of one test.
+pub const TAG_VAR: &str = "VIGIL_RUN_TEST_TAG";
+
+pub fn unique(tag: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "vigil-run-test-{}-{}-{tag}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Poll `cond` until it holds; false after [`SAFETY`].
+pub fn poll(cond: impl FnMut() -> bool) -> bool {
+    poll_within(SAFETY, cond)
+}
+
+/// Poll `cond` until it holds; false after `limit`.
+pub fn poll_within(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    loop {
+        if cond() {
+            return true;
+        }
+        if start.elapsed() > limit {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Scratch directory
+
+/// A fresh directory for one test's config, trace, log and marker files;
+/// removed when dropped, unless the test failed (then its path is printed).
+pub struct Scratch(pub PathBuf);
+
+impl Scratch {
+    pub fn new(tag: &str) -> Self {
+        let dir = std::env::temp_dir().join(unique(tag));
+        std::fs::create_dir_all(&dir).expect("create a scratch dir");
+        Scratch(dir)
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+
+    /// The path as a string (for configs and scripts).
+    pub fn p(&self, name: &str) -> String {
+        self.path(name).to_str().expect("a UTF-8 temp path").to_owned()
+    }
+
+    pub fn write(&self, name: &str, contents: &str) -> PathBuf {
+        let path = self.path(name);
+        std::fs::write(&path, contents).expect("write a scratch file");
+        path
+    }
+
+    /// Create an empty file (the trigger children wait for).
+    pub fn touch(&self, name: &str) {
+        self.write(name, "");
+    }
+
+    pub fn exists(&self, name: &str) -> bool {
+        self.path(name).exists()
+    }
+
+    /// The lines of a marker file (none if it does not exist yet).
+    pub fn lines(&self, name: &str) -> Vec<String> {
+        std::fs::read_to_string(self.path(name))
+            .map(|s| s.lines().map(str::to_owned).collect())
+            .unwrap_or_default()
+    }
+
+    /// Wait until marker `name` has at least `n` complete lines; returns them.
+    pub fn wait_lines(&self, vigil: &Vigil, name: &str, n: usize) -> Vec<String> {
+        let path = self.path(name);
+        let complete = || {
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            let lines: Vec<String> = text.lines().map(str::to_owned).collect();
+            (text.ends_with('\n') && lines.len() >= n).then_some(lines)
+        };
+        vigil.wait_for(&format!("{n} line(s) in {name}"), || complete().is_some());
+        complete().expect("the lines waited for")
+    }
+
+    /// Wait until the pid file `name` (one line: `echo $$ > name`) is written.
+    pub fn wait_pid(&self, vigil: &Vigil, name: &str) -> u32 {
+        let lines = self.wait_lines(vigil, name, 1);
+        lines[0]
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}: not a pid: {:?}", lines[0]))
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("the files of the failed test are kept in {}", self.0.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Processes
+
+/// `kill -s SIG PID...` (no libc in this crate's dependencies).
+pub fn send(signal: &str, pids: &[u32]) {
+    if pids.is_empty() {
+        return;
+    }
+    let _ = Command::new("kill")
+        .arg("-s")
+        .arg(signal)
+        .args(pids.iter().map(u32::to_string))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
+
+/// The state letter of a process (`R`, `S`, `Z`, ...), if it exists.
+pub fn state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // `pid (comm) S ...`; comm may contain spaces and parentheses.
+    stat.rsplit_once(')')?.1.trim_start().chars().next()
+}
+
+/// Whether a process carries `tag` in its environment (a zombie has none).
+pub fn has_tag(pid: u32, tag: &str) -> bool {
+    let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else {
+        return false;
+    };
+    let want = format!("{TAG_VAR}={tag}");
+    environ.split(|&b| b == 0).any(|v| v == want.as_bytes())
+}
+
+/// The live (not zombie) processes that carry `tag`.
+pub fn tagged(tag: &str) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| has_tag(pid, tag) && !matches!(state(pid), None | Some('Z' | 'X')))
+        .collect()
+}
+
+/// The `vigil run` under test: started with a trace and a debug log, its
+/// children tagged. Dropping it SIGKILLs vigil and every tagged process.
+pub struct Vigil {
+    pub child: Child,
+    pub status: Option<ExitStatus>,
+    pub tag: String,
+    pub trace: PathBuf,
+    pub log: PathBuf,
+}
+
+impl Vigil {
+    pub fn start(scratch: &Scratch, config: &Path) -> Self {
+        let tag = unique("tag");
+        let trace = scratch.path("trace.jsonl");
+        let log = scratch.path("vigil.log");
+        let child = Command::new(env!("CARGO_BIN_EXE_vigil"))
+            .arg("run")
+            // Each run's default control socket in its own directory.
+            .env("XDG_RUNTIME_DIR", scratch.path("xdg"))
+            .arg(config)
+            .arg("--trace")
+            .arg(&trace)
+            .env("VIGIL_LOG", "debug")
+            .env(TAG_VAR, &tag)
+            .env_remove("NOTIFY_SOCKET")
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(scratch.path("vigil.out")).expect("create the stdout file"))
+            .stderr(std::fs::File::create(&log).expect("create the log file"))
+            .spawn()
+            .expect("the vigil binary starts");
+        Vigil {
+            child,
+            status: None,
+            tag,
+            trace,
+            log,
+        }
+    }
+
+    /// Start, and wait until vigil handles SIGTERM, SIGINT and SIGHUP (before
+    /// that, a signal would kill it with the default action).
+    pub fn start_supervising(scratch: &Scratch, config: &Path) -> Self {
+        let v = Self::start(scratch, config);
+        v.wait_for_signal_handlers();
+        v
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Poll `cond`; on timeout, fail with what vigil logged.
+    pub fn wait_for(&self, what: &str, cond: impl FnMut() -> bool) {
+        self.wait_for_within(SAFETY, what, cond);
+    }
+
+    /// [`Vigil::wait_for`] with a shorter safety net, for a test whose failure
+    /// would otherwise only end with a long timeout of the config.
+    pub fn wait_for_within(&self, limit: Duration, what: &str, cond: impl FnMut() -> bool) {
+        if !poll_within(limit, cond) {
+            panic!(
+                "timed out ({limit:?}) waiting for {what}; vigil's log:\n{}",
+                self.log_text()
+            );
+        }
+    }
+
+    pub fn wait_for_signal_handlers(&self) {
+        // SIGHUP = 1, SIGINT = 2, SIGTERM = 15: bits 0, 1 and 14 of SigCgt.
+        const WANTED: u64 = 1 | 1 << 1 | 1 << 14;
+        let pid = self.pid();
+        let caught = || {
+            std::fs::read_to_string(format!("/proc/{pid}/status"))
+                .ok()
+                .and_then(|s| {
+                    let line = s.lines().find(|l| l.starts_with("SigCgt:"))?;
+                    u64::from_str_radix(line["SigCgt:".len()..].trim(), 16).ok()
+                })
+                .is_some_and(|mask| mask & WANTED == WANTED)
+        };
+        self.wait_for("vigil's signal handlers", caught);
+    }
+
+    pub fn signal(&self, signal: &str) {
+        assert!(self.status.is_none(), "vigil already exited");
+        send(signal, &[self.pid()]);
+    }
+
+    /// Wait for vigil to exit; its status.
+    pub fn wait_exit(&mut self) -> ExitStatus {
+        if let Some(s) = self.status {
+            return s;
+        }
+        let child = &mut self.child;
+        let mut status = None;
+        let done = poll(|| {
+            status = child.try_wait().expect("wait for vigil");
+            status.is_some()
+        });
+        if !done {
+            panic!("vigil did not exit; its log:\n{}", self.log_text());
+        }
+        self.status = status;
+        status.expect("exited")
+    }
+
+    /// Wait for vigil to exit; its exit code (it must not die by a signal).
+    pub fn wait_code(&mut self) -> i32 {
+        let status = self.wait_exit();
+        status
+            .code()
+            .unwrap_or_else(|| panic!("vigil died by a signal: {status:?}; log:\n{}", self.log_text()))
+    }
+
+    /// The whole trace; vigil must have exited.
+    pub fn trace(&self) -> Trace {
+        assert!(self.status.is_some(), "the trace is complete only once vigil exited");
+        let text = std::fs::read_to_string(&self.trace).expect("the trace was written");
+        Trace(text.lines().map(Line::parse).collect())
+    }
+
+    /// Wait until no process of this test (vigil's descendants included) is alive.
+    pub fn wait_nothing_left(&self) {
+        let tag = self.tag.clone();
+        let me = self.pid();
+        let mut left = Vec::new();
+        let gone = poll(|| {
+            left = tagged(&tag).into_iter().filter(|&p| p != me).collect();
+            left.is_empty()
+        });
+        assert!(
+            gone,
+            "processes left behind: {left:?}; vigil's log:\n{}",
+            self.log_text()
+        );
+    }
+
+    /// Whether `pid` is a live process of this test.
+    pub fn alive(&self, pid: u32) -> bool {
+        has_tag(pid, &self.tag) && !matches!(state(pid), None | Some('Z' | 'X'))
+    }
+
+    pub fn wait_gone(&self, what: &str, pid: u32) {
+        self.wait_for(&format!("{what} (pid {pid}) to end"), || !self.alive(pid));
+    }
+
+    /// Wait for a line of vigil's log that contains every one of `parts`.
+    pub fn wait_log(&self, parts: &[&str]) {
+        self.wait_for(&format!("a log line with {parts:?}"), || {
+            self.log_text().lines().any(|l| parts.iter().all(|p| l.contains(p)))
+        });
+    }
+
+    /// Wait until vigil has logged the exit of a run of the worker at `path`
+    /// (normal exits at debug level, the others at warn), that is, until the
+    /// engine has handled it: whatever it decided (a restart or nothing) was
+    /// decided in the same step.
+    pub fn wait_exit_handled(&self, path: &str) {
+        let debug = format!("path=\"{path}\" notice=Exited(");
+        let warn = format!("exited path=\"{path}\"");
+        self.wait_for(&format!("the exit of {path} in the log"), || {
+            self.log_text().lines().any(|l| l.contains(&debug) || l.contains(&warn))
+        });
+    }
+}
+
+impl Drop for Vigil {
+    fn drop(&mut self) {
+        if self.status.is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        // Whatever is left: process groups, grandchildren, orphans.
+        for _ in 0..50 {
+            let left = tagged(&self.tag);
+            if left.is_empty() {
+                break;
+            }
+            send("KILL", &left);
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The trace
+
+/// One trace line: the fields these tests read.
+#[derive(Clone, Debug)]
+pub struct Line {
+    pub t: u64,
+    pub ev: String,
+    pub path: String,
+    pub gen: Option<u64>,
+    pub reason: String,
+    pub child: String,
+    pub op: String,
+    pub raw: String,
+}
+
+impl Line {
+    pub fn parse(raw: &str) -> Line {
+        Line {
+            t: number_field(raw, "t").unwrap_or_else(|| panic!("no `t` in {raw}")),
+            ev: string_field(raw, "ev").unwrap_or_else(|| panic!("no `ev` in {raw}")),
+            path: string_field(raw, "path").unwrap_or_default(),
+            gen: number_field(raw, "gen"),
+            reason: string_field(raw, "reason").unwrap_or_default(),
+            child: string_field(raw, "child").unwrap_or_default(),
+            op: string_field(raw, "op").unwrap_or_default(),
+            raw: raw.to_owned(),
+        }
+    }
+
+    pub fn is(&self, ev: &str, path: &str) -> bool {
+        self.ev == ev && self.path == path
+    }
+}
+
+/// The value of `"key":"..."` (the trace's keys are fixed and never repeat).
+pub fn string_field(line: &str, key: &str) -> Option<String> {
+    let start = line.find(&format!("\"{key}\":\""))? + key.len() + 4;
+    let mut out = String::new();
+    let mut chars = line[start..].chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => return Some(out),
+            '\\' => match chars.next()? {
+                'n' => out.push('\n'),
+                't' => out.push('\t'),
+                other => out.push(other),
+            },
+            c => out.push(c),
+        }
+    }
+    None
+}
+
+/// The value of `"key":123`.
+pub fn number_field(line: &str, key: &str) -> Option<u64> {
+    let start = line.find(&format!("\"{key}\":"))? + key.len() + 3;
+    let digits: String = line[start..].chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+pub struct Trace(pub Vec<Line>);
+
+impl Trace {
+    pub fn all(&self, ev: &str, path: &str) -> Vec<&Line> {
+        self.0.iter().filter(|l| l.is(ev, path)).collect()
+    }
+
+    pub fn count(&self, ev: &str, path: &str) -> usize {
+        self.all(ev, path).len()
+    }
+
+    /// The index of the first line matching `pred`.
+    pub fn find(&self, pred: impl Fn(&Line) -> bool) -> Option<usize> {
+        self.0.iter().position(pred)
+    }
+
+    pub fn first(&self, ev: &str, path: &str) -> usize {
+        self.find(|l| l.is(ev, path))
+            .unwrap_or_else(|| panic!("no `{ev}` of `{path}` in the trace:\n{self}"))
+    }
+
+    /// The index of the shutdown request (the first SIGTERM/SIGINT).
+    pub fn shutdown_request(&self) -> usize {
+        self.find(|l| l.ev == "request" && l.op == "shutdown")
+            .unwrap_or_else(|| panic!("no shutdown request in the trace:\n{self}"))
+    }
+
+    /// The `(ev, path)` of every spawn, stop and kill, in order.
+    pub fn commands(&self) -> Vec<(String, String)> {
+        self.0
+            .iter()
+            .filter(|l| matches!(l.ev.as_str(), "spawn" | "stop" | "kill"))
+            .map(|l| (l.ev.clone(), l.path.clone()))
+            .collect()
+    }
+}
+
+impl std::fmt::Display for Trace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for l in &self.0 {
+            writeln!(f, "{}", l.raw)?;
+        }
+        Ok(())
+    }
+}
+
+/// A TOML string (basic string, escaped).
+pub fn q(s: &str) -> String {
+    format!("{s:?}")
+}
+
+/// A `command` running `script` with `sh -c`.
+pub fn sh(script: &str) -> String {
+    format!("[\"sh\", \"-c\", {}]", q(script))
+}
