@@ -64,6 +64,7 @@ use nix::unistd::Pid;
 use tokio::process::{Child, Command};
 use vigil_core::{ExitReason, RunId};
 
+use crate::descriptors::spawn_failure;
 use crate::guard::{self, Control, Line};
 use crate::notify::NotifySocket;
 use crate::output::{self, OutputMode};
@@ -246,8 +247,10 @@ pub(crate) fn spawn_process(
             (command, None)
         }
         Launch::Guarded => {
-            let (command, control) = guard::command(program, args)
-                .map_err(|e| format!("cannot start `{program}`: cannot create its guard's control socket: {e}"))?;
+            let (command, control) = guard::command(program, args).map_err(|e| {
+                let m = format!("cannot start `{program}`: cannot create its guard's control socket: {e}");
+                spawn_failure(path, &e, m)
+            })?;
             (command, Some(control))
         }
     };
@@ -262,10 +265,11 @@ pub(crate) fn spawn_process(
         command.current_dir(cwd);
     }
     let (stdout, stderr) = output::child_stdio(&spec.output, path)
-        .map_err(|e| format!("cannot open the output files of `{path}`: {e}"))?;
+        .map_err(|e| spawn_failure(path, &e, format!("cannot open the output files of `{path}`: {e}")))?;
     command.stdout(stdout).stderr(stderr);
     let notify = if spec.notify {
-        let socket = NotifySocket::bind(run).map_err(|e| format!("cannot create the notify socket: {e}"))?;
+        let socket = NotifySocket::bind(run)
+            .map_err(|e| spawn_failure(path, &e, format!("cannot create the notify socket: {e}")))?;
         command.env("NOTIFY_SOCKET", socket.path());
         Some(socket)
     } else {
@@ -275,12 +279,17 @@ pub(crate) fn spawn_process(
         die_with_parent(&mut command);
     }
 
-    let mut child = command.spawn().map_err(|e| match launch {
-        Launch::Direct => format!("cannot start `{program}`: {e}"),
-        Launch::Guarded => format!(
-            "cannot start `{program}`: cannot start its guard `{}`: {e}",
-            guard::GUARD_EXE
-        ),
+    let mut child = command.spawn().map_err(|e| {
+        let m = match launch {
+            Launch::Direct => format!("cannot start `{program}`: {e}"),
+            Launch::Guarded => format!(
+                "cannot start `{program}`: cannot start its guard `{}`: {e}",
+                guard::GUARD_EXE
+            ),
+        };
+        // Direct: an error of the forked child is one of vigil's descriptor
+        // table too (the child is a copy of it until exec).
+        spawn_failure(path, &e, m)
     })?;
     // `id` is `None` only once the child has been waited for, which nothing
     // has done yet.

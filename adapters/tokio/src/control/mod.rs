@@ -52,6 +52,7 @@ mod reply;
 mod server;
 mod socket;
 mod status;
+mod strict_json;
 mod token;
 
 pub mod client;
