@@ -101,6 +101,11 @@ pub(crate) async fn dispatch(shared: &Arc<Shared>, conn: &mut Conn, envelope: En
             let r = status::Snapshot::take(sup).await.map(|snapshot| {
                 let gauges = ServerGauges {
                     connections: shared.open.load(Ordering::Relaxed),
+                    connections_allowed: shared
+                        .options
+                        .max_connections
+                        .min(shared.budget.allowance().connections),
+                    calls: shared.registry.calls_in_flight(),
                     workers: shared.registry.len(),
                     events_lost: shared.counters.lost(),
                 };

@@ -268,6 +268,11 @@ impl Registry {
         })
     }
 
+    /// Calls forwarded and not answered (nor timed out, nor cancelled) yet.
+    pub(crate) fn calls_in_flight(&self) -> usize {
+        self.lock().calls.len()
+    }
+
     /// Number of registered workers.
     pub(crate) fn len(&self) -> usize {
         self.lock().workers.len()
