@@ -12,24 +12,27 @@
 //! cost") has the measured numbers.
 
 use std::io;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use nix::sys::resource::{getrlimit, setrlimit, Resource, RLIM_INFINITY};
 use vigil_core::{Engine, NodeId};
+
+use crate::output::OutputMode;
+use crate::process::ProcessSpec;
 
 /// Descriptors a running process child holds in vigil, at most: the pidfd
 /// tokio waits on, vigil's end of the guard's control socket, the read ends
 /// of the stdout and stderr pipes (output forwarded to the log), and the
 /// notify socket (`readiness = "notify"`). Measured: 4 without notify, 5
-/// with it, 2 with `--output-dir`.
+/// with it, 2 with `--output-dir` (see [`process_cost`]).
 pub const PER_CHILD: usize = 5;
 
 /// Descriptors kept for vigil itself whatever the tree: its standard
-/// streams, the runtime's epoll and event descriptors, the listening socket,
-/// the trace file, the transient descriptors of one spawn (a socket pair,
-/// pipes, `/dev/null`, output files), `/proc` reads of the process monitor,
-/// a config read on reload, and the one connection being refused.
-pub const RESERVE: usize = 64;
+/// streams, the runtime's epoll, event and signal descriptors, the
+/// listening socket, the trace file (12 to 13 measured at start), and the
+/// transient ones: one spawn (a socket pair, pipes, `/dev/null`, output
+/// files), `/proc` reads of the process monitor, a config read on reload,
+/// and the one connection being refused.
+pub const RESERVE: usize = 48;
 
 /// Below this soft limit, `vigil run` warns at start: a few dozen process
 /// children and connections would already exhaust it.
@@ -125,7 +128,8 @@ pub fn soft_limit() -> u64 {
 /// (which admits connections within what is left).
 #[derive(Debug, Default)]
 pub struct DescriptorBudget {
-    process_children: AtomicUsize,
+    /// Process children, and the descriptors they need together.
+    children: std::sync::Mutex<(usize, usize)>,
     /// The limit to budget against instead of the real one (tests).
     limit: Option<u64>,
 }
@@ -137,6 +141,8 @@ pub struct Allowance {
     pub limit: u64,
     /// Process children in the tree.
     pub children: usize,
+    /// Descriptors reserved for them.
+    pub reserved: usize,
     /// Connections the budget leaves room for.
     pub connections: usize,
 }
@@ -150,62 +156,72 @@ impl DescriptorBudget {
     /// A budget against a fixed `limit` instead of the real one.
     pub fn with_limit(limit: u64) -> Self {
         DescriptorBudget {
-            process_children: AtomicUsize::new(0),
+            children: std::sync::Mutex::default(),
             limit: Some(limit),
         }
     }
 
-    /// The tree now has `n` process children (every one may run at once).
-    pub fn set_process_children(&self, n: usize) {
-        let before = self.process_children.swap(n, Ordering::Relaxed);
-        if n > before {
+    /// The tree now has `children` process children, which need `reserved`
+    /// descriptors when they all run (each at most [`PER_CHILD`]).
+    pub fn set_process_children(&self, children: usize, reserved: usize) {
+        let before = {
+            let mut c = self.children.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            std::mem::replace(&mut *c, (children, reserved)).1
+        };
+        if reserved > before {
             let a = self.allowance();
             if a.connections == 0 {
                 tracing::warn!(
                     limit = a.limit,
-                    children = n,
+                    children,
+                    reserved,
                     "the open-files limit leaves no descriptor for control connections: every connection \
-                     is refused (each process child reserves {PER_CHILD}, vigil itself {RESERVE}); \
-                     raise `ulimit -n`"
+                     is refused (process children need {reserved}, vigil itself {RESERVE}); raise `ulimit -n`"
                 );
             }
         }
     }
 
-    /// Process children the budget reserves for.
-    pub fn process_children(&self) -> usize {
-        self.process_children.load(Ordering::Relaxed)
-    }
-
     /// What is left for connections now.
     pub fn allowance(&self) -> Allowance {
         let limit = self.limit.unwrap_or_else(soft_limit);
-        let children = self.process_children();
-        let needed = children.saturating_mul(PER_CHILD).saturating_add(RESERVE);
+        let (children, reserved) = *self.children.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let needed = reserved.saturating_add(RESERVE);
         let left = limit.saturating_sub(u64::try_from(needed).unwrap_or(u64::MAX));
         Allowance {
             limit,
             children,
+            reserved,
             connections: usize::try_from(left).unwrap_or(usize::MAX),
         }
     }
 }
 
-/// The process workers of the tree the engine holds: workers whose tag
-/// `is_process` says run an OS process (task workers need no descriptor).
-pub(crate) fn process_workers(engine: &Engine, is_process: impl Fn(u64) -> bool) -> usize {
+/// Descriptors one run of `spec` holds in vigil: its pidfd, its guard's
+/// control socket (`guarded`), the two output pipes (output forwarded to the
+/// log) and its notify socket (`readiness = "notify"`).
+pub(crate) fn process_cost(spec: &ProcessSpec, guarded: bool) -> usize {
+    let pipes = if matches!(spec.output, OutputMode::Tracing) { 2 } else { 0 };
+    1 + usize::from(guarded) + pipes + usize::from(spec.notify)
+}
+
+/// The process workers of the tree the engine holds, and the descriptors
+/// they need together: `cost` gives a worker's (by its tag), `None` for a
+/// worker that needs none (a task).
+pub(crate) fn process_workers(engine: &Engine, cost: impl Fn(u64) -> Option<usize>) -> (usize, usize) {
     let mut supervisors: Vec<NodeId> = vec![engine.root()];
-    let mut n = 0usize;
+    let (mut n, mut reserved) = (0usize, 0usize);
     while let Some(sup) = supervisors.pop() {
         for child in engine.children(sup) {
             if engine.is_supervisor(child) {
                 supervisors.push(child);
-            } else if engine.tag(child).is_some_and(&is_process) {
+            } else if let Some(c) = engine.tag(child).and_then(&cost) {
                 n = n.saturating_add(1);
+                reserved = reserved.saturating_add(c);
             }
         }
     }
-    n
+    (n, reserved)
 }
 
 /// The failed-start reason for a spawn of the worker at `path` that failed
@@ -245,14 +261,27 @@ mod tests {
     fn the_budget_reserves_for_children_and_vigil_first() {
         let b = DescriptorBudget::with_limit(1024);
         assert_eq!(b.allowance().connections, 1024 - RESERVE);
-        b.set_process_children(100);
-        assert_eq!(b.allowance().connections, 1024 - RESERVE - 100 * PER_CHILD);
-        b.set_process_children(1000);
+        b.set_process_children(100, 400);
+        assert_eq!(b.allowance().connections, 1024 - RESERVE - 400);
+        assert_eq!((b.allowance().children, b.allowance().reserved), (100, 400));
+        b.set_process_children(1000, 4000);
         assert_eq!(b.allowance().connections, 0);
         // Saturates instead of overflowing.
         let huge = DescriptorBudget::with_limit(u64::MAX);
-        huge.set_process_children(usize::MAX);
+        huge.set_process_children(usize::MAX, usize::MAX);
         assert_eq!(huge.allowance().connections, 0);
+    }
+
+    #[test]
+    fn a_childs_cost_is_what_vigil_holds_for_it() {
+        let mut spec = ProcessSpec::new(["sleep", "1"]);
+        assert_eq!(process_cost(&spec, true), 4);
+        spec.notify = true;
+        assert_eq!(process_cost(&spec, true), PER_CHILD);
+        spec.output = OutputMode::Null;
+        assert_eq!(process_cost(&spec, true), 3);
+        spec.notify = false;
+        assert_eq!(process_cost(&spec, false), 1);
     }
 
     #[test]

@@ -269,14 +269,13 @@ impl Driver {
     fn count_process_children(&self) {
         if let Some(c) = &self.control {
             let payloads = &self.payloads;
-            let is_process = |tag: u64| {
-                usize::try_from(tag)
-                    .ok()
-                    .and_then(|t| payloads.get(t))
-                    .is_some_and(|p| matches!(p, Payload::Process(_)))
+            let guarded = self.launch == Launch::Guarded;
+            let cost = |tag: u64| match usize::try_from(tag).ok().and_then(|t| payloads.get(t)) {
+                Some(Payload::Process(p)) => Some(descriptors::process_cost(p, guarded)),
+                _ => None,
             };
-            c.budget
-                .set_process_children(descriptors::process_workers(&self.engine, is_process));
+            let (children, reserved) = descriptors::process_workers(&self.engine, cost);
+            c.budget.set_process_children(children, reserved);
         }
     }
 

@@ -16,7 +16,7 @@ use super::reply::{self, Failure};
 use super::socket::{remove_if_ours, BoundSocket};
 use super::token::RunTokens;
 use super::{connection, peer};
-use crate::descriptors::{Allowance, DescriptorBudget, PER_CHILD, RESERVE};
+use crate::descriptors::{Allowance, DescriptorBudget, RESERVE};
 use crate::handle::Supervisor;
 
 /// Settings of a control server.
@@ -243,12 +243,11 @@ fn too_many(open: usize, max: usize, budget: Allowance) -> Failure {
     let message = if budget.connections < max {
         format!(
             "{open} control connections are open, all that vigil's descriptor budget allows: its open-files \
-             limit is {limit}, and {children} process children reserve {per} descriptors each, vigil itself \
-             {reserve}; try again later, or raise `ulimit -n` for vigil",
+             limit is {limit}, its {children} process children reserve {reserved} descriptors, vigil itself \
+             {RESERVE}; try again later, or raise `ulimit -n` for vigil",
             limit = budget.limit,
             children = budget.children,
-            per = PER_CHILD,
-            reserve = RESERVE,
+            reserved = budget.reserved,
         )
     } else {
         format!("the server has {open} connections open, its maximum (max_connections); try again later")
