@@ -117,12 +117,8 @@ fn parse_timeout(text: &str) -> Result<Duration, String> {
     if let Ok(ms) = text.trim().parse::<u64>() {
         return Ok(Duration::from_millis(ms));
     }
-    vigil_config::parse_duration(text).map_err(|e| {
-        format!(
-            "{} (a bare number is milliseconds; 0 waits for ever)",
-            e.message()
-        )
-    })
+    vigil_config::parse_duration(text)
+        .map_err(|e| format!("{} (a bare number is milliseconds; 0 waits for ever)", e.message()))
 }
 
 /// Run `vigil ctl`.
@@ -164,7 +160,11 @@ pub fn ctl(args: CtlArgs) -> ExitCode {
                 "error: no answer from the vigil control server at {} within {waited:?} (is vigil stopped or \
                  overloaded? --timeout waits longer){}",
                 socket.display(),
-                if changes { "; the operation may still complete" } else { "" }
+                if changes {
+                    "; the operation may still complete"
+                } else {
+                    ""
+                }
             );
             ExitCode::from(TIMED_OUT)
         }

@@ -245,7 +245,10 @@ fn a_second_vigil_run_on_a_live_socket_exits_2() {
 }
 
 fn signal(pid: u32, sig: &str) {
-    let status = Command::new("kill").args(["-s", sig, &pid.to_string()]).status().unwrap();
+    let status = Command::new("kill")
+        .args(["-s", sig, &pid.to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
 }
 

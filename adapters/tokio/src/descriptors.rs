@@ -9,9 +9,8 @@
 //! many connections as the [`DescriptorBudget`] leaves: the soft limit,
 //! minus [`PER_CHILD`] for every process child of the tree, minus
 //! [`RESERVE`] for vigil itself. docs/ADAPTER.md ("Descriptor and memory
-//! cost") has the measured numbers.
-
-use std::io;
+//! cost") has the measured numbers. (A spawn that fails for lack of
+//! descriptors in vigil is named as such by `process.rs`.)
 
 use nix::sys::resource::{getrlimit, setrlimit, Resource, RLIM_INFINITY};
 use vigil_core::{Engine, NodeId};
@@ -201,7 +200,11 @@ impl DescriptorBudget {
 /// control socket (`guarded`), the two output pipes (output forwarded to the
 /// log) and its notify socket (`readiness = "notify"`).
 pub(crate) fn process_cost(spec: &ProcessSpec, guarded: bool) -> usize {
-    let pipes = if matches!(spec.output, OutputMode::Tracing) { 2 } else { 0 };
+    let pipes = if matches!(spec.output, OutputMode::Tracing) {
+        2
+    } else {
+        0
+    };
     1 + usize::from(guarded) + pipes + usize::from(spec.notify)
 }
 
@@ -222,35 +225,6 @@ pub(crate) fn process_workers(engine: &Engine, cost: impl Fn(u64) -> Option<usiz
         }
     }
     (n, reserved)
-}
-
-/// The failed-start reason for a spawn of the worker at `path` that failed
-/// with `error` in vigil itself (`message` says what failed). Out of
-/// descriptors (`EMFILE`: vigil's limit; `ENFILE`: the system's file
-/// table) is a distinct condition: it is logged at error level with the
-/// limit, and the reason starts with `vigil is out of file descriptors`.
-pub(crate) fn spawn_failure(path: &str, error: &io::Error, message: String) -> String {
-    match error.raw_os_error() {
-        Some(libc::EMFILE) => {
-            let limit = soft_limit();
-            tracing::error!(
-                path,
-                limit,
-                "vigil is out of file descriptors (EMFILE): it cannot start a child; raise its open-files \
-                 limit (`ulimit -n`, LimitNOFILE=) or close control connections"
-            );
-            format!("vigil is out of file descriptors (its limit is {limit}): {message}")
-        }
-        Some(libc::ENFILE) => {
-            tracing::error!(
-                path,
-                "the system is out of file descriptors (ENFILE: the kernel's file table is full): vigil \
-                 cannot start a child"
-            );
-            format!("vigil is out of file descriptors (the system's file table is full): {message}")
-        }
-        _ => message,
-    }
 }
 
 #[cfg(test)]
@@ -282,19 +256,6 @@ mod tests {
         assert_eq!(process_cost(&spec, true), 3);
         spec.notify = false;
         assert_eq!(process_cost(&spec, false), 1);
-    }
-
-    #[test]
-    fn out_of_descriptors_is_a_distinct_reason() {
-        let emfile = io::Error::from_raw_os_error(libc::EMFILE);
-        let r = spawn_failure("w", &emfile, format!("cannot start `x`: {emfile}"));
-        assert!(r.starts_with("vigil is out of file descriptors (its limit is "), "{r}");
-        assert!(r.ends_with("Too many open files (os error 24)"), "{r}");
-        let enfile = io::Error::from_raw_os_error(libc::ENFILE);
-        let r = spawn_failure("w", &enfile, "m".into());
-        assert!(r.contains("system's file table is full"), "{r}");
-        let enoent = io::Error::from_raw_os_error(libc::ENOENT);
-        assert_eq!(spawn_failure("w", &enoent, "m".into()), "m");
     }
 
     #[test]

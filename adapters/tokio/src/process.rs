@@ -64,7 +64,6 @@ use nix::unistd::Pid;
 use tokio::process::{Child, Command};
 use vigil_core::{ExitReason, RunId};
 
-use crate::descriptors::spawn_failure;
 use crate::guard::{self, Control, Line};
 use crate::notify::NotifySocket;
 use crate::output::{self, OutputMode};
@@ -460,4 +459,55 @@ fn signal_name(number: i32) -> String {
     Signal::try_from(number)
         .map(|signal| signal.as_str().to_owned())
         .unwrap_or_else(|_| number.to_string())
+}
+
+/// The failed-start reason for a spawn of the worker at `path` that failed
+/// with `error` in vigil itself (`message` says what failed). Out of
+/// descriptors (`EMFILE`: vigil's limit; `ENFILE`: the system's file
+/// table) is a distinct condition: logged at error level with the limit,
+/// and the reason starts with `vigil is out of file descriptors`
+/// (docs/ADAPTER.md, "Descriptor and memory cost").
+fn spawn_failure(path: &str, error: &std::io::Error, message: String) -> String {
+    match error.raw_os_error() {
+        Some(libc::EMFILE) => {
+            let limit = match nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE) {
+                Ok((soft, _)) => soft.to_string(),
+                Err(_) => "unknown".to_owned(),
+            };
+            tracing::error!(
+                path,
+                limit = %limit,
+                "vigil is out of file descriptors (EMFILE): it cannot start a child; raise its open-files \
+                 limit (`ulimit -n`, LimitNOFILE=) or close control connections"
+            );
+            format!("vigil is out of file descriptors (its limit is {limit}): {message}")
+        }
+        Some(libc::ENFILE) => {
+            tracing::error!(
+                path,
+                "the system is out of file descriptors (ENFILE: the kernel's file table is full): vigil \
+                 cannot start a child"
+            );
+            format!("vigil is out of file descriptors (the system's file table is full): {message}")
+        }
+        _ => message,
+    }
+}
+
+#[cfg(test)]
+mod spawn_failure_tests {
+    use super::spawn_failure;
+
+    #[test]
+    fn out_of_descriptors_is_a_distinct_reason() {
+        let emfile = std::io::Error::from_raw_os_error(libc::EMFILE);
+        let r = spawn_failure("w", &emfile, format!("cannot start `x`: {emfile}"));
+        assert!(r.starts_with("vigil is out of file descriptors (its limit is "), "{r}");
+        assert!(r.ends_with("Too many open files (os error 24)"), "{r}");
+        let enfile = std::io::Error::from_raw_os_error(libc::ENFILE);
+        let r = spawn_failure("w", &enfile, "m".into());
+        assert!(r.contains("system's file table is full"), "{r}");
+        let enoent = std::io::Error::from_raw_os_error(libc::ENOENT);
+        assert_eq!(spawn_failure("w", &enoent, "m".into()), "m");
+    }
 }

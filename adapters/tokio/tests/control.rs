@@ -859,7 +859,10 @@ async fn duplicate_keys_are_refused_at_every_level() {
     let mut c = f.client().await;
     let cases: [(&[u8], Option<RequestId>); 4] = [
         (b"{\"op\":\"status\",\"op\":\"shutdown\"}\n", None),
-        (b"{\"id\":2,\"op\":\"shutdown\",\"op\":\"status\"}\n", Some(RequestId::Num(2))),
+        (
+            b"{\"id\":2,\"op\":\"shutdown\",\"op\":\"status\"}\n",
+            Some(RequestId::Num(2)),
+        ),
         (b"{\"id\":3,\"id\":4,\"op\":\"status\"}\n", None),
         (
             b"{\"id\":5,\"op\":\"call\",\"path\":\"a\",\"name\":\"n\",\"args\":[{\"k\":1,\"k\":2}]}\n",
@@ -882,7 +885,10 @@ async fn idle_connections_are_closed_but_not_subscribers() {
     f.all_running().await;
     let mut sub = f.client().await;
     sub.send(&Op::Subscribe {}).await.unwrap();
-    assert!(matches!(sub.next_message().await.unwrap(), Message::Reply { result: Ok(_), .. }));
+    assert!(matches!(
+        sub.next_message().await.unwrap(),
+        Message::Reply { result: Ok(_), .. }
+    ));
     let mut idle = f.client().await;
     assert_eq!(error_code(&mut idle).await.1, "idle_timeout");
     assert!(matches!(idle.next_message().await, Err(ClientError::Closed)));
@@ -1000,7 +1006,10 @@ async fn bad_tokens_are_told_what_they_are() {
         path: path.map(str::to_owned),
     };
     let m = message(f.op(register(&token, Some("other"))).await);
-    assert_eq!(m, format!("the token belongs to run {generation} of `spy`, not to `other`"));
+    assert_eq!(
+        m,
+        format!("the token belongs to run {generation} of `spy`, not to `other`")
+    );
     let m = message(f.op(register("0123", None)).await);
     assert!(m.starts_with("the token is no run's: it was never issued"), "{m}");
     let mut conn = f.client().await;
@@ -1009,12 +1018,16 @@ async fn bad_tokens_are_told_what_they_are() {
     spy_env(&dir, "spy", generation + 1).await;
     let m = message(f.op(register(&token, None)).await);
     assert!(
-        m.starts_with(&format!("the token of run {generation} of `spy` is no longer valid: that run has ended")),
+        m.starts_with(&format!(
+            "the token of run {generation} of `spy` is no longer valid: that run has ended"
+        )),
         "{m}"
     );
     let m = message(conn.request(&Op::Heartbeat { token: None }).await);
     assert!(
-        m.starts_with(&format!("this connection registered for run {generation} of `spy`, which has ended")),
+        m.starts_with(&format!(
+            "this connection registered for run {generation} of `spy`, which has ended"
+        )),
         "{m}"
     );
     f.sup.shutdown().await;

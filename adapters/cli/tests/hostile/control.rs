@@ -175,7 +175,9 @@ fn a_request_with_a_duplicate_key_is_refused_and_changes_nothing() {
     ] {
         let answer = ask(&socket, line);
         assert!(
-            answer.starts_with(&format!("{{\"id\":{id},\"ok\":false,\"error\":{{\"code\":\"duplicate_key\"")),
+            answer.starts_with(&format!(
+                "{{\"id\":{id},\"ok\":false,\"error\":{{\"code\":\"duplicate_key\""
+            )),
             "{line} -> {answer}"
         );
     }
@@ -187,7 +189,11 @@ fn a_request_with_a_duplicate_key_is_refused_and_changes_nothing() {
     vigil.wait_nothing_left();
     // The only shutdown is SIGTERM's; nothing was stopped before it.
     let trace = vigil.trace();
-    let shutdowns = trace.0.iter().filter(|l| l.ev == "request" && l.op == "shutdown").count();
+    let shutdowns = trace
+        .0
+        .iter()
+        .filter(|l| l.ev == "request" && l.op == "shutdown")
+        .count();
     assert_eq!(shutdowns, 1, "{trace}");
     let first_stop = trace.find(|l| l.ev == "stop" || l.ev == "kill").unwrap();
     assert!(first_stop > trace.shutdown_request(), "{trace}");

@@ -66,7 +66,9 @@ fn two_hundred_forty_children_and_sixty_connections_under_ulimit_1024() {
     }
     let cfg = s.write("tree.toml", &config);
     let mut vigil = Vigil::start_with_nofile(&s, &cfg, 1024);
-    let pids: Vec<u32> = (0..SLEEPERS).map(|i| s.wait_pid(&vigil, &format!("s{i}.pid"))).collect();
+    let pids: Vec<u32> = (0..SLEEPERS)
+        .map(|i| s.wait_pid(&vigil, &format!("s{i}.pid")))
+        .collect();
     s.wait_lines(&vigil, "crash.pids", 1);
     vigil.wait_for("the control socket", || socket.exists());
     let fds_before = vigil.open_fds();
@@ -81,12 +83,19 @@ fn two_hundred_forty_children_and_sixty_connections_under_ulimit_1024() {
             Err(line) => refusals.push(line),
         }
     }
-    assert!(!admitted.is_empty() && !refusals.is_empty(), "{} admitted", admitted.len());
+    assert!(
+        !admitted.is_empty() && !refusals.is_empty(),
+        "{} admitted",
+        admitted.len()
+    );
     let allowed = metric(&admitted[0], "vigil_control_connections_allowed");
     assert_eq!(admitted.len() as u64, allowed);
     for r in &refusals {
         assert!(r.contains("\"code\":\"too_many_connections\""), "{r}");
-        assert!(r.contains("descriptor budget allows: its open-files limit is 1024"), "{r}");
+        assert!(
+            r.contains("descriptor budget allows: its open-files limit is 1024"),
+            "{r}"
+        );
         assert!(r.contains("its 240 process children reserve 960 descriptors"), "{r}");
     }
     // `vigil ctl` is refused with the same clear error (exit 1).
@@ -109,7 +118,11 @@ fn two_hundred_forty_children_and_sixty_connections_under_ulimit_1024() {
         assert_eq!(s.lines(&format!("s{i}.pid")), [pid.to_string()], "s{i} was restarted");
     }
     assert!(vigil.open_fds() <= fds_open + 2, "{} descriptors", vigil.open_fds());
-    assert!(!vigil.log_text().contains("out of file descriptors"), "{}", vigil.log_text());
+    assert!(
+        !vigil.log_text().contains("out of file descriptors"),
+        "{}",
+        vigil.log_text()
+    );
 
     // Connections closed: operators get in again.
     drop(admitted);
@@ -121,7 +134,10 @@ fn two_hundred_forty_children_and_sixty_connections_under_ulimit_1024() {
     vigil.wait_nothing_left();
     let trace = vigil.trace();
     assert_eq!(trace.count("spawn", "crash"), 2, "{trace}");
-    assert!(trace.find(|l| l.ev == "start_failed" || l.ev == "give_up").is_none(), "{trace}");
+    assert!(
+        trace.find(|l| l.ev == "start_failed" || l.ev == "give_up").is_none(),
+        "{trace}"
+    );
     for i in 0..SLEEPERS {
         assert_eq!(trace.count("spawn", &format!("s{i}")), 1);
     }
@@ -145,8 +161,9 @@ fn a_spawn_out_of_descriptors_in_vigil_is_a_distinct_logged_failure() {
     let log = vigil.log_text();
     assert!(log.contains("the open-files limit is low"), "{log}");
     assert!(
-        log.lines()
-            .any(|l| l.contains("ERROR") && l.contains("vigil is out of file descriptors (EMFILE)") && l.contains("limit=48")),
+        log.lines().any(|l| l.contains("ERROR")
+            && l.contains("vigil is out of file descriptors (EMFILE)")
+            && l.contains("limit=48")),
         "{log}"
     );
     let trace = vigil.trace();

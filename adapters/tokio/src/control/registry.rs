@@ -182,7 +182,9 @@ impl Registry {
     /// The path of an ended run registered on some connection (its token
     /// is remembered for a while), or `?`.
     fn path_of(&self, run: RunId) -> String {
-        self.tokens.ended_path(run).map_or_else(|| "?".to_owned(), |p| p.to_string())
+        self.tokens
+            .ended_path(run)
+            .map_or_else(|| "?".to_owned(), |p| p.to_string())
     }
 
     /// Note a worker's ready / heartbeat (for `workers`).

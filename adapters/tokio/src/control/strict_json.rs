@@ -144,7 +144,10 @@ mod tests {
     #[test]
     fn duplicate_keys_are_refused_at_every_depth() {
         assert_eq!(dup(r#"{"op":"status","op":"shutdown"}"#), ("op".into(), String::new()));
-        assert_eq!(dup(r#"{"args":{"a":1,"b":{"c":1,"c":2}}}"#), ("c".into(), "args.b".into()));
+        assert_eq!(
+            dup(r#"{"args":{"a":1,"b":{"c":1,"c":2}}}"#),
+            ("c".into(), "args.b".into())
+        );
         assert_eq!(dup(r#"{"args":[0,{"x":1,"x":1}]}"#), ("x".into(), "args[1]".into()));
         // Escapes spell the same key.
         assert_eq!(dup(r#"{"op":1,"\u006fp":2}"#), ("op".into(), String::new()));

@@ -91,7 +91,10 @@ impl RunTokens {
     /// The worker path of an ended `run`, while its token is remembered.
     pub(crate) fn ended_path(&self, run: RunId) -> Option<Arc<str>> {
         let t = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        t.ended_runs.values().find(|(r, _)| *r == run).map(|(_, p)| Arc::clone(p))
+        t.ended_runs
+            .values()
+            .find(|(r, _)| *r == run)
+            .map(|(_, p)| Arc::clone(p))
     }
 
     /// The live run a token belongs to, and its worker's path.
