@@ -105,6 +105,13 @@ pub(crate) fn render(
             }
         }
     }
+    reason_counters(&mut out, &sorted);
+    server_gauges(&mut out, server);
+    out
+}
+
+/// Exits and evictions by child and reason.
+fn reason_counters(out: &mut String, sorted: &[(&String, &ChildCounters)]) {
     let by_reason: [ReasonFamily; 2] = [
         (
             "vigil_child_exits_total",
@@ -118,15 +125,13 @@ pub(crate) fn render(
         ),
     ];
     for (name, help, counts) in by_reason {
-        header(&mut out, name, "counter", help);
-        for (path, c) in &sorted {
+        header(out, name, "counter", help);
+        for (path, c) in sorted {
             for (reason, count) in counts(c) {
                 let _ = writeln!(out, "{name}{{path=\"{}\",reason=\"{reason}\"}} {count}", Label(path));
             }
         }
     }
-    server_gauges(&mut out, server);
-    out
 }
 
 /// The server's own gauges and counters.

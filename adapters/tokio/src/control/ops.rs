@@ -24,17 +24,7 @@ pub(crate) async fn dispatch(shared: &Arc<Shared>, conn: &mut Conn, envelope: En
     let Envelope { id, op } = envelope;
     let sup = &shared.sup;
     let line = match op {
-        Op::Status {} => match status::Snapshot::take(sup).await {
-            Ok(snapshot) => shared.counters.with(|counters| {
-                let answer = status::StatusAnswer {
-                    snapshot: &snapshot,
-                    counters,
-                    registry: &shared.registry,
-                };
-                reply::ok_sized(&id, &answer, 64 + snapshot.len() * 160)
-            }),
-            Err(f) => reply::error(&id, &f),
-        },
+        Op::Status {} => status_answer(shared, &id).await,
         Op::Tree {} => {
             #[derive(serde::Serialize)]
             struct TreeAnswer {
@@ -69,17 +59,7 @@ pub(crate) async fn dispatch(shared: &Arc<Shared>, conn: &mut Conn, envelope: En
             };
             engine(shared, &id, Request::RestartAll { path, mode }).await
         }
-        Op::Shutdown {} => {
-            if sup.is_down() {
-                reply::error(&id, &RequestError::TreeDown.into())
-            } else {
-                // Answered when accepted: the tree, and this server with it,
-                // goes down in order afterwards.
-                let s = sup.clone();
-                tokio::spawn(async move { s.shutdown().await });
-                reply::ok(&id, &"shutting_down")
-            }
-        }
+        Op::Shutdown {} => shutdown_answer(sup, &id),
         Op::Subscribe {} => {
             subscribe(shared, conn, id);
             return;
@@ -97,48 +77,8 @@ pub(crate) async fn dispatch(shared: &Arc<Shared>, conn: &mut Conn, envelope: En
                 Err(f) => reply::error(&id, &f),
             }
         }
-        Op::Metrics {} => {
-            let r = status::Snapshot::take(sup).await.map(|snapshot| {
-                let gauges = ServerGauges {
-                    connections: shared.open.load(Ordering::Relaxed),
-                    connections_allowed: shared
-                        .options
-                        .max_connections
-                        .min(shared.budget.allowance().connections),
-                    calls: shared.registry.calls_in_flight(),
-                    workers: shared.registry.len(),
-                    events_lost: shared.counters.lost(),
-                };
-                shared.counters.with(|counters| {
-                    let nodes: Vec<_> = snapshot.nodes(counters, &shared.registry).collect();
-                    metrics::render(&nodes, counters, &gauges)
-                })
-            });
-            reply::result(&id, &r)
-        }
-        Op::Register { token, path } => {
-            // One run per connection: another run's registration would
-            // outlive this connection's bookkeeping.
-            let other_run = conn
-                .registered
-                .filter(|r| shared.registry.resolve(Some(&token), None).is_ok_and(|run| run != *r));
-            let r = match other_run {
-                Some(_) => Err(Failure::new(
-                    "already_registered",
-                    "this connection is registered for another run; use one connection per run",
-                )),
-                None => shared
-                    .registry
-                    .register(&token, path.as_deref(), conn.id, conn.out.clone()),
-            };
-            match r {
-                Ok((run, path)) => {
-                    conn.registered = Some(run);
-                    reply::ok(&id, &json!({ "path": &*path, "generation": run.generation }))
-                }
-                Err(f) => reply::error(&id, &f),
-            }
-        }
+        Op::Metrics {} => metrics_answer(shared, &id).await,
+        Op::Register { token, path } => register(shared, conn, &id, &token, path.as_deref()),
         Op::Ready { token } => report(shared, conn, &id, token.as_deref(), Report::Ready),
         Op::Heartbeat { token } => report(shared, conn, &id, token.as_deref(), Report::Heartbeat),
         Op::Publish { state, token } => {
@@ -163,6 +103,76 @@ pub(crate) async fn dispatch(shared: &Arc<Shared>, conn: &mut Conn, envelope: En
     };
     // A client that went away only loses its own answer.
     let _ = conn.out.send(line).await;
+}
+
+/// `shutdown`: answered once the request is made; the tree, and this
+/// server with it, then goes down in order.
+fn shutdown_answer(sup: &crate::Supervisor, id: &Option<RequestId>) -> bytes::Bytes {
+    if sup.is_down() {
+        return reply::error(id, &RequestError::TreeDown.into());
+    }
+    let s = sup.clone();
+    tokio::spawn(async move { s.shutdown().await });
+    reply::ok(id, &"shutting_down")
+}
+
+/// `status`: every node of a fresh snapshot, serialized as it is read.
+async fn status_answer(shared: &Shared, id: &Option<RequestId>) -> bytes::Bytes {
+    match status::Snapshot::take(&shared.sup).await {
+        Ok(snapshot) => shared.counters.with(|counters| {
+            let answer = status::StatusAnswer {
+                snapshot: &snapshot,
+                counters,
+                registry: &shared.registry,
+            };
+            reply::ok_sized(id, &answer, 64 + snapshot.len() * 160)
+        }),
+        Err(f) => reply::error(id, &f),
+    }
+}
+
+/// `metrics`: the exposition of a fresh snapshot and the server's gauges.
+async fn metrics_answer(shared: &Shared, id: &Option<RequestId>) -> bytes::Bytes {
+    let r = status::Snapshot::take(&shared.sup).await.map(|snapshot| {
+        let gauges = ServerGauges {
+            connections: shared.open.load(Ordering::Relaxed),
+            connections_allowed: shared
+                .options
+                .max_connections
+                .min(shared.budget.allowance().connections),
+            calls: shared.registry.calls_in_flight(),
+            workers: shared.registry.len(),
+            events_lost: shared.counters.lost(),
+        };
+        shared.counters.with(|counters| {
+            let nodes: Vec<_> = snapshot.nodes(counters, &shared.registry).collect();
+            metrics::render(&nodes, counters, &gauges)
+        })
+    });
+    reply::result(id, &r)
+}
+
+/// `register`: this connection becomes the worker of `token`'s run.
+fn register(shared: &Shared, conn: &mut Conn, id: &Option<RequestId>, token: &str, path: Option<&str>) -> bytes::Bytes {
+    // One run per connection: another run's registration would outlive
+    // this connection's bookkeeping.
+    let other_run = conn
+        .registered
+        .filter(|r| shared.registry.resolve(Some(token), None).is_ok_and(|run| run != *r));
+    let r = match other_run {
+        Some(_) => Err(Failure::new(
+            "already_registered",
+            "this connection is registered for another run; use one connection per run",
+        )),
+        None => shared.registry.register(token, path, conn.id, conn.out.clone()),
+    };
+    match r {
+        Ok((run, path)) => {
+            conn.registered = Some(run);
+            reply::ok(id, &json!({ "path": &*path, "generation": run.generation }))
+        }
+        Err(f) => reply::error(id, &f),
+    }
 }
 
 /// An engine request whose reply is the answer.
