@@ -509,6 +509,12 @@ fn worker_helper() {
                     w.answer(call.call, Ok(call.args)).await.expect("answer");
                 }
                 "never" => {}
+                "late" => {
+                    // Answered after its caller has gone: not an error.
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    w.item(call.call, json!("late")).await.expect("item");
+                    w.answer(call.call, Ok(json!("late"))).await.expect("answer");
+                }
                 other => w
                     .answer(call.call, Err(format!("no `{other}` here")))
                     .await
@@ -780,6 +786,31 @@ async fn a_caller_that_disconnects_cancels_its_calls_and_frees_its_connection() 
         watch_until(&mut watch, "vigil_control_calls_in_flight", |n| n == 0).await;
         watch_until(&mut watch, "vigil_control_connections", |n| n == 2).await;
     }
+    // A worker that answers after its caller left is not disturbed: it
+    // answers the next call (after that one) from the same run.
+    let (_, svc_gen) = f.node("svc").await;
+    let mut c = f.client().await;
+    c.send(&Op::Call {
+        path: "svc".into(),
+        name: "late".into(),
+        args: Value::Null,
+        timeout_ms: None,
+    })
+    .await
+    .unwrap();
+    watch_until(&mut watch, "vigil_control_calls_in_flight", |n| n == 1).await;
+    drop(c);
+    watch_until(&mut watch, "vigil_control_calls_in_flight", |n| n == 0).await;
+    let echo = Op::Call {
+        path: "svc".into(),
+        name: "echo".into(),
+        args: json!(3),
+        timeout_ms: None,
+    };
+    assert_eq!(f.op(echo).await.unwrap(), json!(3));
+    assert_eq!(f.node("svc").await, ("running".to_owned(), svc_gen));
+    watch_until(&mut watch, "vigil_control_connections", |n| n == 2).await;
+
     // Two connections can be open beside the worker and the watcher.
     let (mut a, mut b) = (f.client().await, f.client().await);
     a.request(&Op::Workers {}).await.unwrap();

@@ -253,6 +253,16 @@ fn parse_message(line: &[u8]) -> Result<Message, ClientError> {
     Err(ClientError::Protocol(String::from_utf8_lossy(line).into_owned()))
 }
 
+/// An answer to a call the server no longer waits for (`unknown_call`: its
+/// caller went away or it timed out) is dropped, not a worker's error.
+fn forgotten_is_fine(r: Result<Value, ClientError>) -> Result<(), ClientError> {
+    match r {
+        Ok(_) => Ok(()),
+        Err(ClientError::Remote { code, .. }) if code == "unknown_call" => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 /// A registered worker: the run's side of the control socket.
 #[derive(Debug)]
 pub struct Worker {
@@ -333,7 +343,9 @@ impl Worker {
         }
     }
 
-    /// Stream a partial answer to call `call`.
+    /// Stream a partial answer to call `call`. A call nobody waits for any
+    /// more (its caller went away, or it timed out) is not an error: the
+    /// item is dropped.
     pub async fn item(&mut self, call: u64, item: Value) -> Result<(), ClientError> {
         let op = Op::Answer {
             call,
@@ -341,10 +353,11 @@ impl Worker {
             result: None,
             error: None,
         };
-        self.request(&op).await.map(drop)
+        forgotten_is_fine(self.request(&op).await)
     }
 
-    /// The final answer to call `call`.
+    /// The final answer to call `call`; dropped, not an error, if nobody
+    /// waits for it any more (see [`Worker::item`]).
     pub async fn answer(&mut self, call: u64, answer: Result<Value, String>) -> Result<(), ClientError> {
         let (result, error) = match answer {
             Ok(v) => (Some(v), None),
@@ -356,7 +369,7 @@ impl Worker {
             result,
             error,
         };
-        self.request(&op).await.map(drop)
+        forgotten_is_fine(self.request(&op).await)
     }
 
     /// A request of the worker's own; calls arriving meanwhile are queued.
