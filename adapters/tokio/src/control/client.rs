@@ -172,11 +172,25 @@ impl Client {
         })
     }
 
-    /// Send `op` with a fresh numeric id and return that id.
+    /// Send `op` with a fresh numeric id and return that id. If the server
+    /// has already refused the connection and closed it (the write fails),
+    /// its refusal (`too_many_connections`, ...) is the error.
     pub async fn send(&mut self, op: &Op) -> Result<RequestId, ClientError> {
         self.next_id += 1;
         let id = RequestId::Num(self.next_id);
-        self.write.write_all(&encode(Some(&id), op)).await?;
+        if let Err(e) = self.write.write_all(&encode(Some(&id), op)).await {
+            use std::io::ErrorKind::{BrokenPipe, ConnectionReset};
+            if matches!(e.kind(), BrokenPipe | ConnectionReset) {
+                if let Ok(Message::Reply {
+                    result: Err((code, message)),
+                    ..
+                }) = self.next_message().await
+                {
+                    return Err(ClientError::Remote { code, message });
+                }
+            }
+            return Err(e.into());
+        }
         Ok(id)
     }
 
