@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use vigil_core::{
-    Command, Engine, ExitReason, Input, NodeId, Notice, Reply, Request, RequestError, RequestId, RunId, SpecError,
-    SupervisorSpec,
+    Command, Engine, ExitReason, Input, NodeId, Notice, Reply, Request, RequestError, RequestId, RequestOp, RunId,
+    SpecError, SupervisorSpec,
 };
 
 use crate::clock::Clock;
@@ -330,9 +330,18 @@ impl Driver {
         let now = self.clock.now();
         let subscribed = self.events.receiver_count() > 0;
         let debug = tracing::enabled!(tracing::Level::DEBUG);
-        let mut removed = false;
+        // The tree changed shape: a removal, or a reshaping request answered
+        // (a queued `start_child` adds its node only when it runs).
+        let mut reshaped = false;
         while let Some(n) = self.engine.poll_notice() {
-            removed |= matches!(n, Notice::Removed { .. });
+            reshaped |= matches!(
+                n,
+                Notice::Removed { .. }
+                    | Notice::Reply {
+                        op: RequestOp::StartChild | RequestOp::ReplaceChild | RequestOp::DeleteChild,
+                        ..
+                    }
+            );
             // The path is only rendered when something will read it.
             self.path.clear();
             if subscribed || debug || logged_above_debug(&n) {
@@ -367,7 +376,7 @@ impl Driver {
                 });
             }
         }
-        if removed {
+        if reshaped {
             self.count_process_children();
         }
         while let Some(cmd) = self.engine.poll_command() {
