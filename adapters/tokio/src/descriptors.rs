@@ -22,7 +22,7 @@ use crate::process::ProcessSpec;
 /// tokio waits on, vigil's end of the guard's control socket, the read ends
 /// of the stdout and stderr pipes (output forwarded to the log), and the
 /// notify socket (`readiness = "notify"`). Measured: 4 without notify, 5
-/// with it, 2 with `--output-dir` (see [`process_cost`]).
+/// with it, 2 with `--output-dir`.
 pub const PER_CHILD: usize = 5;
 
 /// Descriptors kept for vigil itself whatever the tree: its standard
