@@ -3,14 +3,15 @@
 //! Readable tables by default, the server's JSON with `--json`. Exit codes:
 //! 0 done; 1 the operation failed (the server refused it, or no server runs
 //! at the socket); 2 bad usage or bad input (an unknown path, bad JSON
-//! arguments, an unreadable config).
+//! arguments, an unreadable config); 124 no answer within `--timeout`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Args, Subcommand};
 use vigil_tokio::control::client::{Client, ClientError, Message};
-use vigil_tokio::control::protocol::Op;
+use vigil_tokio::control::protocol::{Op, RequestId};
 
 use crate::ctl_render as render;
 
@@ -31,6 +32,14 @@ pub struct CtlArgs {
     /// Print the server's JSON answer instead of a table.
     #[arg(long, global = true)]
     pub json: bool,
+
+    /// How long to wait for the server's answer (`500ms`, `10s`, `2m`; a bare
+    /// number is milliseconds; `0` waits for ever). Default 30s. For `call`,
+    /// also the call's own timeout (the client waits 5s longer); for
+    /// `subscribe`, only until the subscription is confirmed. Exit code 124
+    /// when it runs out.
+    #[arg(long, value_name = "DURATION", global = true, value_parser = parse_timeout)]
+    pub timeout: Option<Duration>,
 
     /// What to do.
     #[command(subcommand)]
@@ -90,10 +99,26 @@ pub enum CtlCommand {
         /// Its arguments as JSON.
         #[arg(default_value = "null")]
         args: String,
-        /// How long to wait for the answer, in milliseconds.
-        #[arg(long, value_name = "MS")]
-        timeout: Option<u64>,
     },
+}
+
+/// The client's wait when `--timeout` is not given.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How much longer than its own timeout the client waits for a `call`.
+const CALL_MARGIN: Duration = Duration::from_secs(5);
+
+/// The exit code when the server did not answer in time (as `timeout(1)`).
+const TIMED_OUT: u8 = 124;
+
+/// Parse `--timeout`: a duration as the configs write them, or a bare
+/// number of milliseconds (what `call --timeout MS` always took).
+fn parse_timeout(text: &str) -> Result<Duration, String> {
+    if let Ok(ms) = text.trim().parse::<u64>() {
+        return Ok(Duration::from_millis(ms));
+    }
+    vigil_config::parse_duration(text)
+        .map_err(|e| format!("{} (a bare number is milliseconds; 0 waits for ever)", e.message()))
 }
 
 /// Run `vigil ctl`.
@@ -105,7 +130,7 @@ pub fn ctl(args: CtlArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let op = match op(&args.command) {
+    let op = match op(&args) {
         Ok(op) => op,
         Err(e) => {
             eprintln!("error: {e}");
@@ -119,12 +144,58 @@ pub fn ctl(args: CtlArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(talk(&socket, &op, &args)) {
+    let wait = client_wait(&args);
+    match runtime.block_on(talk(&socket, &op, &args, wait)) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
+        Err(Failed::TimedOut(waited)) => {
+            let changes = !matches!(
+                args.command,
+                CtlCommand::Status
+                    | CtlCommand::Tree
+                    | CtlCommand::Workers
+                    | CtlCommand::Metrics
+                    | CtlCommand::Subscribe
+            );
+            eprintln!(
+                "error: no answer from the vigil control server at {} within {waited:?} (is vigil stopped or \
+                 overloaded? --timeout waits longer){}",
+                socket.display(),
+                if changes {
+                    "; the operation may still complete"
+                } else {
+                    ""
+                }
+            );
+            ExitCode::from(TIMED_OUT)
+        }
+        Err(Failed::Client(e)) => {
             eprintln!("error: {e}");
             exit_code(&e)
         }
+    }
+}
+
+/// How long the client waits: `--timeout` (0: for ever), else 30 s; for a
+/// `call`, its own timeout (or the server's default, 30 s) and a margin.
+fn client_wait(args: &CtlArgs) -> Option<Duration> {
+    match (&args.command, args.timeout) {
+        (_, Some(t)) if t.is_zero() => None,
+        (CtlCommand::Call { .. }, t) => Some(t.unwrap_or(DEFAULT_TIMEOUT).saturating_add(CALL_MARGIN)),
+        (_, t) => Some(t.unwrap_or(DEFAULT_TIMEOUT)),
+    }
+}
+
+/// Why `vigil ctl` failed.
+enum Failed {
+    /// The server did not answer within this long.
+    TimedOut(Duration),
+    /// The connection or the server said no.
+    Client(ClientError),
+}
+
+impl From<ClientError> for Failed {
+    fn from(e: ClientError) -> Self {
+        Failed::Client(e)
     }
 }
 
@@ -135,7 +206,13 @@ fn exit_code(e: &ClientError) -> ExitCode {
         ClientError::Remote { code, .. }
             if matches!(
                 code.as_str(),
-                "not_found" | "not_a_supervisor" | "root_not_allowed" | "bad_request" | "unknown_op" | "bad_spec"
+                "not_found"
+                    | "not_a_supervisor"
+                    | "root_not_allowed"
+                    | "bad_request"
+                    | "unknown_op"
+                    | "bad_spec"
+                    | "duplicate_key"
             ) =>
         {
             ExitCode::from(2)
@@ -179,8 +256,8 @@ fn socket_path(args: &CtlArgs) -> Result<PathBuf, String> {
     Ok(PathBuf::from("vigil.sock"))
 }
 
-fn op(command: &CtlCommand) -> Result<Op, String> {
-    Ok(match command.clone() {
+fn op(args: &CtlArgs) -> Result<Op, String> {
+    Ok(match args.command.clone() {
         CtlCommand::Status => Op::Status {},
         CtlCommand::Tree => Op::Tree {},
         CtlCommand::Start { path } => Op::Start { path },
@@ -192,33 +269,54 @@ fn op(command: &CtlCommand) -> Result<Op, String> {
         CtlCommand::Workers => Op::Workers {},
         CtlCommand::Metrics => Op::Metrics {},
         CtlCommand::Subscribe => Op::Subscribe {},
-        CtlCommand::Call {
+        CtlCommand::Call { path, name, args: json } => Op::Call {
             path,
             name,
-            args,
-            timeout,
-        } => Op::Call {
-            path,
-            name,
-            args: serde_json::from_str(&args).map_err(|e| format!("the call's arguments are not JSON: {e}"))?,
-            timeout_ms: timeout,
+            args: serde_json::from_str(&json).map_err(|e| format!("the call's arguments are not JSON: {e}"))?,
+            // Out of range (over an hour): the server says so (exit 2).
+            timeout_ms: args
+                .timeout
+                .filter(|t| !t.is_zero())
+                .map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
         },
     })
 }
 
-async fn talk(socket: &std::path::Path, op: &Op, args: &CtlArgs) -> Result<(), ClientError> {
-    let mut client = Client::connect(socket).await?;
-    if let Op::Subscribe {} = op {
-        return follow(&mut client).await;
+/// `future`, or [`Failed::TimedOut`] after `wait` (none: no limit).
+async fn within<T>(
+    wait: Option<Duration>,
+    future: impl std::future::Future<Output = Result<T, ClientError>>,
+) -> Result<T, Failed> {
+    match wait {
+        Some(w) => match tokio::time::timeout(w, future).await {
+            Ok(r) => Ok(r?),
+            Err(_) => Err(Failed::TimedOut(w)),
+        },
+        None => Ok(future.await?),
     }
-    let json = args.json;
-    let result = client
-        .request_with(op, |item| {
-            // Streamed partial answers of `call`, one JSON line each.
-            println!("{item}");
+}
+
+async fn talk(socket: &std::path::Path, op: &Op, args: &CtlArgs, wait: Option<Duration>) -> Result<(), Failed> {
+    if let Op::Subscribe {} = op {
+        let (mut client, id) = within(wait, async {
+            let mut client = Client::connect(socket).await?;
+            let id = subscribed(&mut client).await?;
+            Ok((client, id))
         })
         .await?;
-    if json {
+        return Ok(follow(&mut client, id).await?);
+    }
+    let result = within(wait, async {
+        let mut client = Client::connect(socket).await?;
+        client
+            .request_with(op, |item| {
+                // Streamed partial answers of `call`, one JSON line each.
+                println!("{item}");
+            })
+            .await
+    })
+    .await?;
+    if args.json {
         println!("{result}");
         return Ok(());
     }
@@ -234,18 +332,26 @@ async fn talk(socket: &std::path::Path, op: &Op, args: &CtlArgs) -> Result<(), C
     Ok(())
 }
 
-/// `subscribe`: every trace event as one JSON line until the stream ends.
-async fn follow(client: &mut Client) -> Result<(), ClientError> {
+/// Subscribe, and wait until the server confirms; the subscription's id.
+async fn subscribed(client: &mut Client) -> Result<Option<RequestId>, ClientError> {
     let id = Some(client.send(&Op::Subscribe {}).await?);
     loop {
         match client.next_message().await? {
-            Message::Item { id: got, text, .. } if got == id => println!("{text}"),
-            Message::Reply {
-                result: Err((code, message)),
-                ..
-            } => {
-                return Err(ClientError::Remote { code, message });
+            Message::Reply { id: got, result } if got == id || got.is_none() => {
+                return result
+                    .map(|_| id)
+                    .map_err(|(code, message)| ClientError::Remote { code, message });
             }
+            _ => {}
+        }
+    }
+}
+
+/// `subscribe`: every trace event as one JSON line until the stream ends.
+async fn follow(client: &mut Client, id: Option<RequestId>) -> Result<(), ClientError> {
+    loop {
+        match client.next_message().await? {
+            Message::Item { id: got, text, .. } if got == id => println!("{text}"),
             Message::End { .. } => return Ok(()),
             _ => {}
         }

@@ -57,6 +57,11 @@ pub fn run(args: RunArgs) -> ExitCode {
         return ExitCode::from(2);
     };
     init_logging();
+    // Children and control connections both need descriptors: use what the
+    // hard limit allows (docs/ADAPTER.md, "Descriptor and memory cost").
+    if let Err(e) = vigil_tokio::descriptors::raise_nofile_limit() {
+        tracing::warn!(error = %e, "keeping the open-files limit as it is");
+    }
     let cfg = match vigil_config::load_tree(&config) {
         Ok(c) => c,
         Err(e) => {

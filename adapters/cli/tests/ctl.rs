@@ -243,3 +243,55 @@ fn a_second_vigil_run_on_a_live_socket_exits_2() {
     // The first one is untouched.
     run.ok(&["status"]);
 }
+
+fn signal(pid: u32, sig: &str) {
+    let status = Command::new("kill")
+        .args(["-s", sig, &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn a_stopped_vigil_makes_ctl_give_up_with_124_at_its_timeout() {
+    let run = Run::start();
+    let pid = run.vigil.id();
+    signal(pid, "STOP");
+    // The kernel still accepts the connection; nobody answers.
+    for args in [
+        &["--timeout", "300ms", "status"][..],
+        &["restart", "a", "--timeout", "200"],
+        &["--timeout", "300ms", "subscribe"],
+        &["--timeout", "100ms", "call", "a", "ping"],
+    ] {
+        let out = run.ctl(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        signal_on_failure(&out, pid, args);
+        assert_eq!(out.status.code(), Some(124), "{args:?}: {err}");
+        assert!(err.contains("no answer from the vigil control server at"), "{err}");
+    }
+    let out = run.ctl(&["--timeout", "300ms", "restart", "a"]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("the operation may still complete"),
+        "{out:?}"
+    );
+    signal(pid, "CONT");
+    // Answered again once vigil runs (the timed-out restarts of `a` may
+    // happen meanwhile).
+    assert!(run.ok(&["status"]).contains("running"));
+
+    // Bad timeouts: not a duration (usage, 2); over the call maximum (the
+    // server's bad_request, 2).
+    assert_eq!(run.ctl(&["--timeout", "soon", "status"]).status.code(), Some(2));
+    let out = run.ctl(&["call", "a", "ping", "--timeout", "2h"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("timeout_ms"), "{out:?}");
+}
+
+/// Resume vigil before an assertion fails, so that the run's drop can end it.
+fn signal_on_failure(out: &Output, pid: u32, args: &[&str]) {
+    if out.status.code() != Some(124) {
+        signal(pid, "CONT");
+        eprintln!("vigil ctl {args:?}: {out:?}");
+    }
+}

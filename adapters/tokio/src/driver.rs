@@ -5,12 +5,13 @@ use std::sync::Arc;
 
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use vigil_core::{
-    Command, Engine, ExitReason, Input, NodeId, Notice, Reply, Request, RequestError, RequestId, RunId, SpecError,
-    SupervisorSpec,
+    Command, Engine, ExitReason, Input, NodeId, Notice, Reply, Request, RequestError, RequestId, RequestOp, RunId,
+    SpecError, SupervisorSpec,
 };
 
 use crate::clock::Clock;
 use crate::control::{ControlServer, RunTokens};
+use crate::descriptors::{self, DescriptorBudget};
 use crate::handle::{Event, Supervisor};
 use crate::monitor::{MonitorHandle, MonitorService, MonitorSettings, MonitoredRun};
 use crate::process::{spawn_process, Launch, ProcessHandle, ProcessSpec};
@@ -62,6 +63,9 @@ pub(crate) struct Options {
 struct ControlEnv {
     socket: String,
     tokens: Arc<RunTokens>,
+    /// Told how many process children the tree has, so that control
+    /// connections never take the descriptors they need.
+    budget: Arc<DescriptorBudget>,
 }
 
 /// A live run, by how it is stopped.
@@ -107,6 +111,7 @@ pub(crate) fn spawn(spec: SupervisorSpec, payloads: Vec<Payload>, opts: Options)
             .to_string_lossy()
             .into_owned(),
         tokens: c.tokens(),
+        budget: c.budget(),
     });
     let monitors = MonitorService::spawn(opts.monitor, reports_tx.clone());
     let driver = Driver {
@@ -146,6 +151,7 @@ pub(crate) fn spawn(spec: SupervisorSpec, payloads: Vec<Payload>, opts: Options)
             tracing::error!(error = %e, "the control server could not start");
         }
     }
+    driver.count_process_children();
     tokio::spawn(driver.run(rx, reports_rx));
     Ok(sup)
 }
@@ -258,6 +264,21 @@ impl Driver {
         self.engine.handle(input, now);
     }
 
+    /// Tell the descriptor budget how many process children the tree has
+    /// now (after a start, a change or a removal of children).
+    fn count_process_children(&self) {
+        if let Some(c) = &self.control {
+            let payloads = &self.payloads;
+            let guarded = self.launch == Launch::Guarded;
+            let cost = |tag: u64| match usize::try_from(tag).ok().and_then(|t| payloads.get(t)) {
+                Some(Payload::Process(p)) => Some(descriptors::process_cost(p, guarded)),
+                _ => None,
+            };
+            let (children, reserved) = descriptors::process_workers(&self.engine, cost);
+            c.budget.set_process_children(children, reserved);
+        }
+    }
+
     /// The run ended: its control token is no longer valid.
     fn revoke(&self, run: RunId) {
         if let Some(c) = &self.control {
@@ -286,7 +307,15 @@ impl Driver {
                 self.payloads.extend(payloads);
             }
         }
-        match self.engine.request(request, self.clock.now()) {
+        let reshapes = matches!(
+            request,
+            Request::StartChild { .. } | Request::ReplaceChild { .. } | Request::DeleteChild { .. }
+        );
+        let answer = self.engine.request(request, self.clock.now());
+        if reshapes {
+            self.count_process_children();
+        }
+        match answer {
             Ok(Reply::Pending(id)) => {
                 self.pending.insert(id, reply);
             }
@@ -301,7 +330,18 @@ impl Driver {
         let now = self.clock.now();
         let subscribed = self.events.receiver_count() > 0;
         let debug = tracing::enabled!(tracing::Level::DEBUG);
+        // The tree changed shape: a removal, or a reshaping request answered
+        // (a queued `start_child` adds its node only when it runs).
+        let mut reshaped = false;
         while let Some(n) = self.engine.poll_notice() {
+            reshaped |= matches!(
+                n,
+                Notice::Removed { .. }
+                    | Notice::Reply {
+                        op: RequestOp::StartChild | RequestOp::ReplaceChild | RequestOp::DeleteChild,
+                        ..
+                    }
+            );
             // The path is only rendered when something will read it.
             self.path.clear();
             if subscribed || debug || logged_above_debug(&n) {
@@ -335,6 +375,9 @@ impl Driver {
                     notice: n,
                 });
             }
+        }
+        if reshaped {
+            self.count_process_children();
         }
         while let Some(cmd) = self.engine.poll_command() {
             self.command(cmd);

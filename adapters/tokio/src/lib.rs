@@ -49,6 +49,7 @@ mod builder;
 mod clock;
 mod context;
 pub mod control;
+pub mod descriptors;
 mod driver;
 mod handle;
 mod report;

@@ -246,8 +246,10 @@ pub(crate) fn spawn_process(
             (command, None)
         }
         Launch::Guarded => {
-            let (command, control) = guard::command(program, args)
-                .map_err(|e| format!("cannot start `{program}`: cannot create its guard's control socket: {e}"))?;
+            let (command, control) = guard::command(program, args).map_err(|e| {
+                let m = format!("cannot start `{program}`: cannot create its guard's control socket: {e}");
+                spawn_failure(path, &e, m)
+            })?;
             (command, Some(control))
         }
     };
@@ -262,10 +264,11 @@ pub(crate) fn spawn_process(
         command.current_dir(cwd);
     }
     let (stdout, stderr) = output::child_stdio(&spec.output, path)
-        .map_err(|e| format!("cannot open the output files of `{path}`: {e}"))?;
+        .map_err(|e| spawn_failure(path, &e, format!("cannot open the output files of `{path}`: {e}")))?;
     command.stdout(stdout).stderr(stderr);
     let notify = if spec.notify {
-        let socket = NotifySocket::bind(run).map_err(|e| format!("cannot create the notify socket: {e}"))?;
+        let socket = NotifySocket::bind(run)
+            .map_err(|e| spawn_failure(path, &e, format!("cannot create the notify socket: {e}")))?;
         command.env("NOTIFY_SOCKET", socket.path());
         Some(socket)
     } else {
@@ -275,12 +278,17 @@ pub(crate) fn spawn_process(
         die_with_parent(&mut command);
     }
 
-    let mut child = command.spawn().map_err(|e| match launch {
-        Launch::Direct => format!("cannot start `{program}`: {e}"),
-        Launch::Guarded => format!(
-            "cannot start `{program}`: cannot start its guard `{}`: {e}",
-            guard::GUARD_EXE
-        ),
+    let mut child = command.spawn().map_err(|e| {
+        let m = match launch {
+            Launch::Direct => format!("cannot start `{program}`: {e}"),
+            Launch::Guarded => format!(
+                "cannot start `{program}`: cannot start its guard `{}`: {e}",
+                guard::GUARD_EXE
+            ),
+        };
+        // Direct: an error of the forked child is one of vigil's descriptor
+        // table too (the child is a copy of it until exec).
+        spawn_failure(path, &e, m)
     })?;
     // `id` is `None` only once the child has been waited for, which nothing
     // has done yet.
@@ -451,4 +459,55 @@ fn signal_name(number: i32) -> String {
     Signal::try_from(number)
         .map(|signal| signal.as_str().to_owned())
         .unwrap_or_else(|_| number.to_string())
+}
+
+/// The failed-start reason for a spawn of the worker at `path` that failed
+/// with `error` in vigil itself (`message` says what failed). Out of
+/// descriptors (`EMFILE`: vigil's limit; `ENFILE`: the system's file
+/// table) is a distinct condition: logged at error level with the limit,
+/// and the reason starts with `vigil is out of file descriptors`
+/// (docs/ADAPTER.md, "Descriptor and memory cost").
+fn spawn_failure(path: &str, error: &std::io::Error, message: String) -> String {
+    match error.raw_os_error() {
+        Some(libc::EMFILE) => {
+            let limit = match nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE) {
+                Ok((soft, _)) => soft.to_string(),
+                Err(_) => "unknown".to_owned(),
+            };
+            tracing::error!(
+                path,
+                limit = %limit,
+                "vigil is out of file descriptors (EMFILE): it cannot start a child; raise its open-files \
+                 limit (`ulimit -n`, LimitNOFILE=) or close control connections"
+            );
+            format!("vigil is out of file descriptors (its limit is {limit}): {message}")
+        }
+        Some(libc::ENFILE) => {
+            tracing::error!(
+                path,
+                "the system is out of file descriptors (ENFILE: the kernel's file table is full): vigil \
+                 cannot start a child"
+            );
+            format!("vigil is out of file descriptors (the system's file table is full): {message}")
+        }
+        _ => message,
+    }
+}
+
+#[cfg(test)]
+mod spawn_failure_tests {
+    use super::spawn_failure;
+
+    #[test]
+    fn out_of_descriptors_is_a_distinct_reason() {
+        let emfile = std::io::Error::from_raw_os_error(libc::EMFILE);
+        let r = spawn_failure("w", &emfile, format!("cannot start `x`: {emfile}"));
+        assert!(r.starts_with("vigil is out of file descriptors (its limit is "), "{r}");
+        assert!(r.ends_with("Too many open files (os error 24)"), "{r}");
+        let enfile = std::io::Error::from_raw_os_error(libc::ENFILE);
+        let r = spawn_failure("w", &enfile, "m".into());
+        assert!(r.contains("system's file table is full"), "{r}");
+        let enoent = std::io::Error::from_raw_os_error(libc::ENOENT);
+        assert_eq!(spawn_failure("w", &enoent, "m".into()), "m");
+    }
 }

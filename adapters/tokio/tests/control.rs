@@ -509,6 +509,12 @@ fn worker_helper() {
                     w.answer(call.call, Ok(call.args)).await.expect("answer");
                 }
                 "never" => {}
+                "late" => {
+                    // Answered after its caller has gone: not an error.
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    w.item(call.call, json!("late")).await.expect("item");
+                    w.answer(call.call, Ok(json!("late"))).await.expect("answer");
+                }
                 other => w
                     .answer(call.call, Err(format!("no `{other}` here")))
                     .await
@@ -725,5 +731,335 @@ async fn memory_evictions_are_counted_in_metrics() {
     .await;
     let s = f.op(Op::Status {}).await.unwrap();
     assert!(s["nodes"][0]["restarts"].as_u64().unwrap() >= 1, "{s}");
+    f.sup.shutdown().await;
+}
+
+/// The worker_helper under `svc` (answers `echo`, never answers `never`),
+/// ready once registered.
+fn svc_tree(dir: &Path) -> Tree {
+    Tree::new(SupervisorSpec::new().intensity(100)).process(
+        ChildSpec::worker("svc").readiness(Readiness::Notify),
+        helper_process(dir),
+    )
+}
+
+fn never(timeout_ms: Option<u64>) -> Op {
+    Op::Call {
+        path: "svc".into(),
+        name: "never".into(),
+        args: Value::Null,
+        timeout_ms,
+    }
+}
+
+/// A metric's value in the `metrics` answer.
+async fn metric(f: &Fixture, name: &str) -> u64 {
+    let m = f.op(Op::Metrics {}).await.unwrap();
+    let m = m.as_str().unwrap();
+    m.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .unwrap_or_else(|| panic!("no {name} in {m}"))
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_that_disconnects_cancels_its_calls_and_frees_its_connection() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Calls that would wait an hour, and room for 4 connections: the
+    // worker's, a watcher's and two more.
+    let f = serve(svc_tree(tmp.path()), |o| {
+        o.max_connections = 4;
+        o.call_timeout = Duration::from_secs(3600);
+    });
+    f.all_running().await;
+    let mut watch = f.client().await;
+    for _ in 0..2 {
+        let mut c = f.client().await;
+        for _ in 0..5 {
+            c.send(&never(None)).await.unwrap();
+        }
+        // Forwarded: the worker has them.
+        watch_until(&mut watch, "vigil_control_calls_in_flight", |n| n == 5).await;
+        drop(c);
+        // Gone at once, not in an hour: its calls are forgotten and its slot free.
+        watch_until(&mut watch, "vigil_control_calls_in_flight", |n| n == 0).await;
+        watch_until(&mut watch, "vigil_control_connections", |n| n == 2).await;
+    }
+    // A worker that answers after its caller left is not disturbed: it
+    // answers the next call (after that one) from the same run.
+    let (_, svc_gen) = f.node("svc").await;
+    let mut c = f.client().await;
+    c.send(&Op::Call {
+        path: "svc".into(),
+        name: "late".into(),
+        args: Value::Null,
+        timeout_ms: None,
+    })
+    .await
+    .unwrap();
+    watch_until(&mut watch, "vigil_control_calls_in_flight", |n| n == 1).await;
+    drop(c);
+    watch_until(&mut watch, "vigil_control_calls_in_flight", |n| n == 0).await;
+    let echo = Op::Call {
+        path: "svc".into(),
+        name: "echo".into(),
+        args: json!(3),
+        timeout_ms: None,
+    };
+    assert_eq!(f.op(echo).await.unwrap(), json!(3));
+    assert_eq!(f.node("svc").await, ("running".to_owned(), svc_gen));
+    watch_until(&mut watch, "vigil_control_connections", |n| n == 2).await;
+
+    // Two connections can be open beside the worker and the watcher.
+    let (mut a, mut b) = (f.client().await, f.client().await);
+    a.request(&Op::Workers {}).await.unwrap();
+    b.request(&Op::Workers {}).await.unwrap();
+
+    // A client that only half-closes (it sent everything and waits) still
+    // gets its answer.
+    drop((a, b));
+    watch_until(&mut watch, "vigil_control_connections", |n| n == 2).await;
+    let raw = tokio::net::UnixStream::connect(f.socket()).await.unwrap();
+    let (mut rd, mut wr) = raw.into_split();
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    wr.write_all(b"{\"id\":1,\"op\":\"call\",\"path\":\"svc\",\"name\":\"echo\",\"args\":7}\n")
+        .await
+        .unwrap();
+    wr.shutdown().await.unwrap();
+    let mut answer = String::new();
+    tokio::time::timeout(SAFETY_NET, rd.read_to_string(&mut answer))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(answer.ends_with("{\"id\":1,\"ok\":true,\"result\":7}\n"), "{answer}");
+    f.sup.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_in_flight_are_capped_per_connection_and_in_total() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = serve(svc_tree(tmp.path()), |o| {
+        o.max_calls_per_connection = 2;
+        o.max_calls = 3;
+        o.call_timeout = Duration::from_secs(3600);
+    });
+    f.all_running().await;
+    let mut one = f.client().await;
+    one.send(&never(None)).await.unwrap();
+    one.send(&never(None)).await.unwrap();
+    eventually("two calls in flight", || async {
+        metric(&f, "vigil_control_calls_in_flight").await == 2
+    })
+    .await;
+    one.send(&never(None)).await.unwrap();
+    assert_eq!(error_code(&mut one).await.1, "too_many_calls");
+    let mut two = f.client().await;
+    two.send(&never(None)).await.unwrap();
+    eventually("three calls in flight", || async {
+        metric(&f, "vigil_control_calls_in_flight").await == 3
+    })
+    .await;
+    match two.request(&never(None)).await {
+        Err(ClientError::Remote { code, message }) => {
+            assert_eq!(code, "too_many_calls");
+            assert!(message.contains("max_calls"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // A timeout over the maximum is refused, not clamped.
+    let r = f.op(never(Some(3_600_001))).await;
+    assert_eq!(code(r), "bad_request");
+    // Answered calls free their places.
+    drop(one);
+    let echo = Op::Call {
+        path: "svc".into(),
+        name: "echo".into(),
+        args: json!(1),
+        timeout_ms: Some(30_000),
+    };
+    eventually("a place is free again", || async { f.op(echo.clone()).await.is_ok() }).await;
+    f.sup.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicate_keys_are_refused_at_every_level() {
+    let f = serve(task_tree(), |_| {});
+    f.all_running().await;
+    let before = f.states().await;
+    let mut c = f.client().await;
+    let cases: [(&[u8], Option<RequestId>); 4] = [
+        (b"{\"op\":\"status\",\"op\":\"shutdown\"}\n", None),
+        (
+            b"{\"id\":2,\"op\":\"shutdown\",\"op\":\"status\"}\n",
+            Some(RequestId::Num(2)),
+        ),
+        (b"{\"id\":3,\"id\":4,\"op\":\"status\"}\n", None),
+        (
+            b"{\"id\":5,\"op\":\"call\",\"path\":\"a\",\"name\":\"n\",\"args\":[{\"k\":1,\"k\":2}]}\n",
+            Some(RequestId::Num(5)),
+        ),
+    ];
+    for (line, id) in cases {
+        c.send_raw(line).await.unwrap();
+        assert_eq!(error_code(&mut c).await, (id, "duplicate_key".to_owned()));
+    }
+    // Nothing happened to the tree.
+    assert!(!f.sup.is_down());
+    assert_eq!(f.states().await, before);
+    f.sup.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_are_closed_but_not_subscribers() {
+    let f = serve(task_tree(), |o| o.idle_timeout = Some(Duration::from_millis(200)));
+    f.all_running().await;
+    let mut sub = f.client().await;
+    sub.send(&Op::Subscribe {}).await.unwrap();
+    assert!(matches!(
+        sub.next_message().await.unwrap(),
+        Message::Reply { result: Ok(_), .. }
+    ));
+    let mut idle = f.client().await;
+    assert_eq!(error_code(&mut idle).await.1, "idle_timeout");
+    assert!(matches!(idle.next_message().await, Err(ClientError::Closed)));
+    // The subscriber, older than the idle one, still follows the tree.
+    f.op(Op::Restart { path: "a".into() }).await.unwrap();
+    loop {
+        match sub.next_message().await.unwrap() {
+            Message::Item { item, .. } if item["ev"] == "spawn" && item["path"] == "a" => break,
+            Message::Item { .. } => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    f.sup.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_descriptor_budget_leaves_process_children_their_descriptors() {
+    use vigil_tokio::descriptors::RESERVE;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_owned();
+    let tree = Tree::new(SupervisorSpec::new())
+        .process(ChildSpec::worker("s1"), spy(&dir, "s1"))
+        .process(ChildSpec::worker("s2"), spy(&dir, "s2"))
+        // Task workers need no descriptor.
+        .task(ChildSpec::worker("t"), |ctx: vigil_tokio::Context| async move {
+            ctx.stopped().await;
+            Ok::<(), String>(())
+        });
+    // Room for the two process children (1 descriptor each here: output
+    // discarded, not notify, and no guard in a test binary), vigil itself,
+    // and 3 connections.
+    let limit = (RESERVE + 2 + 3) as u64;
+    let f = serve(tree, |o| o.descriptor_limit = Some(limit));
+    let mut open = Vec::new();
+    for _ in 0..3 {
+        let mut c = f.client().await;
+        c.request(&Op::Workers {}).await.unwrap();
+        open.push(c);
+    }
+    let mut fourth = f.client().await;
+    match fourth.next_message().await.unwrap() {
+        Message::Reply {
+            result: Err((code, message)),
+            ..
+        } => {
+            assert_eq!(code, "too_many_connections");
+            assert!(message.contains(&format!("open-files limit is {limit}")), "{message}");
+            assert!(message.contains("its 2 process children reserve"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // A new process child takes its share: one connection fewer.
+    open[0]
+        .request(&Op::Workers {})
+        .await
+        .expect("admitted connections are served");
+    f.sup
+        .start_process("", ChildSpec::worker("s3"), spy(&dir, "s3"))
+        .await
+        .unwrap();
+    open.truncate(2);
+    let closed = async {
+        while metric_on(&mut open[0], "vigil_control_connections").await != 2 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(SAFETY_NET, closed)
+        .await
+        .expect("safety net: a connection is closed");
+    // Two open: before s3 a third was admitted, now it is refused.
+    assert_eq!(metric_on(&mut open[0], "vigil_control_connections_allowed").await, 2);
+    let mut refused = f.client().await;
+    assert_eq!(error_code(&mut refused).await.1, "too_many_connections");
+    f.sup.shutdown().await;
+}
+
+/// Ask for metric `name` on `watch` until `want` holds (with the safety net).
+async fn watch_until(watch: &mut Client, name: &str, want: fn(u64) -> bool) {
+    let wait = async {
+        while !want(metric_on(watch, name).await) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(SAFETY_NET, wait)
+        .await
+        .unwrap_or_else(|_| panic!("safety net: {name}"));
+}
+
+/// A metric's value, asked on an open connection.
+async fn metric_on(c: &mut Client, name: &str) -> u64 {
+    let m = c.request(&Op::Metrics {}).await.unwrap();
+    let m = m.as_str().unwrap();
+    m.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .unwrap_or_else(|| panic!("no {name} in {m}"))
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_tokens_are_told_what_they_are() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_owned();
+    let tree = Tree::new(SupervisorSpec::new())
+        .process(ChildSpec::worker("spy"), spy(&dir, "spy"))
+        .process(ChildSpec::worker("other"), spy(&dir, "other"));
+    let f = serve(tree, |_| {});
+    let (_, generation, token, _) = spy_env(&dir, "spy", 0).await;
+    let message = |r: Result<Value, ClientError>| match r {
+        Err(ClientError::Remote { code, message }) if code == "bad_token" => message,
+        other => panic!("expected bad_token, got {other:?}"),
+    };
+    let register = |token: &str, path: Option<&str>| Op::Register {
+        token: token.into(),
+        path: path.map(str::to_owned),
+    };
+    let m = message(f.op(register(&token, Some("other"))).await);
+    assert_eq!(
+        m,
+        format!("the token belongs to run {generation} of `spy`, not to `other`")
+    );
+    let m = message(f.op(register("0123", None)).await);
+    assert!(m.starts_with("the token is no run's: it was never issued"), "{m}");
+    let mut conn = f.client().await;
+    conn.request(&register(&token, None)).await.unwrap();
+    f.op(Op::Restart { path: "spy".into() }).await.unwrap();
+    spy_env(&dir, "spy", generation + 1).await;
+    let m = message(f.op(register(&token, None)).await);
+    assert!(
+        m.starts_with(&format!(
+            "the token of run {generation} of `spy` is no longer valid: that run has ended"
+        )),
+        "{m}"
+    );
+    let m = message(conn.request(&Op::Heartbeat { token: None }).await);
+    assert!(
+        m.starts_with(&format!(
+            "this connection registered for run {generation} of `spy`, which has ended"
+        )),
+        "{m}"
+    );
     f.sup.shutdown().await;
 }

@@ -470,3 +470,72 @@ pub fn q(s: &str) -> String {
 pub fn sh(script: &str) -> String {
     format!("[\"sh\", \"-c\", {}]", q(script))
 }
+
+// ---------------------------------------------------------------------------
+// Limits and resources of vigil itself (hostile/descriptors.rs, control.rs)
+
+impl Vigil {
+    /// [`Vigil::start`] under an open-files limit of `nofile`, soft and hard
+    /// (`sh`'s `ulimit -n`, then `exec`: the pid is vigil's, and vigil
+    /// cannot raise the limit).
+    pub fn start_with_nofile(scratch: &Scratch, config: &Path, nofile: u64) -> Self {
+        let tag = unique("tag");
+        let trace = scratch.path("trace.jsonl");
+        let log = scratch.path("vigil.log");
+        let child = Command::new("sh")
+            .arg("-c")
+            .arg(format!("ulimit -n {nofile} && exec \"$0\" \"$@\""))
+            .arg(env!("CARGO_BIN_EXE_vigil"))
+            .arg("run")
+            .arg(config)
+            .arg("--trace")
+            .arg(&trace)
+            .env("XDG_RUNTIME_DIR", scratch.path("xdg"))
+            .env("VIGIL_LOG", "debug")
+            .env(TAG_VAR, &tag)
+            .env_remove("NOTIFY_SOCKET")
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(scratch.path("vigil.out")).expect("create the stdout file"))
+            .stderr(std::fs::File::create(&log).expect("create the log file"))
+            .spawn()
+            .expect("sh starts");
+        let v = Vigil {
+            child,
+            status: None,
+            tag,
+            trace,
+            log,
+        };
+        v.wait_for_signal_handlers();
+        v
+    }
+
+    /// Descriptors vigil has open now.
+    pub fn open_fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    }
+
+    /// vigil's resident memory now (`VmRSS`), in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// `vigil ctl --socket SOCKET ARGS...` against this vigil.
+    pub fn ctl(&self, socket: &Path, args: &[&str]) -> std::process::Output {
+        Command::new(env!("CARGO_BIN_EXE_vigil"))
+            .arg("ctl")
+            .arg("--socket")
+            .arg(socket)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("vigil ctl runs")
+    }
+}

@@ -172,11 +172,25 @@ impl Client {
         })
     }
 
-    /// Send `op` with a fresh numeric id and return that id.
+    /// Send `op` with a fresh numeric id and return that id. If the server
+    /// has already refused the connection and closed it (the write fails),
+    /// its refusal (`too_many_connections`, ...) is the error.
     pub async fn send(&mut self, op: &Op) -> Result<RequestId, ClientError> {
         self.next_id += 1;
         let id = RequestId::Num(self.next_id);
-        self.write.write_all(&encode(Some(&id), op)).await?;
+        if let Err(e) = self.write.write_all(&encode(Some(&id), op)).await {
+            use std::io::ErrorKind::{BrokenPipe, ConnectionReset};
+            if matches!(e.kind(), BrokenPipe | ConnectionReset) {
+                if let Ok(Message::Reply {
+                    result: Err((code, message)),
+                    ..
+                }) = self.next_message().await
+                {
+                    return Err(ClientError::Remote { code, message });
+                }
+            }
+            return Err(e.into());
+        }
         Ok(id)
     }
 
@@ -251,6 +265,16 @@ fn parse_message(line: &[u8]) -> Result<Message, ClientError> {
         return Ok(Message::End { id: raw.id });
     }
     Err(ClientError::Protocol(String::from_utf8_lossy(line).into_owned()))
+}
+
+/// An answer to a call the server no longer waits for (`unknown_call`: its
+/// caller went away or it timed out) is dropped, not a worker's error.
+fn forgotten_is_fine(r: Result<Value, ClientError>) -> Result<(), ClientError> {
+    match r {
+        Ok(_) => Ok(()),
+        Err(ClientError::Remote { code, .. }) if code == "unknown_call" => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 /// A registered worker: the run's side of the control socket.
@@ -333,7 +357,9 @@ impl Worker {
         }
     }
 
-    /// Stream a partial answer to call `call`.
+    /// Stream a partial answer to call `call`. A call nobody waits for any
+    /// more (its caller went away, or it timed out) is not an error: the
+    /// item is dropped.
     pub async fn item(&mut self, call: u64, item: Value) -> Result<(), ClientError> {
         let op = Op::Answer {
             call,
@@ -341,10 +367,11 @@ impl Worker {
             result: None,
             error: None,
         };
-        self.request(&op).await.map(drop)
+        forgotten_is_fine(self.request(&op).await)
     }
 
-    /// The final answer to call `call`.
+    /// The final answer to call `call`; dropped, not an error, if nobody
+    /// waits for it any more (see [`Worker::item`]).
     pub async fn answer(&mut self, call: u64, answer: Result<Value, String>) -> Result<(), ClientError> {
         let (result, error) = match answer {
             Ok(v) => (Some(v), None),
@@ -356,7 +383,7 @@ impl Worker {
             result,
             error,
         };
-        self.request(&op).await.map(drop)
+        forgotten_is_fine(self.request(&op).await)
     }
 
     /// A request of the worker's own; calls arriving meanwhile are queued.

@@ -13,6 +13,8 @@ const STATES: [&str; 5] = ["stopped", "starting", "running", "stopping", "restar
 /// Server-wide numbers for the exposition.
 pub(crate) struct ServerGauges {
     pub(crate) connections: usize,
+    pub(crate) connections_allowed: usize,
+    pub(crate) calls: usize,
     pub(crate) workers: usize,
     pub(crate) events_lost: u64,
 }
@@ -103,6 +105,13 @@ pub(crate) fn render(
             }
         }
     }
+    reason_counters(&mut out, &sorted);
+    server_gauges(&mut out, server);
+    out
+}
+
+/// Exits and evictions by child and reason.
+fn reason_counters(out: &mut String, sorted: &[(&String, &ChildCounters)]) {
     let by_reason: [ReasonFamily; 2] = [
         (
             "vigil_child_exits_total",
@@ -116,35 +125,53 @@ pub(crate) fn render(
         ),
     ];
     for (name, help, counts) in by_reason {
-        header(&mut out, name, "counter", help);
-        for (path, c) in &sorted {
+        header(out, name, "counter", help);
+        for (path, c) in sorted {
             for (reason, count) in counts(c) {
                 let _ = writeln!(out, "{name}{{path=\"{}\",reason=\"{reason}\"}} {count}", Label(path));
             }
         }
     }
-    header(
-        &mut out,
-        "vigil_control_connections",
-        "gauge",
-        "Open control connections.",
-    );
-    let _ = writeln!(out, "vigil_control_connections {}", server.connections);
-    header(
-        &mut out,
-        "vigil_workers_registered",
-        "gauge",
-        "Workers registered on the control socket.",
-    );
-    let _ = writeln!(out, "vigil_workers_registered {}", server.workers);
-    header(
-        &mut out,
-        "vigil_control_events_lost_total",
-        "counter",
-        "Events the metrics collector missed by falling behind.",
-    );
-    let _ = writeln!(out, "vigil_control_events_lost_total {}", server.events_lost);
-    out
+}
+
+/// The server's own gauges and counters.
+fn server_gauges(out: &mut String, server: &ServerGauges) {
+    let gauges: [(&str, &str, &str, u64); 5] = [
+        (
+            "vigil_control_connections",
+            "gauge",
+            "Open control connections.",
+            server.connections as u64,
+        ),
+        (
+            "vigil_control_connections_allowed",
+            "gauge",
+            "Control connections allowed now: max_connections, or fewer if the descriptor budget leaves fewer.",
+            server.connections_allowed as u64,
+        ),
+        (
+            "vigil_control_calls_in_flight",
+            "gauge",
+            "Calls forwarded to workers and not answered yet.",
+            server.calls as u64,
+        ),
+        (
+            "vigil_workers_registered",
+            "gauge",
+            "Workers registered on the control socket.",
+            server.workers as u64,
+        ),
+        (
+            "vigil_control_events_lost_total",
+            "counter",
+            "Events the metrics collector missed by falling behind.",
+            server.events_lost,
+        ),
+    ];
+    for (name, kind, help, value) in gauges {
+        header(out, name, kind, help);
+        let _ = writeln!(out, "{name} {value}");
+    }
 }
 
 /// A per-node metric family: name, type, help, and the node's value (if it has one).

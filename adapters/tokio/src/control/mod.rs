@@ -12,7 +12,10 @@
 //!
 //! The socket is created 0600 (in a directory vigil creates 0700), a stale
 //! socket file is replaced, a live one refused; peers must have vigil's uid
-//! or be root; at most [`ControlOptions::max_connections`] connections are open.
+//! or be root; at most [`ControlOptions::max_connections`] connections are
+//! open, and never more than the descriptor budget leaves once the tree's
+//! process children have their share ([`crate::descriptors`]). A client
+//! that goes away cancels its calls; calls in flight are capped.
 //!
 //! ```
 //! use vigil_core::{ChildSpec, SupervisorSpec};
@@ -52,6 +55,7 @@ mod reply;
 mod server;
 mod socket;
 mod status;
+mod strict_json;
 mod token;
 
 pub mod client;

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use tokio::sync::broadcast::error::RecvError;
 use vigil_core::{ChildInfo, Reply, Request, RequestError, RestartAllMode};
 
-use super::connection::Conn;
+use super::connection::{Conn, Counted};
 use super::metrics::{self, ServerGauges};
 use super::protocol::{Envelope, Op, RequestId};
 use super::reply::{self, Failure};
@@ -24,17 +24,7 @@ pub(crate) async fn dispatch(shared: &Arc<Shared>, conn: &mut Conn, envelope: En
     let Envelope { id, op } = envelope;
     let sup = &shared.sup;
     let line = match op {
-        Op::Status {} => match status::Snapshot::take(sup).await {
-            Ok(snapshot) => shared.counters.with(|counters| {
-                let answer = status::StatusAnswer {
-                    snapshot: &snapshot,
-                    counters,
-                    registry: &shared.registry,
-                };
-                reply::ok_sized(&id, &answer, 64 + snapshot.len() * 160)
-            }),
-            Err(f) => reply::error(&id, &f),
-        },
+        Op::Status {} => status_answer(shared, &id).await,
         Op::Tree {} => {
             #[derive(serde::Serialize)]
             struct TreeAnswer {
@@ -69,17 +59,7 @@ pub(crate) async fn dispatch(shared: &Arc<Shared>, conn: &mut Conn, envelope: En
             };
             engine(shared, &id, Request::RestartAll { path, mode }).await
         }
-        Op::Shutdown {} => {
-            if sup.is_down() {
-                reply::error(&id, &RequestError::TreeDown.into())
-            } else {
-                // Answered when accepted: the tree, and this server with it,
-                // goes down in order afterwards.
-                let s = sup.clone();
-                tokio::spawn(async move { s.shutdown().await });
-                reply::ok(&id, &"shutting_down")
-            }
-        }
+        Op::Shutdown {} => shutdown_answer(sup, &id),
         Op::Subscribe {} => {
             subscribe(shared, conn, id);
             return;
@@ -92,46 +72,13 @@ pub(crate) async fn dispatch(shared: &Arc<Shared>, conn: &mut Conn, envelope: En
             timeout_ms,
         } => {
             let timeout = timeout_ms.map_or(shared.options.call_timeout, Duration::from_millis);
-            call(shared, conn, id, &path, &name, &args, timeout).await;
-            return;
-        }
-        Op::Metrics {} => {
-            let r = status::Snapshot::take(sup).await.map(|snapshot| {
-                let gauges = ServerGauges {
-                    connections: shared.open.load(Ordering::Relaxed),
-                    workers: shared.registry.len(),
-                    events_lost: shared.counters.lost(),
-                };
-                shared.counters.with(|counters| {
-                    let nodes: Vec<_> = snapshot.nodes(counters, &shared.registry).collect();
-                    metrics::render(&nodes, counters, &gauges)
-                })
-            });
-            reply::result(&id, &r)
-        }
-        Op::Register { token, path } => {
-            // One run per connection: another run's registration would
-            // outlive this connection's bookkeeping.
-            let other_run = conn
-                .registered
-                .filter(|r| shared.registry.resolve(Some(&token), None).is_ok_and(|run| run != *r));
-            let r = match other_run {
-                Some(_) => Err(Failure::new(
-                    "already_registered",
-                    "this connection is registered for another run; use one connection per run",
-                )),
-                None => shared
-                    .registry
-                    .register(&token, path.as_deref(), conn.id, conn.out.clone()),
-            };
-            match r {
-                Ok((run, path)) => {
-                    conn.registered = Some(run);
-                    reply::ok(&id, &json!({ "path": &*path, "generation": run.generation }))
-                }
+            match call(shared, conn, id.clone(), &path, &name, &args, timeout) {
+                Ok(()) => return,
                 Err(f) => reply::error(&id, &f),
             }
         }
+        Op::Metrics {} => metrics_answer(shared, &id).await,
+        Op::Register { token, path } => register(shared, conn, &id, &token, path.as_deref()),
         Op::Ready { token } => report(shared, conn, &id, token.as_deref(), Report::Ready),
         Op::Heartbeat { token } => report(shared, conn, &id, token.as_deref(), Report::Heartbeat),
         Op::Publish { state, token } => {
@@ -156,6 +103,76 @@ pub(crate) async fn dispatch(shared: &Arc<Shared>, conn: &mut Conn, envelope: En
     };
     // A client that went away only loses its own answer.
     let _ = conn.out.send(line).await;
+}
+
+/// `shutdown`: answered once the request is made; the tree, and this
+/// server with it, then goes down in order.
+fn shutdown_answer(sup: &crate::Supervisor, id: &Option<RequestId>) -> bytes::Bytes {
+    if sup.is_down() {
+        return reply::error(id, &RequestError::TreeDown.into());
+    }
+    let s = sup.clone();
+    tokio::spawn(async move { s.shutdown().await });
+    reply::ok(id, &"shutting_down")
+}
+
+/// `status`: every node of a fresh snapshot, serialized as it is read.
+async fn status_answer(shared: &Shared, id: &Option<RequestId>) -> bytes::Bytes {
+    match status::Snapshot::take(&shared.sup).await {
+        Ok(snapshot) => shared.counters.with(|counters| {
+            let answer = status::StatusAnswer {
+                snapshot: &snapshot,
+                counters,
+                registry: &shared.registry,
+            };
+            reply::ok_sized(id, &answer, 64 + snapshot.len() * 160)
+        }),
+        Err(f) => reply::error(id, &f),
+    }
+}
+
+/// `metrics`: the exposition of a fresh snapshot and the server's gauges.
+async fn metrics_answer(shared: &Shared, id: &Option<RequestId>) -> bytes::Bytes {
+    let r = status::Snapshot::take(&shared.sup).await.map(|snapshot| {
+        let gauges = ServerGauges {
+            connections: shared.open.load(Ordering::Relaxed),
+            connections_allowed: shared
+                .options
+                .max_connections
+                .min(shared.budget.allowance().connections),
+            calls: shared.registry.calls_in_flight(),
+            workers: shared.registry.len(),
+            events_lost: shared.counters.lost(),
+        };
+        shared.counters.with(|counters| {
+            let nodes: Vec<_> = snapshot.nodes(counters, &shared.registry).collect();
+            metrics::render(&nodes, counters, &gauges)
+        })
+    });
+    reply::result(id, &r)
+}
+
+/// `register`: this connection becomes the worker of `token`'s run.
+fn register(shared: &Shared, conn: &mut Conn, id: &Option<RequestId>, token: &str, path: Option<&str>) -> bytes::Bytes {
+    // One run per connection: another run's registration would outlive
+    // this connection's bookkeeping.
+    let other_run = conn
+        .registered
+        .filter(|r| shared.registry.resolve(Some(token), None).is_ok_and(|run| run != *r));
+    let r = match other_run {
+        Some(_) => Err(Failure::new(
+            "already_registered",
+            "this connection is registered for another run; use one connection per run",
+        )),
+        None => shared.registry.register(token, path, conn.id, conn.out.clone()),
+    };
+    match r {
+        Ok((run, path)) => {
+            conn.registered = Some(run);
+            reply::ok(id, &json!({ "path": &*path, "generation": run.generation }))
+        }
+        Err(f) => reply::error(id, &f),
+    }
 }
 
 /// An engine request whose reply is the answer.
@@ -203,45 +220,56 @@ fn report(shared: &Shared, conn: &Conn, id: &Option<RequestId>, token: Option<&s
 }
 
 /// `subscribe`: acknowledge, then every trace line as an item, until the
-/// tree is down (then `end`) or the client stops reading.
+/// tree is down (then `end`), the client stops reading, or it is gone.
 fn subscribe(shared: &Shared, conn: &Conn, id: Option<RequestId>) {
     let mut lines = shared.sup.trace();
     let sup = shared.sup.clone();
     let out = conn.out.clone();
+    let gone = conn.gone.clone();
+    let running = Counted::new(&conn.streams);
     tokio::spawn(async move {
-        if out.send(reply::ok(&id, &"subscribed")).await.is_err() {
-            return;
-        }
-        loop {
-            let line = tokio::select! {
-                biased;
-                l = lines.recv() => l,
-                _ = sup.wait() => {
-                    while let Ok(l) = lines.try_recv() {
-                        if out.send(reply::raw_item(&id, &l)).await.is_err() {
-                            return;
-                        }
-                    }
-                    let _ = out.send(reply::end(&id)).await;
-                    return;
-                }
-            };
-            let closed = matches!(line, Err(RecvError::Closed));
-            let msg = match line {
-                Ok(l) => reply::raw_item(&id, &l),
-                Err(RecvError::Lagged(n)) => reply::item(&id, &json!({ "lagged": n })),
-                Err(RecvError::Closed) => reply::end(&id),
-            };
-            if out.send(msg).await.is_err() || closed {
+        let _running = running;
+        let stream = async {
+            if out.send(reply::ok(&id, &"subscribed")).await.is_err() {
                 return;
             }
+            loop {
+                let line = tokio::select! {
+                    biased;
+                    l = lines.recv() => l,
+                    _ = sup.wait() => {
+                        while let Ok(l) = lines.try_recv() {
+                            if out.send(reply::raw_item(&id, &l)).await.is_err() {
+                                return;
+                            }
+                        }
+                        let _ = out.send(reply::end(&id)).await;
+                        return;
+                    }
+                };
+                let closed = matches!(line, Err(RecvError::Closed));
+                let msg = match line {
+                    Ok(l) => reply::raw_item(&id, &l),
+                    Err(RecvError::Lagged(n)) => reply::item(&id, &json!({ "lagged": n })),
+                    Err(RecvError::Closed) => reply::end(&id),
+                };
+                if out.send(msg).await.is_err() || closed {
+                    return;
+                }
+            }
+        };
+        tokio::select! {
+            _ = stream => {}
+            _ = gone.cancelled() => {}
         }
     });
 }
 
 /// `call`: forward to the worker; its items reach the caller directly, its
-/// final answer (or a timeout) through this task.
-async fn call(
+/// final answer (or a timeout) through this task. Refused (the caller
+/// answers with the error) over the caps on calls in flight. The call is
+/// cancelled and forgotten when the caller is gone.
+fn call(
     shared: &Shared,
     conn: &Conn,
     id: Option<RequestId>,
@@ -249,38 +277,53 @@ async fn call(
     name: &str,
     args: &Value,
     timeout: Duration,
-) {
-    let ticket = match shared.registry.start_call(path, conn.out.clone(), id.clone()) {
-        Ok(t) => t,
-        Err(f) => {
-            let _ = conn.out.send(reply::error(&id, &f)).await;
-            return;
-        }
-    };
+) -> Result<(), Failure> {
+    let per_conn = shared.options.max_calls_per_connection;
+    if conn.calls.load(Ordering::SeqCst) >= per_conn {
+        return Err(Failure::new(
+            "too_many_calls",
+            format!("this connection has {per_conn} calls in flight, its maximum; wait for an answer first"),
+        ));
+    }
+    let ticket = shared
+        .registry
+        .start_call(path, conn.out.clone(), id.clone(), shared.options.max_calls)?;
     let registry = Arc::clone(&shared.registry);
     let out = conn.out.clone();
+    let gone = conn.gone.clone();
     let forwarded = reply::forward(ticket.call, name, args);
     let path = path.to_owned();
+    let counted = (Counted::new(&conn.calls), Counted::new(&conn.streams));
     tokio::spawn(async move {
-        let gone = |why: &str| Failure::new("worker_gone", format!("the worker at `{path}` {why}"));
+        let _counted = counted;
+        let call = ticket.call;
+        let worker_gone = |why: &str| Failure::new("worker_gone", format!("the worker at `{path}` {why}"));
         // The timeout covers the forwarding too: a worker that does not read
         // its socket must not hold the call for ever.
         let exchange = async {
             if ticket.worker.send(forwarded).await.is_err() {
-                return Err(gone("disconnected"));
+                return Err(worker_gone("disconnected"));
             }
-            ticket.done.await.unwrap_or_else(|_| Err(gone("is gone")))
+            ticket.done.await.unwrap_or_else(|_| Err(worker_gone("is gone")))
         };
-        let answer = match tokio::time::timeout(timeout, exchange).await {
-            Ok(answer) => answer,
-            Err(_) => Err(Failure::new(
+        let answer = tokio::select! {
+            r = tokio::time::timeout(timeout, exchange) => r,
+            _ = gone.cancelled() => {
+                // Nobody waits for the answer any more.
+                registry.cancel_call(call);
+                return;
+            }
+        };
+        let answer = answer.unwrap_or_else(|_| {
+            Err(Failure::new(
                 "timeout",
                 format!("the worker at `{path}` did not answer within {timeout:?}"),
-            )),
-        };
+            ))
+        });
         if answer.is_err() {
-            registry.cancel_call(ticket.call);
+            registry.cancel_call(call);
         }
         let _ = out.send(reply::result(&id, &answer)).await;
     });
+    Ok(())
 }

@@ -6,10 +6,16 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::strict_json::{self, StrictError};
+
 /// The longest request line the server reads (64 KiB, without the newline).
 /// A longer line gets a `line_too_long` error and is discarded up to its
 /// newline without being buffered.
 pub const MAX_LINE: usize = 64 * 1024;
+
+/// The longest a `call` may wait for its worker, in milliseconds (1 hour).
+/// A `timeout_ms` above it, or 0, is a `bad_request`.
+pub const MAX_CALL_TIMEOUT_MS: u64 = 3_600_000;
 
 /// A request id, chosen by the client and echoed in every answer to it: a
 /// non-negative integer or a string.
@@ -97,7 +103,8 @@ pub enum Op {
         /// Its arguments (any JSON; `null` when absent).
         #[serde(default)]
         args: Value,
-        /// How long to wait for the worker's final answer, in milliseconds.
+        /// How long to wait for the worker's final answer, in milliseconds:
+        /// 1 to [`MAX_CALL_TIMEOUT_MS`].
         #[serde(default, skip_serializing_if = "Option::is_none")]
         timeout_ms: Option<u64>,
     },
@@ -201,6 +208,15 @@ pub enum DecodeErrorKind {
     /// Not JSON.
     #[error("the line is not JSON: {0}")]
     InvalidJson(String),
+    /// An object names the same key twice.
+    #[error("the key `{key}` appears twice in {}", if at.is_empty() { "the request".to_owned() } else { format!("`{at}`") })]
+    DuplicateKey {
+        /// The key (at most 64 characters of it).
+        key: String,
+        /// Where the object is in the request (`args.x`, `args[2]`), empty for
+        /// the request itself (at most 64 characters of it).
+        at: String,
+    },
     /// JSON, but not an object.
     #[error("a request is a JSON object")]
     NotAnObject,
@@ -231,6 +247,7 @@ impl DecodeErrorKind {
             DecodeErrorKind::Incomplete => "incomplete",
             DecodeErrorKind::InvalidUtf8 { .. } => "invalid_utf8",
             DecodeErrorKind::InvalidJson(_) => "invalid_json",
+            DecodeErrorKind::DuplicateKey { .. } => "duplicate_key",
             DecodeErrorKind::NotAnObject | DecodeErrorKind::BadId | DecodeErrorKind::MissingOp => "bad_request",
             DecodeErrorKind::BadArguments { .. } => "bad_request",
             DecodeErrorKind::UnknownOp(_) => "unknown_op",
@@ -261,7 +278,19 @@ pub fn decode(line: &[u8]) -> Result<Envelope, DecodeError> {
             valid_up_to: e.valid_up_to(),
         })
     })?;
-    let value: Value = serde_json::from_str(text).map_err(|e| bare(DecodeErrorKind::InvalidJson(e.to_string())))?;
+    let value = match strict_json::parse(text) {
+        Ok(v) => v,
+        Err(StrictError::Syntax(e)) => return Err(bare(DecodeErrorKind::InvalidJson(e))),
+        Err(StrictError::DuplicateKey { key, at }) => {
+            return Err(DecodeError {
+                id: lenient_id(text, &key, &at),
+                kind: DecodeErrorKind::DuplicateKey {
+                    key: truncate(&key, 64),
+                    at: truncate(&at, 64),
+                },
+            })
+        }
+    };
     let Value::Object(mut object) = value else {
         return Err(bare(DecodeErrorKind::NotAnObject));
     };
@@ -278,12 +307,30 @@ pub fn decode(line: &[u8]) -> Result<Envelope, DecodeError> {
         return Err(fail(DecodeErrorKind::UnknownOp(truncate(&op, 64))));
     }
     match serde_json::from_value::<Op>(Value::Object(object)) {
+        Ok(Op::Call {
+            timeout_ms: Some(t), ..
+        }) if t == 0 || t > MAX_CALL_TIMEOUT_MS => Err(fail(DecodeErrorKind::BadArguments {
+            op,
+            message: format!("`timeout_ms` must be from 1 to {MAX_CALL_TIMEOUT_MS} (1 hour), not {t}"),
+        })),
         Ok(op) => Ok(Envelope { id, op }),
         Err(e) => Err(fail(DecodeErrorKind::BadArguments {
             op,
             message: e.to_string(),
         })),
     }
+}
+
+/// The id of a request refused for a duplicate key, when the id itself is
+/// not the duplicate (the reply can then name the request).
+fn lenient_id(text: &str, key: &str, at: &str) -> Option<RequestId> {
+    if key == "id" && at.is_empty() {
+        return None;
+    }
+    let Ok(Value::Object(mut object)) = serde_json::from_str::<Value>(text) else {
+        return None;
+    };
+    serde_json::from_value(object.remove("id")?).ok()
 }
 
 /// Encode a request as one line (with its newline), for clients.
@@ -385,6 +432,31 @@ mod tests {
         assert_eq!(e.kind.code(), "bad_request");
         let e = decode(br#"{"id":3,"op":"stop"}"#).unwrap_err();
         assert!(e.to_string().contains("path"), "{e}");
+    }
+
+    #[test]
+    fn duplicate_keys_are_refused_with_the_request_id() {
+        let e = decode(br#"{"id":4,"op":"status","op":"shutdown"}"#).unwrap_err();
+        assert_eq!(e.id, Some(RequestId::Num(4)));
+        assert_eq!(e.kind.code(), "duplicate_key");
+        assert_eq!(e.to_string(), "the key `op` appears twice in the request");
+        let e = decode(br#"{"id":1,"id":2,"op":"status"}"#).unwrap_err();
+        assert_eq!((e.id, e.kind.code()), (None, "duplicate_key"));
+        let e = decode(br#"{"id":"c","op":"call","path":"w","name":"n","args":{"a":{"b":1,"b":2}}}"#).unwrap_err();
+        assert_eq!(e.id, Some(RequestId::Text("c".into())));
+        assert_eq!(e.to_string(), "the key `b` appears twice in `args.a`");
+    }
+
+    #[test]
+    fn call_timeouts_are_bounded() {
+        let call = |t: u64| format!(r#"{{"op":"call","path":"w","name":"n","timeout_ms":{t}}}"#);
+        assert!(decode(call(1).as_bytes()).is_ok());
+        assert!(decode(call(MAX_CALL_TIMEOUT_MS).as_bytes()).is_ok());
+        for t in [0, MAX_CALL_TIMEOUT_MS + 1, u64::MAX] {
+            let e = decode(call(t).as_bytes()).unwrap_err();
+            assert_eq!(e.kind.code(), "bad_request");
+            assert!(e.to_string().contains("`timeout_ms` must be from 1 to 3600000"), "{e}");
+        }
     }
 
     /// `VIGIL_PROPTEST_CASES` scales the cases (default 256), as for every property test.

@@ -12,7 +12,7 @@ use vigil_core::RunId;
 
 use super::protocol::RequestId;
 use super::reply::{self, Failure};
-use super::token::RunTokens;
+use super::token::{RunTokens, TokenFate};
 
 /// Where a connection's outgoing lines go (its writer task).
 pub(crate) type Outbox = mpsc::Sender<Bytes>;
@@ -69,11 +69,18 @@ pub(crate) struct CallTicket {
     pub(crate) done: oneshot::Receiver<Result<Value, Failure>>,
 }
 
-fn bad_token() -> Failure {
-    Failure::new(
-        "bad_token",
-        "the token belongs to no live run (another run's, an ended run's, or none)",
-    )
+/// The refusal of a token that is no live run's, saying what it is.
+fn bad_token(tokens: &RunTokens, token: &str) -> Failure {
+    let message = match tokens.fate(token) {
+        TokenFate::Ended(path, generation) => format!(
+            "the token of run {generation} of `{path}` is no longer valid: that run has ended (each run has its \
+             own token, in its VIGIL_TOKEN)"
+        ),
+        _ => "the token is no run's: it was never issued, or its run ended long ago (each run has its own \
+              token, in its VIGIL_TOKEN)"
+            .to_owned(),
+    };
+    Failure::new("bad_token", message)
 }
 
 fn gone(path: &str) -> Failure {
@@ -105,9 +112,18 @@ impl Registry {
         conn: u64,
         out: Outbox,
     ) -> Result<(RunId, Arc<str>), Failure> {
-        let (run, path) = self.tokens.lookup(token).ok_or_else(bad_token)?;
-        if claimed.is_some_and(|c| c != &*path) {
-            return Err(bad_token());
+        let (run, path) = self
+            .tokens
+            .lookup(token)
+            .ok_or_else(|| bad_token(&self.tokens, token))?;
+        if let Some(claimed) = claimed.filter(|c| *c != &*path) {
+            return Err(Failure::new(
+                "bad_token",
+                format!(
+                    "the token belongs to run {} of `{path}`, not to `{claimed}`",
+                    run.generation
+                ),
+            ));
         }
         let mut inner = self.lock();
         if let Some(old) = inner.by_path.insert(Arc::clone(&path), run) {
@@ -141,14 +157,34 @@ impl Registry {
     /// connection registered for (if that run is still live).
     pub(crate) fn resolve(&self, token: Option<&str>, registered: Option<RunId>) -> Result<RunId, Failure> {
         match (token, registered) {
-            (Some(t), _) => self.tokens.lookup(t).map(|(run, _)| run).ok_or_else(bad_token),
+            (Some(t), _) => self
+                .tokens
+                .lookup(t)
+                .map(|(run, _)| run)
+                .ok_or_else(|| bad_token(&self.tokens, t)),
             (None, Some(run)) if self.tokens.is_live(run) => Ok(run),
-            (None, Some(_)) => Err(Failure::new("bad_token", "this connection's run has ended")),
+            (None, Some(run)) => Err(Failure::new(
+                "bad_token",
+                format!(
+                    "this connection registered for run {} of `{}`, which has ended; the next run registers \
+                     with its own token",
+                    run.generation,
+                    self.path_of(run)
+                ),
+            )),
             (None, None) => Err(Failure::new(
                 "not_registered",
                 "register first, or give the run's `token`",
             )),
         }
+    }
+
+    /// The path of an ended run registered on some connection (its token
+    /// is remembered for a while), or `?`.
+    fn path_of(&self, run: RunId) -> String {
+        self.tokens
+            .ended_path(run)
+            .map_or_else(|| "?".to_owned(), |p| p.to_string())
     }
 
     /// Note a worker's ready / heartbeat (for `workers`).
@@ -234,6 +270,11 @@ impl Registry {
         })
     }
 
+    /// Calls forwarded and not answered (nor timed out, nor cancelled) yet.
+    pub(crate) fn calls_in_flight(&self) -> usize {
+        self.lock().calls.len()
+    }
+
     /// Number of registered workers.
     pub(crate) fn len(&self) -> usize {
         self.lock().workers.len()
@@ -241,8 +282,21 @@ impl Registry {
 
     /// Start forwarding a call to the worker at `path`; its items go straight
     /// to `caller` tagged with `id`, its final answer to the ticket.
-    pub(crate) fn start_call(&self, path: &str, caller: Outbox, id: Option<RequestId>) -> Result<CallTicket, Failure> {
+    /// At most `max` calls wait at once (`too_many_calls` beyond).
+    pub(crate) fn start_call(
+        &self,
+        path: &str,
+        caller: Outbox,
+        id: Option<RequestId>,
+        max: usize,
+    ) -> Result<CallTicket, Failure> {
         let mut inner = self.lock();
+        if inner.calls.len() >= max {
+            return Err(Failure::new(
+                "too_many_calls",
+                format!("{max} calls are in flight, the server's maximum (max_calls); try again later"),
+            ));
+        }
         let run = *inner
             .by_path
             .get(path)

@@ -6,8 +6,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use tokio::net::UnixListener;
-use tokio::sync::Semaphore;
+use tokio::net::{UnixListener, UnixStream};
 use tokio_util::sync::CancellationToken;
 
 use super::counters::{spawn_collector, Counters};
@@ -17,6 +16,7 @@ use super::reply::{self, Failure};
 use super::socket::{remove_if_ours, BoundSocket};
 use super::token::RunTokens;
 use super::{connection, peer};
+use crate::descriptors::{Allowance, DescriptorBudget, RESERVE};
 use crate::handle::Supervisor;
 
 /// Settings of a control server.
@@ -24,12 +24,28 @@ use crate::handle::Supervisor;
 pub struct ControlOptions {
     /// The socket path (see [`super::default_socket_path`]).
     pub path: PathBuf,
-    /// Connections open at once; one more gets a `too_many_connections`
-    /// error line and is closed. Default 1024.
+    /// Connections open at once, at most; one more gets a
+    /// `too_many_connections` error line and is closed. Default 1024. The
+    /// descriptor budget may allow fewer (see [`crate::descriptors`]).
     pub max_connections: usize,
     /// How long a `call` waits for the worker's final answer when the
     /// request gives no `timeout_ms`. Default 30 s.
     pub call_timeout: Duration,
+    /// Calls in flight at once over all connections; one more gets a
+    /// `too_many_calls` error. Default 1024.
+    pub max_calls: usize,
+    /// Calls in flight at once on one connection; one more gets a
+    /// `too_many_calls` error. Default 64.
+    pub max_calls_per_connection: usize,
+    /// A connection that has sent no complete request line for this long,
+    /// and has nothing in progress (no call, no subscription, no
+    /// registration), gets an `idle_timeout` error line and is closed.
+    /// `None`: never. Default 5 minutes.
+    pub idle_timeout: Option<Duration>,
+    /// Budget descriptors against this open-files limit instead of the
+    /// process's soft `RLIMIT_NOFILE` (tests; or to keep connections below
+    /// a limit of your own). Default `None`.
+    pub descriptor_limit: Option<u64>,
 }
 
 impl ControlOptions {
@@ -39,6 +55,10 @@ impl ControlOptions {
             path: path.into(),
             max_connections: 1024,
             call_timeout: Duration::from_secs(30),
+            max_calls: 1024,
+            max_calls_per_connection: 64,
+            idle_timeout: Some(Duration::from_secs(300)),
+            descriptor_limit: None,
         }
     }
 }
@@ -59,6 +79,8 @@ struct ServerInner {
     closed: CancellationToken,
     /// Open connections (shared with the serving side).
     open: Arc<AtomicUsize>,
+    /// What the tree's process children leave for connections.
+    budget: Arc<DescriptorBudget>,
 }
 
 /// What every connection of a serving server shares.
@@ -70,6 +92,7 @@ pub(crate) struct Shared {
     pub(crate) open: Arc<AtomicUsize>,
     /// Cancelled when the server closes: connections stop reading.
     pub(crate) closed: CancellationToken,
+    pub(crate) budget: Arc<DescriptorBudget>,
     next_conn: AtomicU64,
 }
 
@@ -78,6 +101,10 @@ impl ControlServer {
     /// nothing is accepted until [`serve`](Self::serve).
     pub fn bind(options: ControlOptions) -> Result<ControlServer, ControlError> {
         let socket = BoundSocket::bind(&options.path)?;
+        let budget = Arc::new(match options.descriptor_limit {
+            Some(limit) => DescriptorBudget::with_limit(limit),
+            None => DescriptorBudget::new(),
+        });
         Ok(ControlServer {
             inner: Arc::new(ServerInner {
                 file_id: socket.file_id(),
@@ -86,6 +113,7 @@ impl ControlServer {
                 tokens: Arc::default(),
                 closed: CancellationToken::new(),
                 open: Arc::default(),
+                budget,
             }),
         })
     }
@@ -97,6 +125,12 @@ impl ControlServer {
 
     pub(crate) fn tokens(&self) -> Arc<RunTokens> {
         Arc::clone(&self.inner.tokens)
+    }
+
+    /// The descriptor budget connections are admitted against; the tree
+    /// tells it how many process children it has.
+    pub fn budget(&self) -> Arc<DescriptorBudget> {
+        Arc::clone(&self.inner.budget)
     }
 
     /// Serve `sup` on the current tokio runtime until the tree is down or
@@ -127,6 +161,7 @@ impl ControlServer {
             options: self.inner.options.clone(),
             open: Arc::clone(&self.inner.open),
             closed: self.inner.closed.clone(),
+            budget: Arc::clone(&self.inner.budget),
             next_conn: AtomicU64::new(0),
         });
         tokio::spawn(accept_loop(listener, shared, Arc::clone(&self.inner)));
@@ -157,33 +192,13 @@ impl ControlServer {
 }
 
 async fn accept_loop(listener: UnixListener, shared: Arc<Shared>, server: Arc<ServerInner>) {
-    let limit = Arc::new(Semaphore::new(shared.options.max_connections));
     tracing::info!(socket = %server.options.path.display(), "control server listening");
     loop {
         tokio::select! {
             _ = server.closed.cancelled() => break,
             _ = shared.sup.wait() => break,
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
-                    let conn = shared.next_conn.fetch_add(1, Ordering::Relaxed);
-                    let permit = Arc::clone(&limit).try_acquire_owned();
-                    let shared = Arc::clone(&shared);
-                    tokio::spawn(async move {
-                        if let Err(e) = peer::check(&stream) {
-                            tracing::warn!(error = %e, "control connection refused");
-                            refuse(stream, Failure::new("unauthorized", e.to_string())).await;
-                            return;
-                        }
-                        let Ok(permit) = permit else {
-                            let max = shared.options.max_connections;
-                            refuse(stream, Failure::new("too_many_connections",
-                                format!("the server has {max} connections open; try again later"))).await;
-                            return;
-                        };
-                        connection::serve(shared, stream, conn).await;
-                        drop(permit);
-                    });
-                }
+                Ok((stream, _)) => admit(&shared, stream),
                 Err(e) => {
                     // EMFILE and the like: wait a little rather than spin.
                     tracing::warn!(error = %e, "control server: accept failed");
@@ -196,9 +211,61 @@ async fn accept_loop(listener: UnixListener, shared: Arc<Shared>, server: Arc<Se
     remove_if_ours(&server.options.path, server.file_id);
 }
 
-/// Write one error line and close.
-async fn refuse(mut stream: tokio::net::UnixStream, failure: Failure) {
-    use tokio::io::AsyncWriteExt;
-    let _ = stream.write_all(&reply::error(&None, &failure)).await;
-    let _ = stream.shutdown().await;
+/// Admit an accepted connection, or refuse it at once (one error line, then
+/// closed, without a task: a flood of refused clients holds no descriptor
+/// for longer than this call). Runs in the accept loop only, so the count
+/// of open connections cannot change between the check and the admission.
+fn admit(shared: &Arc<Shared>, stream: UnixStream) {
+    if let Err(e) = peer::check(&stream) {
+        tracing::warn!(error = %e, "control connection refused");
+        refuse(&stream, Failure::new("unauthorized", e.to_string()));
+        return;
+    }
+    let open = shared.open.load(Ordering::SeqCst);
+    let max = shared.options.max_connections;
+    let budget = shared.budget.allowance();
+    if open >= max.min(budget.connections) {
+        refuse(&stream, too_many(open, max, budget));
+        return;
+    }
+    shared.open.fetch_add(1, Ordering::SeqCst);
+    let slot = OpenSlot(Arc::clone(&shared.open));
+    let conn = shared.next_conn.fetch_add(1, Ordering::Relaxed);
+    let shared = Arc::clone(shared);
+    tokio::spawn(async move {
+        connection::serve(shared, stream, conn).await;
+        drop(slot);
+    });
+}
+
+/// The refusal of a connection over the limit: which limit, and why.
+fn too_many(open: usize, max: usize, budget: Allowance) -> Failure {
+    let message = if budget.connections < max {
+        format!(
+            "{open} control connections are open, all that vigil's descriptor budget allows: its open-files \
+             limit is {limit}, its {children} process children reserve {reserved} descriptors, vigil itself \
+             {RESERVE}; try again later, or raise `ulimit -n` for vigil",
+            limit = budget.limit,
+            children = budget.children,
+            reserved = budget.reserved,
+        )
+    } else {
+        format!("the server has {open} connections open, its maximum (max_connections); try again later")
+    };
+    Failure::new("too_many_connections", message)
+}
+
+/// One admitted connection; the count goes down when it ends, however.
+struct OpenSlot(Arc<AtomicUsize>);
+
+impl Drop for OpenSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Write one error line, if the socket takes it at once (a fresh socket's
+/// buffer always does), and close.
+fn refuse(stream: &UnixStream, failure: Failure) {
+    let _ = stream.try_write(&reply::error(&None, &failure));
 }

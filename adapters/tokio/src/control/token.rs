@@ -1,13 +1,28 @@
 //! Per-run secrets: every process run gets a fresh random `VIGIL_TOKEN`, the
 //! only proof a worker has of which run it is.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use vigil_core::RunId;
 
 /// Bytes of randomness in a token (rendered as twice as many hex digits).
 const TOKEN_BYTES: usize = 16;
+
+/// Revoked tokens remembered, so that a worker using one is told which run
+/// it was and that it has ended (the oldest are forgotten first).
+const REMEMBERED: usize = 1024;
+
+/// What a token is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum TokenFate {
+    /// The token of this live run, of the worker at this path.
+    Live(RunId, Arc<str>),
+    /// The token of a run that has ended: the worker's path and the run's generation.
+    Ended(Arc<str>, u64),
+    /// Never issued (or revoked long ago).
+    Unknown,
+}
 
 /// The tokens of the live process runs. The driver issues one when it spawns
 /// a process run and revokes it when the run ends; the control server looks
@@ -21,6 +36,9 @@ pub(crate) struct RunTokens {
 struct Tokens {
     by_token: HashMap<String, (RunId, Arc<str>)>,
     by_run: HashMap<RunId, String>,
+    /// Recently revoked tokens, oldest first, and what they were.
+    ended: VecDeque<String>,
+    ended_runs: HashMap<String, (RunId, Arc<str>)>,
 }
 
 impl RunTokens {
@@ -46,8 +64,37 @@ impl RunTokens {
     pub(crate) fn revoke(&self, run: RunId) {
         let mut t = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(token) = t.by_run.remove(&run) {
-            t.by_token.remove(&token);
+            if let Some((_, path)) = t.by_token.remove(&token) {
+                if t.ended.len() >= REMEMBERED {
+                    if let Some(old) = t.ended.pop_front() {
+                        t.ended_runs.remove(&old);
+                    }
+                }
+                t.ended.push_back(token.clone());
+                t.ended_runs.insert(token, (run, path));
+            }
         }
+    }
+
+    /// What `token` is: a live run's, an ended run's, or unknown.
+    pub(crate) fn fate(&self, token: &str) -> TokenFate {
+        let t = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((run, path)) = t.by_token.get(token) {
+            return TokenFate::Live(*run, Arc::clone(path));
+        }
+        match t.ended_runs.get(token) {
+            Some((run, path)) => TokenFate::Ended(Arc::clone(path), run.generation),
+            None => TokenFate::Unknown,
+        }
+    }
+
+    /// The worker path of an ended `run`, while its token is remembered.
+    pub(crate) fn ended_path(&self, run: RunId) -> Option<Arc<str>> {
+        let t = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        t.ended_runs
+            .values()
+            .find(|(r, _)| *r == run)
+            .map(|(_, p)| Arc::clone(p))
     }
 
     /// The live run a token belongs to, and its worker's path.
@@ -78,6 +125,20 @@ mod tests {
     use super::*;
     use vigil_core::NodeId;
 
+    #[test]
+    fn ended_tokens_are_remembered_within_a_bound() {
+        let t = RunTokens::default();
+        let first = t.issue(run(0), "w").unwrap();
+        t.revoke(run(0));
+        for g in 1..=REMEMBERED as u64 {
+            t.issue(run(g), "w").unwrap();
+            t.revoke(run(g));
+        }
+        assert_eq!(t.fate(&first), TokenFate::Unknown);
+        let inner = t.inner.lock().unwrap();
+        assert_eq!((inner.ended.len(), inner.ended_runs.len()), (REMEMBERED, REMEMBERED));
+    }
+
     fn run(generation: u64) -> RunId {
         RunId {
             node: NodeId::from_index(1),
@@ -95,6 +156,9 @@ mod tests {
         assert_eq!(t.lookup(&a).map(|(r, _)| r), Some(run(1)));
         t.revoke(run(1));
         assert_eq!(t.lookup(&a), None);
+        assert_eq!(t.fate(&a), TokenFate::Ended("w".into(), 1));
+        assert_eq!(t.fate(&b), TokenFate::Live(run(2), "w".into()));
+        assert_eq!(t.fate("0123"), TokenFate::Unknown);
         assert!(!t.is_live(run(1)));
         assert!(t.is_live(run(2)));
     }
