@@ -24,7 +24,7 @@ fn run_with_log_filter(tag: &str, value: &str) -> (Vigil, Scratch) {
     let trace = s.path("trace.jsonl");
     let v = Vigil::start_with(&s, &config, &trace, &[("VIGIL_LOG", value)]);
     let pid = s.wait_pid(&v, "a.pid");
-    assert!(v.alive(pid));
+    v.wait_for("the child to run", || v.alive(pid));
     (v, s)
 }
 

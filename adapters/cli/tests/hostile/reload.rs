@@ -338,7 +338,8 @@ fn a_reload_that_fails_halfway_is_logged_and_completed_by_the_next() {
     v.signal("HUP");
     v.wait_log(&["reloaded", "started [x], stopped [], replaced []"]);
     first_pids(&s, &v, &["x"]);
-    assert!(v.alive(a) && v.alive(y), "a or y was touched; log:\n{}", v.log_text());
+    v.wait_for("y to run", || v.alive(y));
+    assert!(v.alive(a), "a was touched; log:\n{}", v.log_text());
     assert_eq!(starts(&s, "y").len(), 1, "y was restarted");
     v.signal("TERM");
     assert_eq!(v.wait_code(), 0, "log:\n{}", v.log_text());

@@ -56,7 +56,7 @@ fn a_full_disk_is_reported_at_once_and_supervision_goes_on() {
     crate::support::send("KILL", &[a]);
     s.wait_lines(&v, "a.pids", 2);
     let a2 = pids(&s, "a")[1];
-    assert!(v.alive(a2), "a was not restarted");
+    v.wait_for("a's new run", || v.alive(a2));
     assert!(v.alive(b), "b was touched");
     assert_eq!(pids(&s, "b").len(), 1, "b was restarted");
     assert_eq!(
