@@ -237,8 +237,15 @@ async fn talk(socket: &std::path::Path, op: &Op, args: &CtlArgs) -> Result<(), C
 /// `subscribe`: every trace event as one JSON line until the stream ends.
 async fn follow(client: &mut Client) -> Result<(), ClientError> {
     let id = Some(client.send(&Op::Subscribe {}).await?);
+    // A reader that leaves (`| head -1`) ends the command even on an idle tree.
+    let gone = crate::output::stdout_reader_gone();
+    tokio::pin!(gone);
     loop {
-        match client.next_message().await? {
+        let message = tokio::select! {
+            m = client.next_message() => m?,
+            () = &mut gone => crate::output::exit_closed(),
+        };
+        match message {
             Message::Item { id: got, text, .. } if got == id => println!("{text}"),
             Message::Reply {
                 result: Err((code, message)),

@@ -15,9 +15,17 @@
 //!
 //! Every other panic goes to the hook that was there before (the default
 //! one prints the message and the backtrace).
+//!
+//! A command that waits before it writes (`vigil ctl subscribe` on an idle
+//! tree) would only notice at its next line; [`stdout_reader_gone`] tells it
+//! as soon as the reader leaves, and [`exit_closed`] ends it the same way.
 
 use std::io::Write;
+use std::os::fd::{AsFd, OwnedFd};
 use std::panic::PanicHookInfo;
+
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
 
 use crate::exit::{OUTPUT_CLOSED, OUTPUT_FAILED};
 
@@ -79,6 +87,36 @@ fn exit_for(failure: &OutputFailure) -> ! {
     std::process::exit(i32::from(OUTPUT_FAILED));
 }
 
+/// End the command as a closed output does: quietly, [`OUTPUT_CLOSED`].
+pub fn exit_closed() -> ! {
+    std::process::exit(i32::from(OUTPUT_CLOSED))
+}
+
+/// Resolves when the standard output is a pipe whose reader has gone (the
+/// pipe reports an error to `epoll`); never when stdout is a file, a
+/// terminal or anything else `epoll` cannot watch. Needs a tokio runtime
+/// with I/O enabled.
+pub async fn stdout_reader_gone() {
+    match std::io::stdout().as_fd().try_clone_to_owned() {
+        Ok(fd) => reader_gone(fd).await,
+        Err(_) => std::future::pending().await,
+    }
+}
+
+/// [`stdout_reader_gone`] for the write end `fd`.
+async fn reader_gone(fd: OwnedFd) {
+    let Ok(watched) = AsyncFd::with_interest(fd, Interest::ERROR) else {
+        return std::future::pending().await;
+    };
+    loop {
+        match watched.ready(Interest::ERROR).await {
+            Ok(guard) if guard.ready().is_error() => return,
+            Ok(mut guard) => guard.clear_ready(),
+            Err(_) => return std::future::pending().await,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,5 +135,44 @@ mod tests {
         assert!(!full.error.ends_with(BROKEN_PIPE));
         assert_eq!(parse("failed printing to a file: x"), None);
         assert_eq!(parse("index out of bounds"), None);
+    }
+
+    #[test]
+    fn a_pipe_whose_reader_leaves_is_seen_at_once_a_file_never() {
+        let dir = std::env::temp_dir().join(format!("vigil-output-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let fifo = dir.join("out");
+        assert!(std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success());
+        // Opening read-write never blocks: it is the reader.
+        let reader = std::fs::OpenOptions::new().read(true).write(true).open(&fifo).unwrap();
+        let writer = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+        let file = std::fs::File::create(dir.join("file")).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let gone = reader_gone(OwnedFd::from(writer));
+            tokio::pin!(gone);
+            let wait = std::time::Duration::from_millis(100);
+            assert!(
+                tokio::time::timeout(wait, &mut gone).await.is_err(),
+                "a reader is still there"
+            );
+            drop(reader);
+            let safety = std::time::Duration::from_secs(10);
+            assert!(tokio::time::timeout(safety, &mut gone).await.is_ok(), "the reader left");
+            assert!(
+                tokio::time::timeout(wait, reader_gone(OwnedFd::from(file)))
+                    .await
+                    .is_err(),
+                "a regular file has no reader to lose"
+            );
+        });
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

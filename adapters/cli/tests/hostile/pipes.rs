@@ -184,6 +184,11 @@ fn ctl_ends_quietly_and_the_tree_runs_on() {
     let (code, stderr) = closed_at_once(&s, vigil_cmd(&s, &["ctl", "--json", "tree"]), "vigil ctl --json tree");
     assert_quiet("vigil ctl --json tree", code, &stderr);
 
+    // subscribe on an idle tree, its reader gone before it starts: it ends
+    // at once, not at the next event (there is none).
+    let (code, stderr) = closed_at_once(&s, vigil_cmd(&s, &["ctl", "subscribe"]), "idle vigil ctl subscribe");
+    assert_quiet("idle vigil ctl subscribe", code, &stderr);
+
     // subscribe: a reader takes one event and leaves; events go on (restarts
     // of a) until subscribe writes again and finds the pipe closed.
     let mut sub = spawn(vigil_cmd(&s, &["ctl", "subscribe"]), "vigil ctl subscribe");
