@@ -104,6 +104,10 @@ fn init_logging() {
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
+        // A log nobody reads any more (`2>&1 | head`) must not stop the
+        // supervisor: a failed write is dropped, not reported with a print
+        // that would panic on the same closed stderr.
+        .log_internal_errors(false)
         .try_init();
     if let Some((value, error)) = invalid {
         tracing::warn!(

@@ -227,3 +227,59 @@ fn ctl_ends_quietly_and_the_tree_runs_on() {
     assert_eq!(v.wait_code(), 0, "log:\n{}", v.log_text());
     v.wait_nothing_left();
 }
+
+/// `vigil run tree.toml 2>&1 | tee log`, and the reader of the log goes away:
+/// the supervisor loses its log, not its tree. It keeps supervising (a crash
+/// is restarted, the sibling untouched) and shuts down normally.
+#[test]
+fn vigil_run_keeps_supervising_when_its_log_reader_is_gone() {
+    let s = Scratch::new("pipes-run-log");
+    let rec = |name: &str| sh(&format!("echo $$ >> {}; exec sleep 1000", s.p(&format!("{name}.pids"))));
+    let config = s.write(
+        "tree.toml",
+        &format!(
+            "[[child]]\nname = \"a\"\ncommand = {}\n\n[[child]]\nname = \"b\"\ncommand = {}\n",
+            rec("a"),
+            rec("b")
+        ),
+    );
+    let tag = crate::support::unique("tag");
+    let child = vigil_cmd(&s, &["run", config.to_str().expect("UTF-8")])
+        .arg("--trace")
+        .arg(s.path("trace.jsonl"))
+        .env("VIGIL_LOG", "debug")
+        .env(crate::support::TAG_VAR, &tag)
+        .env_remove("NOTIFY_SOCKET")
+        .stdout(Stdio::null())
+        .stderr(readerless_pipe(&s))
+        .spawn()
+        .expect("vigil run starts");
+    let mut v = Vigil {
+        child,
+        status: None,
+        tag,
+        trace: s.path("trace.jsonl"),
+        log: s.path("no-log"),
+    };
+    v.wait_for_signal_handlers();
+    let pids = |name: &str| -> Vec<u32> {
+        s.lines(&format!("{name}.pids"))
+            .iter()
+            .map(|l| l.trim().parse().expect("a pid"))
+            .collect()
+    };
+    s.wait_lines(&v, "a.pids", 1);
+    s.wait_lines(&v, "b.pids", 1);
+    let b = pids("b")[0];
+    crate::support::send("KILL", &[pids("a")[0]]);
+    s.wait_lines(&v, "a.pids", 2);
+    let a2 = pids("a")[1];
+    v.wait_for("a's new run", || v.alive(a2));
+    assert!(v.alive(b), "b was touched");
+    v.signal("TERM");
+    assert_eq!(v.wait_code(), 0);
+    let trace = v.trace();
+    assert_eq!(trace.count("spawn", "a"), 2, "{trace}");
+    assert_eq!(trace.count("spawn", "b"), 1, "{trace}");
+    v.wait_nothing_left();
+}
