@@ -24,8 +24,10 @@ use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
 use std::panic::PanicHookInfo;
 
-use tokio::io::unix::AsyncFd;
+use std::os::unix::fs::FileTypeExt;
+
 use tokio::io::Interest;
+use tokio::net::unix::pipe;
 
 use crate::exit::{OUTPUT_CLOSED, OUTPUT_FAILED};
 
@@ -103,15 +105,20 @@ pub async fn stdout_reader_gone() {
     }
 }
 
-/// [`stdout_reader_gone`] for the write end `fd`.
+/// [`stdout_reader_gone`] for the write end `fd`. It is only watched,
+/// never written through, so its blocking mode is left alone (a non-blocking
+/// stdout would make `println!` fail with `EAGAIN`).
 async fn reader_gone(fd: OwnedFd) {
-    let Ok(watched) = AsyncFd::with_interest(fd, Interest::ERROR) else {
-        return std::future::pending().await;
+    let file = std::fs::File::from(fd);
+    let is_pipe = file.metadata().is_ok_and(|m| m.file_type().is_fifo());
+    let watched = match is_pipe.then(|| pipe::Sender::from_file_unchecked(file)) {
+        Some(Ok(sender)) => sender,
+        _ => return std::future::pending().await,
     };
     loop {
         match watched.ready(Interest::ERROR).await {
-            Ok(guard) if guard.ready().is_error() => return,
-            Ok(mut guard) => guard.clear_ready(),
+            Ok(ready) if ready.is_error() => return,
+            Ok(_) => tokio::task::yield_now().await,
             Err(_) => return std::future::pending().await,
         }
     }
