@@ -12,6 +12,9 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tokio::sync::Mutex;
 
 use vigil_config::{ConfigError, TreeConfig};
 use vigil_core::{ChildKind, ChildSpec, Readiness, Request, RequestError, SupervisorSpec};
@@ -112,8 +115,19 @@ struct Tally {
 /// The engine refuses every request from now on: the tree is going down.
 struct Stopping;
 
+/// Reload in a task of its own, beside the signal handling (a slow stop must
+/// not delay SIGTERM), after any reload still running: each holds `applied`
+/// while it works.
+pub fn spawn(sup: &Supervisor, applied: &Arc<Mutex<Applied>>, path: &Path, output: &OutputMode) {
+    let (sup, applied, path, output) = (sup.clone(), Arc::clone(applied), path.to_owned(), output.clone());
+    tokio::spawn(async move {
+        let mut applied = applied.lock().await;
+        reload(&sup, &mut applied, &path, &output).await;
+    });
+}
+
 /// Apply the config file at `path` to the running tree (see the module documentation).
-pub async fn reload(sup: &Supervisor, applied: &mut Applied, path: &Path, output: &OutputMode) {
+async fn reload(sup: &Supervisor, applied: &mut Applied, path: &Path, output: &OutputMode) {
     let new = match load(path, applied) {
         Ok(c) => c,
         Err(e) => {

@@ -117,15 +117,9 @@ fn init_logging() {
 }
 
 async fn supervise(args: RunArgs, config: PathBuf, cfg: TreeConfig) -> ExitCode {
-    let (trace, trace_status) = match &args.trace {
-        Some(p) => match open_trace(p) {
-            Ok((file, status)) => (Some(file), Some(status)),
-            Err(e) => {
-                eprintln!("error: cannot write the trace to {}: {e}", p.display());
-                return ExitCode::from(2);
-            }
-        },
-        None => (None, None),
+    let (trace, trace_status) = match args.trace.as_deref().map(open_trace).transpose() {
+        Ok(t) => t.unzip(),
+        Err(code) => return code,
     };
     let output = args
         .output_dir
@@ -205,11 +199,7 @@ async fn supervise(args: RunArgs, config: PathBuf, cfg: TreeConfig) -> ExitCode 
                     tracing::warn!("SIGHUP during shutdown: ignored");
                     continue;
                 }
-                let (sup, current, config, output) = (sup.clone(), current.clone(), config.clone(), output.clone());
-                tokio::spawn(async move {
-                    let mut applied = current.lock().await;
-                    crate::reload::reload(&sup, &mut applied, &config, &output).await;
-                });
+                crate::reload::spawn(&sup, &current, &config, &output);
             }
         }
     }
@@ -269,8 +259,13 @@ fn exit_code(reason: &ExitReason, asked: bool, root_gave_up: bool) -> ExitCode {
 /// (it can be followed live, and a `kill -9` of vigil loses nothing). A
 /// write error is logged when it happens and stops the trace; supervision
 /// goes on.
-fn open_trace(path: &std::path::Path) -> std::io::Result<(Box<dyn std::io::Write + Send>, TraceFileStatus)> {
-    let file = TraceFile::create(path, Flush::EachLine)?.on_error(|e| {
+/// A file that cannot be created is bad input: exit 2.
+fn open_trace(path: &std::path::Path) -> Result<(Box<dyn std::io::Write + Send>, TraceFileStatus), ExitCode> {
+    let file = TraceFile::create(path, Flush::EachLine).map_err(|e| {
+        eprintln!("error: cannot write the trace to {}: {e}", path.display());
+        ExitCode::from(2)
+    })?;
+    let file = file.on_error(|e| {
         tracing::error!(
             file = %e.path().display(),
             errno = %e.errno_name(),
