@@ -108,9 +108,6 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// How much longer than its own timeout the client waits for a `call`.
 const CALL_MARGIN: Duration = Duration::from_secs(5);
 
-/// The exit code when the server did not answer in time (as `timeout(1)`).
-const TIMED_OUT: u8 = 124;
-
 /// Parse `--timeout`: a duration as the configs write them, or a bare
 /// number of milliseconds (what `call --timeout MS` always took).
 fn parse_timeout(text: &str) -> Result<Duration, String> {
@@ -166,7 +163,7 @@ pub fn ctl(args: CtlArgs) -> ExitCode {
                     ""
                 }
             );
-            ExitCode::from(TIMED_OUT)
+            ExitCode::from(crate::exit::NO_ANSWER)
         }
         Err(Failed::Client(e)) => {
             eprintln!("error: {e}");
@@ -349,8 +346,15 @@ async fn subscribed(client: &mut Client) -> Result<Option<RequestId>, ClientErro
 
 /// `subscribe`: every trace event as one JSON line until the stream ends.
 async fn follow(client: &mut Client, id: Option<RequestId>) -> Result<(), ClientError> {
+    // A reader that leaves (`| head -1`) ends the command even on an idle tree.
+    let gone = crate::output::stdout_reader_gone();
+    tokio::pin!(gone);
     loop {
-        match client.next_message().await? {
+        let message = tokio::select! {
+            m = client.next_message() => m?,
+            () = &mut gone => crate::output::exit_closed(),
+        };
+        match message {
             Message::Item { id: got, text, .. } if got == id => println!("{text}"),
             Message::End { .. } => return Ok(()),
             _ => {}

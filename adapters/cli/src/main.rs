@@ -17,12 +17,17 @@
 //!   `vigil run` over its control socket.
 //!
 //! Exit codes: 0 ok, 1 a check or invariant failed, 2 bad usage or bad input
-//! (clap's own usage errors exit 2 too).
+//! (clap's own usage errors exit 2 too), 74 the trace or the output could not
+//! be written, 141 the output's reader went away (`exit.rs`).
 
 mod args;
 mod check_cmd;
+mod config_snapshot;
 mod ctl_cmd;
 mod ctl_render;
+mod exit;
+mod output;
+mod reload;
 mod run_cmd;
 mod sim_cmd;
 mod tour;
@@ -37,7 +42,11 @@ use crate::sim_cmd::SimArgs;
 /// vigil: a deterministic supervision engine.
 #[derive(Debug, Parser)]
 #[command(name = "vigil", version, about = "vigil: a deterministic supervision engine", long_about = None)]
-#[command(after_help = "Exit codes: 0 ok, 1 a check or invariant failed, 2 bad usage or bad input.")]
+#[command(
+    after_help = "Exit codes: 0 ok, 1 a check or invariant failed, 2 bad usage or bad input, \
+74 the trace or the output could not be written (a full disk), 141 the output's reader went away (`| head`), \
+124 `vigil ctl` got no answer within --timeout."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Cmd>,
@@ -73,6 +82,8 @@ fn main() -> ExitCode {
     // `vigil run` starts every process under a guard that is this binary
     // executed again: in a guard, this never returns.
     vigil_tokio::guard::enter_if_guard();
+    // A closed or failing stdout/stderr ends any command cleanly (141 or 74).
+    output::install();
     let cli = Cli::parse();
     match cli.command {
         Some(Cmd::Tour { quiet }) => tour::run(quiet),

@@ -1,21 +1,23 @@
 //! `vigil run CONFIG`: supervise the tree's OS processes for real.
 //!
 //! SIGTERM or SIGINT shuts the tree down in order (a second one kills every
-//! process group at once); SIGHUP reloads the config: top-level children that
-//! are new are started, removed ones stopped and deleted, changed ones
-//! (anything in their subtree) replaced, unchanged ones left alone.
+//! process group at once); SIGHUP reloads the config (`reload.rs`).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
 use tokio::signal::unix::{signal, SignalKind};
 use vigil_config::{TreeConfig, WorkerConfig};
-use vigil_core::{ChildKind, ChildSpec, ExitReason, Notice, Readiness, Request, SupervisorSpec};
+use vigil_core::{ChildKind, ExitReason, Notice, Readiness, SupervisorSpec};
 use vigil_tokio::control::{ControlOptions, ControlServer};
 use vigil_tokio::monitor::{LeakDetection, MonitorSettings};
 use vigil_tokio::{OutputMode, ProcessSpec, ProcessTreeOptions, Supervisor, Tree};
+use vigil_trace::{Flush, TraceFile, TraceFileStatus};
+
+use crate::exit::OUTPUT_FAILED;
+use crate::reload::Applied;
 
 /// The options of `vigil run`.
 #[derive(Clone, Debug, Args)]
@@ -83,28 +85,46 @@ pub fn run(args: RunArgs) -> ExitCode {
     runtime.block_on(supervise(args, config, cfg))
 }
 
+/// The log filter when `VIGIL_LOG` is unset, empty or invalid.
+const DEFAULT_LOG: &str = "info";
+
+/// Log to stderr, filtered by `VIGIL_LOG`. An invalid value does not keep
+/// the tree from starting: vigil says so in one line and logs at
+/// [`DEFAULT_LOG`] (docs/ADAPTER.md).
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("VIGIL_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let (filter, invalid) = match std::env::var("VIGIL_LOG") {
+        Err(std::env::VarError::NotPresent) => (None, None),
+        Err(std::env::VarError::NotUnicode(v)) => {
+            (None, Some((v.to_string_lossy().into_owned(), "not UTF-8".to_owned())))
+        }
+        Ok(v) if v.trim().is_empty() => (None, None),
+        Ok(v) => match tracing_subscriber::EnvFilter::try_new(&v) {
+            Ok(f) => (Some(f), None),
+            Err(e) => (None, Some((v, e.to_string()))),
+        },
+    };
+    let filter = filter.unwrap_or_else(|| tracing_subscriber::EnvFilter::new(DEFAULT_LOG));
     use std::io::IsTerminal;
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
+        // A log nobody reads any more (`2>&1 | head`) must not stop the
+        // supervisor: a failed write is dropped, not reported with a print
+        // that would panic on the same closed stderr.
+        .log_internal_errors(false)
         .try_init();
+    if let Some((value, error)) = invalid {
+        tracing::warn!(
+            "VIGIL_LOG={value:?} is not a valid log filter ({error}); logging at the default level, {DEFAULT_LOG}"
+        );
+    }
 }
 
 async fn supervise(args: RunArgs, config: PathBuf, cfg: TreeConfig) -> ExitCode {
-    let trace: Option<Box<dyn std::io::Write + Send>> = match &args.trace {
-        Some(p) => match std::fs::File::create(p) {
-            // Line-buffered: the trace can be followed live, and a kill -9 of vigil loses nothing.
-            Ok(f) => Some(Box::new(std::io::LineWriter::new(f))),
-            Err(e) => {
-                eprintln!("error: cannot write the trace to {}: {e}", p.display());
-                return ExitCode::from(2);
-            }
-        },
-        None => None,
+    let (trace, trace_status) = match args.trace.as_deref().map(open_trace).transpose() {
+        Ok(t) => t.unzip(),
+        Err(code) => return code,
     };
     let output = args
         .output_dir
@@ -148,7 +168,7 @@ async fn supervise(args: RunArgs, config: PathBuf, cfg: TreeConfig) -> ExitCode 
     tracing::info!(config = %cfg.source, workers = cfg.workers.len(), "supervising");
     // Reloads run beside the signal loop (a slow stop must not block SIGTERM)
     // and one after the other (each holds the current config while it works).
-    let current = std::sync::Arc::new(tokio::sync::Mutex::new(cfg));
+    let current = std::sync::Arc::new(tokio::sync::Mutex::new(Applied::new(&cfg)));
     let mut stopping = false;
     let mut root_gave_up = false;
     let gave_up = |e: &vigil_tokio::Event| matches!(e.notice, Notice::GiveUp { .. }) && e.path.is_empty();
@@ -168,6 +188,7 @@ async fn supervise(args: RunArgs, config: PathBuf, cfg: TreeConfig) -> ExitCode 
                 // The handle's flag also covers a give-up that happened
                 // before `events` subscribed (a fast crash loop on a busy machine).
                 let code = exit_code(&reason, stopping, root_gave_up || sup.root_gave_up());
+                let code = trace_outcome(code, trace_status.as_ref());
                 // Let subscribers receive the end of their stream before the runtime goes.
                 control_guard.0.finish(std::time::Duration::from_millis(500)).await;
                 return code;
@@ -183,11 +204,7 @@ async fn supervise(args: RunArgs, config: PathBuf, cfg: TreeConfig) -> ExitCode 
                     tracing::warn!("SIGHUP during shutdown: ignored");
                     continue;
                 }
-                let (sup, current, config, output) = (sup.clone(), current.clone(), config.clone(), output.clone());
-                tokio::spawn(async move {
-                    let mut cfg = current.lock().await;
-                    reload(&sup, &mut cfg, &config, &output).await;
-                });
+                crate::reload::spawn(&sup, &current, &config, &output);
             }
         }
     }
@@ -243,6 +260,43 @@ fn exit_code(reason: &ExitReason, asked: bool, root_gave_up: bool) -> ExitCode {
     }
 }
 
+/// The `--trace` file: whole lines, each written as soon as it is complete
+/// (it can be followed live, and a `kill -9` of vigil loses nothing). A
+/// write error is logged when it happens and stops the trace; supervision
+/// goes on.
+/// A file that cannot be created is bad input: exit 2.
+fn open_trace(path: &std::path::Path) -> Result<(Box<dyn std::io::Write + Send>, TraceFileStatus), ExitCode> {
+    let file = TraceFile::create(path, Flush::EachLine).map_err(|e| {
+        eprintln!("error: cannot write the trace to {}: {e}", path.display());
+        ExitCode::from(2)
+    })?;
+    let file = file.on_error(|e| {
+        tracing::error!(
+            file = %e.path().display(),
+            errno = %e.errno_name(),
+            "{e}; vigil goes on supervising without it, and will exit {OUTPUT_FAILED} (unless the tree fails: 1)"
+        );
+    });
+    let status = file.status();
+    Ok((Box::new(file), status))
+}
+
+/// A run that ended well but lost its trace exits [`OUTPUT_FAILED`]; a
+/// failure of the tree keeps its own code.
+fn trace_outcome(code: ExitCode, trace: Option<&TraceFileStatus>) -> ExitCode {
+    match trace.and_then(TraceFileStatus::error) {
+        Some(e) => {
+            tracing::error!(file = %e.path().display(), "the trace is incomplete: {e}");
+            if code == ExitCode::SUCCESS {
+                ExitCode::from(OUTPUT_FAILED)
+            } else {
+                code
+            }
+        }
+        None => code,
+    }
+}
+
 /// The processes of `spec`'s workers, indexed by their tags.
 fn processes(cfg: &TreeConfig, spec: &SupervisorSpec, output: &OutputMode) -> Vec<ProcessSpec> {
     let mut notify = BTreeMap::new();
@@ -267,7 +321,8 @@ fn monitor_settings(m: &vigil_config::MonitorConfig) -> MonitorSettings {
     }
 }
 
-fn process_spec(w: &WorkerConfig, notify: bool, output: &OutputMode) -> ProcessSpec {
+/// The process of worker `w` (`notify`: it reports readiness with sd_notify).
+pub(crate) fn process_spec(w: &WorkerConfig, notify: bool, output: &OutputMode) -> ProcessSpec {
     ProcessSpec {
         command: w.command.clone(),
         env: w.env.clone(),
@@ -286,124 +341,5 @@ fn readiness_by_tag(spec: &SupervisorSpec, out: &mut BTreeMap<u64, bool>) {
             }
             ChildKind::Supervisor(s) => readiness_by_tag(s, out),
         }
-    }
-}
-
-/// What a worker runs (argv, environment, directory): a change means a restart.
-type RunSettings = (Vec<String>, BTreeMap<String, String>, Option<PathBuf>);
-
-/// A top-level child with its tags zeroed and its workers' run settings, for comparing.
-fn fingerprint(cfg: &TreeConfig, child: &ChildSpec) -> (ChildSpec, Vec<RunSettings>) {
-    let mut workers = Vec::new();
-    let mut c = child.clone();
-    normalise(cfg, &mut c, &mut workers);
-    (c, workers)
-}
-
-fn normalise(cfg: &TreeConfig, c: &mut ChildSpec, workers: &mut Vec<RunSettings>) {
-    match &mut c.kind {
-        ChildKind::Worker => {
-            if let Some(w) = cfg.workers.get(c.tag as usize) {
-                workers.push((w.command.clone(), w.env.clone(), w.cwd.clone()));
-            }
-            c.tag = 0;
-        }
-        ChildKind::Supervisor(s) => {
-            let s = std::sync::Arc::make_mut(s);
-            for k in &mut s.children {
-                normalise(cfg, k, workers);
-            }
-            c.tag = 0;
-        }
-    }
-}
-
-/// `child` (from `cfg`) with its workers' tags renumbered from 0, and their processes.
-fn detach(cfg: &TreeConfig, child: &ChildSpec, output: &OutputMode) -> (ChildSpec, Vec<ProcessSpec>) {
-    fn walk(cfg: &TreeConfig, c: &mut ChildSpec, out: &mut Vec<ProcessSpec>, output: &OutputMode) {
-        match &mut c.kind {
-            ChildKind::Worker => {
-                if let Some(w) = cfg.workers.get(c.tag as usize) {
-                    out.push(process_spec(w, c.readiness == Readiness::Notify, output));
-                }
-                c.tag = (out.len() - 1) as u64;
-            }
-            ChildKind::Supervisor(s) => {
-                for k in &mut std::sync::Arc::make_mut(s).children {
-                    walk(cfg, k, out, output);
-                }
-            }
-        }
-    }
-    let mut c = child.clone();
-    let mut out = Vec::new();
-    walk(cfg, &mut c, &mut out, output);
-    (c, out)
-}
-
-/// SIGHUP: apply the config file's current contents to the running tree.
-async fn reload(sup: &Supervisor, current: &mut TreeConfig, path: &Path, output: &OutputMode) {
-    let new = match vigil_config::load_tree(path) {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::error!(error = %e, "reload failed; the running tree is unchanged");
-            return;
-        }
-    };
-    let root_settings = |s: &SupervisorSpec| (s.strategy, s.intensity, s.period, s.auto_shutdown, s.lifespan);
-    if root_settings(&current.spec) != root_settings(&new.spec) {
-        tracing::warn!("the root supervisor's settings changed; they apply when vigil is restarted");
-    }
-    let old: BTreeMap<&str, &ChildSpec> = current.spec.children.iter().map(|c| (c.name.as_str(), c)).collect();
-    let fresh: BTreeMap<&str, &ChildSpec> = new.spec.children.iter().map(|c| (c.name.as_str(), c)).collect();
-    let (mut started, mut stopped, mut replaced) = (0, 0, 0);
-    // Removed children, last first.
-    for c in current.spec.children.iter().rev() {
-        if !fresh.contains_key(c.name.as_str()) {
-            remove(sup, &c.name).await;
-            stopped += 1;
-        }
-    }
-    for c in &new.spec.children {
-        match old.get(c.name.as_str()) {
-            Some(o) if fingerprint(current, o) == fingerprint(&new, c) => {}
-            Some(_) => {
-                replace(sup, &new, c, output).await;
-                replaced += 1;
-            }
-            None => {
-                add(sup, &new, c, output).await;
-                started += 1;
-            }
-        }
-    }
-    tracing::info!(started, stopped, replaced, "reloaded {}", path.display());
-    *current = new;
-}
-
-async fn remove(sup: &Supervisor, name: &str) {
-    let _ = sup.request(Request::TerminateChild { path: name.to_owned() }).await;
-    let _ = sup.request(Request::DeleteChild { path: name.to_owned() }).await;
-}
-
-/// Stop a changed child, give it its new spec in place (so it keeps its
-/// position in start order), and start it again.
-async fn replace(sup: &Supervisor, cfg: &TreeConfig, child: &ChildSpec, output: &OutputMode) {
-    let name = child.name.clone();
-    let _ = sup.request(Request::TerminateChild { path: name.clone() }).await;
-    let (spec, processes) = detach(cfg, child, output);
-    if let Err(e) = sup.replace_processes(&name, spec, processes).await {
-        tracing::error!(child = %name, error = %e, "could not apply a changed child");
-        return;
-    }
-    if let Err(e) = sup.request(Request::RestartChild { path: name.clone() }).await {
-        tracing::error!(child = %name, error = %e, "could not restart a changed child");
-    }
-}
-
-async fn add(sup: &Supervisor, cfg: &TreeConfig, child: &ChildSpec, output: &OutputMode) {
-    let (spec, processes) = detach(cfg, child, output);
-    if let Err(e) = sup.start_processes("", spec, processes).await {
-        tracing::error!(child = %child.name, error = %e, "could not start a reloaded child");
     }
 }

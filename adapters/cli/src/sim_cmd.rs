@@ -19,7 +19,10 @@ use clap::Args;
 use vigil_config::{format_duration, TreeConfig};
 use vigil_sim::{run_seed_checked, run_seeds, SimOptions, TraceWriter};
 
+use vigil_trace::{Flush, TraceFile, TraceFileStatus};
+
 use crate::args::{parse_jobs, parse_positive_duration, parse_seed, parse_seed_range};
+use crate::exit::OUTPUT_FAILED;
 
 /// The seed used when neither `--seed` nor `--seeds` is given.
 pub const DEFAULT_SEED: u64 = 0;
@@ -30,7 +33,8 @@ pub const DEFAULT_SEED: u64 = 0;
 Seeds: --seed N runs one seed; --seeds A..B runs seeds A to B-1 (half-open, like a \
 Rust range; A..=B includes B), spread over --jobs threads. Without either: --seed 0.
 Exit codes: 0 every run passed, 1 an invariant failed (the seed and the command \
-that replays it are printed), 2 bad usage or bad input.")]
+that replays it are printed), 2 bad usage or bad input, 74 the trace or the output \
+could not be written (a full disk), 141 the output's reader went away (`| head`).")]
 pub struct SimArgs {
     /// The tree config (TOML).
     #[arg(value_name = "CONFIG")]
@@ -170,17 +174,23 @@ fn replay_command(args: &SimArgs, cfg: &TreeConfig, seed: u64, opts: &SimOptions
 }
 
 fn single(args: &SimArgs, cfg: &TreeConfig, seed: u64, opts: &SimOptions) -> ExitCode {
-    let writer = match &args.trace {
-        Some(path) => match std::fs::File::create(path) {
-            Ok(f) => TraceWriter::to_sink(Box::new(std::io::BufWriter::new(f))),
+    let (writer, trace_status) = match &args.trace {
+        // A write error is reported when it happens and stops the trace (whole lines only).
+        Some(path) => match TraceFile::create(path, Flush::Blocks) {
+            Ok(f) => {
+                let f = f.on_error(|e| eprintln!("error: {e}"));
+                let status = f.status();
+                (TraceWriter::to_sink(Box::new(f)), Some(status))
+            }
             Err(e) => return bad_input(&format!("cannot write the trace to {}: {e}", path.display())),
         },
-        None => TraceWriter::hashing(),
+        None => (TraceWriter::hashing(), None),
     };
     let started = Instant::now();
     // Runs the seed twice and compares the traces: the determinism self-check.
     let report = run_seed_checked(cfg, seed, opts, writer);
     let wall = started.elapsed();
+    let trace_error = trace_status.as_ref().and_then(TraceFileStatus::error);
     let s = &report.stats;
     println!(
         "seed {seed}: {} after {} of virtual time ({} events, {} spawns, {} restart decisions, {} give-ups)",
@@ -197,14 +207,20 @@ fn single(args: &SimArgs, cfg: &TreeConfig, seed: u64, opts: &SimOptions) -> Exi
             "  trace: {} lines, hash {:016x}; the same seed gave the same trace twice{}",
             report.trace_lines,
             report.trace_hash,
-            args.trace
-                .as_ref()
-                .map(|p| format!("; written to {}", p.display()))
-                .unwrap_or_default()
+            match (&args.trace, &trace_error) {
+                (Some(p), None) => format!("; written to {}", p.display()),
+                (Some(p), Some(_)) => format!("; NOT written whole to {} (see the error)", p.display()),
+                (None, _) => String::new(),
+            }
         );
         println!("  wall time: {:.3}s for both runs", wall.as_secs_f64());
     }
     match &report.violation {
+        // The trace's error was printed when it happened.
+        None if trace_error.is_some() => {
+            println!("ok: every invariant held");
+            ExitCode::from(OUTPUT_FAILED)
+        }
         None => {
             println!("ok: every invariant held");
             ExitCode::SUCCESS

@@ -25,6 +25,10 @@ use std::io::{self, Write};
 
 use vigil_core::{Engine, Instant, Notice, Reply};
 
+mod file;
+
+pub use file::{Flush, TraceFile, TraceFileError, TraceFileStatus};
+
 /// Renders notices as trace lines, feeding a running hash and an optional sink.
 ///
 /// The hash (SipHash with fixed keys, `std`'s `DefaultHasher`) identifies a

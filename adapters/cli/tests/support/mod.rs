@@ -539,3 +539,62 @@ impl Vigil {
             .expect("vigil ctl runs")
     }
 }
+
+// Variants of the `vigil run` under test (appended for the hostile suite)
+
+impl Vigil {
+    /// [`Vigil::start`] with the trace written to `trace` (`/dev/full` to
+    /// fill the disk) and extra environment variables (they win over the
+    /// defaults, `VIGIL_LOG=debug` included); waits for the signal handlers.
+    pub fn start_with(scratch: &Scratch, config: &Path, trace: &Path, env: &[(&str, &str)]) -> Self {
+        let tag = unique("tag");
+        let log = scratch.path("vigil.log");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_vigil"));
+        cmd.arg("run")
+            .env("XDG_RUNTIME_DIR", scratch.path("xdg"))
+            .arg(config)
+            .arg("--trace")
+            .arg(trace)
+            .env("VIGIL_LOG", "debug")
+            .env(TAG_VAR, &tag)
+            .env_remove("NOTIFY_SOCKET");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(scratch.path("vigil.out")).expect("create the stdout file"))
+            .stderr(std::fs::File::create(&log).expect("create the log file"))
+            .spawn()
+            .expect("the vigil binary starts");
+        let v = Vigil {
+            child,
+            status: None,
+            tag,
+            trace: trace.to_owned(),
+            log,
+        };
+        v.wait_for_signal_handlers();
+        v
+    }
+
+    /// The lines of vigil's log that contain every one of `parts`.
+    pub fn log_lines(&self, parts: &[&str]) -> Vec<String> {
+        self.log_text()
+            .lines()
+            .filter(|l| parts.iter().all(|p| l.contains(p)))
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+/// `vigil ARGS...` with the control socket directory of `scratch` (as
+/// [`Vigil::start`] gives it), for `vigil ctl` next to a running tree.
+pub fn vigil_cmd(scratch: &Scratch, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vigil"));
+    cmd.args(args)
+        .env("XDG_RUNTIME_DIR", scratch.path("xdg"))
+        .env_remove("VIGIL_SOCKET")
+        .stdin(Stdio::null());
+    cmd
+}
