@@ -8,6 +8,12 @@ use crate::Instant;
 /// The most groups a window keeps (16 bytes each: 64 KiB at most per supervisor).
 pub(crate) const MAX_GROUPS: usize = 4096;
 
+/// The largest intensity whose window is exact. Above it the window never
+/// holds more than 4096 groups of decisions and may count a decision for a
+/// little longer than `period` (so a supervisor may give up a little early,
+/// never late). See docs/SEMANTICS.md, "Saturation and bounds".
+pub const MAX_EXACT_INTENSITY: u32 = MAX_GROUPS as u32 - 2;
+
 /// The times of a supervisor's recent automatic restart decisions.
 ///
 /// A new decision at `now` keeps the decisions with `t >= now - period`
@@ -16,7 +22,7 @@ pub(crate) const MAX_GROUPS: usize = 4096;
 ///
 /// Decisions are kept as groups of equal times, and never more than
 /// `intensity + 1` decisions in all (older ones can never matter again), so
-/// for every intensity up to `MAX_GROUPS - 2` the window is exact. A larger
+/// for every intensity up to [`MAX_EXACT_INTENSITY`] the window is exact. A larger
 /// intensity (up to `u32::MAX`) could otherwise grow the window without bound:
 /// there, when `MAX_GROUPS` groups are full, the two oldest are merged under
 /// the later time. A merged decision is remembered a little longer than

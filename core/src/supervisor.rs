@@ -320,7 +320,8 @@ impl Engine {
     /// child is removed (a failed start is an end, and a temporary child's spec
     /// goes when it ends, as in OTP); any other child stays, stopped.
     fn end_failed_start(&mut self, c: u32) {
-        if self.tree.node(c).restart == Restart::Temporary {
+        let keep = self.has_bug(crate::injected_bug::InjectedBug::KeepFailedTemporary);
+        if self.tree.node(c).restart == Restart::Temporary && !keep {
             self.remove_child(c);
         } else {
             self.tree.set_state(c, NodeState::Stopped);

@@ -10,7 +10,9 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::time::Duration;
 
-use vigil_core::{Engine, Instant, NodeId, Notice, Readiness, Restart, RunId, Shutdown, Strategy};
+use vigil_core::{
+    ChildState, Engine, Instant, NodeId, Notice, Readiness, Restart, RunId, Shutdown, Strategy, MAX_EXACT_INTENSITY,
+};
 
 /// Which rule was broken.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -47,6 +49,12 @@ pub enum Rule {
     Deadlines,
     /// The same seed gives the same trace.
     Determinism,
+    /// A temporary child that ended (by itself, or by a failed start) is
+    /// removed, never kept stopped, never started again.
+    TemporaryRemoved,
+    /// A run of the simulator exceeded its step budget (no progress in
+    /// virtual time, or far more events than the budget allows).
+    StepBudget,
 }
 
 impl Rule {
@@ -68,6 +76,8 @@ impl Rule {
             Rule::Liveness => "liveness",
             Rule::Deadlines => "deadlines",
             Rule::Determinism => "determinism",
+            Rule::TemporaryRemoved => "temporary_removed",
+            Rule::StepBudget => "step_budget",
         }
     }
 }
@@ -196,6 +206,9 @@ pub struct Oracle {
     /// The run whose `Started` was the latest notice: a stop ordered while it
     /// was starting is sent now, out of the walk's order by necessity.
     just_started: Option<RunId>,
+    /// Temporary children that ended by themselves or failed to start and
+    /// have not been removed yet, with their supervisor.
+    ended_temporaries: Vec<(NodeId, Option<NodeId>)>,
     violation: Option<Violation>,
 }
 
@@ -236,6 +249,49 @@ impl Oracle {
                 vigil_trace::format_time(at)
             );
             self.flag(now, Rule::Deadlines, detail);
+        }
+    }
+
+    /// After a step (with [`Oracle::end_step`]): a temporary child that ended
+    /// or failed to start must not be sitting stopped in the tree of a
+    /// supervisor that is still running. (It may wait, `restarting`, while its
+    /// exit is queued behind a busy supervisor; a supervisor that is ending or
+    /// failing its own start removes all its children when it is done.)
+    pub fn check_temporaries(&mut self, engine: &Engine, at: Instant) {
+        for i in 0..self.ended_temporaries.len() {
+            let (node, parent) = self.ended_temporaries[i];
+            let exempt = parent.is_some_and(|p| {
+                self.nodes
+                    .get(p.index())
+                    .is_some_and(|v| v.ending || v.dormant || v.initialising)
+            });
+            if !exempt && engine.state(node) == Some(ChildState::Stopped) {
+                let detail = format!(
+                    "temporary child {} ended but is kept as a stopped child",
+                    Self::path(engine, node)
+                );
+                return self.flag(at, Rule::TemporaryRemoved, detail);
+            }
+        }
+    }
+
+    /// `c` (temporary or not) ended by itself or failed to start.
+    fn ended(&mut self, c: NodeId) {
+        let v = self.view(c);
+        if v.restart == Some(Restart::Temporary) {
+            let parent = v.parent;
+            self.ended_temporaries.push((c, parent));
+        }
+    }
+
+    /// A new run or incarnation of `c` begins: it must not be a temporary child that ended.
+    fn check_not_ended_temporary(&mut self, engine: &Engine, c: NodeId, now: Instant) {
+        if self.ended_temporaries.iter().any(|&(n, _)| n == c) {
+            let detail = format!(
+                "temporary child {} is started again after it ended",
+                Self::path(engine, c)
+            );
+            self.flag(now, Rule::TemporaryRemoved, detail);
         }
     }
 
@@ -410,6 +466,7 @@ impl Oracle {
                     );
                     self.flag(now, Rule::OneLiveRun, detail);
                 }
+                self.check_not_ended_temporary(engine, r.node, now);
                 // A new run: nothing of an earlier run (or an earlier node in
                 // this arena slot) carries over.
                 *self.view(r.node) = NodeView::default();
@@ -433,6 +490,10 @@ impl Oracle {
                 let v = self.view(r.node);
                 v.up = false;
                 v.last_end = End::StartFailed;
+                self.ended(r.node);
+            }
+            Notice::Removed { child } => {
+                self.ended_temporaries.retain(|&(n, _)| n != *child);
             }
             Notice::Evicted { run, .. } => self.evicted = Some(*run),
             Notice::Stop(r) if self.evicted == Some(*r) => {
@@ -481,9 +542,15 @@ impl Oracle {
                 if graceful {
                     self.graceful_stop_over(r.node);
                 }
+                if !matches!(self.view(r.node).last_end, End::Stopped) {
+                    self.ended(r.node);
+                }
             }
             Notice::Stale(..) => self.seen_stale += 1,
             Notice::SupStarting { sup } => {
+                self.check_not_ended_temporary(engine, *sup, now);
+                // Its children of an earlier incarnation were removed when it ended.
+                self.ended_temporaries.retain(|&(_, p)| p != Some(*sup));
                 // A new incarnation (possibly in a reused arena slot): start afresh.
                 *self.view(*sup) = NodeView::default();
                 let parent = engine.parent(*sup);
@@ -560,11 +627,19 @@ impl Oracle {
                 if asked {
                     self.graceful_stop_over(*sup);
                 }
+                // Its children were removed with it, without a `removed` each.
+                self.ended_temporaries.retain(|&(_, p)| p != Some(*sup));
+                if !matches!(self.view(*sup).last_end, End::Stopped) {
+                    self.ended(*sup);
+                }
             }
             Notice::Restart { sup, child, strategy } => self.observe_restart(engine, *sup, *child, *strategy, now),
             Notice::GiveUp { sup } => {
                 let (count, intensity) = self.window_after(engine, *sup, now);
-                if count < intensity {
+                // Above MAX_EXACT_INTENSITY the engine's window is bounded and may
+                // count a decision a little longer than its period: an early
+                // give-up is allowed there, a late one never.
+                if count < intensity && intensity <= MAX_EXACT_INTENSITY {
                     let detail = format!(
                         "{} gave up after {} decisions within its period (intensity {intensity})",
                         Self::path(engine, *sup),
