@@ -238,8 +238,18 @@ impl<'a> World<'a> {
     }
 
     fn after(&mut self, d: Duration, kind: Kind) {
-        let at = self.now + d;
-        self.at(at, WORLD, kind);
+        if let Some(at) = self.later(d) {
+            self.at(at, WORLD, kind);
+        }
+    }
+
+    /// `now + d`, or `None` when that is past the end of virtual time
+    /// (`Instant::MAX`, about 584 years): such an event never happens. (At
+    /// the saturated instant a recurring event, a heartbeat, would otherwise
+    /// re-arm itself at the same instant for ever.)
+    fn later(&self, d: Duration) -> Option<Instant> {
+        let at = self.now.saturating_add(d);
+        (at < Instant::MAX || d.is_zero()).then_some(at)
     }
 
     fn slot(&mut self, node: NodeId) -> &mut Slot {
@@ -649,8 +659,9 @@ impl<'a> World<'a> {
     }
 
     fn after_action(&mut self, d: Duration, kind: Kind) {
-        let at = self.now + d;
-        self.at(at, ACTION, kind);
+        if let Some(at) = self.later(d) {
+            self.at(at, ACTION, kind);
+        }
     }
 
     /// A random running worker exits now (or `delay_ms` ms from now) with a random reason.
