@@ -52,7 +52,8 @@ impl BackoffState {
 /// Below `max` the result is exactly `Duration::mul_f64`'s.
 pub(crate) fn grow(base: Duration, multiplier: f64, max: Duration) -> Duration {
     let scaled = multiplier * base.as_secs_f64();
-    if !(scaled < max.as_secs_f64()) {
+    // NaN compares as `None`: it saturates too.
+    if scaled.partial_cmp(&max.as_secs_f64()) != Some(std::cmp::Ordering::Less) {
         return max;
     }
     Duration::try_from_secs_f64(scaled).map_or(max, |d| d.min(max))

@@ -456,27 +456,7 @@ impl Oracle {
             }
         }
         match n {
-            Notice::Spawn(r) => {
-                let parent = engine.parent(r.node);
-                let v = self.view(r.node);
-                if v.starting || v.up {
-                    let detail = format!(
-                        "{} spawned while its previous run is still live",
-                        Self::path(engine, r.node)
-                    );
-                    self.flag(now, Rule::OneLiveRun, detail);
-                }
-                self.check_not_ended_temporary(engine, r.node, now);
-                // A new run: nothing of an earlier run (or an earlier node in
-                // this arena slot) carries over.
-                *self.view(r.node) = NodeView::default();
-                self.start_begins(engine, r.node, parent, now);
-                let restart = engine.restart_type(r.node);
-                let v = self.view(r.node);
-                v.generation = r.generation;
-                v.dormant = false;
-                v.restart = restart;
-            }
+            Notice::Spawn(r) => self.observe_spawn(engine, r, now),
             Notice::Started(r) => {
                 self.just_started = Some(*r);
                 if engine.readiness(r.node) != Some(Readiness::Notify) {
@@ -519,59 +499,9 @@ impl Oracle {
             }
             Notice::Timeout { run, .. } => self.timeout_kill = Some(*run),
             Notice::Kill(r) => self.observe_kill(engine, *r, now),
-            Notice::Exited(r, reason) => {
-                let was_starting = self.view(r.node).starting;
-                self.start_ends(r.node);
-                let v = self.view(r.node);
-                let graceful = v.stop_sent && !v.evicted;
-                // A kill for a missed deadline is a failure, not a stop: the
-                // run ends with the reason reported (`health` when the world
-                // reports it killed, or whatever it ended with before the kill
-                // landed), as if by itself.
-                let ordered_kill = v.kill_sent && !v.failure_kill && !v.evicted;
-                v.up = false;
-                v.last_end = if was_starting {
-                    End::StartFailed
-                } else if graceful || ordered_kill {
-                    End::Stopped
-                } else {
-                    End::ByItself {
-                        normal: reason.is_normal(),
-                    }
-                };
-                if graceful {
-                    self.graceful_stop_over(r.node);
-                }
-                if !matches!(self.view(r.node).last_end, End::Stopped) {
-                    self.ended(r.node);
-                }
-            }
+            Notice::Exited(r, reason) => self.observe_exited(r, reason),
             Notice::Stale(..) => self.seen_stale += 1,
-            Notice::SupStarting { sup } => {
-                self.check_not_ended_temporary(engine, *sup, now);
-                // Its children of an earlier incarnation were removed when it ended.
-                self.ended_temporaries.retain(|&(_, p)| p != Some(*sup));
-                // A new incarnation (possibly in a reused arena slot): start afresh.
-                *self.view(*sup) = NodeView::default();
-                let parent = engine.parent(*sup);
-                if parent.is_some() {
-                    self.start_begins(engine, *sup, parent, now);
-                } else {
-                    self.view(*sup).starting = true;
-                }
-                let restart = engine.restart_type(*sup);
-                let v = self.view(*sup);
-                v.restart = restart;
-                v.ending = false;
-                v.dormant = false;
-                v.initialising = true;
-                v.restarts.clear();
-                v.stop_at = None;
-                v.stop_window = None;
-                v.start_window = Some(Window::Open);
-                v.starting_children = 0;
-                v.graceful_stops = 0;
-            }
+            Notice::SupStarting { sup } => self.observe_sup_starting(engine, sup, now),
             Notice::SupStarted { sup } => {
                 self.start_ends(*sup);
                 let v = self.view(*sup);
@@ -584,70 +514,10 @@ impl Oracle {
                 self.stop_issued(engine, *sup, true, false, now);
                 self.view(*sup).stop_sent = true;
             }
-            Notice::SupEnding { sup, .. } => {
-                // Stops already in flight (from a plan the end pre-empted) keep
-                // running; the end's own walk is checked on top of them.
-                let in_flight: Vec<NodeId> = engine
-                    .children(*sup)
-                    .filter(|c| {
-                        self.nodes
-                            .get(c.index())
-                            .is_some_and(|v| v.stop_sent && (v.up || v.starting))
-                    })
-                    .collect();
-                for c in &in_flight {
-                    self.view(*c).stop_inherited = true;
-                }
-                self.view(*sup).inherited_stops = in_flight.len() as u32;
-                let v = self.view(*sup);
-                v.ending = true;
-                v.start_window = None;
-                v.stop_window = Some(Window::Open);
-            }
-            Notice::SupExit { sup, reason } => {
-                let was_starting = self.view(*sup).starting;
-                self.start_ends(*sup);
-                let v = self.view(*sup);
-                let asked = v.stop_sent;
-                v.stop_sent = false;
-                v.stop_at = None;
-                v.ending = false;
-                v.dormant = true;
-                v.up = false;
-                v.stop_window = None;
-                v.last_end = if was_starting {
-                    End::StartFailed
-                } else if asked {
-                    End::Stopped
-                } else {
-                    End::ByItself {
-                        normal: reason.is_normal(),
-                    }
-                };
-                if asked {
-                    self.graceful_stop_over(*sup);
-                }
-                // Its children were removed with it, without a `removed` each.
-                self.ended_temporaries.retain(|&(_, p)| p != Some(*sup));
-                if !matches!(self.view(*sup).last_end, End::Stopped) {
-                    self.ended(*sup);
-                }
-            }
+            Notice::SupEnding { sup, .. } => self.observe_sup_ending(engine, sup),
+            Notice::SupExit { sup, reason } => self.observe_sup_exit(sup, reason),
             Notice::Restart { sup, child, strategy } => self.observe_restart(engine, *sup, *child, *strategy, now),
-            Notice::GiveUp { sup } => {
-                let (count, intensity) = self.window_after(engine, *sup, now);
-                // Above MAX_EXACT_INTENSITY the engine's window is bounded and may
-                // count a decision a little longer than its period: an early
-                // give-up is allowed there, a late one never.
-                if count < intensity && intensity <= MAX_EXACT_INTENSITY {
-                    let detail = format!(
-                        "{} gave up after {} decisions within its period (intensity {intensity})",
-                        Self::path(engine, *sup),
-                        count + 1
-                    );
-                    self.flag(now, Rule::Intensity, detail);
-                }
-            }
+            Notice::GiveUp { sup } => self.observe_give_up(engine, sup, now),
             Notice::Backoff { child, .. } => {
                 // The round waits; its stops come later, after whatever the
                 // supervisor does meanwhile: not checked against this window.
@@ -660,6 +530,152 @@ impl Oracle {
         }
     }
 
+    /// A worker's new run is spawned.
+    fn observe_spawn(&mut self, engine: &Engine, r: &RunId, now: Instant) {
+        let parent = engine.parent(r.node);
+        let v = self.view(r.node);
+        if v.starting || v.up {
+            let detail = format!(
+                "{} spawned while its previous run is still live",
+                Self::path(engine, r.node)
+            );
+            self.flag(now, Rule::OneLiveRun, detail);
+        }
+        self.check_not_ended_temporary(engine, r.node, now);
+        // A new run: nothing of an earlier run (or an earlier node in
+        // this arena slot) carries over.
+        *self.view(r.node) = NodeView::default();
+        self.start_begins(engine, r.node, parent, now);
+        let restart = engine.restart_type(r.node);
+        let v = self.view(r.node);
+        v.generation = r.generation;
+        v.dormant = false;
+        v.restart = restart;
+    }
+
+    /// A supervisor decided to end.
+    fn observe_sup_ending(&mut self, engine: &Engine, sup: &NodeId) {
+        // Stops already in flight (from a plan the end pre-empted) keep
+        // running; the end's own walk is checked on top of them.
+        let in_flight: Vec<NodeId> = engine
+            .children(*sup)
+            .filter(|c| {
+                self.nodes
+                    .get(c.index())
+                    .is_some_and(|v| v.stop_sent && (v.up || v.starting))
+            })
+            .collect();
+        for c in &in_flight {
+            self.view(*c).stop_inherited = true;
+        }
+        self.view(*sup).inherited_stops = in_flight.len() as u32;
+        let v = self.view(*sup);
+        v.ending = true;
+        v.start_window = None;
+        v.stop_window = Some(Window::Open);
+    }
+
+    /// A supervisor gave up: only after more than `intensity` decisions.
+    fn observe_give_up(&mut self, engine: &Engine, sup: &NodeId, now: Instant) {
+        let (count, intensity) = self.window_after(engine, *sup, now);
+        // Above MAX_EXACT_INTENSITY the engine's window is bounded and may
+        // count a decision a little longer than its period: an early
+        // give-up is allowed there, a late one never.
+        if count < intensity && intensity <= MAX_EXACT_INTENSITY {
+            let detail = format!(
+                "{} gave up after {} decisions within its period (intensity {intensity})",
+                Self::path(engine, *sup),
+                count + 1
+            );
+            self.flag(now, Rule::Intensity, detail);
+        }
+    }
+    /// A run ended: how, for the restart table; a graceful stop is over.
+    fn observe_exited(&mut self, r: &RunId, reason: &vigil_core::ExitReason) {
+        let was_starting = self.view(r.node).starting;
+        self.start_ends(r.node);
+        let v = self.view(r.node);
+        let graceful = v.stop_sent && !v.evicted;
+        // A kill for a missed deadline is a failure, not a stop: the
+        // run ends with the reason reported (`health` when the world
+        // reports it killed, or whatever it ended with before the kill
+        // landed), as if by itself.
+        let ordered_kill = v.kill_sent && !v.failure_kill && !v.evicted;
+        v.up = false;
+        v.last_end = if was_starting {
+            End::StartFailed
+        } else if graceful || ordered_kill {
+            End::Stopped
+        } else {
+            End::ByItself {
+                normal: reason.is_normal(),
+            }
+        };
+        if graceful {
+            self.graceful_stop_over(r.node);
+        }
+        if !matches!(self.view(r.node).last_end, End::Stopped) {
+            self.ended(r.node);
+        }
+    }
+
+    /// A supervisor starts a new incarnation.
+    fn observe_sup_starting(&mut self, engine: &Engine, sup: &NodeId, now: Instant) {
+        self.check_not_ended_temporary(engine, *sup, now);
+        // Its children of an earlier incarnation were removed when it ended.
+        self.ended_temporaries.retain(|&(_, p)| p != Some(*sup));
+        // A new incarnation (possibly in a reused arena slot): start afresh.
+        *self.view(*sup) = NodeView::default();
+        let parent = engine.parent(*sup);
+        if parent.is_some() {
+            self.start_begins(engine, *sup, parent, now);
+        } else {
+            self.view(*sup).starting = true;
+        }
+        let restart = engine.restart_type(*sup);
+        let v = self.view(*sup);
+        v.restart = restart;
+        v.ending = false;
+        v.dormant = false;
+        v.initialising = true;
+        v.restarts.clear();
+        v.stop_at = None;
+        v.stop_window = None;
+        v.start_window = Some(Window::Open);
+        v.starting_children = 0;
+        v.graceful_stops = 0;
+    }
+
+    /// A supervisor ended (or failed its start).
+    fn observe_sup_exit(&mut self, sup: &NodeId, reason: &vigil_core::ExitReason) {
+        let was_starting = self.view(*sup).starting;
+        self.start_ends(*sup);
+        let v = self.view(*sup);
+        let asked = v.stop_sent;
+        v.stop_sent = false;
+        v.stop_at = None;
+        v.ending = false;
+        v.dormant = true;
+        v.up = false;
+        v.stop_window = None;
+        v.last_end = if was_starting {
+            End::StartFailed
+        } else if asked {
+            End::Stopped
+        } else {
+            End::ByItself {
+                normal: reason.is_normal(),
+            }
+        };
+        if asked {
+            self.graceful_stop_over(*sup);
+        }
+        // Its children were removed with it, without a `removed` each.
+        self.ended_temporaries.retain(|&(_, p)| p != Some(*sup));
+        if !matches!(self.view(*sup).last_end, End::Stopped) {
+            self.ended(*sup);
+        }
+    }
     fn observe_kill(&mut self, engine: &Engine, r: RunId, now: Instant) {
         if self.evicted == Some(r) {
             // Brutal shutdown: the eviction's stop is a kill at once.
