@@ -614,8 +614,17 @@ impl Oracle {
         if graceful {
             self.graceful_stop_over(r.node);
         }
-        if !matches!(self.view(r.node).last_end, End::Stopped) {
-            self.ended(r.node);
+        // A run the engine itself was ending (evicted, or killed for a missed
+        // deadline) may have been taken over by a plan's stop before it
+        // exited (a restart_all reaching it): its end is then that plan's,
+        // which may start it again. Only a failed start or an exit nobody
+        // asked for certainly ends a temporary child.
+        let v = self.view(r.node);
+        let taken_over = v.evicted || v.failure_kill;
+        match v.last_end {
+            End::StartFailed => self.ended(r.node),
+            End::ByItself { .. } if !taken_over => self.ended(r.node),
+            _ => {}
         }
     }
 

@@ -237,19 +237,22 @@ impl<'a> World<'a> {
         }));
     }
 
+    /// Schedule a world reaction `d` from now (saturating at the end of
+    /// virtual time, `Instant::MAX`, where it still happens, once).
     fn after(&mut self, d: Duration, kind: Kind) {
-        if let Some(at) = self.later(d) {
-            self.at(at, WORLD, kind);
-        }
+        let at = self.now + d;
+        self.at(at, WORLD, kind);
     }
 
-    /// `now + d`, or `None` when that is past the end of virtual time
-    /// (`Instant::MAX`, about 584 years): such an event never happens. (At
-    /// the saturated instant a recurring event, a heartbeat, would otherwise
-    /// re-arm itself at the same instant for ever.)
-    fn later(&self, d: Duration) -> Option<Instant> {
-        let at = self.now.saturating_add(d);
-        (at < Instant::MAX || d.is_zero()).then_some(at)
+    /// Schedule `run`'s next heartbeat `d` from now, unless that is the end of
+    /// virtual time (`Instant::MAX`, about 584 years, reached only by
+    /// saturated durations): there a heartbeat would re-arm itself at the same
+    /// instant for ever, so it never comes.
+    fn heartbeat_after(&mut self, d: Duration, run: RunId) {
+        let at = self.now + d;
+        if at < Instant::MAX {
+            self.at(at, WORLD, Kind::Heartbeat(run));
+        }
     }
 
     fn slot(&mut self, node: NodeId) -> &mut Slot {
@@ -561,7 +564,7 @@ impl<'a> World<'a> {
                 }
                 if let Some(h) = self.facts(run.node).health_timeout {
                     let every = heartbeat_every(h);
-                    self.after(ready_latency.saturating_add(every), Kind::Heartbeat(run));
+                    self.heartbeat_after(ready_latency.saturating_add(every), run);
                     if self.faulty && chance(&mut self.rng, self.faults.missed_heartbeats) {
                         let when = uniform(&mut self.rng, Duration::ZERO, h.saturating_mul(10));
                         self.after(when, Kind::Silence(run));
@@ -588,7 +591,7 @@ impl<'a> World<'a> {
                         self.deliver(Input::Heartbeat(run));
                     }
                     if let Some(h) = self.facts(run.node).health_timeout {
-                        self.after(heartbeat_every(h), Kind::Heartbeat(run));
+                        self.heartbeat_after(heartbeat_every(h), run);
                     }
                 }
             }
@@ -659,9 +662,8 @@ impl<'a> World<'a> {
     }
 
     fn after_action(&mut self, d: Duration, kind: Kind) {
-        if let Some(at) = self.later(d) {
-            self.at(at, ACTION, kind);
-        }
+        let at = self.now + d;
+        self.at(at, ACTION, kind);
     }
 
     /// A random running worker exits now (or `delay_ms` ms from now) with a random reason.

@@ -1,6 +1,7 @@
 //! Property: for random tree configs whose numbers are extreme (0, 1 ns,
 //! `u32::MAX` intensity, `u64::MAX` ns durations, backoff multipliers up to
-//! 1e308, jitter 0 to 1, lifetimes and latencies of 0 or 1 ns), every
+//! 1e308, jitter 0 to 1, lifetimes and latencies of 0 or 1 ns, health
+//! timeouts from 2 ns), every
 //! simulated run finishes within its step budget: it returns, it took at most
 //! `max_steps` steps, and the only way it may stop early is the budget itself
 //! (`Outcome::StepBudget`), never a broken invariant or a panic.
@@ -30,6 +31,20 @@ fn duration() -> impl Strategy<Value = &'static str> {
     ]
 }
 
+/// A health (and startup) timeout the simulated world can meet: from 2 ns.
+/// (At 1 ns its heartbeat lands on the deadline, which fires first: such a
+/// worker never stays up, and the liveness rule rightly says so;
+/// docs/SIMULATION.md, "Progress and the step budget".)
+fn health() -> impl Strategy<Value = &'static str> {
+    prop_oneof![
+        Just("2ns"),
+        Just("3ns"),
+        Just("1ms"),
+        Just("5s"),
+        Just("18446744073709551615ns")
+    ]
+}
+
 fn maybe_zero_duration() -> impl Strategy<Value = &'static str> {
     prop_oneof![Just("0ns"), duration()]
 }
@@ -38,7 +53,7 @@ fn worker(i: usize) -> impl Strategy<Value = String> {
     (
         prop_oneof![Just("permanent"), Just("transient"), Just("temporary")],
         proptest::option::of(duration()),
-        proptest::option::of(duration()),
+        proptest::option::of(health()),
         proptest::option::of((
             maybe_zero_duration(),
             prop_oneof![Just("1e20"), Just("1e308"), Just("1.0"), Just("2")],
