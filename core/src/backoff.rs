@@ -33,7 +33,7 @@ impl BackoffState {
             }
         }
         let base = self.next;
-        self.next = base.mul_f64(self.spec.multiplier).min(self.spec.max);
+        self.next = grow(base, self.spec.multiplier, self.spec.max);
         if self.spec.jitter > 0.0 && !base.is_zero() {
             // 53 random bits -> a uniform fraction in [0, 1).
             let u = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
@@ -43,6 +43,20 @@ impl BackoffState {
             base
         }
     }
+}
+
+/// `base * multiplier`, saturating at `max`. Never panics, whatever the
+/// multiplier: a product beyond `max` (1e20 times a second is beyond any
+/// `Duration`), an infinite one, or NaN is `max`; a negative one (which
+/// validation refuses) is `max` too, so a delay never shrinks by growing.
+/// Below `max` the result is exactly `Duration::mul_f64`'s.
+pub(crate) fn grow(base: Duration, multiplier: f64, max: Duration) -> Duration {
+    let scaled = multiplier * base.as_secs_f64();
+    // NaN compares as `None`: it saturates too.
+    if scaled.partial_cmp(&max.as_secs_f64()) != Some(std::cmp::Ordering::Less) {
+        return max;
+    }
+    Duration::try_from_secs_f64(scaled).map_or(max, |d| d.min(max))
 }
 
 /// Per-worker extras that most children do not have; boxed to keep nodes small.
@@ -99,6 +113,45 @@ mod tests {
         for _ in 0..1000 {
             let d = b.next_delay(None, &mut rng);
             assert!(d <= ms(1000) && d >= ms(500), "{d:?}");
+        }
+    }
+
+    #[test]
+    fn huge_multipliers_saturate_at_max_instead_of_panicking() {
+        for multiplier in [1e20, 1e308, f64::MAX] {
+            let spec = Backoff {
+                multiplier,
+                ..Backoff::exponential(ms(100), ms(1000))
+            };
+            let mut b = BackoffState::new(spec);
+            let mut rng = ChaCha8Rng::seed_from_u64(1);
+            let got: Vec<_> = (0..4).map(|_| b.next_delay(None, &mut rng)).collect();
+            assert_eq!(
+                got,
+                vec![ms(100), ms(1000), ms(1000), ms(1000)],
+                "multiplier {multiplier}"
+            );
+        }
+    }
+
+    #[test]
+    fn growth_saturates_at_the_largest_durations() {
+        assert_eq!(grow(Duration::MAX, 2.0, Duration::MAX), Duration::MAX);
+        assert_eq!(grow(Duration::MAX, 1.0, Duration::MAX), Duration::MAX);
+        assert_eq!(grow(ms(1), 1e308, Duration::MAX), Duration::MAX);
+        assert_eq!(grow(ms(1), f64::NAN, ms(7)), ms(7));
+        assert_eq!(grow(ms(1), -2.0, ms(7)), ms(7));
+        assert_eq!(grow(ms(3), 2.0, Duration::MAX), ms(6));
+        assert_eq!(grow(Duration::ZERO, 1e308, ms(7)), Duration::ZERO);
+        let jittered = Backoff {
+            jitter: 1.0,
+            multiplier: 1e308,
+            ..Backoff::exponential(Duration::MAX, Duration::MAX)
+        };
+        let mut b = BackoffState::new(jittered);
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        for _ in 0..100 {
+            assert!(b.next_delay(Some(Duration::MAX), &mut rng) <= Duration::MAX);
         }
     }
 

@@ -177,9 +177,12 @@ impl Engine {
                 continue;
             }
             if n.timer == TimerPurpose::Health && n.deadline > e.at {
-                // A heartbeat moved the deadline; wait for the new one.
+                // A heartbeat moved the deadline; wait for the new one (which
+                // never comes if it saturated at the end of time).
                 let (at, epoch) = (n.deadline, n.timer_epoch);
-                self.timers.push(at, e.node, epoch);
+                if at < Instant::MAX {
+                    self.timers.push(at, e.node, epoch);
+                }
                 continue;
             }
             self.fire(e.node);
@@ -559,13 +562,20 @@ impl Engine {
 
     // ----- timers and commands -----
 
+    /// Arm `c`'s timer for `purpose` at `at`. A deadline at [`Instant::MAX`]
+    /// (a computation that saturated: the end of the engine's time, about 584
+    /// years) never comes: it is recorded but never fires, so an engine given
+    /// `Instant::MAX` as `now` cannot fire a re-armed deadline at the same
+    /// instant for ever (docs/SEMANTICS.md, "Saturation and bounds").
     pub(crate) fn arm(&mut self, c: u32, at: Instant, purpose: TimerPurpose) {
         let n = self.tree.node_mut(c);
         n.timer_epoch = n.timer_epoch.wrapping_add(1);
         n.deadline = at;
         n.timer = purpose;
         let epoch = n.timer_epoch;
-        self.timers.push(at, c, epoch);
+        if at < Instant::MAX {
+            self.timers.push(at, c, epoch);
+        }
     }
 
     pub(crate) fn cancel_timer(&mut self, c: u32) {

@@ -11,6 +11,8 @@ pub enum InjectedBug {
     EarlyKill,
     /// Restart transient children after a normal exit too.
     RestartTransientAlways,
+    /// Keep a temporary child whose start failed, stopped, instead of removing it.
+    KeepFailedTemporary,
 }
 
 #[cfg_attr(not(feature = "bug-injection"), allow(dead_code))]
@@ -21,16 +23,18 @@ impl InjectedBug {
             InjectedBug::SkipIntensity => "skip_intensity",
             InjectedBug::EarlyKill => "early_kill",
             InjectedBug::RestartTransientAlways => "restart_transient_always",
+            InjectedBug::KeepFailedTemporary => "keep_failed_temporary",
         }
     }
 
     /// Parse the name used on command lines (`skip_intensity`, `early_kill`,
-    /// `restart_transient_always`).
+    /// `restart_transient_always`, `keep_failed_temporary`).
     pub fn from_name(name: &str) -> Option<Self> {
         match name {
             "skip_intensity" => Some(InjectedBug::SkipIntensity),
             "early_kill" => Some(InjectedBug::EarlyKill),
             "restart_transient_always" => Some(InjectedBug::RestartTransientAlways),
+            "keep_failed_temporary" => Some(InjectedBug::KeepFailedTemporary),
             _ => None,
         }
     }

@@ -79,6 +79,7 @@ pub use injected_bug::InjectedBug;
 pub use input::{Eviction, Input, InputKind};
 pub use notice::Notice;
 pub use request::{ChildCounts, ChildInfo, ChildState, Reply, Request, RequestError, RequestOp, RestartAllMode};
+pub use restart_window::MAX_EXACT_INTENSITY;
 pub use spec::{
     AutoShutdown, Backoff, ChildKind, ChildSpec, Lifespan, Readiness, Restart, Shutdown, Strategy, SupervisorSpec,
     DEFAULT_WORKER_SHUTDOWN, MAX_DEPTH,

@@ -132,6 +132,10 @@ impl Engine {
         let Mode::Busy(plan) = &self.tree.sup(s).mode else {
             return;
         };
+        if self.tree.node(c).state == NodeState::Removed {
+            // A temporary child whose start failed during this plan: already gone.
+            return;
+        }
         let remove_temporary = matches!(plan.kind, PlanKind::Restart | PlanKind::Terminate { .. });
         if matches!(plan.kind, PlanKind::RestartAll { .. }) && self.tree.node(c).state != NodeState::Stopped {
             // It ended by itself before its turn: its own exit (in the mailbox)
@@ -251,6 +255,10 @@ impl Engine {
                 };
                 self.tree.sup_mut(s).mode = Mode::Busy(Plan::stop(kind, last, NONE, None));
             }
+            PlanKind::Restart if self.tree.node(c).restart == Restart::Temporary => {
+                // Never restarted: a failed start ends a temporary child.
+                self.end_failed_start(c);
+            }
             PlanKind::Restart => {
                 // Retried after whatever is already waiting (OTP's try_again_restart).
                 self.tree.set_state(c, NodeState::FailedStart);
@@ -267,7 +275,7 @@ impl Engine {
             }
             PlanKind::RestartChild { req, .. } => {
                 let err = failed(self);
-                self.tree.set_state(c, NodeState::Stopped);
+                self.end_failed_start(c);
                 self.reply(*req, Err(err));
             }
             PlanKind::RestartAll {
@@ -276,7 +284,9 @@ impl Engine {
                 error: first,
             } => {
                 let err = first.unwrap_or_else(|| Box::new(failed(self)));
-                self.tree.set_state(c, NodeState::Stopped);
+                // A removed child keeps its links until the next call: the
+                // plan's cursor moves on from it like from any other.
+                self.end_failed_start(c);
                 if mode == RestartAllMode::Rolling {
                     // A rolling reload stops at the first failure; the rest keep running.
                     self.clear_marks(s);
@@ -291,13 +301,31 @@ impl Engine {
                     self.tree.sup_mut(s).mode = Mode::Busy(plan);
                 }
             }
-            kind @ (PlanKind::Terminate { .. } | PlanKind::End { .. } | PlanKind::InitAbort { .. }) => {
+            kind @ PlanKind::Terminate { .. } => {
+                self.end_failed_start(c);
+                plan.kind = kind;
+                self.tree.sup_mut(s).mode = Mode::Busy(plan);
+            }
+            kind @ (PlanKind::End { .. } | PlanKind::InitAbort { .. }) => {
+                // The supervisor ends: all its children are removed when it does.
                 self.tree.set_state(c, NodeState::Stopped);
                 plan.kind = kind;
                 self.tree.sup_mut(s).mode = Mode::Busy(plan);
             }
         }
         self.advance(s);
+    }
+
+    /// The start of child `c` failed and nothing will retry it: a temporary
+    /// child is removed (a failed start is an end, and a temporary child's spec
+    /// goes when it ends, as in OTP); any other child stays, stopped.
+    fn end_failed_start(&mut self, c: u32) {
+        let keep = self.has_bug(crate::injected_bug::InjectedBug::KeepFailedTemporary);
+        if self.tree.node(c).restart == Restart::Temporary && !keep {
+            self.remove_child(c);
+        } else {
+            self.tree.set_state(c, NodeState::Stopped);
+        }
     }
 
     /// Child `c` of `s` ended without being asked to.

@@ -44,6 +44,8 @@ pub use fault_plan::FaultPlan;
 pub use manual_world::{ManualWorld, RunPhase};
 pub use oracle::{Oracle, Rule, Violation};
 pub use replay::{options_for, parse_meta, replay, ReplayError, TraceMeta};
-pub use run::{meta_line, replay_command, run_seed, run_seed_checked, Outcome, RunReport, SimOptions};
+pub use run::{
+    meta_line, replay_command, run_seed, run_seed_checked, Outcome, RunReport, SimOptions, DEFAULT_MAX_STEPS,
+};
 pub use seed_range::{run_seeds, Summary};
 pub use vigil_trace::{event_name, format_time, strategy_name, TraceWriter};

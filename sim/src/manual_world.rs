@@ -294,6 +294,7 @@ impl ManualWorld {
             self.command(cmd);
         }
         self.oracle.end_step(now);
+        self.oracle.check_temporaries(&self.engine, now);
         if self.engine.is_down() {
             if let Some(l) = self.live.first() {
                 let detail = format!("tree is down but {:?} is still live", l.run);

@@ -10,7 +10,9 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::time::Duration;
 
-use vigil_core::{Engine, Instant, NodeId, Notice, Readiness, Restart, RunId, Shutdown, Strategy};
+use vigil_core::{
+    ChildState, Engine, Instant, NodeId, Notice, Readiness, Restart, RunId, Shutdown, Strategy, MAX_EXACT_INTENSITY,
+};
 
 /// Which rule was broken.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -47,6 +49,12 @@ pub enum Rule {
     Deadlines,
     /// The same seed gives the same trace.
     Determinism,
+    /// A temporary child that ended (by itself, or by a failed start) is
+    /// removed, never kept stopped, never started again.
+    TemporaryRemoved,
+    /// A run of the simulator exceeded its step budget (no progress in
+    /// virtual time, or far more events than the budget allows).
+    StepBudget,
 }
 
 impl Rule {
@@ -68,6 +76,8 @@ impl Rule {
             Rule::Liveness => "liveness",
             Rule::Deadlines => "deadlines",
             Rule::Determinism => "determinism",
+            Rule::TemporaryRemoved => "temporary_removed",
+            Rule::StepBudget => "step_budget",
         }
     }
 }
@@ -196,6 +206,9 @@ pub struct Oracle {
     /// The run whose `Started` was the latest notice: a stop ordered while it
     /// was starting is sent now, out of the walk's order by necessity.
     just_started: Option<RunId>,
+    /// Temporary children that ended by themselves or failed to start and
+    /// have not been removed yet, with their supervisor.
+    ended_temporaries: Vec<(NodeId, Option<NodeId>)>,
     violation: Option<Violation>,
 }
 
@@ -236,6 +249,49 @@ impl Oracle {
                 vigil_trace::format_time(at)
             );
             self.flag(now, Rule::Deadlines, detail);
+        }
+    }
+
+    /// After a step (with [`Oracle::end_step`]): a temporary child that ended
+    /// or failed to start must not be sitting stopped in the tree of a
+    /// supervisor that is still running. (It may wait, `restarting`, while its
+    /// exit is queued behind a busy supervisor; a supervisor that is ending or
+    /// failing its own start removes all its children when it is done.)
+    pub fn check_temporaries(&mut self, engine: &Engine, at: Instant) {
+        for i in 0..self.ended_temporaries.len() {
+            let (node, parent) = self.ended_temporaries[i];
+            let exempt = parent.is_some_and(|p| {
+                self.nodes
+                    .get(p.index())
+                    .is_some_and(|v| v.ending || v.dormant || v.initialising)
+            });
+            if !exempt && engine.state(node) == Some(ChildState::Stopped) {
+                let detail = format!(
+                    "temporary child {} ended but is kept as a stopped child",
+                    Self::path(engine, node)
+                );
+                return self.flag(at, Rule::TemporaryRemoved, detail);
+            }
+        }
+    }
+
+    /// `c` (temporary or not) ended by itself or failed to start.
+    fn ended(&mut self, c: NodeId) {
+        let v = self.view(c);
+        if v.restart == Some(Restart::Temporary) {
+            let parent = v.parent;
+            self.ended_temporaries.push((c, parent));
+        }
+    }
+
+    /// A new run or incarnation of `c` begins: it must not be a temporary child that ended.
+    fn check_not_ended_temporary(&mut self, engine: &Engine, c: NodeId, now: Instant) {
+        if self.ended_temporaries.iter().any(|&(n, _)| n == c) {
+            let detail = format!(
+                "temporary child {} is started again after it ended",
+                Self::path(engine, c)
+            );
+            self.flag(now, Rule::TemporaryRemoved, detail);
         }
     }
 
@@ -400,26 +456,7 @@ impl Oracle {
             }
         }
         match n {
-            Notice::Spawn(r) => {
-                let parent = engine.parent(r.node);
-                let v = self.view(r.node);
-                if v.starting || v.up {
-                    let detail = format!(
-                        "{} spawned while its previous run is still live",
-                        Self::path(engine, r.node)
-                    );
-                    self.flag(now, Rule::OneLiveRun, detail);
-                }
-                // A new run: nothing of an earlier run (or an earlier node in
-                // this arena slot) carries over.
-                *self.view(r.node) = NodeView::default();
-                self.start_begins(engine, r.node, parent, now);
-                let restart = engine.restart_type(r.node);
-                let v = self.view(r.node);
-                v.generation = r.generation;
-                v.dormant = false;
-                v.restart = restart;
-            }
+            Notice::Spawn(r) => self.observe_spawn(engine, r, now),
             Notice::Started(r) => {
                 self.just_started = Some(*r);
                 if engine.readiness(r.node) != Some(Readiness::Notify) {
@@ -433,6 +470,10 @@ impl Oracle {
                 let v = self.view(r.node);
                 v.up = false;
                 v.last_end = End::StartFailed;
+                self.ended(r.node);
+            }
+            Notice::Removed { child } => {
+                self.ended_temporaries.retain(|&(n, _)| n != *child);
             }
             Notice::Evicted { run, .. } => self.evicted = Some(*run),
             Notice::Stop(r) if self.evicted == Some(*r) => {
@@ -458,53 +499,9 @@ impl Oracle {
             }
             Notice::Timeout { run, .. } => self.timeout_kill = Some(*run),
             Notice::Kill(r) => self.observe_kill(engine, *r, now),
-            Notice::Exited(r, reason) => {
-                let was_starting = self.view(r.node).starting;
-                self.start_ends(r.node);
-                let v = self.view(r.node);
-                let graceful = v.stop_sent && !v.evicted;
-                // A kill for a missed deadline is a failure, not a stop: the
-                // run ends with the reason reported (`health` when the world
-                // reports it killed, or whatever it ended with before the kill
-                // landed), as if by itself.
-                let ordered_kill = v.kill_sent && !v.failure_kill && !v.evicted;
-                v.up = false;
-                v.last_end = if was_starting {
-                    End::StartFailed
-                } else if graceful || ordered_kill {
-                    End::Stopped
-                } else {
-                    End::ByItself {
-                        normal: reason.is_normal(),
-                    }
-                };
-                if graceful {
-                    self.graceful_stop_over(r.node);
-                }
-            }
+            Notice::Exited(r, reason) => self.observe_exited(r, reason),
             Notice::Stale(..) => self.seen_stale += 1,
-            Notice::SupStarting { sup } => {
-                // A new incarnation (possibly in a reused arena slot): start afresh.
-                *self.view(*sup) = NodeView::default();
-                let parent = engine.parent(*sup);
-                if parent.is_some() {
-                    self.start_begins(engine, *sup, parent, now);
-                } else {
-                    self.view(*sup).starting = true;
-                }
-                let restart = engine.restart_type(*sup);
-                let v = self.view(*sup);
-                v.restart = restart;
-                v.ending = false;
-                v.dormant = false;
-                v.initialising = true;
-                v.restarts.clear();
-                v.stop_at = None;
-                v.stop_window = None;
-                v.start_window = Some(Window::Open);
-                v.starting_children = 0;
-                v.graceful_stops = 0;
-            }
+            Notice::SupStarting { sup } => self.observe_sup_starting(engine, sup, now),
             Notice::SupStarted { sup } => {
                 self.start_ends(*sup);
                 let v = self.view(*sup);
@@ -517,62 +514,10 @@ impl Oracle {
                 self.stop_issued(engine, *sup, true, false, now);
                 self.view(*sup).stop_sent = true;
             }
-            Notice::SupEnding { sup, .. } => {
-                // Stops already in flight (from a plan the end pre-empted) keep
-                // running; the end's own walk is checked on top of them.
-                let in_flight: Vec<NodeId> = engine
-                    .children(*sup)
-                    .filter(|c| {
-                        self.nodes
-                            .get(c.index())
-                            .is_some_and(|v| v.stop_sent && (v.up || v.starting))
-                    })
-                    .collect();
-                for c in &in_flight {
-                    self.view(*c).stop_inherited = true;
-                }
-                self.view(*sup).inherited_stops = in_flight.len() as u32;
-                let v = self.view(*sup);
-                v.ending = true;
-                v.start_window = None;
-                v.stop_window = Some(Window::Open);
-            }
-            Notice::SupExit { sup, reason } => {
-                let was_starting = self.view(*sup).starting;
-                self.start_ends(*sup);
-                let v = self.view(*sup);
-                let asked = v.stop_sent;
-                v.stop_sent = false;
-                v.stop_at = None;
-                v.ending = false;
-                v.dormant = true;
-                v.up = false;
-                v.stop_window = None;
-                v.last_end = if was_starting {
-                    End::StartFailed
-                } else if asked {
-                    End::Stopped
-                } else {
-                    End::ByItself {
-                        normal: reason.is_normal(),
-                    }
-                };
-                if asked {
-                    self.graceful_stop_over(*sup);
-                }
-            }
+            Notice::SupEnding { sup, .. } => self.observe_sup_ending(engine, sup),
+            Notice::SupExit { sup, reason } => self.observe_sup_exit(sup, reason),
             Notice::Restart { sup, child, strategy } => self.observe_restart(engine, *sup, *child, *strategy, now),
-            Notice::GiveUp { sup } => {
-                let (count, intensity) = self.window_after(engine, *sup, now);
-                if count < intensity {
-                    let detail = format!(
-                        "{} gave up after {} decisions within its period (intensity {intensity})",
-                        Self::path(engine, *sup),
-                        count + 1
-                    );
-                    self.flag(now, Rule::Intensity, detail);
-                }
-            }
+            Notice::GiveUp { sup } => self.observe_give_up(engine, sup, now),
             Notice::Backoff { child, .. } => {
                 // The round waits; its stops come later, after whatever the
                 // supervisor does meanwhile: not checked against this window.
@@ -585,6 +530,161 @@ impl Oracle {
         }
     }
 
+    /// A worker's new run is spawned.
+    fn observe_spawn(&mut self, engine: &Engine, r: &RunId, now: Instant) {
+        let parent = engine.parent(r.node);
+        let v = self.view(r.node);
+        if v.starting || v.up {
+            let detail = format!(
+                "{} spawned while its previous run is still live",
+                Self::path(engine, r.node)
+            );
+            self.flag(now, Rule::OneLiveRun, detail);
+        }
+        self.check_not_ended_temporary(engine, r.node, now);
+        // A new run: nothing of an earlier run (or an earlier node in
+        // this arena slot) carries over.
+        *self.view(r.node) = NodeView::default();
+        self.start_begins(engine, r.node, parent, now);
+        let restart = engine.restart_type(r.node);
+        let v = self.view(r.node);
+        v.generation = r.generation;
+        v.dormant = false;
+        v.restart = restart;
+    }
+
+    /// A supervisor decided to end.
+    fn observe_sup_ending(&mut self, engine: &Engine, sup: &NodeId) {
+        // Stops already in flight (from a plan the end pre-empted) keep
+        // running; the end's own walk is checked on top of them.
+        let in_flight: Vec<NodeId> = engine
+            .children(*sup)
+            .filter(|c| {
+                self.nodes
+                    .get(c.index())
+                    .is_some_and(|v| v.stop_sent && (v.up || v.starting))
+            })
+            .collect();
+        for c in &in_flight {
+            self.view(*c).stop_inherited = true;
+        }
+        self.view(*sup).inherited_stops = in_flight.len() as u32;
+        let v = self.view(*sup);
+        v.ending = true;
+        v.start_window = None;
+        v.stop_window = Some(Window::Open);
+    }
+
+    /// A supervisor gave up: only after more than `intensity` decisions.
+    fn observe_give_up(&mut self, engine: &Engine, sup: &NodeId, now: Instant) {
+        let (count, intensity) = self.window_after(engine, *sup, now);
+        // Above MAX_EXACT_INTENSITY the engine's window is bounded and may
+        // count a decision a little longer than its period: an early
+        // give-up is allowed there, a late one never.
+        if count < intensity && intensity <= MAX_EXACT_INTENSITY {
+            let detail = format!(
+                "{} gave up after {} decisions within its period (intensity {intensity})",
+                Self::path(engine, *sup),
+                count + 1
+            );
+            self.flag(now, Rule::Intensity, detail);
+        }
+    }
+    /// A run ended: how, for the restart table; a graceful stop is over.
+    fn observe_exited(&mut self, r: &RunId, reason: &vigil_core::ExitReason) {
+        let was_starting = self.view(r.node).starting;
+        self.start_ends(r.node);
+        let v = self.view(r.node);
+        let graceful = v.stop_sent && !v.evicted;
+        // A kill for a missed deadline is a failure, not a stop: the
+        // run ends with the reason reported (`health` when the world
+        // reports it killed, or whatever it ended with before the kill
+        // landed), as if by itself.
+        let ordered_kill = v.kill_sent && !v.failure_kill && !v.evicted;
+        v.up = false;
+        v.last_end = if was_starting {
+            End::StartFailed
+        } else if graceful || ordered_kill {
+            End::Stopped
+        } else {
+            End::ByItself {
+                normal: reason.is_normal(),
+            }
+        };
+        if graceful {
+            self.graceful_stop_over(r.node);
+        }
+        // A run the engine itself was ending (evicted, or killed for a missed
+        // deadline) may have been taken over by a plan's stop before it
+        // exited (a restart_all reaching it): its end is then that plan's,
+        // which may start it again. Only a failed start or an exit nobody
+        // asked for certainly ends a temporary child.
+        let v = self.view(r.node);
+        let taken_over = v.evicted || v.failure_kill;
+        match v.last_end {
+            End::StartFailed => self.ended(r.node),
+            End::ByItself { .. } if !taken_over => self.ended(r.node),
+            _ => {}
+        }
+    }
+
+    /// A supervisor starts a new incarnation.
+    fn observe_sup_starting(&mut self, engine: &Engine, sup: &NodeId, now: Instant) {
+        self.check_not_ended_temporary(engine, *sup, now);
+        // Its children of an earlier incarnation were removed when it ended.
+        self.ended_temporaries.retain(|&(_, p)| p != Some(*sup));
+        // A new incarnation (possibly in a reused arena slot): start afresh.
+        *self.view(*sup) = NodeView::default();
+        let parent = engine.parent(*sup);
+        if parent.is_some() {
+            self.start_begins(engine, *sup, parent, now);
+        } else {
+            self.view(*sup).starting = true;
+        }
+        let restart = engine.restart_type(*sup);
+        let v = self.view(*sup);
+        v.restart = restart;
+        v.ending = false;
+        v.dormant = false;
+        v.initialising = true;
+        v.restarts.clear();
+        v.stop_at = None;
+        v.stop_window = None;
+        v.start_window = Some(Window::Open);
+        v.starting_children = 0;
+        v.graceful_stops = 0;
+    }
+
+    /// A supervisor ended (or failed its start).
+    fn observe_sup_exit(&mut self, sup: &NodeId, reason: &vigil_core::ExitReason) {
+        let was_starting = self.view(*sup).starting;
+        self.start_ends(*sup);
+        let v = self.view(*sup);
+        let asked = v.stop_sent;
+        v.stop_sent = false;
+        v.stop_at = None;
+        v.ending = false;
+        v.dormant = true;
+        v.up = false;
+        v.stop_window = None;
+        v.last_end = if was_starting {
+            End::StartFailed
+        } else if asked {
+            End::Stopped
+        } else {
+            End::ByItself {
+                normal: reason.is_normal(),
+            }
+        };
+        if asked {
+            self.graceful_stop_over(*sup);
+        }
+        // Its children were removed with it, without a `removed` each.
+        self.ended_temporaries.retain(|&(_, p)| p != Some(*sup));
+        if !matches!(self.view(*sup).last_end, End::Stopped) {
+            self.ended(*sup);
+        }
+    }
     fn observe_kill(&mut self, engine: &Engine, r: RunId, now: Instant) {
         if self.evicted == Some(r) {
             // Brutal shutdown: the eviction's stop is a kill at once.

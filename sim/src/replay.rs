@@ -24,6 +24,8 @@ pub struct TraceMeta {
     pub script: Option<String>,
     /// Whether the liveness phase ran.
     pub liveness: bool,
+    /// The step budget (`max_steps` in the meta line; absent: the default).
+    pub max_steps: u64,
     /// Test-only: the deliberate engine bug the run had (`inject_bug` in the meta line).
     #[cfg(feature = "bug-injection")]
     pub inject_bug: Option<vigil_core::InjectedBug>,
@@ -93,6 +95,10 @@ pub fn parse_meta(first_line: &str) -> Result<TraceMeta, ReplayError> {
         random_faults: flag("random_faults")?,
         script: v.get("script").and_then(|x| x.as_str()).map(str::to_owned),
         liveness: flag("liveness")?,
+        max_steps: match v.get("max_steps") {
+            None => crate::run::DEFAULT_MAX_STEPS,
+            Some(_) => num("max_steps")?,
+        },
         #[cfg(feature = "bug-injection")]
         inject_bug: v
             .get("inject_bug")
@@ -108,6 +114,7 @@ pub fn options_for(meta: &TraceMeta, script: Option<Script>) -> SimOptions {
         random_faults: meta.random_faults,
         script,
         liveness: meta.liveness,
+        max_steps: meta.max_steps,
         #[cfg(feature = "bug-injection")]
         inject_bug: meta.inject_bug,
     }

@@ -11,6 +11,10 @@ use crate::oracle::{Rule, Violation};
 use crate::world::World;
 use vigil_trace::TraceWriter;
 
+/// The default step budget of one run: world events plus engine timeouts
+/// (a typical hour of a small tree takes about a thousand).
+pub const DEFAULT_MAX_STEPS: u64 = 10_000_000;
+
 /// How to simulate.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SimOptions {
@@ -22,6 +26,10 @@ pub struct SimOptions {
     pub script: Option<Script>,
     /// Whether to run the liveness phase after the faulty one.
     pub liveness: bool,
+    /// The most steps (world events plus engine timeouts) the run may take;
+    /// past it the run stops with a [`Rule::StepBudget`] violation and the
+    /// outcome [`Outcome::StepBudget`] instead of running on.
+    pub max_steps: u64,
     /// Test-only: run a deliberately broken engine, to prove the oracle notices.
     #[cfg(feature = "bug-injection")]
     pub inject_bug: Option<vigil_core::InjectedBug>,
@@ -34,6 +42,7 @@ impl Default for SimOptions {
             random_faults: true,
             script: None,
             liveness: true,
+            max_steps: DEFAULT_MAX_STEPS,
             #[cfg(feature = "bug-injection")]
             inject_bug: None,
         }
@@ -54,6 +63,8 @@ pub enum Outcome {
     StartFailed,
     /// The run stopped at a broken invariant.
     Violation,
+    /// The run stopped at its step budget ([`SimOptions::max_steps`]).
+    StepBudget,
 }
 
 impl Outcome {
@@ -78,6 +89,7 @@ impl Outcome {
             Outcome::ShutDown => "tree shut down",
             Outcome::StartFailed => "tree failed to start",
             Outcome::Violation => "stopped at a broken invariant",
+            Outcome::StepBudget => "stopped at its step budget",
         }
     }
 }
@@ -139,7 +151,6 @@ pub fn run_seed_checked(cfg: &TreeConfig, seed: u64, opts: &SimOptions, trace: T
 pub fn meta_line(cfg: &TreeConfig, seed: u64, opts: &SimOptions) -> String {
     let text = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_owned());
     let script = opts.script.as_ref().map_or("null".to_owned(), |s| text(&s.source));
-    #[cfg_attr(not(feature = "bug-injection"), allow(unused_mut))]
     let mut line = format!(
         "{{\"t\":0,\"ev\":\"meta\",\"seed\":{seed},\"config\":{},\"duration_ns\":{},\"random_faults\":{},\"script\":{script},\"liveness\":{},\"vigil\":{}",
         text(&cfg.source),
@@ -148,6 +159,10 @@ pub fn meta_line(cfg: &TreeConfig, seed: u64, opts: &SimOptions) -> String {
         opts.liveness,
         text(env!("CARGO_PKG_VERSION")),
     );
+    // Only a budget other than the default is recorded (older traces stay valid).
+    if opts.max_steps != DEFAULT_MAX_STEPS {
+        line.push_str(&format!(",\"max_steps\":{}", opts.max_steps));
+    }
     #[cfg(feature = "bug-injection")]
     if let Some(bug) = opts.inject_bug {
         line.push_str(&format!(",\"inject_bug\":{}", text(bug.name())));
@@ -168,6 +183,9 @@ pub fn replay_command(cfg: &TreeConfig, seed: u64, opts: &SimOptions) -> String 
     }
     if !opts.random_faults {
         cmd.push_str(" --no-random-faults");
+    }
+    if opts.max_steps != DEFAULT_MAX_STEPS {
+        cmd.push_str(&format!(" --max-steps {}", opts.max_steps));
     }
     cmd
 }

@@ -35,7 +35,7 @@ pub struct Summary {
 impl Summary {
     fn add(&mut self, r: &RunReport) {
         self.seeds += 1;
-        self.virtual_time += r.virtual_time;
+        self.virtual_time = self.virtual_time.saturating_add(r.virtual_time);
         self.events += r.events;
         *self.outcomes.entry(r.outcome).or_default() += 1;
         self.restart_decisions += r.stats.restart_decisions;
@@ -86,7 +86,7 @@ pub fn run_seeds(
 
 fn merge(into: &mut Summary, from: Summary) {
     into.seeds += from.seeds;
-    into.virtual_time += from.virtual_time;
+    into.virtual_time = into.virtual_time.saturating_add(from.virtual_time);
     into.events += from.events;
     for (k, v) in from.outcomes {
         *into.outcomes.entry(k).or_default() += v;

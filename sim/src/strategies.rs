@@ -272,6 +272,7 @@ pub fn sim_options() -> impl Strategy<Value = SimOptions> {
         random_faults,
         script: None,
         liveness: true,
+        max_steps: crate::run::DEFAULT_MAX_STEPS,
         #[cfg(feature = "bug-injection")]
         inject_bug: None,
     })

@@ -237,9 +237,22 @@ impl<'a> World<'a> {
         }));
     }
 
+    /// Schedule a world reaction `d` from now (saturating at the end of
+    /// virtual time, `Instant::MAX`, where it still happens, once).
     fn after(&mut self, d: Duration, kind: Kind) {
         let at = self.now + d;
         self.at(at, WORLD, kind);
+    }
+
+    /// Schedule `run`'s next heartbeat `d` from now, unless that is the end of
+    /// virtual time (`Instant::MAX`, about 584 years, reached only by
+    /// saturated durations): there a heartbeat would re-arm itself at the same
+    /// instant for ever, so it never comes.
+    fn heartbeat_after(&mut self, d: Duration, run: RunId) {
+        let at = self.now + d;
+        if at < Instant::MAX {
+            self.at(at, WORLD, Kind::Heartbeat(run));
+        }
     }
 
     fn slot(&mut self, node: NodeId) -> &mut Slot {
@@ -278,6 +291,10 @@ impl<'a> World<'a> {
         self.engine.start(self.now);
         self.after_call();
         while !self.finished && self.oracle.violation().is_none() {
+            if self.events >= self.opts.max_steps {
+                self.over_budget();
+                break;
+            }
             let next_event = self.queue.peek().map(|e| e.0.at);
             let next_timer = self.engine.poll_timeout();
             match (next_timer, next_event) {
@@ -304,7 +321,9 @@ impl<'a> World<'a> {
             self.check_liveness();
         }
         let _ = self.trace.finish();
-        let outcome = if self.oracle.violation().is_some() {
+        let outcome = if self.oracle.violation().is_some_and(|v| v.rule == Rule::StepBudget) {
+            Outcome::StepBudget
+        } else if self.oracle.violation().is_some() {
             Outcome::Violation
         } else {
             Outcome::of(&self.engine)
@@ -320,6 +339,26 @@ impl<'a> World<'a> {
             stats: self.engine.stats(),
             faults: self.faults.clone(),
         }
+    }
+
+    /// The run used up its step budget: stop it with a clear report of where
+    /// virtual time stood (a run stuck at one instant is the usual cause).
+    fn over_budget(&mut self) {
+        let stuck = if self.now == Instant::ZERO {
+            "virtual time never advanced".to_owned()
+        } else {
+            format!(
+                "virtual time reached {}",
+                vigil_config::format_duration(self.now - Instant::ZERO)
+            )
+        };
+        let detail = format!(
+            "the run took {} steps, its budget ({stuck}, of {} faulty and a liveness phase); \
+             raise it with --max-steps if the tree is this busy",
+            self.events,
+            vigil_config::format_duration(self.opts.duration)
+        );
+        self.oracle.flag(self.now, Rule::StepBudget, detail);
     }
 
     fn schedule_initial(&mut self) {
@@ -376,6 +415,7 @@ impl<'a> World<'a> {
             self.command(cmd);
         }
         self.oracle.end_step(now);
+        self.oracle.check_temporaries(&self.engine, now);
     }
 
     fn deliver(&mut self, input: Input) {
@@ -519,14 +559,14 @@ impl<'a> World<'a> {
                 }
                 if self.faulty {
                     if let Some(life) = lifetime(&mut self.rng, &life) {
-                        self.after(ready_latency + life, Kind::Exit(run, Why::Lifetime));
+                        self.after(ready_latency.saturating_add(life), Kind::Exit(run, Why::Lifetime));
                     }
                 }
                 if let Some(h) = self.facts(run.node).health_timeout {
-                    let every = h / 3;
-                    self.after(ready_latency + every, Kind::Heartbeat(run));
+                    let every = heartbeat_every(h);
+                    self.heartbeat_after(ready_latency.saturating_add(every), run);
                     if self.faulty && chance(&mut self.rng, self.faults.missed_heartbeats) {
-                        let when = uniform(&mut self.rng, Duration::ZERO, h * 10);
+                        let when = uniform(&mut self.rng, Duration::ZERO, h.saturating_mul(10));
                         self.after(when, Kind::Silence(run));
                     }
                 }
@@ -551,7 +591,7 @@ impl<'a> World<'a> {
                         self.deliver(Input::Heartbeat(run));
                     }
                     if let Some(h) = self.facts(run.node).health_timeout {
-                        self.after(h / 3, Kind::Heartbeat(run));
+                        self.heartbeat_after(heartbeat_every(h), run);
                     }
                 }
             }
@@ -819,6 +859,14 @@ impl<'a> World<'a> {
     }
 }
 
+/// How often a worker with health timeout `h` heartbeats: a third of it, and
+/// never less than one nanosecond. (A zero period, from `h` under 3 ns, made a
+/// heartbeat re-arm itself at the same instant for ever: virtual time never
+/// advanced.)
+fn heartbeat_every(h: Duration) -> Duration {
+    (h / 3).max(Duration::from_nanos(1))
+}
+
 fn crash_reason(i: u8) -> ExitReason {
     let text = CRASH_REASONS[usize::from(i) % CRASH_REASONS.len()];
     text.parse().unwrap_or(ExitReason::Error(String::new()))
@@ -843,23 +891,32 @@ fn collect_facts(spec: &SupervisorSpec, facts: &mut [WorkerFacts]) {
 /// in the tree added together (generous; virtual time is cheap).
 pub(crate) fn liveness_bound(cfg: &TreeConfig) -> Duration {
     let mut total = Duration::from_secs(60);
+    let twice = |d: Duration| d.saturating_mul(2);
     for w in &cfg.workers {
-        total += (w.sim.start_latency + w.sim.ready_latency + w.sim.stop_latency) * 2;
+        let latencies = w
+            .sim
+            .start_latency
+            .saturating_add(w.sim.ready_latency)
+            .saturating_add(w.sim.stop_latency);
+        total = total.saturating_add(twice(latencies));
     }
     add_spec_bounds(&cfg.spec, &mut total);
     total
 }
 
+/// Adds twice every backoff maximum, startup timeout and shutdown timeout
+/// under `spec`, saturating at `Duration::MAX`.
 fn add_spec_bounds(spec: &SupervisorSpec, total: &mut Duration) {
     for c in &spec.children {
+        let twice = |d: Duration| d.saturating_mul(2);
         if let Some(b) = &c.backoff {
-            *total += b.max * 2;
+            *total = total.saturating_add(twice(b.max));
         }
         if let Some(t) = c.startup_timeout {
-            *total += t * 2;
+            *total = total.saturating_add(twice(t));
         }
         if let Shutdown::Timeout(t) = c.shutdown_policy() {
-            *total += t * 2;
+            *total = total.saturating_add(twice(t));
         }
         if let ChildKind::Supervisor(s) = &c.kind {
             add_spec_bounds(s, total);

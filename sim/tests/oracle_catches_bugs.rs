@@ -103,3 +103,53 @@ fn the_correct_engine_passes_the_same_configs() {
         assert!(r.violation.is_none(), "seed {seed}: {:?}", r.violation);
     }
 }
+
+/// The tree and script of issue 10's class 12: a temporary `t` whose start
+/// fails during `restart_all`, then `restart_child "t"`.
+fn temporary_scenario(bug: Option<InjectedBug>) -> Option<vigil_sim::Violation> {
+    let cfg = config(
+        r#"
+        [[child]]
+        name = "t"
+        command = ["x"]
+        restart = "temporary"
+        [[child]]
+        name = "w"
+        command = ["x"]
+        "#,
+    );
+    let script = vigil_config::parse_script(
+        r#"
+        [[at]]
+        time = "1s"
+        fail_starts = "t"
+        [[at]]
+        time = "2s"
+        request = "restart_all"
+        path = ""
+        [[at]]
+        time = "3s"
+        request = "restart_child"
+        path = "t"
+        "#,
+        "script.toml",
+    )
+    .expect("valid script");
+    let opts = SimOptions {
+        duration: Duration::from_secs(10),
+        random_faults: false,
+        script: Some(script),
+        inject_bug: bug,
+        ..SimOptions::default()
+    };
+    run_seed(&cfg, 0, &opts, TraceWriter::hashing()).violation
+}
+
+#[test]
+fn a_temporary_child_kept_after_a_failed_start_is_caught() {
+    let v = temporary_scenario(Some(InjectedBug::KeepFailedTemporary)).expect("a violation");
+    assert_eq!(v.rule, Rule::TemporaryRemoved, "{v}");
+    assert!(v.detail.contains("temporary child t"), "{v}");
+    assert_eq!(v.at, vigil_core::Instant::from_nanos(2_000_000_000), "{v}");
+    assert_eq!(temporary_scenario(None), None, "the engine removes it");
+}

@@ -4,6 +4,12 @@
 //! 0 ok; 1 a check, an invariant or the tree failed (`vigil run`: the root
 //! gave up or the tree could not start); 2 bad usage or bad input; and:
 
+/// `vigil sim`: a run exceeded its step budget (`--max-steps`) without
+/// breaking an invariant, so it made no progress in virtual time; the report
+/// says where and prints the replay command. A broken invariant (1) takes
+/// precedence.
+pub const STEP_BUDGET: u8 = 3;
+
 /// The trace (`--trace FILE`) or the standard output could not be written,
 /// for example on a full disk; the error was reported when it happened.
 /// 74 is `EX_IOERR` of sysexits.h. A failure of the tree itself (1, 130)

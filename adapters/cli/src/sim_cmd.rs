@@ -22,7 +22,7 @@ use vigil_sim::{run_seed_checked, run_seeds, SimOptions, TraceWriter};
 use vigil_trace::{Flush, TraceFile, TraceFileStatus};
 
 use crate::args::{parse_jobs, parse_positive_duration, parse_seed, parse_seed_range};
-use crate::exit::OUTPUT_FAILED;
+use crate::exit::{OUTPUT_FAILED, STEP_BUDGET};
 
 /// The seed used when neither `--seed` nor `--seeds` is given.
 pub const DEFAULT_SEED: u64 = 0;
@@ -33,8 +33,9 @@ pub const DEFAULT_SEED: u64 = 0;
 Seeds: --seed N runs one seed; --seeds A..B runs seeds A to B-1 (half-open, like a \
 Rust range; A..=B includes B), spread over --jobs threads. Without either: --seed 0.
 Exit codes: 0 every run passed, 1 an invariant failed (the seed and the command \
-that replays it are printed), 2 bad usage or bad input, 74 the trace or the output \
-could not be written (a full disk), 141 the output's reader went away (`| head`).")]
+that replays it are printed), 2 bad usage or bad input, 3 a run exceeded its step \
+budget (--max-steps) and no invariant failed, 74 the trace or the output could not \
+be written (a full disk), 141 the output's reader went away (`| head`).")]
 pub struct SimArgs {
     /// The tree config (TOML).
     #[arg(value_name = "CONFIG")]
@@ -73,9 +74,14 @@ pub struct SimArgs {
     #[arg(
         long,
         value_name = "TRACE",
-        conflicts_with_all = ["seed", "seeds", "duration", "no_random_faults", "trace"]
+        conflicts_with_all = ["seed", "seeds", "duration", "no_random_faults", "trace", "max_steps"]
     )]
     pub replay: Option<PathBuf>,
+
+    /// The most steps (world events plus engine timeouts) one run may take
+    /// before it is stopped with exit code 3.
+    #[arg(long, value_name = "N", default_value_t = vigil_sim::DEFAULT_MAX_STEPS, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_steps: u64,
 
     /// Print only the summary (and failures), not progress.
     #[arg(long, short = 'q')]
@@ -92,7 +98,7 @@ pub struct SimArgs {
 fn parse_bug(s: &str) -> Result<String, String> {
     vigil_core::InjectedBug::from_name(s)
         .map(|b| b.name().to_owned())
-        .ok_or_else(|| format!("unknown bug `{s}` (expected skip_intensity, early_kill or restart_transient_always)"))
+        .ok_or_else(|| format!("unknown bug `{s}` (expected skip_intensity, early_kill, restart_transient_always or keep_failed_temporary)"))
 }
 
 impl SimArgs {
@@ -141,6 +147,7 @@ pub fn sim(args: SimArgs) -> ExitCode {
         random_faults: !args.no_random_faults,
         script,
         liveness: true,
+        max_steps: args.max_steps,
         #[cfg(feature = "bug-injection")]
         inject_bug: None,
     };
@@ -226,9 +233,14 @@ fn single(args: &SimArgs, cfg: &TreeConfig, seed: u64, opts: &SimOptions) -> Exi
             ExitCode::SUCCESS
         }
         Some(v) => {
-            println!("VIOLATION {v}");
+            let what = if v.rule == vigil_sim::Rule::StepBudget {
+                "STOPPED"
+            } else {
+                "VIOLATION"
+            };
+            println!("{what} {v}");
             println!("replay: {}", replay_command(args, cfg, seed, opts));
-            ExitCode::from(1)
+            failure_code(std::slice::from_ref(&report))
         }
     }
 }
@@ -283,7 +295,21 @@ fn range(args: &SimArgs, cfg: &TreeConfig, seeds: Range<u64>, opts: &SimOptions)
             println!("    replay: {}", replay_command(args, cfg, r.seed, opts));
         }
     }
-    ExitCode::from(1)
+    if deterministic {
+        failure_code(&summary.violations)
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+/// 3 when every failed run only exceeded its step budget, else 1.
+fn failure_code(failed: &[vigil_sim::RunReport]) -> ExitCode {
+    let budget_only = failed.iter().all(|r| {
+        r.violation
+            .as_ref()
+            .is_some_and(|v| v.rule == vigil_sim::Rule::StepBudget)
+    });
+    ExitCode::from(if budget_only { STEP_BUDGET } else { 1 })
 }
 
 fn print_summary(cfg: &TreeConfig, seeds: &Range<u64>, jobs: usize, s: &vigil_sim::Summary, wall: std::time::Duration) {

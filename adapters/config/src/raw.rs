@@ -17,7 +17,10 @@ use vigil_core::MAX_DEPTH;
 
 /// A tree config file.
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a tree config: tables [supervisor], [control], [monitor] and [[child]]"
+)]
 pub(crate) struct RawTree {
     pub supervisor: Option<Spanned<RawSupervisor>>,
     pub control: Option<RawControl>,
@@ -69,11 +72,30 @@ impl Drop for DepthGuard {
 impl<'de> Deserialize<'de> for ChildList {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         match DepthGuard::enter() {
-            Some(_guard) => Vec::deserialize(d).map(ChildList),
+            Some(_guard) => d.deserialize_seq(Children),
             // One level too deep: only an empty list is fine; the first
             // element is refused before anything in it is deserialized.
             None => d.deserialize_seq(EmptyOnly).map(|()| ChildList::default()),
         }
+    }
+}
+
+/// A list of children, with its own words in errors (serde's would be "a sequence").
+struct Children;
+
+impl<'de> Visitor<'de> for Children {
+    type Value = ChildList;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("children: [[child]] tables, or a list of { name = .., command = .. } tables")
+    }
+
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<ChildList, A::Error> {
+        let mut children = Vec::new();
+        while let Some(child) = seq.next_element()? {
+            children.push(child);
+        }
+        Ok(ChildList(children))
     }
 }
 
@@ -105,10 +127,13 @@ impl<'de> Deserialize<'de> for TooDeep {
 
 /// `[supervisor]`, or a child's `supervisor = { .. }`.
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a table of supervisor settings, like { strategy = \"one_for_all\", intensity = 3 }"
+)]
 pub(crate) struct RawSupervisor {
     pub strategy: Option<Spanned<String>>,
-    pub intensity: Option<Spanned<u32>>,
+    pub intensity: Option<Spanned<Count>>,
     pub period: Option<Spanned<DurationText>>,
     pub auto_shutdown: Option<Spanned<String>>,
     pub lifespan: Option<Spanned<String>>,
@@ -116,27 +141,33 @@ pub(crate) struct RawSupervisor {
 
 /// `[control]`.
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a table like [control] socket = \"/run/vigil/web.sock\""
+)]
 pub(crate) struct RawControl {
     pub socket: Option<Spanned<PathBuf>>,
 }
 
 /// `[monitor]`.
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a table like [monitor] interval = \"5s\"")]
 pub(crate) struct RawMonitor {
     pub interval: Option<Spanned<DurationText>>,
     pub memory_limit: Option<Spanned<SizeValue>>,
     pub leak_growth: Option<Spanned<SizeValue>>,
-    pub leak_count: Option<Spanned<u32>>,
+    pub leak_count: Option<Spanned<Count>>,
 }
 
 /// `[[child]]` (and `[[child.child]]`...).
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a child: a table with `name` and `command` (or `supervisor`), like [[child]]"
+)]
 pub(crate) struct RawChild {
     pub name: Option<Spanned<String>>,
-    pub command: Option<Spanned<Vec<String>>>,
+    pub command: Option<Spanned<Argv>>,
     pub supervisor: Option<Spanned<Box<RawSupervisor>>>,
     #[serde(default)]
     pub child: ChildList,
@@ -155,31 +186,37 @@ pub(crate) struct RawChild {
 
 /// A child's `backoff = { .. }`.
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a table like { initial = \"100ms\", max = \"30s\", multiplier = 2.0 }"
+)]
 pub(crate) struct RawBackoff {
     pub initial: Option<Spanned<DurationText>>,
     pub max: Option<Spanned<DurationText>>,
-    pub multiplier: Option<Spanned<f64>>,
-    pub jitter: Option<Spanned<f64>>,
+    pub multiplier: Option<Spanned<Number>>,
+    pub jitter: Option<Spanned<Number>>,
     pub reset_after: Option<Spanned<DurationText>>,
 }
 
 /// A worker's `sim = { .. }`.
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a table of simulated behaviour, like { lifetime = \"exp(10m)\" }"
+)]
 pub(crate) struct RawSim {
     pub lifetime: Option<Spanned<DurationText>>,
     pub exit: Option<Spanned<String>>,
-    pub start_fail: Option<Spanned<f64>>,
+    pub start_fail: Option<Spanned<Number>>,
     pub start_latency: Option<Spanned<DurationText>>,
     pub ready_latency: Option<Spanned<DurationText>>,
     pub stop_latency: Option<Spanned<DurationText>>,
-    pub ignore_stop: Option<Spanned<f64>>,
+    pub ignore_stop: Option<Spanned<Number>>,
 }
 
 /// A scenario script file.
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a scenario script: [[at]] entries")]
 pub(crate) struct RawScript {
     #[serde(default)]
     pub at: Vec<Spanned<RawAt>>,
@@ -187,13 +224,16 @@ pub(crate) struct RawScript {
 
 /// One `[[at]]` entry.
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a script entry: a table with `time` and one action, like [[at]]"
+)]
 pub(crate) struct RawAt {
     pub time: Option<Spanned<DurationText>>,
     pub exit: Option<Spanned<String>>,
     pub reason: Option<Spanned<String>>,
     pub fail_starts: Option<Spanned<String>>,
-    pub count: Option<Spanned<u32>>,
+    pub count: Option<Spanned<Count>>,
     pub hang_on_stop: Option<Spanned<String>>,
     pub request: Option<Spanned<String>>,
     pub path: Option<Spanned<String>>,
@@ -220,6 +260,11 @@ impl<'de> Deserialize<'de> for DurationText {
             }
 
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<DurationText, E> {
+                if v < 0 {
+                    return Err(E::custom(format!(
+                        "a duration is a string with a unit, like \"5s\", and cannot be negative ({v})"
+                    )));
+                }
                 Err(E::custom(format!(
                     "a duration is a string with a unit: write \"{v}s\" or \"{v}ms\", not {v}"
                 )))
@@ -232,6 +277,12 @@ impl<'de> Deserialize<'de> for DurationText {
             }
 
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<DurationText, E> {
+                if !v.is_finite() || v < 0.0 {
+                    // `inf`, `nan` or a negative number: no unit makes it a duration.
+                    return Err(E::custom(format!(
+                        "a duration is a string with a unit, like \"5s\"; {v} is not a duration"
+                    )));
+                }
                 Err(E::custom(format!(
                     "a duration is a string with a unit: write \"{v}s\", not {v}"
                 )))
@@ -273,4 +324,115 @@ impl<'de> Deserialize<'de> for SizeValue {
         }
         d.deserialize_any(V)
     }
+}
+
+/// A whole number from 0 to `u32::MAX` (`intensity`, `leak_count`, `count`),
+/// with messages in the config's own terms rather than Rust's (`u32`).
+pub(crate) struct Count(pub u32);
+
+impl<'de> Deserialize<'de> for Count {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Count;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "a whole number from 0 to {}", u32::MAX)
+            }
+
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Count, E> {
+                u32::try_from(v)
+                    .map(Count)
+                    .map_err(|_| E::invalid_value(de::Unexpected::Signed(v), &self))
+            }
+
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Count, E> {
+                u32::try_from(v)
+                    .map(Count)
+                    .map_err(|_| E::invalid_value(de::Unexpected::Unsigned(v), &self))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A number, integer or decimal (`multiplier`, `jitter`, probabilities); its
+/// range is checked where it is used.
+pub(crate) struct Number(pub f64);
+
+impl<'de> Deserialize<'de> for Number {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Number;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a number, like 2 or 0.5")
+            }
+
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Number, E> {
+                Ok(Number(v))
+            }
+
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Number, E> {
+                Ok(Number(v as f64))
+            }
+
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Number, E> {
+                Ok(Number(v as f64))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A command: the program and its arguments, as a list of strings. A single
+/// string is refused with the form to write instead.
+pub(crate) struct Argv(pub Vec<String>);
+
+impl<'de> Deserialize<'de> for Argv {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Argv;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(
+                    "a list of strings: the program and its arguments, like [\"./server\", \"--port\", \"8080\"]",
+                )
+            }
+
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Argv, E> {
+                Err(E::custom(format!(
+                    "a command is a list of strings, never run through a shell: write [{}] \
+                     (or split the arguments: [\"prog\", \"arg\"])",
+                    toml_string(v)
+                )))
+            }
+
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Argv, A::Error> {
+                let mut argv = Vec::new();
+                while let Some(arg) = seq.next_element::<String>()? {
+                    argv.push(arg);
+                }
+                Ok(Argv(argv))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `v` as a TOML basic string.
+fn toml_string(v: &str) -> String {
+    let mut out = String::from("\"");
+    for c in v.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04X}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }

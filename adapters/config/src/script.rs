@@ -11,7 +11,7 @@ use crate::duration::parse_duration;
 use crate::error::{ConfigError, ConfigErrorKind};
 use crate::keywords::{keyword, restart_all_mode, ScriptRequest, SCRIPT_REQUESTS};
 use crate::model::{Action, Script, TimedAction};
-use crate::position::Doc;
+use crate::position::{Doc, LineCounter};
 use crate::raw::{RawAt, RawScript};
 use crate::toml_error::from_toml;
 
@@ -58,10 +58,12 @@ use crate::toml_error::from_toml;
 pub fn parse_script(text: &str, source: &str) -> Result<Script, ConfigError> {
     let doc = Doc::new(text, source);
     let raw: RawScript = toml::from_str(text).map_err(|e| from_toml(doc, &e))?;
+    // The entries come in file order: their lines are counted in one pass.
+    let mut lines = LineCounter::new(text);
     let mut actions = raw
         .at
         .iter()
-        .map(|entry| timed_action(doc, entry))
+        .map(|entry| timed_action(doc, entry, lines.line(entry.span().start)))
         .collect::<Result<Vec<_>, _>>()?;
     actions.sort_by_key(|a| a.time);
     Ok(Script {
@@ -124,7 +126,8 @@ fn checked_path(doc: Doc<'_>, value: &Spanned<String>, key: &str, root_ok: bool)
     Ok(path.clone())
 }
 
-fn timed_action(doc: Doc<'_>, entry: &Spanned<RawAt>) -> Result<TimedAction, ConfigError> {
+/// One `[[at]]` entry, whose header is on `line`.
+fn timed_action(doc: Doc<'_>, entry: &Spanned<RawAt>, line: usize) -> Result<TimedAction, ConfigError> {
     let span = entry.span();
     let at = entry.get_ref();
     let time = at.time.as_ref().ok_or_else(|| missing(doc, &span, "time"))?;
@@ -217,10 +220,10 @@ fn timed_action(doc: Doc<'_>, entry: &Spanned<RawAt>) -> Result<TimedAction, Con
         }
     } else if let Some(v) = &at.fail_starts {
         let count = match &at.count {
-            Some(c) if *c.get_ref() == 0 => {
+            Some(c) if c.get_ref().0 == 0 => {
                 return Err(doc.bad_value(&c.span(), "count", "the count must be at least 1"))
             }
-            Some(c) => *c.get_ref(),
+            Some(c) => c.get_ref().0,
             None => 1,
         };
         Action::FailStarts {
@@ -235,11 +238,7 @@ fn timed_action(doc: Doc<'_>, entry: &Spanned<RawAt>) -> Result<TimedAction, Con
         let request_span = at.request.as_ref().map_or(span.clone(), Spanned::span);
         Action::Request(make_request(doc, at, request, &request_span, &span)?)
     };
-    Ok(TimedAction {
-        time,
-        line: doc.line(span.start),
-        action,
-    })
+    Ok(TimedAction { time, line, action })
 }
 
 fn make_request(

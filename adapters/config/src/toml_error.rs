@@ -1,7 +1,10 @@
 //! Turning the TOML parser's errors into positioned [`ConfigError`]s.
 
+use vigil_core::MAX_DEPTH;
+
 use crate::error::{ConfigError, ConfigErrorKind};
-use crate::position::{enclosing_header, key_before, line_col, Doc};
+use crate::position::{child_nesting_before, enclosing_header, key_before, line_col, Doc};
+use crate::raw::too_deep_message;
 
 /// One kind of table the files have, with the keys it accepts (kept equal to
 /// the fields of its serde struct; a unit test checks this).
@@ -112,7 +115,7 @@ impl Table {
 
 /// A TOML parser error (syntax, wrong type, unknown key) as a [`ConfigError`].
 pub(crate) fn from_toml(doc: Doc<'_>, err: &toml::de::Error) -> ConfigError {
-    let mut message = err.message().trim().replace('\n', ": ");
+    let mut message = in_config_terms(&err.message().trim().replace('\n', ": "));
     if message.is_empty() {
         // The TOML parser gives no message for some characters it rejects
         // (a control character in a comment): name the character instead.
@@ -125,6 +128,15 @@ pub(crate) fn from_toml(doc: Doc<'_>, err: &toml::de::Error) -> ConfigError {
     let Some(span) = err.span() else {
         return ConfigError::new(doc.source, ConfigErrorKind::Toml(message));
     };
+    if message.contains("recursion limit exceeded") {
+        // The TOML reader's own nesting limit is above MAX_DEPTH; reached by a
+        // tree of children, it is the tree's depth limit that was exceeded.
+        message = if child_nesting_before(doc.text, span.start) > MAX_DEPTH {
+            too_deep_message()
+        } else {
+            "tables and lists are nested too deeply to be read".to_owned()
+        };
+    }
     if let Some((key, expected)) = parse_unknown_field(&message) {
         let table = Table::from_keys(&expected)
             .map(|t| t.describe(enclosing_header(doc.text, span.start)))
@@ -150,6 +162,28 @@ pub(crate) fn from_toml(doc: Doc<'_>, err: &toml::de::Error) -> ConfigError {
         key,
         kind: Box::new(ConfigErrorKind::Toml(message)),
     }
+}
+
+/// The TOML parser's and serde's generic words for what was expected, in the
+/// config's own terms (the values with types of their own say it themselves).
+fn in_config_terms(message: &str) -> String {
+    const WORDS: [(&str, &str); 8] = [
+        ("invalid type: sequence", "invalid type: list"),
+        ("invalid type: map", "invalid type: table"),
+        ("expected a sequence", "expected a list, like [\"a\", \"b\"]"),
+        ("expected a map", "expected a table, like { key = \"value\" }"),
+        ("expected a boolean", "expected true or false"),
+        ("expected u32", "expected a whole number from 0 to 4294967295"),
+        ("expected f64", "expected a number"),
+        ("floating point `", "number `"),
+    ];
+    let mut out = message.to_owned();
+    for (from, to) in WORDS {
+        if out.contains(from) {
+            out = out.replace(from, to);
+        }
+    }
+    out
 }
 
 /// serde's ``unknown field `KEY`, expected one of `A`, `B` `` (or ``expected

@@ -15,7 +15,7 @@ use crate::keywords::{keyword, parse_shutdown, AUTO_SHUTDOWNS, LIFESPANS, READIN
 use crate::model::{ControlConfig, Lifetime, MonitorConfig, SimBehaviour, TreeConfig, WorkerConfig};
 use crate::position::Doc;
 use crate::raw::{
-    DurationText, RawBackoff, RawChild, RawControl, RawMonitor, RawSim, RawSupervisor, RawTree, SizeValue,
+    Argv, DurationText, Number, RawBackoff, RawChild, RawControl, RawMonitor, RawSim, RawSupervisor, RawTree, SizeValue,
 };
 use crate::toml_error::from_toml;
 
@@ -141,8 +141,8 @@ impl Builder<'_> {
         parse_duration(&value.get_ref().0).map_err(|e| self.doc.bad_value(&value.span(), key, e.message()))
     }
 
-    fn probability(&self, value: &Spanned<f64>, key: &'static str) -> Result<f64, ConfigError> {
-        let p = *value.get_ref();
+    fn probability(&self, value: &Spanned<Number>, key: &'static str) -> Result<f64, ConfigError> {
+        let p = value.get_ref().0;
         if (0.0..=1.0).contains(&p) {
             Ok(p)
         } else {
@@ -169,7 +169,7 @@ impl Builder<'_> {
             keys.push(("strategy", v.span()));
         }
         if let Some(v) = &raw.intensity {
-            spec.intensity = *v.get_ref();
+            spec.intensity = v.get_ref().0;
             keys.push(("intensity", v.span()));
         }
         if let Some(v) = &raw.period {
@@ -212,12 +212,12 @@ impl Builder<'_> {
             m.leak_growth = Some(self.size(v, "leak_growth")?);
         }
         if let Some(v) = &raw.leak_count {
-            if *v.get_ref() == 0 {
+            if v.get_ref().0 == 0 {
                 return Err(self
                     .doc
                     .bad_value(&v.span(), "leak_count", "the count must be at least 1"));
             }
-            m.leak_count = *v.get_ref();
+            m.leak_count = v.get_ref().0;
         }
         Ok(m)
     }
@@ -372,10 +372,10 @@ impl Builder<'_> {
         path: &str,
         name: &str,
         c: &RawChild,
-        command: &Spanned<Vec<String>>,
+        command: &Spanned<Argv>,
     ) -> Result<ChildSpec, ConfigError> {
         let doc = self.doc;
-        let argv = command.get_ref();
+        let argv = &command.get_ref().0;
         let bad_command = |message: &str| Err(doc.bad_value(&command.span(), "command", message));
         match argv.first() {
             None => return bad_command("the command is empty: give at least the program, like [\"./server\"]"),
@@ -457,11 +457,11 @@ impl Builder<'_> {
         keys.push(("initial", initial.span()));
         keys.push(("max", max.span()));
         if let Some(v) = &b.multiplier {
-            backoff.multiplier = *v.get_ref();
+            backoff.multiplier = v.get_ref().0;
             keys.push(("multiplier", v.span()));
         }
         if let Some(v) = &b.jitter {
-            backoff.jitter = *v.get_ref();
+            backoff.jitter = v.get_ref().0;
             keys.push(("jitter", v.span()));
         }
         if let Some(v) = &b.reset_after {

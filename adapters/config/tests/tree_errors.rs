@@ -225,7 +225,7 @@ fn bad_probabilities_sizes_and_types() {
         "[supervisor]\nintensity = -1\n",
         2,
         Some("intensity"),
-        "examples/web.toml:2:13: invalid value: integer `-1`, expected u32",
+        "examples/web.toml:2:13: invalid value: integer `-1`, expected a whole number from 0 to 4294967295",
     );
     assert!(matches!(*e.kind, ConfigErrorKind::Toml(_)));
     let e = err(&format!("{W}significant = \"yes\"\n"));

@@ -54,8 +54,7 @@ pub fn events_with(s: &Scenario, files: &VigilFiles, adjust: impl FnOnce(&mut Si
         random_faults: false,
         script: Some(script),
         liveness: false,
-        #[cfg(feature = "bug-injection")]
-        inject_bug: None,
+        ..SimOptions::default()
     };
     adjust(&mut opts);
     let trace = SharedBuffer::default();

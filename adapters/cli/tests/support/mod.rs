@@ -598,3 +598,66 @@ pub fn vigil_cmd(scratch: &Scratch, args: &[&str]) -> Command {
         .stdin(Stdio::null());
     cmd
 }
+
+// ---------------------------------------------------------------------------
+// One-shot commands (`vigil check`, `vigil sim`, `vigil ctl`)
+
+/// Run `vigil ARGS...` to completion and return its output. It is killed
+/// after [`SAFETY`] (a hang fails the test with what it printed so far).
+pub fn vigil_output(args: &[&str]) -> std::process::Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .args(args)
+        .env_remove("NOTIFY_SOCKET")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the vigil binary starts");
+    // Read both pipes on threads, so a chatty command cannot block on a full pipe.
+    let mut out = child.stdout.take().expect("piped stdout");
+    let mut err = child.stderr.take().expect("piped stderr");
+    let out_reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut out, &mut buf);
+        buf
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut err, &mut buf);
+        buf
+    });
+    let mut status = None;
+    let done = poll(|| {
+        status = child.try_wait().expect("wait for vigil");
+        status.is_some()
+    });
+    if !done {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let stdout = out_reader.join().unwrap_or_default();
+    let stderr = err_reader.join().unwrap_or_default();
+    assert!(
+        done,
+        "`vigil {}` did not finish within {SAFETY:?}; stdout:\n{}\nstderr:\n{}",
+        args.join(" "),
+        String::from_utf8_lossy(&stdout),
+        String::from_utf8_lossy(&stderr)
+    );
+    std::process::Output {
+        status: status.expect("exited"),
+        stdout,
+        stderr,
+    }
+}
+
+/// The exit code of a finished one-shot command (it must not die by a signal).
+pub fn exit_code(out: &std::process::Output) -> i32 {
+    out.status.code().unwrap_or_else(|| {
+        panic!(
+            "vigil died by a signal: {:?}; stderr:\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
