@@ -50,6 +50,7 @@ mod clock;
 mod context;
 pub mod control;
 mod driver;
+mod driver_panic;
 mod handle;
 mod report;
 mod task;
@@ -62,6 +63,7 @@ mod process;
 
 pub use builder::{ProcessTreeOptions, Tree};
 pub use context::Context;
+pub use driver_panic::DriverPanic;
 pub use handle::{Event, Supervisor};
 pub use output::OutputMode;
 pub use process::ProcessSpec;

@@ -124,12 +124,14 @@ impl ProcessSpec {
     }
 }
 
-/// The driver's grip on a running process child: signals to its process group.
-/// Cloning it is cheap; every clone controls the same run.
+/// The driver's grip on a running process child: signals to its process
+/// group, and its notify socket. Cloning it is cheap; every clone controls
+/// the same run.
 #[derive(Clone, Debug)]
 pub(crate) struct ProcessHandle {
     pid: u32,
     group: Arc<ProcessGroup>,
+    notify: Option<Arc<NotifySocket>>,
 }
 
 impl ProcessHandle {
@@ -146,14 +148,42 @@ impl ProcessHandle {
         self.group.signal(Signal::SIGTERM);
     }
 
-    /// Kill the run: SIGKILL to every process of its group. Harmless (and does
-    /// nothing) once the run has exited; may be repeated.
+    /// Kill the run. Without a guard: SIGKILL to every process of its group.
+    /// With one: the guard is asked to end the run ([`guard::EndRequest`]),
+    /// and the group is SIGKILLed only if the guard has not reported the
+    /// end within [`GUARD_END_GRACE`]. Harmless (and does nothing) once the
+    /// run has exited; may be repeated.
     pub(crate) fn kill(&self) {
+        if let Some(end) = &self.group.guard_end {
+            tracing::debug!(target: "vigil::process", path = &*self.group.path, generation = self.group.generation,
+                guard = self.pid(), "asking the guard to end the run");
+            self.group.end_asked.cancel();
+            match end.send() {
+                Ok(()) => return,
+                Err(e) => tracing::warn!(target: "vigil::process", path = &*self.group.path,
+                    generation = self.group.generation, error = %e,
+                    "cannot ask the guard to end the run: SIGKILL to its process group"),
+            }
+        }
         tracing::debug!(target: "vigil::process", path = &*self.group.path, generation = self.group.generation,
             pid = self.pid(), "SIGKILL to the process group");
         self.group.signal(Signal::SIGKILL);
     }
+
+    /// Report the notifications already waiting in the run's notify socket
+    /// (see [`NotifySocket::deliver_queued`]); nothing without `notify`.
+    pub(crate) fn deliver_queued_notifications(&self) {
+        if let Some(socket) = &self.notify {
+            socket.deliver_queued();
+        }
+    }
 }
+
+/// How long a guard asked to end its run (a Kill) may take to report the
+/// end before vigil SIGKILLs the whole group, guard included. A guard
+/// normally answers within milliseconds; this only covers one that is
+/// stopped or stuck.
+pub(crate) const GUARD_END_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// A run's process group, and whether it is finished (its leader reaped and
 /// the rest killed), after which its id must no longer be signalled: it may be
@@ -164,6 +194,10 @@ struct ProcessGroup {
     finished: Mutex<bool>,
     path: Arc<str>,
     generation: u64,
+    /// With a guard: how to ask it to end the run.
+    guard_end: Option<guard::EndRequest>,
+    /// A Kill asked the guard to end the run (starts [`GUARD_END_GRACE`]).
+    end_asked: tokio_util::sync::CancellationToken,
 }
 
 impl ProcessGroup {
@@ -239,7 +273,7 @@ pub(crate) fn spawn_process(
     let Some((program, args)) = spec.command.split_first() else {
         return Err("empty command".to_owned());
     };
-    let (mut command, control) = match launch {
+    let (mut command, mut control) = match launch {
         Launch::Direct => {
             let mut command = Command::new(program);
             command.args(args).stdin(Stdio::null());
@@ -265,11 +299,20 @@ pub(crate) fn spawn_process(
         .map_err(|e| format!("cannot open the output files of `{path}`: {e}"))?;
     command.stdout(stdout).stderr(stderr);
     let notify = if spec.notify {
-        let socket = NotifySocket::bind(run).map_err(|e| format!("cannot create the notify socket: {e}"))?;
+        let socket = NotifySocket::bind(run, Arc::from(path), reports.clone())
+            .map_err(|e| format!("cannot create the notify socket: {e}"))?;
         command.env("NOTIFY_SOCKET", socket.path());
-        Some(socket)
+        Some(Arc::new(socket))
     } else {
         None
+    };
+    let guard_end = match &mut control {
+        Some(control) => Some(
+            control
+                .end_request()
+                .map_err(|e| format!("cannot start `{program}`: cannot prepare its guard's control socket: {e}"))?,
+        ),
+        None => None,
     };
     if control.is_none() {
         die_with_parent(&mut command);
@@ -292,6 +335,8 @@ pub(crate) fn spawn_process(
         finished: Mutex::new(false),
         path: Arc::clone(&path),
         generation: run.generation,
+        guard_end,
+        end_asked: tokio_util::sync::CancellationToken::new(),
     });
     output::forward(&mut child, &path, run.generation);
     if control.is_none() {
@@ -302,6 +347,11 @@ pub(crate) fn spawn_process(
 
     let finish = FinishOnDrop(Arc::clone(&group));
     let program = program.clone();
+    let handle = ProcessHandle {
+        pid,
+        group,
+        notify: notify.clone(),
+    };
     tokio::spawn(async move {
         let group = &finish.0;
         let mut control = control;
@@ -332,7 +382,7 @@ pub(crate) fn spawn_process(
             }
         };
         let reason = match &notify {
-            Some(socket) => socket.serve_until(ended, run, &path, &reports).await,
+            Some(socket) => socket.serve_until(ended).await,
             None => ended.await,
         };
         drop(notify);
@@ -345,7 +395,7 @@ pub(crate) fn spawn_process(
             let _ = child.wait().await;
         }
     });
-    Ok(ProcessHandle { pid, group })
+    Ok(handle)
 }
 
 /// How a run's process is started.
@@ -385,12 +435,27 @@ async fn guarded_start(
     })
 }
 
-/// Wait for the program's end (the guard's `status` line), then SIGKILL the
-/// group (the guard included). The caller reaps the guard after reporting
-/// the exit. Without a status line (the guard was killed with its group), the
-/// guard is reaped here: its own status gives the reason.
+/// Wait for the program's end (the guard's `status` line, written once the
+/// guard has killed and reaped every other descendant), then SIGKILL
+/// whatever is left of the group (a safety net: the guard, about to exit,
+/// at most). The caller reaps the guard after reporting the exit. Without a
+/// status line (the guard was killed), the guard is reaped here: its own
+/// status gives the reason. A guard asked to end the run that has not
+/// answered within [`GUARD_END_GRACE`] is SIGKILLed with its group.
 async fn guarded_end(control: &mut Control, child: &mut Child, group: &ProcessGroup) -> ExitReason {
-    let line = control.next().await;
+    let escalation = async {
+        group.end_asked.cancelled().await;
+        tokio::time::sleep(GUARD_END_GRACE).await;
+    };
+    let line = tokio::select! {
+        line = control.next() => line,
+        () = escalation => {
+            tracing::warn!(target: "vigil::process", path = &*group.path, generation = group.generation,
+                "the guard did not end the run within {GUARD_END_GRACE:?}: SIGKILL to its process group");
+            group.finish();
+            control.next().await
+        }
+    };
     group.finish();
     match line {
         Some(Line::Status(raw)) => exit_reason(ExitStatus::from_raw(raw)),
