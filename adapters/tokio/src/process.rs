@@ -386,14 +386,16 @@ pub(crate) fn spawn_process(
             None => ended.await,
         };
         drop(notify);
+        if control.is_some() {
+            // The guard has reaped the rest of the run and exits (or was
+            // SIGKILLed just now): reap it before the report, so that a run
+            // reported ended leaves no zombie, even if vigil exits right
+            // after. (Done already if it died before reporting.)
+            let _ = child.wait().await;
+        }
         tracing::debug!(target: "vigil::process", path = &*path, generation = run.generation, pid,
             reason = %reason, "process exited");
         let _ = reports.send((run, Report::Exited(reason)));
-        if control.is_some() {
-            // The guard was SIGKILLed with its group; reaping it is off the
-            // restart's path. (Done already if it died before reporting.)
-            let _ = child.wait().await;
-        }
     });
     Ok(handle)
 }
