@@ -632,30 +632,18 @@ impl Control {
 }
 
 impl Control {
-    /// A second handle on this socket, with which the driver asks the guard
-    /// to end the run (see [`EndRequest`]).
-    pub(crate) fn end_request(&mut self) -> std::io::Result<EndRequest> {
-        let fd = self.lines.get_mut().get_ref().as_fd().try_clone_to_owned()?;
-        Ok(EndRequest(std::os::unix::net::UnixStream::from(fd)))
-    }
-}
-
-/// vigil's Kill of a guarded run: it shuts down vigil's sending side of the
-/// control socket, which the guard reads as end of file, as if vigil had
-/// died; the guard then SIGKILLs the program and every other descendant,
-/// reaps them, reports the program's status (`killed`) and exits. vigil
-/// itself never SIGKILLs a guard that still answers, so no process of the
-/// run becomes a zombie left to init.
-#[derive(Debug)]
-pub(crate) struct EndRequest(std::os::unix::net::UnixStream);
-
-impl EndRequest {
-    /// Ask the guard to end the run (repeating it is harmless).
-    pub(crate) fn send(&self) -> std::io::Result<()> {
-        match self.0.shutdown(std::net::Shutdown::Write) {
-            // Already shut down, or the guard is gone (its status is read anyway).
-            Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => Ok(()),
-            other => other,
+    /// vigil's Kill of a guarded run: shut down vigil's sending side of the
+    /// control socket, which the guard reads as end of file, as if vigil had
+    /// died; the guard then SIGKILLs the program and every other
+    /// descendant, reaps them, reports the program's status (`killed`) and
+    /// exits. vigil itself never SIGKILLs a guard that still answers, so no
+    /// process of the run becomes a zombie left to init. The lines the
+    /// guard writes can still be read. Costs no descriptor.
+    pub(crate) async fn request_end(&mut self) {
+        use tokio::io::AsyncWriteExt as _;
+        if let Err(e) = self.lines.get_mut().get_mut().shutdown().await {
+            // The guard is gone already: its end is read anyway.
+            tracing::debug!(target: "vigil::process", error = %e, "cannot shut down a guard's control socket");
         }
     }
 }

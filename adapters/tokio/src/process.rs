@@ -149,21 +149,16 @@ impl ProcessHandle {
     }
 
     /// Kill the run. Without a guard: SIGKILL to every process of its group.
-    /// With one: the guard is asked to end the run ([`guard::EndRequest`]),
-    /// and the group is SIGKILLed only if the guard has not reported the
-    /// end within [`GUARD_END_GRACE`]. Harmless (and does nothing) once the
-    /// run has exited; may be repeated.
+    /// With one: the run's task asks the guard to end the run
+    /// ([`guard::Control::request_end`]), and SIGKILLs the group only if
+    /// the guard has not reported the end within [`GUARD_END_GRACE`].
+    /// Harmless (and does nothing) once the run has exited; may be repeated.
     pub(crate) fn kill(&self) {
-        if let Some(end) = &self.group.guard_end {
+        if self.group.guarded {
             tracing::debug!(target: "vigil::process", path = &*self.group.path, generation = self.group.generation,
                 guard = self.pid(), "asking the guard to end the run");
             self.group.end_asked.cancel();
-            match end.send() {
-                Ok(()) => return,
-                Err(e) => tracing::warn!(target: "vigil::process", path = &*self.group.path,
-                    generation = self.group.generation, error = %e,
-                    "cannot ask the guard to end the run: SIGKILL to its process group"),
-            }
+            return;
         }
         tracing::debug!(target: "vigil::process", path = &*self.group.path, generation = self.group.generation,
             pid = self.pid(), "SIGKILL to the process group");
@@ -194,8 +189,8 @@ struct ProcessGroup {
     finished: Mutex<bool>,
     path: Arc<str>,
     generation: u64,
-    /// With a guard: how to ask it to end the run.
-    guard_end: Option<guard::EndRequest>,
+    /// The run has a guard: a Kill asks it to end the run.
+    guarded: bool,
     /// A Kill asked the guard to end the run (starts [`GUARD_END_GRACE`]).
     end_asked: tokio_util::sync::CancellationToken,
 }
@@ -273,7 +268,7 @@ pub(crate) fn spawn_process(
     let Some((program, args)) = spec.command.split_first() else {
         return Err("empty command".to_owned());
     };
-    let (mut command, mut control) = match launch {
+    let (mut command, control) = match launch {
         Launch::Direct => {
             let mut command = Command::new(program);
             command.args(args).stdin(Stdio::null());
@@ -306,14 +301,6 @@ pub(crate) fn spawn_process(
     } else {
         None
     };
-    let guard_end = match &mut control {
-        Some(control) => Some(
-            control
-                .end_request()
-                .map_err(|e| format!("cannot start `{program}`: cannot prepare its guard's control socket: {e}"))?,
-        ),
-        None => None,
-    };
     if control.is_none() {
         die_with_parent(&mut command);
     }
@@ -335,7 +322,7 @@ pub(crate) fn spawn_process(
         finished: Mutex::new(false),
         path: Arc::clone(&path),
         generation: run.generation,
-        guard_end,
+        guarded: control.is_some(),
         end_asked: tokio_util::sync::CancellationToken::new(),
     });
     output::forward(&mut child, &path, run.generation);
@@ -445,17 +432,23 @@ async fn guarded_start(
 /// status gives the reason. A guard asked to end the run that has not
 /// answered within [`GUARD_END_GRACE`] is SIGKILLed with its group.
 async fn guarded_end(control: &mut Control, child: &mut Child, group: &ProcessGroup) -> ExitReason {
-    let escalation = async {
-        group.end_asked.cancelled().await;
-        tokio::time::sleep(GUARD_END_GRACE).await;
-    };
-    let line = tokio::select! {
-        line = control.next() => line,
-        () = escalation => {
-            tracing::warn!(target: "vigil::process", path = &*group.path, generation = group.generation,
-                "the guard did not end the run within {GUARD_END_GRACE:?}: SIGKILL to its process group");
-            group.finish();
-            control.next().await
+    let mut asked = false;
+    let grace = tokio::time::sleep(GUARD_END_GRACE);
+    tokio::pin!(grace);
+    let line = loop {
+        tokio::select! {
+            line = control.next() => break line,
+            () = group.end_asked.cancelled(), if !asked => {
+                asked = true;
+                control.request_end().await;
+                grace.as_mut().reset(tokio::time::Instant::now() + GUARD_END_GRACE);
+            }
+            () = &mut grace, if asked => {
+                tracing::warn!(target: "vigil::process", path = &*group.path, generation = group.generation,
+                    "the guard did not end the run within {GUARD_END_GRACE:?}: SIGKILL to its process group");
+                group.finish();
+                break control.next().await;
+            }
         }
     };
     group.finish();

@@ -134,7 +134,10 @@ async fn a_driver_panic_kills_every_live_run_and_ends_the_tree_with_the_panic() 
     std::fs::create_dir_all(&dir).expect("scratch dir");
     let pid_file = dir.join("steady.pid");
     let _ = std::fs::remove_file(&pid_file);
-    let steady = format!("echo $$ > {p}.tmp; mv {p}.tmp {p}; exec sleep 1000", p = pid_file.display());
+    let steady = format!(
+        "echo $$ > {p}.tmp; mv {p}.tmp {p}; exec sleep 1000",
+        p = pid_file.display()
+    );
     let go = dir.join("go");
     let _ = std::fs::remove_file(&go);
     let crasher = format!("while [ ! -e {g} ]; do sleep 0.02; done; exit 1", g = go.display());
@@ -147,7 +150,10 @@ async fn a_driver_panic_kills_every_live_run_and_ends_the_tree_with_the_panic() 
     let sup = Tree::start_processes(spec, vec![sh(&steady), sh(&crasher)], options).expect("valid tree");
     let steady_pid: u32 = tokio::time::timeout(SAFETY, async {
         loop {
-            if let Some(pid) = std::fs::read_to_string(&pid_file).ok().and_then(|s| s.trim().parse().ok()) {
+            if let Some(pid) = std::fs::read_to_string(&pid_file)
+                .ok()
+                .and_then(|s| s.trim().parse().ok())
+            {
                 return pid;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -174,7 +180,8 @@ async fn a_driver_panic_kills_every_live_run_and_ends_the_tree_with_the_panic() 
     );
     assert_eq!(sup.resources().await, []);
     assert_eq!(
-        sup.request(vigil_core::Request::WhichChildren { path: String::new() }).await,
+        sup.request(vigil_core::Request::WhichChildren { path: String::new() })
+            .await,
         Err(vigil_core::RequestError::TreeDown)
     );
     let _ = std::fs::remove_dir_all(&dir);

@@ -70,7 +70,12 @@ fn heartbeats_queued_while_vigil_was_stopped_are_handled_before_the_health_deadl
         });
         let after = count(&s, "beats");
         v.wait_for("more beats after SIGCONT", || count(&s, "beats") >= after + 3);
-        assert_eq!(Proc::of(pid), Some(child), "the child was replaced; log:\n{}", v.log_text());
+        assert_eq!(
+            Proc::of(pid),
+            Some(child),
+            "the child was replaced; log:\n{}",
+            v.log_text()
+        );
         assert!(v.alive(pid));
     }
     v.signal("TERM");
