@@ -480,7 +480,7 @@ impl Driver {
         let Some(slot) = self.runs.get_mut(run.node.index()) else {
             return;
         };
-        if !slot.as_ref().is_some_and(|(r, _)| *r == run) {
+        if slot.as_ref().is_none_or(|(r, _)| *r != run) {
             return;
         }
         if let Some((_, RunHandle::Process(_))) = slot.take() {
@@ -579,18 +579,22 @@ impl Driver {
                 Some(Some((r, RunHandle::Process(p)))) if *r == run => p.stop(),
                 _ => {}
             },
-            Command::Kill(run) => match self.runs.get(i) {
-                Some(Some((r, RunHandle::Task(t)))) if *r == run => {
-                    if t.kill() == Killed::Abandoned {
-                        self.count_abandoned(run);
-                        // Through the inbox, in order with everything else;
-                        // the teardown happens when it is handled.
-                        let _ = self.reports_tx.send((run, Report::Exited(ExitReason::Killed)));
+            Command::Kill(run) => {
+                let abandoned = match self.runs.get(i) {
+                    Some(Some((r, RunHandle::Task(t)))) if *r == run => t.kill() == Killed::Abandoned,
+                    Some(Some((r, RunHandle::Process(p)))) if *r == run => {
+                        p.kill();
+                        false
                     }
+                    _ => false,
+                };
+                if abandoned {
+                    self.count_abandoned(run);
+                    // Through the inbox, in order with everything else;
+                    // the teardown happens when it is handled.
+                    let _ = self.reports_tx.send((run, Report::Exited(ExitReason::Killed)));
                 }
-                Some(Some((r, RunHandle::Process(p)))) if *r == run => p.kill(),
-                _ => {}
-            },
+            }
         }
     }
 

@@ -54,30 +54,40 @@
 //! |---|---|---|
 //! | `started <pid>` | the program was spawned (executed) | waits |
 //! | `exec-failed <errno>` | `posix_spawnp` failed (missing program, ...) | exits with [`EXIT_EXEC_FAILED`] |
-//! | `status <wait status>` | the program ended (raw `waitpid` status) | waits for the socket to close |
-//! | `failed <message>` | the guard itself failed (a system call) | exits with [`EXIT_GUARD_FAILED`], or SIGKILLs its group if the program runs |
+//! | `status <wait status>` | the program ended (raw `waitpid` status), and every other descendant was killed and reaped | exits 0 |
+//! | `failed <message>` | the guard itself failed (a system call) | exits with [`EXIT_GUARD_FAILED`], or ends the run (below) if the program runs |
 //!
 //! Meanwhile it waits, with `poll`, on a `signalfd` for SIGCHLD (it reaps
 //! every child: the program and the reparented orphans) and on the control
-//! socket. End of file on the control socket means vigil closed it: vigil
-//! died (the kernel closes every descriptor of a killed process), or dropped
-//! the run. The guard then SIGKILLs its whole process group, itself
-//! included. That is also what it does when vigil is already gone before the
-//! program is spawned, and when writing a line fails.
+//! socket. End of file on the control socket means vigil closed it (vigil
+//! died: the kernel closes every descriptor of a killed process) or shut
+//! down its sending side (vigil's Kill of the run).
+//!
+//! **Ending a run.** When the program ends, or at end of file, the guard
+//! SIGKILLs the program (if it still runs) and every other child, reaps
+//! them, and repeats until it has no child left: the program's children
+//! are reparented to it (a subreaper) as their parents die. It signals only
+//! its own children (`/proc/*/stat` whose parent it is), whose pids cannot
+//! be reused before it reaps them. Then it writes `status` (when vigil can
+//! still read it) and exits 0, so nothing of the run is left for init to
+//! reap. It gives up after 3 s on a descendant that does not die
+//! (uninterruptible sleep). Before the program is spawned, a closed socket
+//! makes it SIGKILL its group (only itself then) and start nothing.
 //!
 //! On vigil's side (`process.rs` of this crate): `started` becomes
 //! [`Report::Started`](crate::Report::Started); `exec-failed` a failed start
 //! with the same message as without the guard (``cannot start `prog`: No
-//! such file or directory (os error 2)``); `status` makes vigil SIGKILL the
-//! group (the guard and whatever is left), reap the guard, and report the
-//! exit reason of the program's status, with the same table as a program run
+//! such file or directory (os error 2)``); `status` makes vigil SIGKILL what
+//! is left of the group (a safety net), reap the guard, and report the exit
+//! reason of the program's status, with the same table as a program run
 //! without the guard. A Stop is SIGTERM to the group (the guard has it
-//! blocked; the program gets it); a Kill is SIGKILL to the group (the guard
-//! dies too, and vigil reads `killed`).
+//! blocked; the program gets it); a Kill shuts down vigil's sending side
+//! of the control socket ([`Control::request_end`]), and only a guard that
+//! does not answer within 5 s has its group SIGKILLed, itself included.
 //!
-//! The guard never exits by itself once the program runs: it stays until
-//! vigil kills the group, so there is no moment when the program's leftover
-//! descendants are without either a live vigil or a live guard to kill them.
+//! The guard never exits while the program or any descendant runs, so there
+//! is no moment when they are without either a live vigil or a live guard to
+//! kill them.
 
 // The example's point is where the call goes: `main`.
 #![allow(clippy::needless_doctest_main)]

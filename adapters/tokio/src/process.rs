@@ -6,21 +6,24 @@
 //! kills whatever is left of its group, and reports exactly one
 //! [`Report::Exited`]. The driver stops a run with [`ProcessHandle::stop`]
 //! (SIGTERM to the group) and kills it with [`ProcessHandle::kill`] (SIGKILL
-//! to the group). There are two ways to start the program, by [`Launch`]:
+//! to the group, or through its guard). There are two ways to start the program, by [`Launch`]:
 //!
 //! # Under a process guard ([`Launch::Guarded`])
 //!
 //! vigil starts a guard ([`crate::guard`], the running binary executed again)
 //! as the leader of the new group, with `posix_spawn`; the guard spawns the
 //! program in its group and reports on a per-run control socket, and
-//! SIGKILLs the whole group when that socket closes, that is when vigil dies
-//! (even by SIGKILL) or drops the run. `Started` is reported when the guard
+//! kills and reaps every descendant when that socket closes, that is when
+//! vigil dies (even by SIGKILL) or drops the run. `Started` is reported when the guard
 //! says the program runs; an exec failure becomes a failed start with the
-//! same message as below. When the program ends, the guard reports its wait
-//! status, vigil SIGKILLs the group (the guard included) and reports the
-//! program's exit reason; the guard is reaped after that report. The group
-//! survives nothing: not the program's end, not vigil's death; only a
-//! descendant that leaves the group (`setsid`) escapes.
+//! same message as below. When the program ends, the guard kills and reaps
+//! every other descendant, reports the program's wait status and exits;
+//! vigil SIGKILLs whatever is left of the group (a safety net), reaps the
+//! guard and only then reports the program's exit reason, so a run reported
+//! ended leaves no process and no zombie. A Kill asks the guard to end the
+//! run the same way (through the control socket); the group is SIGKILLed by
+//! vigil only if the guard does not answer within [`GUARD_END_GRACE`]. The
+//! group survives nothing: not the program's end, not vigil's death.
 //!
 //! # Forked directly ([`Launch::Direct`], the fallback)
 //!
@@ -293,14 +296,7 @@ pub(crate) fn spawn_process(
     let (stdout, stderr) = output::child_stdio(&spec.output, path)
         .map_err(|e| format!("cannot open the output files of `{path}`: {e}"))?;
     command.stdout(stdout).stderr(stderr);
-    let notify = if spec.notify {
-        let socket = NotifySocket::bind(run, Arc::from(path), reports.clone())
-            .map_err(|e| format!("cannot create the notify socket: {e}"))?;
-        command.env("NOTIFY_SOCKET", socket.path());
-        Some(Arc::new(socket))
-    } else {
-        None
-    };
+    let notify = notify_socket(spec, run, path, &reports, &mut command)?;
     if control.is_none() {
         die_with_parent(&mut command);
     }
@@ -339,52 +335,107 @@ pub(crate) fn spawn_process(
         group,
         notify: notify.clone(),
     };
-    tokio::spawn(async move {
-        let group = &finish.0;
-        let mut control = control;
-        if let Some(control) = &mut control {
-            // Started (or not) once the guard says so: nothing else, notify
-            // datagrams included, may be reported before.
-            if let Err(report) = guarded_start(control, &mut child, group, &program).await {
-                tracing::debug!(target: "vigil::process", path = &*path, generation = run.generation, pid,
-                    report = ?report, "the guard did not start the process");
-                let _ = reports.send((run, report));
-                return;
-            }
-            tracing::debug!(target: "vigil::process", path = &*path, generation = run.generation, guard = pid,
-                "process started under its guard");
-            let _ = reports.send((run, Report::Started));
-        }
-        let ended = async {
-            match &mut control {
-                Some(control) => guarded_end(control, &mut child, group).await,
-                None => {
-                    let status = child.wait().await;
-                    // The leader is reaped: kill the rest of its group at
-                    // once, so that no descendant outlives its run (nor
-                    // notifies for it).
-                    group.finish();
-                    waited_reason(status)
-                }
-            }
-        };
-        let reason = match &notify {
-            Some(socket) => socket.serve_until(ended).await,
-            None => ended.await,
-        };
-        drop(notify);
-        if control.is_some() {
-            // The guard has reaped the rest of the run and exits (or was
-            // SIGKILLed just now): reap it before the report, so that a run
-            // reported ended leaves no zombie, even if vigil exits right
-            // after. (Done already if it died before reporting.)
-            let _ = child.wait().await;
-        }
-        tracing::debug!(target: "vigil::process", path = &*path, generation = run.generation, pid,
-            reason = %reason, "process exited");
-        let _ = reports.send((run, Report::Exited(reason)));
-    });
+    tokio::spawn(watch_run(Watch {
+        child,
+        control,
+        notify,
+        finish,
+        run,
+        path,
+        program,
+        pid,
+        reports,
+    }));
     Ok(handle)
+}
+
+/// With `spec.notify`: the run's notify socket, its path given to `command`.
+fn notify_socket(
+    spec: &ProcessSpec,
+    run: RunId,
+    path: &str,
+    reports: &ReportSender,
+    command: &mut Command,
+) -> Result<Option<Arc<NotifySocket>>, String> {
+    if !spec.notify {
+        return Ok(None);
+    }
+    let socket = NotifySocket::bind(run, Arc::from(path), reports.clone())
+        .map_err(|e| format!("cannot create the notify socket: {e}"))?;
+    command.env("NOTIFY_SOCKET", socket.path());
+    Ok(Some(Arc::new(socket)))
+}
+
+/// What the task watching one run owns.
+struct Watch {
+    child: Child,
+    control: Option<Control>,
+    notify: Option<Arc<NotifySocket>>,
+    finish: FinishOnDrop,
+    run: RunId,
+    path: Arc<str>,
+    program: String,
+    pid: u32,
+    reports: ReportSender,
+}
+
+/// The task behind one run: report the start (under a guard, once the guard
+/// says so), serve the notify socket, wait for the end, and report exactly
+/// one exit once nothing of the run is left (see [`spawn_process`]).
+async fn watch_run(w: Watch) {
+    let Watch {
+        mut child,
+        mut control,
+        notify,
+        finish,
+        run,
+        path,
+        program,
+        pid,
+        reports,
+    } = w;
+    let group = &finish.0;
+    if let Some(control) = &mut control {
+        // Started (or not) once the guard says so: nothing else, notify
+        // datagrams included, may be reported before.
+        if let Err(report) = guarded_start(control, &mut child, group, &program).await {
+            tracing::debug!(target: "vigil::process", path = &*path, generation = run.generation, pid,
+                report = ?report, "the guard did not start the process");
+            let _ = reports.send((run, report));
+            return;
+        }
+        tracing::debug!(target: "vigil::process", path = &*path, generation = run.generation, guard = pid,
+            "process started under its guard");
+        let _ = reports.send((run, Report::Started));
+    }
+    let ended = async {
+        match &mut control {
+            Some(control) => guarded_end(control, &mut child, group).await,
+            None => {
+                let status = child.wait().await;
+                // The leader is reaped: kill the rest of its group at
+                // once, so that no descendant outlives its run (nor
+                // notifies for it).
+                group.finish();
+                waited_reason(status)
+            }
+        }
+    };
+    let reason = match &notify {
+        Some(socket) => socket.serve_until(ended).await,
+        None => ended.await,
+    };
+    drop(notify);
+    if control.is_some() {
+        // The guard has reaped the rest of the run and exits (or was
+        // SIGKILLed just now): reap it before the report, so that a run
+        // reported ended leaves no zombie, even if vigil exits right
+        // after. (Done already if it died before reporting.)
+        let _ = child.wait().await;
+    }
+    tracing::debug!(target: "vigil::process", path = &*path, generation = run.generation, pid,
+        reason = %reason, "process exited");
+    let _ = reports.send((run, Report::Exited(reason)));
 }
 
 /// How a run's process is started.
