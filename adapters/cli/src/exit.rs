@@ -10,6 +10,11 @@
 /// precedence.
 pub const STEP_BUDGET: u8 = 3;
 
+/// `vigil run`: the driver (vigil's own supervision loop) panicked, a bug in
+/// vigil; every child was killed before exiting and the ERROR log line has
+/// the panic's message. 70 is `EX_SOFTWARE` of sysexits.h.
+pub const DRIVER_PANIC: u8 = 70;
+
 /// The trace (`--trace FILE`) or the standard output could not be written,
 /// for example on a full disk; the error was reported when it happened.
 /// 74 is `EX_IOERR` of sysexits.h. A failure of the tree itself (1, 130)

@@ -44,7 +44,7 @@ use crate::sim_cmd::SimArgs;
 #[command(name = "vigil", version, about = "vigil: a deterministic supervision engine", long_about = None)]
 #[command(
     after_help = "Exit codes: 0 ok, 1 a check or invariant failed, 2 bad usage or bad input, \
-3 a simulated run exceeded its step budget, 74 the trace or the output could not be written (a full disk), 141 the output's reader went away (`| head`), \
+3 a simulated run exceeded its step budget, 70 vigil's driver panicked (a bug; every child was killed), 74 the trace or the output could not be written (a full disk), 141 the output's reader went away (`| head`), \
 124 `vigil ctl` got no answer within --timeout."
 )]
 struct Cli {

@@ -187,7 +187,14 @@ async fn supervise(args: RunArgs, config: PathBuf, cfg: TreeConfig) -> ExitCode 
                 }
                 // The handle's flag also covers a give-up that happened
                 // before `events` subscribed (a fast crash loop on a busy machine).
-                let code = exit_code(&reason, stopping, root_gave_up || sup.root_gave_up());
+                let code = match sup.driver_panic() {
+                    // A bug in vigil: every child was killed; EX_SOFTWARE.
+                    Some(panic) => {
+                        tracing::error!(%panic, "vigil failed: every child was killed; exiting 70");
+                        ExitCode::from(crate::exit::DRIVER_PANIC)
+                    }
+                    None => exit_code(&reason, stopping, root_gave_up || sup.root_gave_up()),
+                };
                 let code = trace_outcome(code, trace_status.as_ref());
                 // Let subscribers receive the end of their stream before the runtime goes.
                 control_guard.0.finish(std::time::Duration::from_millis(500)).await;

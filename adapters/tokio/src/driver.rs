@@ -1,8 +1,27 @@
 //! The driver: one task that owns the engine and binds it to the world.
+//!
+//! Three rules hold whatever happens (docs/ADAPTER.md, "The driver"):
+//!
+//! - **Inputs before late deadlines.** When a deadline fires, the driver
+//!   first handles every input already queued (reports, heartbeats waiting in
+//!   the runs' notify sockets, messages from handles), and only then lets the
+//!   engine fire its timers; a deadline that fires late (vigil was suspended,
+//!   or its runtime busy) first gives the reader tasks a moment to deliver.
+//! - **One teardown per run.** Every way a run ends (it exited, its start
+//!   failed at spawn or in its guard, it was abandoned, killed by
+//!   `kill_all`, or the tree went down) goes through [`Driver::end_run`]:
+//!   control token revoked, monitor entry removed, slot freed, handle dropped.
+//! - **A panic ends the tree, never silently.** A panic inside the driver is
+//!   caught: every live run is killed, the handles learn the
+//!   [`DriverPanic`](crate::DriverPanic), and the tree is down.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 
+use futures_util::FutureExt;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use vigil_core::{
     Command, Engine, ExitReason, Input, NodeId, Notice, Reply, Request, RequestError, RequestId, RequestOp, RunId,
@@ -12,11 +31,28 @@ use vigil_core::{
 use crate::clock::Clock;
 use crate::control::{ControlServer, RunTokens};
 use crate::descriptors::{self, DescriptorBudget};
-use crate::handle::{Event, Supervisor};
+use crate::handle::{Event, Supervisor, TreeStatus};
 use crate::monitor::{MonitorHandle, MonitorService, MonitorSettings, MonitoredRun};
 use crate::process::{spawn_process, Launch, ProcessHandle, ProcessSpec};
 use crate::report::{Report, ReportSender};
-use crate::task::{spawn_task, TaskFn, TaskRun};
+use crate::task::{panic_message, spawn_task, Killed, TaskFn, TaskRun};
+
+/// A deadline that fires this much after its time is late: before the
+/// engine sees it, reader tasks get [`SETTLE`] to deliver what they have.
+const LATE: Duration = Duration::from_millis(20);
+
+/// How long a late deadline waits for reader tasks (control connections,
+/// notify readers) to deliver what the kernel already holds.
+const SETTLE: Duration = Duration::from_millis(10);
+
+/// Lateness from which the driver warns (vigil was suspended, or its
+/// runtime blocked).
+const WARN_LATE: Duration = Duration::from_secs(1);
+
+/// How long `kill_all`, and the clean-up after a driver panic, wait for the
+/// killed runs to report their end (a process in uninterruptible sleep may
+/// take longer; the driver then stops waiting and says so).
+const KILL_WAIT: Duration = Duration::from_secs(5);
 
 /// What a worker runs.
 #[derive(Clone)]
@@ -48,7 +84,7 @@ pub(crate) struct RequestMsg {
 #[derive(Default)]
 pub(crate) struct Options {
     pub(crate) seed: u64,
-    /// Where to write the JSON-lines trace (CONTRACTS section 3).
+    /// Where to write the JSON-lines trace (docs/SIMULATION.md describes the format).
     pub(crate) trace: Option<Box<dyn std::io::Write + Send>>,
     /// The control server to start with the tree: it sees every event from
     /// the first, and every process run gets its socket and a token.
@@ -74,6 +110,14 @@ enum RunHandle {
     Process(ProcessHandle),
 }
 
+/// Whether the driver goes on after a step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Step {
+    Go,
+    /// `kill_all` ran: supervision is over.
+    Stop,
+}
+
 struct Driver {
     engine: Engine,
     clock: Clock,
@@ -90,9 +134,11 @@ struct Driver {
     trace_lines: broadcast::Sender<Arc<str>>,
     line_writer: vigil_trace::TraceWriter,
     control: Option<ControlEnv>,
-    root_gave_up: Arc<std::sync::atomic::AtomicBool>,
+    status: Arc<TreeStatus>,
     monitors: MonitorHandle,
     launch: Launch,
+    #[cfg(feature = "bug-injection")]
+    injected_panic: crate::driver_panic::InjectedPanic,
 }
 
 /// Start the driver task for `spec` on the current runtime.
@@ -103,7 +149,7 @@ pub(crate) fn spawn(spec: SupervisorSpec, payloads: Vec<Payload>, opts: Options)
     let (events, _) = broadcast::channel(4096);
     let (trace_lines, _) = broadcast::channel(4096);
     let (down, down_rx) = watch::channel(None);
-    let root_gave_up = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let status = Arc::new(TreeStatus::default());
     let control_env = opts.control.as_ref().map(|c| ControlEnv {
         // Absolute: a child with its own working directory must find it too.
         socket: std::path::absolute(c.path())
@@ -128,20 +174,22 @@ pub(crate) fn spawn(spec: SupervisorSpec, payloads: Vec<Payload>, opts: Options)
         trace_lines: trace_lines.clone(),
         line_writer: vigil_trace::TraceWriter::hashing(),
         control: control_env,
-        root_gave_up: Arc::clone(&root_gave_up),
+        status: Arc::clone(&status),
         monitors: monitors.clone(),
         launch: if !opts.guard_off && crate::guard::is_available() {
             Launch::Guarded
         } else {
             Launch::Direct
         },
+        #[cfg(feature = "bug-injection")]
+        injected_panic: crate::driver_panic::InjectedPanic::from_env(),
     };
     let sup = Supervisor {
         tx,
         events,
         trace_lines,
         down: down_rx,
-        root_gave_up,
+        status,
         monitors,
     };
     // The server subscribes before the driver's first step, so it counts
@@ -156,47 +204,166 @@ pub(crate) fn spawn(spec: SupervisorSpec, payloads: Vec<Payload>, opts: Options)
     Ok(sup)
 }
 
+type Requests = mpsc::UnboundedReceiver<Msg>;
+type Reports = mpsc::UnboundedReceiver<(RunId, Report)>;
+
 impl Driver {
-    async fn run(
-        mut self,
-        mut requests: mpsc::UnboundedReceiver<Msg>,
-        mut reports: mpsc::UnboundedReceiver<(RunId, Report)>,
-    ) {
+    /// Supervise until the tree is down or `kill_all`; a panic on the way is
+    /// caught here (see the module docs), then the end is published.
+    async fn run(mut self, mut requests: Requests, mut reports: Reports) {
+        let supervised = AssertUnwindSafe(self.supervise(&mut requests, &mut reports))
+            .catch_unwind()
+            .await;
+        if let Err(panic) = supervised {
+            let message = panic_message(panic.as_ref());
+            self.after_panic(message, &mut reports).await;
+        }
+        self.finish();
+    }
+
+    async fn supervise(&mut self, requests: &mut Requests, reports: &mut Reports) {
         self.engine.start(self.clock.now());
         self.drain();
         let mut handles_alive = true;
         while !self.engine.is_down() {
             let deadline = self.engine.poll_timeout().map(|t| self.clock.to_tokio(t));
-            tokio::select! {
+            let step = tokio::select! {
                 biased;
-                Some((run, report)) = reports.recv() => self.report(run, report),
-                msg = requests.recv(), if handles_alive => match msg {
-                    Some(Msg::Request(m)) => {
-                        let RequestMsg { request, payloads, reply } = *m;
-                        self.request(request, payloads, reply);
-                    }
-                    Some(Msg::Report(run, report)) => self.report(run, report),
-                    Some(Msg::KillAll { done }) => {
-                        self.kill_all();
-                        let _ = done.send(());
-                        break;
-                    }
-                    None => handles_alive = false,
-                },
-                _ = sleep_until(deadline), if deadline.is_some() => {
-                    let now = self.clock.now();
-                    self.engine.handle_timeout(now);
+                Some((run, report)) = reports.recv() => {
+                    self.report(run, report);
+                    Step::Go
                 }
+                msg = requests.recv(), if handles_alive => match msg {
+                    Some(msg) => self.message(msg, reports).await,
+                    None => {
+                        handles_alive = false;
+                        Step::Go
+                    }
+                },
+                Some(at) = sleep_until(deadline) => self.deadline_passed(at, requests, reports).await,
+            };
+            if step == Step::Stop {
+                break;
             }
             self.drain();
         }
-        // Answer what is still waiting; later requests find the channel closed.
+    }
+
+    async fn message(&mut self, msg: Msg, reports: &mut Reports) -> Step {
+        match msg {
+            Msg::Request(m) => {
+                let RequestMsg {
+                    request,
+                    payloads,
+                    reply,
+                } = *m;
+                self.request(request, payloads, reply);
+                Step::Go
+            }
+            Msg::Report(run, report) => {
+                self.report(run, report);
+                Step::Go
+            }
+            Msg::KillAll { done } => {
+                self.kill_all(reports).await;
+                let _ = done.send(());
+                Step::Stop
+            }
+        }
+    }
+
+    /// The engine's deadline `at` has come: first every input already
+    /// queued, then the timers (see the module docs).
+    async fn deadline_passed(
+        &mut self,
+        at: tokio::time::Instant,
+        requests: &mut Requests,
+        reports: &mut Reports,
+    ) -> Step {
+        let late = tokio::time::Instant::now().saturating_duration_since(at);
+        if late >= LATE {
+            if late >= WARN_LATE {
+                tracing::warn!(
+                    late_ms = u64::try_from(late.as_millis()).unwrap_or(u64::MAX),
+                    "the driver ran late (vigil was suspended, or its runtime busy or blocked): \
+                     inputs that arrived meanwhile are handled before the deadlines that passed"
+                );
+            }
+            // Reader tasks woken in the same wake-up as this timer deliver
+            // what the kernel already holds (control connections, notify
+            // readers, the guards' status lines).
+            tokio::time::sleep(SETTLE).await;
+        }
+        self.collect_notifications();
+        if self.handle_queued(requests, reports).await == Step::Stop {
+            return Step::Stop;
+        }
+        if !self.engine.is_down() {
+            let now = self.clock.now();
+            self.engine.handle_timeout(now);
+        }
+        Step::Go
+    }
+
+    /// Move the datagrams waiting in the notify sockets of live runs into
+    /// the report channel (straight from the kernel, whether or not their
+    /// reader tasks have run).
+    fn collect_notifications(&self) {
+        for (_, h) in self.runs.iter().flatten() {
+            if let RunHandle::Process(p) = h {
+                p.deliver_queued_notifications();
+            }
+        }
+    }
+
+    /// Handle what is queued now (not what keeps arriving meanwhile):
+    /// reports first, then messages from handles.
+    async fn handle_queued(&mut self, requests: &mut Requests, reports: &mut Reports) -> Step {
+        for _ in 0..reports.len() {
+            let Ok((run, report)) = reports.try_recv() else { break };
+            self.report(run, report);
+            self.drain();
+        }
+        for _ in 0..requests.len() {
+            let Ok(msg) = requests.try_recv() else { break };
+            if self.message(msg, reports).await == Step::Stop {
+                return Step::Stop;
+            }
+            self.drain();
+        }
+        Step::Go
+    }
+
+    /// The driver panicked (the engine or something it called): its state
+    /// can no longer be trusted, so nothing more is decided. Every live run
+    /// is killed and awaited, and the handles learn why the tree is down.
+    async fn after_panic(&mut self, message: String, reports: &mut Reports) {
+        tracing::error!(panic = %message, "the vigil driver panicked: killing every live run; the tree is down");
+        let _ = self.status.driver_panic.set(message.clone());
+        let waiting = self.kill_live_runs();
+        self.await_exits(waiting, reports).await;
+        let _ = self
+            .down
+            .send(Some(ExitReason::Panic(format!("driver panicked: {message}"))));
+    }
+
+    /// The driver's last step: answer what is still waiting (later requests
+    /// find the channel closed), end what is left, close the trace.
+    fn finish(&mut self) {
         for (_, reply) in std::mem::take(&mut self.pending) {
             let _ = reply.send(Err(RequestError::TreeDown));
         }
-        if let Some(t) = self.trace.as_mut() {
-            if let Err(e) = t.finish() {
-                tracing::error!(error = %e, "could not write the trace");
+        let left: Vec<RunId> = self.runs.iter().flatten().map(|(r, _)| *r).collect();
+        for run in left {
+            self.end_run(run);
+        }
+        if let Some(mut t) = self.trace.take() {
+            // A sink that panicked once may panic again: that must not undo
+            // the clean-up above, nor leave the handles without an end.
+            match std::panic::catch_unwind(AssertUnwindSafe(|| t.finish())) {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!(error = %e, "could not write the trace"),
+                Err(_) => tracing::error!("the trace sink panicked while being flushed"),
             }
         }
         if self.down.borrow().is_none() {
@@ -205,19 +372,14 @@ impl Driver {
     }
 
     /// Kill every live run at once (SIGKILL to each process group, abort each
-    /// task). Each kill is published like an engine `Kill` command (trace
-    /// line, event), although the engine did not order it: supervision stops
-    /// here, and the record must still say what happened to every run.
-    fn kill_all(&mut self) {
+    /// task) and wait (at most [`KILL_WAIT`]) for them to end. Each kill is
+    /// published like an engine `Kill` command (trace line, event), although
+    /// the engine did not order it: supervision stops here, and the record
+    /// must still say what happened to every run.
+    async fn kill_all(&mut self, reports: &mut Reports) {
         let now = self.clock.now();
         let runs: Vec<RunId> = self.runs.iter().flatten().map(|(r, _)| *r).collect();
-        for (_, h) in self.runs.iter().flatten() {
-            match h {
-                RunHandle::Task(t) => t.kill.cancel(),
-                RunHandle::Process(p) => p.kill(),
-            }
-        }
-        for run in runs {
+        for &run in &runs {
             let notice = Notice::Kill(run);
             if let Some(t) = self.trace.as_mut() {
                 t.notice(&self.engine, now, &notice);
@@ -230,7 +392,61 @@ impl Driver {
                 });
             }
         }
+        let waiting = self.kill_live_runs();
+        self.await_exits(waiting, reports).await;
         tracing::warn!("killed every run; supervision stopped");
+    }
+
+    /// Kill every live run; the runs whose end is still to be reported
+    /// (abandoned task runs end here at once).
+    fn kill_live_runs(&mut self) -> BTreeSet<RunId> {
+        let runs: Vec<RunId> = self.runs.iter().flatten().map(|(r, _)| *r).collect();
+        let mut waiting = BTreeSet::new();
+        for run in runs {
+            let abandoned = match self.runs.get(run.node.index()) {
+                Some(Some((_, RunHandle::Task(t)))) => t.kill() == Killed::Abandoned,
+                Some(Some((_, RunHandle::Process(p)))) => {
+                    p.kill();
+                    false
+                }
+                _ => continue,
+            };
+            if abandoned {
+                self.count_abandoned(run);
+                self.end_run(run);
+            } else {
+                waiting.insert(run);
+            }
+        }
+        waiting
+    }
+
+    /// Wait (at most [`KILL_WAIT`]) for the end of every run in `waiting`,
+    /// tearing each down as it reports; the engine is not told (supervision
+    /// is over). Runs that never report are torn down anyway.
+    async fn await_exits(&mut self, mut waiting: BTreeSet<RunId>, reports: &mut Reports) {
+        let until = tokio::time::Instant::now() + KILL_WAIT;
+        while !waiting.is_empty() {
+            match tokio::time::timeout_at(until, reports.recv()).await {
+                Ok(Some((run, Report::Exited(_) | Report::StartFailed(_)))) => {
+                    if waiting.remove(&run) {
+                        self.end_run(run);
+                    }
+                }
+                Ok(Some(_)) => {}
+                Ok(None) => break,
+                Err(_) => {
+                    tracing::error!(
+                        runs = waiting.len(),
+                        "killed runs did not end within {KILL_WAIT:?}; no longer waiting for them"
+                    );
+                    break;
+                }
+            }
+        }
+        for run in waiting {
+            self.end_run(run);
+        }
     }
 
     fn report(&mut self, run: RunId, report: Report) {
@@ -238,8 +454,7 @@ impl Driver {
         let input = match report {
             Report::Started => Input::Started(run),
             Report::StartFailed(e) => {
-                self.revoke(run);
-                self.forget(run);
+                self.end_run(run);
                 Input::StartFailed(run, e)
             }
             Report::Ready => Input::Ready(run),
@@ -249,18 +464,13 @@ impl Driver {
                 return;
             }
             Report::Exited(reason) => {
-                self.revoke(run);
-                if self.runs.get(run.node.index()).is_some_and(|slot| {
-                    slot.as_ref()
-                        .is_some_and(|(r, h)| *r == run && matches!(h, RunHandle::Process(_)))
-                }) {
-                    self.monitors.remove(run);
-                }
-                self.forget(run);
+                self.end_run(run);
                 Input::Exited(run, reason)
             }
             Report::Evict(why) => Input::Evict(run, why),
         };
+        #[cfg(feature = "bug-injection")]
+        self.injected_panic.check(&self.engine, &input);
         self.engine.handle(input, now);
     }
 
@@ -279,20 +489,37 @@ impl Driver {
         }
     }
 
-    /// The run ended: its control token is no longer valid.
-    fn revoke(&self, run: RunId) {
+    /// The one teardown of a run, whatever ended it (see the module docs):
+    /// its control token is revoked, its monitor entry removed, its slot
+    /// freed and its handle (with what it holds: notify socket, guard
+    /// socket) dropped. Harmless for a run that already ended, or whose
+    /// slot belongs to a later run of the same child.
+    fn end_run(&mut self, run: RunId) {
         if let Some(c) = &self.control {
             c.tokens.revoke(run);
         }
+        let Some(slot) = self.runs.get_mut(run.node.index()) else {
+            return;
+        };
+        if slot.as_ref().is_none_or(|(r, _)| *r != run) {
+            return;
+        }
+        if let Some((_, RunHandle::Process(_))) = slot.take() {
+            self.monitors.remove(run);
+        }
     }
 
-    /// Drop the handle of `run`, which has ended (or never started).
-    fn forget(&mut self, run: RunId) {
-        if let Some(slot) = self.runs.get_mut(run.node.index()) {
-            if slot.as_ref().is_some_and(|(r, _)| *r == run) {
-                *slot = None;
-            }
-        }
+    /// A task run stuck in a poll at its kill: count it and say so. Its
+    /// `killed` exit is reported by the caller.
+    fn count_abandoned(&self, run: RunId) {
+        let total = self.status.abandoned.fetch_add(1, Ordering::Relaxed).saturating_add(1);
+        tracing::warn!(
+            path = %self.engine.path(run.node).unwrap_or_default(),
+            generation = run.generation,
+            abandoned_total = total,
+            "a task run was inside a poll that did not return by its kill: abandoned and reported killed; \
+             its future is dropped when that poll returns, and holds its thread until then"
+        );
     }
 
     fn request(
@@ -364,8 +591,9 @@ impl Driver {
                 }
             }
             if let Notice::TreeDown { reason } = &n {
-                self.root_gave_up
-                    .store(self.engine.stats().root_gave_up, std::sync::atomic::Ordering::SeqCst);
+                self.status
+                    .root_gave_up
+                    .store(self.engine.stats().root_gave_up, Ordering::SeqCst);
                 let _ = self.down.send(Some(reason.clone()));
             }
             if self.events.receiver_count() > 0 {
@@ -388,57 +616,74 @@ impl Driver {
         let run = cmd.run();
         let i = run.node.index();
         match cmd {
-            Command::Spawn(run) => {
-                let path: Arc<str> = self.engine.path(run.node).unwrap_or_default().into();
-                let payload = self
-                    .engine
-                    .tag(run.node)
-                    .and_then(|t| self.payloads.get(t as usize))
-                    .cloned();
-                let handle = match payload {
-                    Some(Payload::Task(f)) => Ok(RunHandle::Task(spawn_task(&f, run, path, self.reports_tx.clone()))),
-                    Some(Payload::Process(mut p)) => {
-                        if let Some(c) = &self.control {
-                            p.env.insert("VIGIL_SOCKET".to_owned(), c.socket.clone());
-                            if let Some(token) = c.tokens.issue(run, &path) {
-                                p.env.insert("VIGIL_TOKEN".to_owned(), token);
-                            }
-                        }
-                        spawn_process(&p, run, &path, self.reports_tx.clone(), self.launch).map(|h| {
-                            self.monitors.register(MonitoredRun {
-                                run,
-                                path: Arc::clone(&path),
-                                pgid: h.pid(),
-                                memory_limit: p.memory_limit,
-                                started: tokio::time::Instant::now(),
-                            });
-                            RunHandle::Process(h)
-                        })
-                    }
-                    None => Err(format!("nothing to run for {path}")),
-                };
-                match handle {
-                    Ok(h) => {
-                        if i >= self.runs.len() {
-                            self.runs.resize_with(i + 1, || None);
-                        }
-                        self.runs[i] = Some((run, h));
-                    }
-                    Err(e) => {
-                        let _ = self.reports_tx.send((run, Report::StartFailed(e)));
-                    }
-                }
-            }
+            Command::Spawn(run) => self.spawn_run(run),
             Command::Stop(run) => match self.runs.get(i) {
                 Some(Some((r, RunHandle::Task(t)))) if *r == run => t.stop.cancel(),
                 Some(Some((r, RunHandle::Process(p)))) if *r == run => p.stop(),
                 _ => {}
             },
-            Command::Kill(run) => match self.runs.get(i) {
-                Some(Some((r, RunHandle::Task(t)))) if *r == run => t.kill.cancel(),
-                Some(Some((r, RunHandle::Process(p)))) if *r == run => p.kill(),
-                _ => {}
-            },
+            Command::Kill(run) => {
+                let abandoned = match self.runs.get(i) {
+                    Some(Some((r, RunHandle::Task(t)))) if *r == run => t.kill() == Killed::Abandoned,
+                    Some(Some((r, RunHandle::Process(p)))) if *r == run => {
+                        p.kill();
+                        false
+                    }
+                    _ => false,
+                };
+                if abandoned {
+                    self.count_abandoned(run);
+                    // Through the inbox, in order with everything else;
+                    // the teardown happens when it is handled.
+                    let _ = self.reports_tx.send((run, Report::Exited(ExitReason::Killed)));
+                }
+            }
+        }
+    }
+
+    fn spawn_run(&mut self, run: RunId) {
+        let i = run.node.index();
+        let path: Arc<str> = self.engine.path(run.node).unwrap_or_default().into();
+        let payload = self
+            .engine
+            .tag(run.node)
+            .and_then(|t| usize::try_from(t).ok())
+            .and_then(|t| self.payloads.get(t))
+            .cloned();
+        let handle = match payload {
+            Some(Payload::Task(f)) => Ok(RunHandle::Task(spawn_task(&f, run, path, self.reports_tx.clone()))),
+            Some(Payload::Process(mut p)) => {
+                if let Some(c) = &self.control {
+                    p.env.insert("VIGIL_SOCKET".to_owned(), c.socket.clone());
+                    if let Some(token) = c.tokens.issue(run, &path) {
+                        p.env.insert("VIGIL_TOKEN".to_owned(), token);
+                    }
+                }
+                spawn_process(&p, run, &path, self.reports_tx.clone(), self.launch).map(|h| {
+                    self.monitors.register(MonitoredRun {
+                        run,
+                        path: Arc::clone(&path),
+                        pgid: h.pid(),
+                        memory_limit: p.memory_limit,
+                        started: tokio::time::Instant::now(),
+                    });
+                    RunHandle::Process(h)
+                })
+            }
+            None => Err(format!("nothing to run for {path}")),
+        };
+        match handle {
+            Ok(h) => {
+                if i >= self.runs.len() {
+                    self.runs.resize_with(i + 1, || None);
+                }
+                self.runs[i] = Some((run, h));
+            }
+            // Nothing started; the report's teardown revokes the token
+            // issued above.
+            Err(e) => {
+                let _ = self.reports_tx.send((run, Report::StartFailed(e)));
+            }
         }
     }
 }
@@ -456,9 +701,13 @@ fn retag(spec: &mut vigil_core::ChildSpec, base: u64) {
     }
 }
 
-async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+/// Sleep until `deadline` and return it; never return without one.
+async fn sleep_until(deadline: Option<tokio::time::Instant>) -> Option<tokio::time::Instant> {
     match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
+        Some(d) => {
+            tokio::time::sleep_until(d).await;
+            Some(d)
+        }
         None => std::future::pending().await,
     }
 }

@@ -54,30 +54,40 @@
 //! |---|---|---|
 //! | `started <pid>` | the program was spawned (executed) | waits |
 //! | `exec-failed <errno>` | `posix_spawnp` failed (missing program, ...) | exits with [`EXIT_EXEC_FAILED`] |
-//! | `status <wait status>` | the program ended (raw `waitpid` status) | waits for the socket to close |
-//! | `failed <message>` | the guard itself failed (a system call) | exits with [`EXIT_GUARD_FAILED`], or SIGKILLs its group if the program runs |
+//! | `status <wait status>` | the program ended (raw `waitpid` status), and every other descendant was killed and reaped | exits 0 |
+//! | `failed <message>` | the guard itself failed (a system call) | exits with [`EXIT_GUARD_FAILED`], or ends the run (below) if the program runs |
 //!
 //! Meanwhile it waits, with `poll`, on a `signalfd` for SIGCHLD (it reaps
 //! every child: the program and the reparented orphans) and on the control
-//! socket. End of file on the control socket means vigil closed it: vigil
-//! died (the kernel closes every descriptor of a killed process), or dropped
-//! the run. The guard then SIGKILLs its whole process group, itself
-//! included. That is also what it does when vigil is already gone before the
-//! program is spawned, and when writing a line fails.
+//! socket. End of file on the control socket means vigil closed it (vigil
+//! died: the kernel closes every descriptor of a killed process) or shut
+//! down its sending side (vigil's Kill of the run).
+//!
+//! **Ending a run.** When the program ends, or at end of file, the guard
+//! SIGKILLs the program (if it still runs) and every other child, reaps
+//! them, and repeats until it has no child left: the program's children
+//! are reparented to it (a subreaper) as their parents die. It signals only
+//! its own children (`/proc/*/stat` whose parent it is), whose pids cannot
+//! be reused before it reaps them. Then it writes `status` (when vigil can
+//! still read it) and exits 0, so nothing of the run is left for init to
+//! reap. It gives up after 3 s on a descendant that does not die
+//! (uninterruptible sleep). Before the program is spawned, a closed socket
+//! makes it SIGKILL its group (only itself then) and start nothing.
 //!
 //! On vigil's side (`process.rs` of this crate): `started` becomes
 //! [`Report::Started`](crate::Report::Started); `exec-failed` a failed start
 //! with the same message as without the guard (``cannot start `prog`: No
-//! such file or directory (os error 2)``); `status` makes vigil SIGKILL the
-//! group (the guard and whatever is left), reap the guard, and report the
-//! exit reason of the program's status, with the same table as a program run
+//! such file or directory (os error 2)``); `status` makes vigil SIGKILL what
+//! is left of the group (a safety net), reap the guard, and report the exit
+//! reason of the program's status, with the same table as a program run
 //! without the guard. A Stop is SIGTERM to the group (the guard has it
-//! blocked; the program gets it); a Kill is SIGKILL to the group (the guard
-//! dies too, and vigil reads `killed`).
+//! blocked; the program gets it); a Kill shuts down vigil's sending side
+//! of the control socket ([`Control::request_end`]), and only a guard that
+//! does not answer within 5 s has its group SIGKILLed, itself included.
 //!
-//! The guard never exits by itself once the program runs: it stays until
-//! vigil kills the group, so there is no moment when the program's leftover
-//! descendants are without either a live vigil or a live guard to kill them.
+//! The guard never exits while the program or any descendant runs, so there
+//! is no moment when they are without either a live vigil or a live guard to
+//! kill them.
 
 // The example's point is where the call goes: `main`.
 #![allow(clippy::needless_doctest_main)]
@@ -211,29 +221,29 @@ fn guard_main(args: Vec<OsString>) -> ! {
     // Before anything else: no signal may end the guard but SIGKILL (and the
     // faults a bug would raise). The program gets an empty mask.
     if let Err(e) = SigSet::all().thread_set_mask() {
-        give_up(None, &Failure::sys("cannot block signals")(e));
+        give_up(&Failure::sys("cannot block signals")(e));
     }
     // Cosmetic (`ps`, `top`): without it the guard shows as `exe`.
     let _ = prctl::set_name(c"vigil-guard");
     let program = match Program::new(&args) {
         Ok(p) => p,
-        Err(e) => give_up(None, &e),
+        Err(e) => give_up(&e),
     };
     let control = std::io::stdin();
     let control = control.as_fd();
     if let Err(e) = prepare(control) {
-        give_up(None, &e);
+        give_up(&e);
     }
     let sigchld = match sigchld_fd() {
         Ok(fd) => fd,
-        Err(e) => give_up(None, &e),
+        Err(e) => give_up(&e),
     };
     // vigil may be gone already (killed between spawning the guard and now):
     // then start nothing.
     match poll_control(control, PollTimeout::ZERO) {
         Ok(true) => kill_group(),
         Ok(false) => {}
-        Err(e) => give_up(None, &e),
+        Err(e) => give_up(&e),
     }
     let pid = match program.spawn() {
         Ok(pid) => pid,
@@ -249,27 +259,93 @@ fn guard_main(args: Vec<OsString>) -> ! {
         }
     };
     if send(control, &Line::Started(pid.as_raw() as u32)).is_err() {
-        kill_group(); // vigil is gone
+        end_run(control, &sigchld, Some(pid), None); // vigil is gone
     }
-    let status = match wait_program(control, &sigchld, pid) {
-        Ok(status) => status,
-        Err(e) => give_up(Some(pid), &e),
-    };
-    if send(control, &Line::Status(status)).is_err() {
-        kill_group();
-    }
-    // vigil kills the group (this guard included) once it has read the
-    // status; until then the guard keeps watching for vigil's death, still
-    // reaping orphans.
-    loop {
-        match wait_control_or_child(control, &sigchld) {
-            Ok(Event::ControlClosed) => kill_group(),
-            Ok(Event::Child) => {
-                reap(None);
-            }
-            Err(e) => give_up(Some(pid), &e),
+    match wait_program(control, &sigchld, pid) {
+        Ok(Ended::Exited(status)) => end_run(control, &sigchld, None, Some(status)),
+        Ok(Ended::ControlClosed) => end_run(control, &sigchld, Some(pid), None),
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "{GUARD_NAME}: {e}");
+            let _ = send(control, &Line::Failed(e.to_string()));
+            end_run(control, &sigchld, Some(pid), None)
         }
     }
+}
+
+/// How long the guard keeps killing and reaping its descendants at the end
+/// of a run before it exits anyway (a process in uninterruptible sleep
+/// cannot be reaped; it is then left to init).
+const END_LIMIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// End the run: SIGKILL the program (if `program` still runs) and every
+/// other descendant, its process group or not, and reap them all; then
+/// report the program's wait status (the one given, or the one reaped
+/// here) and exit 0. The guard itself is not killed, so nothing of the run
+/// is left as a zombie for init to reap: vigil reaps the guard.
+fn end_run(control: BorrowedFd<'_>, sigchld: &SignalFd, program: Option<Pid>, status: Option<i32>) -> ! {
+    let reaped = end_descendants(sigchld, program);
+    if let Some(status) = status.or(reaped) {
+        // Fails when vigil is gone: nothing else to do then.
+        let _ = send(control, &Line::Status(status));
+    }
+    std::process::exit(0)
+}
+
+/// SIGKILL every child (`program` first, if given) until none is left, and
+/// reap them: the program's children are reparented to this subreaper when
+/// the program dies, and are killed in the next round. Only children are
+/// signalled (their pids cannot be reused before this guard reaps them);
+/// grandchildren become children as their parents die. The raw wait status
+/// of `program` if it was reaped here. Gives up after [`END_LIMIT`].
+fn end_descendants(sigchld: &SignalFd, program: Option<Pid>) -> Option<i32> {
+    let started = std::time::Instant::now();
+    let mut status = None;
+    if let Some(pid) = program {
+        let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+    }
+    loop {
+        let (found, any_left) = reap(program);
+        status = status.or(found);
+        if !any_left {
+            return status;
+        }
+        for (child, state) in children() {
+            if state != 'Z' {
+                let _ = nix::sys::signal::kill(child, Signal::SIGKILL);
+            }
+        }
+        if started.elapsed() > END_LIMIT {
+            let _ = writeln!(
+                std::io::stderr(),
+                "{GUARD_NAME}: descendants still not reaped after {END_LIMIT:?}: leaving them to init"
+            );
+            return status;
+        }
+        // Wait for the next SIGCHLD (or a moment: a child may have ended
+        // between the reaping and the scan).
+        let mut fds = [PollFd::new(sigchld.as_fd(), PollFlags::POLLIN)];
+        let _ = poll(&mut fds, PollTimeout::from(50u16));
+        while let Ok(Some(_)) = sigchld.read_signal() {}
+    }
+}
+
+/// The children of this process (`/proc/*/stat` whose parent is this
+/// process), with their state letter.
+fn children() -> Vec<(Pid, char)> {
+    let me = nix::unistd::getpid().as_raw();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|entry| {
+        let pid: i32 = entry.ok()?.file_name().to_str()?.parse().ok()?;
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // `pid (comm) S ppid ...`; comm may contain spaces and parentheses.
+        let mut fields = stat.rsplit_once(')')?.1.split_whitespace();
+        let state = fields.next()?.chars().next()?;
+        let ppid: i32 = fields.next()?.parse().ok()?;
+        (ppid == me).then_some((Pid::from_raw(pid), state))
+    })
+    .collect()
 }
 
 /// The program to spawn: its name and the argv and envp strings.
@@ -460,22 +536,30 @@ fn control_closed(control: BorrowedFd<'_>) -> Result<bool, Failure> {
     }
 }
 
-/// Wait until the program ends (reaping reparented orphans meanwhile); its
-/// raw wait status. vigil's death meanwhile kills the group.
-fn wait_program(control: BorrowedFd<'_>, sigchld: &SignalFd, program: Pid) -> Result<i32, Failure> {
+/// How the wait for the program ended.
+enum Ended {
+    /// The program ended with this raw wait status (it is reaped).
+    Exited(i32),
+    /// vigil closed the control socket (it died, or asks to end the run).
+    ControlClosed,
+}
+
+/// Wait until the program ends (reaping reparented orphans meanwhile) or
+/// vigil closes the control socket.
+fn wait_program(control: BorrowedFd<'_>, sigchld: &SignalFd, program: Pid) -> Result<Ended, Failure> {
     loop {
-        if let Some(status) = reap(Some(program)) {
-            return Ok(status);
+        if let (Some(status), _) = reap(Some(program)) {
+            return Ok(Ended::Exited(status));
         }
         if let Event::ControlClosed = wait_control_or_child(control, sigchld)? {
-            kill_group();
+            return Ok(Ended::ControlClosed);
         }
     }
 }
 
-/// Reap every child that has ended; the raw wait status of `program` if it
-/// was among them.
-fn reap(program: Option<Pid>) -> Option<i32> {
+/// Reap every child that has ended: the raw wait status of `program` if it
+/// was among them, and whether any child is left (alive, or ended since).
+fn reap(program: Option<Pid>) -> (Option<i32>, bool) {
     let mut found = None;
     loop {
         match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
@@ -483,7 +567,10 @@ fn reap(program: Option<Pid>) -> Option<i32> {
             Ok(WaitStatus::Signaled(pid, signal, core)) if Some(pid) == program => {
                 found = Some(signal as i32 | if core { 0x80 } else { 0 })
             }
-            Ok(WaitStatus::StillAlive) | Err(_) => return found,
+            Ok(WaitStatus::StillAlive) => return (found, true),
+            Err(Errno::EINTR) => {}
+            // ECHILD: no child left.
+            Err(_) => return (found, false),
             Ok(_) => {}
         }
     }
@@ -504,7 +591,9 @@ fn send(control: BorrowedFd<'_>, line: &Line) -> Result<(), Errno> {
     Ok(())
 }
 
-/// SIGKILL the whole process group, this guard included.
+/// SIGKILL the whole process group, this guard included: only before the
+/// program was spawned (nothing else is in the group then), or when the
+/// guard cannot end the run in order.
 fn kill_group() -> ! {
     let _ = killpg(Pid::from_raw(0), Signal::SIGKILL);
     // Unreachable in practice: SIGKILL cannot be blocked. Should `killpg`
@@ -512,16 +601,13 @@ fn kill_group() -> ! {
     std::process::abort()
 }
 
-/// The guard failed: say so (on stderr and to vigil), then exit, or kill
-/// the group when the program is already running (it must not run
-/// unguarded).
-fn give_up(program: Option<Pid>, failure: &Failure) -> ! {
+/// The guard failed before the program was spawned: say so (on stderr and
+/// to vigil), then exit. (Once the program runs, a failure ends the run
+/// instead, see `end_run`: the program must not run unguarded.)
+fn give_up(failure: &Failure) -> ! {
     let _ = writeln!(std::io::stderr(), "{GUARD_NAME}: {failure}");
     let control = std::io::stdin();
     let _ = send(control.as_fd(), &Line::Failed(failure.to_string()));
-    if program.is_some() {
-        kill_group();
-    }
     std::process::exit(EXIT_GUARD_FAILED)
 }
 
@@ -551,6 +637,23 @@ impl Control {
                 Some(line) => return Some(line),
                 None => tracing::warn!(target: "vigil::process", line = %text, "unexpected line from a process guard"),
             }
+        }
+    }
+}
+
+impl Control {
+    /// vigil's Kill of a guarded run: shut down vigil's sending side of the
+    /// control socket, which the guard reads as end of file, as if vigil had
+    /// died; the guard then SIGKILLs the program and every other
+    /// descendant, reaps them, reports the program's status (`killed`) and
+    /// exits. vigil itself never SIGKILLs a guard that still answers, so no
+    /// process of the run becomes a zombie left to init. The lines the
+    /// guard writes can still be read. Costs no descriptor.
+    pub(crate) async fn request_end(&mut self) {
+        use tokio::io::AsyncWriteExt as _;
+        if let Err(e) = self.lines.get_mut().get_mut().shutdown().await {
+            // The guard is gone already: its end is read anyway.
+            tracing::debug!(target: "vigil::process", error = %e, "cannot shut down a guard's control socket");
         }
     }
 }

@@ -7,6 +7,7 @@ use vigil_core::{ChildSpec, ExitReason, Instant, Notice, Reply, Request, Request
 
 use crate::context::Context;
 use crate::driver::{Msg, Payload, RequestMsg};
+use crate::driver_panic::DriverPanic;
 use crate::monitor::{ChildResources, MonitorHandle, MonitorStatus};
 use crate::process::ProcessSpec;
 use crate::task::task_fn;
@@ -31,9 +32,19 @@ pub struct Supervisor {
     pub(crate) events: broadcast::Sender<Event>,
     pub(crate) trace_lines: broadcast::Sender<std::sync::Arc<str>>,
     pub(crate) down: watch::Receiver<Option<ExitReason>>,
-    /// Set (before `down`) when the tree went down because the root gave up.
-    pub(crate) root_gave_up: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    pub(crate) status: std::sync::Arc<TreeStatus>,
     pub(crate) monitors: MonitorHandle,
+}
+
+/// What the driver tells every handle besides events (each set before `down`).
+#[derive(Debug, Default)]
+pub(crate) struct TreeStatus {
+    /// The tree went down because the root gave up.
+    pub(crate) root_gave_up: std::sync::atomic::AtomicBool,
+    /// Task runs abandoned at their kill (stuck inside a poll).
+    pub(crate) abandoned: std::sync::atomic::AtomicU64,
+    /// The driver panicked, with this message.
+    pub(crate) driver_panic: std::sync::OnceLock<String>,
 }
 
 impl Supervisor {
@@ -183,7 +194,26 @@ impl Supervisor {
     /// this handle was created (unlike an event, which a receiver created too
     /// late would miss).
     pub fn root_gave_up(&self) -> bool {
-        self.root_gave_up.load(std::sync::atomic::Ordering::SeqCst)
+        self.status.root_gave_up.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Whether the tree went down because the driver task panicked (a bug):
+    /// every live run was killed first, and [`Supervisor::wait`] returned
+    /// `panic(driver panicked: <message>)`. Known as soon as `wait` returns.
+    /// `vigil run` then exits 70 (docs/ADAPTER.md).
+    pub fn driver_panic(&self) -> Option<DriverPanic> {
+        self.status.driver_panic.get().map(|message| DriverPanic {
+            message: message.clone(),
+        })
+    }
+
+    /// How many task runs were abandoned so far: killed while inside a poll
+    /// that did not return (blocking code, a loop that never yields). Each
+    /// was reported `killed` and its slot freed at once; its future is
+    /// dropped when that poll returns, and keeps its thread until then
+    /// (docs/ADAPTER.md, "Task workers").
+    pub fn abandoned_runs(&self) -> u64 {
+        self.status.abandoned.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Whether the tree is down.

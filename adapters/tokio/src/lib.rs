@@ -51,6 +51,7 @@ mod context;
 pub mod control;
 pub mod descriptors;
 mod driver;
+mod driver_panic;
 mod handle;
 mod report;
 mod task;
@@ -63,6 +64,7 @@ mod process;
 
 pub use builder::{ProcessTreeOptions, Tree};
 pub use context::Context;
+pub use driver_panic::DriverPanic;
 pub use handle::{Event, Supervisor};
 pub use output::OutputMode;
 pub use process::ProcessSpec;

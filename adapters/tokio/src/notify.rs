@@ -31,7 +31,7 @@ use std::os::fd::AsFd;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::{env, fs};
 
 use tokio::net::UnixDatagram;
@@ -81,16 +81,30 @@ pub(crate) fn parse(datagram: &[u8]) -> Vec<Notification> {
 
 /// The notification socket of one run. Dropping it closes the socket and
 /// removes its file (and the shared directory, once no run uses it).
+///
+/// Two readers share it, one at a time (a lock makes "read a datagram and
+/// send its reports" one step): the run's task ([`NotifySocket::serve_until`])
+/// and the driver, which, before it lets a deadline fire, delivers what
+/// the kernel already holds ([`NotifySocket::deliver_queued`]). Either
+/// way, every datagram becomes its reports, in the order received.
 #[derive(Debug)]
 pub(crate) struct NotifySocket {
     socket: UnixDatagram,
     path: PathBuf,
+    run: RunId,
+    worker: Arc<str>,
+    reports: ReportSender,
+    /// The receive buffer; held while a datagram is read and reported.
+    buf: Mutex<Vec<u8>>,
+    /// The socket file was removed (at the run's end, or on drop).
+    removed: std::sync::atomic::AtomicBool,
     _dir: DirLease,
 }
 
 impl NotifySocket {
-    /// Bind a fresh socket for `run`. Must be called inside a tokio runtime.
-    pub(crate) fn bind(run: RunId) -> io::Result<Self> {
+    /// Bind a fresh socket for `run` of the worker at `worker`; its
+    /// notifications go to `reports`. Must be called inside a tokio runtime.
+    pub(crate) fn bind(run: RunId, worker: Arc<str>, reports: ReportSender) -> io::Result<Self> {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let dir = DirLease::acquire()?;
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
@@ -102,6 +116,11 @@ impl NotifySocket {
         Ok(NotifySocket {
             socket,
             path,
+            run,
+            worker,
+            reports,
+            buf: Mutex::new(vec![0u8; MAX_DATAGRAM]),
+            removed: std::sync::atomic::AtomicBool::new(false),
             _dir: dir,
         })
     }
@@ -111,43 +130,73 @@ impl NotifySocket {
         &self.path
     }
 
-    /// Translate datagrams into reports for `run` until `end` completes, then
-    /// translate the datagrams already queued (so a `READY=1` sent just before
-    /// exiting is reported before the exit) and return `end`'s output. `end`
-    /// should leave no sender behind (the process runner kills the whole
-    /// process group before it completes); the final drain stops after
-    /// [`MAX_DRAIN`] datagrams anyway.
-    pub(crate) async fn serve_until<F: Future>(
-        &self,
-        end: F,
-        run: RunId,
-        path: &str,
-        reports: &ReportSender,
-    ) -> F::Output {
-        let mut buf = vec![0u8; MAX_DATAGRAM];
+    /// Translate datagrams into reports until `end` completes, then
+    /// translate the datagrams already queued (so a `READY=1` sent just
+    /// before exiting is reported before the exit) and return `end`'s
+    /// output. `end` should leave no sender behind (the process runner kills
+    /// the whole process group before it completes); the final drain stops
+    /// after [`MAX_DRAIN`] datagrams anyway.
+    pub(crate) async fn serve_until<F: Future>(&self, end: F) -> F::Output {
         tokio::pin!(end);
         let output = loop {
             tokio::select! {
-                received = self.socket.recv(&mut buf) => match received {
-                    Ok(n) => dispatch(&buf[..n], run, path, reports),
+                ready = self.socket.readable() => match ready {
+                    Ok(()) => self.read_ready(),
                     Err(e) => {
-                        tracing::warn!(target: "vigil::notify", path, generation = run.generation, error = %e,
-                            "notify socket failed; further notifications of this run are lost");
+                        self.lost(&e);
                         break (&mut end).await;
                     }
                 },
                 output = &mut end => break output,
             }
         };
-        self.drain(&mut buf, run, path, reports);
+        self.deliver_queued();
+        // The run is over: nobody may find the socket any more (the driver
+        // may still hold it open for a moment).
+        self.remove_file();
         output
+    }
+
+    /// Remove the socket's file (once).
+    fn remove_file(&self) {
+        if self.removed.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        if let Err(e) = fs::remove_file(&self.path) {
+            tracing::debug!(target: "vigil::notify", socket = %self.path.display(), error = %e,
+                "cannot remove notify socket");
+        }
+    }
+
+    /// Read what tokio says is ready, until the socket would block (which
+    /// clears tokio's readiness) or [`MAX_DRAIN`] datagrams.
+    fn read_ready(&self) {
+        let mut buf = self.buf.lock().unwrap_or_else(PoisonError::into_inner);
+        for _ in 0..MAX_DRAIN {
+            match self.socket.try_recv(&mut buf) {
+                Ok(n) => dispatch(&buf[..n], self.run, &self.worker, &self.reports),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) => {
+                    self.lost(&e);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn lost(&self, e: &io::Error) {
+        tracing::warn!(target: "vigil::notify", path = &*self.worker, generation = self.run.generation, error = %e,
+            "notify socket failed; further notifications of this run may be lost");
     }
 
     /// Translate what is queued on the socket now. This asks the kernel
     /// directly, through a duplicate of the descriptor: tokio's own `try_recv`
     /// trusts its cached readiness, which the reactor may not have updated yet
-    /// for a datagram sent by a child that exited before the runtime looked.
-    fn drain(&self, buf: &mut [u8], run: RunId, path: &str, reports: &ReportSender) {
+    /// (for a datagram sent by a child that exited before the runtime looked,
+    /// or while the runtime was busy or vigil suspended).
+    pub(crate) fn deliver_queued(&self) {
+        let (run, path) = (self.run, &*self.worker);
         let duplicate = match self.socket.as_fd().try_clone_to_owned() {
             // Shares the open file description, and so its O_NONBLOCK.
             Ok(fd) => std::os::unix::net::UnixDatagram::from(fd),
@@ -157,9 +206,10 @@ impl NotifySocket {
                 return;
             }
         };
+        let mut buf = self.buf.lock().unwrap_or_else(PoisonError::into_inner);
         for _ in 0..MAX_DRAIN {
-            match duplicate.recv(buf) {
-                Ok(n) => dispatch(&buf[..n], run, path, reports),
+            match duplicate.recv(&mut buf) {
+                Ok(n) => dispatch(&buf[..n], run, path, &self.reports),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => break, // WouldBlock: empty
             }
@@ -170,10 +220,7 @@ impl NotifySocket {
 impl Drop for NotifySocket {
     fn drop(&mut self) {
         // The socket itself is closed when the fields drop, right after.
-        if let Err(e) = fs::remove_file(&self.path) {
-            tracing::debug!(target: "vigil::notify", socket = %self.path.display(), error = %e,
-                "cannot remove notify socket");
-        }
+        self.remove_file();
     }
 }
 

@@ -6,21 +6,24 @@
 //! kills whatever is left of its group, and reports exactly one
 //! [`Report::Exited`]. The driver stops a run with [`ProcessHandle::stop`]
 //! (SIGTERM to the group) and kills it with [`ProcessHandle::kill`] (SIGKILL
-//! to the group). There are two ways to start the program, by [`Launch`]:
+//! to the group, or through its guard). There are two ways to start the program, by [`Launch`]:
 //!
 //! # Under a process guard ([`Launch::Guarded`])
 //!
 //! vigil starts a guard ([`crate::guard`], the running binary executed again)
 //! as the leader of the new group, with `posix_spawn`; the guard spawns the
 //! program in its group and reports on a per-run control socket, and
-//! SIGKILLs the whole group when that socket closes, that is when vigil dies
-//! (even by SIGKILL) or drops the run. `Started` is reported when the guard
+//! kills and reaps every descendant when that socket closes, that is when
+//! vigil dies (even by SIGKILL) or drops the run. `Started` is reported when the guard
 //! says the program runs; an exec failure becomes a failed start with the
-//! same message as below. When the program ends, the guard reports its wait
-//! status, vigil SIGKILLs the group (the guard included) and reports the
-//! program's exit reason; the guard is reaped after that report. The group
-//! survives nothing: not the program's end, not vigil's death; only a
-//! descendant that leaves the group (`setsid`) escapes.
+//! same message as below. When the program ends, the guard kills and reaps
+//! every other descendant, reports the program's wait status and exits;
+//! vigil SIGKILLs whatever is left of the group (a safety net), reaps the
+//! guard and only then reports the program's exit reason, so a run reported
+//! ended leaves no process and no zombie. A Kill asks the guard to end the
+//! run the same way (through the control socket); the group is SIGKILLed by
+//! vigil only if the guard does not answer within [`GUARD_END_GRACE`]. The
+//! group survives nothing: not the program's end, not vigil's death.
 //!
 //! # Forked directly ([`Launch::Direct`], the fallback)
 //!
@@ -124,12 +127,14 @@ impl ProcessSpec {
     }
 }
 
-/// The driver's grip on a running process child: signals to its process group.
-/// Cloning it is cheap; every clone controls the same run.
+/// The driver's grip on a running process child: signals to its process
+/// group, and its notify socket. Cloning it is cheap; every clone controls
+/// the same run.
 #[derive(Clone, Debug)]
 pub(crate) struct ProcessHandle {
     pid: u32,
     group: Arc<ProcessGroup>,
+    notify: Option<Arc<NotifySocket>>,
 }
 
 impl ProcessHandle {
@@ -146,14 +151,37 @@ impl ProcessHandle {
         self.group.signal(Signal::SIGTERM);
     }
 
-    /// Kill the run: SIGKILL to every process of its group. Harmless (and does
-    /// nothing) once the run has exited; may be repeated.
+    /// Kill the run. Without a guard: SIGKILL to every process of its group.
+    /// With one: the run's task asks the guard to end the run
+    /// ([`guard::Control::request_end`]), and SIGKILLs the group only if
+    /// the guard has not reported the end within [`GUARD_END_GRACE`].
+    /// Harmless (and does nothing) once the run has exited; may be repeated.
     pub(crate) fn kill(&self) {
+        if self.group.guarded {
+            tracing::debug!(target: "vigil::process", path = &*self.group.path, generation = self.group.generation,
+                guard = self.pid(), "asking the guard to end the run");
+            self.group.end_asked.cancel();
+            return;
+        }
         tracing::debug!(target: "vigil::process", path = &*self.group.path, generation = self.group.generation,
             pid = self.pid(), "SIGKILL to the process group");
         self.group.signal(Signal::SIGKILL);
     }
+
+    /// Report the notifications already waiting in the run's notify socket
+    /// (see [`NotifySocket::deliver_queued`]); nothing without `notify`.
+    pub(crate) fn deliver_queued_notifications(&self) {
+        if let Some(socket) = &self.notify {
+            socket.deliver_queued();
+        }
+    }
 }
+
+/// How long a guard asked to end its run (a Kill) may take to report the
+/// end before vigil SIGKILLs the whole group, guard included. A guard
+/// normally answers within milliseconds; this only covers one that is
+/// stopped or stuck.
+pub(crate) const GUARD_END_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// A run's process group, and whether it is finished (its leader reaped and
 /// the rest killed), after which its id must no longer be signalled: it may be
@@ -164,6 +192,10 @@ struct ProcessGroup {
     finished: Mutex<bool>,
     path: Arc<str>,
     generation: u64,
+    /// The run has a guard: a Kill asks it to end the run.
+    guarded: bool,
+    /// A Kill asked the guard to end the run (starts [`GUARD_END_GRACE`]).
+    end_asked: tokio_util::sync::CancellationToken,
 }
 
 impl ProcessGroup {
@@ -266,14 +298,7 @@ pub(crate) fn spawn_process(
     let (stdout, stderr) = output::child_stdio(&spec.output, path)
         .map_err(|e| spawn_failure(path, &e, format!("cannot open the output files of `{path}`: {e}")))?;
     command.stdout(stdout).stderr(stderr);
-    let notify = if spec.notify {
-        let socket = NotifySocket::bind(run)
-            .map_err(|e| spawn_failure(path, &e, format!("cannot create the notify socket: {e}")))?;
-        command.env("NOTIFY_SOCKET", socket.path());
-        Some(socket)
-    } else {
-        None
-    };
+    let notify = notify_socket(spec, run, path, &reports, &mut command)?;
     if control.is_none() {
         die_with_parent(&mut command);
     }
@@ -300,6 +325,8 @@ pub(crate) fn spawn_process(
         finished: Mutex::new(false),
         path: Arc::clone(&path),
         generation: run.generation,
+        guarded: control.is_some(),
+        end_asked: tokio_util::sync::CancellationToken::new(),
     });
     output::forward(&mut child, &path, run.generation);
     if control.is_none() {
@@ -310,50 +337,112 @@ pub(crate) fn spawn_process(
 
     let finish = FinishOnDrop(Arc::clone(&group));
     let program = program.clone();
-    tokio::spawn(async move {
-        let group = &finish.0;
-        let mut control = control;
-        if let Some(control) = &mut control {
-            // Started (or not) once the guard says so: nothing else, notify
-            // datagrams included, may be reported before.
-            if let Err(report) = guarded_start(control, &mut child, group, &program).await {
-                tracing::debug!(target: "vigil::process", path = &*path, generation = run.generation, pid,
-                    report = ?report, "the guard did not start the process");
-                let _ = reports.send((run, report));
-                return;
-            }
-            tracing::debug!(target: "vigil::process", path = &*path, generation = run.generation, guard = pid,
-                "process started under its guard");
-            let _ = reports.send((run, Report::Started));
+    let handle = ProcessHandle {
+        pid,
+        group,
+        notify: notify.clone(),
+    };
+    tokio::spawn(watch_run(Watch {
+        child,
+        control,
+        notify,
+        finish,
+        run,
+        path,
+        program,
+        pid,
+        reports,
+    }));
+    Ok(handle)
+}
+
+/// With `spec.notify`: the run's notify socket, its path given to `command`.
+fn notify_socket(
+    spec: &ProcessSpec,
+    run: RunId,
+    path: &str,
+    reports: &ReportSender,
+    command: &mut Command,
+) -> Result<Option<Arc<NotifySocket>>, String> {
+    if !spec.notify {
+        return Ok(None);
+    }
+    let socket = NotifySocket::bind(run, Arc::from(path), reports.clone())
+        .map_err(|e| spawn_failure(path, &e, format!("cannot create the notify socket: {e}")))?;
+    command.env("NOTIFY_SOCKET", socket.path());
+    Ok(Some(Arc::new(socket)))
+}
+
+/// What the task watching one run owns.
+struct Watch {
+    child: Child,
+    control: Option<Control>,
+    notify: Option<Arc<NotifySocket>>,
+    finish: FinishOnDrop,
+    run: RunId,
+    path: Arc<str>,
+    program: String,
+    pid: u32,
+    reports: ReportSender,
+}
+
+/// The task behind one run: report the start (under a guard, once the guard
+/// says so), serve the notify socket, wait for the end, and report exactly
+/// one exit once nothing of the run is left (see [`spawn_process`]).
+async fn watch_run(w: Watch) {
+    let Watch {
+        mut child,
+        mut control,
+        notify,
+        finish,
+        run,
+        path,
+        program,
+        pid,
+        reports,
+    } = w;
+    let group = &finish.0;
+    if let Some(control) = &mut control {
+        // Started (or not) once the guard says so: nothing else, notify
+        // datagrams included, may be reported before.
+        if let Err(report) = guarded_start(control, &mut child, group, &program).await {
+            tracing::debug!(target: "vigil::process", path = &*path, generation = run.generation, pid,
+                report = ?report, "the guard did not start the process");
+            let _ = reports.send((run, report));
+            return;
         }
-        let ended = async {
-            match &mut control {
-                Some(control) => guarded_end(control, &mut child, group).await,
-                None => {
-                    let status = child.wait().await;
-                    // The leader is reaped: kill the rest of its group at
-                    // once, so that no descendant outlives its run (nor
-                    // notifies for it).
-                    group.finish();
-                    waited_reason(status)
-                }
+        tracing::debug!(target: "vigil::process", path = &*path, generation = run.generation, guard = pid,
+            "process started under its guard");
+        let _ = reports.send((run, Report::Started));
+    }
+    let ended = async {
+        match &mut control {
+            Some(control) => guarded_end(control, &mut child, group).await,
+            None => {
+                let status = child.wait().await;
+                // The leader is reaped: kill the rest of its group at
+                // once, so that no descendant outlives its run (nor
+                // notifies for it).
+                group.finish();
+                waited_reason(status)
             }
-        };
-        let reason = match &notify {
-            Some(socket) => socket.serve_until(ended, run, &path, &reports).await,
-            None => ended.await,
-        };
-        drop(notify);
-        tracing::debug!(target: "vigil::process", path = &*path, generation = run.generation, pid,
-            reason = %reason, "process exited");
-        let _ = reports.send((run, Report::Exited(reason)));
-        if control.is_some() {
-            // The guard was SIGKILLed with its group; reaping it is off the
-            // restart's path. (Done already if it died before reporting.)
-            let _ = child.wait().await;
         }
-    });
-    Ok(ProcessHandle { pid, group })
+    };
+    let reason = match &notify {
+        Some(socket) => socket.serve_until(ended).await,
+        None => ended.await,
+    };
+    drop(notify);
+    if control.is_some() {
+        // The guard has reaped the rest of the run and exits (or was
+        // SIGKILLed just now): reap it before the report, so that a run
+        // reported ended leaves no zombie, even if vigil exits right
+        // after. (Done already if it died before reporting.)
+        let _ = child.wait().await;
+    }
+    tracing::debug!(target: "vigil::process", path = &*path, generation = run.generation, pid,
+        reason = %reason, "process exited");
+    let _ = reports.send((run, Report::Exited(reason)));
 }
 
 /// How a run's process is started.
@@ -393,12 +482,33 @@ async fn guarded_start(
     })
 }
 
-/// Wait for the program's end (the guard's `status` line), then SIGKILL the
-/// group (the guard included). The caller reaps the guard after reporting
-/// the exit. Without a status line (the guard was killed with its group), the
-/// guard is reaped here: its own status gives the reason.
+/// Wait for the program's end (the guard's `status` line, written once the
+/// guard has killed and reaped every other descendant), then SIGKILL
+/// whatever is left of the group (a safety net: the guard, about to exit,
+/// at most). The caller reaps the guard after reporting the exit. Without a
+/// status line (the guard was killed), the guard is reaped here: its own
+/// status gives the reason. A guard asked to end the run that has not
+/// answered within [`GUARD_END_GRACE`] is SIGKILLed with its group.
 async fn guarded_end(control: &mut Control, child: &mut Child, group: &ProcessGroup) -> ExitReason {
-    let line = control.next().await;
+    let mut asked = false;
+    let grace = tokio::time::sleep(GUARD_END_GRACE);
+    tokio::pin!(grace);
+    let line = loop {
+        tokio::select! {
+            line = control.next() => break line,
+            () = group.end_asked.cancelled(), if !asked => {
+                asked = true;
+                control.request_end().await;
+                grace.as_mut().reset(tokio::time::Instant::now() + GUARD_END_GRACE);
+            }
+            () = &mut grace, if asked => {
+                tracing::warn!(target: "vigil::process", path = &*group.path, generation = group.generation,
+                    "the guard did not end the run within {GUARD_END_GRACE:?}: SIGKILL to its process group");
+                group.finish();
+                break control.next().await;
+            }
+        }
+    };
     group.finish();
     match line {
         Some(Line::Status(raw)) => exit_reason(ExitStatus::from_raw(raw)),

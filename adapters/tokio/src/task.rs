@@ -1,9 +1,17 @@
 //! Task workers: async closures run as tokio tasks.
+//!
+//! A run's future is wrapped so that a Kill can always end the run, even
+//! when the future never yields (blocking code, an endless loop): see
+//! [`TaskRun::kill`]. Exactly one `Exited` is reported per run, by whichever
+//! side claims it first: the task (it returned, panicked, or was dropped at a
+//! poll boundary) or the driver (it abandoned a run stuck inside a poll).
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::task::Poll;
 
 use futures_util::FutureExt;
 use tokio_util::sync::CancellationToken;
@@ -32,19 +40,78 @@ where
     })
 }
 
-/// The stop (cancel) and kill (drop the future) signals of one task run.
+/// What the driver and the task of one run share.
+#[derive(Debug, Default)]
+struct Shared {
+    /// The driver ordered a Kill.
+    killed: AtomicBool,
+    /// The task is inside a poll of the user's future right now.
+    in_poll: AtomicBool,
+    /// Someone reported (or is reporting) the run's `Exited`.
+    exit_claimed: AtomicBool,
+}
+
+impl Shared {
+    /// Claim the right to report the run's exit; `true` for the first caller only.
+    fn claim_exit(&self) -> bool {
+        !self.exit_claimed.swap(true, Ordering::SeqCst)
+    }
+}
+
+/// The stop (cancel) and kill (drop the future, or abandon it) signals of
+/// one task run.
 #[derive(Debug)]
 pub(crate) struct TaskRun {
     pub(crate) stop: CancellationToken,
-    pub(crate) kill: CancellationToken,
+    kill: CancellationToken,
+    shared: Arc<Shared>,
+}
+
+/// What a Kill of a task run did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Killed {
+    /// The future was between polls: the task drops it at its next poll,
+    /// which the kill wakes, and reports `killed` itself.
+    Dropping,
+    /// The future is inside a poll that has not returned (blocking code or
+    /// a loop that never yields): the run is abandoned. The caller reports
+    /// its `killed` exit; the task reports nothing more, and drops the
+    /// future as soon as that poll returns (if ever).
+    Abandoned,
+    /// The run had already reported its exit.
+    AlreadyEnded,
+}
+
+impl TaskRun {
+    /// Kill the run. Never waits: a future that cannot be dropped now (it is
+    /// inside a poll) is abandoned, see [`Killed::Abandoned`].
+    pub(crate) fn kill(&self) -> Killed {
+        // Dekker with the task's poll (`Killable::poll`): either the task sees
+        // `killed` before it polls the future again, or we see it in a poll.
+        self.shared.killed.store(true, Ordering::SeqCst);
+        self.kill.cancel();
+        if self.shared.in_poll.load(Ordering::SeqCst) {
+            if self.shared.claim_exit() {
+                Killed::Abandoned
+            } else {
+                Killed::AlreadyEnded
+            }
+        } else if self.shared.exit_claimed.load(Ordering::SeqCst) {
+            Killed::AlreadyEnded
+        } else {
+            Killed::Dropping
+        }
+    }
 }
 
 /// Start one run of a task worker. It reports `Started` at once and exactly
 /// one `Exited`: `Ok` is `normal` (`shutdown` if it was asked to stop), `Err`
-/// is `error(msg)`, a panic is `panic(msg)`, a kill is `killed`.
+/// is `error(msg)`, a panic is `panic(msg)`, a kill is `killed` (reported by
+/// the driver when it abandons the run, see [`TaskRun::kill`]).
 pub(crate) fn spawn_task(f: &TaskFn, run: RunId, path: Arc<str>, reports: ReportSender) -> TaskRun {
     let stop = CancellationToken::new();
     let kill = CancellationToken::new();
+    let shared = Arc::new(Shared::default());
     let ctx = Context {
         run,
         path: Arc::clone(&path),
@@ -53,28 +120,84 @@ pub(crate) fn spawn_task(f: &TaskFn, run: RunId, path: Arc<str>, reports: Report
     };
     let fut = f(ctx);
     let span = tracing::info_span!("child", path = %path, generation = run.generation);
-    let (stop2, kill2) = (stop.clone(), kill.clone());
+    let killable = Killable {
+        fut: Some(fut),
+        shared: Arc::clone(&shared),
+        path: Arc::clone(&path),
+        generation: run.generation,
+    };
+    let (stop2, kill2, shared2) = (stop.clone(), kill.clone(), Arc::clone(&shared));
     tokio::spawn(
         async move {
             let _ = reports.send((run, Report::Started));
+            // Let the driver, just woken by `Started` (and possibly parked in
+            // this worker's LIFO slot, which other workers cannot steal), run
+            // before the user's code: if that code blocks, the driver must
+            // not be stuck behind it.
+            tokio::task::yield_now().await;
             let reason = tokio::select! {
                 biased;
                 _ = kill2.cancelled() => ExitReason::Killed,
-                r = AssertUnwindSafe(fut).catch_unwind() => match r {
-                    Ok(Ok(())) if stop2.is_cancelled() => ExitReason::shutdown(),
-                    Ok(Ok(())) => ExitReason::Normal,
-                    Ok(Err(msg)) => ExitReason::Error(msg),
+                r = AssertUnwindSafe(killable).catch_unwind() => match r {
+                    Ok(Some(Ok(()))) if stop2.is_cancelled() => ExitReason::shutdown(),
+                    Ok(Some(Ok(()))) => ExitReason::Normal,
+                    Ok(Some(Err(msg))) => ExitReason::Error(msg),
+                    Ok(None) => ExitReason::Killed,
                     Err(panic) => ExitReason::Panic(panic_message(panic.as_ref())),
                 },
             };
-            let _ = reports.send((run, Report::Exited(reason)));
+            if shared2.claim_exit() {
+                let _ = reports.send((run, Report::Exited(reason)));
+            }
         }
         .instrument(span),
     );
-    TaskRun { stop, kill }
+    TaskRun { stop, kill, shared }
 }
 
-fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+/// The user's future, dropped instead of polled once the run is killed, and
+/// telling the driver (through [`Shared::in_poll`]) when it is being polled.
+struct Killable {
+    fut: Option<TaskFuture>,
+    shared: Arc<Shared>,
+    path: Arc<str>,
+    generation: u64,
+}
+
+impl Future for Killable {
+    /// `None`: killed between polls (the future was dropped unpolled).
+    type Output = Option<Result<(), String>>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        let Some(fut) = this.fut.as_mut() else {
+            return Poll::Ready(None);
+        };
+        this.shared.in_poll.store(true, Ordering::SeqCst);
+        if this.shared.killed.load(Ordering::SeqCst) {
+            this.shared.in_poll.store(false, Ordering::SeqCst);
+            this.fut = None;
+            return Poll::Ready(None);
+        }
+        // A panic unwinds through here; `in_poll` then stays set, which only
+        // matters to a Kill racing with the panic's report (either reports).
+        let polled = fut.as_mut().poll(cx);
+        this.shared.in_poll.store(false, Ordering::SeqCst);
+        if this.shared.killed.load(Ordering::SeqCst) && this.shared.exit_claimed.load(Ordering::SeqCst) {
+            // The driver abandoned this run while it was stuck in that poll.
+            this.fut = None;
+            tracing::warn!(
+                path = &*this.path,
+                generation = this.generation,
+                "an abandoned task run returned from its blocking poll; its future is dropped now"
+            );
+            return Poll::Ready(None);
+        }
+        polled.map(Some)
+    }
+}
+
+pub(crate) fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
     if let Some(s) = p.downcast_ref::<&str>() {
         (*s).to_owned()
     } else if let Some(s) = p.downcast_ref::<String>() {

@@ -57,6 +57,60 @@ fn alive(pid: u32) -> bool {
         .is_some_and(|state| state != 'Z' && state != 'X')
 }
 
+/// Whether `pid` exists in any state, a zombie included (`start` is its
+/// start time, so a reused pid is not taken for it).
+fn exists(pid: u32, start: u64) -> bool {
+    start_time(pid) == Some(start)
+}
+
+/// The start time of `pid` (field 22 of its stat), in clock ticks.
+fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?.1.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Wait until `pid` is gone in every state: not even a zombie is left.
+fn wait_reaped(pid: u32, start: u64) {
+    let deadline = Instant::now() + SAFETY_NET;
+    while exists(pid, start) {
+        assert!(
+            Instant::now() < deadline,
+            "process {pid} is still there (state {:?})",
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Start a guard whose program starts a grandchild that ignores SIGTERM
+/// (only a SIGKILL ends it) and runs `then`; the program's and the
+/// grandchild's pids and start times.
+fn start_with_grandchild(name: &str, then: &str) -> (Child, BufReader<UnixStream>, [(u32, u64); 2]) {
+    let marker = std::env::temp_dir().join(format!("vigil-guard-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_file(&marker);
+    let (child, mut control) = start(&format!(
+        "trap '' TERM; sleep 1000 & echo $! > {m}.tmp; mv {m}.tmp {m}; {then}",
+        m = marker.display()
+    ));
+    let Some(Line::Started(program)) = read_line(&mut control) else {
+        panic!("not started");
+    };
+    let deadline = Instant::now() + SAFETY_NET;
+    while !marker.exists() {
+        assert!(Instant::now() < deadline, "the grandchild never started");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let grandchild: u32 = std::fs::read_to_string(&marker)
+        .expect("marker")
+        .trim()
+        .parse()
+        .expect("a pid");
+    let _ = std::fs::remove_file(&marker);
+    let program = (program, start_time(program).expect("the program runs"));
+    let grandchild = (grandchild, start_time(grandchild).expect("the grandchild runs"));
+    (child, control, [program, grandchild])
+}
+
 fn wait_gone(pid: u32) {
     let deadline = Instant::now() + SAFETY_NET;
     while alive(pid) {
@@ -89,17 +143,33 @@ fn lines_line_up_with_what_the_program_does() {
 }
 
 #[test]
-fn the_guard_reports_the_start_and_the_raw_status_then_waits_to_be_killed() {
+fn the_guard_reports_the_start_and_the_raw_status_then_exits_by_itself() {
     let (mut child, mut control) = start("exit 3");
     assert!(matches!(read_line(&mut control), Some(Line::Started(_))));
     assert_eq!(read_line(&mut control), Some(Line::Status(3 << 8)));
-    // The guard stays, so the group is never left without a killer.
-    assert!(
-        child.try_wait().expect("try_wait").is_none(),
-        "the guard exited by itself"
+    // Nothing is left of the run once the status is written: the guard
+    // exits on its own, with nothing for vigil (or init) to kill.
+    assert_eq!(read_line(&mut control), None);
+    assert_eq!(child.wait().expect("wait").code(), Some(0));
+}
+
+#[test]
+fn when_the_program_exits_its_leftover_descendants_are_killed_and_reaped_before_the_status() {
+    let trigger = std::env::temp_dir().join(format!("vigil-guard-test-{}-trigger", std::process::id()));
+    let _ = std::fs::remove_file(&trigger);
+    let (mut child, mut control, pids) = start_with_grandchild(
+        "left",
+        &format!("while [ ! -e {t} ]; do sleep 0.01; done; exit 4", t = trigger.display()),
     );
-    kill_group(&child);
-    assert_eq!(child.wait().expect("wait").signal(), Some(libc::SIGKILL));
+    std::fs::write(&trigger, "").expect("the trigger");
+    assert_eq!(read_line(&mut control), Some(Line::Status(4 << 8)));
+    let _ = std::fs::remove_file(&trigger);
+    // Written only once every descendant was reaped: none is left, in any
+    // state (a zombie would be init's to reap, and init may never do it).
+    for (pid, start) in pids {
+        assert!(!exists(pid, start), "process {pid} outlived the status line");
+    }
+    assert_eq!(child.wait().expect("wait").code(), Some(0));
 }
 
 #[test]
@@ -110,38 +180,37 @@ fn a_signal_that_ends_the_program_is_in_its_status() {
         panic!("no status");
     };
     assert_eq!(std::process::ExitStatus::from_raw(raw).signal(), Some(libc::SIGSEGV));
-    kill_group(&child);
-    let _ = child.wait();
+    assert_eq!(child.wait().expect("wait").code(), Some(0));
 }
 
 #[test]
 fn the_group_dies_when_the_control_socket_closes() {
-    let marker = std::env::temp_dir().join(format!("vigil-guard-test-{}-gc", std::process::id()));
-    let _ = std::fs::remove_file(&marker);
-    // The grandchild ignores SIGTERM: only the SIGKILL to the group ends it.
-    let (mut child, mut control) = start(&format!(
-        "trap '' TERM; sleep 1000 & echo $! > {m}.tmp; mv {m}.tmp {m}; wait",
-        m = marker.display()
-    ));
-    let Some(Line::Started(program)) = read_line(&mut control) else {
-        panic!("not started");
-    };
-    let deadline = Instant::now() + SAFETY_NET;
-    while !marker.exists() {
-        assert!(Instant::now() < deadline, "the grandchild never started");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let grandchild: u32 = std::fs::read_to_string(&marker)
-        .expect("marker")
-        .trim()
-        .parse()
-        .expect("a pid");
-    let _ = std::fs::remove_file(&marker);
-    assert!(alive(program) && alive(grandchild));
+    let (mut child, control, pids) = start_with_grandchild("closed", "wait");
     drop(control); // what vigil's death does
-    assert_eq!(child.wait().expect("wait").signal(), Some(libc::SIGKILL));
-    wait_gone(program);
-    wait_gone(grandchild);
+                   // The guard kills and reaps every descendant, then exits: nothing of
+                   // the run is left, not even a zombie.
+    assert_eq!(child.wait().expect("wait").code(), Some(0));
+    for (pid, start) in pids {
+        assert!(!exists(pid, start), "process {pid} outlived its guard");
+    }
+}
+
+#[test]
+fn a_kill_is_a_shut_down_control_socket_and_ends_with_a_sigkill_status_and_no_zombie() {
+    let (mut child, mut control, pids) = start_with_grandchild("kill", "wait");
+    // vigil's Kill: it stops sending (it never sends anything) but keeps reading.
+    control.get_ref().shutdown(std::net::Shutdown::Write).expect("shutdown");
+    let Some(Line::Status(raw)) = read_line(&mut control) else {
+        panic!("no status after the kill");
+    };
+    assert_eq!(std::process::ExitStatus::from_raw(raw).signal(), Some(libc::SIGKILL));
+    for (pid, start) in pids {
+        assert!(!exists(pid, start), "process {pid} outlived the status line");
+    }
+    assert_eq!(child.wait().expect("wait").code(), Some(0));
+    for (pid, start) in pids {
+        wait_reaped(pid, start);
+    }
 }
 
 #[test]

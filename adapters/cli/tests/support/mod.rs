@@ -661,3 +661,87 @@ pub fn exit_code(out: &std::process::Output) -> i32 {
         )
     })
 }
+
+// ---------------------------------------------------------------------------
+// Processes in any state (zombies included), for the leftovers checks
+
+/// One process, known by its pid and its start time (so a reused pid is
+/// never taken for it). Unlike [`tagged`], this sees zombies: a zombie keeps
+/// no environment, but keeps its pid and start time until it is reaped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Proc {
+    pub pid: u32,
+    pub start: u64,
+}
+
+impl Proc {
+    /// The process `pid` as it is now; `None` if there is none.
+    pub fn of(pid: u32) -> Option<Proc> {
+        Some(Proc {
+            pid,
+            start: stat_field(pid, 19)?.parse().ok()?,
+        })
+    }
+
+    /// Its state letter (`Z` for a zombie), or `None` once it is fully gone
+    /// (reaped), in every state.
+    pub fn state(&self) -> Option<char> {
+        (Proc::of(self.pid)? == *self).then(|| state(self.pid)).flatten()
+    }
+
+    /// Whether it still exists in any state, a zombie included.
+    pub fn exists(&self) -> bool {
+        self.state().is_some()
+    }
+
+    /// Its process group id.
+    pub fn pgid(&self) -> Option<u32> {
+        (Proc::of(self.pid)? == *self).then(|| stat_field(self.pid, 2)?.parse().ok())?
+    }
+}
+
+/// Field `n` (0 = the state) after the command name of `/proc/<pid>/stat`.
+fn stat_field(pid: u32, n: usize) -> Option<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?.1.split_whitespace().nth(n).map(str::to_owned)
+}
+
+/// Wait until none of `procs` exists in any state (not even as a zombie);
+/// on timeout, fail with the ones left and their states.
+pub fn wait_reaped(vigil: &Vigil, procs: &[Proc]) {
+    let left = || -> Vec<(u32, char)> { procs.iter().filter_map(|p| p.state().map(|s| (p.pid, s))).collect() };
+    vigil.wait_for("every process of the tree to be reaped", || left().is_empty());
+}
+
+impl Vigil {
+    /// [`Vigil::start_supervising`] with extra environment variables for vigil.
+    pub fn start_supervising_with_env(scratch: &Scratch, config: &Path, env: &[(&str, &str)]) -> Self {
+        let tag = unique("tag");
+        let trace = scratch.path("trace.jsonl");
+        let log = scratch.path("vigil.log");
+        let child = Command::new(env!("CARGO_BIN_EXE_vigil"))
+            .arg("run")
+            .env("XDG_RUNTIME_DIR", scratch.path("xdg"))
+            .arg(config)
+            .arg("--trace")
+            .arg(&trace)
+            .env("VIGIL_LOG", "debug")
+            .env(TAG_VAR, &tag)
+            .env_remove("NOTIFY_SOCKET")
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(scratch.path("vigil.out")).expect("create the stdout file"))
+            .stderr(std::fs::File::create(&log).expect("create the log file"))
+            .spawn()
+            .expect("the vigil binary starts");
+        let v = Vigil {
+            child,
+            status: None,
+            tag,
+            trace,
+            log,
+        };
+        v.wait_for_signal_handlers();
+        v
+    }
+}

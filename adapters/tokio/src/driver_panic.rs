@@ -1,0 +1,39 @@
+//! A panic of the driver task: what the handles learn of it, and (feature
+//! `bug-injection`, for tests only) a way to cause one on purpose.
+
+/// The driver task panicked: a bug in vigil (or in a trace sink it was
+/// given). Every live run was killed and the tree is down; see
+/// [`Supervisor::driver_panic`](crate::Supervisor::driver_panic).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the vigil driver panicked: {message}")]
+pub struct DriverPanic {
+    /// The panic's message (`panic` when it carried none).
+    pub message: String,
+}
+
+/// A deliberate driver panic for tests (feature `bug-injection`): with
+/// `VIGIL_INJECT_DRIVER_PANIC=<path>` in the environment when the tree
+/// starts, the driver panics as it hands the engine the exit of a run of
+/// the worker at `<path>`.
+#[cfg(feature = "bug-injection")]
+pub(crate) struct InjectedPanic(Option<String>);
+
+#[cfg(feature = "bug-injection")]
+impl InjectedPanic {
+    /// The variable naming the worker whose exit makes the driver panic.
+    pub(crate) const VAR: &'static str = "VIGIL_INJECT_DRIVER_PANIC";
+
+    pub(crate) fn from_env() -> Self {
+        InjectedPanic(std::env::var(Self::VAR).ok().filter(|p| !p.is_empty()))
+    }
+
+    /// Panic if `input` is the exit of the chosen worker.
+    pub(crate) fn check(&self, engine: &vigil_core::Engine, input: &vigil_core::Input) {
+        let Some(path) = &self.0 else { return };
+        if let vigil_core::Input::Exited(run, _) = input {
+            if engine.path(run.node).as_deref() == Some(path.as_str()) {
+                panic!("injected driver panic at the exit of {path} ({})", Self::VAR);
+            }
+        }
+    }
+}
