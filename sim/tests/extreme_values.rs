@@ -49,13 +49,22 @@ fn maybe_zero_duration() -> impl Strategy<Value = &'static str> {
     prop_oneof![Just("0ns"), duration()]
 }
 
+/// A backoff's initial delay and maximum (initial <= max), at the edges: a
+/// zero initial delay never grows, so the maximum is only reached from 1 ns.
+fn backoff_bounds() -> impl Strategy<Value = (&'static str, &'static str)> {
+    (
+        prop_oneof![Just("0ns"), Just("1ns")],
+        prop_oneof![Just("1ns"), Just("1ms"), Just("5s"), Just("18446744073709551615ns")],
+    )
+}
+
 fn worker(i: usize) -> impl Strategy<Value = String> {
     (
         prop_oneof![Just("permanent"), Just("transient"), Just("temporary")],
         proptest::option::of(duration()),
         proptest::option::of(health()),
         proptest::option::of((
-            maybe_zero_duration(),
+            backoff_bounds(),
             prop_oneof![Just("1e20"), Just("1e308"), Just("1.0"), Just("2")],
             prop_oneof![Just("0.0"), Just("0.5"), Just("1.0")],
         )),
@@ -74,9 +83,9 @@ fn worker(i: usize) -> impl Strategy<Value = String> {
                         "readiness = \"notify\"\nstartup_timeout = \"{h}\"\nhealth_timeout = \"{h}\"\n"
                     ));
                 }
-                if let Some((max, multiplier, jitter)) = backoff {
+                if let Some(((initial, max), multiplier, jitter)) = backoff {
                     text.push_str(&format!(
-                        "backoff = {{ initial = \"0ns\", max = \"{max}\", multiplier = {multiplier}, jitter = {jitter} }}\n"
+                        "backoff = {{ initial = \"{initial}\", max = \"{max}\", multiplier = {multiplier}, jitter = {jitter} }}\n"
                     ));
                 }
                 text.push_str(&format!(
@@ -178,4 +187,27 @@ fn a_health_timeout_under_three_nanoseconds_makes_progress() {
     assert_eq!(report.violation, None);
     assert!(report.virtual_time > Duration::ZERO, "virtual time advanced");
     assert_ne!(report.outcome, Outcome::StepBudget);
+}
+
+#[test]
+fn a_backoff_of_centuries_is_not_a_liveness_failure() {
+    // The backoff reaches its maximum of 584 years at once: the restart waits
+    // at the end of virtual time, where deadlines never fire. The liveness
+    // bound reaches there too, so liveness cannot be judged, and is not.
+    let cfg = vigil_config::parse_tree(
+        "[supervisor]\nintensity = 1\nperiod = \"1ns\"\n[[child]]\nname = \"w0\"\ncommand = [\"x\"]\n\
+         backoff = { initial = \"1ns\", max = \"18446744073709551615ns\", multiplier = 1e20 }\n\
+         sim = { lifetime = \"0ns\", start_latency = \"1ns\", stop_latency = \"1ns\" }\n",
+        "centuries.toml",
+    )
+    .expect("valid");
+    let opts = SimOptions {
+        duration: Duration::from_millis(1),
+        random_faults: false,
+        max_steps: 20_000,
+        ..SimOptions::default()
+    };
+    let report = run_seed(&cfg, 0, &opts, TraceWriter::hashing());
+    assert_eq!(report.violation, None);
+    assert_eq!(report.outcome, Outcome::Up);
 }

@@ -163,13 +163,28 @@ fn backoff(out: &mut String, b: &Backoff) {
         "{}..{}*{}",
         format_duration(b.initial),
         format_duration(b.max),
-        b.multiplier
+        Number(b.multiplier)
     );
     if b.jitter != 0.0 {
-        let _ = write!(out, " jitter={}", b.jitter);
+        let _ = write!(out, " jitter={}", Number(b.jitter));
     }
     if let Some(d) = b.reset_after {
         let _ = write!(out, " reset_after={}", format_duration(d));
+    }
+}
+
+/// A float as a person writes it: `2`, `1.5`, and `1e20` rather than
+/// twenty-one digits (`f64`'s `Display` writes every digit of 1e308).
+struct Number(f64);
+
+impl std::fmt::Display for Number {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let v = self.0.abs();
+        if v != 0.0 && !(1e-4..1e6).contains(&v) {
+            write!(f, "{:e}", self.0)
+        } else {
+            write!(f, "{}", self.0)
+        }
     }
 }
 

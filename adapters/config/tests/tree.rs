@@ -405,3 +405,15 @@ fn the_monitor_table_sets_the_sampling_and_the_tree_limits() {
         (None, None, 5)
     );
 }
+
+#[test]
+fn extreme_backoff_numbers_render_as_people_write_them() {
+    let config = parse_tree(
+        "[[child]]\nname = \"a\"\ncommand = [\"x\"]\n\
+         backoff = { initial = \"1ns\", max = \"1s\", multiplier = 1e308, jitter = 0.00001 }\n",
+        "extreme.toml",
+    )
+    .unwrap();
+    let text = config.render();
+    assert!(text.contains("backoff=1ns..1s*1e308 jitter=1e-5"), "{text}");
+}

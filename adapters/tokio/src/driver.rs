@@ -3,10 +3,11 @@
 //! Three rules hold whatever happens (docs/ADAPTER.md, "The driver"):
 //!
 //! - **Inputs before late deadlines.** When a deadline fires, the driver
-//!   first handles every input already queued (reports, heartbeats waiting in
-//!   the runs' notify sockets, messages from handles), and only then lets the
-//!   engine fire its timers; a deadline that fires late (vigil was suspended,
-//!   or its runtime busy) first gives the reader tasks a moment to deliver.
+//!   first handles every input already queued (reports, messages from
+//!   handles), and only then lets the engine fire its timers; a deadline that
+//!   fires late (vigil was suspended, or its runtime busy) first gives the
+//!   reader tasks a moment to deliver, then reads the heartbeats still
+//!   waiting in the runs' notify sockets.
 //! - **One teardown per run.** Every way a run ends (it exited, its start
 //!   failed at spawn or in its guard, it was abandoned, killed by
 //!   `kill_all`, or the tree went down) goes through [`Driver::end_run`]:
@@ -293,8 +294,11 @@ impl Driver {
             // what the kernel already holds (control connections, notify
             // readers, the guards' status lines).
             tokio::time::sleep(SETTLE).await;
+            // And the notify datagrams whose reader tasks have still not run.
+            // Only when late: this visits every run, and an on-time deadline
+            // must stay O(1) in the number of children.
+            self.collect_notifications();
         }
-        self.collect_notifications();
         if self.handle_queued(requests, reports).await == Step::Stop {
             return Step::Stop;
         }
