@@ -16,13 +16,17 @@
 //! (write a temporary file in the same directory, then rename it over the
 //! config; docs/CONFIG.md says so).
 
-use std::fs::{File, Metadata};
+use std::fs::Metadata;
 use std::io::Read;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 /// Reads of a changing file before it is refused.
 pub const ATTEMPTS: usize = 5;
+
+/// The largest config a reload reads (64 MiB: a tree of 100,000 children is
+/// about 6 MB).
+pub const MAX_BYTES: u64 = 64 << 20;
 
 /// Why a config file could not be read as one version.
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +38,23 @@ pub enum SnapshotError {
         path: PathBuf,
         /// Why.
         source: std::io::Error,
+    },
+    /// It is not a regular file (a FIFO, a device, a directory): a reload
+    /// would block on it, or never end reading it.
+    #[error("cannot reload {}: it is not a regular file but {kind}", path.display())]
+    NotAFile {
+        /// The config file.
+        path: PathBuf,
+        /// What it is.
+        kind: &'static str,
+    },
+    /// It is larger than [`MAX_BYTES`].
+    #[error("cannot reload {}: it is {len} bytes, more than the {MAX_BYTES} a config may have", path.display())]
+    TooLarge {
+        /// The config file.
+        path: PathBuf,
+        /// Its size.
+        len: u64,
     },
     /// It changed during every read.
     #[error(
@@ -84,8 +105,16 @@ pub fn read(path: &Path) -> Result<String, SnapshotError> {
         source,
     };
     for _ in 0..ATTEMPTS {
-        let mut file = File::open(path).map_err(io)?;
-        let before = Version::of(&file.metadata().map_err(io)?);
+        // Non-blocking: opening a FIFO put where the config was must not
+        // wait for a writer (it would hang vigil's reload, and its exit).
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path)
+            .map_err(io)?;
+        let meta = file.metadata().map_err(io)?;
+        check_kind(path, &meta)?;
+        let before = Version::of(&meta);
         let mut bytes = Vec::with_capacity(usize::try_from(before.len).unwrap_or(0).saturating_add(1));
         file.read_to_end(&mut bytes).map_err(io)?;
         let after = Version::of(&file.metadata().map_err(io)?);
@@ -98,6 +127,34 @@ pub fn read(path: &Path) -> Result<String, SnapshotError> {
         }
     }
     Err(SnapshotError::Unsettled { path: path.to_owned() })
+}
+
+/// Only a regular file of at most [`MAX_BYTES`] is read.
+fn check_kind(path: &Path, meta: &Metadata) -> Result<(), SnapshotError> {
+    let t = meta.file_type();
+    let kind = if t.is_file() {
+        if meta.len() > MAX_BYTES {
+            return Err(SnapshotError::TooLarge {
+                path: path.to_owned(),
+                len: meta.len(),
+            });
+        }
+        return Ok(());
+    } else if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_char_device() || t.is_block_device() {
+        "a device"
+    } else {
+        "not a file"
+    };
+    Err(SnapshotError::NotAFile {
+        path: path.to_owned(),
+        kind,
+    })
 }
 
 #[cfg(test)]
@@ -161,6 +218,45 @@ mod tests {
         }
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         writer.join().unwrap();
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    }
+
+    #[test]
+    fn a_fifo_a_directory_and_a_device_are_refused_at_once() {
+        let path = scratch("kinds");
+        let fifo = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path; mkfifo only creates a file.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+        // Without a writer, a blocking open would never return.
+        let e = read(&path).unwrap_err();
+        assert!(matches!(e, SnapshotError::NotAFile { kind: "a FIFO", .. }), "{e}");
+        assert!(e.to_string().contains("is not a regular file but a FIFO"), "{e}");
+        let e = read(path.parent().unwrap()).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                SnapshotError::NotAFile {
+                    kind: "a directory",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        let e = read(Path::new("/dev/zero")).unwrap_err();
+        assert!(matches!(e, SnapshotError::NotAFile { kind: "a device", .. }), "{e}");
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    }
+
+    #[test]
+    fn a_file_larger_than_the_maximum_is_refused_unread() {
+        let path = scratch("large");
+        let f = std::fs::File::create(&path).unwrap();
+        f.set_len(MAX_BYTES + 1).unwrap(); // sparse: no disk used
+        let e = read(&path).unwrap_err();
+        assert!(
+            matches!(e, SnapshotError::TooLarge { len, .. } if len == MAX_BYTES + 1),
+            "{e}"
+        );
         let _ = std::fs::remove_dir_all(path.parent().unwrap());
     }
 }

@@ -345,3 +345,36 @@ fn a_reload_that_fails_halfway_is_logged_and_completed_by_the_next() {
     assert_eq!(v.wait_code(), 0, "log:\n{}", v.log_text());
     v.wait_nothing_left();
 }
+
+#[test]
+fn a_fifo_or_a_directory_in_place_of_the_config_is_refused_without_blocking() {
+    // A blocking open of a FIFO waits for a writer for ever: the reload hung,
+    // and so did vigil's exit after a SIGTERM.
+    let s = Scratch::new("reload-fifo");
+    let names = ["a", "b"];
+    let full: String = names.iter().map(|n| child(n, &recorder(&s, n, "v1"))).collect();
+    let config = s.write("tree.toml", &full);
+    let mut v = Vigil::start_supervising(&s, &config);
+    let pids = first_pids(&s, &v, &names);
+    std::fs::remove_file(&config).expect("remove the config");
+    let status = std::process::Command::new("mkfifo")
+        .arg(&config)
+        .status()
+        .expect("mkfifo runs");
+    assert!(status.success());
+    v.signal("HUP");
+    wait_refusals(&v, 1);
+    std::fs::remove_file(&config).expect("remove the FIFO");
+    std::fs::create_dir(&config).expect("a directory in its place");
+    v.signal("HUP");
+    wait_refusals(&v, 2);
+    let refusals = v.log_lines(&["reload failed", "ERROR"]);
+    assert!(
+        refusals[0].contains("is not a regular file but a FIFO") && refusals[1].contains("but a directory"),
+        "{refusals:?}"
+    );
+    assert_untouched(&s, &v, &names, &pids);
+    v.signal("TERM");
+    assert_eq!(v.wait_code(), 0, "log:\n{}", v.log_text());
+    v.wait_nothing_left();
+}
