@@ -1,0 +1,177 @@
+//! The engine against a reference model, in the style of Firezone's connlib
+//! tests (a reference state machine and the system under test driven by the
+//! same transitions, with proptest-state-machine).
+//!
+//! `model.rs` states the supervision rules of docs/SEMANTICS.md as a small
+//! synchronous program: the specification. proptest generates a tree and a
+//! sequence of transitions from the model's state (workers exit with any
+//! reason, starts fail, runs ignore their stop, time passes, operators call
+//! start_child, terminate_child, restart_child, delete_child and shutdown);
+//! the model and a real `Engine` (`engine_under_test.rs`) go through each
+//! one, and after every step the commands (spawn, stop and kill, in order,
+//! with their time and generation), the request's answer and
+//! `which_children` of every supervisor must be identical. A divergence is
+//! shrunk to a short sequence and printed side by side.
+//!
+//! What the model does not cover (the invariant oracle of vigil-sim, the rule
+//! tests in tests/tests/ and the OTP conformance suite do):
+//! - the [ext] features: readiness and startup timeouts, health deadlines,
+//!   backoff, eviction, lifespan, one_terminate_all, restart_all,
+//!   replace_child;
+//! - inputs that arrive while a supervisor is busy (its mailbox): the world
+//!   answers every command at once, so each step ends with a settled tree;
+//!   exits of runs that are still starting or already stopping; stale inputs;
+//! - supervisor children with a shutdown timeout (the subtree's deadline),
+//!   a stop answered with another reason than `shutdown`, bad specs given to
+//!   start_child, and a failed start during the tree's very first start.
+//!
+//! `VIGIL_PROPTEST_CASES` scales the number of cases (default 256).
+
+mod behaviour;
+mod engine_under_test;
+mod model;
+mod observation;
+mod outline;
+mod strategies;
+mod transition;
+
+use std::marker::PhantomData;
+
+use proptest::prelude::*;
+use proptest::test_runner::Config;
+use proptest_state_machine::{prop_state_machine, ReferenceStateMachine, StateMachineTest};
+use vigil_core::Engine;
+
+use engine_under_test::EngineUnderTest;
+use model::Model;
+use observation::Observation;
+use transition::Transition;
+
+/// Transitions per case.
+const STEPS: std::ops::Range<usize> = 1..40;
+
+fn config() -> Config {
+    Config {
+        cases: std::env::var("VIGIL_PROPTEST_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(256),
+        failure_persistence: None,
+        ..Config::default()
+    }
+}
+
+/// The reference state machine: the model, and the transitions it allows.
+struct Reference;
+
+impl ReferenceStateMachine for Reference {
+    type State = Model;
+    type Transition = Transition;
+
+    fn init_state() -> BoxedStrategy<Model> {
+        strategies::tree().prop_map(Model::start).boxed()
+    }
+
+    fn transitions(state: &Model) -> BoxedStrategy<Transition> {
+        strategies::transition(state)
+    }
+
+    fn apply(mut state: Model, transition: &Transition) -> Model {
+        state.apply(transition);
+        state
+    }
+
+    fn preconditions(state: &Model, transition: &Transition) -> bool {
+        strategies::applies(state, transition)
+    }
+}
+
+/// How the engine under test is prepared before it starts (the tests of the
+/// comparison itself break it on purpose).
+trait Flavour: 'static {
+    /// Prepare a new engine.
+    fn prepare(_engine: &mut Engine) {}
+}
+
+/// The engine as shipped.
+struct Correct;
+
+impl Flavour for Correct {}
+
+/// The engine and the model, step by step.
+struct EngineMatchesModel<F>(PhantomData<F>);
+
+impl<F: Flavour> StateMachineTest for EngineMatchesModel<F> {
+    type SystemUnderTest = EngineUnderTest;
+    type Reference = Reference;
+
+    fn init_test(model: &Model) -> EngineUnderTest {
+        let mut sut = EngineUnderTest::start(model.root.spec.clone(), F::prepare);
+        let actual = observe(&mut sut, None);
+        compare("the first start", &expected(model), &actual);
+        sut
+    }
+
+    fn apply(mut sut: EngineUnderTest, model: &Model, transition: Transition) -> EngineUnderTest {
+        let reply = sut.apply(&transition);
+        let actual = observe(&mut sut, reply);
+        compare(&format!("{transition:?}"), &expected(model), &actual);
+        sut
+    }
+}
+
+fn expected(model: &Model) -> Observation {
+    Observation {
+        commands: model.ctx.commands.clone(),
+        reply: model.reply.clone(),
+        children: model.children_view(),
+    }
+}
+
+fn observe(sut: &mut EngineUnderTest, reply: Option<String>) -> Observation {
+    Observation {
+        commands: sut.take_commands(),
+        reply,
+        children: sut.children_view(),
+    }
+}
+
+/// Panic with both sides, line by line (`!` marks the lines that differ).
+fn compare(step: &str, model: &Observation, engine: &Observation) {
+    if model == engine {
+        return;
+    }
+    let mut text = format!("the engine diverges from the model after {step}\n");
+    let parts = [
+        ("commands", &model.commands, &engine.commands),
+        ("children", &model.children, &engine.children),
+    ];
+    for (name, m, e) in parts {
+        if m != e {
+            text.push_str(&format!("{name} differ:\n{}", side_by_side(m, e)));
+        }
+    }
+    if model.reply != engine.reply {
+        text.push_str(&format!("replies differ: model {:?}, engine {:?}\n", model.reply, engine.reply));
+    }
+    panic!("{text}");
+}
+
+fn side_by_side(model: &[String], engine: &[String]) -> String {
+    let width = model.iter().map(String::len).max().unwrap_or(0).max(5);
+    let mut out = format!("    {:width$} | engine\n", "model");
+    for i in 0..model.len().max(engine.len()) {
+        let m = model.get(i).map_or("", String::as_str);
+        let e = engine.get(i).map_or("", String::as_str);
+        let mark = if m == e { ' ' } else { '!' };
+        out.push_str(&format!("  {mark} {m:width$} | {e}\n"));
+    }
+    out
+}
+
+prop_state_machine! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn the_engine_matches_the_reference_model(sequential STEPS => EngineMatchesModel<Correct>);
+}

@@ -1,0 +1,75 @@
+//! The transitions the model and the engine both go through: what a worker
+//! does, what the world's script changes, time, and operator requests.
+
+use std::time::Duration;
+
+use vigil_core::{ChildSpec, ExitReason, Request};
+
+use crate::behaviour::FailMode;
+
+/// One step of a test case.
+#[derive(Clone, Debug)]
+pub enum Transition {
+    /// The running worker at `path` exits by itself with `reason`.
+    Exit {
+        /// The worker.
+        path: String,
+        /// Why it ends.
+        reason: ExitReason,
+    },
+    /// The next `count` starts of `path` fail (the world's script; no command).
+    FailStarts {
+        /// The worker.
+        path: String,
+        /// How many starts fail.
+        count: u32,
+        /// How each failure is reported.
+        mode: FailMode,
+    },
+    /// The current run of the worker at `path` will ignore `Stop` and end
+    /// only when it is killed at its shutdown deadline.
+    HangOnStop {
+        /// The worker (running, with a shutdown timeout).
+        path: String,
+    },
+    /// Virtual time passes.
+    Advance(Duration),
+    /// An operator request.
+    Request(Op),
+}
+
+/// The operator requests the model knows.
+#[derive(Clone, Debug)]
+pub enum Op {
+    /// `start_child(parent, spec)`.
+    StartChild {
+        /// The supervisor.
+        parent: String,
+        /// The new child.
+        spec: ChildSpec,
+    },
+    /// `terminate_child(path)`.
+    TerminateChild(String),
+    /// `restart_child(path)`.
+    RestartChild(String),
+    /// `delete_child(path)`.
+    DeleteChild(String),
+    /// `shutdown`.
+    Shutdown,
+}
+
+impl Op {
+    /// The engine's request for this operation.
+    pub fn request(&self) -> Request {
+        match self {
+            Op::StartChild { parent, spec } => Request::StartChild {
+                parent: parent.clone(),
+                spec: spec.clone(),
+            },
+            Op::TerminateChild(path) => Request::TerminateChild { path: path.clone() },
+            Op::RestartChild(path) => Request::RestartChild { path: path.clone() },
+            Op::DeleteChild(path) => Request::DeleteChild { path: path.clone() },
+            Op::Shutdown => Request::Shutdown,
+        }
+    }
+}
