@@ -10,7 +10,7 @@ use vigil_core::{
 
 use crate::behaviour::{Behaviour, FailMode};
 use crate::model::join;
-use crate::observation::{child_line, command_line, which_children_line};
+use crate::observation::{child_line, command_line, counts_line, shown, which_children_line};
 use crate::transition::Transition;
 
 /// More engine calls than this in one step means the engine does not settle.
@@ -114,6 +114,17 @@ impl EngineUnderTest {
             self.now,
         );
         self.settle();
+        let counts = self.engine.request(
+            Request::CountChildren {
+                path: path.to_owned(),
+            },
+            self.now,
+        );
+        self.settle();
+        match counts {
+            Ok(Reply::Counts(c)) => out.push(counts_line(path, c.specs, c.active, c.supervisors, c.workers)),
+            other => out.push(format!("count_children {}: {other:?}", shown(path))),
+        }
         let children = match answer {
             Ok(Reply::Children(children)) => children,
             Err(e) => return out.push(format!("{} error({})", which_children_line(path), e.code())),

@@ -175,3 +175,79 @@ prop_state_machine! {
     #[test]
     fn the_engine_matches_the_reference_model(sequential STEPS => EngineMatchesModel<Correct>);
 }
+
+/// The comparison is not a test that cannot fail: an engine broken on
+/// purpose (feature `bug-injection`) diverges from the model, and the
+/// divergence names what differs.
+#[cfg(feature = "bug-injection")]
+mod broken_engines {
+    use proptest::test_runner::{RngAlgorithm, TestError, TestRng, TestRunner};
+    use vigil_core::InjectedBug;
+
+    use super::*;
+
+    macro_rules! broken {
+        ($name:ident, $bug:expr) => {
+            struct $name;
+            impl Flavour for $name {
+                fn prepare(engine: &mut Engine) {
+                    engine.inject_bug($bug);
+                }
+            }
+        };
+    }
+
+    broken!(SkipIntensity, InjectedBug::SkipIntensity);
+    broken!(EarlyKill, InjectedBug::EarlyKill);
+    broken!(RestartTransientAlways, InjectedBug::RestartTransientAlways);
+    broken!(KeepFailedTemporary, InjectedBug::KeepFailedTemporary);
+
+    /// The failure message of the same search as the main test (a fixed
+    /// generator seed, 256 cases), run against engine flavour `F`.
+    fn divergence<F: Flavour>() -> String {
+        let config = Config {
+            cases: 256,
+            failure_persistence: None,
+            ..Config::default()
+        };
+        let rng = TestRng::deterministic_rng(RngAlgorithm::ChaCha);
+        let mut runner = TestRunner::new_with_rng(config.clone(), rng);
+        let result = runner.run(&Reference::sequential_strategy(STEPS), |(state, transitions, seen)| {
+            EngineMatchesModel::<F>::test_sequential(config.clone(), state, transitions, seen);
+            Ok(())
+        });
+        match result {
+            Err(TestError::Fail(reason, _)) => reason.message().to_owned(),
+            other => panic!("the broken engine matched the model: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_engine_that_never_gives_up_diverges() {
+        let text = divergence::<SkipIntensity>();
+        assert!(text.contains("commands differ"), "{text}");
+    }
+
+    #[test]
+    fn an_engine_that_kills_early_diverges() {
+        let text = divergence::<EarlyKill>();
+        assert!(text.contains("commands differ") && text.contains(" kill "), "{text}");
+    }
+
+    #[test]
+    fn an_engine_that_restarts_a_transient_child_after_a_normal_exit_diverges() {
+        let text = divergence::<RestartTransientAlways>();
+        assert!(text.contains("commands differ"), "{text}");
+    }
+
+    #[test]
+    fn an_engine_that_keeps_a_temporary_child_after_a_failed_start_diverges() {
+        let text = divergence::<KeepFailedTemporary>();
+        assert!(text.contains("children differ"), "{text}");
+    }
+
+    #[test]
+    fn the_correct_engine_passes_the_same_search() {
+        assert!(std::panic::catch_unwind(divergence::<Correct>).is_err());
+    }
+}

@@ -24,7 +24,7 @@ use std::time::Duration;
 use vigil_core::{AutoShutdown, ChildKind, ChildSpec, ExitReason, Instant, Restart, Shutdown, Strategy, SupervisorSpec};
 
 use crate::behaviour::Behaviour;
-use crate::observation::{child_line, command_line, which_children_line};
+use crate::observation::{child_line, command_line, counts_line, which_children_line};
 use crate::transition::{Op, Transition};
 
 /// One child, as its supervisor knows it.
@@ -281,26 +281,32 @@ fn gives_up(sup: &mut Sup, now: Instant) -> bool {
 /// failed start (§6) until the round succeeds or the supervisor gives up.
 fn restart_round(ctx: &mut Ctx, path: &str, sup: &mut Sup, i: usize) -> Option<ExitReason> {
     let mut failed = sup.children[i].spec.name.clone();
+    let position = |sup: &Sup, name: &str| sup.children.iter().position(|c| c.spec.name == name);
     loop {
         if gives_up(sup, ctx.now) {
             return Some(end(ctx, path, sup));
         }
-        let i = sup.children.iter().position(|c| c.spec.name == failed)?;
-        let (stop_from, start_from, start_to) = match sup.spec.strategy {
-            Strategy::OneForOne => (sup.children.len(), i, i + 1),
-            Strategy::OneForAll => (0, 0, sup.children.len()),
-            Strategy::RestForOne => (i + 1, i, sup.children.len()),
+        let i = position(sup, &failed)?;
+        let stop_from = match sup.spec.strategy {
+            Strategy::OneForOne => sup.children.len(),
+            Strategy::OneForAll => 0,
+            Strategy::RestForOne => i + 1,
             Strategy::OneTerminateAll => panic!("one_terminate_all is not modelled"),
         };
+        // Temporary children stopped by the round are gone (§4).
+        let stopped = &sup.children[stop_from..];
+        let gone: Vec<String> = stopped.iter().filter(|c| c.running && c.temporary()).map(|c| c.spec.name.clone()).collect();
         for j in (stop_from..sup.children.len()).rev() {
             stop_child(ctx, path, sup, j);
         }
-        // Temporary children stopped by the round are gone (§4).
-        let before = sup.children.len();
-        sup.children.retain(|c| c.running || !c.temporary());
-        let start_to = start_to - (before - sup.children.len());
-        let start_from = start_from.min(start_to);
-        match start_stopped(ctx, path, sup, start_from..start_to) {
+        sup.children.retain(|c| !gone.contains(&c.spec.name));
+        let i = position(sup, &failed)?;
+        let starts = match sup.spec.strategy {
+            Strategy::OneForOne => i..i + 1,
+            Strategy::OneForAll => 0..sup.children.len(),
+            _ => i..sup.children.len(),
+        };
+        match start_stopped(ctx, path, sup, starts) {
             Ok(()) => return None,
             Err(name) => failed = name,
         }
@@ -441,7 +447,14 @@ impl Model {
                 self.down = true;
                 "ok".into()
             }
-            Op::TerminateChild(path) | Op::RestartChild(path) | Op::DeleteChild(path) => {
+            Op::RestartAll { path, rolling } => match self.supervisor_at(path) {
+                Ok(idx) => restart_all(&mut self.ctx, path, descend(&mut self.root, &idx), *rolling),
+                Err(e) => e,
+            },
+            Op::TerminateChild(path)
+            | Op::RestartChild(path)
+            | Op::DeleteChild(path)
+            | Op::ReplaceChild { path, .. } => {
                 let idx = match self.find(path) {
                     Found::Root => return "error(root_not_allowed)".into(),
                     Found::Missing => return "error(not_found)".into(),
@@ -453,6 +466,7 @@ impl Model {
                 match op {
                     Op::TerminateChild(_) => terminate_child(ctx, &parent_path, sup, i),
                     Op::RestartChild(_) => restart_child(ctx, &parent_path, sup, i),
+                    Op::ReplaceChild { spec, .. } => replace_child(sup, i, spec),
                     _ => delete_child(sup, i),
                 }
             }
@@ -462,20 +476,10 @@ impl Model {
     /// `start_child(parent, spec)` (§11): a new dynamic child at the end of
     /// start order; a failed start keeps nothing.
     fn start_child(&mut self, parent: &str, spec: &ChildSpec) -> String {
-        let idx = match self.find(parent) {
-            Found::Missing => return "error(not_found)".into(),
-            Found::Root => Vec::new(),
-            Found::Child(idx) => idx,
+        let idx = match self.supervisor_at(parent) {
+            Ok(idx) => idx,
+            Err(e) => return e,
         };
-        if let Some((&last, up)) = idx.split_last() {
-            let child = &self.sup_at(up).children[last];
-            if child.sup.is_none() {
-                return "error(not_a_supervisor)".into();
-            }
-            if !child.running {
-                return "error(not_running)".into();
-            }
-        }
         let (ctx, sup) = (&mut self.ctx, descend(&mut self.root, &idx));
         if let Some(other) = sup.children.iter().find(|c| c.spec.name == spec.name) {
             let code = if other.running { "already_started" } else { "already_present" };
@@ -490,6 +494,26 @@ impl Model {
                 "error(start_failed)".into()
             }
         }
+    }
+
+    /// The running supervisor at `path` (a request's target), or the answer
+    /// for a path that names none.
+    fn supervisor_at(&self, path: &str) -> Result<Vec<usize>, String> {
+        let idx = match self.find(path) {
+            Found::Missing => return Err("error(not_found)".into()),
+            Found::Root => Vec::new(),
+            Found::Child(idx) => idx,
+        };
+        if let Some((&last, up)) = idx.split_last() {
+            let child = &self.sup_at(up).children[last];
+            if child.sup.is_none() {
+                return Err("error(not_a_supervisor)".into());
+            }
+            if !child.running {
+                return Err("error(not_running)".into());
+            }
+        }
+        Ok(idx)
     }
 
     /// `which_children` of every supervisor, root first, each before the
@@ -557,6 +581,10 @@ fn descend<'a>(root: &'a mut Sup, idx: &[usize]) -> &'a mut Sup {
 }
 
 fn view(sup: &Sup, path: &str, out: &mut Vec<String>) {
+    let supervisors = sup.children.iter().filter(|c| c.sup.is_some()).count();
+    let active = sup.children.iter().filter(|c| c.running).count();
+    let total = sup.children.len();
+    out.push(counts_line(path, total, active, supervisors, total - supervisors));
     out.push(which_children_line(path));
     for c in &sup.children {
         let state = if c.running { "running" } else { "stopped" };
@@ -612,4 +640,58 @@ fn delete_child(sup: &mut Sup, i: usize) -> String {
     }
     sup.children.remove(i);
     "ok".into()
+}
+
+/// \[ext\] `replace_child` (§11): a stopped child gets the new spec in
+/// place, keeping its position; it stays stopped.
+fn replace_child(sup: &mut Sup, i: usize, spec: &ChildSpec) -> String {
+    let child = &mut sup.children[i];
+    if child.running {
+        return "error(running)".into();
+    }
+    if spec.name != child.spec.name {
+        return "error(name_mismatch)".into();
+    }
+    let replaced = Child::new(spec, child.dynamic);
+    *child = Child {
+        generation: child.generation,
+        ..replaced
+    };
+    "ok".into()
+}
+
+/// \[ext\] `restart_all` (§11): the children running now are restarted,
+/// all at once (stopped last first, then started in order, every one even
+/// after a failure) or rolling (each stopped and started before the next;
+/// the first failure ends the rollout). A temporary child whose start
+/// fails is removed (§3). No restart decision is counted. The answer is the
+/// first failure, if any.
+fn restart_all(ctx: &mut Ctx, path: &str, sup: &mut Sup, rolling: bool) -> String {
+    let names: Vec<String> = sup.children.iter().filter(|c| c.running).map(|c| c.spec.name.clone()).collect();
+    let position = |sup: &Sup, name: &str| sup.children.iter().position(|c| c.spec.name == name);
+    if !rolling {
+        for name in names.iter().rev() {
+            let i = position(sup, name).expect("stopping removes nothing");
+            stop_child(ctx, path, sup, i);
+        }
+    }
+    let mut answer = "ok".to_owned();
+    for name in &names {
+        let i = position(sup, name).expect("only a failed start removes a child");
+        if rolling {
+            stop_child(ctx, path, sup, i);
+        }
+        if start_child(ctx, path, sup, i).is_err() {
+            if sup.children[i].temporary() {
+                sup.children.remove(i);
+            }
+            if answer == "ok" {
+                answer = "error(start_failed)".into();
+            }
+            if rolling {
+                break;
+            }
+        }
+    }
+    answer
 }

@@ -1,6 +1,6 @@
 //! What is compared after every step, rendered the same way on both sides:
 //! one line per command (time, verb, path, generation), the answer of the
-//! step's request, and `which_children` of every supervisor.
+//! step's request, and `which_children` and `count_children` of every supervisor.
 
 use vigil_core::Instant;
 
@@ -31,6 +31,14 @@ pub fn child_line(name: &str, supervisor: bool, dynamic: bool, state: &str, gene
     format!("  {name} {kind} {origin} {state} gen={generation}")
 }
 
+/// A `count_children` answer.
+pub fn counts_line(sup_path: &str, specs: usize, active: usize, supervisors: usize, workers: usize) -> String {
+    format!(
+        "count_children {}: specs={specs} active={active} supervisors={supervisors} workers={workers}",
+        shown(sup_path)
+    )
+}
+
 /// What one step showed: the commands emitted during it, the answer to its
 /// request (if it made one), and the live view of the whole tree after it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -39,6 +47,7 @@ pub struct Observation {
     pub commands: Vec<String>,
     /// The request's final answer (`ok`, `started gen=7`, `error(not_found)`...).
     pub reply: Option<String>,
-    /// `which_children` of the root and of every supervisor below it.
+    /// `which_children` and `count_children` of the root and of every
+    /// supervisor below it.
     pub children: Vec<String>,
 }

@@ -133,11 +133,19 @@ pub fn transition(model: &Model) -> BoxedStrategy<Transition> {
     let advance = select(vec![1u64, 999, 1_000, 4_999, 5_000, 30_000]).prop_map(|ms| Transition::Advance(Duration::from_millis(ms)));
     options.push((2, advance.boxed()));
     let path = select(paths);
+    let replace = (path.clone(), dynamic_child(), prop::bool::weighted(0.9)).prop_map(|(path, mut spec, same)| {
+        if same {
+            spec.name = path.rsplit('/').next().unwrap_or_default().to_owned();
+        }
+        Op::ReplaceChild { path, spec }
+    });
     let ops = prop_oneof![
         path.clone().prop_map(Op::TerminateChild),
         path.clone().prop_map(Op::RestartChild),
         path.prop_map(Op::DeleteChild),
-        (select(sups), dynamic_child()).prop_map(|(parent, spec)| Op::StartChild { parent, spec }),
+        (select(sups.clone()), dynamic_child()).prop_map(|(parent, spec)| Op::StartChild { parent, spec }),
+        replace,
+        (select(sups), any::<bool>()).prop_map(|(path, rolling)| Op::RestartAll { path, rolling }),
     ];
     options.push((4, ops.prop_map(Transition::Request).boxed()));
     options.push((1, Just(Transition::Request(Op::Shutdown)).boxed()));

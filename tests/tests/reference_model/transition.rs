@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use vigil_core::{ChildSpec, ExitReason, Request};
+use vigil_core::{ChildSpec, ExitReason, Request, RestartAllMode};
 
 use crate::behaviour::FailMode;
 
@@ -54,6 +54,20 @@ pub enum Op {
     RestartChild(String),
     /// `delete_child(path)`.
     DeleteChild(String),
+    /// \[ext\] `replace_child(path, spec)`.
+    ReplaceChild {
+        /// The child.
+        path: String,
+        /// Its new spec.
+        spec: ChildSpec,
+    },
+    /// \[ext\] `restart_all(path, mode)`.
+    RestartAll {
+        /// The supervisor.
+        path: String,
+        /// One child at a time (`rolling`), or all at once.
+        rolling: bool,
+    },
     /// `shutdown`.
     Shutdown,
 }
@@ -69,6 +83,18 @@ impl Op {
             Op::TerminateChild(path) => Request::TerminateChild { path: path.clone() },
             Op::RestartChild(path) => Request::RestartChild { path: path.clone() },
             Op::DeleteChild(path) => Request::DeleteChild { path: path.clone() },
+            Op::ReplaceChild { path, spec } => Request::ReplaceChild {
+                path: path.clone(),
+                spec: spec.clone(),
+            },
+            Op::RestartAll { path, rolling } => Request::RestartAll {
+                path: path.clone(),
+                mode: if *rolling {
+                    RestartAllMode::Rolling
+                } else {
+                    RestartAllMode::AllAtOnce
+                },
+            },
             Op::Shutdown => Request::Shutdown,
         }
     }
