@@ -107,19 +107,13 @@ impl EngineUnderTest {
     }
 
     fn view(&mut self, path: &str, out: &mut Vec<String>) {
-        let answer = self.engine.request(
-            Request::WhichChildren {
-                path: path.to_owned(),
-            },
-            self.now,
-        );
+        let answer = self
+            .engine
+            .request(Request::WhichChildren { path: path.to_owned() }, self.now);
         self.settle();
-        let counts = self.engine.request(
-            Request::CountChildren {
-                path: path.to_owned(),
-            },
-            self.now,
-        );
+        let counts = self
+            .engine
+            .request(Request::CountChildren { path: path.to_owned() }, self.now);
         self.settle();
         match counts {
             Ok(Reply::Counts(c)) => out.push(counts_line(path, c.specs, c.active, c.supervisors, c.workers)),
@@ -132,7 +126,13 @@ impl EngineUnderTest {
         };
         out.push(which_children_line(path));
         for c in &children {
-            out.push(child_line(&c.name, c.supervisor, c.dynamic, c.state.as_str(), c.generation));
+            out.push(child_line(
+                &c.name,
+                c.supervisor,
+                c.dynamic,
+                c.state.as_str(),
+                c.generation,
+            ));
         }
         for c in children.iter().filter(|c| c.supervisor) {
             self.view(&join(path, &c.name), out);
@@ -157,7 +157,10 @@ impl EngineUnderTest {
                 return;
             }
             let Some(at) = self.engine.poll_timeout() else {
-                panic!("runs {:?} ignore their stop and the engine armed no deadline", self.hanging);
+                panic!(
+                    "runs {:?} ignore their stop and the engine armed no deadline",
+                    self.hanging
+                );
             };
             self.now = self.now.max(at);
             self.engine.handle_timeout(self.now);

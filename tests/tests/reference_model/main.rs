@@ -152,7 +152,10 @@ fn compare(step: &str, model: &Observation, engine: &Observation) {
         }
     }
     if model.reply != engine.reply {
-        text.push_str(&format!("replies differ: model {:?}, engine {:?}\n", model.reply, engine.reply));
+        text.push_str(&format!(
+            "replies differ: model {:?}, engine {:?}\n",
+            model.reply, engine.reply
+        ));
     }
     panic!("{text}");
 }
@@ -203,10 +206,10 @@ mod broken_engines {
     broken!(KeepFailedTemporary, InjectedBug::KeepFailedTemporary);
 
     /// The failure message of the same search as the main test (a fixed
-    /// generator seed, 256 cases), run against engine flavour `F`.
-    fn divergence<F: Flavour>() -> String {
+    /// generator seed, at most `cases` cases), run against engine flavour `F`.
+    fn divergence<F: Flavour>(cases: u32) -> String {
         let config = Config {
-            cases: 256,
+            cases,
             failure_persistence: None,
             ..Config::default()
         };
@@ -224,30 +227,34 @@ mod broken_engines {
 
     #[test]
     fn an_engine_that_never_gives_up_diverges() {
-        let text = divergence::<SkipIntensity>();
+        let text = divergence::<SkipIntensity>(256);
         assert!(text.contains("commands differ"), "{text}");
     }
 
     #[test]
     fn an_engine_that_kills_early_diverges() {
-        let text = divergence::<EarlyKill>();
+        let text = divergence::<EarlyKill>(256);
         assert!(text.contains("commands differ") && text.contains(" kill "), "{text}");
     }
 
     #[test]
     fn an_engine_that_restarts_a_transient_child_after_a_normal_exit_diverges() {
-        let text = divergence::<RestartTransientAlways>();
-        assert!(text.contains("commands differ"), "{text}");
+        let text = divergence::<RestartTransientAlways>(256);
+        let normal_exit = ["reason: Normal", "reason: Shutdown"].iter().any(|r| text.contains(r));
+        assert!(text.contains("after Exit") && normal_exit, "{text}");
     }
 
     #[test]
     fn an_engine_that_keeps_a_temporary_child_after_a_failed_start_diverges() {
-        let text = divergence::<KeepFailedTemporary>();
-        assert!(text.contains("children differ"), "{text}");
+        let text = divergence::<KeepFailedTemporary>(4000);
+        assert!(
+            text.contains("children differ") && text.contains("after Request("),
+            "{text}"
+        );
     }
 
     #[test]
     fn the_correct_engine_passes_the_same_search() {
-        assert!(std::panic::catch_unwind(divergence::<Correct>).is_err());
+        assert!(std::panic::catch_unwind(|| divergence::<Correct>(256)).is_err());
     }
 }

@@ -21,7 +21,9 @@
 
 use std::time::Duration;
 
-use vigil_core::{AutoShutdown, ChildKind, ChildSpec, ExitReason, Instant, Restart, Shutdown, Strategy, SupervisorSpec};
+use vigil_core::{
+    AutoShutdown, ChildKind, ChildSpec, ExitReason, Instant, Restart, Shutdown, Strategy, SupervisorSpec,
+};
 
 use crate::behaviour::Behaviour;
 use crate::observation::{child_line, command_line, counts_line, which_children_line};
@@ -295,7 +297,11 @@ fn restart_round(ctx: &mut Ctx, path: &str, sup: &mut Sup, i: usize) -> Option<E
         };
         // Temporary children stopped by the round are gone (§4).
         let stopped = &sup.children[stop_from..];
-        let gone: Vec<String> = stopped.iter().filter(|c| c.running && c.temporary()).map(|c| c.spec.name.clone()).collect();
+        let gone: Vec<String> = stopped
+            .iter()
+            .filter(|c| c.running && c.temporary())
+            .map(|c| c.spec.name.clone())
+            .collect();
         for j in (stop_from..sup.children.len()).rev() {
             stop_child(ctx, path, sup, j);
         }
@@ -423,7 +429,9 @@ impl Model {
 
     /// The child at `path`, if the live tree has one.
     pub fn child(&self, path: &str) -> Option<&Child> {
-        let Found::Child(idx) = self.find(path) else { return None };
+        let Found::Child(idx) = self.find(path) else {
+            return None;
+        };
         let (last, parents) = idx.split_last()?;
         Some(&self.sup_at(parents).children[*last])
     }
@@ -433,7 +441,6 @@ impl Model {
             sup.children[i].sup.as_ref().expect("indices through supervisors")
         })
     }
-
 
     /// An operator request (§11); its final answer.
     fn request(&mut self, op: &Op) -> String {
@@ -482,7 +489,11 @@ impl Model {
         };
         let (ctx, sup) = (&mut self.ctx, descend(&mut self.root, &idx));
         if let Some(other) = sup.children.iter().find(|c| c.spec.name == spec.name) {
-            let code = if other.running { "already_started" } else { "already_present" };
+            let code = if other.running {
+                "already_started"
+            } else {
+                "already_present"
+            };
             return format!("error({code})");
         }
         sup.children.push(Child::new(spec, true));
@@ -576,8 +587,9 @@ impl Model {
 
 /// The supervisor at `idx` (indices from the root, through supervisors).
 fn descend<'a>(root: &'a mut Sup, idx: &[usize]) -> &'a mut Sup {
-    idx.iter()
-        .fold(root, |sup, &i| sup.children[i].sup.as_mut().expect("indices through supervisors"))
+    idx.iter().fold(root, |sup, &i| {
+        sup.children[i].sup.as_mut().expect("indices through supervisors")
+    })
 }
 
 fn view(sup: &Sup, path: &str, out: &mut Vec<String>) {
@@ -588,7 +600,13 @@ fn view(sup: &Sup, path: &str, out: &mut Vec<String>) {
     out.push(which_children_line(path));
     for c in &sup.children {
         let state = if c.running { "running" } else { "stopped" };
-        out.push(child_line(&c.spec.name, c.sup.is_some(), c.dynamic, state, c.generation));
+        out.push(child_line(
+            &c.spec.name,
+            c.sup.is_some(),
+            c.dynamic,
+            state,
+            c.generation,
+        ));
     }
     for c in &sup.children {
         let child_path = join(path, &c.spec.name);
@@ -667,7 +685,12 @@ fn replace_child(sup: &mut Sup, i: usize, spec: &ChildSpec) -> String {
 /// fails is removed (§3). No restart decision is counted. The answer is the
 /// first failure, if any.
 fn restart_all(ctx: &mut Ctx, path: &str, sup: &mut Sup, rolling: bool) -> String {
-    let names: Vec<String> = sup.children.iter().filter(|c| c.running).map(|c| c.spec.name.clone()).collect();
+    let names: Vec<String> = sup
+        .children
+        .iter()
+        .filter(|c| c.running)
+        .map(|c| c.spec.name.clone())
+        .collect();
     let position = |sup: &Sup, name: &str| sup.children.iter().position(|c| c.spec.name == name);
     if !rolling {
         for name in names.iter().rev() {

@@ -7,7 +7,11 @@ use vigil_core::Instant;
 /// A command as one line: `12.000000000s stop web/db gen=4`.
 pub fn command_line(now: Instant, verb: &str, path: &str, generation: u64) -> String {
     let ns = now.as_nanos();
-    format!("{}.{:09}s {verb} {path} gen={generation}", ns / 1_000_000_000, ns % 1_000_000_000)
+    format!(
+        "{}.{:09}s {verb} {path} gen={generation}",
+        ns / 1_000_000_000,
+        ns % 1_000_000_000
+    )
 }
 
 /// A supervisor's path as shown in views (`/` for the root).

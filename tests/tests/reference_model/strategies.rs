@@ -110,7 +110,11 @@ fn dynamic_child() -> impl Strategy<Value = ChildSpec> {
 /// The next transition, from what the model's tree holds now.
 pub fn transition(model: &Model) -> BoxedStrategy<Transition> {
     let running = model.running_workers();
-    let hangable: Vec<String> = running.iter().filter(|(_, s)| matches!(s, Shutdown::Timeout(_))).map(|(p, _)| p.clone()).collect();
+    let hangable: Vec<String> = running
+        .iter()
+        .filter(|(_, s)| matches!(s, Shutdown::Timeout(_)))
+        .map(|(p, _)| p.clone())
+        .collect();
     let running: Vec<String> = running.into_iter().map(|(p, _)| p).collect();
     let mut paths = model.paths();
     paths.extend(["".to_owned(), "nope".to_owned(), "w0/nope".to_owned()]);
@@ -124,13 +128,19 @@ pub fn transition(model: &Model) -> BoxedStrategy<Transition> {
         options.push((8, exit.boxed()));
     }
     if !hangable.is_empty() {
-        options.push((2, select(hangable).prop_map(|path| Transition::HangOnStop { path }).boxed()));
+        options.push((
+            2,
+            select(hangable)
+                .prop_map(|path| Transition::HangOnStop { path })
+                .boxed(),
+        ));
     }
     let mode = prop_oneof![Just(FailMode::StartFailed), Just(FailMode::ExitBeforeStarted)];
-    let fail = (select(workers), 1u32..=3, mode)
-        .prop_map(|(path, count, mode)| Transition::FailStarts { path, count, mode });
+    let fail =
+        (select(workers), 1u32..=3, mode).prop_map(|(path, count, mode)| Transition::FailStarts { path, count, mode });
     options.push((3, fail.boxed()));
-    let advance = select(vec![1u64, 999, 1_000, 4_999, 5_000, 30_000]).prop_map(|ms| Transition::Advance(Duration::from_millis(ms)));
+    let advance = select(vec![1u64, 999, 1_000, 4_999, 5_000, 30_000])
+        .prop_map(|ms| Transition::Advance(Duration::from_millis(ms)));
     options.push((2, advance.boxed()));
     let path = select(paths);
     let replace = (path.clone(), dynamic_child(), prop::bool::weighted(0.9)).prop_map(|(path, mut spec, same)| {
