@@ -22,7 +22,7 @@
 use std::time::Duration;
 
 use vigil_core::{
-    AutoShutdown, ChildKind, ChildSpec, ExitReason, Instant, Restart, Shutdown, Strategy, SupervisorSpec,
+    AutoShutdown, ChildKind, ChildSpec, ExitReason, Instant, Lifespan, Restart, Shutdown, Strategy, SupervisorSpec,
 };
 
 use crate::behaviour::Behaviour;
@@ -234,12 +234,12 @@ fn kill_all(ctx: &mut Ctx, path: &str, sup: &mut Sup) {
     sup.children.clear();
 }
 
-/// The supervisor at `path` ends: it stops all its children, last first,
-/// forgets them, and ends with `shutdown` (§5, §7, §8).
-fn end(ctx: &mut Ctx, path: &str, sup: &mut Sup) -> ExitReason {
+/// The supervisor at `path` ends with `reason`: it stops all its children,
+/// last first, and forgets them (§4, §5, §7, §8).
+fn end(ctx: &mut Ctx, path: &str, sup: &mut Sup, reason: ExitReason) -> ExitReason {
     stop_all(ctx, path, sup);
     sup.children.clear();
-    ExitReason::shutdown()
+    reason
 }
 
 // ---------------------------------------------------------------- exits
@@ -249,6 +249,9 @@ fn end(ctx: &mut Ctx, path: &str, sup: &mut Sup) -> ExitReason {
 fn child_ended(ctx: &mut Ctx, path: &str, sup: &mut Sup, i: usize, reason: &ExitReason) -> Option<ExitReason> {
     let child = &mut sup.children[i];
     child.running = false;
+    if sup.spec.strategy == Strategy::OneTerminateAll {
+        return Some(end(ctx, path, sup, reason.clone()));
+    }
     let restart = match child.spec.restart {
         Restart::Permanent => true,
         Restart::Transient => !is_normal(reason),
@@ -261,12 +264,19 @@ fn child_ended(ctx: &mut Ctx, path: &str, sup: &mut Sup, i: usize, reason: &Exit
     if child.temporary() {
         sup.children.remove(i);
     }
-    let due = match sup.spec.auto_shutdown {
+    let auto_shutdown = match sup.spec.auto_shutdown {
         AutoShutdown::Never => false,
         AutoShutdown::AnySignificant => true,
         AutoShutdown::AllSignificant => !sup.children.iter().any(|c| c.spec.significant && c.running),
     };
-    (significant && due).then(|| end(ctx, path, sup))
+    let nothing_left = !sup.children.iter().any(|c| c.running);
+    if significant && auto_shutdown {
+        Some(end(ctx, path, sup, ExitReason::shutdown()))
+    } else if sup.spec.lifespan == Lifespan::Transient && nothing_left {
+        Some(end(ctx, path, sup, ExitReason::Normal))
+    } else {
+        None
+    }
 }
 
 /// One more automatic restart decision at `now` (§5): the window keeps the
@@ -286,7 +296,7 @@ fn restart_round(ctx: &mut Ctx, path: &str, sup: &mut Sup, i: usize) -> Option<E
     let position = |sup: &Sup, name: &str| sup.children.iter().position(|c| c.spec.name == name);
     loop {
         if gives_up(sup, ctx.now) {
-            return Some(end(ctx, path, sup));
+            return Some(end(ctx, path, sup, ExitReason::shutdown()));
         }
         let i = position(sup, &failed)?;
         let stop_from = match sup.spec.strategy {
@@ -450,7 +460,7 @@ impl Model {
         match op {
             Op::StartChild { parent, spec } => self.start_child(parent, spec),
             Op::Shutdown => {
-                end(&mut self.ctx, "", &mut self.root);
+                end(&mut self.ctx, "", &mut self.root, ExitReason::shutdown());
                 self.down = true;
                 "ok".into()
             }

@@ -28,8 +28,8 @@ fn outline(f: &mut fmt::Formatter<'_>, spec: &SupervisorSpec, depth: usize) -> f
 
 fn sup_line(spec: &SupervisorSpec) -> String {
     format!(
-        "{:?} intensity={} period={:?} auto_shutdown={:?}",
-        spec.strategy, spec.intensity, spec.period, spec.auto_shutdown
+        "{:?} intensity={} period={:?} auto_shutdown={:?} lifespan={:?}",
+        spec.strategy, spec.intensity, spec.period, spec.auto_shutdown, spec.lifespan
     )
 }
 

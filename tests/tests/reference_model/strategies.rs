@@ -7,7 +7,7 @@ use std::time::Duration;
 use proptest::prelude::*;
 use proptest::sample::select;
 use proptest::strategy::Union;
-use vigil_core::{AutoShutdown, ChildSpec, ExitReason, Restart, Shutdown, Strategy as Strat, SupervisorSpec};
+use vigil_core::{AutoShutdown, ChildSpec, ExitReason, Lifespan, Restart, Shutdown, Strategy as Strat, SupervisorSpec};
 
 use crate::behaviour::FailMode;
 use crate::model::Model;
@@ -26,7 +26,13 @@ pub fn tree() -> BoxedStrategy<SupervisorSpec> {
 }
 
 fn supervisor(depth: u32) -> BoxedStrategy<SupervisorSpec> {
-    let strategy = prop_oneof![Just(Strat::OneForOne), Just(Strat::OneForAll), Just(Strat::RestForOne)];
+    let strategy = prop_oneof![
+        3 => Just(Strat::OneForOne),
+        3 => Just(Strat::OneForAll),
+        3 => Just(Strat::RestForOne),
+        1 => Just(Strat::OneTerminateAll),
+    ];
+    let lifespan = prop_oneof![4 => Just(Lifespan::Permanent), 1 => Just(Lifespan::Transient)];
     let period = select(vec![1u64, 5, 30]).prop_map(Duration::from_secs);
     let auto = prop_oneof![
         3 => Just(AutoShutdown::Never),
@@ -34,13 +40,14 @@ fn supervisor(depth: u32) -> BoxedStrategy<SupervisorSpec> {
         1 => Just(AutoShutdown::AllSignificant),
     ];
     let children = proptest::collection::vec((child(depth), any::<bool>()), 1..=4);
-    (strategy, 0u32..=3, period, auto, children)
-        .prop_map(|(strategy, intensity, period, auto, children)| {
+    (strategy, 0u32..=3, period, (auto, lifespan), children)
+        .prop_map(|(strategy, intensity, period, (auto, lifespan), children)| {
             let mut spec = SupervisorSpec::new()
                 .strategy(strategy)
                 .intensity(intensity)
                 .period(period)
-                .auto_shutdown(auto);
+                .auto_shutdown(auto)
+                .lifespan(lifespan);
             for (i, (mut c, significant)) in children.into_iter().enumerate() {
                 c.name = format!("{}{i}", if c.is_supervisor() { "s" } else { "w" });
                 c.significant = significant && c.restart != Restart::Permanent && auto != AutoShutdown::Never;
