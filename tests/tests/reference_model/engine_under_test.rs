@@ -31,14 +31,15 @@ pub struct EngineUnderTest {
 
 impl EngineUnderTest {
     /// An engine for `spec` (seed 0), prepared by `prepare` (a test may
-    /// break it on purpose), started at time zero and settled.
-    pub fn start(spec: SupervisorSpec, prepare: fn(&mut Engine)) -> EngineUnderTest {
+    /// break it on purpose), started at time zero in a world that behaves as
+    /// `behaviour` says, and settled.
+    pub fn start(spec: SupervisorSpec, behaviour: Behaviour, prepare: fn(&mut Engine)) -> EngineUnderTest {
         let mut engine = Engine::new(spec, 0).expect("generated specs are valid");
         prepare(&mut engine);
         let mut sut = EngineUnderTest {
             engine,
             now: Instant::ZERO,
-            behaviour: Behaviour::default(),
+            behaviour,
             hanging: BTreeSet::new(),
             commands: Vec::new(),
             replies: BTreeMap::new(),

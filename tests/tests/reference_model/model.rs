@@ -15,9 +15,12 @@
 //! of decisions) with give-up and escalation through any depth; failed
 //! starts (first start, restart rounds with retries, operator starts);
 //! ordered shutdown with brutal, timeout (and a kill at the deadline) and
-//! infinity; brutal supervisor children; significant children and
-//! auto_shutdown; start_child, terminate_child, restart_child, delete_child
-//! and shutdown. What it leaves out is listed in `main.rs`.
+//! infinity, for workers and for supervisor children (whose policy bounds
+//! their subtree); significant children and auto_shutdown; start_child,
+//! terminate_child, restart_child, delete_child, which_children,
+//! count_children and shutdown; and the simple extensions one_terminate_all,
+//! lifespan transient, restart_all and replace_child. What it leaves out is
+//! listed in `main.rs`.
 
 use std::time::Duration;
 
@@ -68,6 +71,11 @@ pub struct Ctx {
     pub behaviour: Behaviour,
     /// Commands of the current step, rendered.
     pub commands: Vec<String>,
+    /// Shutdown deadlines of the supervisor children being stopped now,
+    /// outermost first.
+    pub deadlines: Vec<Instant>,
+    /// The one of them that expired: every stop under it is now a kill.
+    pub expired: Option<usize>,
 }
 
 /// The whole model: the root supervisor and its world.
@@ -75,6 +83,8 @@ pub struct Ctx {
 pub struct Model {
     /// The root.
     pub root: Sup,
+    /// How the world behaved before the first start.
+    pub initial: Behaviour,
     /// The world around it.
     pub ctx: Ctx,
     /// The root has ended: nothing runs any more.
@@ -180,10 +190,9 @@ fn start_sup(ctx: &mut Ctx, path: &str, sup: &mut Sup) -> Result<(), String> {
 // ---------------------------------------------------------------- stopping
 
 /// Stop child `i` of the supervisor at `path` if it runs, by its shutdown
-/// policy (§7): brutal is a `Kill`; a timeout is a `Stop`, and a `Kill` at
-/// exactly the deadline if the run ignores it; infinity is a `Stop` and a
-/// wait. A supervisor child stops its own children in order, or, brutal,
-/// has every run under it killed at once.
+/// policy (§7). A supervisor child stops its own children in order; brutal,
+/// it has every run under it killed at once; with a timeout, every run
+/// still alive under it when the timeout expires is killed then.
 fn stop_child(ctx: &mut Ctx, path: &str, sup: &mut Sup, i: usize) {
     let child = &mut sup.children[i];
     if !child.running {
@@ -191,26 +200,48 @@ fn stop_child(ctx: &mut Ctx, path: &str, sup: &mut Sup, i: usize) {
     }
     child.running = false;
     let child_path = join(path, &child.spec.name);
-    let generation = child.generation;
-    match (&mut child.sup, child.spec.shutdown_policy()) {
-        (None, Shutdown::Brutal) => ctx.emit("kill", &child_path, generation),
-        (None, Shutdown::Timeout(t)) => {
-            ctx.emit("stop", &child_path, generation);
-            if ctx.behaviour.ignores_stop(&child_path, generation) {
-                ctx.now = ctx.now.saturating_add(t);
-                ctx.emit("kill", &child_path, generation);
+    let policy = child.spec.shutdown_policy();
+    let Some(inner) = &mut child.sup else {
+        return stop_worker(ctx, &child_path, child.generation, policy);
+    };
+    match policy {
+        Shutdown::Brutal => kill_all(ctx, &child_path, inner),
+        Shutdown::Infinity => stop_all(ctx, &child_path, inner),
+        Shutdown::Timeout(t) => {
+            ctx.deadlines.push(ctx.now.saturating_add(t));
+            stop_all(ctx, &child_path, inner);
+            ctx.deadlines.pop();
+            if ctx.expired == Some(ctx.deadlines.len()) {
+                ctx.expired = None;
             }
         }
-        (None, Shutdown::Infinity) => ctx.emit("stop", &child_path, generation),
-        (Some(inner), Shutdown::Brutal) => kill_all(ctx, &child_path, inner),
-        (Some(inner), Shutdown::Infinity) => stop_all(ctx, &child_path, inner),
-        (Some(_), Shutdown::Timeout(_)) => {
-            panic!("a supervisor child with a shutdown timeout is not modelled ({child_path})")
+    }
+    inner.children.clear();
+}
+
+/// Stop one worker run (§7): brutal, or under an expired deadline, a `Kill`;
+/// a timeout, a `Stop`, and if the run ignores it a `Kill` at exactly its
+/// deadline, or earlier at the deadline of a supervisor above it, which then
+/// kills everything still alive under that supervisor; infinity, a `Stop`.
+fn stop_worker(ctx: &mut Ctx, path: &str, generation: u64, policy: Shutdown) {
+    if ctx.expired.is_some() || policy == Shutdown::Brutal {
+        return ctx.emit("kill", path, generation);
+    }
+    ctx.emit("stop", path, generation);
+    let Shutdown::Timeout(t) = policy else { return };
+    if !ctx.behaviour.ignores_stop(path, generation) {
+        return;
+    }
+    let own = ctx.now.saturating_add(t);
+    let first = ctx.deadlines.iter().copied().enumerate().min_by_key(|&(_, d)| d);
+    match first {
+        Some((k, d)) if d < own => {
+            ctx.now = d;
+            ctx.expired = Some(k);
         }
+        _ => ctx.now = own,
     }
-    if let Some(inner) = &mut child.sup {
-        inner.children.clear();
-    }
+    ctx.emit("kill", path, generation);
 }
 
 /// Stop every running child of the supervisor at `path`, last first.
@@ -368,16 +399,19 @@ pub enum Found {
 }
 
 impl Model {
-    /// The tree of `spec`, started at time zero (a start that fails is not
-    /// generated: `FailStarts` only comes after it).
-    pub fn start(spec: SupervisorSpec) -> Model {
+    /// The tree of `spec`, started at time zero in a world that behaves as
+    /// `behaviour` says (a first start may fail).
+    pub fn start(spec: SupervisorSpec, behaviour: Behaviour) -> Model {
         let mut model = Model {
             root: Sup::new(spec),
+            initial: behaviour.clone(),
             ctx: Ctx {
                 now: Instant::ZERO,
                 next_generation: 1,
-                behaviour: Behaviour::default(),
+                behaviour,
                 commands: Vec::new(),
+                deadlines: Vec::new(),
+                expired: None,
             },
             down: false,
             reply: None,

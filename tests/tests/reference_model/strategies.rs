@@ -7,10 +7,12 @@ use std::time::Duration;
 use proptest::prelude::*;
 use proptest::sample::select;
 use proptest::strategy::Union;
-use vigil_core::{AutoShutdown, ChildSpec, ExitReason, Lifespan, Restart, Shutdown, Strategy as Strat, SupervisorSpec};
+use vigil_core::{
+    AutoShutdown, ChildKind, ChildSpec, ExitReason, Lifespan, Restart, Shutdown, Strategy as Strat, SupervisorSpec,
+};
 
-use crate::behaviour::FailMode;
-use crate::model::Model;
+use crate::behaviour::{Behaviour, FailMode};
+use crate::model::{join, Model};
 use crate::transition::{Op, Transition};
 
 /// Supervisor levels below the root.
@@ -20,9 +22,39 @@ const DEPTH: u32 = 2;
 /// one to four children each, every strategy the model knows, intensity 0
 /// to 3, periods of 1, 5 and 30 s, auto_shutdown with significant children,
 /// every restart type, worker shutdowns brutal, 1 s, 5 s and infinity,
-/// supervisor children infinity or brutal.
-pub fn tree() -> BoxedStrategy<SupervisorSpec> {
+/// supervisor children infinity, brutal or 2.7 s; and, one time in ten, a
+/// worker whose first starts fail (the world before the first start).
+pub fn first_start() -> BoxedStrategy<(SupervisorSpec, Behaviour)> {
     supervisor(DEPTH)
+        .prop_flat_map(|spec| {
+            let failing = (select(static_workers(&spec, "")), 1u32..=2, fail_mode());
+            (Just(spec), proptest::option::weighted(0.1, failing))
+        })
+        .prop_map(|(spec, failing)| {
+            let mut behaviour = Behaviour::default();
+            if let Some((path, count, mode)) = failing {
+                behaviour.fail_starts(&path, count, mode);
+            }
+            (spec, behaviour)
+        })
+        .boxed()
+}
+
+/// The paths of the static workers of the tree `spec` (rooted at `path`).
+fn static_workers(spec: &SupervisorSpec, path: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for c in &spec.children {
+        let child_path = join(path, &c.name);
+        match &c.kind {
+            ChildKind::Supervisor(inner) => out.extend(static_workers(inner, &child_path)),
+            ChildKind::Worker => out.push(child_path),
+        }
+    }
+    out
+}
+
+fn fail_mode() -> impl Strategy<Value = FailMode> {
+    prop_oneof![Just(FailMode::StartFailed), Just(FailMode::ExitBeforeStarted)]
 }
 
 fn supervisor(depth: u32) -> BoxedStrategy<SupervisorSpec> {
@@ -83,10 +115,15 @@ fn child(depth: u32) -> BoxedStrategy<ChildSpec> {
     if depth == 0 {
         return worker().boxed();
     }
-    let sup = (supervisor(depth - 1), restart(), any::<bool>()).prop_map(|(spec, r, brutal)| {
-        let shutdown = if brutal { Shutdown::Brutal } else { Shutdown::Infinity };
-        ChildSpec::supervisor("s", spec).restart(r).shutdown(shutdown)
-    });
+    // 2.7 s: no sum of worker timeouts (1 s, 5 s) that a test reaches is a
+    // multiple of it, so a subtree deadline never ties with a worker's.
+    let shutdown = prop_oneof![
+        Just(Shutdown::Infinity),
+        Just(Shutdown::Brutal),
+        Just(Shutdown::Timeout(Duration::from_millis(2_700))),
+    ];
+    let sup = (supervisor(depth - 1), restart(), shutdown)
+        .prop_map(|(spec, r, shutdown)| ChildSpec::supervisor("s", spec).restart(r).shutdown(shutdown));
     prop_oneof![3 => worker(), 1 => sup].boxed()
 }
 
