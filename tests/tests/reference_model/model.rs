@@ -336,11 +336,13 @@ fn restart_round(ctx: &mut Ctx, path: &str, sup: &mut Sup, i: usize) -> Option<E
             Strategy::RestForOne => i + 1,
             Strategy::OneTerminateAll => panic!("one_terminate_all is not modelled"),
         };
-        // Temporary children stopped by the round are gone (§4).
+        // Temporary children in the part the round stops are gone (§4), even
+        // one that was already stopped (a replace_child made it temporary):
+        // OTP's terminate_children removes every temporary child it walks.
         let stopped = &sup.children[stop_from..];
         let gone: Vec<String> = stopped
             .iter()
-            .filter(|c| c.running && c.temporary())
+            .filter(|c| c.temporary())
             .map(|c| c.spec.name.clone())
             .collect();
         for j in (stop_from..sup.children.len()).rev() {
@@ -614,6 +616,15 @@ impl Model {
     /// Every node's path (the root excluded).
     pub fn paths(&self) -> Vec<String> {
         self.walk().into_iter().map(|(p, _)| p).collect()
+    }
+
+    /// The paths of the children that are stopped.
+    pub fn stopped_paths(&self) -> Vec<String> {
+        self.walk()
+            .into_iter()
+            .filter(|(_, c)| !c.running)
+            .map(|(p, _)| p)
+            .collect()
     }
 
     /// Every worker's path, running or not.

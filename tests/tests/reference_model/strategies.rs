@@ -160,50 +160,60 @@ pub fn transition(model: &Model) -> BoxedStrategy<Transition> {
         .map(|(p, _)| p.clone())
         .collect();
     let running: Vec<String> = running.into_iter().map(|(p, _)| p).collect();
-    let mut paths = model.paths();
-    paths.extend(["".to_owned(), "nope".to_owned(), "w0/nope".to_owned()]);
-    let mut sups = model.supervisor_paths();
-    sups.extend(["nope".to_owned(), "w0".to_owned()]);
     let mut workers = model.worker_paths();
     workers.extend(["d0".to_owned(), "d1".to_owned()]);
     let mut options: Vec<(u32, BoxedStrategy<Transition>)> = Vec::new();
     if !running.is_empty() {
-        let exit = (select(running.clone()), reason()).prop_map(|(path, reason)| Transition::Exit { path, reason });
+        let exit = (select(running), reason()).prop_map(|(path, reason)| Transition::Exit { path, reason });
         options.push((8, exit.boxed()));
     }
     if !hangable.is_empty() {
-        options.push((
-            2,
-            select(hangable)
-                .prop_map(|path| Transition::HangOnStop { path })
-                .boxed(),
-        ));
+        let hang = select(hangable).prop_map(|path| Transition::HangOnStop { path });
+        options.push((2, hang.boxed()));
     }
-    let mode = prop_oneof![Just(FailMode::StartFailed), Just(FailMode::ExitBeforeStarted)];
-    let fail =
-        (select(workers), 1u32..=3, mode).prop_map(|(path, count, mode)| Transition::FailStarts { path, count, mode });
+    let fail = (select(workers), 1u32..=3, fail_mode()).prop_map(|(path, count, mode)| Transition::FailStarts {
+        path,
+        count,
+        mode,
+    });
     options.push((3, fail.boxed()));
     let advance = select(vec![1u64, 999, 1_000, 4_999, 5_000, 30_000])
         .prop_map(|ms| Transition::Advance(Duration::from_millis(ms)));
     options.push((2, advance.boxed()));
-    let path = select(paths);
+    options.push((4, request(model).prop_map(Transition::Request).boxed()));
+    options.push((1, Just(Transition::Request(Op::Shutdown)).boxed()));
+    Union::new_weighted(options).boxed()
+}
+
+/// An operator request naming a node of the tree (a stopped child half the
+/// time, when there is one: most requests mean something only for those),
+/// the root, or a path that names nothing.
+fn request(model: &Model) -> BoxedStrategy<Op> {
+    let mut paths = model.paths();
+    paths.extend(["".to_owned(), "nope".to_owned(), "w0/nope".to_owned()]);
+    let stopped = model.stopped_paths();
+    let path = if stopped.is_empty() {
+        select(paths).boxed()
+    } else {
+        prop_oneof![select(paths), select(stopped)].boxed()
+    };
+    let mut sups = model.supervisor_paths();
+    sups.extend(["nope".to_owned(), "w0".to_owned()]);
     let replace = (path.clone(), dynamic_child(), prop::bool::weighted(0.9)).prop_map(|(path, mut spec, same)| {
         if same {
             spec.name = path.rsplit('/').next().unwrap_or_default().to_owned();
         }
         Op::ReplaceChild { path, spec }
     });
-    let ops = prop_oneof![
+    prop_oneof![
         path.clone().prop_map(Op::TerminateChild),
         path.clone().prop_map(Op::RestartChild),
         path.prop_map(Op::DeleteChild),
         (select(sups.clone()), dynamic_child()).prop_map(|(parent, spec)| Op::StartChild { parent, spec }),
         replace,
         (select(sups), any::<bool>()).prop_map(|(path, rolling)| Op::RestartAll { path, rolling }),
-    ];
-    options.push((4, ops.prop_map(Transition::Request).boxed()));
-    options.push((1, Just(Transition::Request(Op::Shutdown)).boxed()));
-    Union::new_weighted(options).boxed()
+    ]
+    .boxed()
 }
 
 /// Whether `transition` still means something in `model` (after shrinking
