@@ -180,6 +180,66 @@ prop_state_machine! {
     fn the_engine_matches_the_reference_model(sequential STEPS => EngineMatchesModel<Correct>);
 }
 
+/// The divergences the search found while the model was built, replayed as
+/// fixed cases (docs/TESTING.md, "The reference model").
+mod found {
+    use vigil_core::{ChildSpec, ExitReason, Restart, Strategy, SupervisorSpec};
+
+    use super::*;
+    use crate::behaviour::Behaviour;
+    use crate::transition::Op;
+
+    fn replay(spec: SupervisorSpec, transitions: Vec<Transition>) {
+        let model = Model::start(spec, Behaviour::default());
+        EngineMatchesModel::<Correct>::test_sequential(Config::default(), model, transitions, None);
+    }
+
+    #[test]
+    fn a_stopped_supervisor_child_lists_no_children() {
+        let inner = SupervisorSpec::new().child(ChildSpec::worker("w0"));
+        let spec = SupervisorSpec::new().child(ChildSpec::supervisor("s0", inner));
+        replay(spec, vec![Transition::Request(Op::TerminateChild("s0".into()))]);
+    }
+
+    /// `t` ends normally (transient: it stays stopped), is replaced by a
+    /// temporary spec, then `a` crashes.
+    fn stopped_temporary(strategy: Strategy) {
+        let spec = SupervisorSpec::new()
+            .strategy(strategy)
+            .intensity(5)
+            .child(ChildSpec::worker("a"))
+            .child(ChildSpec::worker("t").restart(Restart::Transient));
+        let temporary = ChildSpec::worker("t").restart(Restart::Temporary);
+        let exit = |path: &str, reason| Transition::Exit {
+            path: path.into(),
+            reason,
+        };
+        replay(
+            spec,
+            vec![
+                exit("t", ExitReason::Normal),
+                Transition::Request(Op::ReplaceChild {
+                    path: "t".into(),
+                    spec: temporary,
+                }),
+                exit("a", ExitReason::Error("crash".into())),
+                Transition::Request(Op::RestartChild("t".into())),
+            ],
+        );
+    }
+
+    #[test]
+    fn a_round_removes_a_stopped_temporary_child_it_walks() {
+        stopped_temporary(Strategy::OneForAll);
+        stopped_temporary(Strategy::RestForOne);
+    }
+
+    #[test]
+    fn a_one_for_one_restart_leaves_a_stopped_temporary_child_alone() {
+        stopped_temporary(Strategy::OneForOne);
+    }
+}
+
 /// The comparison is not a test that cannot fail: an engine broken on
 /// purpose (feature `bug-injection`) diverges from the model, and the
 /// divergence names what differs.
