@@ -21,6 +21,7 @@ const DEPTH: u32 = 2;
 /// A valid tree: the root and up to two levels of supervisors below it,
 /// one to four children each, every strategy the model knows, intensity 0
 /// to 3, periods of 1, 5 and 30 s, auto_shutdown with significant children,
+/// lifespan permanent or transient,
 /// every restart type, worker shutdowns brutal, 1 s, 5 s and infinity,
 /// supervisor children infinity, brutal or 2.7 s; and, one time in ten, a
 /// worker whose first starts fail (the world before the first start).
