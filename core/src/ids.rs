@@ -43,10 +43,16 @@ impl NodeId {
         }
     }
 
-    /// The id of arena slot `slot`, if an id can carry it.
+    /// The arena slot of this id: the index plus one. The arena keeps slot 0
+    /// unused, so the engine reads a node with no arithmetic on the id.
+    #[inline(always)]
+    pub(crate) const fn slot(self) -> usize {
+        self.0.get() as usize
+    }
+
+    /// The id of arena slot `slot` (at least 1), if an id can carry it.
     pub(crate) fn from_slot(slot: usize) -> Option<Self> {
-        let index = u32::try_from(slot).ok().filter(|&i| i <= Self::MAX_INDEX)?;
-        Some(Self::from_index(index))
+        u32::try_from(slot).ok().and_then(NonZeroU32::new).map(NodeId)
     }
 }
 
@@ -114,7 +120,9 @@ mod tests {
         let id = NodeId::from_index(u32::MAX);
         assert_eq!(id.index(), NodeId::MAX_INDEX as usize);
         assert_ne!(id, NodeId::ROOT);
-        assert_eq!(NodeId::from_slot(u32::MAX as usize), None);
-        assert_eq!(NodeId::from_slot(5), Some(NodeId::from_index(5)));
+        assert_eq!(NodeId::from_slot(u32::MAX as usize + 1), None);
+        assert_eq!(NodeId::from_slot(0), None);
+        assert_eq!(NodeId::from_slot(6), Some(NodeId::from_index(5)));
+        assert_eq!(NodeId::from_index(5).slot(), 6);
     }
 }

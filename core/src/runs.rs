@@ -63,6 +63,7 @@ impl Runs {
     }
 
     /// Start a new run of worker `c`.
+    #[inline]
     pub(crate) fn spawn(&mut self, tree: &mut Tree, notices: &mut VecDeque<Notice>, c: NodeId) {
         let generation = self.new_generation();
         let n = tree.node_mut(c);
@@ -135,6 +136,7 @@ impl Runs {
     }
 
     /// The run of worker `c` no longer exists: clear its per-run state.
+    #[inline]
     pub(crate) fn gone(&mut self, tree: &mut Tree, c: NodeId) {
         self.cancel(tree, c);
         let n = tree.node_mut(c);
@@ -159,6 +161,7 @@ impl Runs {
     }
 
     /// Disarm `c`'s timer (its heap entry is skipped when it surfaces).
+    #[inline]
     pub(crate) fn cancel(&mut self, tree: &mut Tree, c: NodeId) {
         let n = tree.node_mut(c);
         if n.timer != TimerPurpose::None {

@@ -191,6 +191,31 @@ pub(crate) struct Node {
 }
 
 impl Node {
+    /// A removed, nameless node with no links (slot 0 of the arena, and the
+    /// base the root is built from).
+    fn placeholder() -> Node {
+        Node {
+            name: "".into(),
+            ext: None,
+            sup: None,
+            generation: 0,
+            deadline: Instant::MAX,
+            shutdown: 0,
+            tag: 0,
+            parent: None,
+            prev: None,
+            next: None,
+            timer_epoch: 0,
+            state: NodeState::Removed,
+            timer: TimerPurpose::None,
+            cause: StopCause::None,
+            flags: 0,
+            restart: Restart::Permanent,
+            readiness: Readiness::Immediate,
+            significant: false,
+        }
+    }
+
     pub(crate) fn has(&self, f: u8) -> bool {
         self.flags & f != 0
     }
@@ -235,8 +260,9 @@ impl ArenaFull {
     }
 }
 
-/// The node storage. Slot 0 is the root supervisor, created with the tree
-/// and never removed.
+/// The node storage. Node `id` lives in slot `id.slot()` (its index plus
+/// one): slot 0 holds a placeholder that no id names, and slot 1 the root
+/// supervisor, created with the tree and never removed.
 #[derive(Debug)]
 pub(crate) struct Tree {
     pub(crate) nodes: Vec<Node>,
@@ -249,48 +275,34 @@ impl Tree {
     /// A tree holding only the root supervisor ([`SupId::ROOT`]), with `spec`.
     pub(crate) fn new(spec: Arc<SupervisorSpec>) -> Tree {
         let root = Node {
-            name: "".into(),
-            ext: None,
             sup: Some(Box::new(new_sup(spec))),
-            generation: 0,
-            deadline: Instant::MAX,
             shutdown: u64::MAX,
-            tag: 0,
-            parent: None,
-            prev: None,
-            next: None,
-            timer_epoch: 0,
             state: NodeState::Stopped,
-            timer: TimerPurpose::None,
-            cause: StopCause::None,
-            flags: 0,
-            restart: Restart::Permanent,
-            readiness: Readiness::Immediate,
-            significant: false,
+            ..Node::placeholder()
         };
         Tree {
-            nodes: vec![root],
+            nodes: vec![Node::placeholder(), root],
             free: Vec::new(),
             graveyard: Vec::new(),
         }
     }
 
     pub(crate) fn node(&self, id: NodeId) -> &Node {
-        &self.nodes[id.index()]
+        &self.nodes[id.slot()]
     }
 
     pub(crate) fn node_mut(&mut self, id: NodeId) -> &mut Node {
-        &mut self.nodes[id.index()]
+        &mut self.nodes[id.slot()]
     }
 
     /// The node `id` if it exists and is not removed.
     pub(crate) fn get(&self, id: NodeId) -> Option<&Node> {
-        self.nodes.get(id.index()).filter(|n| n.state != NodeState::Removed)
+        self.nodes.get(id.slot()).filter(|n| n.state != NodeState::Removed)
     }
 
     /// The node `id`, removed or not, if the engine ever issued it.
     pub(crate) fn get_any(&self, id: NodeId) -> Option<&Node> {
-        self.nodes.get(id.index())
+        self.nodes.get(id.slot())
     }
 
     /// `id` as a supervisor, if it is one (and exists).
@@ -307,16 +319,16 @@ impl Tree {
     pub(crate) fn sup(&self, s: SupId) -> &Sup {
         // Invariant: a `SupId` is only minted for a node with supervisor state
         // (see `SupId`).
-        self.nodes[s.0.index()].sup.as_deref().expect("supervisor node")
+        self.nodes[s.0.slot()].sup.as_deref().expect("supervisor node")
     }
 
     pub(crate) fn sup_mut(&mut self, s: SupId) -> &mut Sup {
         // Invariant: as in `sup`.
-        self.nodes[s.0.index()].sup.as_deref_mut().expect("supervisor node")
+        self.nodes[s.0.slot()].sup.as_deref_mut().expect("supervisor node")
     }
 
     pub(crate) fn is_sup(&self, id: NodeId) -> bool {
-        self.nodes[id.index()].sup.is_some()
+        self.nodes[id.slot()].sup.is_some()
     }
 
     /// Make slots removed in earlier calls reusable.
@@ -452,10 +464,10 @@ impl Tree {
         let was = n.state.is_active();
         n.state = state;
         let now = state.is_active();
-        let Some(parent) = n.parent else { return };
         if was == now {
             return;
         }
+        let Some(parent) = n.parent else { return };
         let significant = n.significant;
         let s = self.sup_mut(parent);
         if now {
