@@ -11,9 +11,8 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
 
 use crate::injected_bug::{Bugs, InjectedBug};
-use crate::plan::{Mail, PendingReply};
+use crate::plan::{Mail, PendingReply, SupEvent};
 use crate::runs::Runs;
-use crate::supervisor::SupEvent;
 use crate::tree::{flag, NodeState, StopCause, SupId, TimerPurpose, Tree};
 use crate::{
     ChildState, Command, ExitReason, Input, InputKind, Instant, NodeId, Notice, Readiness, RunId, SpecError, Stats,

@@ -1,4 +1,5 @@
-//! What a supervisor is doing: its mode, its current plan and its mailbox.
+//! What a supervisor is doing: its mode, its current plan and its mailbox,
+//! and the news it sends its parent.
 //!
 //! A supervisor works like OTP's supervisor process: one thing at a time.
 //! While a plan runs (a start, a restart round, a stop) it is busy, and what
@@ -181,4 +182,52 @@ pub(crate) enum Mail {
     /// An operator request that arrived while the supervisor was busy (boxed:
     /// rare and large, and mail must stay small for the restart path).
     Request(Box<(PendingReply, Request)>),
+}
+
+/// Something a child supervisor tells its parent, processed in order after
+/// the step that caused it (this keeps the engine free of deep recursion).
+#[derive(Debug)]
+pub(crate) enum SupEvent {
+    /// It started all its children.
+    Started(NodeId),
+    /// Its first start failed (the error, as the parent reports it).
+    StartFailed(NodeId, String),
+    /// It ended.
+    Exited(NodeId, ExitReason),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_child_bound_ends_a_walk_early() {
+        let (a, b) = (NodeId::from_index(3), NodeId::from_index(4));
+        assert!(Bound::Child(a).ends_at(a));
+        assert!(!Bound::Child(a).ends_at(b));
+        // An open end lets the walk run until the list runs out.
+        assert!(!Bound::First.ends_at(a));
+        assert!(!Bound::Last.ends_at(b));
+    }
+
+    #[test]
+    fn bounds_resolve_against_the_list_as_it_is_now() {
+        let (a, b, c) = (NodeId::from_index(3), NodeId::from_index(4), NodeId::from_index(5));
+        assert_eq!(Bound::First.resolve(Some(a), Some(b)), Some(a));
+        assert_eq!(Bound::Last.resolve(Some(a), Some(b)), Some(b));
+        assert_eq!(Bound::Child(c).resolve(Some(a), Some(b)), Some(c));
+        assert_eq!(Bound::First.resolve(None, None), None, "no children: nothing to walk");
+    }
+
+    #[test]
+    fn a_start_only_plan_begins_in_its_start_phase() {
+        let c = NodeId::from_index(2);
+        let p = Plan::start(PlanKind::Restart, Some(c), Bound::Child(c));
+        assert_eq!(
+            (p.phase, p.cursor, p.start_to),
+            (Phase::Start, Some(c), Bound::Child(c))
+        );
+        let p = Plan::stop(PlanKind::Restart, None, Bound::First, None);
+        assert_eq!((p.phase, p.cursor, p.then_start), (Phase::Stop, None, false));
+    }
 }

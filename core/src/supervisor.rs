@@ -5,21 +5,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::injected_bug::InjectedBug;
-use crate::plan::{Bound, Mail, Mode, PendingReply, Phase, Plan, PlanKind};
+use crate::plan::{Bound, Mail, Mode, PendingReply, Phase, Plan, PlanKind, SupEvent};
 use crate::time::duration_nanos;
 use crate::tree::{flag, NodeState, StopCause, SupId, TimerPurpose};
 use crate::{
     AutoShutdown, Engine, ExitReason, Lifespan, NodeId, Notice, Reply, RequestError, Restart, RestartAllMode, Strategy,
 };
-
-/// Something a supervisor tells its parent, processed in order after the
-/// step that caused it (this keeps the engine free of deep recursion).
-#[derive(Debug)]
-pub(crate) enum SupEvent {
-    Started(SupId),
-    StartFailed(SupId, String),
-    Exited(SupId, ExitReason),
-}
 
 impl Engine {
     /// Process supervisor-to-parent events until none is left.
@@ -29,20 +20,20 @@ impl Engine {
                 SupEvent::Started(s) | SupEvent::StartFailed(s, _) | SupEvent::Exited(s, _) => *s,
             };
             // Only a child supervisor sends news; the root has no parent.
-            let Some(p) = self.tree.parent(s.node()) else { continue };
+            let Some(p) = self.tree.parent(s) else { continue };
             match ev {
                 SupEvent::Started(s) => {
                     let now = self.now;
-                    if let Some(ext) = self.tree.node_mut(s.node()).ext.as_deref_mut() {
+                    if let Some(ext) = self.tree.node_mut(s).ext.as_deref_mut() {
                         ext.up_since = Some(now);
                     }
-                    self.tree.set_state(s.node(), NodeState::Running);
+                    self.tree.set_state(s, NodeState::Running);
                     self.advance(p);
                 }
                 SupEvent::StartFailed(s, error) => {
-                    self.tree.node_mut(s.node()).cause = StopCause::None;
-                    self.tree.set_state(s.node(), NodeState::Stopped);
-                    self.on_start_failed(p, s.node(), error);
+                    self.tree.node_mut(s).cause = StopCause::None;
+                    self.tree.set_state(s, NodeState::Stopped);
+                    self.on_start_failed(p, s, error);
                 }
                 SupEvent::Exited(s, reason) => self.child_sup_exited(p, s, reason),
             }
@@ -50,8 +41,7 @@ impl Engine {
     }
 
     /// Child supervisor `c` of `s` ended with `reason`.
-    fn child_sup_exited(&mut self, s: SupId, c: SupId, reason: ExitReason) {
-        let c = c.node();
+    fn child_sup_exited(&mut self, s: SupId, c: NodeId, reason: ExitReason) {
         self.record_uptime(c);
         self.runs.cancel(&mut self.tree, c);
         let n = self.tree.node_mut(c);
@@ -249,7 +239,7 @@ impl Engine {
                 if s == SupId::ROOT {
                     self.tree.set_state(s.node(), NodeState::Running);
                 } else {
-                    self.sup_events.push_back(SupEvent::Started(s));
+                    self.sup_events.push_back(SupEvent::Started(s.node()));
                 }
             }
             PlanKind::Restart => {}
@@ -658,9 +648,10 @@ impl Engine {
                 self.reply(req, Ok(Reply::Ok));
             }
         } else if start_failed {
-            self.sup_events.push_back(SupEvent::StartFailed(s, reason.to_string()));
+            self.sup_events
+                .push_back(SupEvent::StartFailed(s.node(), reason.to_string()));
         } else {
-            self.sup_events.push_back(SupEvent::Exited(s, reason));
+            self.sup_events.push_back(SupEvent::Exited(s.node(), reason));
         }
     }
 
