@@ -6,7 +6,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::RngCore;
 
 use crate::time::duration_nanos;
-use crate::{Backoff, Instant};
+use crate::Backoff;
 
 /// The backoff state of one child: its spec and the next delay to use.
 #[derive(Clone, Debug)]
@@ -57,18 +57,6 @@ pub(crate) fn grow(base: Duration, multiplier: f64, max: Duration) -> Duration {
         return max;
     }
     Duration::try_from_secs_f64(scaled).map_or(max, |d| d.min(max))
-}
-
-/// Per-worker extras that most children do not have; boxed to keep nodes small.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct NodeExt {
-    pub(crate) startup_timeout: Option<Duration>,
-    pub(crate) health_timeout: Option<Duration>,
-    pub(crate) backoff: Option<BackoffState>,
-    /// When the current run became running (for `reset_after`).
-    pub(crate) up_since: Option<Instant>,
-    /// How long the run that just ended had been up (`None` after a failed start).
-    pub(crate) lived: Option<Duration>,
 }
 
 #[cfg(test)]

@@ -1,4 +1,8 @@
 //! The engine: the public sans-IO API, inputs and timers.
+//!
+//! Inputs and fired deadlines are read here; what they mean for a supervisor
+//! is decided in `supervisor.rs`, and every command and deadline goes through
+//! [`Runs`](crate::runs::Runs).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -6,22 +10,14 @@ use std::sync::Arc;
 use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
 
-use crate::plan::{Mail, PendingReply};
-use crate::timer_queue::TimerQueue;
-use crate::tree::{flag, NodeState, StopCause, TimerPurpose, Tree, NONE};
+use crate::injected_bug::{Bugs, InjectedBug};
+use crate::plan::{Mail, PendingReply, SupEvent};
+use crate::runs::Runs;
+use crate::tree::{flag, NodeState, StopCause, SupId, TimerPurpose, Tree};
 use crate::{
     ChildState, Command, ExitReason, Input, InputKind, Instant, NodeId, Notice, Readiness, RunId, SpecError, Stats,
     Strategy, SupervisorSpec,
 };
-
-/// Something a supervisor tells its parent, processed in order after the
-/// step that caused it (this keeps the engine free of deep recursion).
-#[derive(Debug)]
-pub(crate) enum SupEvent {
-    Started(u32),
-    StartFailed(u32, String),
-    Exited(u32, ExitReason),
-}
 
 /// The supervision engine: a pure state machine over a tree of supervisors
 /// and workers.
@@ -37,21 +33,19 @@ pub(crate) enum SupEvent {
 #[derive(Debug)]
 pub struct Engine {
     pub(crate) tree: Tree,
-    pub(crate) root: u32,
-    pub(crate) timers: TimerQueue,
-    pub(crate) commands: VecDeque<Command>,
+    pub(crate) runs: Runs,
     pub(crate) notices: VecDeque<Notice>,
     pub(crate) sup_events: VecDeque<SupEvent>,
     pub(crate) rng: ChaCha8Rng,
     pub(crate) now: Instant,
     pub(crate) started: bool,
     pub(crate) down: bool,
-    pub(crate) next_generation: u64,
     pub(crate) next_request: u64,
     pub(crate) stats: Stats,
     pub(crate) shutdown_waiters: Vec<PendingReply>,
     pub(crate) start_failed: bool,
-    pub(crate) bug: Option<crate::injected_bug::InjectedBug>,
+    /// Deliberate bugs: no field at all without the feature `bug-injection`.
+    pub(crate) bugs: Bugs,
 }
 
 impl Engine {
@@ -63,41 +57,39 @@ impl Engine {
         // The root is never restarted, so its static children are built now and
         // their specs not kept (nested supervisors keep theirs, to restart).
         let children = std::mem::take(&mut spec.children);
-        let mut tree = Tree::default();
-        let root = tree.new_root(Arc::new(spec));
+        let mut tree = Tree::new(Arc::new(spec));
         for child in &children {
-            tree.add_child(root, child, false);
+            tree.add_child(SupId::ROOT, child, false).map_err(|full| full.at(""))?;
         }
         Ok(Engine {
             tree,
-            root,
-            timers: TimerQueue::default(),
-            commands: VecDeque::new(),
+            runs: Runs::new(),
             notices: VecDeque::new(),
             sup_events: VecDeque::new(),
             rng: ChaCha8Rng::seed_from_u64(seed),
             now: Instant::ZERO,
             started: false,
             down: false,
-            next_generation: 1,
             next_request: 1,
             stats: Stats::default(),
             shutdown_waiters: Vec::new(),
             start_failed: false,
-            bug: None,
+            bugs: Bugs::default(),
         })
     }
 
     /// Test-only: make this engine deliberately wrong (feature `bug-injection`).
     #[cfg(feature = "bug-injection")]
-    pub fn inject_bug(&mut self, bug: crate::InjectedBug) {
-        self.bug = Some(bug);
+    pub fn inject_bug(&mut self, bug: InjectedBug) {
+        self.bugs = Bugs::with(bug);
+        self.runs.bugs = self.bugs;
     }
 
-    /// Whether a deliberate bug is switched on (never without the feature).
-    #[inline]
-    pub(crate) fn has_bug(&self, bug: crate::injected_bug::InjectedBug) -> bool {
-        self.bug == Some(bug)
+    /// Whether deliberate bug `bug` is switched on (never without the feature:
+    /// then this is the constant `false`).
+    #[inline(always)]
+    pub(crate) fn has_bug(&self, bug: InjectedBug) -> bool {
+        self.bugs.has(bug)
     }
 
     /// Start the tree: the root starts its children in order. Calling it again
@@ -108,8 +100,8 @@ impl Engine {
             return;
         }
         self.started = true;
-        self.start_sup(self.root);
-        self.settle();
+        self.start_sup(SupId::ROOT);
+        self.end_call();
     }
 
     /// Handle an input about a run. Inputs for unknown nodes, old generations,
@@ -118,16 +110,20 @@ impl Engine {
     pub fn handle(&mut self, input: Input, now: Instant) {
         self.begin_call(now);
         let run = input.run();
-        let c = run.node.0;
-        let state = match self.tree.get(c) {
-            Some(n) if !self.down && n.sup.is_none() && n.generation == run.generation => n.state,
+        let c = run.node;
+        let (state, parent) = match self.tree.get(c) {
+            Some(n) if !self.down && n.sup.is_none() && n.generation == run.generation => (n.state, n.parent),
             _ => return self.stale(run, input.kind()),
+        };
+        // A worker always has a parent; the root is a supervisor.
+        let Some(parent) = parent else {
+            return self.stale(run, input.kind());
         };
         match (input, state) {
             (Input::Started(_), NodeState::Spawned) => self.on_started(c, run),
             (Input::Ready(_), NodeState::AwaitingReady) => {
                 self.notices.push_back(Notice::Ready(run));
-                self.on_up(c);
+                self.on_up(parent, c);
             }
             (Input::Heartbeat(_), NodeState::AwaitingReady | NodeState::Running | NodeState::Stopping) => {
                 self.notices.push_back(Notice::Heartbeat(run));
@@ -137,18 +133,18 @@ impl Engine {
             }
             (Input::StartFailed(_, error), NodeState::Spawned) => {
                 self.notices.push_back(Notice::StartFailed(run, error.clone()));
-                self.worker_gone(c);
-                self.on_start_failed(self.tree.node(c).parent, c, error);
+                self.runs.gone(&mut self.tree, c);
+                self.on_start_failed(parent, c, error);
             }
             (Input::Exited(_, reason), NodeState::Spawned | NodeState::AwaitingReady) => {
                 let reason = self.substitute(c, reason);
                 let error = reason.to_string();
                 self.notices.push_back(Notice::Exited(run, reason));
-                self.worker_gone(c);
-                self.on_start_failed(self.tree.node(c).parent, c, error);
+                self.runs.gone(&mut self.tree, c);
+                self.on_start_failed(parent, c, error);
             }
             (Input::Exited(_, reason), NodeState::Running | NodeState::Stopping) => {
-                self.on_exited(c, run, reason);
+                self.on_exited(parent, c, run, reason);
             }
             (Input::Evict(_, why), NodeState::Running | NodeState::AwaitingReady) => {
                 self.tree.node_mut(c).cause = StopCause::Memory;
@@ -156,43 +152,27 @@ impl Engine {
                     run,
                     reason: why.reason(),
                 });
-                self.stop_run(c);
+                self.runs.stop(&mut self.tree, &mut self.notices, c, self.now);
             }
             (input, _) => self.stale(run, input.kind()),
         }
-        self.settle();
+        self.end_call();
     }
 
     /// Fire every deadline due at or before `now` (readiness and heartbeat
     /// deadlines, shutdown kills, backoff restarts), in deadline order.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.begin_call(now);
-        while let Some(e) = self.timers.peek() {
-            if e.at > self.now {
-                break;
-            }
-            self.timers.pop();
-            let Some(n) = self.tree.get(e.node) else { continue };
-            if n.timer_epoch != e.epoch {
-                continue;
-            }
-            if n.timer == TimerPurpose::Health && n.deadline > e.at {
-                // A heartbeat moved the deadline; wait for the new one (which
-                // never comes if it saturated at the end of time).
-                let (at, epoch) = (n.deadline, n.timer_epoch);
-                if at < Instant::MAX {
-                    self.timers.push(at, e.node, epoch);
-                }
-                continue;
-            }
-            self.fire(e.node);
+        while let Some((c, purpose)) = self.runs.pop_due(&mut self.tree, self.now) {
+            self.fire(c, purpose);
             self.settle();
         }
+        self.end_call();
     }
 
     /// The next command for the driver.
     pub fn poll_command(&mut self) -> Option<Command> {
-        self.commands.pop_front()
+        self.runs.poll_command()
     }
 
     /// The next notice (everything that happened, in order).
@@ -201,22 +181,9 @@ impl Engine {
     }
 
     /// When to call [`Engine::handle_timeout`] next; `None` if no deadline is armed.
-    pub fn poll_timeout(&mut self) -> Option<Instant> {
-        while let Some(e) = self.timers.peek() {
-            match self.tree.get(e.node) {
-                Some(n) if n.timer_epoch == e.epoch => {
-                    return Some(if n.timer == TimerPurpose::Health {
-                        e.at.min(n.deadline)
-                    } else {
-                        e.at
-                    });
-                }
-                _ => {
-                    self.timers.pop();
-                }
-            }
-        }
-        None
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.runs.next_deadline(&self.tree)
     }
 
     /// Whether the root has ended (gave up, shut down, or failed to start).
@@ -232,7 +199,13 @@ impl Engine {
 
     /// Counters since creation.
     pub fn stats(&self) -> Stats {
-        self.stats
+        let (spawns, stops, kills) = self.runs.counts();
+        Stats {
+            spawns,
+            stops,
+            kills,
+            ..self.stats
+        }
     }
 
     /// The latest instant the engine has been given.
@@ -242,7 +215,7 @@ impl Engine {
 
     /// The root supervisor.
     pub fn root(&self) -> NodeId {
-        NodeId(self.root)
+        NodeId::ROOT
     }
 
     /// The path of a node (`""` for the root). Nodes removed during the latest
@@ -255,21 +228,21 @@ impl Engine {
     /// Append the path of `node` to `out` (no allocation if `out` has room);
     /// returns `false` for an id the engine never issued.
     pub fn write_path(&self, node: NodeId, out: &mut String) -> bool {
-        if node.index() >= self.tree.nodes.len() {
+        if self.tree.get_any(node).is_none() {
             return false;
         }
-        self.tree.write_path(node.0, out);
+        self.tree.write_path(node, out);
         true
     }
 
     /// The node at `path`, if it exists now.
     pub fn lookup(&self, path: &str) -> Option<NodeId> {
-        self.tree.lookup(self.root, path).map(NodeId)
+        self.tree.lookup(path)
     }
 
     /// A node's name (empty for the root).
     pub fn name(&self, node: NodeId) -> Option<&str> {
-        self.tree.nodes.get(node.index()).map(|n| &*n.name)
+        self.tree.get_any(node).map(|n| &*n.name)
     }
 
     /// A node's parent (`None` for the root or an unknown id). Like
@@ -277,61 +250,55 @@ impl Engine {
     /// shutdown policy, readiness, supervisor spec, tag) also resolve nodes
     /// removed during the latest call, so notices can be interpreted.
     pub fn parent(&self, node: NodeId) -> Option<NodeId> {
-        let p = self.tree.nodes.get(node.index())?.parent;
-        (p != NONE).then_some(NodeId(p))
+        self.tree.get_any(node)?.parent.map(SupId::node)
     }
 
     /// Whether the node is a supervisor.
     pub fn is_supervisor(&self, node: NodeId) -> bool {
-        self.tree.get(node.0).is_some_and(|n| n.sup.is_some())
+        self.tree.as_sup(node).is_some()
     }
 
     /// The driver tag from the node's spec.
     pub fn tag(&self, node: NodeId) -> Option<u64> {
-        self.tree.nodes.get(node.index()).map(|n| n.tag)
+        self.tree.get_any(node).map(|n| n.tag)
     }
 
     /// The node's restart type (`None` for an unknown node; the root reads as permanent).
     pub fn restart_type(&self, node: NodeId) -> Option<crate::Restart> {
-        self.tree.nodes.get(node.index()).map(|n| n.restart)
+        self.tree.get_any(node).map(|n| n.restart)
     }
 
     /// The node's effective shutdown policy (`None` for an unknown node).
     pub fn shutdown_policy(&self, node: NodeId) -> Option<crate::Shutdown> {
         self.tree
-            .nodes
-            .get(node.index())
+            .get_any(node)
             .map(|n| crate::tree::unpack_shutdown(n.shutdown))
     }
 
     /// A worker's readiness mode (`None` for a supervisor or an unknown node).
     pub fn readiness(&self, node: NodeId) -> Option<Readiness> {
-        self.tree
-            .nodes
-            .get(node.index())
-            .filter(|n| n.sup.is_none())
-            .map(|n| n.readiness)
+        self.tree.get_any(node).filter(|n| n.sup.is_none()).map(|n| n.readiness)
     }
 
     /// Whether the node is significant.
     pub fn is_significant(&self, node: NodeId) -> bool {
-        self.tree.get(node.0).is_some_and(|n| n.significant)
+        self.tree.get(node).is_some_and(|n| n.significant)
     }
 
     /// A supervisor's spec: strategy, intensity, period, auto_shutdown,
     /// lifespan (the root's lists no children: they were built into the tree).
     pub fn supervisor_spec(&self, node: NodeId) -> Option<&SupervisorSpec> {
-        self.tree.nodes.get(node.index())?.sup.as_ref().map(|s| &*s.spec)
+        self.tree.get_any(node)?.sup.as_ref().map(|s| &*s.spec)
     }
 
     /// The node's state as operators see it.
     pub fn state(&self, node: NodeId) -> Option<ChildState> {
-        self.tree.get(node.0).map(|n| n.state.public())
+        self.tree.get(node).map(|n| n.state.public())
     }
 
     /// The run a worker currently has (spawned, up or stopping), if any.
     pub fn current_run(&self, node: NodeId) -> Option<RunId> {
-        let n = self.tree.get(node.0)?;
+        let n = self.tree.get(node)?;
         (n.sup.is_none() && n.state.is_live()).then_some(RunId {
             node,
             generation: n.generation,
@@ -340,18 +307,11 @@ impl Engine {
 
     /// The children of a supervisor, in start order (empty for a worker).
     pub fn children(&self, sup: NodeId) -> impl Iterator<Item = NodeId> + '_ {
-        let first = match self.tree.get(sup.0) {
-            Some(n) => n.sup.as_ref().map_or(NONE, |s| s.first),
-            None => NONE,
-        };
-        std::iter::successors((first != NONE).then_some(first), |&i| {
-            let next = self.tree.node(i).next;
-            (next != NONE).then_some(next)
-        })
-        .map(NodeId)
+        let first = self.tree.as_sup(sup).and_then(|s| self.tree.sup(s).first);
+        std::iter::successors(first, |&c| self.tree.node(c).next)
     }
 
-    // ----- internals shared by the other modules -----
+    // ----- the call boundary -----
 
     pub(crate) fn begin_call(&mut self, now: Instant) {
         // Time never goes backwards: an earlier `now` is read as the latest one.
@@ -359,41 +319,12 @@ impl Engine {
         self.tree.recycle();
     }
 
-    /// Process supervisor-to-parent events until none is left.
-    pub(crate) fn settle(&mut self) {
-        while let Some(ev) = self.sup_events.pop_front() {
-            match ev {
-                SupEvent::Started(s) => {
-                    let p = self.tree.node(s).parent;
-                    let now = self.now;
-                    if let Some(ext) = self.tree.node_mut(s).ext.as_deref_mut() {
-                        ext.up_since = Some(now);
-                    }
-                    self.tree.set_state(s, NodeState::Running);
-                    self.advance(p);
-                }
-                SupEvent::StartFailed(s, error) => {
-                    let p = self.tree.node(s).parent;
-                    self.tree.node_mut(s).cause = StopCause::None;
-                    self.tree.set_state(s, NodeState::Stopped);
-                    self.on_start_failed(p, s, error);
-                }
-                SupEvent::Exited(s, reason) => {
-                    let p = self.tree.node(s).parent;
-                    self.record_uptime(s);
-                    self.cancel_timer(s);
-                    let n = self.tree.node_mut(s);
-                    n.flags &= !flag::KILLING;
-                    let cause = std::mem::replace(&mut n.cause, StopCause::None);
-                    if cause == StopCause::Plan {
-                        self.tree.set_state(s, NodeState::Stopped);
-                        self.advance(p);
-                    } else {
-                        self.child_exited_by_itself(p, s, reason.is_normal(), Some(reason));
-                    }
-                }
-            }
-        }
+    /// Finish a call that may have changed the tree: settle the supervisors'
+    /// news, and drop cancelled deadlines so [`Engine::poll_timeout`] can read
+    /// the next one without changing anything.
+    pub(crate) fn end_call(&mut self) {
+        self.settle();
+        self.runs.purge(&self.tree);
     }
 
     fn stale(&mut self, run: RunId, kind: InputKind) {
@@ -401,9 +332,11 @@ impl Engine {
         self.notices.push_back(Notice::Stale(run, kind));
     }
 
+    // ----- what an accepted input means for the worker -----
+
     /// The reason the engine acts on: a kill the engine ordered for a missed
     /// deadline reads as that deadline's reason.
-    fn substitute(&self, c: u32, reason: ExitReason) -> ExitReason {
+    fn substitute(&self, c: NodeId, reason: ExitReason) -> ExitReason {
         match (self.tree.node(c).cause, &reason) {
             (StopCause::Health, ExitReason::Killed) => ExitReason::Health,
             (StopCause::StartTimeout, ExitReason::Killed) => ExitReason::StartTimeout,
@@ -413,16 +346,16 @@ impl Engine {
         }
     }
 
-    fn on_started(&mut self, c: u32, run: RunId) {
+    fn on_started(&mut self, c: NodeId, run: RunId) {
         self.notices.push_back(Notice::Started(run));
         let n = self.tree.node(c);
         if n.has(flag::KILL_ON_START | flag::STOP_ON_START) {
             let kill = n.has(flag::KILL_ON_START);
             self.tree.set_state(c, NodeState::Running);
             if kill {
-                self.kill_run(c);
+                self.runs.kill(&mut self.tree, &mut self.notices, c);
             } else {
-                self.stop_run(c);
+                self.runs.stop(&mut self.tree, &mut self.notices, c, self.now);
             }
             return;
         }
@@ -430,16 +363,17 @@ impl Engine {
             let startup_timeout = n.ext.as_ref().and_then(|e| e.startup_timeout);
             self.tree.set_state(c, NodeState::AwaitingReady);
             if let Some(t) = startup_timeout {
-                self.arm(c, self.now + t, TimerPurpose::Startup);
+                self.runs.arm(&mut self.tree, c, self.now + t, TimerPurpose::Startup);
             }
             return;
         }
-        self.on_up(c);
+        let Some(parent) = self.tree.parent(c) else { return };
+        self.on_up(parent, c);
     }
 
-    /// The worker is up (started, and ready if it must be).
-    fn on_up(&mut self, c: u32) {
-        self.cancel_timer(c);
+    /// Worker `c` of `s` is up (started, and ready if it must be).
+    fn on_up(&mut self, s: SupId, c: NodeId) {
+        self.runs.cancel(&mut self.tree, c);
         self.tree.set_state(c, NodeState::Running);
         let now = self.now;
         let mut health = None;
@@ -448,12 +382,12 @@ impl Engine {
             health = ext.health_timeout;
         }
         if let Some(t) = health {
-            self.arm(c, now + t, TimerPurpose::Health);
+            self.runs.arm(&mut self.tree, c, now + t, TimerPurpose::Health);
         }
-        self.advance(self.tree.node(c).parent);
+        self.advance(s);
     }
 
-    fn on_heartbeat(&mut self, c: u32) {
+    fn on_heartbeat(&mut self, c: NodeId) {
         let now = self.now;
         let n = self.tree.node_mut(c);
         if n.timer == TimerPurpose::Health {
@@ -465,11 +399,11 @@ impl Engine {
         }
     }
 
-    fn on_exited(&mut self, c: u32, run: RunId, reason: ExitReason) {
+    fn on_exited(&mut self, s: SupId, c: NodeId, run: RunId, reason: ExitReason) {
         let reason = self.substitute(c, reason);
-        let (state, cause, parent) = {
+        let (state, cause) = {
             let n = self.tree.node(c);
-            (n.state, n.cause, n.parent)
+            (n.state, n.cause)
         };
         if state == NodeState::Running {
             self.record_uptime(c);
@@ -477,50 +411,41 @@ impl Engine {
         match cause {
             StopCause::Plan => {
                 self.notices.push_back(Notice::Exited(run, reason));
-                self.worker_gone(c);
+                self.runs.gone(&mut self.tree, c);
                 self.tree.set_state(c, NodeState::Stopped);
-                self.advance(parent);
+                self.advance(s);
             }
             StopCause::StartTimeout => {
                 let error = reason.to_string();
                 self.notices.push_back(Notice::Exited(run, reason));
-                self.worker_gone(c);
-                self.on_start_failed(parent, c, error);
+                self.runs.gone(&mut self.tree, c);
+                self.on_start_failed(s, c, error);
             }
             StopCause::Health | StopCause::Memory | StopCause::None => {
                 // The reason moves into the notice; only one_terminate_all needs
                 // its own copy (it becomes the supervisor's reason). No clone on
                 // the hot path.
                 let normal = reason.is_normal();
-                let own = (self.tree.sup(parent).spec.strategy == Strategy::OneTerminateAll).then(|| reason.clone());
+                let own = (self.tree.sup(s).spec.strategy == Strategy::OneTerminateAll).then(|| reason.clone());
                 self.notices.push_back(Notice::Exited(run, reason));
-                self.worker_gone(c);
-                self.child_exited_by_itself(parent, c, normal, own);
+                self.runs.gone(&mut self.tree, c);
+                self.child_exited_by_itself(s, c, normal, own);
             }
         }
     }
 
     /// Remember how long `c`'s run was up (for backoff's `reset_after`).
-    fn record_uptime(&mut self, c: u32) {
+    pub(crate) fn record_uptime(&mut self, c: NodeId) {
         let now = self.now;
         if let Some(ext) = self.tree.node_mut(c).ext.as_deref_mut() {
             ext.lived = ext.up_since.take().map(|t| now - t);
         }
     }
 
-    /// The run of worker `c` no longer exists: clear its per-run state.
-    fn worker_gone(&mut self, c: u32) {
-        self.cancel_timer(c);
-        let n = self.tree.node_mut(c);
-        n.flags &= !(flag::STOP_ON_START | flag::KILL_ON_START | flag::STOP_SENT | flag::KILL_SENT);
-        n.cause = StopCause::None;
-    }
-
-    fn fire(&mut self, c: u32) {
-        let purpose = self.tree.node(c).timer;
-        self.tree.node_mut(c).timer = TimerPurpose::None;
+    /// Act on `c`'s deadline, armed for `purpose`, that just came.
+    fn fire(&mut self, c: NodeId, purpose: TimerPurpose) {
         let run = RunId {
-            node: NodeId(c),
+            node: c,
             generation: self.tree.node(c).generation,
         };
         match purpose {
@@ -531,7 +456,7 @@ impl Engine {
                     run,
                     reason: ExitReason::StartTimeout,
                 });
-                self.kill_run(c);
+                self.runs.kill(&mut self.tree, &mut self.notices, c);
             }
             TimerPurpose::Health => {
                 self.tree.node_mut(c).cause = StopCause::Health;
@@ -539,17 +464,14 @@ impl Engine {
                     run,
                     reason: ExitReason::Health,
                 });
-                self.kill_run(c);
+                self.runs.kill(&mut self.tree, &mut self.notices, c);
             }
-            TimerPurpose::Kill => {
-                if self.tree.is_sup(c) {
-                    self.kill_subtree(c);
-                } else {
-                    self.kill_run(c);
-                }
-            }
+            TimerPurpose::Kill => match self.tree.as_sup(c) {
+                Some(s) => self.kill_subtree(s),
+                None => self.runs.kill(&mut self.tree, &mut self.notices, c),
+            },
             TimerPurpose::Backoff => {
-                let p = self.tree.node(c).parent;
+                let Some(p) = self.tree.parent(c) else { return };
                 self.tree.set_state(c, NodeState::Queued);
                 self.tree.sup_mut(p).mailbox.push_back(Mail::Queued {
                     child: c,
@@ -557,103 +479,6 @@ impl Engine {
                 });
                 self.advance(p);
             }
-        }
-    }
-
-    // ----- timers and commands -----
-
-    /// Arm `c`'s timer for `purpose` at `at`. A deadline at [`Instant::MAX`]
-    /// (a computation that saturated: the end of the engine's time, about 584
-    /// years) never comes: it is recorded but never fires, so an engine given
-    /// `Instant::MAX` as `now` cannot fire a re-armed deadline at the same
-    /// instant for ever (docs/SEMANTICS.md, "Saturation and bounds").
-    pub(crate) fn arm(&mut self, c: u32, at: Instant, purpose: TimerPurpose) {
-        let n = self.tree.node_mut(c);
-        n.timer_epoch = n.timer_epoch.wrapping_add(1);
-        n.deadline = at;
-        n.timer = purpose;
-        let epoch = n.timer_epoch;
-        if at < Instant::MAX {
-            self.timers.push(at, c, epoch);
-        }
-    }
-
-    pub(crate) fn cancel_timer(&mut self, c: u32) {
-        let n = self.tree.node_mut(c);
-        if n.timer != TimerPurpose::None {
-            n.timer_epoch = n.timer_epoch.wrapping_add(1);
-            n.timer = TimerPurpose::None;
-            n.deadline = Instant::MAX;
-        }
-    }
-
-    pub(crate) fn emit_spawn(&mut self, c: u32) {
-        let generation = self.next_generation;
-        self.next_generation += 1;
-        let n = self.tree.node_mut(c);
-        n.generation = generation;
-        n.cause = StopCause::None;
-        n.flags &= !(flag::STOP_ON_START | flag::KILL_ON_START | flag::STOP_SENT | flag::KILL_SENT);
-        if let Some(ext) = n.ext.as_deref_mut() {
-            ext.up_since = None;
-            ext.lived = None;
-        }
-        self.tree.set_state(c, NodeState::Spawned);
-        let run = RunId {
-            node: NodeId(c),
-            generation,
-        };
-        self.stats.spawns += 1;
-        self.commands.push_back(Command::Spawn(run));
-        self.notices.push_back(Notice::Spawn(run));
-    }
-
-    /// Kill the current run of worker `c` (once).
-    pub(crate) fn kill_run(&mut self, c: u32) {
-        let n = self.tree.node(c);
-        if n.has(flag::KILL_SENT) {
-            return;
-        }
-        let run = RunId {
-            node: NodeId(c),
-            generation: n.generation,
-        };
-        self.cancel_timer(c);
-        self.tree.node_mut(c).flags |= flag::KILL_SENT;
-        self.tree.set_state(c, NodeState::Stopping);
-        self.stats.kills += 1;
-        self.commands.push_back(Command::Kill(run));
-        self.notices.push_back(Notice::Kill(run));
-    }
-
-    /// Stop the current run of worker `c` by its shutdown policy.
-    pub(crate) fn stop_run(&mut self, c: u32) {
-        let n = self.tree.node(c);
-        if n.has(flag::STOP_SENT | flag::KILL_SENT) {
-            return;
-        }
-        let shutdown = n.shutdown;
-        if shutdown == 0 {
-            return self.kill_run(c);
-        }
-        let run = RunId {
-            node: NodeId(c),
-            generation: n.generation,
-        };
-        self.cancel_timer(c);
-        self.tree.node_mut(c).flags |= flag::STOP_SENT;
-        self.tree.set_state(c, NodeState::Stopping);
-        self.stats.stops += 1;
-        self.commands.push_back(Command::Stop(run));
-        self.notices.push_back(Notice::Stop(run));
-        if shutdown != u64::MAX {
-            let early = self.has_bug(crate::injected_bug::InjectedBug::EarlyKill);
-            let at = self.now.saturating_add(std::time::Duration::from_nanos(if early {
-                shutdown / 2
-            } else {
-                shutdown
-            }));
-            self.arm(c, at, TimerPurpose::Kill);
         }
     }
 }

@@ -1,9 +1,13 @@
 //! Test-only deliberate bugs (feature `bug-injection`), to prove that the
 //! simulator's oracle notices a broken engine.
+//!
+//! Without the feature [`Bugs`] has no field and [`Bugs::has`] is the
+//! constant `false`: a release engine carries neither the switch nor the
+//! checks (they compile away), as quinn-proto gates its
+//! `deterministic_packet_numbers` at the field.
 
 /// A deliberate defect the engine can be told to have.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[cfg_attr(not(feature = "bug-injection"), allow(dead_code))]
 pub enum InjectedBug {
     /// Never give up: the intensity check is skipped.
     SkipIntensity,
@@ -15,7 +19,7 @@ pub enum InjectedBug {
     KeepFailedTemporary,
 }
 
-#[cfg_attr(not(feature = "bug-injection"), allow(dead_code))]
+#[cfg(feature = "bug-injection")]
 impl InjectedBug {
     /// The name used on command lines.
     pub fn name(self) -> &'static str {
@@ -37,5 +41,46 @@ impl InjectedBug {
             "keep_failed_temporary" => Some(InjectedBug::KeepFailedTemporary),
             _ => None,
         }
+    }
+}
+
+/// The deliberate bug an engine has, if any: empty without the feature.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Bugs {
+    #[cfg(feature = "bug-injection")]
+    on: Option<InjectedBug>,
+}
+
+impl Bugs {
+    /// Switch `bug` on (the only one).
+    #[cfg(feature = "bug-injection")]
+    pub(crate) fn with(bug: InjectedBug) -> Bugs {
+        Bugs { on: Some(bug) }
+    }
+
+    /// Whether `bug` is switched on.
+    #[cfg(feature = "bug-injection")]
+    pub(crate) fn has(self, bug: InjectedBug) -> bool {
+        self.on == Some(bug)
+    }
+
+    /// Always `false` without the feature (the check compiles away).
+    #[cfg(not(feature = "bug-injection"))]
+    #[inline(always)]
+    pub(crate) fn has(self, _bug: InjectedBug) -> bool {
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_release_engine_carries_no_bug_switch() {
+        if cfg!(not(feature = "bug-injection")) {
+            assert_eq!(std::mem::size_of::<Bugs>(), 0);
+        }
+        assert!(!Bugs::default().has(InjectedBug::SkipIntensity));
     }
 }

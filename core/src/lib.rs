@@ -62,6 +62,7 @@ mod operator;
 mod plan;
 mod request;
 mod restart_window;
+mod runs;
 mod spec;
 mod spec_error;
 mod stats;

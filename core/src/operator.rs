@@ -1,12 +1,12 @@
 //! Operator requests (SUPERVISION.md section 10): resolution, queueing behind a
 //! busy supervisor, and execution.
 
-use crate::plan::{Mail, Mode, PendingReply, Plan, PlanKind};
+use crate::plan::{Bound, Mail, Mode, PendingReply, Plan, PlanKind};
 use crate::spec::MAX_DEPTH;
-use crate::tree::{flag, NodeState, NONE};
+use crate::tree::{flag, NodeState, SupId};
 use crate::{
-    ChildCounts, ChildInfo, Engine, ExitReason, Instant, NodeId, Notice, Reply, Request, RequestError, RequestId,
-    Restart, RestartAllMode, SpecError, SpecErrorKind,
+    ChildCounts, ChildInfo, ChildSpec, Engine, ExitReason, Instant, NodeId, Notice, Reply, Request, RequestError,
+    RequestId, Restart, RestartAllMode, SpecError, SpecErrorKind,
 };
 
 impl Engine {
@@ -37,7 +37,7 @@ impl Engine {
         if !matches!(result, Ok(Reply::Pending(_))) {
             self.reply(reply, result.clone());
         }
-        self.settle();
+        self.end_call();
         result
     }
 
@@ -54,13 +54,10 @@ impl Engine {
             Request::TerminateChild { path }
             | Request::RestartChild { path }
             | Request::DeleteChild { path }
-            | Request::ReplaceChild { path, .. } => {
-                let c = self.child_at(path)?;
-                self.tree.node(c).parent
-            }
+            | Request::ReplaceChild { path, .. } => self.child_at(path)?.0,
         };
         match &self.tree.sup(s).mode {
-            Mode::Dormant => Err(RequestError::NotRunning(self.path(NodeId(s)).unwrap_or_default())),
+            Mode::Dormant => Err(RequestError::NotRunning(self.path(s.node()).unwrap_or_default())),
             Mode::Busy(p) if p.kind.is_ending() => Err(RequestError::ShuttingDown),
             Mode::Idle if self.tree.sup(s).mailbox.is_empty() => self.execute_request(s, reply, request),
             _ => {
@@ -74,126 +71,154 @@ impl Engine {
     /// Run a request on idle supervisor `s` (it may start a plan and answer later).
     pub(crate) fn execute_request(
         &mut self,
-        s: u32,
+        s: SupId,
         reply: &PendingReply,
         request: Request,
     ) -> Result<Reply, RequestError> {
-        let pending = Ok(Reply::Pending(reply.id));
         match request {
-            Request::StartChild { parent, spec } => {
-                // Re-resolved: the tree may have changed while the request waited.
-                if self.tree.lookup(self.root, &parent) != Some(s) {
-                    return Err(RequestError::NotFound(parent));
-                }
-                let depth = self.tree.depth(s) + 1;
-                if depth > MAX_DEPTH {
-                    return Err(SpecError {
-                        path: parent,
-                        kind: SpecErrorKind::TooDeep { max: MAX_DEPTH },
-                    }
-                    .into());
-                }
-                spec.validate_at(&parent, self.tree.sup(s).spec.auto_shutdown, depth)?;
-                if let Some(c) = self.tree.child_named(s, &spec.name) {
-                    return Err(if self.tree.node(c).state.is_live() {
-                        RequestError::AlreadyStarted(reply.path.clone())
-                    } else {
-                        RequestError::AlreadyPresent(reply.path.clone())
-                    });
-                }
-                let c = self.tree.add_child(s, &spec, true);
-                let kind = PlanKind::StartChild {
-                    req: Box::new(reply.clone()),
-                    child: c,
-                };
-                self.tree.sup_mut(s).mode = Mode::Busy(Plan::start(kind, c, c));
-                self.advance(s);
-                pending
-            }
-            Request::TerminateChild { path } => {
-                let c = self.child_of(s, &path)?;
-                let state = self.tree.node(c).state;
-                if state.is_live() {
-                    let kind = PlanKind::Terminate {
-                        req: Box::new(reply.clone()),
-                    };
-                    self.tree.sup_mut(s).mode = Mode::Busy(Plan::stop(kind, c, c, None));
-                    self.advance(s);
-                    return pending;
-                }
-                // Stopped, or waiting to restart: cancel the restart.
-                self.cancel_timer(c);
-                if self.tree.node(c).restart == Restart::Temporary {
-                    self.remove_child(c);
-                } else {
-                    self.tree.set_state(c, NodeState::Stopped);
-                }
-                Ok(Reply::Ok)
-            }
-            Request::RestartChild { path } => {
-                let c = self.child_of(s, &path)?;
-                self.require_stopped(c, &path)?;
-                let kind = PlanKind::RestartChild {
-                    req: Box::new(reply.clone()),
-                    child: c,
-                };
-                self.tree.sup_mut(s).mode = Mode::Busy(Plan::start(kind, c, c));
-                self.advance(s);
-                pending
-            }
+            Request::StartChild { parent, spec } => self.start_child(s, reply, parent, spec),
+            Request::TerminateChild { path } => self.terminate_child(s, reply, &path),
+            Request::RestartChild { path } => self.restart_child(s, reply, &path),
             Request::DeleteChild { path } => {
                 let c = self.child_of(s, &path)?;
                 self.require_stopped(c, &path)?;
                 self.remove_child(c);
                 Ok(Reply::Ok)
             }
-            Request::ReplaceChild { path, spec } => {
-                let c = self.child_of(s, &path)?;
-                self.require_stopped(c, &path)?;
-                if spec.name.as_str() != &*self.tree.node(c).name {
-                    return Err(RequestError::NameMismatch { path, name: spec.name });
-                }
-                let parent_path = path.rsplit_once('/').map_or("", |(p, _)| p);
-                let depth = self.tree.depth(c);
-                spec.validate_at(parent_path, self.tree.sup(s).spec.auto_shutdown, depth)?;
-                self.tree.replace_spec(c, &spec);
-                Ok(Reply::Ok)
-            }
-            Request::RestartAll { mode, .. } => {
-                let mut marked = 0usize;
-                let mut c = self.tree.sup(s).first;
-                while c != NONE {
-                    let n = self.tree.node_mut(c);
-                    if n.state == NodeState::Running {
-                        n.flags |= flag::MARK;
-                        marked += 1;
-                    }
-                    c = n.next;
-                }
-                if marked == 0 {
-                    return Ok(Reply::Ok);
-                }
-                let kind = PlanKind::RestartAll {
-                    req: Box::new(reply.clone()),
-                    mode,
-                    error: None,
-                };
-                let plan = match mode {
-                    RestartAllMode::AllAtOnce => Plan::stop(kind, self.tree.sup(s).last, NONE, Some((NONE, NONE))),
-                    RestartAllMode::Rolling => {
-                        let m = self.next_marked(self.tree.sup(s).first);
-                        Plan::stop(kind, m, m, Some((m, m)))
-                    }
-                };
-                self.tree.sup_mut(s).mode = Mode::Busy(plan);
-                self.advance(s);
-                pending
-            }
+            Request::ReplaceChild { path, spec } => self.replace_child(s, path, &spec),
+            Request::RestartAll { mode, .. } => Ok(self.restart_all(s, reply, mode)),
             Request::WhichChildren { .. } | Request::CountChildren { .. } | Request::Shutdown => {
                 // Answered in `dispatch`, never queued.
                 Ok(Reply::Ok)
             }
         }
+    }
+
+    /// Put `s` to work on `plan`, which answers `reply` when it is done.
+    fn run_plan(&mut self, s: SupId, reply: &PendingReply, plan: Plan) -> Result<Reply, RequestError> {
+        self.tree.sup_mut(s).mode = Mode::Busy(plan);
+        self.advance(s);
+        Ok(Reply::Pending(reply.id))
+    }
+
+    /// `start_child`: add `spec` under `s` (named `parent`) and start it.
+    fn start_child(
+        &mut self,
+        s: SupId,
+        reply: &PendingReply,
+        parent: String,
+        spec: ChildSpec,
+    ) -> Result<Reply, RequestError> {
+        // Re-resolved: the tree may have changed while the request waited.
+        if self.tree.lookup(&parent) != Some(s.node()) {
+            return Err(RequestError::NotFound(parent));
+        }
+        let depth = self.tree.depth(s.node()) + 1;
+        if depth > MAX_DEPTH {
+            return Err(SpecError {
+                path: parent,
+                kind: SpecErrorKind::TooDeep { max: MAX_DEPTH },
+            }
+            .into());
+        }
+        spec.validate_at(&parent, self.tree.sup(s).spec.auto_shutdown, depth)?;
+        if let Some(c) = self.tree.child_named(s, &spec.name) {
+            return Err(if self.tree.node(c).state.is_live() {
+                RequestError::AlreadyStarted(reply.path.clone())
+            } else {
+                RequestError::AlreadyPresent(reply.path.clone())
+            });
+        }
+        let c = self.tree.add_child(s, &spec, true).map_err(|full| full.at(parent))?;
+        let kind = PlanKind::StartChild {
+            req: Box::new(reply.clone()),
+            child: c,
+        };
+        self.run_plan(s, reply, Plan::start(kind, Some(c), Bound::Child(c)))
+    }
+
+    /// `terminate_child`: stop a live child of `s`, or cancel its pending restart.
+    fn terminate_child(&mut self, s: SupId, reply: &PendingReply, path: &str) -> Result<Reply, RequestError> {
+        let c = self.child_of(s, path)?;
+        if self.tree.node(c).state.is_live() {
+            let kind = PlanKind::Terminate {
+                req: Box::new(reply.clone()),
+            };
+            return self.run_plan(s, reply, Plan::stop(kind, Some(c), Bound::Child(c), None));
+        }
+        // Stopped, or waiting to restart: cancel the restart.
+        self.runs.cancel(&mut self.tree, c);
+        if self.tree.node(c).restart == Restart::Temporary {
+            self.remove_child(c);
+        } else {
+            self.tree.set_state(c, NodeState::Stopped);
+        }
+        Ok(Reply::Ok)
+    }
+
+    /// `restart_child`: start a stopped child of `s` again.
+    fn restart_child(&mut self, s: SupId, reply: &PendingReply, path: &str) -> Result<Reply, RequestError> {
+        let c = self.child_of(s, path)?;
+        self.require_stopped(c, path)?;
+        let kind = PlanKind::RestartChild {
+            req: Box::new(reply.clone()),
+            child: c,
+        };
+        self.run_plan(s, reply, Plan::start(kind, Some(c), Bound::Child(c)))
+    }
+
+    /// `replace_child`: give a stopped child of `s` a new spec, in place.
+    fn replace_child(&mut self, s: SupId, path: String, spec: &ChildSpec) -> Result<Reply, RequestError> {
+        let c = self.child_of(s, &path)?;
+        self.require_stopped(c, &path)?;
+        if spec.name.as_str() != &*self.tree.node(c).name {
+            return Err(RequestError::NameMismatch {
+                path,
+                name: spec.name.clone(),
+            });
+        }
+        let parent_path = path.rsplit_once('/').map_or("", |(p, _)| p);
+        let depth = self.tree.depth(c);
+        spec.validate_at(parent_path, self.tree.sup(s).spec.auto_shutdown, depth)?;
+        self.tree.replace_spec(s, c, spec);
+        Ok(Reply::Ok)
+    }
+
+    /// `restart_all`: restart every running child of `s`, all at once or one by one.
+    fn restart_all(&mut self, s: SupId, reply: &PendingReply, mode: RestartAllMode) -> Reply {
+        let mut marked = None;
+        let mut at = self.tree.sup(s).first;
+        while let Some(c) = at {
+            let n = self.tree.node_mut(c);
+            if n.state == NodeState::Running {
+                n.flags |= flag::MARK;
+                marked = marked.or(Some(c));
+            }
+            at = n.next;
+        }
+        let Some(first_marked) = marked else {
+            return Reply::Ok;
+        };
+        let kind = PlanKind::RestartAll {
+            req: Box::new(reply.clone()),
+            mode,
+            error: None,
+        };
+        let plan = match mode {
+            RestartAllMode::AllAtOnce => Plan::stop(
+                kind,
+                self.tree.sup(s).last,
+                Bound::First,
+                Some((Bound::First, Bound::Last)),
+            ),
+            RestartAllMode::Rolling => {
+                let one = Bound::Child(first_marked);
+                Plan::stop(kind, Some(first_marked), one, Some((one, one)))
+            }
+        };
+        self.tree.sup_mut(s).mode = Mode::Busy(plan);
+        self.advance(s);
+        Reply::Pending(reply.id)
     }
 
     fn shutdown(&mut self, reply: &PendingReply) -> Reply {
@@ -207,15 +232,14 @@ impl Engine {
             return Reply::Ok;
         }
         self.shutdown_waiters.push(reply.clone());
-        let root = self.root;
-        let ending = matches!(&self.tree.sup(root).mode, Mode::Busy(p) if p.kind.is_ending());
+        let ending = matches!(&self.tree.sup(SupId::ROOT).mode, Mode::Busy(p) if p.kind.is_ending());
         if !ending {
-            self.end_sup(root, ExitReason::shutdown());
+            self.end_sup(SupId::ROOT, ExitReason::shutdown());
         }
         Reply::Pending(reply.id)
     }
 
-    fn require_stopped(&self, c: u32, path: &str) -> Result<(), RequestError> {
+    fn require_stopped(&self, c: NodeId, path: &str) -> Result<(), RequestError> {
         let state = self.tree.node(c).state;
         if state.is_live() {
             Err(RequestError::Running(path.to_owned()))
@@ -227,42 +251,42 @@ impl Engine {
     }
 
     /// The supervisor at `path`.
-    fn sup_at(&self, path: &str) -> Result<u32, RequestError> {
+    fn sup_at(&self, path: &str) -> Result<SupId, RequestError> {
         let n = self
             .tree
-            .lookup(self.root, path)
+            .lookup(path)
             .ok_or_else(|| RequestError::NotFound(path.to_owned()))?;
-        if self.tree.is_sup(n) {
-            Ok(n)
-        } else {
-            Err(RequestError::NotASupervisor(path.to_owned()))
-        }
+        self.tree
+            .as_sup(n)
+            .ok_or_else(|| RequestError::NotASupervisor(path.to_owned()))
     }
 
-    /// The non-root node at `path`.
-    fn child_at(&self, path: &str) -> Result<u32, RequestError> {
-        match self.tree.lookup(self.root, path) {
-            None => Err(RequestError::NotFound(path.to_owned())),
-            Some(n) if n == self.root => Err(RequestError::RootNotAllowed),
-            Some(n) => Ok(n),
+    /// The non-root node at `path`, with its parent.
+    fn child_at(&self, path: &str) -> Result<(SupId, NodeId), RequestError> {
+        let c = self
+            .tree
+            .lookup(path)
+            .ok_or_else(|| RequestError::NotFound(path.to_owned()))?;
+        match self.tree.parent(c) {
+            Some(s) => Ok((s, c)),
+            None => Err(RequestError::RootNotAllowed),
         }
     }
 
     /// The child at `path`, which must (still) be a child of `s`.
-    fn child_of(&self, s: u32, path: &str) -> Result<u32, RequestError> {
-        let c = self.child_at(path)?;
-        if self.tree.node(c).parent == s {
-            Ok(c)
-        } else {
-            Err(RequestError::NotFound(path.to_owned()))
+    fn child_of(&self, s: SupId, path: &str) -> Result<NodeId, RequestError> {
+        match self.child_at(path)? {
+            (parent, c) if parent == s => Ok(c),
+            _ => Err(RequestError::NotFound(path.to_owned())),
         }
     }
 
-    fn which_children(&self, s: u32) -> Result<Reply, RequestError> {
+    fn which_children(&self, s: SupId) -> Result<Reply, RequestError> {
         let list = self
-            .children(NodeId(s))
+            .tree
+            .children(s)
             .map(|c| {
-                let n = self.tree.node(c.0);
+                let n = self.tree.node(c);
                 ChildInfo {
                     node: c,
                     name: n.name.to_string(),
@@ -277,11 +301,12 @@ impl Engine {
         Ok(Reply::Children(list))
     }
 
-    fn count_children(&self, s: u32) -> Result<Reply, RequestError> {
+    fn count_children(&self, s: SupId) -> Result<Reply, RequestError> {
         let sup = self.tree.sup(s);
         let active = self
-            .children(NodeId(s))
-            .filter(|c| self.tree.node(c.0).state.is_live())
+            .tree
+            .children(s)
+            .filter(|&c| self.tree.node(c).state.is_live())
             .count();
         Ok(Reply::Counts(ChildCounts {
             specs: sup.n_children,

@@ -102,4 +102,11 @@ pub enum SpecErrorKind {
     /// Backoff reset_after of zero.
     #[error("backoff reset_after must be greater than zero")]
     ZeroBackoffReset,
+    /// The tree would hold more nodes than the engine can name (about four
+    /// billion; memory runs out long before).
+    #[error("the tree would hold more than {max} nodes")]
+    TooManyNodes {
+        /// The limit.
+        max: u64,
+    },
 }

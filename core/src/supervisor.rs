@@ -4,49 +4,110 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::engine::SupEvent;
-use crate::plan::{Mail, Mode, PendingReply, Phase, Plan, PlanKind};
+use crate::injected_bug::InjectedBug;
+use crate::plan::{Bound, Mail, Mode, PendingReply, Phase, Plan, PlanKind, SupEvent};
 use crate::time::duration_nanos;
-use crate::tree::{flag, NodeState, StopCause, TimerPurpose, NONE};
+use crate::tree::{flag, NodeState, StopCause, SupId, TimerPurpose};
 use crate::{
     AutoShutdown, Engine, ExitReason, Lifespan, NodeId, Notice, Reply, RequestError, Restart, RestartAllMode, Strategy,
 };
 
 impl Engine {
+    /// Process supervisor-to-parent events until none is left.
+    pub(crate) fn settle(&mut self) {
+        while let Some(ev) = self.sup_events.pop_front() {
+            let s = match &ev {
+                SupEvent::Started(s) | SupEvent::StartFailed(s, _) | SupEvent::Exited(s, _) => *s,
+            };
+            // Only a child supervisor sends news; the root has no parent.
+            let Some(p) = self.tree.parent(s) else { continue };
+            match ev {
+                SupEvent::Started(s) => {
+                    let now = self.now;
+                    if let Some(ext) = self.tree.node_mut(s).ext.as_deref_mut() {
+                        ext.up_since = Some(now);
+                    }
+                    self.tree.set_state(s, NodeState::Running);
+                    self.advance(p);
+                }
+                SupEvent::StartFailed(s, error) => {
+                    self.tree.node_mut(s).cause = StopCause::None;
+                    self.tree.set_state(s, NodeState::Stopped);
+                    self.on_start_failed(p, s, error);
+                }
+                SupEvent::Exited(s, reason) => self.child_sup_exited(p, s, reason),
+            }
+        }
+    }
+
+    /// Child supervisor `c` of `s` ended with `reason`.
+    fn child_sup_exited(&mut self, s: SupId, c: NodeId, reason: ExitReason) {
+        self.record_uptime(c);
+        self.runs.cancel(&mut self.tree, c);
+        let n = self.tree.node_mut(c);
+        n.flags &= !flag::KILLING;
+        let cause = std::mem::replace(&mut n.cause, StopCause::None);
+        if cause == StopCause::Plan {
+            self.tree.set_state(c, NodeState::Stopped);
+            self.advance(s);
+        } else {
+            self.child_exited_by_itself(s, c, reason.is_normal(), Some(reason));
+        }
+    }
+
     /// Start supervisor `s`: build its static children and start them in order
     /// (the root's were built by `Engine::new`; its spec no longer lists them).
-    pub(crate) fn start_sup(&mut self, s: u32) {
-        self.next_generation += 1;
-        let generation = self.next_generation - 1;
-        let n = self.tree.node_mut(s);
+    pub(crate) fn start_sup(&mut self, s: SupId) {
+        let generation = self.runs.new_generation();
+        let n = self.tree.node_mut(s.node());
         n.generation = generation;
         n.cause = StopCause::None;
         n.flags &= !flag::KILLING;
         if let Some(ext) = n.ext.as_deref_mut() {
             ext.up_since = None;
         }
-        self.tree.set_state(s, NodeState::Spawned);
-        self.notices.push_back(Notice::SupStarting { sup: NodeId(s) });
+        self.tree.set_state(s.node(), NodeState::Spawned);
+        self.notices.push_back(Notice::SupStarting { sup: s.node() });
         let spec = Arc::clone(&self.tree.sup(s).spec);
         self.tree.sup_mut(s).window.clear();
+        let mut full = None;
         for child in &spec.children {
-            self.tree.add_child(s, child, false);
+            if let Err(e) = self.tree.add_child(s, child, false) {
+                full = Some(e);
+                break;
+            }
         }
         let first = self.tree.sup(s).first;
-        self.tree.sup_mut(s).mode = Mode::Busy(Plan::start(PlanKind::Init, first, NONE));
+        let plan = match full {
+            None => Plan::start(PlanKind::Init, first, Bound::Last),
+            Some(full) => {
+                // Not one more node fits: the start fails before any child starts.
+                let path = self.path(s.node()).unwrap_or_default();
+                let reason = ExitReason::Shutdown(format!("failed_to_start: {}", full.at(path)));
+                let last = self.tree.sup(s).last;
+                Plan::stop(
+                    PlanKind::InitAbort {
+                        reason: Box::new(reason),
+                    },
+                    last,
+                    Bound::First,
+                    None,
+                )
+            }
+        };
+        self.tree.sup_mut(s).mode = Mode::Busy(plan);
         self.advance(s);
     }
 
     /// Issue the start of child `c` (a worker's `Spawn`, or a supervisor's init).
-    fn start_node(&mut self, c: u32) {
-        if self.tree.is_sup(c) {
-            self.start_sup(c);
-        } else {
-            self.emit_spawn(c);
+    fn start_node(&mut self, c: NodeId) {
+        match self.tree.as_sup(c) {
+            Some(cs) => self.start_sup(cs),
+            None => self.runs.spawn(&mut self.tree, &mut self.notices, c),
         }
     }
 
-    fn plan_mut(&mut self, s: u32) -> Option<&mut Plan> {
+    fn plan_mut(&mut self, s: SupId) -> Option<&mut Plan> {
         match &mut self.tree.sup_mut(s).mode {
             Mode::Busy(p) => Some(p),
             _ => None,
@@ -56,7 +117,7 @@ impl Engine {
     /// Move supervisor `s` forward as far as it can go without waiting: run
     /// its plan, and when idle, handle its mailbox. Idempotent; called after
     /// every change that may concern `s`.
-    pub(crate) fn advance(&mut self, s: u32) {
+    pub(crate) fn advance(&mut self, s: SupId) {
         loop {
             let sup = self.tree.sup_mut(s);
             let plan = match &mut sup.mode {
@@ -70,22 +131,22 @@ impl Engine {
                 },
                 Mode::Busy(plan) => plan,
             };
-            let (phase, c, initiated) = (plan.phase, plan.cursor, plan.initiated);
+            let (phase, initiated) = (plan.phase, plan.initiated);
             let marked_only = matches!(plan.kind, PlanKind::RestartAll { .. });
-            let at_end = c
-                == if phase == Phase::Stop {
-                    plan.stop_to
-                } else {
-                    plan.start_to
-                };
-            if c == NONE {
+            let Some(c) = plan.cursor else {
                 if phase == Phase::Stop {
                     self.stop_phase_done(s);
                 } else {
                     self.plan_done(s);
                 }
                 continue;
+            };
+            let at_end = if phase == Phase::Stop {
+                plan.stop_to
+            } else {
+                plan.start_to
             }
+            .ends_at(c);
             let n = self.tree.node(c);
             let (state, next, prev) = (n.state, n.next, n.prev);
             let selected = !marked_only || n.has(flag::MARK);
@@ -97,30 +158,30 @@ impl Engine {
                     }
                     continue;
                 }
-                self.set_cursor(s, if at_end { NONE } else { prev }, false);
+                self.set_cursor(s, if at_end { None } else { prev }, false);
                 if selected {
                     self.after_stop(s, c);
                 }
             } else if !initiated {
                 if selected && state == NodeState::Stopped {
-                    self.set_cursor(s, c, true);
+                    self.set_cursor(s, Some(c), true);
                     self.tree.node_mut(c).flags &= !flag::MARK;
                     self.start_node(c);
                     // A start never completes within the call that issues it
                     // (a worker waits for `Started`, a supervisor's news is queued).
                     return;
                 } else {
-                    self.set_cursor(s, if at_end { NONE } else { next }, false);
+                    self.set_cursor(s, if at_end { None } else { next }, false);
                 }
             } else if state == NodeState::Running {
-                self.set_cursor(s, if at_end { NONE } else { next }, false);
+                self.set_cursor(s, if at_end { None } else { next }, false);
             } else {
                 return; // waiting for it to start
             }
         }
     }
 
-    fn set_cursor(&mut self, s: u32, cursor: u32, initiated: bool) {
+    fn set_cursor(&mut self, s: SupId, cursor: Option<NodeId>, initiated: bool) {
         if let Some(plan) = self.plan_mut(s) {
             plan.cursor = cursor;
             plan.initiated = initiated;
@@ -128,7 +189,7 @@ impl Engine {
     }
 
     /// Child `c` of `s` is not live any more and the stop phase has passed it.
-    fn after_stop(&mut self, s: u32, c: u32) {
+    fn after_stop(&mut self, s: SupId, c: NodeId) {
         let Mode::Busy(plan) = &self.tree.sup(s).mode else {
             return;
         };
@@ -143,7 +204,7 @@ impl Engine {
             self.tree.node_mut(c).flags &= !flag::MARK;
             return;
         }
-        self.cancel_timer(c);
+        self.runs.cancel(&mut self.tree, c);
         if remove_temporary && self.tree.node(c).restart == Restart::Temporary {
             self.remove_child(c);
         } else if self.tree.node(c).state != NodeState::Stopped {
@@ -152,24 +213,21 @@ impl Engine {
         }
     }
 
-    /// The stop phase of the plan of `s` is over: finish, or start (`start_from == NONE`: the first child now).
-    fn stop_phase_done(&mut self, s: u32) {
-        let first = self.tree.sup(s).first;
+    /// The stop phase of the plan of `s` is over: finish, or start from
+    /// `start_from` (resolved now: the first child may have changed).
+    fn stop_phase_done(&mut self, s: SupId) {
+        let (first, last) = (self.tree.sup(s).first, self.tree.sup(s).last);
         let Some(plan) = self.plan_mut(s) else { return };
         if !plan.then_start {
             return self.plan_done(s);
         }
         plan.phase = Phase::Start;
-        plan.cursor = if plan.start_from == NONE {
-            first
-        } else {
-            plan.start_from
-        };
+        plan.cursor = plan.start_from.resolve(first, last);
         plan.initiated = false;
     }
 
     /// The plan of `s` finished all its steps.
-    fn plan_done(&mut self, s: u32) {
+    fn plan_done(&mut self, s: SupId) {
         let Mode::Busy(plan) = std::mem::replace(&mut self.tree.sup_mut(s).mode, Mode::Idle) else {
             return;
         };
@@ -177,69 +235,58 @@ impl Engine {
             PlanKind::Init => {
                 // Reported now, before the supervisor handles what waited in its
                 // mailbox during its start; its parent hears of it after this step.
-                self.notices.push_back(Notice::SupStarted { sup: NodeId(s) });
-                if s == self.root {
-                    self.tree.set_state(s, NodeState::Running);
+                self.notices.push_back(Notice::SupStarted { sup: s.node() });
+                if s == SupId::ROOT {
+                    self.tree.set_state(s.node(), NodeState::Running);
                 } else {
-                    self.sup_events.push_back(SupEvent::Started(s));
+                    self.sup_events.push_back(SupEvent::Started(s.node()));
                 }
             }
             PlanKind::Restart => {}
             PlanKind::StartChild { req, child } | PlanKind::RestartChild { req, child } => {
-                let run = self.current_run(NodeId(child));
-                self.reply(
-                    *req,
-                    Ok(Reply::Started {
-                        node: NodeId(child),
-                        run,
-                    }),
-                );
+                let run = self.current_run(child);
+                self.reply(*req, Ok(Reply::Started { node: child, run }));
             }
             PlanKind::Terminate { req } => self.reply(*req, Ok(Reply::Ok)),
             PlanKind::RestartAll { req, mode, error } => {
-                let next = if mode == RestartAllMode::Rolling && error.is_none() {
-                    self.next_marked(self.tree.node(plan.start_to).next)
-                } else {
-                    NONE
+                let next = match plan.start_to {
+                    Bound::Child(done) if mode == RestartAllMode::Rolling && error.is_none() => {
+                        self.next_marked(self.tree.node(done).next)
+                    }
+                    _ => None,
                 };
-                if next != NONE {
-                    self.tree.sup_mut(s).mode = Mode::Busy(Plan::stop(
-                        PlanKind::RestartAll { req, mode, error },
-                        next,
-                        next,
-                        Some((next, next)),
-                    ));
+                if let Some(next) = next {
+                    let one = Bound::Child(next);
+                    let kind = PlanKind::RestartAll { req, mode, error };
+                    self.tree.sup_mut(s).mode = Mode::Busy(Plan::stop(kind, Some(next), one, Some((one, one))));
                 } else {
                     self.reply(*req, error.map_or(Ok(Reply::Ok), |e| Err(*e)));
                 }
             }
-            PlanKind::End { reason } => self.finish(s, reason, false),
-            PlanKind::InitAbort { reason } => self.finish(s, reason, true),
+            PlanKind::End { reason } => self.finish(s, *reason, false),
+            PlanKind::InitAbort { reason } => self.finish(s, *reason, true),
         }
     }
 
     /// The first marked child at or after `from`.
-    pub(crate) fn next_marked(&self, mut from: u32) -> u32 {
-        while from != NONE && !self.tree.node(from).has(flag::MARK) {
-            from = self.tree.node(from).next;
-        }
-        from
+    pub(crate) fn next_marked(&self, from: Option<NodeId>) -> Option<NodeId> {
+        std::iter::successors(from, |&c| self.tree.node(c).next).find(|&c| self.tree.node(c).has(flag::MARK))
     }
 
     /// Child `c` of `s` failed to start (a worker's `StartFailed` or early
     /// exit, a start timeout, or a child supervisor's failed init).
-    pub(crate) fn on_start_failed(&mut self, s: u32, c: u32, error: String) {
+    pub(crate) fn on_start_failed(&mut self, s: SupId, c: NodeId, error: String) {
         let mode = std::mem::replace(&mut self.tree.sup_mut(s).mode, Mode::Idle);
         let Mode::Busy(mut plan) = mode else {
             self.tree.sup_mut(s).mode = mode;
             self.tree.set_state(c, NodeState::Stopped);
             return;
         };
-        if plan.phase == Phase::Start && plan.cursor == c {
+        if plan.phase == Phase::Start && plan.cursor == Some(c) {
             plan.initiated = false;
         }
         let failed = |engine: &Engine| RequestError::StartFailed {
-            path: engine.path(NodeId(c)).unwrap_or_default(),
+            path: engine.path(c).unwrap_or_default(),
             error: error.clone(),
         };
         match plan.kind {
@@ -251,9 +298,9 @@ impl Engine {
                 reason.push_str(&error);
                 let last = self.tree.sup(s).last;
                 let kind = PlanKind::InitAbort {
-                    reason: ExitReason::Shutdown(reason),
+                    reason: Box::new(ExitReason::Shutdown(reason)),
                 };
-                self.tree.sup_mut(s).mode = Mode::Busy(Plan::stop(kind, last, NONE, None));
+                self.tree.sup_mut(s).mode = Mode::Busy(Plan::stop(kind, last, Bound::First, None));
             }
             PlanKind::Restart if self.tree.node(c).restart == Restart::Temporary => {
                 // Never restarted: a failed start ends a temporary child.
@@ -319,8 +366,8 @@ impl Engine {
     /// The start of child `c` failed and nothing will retry it: a temporary
     /// child is removed (a failed start is an end, and a temporary child's spec
     /// goes when it ends, as in OTP); any other child stays, stopped.
-    fn end_failed_start(&mut self, c: u32) {
-        let keep = self.has_bug(crate::injected_bug::InjectedBug::KeepFailedTemporary);
+    fn end_failed_start(&mut self, c: NodeId) {
+        let keep = self.has_bug(InjectedBug::KeepFailedTemporary);
         if self.tree.node(c).restart == Restart::Temporary && !keep {
             self.remove_child(c);
         } else {
@@ -330,7 +377,7 @@ impl Engine {
 
     /// Child `c` of `s` ended without being asked to.
     /// `reason` is the exit reason when the supervisor needs it (one_terminate_all).
-    pub(crate) fn child_exited_by_itself(&mut self, s: u32, c: u32, normal: bool, reason: Option<ExitReason>) {
+    pub(crate) fn child_exited_by_itself(&mut self, s: SupId, c: NodeId, normal: bool, reason: Option<ExitReason>) {
         let sup = self.tree.sup(s);
         if matches!(&sup.mode, Mode::Busy(p) if p.kind.is_ending()) || matches!(sup.mode, Mode::Dormant) {
             // The supervisor is ending anyway: the exit is part of its stop.
@@ -370,13 +417,13 @@ impl Engine {
     }
 
     /// Whether `c` is still a child of `s` in `state` with the given generation.
-    fn mail_is_current(&self, s: u32, c: u32, generation: u64, state: NodeState) -> bool {
+    fn mail_is_current(&self, s: SupId, c: NodeId, generation: u64, state: NodeState) -> bool {
         self.tree
             .get(c)
-            .is_some_and(|n| n.parent == s && n.generation == generation && n.state == state)
+            .is_some_and(|n| n.parent == Some(s) && n.generation == generation && n.state == state)
     }
 
-    fn process_mail(&mut self, s: u32, mail: Mail) {
+    fn process_mail(&mut self, s: SupId, mail: Mail) {
         match mail {
             Mail::Exit {
                 child,
@@ -421,12 +468,12 @@ impl Engine {
         }
     }
 
-    /// The restart table, auto_shutdown and lifespan for a child that ended by itself.
-    fn decide_exit(&mut self, s: u32, c: u32, normal: bool) {
+    /// The restart table, auto_shutdown and lifespan for child `c` of `s` that ended by itself.
+    fn decide_exit(&mut self, s: SupId, c: NodeId, normal: bool) {
         let n = self.tree.node(c);
         let restart = match n.restart {
             Restart::Permanent => true,
-            Restart::Transient => !normal || self.has_bug(crate::injected_bug::InjectedBug::RestartTransientAlways),
+            Restart::Transient => !normal || self.has_bug(InjectedBug::RestartTransientAlways),
             Restart::Temporary => false,
         };
         if restart {
@@ -456,21 +503,21 @@ impl Engine {
     }
 
     /// An automatic restart decision for child `c` of `s`: intensity, then the strategy.
-    fn restart_decision(&mut self, s: u32, c: u32) {
+    fn restart_decision(&mut self, s: SupId, c: NodeId) {
         self.stats.restart_decisions += 1;
         let now = self.now;
         let sup = self.tree.sup_mut(s);
         let (intensity, period, strategy) = (sup.spec.intensity, sup.spec.period, sup.spec.strategy);
         let exceeded = sup.window.record(now, intensity, period);
-        if exceeded && !self.has_bug(crate::injected_bug::InjectedBug::SkipIntensity) {
+        if exceeded && !self.has_bug(InjectedBug::SkipIntensity) {
             self.stats.give_ups += 1;
-            self.stats.root_gave_up |= s == self.root;
-            self.notices.push_back(Notice::GiveUp { sup: NodeId(s) });
+            self.stats.root_gave_up |= s == SupId::ROOT;
+            self.notices.push_back(Notice::GiveUp { sup: s.node() });
             return self.end_sup(s, ExitReason::shutdown());
         }
         self.notices.push_back(Notice::Restart {
-            sup: NodeId(s),
-            child: NodeId(c),
+            sup: s.node(),
+            child: c,
             strategy,
         });
         let delay = self.backoff_delay(c);
@@ -478,39 +525,43 @@ impl Engine {
             // The restart waits; meanwhile the supervisor keeps serving its other
             // children and requests. When the delay ends the restart joins the mailbox.
             self.notices.push_back(Notice::Backoff {
-                child: NodeId(c),
+                child: c,
                 delay_ns: delay,
             });
             self.tree.set_state(c, NodeState::Backoff);
-            self.arm(
-                c,
-                now.saturating_add(Duration::from_nanos(delay)),
-                TimerPurpose::Backoff,
-            );
+            let at = now.saturating_add(Duration::from_nanos(delay));
+            self.runs.arm(&mut self.tree, c, at, TimerPurpose::Backoff);
         } else {
             self.begin_restart(s, c);
         }
     }
 
     /// Carry out the restart of failed child `c` of `s` by the strategy.
-    fn begin_restart(&mut self, s: u32, c: u32) {
+    fn begin_restart(&mut self, s: SupId, c: NodeId) {
         self.tree.set_state(c, NodeState::Stopped);
         let sup = self.tree.sup(s);
         let plan = match sup.spec.strategy {
-            Strategy::OneForOne | Strategy::OneTerminateAll => Plan::start(PlanKind::Restart, c, c),
-            Strategy::OneForAll => Plan::stop(PlanKind::Restart, sup.last, NONE, Some((NONE, NONE))),
+            Strategy::OneForOne | Strategy::OneTerminateAll => Plan::start(PlanKind::Restart, Some(c), Bound::Child(c)),
+            Strategy::OneForAll => Plan::stop(
+                PlanKind::Restart,
+                sup.last,
+                Bound::First,
+                Some((Bound::First, Bound::Last)),
+            ),
             Strategy::RestForOne => {
+                // Stop the children after `c`, last first (none if it is the
+                // last), then start from `c` on.
                 let after = self.tree.node(c).next;
-                // Stop the children after `c` (none if it is the last), then start from `c`.
-                let from = if after == NONE { NONE } else { sup.last };
-                Plan::stop(PlanKind::Restart, from, after, Some((c, NONE)))
+                let from = after.and(sup.last);
+                let to = after.map_or(Bound::First, Bound::Child);
+                Plan::stop(PlanKind::Restart, from, to, Some((Bound::Child(c), Bound::Last)))
             }
         };
         self.tree.sup_mut(s).mode = Mode::Busy(plan);
     }
 
     /// The delay before restarting `c` (0 without backoff).
-    fn backoff_delay(&mut self, c: u32) -> u64 {
+    fn backoff_delay(&mut self, c: NodeId) -> u64 {
         let Some(ext) = self.tree.node_mut(c).ext.as_deref_mut() else {
             return 0;
         };
@@ -523,15 +574,22 @@ impl Engine {
 
     /// Supervisor `s` decides to end with `reason`: whatever it was doing is
     /// dropped, and it stops all its children (reverse order), then ends.
-    pub(crate) fn end_sup(&mut self, s: u32, reason: ExitReason) {
+    pub(crate) fn end_sup(&mut self, s: SupId, reason: ExitReason) {
         self.notices.push_back(Notice::SupEnding {
-            sup: NodeId(s),
+            sup: s.node(),
             reason: reason.clone(),
         });
         let last = self.tree.sup(s).last;
         let old = std::mem::replace(
             &mut self.tree.sup_mut(s).mode,
-            Mode::Busy(Plan::stop(PlanKind::End { reason }, last, NONE, None)),
+            Mode::Busy(Plan::stop(
+                PlanKind::End {
+                    reason: Box::new(reason),
+                },
+                last,
+                Bound::First,
+                None,
+            )),
         );
         if let Mode::Busy(plan) = old {
             if let PlanKind::RestartAll { .. } = plan.kind {
@@ -546,27 +604,27 @@ impl Engine {
                 self.reply(queued.0, Err(RequestError::ShuttingDown));
             }
         }
-        if s != self.root || self.tree.node(s).state == NodeState::Running {
-            self.tree.set_state(s, NodeState::Stopping);
+        if s != SupId::ROOT || self.tree.node(s.node()).state == NodeState::Running {
+            self.tree.set_state(s.node(), NodeState::Stopping);
         }
         self.advance(s);
     }
 
-    fn clear_marks(&mut self, s: u32) {
+    pub(crate) fn clear_marks(&mut self, s: SupId) {
         let mut m = self.tree.sup(s).first;
-        while m != NONE {
-            self.tree.node_mut(m).flags &= !flag::MARK;
-            m = self.tree.node(m).next;
+        while let Some(c) = m {
+            let n = self.tree.node_mut(c);
+            n.flags &= !flag::MARK;
+            m = n.next;
         }
     }
 
     /// Every child of `s` is stopped: remove them and end `s` (or fail its start).
-    fn finish(&mut self, s: u32, reason: ExitReason, start_failed: bool) {
-        let mut c = self.tree.sup(s).first;
-        while c != NONE {
-            let next = self.tree.node(c).next;
+    fn finish(&mut self, s: SupId, reason: ExitReason, start_failed: bool) {
+        let mut next = self.tree.sup(s).first;
+        while let Some(c) = next {
+            next = self.tree.node(c).next;
             self.tree.remove(c);
-            c = next;
         }
         while let Some(mail) = self.tree.sup_mut(s).mailbox.pop_front() {
             if let Mail::Request(queued) = mail {
@@ -577,28 +635,29 @@ impl Engine {
         sup.mode = Mode::Dormant;
         sup.window.clear();
         self.notices.push_back(Notice::SupExit {
-            sup: NodeId(s),
+            sup: s.node(),
             reason: reason.clone(),
         });
-        if s == self.root {
-            self.tree.set_state(s, NodeState::Stopped);
+        if s == SupId::ROOT {
+            self.tree.set_state(s.node(), NodeState::Stopped);
             self.down = true;
             self.start_failed = start_failed;
-            self.timers.clear();
+            self.runs.clear_timers();
             self.notices.push_back(Notice::TreeDown { reason });
             for req in std::mem::take(&mut self.shutdown_waiters) {
                 self.reply(req, Ok(Reply::Ok));
             }
         } else if start_failed {
-            self.sup_events.push_back(SupEvent::StartFailed(s, reason.to_string()));
+            self.sup_events
+                .push_back(SupEvent::StartFailed(s.node(), reason.to_string()));
         } else {
-            self.sup_events.push_back(SupEvent::Exited(s, reason));
+            self.sup_events.push_back(SupEvent::Exited(s.node(), reason));
         }
     }
 
     /// Make sure child `c` of `s` is on its way down (idempotent).
-    pub(crate) fn ensure_stopping(&mut self, s: u32, c: u32) {
-        let killing = self.tree.node(s).has(flag::KILLING);
+    pub(crate) fn ensure_stopping(&mut self, s: SupId, c: NodeId) {
+        let killing = self.tree.node(s.node()).has(flag::KILLING);
         let n = self.tree.node_mut(c);
         if !n.state.is_live() {
             return;
@@ -606,21 +665,10 @@ impl Engine {
         let state = n.state;
         let first_time = n.cause != StopCause::Plan;
         n.cause = StopCause::Plan;
-        if n.sup.is_none() {
-            match state {
-                NodeState::Spawned => {
-                    n.flags |= if killing {
-                        flag::KILL_ON_START
-                    } else {
-                        flag::STOP_ON_START
-                    };
-                }
-                NodeState::AwaitingReady | NodeState::Running if !killing => self.stop_run(c),
-                NodeState::Stopping if !killing => {}
-                _ => self.kill_run(c),
-            }
-            return;
-        }
+        let Some(cs) = self.tree.as_sup(c) else {
+            return self.ensure_worker_stopping(c, state, killing);
+        };
+        let n = self.tree.node_mut(c);
         let shutdown = n.shutdown;
         let kill_now = (killing || shutdown == 0) && !n.has(flag::KILLING);
         if kill_now {
@@ -628,48 +676,68 @@ impl Engine {
             n.flags |= flag::KILLING;
         }
         if first_time {
-            self.notices.push_back(Notice::SupStop { sup: NodeId(c) });
+            self.notices.push_back(Notice::SupStop { sup: c });
         }
-        let ending = matches!(&self.tree.sup(c).mode, Mode::Busy(p) if matches!(p.kind, PlanKind::End { .. }));
+        let ending = matches!(&self.tree.sup(cs).mode, Mode::Busy(p) if matches!(p.kind, PlanKind::End { .. }));
         if first_time && !ending {
-            self.end_sup(c, ExitReason::shutdown());
+            self.end_sup(cs, ExitReason::shutdown());
         }
         if kill_now {
-            self.kill_children(c);
+            self.kill_children(cs);
         } else if first_time && shutdown != 0 && shutdown != u64::MAX && self.tree.node(c).state.is_live() {
             let at = self.now.saturating_add(Duration::from_nanos(shutdown));
-            self.arm(c, at, TimerPurpose::Kill);
+            self.runs.arm(&mut self.tree, c, at, TimerPurpose::Kill);
+        }
+    }
+
+    /// Worker `c` (live, in `state`) must stop: by its policy, or killed when
+    /// its supervisor's subtree is `killing`; one still spawning is stopped
+    /// the moment it reports `Started`.
+    fn ensure_worker_stopping(&mut self, c: NodeId, state: NodeState, killing: bool) {
+        match state {
+            NodeState::Spawned => {
+                self.tree.node_mut(c).flags |= if killing {
+                    flag::KILL_ON_START
+                } else {
+                    flag::STOP_ON_START
+                };
+            }
+            NodeState::AwaitingReady | NodeState::Running if !killing => {
+                self.runs.stop(&mut self.tree, &mut self.notices, c, self.now);
+            }
+            NodeState::Stopping if !killing => {}
+            _ => self.runs.kill(&mut self.tree, &mut self.notices, c),
         }
     }
 
     /// The shutdown deadline of supervisor `s` expired: kill everything under it now.
-    pub(crate) fn kill_subtree(&mut self, s: u32) {
-        self.tree.node_mut(s).flags |= flag::KILLING;
+    pub(crate) fn kill_subtree(&mut self, s: SupId) {
+        self.tree.node_mut(s.node()).flags |= flag::KILLING;
         self.kill_children(s);
     }
 
     /// Kill every live run under `s` (which has `KILLING` set): depth-first,
     /// reverse start order, each run once.
-    fn kill_children(&mut self, s: u32) {
-        let mut c = self.tree.sup(s).last;
-        while c != NONE {
-            let prev = self.tree.node(c).prev;
-            if self.tree.is_sup(c) && self.tree.node(c).has(flag::KILLING) {
-                // Already killing on its own (its deadline fired); make sure its runs are all hit.
-                self.tree.node_mut(c).cause = StopCause::Plan;
-                self.kill_children(c);
-            } else {
-                self.ensure_stopping(s, c);
+    fn kill_children(&mut self, s: SupId) {
+        let mut at = self.tree.sup(s).last;
+        while let Some(c) = at {
+            at = self.tree.node(c).prev;
+            match self.tree.as_sup(c) {
+                Some(cs) if self.tree.node(c).has(flag::KILLING) => {
+                    // Already killing on its own (its deadline fired); make sure its runs are all hit.
+                    self.tree.node_mut(c).cause = StopCause::Plan;
+                    self.kill_children(cs);
+                }
+                _ => self.ensure_stopping(s, c),
             }
-            c = prev;
         }
     }
 
     /// Remove child `c` from the tree and say so.
-    pub(crate) fn remove_child(&mut self, c: u32) {
-        self.cancel_timer(c);
+    pub(crate) fn remove_child(&mut self, c: NodeId) {
+        self.runs.cancel(&mut self.tree, c);
         self.tree.remove(c);
-        self.notices.push_back(Notice::Removed { child: NodeId(c) });
+        self.notices.push_back(Notice::Removed { child: c });
     }
 
     /// Answer a request.

@@ -3,7 +3,7 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use crate::Instant;
+use crate::{Instant, NodeId};
 
 /// One armed deadline. It is valid only while its node's timer epoch still
 /// equals `epoch`; re-arming or cancelling bumps the epoch, so cancelled
@@ -13,7 +13,7 @@ pub(crate) struct TimerEntry {
     pub(crate) at: Instant,
     /// Insertion order: entries due at the same instant fire in arming order.
     pub(crate) seq: u64,
-    pub(crate) node: u32,
+    pub(crate) node: NodeId,
     pub(crate) epoch: u32,
 }
 
@@ -25,7 +25,7 @@ pub(crate) struct TimerQueue {
 }
 
 impl TimerQueue {
-    pub(crate) fn push(&mut self, at: Instant, node: u32, epoch: u32) {
+    pub(crate) fn push(&mut self, at: Instant, node: NodeId, epoch: u32) {
         self.seq += 1;
         self.heap.push(Reverse(TimerEntry {
             at,

@@ -9,13 +9,32 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
-use crate::backoff::{BackoffState, NodeExt};
+use std::time::Duration;
+
+use crate::backoff::BackoffState;
 use crate::plan::{Mail, Mode};
 use crate::restart_window::RestartWindow;
-use crate::{ChildKind, ChildSpec, ChildState, Instant, Readiness, Restart, Shutdown, SupervisorSpec};
+use crate::{ChildKind, ChildSpec, ChildState, Instant, NodeId, Readiness, Restart, Shutdown, SupervisorSpec};
 
-/// "No node" in links.
-pub(crate) const NONE: u32 = u32::MAX;
+/// A node known to be a supervisor.
+///
+/// Only the tree mints one, from a node that has supervisor state, so
+/// functions that act on a supervisor and one of its children take a `SupId`
+/// and a [`NodeId`], and the two cannot be swapped. A `SupId` stays valid while
+/// any node links to it as its parent: a supervisor's slot is only retired
+/// after all its children were removed (docs/ARCHITECTURE.md, "Typed ids").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct SupId(NodeId);
+
+impl SupId {
+    /// The root supervisor (slot 0, created first and never removed).
+    pub(crate) const ROOT: SupId = SupId(NodeId::ROOT);
+
+    /// The supervisor as a node.
+    pub(crate) fn node(self) -> NodeId {
+        self.0
+    }
+}
 
 /// Where a node is in its life, as its parent sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -131,6 +150,18 @@ pub(crate) fn unpack_shutdown(v: u64) -> Shutdown {
     }
 }
 
+/// Per-worker extras that most children do not have; boxed to keep nodes small.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct NodeExt {
+    pub(crate) startup_timeout: Option<Duration>,
+    pub(crate) health_timeout: Option<Duration>,
+    pub(crate) backoff: Option<BackoffState>,
+    /// When the current run became running (for `reset_after`).
+    pub(crate) up_since: Option<Instant>,
+    /// How long the run that just ended had been up (`None` after a failed start).
+    pub(crate) lived: Option<Duration>,
+}
+
 /// One node of the tree.
 #[derive(Debug)]
 pub(crate) struct Node {
@@ -143,9 +174,12 @@ pub(crate) struct Node {
     pub(crate) deadline: Instant,
     pub(crate) shutdown: u64,
     pub(crate) tag: u64,
-    pub(crate) parent: u32,
-    pub(crate) prev: u32,
-    pub(crate) next: u32,
+    /// The supervisor this node is a child of (`None` for the root).
+    pub(crate) parent: Option<SupId>,
+    /// The sibling started just before (`None` for the first child).
+    pub(crate) prev: Option<NodeId>,
+    /// The sibling started just after (`None` for the last child).
+    pub(crate) next: Option<NodeId>,
     pub(crate) timer_epoch: u32,
     pub(crate) state: NodeState,
     pub(crate) timer: TimerPurpose,
@@ -157,6 +191,31 @@ pub(crate) struct Node {
 }
 
 impl Node {
+    /// A removed, nameless node with no links (slot 0 of the arena, and the
+    /// base the root is built from).
+    fn placeholder() -> Node {
+        Node {
+            name: "".into(),
+            ext: None,
+            sup: None,
+            generation: 0,
+            deadline: Instant::MAX,
+            shutdown: 0,
+            tag: 0,
+            parent: None,
+            prev: None,
+            next: None,
+            timer_epoch: 0,
+            state: NodeState::Removed,
+            timer: TimerPurpose::None,
+            cause: StopCause::None,
+            flags: 0,
+            restart: Restart::Permanent,
+            readiness: Readiness::Immediate,
+            significant: false,
+        }
+    }
+
     pub(crate) fn has(&self, f: u8) -> bool {
         self.flags & f != 0
     }
@@ -166,9 +225,11 @@ impl Node {
 #[derive(Debug)]
 pub(crate) struct Sup {
     pub(crate) spec: Arc<SupervisorSpec>,
-    pub(crate) first: u32,
-    pub(crate) last: u32,
-    pub(crate) names: BTreeMap<Box<str>, u32>,
+    /// The first child in start order.
+    pub(crate) first: Option<NodeId>,
+    /// The last child in start order.
+    pub(crate) last: Option<NodeId>,
+    pub(crate) names: BTreeMap<Box<str>, NodeId>,
     pub(crate) window: RestartWindow,
     pub(crate) mode: Mode,
     pub(crate) mailbox: VecDeque<Mail>,
@@ -182,42 +243,92 @@ pub(crate) struct Sup {
     pub(crate) n_supervisors: usize,
 }
 
-/// The node storage.
-#[derive(Debug, Default)]
+/// Why the arena refused a node: it holds as many as an id can name
+/// (`NodeId::MAX_INDEX + 1`; memory runs out long before).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ArenaFull;
+
+impl ArenaFull {
+    /// The spec error that reports it, for the supervisor at `path`.
+    pub(crate) fn at(self, path: impl Into<String>) -> crate::SpecError {
+        crate::SpecError {
+            path: path.into(),
+            kind: crate::SpecErrorKind::TooManyNodes {
+                max: u64::from(NodeId::MAX_INDEX) + 1,
+            },
+        }
+    }
+}
+
+/// The node storage. Node `id` lives in slot `id.slot()` (its index plus
+/// one): slot 0 holds a placeholder that no id names, and slot 1 the root
+/// supervisor, created with the tree and never removed.
+#[derive(Debug)]
 pub(crate) struct Tree {
     pub(crate) nodes: Vec<Node>,
-    free: Vec<u32>,
+    free: Vec<NodeId>,
     /// Removed during the current call; reusable from the next call on.
-    graveyard: Vec<u32>,
+    graveyard: Vec<NodeId>,
 }
 
 impl Tree {
-    pub(crate) fn node(&self, i: u32) -> &Node {
-        &self.nodes[i as usize]
+    /// A tree holding only the root supervisor ([`SupId::ROOT`]), with `spec`.
+    pub(crate) fn new(spec: Arc<SupervisorSpec>) -> Tree {
+        let root = Node {
+            sup: Some(Box::new(new_sup(spec))),
+            shutdown: u64::MAX,
+            state: NodeState::Stopped,
+            ..Node::placeholder()
+        };
+        Tree {
+            nodes: vec![Node::placeholder(), root],
+            free: Vec::new(),
+            graveyard: Vec::new(),
+        }
     }
 
-    pub(crate) fn node_mut(&mut self, i: u32) -> &mut Node {
-        &mut self.nodes[i as usize]
+    pub(crate) fn node(&self, id: NodeId) -> &Node {
+        &self.nodes[id.slot()]
     }
 
-    /// The node at `i` if it exists and is not removed.
-    pub(crate) fn get(&self, i: u32) -> Option<&Node> {
-        self.nodes.get(i as usize).filter(|n| n.state != NodeState::Removed)
+    pub(crate) fn node_mut(&mut self, id: NodeId) -> &mut Node {
+        &mut self.nodes[id.slot()]
     }
 
-    /// Supervisor state of `i`. Callers only pass supervisor nodes.
-    pub(crate) fn sup(&self, i: u32) -> &Sup {
-        // Invariant: only called with ids of supervisor nodes.
-        self.nodes[i as usize].sup.as_deref().expect("supervisor node")
+    /// The node `id` if it exists and is not removed.
+    pub(crate) fn get(&self, id: NodeId) -> Option<&Node> {
+        self.nodes.get(id.slot()).filter(|n| n.state != NodeState::Removed)
     }
 
-    pub(crate) fn sup_mut(&mut self, i: u32) -> &mut Sup {
-        // Invariant: only called with ids of supervisor nodes.
-        self.nodes[i as usize].sup.as_deref_mut().expect("supervisor node")
+    /// The node `id`, removed or not, if the engine ever issued it.
+    pub(crate) fn get_any(&self, id: NodeId) -> Option<&Node> {
+        self.nodes.get(id.slot())
     }
 
-    pub(crate) fn is_sup(&self, i: u32) -> bool {
-        self.nodes[i as usize].sup.is_some()
+    /// `id` as a supervisor, if it is one (and exists).
+    pub(crate) fn as_sup(&self, id: NodeId) -> Option<SupId> {
+        self.get(id).filter(|n| n.sup.is_some()).map(|_| SupId(id))
+    }
+
+    /// The supervisor `id` is a child of (`None` for the root).
+    pub(crate) fn parent(&self, id: NodeId) -> Option<SupId> {
+        self.node(id).parent
+    }
+
+    /// Supervisor state of `s`.
+    pub(crate) fn sup(&self, s: SupId) -> &Sup {
+        // Invariant: a `SupId` is only minted for a node with supervisor state
+        // (see `SupId`).
+        self.nodes[s.0.slot()].sup.as_deref().expect("supervisor node")
+    }
+
+    pub(crate) fn sup_mut(&mut self, s: SupId) -> &mut Sup {
+        // Invariant: as in `sup`.
+        self.nodes[s.0.slot()].sup.as_deref_mut().expect("supervisor node")
+    }
+
+    pub(crate) fn is_sup(&self, id: NodeId) -> bool {
+        self.nodes[id.slot()].sup.is_some()
     }
 
     /// Make slots removed in earlier calls reusable.
@@ -225,46 +336,22 @@ impl Tree {
         self.free.append(&mut self.graveyard);
     }
 
-    /// Create the root supervisor node.
-    pub(crate) fn new_root(&mut self, spec: Arc<SupervisorSpec>) -> u32 {
-        let node = Node {
-            name: "".into(),
-            ext: None,
-            sup: Some(Box::new(new_sup(spec))),
-            generation: 0,
-            deadline: Instant::MAX,
-            shutdown: u64::MAX,
-            tag: 0,
-            parent: NONE,
-            prev: NONE,
-            next: NONE,
-            timer_epoch: 0,
-            state: NodeState::Stopped,
-            timer: TimerPurpose::None,
-            cause: StopCause::None,
-            flags: 0,
-            restart: Restart::Permanent,
-            readiness: Readiness::Immediate,
-            significant: false,
-        };
-        self.alloc(node)
-    }
-
-    fn alloc(&mut self, mut node: Node) -> u32 {
+    fn alloc(&mut self, mut node: Node) -> Result<NodeId, ArenaFull> {
         if let Some(i) = self.free.pop() {
             // Continue the slot's timer epochs: heap entries armed by the
             // previous occupant must never match the new one.
-            node.timer_epoch = self.nodes[i as usize].timer_epoch.wrapping_add(1);
-            self.nodes[i as usize] = node;
-            i
+            node.timer_epoch = self.node(i).timer_epoch.wrapping_add(1);
+            *self.node_mut(i) = node;
+            Ok(i)
         } else {
+            let id = NodeId::from_slot(self.nodes.len()).ok_or(ArenaFull)?;
             self.nodes.push(node);
-            (self.nodes.len() - 1) as u32
+            Ok(id)
         }
     }
 
     /// Append a child built from `spec` at the end of `parent`'s children.
-    pub(crate) fn add_child(&mut self, parent: u32, spec: &ChildSpec, dynamic: bool) -> u32 {
+    pub(crate) fn add_child(&mut self, parent: SupId, spec: &ChildSpec, dynamic: bool) -> Result<NodeId, ArenaFull> {
         let ext = node_ext(spec);
         let sup = match &spec.kind {
             ChildKind::Worker => None,
@@ -280,9 +367,9 @@ impl Tree {
             deadline: Instant::MAX,
             shutdown: pack_shutdown(spec.shutdown_policy()),
             tag: spec.tag,
-            parent,
+            parent: Some(parent),
             prev: last,
-            next: NONE,
+            next: None,
             timer_epoch: 0,
             state: NodeState::Stopped,
             timer: TimerPurpose::None,
@@ -292,26 +379,25 @@ impl Tree {
             readiness: spec.readiness,
             significant: spec.significant,
         };
-        let id = self.alloc(node);
-        if last == NONE {
-            self.sup_mut(parent).first = id;
-        } else {
-            self.node_mut(last).next = id;
+        let id = self.alloc(node)?;
+        match last {
+            None => self.sup_mut(parent).first = Some(id),
+            Some(last) => self.node_mut(last).next = Some(id),
         }
         let s = self.sup_mut(parent);
-        s.last = id;
+        s.last = Some(id);
         s.names.insert(spec.name.as_str().into(), id);
         s.n_children += 1;
         if is_sup {
             s.n_supervisors += 1;
         }
-        id
+        Ok(id)
     }
 
-    /// Give the stopped node `id` the attributes of `spec`, keeping its name,
-    /// position, links and slot (its timer epoch continues).
-    pub(crate) fn replace_spec(&mut self, id: u32, spec: &ChildSpec) {
-        let (parent, was_sup) = (self.node(id).parent, self.is_sup(id));
+    /// Give the stopped child `id` of `parent` the attributes of `spec`,
+    /// keeping its name, position, links and slot (its timer epoch continues).
+    pub(crate) fn replace_spec(&mut self, parent: SupId, id: NodeId, spec: &ChildSpec) {
+        let was_sup = self.is_sup(id);
         let ext = node_ext(spec);
         let sup = match &spec.kind {
             ChildKind::Worker => None,
@@ -338,47 +424,51 @@ impl Tree {
 
     /// Unlink `id` from its parent and retire its slot. Its data stays readable
     /// until the next call (see [`Tree::recycle`]).
-    pub(crate) fn remove(&mut self, id: u32) {
+    pub(crate) fn remove(&mut self, id: NodeId) {
         self.set_state(id, NodeState::Removed);
         let (parent, prev, next, is_sup) = {
             let n = self.node(id);
             (n.parent, n.prev, n.next, n.sup.is_some())
         };
-        if prev != NONE {
+        if let Some(prev) = prev {
             self.node_mut(prev).next = next;
         }
-        if next != NONE {
+        if let Some(next) = next {
             self.node_mut(next).prev = prev;
         }
         let name = std::mem::take(&mut self.node_mut(id).name);
-        let s = self.sup_mut(parent);
-        if s.first == id {
-            s.first = next;
-        }
-        if s.last == id {
-            s.last = prev;
-        }
-        s.names.remove(&name);
-        s.n_children -= 1;
-        if is_sup {
-            s.n_supervisors -= 1;
+        if let Some(parent) = parent {
+            let s = self.sup_mut(parent);
+            if s.first == Some(id) {
+                s.first = next;
+            }
+            if s.last == Some(id) {
+                s.last = prev;
+            }
+            s.names.remove(&name);
+            s.n_children -= 1;
+            if is_sup {
+                s.n_supervisors -= 1;
+            }
         }
         // Keep the name for path rendering until the slot is reused.
-        self.node_mut(id).name = name;
-        self.node_mut(id).timer_epoch = self.node(id).timer_epoch.wrapping_add(1);
+        let n = self.node_mut(id);
+        n.name = name;
+        n.timer_epoch = n.timer_epoch.wrapping_add(1);
         self.graveyard.push(id);
     }
 
     /// Change a node's state, keeping its parent's active counters right.
-    pub(crate) fn set_state(&mut self, id: u32, state: NodeState) {
+    pub(crate) fn set_state(&mut self, id: NodeId, state: NodeState) {
         let n = self.node_mut(id);
         let was = n.state.is_active();
         n.state = state;
         let now = state.is_active();
-        if was == now || n.parent == NONE {
+        if was == now {
             return;
         }
-        let (parent, significant) = (n.parent, n.significant);
+        let Some(parent) = n.parent else { return };
+        let significant = n.significant;
         let s = self.sup_mut(parent);
         if now {
             s.n_active += 1;
@@ -394,45 +484,41 @@ impl Tree {
     }
 
     /// The child of supervisor `sup` named `name`.
-    pub(crate) fn child_named(&self, sup: u32, name: &str) -> Option<u32> {
+    pub(crate) fn child_named(&self, sup: SupId, name: &str) -> Option<NodeId> {
         self.sup(sup).names.get(name).copied()
     }
 
     /// Resolve a path (`""` is the root, `a/b` a descendant).
-    pub(crate) fn lookup(&self, root: u32, path: &str) -> Option<u32> {
-        let mut at = root;
+    pub(crate) fn lookup(&self, path: &str) -> Option<NodeId> {
+        let mut at = SupId::ROOT.node();
         if path.is_empty() {
             return Some(at);
         }
         for name in path.split('/') {
-            self.nodes[at as usize].sup.as_ref()?;
-            at = self.child_named(at, name)?;
+            at = self.child_named(self.as_sup(at)?, name)?;
         }
         Some(at)
     }
 
     /// Write the path of `id` into `out` (empty for the root).
-    pub(crate) fn write_path(&self, id: u32, out: &mut String) {
-        let n = &self.nodes[id as usize];
-        if n.parent == NONE {
-            return;
-        }
-        let p = &self.nodes[n.parent as usize];
-        if p.parent != NONE {
-            self.write_path(n.parent, out);
+    pub(crate) fn write_path(&self, id: NodeId, out: &mut String) {
+        let n = self.node(id);
+        let Some(parent) = n.parent else { return };
+        if self.node(parent.node()).parent.is_some() {
+            self.write_path(parent.node(), out);
             out.push('/');
         }
         out.push_str(&n.name);
     }
 
     /// Depth of `id` (the root is 0).
-    pub(crate) fn depth(&self, mut id: u32) -> usize {
-        let mut d = 0;
-        while self.nodes[id as usize].parent != NONE {
-            id = self.nodes[id as usize].parent;
-            d += 1;
-        }
-        d
+    pub(crate) fn depth(&self, id: NodeId) -> usize {
+        std::iter::successors(self.node(id).parent, |p| self.node(p.node()).parent).count()
+    }
+
+    /// The children of `s` in start order.
+    pub(crate) fn children(&self, s: SupId) -> impl Iterator<Item = NodeId> + '_ {
+        std::iter::successors(self.sup(s).first, |&c| self.node(c).next)
     }
 }
 
@@ -454,8 +540,8 @@ fn node_ext(spec: &ChildSpec) -> Option<Box<NodeExt>> {
 fn new_sup(spec: Arc<SupervisorSpec>) -> Sup {
     Sup {
         spec,
-        first: NONE,
-        last: NONE,
+        first: None,
+        last: None,
         names: BTreeMap::new(),
         window: RestartWindow::new(),
         mode: Mode::Dormant,
@@ -481,9 +567,11 @@ mod tests {
             ("Node", std::mem::size_of::<Node>(), 88),
             ("Notice", std::mem::size_of::<Notice>(), 56),
             ("Command", std::mem::size_of::<Command>(), 24),
-            ("Mail", std::mem::size_of::<Mail>(), 56),
-            ("Plan", std::mem::size_of::<Plan>(), 64),
-            ("Mode", std::mem::size_of::<Mode>(), 64),
+            ("Mail", std::mem::size_of::<Mail>(), 48),
+            ("Plan", std::mem::size_of::<Plan>(), 56),
+            ("Mode", std::mem::size_of::<Mode>(), 56),
+            ("Option<NodeId>", std::mem::size_of::<Option<NodeId>>(), 4),
+            ("Bound", std::mem::size_of::<crate::plan::Bound>(), 8),
         ];
         for (name, size, budget) in sizes {
             assert!(size <= budget, "{name} is {size} bytes, budget {budget}");
