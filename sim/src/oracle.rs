@@ -243,7 +243,14 @@ impl Oracle {
 
     /// Right after `engine.handle_timeout(now)`: no deadline may still be due.
     pub fn check_deadlines(&mut self, engine: &mut Engine, now: Instant) {
-        if let Some(at) = engine.poll_timeout().filter(|&at| at <= now) {
+        let next = engine.poll_timeout();
+        self.check_next_deadline(now, next);
+    }
+
+    /// Right after `handle_timeout(now)`: `next`, what `poll_timeout` gives
+    /// now, must not be at or before `now`.
+    pub fn check_next_deadline(&mut self, now: Instant, next: Option<Instant>) {
+        if let Some(at) = next.filter(|&at| at <= now) {
             let detail = format!(
                 "a deadline at {} is still due after handle_timeout",
                 vigil_trace::format_time(at)
