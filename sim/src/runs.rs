@@ -7,7 +7,7 @@
 //! and ends with its `StartFailed` or `Exited`. Lookups are by node index,
 //! O(1).
 
-use vigil_core::{NodeId, RunId};
+use vigil_core::{Input, NodeId, RunId};
 
 /// How many ended runs the world remembers, the latest ones (a ring).
 pub const ENDED_KEPT: usize = 64;
@@ -35,6 +35,38 @@ struct Live {
     killed: bool,
     /// Spawn order among all runs (for [`Runs::in_spawn_order`]).
     order: u64,
+}
+
+/// What a valid input does to its live run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Effect {
+    /// The run moves to this phase.
+    Phase(RunPhase),
+    /// The run ends.
+    End,
+    /// Nothing changes.
+    Keep,
+}
+
+/// Whether `input` is valid for a live run in `phase` (`notify`: whether
+/// its worker reports ready), and what it does; `None` if it is stale.
+fn judge(phase: RunPhase, input: &Input, notify: impl FnOnce() -> bool) -> Option<Effect> {
+    let valid = match input {
+        Input::Started(_) => {
+            return (phase == RunPhase::Spawning).then_some(Effect::Phase(RunPhase::Up { ready: false }))
+        }
+        Input::StartFailed(..) => return (phase == RunPhase::Spawning).then_some(Effect::End),
+        Input::Exited(..) => return Some(Effect::End),
+        Input::Ready(_) => {
+            let valid = phase == RunPhase::Up { ready: false } && notify();
+            return valid.then_some(Effect::Phase(RunPhase::Up { ready: true }));
+        }
+        Input::Heartbeat(_) => phase != RunPhase::Spawning,
+        // A monitor evicts a run that is up (ready or not), never one
+        // already told to stop.
+        Input::Evict(..) => matches!(phase, RunPhase::Up { .. }),
+    };
+    valid.then_some(Effect::Keep)
 }
 
 /// Why the world refused a command: what it says about the run it names.
@@ -108,6 +140,40 @@ impl Runs {
         &self.ended
     }
 
+    /// Whether `input` is valid: about a live run, and meaningful in its
+    /// phase (`notify`: whether its worker reports ready).
+    pub fn is_valid(&self, input: &Input, notify: impl FnOnce() -> bool) -> bool {
+        let run = input.run();
+        self.slot(run.node)
+            .filter(|l| l.run == run)
+            .is_some_and(|l| judge(l.phase, input, notify).is_some())
+    }
+
+    /// Record a delivered `input`: returns whether it was valid, and if so
+    /// moves or ends its run.
+    pub(crate) fn accept(&mut self, input: &Input, notify: impl FnOnce() -> bool) -> bool {
+        let run = input.run();
+        let Some(slot) = self.by_node.get_mut(run.node.index()) else {
+            return false;
+        };
+        let Some(live) = slot.as_mut().filter(|l| l.run == run) else {
+            return false;
+        };
+        match judge(live.phase, input, notify) {
+            None => false,
+            Some(Effect::Keep) => true,
+            Some(Effect::Phase(phase)) => {
+                live.phase = phase;
+                true
+            }
+            Some(Effect::End) => {
+                *slot = None;
+                self.remember_ended(run);
+                true
+            }
+        }
+    }
+
     fn slot(&self, node: NodeId) -> Option<&Live> {
         self.by_node.get(node.index()).and_then(Option::as_ref)
     }
@@ -147,24 +213,8 @@ impl Runs {
         }
     }
 
-    /// The live run `run` moves to `phase`.
-    pub(crate) fn set_phase(&mut self, run: RunId, phase: RunPhase) {
-        if let Some(l) = self.by_node.get_mut(run.node.index()).and_then(Option::as_mut) {
-            if l.run == run {
-                l.phase = phase;
-            }
-        }
-    }
-
-    /// The live run `run` ended; it is remembered among the ended runs.
-    pub(crate) fn end(&mut self, run: RunId) {
-        let Some(slot) = self.by_node.get_mut(run.node.index()) else {
-            return;
-        };
-        if slot.is_none_or(|l| l.run != run) {
-            return;
-        }
-        *slot = None;
+    /// `run` ended: one run fewer live, and remembered among the ended runs.
+    fn remember_ended(&mut self, run: RunId) {
         self.live = self.live.saturating_sub(1);
         if self.ended.len() < ENDED_KEPT {
             self.ended.push(run);

@@ -19,7 +19,7 @@ use vigil_core::{Command, Engine, Input, Instant, Readiness, Reply, Request, Req
 
 use crate::observer::Observer;
 use crate::oracle::Rule;
-use crate::runs::{Refused, RunPhase, Runs};
+use crate::runs::{Refused, Runs};
 
 /// How a world answers the engine's commands: the part that differs between
 /// the simulator, a hand-driven world, a test's scripted world and the tour.
@@ -104,7 +104,7 @@ impl<O: Observer> World<O> {
     /// Deliver `input` now and run to quiescence. Returns whether it was
     /// valid; a stale one is expected to be ignored and counted.
     pub fn deliver(&mut self, input: Input, policy: &mut impl Policy<O>) -> bool {
-        let valid = self.answer(input);
+        let valid = self.hand_over(input);
         self.settle(policy);
         valid
     }
@@ -132,43 +132,27 @@ impl<O: Observer> World<O> {
     /// started `notify` run not asked to stop, `Heartbeat` once started,
     /// `Evict` while up, `Exited` any time), and the tree not down.
     pub fn is_valid(&self, input: &Input) -> bool {
-        if self.engine.is_down() {
-            return false;
-        }
-        let Some(phase) = self.runs.phase(input.run()) else {
-            return false;
-        };
-        match input {
-            Input::Started(_) | Input::StartFailed(..) => phase == RunPhase::Spawning,
-            Input::Ready(r) => {
-                phase == RunPhase::Up { ready: false } && self.engine.readiness(r.node) == Some(Readiness::Notify)
-            }
-            Input::Heartbeat(_) => phase != RunPhase::Spawning,
-            Input::Exited(..) => true,
-            // A monitor evicts a run that is up (ready or not), never one
-            // already told to stop.
-            Input::Evict(..) => matches!(phase, RunPhase::Up { .. }),
-        }
+        let engine = &self.engine;
+        !engine.is_down() && self.runs.is_valid(input, || is_notify(engine, input))
     }
 
     /// Deliver `input` now, from inside [`Policy::command`]: its notices
     /// are handed to the observer at once, and the commands it causes wait
     /// their turn behind the ones already sent. Returns whether it was valid.
     pub fn answer(&mut self, input: Input) -> bool {
-        let run = input.run();
-        let valid = self.is_valid(&input);
-        if valid {
-            match input {
-                Input::Started(_) => self.runs.set_phase(run, RunPhase::Up { ready: false }),
-                Input::Ready(_) => self.runs.set_phase(run, RunPhase::Up { ready: true }),
-                Input::Heartbeat(_) | Input::Evict(..) => {}
-                Input::StartFailed(..) | Input::Exited(..) => self.runs.end(run),
-            }
-        } else {
+        let valid = self.hand_over(input);
+        self.drain_notices();
+        valid
+    }
+
+    /// Classify and record `input`, then hand it to the engine.
+    fn hand_over(&mut self, input: Input) -> bool {
+        let engine = &self.engine;
+        let valid = !engine.is_down() && self.runs.accept(&input, || is_notify(engine, &input));
+        if !valid {
             self.observer.stale_input();
         }
         self.engine.handle(input, self.now);
-        self.drain_notices();
         valid
     }
 
@@ -234,4 +218,9 @@ impl<O: Observer> World<O> {
     fn path(&self, run: RunId) -> String {
         self.engine.path(run.node).unwrap_or_else(|| run.node.to_string())
     }
+}
+
+/// Whether the worker `input` is about reports ready (`notify`).
+fn is_notify(engine: &Engine, input: &Input) -> bool {
+    engine.readiness(input.run().node) == Some(Readiness::Notify)
 }
