@@ -257,44 +257,36 @@ impl<'a> Scenario<'a> {
         }
     }
 
-    /// Something happens to one run.
+    /// Something happens to one run (nothing, if the run is no longer
+    /// there for it).
     fn run_event(&mut self, w: &mut SimWorld, kind: Kind) {
+        let phase = |w: &SimWorld, run| w.runs().phase(run);
         match kind {
             Kind::Started(run) => self.started(w, run),
-            Kind::StartFailed(run) => {
-                if w.runs().is_live(run) {
-                    w.deliver(Input::StartFailed(run, "simulated start failure".into()), self);
+            Kind::StartFailed(run) if w.runs().is_live(run) => {
+                w.deliver(Input::StartFailed(run, "simulated start failure".into()), self);
+            }
+            Kind::Ready(run) if matches!(phase(w, run), Some(RunPhase::Up { .. })) => {
+                w.deliver(Input::Ready(run), self);
+            }
+            Kind::Heartbeat(run) if phase(w, run).is_some_and(|p| p != RunPhase::Stopping) => {
+                if !self.quirks(run.node).silent {
+                    w.deliver(Input::Heartbeat(run), self);
+                }
+                if let Some(h) = self.facts(w.engine(), run.node).health_timeout {
+                    self.heartbeat_after(w, heartbeat_every(h), run);
                 }
             }
-            Kind::Ready(run) => {
-                if matches!(w.runs().phase(run), Some(RunPhase::Up { .. })) {
-                    w.deliver(Input::Ready(run), self);
-                }
-            }
-            Kind::Heartbeat(run) => {
-                if w.runs().phase(run).is_some_and(|p| p != RunPhase::Stopping) {
-                    if !self.quirks(run.node).silent {
-                        w.deliver(Input::Heartbeat(run), self);
-                    }
-                    if let Some(h) = self.facts(w.engine(), run.node).health_timeout {
-                        self.heartbeat_after(w, heartbeat_every(h), run);
-                    }
-                }
-            }
-            Kind::Silence(run) => {
-                if w.runs().is_live(run) && self.faulty {
-                    self.quirks(run.node).silent = true;
-                }
-            }
-            Kind::Exit(run, why) => {
-                if w.runs().is_live(run) && (self.faulty || w.runs().phase(run) == Some(RunPhase::Spawning)) {
-                    let reason = match why {
-                        Why::Lifetime => self.behaviour(w.engine(), run.node).exit.clone(),
-                        Why::Early => ExitReason::Error("exited before it started".into()),
-                        Why::Crash(i) => crash_reason(i),
-                    };
-                    self.end_run(w, run, reason);
-                }
+            Kind::Silence(run) if w.runs().is_live(run) && self.faulty => self.quirks(run.node).silent = true,
+            Kind::Exit(run, why)
+                if w.runs().is_live(run) && (self.faulty || phase(w, run) == Some(RunPhase::Spawning)) =>
+            {
+                let reason = match why {
+                    Why::Lifetime => self.behaviour(w.engine(), run.node).exit.clone(),
+                    Why::Early => ExitReason::Error("exited before it started".into()),
+                    Why::Crash(i) => crash_reason(i),
+                };
+                self.end_run(w, run, reason);
             }
             Kind::StopDone(run) => self.end_run(w, run, ExitReason::shutdown()),
             Kind::Killed(run) => self.end_run(w, run, ExitReason::Killed),
