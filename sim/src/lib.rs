@@ -31,21 +31,37 @@
 #![warn(missing_docs)]
 
 mod behaviour;
+mod event_queue;
 mod fault_plan;
 mod manual_world;
+mod meta_line;
+mod observer;
+mod options;
 mod oracle;
 mod replay;
+mod replay_error;
+mod report;
 mod run;
+mod runs;
+mod scenario;
 mod seed_range;
+mod simulation;
+#[cfg(feature = "strategies")]
 pub mod strategies;
+mod watch;
 mod world;
 
 pub use fault_plan::FaultPlan;
-pub use manual_world::{ManualWorld, RunPhase};
+pub use manual_world::ManualWorld;
+pub use meta_line::{meta_line, options_for, parse_meta, TraceMeta};
+pub use observer::Observer;
+pub use options::{SimOptions, DEFAULT_MAX_STEPS};
 pub use oracle::{Oracle, Rule, Violation};
-pub use replay::{options_for, parse_meta, replay, ReplayError, TraceMeta};
-pub use run::{
-    meta_line, replay_command, run_seed, run_seed_checked, Outcome, RunReport, SimOptions, DEFAULT_MAX_STEPS,
-};
+pub use replay::replay;
+pub use replay_error::ReplayError;
+pub use report::{Outcome, RunReport};
+pub use run::{replay_command, run_seed, run_seed_checked};
+pub use runs::{RunPhase, Runs, ENDED_KEPT};
 pub use seed_range::{run_seeds, Summary};
 pub use vigil_trace::{event_name, format_time, strategy_name, TraceWriter};
+pub use world::{Policy, World};

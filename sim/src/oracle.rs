@@ -243,7 +243,14 @@ impl Oracle {
 
     /// Right after `engine.handle_timeout(now)`: no deadline may still be due.
     pub fn check_deadlines(&mut self, engine: &mut Engine, now: Instant) {
-        if let Some(at) = engine.poll_timeout().filter(|&at| at <= now) {
+        let next = engine.poll_timeout();
+        self.check_next_deadline(now, next);
+    }
+
+    /// Right after `handle_timeout(now)`: `next`, what `poll_timeout` gives
+    /// now, must not be at or before `now`.
+    pub fn check_next_deadline(&mut self, now: Instant, next: Option<Instant>) {
+        if let Some(at) = next.filter(|&at| at <= now) {
             let detail = format!(
                 "a deadline at {} is still due after handle_timeout",
                 vigil_trace::format_time(at)
@@ -447,7 +454,8 @@ impl Oracle {
         }
     }
 
-    /// Observe one notice, produced by the latest engine call at `now`.
+    /// Observe one notice, produced by the latest engine call at `now`: one
+    /// handler per notice.
     pub fn observe(&mut self, engine: &Engine, n: &Notice, now: Instant) {
         if self.tree_down {
             if let Notice::Spawn(r) | Notice::Stop(r) | Notice::Kill(r) = n {
@@ -457,76 +465,94 @@ impl Oracle {
         }
         match n {
             Notice::Spawn(r) => self.observe_spawn(engine, r, now),
-            Notice::Started(r) => {
-                self.just_started = Some(*r);
-                if engine.readiness(r.node) != Some(Readiness::Notify) {
-                    self.start_ends(r.node);
-                }
-                self.view(r.node).up = true;
-            }
+            Notice::Started(r) => self.observe_started(engine, *r),
             Notice::Ready(r) => self.start_ends(r.node),
-            Notice::StartFailed(r, _) => {
-                self.start_ends(r.node);
-                let v = self.view(r.node);
-                v.up = false;
-                v.last_end = End::StartFailed;
-                self.ended(r.node);
-            }
-            Notice::Removed { child } => {
-                self.ended_temporaries.retain(|&(n, _)| n != *child);
-            }
+            Notice::StartFailed(r, _) => self.observe_start_failed(*r),
+            Notice::Removed { child } => self.ended_temporaries.retain(|&(n, _)| n != *child),
             Notice::Evicted { run, .. } => self.evicted = Some(*run),
-            Notice::Stop(r) if self.evicted == Some(*r) => {
-                // A monitor's eviction: the run fails, as if it crashed; its
-                // stop is no plan's and takes no place in any stop order.
-                self.evicted = None;
-                let v = self.view(r.node);
-                v.stop_sent = true;
-                v.stop_at = Some(now);
-                v.evicted = true;
-            }
-            Notice::Stop(r) => {
-                let v = self.view(r.node);
-                if v.stop_sent {
-                    let detail = format!("second stop for {} gen {}", Self::path(engine, r.node), r.generation);
-                    self.flag(now, Rule::StopOnce, detail);
-                }
-                let v = self.view(r.node);
-                v.stop_sent = true;
-                v.stop_at = Some(now);
-                let on_start = self.just_started == Some(*r);
-                self.stop_issued(engine, r.node, true, on_start, now);
-            }
+            Notice::Stop(r) => self.observe_stop(engine, *r, now),
             Notice::Timeout { run, .. } => self.timeout_kill = Some(*run),
             Notice::Kill(r) => self.observe_kill(engine, *r, now),
             Notice::Exited(r, reason) => self.observe_exited(r, reason),
             Notice::Stale(..) => self.seen_stale += 1,
             Notice::SupStarting { sup } => self.observe_sup_starting(engine, sup, now),
-            Notice::SupStarted { sup } => {
-                self.start_ends(*sup);
-                let v = self.view(*sup);
-                v.initialising = false;
-                v.start_window = None;
-                v.up = true;
-            }
-            Notice::SupStop { sup } => {
-                self.view(*sup).stop_at = Some(now);
-                self.stop_issued(engine, *sup, true, false, now);
-                self.view(*sup).stop_sent = true;
-            }
+            Notice::SupStarted { sup } => self.observe_sup_started(*sup),
+            Notice::SupStop { sup } => self.observe_sup_stop(engine, *sup, now),
             Notice::SupEnding { sup, .. } => self.observe_sup_ending(engine, sup),
             Notice::SupExit { sup, reason } => self.observe_sup_exit(sup, reason),
             Notice::Restart { sup, child, strategy } => self.observe_restart(engine, *sup, *child, *strategy, now),
             Notice::GiveUp { sup } => self.observe_give_up(engine, sup, now),
-            Notice::Backoff { child, .. } => {
-                // The round waits; its stops come later, after whatever the
-                // supervisor does meanwhile: not checked against this window.
-                if let Some(p) = engine.parent(*child) {
-                    self.view(p).stop_window = None;
-                }
-            }
+            Notice::Backoff { child, .. } => self.observe_backoff(engine, *child),
             Notice::TreeDown { .. } => self.tree_down = true,
-            _ => {}
+            Notice::Heartbeat(_) | Notice::Request { .. } | Notice::Reply { .. } => {}
+        }
+    }
+
+    /// A run reported `Started`: up, and its start is over unless it must
+    /// also report ready.
+    fn observe_started(&mut self, engine: &Engine, r: RunId) {
+        self.just_started = Some(r);
+        if engine.readiness(r.node) != Some(Readiness::Notify) {
+            self.start_ends(r.node);
+        }
+        self.view(r.node).up = true;
+    }
+
+    /// A run's start failed.
+    fn observe_start_failed(&mut self, r: RunId) {
+        self.start_ends(r.node);
+        let v = self.view(r.node);
+        v.up = false;
+        v.last_end = End::StartFailed;
+        self.ended(r.node);
+    }
+
+    /// A `Stop` for a run: once per run, and in its supervisor's stop order
+    /// (unless it answers a monitor's eviction).
+    fn observe_stop(&mut self, engine: &Engine, r: RunId, now: Instant) {
+        if self.evicted == Some(r) {
+            // A monitor's eviction: the run fails, as if it crashed; its
+            // stop is no plan's and takes no place in any stop order.
+            self.evicted = None;
+            let v = self.view(r.node);
+            v.stop_sent = true;
+            v.stop_at = Some(now);
+            v.evicted = true;
+            return;
+        }
+        if self.view(r.node).stop_sent {
+            let detail = format!("second stop for {} gen {}", Self::path(engine, r.node), r.generation);
+            self.flag(now, Rule::StopOnce, detail);
+        }
+        let v = self.view(r.node);
+        v.stop_sent = true;
+        v.stop_at = Some(now);
+        let on_start = self.just_started == Some(r);
+        self.stop_issued(engine, r.node, true, on_start, now);
+    }
+
+    /// A supervisor started all its children.
+    fn observe_sup_started(&mut self, sup: NodeId) {
+        self.start_ends(sup);
+        let v = self.view(sup);
+        v.initialising = false;
+        v.start_window = None;
+        v.up = true;
+    }
+
+    /// A supervisor's parent asks it to stop.
+    fn observe_sup_stop(&mut self, engine: &Engine, sup: NodeId, now: Instant) {
+        self.view(sup).stop_at = Some(now);
+        self.stop_issued(engine, sup, true, false, now);
+        self.view(sup).stop_sent = true;
+    }
+
+    /// A restart waits for a backoff.
+    fn observe_backoff(&mut self, engine: &Engine, child: NodeId) {
+        // The round waits; its stops come later, after whatever the
+        // supervisor does meanwhile: not checked against this window.
+        if let Some(p) = engine.parent(child) {
+            self.view(p).stop_window = None;
         }
     }
 

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use vigil_config::TreeConfig;
 
-use crate::run::{run_seed, Outcome, RunReport, SimOptions};
+use crate::options::SimOptions;
+use crate::report::{Outcome, RunReport};
+use crate::run::run_seed;
 use vigil_trace::TraceWriter;
 
 /// What a range of seeds did.

@@ -29,7 +29,7 @@ use vigil_core::{
     Strategy as Strat, SupervisorSpec,
 };
 
-use crate::run::SimOptions;
+use crate::options::SimOptions;
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
@@ -272,7 +272,7 @@ pub fn sim_options() -> impl Strategy<Value = SimOptions> {
         random_faults,
         script: None,
         liveness: true,
-        max_steps: crate::run::DEFAULT_MAX_STEPS,
+        max_steps: crate::options::DEFAULT_MAX_STEPS,
         #[cfg(feature = "bug-injection")]
         inject_bug: None,
     })

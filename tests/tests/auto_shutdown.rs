@@ -57,8 +57,8 @@ fn any_significant_ends_the_supervisor_when_a_significant_child_ends_normally() 
             "tree_down reason=shutdown".to_owned(),
         ]
     );
-    assert!(h.engine.is_down());
-    assert_eq!(h.engine.stats().restart_decisions, 0);
+    assert!(h.engine().is_down());
+    assert_eq!(h.engine().stats().restart_decisions, 0);
 }
 
 #[test]
@@ -97,7 +97,7 @@ fn any_significant_ignores_a_non_significant_child_that_ends() {
     h.advance(Duration::from_secs(1));
     assert!(h.commands().is_empty(), "{:?}", h.commands());
     assert!(h.log_lines("sup_exit").is_empty());
-    assert!(!h.engine.is_down());
+    assert!(!h.engine().is_down());
     assert_eq!(h.state("s"), ChildState::Running);
 }
 
@@ -117,10 +117,10 @@ fn any_significant_nested_supervisor_that_auto_shuts_down_is_judged_by_its_own_r
     h.exit("g/x", ExitReason::Normal);
     assert_eq!(h.commands(), ["stop g/y"]);
     assert_eq!(h.log_lines("sup_exit").len(), 1);
-    assert_eq!(strip_time(h.log.last().expect("log")), "sup_exit g reason=shutdown");
+    assert_eq!(strip_time(h.log().last().expect("log")), "sup_exit g reason=shutdown");
     assert_eq!(h.state("g"), ChildState::Stopped);
     assert_eq!(h.state("a"), ChildState::Running);
-    assert!(!h.engine.is_down());
+    assert!(!h.engine().is_down());
 
     // g permanent: its parent restarts it (and counts the restart).
     let spec = SupervisorSpec::new().child(w("a")).child(ChildSpec::supervisor("g", g));
@@ -135,7 +135,7 @@ fn any_significant_nested_supervisor_that_auto_shuts_down_is_judged_by_its_own_r
         .position(|l| l == "sup_exit g reason=shutdown")
         .expect("g ended");
     assert_eq!(ev[i + 1], "restart / child=g strategy=OneForOne");
-    assert_eq!(h.engine.stats().restart_decisions, 1);
+    assert_eq!(h.engine().stats().restart_decisions, 1);
     assert_eq!(h.state("g"), ChildState::Running);
 }
 
@@ -149,10 +149,10 @@ fn any_significant_child_ending_while_the_supervisor_is_busy_ends_it_once_it_is_
     h.take_events();
     h.exit("s", ExitReason::Normal);
     assert!(h.commands().is_empty());
-    assert!(!h.engine.is_down());
+    assert!(!h.engine().is_down());
     h.answer_start("a");
     assert_eq!(h.commands(), ["stop a"]);
-    assert!(h.engine.is_down());
+    assert!(h.engine().is_down());
     assert_eq!(h.log_lines("sup_exit / reason=shutdown").len(), 1);
 }
 
@@ -169,7 +169,7 @@ fn all_significant_ends_the_supervisor_only_when_the_last_significant_child_has_
     h.take_events();
     h.exit("s1", ExitReason::Normal);
     assert!(h.commands().is_empty(), "s2 still runs: {:?}", h.commands());
-    assert!(!h.engine.is_down());
+    assert!(!h.engine().is_down());
     assert_eq!(h.state("s1"), ChildState::Stopped);
     h.exit("s2", ExitReason::Shutdown("done".into()));
     assert_eq!(h.commands(), ["stop a"]);
@@ -193,12 +193,12 @@ fn all_significant_counts_a_significant_child_waiting_for_its_restart_as_left() 
     h.take_events();
     h.exit("s2", ExitReason::Normal);
     assert!(h.commands().is_empty(), "s1 is restarting: {:?}", h.commands());
-    assert!(!h.engine.is_down());
+    assert!(!h.engine().is_down());
     h.advance(ms(500));
     assert_eq!(h.commands(), ["spawn s1"]);
     h.exit("s1", ExitReason::Normal);
     assert_eq!(h.commands(), ["spawn s1", "stop a"]);
-    assert!(h.engine.is_down());
+    assert!(h.engine().is_down());
 }
 
 #[test]
@@ -210,11 +210,11 @@ fn all_significant_ends_when_the_last_running_significant_child_ends_after_other
     let mut h = Harness::new(spec);
     h.start();
     h.request(terminate("s1")).expect("terminate");
-    assert!(!h.engine.is_down(), "a terminate never triggers auto_shutdown");
+    assert!(!h.engine().is_down(), "a terminate never triggers auto_shutdown");
     h.take_events();
     h.exit("s2", ExitReason::Normal);
     assert_eq!(h.commands(), ["stop a"]);
-    assert!(h.engine.is_down());
+    assert!(h.engine().is_down());
 }
 
 // ----- stops the supervisor caused itself -----
@@ -231,7 +231,7 @@ fn terminate_child_of_a_significant_child_never_triggers_auto_shutdown() {
         h.advance(Duration::from_secs(1));
         assert_eq!(h.commands(), ["stop s1", "stop s2"], "{auto:?}");
         assert!(h.log_lines("sup_exit").is_empty(), "{auto:?}");
-        assert!(!h.engine.is_down(), "{auto:?}");
+        assert!(!h.engine().is_down(), "{auto:?}");
         assert_eq!(h.state("a"), ChildState::Running);
     }
 }
@@ -248,7 +248,7 @@ fn a_one_for_all_round_stopping_a_significant_child_never_triggers_auto_shutdown
         h.crash("a");
         assert_eq!(h.commands(), ["stop s", "spawn a", "spawn s"], "{auto:?}");
         assert!(h.log_lines("sup_exit").is_empty(), "{auto:?}");
-        assert!(!h.engine.is_down());
+        assert!(!h.engine().is_down());
         assert_eq!(h.state("s"), ChildState::Running);
     }
 }
@@ -265,7 +265,7 @@ fn a_rest_for_one_round_stopping_a_significant_child_never_triggers_auto_shutdow
     h.take_events();
     h.crash("a");
     assert_eq!(h.commands(), ["stop s", "spawn a", "spawn s"]);
-    assert!(!h.engine.is_down());
+    assert!(!h.engine().is_down());
     assert_eq!(h.state("s"), ChildState::Running);
 }
 
@@ -292,7 +292,11 @@ fn a_parent_round_stopping_an_auto_shutdown_supervisor_never_triggers_auto_shutd
         ["stop g/x", "stop g/y", "spawn g/y", "spawn g/x", "spawn b"]
     );
     assert_eq!(h.log_lines("sup_exit g reason=shutdown").len(), 1);
-    assert_eq!(h.engine.stats().restart_decisions, 1, "only the root's decision for b");
+    assert_eq!(
+        h.engine().stats().restart_decisions,
+        1,
+        "only the root's decision for b"
+    );
     assert_eq!(h.state("g"), ChildState::Running);
 }
 
@@ -349,7 +353,7 @@ fn a_transient_significant_child_that_crashes_is_restarted_not_an_auto_shutdown(
         assert_eq!(ev[0], format!("exited s gen={gs} reason=error(crash)"));
         assert_eq!(ev[1], "restart / child=s strategy=OneForOne");
         assert!(h.log_lines("sup_exit").is_empty());
-        assert!(!h.engine.is_down());
+        assert!(!h.engine().is_down());
         assert_eq!(h.state("s"), ChildState::Running);
     }
 }
@@ -362,7 +366,7 @@ fn a_significant_child_killed_for_a_missed_heartbeat_is_restarted_not_an_auto_sh
     h.take_events();
     h.advance(ms(100));
     assert_eq!(h.commands(), ["kill s", "spawn s"]);
-    assert!(!h.engine.is_down());
+    assert!(!h.engine().is_down());
 }
 
 #[test]
@@ -379,7 +383,7 @@ fn restart_all_stopping_a_significant_child_never_triggers_auto_shutdown() {
         })
         .expect("accepted");
         assert!(h.log_lines("sup_exit").is_empty(), "{mode:?}");
-        assert!(!h.engine.is_down(), "{mode:?}");
+        assert!(!h.engine().is_down(), "{mode:?}");
         assert_eq!(h.state("s"), ChildState::Running, "{mode:?}");
     }
 }
@@ -405,6 +409,6 @@ fn a_significant_child_that_ends_by_itself_during_a_rolling_restart_still_ends_t
     h.exit("s", ExitReason::Normal);
     h.input(Input::Ready(h.run("a")));
     assert!(!h.commands().contains(&"spawn s".to_owned()), "{:?}", h.commands());
-    assert!(h.engine.is_down(), "auto_shutdown: {:?}", h.commands());
+    assert!(h.engine().is_down(), "auto_shutdown: {:?}", h.commands());
     assert_eq!(h.log_lines("sup_exit / reason=shutdown").len(), 1);
 }

@@ -126,7 +126,7 @@ fn a_thousand_dynamic_children_under_one_for_one_crash_one_and_only_it_restarts(
         ]
     );
     for run in neighbours {
-        let path = h.engine.path(run.node).expect("path");
+        let path = h.engine().path(run.node).expect("path");
         assert_eq!(h.run(&path), run, "{path} untouched");
     }
     assert_eq!(counts(&mut h, "").active, 1000);
@@ -144,7 +144,7 @@ fn a_dynamic_temporary_child_that_ends_is_removed() {
     h.crash("t");
     assert!(h.commands().is_empty());
     assert_eq!(h.events()[1], "removed t");
-    assert_eq!(h.engine.lookup("t"), None);
+    assert_eq!(h.engine().lookup("t"), None);
     assert_eq!(names(&mut h, ""), ["a"]);
 }
 
@@ -162,7 +162,7 @@ fn a_dynamic_permanent_child_is_restarted_and_counts_in_the_intensity() {
         ["spawn d", "stop a"],
         "second decision in the period gives up"
     );
-    assert!(h.engine.is_down());
+    assert!(h.engine().is_down());
 }
 
 #[test]
@@ -186,8 +186,8 @@ fn dynamic_children_are_lost_when_their_supervisor_is_restarted_by_its_parent() 
     assert!(ev.contains(&"give_up g".to_owned()));
     assert!(ev.contains(&"restart / child=g strategy=OneForOne".to_owned()));
     assert_eq!(names(&mut h, "g"), ["x"]);
-    assert_eq!(h.engine.lookup("g/d"), None);
-    assert_eq!(h.engine.lookup("g/e"), None);
+    assert_eq!(h.engine().lookup("g/d"), None);
+    assert_eq!(h.engine().lookup("g/e"), None);
     assert_eq!(
         counts(&mut h, "g"),
         ChildCounts {
@@ -276,7 +276,7 @@ fn many_dynamic_children_shut_down_in_reverse_start_order() {
     h.request(Request::Shutdown).expect("accepted");
     let expected: Vec<_> = (0..200).rev().map(|i| format!("stop w{i:03}")).collect();
     assert_eq!(h.commands(), expected);
-    assert!(h.engine.is_down());
+    assert!(h.engine().is_down());
     h.advance(Duration::from_secs(1));
 }
 

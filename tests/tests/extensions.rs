@@ -47,7 +47,7 @@ fn fire_exactly_after(h: &mut Harness, d: Duration) -> Vec<String> {
 /// The delays of the `backoff` notices of `path`, in ns.
 fn backoff_delays(h: &Harness, path: &str) -> Vec<u64> {
     let prefix = format!("backoff {path} delay=");
-    h.log
+    h.log()
         .iter()
         .map(|l| strip_time(l))
         .filter_map(|l| {
@@ -109,7 +109,7 @@ fn one_terminate_all_a_crash_stops_the_others_in_reverse_order_and_ends_the_supe
     );
     // g itself took no restart decision (intensity 0 would have given up).
     assert!(h.log_lines("give_up").is_empty());
-    assert_eq!(h.engine.stats().restart_decisions, 1);
+    assert_eq!(h.engine().stats().restart_decisions, 1);
     assert_eq!(h.state("g"), ChildState::Running);
 }
 
@@ -123,10 +123,10 @@ fn one_terminate_all_a_normal_exit_of_a_permanent_child_ends_it_with_reason_norm
     h.exit("g/x", ExitReason::Normal);
     assert_eq!(h.commands(), ["stop g/z", "stop g/y"]);
     assert_eq!(h.log_lines("sup_exit").len(), 1);
-    assert_eq!(strip_time(h.log.last().expect("log")), "sup_exit g reason=normal");
+    assert_eq!(strip_time(h.log().last().expect("log")), "sup_exit g reason=normal");
     // A transient g that ended normally is not restarted by its parent.
     assert_eq!(h.state("g"), ChildState::Stopped);
-    assert!(!h.engine.is_down());
+    assert!(!h.engine().is_down());
 }
 
 #[test]
@@ -217,10 +217,10 @@ fn lifespan_transient_root_brings_the_tree_down_with_reason_normal() {
     let mut h = Harness::new(spec);
     h.start();
     h.exit("y", ExitReason::Normal);
-    assert!(!h.engine.is_down());
+    assert!(!h.engine().is_down());
     h.exit("x", ExitReason::Normal);
-    assert!(h.engine.is_down());
-    assert_eq!(strip_time(h.log.last().expect("log")), "tree_down reason=normal");
+    assert!(h.engine().is_down());
+    assert_eq!(strip_time(h.log().last().expect("log")), "tree_down reason=normal");
 }
 
 #[test]
@@ -244,7 +244,7 @@ fn lifespan_transient_does_not_end_while_a_child_is_waiting_for_its_restart() {
     h.advance(ms(500));
     assert_eq!(h.commands(), ["spawn g/x"]);
     h.exit("g/x", ExitReason::Normal);
-    assert_eq!(strip_time(h.log.last().expect("log")), "sup_exit g reason=normal");
+    assert_eq!(strip_time(h.log().last().expect("log")), "sup_exit g reason=normal");
 }
 
 #[test]
@@ -371,7 +371,7 @@ fn backoff_jitter_is_deterministic_for_a_seed_and_differs_between_seeds() {
             // The restart happens exactly after the (jittered) delay it announced.
             assert_eq!(fire_exactly_after(&mut h, d), ["spawn a"]);
         }
-        (backoff_delays(&h, "a"), h.log.clone())
+        (backoff_delays(&h, "a"), h.log().to_vec())
     };
     let (d7, log7) = run(7);
     let (d7_again, log7_again) = run(7);
@@ -456,7 +456,7 @@ fn backoff_applies_to_the_retry_of_a_failed_restart_and_each_retry_counts() {
     assert_eq!(h.log_lines("start_failed a").len(), 1);
     assert_eq!(fire_exactly_after(&mut h, ms(200)), ["spawn a"]); // succeeds
     assert_eq!(h.state("a"), ChildState::Running);
-    assert_eq!(h.engine.stats().restart_decisions, 2);
+    assert_eq!(h.engine().stats().restart_decisions, 2);
 }
 
 #[test]
@@ -471,7 +471,7 @@ fn shutdown_cancels_a_pending_backoff_restart() {
     h.take_events();
     pending(h.request(Request::Shutdown));
     assert_eq!(h.commands(), ["stop b"]);
-    assert!(h.engine.is_down());
+    assert!(h.engine().is_down());
     h.advance(Duration::from_secs(10));
     assert_eq!(h.commands(), ["stop b"], "no spawn after the tree is down");
 
@@ -486,7 +486,7 @@ fn shutdown_cancels_a_pending_backoff_restart() {
     h.take_events();
     pending(h.request(Request::Shutdown));
     assert_eq!(h.commands(), ["stop b"]);
-    assert!(h.engine.is_down());
+    assert!(h.engine().is_down());
     h.advance(Duration::from_secs(10));
     assert_eq!(h.commands(), ["stop b"], "no spawn after the tree is down");
 }
@@ -547,7 +547,7 @@ fn ready_from_an_immediate_worker_is_stale() {
     h.start();
     let run = h.run("a");
     h.input(Input::Ready(run));
-    assert_eq!(h.engine.stats().stale_inputs, 1);
+    assert_eq!(h.engine().stats().stale_inputs, 1);
     assert_eq!(h.log_lines("stale").len(), 1);
 }
 
@@ -578,7 +578,7 @@ fn startup_timeout_kills_exactly_at_the_deadline_and_the_restart_is_retried() {
     );
     // The retry gets its own deadline.
     assert_eq!(fire_exactly_after(&mut h, ms(1000)), ["kill a", "spawn a"]);
-    assert_eq!(h.engine.stats().restart_decisions, 3, "crash + two failed starts");
+    assert_eq!(h.engine().stats().restart_decisions, 3, "crash + two failed starts");
 }
 
 #[test]
@@ -596,7 +596,7 @@ fn startup_timeout_counts_in_the_restart_intensity() {
     assert_eq!(h.commands(), ["kill a", "stop b"]);
     let ev = h.events();
     assert!(ev.contains(&"give_up /".to_owned()), "{ev:?}");
-    assert!(h.engine.is_down());
+    assert!(h.engine().is_down());
 }
 
 #[test]
@@ -611,12 +611,12 @@ fn startup_timeout_during_the_first_start_fails_the_start_without_retry() {
     h.start();
     assert_eq!(h.commands(), ["spawn z", "spawn a"]);
     assert_eq!(fire_exactly_after(&mut h, ms(250)), ["kill a", "stop z"]);
-    assert!(h.engine.is_down());
+    assert!(h.engine().is_down());
     assert_eq!(
-        strip_time(h.log.last().expect("log")),
+        strip_time(h.log().last().expect("log")),
         "tree_down reason=shutdown(failed_to_start_child a: start_timeout)"
     );
-    assert_eq!(h.engine.stats().restart_decisions, 0);
+    assert_eq!(h.engine().stats().restart_decisions, 0);
 }
 
 #[test]
@@ -649,7 +649,7 @@ fn startup_timeout_of_a_start_child_answers_start_failed_and_keeps_nothing() {
             "    50.0ms reply {id} start_child path=a result=error(start_failed)"
         )]
     );
-    assert_eq!(h.engine.lookup("a"), None);
+    assert_eq!(h.engine().lookup("a"), None);
 }
 
 // ======================= health =======================
@@ -781,10 +781,10 @@ fn eviction_of_a_stopping_run_or_an_old_generation_is_stale() {
     let g1 = h.run("a");
     h.request(Request::TerminateChild { path: "a".into() }).ok();
     h.input(Input::Evict(g1, Eviction::Memory));
-    assert_eq!(h.engine.stats().stale_inputs, 1);
+    assert_eq!(h.engine().stats().stale_inputs, 1);
     h.advance(ms(500));
     h.input(Input::Evict(g1, Eviction::Memory));
-    assert_eq!(h.engine.stats().stale_inputs, 2);
+    assert_eq!(h.engine().stats().stale_inputs, 2);
     assert_eq!(h.log_lines("evicted").len(), 0);
 }
 
@@ -811,7 +811,7 @@ fn restart_all_all_at_once_stops_running_children_in_reverse_then_starts_them_in
     assert_eq!(ev.last(), Some(&format!("reply {id} restart_all path= result=ok")));
     assert!(h.log_lines("give_up").is_empty());
     assert!(h.log_lines("restart /").is_empty());
-    assert_eq!(h.engine.stats().restart_decisions, 0);
+    assert_eq!(h.engine().stats().restart_decisions, 0);
     for (p, g) in ["a", "b", "c"].iter().zip(old) {
         assert!(h.run(p).generation > g, "{p} has a new run");
         assert_eq!(h.state(p), ChildState::Running);
@@ -837,7 +837,7 @@ fn restart_all_rolling_restarts_one_child_at_a_time() {
         h.events().last(),
         Some(&format!("reply {id} restart_all path= result=ok"))
     );
-    assert_eq!(h.engine.stats().restart_decisions, 0);
+    assert_eq!(h.engine().stats().restart_decisions, 0);
 }
 
 #[test]
@@ -900,7 +900,7 @@ fn restart_all_leaves_stopped_children_stopped() {
         h.start();
         pending(h.request(Request::TerminateChild { path: "b".into() }));
         h.exit("t", ExitReason::Normal);
-        let gb = h.engine.lookup("b").map(|_| h.log_lines("spawn b").len());
+        let gb = h.engine().lookup("b").map(|_| h.log_lines("spawn b").len());
         h.take_events();
         pending(h.request(restart_all("", mode)));
         assert_eq!(h.commands(), expected, "{mode:?}");
@@ -980,7 +980,7 @@ fn startup_timeout_in_a_one_for_all_round_stops_the_siblings_already_restarted_a
         fire_exactly_after(&mut h, ms(300)),
         ["kill b", "stop a", "spawn a", "spawn b"]
     );
-    assert_eq!(h.engine.stats().restart_decisions, 2);
+    assert_eq!(h.engine().stats().restart_decisions, 2);
     h.input(Input::Ready(h.run("b")));
     assert_eq!(h.commands(), ["kill b", "stop a", "spawn a", "spawn b", "spawn c"]);
 }
@@ -1009,7 +1009,7 @@ fn restart_all_rolling_does_not_restart_a_temporary_child_that_ended_by_itself_b
         ["stop a", "spawn a", "stop b", "spawn b"],
         "t is not spawned again"
     );
-    assert_eq!(h.engine.lookup("t"), None, "an ended temporary child is removed");
+    assert_eq!(h.engine().lookup("t"), None, "an ended temporary child is removed");
 }
 
 /// Same for a transient child that ended normally: it stays stopped.

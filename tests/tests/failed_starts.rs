@@ -16,7 +16,7 @@ fn sup(name: &str, spec: SupervisorSpec) -> ChildSpec {
 
 /// Take the oldest unanswered command without answering it.
 fn take_pending(h: &mut Harness) -> Command {
-    h.pending.pop_front().expect("a pending command")
+    h.pending().pop_front().expect("a pending command")
 }
 
 fn four(strategy: Strategy) -> SupervisorSpec {
@@ -58,7 +58,7 @@ fn first_start_failure_at_the_root_reports_tree_down_with_failed_to_start_child(
         "{down:?}"
     );
     assert_eq!(h.events().last(), down.last(), "tree_down is the last word");
-    assert!(h.engine.is_down());
+    assert!(h.engine().is_down());
 }
 
 #[test]
@@ -69,8 +69,8 @@ fn first_start_failure_is_not_retried() {
     h.advance(Duration::from_secs(3600));
     assert_eq!(h.log_lines("spawn c").len(), 1);
     assert!(h.log_lines("restart ").is_empty());
-    assert_eq!(h.engine.stats().restart_decisions, 0);
-    assert_eq!(h.engine.poll_timeout(), None);
+    assert_eq!(h.engine().stats().restart_decisions, 0);
+    assert_eq!(h.next_deadline(), None);
 }
 
 #[test]
@@ -79,7 +79,7 @@ fn first_start_failure_of_the_first_child_stops_nothing() {
     h.fail_starts("a", 1);
     h.start();
     assert_eq!(h.commands(), ["spawn a"]);
-    assert!(h.engine.is_down());
+    assert!(h.engine().is_down());
 }
 
 #[test]
@@ -97,14 +97,14 @@ fn nested_supervisor_failing_during_first_start_fails_its_parent_start() {
     assert_eq!(exits.len(), 2, "{exits:?}");
     assert!(exits[0].starts_with("sup_exit s reason=shutdown(failed_to_start_child s/y"));
     assert!(exits[1].starts_with("sup_exit / reason=shutdown(failed_to_start_child s"));
-    assert!(h.engine.is_down());
+    assert!(h.engine().is_down());
     assert!(h.log_lines("restart ").is_empty());
 }
 
 #[test]
 fn exit_before_started_during_first_start_is_a_failed_start() {
     let mut h = Harness::new(four(Strategy::OneForOne));
-    h.auto = false;
+    h.set_auto(false);
     h.start();
     assert_eq!(h.pending_commands(), ["spawn a"]);
     let Command::Spawn(a) = take_pending(&mut h) else {
@@ -113,7 +113,7 @@ fn exit_before_started_during_first_start_is_a_failed_start() {
     h.input(Input::Exited(a, ExitReason::Error("early".into())));
     assert_eq!(h.pending_commands(), Vec::<String>::new());
     assert_eq!(h.commands(), ["spawn a"]);
-    assert!(h.engine.is_down());
+    assert!(h.engine().is_down());
     let exits = h.events_starting("sup_exit ");
     assert!(
         exits[0].starts_with("sup_exit / reason=shutdown(failed_to_start_child a"),
@@ -133,8 +133,8 @@ fn failed_restart_counts_as_another_restart_decision() {
     assert_eq!(h.commands(), ["spawn a", "stop b"]);
     assert_eq!(h.events_starting("restart "), ["restart / child=a strategy=OneForOne"]);
     assert_eq!(h.log_lines("give_up /").len(), 1);
-    assert!(h.engine.is_down());
-    assert_eq!(h.engine.stats().restart_decisions, 2);
+    assert!(h.engine().is_down());
+    assert_eq!(h.engine().stats().restart_decisions, 2);
 }
 
 #[test]
@@ -156,15 +156,18 @@ fn failed_restart_is_retried_at_once() {
     );
     assert_eq!(h.events_starting("start_failed a").len(), 2);
     assert_eq!(h.now(), t);
-    assert_eq!(h.engine.state(h.engine.lookup("a").unwrap()), Some(ChildState::Running));
-    assert!(!h.engine.is_down());
+    assert_eq!(
+        h.engine().state(h.engine().lookup("a").unwrap()),
+        Some(ChildState::Running)
+    );
+    assert!(!h.engine().is_down());
 }
 
 #[test]
 fn pending_events_are_handled_before_the_retry() {
     let spec = SupervisorSpec::new().intensity(10).child(w("a")).child(w("b"));
     let mut h = Harness::started(spec);
-    h.auto = false;
+    h.set_auto(false);
     h.crash("a");
     assert_eq!(h.pending_commands(), ["spawn a"]);
     // `b` crashes while `a`'s restart is in progress: its exit waits.
@@ -234,7 +237,7 @@ fn rest_for_one_retry_starts_at_the_failed_child() {
 fn exit_before_started_during_restart_is_a_failed_start_and_is_retried() {
     let spec = SupervisorSpec::new().intensity(10).child(w("a")).child(w("b"));
     let mut h = Harness::started(spec);
-    h.auto = false;
+    h.set_auto(false);
     h.crash("a");
     let Command::Spawn(a) = take_pending(&mut h) else {
         panic!("a spawn")
@@ -244,14 +247,14 @@ fn exit_before_started_during_restart_is_a_failed_start_and_is_retried() {
     h.flush();
     assert_eq!(h.commands(), ["spawn a", "spawn a"]);
     assert_eq!(h.events_starting("restart ").len(), 2);
-    assert_eq!(h.engine.stats().restart_decisions, 2);
+    assert_eq!(h.engine().stats().restart_decisions, 2);
 }
 
 #[test]
 fn exit_before_started_during_restart_counts_in_intensity() {
     let spec = SupervisorSpec::new().intensity(1).child(w("a")).child(w("b"));
     let mut h = Harness::started(spec);
-    h.auto = false;
+    h.set_auto(false);
     h.crash("a");
     let Command::Spawn(a) = take_pending(&mut h) else {
         panic!("a spawn")
@@ -260,7 +263,7 @@ fn exit_before_started_during_restart_counts_in_intensity() {
     h.flush();
     assert_eq!(h.commands(), ["spawn a", "stop b"]);
     assert_eq!(h.log_lines("give_up /").len(), 1);
-    assert!(h.engine.is_down());
+    assert!(h.engine().is_down());
 }
 
 #[test]
@@ -298,7 +301,7 @@ fn nested_supervisor_failing_init_while_its_parent_restarts_it_counts_as_a_faile
     assert_eq!(exits.len(), 2, "{exits:?}");
     assert_eq!(exits[0], "sup_exit s reason=shutdown");
     assert!(exits[1].starts_with("sup_exit s reason=shutdown(failed_to_start_child s/y"));
-    assert!(!h.engine.is_down());
+    assert!(!h.engine().is_down());
 }
 
 #[test]
@@ -318,7 +321,7 @@ fn nested_supervisor_failing_init_during_restart_uses_up_the_parent_intensity() 
         ["stop s/y", "spawn s/x", "spawn s/y", "stop s/x", "stop a"]
     );
     assert_eq!(h.log_lines("give_up /").len(), 1);
-    assert!(h.engine.is_down());
+    assert!(h.engine().is_down());
 }
 
 // ----- operator start_child -----
@@ -342,7 +345,7 @@ fn operator_start_child_whose_start_fails_returns_the_error_and_keeps_nothing() 
         replies[0].ends_with("start_child path=n result=error(start_failed)"),
         "{replies:?}"
     );
-    assert_eq!(h.engine.lookup("n"), None);
+    assert_eq!(h.engine().lookup("n"), None);
     assert_eq!(h.commands(), ["spawn n"]);
     assert!(h.log_lines("restart ").is_empty());
     // Nothing was kept: the same name can be started again.
@@ -352,7 +355,10 @@ fn operator_start_child_whose_start_fails_returns_the_error_and_keeps_nothing() 
     })
     .unwrap();
     assert_eq!(h.commands(), ["spawn n", "spawn n"]);
-    assert_eq!(h.engine.state(h.engine.lookup("n").unwrap()), Some(ChildState::Running));
+    assert_eq!(
+        h.engine().state(h.engine().lookup("n").unwrap()),
+        Some(ChildState::Running)
+    );
 }
 
 #[test]
@@ -378,7 +384,7 @@ fn first_start_failure_stops_an_already_started_nested_supervisor_depth_first() 
             "stop s/x"
         ]
     );
-    assert!(h.engine.is_down());
+    assert!(h.engine().is_down());
 }
 
 #[test]
@@ -399,7 +405,7 @@ fn operator_start_child_of_a_supervisor_whose_init_fails_keeps_nothing() {
         replies[0].ends_with("start_child path=n result=error(start_failed)"),
         "{replies:?}"
     );
-    assert_eq!(h.engine.lookup("n"), None);
+    assert_eq!(h.engine().lookup("n"), None);
     assert!(h.log_lines("restart ").is_empty());
-    assert!(!h.engine.is_down());
+    assert!(!h.engine().is_down());
 }

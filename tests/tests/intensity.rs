@@ -46,7 +46,7 @@ fn root(intensity: u32, period: Duration) -> Harness {
 }
 
 fn assert_tree_down(h: &Harness) {
-    assert!(h.engine.is_down());
+    assert!(h.engine().is_down());
     let ev = h.events();
     assert_eq!(
         ev.last().map(String::as_str),
@@ -65,9 +65,9 @@ fn exactly_intensity_restarts_within_the_period_are_allowed() {
         assert_eq!(h.take_commands(), ["spawn a"]);
         h.advance(Duration::from_secs(1));
     }
-    assert!(!h.engine.is_down());
+    assert!(!h.engine().is_down());
     assert!(h.log_lines("give_up").is_empty());
-    assert_eq!(h.engine.stats().restart_decisions, 3);
+    assert_eq!(h.engine().stats().restart_decisions, 3);
 }
 
 #[test]
@@ -87,7 +87,7 @@ fn one_decision_more_than_intensity_gives_up() {
         ["give_up /", "sup_exit / reason=shutdown", "tree_down reason=shutdown"]
     );
     assert_tree_down(&h);
-    assert_eq!(h.engine.stats().give_ups, 1);
+    assert_eq!(h.engine().stats().give_ups, 1);
 }
 
 #[test]
@@ -109,15 +109,15 @@ fn decisions_older_than_the_period_expire_one_nanosecond_later() {
     h.advance(Duration::from_secs(5) + Duration::from_nanos(1));
     h.crash("a"); // t = 6 s + 1 ns: the decision at 1 s has left the window
     assert_eq!(h.take_commands(), ["spawn a"]);
-    assert!(!h.engine.is_down());
+    assert!(!h.engine().is_down());
     // And the window keeps sliding: one crash every period + 1 ns never gives up.
     for _ in 0..20 {
         h.advance(Duration::from_secs(5) + Duration::from_nanos(1));
         h.crash("a");
         assert_eq!(h.take_commands(), ["spawn a"]);
     }
-    assert!(!h.engine.is_down());
-    assert_eq!(h.engine.stats().give_ups, 0);
+    assert!(!h.engine().is_down());
+    assert_eq!(h.engine().stats().give_ups, 0);
 }
 
 #[test]
@@ -149,8 +149,8 @@ fn one_for_all_restart_of_many_children_counts_once() {
             ["stop d", "stop c", "stop b", "stop a", "spawn a", "spawn b", "spawn c", "spawn d", "spawn e"]
         );
     }
-    assert!(!h.engine.is_down());
-    assert_eq!(h.engine.stats().restart_decisions, 2);
+    assert!(!h.engine().is_down());
+    assert_eq!(h.engine().stats().restart_decisions, 2);
     // ... and the third decision is the one too many.
     h.crash("e");
     assert_eq!(h.commands(), ["stop d", "stop c", "stop b", "stop a"]);
@@ -168,7 +168,7 @@ fn operator_restart_child_does_not_count_towards_intensity() {
     // The first automatic restart is still allowed ...
     h.crash("a");
     assert_eq!(h.take_commands(), ["spawn a"]);
-    assert!(!h.engine.is_down());
+    assert!(!h.engine().is_down());
     // ... and the second one is the one too many.
     h.crash("a");
     assert_eq!(h.take_commands(), ["stop b"]);
@@ -188,7 +188,7 @@ fn operator_restart_all_does_not_count_towards_intensity() {
     }
     h.crash("a");
     assert_eq!(h.take_commands(), ["spawn a"]);
-    assert!(!h.engine.is_down());
+    assert!(!h.engine().is_down());
 }
 
 // ----- giving up -----
@@ -244,8 +244,8 @@ fn root_give_up_reports_tree_down() {
         decisions(&h),
         ["give_up /", "sup_exit / reason=shutdown", "tree_down reason=shutdown"]
     );
-    assert!(h.engine.is_down());
-    assert_eq!(h.engine.stats().give_ups, 1);
+    assert!(h.engine().is_down());
+    assert_eq!(h.engine().stats().give_ups, 1);
 }
 
 // ----- escalation -----
@@ -261,10 +261,13 @@ fn transient_child_supervisor_that_gives_up_is_not_restarted_by_its_parent() {
     h.crash("s/w");
     assert_eq!(h.commands(), ["stop s/v"]);
     assert_eq!(decisions(&h), ["give_up s", "sup_exit s reason=shutdown"]);
-    let s = h.engine.lookup("s").expect("transient spec kept");
-    assert_eq!(h.engine.state(s), Some(ChildState::Stopped));
-    assert!(!h.engine.is_down());
-    assert_eq!(h.engine.state(h.engine.lookup("x").unwrap()), Some(ChildState::Running));
+    let s = h.engine().lookup("s").expect("transient spec kept");
+    assert_eq!(h.engine().state(s), Some(ChildState::Stopped));
+    assert!(!h.engine().is_down());
+    assert_eq!(
+        h.engine().state(h.engine().lookup("x").unwrap()),
+        Some(ChildState::Running)
+    );
 }
 
 #[test]
@@ -301,7 +304,7 @@ fn permanent_child_supervisor_that_gives_up_is_restarted_and_counts_in_the_paren
             "tree_down reason=shutdown"
         ]
     );
-    assert!(h.engine.is_down());
+    assert!(h.engine().is_down());
 }
 
 #[test]
@@ -324,7 +327,7 @@ fn escalation_through_three_levels_of_permanent_supervisors_brings_the_tree_down
             "tree_down reason=shutdown",
         ]
     );
-    assert!(h.engine.is_down());
+    assert!(h.engine().is_down());
 }
 
 #[test]
@@ -350,9 +353,15 @@ fn escalation_stops_at_a_transient_supervisor_that_gives_up() {
             "sup_exit a reason=shutdown",
         ]
     );
-    assert!(!h.engine.is_down());
-    assert_eq!(h.engine.state(h.engine.lookup("a").unwrap()), Some(ChildState::Stopped));
-    assert_eq!(h.engine.state(h.engine.lookup("x").unwrap()), Some(ChildState::Running));
+    assert!(!h.engine().is_down());
+    assert_eq!(
+        h.engine().state(h.engine().lookup("a").unwrap()),
+        Some(ChildState::Stopped)
+    );
+    assert_eq!(
+        h.engine().state(h.engine().lookup("x").unwrap()),
+        Some(ChildState::Running)
+    );
 }
 
 #[test]
@@ -373,7 +382,7 @@ fn escalation_through_three_levels_restarts_the_middle_supervisor_when_it_still_
             "restart a child=a/b strategy=OneForOne"
         ]
     );
-    assert!(!h.engine.is_down());
+    assert!(!h.engine().is_down());
 }
 
 #[test]
@@ -429,9 +438,12 @@ fn operator_restart_child_whose_start_fails_is_not_retried_and_does_not_count() 
     assert_eq!(h.take_commands(), ["stop a", "spawn a", "spawn a", "spawn a"]);
     assert_eq!(h.log_lines("result=error(start_failed)").len(), 3);
     assert!(h.log_lines("restart /").is_empty());
-    assert_eq!(h.engine.state(h.engine.lookup("a").unwrap()), Some(ChildState::Stopped));
+    assert_eq!(
+        h.engine().state(h.engine().lookup("a").unwrap()),
+        Some(ChildState::Stopped)
+    );
     // The window is still empty: one automatic restart is allowed.
     h.crash("b");
     assert_eq!(h.take_commands(), ["spawn b"]);
-    assert!(!h.engine.is_down());
+    assert!(!h.engine().is_down());
 }

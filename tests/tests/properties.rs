@@ -304,7 +304,7 @@ fn check_restart_table(
     h.advance(Duration::from_secs(1));
     let before: Vec<_> = (0..n).map(|i| (name(i), sibs[i].state())).collect();
     prop_assert_eq!(which_children(&mut h, ""), before, "setup");
-    let decisions_before = h.engine.stats().restart_decisions;
+    let decisions_before = h.engine().stats().restart_decisions;
     h.take_commands();
     h.take_log();
 
@@ -345,10 +345,10 @@ fn check_restart_table(
                 .find(|e| e.starts_with(&format!("spawn {c} gen=")))
                 .expect("a spawn of the child");
             prop_assert!(generation(spawn) > old.generation, "events: {:#?}", events);
-            prop_assert!(h.engine.lookup(&c).is_some());
+            prop_assert!(h.engine().lookup(&c).is_some());
             prop_assert_eq!(h.state(&c), ChildState::Running);
             prop_assert_eq!(h.run(&c).generation, generation(spawn));
-            prop_assert_eq!(h.engine.stats().restart_decisions, decisions_before + 1);
+            prop_assert_eq!(h.engine().stats().restart_decisions, decisions_before + 1);
         }
         Fate::KeepStopped => {
             prop_assert!(restarts.is_empty(), "events: {:#?}", events);
@@ -356,21 +356,21 @@ fn check_restart_table(
                 &events,
                 &vec![format!("exited {c} gen={} reason={reason}", old.generation)]
             );
-            prop_assert_eq!(h.engine.lookup(&c), Some(old.node), "the transient spec is kept");
+            prop_assert_eq!(h.engine().lookup(&c), Some(old.node), "the transient spec is kept");
             prop_assert_eq!(h.state(&c), ChildState::Stopped);
-            prop_assert_eq!(h.engine.current_run(old.node), None);
-            prop_assert_eq!(h.engine.stats().restart_decisions, decisions_before);
+            prop_assert_eq!(h.engine().current_run(old.node), None);
+            prop_assert_eq!(h.engine().stats().restart_decisions, decisions_before);
         }
         Fate::Remove => {
             prop_assert!(restarts.is_empty(), "events: {:#?}", events);
-            prop_assert_eq!(h.engine.lookup(&c), None, "the temporary spec is removed");
-            prop_assert_eq!(h.engine.stats().restart_decisions, decisions_before);
+            prop_assert_eq!(h.engine().lookup(&c), None, "the temporary spec is removed");
+            prop_assert_eq!(h.engine().stats().restart_decisions, decisions_before);
         }
     }
     // A temporary child is gone iff it ended (always, in this property).
-    prop_assert_eq!(h.engine.lookup(&c).is_none(), restart == Restart::Temporary);
+    prop_assert_eq!(h.engine().lookup(&c).is_none(), restart == Restart::Temporary);
     prop_assert_eq!(which_children(&mut h, ""), exp.children);
-    prop_assert!(!h.engine.is_down());
+    prop_assert!(!h.engine().is_down());
     Ok(())
 }
 
@@ -425,10 +425,10 @@ fn check_intensity(
                 "{}",
                 ctx
             );
-            prop_assert!(!h.engine.is_down(), "{}", ctx);
+            prop_assert!(!h.engine().is_down(), "{}", ctx);
             prop_assert_eq!(h.state("w"), ChildState::Running);
             restarts += 1;
-            prop_assert_eq!(h.engine.stats().restart_decisions, restarts);
+            prop_assert_eq!(h.engine().stats().restart_decisions, restarts);
             continue;
         }
         // Gives up: no restart, every other child stopped last first, the tree ends.
@@ -455,12 +455,12 @@ fn check_intensity(
             }
         }
         prop_assert_eq!(events.last().map(String::as_str), Some("tree_down reason=shutdown"));
-        prop_assert!(h.engine.is_down(), "{}", ctx);
-        prop_assert_eq!(h.engine.stats().give_ups, 1);
+        prop_assert!(h.engine().is_down(), "{}", ctx);
+        prop_assert_eq!(h.engine().stats().give_ups, 1);
         return Ok(());
     }
-    prop_assert!(!h.engine.is_down());
-    prop_assert_eq!(h.engine.stats().give_ups, 0);
+    prop_assert!(!h.engine().is_down());
+    prop_assert_eq!(h.engine().stats().give_ups, 0);
     Ok(())
 }
 
@@ -650,18 +650,18 @@ fn check_escalation(links: Vec<Link>, gaps: Vec<Gap>) -> Result<(), TestCaseErro
         }
         match outcome {
             Outcome::Restarted(_) => {
-                prop_assert!(!h.engine.is_down(), "{}", ctx);
+                prop_assert!(!h.engine().is_down(), "{}", ctx);
                 prop_assert_eq!(h.state(&leaf), ChildState::Running);
                 for l in 1..depth {
                     prop_assert_eq!(h.state(&sup_path(l)), ChildState::Running);
                 }
             }
             Outcome::Gone(level) => {
-                prop_assert!(!h.engine.is_down(), "{}", ctx);
+                prop_assert!(!h.engine().is_down(), "{}", ctx);
                 let p = sup_path(level);
                 match links[level].restart {
                     Restart::Transient => prop_assert_eq!(h.state(&p), ChildState::Stopped, "{}", ctx),
-                    Restart::Temporary => prop_assert_eq!(h.engine.lookup(&p), None, "{}", ctx),
+                    Restart::Temporary => prop_assert_eq!(h.engine().lookup(&p), None, "{}", ctx),
                     Restart::Permanent => unreachable!(),
                 }
                 // The parent and everything above it are untouched.
@@ -671,7 +671,7 @@ fn check_escalation(links: Vec<Link>, gaps: Vec<Gap>) -> Result<(), TestCaseErro
                 return Ok(());
             }
             Outcome::TreeDown => {
-                prop_assert!(h.engine.is_down(), "{}", ctx);
+                prop_assert!(h.engine().is_down(), "{}", ctx);
                 return Ok(());
             }
         }

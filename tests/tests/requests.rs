@@ -272,7 +272,7 @@ fn start_child_whose_start_fails_returns_the_error_and_keeps_nothing() {
         format!("reply {id} start_child path=c result=error(start_failed)")
     );
     assert_eq!(ev.len(), 5, "{ev:?}");
-    assert_eq!(h.engine.lookup("c"), None);
+    assert_eq!(h.engine().lookup("c"), None);
     assert_eq!(counts(&mut h, "").specs, 2);
     // The failure did not leave a spec behind: the same name starts fine now.
     h.request(start_child("", w("c"))).expect("accepted");
@@ -323,9 +323,9 @@ fn start_child_with_a_bad_spec_is_rejected_with_the_precise_spec_error() {
     );
 
     assert!(h.commands().is_empty(), "nothing spawned: {:?}", h.commands());
-    assert_eq!(h.engine.lookup("d"), None);
-    assert_eq!(h.engine.lookup("s/d"), None);
-    assert_eq!(h.engine.lookup("s/t"), None);
+    assert_eq!(h.engine().lookup("d"), None);
+    assert_eq!(h.engine().lookup("s/d"), None);
+    assert_eq!(h.engine().lookup("s/t"), None);
     assert_eq!(h.log_lines("result=error(bad_spec)").len(), 7);
 }
 
@@ -446,7 +446,7 @@ fn terminate_child_cancels_a_pending_backoff_restart() {
         h.commands()
     );
     assert_eq!(h.state("a"), ChildState::Stopped);
-    assert_eq!(h.engine.poll_timeout(), None, "the backoff timer is gone");
+    assert_eq!(h.next_deadline(), None, "the backoff timer is gone");
 }
 
 #[test]
@@ -466,9 +466,9 @@ fn terminate_child_never_triggers_a_restart() {
     pending_id(h.request(terminate("b")));
     h.advance(Duration::from_secs(10));
     assert_eq!(h.commands(), ["stop b"], "siblings get no command");
-    assert_eq!(h.engine.stats().restart_decisions, 0);
+    assert_eq!(h.engine().stats().restart_decisions, 0);
     assert!(h.log_lines("restart ").is_empty());
-    assert!(!h.engine.is_down());
+    assert!(!h.engine().is_down());
     assert_eq!(h.state("a"), ChildState::Running);
     assert_eq!(h.state("b"), ChildState::Stopped);
     assert_eq!(h.state("c"), ChildState::Running);
@@ -491,7 +491,7 @@ fn terminate_child_removes_a_temporary_child() {
             format!("reply {id} terminate_child path=t result=ok"),
         ]
     );
-    assert_eq!(h.engine.lookup("t"), None);
+    assert_eq!(h.engine().lookup("t"), None);
     assert_eq!(h.request(restart("t")), Err(RequestError::NotFound("t".into())));
     assert_eq!(counts(&mut h, "").specs, 2);
 }
@@ -594,9 +594,9 @@ fn restart_child_is_not_counted_in_the_restart_intensity() {
         pending_id(h.request(terminate("a")));
         pending_id(h.request(restart("a")));
     }
-    assert!(!h.engine.is_down());
+    assert!(!h.engine().is_down());
     assert!(h.log_lines("give_up").is_empty());
-    assert_eq!(h.engine.stats().restart_decisions, 0);
+    assert_eq!(h.engine().stats().restart_decisions, 0);
     assert_eq!(h.state("a"), ChildState::Running);
 }
 
@@ -617,7 +617,7 @@ fn delete_child_removes_a_stopped_child() {
             "reply req2 delete_child path=a result=ok",
         ]
     );
-    assert_eq!(h.engine.lookup("a"), None);
+    assert_eq!(h.engine().lookup("a"), None);
     assert!(h.commands().is_empty());
     let names: Vec<_> = children(&mut h, "").into_iter().map(|c| c.name).collect();
     assert_eq!(names, ["b"]);
@@ -646,7 +646,7 @@ fn delete_child_of_a_child_waiting_for_backoff_is_restarting() {
     h.crash("a");
     h.take_events();
     assert_eq!(h.request(delete("a")), Err(RequestError::Restarting("a".into())));
-    assert!(h.engine.lookup("a").is_some());
+    assert!(h.engine().lookup("a").is_some());
     h.advance(ms(500));
     assert_eq!(h.commands(), ["spawn a"], "the restart still happens");
 }
@@ -694,7 +694,7 @@ fn which_children_lists_children_in_start_order_with_live_state_and_generation()
     assert_eq!(list[0].generation, ga);
     assert_eq!(list[1].generation, gb);
     assert_eq!(list[3].generation, gc);
-    assert_eq!(list[0].node, h.engine.lookup("a").expect("a"));
+    assert_eq!(list[0].node, h.engine().lookup("a").expect("a"));
 
     // Now: b waits for its backoff, c is being stopped, d was terminated.
     h.crash("b");
@@ -715,7 +715,7 @@ fn which_children_lists_children_in_start_order_with_live_state_and_generation()
     assert_eq!(list[1].generation, gb, "the last run's generation while restarting");
 
     // The backoff elapses: b runs again with a new generation.
-    let c = h.stopping.remove("c").expect("c ignores stop");
+    let c = h.stopping().remove("c").expect("c ignores stop");
     h.input(Input::Exited(c, ExitReason::shutdown()));
     h.advance(ms(1000));
     let list = children(&mut h, "");
@@ -830,7 +830,7 @@ fn requests_naming_the_root_as_a_child_are_root_not_allowed() {
     assert_eq!(h.request(delete("")), Err(RequestError::RootNotAllowed));
     assert!(h.commands().is_empty());
     assert_eq!(h.log_lines("error(root_not_allowed)").len(), 3);
-    assert!(!h.engine.is_down());
+    assert!(!h.engine().is_down());
 }
 
 #[test]
@@ -874,7 +874,7 @@ fn requests_to_a_busy_supervisor_are_pending_and_run_in_order_after_it() {
     h.answer_start("c");
     assert_eq!(h.commands(), ["spawn c", "stop a", "spawn a"]);
     let replies: Vec<_> = h
-        .log
+        .log()
         .iter()
         .map(|l| strip_time(l))
         .filter(|l| l.starts_with("reply"))
@@ -895,7 +895,7 @@ fn requests_to_a_busy_supervisor_are_pending_and_run_in_order_after_it() {
     assert!(pos(&format!("reply {r1}")) < pos("stop a"));
     assert!(pos("exited a") < pos(&format!("reply {r2}")));
     assert!(pos(&format!("reply {r3}")) < pos("spawn a"));
-    assert_eq!(h.engine.lookup("t"), None);
+    assert_eq!(h.engine().lookup("t"), None);
 }
 
 #[test]
@@ -972,7 +972,7 @@ fn shutdown_stops_the_tree_in_order_and_replies_ok_after_tree_down() {
             format!("reply {id} shutdown path= result=ok"),
         ]
     );
-    assert!(h.engine.is_down());
+    assert!(h.engine().is_down());
 }
 
 #[test]
@@ -989,10 +989,10 @@ fn shutdown_waits_for_a_child_that_ignores_stop_until_its_kill_deadline() {
     assert_eq!(h.commands()[2..], ["stop b"]);
     h.advance(ms(700) - Duration::from_nanos(1));
     assert_eq!(h.commands()[2..], ["stop b"]);
-    assert!(!h.engine.is_down());
+    assert!(!h.engine().is_down());
     h.advance(Duration::from_nanos(1));
     assert_eq!(h.commands()[2..], ["stop b", "kill b", "stop a"]);
-    assert!(h.engine.is_down());
+    assert!(h.engine().is_down());
     assert_eq!(
         h.log_lines("result=ok"),
         [
@@ -1019,7 +1019,7 @@ fn requests_after_the_tree_is_down_are_tree_down() {
     let mut h = Harness::new(two_workers());
     h.start();
     pending_id(h.request(Request::Shutdown));
-    assert!(h.engine.is_down());
+    assert!(h.engine().is_down());
     h.take_events();
     let all = [
         start_child("", w("c")),
@@ -1046,7 +1046,7 @@ fn requests_after_the_tree_is_down_are_tree_down() {
 fn shutdown_before_start_is_ok_at_once_and_the_tree_never_starts() {
     let mut h = Harness::new(two_workers());
     assert_eq!(h.request(Request::Shutdown), Ok(Reply::Ok));
-    assert!(h.engine.is_down());
+    assert!(h.engine().is_down());
     h.start();
     assert!(h.commands().is_empty());
     assert_eq!(h.request(which("")), Err(RequestError::TreeDown));
@@ -1203,9 +1203,9 @@ fn requests_queued_behind_a_first_start_that_fails_are_still_answered() {
     let r1 = pending_id(h.request(terminate("a")));
     let r2 = pending_id(h.request(start_child("", w("c"))));
     // b's start fails: the first start aborts, a is stopped, the tree is down.
-    let b = h.hanging.remove("b").expect("b hangs");
+    let b = h.hanging().remove("b").expect("b hangs");
     h.input(Input::StartFailed(b, "nope".into()));
-    assert!(h.engine.is_down());
+    assert!(h.engine().is_down());
     assert_eq!(h.commands(), ["spawn a", "spawn b", "stop a"]);
     for id in [r1, r2] {
         let answers = h.log_lines(&format!("reply {id} "));
@@ -1213,7 +1213,7 @@ fn requests_queued_behind_a_first_start_that_fails_are_still_answered() {
             answers.len(),
             1,
             "{id} must be answered exactly once: {answers:?}\n{:#?}",
-            h.log
+            h.log()
         );
         assert!(answers[0].contains("result=error("), "{answers:?}");
     }
@@ -1233,10 +1233,10 @@ fn requests_queued_on_a_supervisor_whose_restart_fails_are_answered_and_not_repl
     assert_eq!(h.state("g"), ChildState::Starting);
     let id = pending_id(h.request(terminate("g/x")));
     // g/y fails to start: that incarnation of g fails, the root tries again.
-    let y = h.hanging.remove("g/y").expect("g/y hangs");
+    let y = h.hanging().remove("g/y").expect("g/y hangs");
     h.input(Input::StartFailed(y, "nope".into()));
     let answers = h.log_lines(&format!("reply {id} "));
-    assert_eq!(answers.len(), 1, "answered when its supervisor failed: {:#?}", h.log);
+    assert_eq!(answers.len(), 1, "answered when its supervisor failed: {:#?}", h.log());
     assert!(answers[0].contains("result=error("), "{answers:?}");
     // The new incarnation starts; the old request does not stop its x.
     h.answer_start("g/y");
@@ -1314,7 +1314,7 @@ fn replace_child_of_a_running_child_is_refused_and_changes_nothing() {
         Err(RequestError::Running("a".into()))
     );
     assert_eq!(h.run("a"), before);
-    assert_eq!(h.engine.restart_type(before.node), Some(Restart::Permanent));
+    assert_eq!(h.engine().restart_type(before.node), Some(Restart::Permanent));
 }
 
 #[test]

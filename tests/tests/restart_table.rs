@@ -20,7 +20,7 @@ fn started(restart: Restart) -> Harness {
         .child(w("c").restart(restart))
         .child(w("z"));
     let h = Harness::started(spec);
-    assert!(h.engine.lookup("c").is_some());
+    assert!(h.engine().lookup("c").is_some());
     h
 }
 
@@ -49,8 +49,8 @@ fn assert_restarted(restart: Restart, reason: ExitReason) {
             format!("started c gen={}", new.generation),
         ]
     );
-    assert_eq!(h.engine.state(new.node), Some(ChildState::Running));
-    assert_eq!(h.engine.stats().restart_decisions, 1);
+    assert_eq!(h.engine().state(new.node), Some(ChildState::Running));
+    assert_eq!(h.engine().stats().restart_decisions, 1);
 }
 
 /// `c` (transient) must stay stopped with its spec kept.
@@ -64,11 +64,11 @@ fn assert_kept_stopped(reason: ExitReason) {
         [format!("exited c gen={} reason={reason}", old.generation)],
         "no restart, no removal"
     );
-    let c = h.engine.lookup("c").expect("the transient spec is kept");
+    let c = h.engine().lookup("c").expect("the transient spec is kept");
     assert_eq!(c, old.node);
-    assert_eq!(h.engine.state(c), Some(ChildState::Stopped));
-    assert_eq!(h.engine.current_run(c), None);
-    assert_eq!(h.engine.stats().restart_decisions, 0);
+    assert_eq!(h.engine().state(c), Some(ChildState::Stopped));
+    assert_eq!(h.engine().current_run(c), None);
+    assert_eq!(h.engine().stats().restart_decisions, 0);
     assert_eq!(
         child_names(&mut h),
         [
@@ -92,8 +92,8 @@ fn assert_removed(reason: ExitReason) {
             "removed c".to_owned()
         ]
     );
-    assert_eq!(h.engine.lookup("c"), None, "the temporary spec is removed");
-    assert_eq!(h.engine.stats().restart_decisions, 0);
+    assert_eq!(h.engine().lookup("c"), None, "the temporary spec is removed");
+    assert_eq!(h.engine().stats().restart_decisions, 0);
     assert_eq!(
         child_names(&mut h),
         [
@@ -229,8 +229,11 @@ fn transient_normal_exit_under_one_for_all_disturbs_no_sibling() {
     let mut h = Harness::started(spec);
     h.exit("c", ExitReason::Normal);
     assert_eq!(h.commands(), Vec::<String>::new());
-    assert_eq!(h.engine.stats().restart_decisions, 0);
-    assert_eq!(h.engine.state(h.engine.lookup("c").unwrap()), Some(ChildState::Stopped));
+    assert_eq!(h.engine().stats().restart_decisions, 0);
+    assert_eq!(
+        h.engine().state(h.engine().lookup("c").unwrap()),
+        Some(ChildState::Stopped)
+    );
 }
 
 #[test]
@@ -244,8 +247,8 @@ fn temporary_abnormal_exit_under_one_for_all_disturbs_no_sibling() {
     let mut h = Harness::started(spec);
     h.crash("c");
     assert_eq!(h.commands(), Vec::<String>::new());
-    assert_eq!(h.engine.stats().restart_decisions, 0);
-    assert_eq!(h.engine.lookup("c"), None);
+    assert_eq!(h.engine().stats().restart_decisions, 0);
+    assert_eq!(h.engine().lookup("c"), None);
 }
 
 #[test]
@@ -259,7 +262,7 @@ fn temporary_abnormal_exit_under_rest_for_one_disturbs_no_later_sibling() {
     let mut h = Harness::started(spec);
     h.exit("c", ExitReason::Killed);
     assert_eq!(h.commands(), Vec::<String>::new());
-    assert_eq!(h.engine.lookup("c"), None);
+    assert_eq!(h.engine().lookup("c"), None);
 }
 
 // ----- what "kept" and "removed" mean afterwards -----
@@ -271,7 +274,10 @@ fn transient_child_kept_after_normal_exit_can_be_restarted_by_operator() {
     let r = h.request(Request::RestartChild { path: "c".into() });
     assert!(matches!(r, Ok(Reply::Pending(_)) | Ok(Reply::Started { .. })), "{r:?}");
     assert_eq!(h.commands(), ["spawn c"]);
-    assert_eq!(h.engine.state(h.engine.lookup("c").unwrap()), Some(ChildState::Running));
+    assert_eq!(
+        h.engine().state(h.engine().lookup("c").unwrap()),
+        Some(ChildState::Running)
+    );
 }
 
 #[test]

@@ -62,7 +62,7 @@ fn the_largest_durations_saturate_at_the_end_of_time() {
     // A zero delay is no delay, and 0 × 1e308 stays 0: restarted at once, twice.
     h.crash("w");
     h.crash("w");
-    assert!(delays(&h).is_empty(), "{:?}", h.log);
+    assert!(delays(&h).is_empty(), "{:?}", h.log());
     assert_eq!(h.state("w"), ChildState::Running);
     assert_eq!(h.log_lines("spawn w").len(), 3);
     // A shutdown timeout of Duration::MAX is the largest finite timeout,
@@ -71,11 +71,11 @@ fn the_largest_durations_saturate_at_the_end_of_time() {
     let r = h.request(Request::TerminateChild { path: "w".into() });
     assert!(matches!(r, Ok(Reply::Pending(_))), "{r:?}");
     assert_eq!(h.state("w"), ChildState::Stopping);
-    assert_eq!(h.engine.poll_timeout(), Some(Instant::from_nanos(u64::MAX - 1)));
+    assert_eq!(h.next_deadline(), Some(Instant::from_nanos(u64::MAX - 1)));
     h.advance(Duration::MAX);
-    assert_eq!(h.log_lines("kill w").len(), 1, "{:?}", h.log);
+    assert_eq!(h.log_lines("kill w").len(), 1, "{:?}", h.log());
     assert_eq!(
-        h.engine.state(h.engine.lookup("w").expect("w")),
+        h.engine().state(h.engine().lookup("w").expect("w")),
         Some(ChildState::Stopped)
     );
 }
@@ -91,19 +91,14 @@ fn a_deadline_at_the_end_of_time_never_fires() {
     h.advance(Duration::MAX);
     h.start();
     assert_eq!(h.state("w"), ChildState::Running);
-    assert_eq!(
-        h.engine.poll_timeout(),
-        None,
-        "no deadline can come after the end of time"
-    );
-    h.engine.handle_timeout(Instant::MAX);
-    h.settle();
-    assert!(h.log_lines("timeout ").is_empty(), "{:?}", h.log);
+    assert_eq!(h.next_deadline(), None, "no deadline can come after the end of time");
+    h.fire_at(Instant::MAX);
+    assert!(h.log_lines("timeout ").is_empty(), "{:?}", h.log());
     assert_eq!(h.log_lines("spawn w").len(), 1);
     // A heartbeat there moves the deadline to the end of time as well.
     let run = h.run("w");
     h.input(Input::Heartbeat(run));
-    assert_eq!(h.engine.poll_timeout(), None);
+    assert_eq!(h.next_deadline(), None);
 }
 
 #[test]
@@ -112,17 +107,15 @@ fn a_heartbeat_that_moves_the_deadline_to_the_end_of_time_disarms_it() {
         SupervisorSpec::new().child(ChildSpec::worker("w").health_timeout(Duration::from_nanos(u64::MAX / 2 + 1)));
     let mut h = Harness::new(spec);
     h.start();
-    let first = h.engine.poll_timeout().expect("a health deadline");
+    let first = h.next_deadline().expect("a health deadline");
     // Just before it, a heartbeat pushes the deadline past the end of time.
     h.advance(first - Instant::ZERO - Duration::from_nanos(1));
     let run = h.run("w");
     h.input(Input::Heartbeat(run));
-    h.engine.handle_timeout(first);
-    h.settle();
-    assert_eq!(h.engine.poll_timeout(), None);
-    h.engine.handle_timeout(Instant::MAX);
-    h.settle();
-    assert!(h.log_lines("timeout ").is_empty(), "{:?}", h.log);
+    h.fire_at(first);
+    assert_eq!(h.next_deadline(), None);
+    h.fire_at(Instant::MAX);
+    assert!(h.log_lines("timeout ").is_empty(), "{:?}", h.log());
 }
 
 #[test]
@@ -138,12 +131,12 @@ fn intensity_u32_max_never_gives_up_and_intensity_0_gives_up_at_once() {
         h.crash("w");
         h.advance(Duration::from_nanos(1));
     }
-    assert!(!h.engine.is_down());
-    assert_eq!(h.engine.stats().restart_decisions, 10_000);
+    assert!(!h.engine().is_down());
+    assert_eq!(h.engine().stats().restart_decisions, 10_000);
 
     let mut h = Harness::new(SupervisorSpec::new().intensity(0).child(ChildSpec::worker("w")));
     h.start();
     h.crash("w");
-    assert!(h.engine.is_down());
+    assert!(h.engine().is_down());
     assert_eq!(h.events_starting("give_up "), ["give_up /"]);
 }

@@ -41,7 +41,7 @@ fn brutal_child_is_killed_at_once_without_a_stop() {
     assert!(h
         .events()
         .contains(&format!("exited a gen={} reason=killed", a.generation)));
-    assert_eq!(h.engine.stats().stops, 0);
+    assert_eq!(h.engine().stats().stops, 0);
 }
 
 #[test]
@@ -65,8 +65,8 @@ fn timeout_child_is_stopped_and_killed_exactly_at_stop_time_plus_timeout() {
     assert_eq!(h.commands(), ["stop a"], "no kill one nanosecond before the deadline");
     h.advance(NS);
     assert_eq!(h.commands(), ["stop a", "kill a"], "kill exactly at the deadline");
-    let a = h.engine.lookup("a").unwrap();
-    assert_eq!(h.engine.state(a), Some(ChildState::Stopped));
+    let a = h.engine().lookup("a").unwrap();
+    assert_eq!(h.engine().state(a), Some(ChildState::Stopped));
 }
 
 #[test]
@@ -77,11 +77,11 @@ fn timeout_child_that_exits_in_time_is_not_killed() {
     let a = h.run("a");
     terminate(&mut h, "a");
     h.advance(T - NS);
-    h.stopping.remove("a");
+    h.stopping().remove("a");
     h.input(Input::Exited(a, ExitReason::shutdown()));
     h.advance(Duration::from_secs(3600));
     assert_eq!(h.commands(), ["stop a"]);
-    assert_eq!(h.engine.stats().kills, 0);
+    assert_eq!(h.engine().stats().kills, 0);
 }
 
 #[test]
@@ -91,25 +91,25 @@ fn kill_is_never_emitted_twice_for_one_run() {
         .child(w("b"))
         .child(w("a").shutdown(Shutdown::Timeout(T)));
     let mut h = Harness::started(spec);
-    h.auto = false;
+    h.set_auto(false);
     terminate(&mut h, "a");
     assert_eq!(h.pending_commands(), ["stop a"]);
-    h.pending.clear(); // the run ignores the stop
+    h.pending().clear(); // the run ignores the stop
     h.advance(T);
     assert_eq!(h.pending_commands(), ["kill a"]);
-    h.pending.clear(); // and takes its time to die
+    h.pending().clear(); // and takes its time to die
     h.advance(Duration::from_secs(3600));
     // A tree shutdown on top of it does not kill it again either.
     shutdown(&mut h);
     h.advance(Duration::from_secs(3600));
     assert_eq!(h.commands(), ["stop a", "kill a"]);
-    assert_eq!(h.engine.stats().kills, 1);
+    assert_eq!(h.engine().stats().kills, 1);
     // Once it is gone, the shutdown goes on with `b`.
     let a = h.run("a");
     h.input(Input::Exited(a, ExitReason::Killed));
     h.flush();
     assert_eq!(h.commands(), ["stop a", "kill a", "stop b"]);
-    assert!(h.engine.is_down());
+    assert!(h.engine().is_down());
 }
 
 #[test]
@@ -128,7 +128,7 @@ fn kill_deadline_counts_from_each_runs_own_stop_time() {
     assert_eq!(h.commands(), ["stop b", "kill b", "stop a"]);
     h.advance(NS);
     assert_eq!(h.commands(), ["stop b", "kill b", "stop a", "kill a"]);
-    assert!(h.engine.is_down());
+    assert!(h.engine().is_down());
 }
 
 #[test]
@@ -154,11 +154,11 @@ fn infinity_child_is_stopped_and_waited_for_for_ever() {
         h.advance(Duration::from_secs(3600));
     }
     assert_eq!(h.commands(), ["stop a"], "no kill after ten hours");
-    assert_eq!(h.engine.state(a.node), Some(ChildState::Stopping));
+    assert_eq!(h.engine().state(a.node), Some(ChildState::Stopping));
     // It is done whenever the run finally exits.
-    h.stopping.remove("a");
+    h.stopping().remove("a");
     h.input(Input::Exited(a, ExitReason::shutdown()));
-    assert_eq!(h.engine.state(a.node), Some(ChildState::Stopped));
+    assert_eq!(h.engine().state(a.node), Some(ChildState::Stopped));
     assert_eq!(h.log_lines("result=ok").len(), 1);
 }
 
@@ -176,7 +176,7 @@ fn child_exiting_by_itself_while_being_stopped_keeps_its_own_reason() {
         "{:#?}",
         h.events()
     );
-    assert_eq!(h.engine.state(a.node), Some(ChildState::Stopped));
+    assert_eq!(h.engine().state(a.node), Some(ChildState::Stopped));
 }
 
 #[test]
@@ -191,7 +191,7 @@ fn child_exiting_by_itself_during_tree_shutdown_keeps_its_own_reason() {
         .events()
         .contains(&format!("exited b gen={} reason=panic(in drop)", b.generation)));
     assert!(h.log_lines("restart ").is_empty());
-    assert!(h.engine.is_down());
+    assert!(h.engine().is_down());
 }
 
 // ----- tree shutdown -----
@@ -208,7 +208,7 @@ fn tree_shutdown_is_depth_first_in_reverse_start_order() {
         h.events_starting("sup_exit "),
         ["sup_exit s reason=shutdown", "sup_exit / reason=shutdown"]
     );
-    assert!(h.engine.is_down());
+    assert!(h.engine().is_down());
     let ev = h.events();
     let down = ev
         .iter()
@@ -226,14 +226,14 @@ fn tree_shutdown_stops_one_child_at_a_time() {
     let inner = SupervisorSpec::new().child(w("x")).child(w("y"));
     let spec = SupervisorSpec::new().child(w("a")).child(sup("s", inner)).child(w("b"));
     let mut h = Harness::started(spec);
-    h.auto = false;
+    h.set_auto(false);
     shutdown(&mut h);
     assert_eq!(h.pending_commands(), ["stop b"]);
     assert_eq!(h.step(), ["stop s/y"]);
     assert_eq!(h.step(), ["stop s/x"]);
     assert_eq!(h.step(), ["stop a"]);
     assert_eq!(h.step(), Vec::<String>::new());
-    assert!(h.engine.is_down());
+    assert!(h.engine().is_down());
 }
 
 #[test]
@@ -250,7 +250,7 @@ fn tree_shutdown_waits_for_a_child_that_ignores_stop_until_it_is_killed() {
     assert_eq!(h.commands(), ["stop c", "stop b"], "`a` waits for `b`");
     h.advance(NS);
     assert_eq!(h.commands(), ["stop c", "stop b", "kill b", "stop a"]);
-    assert!(h.engine.is_down());
+    assert!(h.engine().is_down());
 }
 
 #[test]
@@ -272,8 +272,8 @@ fn supervisor_child_with_timeout_whose_subtree_hangs_gets_its_whole_subtree_kill
     // was not even asked to stop yet. Then the shutdown goes on with `a`.
     assert_eq!(h.commands(), ["stop s/y", "kill s/y", "kill s/x", "stop a"]);
     h.advance(Duration::from_secs(3600));
-    assert_eq!(h.engine.stats().kills, 2, "each run is killed once");
-    assert!(h.engine.is_down());
+    assert_eq!(h.engine().stats().kills, 2, "each run is killed once");
+    assert!(h.engine().is_down());
 }
 
 #[test]
@@ -286,7 +286,7 @@ fn brutal_supervisor_child_kills_its_subtree_at_once() {
     let mut h = Harness::started(spec);
     shutdown(&mut h);
     assert_eq!(h.commands(), ["stop b", "kill s/y", "kill s/x", "stop a"]);
-    assert!(h.engine.is_down());
+    assert!(h.engine().is_down());
 }
 
 #[test]
@@ -296,13 +296,16 @@ fn brutal_supervisor_child_kills_its_whole_subtree_without_waiting() {
         .child(w("a"))
         .child(sup("s", inner).shutdown(Shutdown::Brutal));
     let mut h = Harness::started(spec);
-    h.auto = false;
+    h.set_auto(false);
     terminate(&mut h, "s");
     // Both kills are out before either run has answered.
     assert_eq!(h.pending_commands(), ["kill s/y", "kill s/x"]);
     h.flush();
     assert_eq!(h.commands(), ["kill s/y", "kill s/x"]);
-    assert_eq!(h.engine.state(h.engine.lookup("s").unwrap()), Some(ChildState::Stopped));
+    assert_eq!(
+        h.engine().state(h.engine().lookup("s").unwrap()),
+        Some(ChildState::Stopped)
+    );
 }
 
 // ----- nothing starts after the decision to end -----
@@ -316,7 +319,7 @@ fn no_spawn_after_shutdown_is_decided_in_the_middle_of_a_restart_round() {
         .child(w("b"))
         .child(w("c"));
     let mut h = Harness::started(spec);
-    h.auto = false;
+    h.set_auto(false);
     h.crash("c");
     assert_eq!(h.pending_commands(), ["stop b"]);
     assert_eq!(h.step(), ["stop a"]);
@@ -325,14 +328,14 @@ fn no_spawn_after_shutdown_is_decided_in_the_middle_of_a_restart_round() {
     shutdown(&mut h);
     h.flush();
     assert_eq!(h.commands(), ["stop b", "stop a", "spawn a", "stop a"]);
-    assert!(h.engine.is_down());
+    assert!(h.engine().is_down());
 }
 
 #[test]
 fn spawned_child_is_stopped_only_once_it_reports_started() {
     let spec = SupervisorSpec::new().intensity(10).child(w("a")).child(w("b"));
     let mut h = Harness::started(spec);
-    h.auto = false;
+    h.set_auto(false);
     h.crash("b");
     assert_eq!(h.pending_commands(), ["spawn b"]);
     shutdown(&mut h);
@@ -345,7 +348,7 @@ fn spawned_child_is_stopped_only_once_it_reports_started() {
     assert_eq!(h.step(), ["stop a"]);
     assert_eq!(h.step(), Vec::<String>::new());
     assert_eq!(h.commands(), ["spawn b", "stop b", "stop a"]);
-    assert!(h.engine.is_down());
+    assert!(h.engine().is_down());
 }
 
 #[test]
@@ -356,7 +359,7 @@ fn no_spawn_after_a_supervisor_gives_up_while_a_retry_is_pending() {
     h.crash("a");
     h.advance(Duration::from_secs(3600));
     assert_eq!(h.commands(), ["spawn a", "stop b"]);
-    assert!(h.engine.is_down());
+    assert!(h.engine().is_down());
 }
 
 #[test]
@@ -373,7 +376,7 @@ fn pending_backoff_restart_is_cancelled_by_shutdown() {
     shutdown(&mut h);
     h.advance(Duration::from_secs(60));
     assert_eq!(h.commands(), ["stop a"]);
-    assert!(h.engine.is_down());
+    assert!(h.engine().is_down());
 }
 
 #[test]
@@ -388,7 +391,10 @@ fn pending_backoff_restart_is_cancelled_by_terminate_child() {
     terminate(&mut h, "b");
     h.advance(Duration::from_secs(60));
     assert_eq!(h.commands(), Vec::<String>::new());
-    assert_eq!(h.engine.state(h.engine.lookup("b").unwrap()), Some(ChildState::Stopped));
+    assert_eq!(
+        h.engine().state(h.engine().lookup("b").unwrap()),
+        Some(ChildState::Stopped)
+    );
 }
 
 #[test]
@@ -411,8 +417,8 @@ fn subtree_kill_at_the_deadline_reaches_every_level_of_nested_supervisors() {
         h.commands(),
         ["stop s/s2/q", "kill s/s2/q", "kill s/s2/p", "kill s/x", "stop a"]
     );
-    assert_eq!(h.engine.stats().kills, 3);
-    assert!(h.engine.is_down());
+    assert_eq!(h.engine().stats().kills, 3);
+    assert!(h.engine().is_down());
 }
 
 #[test]
@@ -422,7 +428,7 @@ fn brutal_kill_of_a_subtree_kills_a_spawning_run_only_once_it_has_started() {
         .child(w("a"))
         .child(sup("s", inner).shutdown(Shutdown::Brutal));
     let mut h = Harness::started(spec);
-    h.auto = false;
+    h.set_auto(false);
     h.crash("s/y");
     assert_eq!(h.pending_commands(), ["spawn s/y"]);
     shutdown(&mut h);
@@ -430,8 +436,8 @@ fn brutal_kill_of_a_subtree_kills_a_spawning_run_only_once_it_has_started() {
     assert_eq!(h.pending_commands(), ["spawn s/y", "kill s/x"]);
     h.flush();
     assert_eq!(h.commands(), ["spawn s/y", "kill s/x", "kill s/y", "stop a"]);
-    assert_eq!(h.engine.stats().kills, 2);
-    assert!(h.engine.is_down());
+    assert_eq!(h.engine().stats().kills, 2);
+    assert!(h.engine().is_down());
 }
 
 #[test]
@@ -451,7 +457,7 @@ fn child_crashing_while_its_supervisor_is_ending_is_not_restarted() {
     h.advance(T);
     assert_eq!(h.commands(), ["stop c", "kill c", "stop b"]);
     assert!(h.log_lines("restart ").is_empty());
-    assert!(h.engine.is_down());
+    assert!(h.engine().is_down());
 }
 
 #[test]
@@ -462,7 +468,7 @@ fn kill_deadline_of_an_earlier_run_does_not_hit_a_later_run() {
     let first = h.run("a");
     terminate(&mut h, "a"); // deadline at now + T
     h.advance(T / 2);
-    h.stopping.remove("a");
+    h.stopping().remove("a");
     h.input(Input::Exited(first, ExitReason::shutdown()));
     h.request(Request::RestartChild { path: "a".into() }).unwrap();
     terminate(&mut h, "a"); // the second run's deadline: T later than this
@@ -493,7 +499,10 @@ fn supervisor_child_deadline_is_cancelled_once_its_subtree_is_down() {
     assert_eq!(h.commands(), ["stop s/y", "stop s/x"]);
     h.advance(T); // x's own deadline, before s's
     assert_eq!(h.commands(), ["stop s/y", "stop s/x", "kill s/x"]);
-    assert_eq!(h.engine.state(h.engine.lookup("s").unwrap()), Some(ChildState::Stopped));
+    assert_eq!(
+        h.engine().state(h.engine().lookup("s").unwrap()),
+        Some(ChildState::Stopped)
+    );
     // s is started again; its old deadline (at 2T) must not touch the new runs.
     h.request(Request::RestartChild { path: "s".into() }).unwrap();
     h.advance(T * 10);
@@ -501,7 +510,7 @@ fn supervisor_child_deadline_is_cancelled_once_its_subtree_is_down() {
         h.commands(),
         ["stop s/y", "stop s/x", "kill s/x", "spawn s/x", "spawn s/y"]
     );
-    assert_eq!(h.engine.stats().kills, 1);
+    assert_eq!(h.engine().stats().kills, 1);
 }
 
 #[test]
@@ -509,7 +518,7 @@ fn shutdown_during_the_first_start_spawns_nothing_more() {
     let inner = SupervisorSpec::new().child(w("x")).child(w("y"));
     let spec = SupervisorSpec::new().child(w("a")).child(sup("s", inner)).child(w("b"));
     let mut h = Harness::new(spec);
-    h.auto = false;
+    h.set_auto(false);
     h.start();
     assert_eq!(h.pending_commands(), ["spawn a"]);
     assert_eq!(h.step(), ["spawn s/x"]);
@@ -518,5 +527,5 @@ fn shutdown_during_the_first_start_spawns_nothing_more() {
     assert_eq!(h.pending_commands(), ["spawn s/x"]);
     h.flush();
     assert_eq!(h.commands(), ["spawn a", "spawn s/x", "stop s/x", "stop a"]);
-    assert!(h.engine.is_down());
+    assert!(h.engine().is_down());
 }

@@ -26,7 +26,7 @@ fn ms(n: u64) -> Duration {
 }
 
 fn snap(name: &str, h: &Harness) {
-    insta::assert_snapshot!(name, h.log.join("\n"));
+    insta::assert_snapshot!(name, h.log().join("\n"));
 }
 
 /// (1) one_for_one: only the crashed child is restarted, with a new generation.
@@ -94,12 +94,12 @@ fn restart_storm_escalates_three_levels() {
     h.start();
     for _ in 0..10 {
         h.advance(ms(100));
-        if h.engine.is_down() {
+        if h.engine().is_down() {
             break;
         }
         h.crash("mid/leaf/w");
     }
-    assert!(h.engine.is_down());
+    assert!(h.engine().is_down());
     snap("04_restart_storm_escalates_three_levels", &h);
 }
 
@@ -118,7 +118,7 @@ fn failed_start_during_init_aborts() {
     let mut h = Harness::new(spec);
     h.fail_starts("s/y", 1);
     h.start();
-    assert!(h.engine.is_down());
+    assert!(h.engine().is_down());
     snap("05_failed_start_during_init_aborts", &h);
 }
 
@@ -179,7 +179,7 @@ fn ordered_shutdown_of_nested_tree() {
     h.advance(ms(1000));
     let r = h.request(Request::Shutdown);
     assert!(matches!(r, Ok(Reply::Pending(_))), "{r:?}");
-    assert!(h.engine.is_down());
+    assert!(h.engine().is_down());
     snap("08_ordered_shutdown_of_nested_tree", &h);
 }
 
@@ -211,7 +211,7 @@ fn auto_shutdown_any_significant() {
     assert!(matches!(r, Ok(Reply::Pending(_))), "{r:?}");
     h.advance(ms(1000));
     h.exit("svc/main", ExitReason::Normal);
-    assert!(!h.engine.is_down());
+    assert!(!h.engine().is_down());
     snap("09_auto_shutdown_any_significant", &h);
 }
 
@@ -359,7 +359,7 @@ fn operator_requests_with_replies() {
     // A start_child whose start fails returns the error and keeps nothing.
     h.fail_starts("bad", 1);
     assert!(matches!(h.request(start("bad")), Ok(Reply::Pending(_))));
-    assert_eq!(h.engine.lookup("bad"), None);
+    assert_eq!(h.engine().lookup("bad"), None);
     // terminate_child of a temporary child removes it.
     h.advance(ms(100));
     let temp = Request::StartChild {
@@ -371,6 +371,6 @@ fn operator_requests_with_replies() {
         h.request(Request::TerminateChild { path: path("temp") }),
         Ok(Reply::Pending(_))
     ));
-    assert_eq!(h.engine.lookup("temp"), None);
+    assert_eq!(h.engine().lookup("temp"), None);
     snap("13_operator_requests_with_replies", &h);
 }

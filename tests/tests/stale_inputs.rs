@@ -50,26 +50,26 @@ fn world(h: &mut Harness) -> World {
     let states = paths
         .iter()
         .map(|p| {
-            let node = h.engine.lookup(p);
+            let node = h.engine().lookup(p);
             (
                 p.to_string(),
-                node.and_then(|n| h.engine.state(n)),
-                node.and_then(|n| h.engine.current_run(n)),
+                node.and_then(|n| h.engine().state(n)),
+                node.and_then(|n| h.engine().current_run(n)),
             )
         })
         .collect();
     World {
         commands: h.commands().len(),
         states,
-        stats: h.engine.stats(),
-        timeout: h.engine.poll_timeout(),
+        stats: h.engine().stats(),
+        timeout: h.next_deadline(),
     }
 }
 
 /// Feed `input`; it must be stale: counted once, one `stale` notice, nothing else changes.
 fn assert_stale(h: &mut Harness, input: Input) {
     let before = world(h);
-    let log_len = h.log.len();
+    let log_len = h.log().len();
     let run = input.run();
     let kind = kind_name(&input);
     h.input(input);
@@ -108,7 +108,7 @@ fn inputs_for_an_old_generation_are_stale() {
     for input in all_inputs(old) {
         assert_stale(&mut h, input);
     }
-    assert_eq!(h.engine.stats().stale_inputs, 5);
+    assert_eq!(h.engine().stats().stale_inputs, 5);
     assert_eq!(h.commands(), Vec::<String>::new());
     assert_eq!(h.run("a"), new);
 }
@@ -123,14 +123,14 @@ fn inputs_for_an_unknown_node_index_are_stale() {
     for input in all_inputs(run) {
         assert_stale(&mut h, input);
     }
-    assert_eq!(h.engine.stats().stale_inputs, 5);
+    assert_eq!(h.engine().stats().stale_inputs, 5);
     assert_eq!(h.commands(), Vec::<String>::new());
 }
 
 #[test]
 fn inputs_for_a_supervisor_node_are_stale() {
     let mut h = tree();
-    let s = h.engine.lookup("s").unwrap();
+    let s = h.engine().lookup("s").unwrap();
     // The supervisor's own generation, as which_children reports it.
     let Ok(Reply::Children(children)) = h.request(Request::WhichChildren { path: String::new() }) else {
         panic!("which_children")
@@ -147,9 +147,9 @@ fn inputs_for_a_supervisor_node_are_stale() {
             assert_stale(&mut h, input);
         }
     }
-    assert_eq!(h.engine.stats().stale_inputs, 10);
+    assert_eq!(h.engine().stats().stale_inputs, 10);
     assert_eq!(h.commands(), Vec::<String>::new());
-    assert_eq!(h.engine.state(s), Some(ChildState::Running));
+    assert_eq!(h.engine().state(s), Some(ChildState::Running));
 }
 
 #[test]
@@ -157,7 +157,7 @@ fn duplicate_started_is_stale() {
     let mut h = tree();
     let a = h.run("a");
     assert_stale(&mut h, Input::Started(a));
-    assert_eq!(h.engine.state(a.node), Some(ChildState::Running));
+    assert_eq!(h.engine().state(a.node), Some(ChildState::Running));
 }
 
 #[test]
@@ -172,7 +172,7 @@ fn duplicate_ready_for_a_notify_worker_is_stale() {
     let spec = SupervisorSpec::new().child(w("n").readiness(Readiness::Notify));
     let mut h = Harness::started(spec);
     let n = h.run("n");
-    assert_eq!(h.engine.state(n.node), Some(ChildState::Running));
+    assert_eq!(h.engine().state(n.node), Some(ChildState::Running));
     assert_stale(&mut h, Input::Ready(n));
 }
 
@@ -181,7 +181,7 @@ fn start_failed_for_a_running_worker_is_stale() {
     let mut h = tree();
     let a = h.run("a");
     assert_stale(&mut h, Input::StartFailed(a, "too late".into()));
-    assert_eq!(h.engine.state(a.node), Some(ChildState::Running));
+    assert_eq!(h.engine().state(a.node), Some(ChildState::Running));
 }
 
 #[test]
@@ -194,7 +194,7 @@ fn duplicate_exit_of_a_transient_child_kept_stopped_is_stale() {
     h.exit("t", ExitReason::Normal);
     assert_stale(&mut h, Input::Exited(t, ExitReason::Error("again".into())));
     assert_stale(&mut h, Input::Heartbeat(t));
-    assert_eq!(h.engine.state(t.node), Some(ChildState::Stopped));
+    assert_eq!(h.engine().state(t.node), Some(ChildState::Stopped));
     assert_eq!(h.commands(), Vec::<String>::new());
 }
 
@@ -207,7 +207,7 @@ fn inputs_for_a_removed_temporary_child_are_stale_even_when_its_slot_is_reused()
     let mut h = Harness::started(spec);
     let t = h.run("t");
     h.crash("t");
-    assert_eq!(h.engine.lookup("t"), None);
+    assert_eq!(h.engine().lookup("t"), None);
     // A new dynamic child may take the removed node's slot.
     h.request(Request::StartChild {
         parent: String::new(),
@@ -224,7 +224,10 @@ fn inputs_for_a_removed_temporary_child_are_stale_even_when_its_slot_is_reused()
     for input in all_inputs(t) {
         assert_stale(&mut h, input);
     }
-    assert_eq!(h.engine.state(h.engine.lookup("n").unwrap()), Some(ChildState::Running));
+    assert_eq!(
+        h.engine().state(h.engine().lookup("n").unwrap()),
+        Some(ChildState::Running)
+    );
 }
 
 #[test]
@@ -233,16 +236,16 @@ fn inputs_after_tree_down_are_stale() {
     let a = h.run("a");
     let x = h.run("s/x");
     h.request(Request::Shutdown).unwrap();
-    assert!(h.engine.is_down());
+    assert!(h.engine().is_down());
     h.take_commands();
     for run in [a, x] {
         for input in all_inputs(run) {
             assert_stale(&mut h, input);
         }
     }
-    assert_eq!(h.engine.stats().stale_inputs, 10);
+    assert_eq!(h.engine().stats().stale_inputs, 10);
     assert_eq!(h.commands(), Vec::<String>::new());
-    assert_eq!(h.engine.poll_timeout(), None);
+    assert_eq!(h.next_deadline(), None);
 }
 
 #[test]
@@ -252,7 +255,7 @@ fn inputs_after_the_root_gave_up_are_stale() {
     let a = h.run("a");
     let b = h.run("b");
     h.crash("a");
-    assert!(h.engine.is_down());
+    assert!(h.engine().is_down());
     h.take_commands();
     assert_stale(&mut h, Input::Exited(a, ExitReason::Killed));
     assert_stale(&mut h, Input::Exited(b, ExitReason::shutdown()));
@@ -263,23 +266,23 @@ fn inputs_after_the_root_gave_up_are_stale() {
 #[test]
 fn inputs_after_a_failed_first_start_are_stale() {
     let mut h = Harness::new(SupervisorSpec::new().child(w("a")).child(w("b")));
-    h.auto = false;
+    h.set_auto(false);
     h.start();
-    let Some(Command::Spawn(a)) = h.pending.pop_front() else {
+    let Some(Command::Spawn(a)) = h.pending().pop_front() else {
         panic!("spawn a")
     };
     h.input(Input::StartFailed(a, "no".into()));
-    assert!(h.engine.is_down());
+    assert!(h.engine().is_down());
     assert_stale(&mut h, Input::Started(a));
     assert_stale(&mut h, Input::Exited(a, ExitReason::Normal));
-    assert!(h.pending.is_empty());
+    assert!(h.pending().is_empty());
 }
 
 #[test]
 fn requests_after_tree_down_return_tree_down() {
     let mut h = tree();
     h.request(Request::Shutdown).unwrap();
-    assert!(h.engine.is_down());
+    assert!(h.engine().is_down());
     let requests = [
         Request::StartChild {
             parent: String::new(),
@@ -309,19 +312,19 @@ fn requests_after_tree_down_return_tree_down() {
 fn stale_inputs_do_not_disturb_a_restart_in_progress() {
     let mut h = tree();
     let old = h.run("b");
-    h.auto = false;
+    h.set_auto(false);
     h.crash("b");
-    assert_eq!(h.pending.len(), 1, "spawn b waiting");
+    assert_eq!(h.pending().len(), 1, "spawn b waiting");
     for input in all_inputs(old) {
         assert_stale(&mut h, input);
     }
-    assert_eq!(h.pending.len(), 1, "still only the spawn");
-    let Some(Command::Spawn(new)) = h.pending.pop_front() else {
+    assert_eq!(h.pending().len(), 1, "still only the spawn");
+    let Some(Command::Spawn(new)) = h.pending().pop_front() else {
         panic!("spawn b")
     };
     h.input(Input::Started(new));
-    assert_eq!(h.engine.state(new.node), Some(ChildState::Running));
-    assert_eq!(h.engine.stats().stale_inputs, 5);
+    assert_eq!(h.engine().state(new.node), Some(ChildState::Running));
+    assert_eq!(h.engine().stats().stale_inputs, 5);
 }
 
 /// Found by the simulator's oracle: a node that reuses the arena slot of a
@@ -349,7 +352,7 @@ fn a_reused_slot_does_not_fire_the_previous_occupants_kill_deadline() {
     h.request(Request::TerminateChild { path: "old".into() })
         .expect("accepted");
     h.input(Input::Exited(old, ExitReason::Normal));
-    assert!(h.engine.lookup("old").is_none());
+    assert!(h.engine().lookup("old").is_none());
     // `new` takes the freed slot and is asked to stop, with a 5 s deadline.
     h.request(Request::StartChild {
         parent: String::new(),

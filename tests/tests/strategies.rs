@@ -38,13 +38,13 @@ fn one_for_all_stops_others_in_reverse_order_then_starts_all_in_order() {
         ["stop d", "stop c", "stop a", "spawn a", "spawn b", "spawn c", "spawn d"]
     );
     assert_eq!(h.events_starting("restart "), ["restart / child=b strategy=OneForAll"]);
-    assert_eq!(h.engine.stats().restart_decisions, 1);
+    assert_eq!(h.engine().stats().restart_decisions, 1);
 }
 
 #[test]
 fn one_for_all_stops_and_starts_one_child_at_a_time() {
     let mut h = started(Strategy::OneForAll, &["a", "b", "c", "d"]);
-    h.auto = false;
+    h.set_auto(false);
     h.crash("b");
     // Each step answers the one outstanding command; only then does the next appear.
     assert_eq!(h.pending_commands(), ["stop d"]);
@@ -82,7 +82,10 @@ fn one_for_all_also_starts_transient_children_that_had_stopped_normally() {
     h.crash("c");
     // `t` is not running, so it gets no stop; but it is started again with everybody.
     assert_eq!(h.commands(), ["stop a", "spawn a", "spawn t", "spawn c"]);
-    assert_eq!(h.engine.state(h.engine.lookup("t").unwrap()), Some(ChildState::Running));
+    assert_eq!(
+        h.engine().state(h.engine().lookup("t").unwrap()),
+        Some(ChildState::Running)
+    );
 }
 
 #[test]
@@ -106,7 +109,7 @@ fn one_for_all_removes_temporary_siblings_it_stops_instead_of_restarting_them() 
     h.crash("c");
     assert_eq!(h.commands(), ["stop tmp", "stop a", "spawn a", "spawn c"]);
     assert_eq!(h.events_starting("removed "), ["removed tmp"]);
-    assert_eq!(h.engine.lookup("tmp"), None);
+    assert_eq!(h.engine().lookup("tmp"), None);
 }
 
 // ----- rest_for_one -----
@@ -123,7 +126,7 @@ fn rest_for_one_stops_later_children_last_first_then_starts_failed_and_later_in_
 #[test]
 fn rest_for_one_stops_and_starts_one_child_at_a_time() {
     let mut h = started(Strategy::RestForOne, &["a", "b", "c", "d"]);
-    h.auto = false;
+    h.set_auto(false);
     h.crash("b");
     assert_eq!(h.pending_commands(), ["stop d"]);
     assert_eq!(h.step(), ["stop c"]);
@@ -159,7 +162,7 @@ fn rest_for_one_removes_temporary_children_it_stops() {
     let mut h = Harness::started(spec);
     h.crash("b");
     assert_eq!(h.commands(), ["stop d", "stop tmp", "spawn b", "spawn d"]);
-    assert_eq!(h.engine.lookup("tmp"), None);
+    assert_eq!(h.engine().lookup("tmp"), None);
 }
 
 // ----- exits during a round are absorbed -----
@@ -173,7 +176,7 @@ fn one_for_all_sibling_crashing_while_being_stopped_is_absorbed_into_the_one_res
     h.crash("c");
     assert_eq!(h.commands(), ["stop b", "stop a", "spawn a", "spawn b", "spawn c"]);
     assert_eq!(h.events_starting("restart "), ["restart / child=c strategy=OneForAll"]);
-    assert_eq!(h.engine.stats().restart_decisions, 1);
+    assert_eq!(h.engine().stats().restart_decisions, 1);
     // Its own reason stays in the trace.
     assert!(h
         .events()
@@ -183,7 +186,7 @@ fn one_for_all_sibling_crashing_while_being_stopped_is_absorbed_into_the_one_res
 #[test]
 fn one_for_all_sibling_crashing_before_its_stop_is_absorbed_into_the_one_restart() {
     let mut h = started(Strategy::OneForAll, &["a", "b", "c"]);
-    h.auto = false;
+    h.set_auto(false);
     h.crash("c");
     assert_eq!(h.pending_commands(), ["stop b"]);
     // While `b` is being stopped, `a` crashes by itself.
@@ -197,9 +200,12 @@ fn one_for_all_sibling_crashing_before_its_stop_is_absorbed_into_the_one_restart
     // `a` is already gone: no stop for it; everybody is started once.
     assert_eq!(h.commands(), ["stop b", "spawn a", "spawn b", "spawn c"]);
     assert_eq!(h.events_starting("restart "), ["restart / child=c strategy=OneForAll"]);
-    assert_eq!(h.engine.stats().restart_decisions, 1);
+    assert_eq!(h.engine().stats().restart_decisions, 1);
     for c in ["a", "b", "c"] {
-        assert_eq!(h.engine.state(h.engine.lookup(c).unwrap()), Some(ChildState::Running));
+        assert_eq!(
+            h.engine().state(h.engine().lookup(c).unwrap()),
+            Some(ChildState::Running)
+        );
     }
 }
 
@@ -210,7 +216,7 @@ fn rest_for_one_later_sibling_crashing_while_being_stopped_is_absorbed_into_the_
     h.crash("b");
     assert_eq!(h.commands(), ["stop d", "stop c", "spawn b", "spawn c", "spawn d"]);
     assert_eq!(h.events_starting("restart "), ["restart / child=b strategy=RestForOne"]);
-    assert_eq!(h.engine.stats().restart_decisions, 1);
+    assert_eq!(h.engine().stats().restart_decisions, 1);
 }
 
 #[test]
@@ -222,11 +228,11 @@ fn sibling_ignoring_stop_and_then_crashing_is_absorbed_into_the_one_restart() {
     assert_eq!(h.commands(), ["stop b"]);
     // `b` ignored the stop, then crashes by itself before its deadline.
     h.advance(Duration::from_millis(10));
-    h.stopping.remove("b");
+    h.stopping().remove("b");
     h.input(Input::Exited(b, ExitReason::Error("late".into())));
     assert_eq!(h.commands(), ["stop b", "stop a", "spawn a", "spawn b", "spawn c"]);
-    assert_eq!(h.engine.stats().restart_decisions, 1);
-    assert_eq!(h.engine.stats().kills, 0);
+    assert_eq!(h.engine().stats().restart_decisions, 1);
+    assert_eq!(h.engine().stats().kills, 0);
 }
 
 #[test]
@@ -257,7 +263,7 @@ fn nested_supervisor_under_one_for_all_is_stopped_depth_first_and_rebuilt_in_ord
 #[test]
 fn rest_for_one_earlier_sibling_crashing_during_a_round_is_handled_after_it() {
     let mut h = started(Strategy::RestForOne, &["a", "b", "c", "d"]);
-    h.auto = false;
+    h.set_auto(false);
     h.crash("c");
     assert_eq!(h.pending_commands(), ["stop d"]);
     // `a` is not part of c's round: its crash is a decision of its own, taken after the round.
@@ -282,7 +288,7 @@ fn rest_for_one_earlier_sibling_crashing_during_a_round_is_handled_after_it() {
 #[test]
 fn one_for_all_sibling_crashing_after_being_restarted_in_a_round_gets_a_new_round() {
     let mut h = started(Strategy::OneForAll, &["a", "b", "c"]);
-    h.auto = false;
+    h.set_auto(false);
     h.crash("c");
     assert_eq!(h.pending_commands(), ["stop b"]);
     assert_eq!(h.step(), ["stop a"]);
@@ -298,7 +304,7 @@ fn one_for_all_sibling_crashing_after_being_restarted_in_a_round_gets_a_new_roun
             "stop c", "stop b", "spawn a", "spawn b", "spawn c", // a's round
         ]
     );
-    assert_eq!(h.engine.stats().restart_decisions, 2);
+    assert_eq!(h.engine().stats().restart_decisions, 2);
 }
 
 #[test]
@@ -330,5 +336,8 @@ fn rest_for_one_does_not_start_earlier_children_that_had_stopped() {
     h.crash("b");
     // `t` comes before the failed child: it gets no command, stopped or not.
     assert_eq!(h.commands(), ["stop c", "spawn b", "spawn c"]);
-    assert_eq!(h.engine.state(h.engine.lookup("t").unwrap()), Some(ChildState::Stopped));
+    assert_eq!(
+        h.engine().state(h.engine().lookup("t").unwrap()),
+        Some(ChildState::Stopped)
+    );
 }

@@ -52,7 +52,7 @@ fn a_temporary_child_whose_start_fails_during_restart_all_is_removed_and_cannot_
     h.take_events();
     let r = h.request(restart_all("", RestartAllMode::AllAtOnce));
     assert!(matches!(r, Ok(Reply::Pending(_))), "{r:?}");
-    assert_eq!(h.engine.lookup("t"), None, "the failed temporary child is gone");
+    assert_eq!(h.engine().lookup("t"), None, "the failed temporary child is gone");
     assert_eq!(h.events_starting("removed "), ["removed t"]);
     // `w` was restarted all the same and runs.
     assert_eq!(h.state("w"), ChildState::Running);
@@ -83,7 +83,7 @@ fn a_temporary_child_whose_start_fails_during_a_rolling_restart_all_is_removed()
     h.take_events();
     let r = h.request(restart_all("", RestartAllMode::Rolling));
     assert!(matches!(r, Ok(Reply::Pending(_))), "{r:?}");
-    assert_eq!(h.engine.lookup("t"), None);
+    assert_eq!(h.engine().lookup("t"), None);
     assert_eq!(h.events_starting("removed "), ["removed t"]);
     // A rolling restart stops at the first failure: `b` was left running as it was.
     assert_eq!(h.run("b").generation, b_before);
@@ -104,9 +104,13 @@ fn a_temporary_child_whose_start_times_out_during_restart_all_is_removed() {
     h.never_ready("t");
     let r = h.request(restart_all("", RestartAllMode::AllAtOnce));
     assert!(matches!(r, Ok(Reply::Pending(_))), "{r:?}");
-    assert!(h.engine.lookup("t").is_some(), "still starting");
+    assert!(h.engine().lookup("t").is_some(), "still starting");
     h.advance(Duration::from_millis(100));
-    assert_eq!(h.engine.lookup("t"), None, "a start timeout is a failed start: removed");
+    assert_eq!(
+        h.engine().lookup("t"),
+        None,
+        "a start timeout is a failed start: removed"
+    );
     assert_eq!(h.events_starting("removed "), ["removed t"]);
     assert_eq!(h.state("a"), ChildState::Running);
 }
@@ -117,9 +121,9 @@ fn a_temporary_child_that_exits_before_it_started_during_restart_all_is_removed(
     h.hang_start("t");
     let r = h.request(restart_all("", RestartAllMode::AllAtOnce));
     assert!(matches!(r, Ok(Reply::Pending(_))), "{r:?}");
-    let run = h.hanging.remove("t").expect("t is starting");
+    let run = h.hanging().remove("t").expect("t is starting");
     h.input(Input::Exited(run, ExitReason::Error("no such file".into())));
-    assert_eq!(h.engine.lookup("t"), None);
+    assert_eq!(h.engine().lookup("t"), None);
     assert_eq!(h.state("w"), ChildState::Running);
 }
 
@@ -139,7 +143,7 @@ fn restart_child_of_a_temporary_child_whose_start_fails_removes_it() {
     h.take_events();
     let r = h.request(restart_child("w"));
     assert!(matches!(r, Ok(Reply::Pending(_))), "{r:?}");
-    assert_eq!(h.engine.lookup("w"), None);
+    assert_eq!(h.engine().lookup("w"), None);
     assert_eq!(h.events_starting("removed "), ["removed w"]);
     let replies = h.events_starting("reply ");
     assert!(replies[0].contains("result=error(start_failed)"), "{replies:?}");
@@ -151,12 +155,12 @@ fn terminate_child_of_a_starting_temporary_child_whose_start_fails_removes_it_on
     let mut h = issue_tree();
     h.hang_start("t");
     assert!(h.request(restart_all("", RestartAllMode::AllAtOnce)).is_ok());
-    let run = h.hanging.remove("t").expect("t is starting");
+    let run = h.hanging().remove("t").expect("t is starting");
     // The supervisor is busy with restart_all: the terminate waits its turn...
     assert!(h.request(Request::TerminateChild { path: "t".into() }).is_ok());
     h.input(Input::StartFailed(run, "boom".into()));
     // ...and the failed start already ended `t`: removed exactly once.
-    assert_eq!(h.engine.lookup("t"), None);
+    assert_eq!(h.engine().lookup("t"), None);
     assert_eq!(h.events_starting("removed "), ["removed t"]);
     let c = counts(&mut h);
     assert_eq!((c.specs, c.active, c.workers), (1, 1, 1));
@@ -173,7 +177,7 @@ fn a_removed_failed_temporary_child_leaves_the_nested_supervisor_counts_right() 
     h.start();
     h.fail_starts("g/t", 1);
     assert!(h.request(restart_all("g", RestartAllMode::AllAtOnce)).is_ok());
-    assert_eq!(h.engine.lookup("g/t"), None);
+    assert_eq!(h.engine().lookup("g/t"), None);
     let c = match h.request(Request::CountChildren { path: "g".into() }) {
         Ok(Reply::Counts(c)) => c,
         other => panic!("{other:?}"),

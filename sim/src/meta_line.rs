@@ -1,0 +1,110 @@
+//! The trace's first line, the `meta` line: everything needed to replay a
+//! run. Written ([`meta_line`]) and read back ([`parse_meta`]) here, together,
+//! so that the two stay each other's inverse.
+
+use std::time::Duration;
+
+use vigil_config::{Script, TreeConfig};
+
+use crate::options::{SimOptions, DEFAULT_MAX_STEPS};
+use crate::replay_error::ReplayError;
+
+/// What a trace's first line says about the run that wrote it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TraceMeta {
+    /// The seed.
+    pub seed: u64,
+    /// The config file it simulated.
+    pub config: String,
+    /// The faulty phase's duration.
+    pub duration: Duration,
+    /// Whether random faults were on.
+    pub random_faults: bool,
+    /// The script file, if any.
+    pub script: Option<String>,
+    /// Whether the liveness phase ran.
+    pub liveness: bool,
+    /// The step budget (`max_steps` in the meta line; absent: the default).
+    pub max_steps: u64,
+    /// Test-only: the deliberate engine bug the run had (`inject_bug` in the meta line).
+    #[cfg(feature = "bug-injection")]
+    pub inject_bug: Option<vigil_core::InjectedBug>,
+}
+
+/// The first trace line: everything needed to replay the run. Keys follow
+/// the trace's order: `t`, `ev`, then the run's own fields.
+pub fn meta_line(cfg: &TreeConfig, seed: u64, opts: &SimOptions) -> String {
+    let text = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_owned());
+    let script = opts.script.as_ref().map_or("null".to_owned(), |s| text(&s.source));
+    let mut line = format!(
+        "{{\"t\":0,\"ev\":\"meta\",\"seed\":{seed},\"config\":{},\"duration_ns\":{},\"random_faults\":{},\"script\":{script},\"liveness\":{},\"vigil\":{}",
+        text(&cfg.source),
+        u64::try_from(opts.duration.as_nanos()).unwrap_or(u64::MAX),
+        opts.random_faults,
+        opts.liveness,
+        text(env!("CARGO_PKG_VERSION")),
+    );
+    // Only a budget other than the default is recorded (older traces stay valid).
+    if opts.max_steps != DEFAULT_MAX_STEPS {
+        line.push_str(&format!(",\"max_steps\":{}", opts.max_steps));
+    }
+    #[cfg(feature = "bug-injection")]
+    if let Some(bug) = opts.inject_bug {
+        line.push_str(&format!(",\"inject_bug\":{}", text(bug.name())));
+    }
+    line.push('}');
+    line
+}
+
+/// Read the meta line of a trace.
+pub fn parse_meta(first_line: &str) -> Result<TraceMeta, ReplayError> {
+    let v: serde_json::Value =
+        serde_json::from_str(first_line).map_err(|e| ReplayError::BadMeta(format!("first line: {e}")))?;
+    if v.get("ev").and_then(|e| e.as_str()) != Some("meta") {
+        return Err(ReplayError::BadMeta("the first line is not a meta line".into()));
+    }
+    let num = |k: &str| {
+        v.get(k)
+            .and_then(|x| x.as_u64())
+            .ok_or_else(|| ReplayError::BadMeta(format!("missing `{k}`")))
+    };
+    let flag = |k: &str| {
+        v.get(k)
+            .and_then(|x| x.as_bool())
+            .ok_or_else(|| ReplayError::BadMeta(format!("missing `{k}`")))
+    };
+    Ok(TraceMeta {
+        seed: num("seed")?,
+        config: v
+            .get("config")
+            .and_then(|x| x.as_str())
+            .ok_or_else(|| ReplayError::BadMeta("missing `config`".into()))?
+            .to_owned(),
+        duration: Duration::from_nanos(num("duration_ns")?),
+        random_faults: flag("random_faults")?,
+        script: v.get("script").and_then(|x| x.as_str()).map(str::to_owned),
+        liveness: flag("liveness")?,
+        max_steps: match v.get("max_steps") {
+            None => DEFAULT_MAX_STEPS,
+            Some(_) => num("max_steps")?,
+        },
+        #[cfg(feature = "bug-injection")]
+        inject_bug: v
+            .get("inject_bug")
+            .and_then(|x| x.as_str())
+            .and_then(vigil_core::InjectedBug::from_name),
+    })
+}
+
+/// Options equivalent to the recorded run (the script already loaded).
+pub fn options_for(meta: &TraceMeta, script: Option<Script>) -> SimOptions {
+    SimOptions {
+        duration: meta.duration,
+        random_faults: meta.random_faults,
+        script,
+        liveness: meta.liveness,
+        max_steps: meta.max_steps,
+        #[cfg(feature = "bug-injection")]
+        inject_bug: meta.inject_bug,
+    }
+}
