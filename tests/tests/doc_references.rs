@@ -58,7 +58,11 @@ fn all_sources() -> Vec<Source> {
     let root = root();
     let mut paths = Vec::new();
     sources(&root, &mut paths);
-    assert!(paths.len() > 50, "the walk found the repository ({} files)", paths.len());
+    assert!(
+        paths.len() > 50,
+        "the walk found the repository ({} files)",
+        paths.len()
+    );
     paths
         .into_iter()
         .filter_map(|p| {
@@ -120,9 +124,7 @@ fn has_numbered_section(doc: &str, number: &str) -> bool {
 fn section_number(rest: &str) -> Option<&str> {
     let r = rest.trim_start_matches([',', ' ']);
     let r = r.strip_prefix('§').or_else(|| r.strip_prefix("section "))?;
-    let len = r
-        .find(|c: char| !c.is_ascii_alphanumeric())
-        .unwrap_or(r.len());
+    let len = r.find(|c: char| !c.is_ascii_alphanumeric()).unwrap_or(r.len());
     let n = &r[..len];
     n.starts_with(|c: char| c.is_ascii_digit()).then_some(n)
 }
