@@ -1,4 +1,4 @@
-//! Operator requests (SUPERVISION.md section 10): resolution, queueing behind a
+//! Operator requests (docs/SEMANTICS.md §11): resolution, queueing behind a
 //! busy supervisor, and execution.
 
 use crate::plan::{Bound, Mail, Mode, PendingReply, Plan, PlanKind};

@@ -1,4 +1,4 @@
-//! Operator requests (SUPERVISION.md section 10) and their typed answers.
+//! Operator requests (docs/SEMANTICS.md §11) and their typed answers.
 
 use crate::{ChildSpec, NodeId, RequestId, RunId, SpecError};
 

@@ -1,4 +1,5 @@
-//! The oracle: SUPERVISION.md checked after every step, from the notice stream.
+//! The oracle: docs/SEMANTICS.md checked after every step, from the notice
+//! stream (its rules: docs/SIMULATION.md, "The oracle").
 //!
 //! It keeps its own small model of every node, fed only by what the engine
 //! reported (its notices) and what the world did (its inputs), and flags the

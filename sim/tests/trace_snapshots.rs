@@ -1,9 +1,9 @@
-//! Whole traces (CONTRACTS section 3) of the example configs and scripts,
+//! Whole traces (docs/TRACE.md) of the example configs and scripts,
 //! pinned as snapshots, plus the trace's own format: byte-identical reruns,
-//! one JSON object per line, keys in the contract's order.
+//! one JSON object per line, keys in the order docs/TRACE.md gives.
 //!
 //! Each snapshot was read line by line against the supervision contract
-//! (SUPERVISION.md: restart table, strategies, intensity, shutdown protocol)
+//! (docs/SEMANTICS.md: restart table, strategies, intensity, shutdown protocol)
 //! when it was accepted; the scripted ones also assert the key moments
 //! (give-up, reverse-order stops, kill deadlines) in code, so a changed
 //! snapshot is never the only signal. The configs' `source` and the scripts'
@@ -475,7 +475,7 @@ fn every_event_line_is_json_with_keys_in_the_contract_order() {
                 (None, Some(_)) => panic!("{name}: gen without path: {line}"),
                 (None, None) => assert_eq!(ev, "tree_down", "{name}: only tree_down has no path: {line}"),
             }
-            // The fields the contract lists for each kind.
+            // The fields docs/TRACE.md lists for each kind.
             let needs: &[&str] = match ev {
                 "spawn" | "stop" | "kill" | "started" | "ready" | "heartbeat" | "stale" => &["path", "gen"],
                 "start_failed" => &["path", "gen", "error"],
@@ -496,7 +496,7 @@ fn every_event_line_is_json_with_keys_in_the_contract_order() {
             }
         }
     }
-    // The sample covers the kinds the contract requires.
+    // The sample covers the kinds docs/TRACE.md lists (all but the [ext] ones).
     for ev in [
         "spawn",
         "stop",
@@ -518,8 +518,8 @@ fn every_event_line_is_json_with_keys_in_the_contract_order() {
     }
 }
 
-/// The meta line is a trace line too: CONTRACTS section 3 puts `t` first and
-/// `ev` second on every line.
+/// The meta line is a trace line too: docs/TRACE.md ("The meta line") puts
+/// `t` first and `ev` second on every line.
 #[test]
 fn the_meta_line_keys_follow_the_contract_order() {
     let cfg = example("web-stack.toml");

@@ -1,4 +1,4 @@
-//! auto_shutdown and significant children (SUPERVISION.md section 9).
+//! auto_shutdown and significant children (docs/SEMANTICS.md §8).
 
 use std::time::Duration;
 

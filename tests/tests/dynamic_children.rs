@@ -1,5 +1,6 @@
 //! Dynamic children: children added at run time with `start_child`
-//! (SUPERVISION.md sections 3 and 10; OTP's start_child / simple_one_for_one).
+//! (docs/SEMANTICS.md §11: dynamic children and the requests; OTP's
+//! start_child / simple_one_for_one).
 
 use std::time::Duration;
 

@@ -1,4 +1,4 @@
-//! The opt-in extensions [ext] of SUPERVISION.md: one_terminate_all, lifespan
+//! The opt-in extensions [ext] of docs/SEMANTICS.md: one_terminate_all, lifespan
 //! transient, restart backoff, readiness (notify + startup_timeout), health
 //! deadlines, monitor evictions, and restart_all (all_at_once / rolling).
 

@@ -1,4 +1,4 @@
-//! SUPERVISION.md section 7: failed starts, during the first start and during
+//! docs/SEMANTICS.md §6: failed starts, during the first start and during
 //! automatic restarts.
 
 use std::time::Duration;

@@ -1,4 +1,4 @@
-//! SUPERVISION.md section 6: restart intensity, the sliding window, giving up
+//! docs/SEMANTICS.md §5: restart intensity, the sliding window, giving up
 //! and escalation.
 
 use std::time::Duration;

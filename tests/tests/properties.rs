@@ -1,4 +1,4 @@
-//! SUPERVISION.md sections 4-6 as properties over generated inputs, each checked
+//! docs/SEMANTICS.md §3-§5 as properties over generated inputs, each checked
 //! against a small reference model written here (not against examples):
 //!
 //! 1. the restart table and the strategies: any restart type, any exit reason,
@@ -31,7 +31,7 @@ fn cases() -> u32 {
 
 // ===================================================================== models
 
-/// The restart table (section 4), written independently of the engine.
+/// The restart table (docs/SEMANTICS.md §3), written independently of the engine.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Fate {
     Restart,
@@ -52,7 +52,7 @@ fn table(restart: Restart, reason: &ExitReason) -> Fate {
     }
 }
 
-/// The restart-intensity window of one supervisor (section 6).
+/// The restart-intensity window of one supervisor (docs/SEMANTICS.md §5).
 #[derive(Clone, Debug)]
 struct Window {
     intensity: u32,

@@ -1,4 +1,4 @@
-//! Operator requests (SUPERVISION.md section 10): every request, every answer.
+//! Operator requests (docs/SEMANTICS.md §11): every request, every answer.
 //!
 //! Most tests use the scripted [`Harness`] and assert on its rendered log and
 //! commands. Where the exact value of a *final* answer matters (a
@@ -1054,8 +1054,8 @@ fn shutdown_before_start_is_ok_at_once_and_the_tree_never_starts() {
 
 #[test]
 fn terminate_child_cancels_the_pending_restart_of_a_one_for_all_round_waiting_for_backoff() {
-    // SUPERVISION.md 8: "A pending backoff restart is cancelled by shutdown and
-    // by terminate_child." Here b's one_for_all restart waits for b's backoff
+    // docs/SEMANTICS.md §7 and §9: a pending backoff restart is cancelled by
+    // shutdown and by terminate_child. Here b's one_for_all restart waits for b's backoff
     // (the siblings keep running meanwhile, docs/SEMANTICS.md section 9).
     let spec = SupervisorSpec::new()
         .strategy(Strategy::OneForAll)

@@ -1,4 +1,4 @@
-//! SUPERVISION.md section 4: the restart table, cell by cell.
+//! docs/SEMANTICS.md §3: the restart table, cell by cell.
 //!
 //! Every test builds the same tree (root one_for_one with a generous intensity,
 //! children `a`, `c`, `z`; `c` has the restart type under test), lets `c` end

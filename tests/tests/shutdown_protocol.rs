@@ -1,4 +1,4 @@
-//! SUPERVISION.md section 8: the shutdown protocol (brutal / timeout /
+//! docs/SEMANTICS.md §7: the shutdown protocol (brutal / timeout /
 //! infinity), ordered tree shutdown, subtree kills, and no spawn after a
 //! supervisor decided to end.
 

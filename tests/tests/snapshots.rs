@@ -1,9 +1,9 @@
 //! Snapshot tests: a dozen canonical scenarios, each rendered one line per
 //! notice by the [`Harness`], recorded under `tests/snapshots/`.
 //!
-//! Every snapshot was read line by line against `SUPERVISION.md` when it was
+//! Every snapshot was read line by line against docs/SEMANTICS.md when it was
 //! recorded; a changed snapshot is a changed behaviour and must be checked
-//! against the contract again before it is accepted.
+//! against that page again before it is accepted.
 
 use std::time::Duration;
 

@@ -1,4 +1,4 @@
-//! Spec validation (SUPERVISION.md sections 2 and 3): every invalid
+//! Spec validation (docs/SEMANTICS.md §2): every invalid
 //! combination is rejected when the spec is built, with its precise
 //! [`SpecErrorKind`] and the path of the offending node, never with a panic.
 
@@ -113,7 +113,7 @@ fn a_name_with_whitespace_or_control_characters_is_rejected_at_the_parent() {
     }
 }
 
-/// SUPERVISION.md 1: names are "printable". Invisible format characters
+/// docs/SEMANTICS.md §1: names are printable. Invisible format characters
 /// (Unicode category Cf: zero-width space, right-to-left override, byte-order
 /// mark, soft hyphen) are not printable (Python's `str.isprintable` says the
 /// same) and make paths that look identical but differ, so they are rejected

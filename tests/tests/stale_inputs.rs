@@ -1,4 +1,4 @@
-//! SUPERVISION.md section 1 (and the input contract): an event for an unknown
+//! docs/SEMANTICS.md §1 (and `vigil_core::Input`): an event for an unknown
 //! node, an old generation, or a run in a state where it means nothing is
 //! stale: ignored, counted, traced, never an error, never a panic.
 

@@ -1,4 +1,4 @@
-//! SUPERVISION.md section 5: what each strategy's restart does, command by command.
+//! docs/SEMANTICS.md §4: what each strategy's restart does, command by command.
 
 use std::time::Duration;
 

@@ -1,5 +1,5 @@
-//! The exit codes of the `vigil` command (docs/ADAPTER.md lists them for
-//! users, and `vigil --help` prints them).
+//! The exit codes of the `vigil` command (docs/CLI.md lists them for users,
+//! and `vigil --help` prints them).
 //!
 //! 0 ok; 1 a check, an invariant or the tree failed (`vigil run`: the root
 //! gave up or the tree could not start); 2 bad usage or bad input; and:

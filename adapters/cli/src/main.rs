@@ -1,24 +1,23 @@
-//! `vigil`: the command-line tool.
+//! `vigil`: the command-line tool. Every command, option and exit code is
+//! in docs/CLI.md.
 //!
-//! Subcommands (CONTRACTS section 4):
 //! - `vigil tour [--quiet]`: a built-in tree driven through scripted failures in
 //!   virtual time, every engine event printed.
 //! - `vigil check CONFIG [--script FILE]`: validate a tree config (and a
 //!   scenario script for it) and print the tree.
 //! - `vigil sim CONFIG [--seed N | --seeds A..B] [--duration 1h] [--script FILE]
-//!   [--no-random-faults] [--trace FILE] [--jobs N] [--replay TRACE] [--quiet]`:
-//!   simulate the tree in virtual time.
-//!
+//!   [--no-random-faults] [--trace FILE] [--jobs N] [--replay TRACE]
+//!   [--max-steps N] [--quiet]`: simulate the tree in virtual time.
 //! - `vigil run CONFIG [--trace FILE] [--output-dir DIR]`: supervise the tree's
 //!   processes for real.
-//!
-//! - `vigil ctl [--socket PATH] [--json] status|tree|start|stop|restart|delete|
-//!   restart-all|shutdown|workers|metrics|subscribe|call`: talk to a running
-//!   `vigil run` over its control socket.
+//! - `vigil ctl [--socket PATH | --config CONFIG] [--json] [--timeout DURATION]
+//!   status|tree|start|stop|restart|delete|restart-all|shutdown|workers|
+//!   metrics|subscribe|call`: talk to a running `vigil run` over its control
+//!   socket.
 //!
 //! Exit codes: 0 ok, 1 a check or invariant failed, 2 bad usage or bad input
-//! (clap's own usage errors exit 2 too), 74 the trace or the output could not
-//! be written, 141 the output's reader went away (`exit.rs`).
+//! (clap's own usage errors exit 2 too), and the codes of `exit.rs`: 3, 70,
+//! 74, 124, 141; `vigil run` also exits 130 after a second signal.
 
 mod args;
 mod check_cmd;

@@ -26,7 +26,7 @@ pub struct RunArgs {
     #[arg(value_name = "CONFIG")]
     pub config: Option<PathBuf>,
 
-    /// Write the JSON-lines trace of the run (CONTRACTS section 3) to FILE.
+    /// Write the JSON-lines trace of the run (docs/TRACE.md) to FILE.
     #[arg(long, value_name = "FILE")]
     pub trace: Option<PathBuf>,
 
@@ -218,7 +218,7 @@ async fn supervise(args: RunArgs, config: PathBuf, cfg: TreeConfig) -> ExitCode 
 }
 
 /// The control socket of `cfg`: `[control] socket` (relative to the working
-/// directory), else the default of CONTRACTS section 1.
+/// directory), else the default of docs/CONFIG.md (`[control]`).
 pub fn control_socket(cfg: &TreeConfig) -> PathBuf {
     cfg.control
         .socket

@@ -1,4 +1,4 @@
-//! `vigil sim`: simulate a tree config in virtual time (CONTRACTS section 4).
+//! `vigil sim`: simulate a tree config in virtual time (docs/CLI.md).
 //!
 //! The arguments are parsed and validated here: by the time [`sim`] runs,
 //! `--seed` and `--seeds` are not both given, the seed range is non-empty, the
@@ -88,7 +88,8 @@ pub struct SimArgs {
     pub quiet: bool,
 
     /// Test builds only: run a deliberately broken engine (skip_intensity,
-    /// early_kill, restart_transient_always) to prove the checks catch it.
+    /// early_kill, restart_transient_always, keep_failed_temporary) to prove
+    /// the checks catch it.
     #[cfg(feature = "bug-injection")]
     #[arg(long, hide = true, value_name = "BUG", value_parser = parse_bug)]
     pub inject_bug: Option<String>,

@@ -57,9 +57,9 @@
 //! # Ok::<(), vigil_config::ConfigError>(())
 //! ```
 //!
-//! - [`parse_tree`] / [`load_tree`]: a tree config (CONTRACTS section 1) into a
+//! - [`parse_tree`] / [`load_tree`]: a tree config (docs/CONFIG.md) into a
 //!   [`TreeConfig`]; [`TreeConfig::render`] prints it for `vigil check`.
-//! - [`parse_script`] / [`load_script`]: a scenario script (CONTRACTS section 2)
+//! - [`parse_script`] / [`load_script`]: a scenario script (docs/CONFIG.md)
 //!   into a [`Script`].
 //! - [`parse_duration`] / [`format_duration`], [`parse_byte_size`] /
 //!   [`format_byte_size`], and [`Lifetime`]'s `FromStr` / `Display`: the value

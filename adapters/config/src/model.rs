@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use vigil_core::{ExitReason, Request, SupervisorSpec};
 
-/// A parsed and validated tree config (CONTRACTS section 1). The same value
+/// A parsed and validated tree config (docs/CONFIG.md). The same value
 /// drives `vigil run` (real processes) and `vigil sim` (the simulator).
 #[derive(Clone, Debug, PartialEq)]
 pub struct TreeConfig {
@@ -144,8 +144,9 @@ pub enum Lifetime {
     },
 }
 
-/// A scenario script (CONTRACTS section 2): timed actions applied to the
-/// simulated world, in time order; actions at the same time in file order.
+/// A scenario script (docs/CONFIG.md, "The scenario script"): timed
+/// actions applied to the simulated world, in time order; actions at the
+/// same time in file order.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Script {
     /// Where it came from, for messages.

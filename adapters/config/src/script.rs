@@ -1,4 +1,4 @@
-//! Parsing a scenario script (CONTRACTS section 2).
+//! Parsing a scenario script (docs/CONFIG.md, "The scenario script").
 
 use std::ops::Range;
 use std::path::Path;

@@ -1,4 +1,4 @@
-//! Parsing a tree config (CONTRACTS section 1) into validated engine specs.
+//! Parsing a tree config (docs/CONFIG.md) into validated engine specs.
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};

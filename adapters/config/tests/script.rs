@@ -1,11 +1,11 @@
-//! The scenario script of CONTRACTS section 2.
+//! The scenario script of docs/CONFIG.md ("The scenario script").
 
 use std::time::Duration;
 
 use vigil_config::{load_script, parse_script, Action, ConfigError, ConfigErrorKind, TimedAction};
 use vigil_core::{ChildSpec, ExitReason, Request, RestartAllMode};
 
-/// The example of CONTRACTS section 2, verbatim.
+/// The example of docs/CONFIG.md ("The scenario script"), verbatim.
 const CONTRACT_EXAMPLE: &str = r#"
 [[at]]
 time = "1s"

@@ -1,4 +1,4 @@
-//! The tree config of CONTRACTS section 1, parsed field by field.
+//! The tree config of docs/CONFIG.md, parsed field by field.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -10,7 +10,7 @@ use vigil_core::{
     SupervisorSpec,
 };
 
-/// The full example of CONTRACTS section 1, verbatim.
+/// The complete example of docs/CONFIG.md ("A complete example"), verbatim.
 const CONTRACT_EXAMPLE: &str = r#"
 [supervisor]                 # the root supervisor (all keys optional)
 strategy = "one_for_one"     # one_for_one | one_for_all | rest_for_one | one_terminate_all

@@ -44,7 +44,7 @@ pub struct Tree {
 /// How [`Tree::start_processes`] runs a tree of OS processes.
 #[derive(Default)]
 pub struct ProcessTreeOptions {
-    /// Where to write the JSON-lines trace (CONTRACTS section 3), if anywhere.
+    /// Where to write the JSON-lines trace (docs/TRACE.md), if anywhere.
     pub trace: Option<Box<dyn std::io::Write + Send>>,
     /// How the process children's resources are watched.
     pub monitor: MonitorSettings,

@@ -143,7 +143,7 @@ impl Supervisor {
         self.events.subscribe()
     }
 
-    /// Every trace line (CONTRACTS section 3: one JSON object, no newline)
+    /// Every trace line (docs/TRACE.md: one JSON object, no newline)
     /// from now on, as the driver renders them. Lines are rendered only while
     /// a receiver exists; one more than 4096 lines behind loses the oldest.
     pub fn trace(&self) -> broadcast::Receiver<std::sync::Arc<str>> {
@@ -176,10 +176,12 @@ impl Supervisor {
         }
     }
 
-    /// The resources of every running process child as last sampled by the
-    /// process monitor (RSS, PSS, CPU %, uptime, restarts), sorted by path.
-    /// Task workers have no entry. Answers from the last sample at once; an
-    /// empty list after the tree is down.
+    /// The resources of every live process run (RSS, PSS, CPU %, uptime,
+    /// restarts), sorted by path, from the process monitor: a new sample,
+    /// unless the last one is younger than `MonitorSettings::min_sample_age`
+    /// (1 s by default). Task workers have no entry. A run's entry goes in its
+    /// one teardown, so the list is empty once the tree is down
+    /// (`tests/teardown.rs`).
     pub async fn resources(&self) -> Vec<ChildResources> {
         self.monitors.resources().await
     }

@@ -233,7 +233,7 @@ async fn subscribe_streams_trace_events_until_the_tree_is_down() {
         match sub.next_message().await.unwrap() {
             Message::Item { id: got, item, text } => {
                 assert_eq!(got, Some(id.clone()));
-                // The trace line as vigil-trace writes it (CONTRACTS 3 key order).
+                // The trace line as vigil-trace writes it (docs/TRACE.md key order).
                 assert!(text.starts_with("{\"t\":") && text.contains(",\"ev\":"), "{text}");
                 if item["path"] == "a" {
                     seen.push(item["ev"].as_str().unwrap().to_owned());

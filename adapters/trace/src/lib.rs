@@ -1,6 +1,6 @@
 //! # vigil-trace: the JSON-lines trace of an engine run
 //!
-//! One JSON object per line (CONTRACTS section 3), keys in a fixed order:
+//! One JSON object per line (docs/TRACE.md), keys in a fixed order:
 //! `t`, `ev`, then `path`, `gen`, then the event's own fields. The simulator
 //! and the real driver write the same format.
 //!

@@ -1,5 +1,5 @@
 //! A scenario in vigil's own formats: the tree config and the scenario
-//! script of CONTRACTS sections 1 and 2, exactly the files `vigil sim
+//! script of docs/CONFIG.md, exactly the files `vigil sim
 //! CONFIG --script SCRIPT --no-random-faults` reads.
 
 use std::fmt::Write as _;

@@ -89,7 +89,7 @@ pub enum Op {
     },
     /// Shut the whole tree down in order.
     Shutdown {},
-    /// A live stream of trace events (CONTRACTS section 3).
+    /// A live stream of trace events (docs/TRACE.md).
     Subscribe {},
     /// The registered workers.
     Workers {},

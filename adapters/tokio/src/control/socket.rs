@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use super::error::ControlError;
 
-/// The default socket path for the config named `name` (CONTRACTS section 1):
+/// The default socket path for the config named `name` (docs/CONFIG.md, `[control]`):
 /// `$XDG_RUNTIME_DIR/vigil/<name>.sock` when `XDG_RUNTIME_DIR` is set and
 /// not empty, else `./vigil.sock`.
 ///
