@@ -322,6 +322,9 @@ fn sd_notify_readiness_gates_the_next_sibling() {
     assert!(!s.exists("third.pid"));
     s.touch("go2");
     s.wait_pid(&v, "third.pid");
+    // The pid file can be written before vigil hears that `third` started:
+    // wait for the tree to finish starting before asking it to stop.
+    v.wait_log(&["path=\"\"", "notice=SupStarted"]);
     v.signal("TERM");
     assert_eq!(v.wait_code(), 0, "log:\n{}", v.log_text());
 
@@ -640,8 +643,12 @@ fn a_reload_keeps_the_config_order() {
     v.signal("HUP");
     s.wait_lines(&v, "b.starts", 2);
     v.wait_log(&["reloaded"]);
+    let c_starts = s.lines("c.starts").len();
     s.touch("go");
     s.wait_lines(&v, "b.starts", 3);
+    // rest_for_one starts `c` again after `b`: wait for it, or the shutdown
+    // could come first and find `c` still stopped.
+    s.wait_lines(&v, "c.starts", c_starts + 1);
     v.signal("TERM");
     assert_eq!(v.wait_code(), 0, "log:\n{}", v.log_text());
     let trace = v.trace();
