@@ -272,33 +272,7 @@ pub(crate) fn spawn_process(
     let Some((program, args)) = spec.command.split_first() else {
         return Err("empty command".to_owned());
     };
-    let (mut command, control) = match launch {
-        Launch::Direct => {
-            let mut command = Command::new(program);
-            command.args(args).stdin(Stdio::null());
-            (command, None)
-        }
-        Launch::Guarded => {
-            let (command, control) = guard::command(program, args).map_err(|e| {
-                let m = format!("cannot start `{program}`: cannot create its guard's control socket: {e}");
-                spawn_failure(path, &e, m)
-            })?;
-            (command, Some(control))
-        }
-    };
-    command
-        .env_remove("NOTIFY_SOCKET")
-        .envs(&spec.env)
-        .env("VIGIL_PATH", path)
-        .env("VIGIL_GENERATION", run.generation.to_string())
-        .process_group(0)
-        .kill_on_drop(false);
-    if let Some(cwd) = &spec.cwd {
-        command.current_dir(cwd);
-    }
-    let (stdout, stderr) = output::child_stdio(&spec.output, path)
-        .map_err(|e| spawn_failure(path, &e, format!("cannot open the output files of `{path}`: {e}")))?;
-    command.stdout(stdout).stderr(stderr);
+    let (mut command, control) = command(spec, program, args, run, path, launch)?;
     let notify = match readiness {
         Readiness::Notify => Some(notify_socket(run, path, &reports, &mut command)?),
         Readiness::Immediate => None,
@@ -358,6 +332,47 @@ pub(crate) fn spawn_process(
         reports,
     }));
     Ok(handle)
+}
+
+/// The command that starts one run of `spec` (`program` and its `args`) as
+/// `launch` says: its environment, working directory and output, in a new
+/// process group; and, under a guard, the guard's control socket.
+fn command(
+    spec: &ProcessSpec,
+    program: &str,
+    args: &[String],
+    run: RunId,
+    path: &str,
+    launch: Launch,
+) -> Result<(Command, Option<Control>), String> {
+    let (mut command, control) = match launch {
+        Launch::Direct => {
+            let mut command = Command::new(program);
+            command.args(args).stdin(Stdio::null());
+            (command, None)
+        }
+        Launch::Guarded => {
+            let (command, control) = guard::command(program, args).map_err(|e| {
+                let m = format!("cannot start `{program}`: cannot create its guard's control socket: {e}");
+                spawn_failure(path, &e, m)
+            })?;
+            (command, Some(control))
+        }
+    };
+    command
+        .env_remove("NOTIFY_SOCKET")
+        .envs(&spec.env)
+        .env("VIGIL_PATH", path)
+        .env("VIGIL_GENERATION", run.generation.to_string())
+        .process_group(0)
+        .kill_on_drop(false);
+    if let Some(cwd) = &spec.cwd {
+        command.current_dir(cwd);
+    }
+    let (stdout, stderr) = output::child_stdio(&spec.output, path)
+        .map_err(|e| spawn_failure(path, &e, format!("cannot open the output files of `{path}`: {e}")))?;
+    command.stdout(stdout).stderr(stderr);
+    Ok((command, control))
 }
 
 /// The run's notify socket, its path given to `command`.
