@@ -323,7 +323,7 @@ async fn talk(socket: &std::path::Path, op: &Op, args: &CtlArgs, wait: Option<Du
         CtlCommand::Workers => render::workers(&result),
         CtlCommand::Metrics => result.as_str().unwrap_or_default().to_owned(),
         CtlCommand::Call { .. } => serde_json::to_string_pretty(&result).unwrap_or_default() + "\n",
-        other => render::done(other, &result),
+        other => render::done(other.verb(), target(other), &result),
     };
     print!("{text}");
     Ok(())

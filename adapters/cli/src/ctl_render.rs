@@ -2,8 +2,6 @@
 
 use serde_json::Value;
 
-use crate::ctl_cmd::{target, CtlCommand};
-
 /// Rows of cells as a left-aligned table with a header, two spaces apart.
 fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
@@ -170,9 +168,10 @@ pub(crate) fn workers(v: &Value) -> String {
     table(&["PATH", "GEN", "READY", "HEARTBEATS", "STATE"], &rows)
 }
 
-/// One line for the commands that change something.
-pub(crate) fn done(command: &CtlCommand, v: &Value) -> String {
-    let what = match target(command) {
+/// One line for the commands that change something: `verb` done to
+/// `target` (a path; `""` is the root), with the answer `v`.
+pub(crate) fn done(verb: &str, target: Option<&str>, v: &Value) -> String {
+    let what = match target {
         Some("") => " the root".to_owned(),
         Some(p) => format!(" {p}"),
         None => String::new(),
@@ -181,7 +180,7 @@ pub(crate) fn done(command: &CtlCommand, v: &Value) -> String {
         .as_u64()
         .map(|g| format!(" (generation {g})"))
         .unwrap_or_default();
-    format!("{}{what}{gen}\n", command.verb())
+    format!("{verb}{what}{gen}\n")
 }
 
 #[cfg(test)]

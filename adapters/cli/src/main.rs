@@ -30,6 +30,7 @@ mod reload;
 mod run_cmd;
 mod sim_cmd;
 mod tour;
+mod worker_processes;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -4,68 +4,24 @@
 //! validated whole before anything is applied. A reload that would stop and
 //! delete every child (an empty or truncated file) is refused. Then the
 //! top-level children are compared with what the last reload (or the start)
-//! applied: removed ones are stopped and deleted (last first), changed ones
-//! (anything in their subtree) replaced in place, new ones started at the end
-//! of the root's start order, unchanged ones left alone. Each child acted on
+//! applied ([`AppliedConfig::plan`]): removed ones are stopped and deleted
+//! (last first), changed ones (anything in their subtree) replaced in place,
+//! new ones started at the end of the root's start order, unchanged ones left
+//! alone. This module carries the plan out on the running tree. Each child acted on
 //! is logged by name; a step that fails is logged, and the record of what
 //! runs is updated step by step, so a later SIGHUP retries what failed.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tokio::sync::Mutex;
 
-use vigil_config::{ConfigError, TreeConfig};
-use vigil_core::{ChildKind, ChildSpec, Readiness, Request, RequestError, SupervisorSpec};
+use vigil_config::{AppliedConfig, ConfigError, ReloadStep, TreeConfig};
+use vigil_core::{ChildSpec, Request, RequestError};
 use vigil_tokio::{OutputMode, ProcessSpec, Supervisor};
 
 use crate::config_snapshot::{self, SnapshotError};
-use crate::run_cmd::process_spec;
-
-/// What a worker runs (argv, environment, directory): a change means a restart.
-type RunSettings = (Vec<String>, BTreeMap<String, String>, Option<PathBuf>);
-
-/// A top-level child with its tags zeroed and its workers' run settings, for comparing.
-type Fingerprint = (ChildSpec, Vec<RunSettings>);
-
-/// The root supervisor's own settings (they apply only at start).
-type RootSettings = (
-    vigil_core::Strategy,
-    u32,
-    std::time::Duration,
-    vigil_core::AutoShutdown,
-    vigil_core::Lifespan,
-);
-
-/// What the running tree was given from the config: the root's settings and
-/// each top-level child in start order, with the fingerprint of the spec it
-/// runs, or `None` when a failed step left it in no known version (the next
-/// reload replaces or removes it whatever the file says).
-#[derive(Debug)]
-pub struct Applied {
-    root: RootSettings,
-    children: Vec<(String, Option<Fingerprint>)>,
-}
-
-impl Applied {
-    /// The tree as `cfg` starts it.
-    pub fn new(cfg: &TreeConfig) -> Self {
-        Applied {
-            root: root_settings(&cfg.spec),
-            children: cfg
-                .spec
-                .children
-                .iter()
-                .map(|c| (c.name.clone(), Some(fingerprint(cfg, c))))
-                .collect(),
-        }
-    }
-
-    fn entry(&mut self, name: &str) -> Option<&mut Option<Fingerprint>> {
-        self.children.iter_mut().find(|(n, _)| n == name).map(|(_, f)| f)
-    }
-}
+use crate::worker_processes;
 
 /// Why a reload was refused before anything was applied.
 #[derive(Debug, thiserror::Error)]
@@ -91,13 +47,13 @@ pub enum ReloadError {
 }
 
 /// Read and validate the new config; refuse one that would empty the tree.
-fn load(path: &Path, applied: &Applied) -> Result<TreeConfig, ReloadError> {
+fn load(path: &Path, applied: &AppliedConfig) -> Result<TreeConfig, ReloadError> {
     let text = config_snapshot::read(path)?;
     let new = vigil_config::parse_tree(&text, &path.display().to_string())?;
-    if new.spec.children.is_empty() && !applied.children.is_empty() {
+    if new.spec.children.is_empty() && !applied.is_empty() {
         return Err(ReloadError::WouldEmpty {
             path: path.to_owned(),
-            count: applied.children.len(),
+            count: applied.len(),
         });
     }
     Ok(new)
@@ -115,10 +71,16 @@ struct Tally {
 /// The engine refuses every request from now on: the tree is going down.
 struct Stopping;
 
+/// The new config being applied: its specs and its workers' processes.
+struct Target<'a> {
+    cfg: &'a TreeConfig,
+    processes: Vec<ProcessSpec>,
+}
+
 /// Reload in a task of its own, beside the signal handling (a slow stop must
 /// not delay SIGTERM), after any reload still running: each holds `applied`
 /// while it works.
-pub fn spawn(sup: &Supervisor, applied: &Arc<Mutex<Applied>>, path: &Path, output: &OutputMode) {
+pub fn spawn(sup: &Supervisor, applied: &Arc<Mutex<AppliedConfig>>, path: &Path, output: &OutputMode) {
     let (sup, applied, path, output) = (sup.clone(), Arc::clone(applied), path.to_owned(), output.clone());
     tokio::spawn(async move {
         let mut applied = applied.lock().await;
@@ -127,7 +89,7 @@ pub fn spawn(sup: &Supervisor, applied: &Arc<Mutex<Applied>>, path: &Path, outpu
 }
 
 /// Apply the config file at `path` to the running tree (see the module documentation).
-async fn reload(sup: &Supervisor, applied: &mut Applied, path: &Path, output: &OutputMode) {
+async fn reload(sup: &Supervisor, applied: &mut AppliedConfig, path: &Path, output: &OutputMode) {
     let new = match load(path, applied) {
         Ok(c) => c,
         Err(e) => {
@@ -135,14 +97,25 @@ async fn reload(sup: &Supervisor, applied: &mut Applied, path: &Path, output: &O
             return;
         }
     };
-    if applied.root != root_settings(&new.spec) {
+    let plan = applied.plan(&new);
+    if plan.root_changed {
         tracing::warn!(
             file = %path.display(),
             "the root supervisor's settings changed; they apply when vigil is restarted"
         );
     }
+    let target = Target {
+        cfg: &new,
+        processes: worker_processes::processes(&new, output),
+    };
     let mut tally = Tally::default();
-    let result = apply(sup, applied, &new, output, &mut tally).await;
+    let mut result = Ok(());
+    for step in plan.steps {
+        result = apply(sup, applied, &target, step, &mut tally).await;
+        if result.is_err() {
+            break;
+        }
+    }
     let names = |v: &[String]| format!("[{}]", v.join(", "));
     tracing::info!(
         started = tally.started.len(),
@@ -165,84 +138,92 @@ async fn reload(sup: &Supervisor, applied: &mut Applied, path: &Path, output: &O
     }
 }
 
+/// Take one step of the plan.
 async fn apply(
     sup: &Supervisor,
-    applied: &mut Applied,
-    new: &TreeConfig,
-    output: &OutputMode,
+    applied: &mut AppliedConfig,
+    target: &Target<'_>,
+    step: ReloadStep,
     tally: &mut Tally,
 ) -> Result<(), Stopping> {
-    let fresh: BTreeMap<&str, &ChildSpec> = new.spec.children.iter().map(|c| (c.name.as_str(), c)).collect();
-    // Removed children, last first.
-    let gone: Vec<String> = applied
-        .children
-        .iter()
-        .rev()
-        .filter(|(n, _)| !fresh.contains_key(n.as_str()))
-        .map(|(n, _)| n.clone())
-        .collect();
-    for name in gone {
-        match remove(sup, &name).await {
-            Ok(()) => {
-                tracing::info!(child = %name, "reload: stopped and deleted a child the config no longer has");
-                applied.children.retain(|(n, _)| *n != name);
-                tally.stopped.push(name);
-            }
-            Err(e) => failed(applied, tally, &name, "stop and delete", &e)?,
-        }
+    let (name, replacing) = match step {
+        ReloadStep::Remove(name) => return remove(sup, applied, &name, tally).await,
+        ReloadStep::Start(name) => (name, false),
+        ReloadStep::Replace(name) => (name, true),
+    };
+    // The plan names only children of the new config.
+    let Some(spec) = target.cfg.spec.children.iter().find(|c| c.name == name).cloned() else {
+        return Ok(());
+    };
+    if !replacing {
+        return start_new(sup, applied, target, spec, tally).await;
     }
-    for c in &new.spec.children {
-        let print = fingerprint(new, c);
-        let Some(old) = applied.entry(&c.name) else {
-            start_new(sup, applied, new, c, print, output, tally).await?;
-            continue;
-        };
-        if old.as_ref() == Some(&print) {
-            continue;
+    match replace(sup, target, spec.clone()).await {
+        // Deleted meanwhile (`vigil ctl delete`): the config wants it, so start it.
+        Err(ReplaceError::Stop(RequestError::NotFound(_))) => {
+            applied.removed(&name);
+            start_new(sup, applied, target, spec, tally).await
         }
-        match replace(sup, new, c, output).await {
-            // Deleted meanwhile (`vigil ctl delete`): the config wants it, so start it.
-            Err(ReplaceError::Stop(RequestError::NotFound(_))) => {
-                applied.children.retain(|(n, _)| *n != c.name);
-                start_new(sup, applied, new, c, print, output, tally).await?;
-            }
-            result => replaced(applied, tally, c, print, result)?,
-        }
+        result => replaced(applied, tally, target.cfg, &name, result),
     }
-    Ok(())
 }
 
-/// Start `c`, which the running tree does not have.
+/// Stop and delete the child `name`, which the new config no longer has;
+/// one already gone counts as removed.
+async fn remove(sup: &Supervisor, applied: &mut AppliedConfig, name: &str, tally: &mut Tally) -> Result<(), Stopping> {
+    let gone = |r: Result<_, RequestError>| match r {
+        Ok(_) | Err(RequestError::NotFound(_)) => Ok(()),
+        Err(e) => Err(e),
+    };
+    let removed = match gone(sup.request(Request::TerminateChild { path: name.to_owned() }).await) {
+        Ok(()) => gone(sup.request(Request::DeleteChild { path: name.to_owned() }).await),
+        Err(e) => Err(e),
+    };
+    match removed {
+        Ok(()) => {
+            tracing::info!(child = %name, "reload: stopped and deleted a child the config no longer has");
+            applied.removed(name);
+            tally.stopped.push(name.to_owned());
+            Ok(())
+        }
+        Err(e) => failed(applied, tally, name, "stop and delete", &e),
+    }
+}
+
+/// Start `spec`, a child the running tree does not have.
 async fn start_new(
     sup: &Supervisor,
-    applied: &mut Applied,
-    new: &TreeConfig,
-    c: &ChildSpec,
-    print: Fingerprint,
-    output: &OutputMode,
+    applied: &mut AppliedConfig,
+    target: &Target<'_>,
+    spec: ChildSpec,
     tally: &mut Tally,
 ) -> Result<(), Stopping> {
-    match add(sup, new, c, output).await {
-        Ok(()) => {
-            tracing::info!(child = %c.name, "reload: started a new child");
-            applied.children.push((c.name.clone(), Some(print)));
-            tally.started.push(c.name.clone());
+    let name = spec.name.clone();
+    match sup.start_processes("", spec, &target.processes).await {
+        Ok(_) => {
+            tracing::info!(child = %name, "reload: started a new child");
+            applied.applied(target.cfg, &name);
+            tally.started.push(name);
             Ok(())
         }
         Err(e) => {
-            tracing::error!(child = %c.name, error = %e, "reload: could not start a new child");
-            tally.failed.push(c.name.clone());
+            tracing::error!(child = %name, error = %e, "reload: could not start a new child");
+            tally.failed.push(name);
             stopping(&e)
         }
     }
 }
 
 /// Record a failed removal: the child is in no known version now.
-fn failed(applied: &mut Applied, tally: &mut Tally, name: &str, what: &str, e: &RequestError) -> Result<(), Stopping> {
+fn failed(
+    applied: &mut AppliedConfig,
+    tally: &mut Tally,
+    name: &str,
+    what: &str,
+    e: &RequestError,
+) -> Result<(), Stopping> {
     tracing::error!(child = %name, error = %e, "reload: could not {what} a child the config no longer has");
-    if let Some(entry) = applied.entry(name) {
-        *entry = None;
-    }
+    applied.unknown(name);
     tally.failed.push(name.to_owned());
     stopping(e)
 }
@@ -265,23 +246,20 @@ enum ReplaceError {
     Start(RequestError),
 }
 
-/// Record the outcome of replacing `c`.
+/// Record the outcome of replacing `name` with its version in `cfg`.
 fn replaced(
-    applied: &mut Applied,
+    applied: &mut AppliedConfig,
     tally: &mut Tally,
-    c: &ChildSpec,
-    print: Fingerprint,
+    cfg: &TreeConfig,
+    name: &str,
     result: Result<(), ReplaceError>,
 ) -> Result<(), Stopping> {
-    let name = c.name.as_str();
     // Whether the old version still runs (else: no known version).
     let (old_runs, error) = match result {
         Ok(()) => {
             tracing::info!(child = %name, "reload: replaced a changed child (stopped, new spec, started)");
             tally.replaced.push(name.to_owned());
-            if let Some(entry) = applied.entry(name) {
-                *entry = Some(print);
-            }
+            applied.applied(cfg, name);
             return Ok(());
         }
         Err(ReplaceError::Stop(e)) => {
@@ -302,38 +280,20 @@ fn replaced(
         }
     };
     if !old_runs {
-        if let Some(entry) = applied.entry(name) {
-            *entry = None;
-        }
+        applied.unknown(name);
     }
     tally.failed.push(name.to_owned());
     stopping(&error)
 }
 
-/// Stop and delete the child `name`; one already gone counts as removed.
-async fn remove(sup: &Supervisor, name: &str) -> Result<(), RequestError> {
-    let gone = |r: Result<_, RequestError>| match r {
-        Ok(_) | Err(RequestError::NotFound(_)) => Ok(()),
-        Err(e) => Err(e),
-    };
-    gone(sup.request(Request::TerminateChild { path: name.to_owned() }).await)?;
-    gone(sup.request(Request::DeleteChild { path: name.to_owned() }).await)
-}
-
 /// Stop a changed child, give it its new spec in place (so it keeps its
 /// position in start order), and start it again.
-async fn replace(
-    sup: &Supervisor,
-    cfg: &TreeConfig,
-    child: &ChildSpec,
-    output: &OutputMode,
-) -> Result<(), ReplaceError> {
-    let name = child.name.clone();
+async fn replace(sup: &Supervisor, target: &Target<'_>, spec: ChildSpec) -> Result<(), ReplaceError> {
+    let name = spec.name.clone();
     sup.request(Request::TerminateChild { path: name.clone() })
         .await
         .map_err(ReplaceError::Stop)?;
-    let (spec, processes) = detach(cfg, child, output);
-    if let Err(error) = sup.replace_processes(&name, spec, processes).await {
+    if let Err(error) = sup.replace_processes(&name, spec, &target.processes).await {
         let restored = sup.request(Request::RestartChild { path: name }).await.is_ok();
         return Err(ReplaceError::Apply { error, restored });
     }
@@ -341,61 +301,4 @@ async fn replace(
         .await
         .map(drop)
         .map_err(ReplaceError::Start)
-}
-
-async fn add(sup: &Supervisor, cfg: &TreeConfig, child: &ChildSpec, output: &OutputMode) -> Result<(), RequestError> {
-    let (spec, processes) = detach(cfg, child, output);
-    sup.start_processes("", spec, processes).await.map(drop)
-}
-
-fn root_settings(s: &SupervisorSpec) -> RootSettings {
-    (s.strategy, s.intensity, s.period, s.auto_shutdown, s.lifespan)
-}
-
-fn fingerprint(cfg: &TreeConfig, child: &ChildSpec) -> Fingerprint {
-    let mut workers = Vec::new();
-    let mut c = child.clone();
-    normalise(cfg, &mut c, &mut workers);
-    (c, workers)
-}
-
-fn normalise(cfg: &TreeConfig, c: &mut ChildSpec, workers: &mut Vec<RunSettings>) {
-    match &mut c.kind {
-        ChildKind::Worker => {
-            if let Some(w) = cfg.workers.get(c.tag as usize) {
-                workers.push((w.command.clone(), w.env.clone(), w.cwd.clone()));
-            }
-            c.tag = 0;
-        }
-        ChildKind::Supervisor(s) => {
-            let s = std::sync::Arc::make_mut(s);
-            for k in &mut s.children {
-                normalise(cfg, k, workers);
-            }
-            c.tag = 0;
-        }
-    }
-}
-
-/// `child` (from `cfg`) with its workers' tags renumbered from 0, and their processes.
-fn detach(cfg: &TreeConfig, child: &ChildSpec, output: &OutputMode) -> (ChildSpec, Vec<ProcessSpec>) {
-    fn walk(cfg: &TreeConfig, c: &mut ChildSpec, out: &mut Vec<ProcessSpec>, output: &OutputMode) {
-        match &mut c.kind {
-            ChildKind::Worker => {
-                if let Some(w) = cfg.workers.get(c.tag as usize) {
-                    out.push(process_spec(w, c.readiness == Readiness::Notify, output));
-                }
-                c.tag = out.len().saturating_sub(1) as u64;
-            }
-            ChildKind::Supervisor(s) => {
-                for k in &mut std::sync::Arc::make_mut(s).children {
-                    walk(cfg, k, out, output);
-                }
-            }
-        }
-    }
-    let mut c = child.clone();
-    let mut out = Vec::new();
-    walk(cfg, &mut c, &mut out, output);
-    (c, out)
 }

@@ -3,21 +3,20 @@
 //! SIGTERM or SIGINT shuts the tree down in order (a second one kills every
 //! process group at once); SIGHUP reloads the config (`reload.rs`).
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
 use tokio::signal::unix::{signal, SignalKind};
-use vigil_config::{TreeConfig, WorkerConfig};
-use vigil_core::{ChildKind, ExitReason, Notice, Readiness, SupervisorSpec};
+use vigil_config::{AppliedConfig, TreeConfig};
+use vigil_core::{ExitReason, Notice};
 use vigil_tokio::control::{ControlOptions, ControlServer};
 use vigil_tokio::monitor::{LeakDetection, MonitorSettings};
-use vigil_tokio::{OutputMode, ProcessSpec, ProcessTreeOptions, Supervisor, Tree};
+use vigil_tokio::{OutputMode, ProcessTreeOptions, Supervisor, Tree};
 use vigil_trace::{Flush, TraceFile, TraceFileStatus};
 
 use crate::exit::OUTPUT_FAILED;
-use crate::reload::Applied;
+use crate::worker_processes;
 
 /// The options of `vigil run`.
 #[derive(Clone, Debug, Args)]
@@ -121,37 +120,23 @@ fn init_logging() {
     }
 }
 
+/// The tree as started: its handle, and what ends with it.
+struct Running {
+    sup: Supervisor,
+    /// Closes the control server (removing its socket file) when vigil
+    /// returns, however it returns.
+    control: CloseOnDrop,
+    trace: Option<TraceFileStatus>,
+}
+
 async fn supervise(args: RunArgs, config: PathBuf, cfg: TreeConfig) -> ExitCode {
-    let (trace, trace_status) = match args.trace.as_deref().map(open_trace).transpose() {
-        Ok(t) => t.unzip(),
-        Err(code) => return code,
-    };
     let output = args
         .output_dir
         .clone()
         .map_or(OutputMode::Tracing, |dir| OutputMode::Files { dir });
-    let processes = processes(&cfg, &cfg.spec, &output);
-    let socket = control_socket(&cfg);
-    let control = match ControlServer::bind(ControlOptions::new(&socket)) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: {e} (set another path with `[control] socket` in the config)");
-            return ExitCode::from(2);
-        }
-    };
-    // The socket file goes when vigil returns, however it returns.
-    let control_guard = CloseOnDrop(control.clone());
-    let options = ProcessTreeOptions {
-        trace,
-        monitor: monitor_settings(&cfg.monitor),
-        control: Some(control),
-    };
-    let sup = match Tree::start_processes(cfg.spec.clone(), processes, options) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
+    let Running { sup, control, trace } = match start(&args, &cfg, &output) {
+        Ok(r) => r,
+        Err(code) => return code,
     };
     let mut events = sup.events();
     let (mut term, mut int, mut hup) = match (
@@ -168,7 +153,7 @@ async fn supervise(args: RunArgs, config: PathBuf, cfg: TreeConfig) -> ExitCode 
     tracing::info!(config = %cfg.source, workers = cfg.workers.len(), "supervising");
     // Reloads run beside the signal loop (a slow stop must not block SIGTERM)
     // and one after the other (each holds the current config while it works).
-    let current = std::sync::Arc::new(tokio::sync::Mutex::new(Applied::new(&cfg)));
+    let current = std::sync::Arc::new(tokio::sync::Mutex::new(AppliedConfig::new(&cfg)));
     let mut stopping = false;
     let mut root_gave_up = false;
     let gave_up = |e: &vigil_tokio::Event| matches!(e.notice, Notice::GiveUp { .. }) && e.path.is_empty();
@@ -185,19 +170,9 @@ async fn supervise(args: RunArgs, config: PathBuf, cfg: TreeConfig) -> ExitCode 
                 while let Ok(e) = events.try_recv() {
                     root_gave_up |= gave_up(&e);
                 }
-                // The handle's flag also covers a give-up that happened
-                // before `events` subscribed (a fast crash loop on a busy machine).
-                let code = match sup.driver_panic() {
-                    // A bug in vigil: every child was killed; EX_SOFTWARE.
-                    Some(panic) => {
-                        tracing::error!(%panic, "vigil failed: every child was killed; exiting 70");
-                        ExitCode::from(crate::exit::DRIVER_PANIC)
-                    }
-                    None => exit_code(&reason, stopping, root_gave_up || sup.root_gave_up()),
-                };
-                let code = trace_outcome(code, trace_status.as_ref());
+                let code = trace_outcome(tree_outcome(&sup, &reason, stopping, root_gave_up), trace.as_ref());
                 // Let subscribers receive the end of their stream before the runtime goes.
-                control_guard.0.finish(std::time::Duration::from_millis(500)).await;
+                control.0.finish(std::time::Duration::from_millis(500)).await;
                 return code;
             }
             _ = term.recv() => {
@@ -214,6 +189,47 @@ async fn supervise(args: RunArgs, config: PathBuf, cfg: TreeConfig) -> ExitCode 
                 crate::reload::spawn(&sup, &current, &config, &output);
             }
         }
+    }
+}
+
+/// Open the trace, bind the control socket and start the tree; the exit
+/// code if any of it fails.
+fn start(args: &RunArgs, cfg: &TreeConfig, output: &OutputMode) -> Result<Running, ExitCode> {
+    let (trace, trace_status) = args.trace.as_deref().map(open_trace).transpose()?.unzip();
+    let socket = control_socket(cfg);
+    let control = ControlServer::bind(ControlOptions::new(&socket)).map_err(|e| {
+        eprintln!("error: {e} (set another path with `[control] socket` in the config)");
+        ExitCode::from(2)
+    })?;
+    let control_guard = CloseOnDrop(control.clone());
+    let options = ProcessTreeOptions {
+        trace,
+        monitor: monitor_settings(&cfg.monitor),
+        control: Some(control),
+    };
+    let processes = worker_processes::processes(cfg, output);
+    let sup = Tree::start_processes(cfg.spec.clone(), processes, options).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(2)
+    })?;
+    Ok(Running {
+        sup,
+        control: control_guard,
+        trace: trace_status,
+    })
+}
+
+/// The exit code for the end of the tree (before the trace is accounted for).
+fn tree_outcome(sup: &Supervisor, reason: &ExitReason, stopping: bool, root_gave_up: bool) -> ExitCode {
+    match sup.driver_panic() {
+        // A bug in vigil: every child was killed; EX_SOFTWARE.
+        Some(panic) => {
+            tracing::error!(%panic, "vigil failed: every child was killed; exiting 70");
+            ExitCode::from(crate::exit::DRIVER_PANIC)
+        }
+        // The handle's flag also covers a give-up that happened before
+        // `events` subscribed (a fast crash loop on a busy machine).
+        None => exit_code(reason, stopping, root_gave_up || sup.root_gave_up()),
     }
 }
 
@@ -304,17 +320,6 @@ fn trace_outcome(code: ExitCode, trace: Option<&TraceFileStatus>) -> ExitCode {
     }
 }
 
-/// The processes of `spec`'s workers, indexed by their tags.
-fn processes(cfg: &TreeConfig, spec: &SupervisorSpec, output: &OutputMode) -> Vec<ProcessSpec> {
-    let mut notify = BTreeMap::new();
-    readiness_by_tag(spec, &mut notify);
-    cfg.workers
-        .iter()
-        .enumerate()
-        .map(|(i, w)| process_spec(w, notify.get(&(i as u64)).copied().unwrap_or(false), output))
-        .collect()
-}
-
 /// The `[monitor]` table as the adapter's settings.
 fn monitor_settings(m: &vigil_config::MonitorConfig) -> MonitorSettings {
     MonitorSettings {
@@ -325,28 +330,5 @@ fn monitor_settings(m: &vigil_config::MonitorConfig) -> MonitorSettings {
             count: m.leak_count,
         }),
         ..MonitorSettings::default()
-    }
-}
-
-/// The process of worker `w` (`notify`: it reports readiness with sd_notify).
-pub(crate) fn process_spec(w: &WorkerConfig, notify: bool, output: &OutputMode) -> ProcessSpec {
-    ProcessSpec {
-        command: w.command.clone(),
-        env: w.env.clone(),
-        cwd: w.cwd.clone(),
-        output: output.clone(),
-        notify,
-        memory_limit: w.memory_limit,
-    }
-}
-
-fn readiness_by_tag(spec: &SupervisorSpec, out: &mut BTreeMap<u64, bool>) {
-    for c in &spec.children {
-        match &c.kind {
-            ChildKind::Worker => {
-                out.insert(c.tag, c.readiness == Readiness::Notify);
-            }
-            ChildKind::Supervisor(s) => readiness_by_tag(s, out),
-        }
     }
 }

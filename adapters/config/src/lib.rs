@@ -64,6 +64,8 @@
 //! - [`parse_duration`] / [`format_duration`], [`parse_byte_size`] /
 //!   [`format_byte_size`], and [`Lifetime`]'s `FromStr` / `Display`: the value
 //!   syntaxes, also for command-line options.
+//! - [`AppliedConfig`]: what a running tree was given from its config, and
+//!   the [`ReloadPlan`] that takes it to a new version (`vigil run`'s SIGHUP).
 //! - [`ConfigError`]: every rejection, with file, line, column and key.
 
 #![forbid(unsafe_code)]
@@ -78,6 +80,7 @@ mod model;
 mod number;
 mod position;
 mod raw;
+mod reload_plan;
 mod render;
 mod script;
 mod toml_error;
@@ -89,5 +92,6 @@ pub use error::{ConfigError, ConfigErrorKind, ValueError};
 pub use model::{
     Action, ControlConfig, Lifetime, MonitorConfig, Script, SimBehaviour, TimedAction, TreeConfig, WorkerConfig,
 };
+pub use reload_plan::{AppliedConfig, ReloadPlan, ReloadStep};
 pub use script::{load_script, parse_script};
 pub use tree::{load_tree, parse_tree};

@@ -132,7 +132,22 @@ fn timed_action(doc: Doc<'_>, entry: &Spanned<RawAt>, line: usize) -> Result<Tim
     let at = entry.get_ref();
     let time = at.time.as_ref().ok_or_else(|| missing(doc, &span, "time"))?;
     let time = parse_duration(&time.get_ref().0).map_err(|e| doc.bad_value(&time.span(), "time", e.message()))?;
+    let kind = entry_kind(doc, at, &span)?;
+    let request = match &at.request {
+        Some(r) => Some(
+            keyword(r.get_ref(), SCRIPT_REQUESTS, "request")
+                .map_err(|e| doc.bad_value(&r.span(), "request", e.message()))?,
+        ),
+        None => None,
+    };
+    check_placement(doc, at, kind, request)?;
+    let action = action(doc, at, request, &span)?;
+    Ok(TimedAction { time, line, action })
+}
 
+/// Which of `exit`, `fail_starts`, `hang_on_stop` and `request` the entry
+/// at `span` is: exactly one of them.
+fn entry_kind(doc: Doc<'_>, at: &RawAt, span: &Range<usize>) -> Result<&'static str, ConfigError> {
     let present: Vec<(&'static str, Range<usize>)> = [
         ("exit", at.exit.as_ref().map(Spanned::span)),
         ("fail_starts", at.fail_starts.as_ref().map(Spanned::span)),
@@ -156,16 +171,12 @@ fn timed_action(doc: Doc<'_>, entry: &Spanned<RawAt>, line: usize) -> Result<Tim
             },
         ));
     }
-    let kind = present[0].0;
-    let request = match &at.request {
-        Some(r) => Some(
-            keyword(r.get_ref(), SCRIPT_REQUESTS, "request")
-                .map_err(|e| doc.bad_value(&r.span(), "request", e.message()))?,
-        ),
-        None => None,
-    };
+    Ok(present[0].0)
+}
 
-    // Keys that belong to another kind of entry.
+/// Refuse the keys that belong to another kind of entry than `kind` (and,
+/// for a request, to another request).
+fn check_placement(doc: Doc<'_>, at: &RawAt, kind: &str, request: Option<ScriptRequest>) -> Result<(), ConfigError> {
     if let Some(v) = at.reason.as_ref().filter(|_| kind != "exit") {
         return Err(misplaced(doc, &v.span(), "reason", "only goes with `exit`"));
     }
@@ -206,8 +217,17 @@ fn timed_action(doc: Doc<'_>, entry: &Spanned<RawAt>, line: usize) -> Result<Tim
             "only goes with `request = \"restart_all\"`",
         ));
     }
+    Ok(())
+}
 
-    let action = if let Some(v) = &at.exit {
+/// What the entry at `span` does.
+fn action(
+    doc: Doc<'_>,
+    at: &RawAt,
+    request: Option<ScriptRequest>,
+    span: &Range<usize>,
+) -> Result<Action, ConfigError> {
+    Ok(if let Some(v) = &at.exit {
         let reason = match &at.reason {
             Some(r) => {
                 ExitReason::from_str(r.get_ref()).map_err(|e| doc.bad_value(&r.span(), "reason", e.to_string()))?
@@ -236,9 +256,8 @@ fn timed_action(doc: Doc<'_>, entry: &Spanned<RawAt>, line: usize) -> Result<Tim
         }
     } else {
         let request_span = at.request.as_ref().map_or(span.clone(), Spanned::span);
-        Action::Request(make_request(doc, at, request, &request_span, &span)?)
-    };
-    Ok(TimedAction { time, line, action })
+        Action::Request(make_request(doc, at, request, &request_span, span)?)
+    })
 }
 
 fn make_request(

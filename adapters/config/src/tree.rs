@@ -295,27 +295,7 @@ impl Builder<'_> {
 
         let mut spec = match (&c.command, &c.supervisor) {
             (Some(command), None) => self.worker(&path, name.get_ref(), c, command)?,
-            (None, Some(sup)) => {
-                let worker_only = [
-                    ("env", c.env.as_ref().map(Spanned::span)),
-                    ("cwd", c.cwd.as_ref().map(Spanned::span)),
-                    ("memory_limit", c.memory_limit.as_ref().map(Spanned::span)),
-                    ("sim", c.sim.as_ref().map(Spanned::span)),
-                ];
-                if let Some((key, Some(span))) = worker_only.into_iter().find(|(_, span)| span.is_some()) {
-                    return Err(doc.error(
-                        &span,
-                        Some(key),
-                        ConfigErrorKind::Misplaced {
-                            key: key.to_owned(),
-                            reason: format!("applies to workers only, and child `{path}` is a supervisor"),
-                        },
-                    ));
-                }
-                let mut sup_spec = self.supervisor(sup.get_ref(), &mut keys)?;
-                sup_spec.children = self.children(&path, &c.child.0, depth + 1)?;
-                ChildSpec::supervisor(name.get_ref().clone(), sup_spec).tag(u64::MAX)
-            }
+            (None, Some(sup)) => self.nested_supervisor(&path, name.get_ref(), c, sup, depth, &mut keys)?,
             (command, supervisor) => {
                 let found = [("command", command.is_some()), ("supervisor", supervisor.is_some())]
                     .into_iter()
@@ -333,7 +313,47 @@ impl Builder<'_> {
                 ));
             }
         };
+        self.attributes(c, &mut spec, &mut keys)?;
+        self.nodes[index].keys = keys;
+        Ok(spec)
+    }
 
+    /// The child at `path` that is a supervisor (`sup`), with its children.
+    fn nested_supervisor(
+        &mut self,
+        path: &str,
+        name: &str,
+        c: &RawChild,
+        sup: &Spanned<Box<RawSupervisor>>,
+        depth: usize,
+        keys: &mut Keys,
+    ) -> Result<ChildSpec, ConfigError> {
+        let doc = self.doc;
+        let worker_only = [
+            ("env", c.env.as_ref().map(Spanned::span)),
+            ("cwd", c.cwd.as_ref().map(Spanned::span)),
+            ("memory_limit", c.memory_limit.as_ref().map(Spanned::span)),
+            ("sim", c.sim.as_ref().map(Spanned::span)),
+        ];
+        if let Some((key, Some(span))) = worker_only.into_iter().find(|(_, span)| span.is_some()) {
+            return Err(doc.error(
+                &span,
+                Some(key),
+                ConfigErrorKind::Misplaced {
+                    key: key.to_owned(),
+                    reason: format!("applies to workers only, and child `{path}` is a supervisor"),
+                },
+            ));
+        }
+        let mut sup_spec = self.supervisor(sup.get_ref(), keys)?;
+        sup_spec.children = self.children(path, &c.child.0, depth + 1)?;
+        Ok(ChildSpec::supervisor(name, sup_spec).tag(u64::MAX))
+    }
+
+    /// The attributes every child has (restart, shutdown, significant,
+    /// readiness, timeouts, backoff), set on `spec`; their keys noted.
+    fn attributes(&mut self, c: &RawChild, spec: &mut ChildSpec, keys: &mut Keys) -> Result<(), ConfigError> {
+        let doc = self.doc;
         if let Some(v) = &c.restart {
             spec.restart = self.keyword(v, "restart", RESTARTS)?;
             keys.push(("restart", v.span()));
@@ -361,10 +381,9 @@ impl Builder<'_> {
             keys.push(("health_timeout", v.span()));
         }
         if let Some(v) = &c.backoff {
-            spec.backoff = Some(self.backoff(v, &mut keys)?);
+            spec.backoff = Some(self.backoff(v, keys)?);
         }
-        self.nodes[index].keys = keys;
-        Ok(spec)
+        Ok(())
     }
 
     fn worker(

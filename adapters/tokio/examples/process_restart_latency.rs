@@ -232,7 +232,6 @@ fn vigil(multi: bool, output: OutputMode, guard: bool, warmup: usize, n: usize) 
         env,
         cwd: None,
         output,
-        notify: false,
         memory_limit: None,
     };
     let rt = runtime(multi);

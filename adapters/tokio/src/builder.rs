@@ -6,9 +6,10 @@ use vigil_core::{ChildKind, ChildSpec, SpecError, SupervisorSpec};
 
 use crate::context::Context;
 use crate::control::ControlServer;
-use crate::driver::{self, Payload};
+use crate::driver;
 use crate::handle::Supervisor;
 use crate::monitor::MonitorSettings;
+use crate::payloads::Payload;
 use crate::process::ProcessSpec;
 use crate::task::task_fn;
 
@@ -152,8 +153,9 @@ impl Tree {
         self
     }
 
-    /// Flatten into an engine spec (every worker tagged with its index in
-    /// `payloads`) and the payloads.
+    /// Flatten into an engine spec and the payloads: every worker's tag is
+    /// its index in `payloads`, as the driver takes them (see
+    /// [`crate::payloads`]).
     fn build(self, payloads: &mut Vec<Payload>) -> SupervisorSpec {
         let mut spec = self.spec;
         for (mut child, node) in self.children {
@@ -165,7 +167,6 @@ impl Tree {
                 }
                 Node::Sup(tree) => {
                     child.kind = ChildKind::Supervisor(std::sync::Arc::new(tree.build(payloads)));
-                    child.tag = u64::MAX;
                 }
             }
             spec.children.push(child);
@@ -181,10 +182,10 @@ impl Tree {
         processes: Vec<ProcessSpec>,
         options: ProcessTreeOptions,
     ) -> Result<Supervisor, SpecError> {
-        let payloads = processes.into_iter().map(Payload::Process).collect();
+        let payloads: Vec<Payload> = processes.into_iter().map(Payload::Process).collect();
         driver::spawn(
             spec,
-            payloads,
+            &payloads,
             driver::Options {
                 seed: 0,
                 trace: options.trace,
@@ -206,7 +207,7 @@ impl Tree {
         let spec = self.build(&mut payloads);
         driver::spawn(
             spec,
-            payloads,
+            &payloads,
             driver::Options {
                 monitor,
                 control,

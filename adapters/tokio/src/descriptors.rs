@@ -198,27 +198,27 @@ impl DescriptorBudget {
 
 /// Descriptors one run of `spec` holds in vigil: its pidfd, its guard's
 /// control socket (`guarded`), the two output pipes (output forwarded to the
-/// log) and its notify socket (`readiness = "notify"`).
-pub(crate) fn process_cost(spec: &ProcessSpec, guarded: bool) -> usize {
+/// log) and its notify socket (`notify`: its readiness is `notify`).
+pub(crate) fn process_cost(spec: &ProcessSpec, guarded: bool, notify: bool) -> usize {
     let pipes = if matches!(spec.output, OutputMode::Tracing) {
         2
     } else {
         0
     };
-    1 + usize::from(guarded) + pipes + usize::from(spec.notify)
+    1 + usize::from(guarded) + pipes + usize::from(notify)
 }
 
 /// The process workers of the tree the engine holds, and the descriptors
-/// they need together: `cost` gives a worker's (by its tag), `None` for a
-/// worker that needs none (a task).
-pub(crate) fn process_workers(engine: &Engine, cost: impl Fn(u64) -> Option<usize>) -> (usize, usize) {
+/// they need together: `cost` gives a worker's, `None` for a worker that
+/// needs none (a task).
+pub(crate) fn process_workers(engine: &Engine, cost: impl Fn(NodeId) -> Option<usize>) -> (usize, usize) {
     let mut supervisors: Vec<NodeId> = vec![engine.root()];
     let (mut n, mut reserved) = (0usize, 0usize);
     while let Some(sup) = supervisors.pop() {
         for child in engine.children(sup) {
             if engine.is_supervisor(child) {
                 supervisors.push(child);
-            } else if let Some(c) = engine.tag(child).and_then(&cost) {
+            } else if let Some(c) = cost(child) {
                 n = n.saturating_add(1);
                 reserved = reserved.saturating_add(c);
             }
@@ -249,13 +249,11 @@ mod tests {
     #[test]
     fn a_childs_cost_is_what_vigil_holds_for_it() {
         let mut spec = ProcessSpec::new(["sleep", "1"]);
-        assert_eq!(process_cost(&spec, true), 4);
-        spec.notify = true;
-        assert_eq!(process_cost(&spec, true), PER_CHILD);
+        assert_eq!(process_cost(&spec, true, false), 4);
+        assert_eq!(process_cost(&spec, true, true), PER_CHILD);
         spec.output = OutputMode::Null;
-        assert_eq!(process_cost(&spec, true), 3);
-        spec.notify = false;
-        assert_eq!(process_cost(&spec, false), 1);
+        assert_eq!(process_cost(&spec, true, true), 3);
+        assert_eq!(process_cost(&spec, false, false), 1);
     }
 
     #[test]

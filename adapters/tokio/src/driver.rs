@@ -11,7 +11,10 @@
 //! - **One teardown per run.** Every way a run ends (it exited, its start
 //!   failed at spawn or in its guard, it was abandoned, killed by
 //!   `kill_all`, or the tree went down) goes through [`Driver::end_run`]:
-//!   control token revoked, monitor entry removed, slot freed, handle dropped.
+//!   control token revoked, monitor entry removed, slot freed, handle
+//!   dropped. A run holds no copy of what it runs: the payload lives in the
+//!   [`PayloadRegistry`], which drops it when the node whose spec brought
+//!   it is removed (`Notice::Removed`) or given another spec.
 //! - **A panic ends the tree, never silently.** A panic inside the driver is
 //!   caught: every live run is killed, the handles learn the
 //!   [`DriverPanic`](crate::DriverPanic), and the tree is down.
@@ -25,18 +28,20 @@ use std::time::Duration;
 use futures_util::FutureExt;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use vigil_core::{
-    Command, Engine, ExitReason, Input, NodeId, Notice, Reply, Request, RequestError, RequestId, RequestOp, RunId,
-    SpecError, SupervisorSpec,
+    Command, Engine, ExitReason, Input, NodeId, Notice, Readiness, Reply, Request, RequestError, RequestId, RequestOp,
+    RunId, SpecError, SupervisorSpec,
 };
 
 use crate::clock::Clock;
 use crate::control::{ControlServer, RunTokens};
 use crate::descriptors::{self, DescriptorBudget};
 use crate::handle::{Event, Supervisor, TreeStatus};
+use crate::message::{Msg, RequestMsg};
 use crate::monitor::{MonitorHandle, MonitorService, MonitorSettings, MonitoredRun};
-use crate::process::{spawn_process, Launch, ProcessHandle, ProcessSpec};
+use crate::payloads::{ByTag, Grant, Payload, PayloadRegistry};
+use crate::process::{spawn_process, Launch, ProcessHandle};
 use crate::report::{Report, ReportSender};
-use crate::task::{panic_message, spawn_task, Killed, TaskFn, TaskRun};
+use crate::task::{panic_message, spawn_task, Killed, TaskRun};
 
 /// A deadline that fires this much after its time is late: before the
 /// engine sees it, reader tasks get [`SETTLE`] to deliver what they have.
@@ -54,32 +59,6 @@ const WARN_LATE: Duration = Duration::from_secs(1);
 /// killed runs to report their end (a process in uninterruptible sleep may
 /// take longer; the driver then stops waiting and says so).
 const KILL_WAIT: Duration = Duration::from_secs(5);
-
-/// What a worker runs.
-#[derive(Clone)]
-pub(crate) enum Payload {
-    Task(TaskFn),
-    Process(ProcessSpec),
-}
-
-/// A message from a handle to the driver.
-pub(crate) enum Msg {
-    /// An operator request (boxed: a `Request` is large, `KillAll` tiny).
-    Request(Box<RequestMsg>),
-    /// Kill every live run now and stop supervising (a second signal).
-    KillAll { done: oneshot::Sender<()> },
-    /// A report for a run that did not come from its runner: a worker's
-    /// `ready` or `heartbeat` through the control socket.
-    Report(RunId, Report),
-}
-
-/// An operator request and where to answer it.
-pub(crate) struct RequestMsg {
-    pub(crate) request: Request,
-    /// For `start_child`: what the new child's workers run; their tags index this list.
-    pub(crate) payloads: Vec<Payload>,
-    pub(crate) reply: oneshot::Sender<Result<Reply, RequestError>>,
-}
 
 /// Driver settings.
 #[derive(Default)]
@@ -119,13 +98,20 @@ enum Step {
     Stop,
 }
 
+/// A request the engine answers later: where the answer goes, and the
+/// payloads it brought (for the child at `path`).
+struct Pending {
+    reply: oneshot::Sender<Result<Reply, RequestError>>,
+    grant: Option<(String, Grant)>,
+}
+
 struct Driver {
     engine: Engine,
     clock: Clock,
-    payloads: Vec<Payload>,
+    payloads: PayloadRegistry,
     runs: Vec<Option<(RunId, RunHandle)>>,
     reports_tx: ReportSender,
-    pending: BTreeMap<RequestId, oneshot::Sender<Result<Reply, RequestError>>>,
+    pending: BTreeMap<RequestId, Pending>,
     events: broadcast::Sender<Event>,
     down: watch::Sender<Option<ExitReason>>,
     path: String,
@@ -143,8 +129,12 @@ struct Driver {
 }
 
 /// Start the driver task for `spec` on the current runtime.
-pub(crate) fn spawn(spec: SupervisorSpec, payloads: Vec<Payload>, opts: Options) -> Result<Supervisor, SpecError> {
+/// Every worker's tag in `spec` is its index in `payloads`.
+pub(crate) fn spawn(mut spec: SupervisorSpec, payloads: &[Payload], opts: Options) -> Result<Supervisor, SpecError> {
+    let mut registry = PayloadRegistry::default();
+    let grants = registry.register_tree(&mut spec, payloads);
     let engine = Engine::new(spec, opts.seed)?;
+    registry.anchor_first_tree(&engine, grants);
     let (tx, rx) = mpsc::unbounded_channel();
     let (reports_tx, reports_rx) = mpsc::unbounded_channel();
     let (events, _) = broadcast::channel(4096);
@@ -164,7 +154,7 @@ pub(crate) fn spawn(spec: SupervisorSpec, payloads: Vec<Payload>, opts: Options)
     let driver = Driver {
         engine,
         clock: Clock::start(),
-        payloads,
+        payloads: registry,
         runs: Vec::new(),
         reports_tx,
         pending: BTreeMap::new(),
@@ -354,8 +344,8 @@ impl Driver {
     /// The driver's last step: answer what is still waiting (later requests
     /// find the channel closed), end what is left, close the trace.
     fn finish(&mut self) {
-        for (_, reply) in std::mem::take(&mut self.pending) {
-            let _ = reply.send(Err(RequestError::TreeDown));
+        for (_, pending) in std::mem::take(&mut self.pending) {
+            let _ = pending.reply.send(Err(RequestError::TreeDown));
         }
         let left: Vec<RunId> = self.runs.iter().flatten().map(|(r, _)| *r).collect();
         for run in left {
@@ -482,13 +472,13 @@ impl Driver {
     /// now (after a start, a change or a removal of children).
     fn count_process_children(&self) {
         if let Some(c) = &self.control {
-            let payloads = &self.payloads;
+            let (engine, payloads) = (&self.engine, &self.payloads);
             let guarded = self.launch == Launch::Guarded;
-            let cost = |tag: u64| match usize::try_from(tag).ok().and_then(|t| payloads.get(t)) {
-                Some(Payload::Process(p)) => Some(descriptors::process_cost(p, guarded)),
+            let cost = |node: NodeId| match engine.tag(node).and_then(|t| payloads.get(t)) {
+                Some(Payload::Process(p)) => Some(descriptors::process_cost(p, guarded, speaks_notify(engine, node))),
                 _ => None,
             };
-            let (children, reserved) = descriptors::process_workers(&self.engine, cost);
+            let (children, reserved) = descriptors::process_workers(engine, cost);
             c.budget.set_process_children(children, reserved);
         }
     }
@@ -526,18 +516,16 @@ impl Driver {
         );
     }
 
-    fn request(
-        &mut self,
-        mut request: Request,
-        payloads: Vec<Payload>,
-        reply: oneshot::Sender<Result<Reply, RequestError>>,
-    ) {
-        if let Request::StartChild { spec, .. } | Request::ReplaceChild { spec, .. } = &mut request {
-            if !payloads.is_empty() {
-                retag(spec, self.payloads.len() as u64);
-                self.payloads.extend(payloads);
+    fn request(&mut self, mut request: Request, payloads: ByTag, reply: oneshot::Sender<Result<Reply, RequestError>>) {
+        // A new spec: its workers get their tags, and their payloads a grant
+        // that the answer anchors or releases.
+        let grant = match &mut request {
+            Request::StartChild { spec, .. } | Request::ReplaceChild { spec, .. } => {
+                Some(self.payloads.register(spec, &|tag| payloads.get(&tag).cloned()))
             }
-        }
+            _ => None,
+        };
+        let path = request.target_path();
         let reshapes = matches!(
             request,
             Request::StartChild { .. } | Request::ReplaceChild { .. } | Request::DeleteChild { .. }
@@ -548,9 +536,13 @@ impl Driver {
         }
         match answer {
             Ok(Reply::Pending(id)) => {
-                self.pending.insert(id, reply);
+                let grant = grant.map(|g| (path, g));
+                self.pending.insert(id, Pending { reply, grant });
             }
             other => {
+                if let Some(grant) = grant {
+                    self.payloads.answered(&self.engine, &path, &other, grant);
+                }
                 let _ = reply.send(other);
             }
         }
@@ -589,8 +581,12 @@ impl Driver {
                 let line = String::from_utf8_lossy(self.line_writer.last_line());
                 let _ = self.trace_lines.send(Arc::from(line.as_ref()));
             }
+            self.payloads.observe(&n);
             if let Notice::Reply { id, result, .. } = &n {
-                if let Some(reply) = self.pending.remove(id) {
+                if let Some(Pending { reply, grant }) = self.pending.remove(id) {
+                    if let Some((path, grant)) = grant {
+                        self.payloads.answered(&self.engine, &path, result, grant);
+                    }
                     let _ = reply.send(result.as_ref().clone());
                 }
             }
@@ -648,12 +644,7 @@ impl Driver {
     fn spawn_run(&mut self, run: RunId) {
         let i = run.node.index();
         let path: Arc<str> = self.engine.path(run.node).unwrap_or_default().into();
-        let payload = self
-            .engine
-            .tag(run.node)
-            .and_then(|t| usize::try_from(t).ok())
-            .and_then(|t| self.payloads.get(t))
-            .cloned();
+        let payload = self.engine.tag(run.node).and_then(|t| self.payloads.get(t)).cloned();
         let handle = match payload {
             Some(Payload::Task(f)) => Ok(RunHandle::Task(spawn_task(&f, run, path, self.reports_tx.clone()))),
             Some(Payload::Process(mut p)) => {
@@ -663,7 +654,8 @@ impl Driver {
                         p.env.insert("VIGIL_TOKEN".to_owned(), token);
                     }
                 }
-                spawn_process(&p, run, &path, self.reports_tx.clone(), self.launch).map(|h| {
+                let readiness = self.engine.readiness(run.node).unwrap_or_default();
+                spawn_process(&p, readiness, run, &path, self.reports_tx.clone(), self.launch).map(|h| {
                     self.monitors.register(MonitoredRun {
                         run,
                         path: Arc::clone(&path),
@@ -692,17 +684,9 @@ impl Driver {
     }
 }
 
-/// Shift every worker tag of `spec` (and its subtree) by `base`.
-fn retag(spec: &mut vigil_core::ChildSpec, base: u64) {
-    match &mut spec.kind {
-        vigil_core::ChildKind::Worker => spec.tag += base,
-        vigil_core::ChildKind::Supervisor(s) => {
-            let s = Arc::make_mut(s);
-            for c in &mut s.children {
-                retag(c, base);
-            }
-        }
-    }
+/// Whether the worker `node` speaks sd_notify: its readiness is `notify`.
+fn speaks_notify(engine: &Engine, node: NodeId) -> bool {
+    engine.readiness(node) == Some(Readiness::Notify)
 }
 
 /// Sleep until `deadline` and return it; never return without one.

@@ -6,9 +6,10 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use vigil_core::{ChildSpec, ExitReason, Instant, Notice, Reply, Request, RequestError};
 
 use crate::context::Context;
-use crate::driver::{Msg, Payload, RequestMsg};
 use crate::driver_panic::DriverPanic;
+use crate::message::{Msg, RequestMsg};
 use crate::monitor::{ChildResources, MonitorHandle, MonitorStatus};
+use crate::payloads::{used_by, ByTag, Payload};
 use crate::process::ProcessSpec;
 use crate::task::task_fn;
 
@@ -51,10 +52,10 @@ impl Supervisor {
     /// Send an operator request and wait for its final answer (requests the
     /// engine answers later are awaited). After the tree is down: `TreeDown`.
     pub async fn request(&self, request: Request) -> Result<Reply, RequestError> {
-        self.call(Vec::new(), request).await
+        self.call(ByTag::new(), request).await
     }
 
-    async fn call(&self, payloads: Vec<Payload>, request: Request) -> Result<Reply, RequestError> {
+    async fn call(&self, payloads: ByTag, request: Request) -> Result<Reply, RequestError> {
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Msg::Request(Box::new(RequestMsg {
@@ -77,7 +78,7 @@ impl Supervisor {
             parent: parent.to_owned(),
             spec: spec.tag(0),
         };
-        self.call(vec![Payload::Task(task_fn(f))], request).await
+        self.call(ByTag::from([(0, Payload::Task(task_fn(f)))]), request).await
     }
 
     /// Add an OS process worker under the supervisor at `parent` and start it.
@@ -91,41 +92,45 @@ impl Supervisor {
             parent: parent.to_owned(),
             spec: spec.tag(0),
         };
-        self.call(vec![Payload::Process(process)], request).await
+        self.call(ByTag::from([(0, Payload::Process(process))]), request).await
     }
 
     /// Add a whole subtree of OS processes under `parent` and start it: `spec`
-    /// is a supervisor (or worker) whose workers' tags index `processes`, as
-    /// `vigil-config` builds them. Used by `vigil run` to apply a reloaded config.
+    /// is a supervisor (or worker) whose workers' tags index `processes` (as
+    /// in a `vigil-config` tree, whose `workers` they index); only the
+    /// processes `spec` uses are taken. Used by `vigil run` to apply a
+    /// reloaded config.
     pub async fn start_processes(
         &self,
         parent: &str,
         spec: ChildSpec,
-        processes: Vec<ProcessSpec>,
+        processes: &[ProcessSpec],
     ) -> Result<Reply, RequestError> {
+        let payloads = used_by(&spec, &|i| processes.get(i).cloned().map(Payload::Process));
         let request = Request::StartChild {
             parent: parent.to_owned(),
             spec,
         };
-        self.call(processes.into_iter().map(Payload::Process).collect(), request)
-            .await
+        self.call(payloads, request).await
     }
 
     /// Replace the spec of the stopped child at `path` in place (it keeps its
-    /// position in start order and stays stopped): `spec`'s workers' tags index
-    /// `processes`. Used by `vigil run` to apply a changed child on reload.
+    /// position in start order and stays stopped): `spec`'s workers' tags
+    /// index `processes`, as for [`start_processes`](Self::start_processes).
+    /// What the old spec ran is dropped. Used by `vigil run` to apply a
+    /// changed child on reload.
     pub async fn replace_processes(
         &self,
         path: &str,
         spec: ChildSpec,
-        processes: Vec<ProcessSpec>,
+        processes: &[ProcessSpec],
     ) -> Result<Reply, RequestError> {
+        let payloads = used_by(&spec, &|i| processes.get(i).cloned().map(Payload::Process));
         let request = Request::ReplaceChild {
             path: path.to_owned(),
             spec,
         };
-        self.call(processes.into_iter().map(Payload::Process).collect(), request)
-            .await
+        self.call(payloads, request).await
     }
 
     /// Kill every live run now (SIGKILL to every process group, abort every

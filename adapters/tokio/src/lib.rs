@@ -53,6 +53,8 @@ pub mod descriptors;
 mod driver;
 mod driver_panic;
 mod handle;
+mod message;
+mod payloads;
 mod report;
 mod task;
 

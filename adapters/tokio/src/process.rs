@@ -65,7 +65,7 @@ use nix::errno::Errno;
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 use tokio::process::{Child, Command};
-use vigil_core::{ExitReason, RunId};
+use vigil_core::{ExitReason, Readiness, RunId};
 
 use crate::guard::{self, Control, Line};
 use crate::notify::NotifySocket;
@@ -81,9 +81,13 @@ use crate::report::{Report, ReportSender};
 /// let mut spec = ProcessSpec::new(["postgres", "-D", "data"]);
 /// spec.env.insert("PGPORT".into(), "5433".into());
 /// spec.output = OutputMode::Files { dir: "logs".into() }; // logs/<path>.out.log and .err.log
-/// spec.notify = true; // readiness from sd_notify's READY=1
 /// assert_eq!(spec.command[0], "postgres");
 /// ```
+///
+/// Whether a run speaks sd_notify is not part of this spec: it follows the
+/// worker's readiness. A worker with `Readiness::Notify` gets a
+/// `NOTIFY_SOCKET`, and its `READY=1`, `WATCHDOG=1` and `STATUS=` messages
+/// become reports; any other worker gets none.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProcessSpec {
     /// The program and its arguments, executed directly (no shell). The
@@ -91,17 +95,13 @@ pub struct ProcessSpec {
     pub command: Vec<String>,
     /// Variables added to (or overriding) vigil's own environment. vigil adds
     /// `VIGIL_PATH` (the worker's path), `VIGIL_GENERATION` (the run's
-    /// generation) and, with `notify`, `NOTIFY_SOCKET`; vigil's own
+    /// generation) and, for a `notify` worker, `NOTIFY_SOCKET`; vigil's own
     /// `NOTIFY_SOCKET` (if vigil runs under systemd) is never passed on.
     pub env: BTreeMap<String, String>,
     /// The working directory; vigil's own if `None`.
     pub cwd: Option<PathBuf>,
     /// Where stdout and stderr go (stdin is always `/dev/null`).
     pub output: OutputMode,
-    /// Whether the child speaks the sd_notify protocol: it then gets a
-    /// `NOTIFY_SOCKET` and its `READY=1`, `WATCHDOG=1` and `STATUS=`
-    /// messages become reports.
-    pub notify: bool,
     /// The most memory (PSS where readable, else RSS, summed over the run's
     /// process group) a run may use; over it, the memory monitor has the
     /// engine restart the run with reason `memory`.
@@ -121,7 +121,6 @@ impl ProcessSpec {
             env: BTreeMap::new(),
             cwd: None,
             output: OutputMode::default(),
-            notify: false,
             memory_limit: None,
         }
     }
@@ -169,7 +168,7 @@ impl ProcessHandle {
     }
 
     /// Report the notifications already waiting in the run's notify socket
-    /// (see [`NotifySocket::deliver_queued`]); nothing without `notify`.
+    /// (see [`NotifySocket::deliver_queued`]); nothing for a run without one.
     pub(crate) fn deliver_queued_notifications(&self) {
         if let Some(socket) = &self.notify {
             socket.deliver_queued();
@@ -236,15 +235,16 @@ impl Drop for FinishOnDrop {
     }
 }
 
-/// Start one run of `spec` in a new process group, for the worker at `path`,
-/// as `launch` says. Must be called from a task of a tokio runtime; with
+/// Start one run of `spec` in a new process group, for the worker at `path`
+/// whose readiness is `readiness` (`Notify`: the run speaks sd_notify), as
+/// `launch` says. Must be called from a task of a tokio runtime; with
 /// [`Launch::Direct`], on a thread that lives as long as the runtime (see the
 /// module docs).
 ///
 /// On success a task sends [`Report::Started`] (at once with
 /// [`Launch::Direct`], once the guard has spawned the program with
 /// [`Launch::Guarded`]), [`Report::Ready`] / [`Report::Heartbeat`] /
-/// [`Report::Status`] (with `spec.notify`) and finally exactly one
+/// [`Report::Status`] (with `Readiness::Notify`) and finally exactly one
 /// [`Report::Exited`], after the program exited and the rest of its group was
 /// SIGKILLed. With [`Launch::Guarded`], a program that cannot be spawned gets
 /// a [`Report::StartFailed`] instead of `Started`, and nothing after it; a
@@ -263,6 +263,7 @@ impl Drop for FinishOnDrop {
 /// created) nothing was started and no report was sent; the error says why.
 pub(crate) fn spawn_process(
     spec: &ProcessSpec,
+    readiness: Readiness,
     run: RunId,
     path: &str,
     reports: ReportSender,
@@ -271,34 +272,11 @@ pub(crate) fn spawn_process(
     let Some((program, args)) = spec.command.split_first() else {
         return Err("empty command".to_owned());
     };
-    let (mut command, control) = match launch {
-        Launch::Direct => {
-            let mut command = Command::new(program);
-            command.args(args).stdin(Stdio::null());
-            (command, None)
-        }
-        Launch::Guarded => {
-            let (command, control) = guard::command(program, args).map_err(|e| {
-                let m = format!("cannot start `{program}`: cannot create its guard's control socket: {e}");
-                spawn_failure(path, &e, m)
-            })?;
-            (command, Some(control))
-        }
+    let (mut command, control) = command(spec, program, args, run, path, launch)?;
+    let notify = match readiness {
+        Readiness::Notify => Some(notify_socket(run, path, &reports, &mut command)?),
+        Readiness::Immediate => None,
     };
-    command
-        .env_remove("NOTIFY_SOCKET")
-        .envs(&spec.env)
-        .env("VIGIL_PATH", path)
-        .env("VIGIL_GENERATION", run.generation.to_string())
-        .process_group(0)
-        .kill_on_drop(false);
-    if let Some(cwd) = &spec.cwd {
-        command.current_dir(cwd);
-    }
-    let (stdout, stderr) = output::child_stdio(&spec.output, path)
-        .map_err(|e| spawn_failure(path, &e, format!("cannot open the output files of `{path}`: {e}")))?;
-    command.stdout(stdout).stderr(stderr);
-    let notify = notify_socket(spec, run, path, &reports, &mut command)?;
     if control.is_none() {
         die_with_parent(&mut command);
     }
@@ -356,21 +334,58 @@ pub(crate) fn spawn_process(
     Ok(handle)
 }
 
-/// With `spec.notify`: the run's notify socket, its path given to `command`.
-fn notify_socket(
+/// The command that starts one run of `spec` (`program` and its `args`) as
+/// `launch` says: its environment, working directory and output, in a new
+/// process group; and, under a guard, the guard's control socket.
+fn command(
     spec: &ProcessSpec,
+    program: &str,
+    args: &[String],
+    run: RunId,
+    path: &str,
+    launch: Launch,
+) -> Result<(Command, Option<Control>), String> {
+    let (mut command, control) = match launch {
+        Launch::Direct => {
+            let mut command = Command::new(program);
+            command.args(args).stdin(Stdio::null());
+            (command, None)
+        }
+        Launch::Guarded => {
+            let (command, control) = guard::command(program, args).map_err(|e| {
+                let m = format!("cannot start `{program}`: cannot create its guard's control socket: {e}");
+                spawn_failure(path, &e, m)
+            })?;
+            (command, Some(control))
+        }
+    };
+    command
+        .env_remove("NOTIFY_SOCKET")
+        .envs(&spec.env)
+        .env("VIGIL_PATH", path)
+        .env("VIGIL_GENERATION", run.generation.to_string())
+        .process_group(0)
+        .kill_on_drop(false);
+    if let Some(cwd) = &spec.cwd {
+        command.current_dir(cwd);
+    }
+    let (stdout, stderr) = output::child_stdio(&spec.output, path)
+        .map_err(|e| spawn_failure(path, &e, format!("cannot open the output files of `{path}`: {e}")))?;
+    command.stdout(stdout).stderr(stderr);
+    Ok((command, control))
+}
+
+/// The run's notify socket, its path given to `command`.
+fn notify_socket(
     run: RunId,
     path: &str,
     reports: &ReportSender,
     command: &mut Command,
-) -> Result<Option<Arc<NotifySocket>>, String> {
-    if !spec.notify {
-        return Ok(None);
-    }
+) -> Result<Arc<NotifySocket>, String> {
     let socket = NotifySocket::bind(run, Arc::from(path), reports.clone())
         .map_err(|e| spawn_failure(path, &e, format!("cannot create the notify socket: {e}")))?;
     command.env("NOTIFY_SOCKET", socket.path());
-    Ok(Some(Arc::new(socket)))
+    Ok(Arc::new(socket))
 }
 
 /// What the task watching one run owns.

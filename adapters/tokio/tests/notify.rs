@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
-use vigil_core::{ExitReason, NodeId, RunId};
+use vigil_core::{ExitReason, NodeId, Readiness, RunId};
 
 use guarded_spawn::spawn_process;
 use notify::{parse, Notification, NotifySocket};
@@ -48,11 +48,19 @@ fn run(generation: u64) -> RunId {
     }
 }
 
-fn spec(script: &str, notify: bool) -> ProcessSpec {
+fn spec(script: &str) -> ProcessSpec {
     let mut spec = ProcessSpec::new(["sh", "-c", &format!("{NOTIFY}\n{script}")]);
     spec.output = OutputMode::Null;
-    spec.notify = notify;
     spec
+}
+
+/// The readiness of a worker that speaks sd_notify (`notify`) or not.
+fn readiness(notify: bool) -> Readiness {
+    if notify {
+        Readiness::Notify
+    } else {
+        Readiness::Immediate
+    }
 }
 
 /// Every report of a run, up to and including its `Exited`.
@@ -85,7 +93,8 @@ async fn next(reports: &mut UnboundedReceiver<(RunId, Report)>, run: RunId) -> R
 async fn ready_and_watchdog_become_ready_and_heartbeat() {
     let (tx, mut rx) = unbounded_channel();
     spawn_process(
-        &spec("notify READY=1; notify WATCHDOG=1; notify WATCHDOG=1", true),
+        &spec("notify READY=1; notify WATCHDOG=1; notify WATCHDOG=1"),
+        readiness(true),
         run(1),
         "w",
         tx,
@@ -108,7 +117,7 @@ async fn one_datagram_may_carry_several_assignments_in_order() {
     let (tx, mut rx) = unbounded_channel();
     let script =
         r#"notify "$(printf 'MAINPID=1\nREADY=1\nSTATUS=serving 3 clients\nSTOPPING=1\nWATCHDOG=1\nBARRIER=1')""#;
-    spawn_process(&spec(script, true), run(2), "w", tx).expect("spawned");
+    spawn_process(&spec(script), readiness(true), run(2), "w", tx).expect("spawned");
     assert_eq!(
         reports_until_exit(&mut rx, run(2)).await,
         [
@@ -133,7 +142,7 @@ async fn libsystemd_sd_notify_works_unchanged() {
         eprintln!("skipped: libsystemd.so.0 is not on this machine");
         return;
     }
-    spawn_process(&spec(script, true), run(3), "w", tx).expect("spawned");
+    spawn_process(&spec(script), readiness(true), run(3), "w", tx).expect("spawned");
     assert_eq!(
         reports_until_exit(&mut rx, run(3)).await,
         [
@@ -155,7 +164,8 @@ async fn systemd_notify_binary_works_unchanged() {
     // Its exit status is the shell's: it fails if the message is refused or
     // its barrier (when it uses one) is never released.
     spawn_process(
-        &spec("systemd-notify --ready '--status=warming up'", true),
+        &spec("systemd-notify --ready '--status=warming up'"),
+        readiness(true),
         run(4),
         "w",
         tx,
@@ -176,7 +186,7 @@ async fn ready_sent_by_a_child_that_already_exited_is_reported_before_exited() {
     let marker = std::env::temp_dir().join(format!("vigil-notify-test-{}-exited", std::process::id()));
     let _ = std::fs::remove_file(&marker);
     let script = format!("notify READY=1; : > {}", marker.display());
-    let handle = spawn_process(&spec(&script, true), run(11), "w", tx).expect("spawned");
+    let handle = spawn_process(&spec(&script), readiness(true), run(11), "w", tx).expect("spawned");
     // Block this (only) runtime thread until the program has exited and its
     // guard (the group leader, which stays until vigil kills it) has reaped
     // it: the reactor has not run since the socket was bound.
@@ -218,7 +228,14 @@ async fn datagrams_queued_when_the_run_ends_are_all_reported() {
 #[tokio::test]
 async fn notify_socket_is_unset_when_notify_is_off() {
     let (tx, mut rx) = unbounded_channel();
-    spawn_process(&spec(r#"test -z "${NOTIFY_SOCKET+set}""#, false), run(5), "w", tx).expect("spawned");
+    spawn_process(
+        &spec(r#"test -z "${NOTIFY_SOCKET+set}""#),
+        readiness(false),
+        run(5),
+        "w",
+        tx,
+    )
+    .expect("spawned");
     assert_eq!(
         reports_until_exit(&mut rx, run(5)).await,
         [Report::Started, Report::Exited(ExitReason::Normal)]
@@ -229,7 +246,7 @@ async fn notify_socket_is_unset_when_notify_is_off() {
 async fn notify_socket_is_private_and_removed_when_the_run_ends() {
     let (tx, mut rx) = unbounded_channel();
     let script = r#"notify "STATUS=$NOTIFY_SOCKET"; while :; do sleep 1; done"#;
-    let handle = spawn_process(&spec(script, true), run(6), "w", tx).expect("spawned");
+    let handle = spawn_process(&spec(script), readiness(true), run(6), "w", tx).expect("spawned");
     assert_eq!(next(&mut rx, run(6)).await, Report::Started);
     let Report::Status(socket) = next(&mut rx, run(6)).await else {
         panic!("expected the socket path");
@@ -251,8 +268,8 @@ async fn notify_socket_is_private_and_removed_when_the_run_ends() {
 async fn each_run_gets_its_own_socket() {
     let (tx, mut rx) = unbounded_channel();
     let script = r#"notify "STATUS=$NOTIFY_SOCKET"; notify READY=1"#;
-    spawn_process(&spec(script, true), run(7), "w", tx.clone()).expect("spawned");
-    spawn_process(&spec(script, true), run(8), "w", tx).expect("spawned");
+    spawn_process(&spec(script), readiness(true), run(7), "w", tx.clone()).expect("spawned");
+    spawn_process(&spec(script), readiness(true), run(8), "w", tx).expect("spawned");
     let mut sockets = Vec::new();
     let mut ready = Vec::new();
     let mut exited = 0;
@@ -324,7 +341,7 @@ fn vigils_own_notify_socket_is_not_passed_on() {
             ),
         ] {
             let (tx, mut rx) = unbounded_channel();
-            spawn_process(&spec(script, notify), run(generation), "w", tx).expect("spawned");
+            spawn_process(&spec(script), readiness(notify), run(generation), "w", tx).expect("spawned");
             assert_eq!(
                 reports_until_exit(&mut rx, run(generation)).await,
                 [Report::Started, Report::Exited(ExitReason::Normal)],

@@ -33,7 +33,7 @@ use nix::errno::Errno;
 use nix::sys::signal::killpg;
 use nix::unistd::Pid;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
-use vigil_core::{ExitReason, NodeId, RunId};
+use vigil_core::{ExitReason, NodeId, Readiness, RunId};
 
 use guarded_spawn::spawn_process;
 use output::{OutputMode, MAX_LINE};
@@ -58,11 +58,9 @@ fn sh(script: &str) -> ProcessSpec {
     spec
 }
 
-/// `sh -c` with the `notify` shell function and sd_notify on.
+/// `sh -c` with the `notify` shell function (run it with `Readiness::Notify`).
 fn notifying_sh(script: &str) -> ProcessSpec {
-    let mut spec = sh(&format!("{NOTIFY}\n{script}"));
-    spec.notify = true;
-    spec
+    sh(&format!("{NOTIFY}\n{script}"))
 }
 
 async fn next(reports: &mut UnboundedReceiver<(RunId, Report)>, expected_run: RunId) -> Report {
@@ -122,7 +120,7 @@ fn scratch_dir(name: &str) -> PathBuf {
 #[tokio::test]
 async fn nonzero_exit_code_is_reported_as_error_after_started() {
     let (tx, mut rx) = unbounded_channel();
-    spawn_process(&sh("exit 3"), run(1), "w", tx).expect("spawned");
+    spawn_process(&sh("exit 3"), Readiness::Immediate, run(1), "w", tx).expect("spawned");
     assert_eq!(next(&mut rx, run(1)).await, Report::Started);
     assert_eq!(
         next(&mut rx, run(1)).await,
@@ -136,7 +134,7 @@ async fn exit_code_zero_is_normal() {
     let (tx, mut rx) = unbounded_channel();
     let mut spec = ProcessSpec::new(["true"]);
     spec.output = OutputMode::Null;
-    spawn_process(&spec, run(2), "w", tx).expect("spawned");
+    spawn_process(&spec, Readiness::Immediate, run(2), "w", tx).expect("spawned");
     assert_eq!(next(&mut rx, run(2)).await, Report::Started);
     assert_eq!(next(&mut rx, run(2)).await, Report::Exited(ExitReason::Normal));
 }
@@ -144,7 +142,7 @@ async fn exit_code_zero_is_normal() {
 #[tokio::test]
 async fn stop_ends_a_sleeping_child_with_shutdown() {
     let (tx, mut rx) = unbounded_channel();
-    let handle = spawn_process(&sh("sleep 100"), run(3), "w", tx).expect("spawned");
+    let handle = spawn_process(&sh("sleep 100"), Readiness::Immediate, run(3), "w", tx).expect("spawned");
     assert_eq!(next(&mut rx, run(3)).await, Report::Started);
     handle.stop();
     assert_eq!(
@@ -162,7 +160,7 @@ async fn child_ignoring_sigterm_survives_stop_and_dies_on_kill() {
     // TERM is ignored by the shell and, inherited, by everything it starts;
     // Ready says the trap is in place.
     let spec = notifying_sh("trap '' TERM; notify READY=1; while :; do sleep 1; done");
-    let handle = spawn_process(&spec, run(4), "w", tx).expect("spawned");
+    let handle = spawn_process(&spec, Readiness::Notify, run(4), "w", tx).expect("spawned");
     assert_eq!(next(&mut rx, run(4)).await, Report::Started);
     assert_eq!(next(&mut rx, run(4)).await, Report::Ready);
     handle.stop();
@@ -179,7 +177,7 @@ async fn child_handling_sigterm_keeps_running_after_stop() {
     // The handler runs once the foreground `sleep` (killed by the same
     // SIGTERM to the group) has ended, and proves the shell is still there.
     let spec = notifying_sh("trap 'notify STATUS=still-here' TERM; notify READY=1; while :; do sleep 1; done");
-    let handle = spawn_process(&spec, run(5), "w", tx).expect("spawned");
+    let handle = spawn_process(&spec, Readiness::Notify, run(5), "w", tx).expect("spawned");
     assert_eq!(next(&mut rx, run(5)).await, Report::Started);
     assert_eq!(next(&mut rx, run(5)).await, Report::Ready);
     handle.stop();
@@ -192,7 +190,7 @@ async fn child_handling_sigterm_keeps_running_after_stop() {
 async fn kill_takes_the_grandchildren_with_the_group() {
     let (tx, mut rx) = unbounded_channel();
     let spec = notifying_sh("sleep 100 & sleep 100 & notify READY=1; wait");
-    let handle = spawn_process(&spec, run(6), "w", tx).expect("spawned");
+    let handle = spawn_process(&spec, Readiness::Notify, run(6), "w", tx).expect("spawned");
     assert_eq!(next(&mut rx, run(6)).await, Report::Started);
     assert_eq!(next(&mut rx, run(6)).await, Report::Ready);
     let pgid = handle.pid();
@@ -212,7 +210,7 @@ async fn kill_takes_the_grandchildren_with_the_group() {
 async fn background_grandchild_is_killed_when_the_leader_exits_by_itself() {
     let (tx, mut rx) = unbounded_channel();
     let spec = notifying_sh("sleep 100 & notify STATUS=$!; exit 0");
-    let handle = spawn_process(&spec, run(7), "w", tx).expect("spawned");
+    let handle = spawn_process(&spec, Readiness::Notify, run(7), "w", tx).expect("spawned");
     assert_eq!(next(&mut rx, run(7)).await, Report::Started);
     let Report::Status(grandchild) = next(&mut rx, run(7)).await else {
         panic!("expected the grandchild's pid");
@@ -230,7 +228,7 @@ async fn background_grandchild_is_killed_when_the_leader_exits_by_itself() {
 async fn group_is_gone_after_kill() {
     let (tx, mut rx) = unbounded_channel();
     let spec = notifying_sh("sleep 100 & notify READY=1; wait");
-    let handle = spawn_process(&spec, run(8), "w", tx).expect("spawned");
+    let handle = spawn_process(&spec, Readiness::Notify, run(8), "w", tx).expect("spawned");
     assert_eq!(next(&mut rx, run(8)).await, Report::Started);
     assert_eq!(next(&mut rx, run(8)).await, Report::Ready);
     handle.kill();
@@ -252,7 +250,8 @@ async fn missing_program_is_a_failed_start_with_the_reason() {
         ("vigil-no-such-program-in-path", run(29)),
     ] {
         let (tx, mut rx) = unbounded_channel();
-        let handle = spawn_process(&ProcessSpec::new([program]), run, "w", tx).expect("the guard starts");
+        let handle =
+            spawn_process(&ProcessSpec::new([program]), Readiness::Immediate, run, "w", tx).expect("the guard starts");
         assert_eq!(
             next(&mut rx, run).await,
             Report::StartFailed(format!(
@@ -271,7 +270,7 @@ async fn missing_program_is_a_failed_start_with_the_reason() {
 async fn missing_program_without_the_guard_is_a_spawn_error() {
     let (tx, mut rx) = unbounded_channel();
     let spec = ProcessSpec::new(["/nonexistent/vigil-no-such-program"]);
-    let error = spawn_with(&spec, run(9), "w", tx, Launch::Direct).expect_err("must fail");
+    let error = spawn_with(&spec, Readiness::Immediate, run(9), "w", tx, Launch::Direct).expect_err("must fail");
     assert_eq!(
         error,
         "cannot start `/nonexistent/vigil-no-such-program`: No such file or directory (os error 2)"
@@ -282,13 +281,29 @@ async fn missing_program_without_the_guard_is_a_spawn_error() {
 #[tokio::test]
 async fn without_the_guard_exit_stop_and_kill_work_the_same() {
     let (tx, mut rx) = unbounded_channel();
-    spawn_with(&sh("exit 3"), run(30), "w", tx.clone(), Launch::Direct).expect("spawned");
+    spawn_with(
+        &sh("exit 3"),
+        Readiness::Immediate,
+        run(30),
+        "w",
+        tx.clone(),
+        Launch::Direct,
+    )
+    .expect("spawned");
     assert_eq!(next(&mut rx, run(30)).await, Report::Started);
     assert_eq!(
         next(&mut rx, run(30)).await,
         Report::Exited(ExitReason::Error("exit code 3".into()))
     );
-    let handle = spawn_with(&sh("sleep 100"), run(31), "w", tx.clone(), Launch::Direct).expect("spawned");
+    let handle = spawn_with(
+        &sh("sleep 100"),
+        Readiness::Immediate,
+        run(31),
+        "w",
+        tx.clone(),
+        Launch::Direct,
+    )
+    .expect("spawned");
     assert_eq!(next(&mut rx, run(31)).await, Report::Started);
     handle.stop();
     assert_eq!(
@@ -296,7 +311,7 @@ async fn without_the_guard_exit_stop_and_kill_work_the_same() {
         Report::Exited(ExitReason::Shutdown(String::new()))
     );
     let spec = notifying_sh("sleep 100 & notify READY=1; wait");
-    let handle = spawn_with(&spec, run(32), "w", tx, Launch::Direct).expect("spawned");
+    let handle = spawn_with(&spec, Readiness::Notify, run(32), "w", tx, Launch::Direct).expect("spawned");
     assert_eq!(next(&mut rx, run(32)).await, Report::Started);
     assert_eq!(next(&mut rx, run(32)).await, Report::Ready);
     handle.kill();
@@ -308,7 +323,7 @@ async fn without_the_guard_exit_stop_and_kill_work_the_same() {
 async fn the_program_runs_with_no_signal_blocked_although_its_guard_blocks_them_all() {
     let (tx, mut rx) = unbounded_channel();
     let spec = notifying_sh("notify STATUS=$(grep SigBlk /proc/self/status | tr -d '[:space:]')");
-    spawn_process(&spec, run(33), "w", tx).expect("spawned");
+    spawn_process(&spec, Readiness::Notify, run(33), "w", tx).expect("spawned");
     assert_eq!(next(&mut rx, run(33)).await, Report::Started);
     assert_eq!(
         next(&mut rx, run(33)).await,
@@ -320,7 +335,14 @@ async fn the_program_runs_with_no_signal_blocked_although_its_guard_blocks_them_
 #[tokio::test]
 async fn empty_command_is_an_error() {
     let (tx, _rx) = unbounded_channel();
-    let error = spawn_process(&ProcessSpec::new(Vec::<String>::new()), run(10), "w", tx).expect_err("must fail");
+    let error = spawn_process(
+        &ProcessSpec::new(Vec::<String>::new()),
+        Readiness::Immediate,
+        run(10),
+        "w",
+        tx,
+    )
+    .expect_err("must fail");
     assert_eq!(error, "empty command");
 }
 
@@ -332,7 +354,7 @@ async fn environment_carries_path_generation_and_spec_variables() {
     );
     spec.env.insert("EXTRA".into(), "yes".into());
     spec.cwd = Some(PathBuf::from("/"));
-    spawn_process(&spec, run(11), "web/w1", tx).expect("spawned");
+    spawn_process(&spec, Readiness::Immediate, run(11), "web/w1", tx).expect("spawned");
     assert_eq!(next(&mut rx, run(11)).await, Report::Started);
     assert_eq!(next(&mut rx, run(11)).await, Report::Exited(ExitReason::Normal));
 }
@@ -344,7 +366,7 @@ async fn file_output_appends_lines_to_per_path_logs() {
     let mut spec = sh("echo out-$VIGIL_GENERATION; echo err-$VIGIL_GENERATION >&2; echo second");
     spec.output = OutputMode::Files { dir: dir.clone() };
     for generation in [12, 13] {
-        spawn_process(&spec, run(generation), "web/w1", tx.clone()).expect("spawned");
+        spawn_process(&spec, Readiness::Immediate, run(generation), "web/w1", tx.clone()).expect("spawned");
         assert_eq!(next(&mut rx, run(generation)).await, Report::Started);
         assert_eq!(next(&mut rx, run(generation)).await, Report::Exited(ExitReason::Normal));
     }
@@ -361,7 +383,7 @@ async fn unwritable_output_directory_is_a_spawn_error() {
     spec.output = OutputMode::Files {
         dir: PathBuf::from("/proc/vigil-cannot-create-this"),
     };
-    assert!(spawn_process(&spec, run(14), "w", tx).is_err());
+    assert!(spawn_process(&spec, Readiness::Immediate, run(14), "w", tx).is_err());
 }
 
 #[tokio::test]
@@ -371,7 +393,7 @@ async fn tracing_output_drains_a_chatty_child() {
     // forever if nobody read them.
     let mut spec = sh("i=0; while [ $i -lt 2000 ]; do echo 'line of stdout output to fill the pipe'; echo 'and stderr too' >&2; i=$((i+1)); done");
     spec.output = OutputMode::Tracing;
-    spawn_process(&spec, run(15), "w", tx).expect("spawned");
+    spawn_process(&spec, Readiness::Immediate, run(15), "w", tx).expect("spawned");
     assert_eq!(next(&mut rx, run(15)).await, Report::Started);
     assert_eq!(next(&mut rx, run(15)).await, Report::Exited(ExitReason::Normal));
 }
@@ -381,7 +403,7 @@ async fn inherit_mode_runs() {
     let (tx, mut rx) = unbounded_channel();
     let mut spec = ProcessSpec::new(["true"]);
     spec.output = OutputMode::Inherit;
-    spawn_process(&spec, run(16), "w", tx).expect("spawned");
+    spawn_process(&spec, Readiness::Immediate, run(16), "w", tx).expect("spawned");
     assert_eq!(next(&mut rx, run(16)).await, Report::Started);
     assert_eq!(next(&mut rx, run(16)).await, Report::Exited(ExitReason::Normal));
 }
@@ -391,7 +413,7 @@ async fn many_concurrent_runs_each_report_once() {
     let (tx, mut rx) = unbounded_channel();
     for generation in 100..140 {
         let spec = sh(if generation % 2 == 0 { "exit 0" } else { "exit 1" });
-        spawn_process(&spec, run(generation), "w", tx.clone()).expect("spawned");
+        spawn_process(&spec, Readiness::Immediate, run(generation), "w", tx.clone()).expect("spawned");
     }
     drop(tx);
     let mut exited = std::collections::BTreeMap::new();
@@ -461,7 +483,7 @@ async fn tracing_output_emits_one_event_per_line_with_path_generation_and_stream
     let (tx, mut rx) = unbounded_channel();
     let mut spec = sh("printf 'hello\\nwor'; printf 'ld\\n'; echo oops >&2");
     spec.output = OutputMode::Tracing;
-    spawn_process(&spec, run(17), "web/w1", tx).expect("spawned");
+    spawn_process(&spec, Readiness::Immediate, run(17), "web/w1", tx).expect("spawned");
     assert_eq!(next(&mut rx, run(17)).await, Report::Started);
     assert_eq!(next(&mut rx, run(17)).await, Report::Exited(ExitReason::Normal));
     // The forwarding tasks end at end of file, independently of Exited.
@@ -516,7 +538,13 @@ fn dropping_the_runtime_kills_a_running_group() {
     let (tx, mut rx) = unbounded_channel();
     let handle = runtime
         .block_on(async {
-            let handle = spawn_process(&notifying_sh("sleep 100 & notify READY=1; wait"), run(18), "w", tx);
+            let handle = spawn_process(
+                &notifying_sh("sleep 100 & notify READY=1; wait"),
+                Readiness::Notify,
+                run(18),
+                "w",
+                tx,
+            );
             assert_eq!(next(&mut rx, run(18)).await, Report::Started);
             assert_eq!(next(&mut rx, run(18)).await, Report::Ready);
             handle
@@ -543,7 +571,7 @@ fn without_the_guard_a_child_dies_when_the_thread_that_spawned_it_exits() {
             .block_on(async {
                 let mut spec = ProcessSpec::new(["sleep", "100"]);
                 spec.output = OutputMode::Null;
-                spawn_with(&spec, run(19), "w", tx, Launch::Direct)
+                spawn_with(&spec, Readiness::Immediate, run(19), "w", tx, Launch::Direct)
             })
             .expect("spawned");
         std::mem::forget(runtime);

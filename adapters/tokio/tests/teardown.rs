@@ -186,3 +186,95 @@ async fn a_driver_panic_kills_every_live_run_and_ends_the_tree_with_the_panic() 
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Poll until what `weak` points at is dropped.
+async fn dropped(weak: &std::sync::Weak<()>, what: &str) {
+    tokio::time::timeout(SAFETY, async {
+        while weak.upgrade().is_some() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{what}: its closure was never dropped"));
+}
+
+/// A task closure that holds `$held` (its runs hold nothing of it) and
+/// runs until stopped.
+macro_rules! holding {
+    ($held:ident) => {
+        move |ctx: vigil_tokio::Context| {
+            let _ = &$held;
+            async move {
+                ctx.stopped().await;
+                Ok::<(), String>(())
+            }
+        }
+    };
+}
+
+/// What a child runs goes with the child: the closure of a deleted child,
+/// of a temporary child that ended, or of a child its supervisor no longer
+/// has after it ended, is dropped (with everything it holds); the children
+/// a supervisor builds again from its own spec keep theirs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_a_removed_child_ran_is_dropped_and_a_restarted_supervisor_keeps_its_own() {
+    use std::sync::Arc;
+    use vigil_core::{Request, Restart};
+    let of_w = Arc::new(());
+    let w_weak = Arc::downgrade(&of_w);
+    let sup = Tree::new(SupervisorSpec::new())
+        .supervisor(
+            ChildSpec::supervisor("s", SupervisorSpec::new()),
+            Tree::new(SupervisorSpec::new()).task(ChildSpec::worker("w"), holding!(of_w)),
+        )
+        .start()
+        .expect("valid tree");
+    let request = |r: Request| {
+        let sup = sup.clone();
+        async move { tokio::time::timeout(SAFETY, sup.request(r)).await.expect("an answer") }
+    };
+
+    // Deleted.
+    let held = Arc::new(());
+    let weak = Arc::downgrade(&held);
+    sup.start_task("", ChildSpec::worker("d"), holding!(held))
+        .await
+        .expect("d started");
+    request(Request::TerminateChild { path: "d".into() })
+        .await
+        .expect("d stopped");
+    request(Request::DeleteChild { path: "d".into() })
+        .await
+        .expect("d deleted");
+    dropped(&weak, "a deleted child").await;
+
+    // A temporary child that ended.
+    let held = Arc::new(());
+    let weak = Arc::downgrade(&held);
+    let spec = ChildSpec::worker("t").restart(Restart::Temporary);
+    sup.start_task("", spec, move |_ctx: vigil_tokio::Context| {
+        let _ = &held;
+        async { Ok::<(), String>(()) }
+    })
+    .await
+    .expect("t started");
+    dropped(&weak, "a temporary child that ended").await;
+
+    // A child added to a nested supervisor, which then ended: it restarts
+    // from its own spec, without that child, and with `w` as it was.
+    let held = Arc::new(());
+    let weak = Arc::downgrade(&held);
+    sup.start_task("s", ChildSpec::worker("x"), holding!(held))
+        .await
+        .expect("s/x started");
+    request(Request::TerminateChild { path: "s".into() })
+        .await
+        .expect("s stopped");
+    dropped(&weak, "the child of a supervisor that ended").await;
+    assert!(w_weak.upgrade().is_some(), "s/w's closure went with its run");
+    request(Request::RestartChild { path: "s".into() })
+        .await
+        .expect("s restarted, s/w with it");
+    assert!(sup.shutdown().await.is_normal());
+    dropped(&w_weak, "s/w, once the tree is down").await;
+}

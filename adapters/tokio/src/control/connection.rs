@@ -4,7 +4,6 @@
 //! left running (its calls, its subscription).
 
 use std::os::fd::AsFd;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,13 +17,13 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
-use vigil_core::RunId;
 
 use super::framing::{Frame, LineDecoder};
 use super::ops;
 use super::protocol::{decode, DecodeError, DecodeErrorKind, MAX_LINE};
 use super::reply::{self, Failure};
-use super::server::Shared;
+use super::session::Conn;
+use super::shared::Shared;
 
 /// Lines waiting to be written to one connection; a slow reader makes its
 /// own streams wait (or lag), never the server.
@@ -34,46 +33,6 @@ pub(crate) const OUTBOX: usize = 256;
 /// half-close: it sent everything and waits for the answers) checks whether
 /// the client has gone altogether, while its calls or subscription run.
 const GONE_CHECK: Duration = Duration::from_millis(200);
-
-/// What the server knows about one connection.
-pub(crate) struct Conn {
-    /// Unique per server.
-    pub(crate) id: u64,
-    /// The run this connection registered as, if it is a worker.
-    pub(crate) registered: Option<RunId>,
-    /// Its writer's inbox.
-    pub(crate) out: mpsc::Sender<Bytes>,
-    /// Cancelled when the client is gone (it closed its socket, or the
-    /// socket failed): its calls and its subscription end at once.
-    pub(crate) gone: CancellationToken,
-    /// Its calls in flight.
-    pub(crate) calls: Arc<AtomicUsize>,
-    /// Its calls and subscriptions running beside it.
-    pub(crate) streams: Arc<AtomicUsize>,
-}
-
-impl Conn {
-    /// Nothing in progress: no registration, no call, no subscription.
-    fn is_idle(&self) -> bool {
-        self.registered.is_none() && self.streams.load(Ordering::SeqCst) == 0
-    }
-}
-
-/// One unit counted while it runs (a call, a stream); uncounted when dropped.
-pub(crate) struct Counted(Arc<AtomicUsize>);
-
-impl Counted {
-    pub(crate) fn new(counter: &Arc<AtomicUsize>) -> Self {
-        counter.fetch_add(1, Ordering::SeqCst);
-        Counted(Arc::clone(counter))
-    }
-}
-
-impl Drop for Counted {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
-    }
-}
 
 /// Why a connection stopped reading.
 #[derive(Debug, PartialEq, Eq)]

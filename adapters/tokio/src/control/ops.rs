@@ -11,11 +11,11 @@ use serde_json::{json, Value};
 use tokio::sync::broadcast::error::RecvError;
 use vigil_core::{ChildInfo, Reply, Request, RequestError, RestartAllMode};
 
-use super::connection::{Conn, Counted};
 use super::metrics::{self, ServerGauges};
 use super::protocol::{Envelope, Op, RequestId};
 use super::reply::{self, Failure};
-use super::server::Shared;
+use super::session::{Conn, Counted};
+use super::shared::Shared;
 use super::status;
 use crate::report::Report;
 

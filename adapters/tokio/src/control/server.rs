@@ -1,7 +1,6 @@
-//! The listening side: binding, the accept loop, the connection limit, and
-//! what every connection shares.
+//! The listening side: binding, the accept loop, the connection limit.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -11,57 +10,15 @@ use tokio_util::sync::CancellationToken;
 
 use super::counters::{spawn_collector, Counters};
 use super::error::ControlError;
+use super::options::ControlOptions;
 use super::registry::Registry;
 use super::reply::{self, Failure};
+use super::shared::Shared;
 use super::socket::{remove_if_ours, BoundSocket};
 use super::token::RunTokens;
 use super::{connection, peer};
 use crate::descriptors::{Allowance, DescriptorBudget, RESERVE};
 use crate::handle::Supervisor;
-
-/// Settings of a control server.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ControlOptions {
-    /// The socket path (see [`super::default_socket_path`]).
-    pub path: PathBuf,
-    /// Connections open at once, at most; one more gets a
-    /// `too_many_connections` error line and is closed. Default 1024. The
-    /// descriptor budget may allow fewer (see [`crate::descriptors`]).
-    pub max_connections: usize,
-    /// How long a `call` waits for the worker's final answer when the
-    /// request gives no `timeout_ms`. Default 30 s.
-    pub call_timeout: Duration,
-    /// Calls in flight at once over all connections; one more gets a
-    /// `too_many_calls` error. Default 1024.
-    pub max_calls: usize,
-    /// Calls in flight at once on one connection; one more gets a
-    /// `too_many_calls` error. Default 64.
-    pub max_calls_per_connection: usize,
-    /// A connection that has sent no complete request line for this long,
-    /// and has nothing in progress (no call, no subscription, no
-    /// registration), gets an `idle_timeout` error line and is closed.
-    /// `None`: never. Default 5 minutes.
-    pub idle_timeout: Option<Duration>,
-    /// Budget descriptors against this open-files limit instead of the
-    /// process's soft `RLIMIT_NOFILE` (tests; or to keep connections below
-    /// a limit of your own). Default `None`.
-    pub descriptor_limit: Option<u64>,
-}
-
-impl ControlOptions {
-    /// The defaults, at `path`.
-    pub fn new(path: impl Into<PathBuf>) -> Self {
-        ControlOptions {
-            path: path.into(),
-            max_connections: 1024,
-            call_timeout: Duration::from_secs(30),
-            max_calls: 1024,
-            max_calls_per_connection: 64,
-            idle_timeout: Some(Duration::from_secs(300)),
-            descriptor_limit: None,
-        }
-    }
-}
 
 /// A bound control socket, and (once [`serve`](Self::serve)d) the server on
 /// it. Cloning is cheap; every clone is the same server.
@@ -81,19 +38,6 @@ struct ServerInner {
     open: Arc<AtomicUsize>,
     /// What the tree's process children leave for connections.
     budget: Arc<DescriptorBudget>,
-}
-
-/// What every connection of a serving server shares.
-pub(crate) struct Shared {
-    pub(crate) sup: Supervisor,
-    pub(crate) registry: Arc<Registry>,
-    pub(crate) counters: Arc<Counters>,
-    pub(crate) options: ControlOptions,
-    pub(crate) open: Arc<AtomicUsize>,
-    /// Cancelled when the server closes: connections stop reading.
-    pub(crate) closed: CancellationToken,
-    pub(crate) budget: Arc<DescriptorBudget>,
-    next_conn: AtomicU64,
 }
 
 impl ControlServer {
@@ -230,7 +174,7 @@ fn admit(shared: &Arc<Shared>, stream: UnixStream) {
     }
     shared.open.fetch_add(1, Ordering::SeqCst);
     let slot = OpenSlot(Arc::clone(&shared.open));
-    let conn = shared.next_conn.fetch_add(1, Ordering::Relaxed);
+    let conn = shared.next_connection_id();
     let shared = Arc::clone(shared);
     tokio::spawn(async move {
         connection::serve(shared, stream, conn).await;

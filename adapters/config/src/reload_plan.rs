@@ -1,0 +1,279 @@
+//! Reloading a running tree from a new version of its config: which
+//! top-level children to stop and delete, to replace, and to start.
+//!
+//! [`AppliedConfig`] records what the running tree was given, child by
+//! child; [`AppliedConfig::plan`] compares a new config with it. Top-level
+//! children are compared as whole subtrees, by name: one whose subtree
+//! changed in any way that reaches the engine or the process (its spec and
+//! every spec below it, and each worker's command, environment and working
+//! directory) is replaced; one whose spec only moved (other children were
+//! added or removed before it, so its workers' tags changed) is not. The
+//! simulator's `sim` table and a worker's `memory_limit` are not compared:
+//! changing only those changes nothing in the running tree.
+//! `vigil run` applies the plan on SIGHUP (docs/ADAPTER.md, "Reloads").
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use vigil_core::{AutoShutdown, ChildKind, ChildSpec, Lifespan, Strategy, SupervisorSpec};
+
+use crate::model::TreeConfig;
+
+/// What a worker runs (argv, environment, directory): a change means a restart.
+type RunSettings = (Vec<String>, BTreeMap<String, String>, Option<PathBuf>);
+
+/// A top-level child with its tags zeroed and its workers' run settings,
+/// for comparing.
+type Fingerprint = (ChildSpec, Vec<RunSettings>);
+
+/// The root supervisor's own settings (they apply only at start).
+type RootSettings = (Strategy, u32, Duration, AutoShutdown, Lifespan);
+
+/// What a running tree was given from its configs: the root's settings and
+/// each top-level child in start order, with the version it runs, or none
+/// known (a step that failed left it in no known version: the next reload
+/// replaces or removes it whatever the config says).
+#[derive(Clone, Debug, PartialEq)]
+pub struct AppliedConfig {
+    root: RootSettings,
+    children: Vec<(String, Option<Fingerprint>)>,
+}
+
+/// One step of a reload.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReloadStep {
+    /// The new config no longer has this child: stop and delete it.
+    Remove(String),
+    /// The child's subtree changed, or its version is unknown: stop it,
+    /// give it its new spec in place (it keeps its position in start
+    /// order), start it again.
+    Replace(String),
+    /// The running tree does not have this child: start it, at the end of
+    /// the root's start order.
+    Start(String),
+}
+
+/// What a reload does, in order: removals first (last in start order
+/// first), then each child of the new config in its order, replaced or
+/// started as needed. Unchanged children have no step.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReloadPlan {
+    /// The root supervisor's own settings (strategy, intensity, period,
+    /// auto_shutdown, lifespan) differ: they apply only at the next start.
+    pub root_changed: bool,
+    /// The steps, in the order to take them.
+    pub steps: Vec<ReloadStep>,
+}
+
+impl AppliedConfig {
+    /// The tree as `cfg` starts it.
+    pub fn new(cfg: &TreeConfig) -> Self {
+        AppliedConfig {
+            root: root_settings(&cfg.spec),
+            children: cfg
+                .spec
+                .children
+                .iter()
+                .map(|c| (c.name.clone(), Some(fingerprint(cfg, c))))
+                .collect(),
+        }
+    }
+
+    /// How many top-level children the running tree has from its configs.
+    pub fn len(&self) -> usize {
+        self.children.len()
+    }
+
+    /// Whether the running tree has no top-level child from its configs.
+    pub fn is_empty(&self) -> bool {
+        self.children.is_empty()
+    }
+
+    /// The steps that take the running tree from what it was given to `new`.
+    pub fn plan(&self, new: &TreeConfig) -> ReloadPlan {
+        let wanted: BTreeMap<&str, &ChildSpec> = new.spec.children.iter().map(|c| (c.name.as_str(), c)).collect();
+        let removals = self
+            .children
+            .iter()
+            .rev()
+            .filter(|(name, _)| !wanted.contains_key(name.as_str()))
+            .map(|(name, _)| ReloadStep::Remove(name.clone()));
+        let updates = new.spec.children.iter().filter_map(|c| match self.version(&c.name) {
+            None => Some(ReloadStep::Start(c.name.clone())),
+            Some(Some(old)) if *old == fingerprint(new, c) => None,
+            Some(_) => Some(ReloadStep::Replace(c.name.clone())),
+        });
+        ReloadPlan {
+            root_changed: self.root != root_settings(&new.spec),
+            steps: removals.chain(updates).collect(),
+        }
+    }
+
+    /// Record that the running tree no longer has the child `name`.
+    pub fn removed(&mut self, name: &str) {
+        self.children.retain(|(n, _)| n != name);
+    }
+
+    /// Record that the child `name` now runs its version of `cfg`: a child
+    /// new to the running tree is added at the end of its start order.
+    pub fn applied(&mut self, cfg: &TreeConfig, name: &str) {
+        let Some(spec) = cfg.spec.children.iter().find(|c| c.name == name) else {
+            return;
+        };
+        let print = Some(fingerprint(cfg, spec));
+        match self.children.iter_mut().find(|(n, _)| n == name) {
+            Some((_, version)) => *version = print,
+            None => self.children.push((name.to_owned(), print)),
+        }
+    }
+
+    /// Record that the child `name` runs no known version (a step failed
+    /// halfway): the next reload replaces or removes it.
+    pub fn unknown(&mut self, name: &str) {
+        if let Some((_, version)) = self.children.iter_mut().find(|(n, _)| n == name) {
+            *version = None;
+        }
+    }
+
+    /// `Some(version)` for a child the running tree has.
+    fn version(&self, name: &str) -> Option<&Option<Fingerprint>> {
+        self.children.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+    }
+}
+
+fn root_settings(s: &SupervisorSpec) -> RootSettings {
+    (s.strategy, s.intensity, s.period, s.auto_shutdown, s.lifespan)
+}
+
+/// `child` (from `cfg`) with every tag zeroed, and its workers' run settings
+/// in start order.
+fn fingerprint(cfg: &TreeConfig, child: &ChildSpec) -> Fingerprint {
+    fn walk(cfg: &TreeConfig, c: &mut ChildSpec, workers: &mut Vec<RunSettings>) {
+        if let ChildKind::Worker = c.kind {
+            if let Some(w) = usize::try_from(c.tag).ok().and_then(|t| cfg.workers.get(t)) {
+                workers.push((w.command.clone(), w.env.clone(), w.cwd.clone()));
+            }
+        }
+        if let ChildKind::Supervisor(s) = &mut c.kind {
+            for k in &mut Arc::make_mut(s).children {
+                walk(cfg, k, workers);
+            }
+        }
+        c.tag = 0;
+    }
+    let mut workers = Vec::new();
+    let mut c = child.clone();
+    walk(cfg, &mut c, &mut workers);
+    (c, workers)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse_tree;
+
+    fn config(text: &str) -> TreeConfig {
+        parse_tree(text, "test.toml").expect("valid config")
+    }
+
+    const BASE: &str = r#"
+[[child]]
+name = "a"
+command = ["a"]
+
+[[child]]
+name = "b"
+command = ["b"]
+
+[[child]]
+name = "pool"
+supervisor = {}
+  [[child.child]]
+  name = "w"
+  command = ["w", "--port", "1"]
+"#;
+
+    fn steps(old: &str, new: &str) -> ReloadPlan {
+        AppliedConfig::new(&config(old)).plan(&config(new))
+    }
+
+    #[test]
+    fn the_same_config_plans_nothing() {
+        assert_eq!(steps(BASE, BASE), ReloadPlan::default());
+    }
+
+    #[test]
+    fn removals_come_first_last_first_then_starts_and_replacements_in_the_new_order() {
+        let new = r#"
+[[child]]
+name = "c"
+command = ["c"]
+
+[[child]]
+name = "pool"
+supervisor = {}
+  [[child.child]]
+  name = "w"
+  command = ["w", "--port", "2"]
+"#;
+        assert_eq!(
+            steps(BASE, new).steps,
+            [
+                ReloadStep::Remove("b".into()),
+                ReloadStep::Remove("a".into()),
+                ReloadStep::Start("c".into()),
+                ReloadStep::Replace("pool".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_child_whose_workers_only_moved_is_unchanged() {
+        // A new first child shifts every worker's tag by one.
+        let new = format!("[[child]]\nname = \"first\"\ncommand = [\"f\"]\n{BASE}");
+        assert_eq!(steps(BASE, &new).steps, [ReloadStep::Start("first".into())]);
+    }
+
+    #[test]
+    fn each_run_setting_and_spec_attribute_is_a_change_and_sim_is_not() {
+        let with = |extra: &str| BASE.replacen("command = [\"b\"]", &format!("command = [\"b\"]\n{extra}"), 1);
+        for extra in [
+            "env = { X = \"1\" }",
+            "cwd = \"/tmp\"",
+            "restart = \"transient\"",
+            "shutdown = \"9s\"",
+        ] {
+            assert_eq!(
+                steps(BASE, &with(extra)).steps,
+                [ReloadStep::Replace("b".into())],
+                "{extra}"
+            );
+        }
+        assert_eq!(steps(BASE, &with("sim = { start_fail = 0.5 }")), ReloadPlan::default());
+        assert!(steps(BASE, &format!("[supervisor]\nintensity = 7\n{BASE}")).root_changed);
+    }
+
+    #[test]
+    fn the_record_follows_what_was_applied() {
+        let (old, new) = (
+            config(BASE),
+            config(&BASE.replace("\"--port\", \"1\"", "\"--port\", \"2\"")),
+        );
+        let mut applied = AppliedConfig::new(&old);
+        assert_eq!(applied.len(), 3);
+        // A failed step: the child is in no known version, so even the old
+        // config replaces it.
+        applied.unknown("a");
+        assert_eq!(applied.plan(&old).steps, [ReloadStep::Replace("a".into())]);
+        applied.applied(&old, "a");
+        applied.applied(&new, "pool");
+        assert_eq!(applied.plan(&new), ReloadPlan::default());
+        applied.removed("b");
+        assert_eq!(applied.plan(&new).steps, [ReloadStep::Start("b".into())]);
+        applied.applied(&new, "b");
+        assert_eq!(applied.plan(&new), ReloadPlan::default());
+        assert!(!applied.is_empty());
+    }
+}

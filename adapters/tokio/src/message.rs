@@ -1,0 +1,28 @@
+//! What handles send the driver task: the driver's side of the
+//! [`Supervisor`](crate::Supervisor) handle.
+
+use tokio::sync::oneshot;
+use vigil_core::{Reply, Request, RequestError, RunId};
+
+use crate::payloads::ByTag;
+use crate::report::Report;
+
+/// A message from a handle to the driver.
+pub(crate) enum Msg {
+    /// An operator request (boxed: a `Request` is large, `KillAll` tiny).
+    Request(Box<RequestMsg>),
+    /// Kill every live run now and stop supervising (a second signal).
+    KillAll { done: oneshot::Sender<()> },
+    /// A report for a run that did not come from its runner: a worker's
+    /// `ready` or `heartbeat` through the control socket.
+    Report(RunId, Report),
+}
+
+/// An operator request and where to answer it.
+pub(crate) struct RequestMsg {
+    pub(crate) request: Request,
+    /// For `start_child` and `replace_child`: what the new spec's workers
+    /// run, by their tags (see [`crate::payloads`]).
+    pub(crate) payloads: ByTag,
+    pub(crate) reply: oneshot::Sender<Result<Reply, RequestError>>,
+}
