@@ -5,12 +5,12 @@
 //! child; [`AppliedConfig::plan`] compares a new config with it. Top-level
 //! children are compared as whole subtrees, by name: one whose subtree
 //! changed in any way that reaches the engine or the process (its spec and
-//! every spec below it, and each worker's command, environment and working
-//! directory) is replaced; one whose spec only moved (other children were
-//! added or removed before it, so its workers' tags changed) is not. The
-//! simulator's `sim` table and a worker's `memory_limit` are not compared:
-//! changing only those changes nothing in the running tree.
-//! `vigil run` applies the plan on SIGHUP (docs/ADAPTER.md, "Reloads").
+//! every spec below it, and each worker's command, environment, working
+//! directory and `memory_limit`) is replaced; one whose spec only moved
+//! (other children were added or removed before it, so its workers' tags
+//! changed) is not. The simulator's `sim` table is not compared: changing
+//! only it changes nothing in the running tree.
+//! `vigil run` applies the plan on SIGHUP (docs/ADAPTER.md, the **Reloads** paragraph).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -21,8 +21,9 @@ use vigil_core::{AutoShutdown, ChildKind, ChildSpec, Lifespan, Strategy, Supervi
 
 use crate::model::TreeConfig;
 
-/// What a worker runs (argv, environment, directory): a change means a restart.
-type RunSettings = (Vec<String>, BTreeMap<String, String>, Option<PathBuf>);
+/// What a worker runs and how it is watched (argv, environment, directory,
+/// memory limit): a change means a restart.
+type RunSettings = (Vec<String>, BTreeMap<String, String>, Option<PathBuf>, Option<u64>);
 
 /// A top-level child with its tags zeroed and its workers' run settings,
 /// for comparing.
@@ -153,7 +154,7 @@ fn fingerprint(cfg: &TreeConfig, child: &ChildSpec) -> Fingerprint {
     fn walk(cfg: &TreeConfig, c: &mut ChildSpec, workers: &mut Vec<RunSettings>) {
         if let ChildKind::Worker = c.kind {
             if let Some(w) = usize::try_from(c.tag).ok().and_then(|t| cfg.workers.get(t)) {
-                workers.push((w.command.clone(), w.env.clone(), w.cwd.clone()));
+                workers.push((w.command.clone(), w.env.clone(), w.cwd.clone(), w.memory_limit));
             }
         }
         if let ChildKind::Supervisor(s) = &mut c.kind {
@@ -242,6 +243,7 @@ supervisor = {}
         for extra in [
             "env = { X = \"1\" }",
             "cwd = \"/tmp\"",
+            "memory_limit = \"64MiB\"",
             "restart = \"transient\"",
             "shutdown = \"9s\"",
         ] {
