@@ -103,7 +103,9 @@ pub enum Notice {
         reason: ExitReason,
     },
     /// A child spec was removed (temporary child ended, delete_child, failed
-    /// start_child, or its supervisor ended).
+    /// start_child). When a supervisor ends, its children are removed with
+    /// it and no `Removed` is emitted for each: its `SupExit` covers them
+    /// (a restarted supervisor builds them again from its own spec).
     Removed {
         /// The child.
         child: NodeId,
