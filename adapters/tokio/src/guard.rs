@@ -75,7 +75,7 @@
 //! makes it SIGKILL its group (only itself then) and start nothing.
 //!
 //! On vigil's side (`process.rs` of this crate): `started` becomes
-//! [`Report::Started`](crate::Report::Started); `exec-failed` a failed start
+//! [`RunnerReport::Started`](crate::RunnerReport::Started); `exec-failed` a failed start
 //! with the same message as without the guard (``cannot start `prog`: No
 //! such file or directory (os error 2)``); `status` makes vigil SIGKILL what
 //! is left of the group (a safety net), reap the guard, and report the exit
