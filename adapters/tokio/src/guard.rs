@@ -82,7 +82,7 @@
 //! reason of the program's status, with the same table as a program run
 //! without the guard. A Stop is SIGTERM to the group (the guard has it
 //! blocked; the program gets it); a Kill shuts down vigil's sending side
-//! of the control socket ([`Control::request_end`]), and only a guard that
+//! of the control socket (`Control::request_end`), and only a guard that
 //! does not answer within 5 s has its group SIGKILLed, itself included.
 //!
 //! The guard never exits while the program or any descendant runs, so there

@@ -23,7 +23,7 @@
 //! the average between the last two such samples.
 //!
 //! A monitor is pure bookkeeping over samples: [`ProcSampler`] is the only
-//! code that reads `/proc`, and the [service](MonitorService) is the only code
+//! code that reads `/proc`, and the service (`MonitorService`) is the only code
 //! that owns a timer, so monitors are tested with hand-made samples.
 
 mod memory;
