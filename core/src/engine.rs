@@ -13,7 +13,7 @@ use rand_core::SeedableRng;
 use crate::injected_bug::{Bugs, InjectedBug};
 use crate::plan::{Mail, PendingReply, SupEvent};
 use crate::runs::Runs;
-use crate::tree::{flag, NodeState, StopCause, SupId, TimerPurpose, Tree};
+use crate::tree::{flag, NodeArena, NodeState, StopCause, SupId, TimerPurpose};
 use crate::{
     ChildState, Command, ExitReason, Input, InputKind, Instant, NodeId, Notice, Readiness, RunId, SpecError, Stats,
     Strategy, SupervisorSpec,
@@ -32,7 +32,7 @@ use crate::{
 /// See the crate documentation for an example.
 #[derive(Debug)]
 pub struct Engine {
-    pub(crate) tree: Tree,
+    pub(crate) tree: NodeArena,
     pub(crate) runs: Runs,
     pub(crate) notices: VecDeque<Notice>,
     pub(crate) sup_events: VecDeque<SupEvent>,
@@ -57,7 +57,7 @@ impl Engine {
         // The root is never restarted, so its static children are built now and
         // their specs not kept (nested supervisors keep theirs, to restart).
         let children = std::mem::take(&mut spec.children);
-        let mut tree = Tree::new(Arc::new(spec));
+        let mut tree = NodeArena::new(Arc::new(spec));
         for child in &children {
             tree.add_child(SupId::ROOT, child, false).map_err(|full| full.at(""))?;
         }

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use crate::injected_bug::{Bugs, InjectedBug};
 use crate::timer_queue::TimerQueue;
-use crate::tree::{flag, NodeState, StopCause, TimerPurpose, Tree};
+use crate::tree::{flag, NodeArena, NodeState, StopCause, TimerPurpose};
 use crate::{Command, Instant, NodeId, Notice, RunId};
 
 /// The per-run flags a new run (or a run that ended) starts without.
@@ -64,7 +64,7 @@ impl Runs {
 
     /// Start a new run of worker `c`.
     #[inline]
-    pub(crate) fn spawn(&mut self, tree: &mut Tree, notices: &mut VecDeque<Notice>, c: NodeId) {
+    pub(crate) fn spawn(&mut self, tree: &mut NodeArena, notices: &mut VecDeque<Notice>, c: NodeId) {
         let generation = self.new_generation();
         let n = tree.node_mut(c);
         n.generation = generation;
@@ -82,7 +82,7 @@ impl Runs {
     }
 
     /// Kill the current run of worker `c` (once).
-    pub(crate) fn kill(&mut self, tree: &mut Tree, notices: &mut VecDeque<Notice>, c: NodeId) {
+    pub(crate) fn kill(&mut self, tree: &mut NodeArena, notices: &mut VecDeque<Notice>, c: NodeId) {
         let n = tree.node(c);
         if n.has(flag::KILL_SENT) {
             return;
@@ -101,7 +101,7 @@ impl Runs {
 
     /// Stop the current run of worker `c` by its shutdown policy (once): a
     /// brutal one kills, a timeout arms the kill deadline.
-    pub(crate) fn stop(&mut self, tree: &mut Tree, notices: &mut VecDeque<Notice>, c: NodeId, now: Instant) {
+    pub(crate) fn stop(&mut self, tree: &mut NodeArena, notices: &mut VecDeque<Notice>, c: NodeId, now: Instant) {
         let n = tree.node(c);
         if n.has(flag::STOP_SENT | flag::KILL_SENT) {
             return;
@@ -137,7 +137,7 @@ impl Runs {
 
     /// The run of worker `c` no longer exists: clear its per-run state.
     #[inline]
-    pub(crate) fn gone(&mut self, tree: &mut Tree, c: NodeId) {
+    pub(crate) fn gone(&mut self, tree: &mut NodeArena, c: NodeId) {
         self.cancel(tree, c);
         let n = tree.node_mut(c);
         n.flags &= !RUN_FLAGS;
@@ -149,7 +149,7 @@ impl Runs {
     /// years) never comes: it is recorded but never fires, so an engine given
     /// `Instant::MAX` as `now` cannot fire a re-armed deadline at the same
     /// instant for ever (docs/SEMANTICS.md, "Saturation and bounds").
-    pub(crate) fn arm(&mut self, tree: &mut Tree, c: NodeId, at: Instant, purpose: TimerPurpose) {
+    pub(crate) fn arm(&mut self, tree: &mut NodeArena, c: NodeId, at: Instant, purpose: TimerPurpose) {
         let n = tree.node_mut(c);
         n.timer_epoch = n.timer_epoch.wrapping_add(1);
         n.deadline = at;
@@ -162,7 +162,7 @@ impl Runs {
 
     /// Disarm `c`'s timer (its heap entry is skipped when it surfaces).
     #[inline]
-    pub(crate) fn cancel(&mut self, tree: &mut Tree, c: NodeId) {
+    pub(crate) fn cancel(&mut self, tree: &mut NodeArena, c: NodeId) {
         let n = tree.node_mut(c);
         if n.timer != TimerPurpose::None {
             n.timer_epoch = n.timer_epoch.wrapping_add(1);
@@ -174,7 +174,7 @@ impl Runs {
     /// The next deadline due at or before `now`: its node, whose timer slot
     /// is emptied, and what it was armed for. Cancelled entries are dropped; a
     /// heartbeat deadline that moved re-arms itself at its new time.
-    pub(crate) fn pop_due(&mut self, tree: &mut Tree, now: Instant) -> Option<(NodeId, TimerPurpose)> {
+    pub(crate) fn pop_due(&mut self, tree: &mut NodeArena, now: Instant) -> Option<(NodeId, TimerPurpose)> {
         while let Some(e) = self.timers.peek() {
             if e.at > now {
                 return None;
@@ -203,7 +203,7 @@ impl Runs {
     /// Drop cancelled entries from the top of the heap, so that
     /// [`Runs::next_deadline`] reads the next live one. Called at the end of
     /// every engine call that may have changed a timer.
-    pub(crate) fn purge(&mut self, tree: &Tree) {
+    pub(crate) fn purge(&mut self, tree: &NodeArena) {
         while let Some(e) = self.timers.peek() {
             match tree.get(e.node) {
                 Some(n) if n.timer_epoch == e.epoch => return,
@@ -215,7 +215,7 @@ impl Runs {
     }
 
     /// The next deadline (after [`Runs::purge`]); `None` if none is armed.
-    pub(crate) fn next_deadline(&self, tree: &Tree) -> Option<Instant> {
+    pub(crate) fn next_deadline(&self, tree: &NodeArena) -> Option<Instant> {
         let e = self.timers.peek()?;
         let n = tree.get(e.node)?;
         Some(if n.timer == TimerPurpose::Health {

@@ -264,23 +264,23 @@ impl ArenaFull {
 /// one): slot 0 holds a placeholder that no id names, and slot 1 the root
 /// supervisor, created with the tree and never removed.
 #[derive(Debug)]
-pub(crate) struct Tree {
+pub(crate) struct NodeArena {
     pub(crate) nodes: Vec<Node>,
     free: Vec<NodeId>,
     /// Removed during the current call; reusable from the next call on.
     graveyard: Vec<NodeId>,
 }
 
-impl Tree {
+impl NodeArena {
     /// A tree holding only the root supervisor ([`SupId::ROOT`]), with `spec`.
-    pub(crate) fn new(spec: Arc<SupervisorSpec>) -> Tree {
+    pub(crate) fn new(spec: Arc<SupervisorSpec>) -> NodeArena {
         let root = Node {
             sup: Some(Box::new(new_sup(spec))),
             shutdown: u64::MAX,
             state: NodeState::Stopped,
             ..Node::placeholder()
         };
-        Tree {
+        NodeArena {
             nodes: vec![Node::placeholder(), root],
             free: Vec::new(),
             graveyard: Vec::new(),
@@ -423,7 +423,7 @@ impl Tree {
     }
 
     /// Unlink `id` from its parent and retire its slot. Its data stays readable
-    /// until the next call (see [`Tree::recycle`]).
+    /// until the next call (see [`NodeArena::recycle`]).
     pub(crate) fn remove(&mut self, id: NodeId) {
         self.set_state(id, NodeState::Removed);
         let (parent, prev, next, is_sup) = {

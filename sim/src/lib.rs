@@ -31,8 +31,8 @@
 #![warn(missing_docs)]
 
 mod behaviour;
-mod event_queue;
 mod fault_plan;
+mod happening_queue;
 mod manual_world;
 mod meta_line;
 mod observer;
@@ -59,7 +59,7 @@ pub use options::{SimOptions, DEFAULT_MAX_STEPS};
 pub use oracle::{Oracle, Rule, Violation};
 pub use replay::replay;
 pub use replay_error::ReplayError;
-pub use report::{Outcome, RunReport};
+pub use report::{Outcome, SeedReport};
 pub use run::{replay_command, run_seed, run_seed_checked};
 pub use runs::{RunPhase, Runs, ENDED_KEPT};
 pub use seed_range::{run_seeds, Summary};

@@ -61,7 +61,7 @@ impl fmt::Display for Outcome {
 
 /// What one run did.
 #[derive(Clone, Debug, PartialEq)]
-pub struct RunReport {
+pub struct SeedReport {
     /// Its seed.
     pub seed: u64,
     /// How it ended.

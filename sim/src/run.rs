@@ -4,18 +4,18 @@ use vigil_config::TreeConfig;
 
 use crate::options::{SimOptions, DEFAULT_MAX_STEPS};
 use crate::oracle::{Rule, Violation};
-use crate::report::RunReport;
+use crate::report::SeedReport;
 use crate::simulation::Simulation;
 use vigil_trace::TraceWriter;
 
 /// Simulate `cfg` with `seed`, writing the trace to `trace`.
-pub fn run_seed(cfg: &TreeConfig, seed: u64, opts: &SimOptions, trace: TraceWriter) -> RunReport {
+pub fn run_seed(cfg: &TreeConfig, seed: u64, opts: &SimOptions, trace: TraceWriter) -> SeedReport {
     Simulation::new(cfg, seed, opts, trace).run(seed)
 }
 
 /// Run `seed` twice and compare the traces; on a mismatch the report carries
 /// a [`Rule::Determinism`] violation.
-pub fn run_seed_checked(cfg: &TreeConfig, seed: u64, opts: &SimOptions, trace: TraceWriter) -> RunReport {
+pub fn run_seed_checked(cfg: &TreeConfig, seed: u64, opts: &SimOptions, trace: TraceWriter) -> SeedReport {
     let mut first = run_seed(cfg, seed, opts, trace);
     let second = run_seed(cfg, seed, opts, TraceWriter::hashing());
     if first.violation.is_none() && (first.trace_hash, first.trace_lines) != (second.trace_hash, second.trace_lines) {

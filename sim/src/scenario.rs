@@ -1,7 +1,7 @@
 //! What the simulated world does: the behaviour model of every worker, the
 //! faults the seed picked and the script, as a [`Policy`] over the one
-//! [`World`]. It answers the engine's commands by scheduling events, and
-//! applies those events when their time comes.
+//! [`World`]. It answers the engine's commands by scheduling happenings, and
+//! applies those happenings when their time comes.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -14,8 +14,8 @@ use vigil_core::{
 };
 
 use crate::behaviour::{chance, exponential, index, lifetime, uniform};
-use crate::event_queue::{EventQueue, Kind, Why, ACTION, WORLD};
 use crate::fault_plan::FaultPlan;
+use crate::happening_queue::{HappeningKind, HappeningQueue, Why, ACTION, WORLD};
 use crate::options::SimOptions;
 use crate::runs::RunPhase;
 use crate::watch::Watch;
@@ -64,7 +64,7 @@ pub(crate) struct Scenario<'a> {
     opts: &'a SimOptions,
     rng: ChaCha8Rng,
     pub(crate) faults: FaultPlan,
-    pub(crate) queue: EventQueue,
+    pub(crate) queue: HappeningQueue,
     /// By node index; meaningful for the node's live run only (reset at its spawn).
     quirks: Vec<Quirks>,
     facts: Vec<WorkerFacts>,
@@ -91,10 +91,10 @@ impl Policy<Watch> for Scenario<'_> {
                 if q.hang {
                     q.stop_ignored = true;
                 } else {
-                    self.after(w, latency, Kind::StopDone(run));
+                    self.after(w, latency, HappeningKind::StopDone(run));
                 }
             }
-            Command::Kill(run) => self.after(w, Duration::ZERO, Kind::Killed(run)),
+            Command::Kill(run) => self.after(w, Duration::ZERO, HappeningKind::Killed(run)),
         }
     }
 }
@@ -108,7 +108,7 @@ impl<'a> Scenario<'a> {
             opts,
             rng,
             faults,
-            queue: EventQueue::default(),
+            queue: HappeningQueue::default(),
             quirks: Vec::new(),
             facts,
             default_behaviour: SimBehaviour::default(),
@@ -125,41 +125,42 @@ impl<'a> Scenario<'a> {
     pub(crate) fn schedule_initial(&mut self) {
         if let Some(script) = &self.opts.script {
             for (i, a) in script.actions.iter().enumerate() {
-                self.queue.at(Instant::ZERO + a.time, ACTION, Kind::Script(i));
+                self.queue.at(Instant::ZERO + a.time, ACTION, HappeningKind::Script(i));
             }
         }
         let end = Instant::ZERO + self.opts.duration;
         let f = self.faults.clone();
         if let Some(d) = f.crash_every {
             let t = exponential(&mut self.rng, d);
-            self.queue.at(Instant::ZERO + t, ACTION, Kind::Crash);
+            self.queue.at(Instant::ZERO + t, ACTION, HappeningKind::Crash);
         }
         for _ in 0..f.storms {
             let t = uniform(&mut self.rng, Duration::ZERO, self.opts.duration);
-            self.queue.at(Instant::ZERO + t, ACTION, Kind::Storm);
+            self.queue.at(Instant::ZERO + t, ACTION, HappeningKind::Storm);
         }
         for _ in 0..f.simultaneous {
             let t = uniform(&mut self.rng, Duration::ZERO, self.opts.duration);
-            self.queue.at(Instant::ZERO + t, ACTION, Kind::Simultaneous);
+            self.queue.at(Instant::ZERO + t, ACTION, HappeningKind::Simultaneous);
         }
         if let Some(d) = f.stale_every {
             let t = exponential(&mut self.rng, d);
-            self.queue.at(Instant::ZERO + t, ACTION, Kind::Stale);
+            self.queue.at(Instant::ZERO + t, ACTION, HappeningKind::Stale);
         }
         if let Some(d) = f.requests_every {
             let t = exponential(&mut self.rng, d);
-            self.queue.at(Instant::ZERO + t, ACTION, Kind::RandomRequest);
+            self.queue.at(Instant::ZERO + t, ACTION, HappeningKind::RandomRequest);
         }
-        self.queue.at(end, crate::event_queue::END, Kind::EndOfFaults);
+        self.queue
+            .at(end, crate::happening_queue::END, HappeningKind::EndOfFaults);
     }
 
     /// Schedule a world reaction `d` from now (saturating at the end of
     /// virtual time, `Instant::MAX`, where it still happens, once).
-    fn after(&mut self, w: &SimWorld, d: Duration, kind: Kind) {
+    fn after(&mut self, w: &SimWorld, d: Duration, kind: HappeningKind) {
         self.queue.at(w.now() + d, WORLD, kind);
     }
 
-    fn after_action(&mut self, w: &SimWorld, d: Duration, kind: Kind) {
+    fn after_action(&mut self, w: &SimWorld, d: Duration, kind: HappeningKind) {
         self.queue.at(w.now() + d, ACTION, kind);
     }
 
@@ -170,7 +171,7 @@ impl<'a> Scenario<'a> {
     fn heartbeat_after(&mut self, w: &SimWorld, d: Duration, run: RunId) {
         let at = w.now() + d;
         if at < Instant::MAX {
-            self.queue.at(at, WORLD, Kind::Heartbeat(run));
+            self.queue.at(at, WORLD, HappeningKind::Heartbeat(run));
         }
     }
 
@@ -212,11 +213,11 @@ impl<'a> Scenario<'a> {
         let hang = faulty && (chance(&mut self.rng, ignore_stop) || chance(&mut self.rng, self.faults.hang_on_stop));
         self.quirks(run.node).hang = hang;
         let kind = if fail {
-            Kind::StartFailed(run)
+            HappeningKind::StartFailed(run)
         } else if early {
-            Kind::Exit(run, Why::Early)
+            HappeningKind::Exit(run, Why::Early)
         } else {
-            Kind::Started(run)
+            HappeningKind::Started(run)
         };
         self.after(w, start_latency, kind);
     }
@@ -242,34 +243,38 @@ impl<'a> Scenario<'a> {
         }
     }
 
-    /// Apply an event whose time has come (the world's clock is at it).
-    pub(crate) fn apply(&mut self, w: &mut SimWorld, kind: Kind) {
+    /// Apply a happening whose time has come (the world's clock is at it).
+    pub(crate) fn apply(&mut self, w: &mut SimWorld, kind: HappeningKind) {
         match kind {
-            Kind::Script(i) => self.script_action(w, i),
-            Kind::Crash | Kind::Storm | Kind::Simultaneous | Kind::Stale | Kind::RandomRequest => {
+            HappeningKind::Script(i) => self.script_action(w, i),
+            HappeningKind::Crash
+            | HappeningKind::Storm
+            | HappeningKind::Simultaneous
+            | HappeningKind::Stale
+            | HappeningKind::RandomRequest => {
                 if self.faulty {
                     self.fault(w, kind);
                 }
             }
-            Kind::EndOfFaults => self.end_of_faults(w),
-            Kind::EndOfLiveness => self.finished = true,
-            run_event => self.run_event(w, run_event),
+            HappeningKind::EndOfFaults => self.end_of_faults(w),
+            HappeningKind::EndOfLiveness => self.finished = true,
+            run_happening => self.run_happening(w, run_happening),
         }
     }
 
     /// Something happens to one run (nothing, if the run is no longer
     /// there for it).
-    fn run_event(&mut self, w: &mut SimWorld, kind: Kind) {
+    fn run_happening(&mut self, w: &mut SimWorld, kind: HappeningKind) {
         let phase = |w: &SimWorld, run| w.runs().phase(run);
         match kind {
-            Kind::Started(run) => self.started(w, run),
-            Kind::StartFailed(run) if w.runs().is_live(run) => {
+            HappeningKind::Started(run) => self.started(w, run),
+            HappeningKind::StartFailed(run) if w.runs().is_live(run) => {
                 w.deliver(Input::StartFailed(run, "simulated start failure".into()), self);
             }
-            Kind::Ready(run) if matches!(phase(w, run), Some(RunPhase::Up { .. })) => {
+            HappeningKind::Ready(run) if matches!(phase(w, run), Some(RunPhase::Up { .. })) => {
                 w.deliver(Input::Ready(run), self);
             }
-            Kind::Heartbeat(run) if phase(w, run).is_some_and(|p| p != RunPhase::Stopping) => {
+            HappeningKind::Heartbeat(run) if phase(w, run).is_some_and(|p| p != RunPhase::Stopping) => {
                 if !self.quirks(run.node).silent {
                     w.deliver(Input::Heartbeat(run), self);
                 }
@@ -277,8 +282,8 @@ impl<'a> Scenario<'a> {
                     self.heartbeat_after(w, heartbeat_every(h), run);
                 }
             }
-            Kind::Silence(run) if w.runs().is_live(run) && self.faulty => self.quirks(run.node).silent = true,
-            Kind::Exit(run, why)
+            HappeningKind::Silence(run) if w.runs().is_live(run) && self.faulty => self.quirks(run.node).silent = true,
+            HappeningKind::Exit(run, why)
                 if w.runs().is_live(run) && (self.faulty || phase(w, run) == Some(RunPhase::Spawning)) =>
             {
                 let reason = match why {
@@ -288,8 +293,8 @@ impl<'a> Scenario<'a> {
                 };
                 self.end_run(w, run, reason);
             }
-            Kind::StopDone(run) => self.end_run(w, run, ExitReason::shutdown()),
-            Kind::Killed(run) => self.end_run(w, run, ExitReason::Killed),
+            HappeningKind::StopDone(run) => self.end_run(w, run, ExitReason::shutdown()),
+            HappeningKind::Killed(run) => self.end_run(w, run, ExitReason::Killed),
             _ => {}
         }
     }
@@ -303,11 +308,15 @@ impl<'a> Scenario<'a> {
         let b = self.behaviour(w.engine(), run.node);
         let (ready_latency, life) = (b.ready_latency, b.lifetime);
         if w.engine().readiness(run.node) == Some(Readiness::Notify) {
-            self.after(w, ready_latency, Kind::Ready(run));
+            self.after(w, ready_latency, HappeningKind::Ready(run));
         }
         if self.faulty {
             if let Some(life) = lifetime(&mut self.rng, &life) {
-                self.after(w, ready_latency.saturating_add(life), Kind::Exit(run, Why::Lifetime));
+                self.after(
+                    w,
+                    ready_latency.saturating_add(life),
+                    HappeningKind::Exit(run, Why::Lifetime),
+                );
             }
         }
         if let Some(h) = self.facts(w.engine(), run.node).health_timeout {
@@ -315,45 +324,45 @@ impl<'a> Scenario<'a> {
             self.heartbeat_after(w, ready_latency.saturating_add(every), run);
             if self.faulty && chance(&mut self.rng, self.faults.missed_heartbeats) {
                 let when = uniform(&mut self.rng, Duration::ZERO, h.saturating_mul(10));
-                self.after(w, when, Kind::Silence(run));
+                self.after(w, when, HappeningKind::Silence(run));
             }
         }
     }
 
     /// An injected fault (faults are on); the recurring ones reschedule themselves.
-    fn fault(&mut self, w: &mut SimWorld, kind: Kind) {
+    fn fault(&mut self, w: &mut SimWorld, kind: HappeningKind) {
         match kind {
-            Kind::Crash => {
+            HappeningKind::Crash => {
                 self.crash_one(w, 0);
                 if let Some(d) = self.faults.crash_every {
                     let t = exponential(&mut self.rng, d);
-                    self.after_action(w, t, Kind::Crash);
+                    self.after_action(w, t, HappeningKind::Crash);
                 }
             }
-            Kind::Storm => {
+            HappeningKind::Storm => {
                 let k = 2 + index(&mut self.rng, 8);
                 for i in 0..k {
                     self.crash_one(w, i as u64);
                 }
             }
-            Kind::Simultaneous => {
+            HappeningKind::Simultaneous => {
                 let k = 2 + index(&mut self.rng, 3);
                 for _ in 0..k {
                     self.crash_one(w, 0);
                 }
             }
-            Kind::Stale => {
+            HappeningKind::Stale => {
                 self.inject_stale(w);
                 if let Some(d) = self.faults.stale_every {
                     let t = exponential(&mut self.rng, d);
-                    self.after_action(w, t, Kind::Stale);
+                    self.after_action(w, t, HappeningKind::Stale);
                 }
             }
-            Kind::RandomRequest => {
+            HappeningKind::RandomRequest => {
                 self.random_request(w);
                 if let Some(d) = self.faults.requests_every {
                     let t = exponential(&mut self.rng, d);
-                    self.after_action(w, t, Kind::RandomRequest);
+                    self.after_action(w, t, HappeningKind::RandomRequest);
                 }
             }
             _ => {}
@@ -375,9 +384,9 @@ impl<'a> Scenario<'a> {
         let Some(run) = picked else { return };
         let why = Why::Crash(index(&mut self.rng, CRASH_REASONS.len()) as u8);
         if delay_ms == 0 {
-            self.run_event(w, Kind::Exit(run, why));
+            self.run_happening(w, HappeningKind::Exit(run, why));
         } else {
-            self.after(w, Duration::from_millis(delay_ms), Kind::Exit(run, why));
+            self.after(w, Duration::from_millis(delay_ms), HappeningKind::Exit(run, why));
         }
     }
 
@@ -499,7 +508,7 @@ impl<'a> Scenario<'a> {
             q.silent = false;
             if q.stop_ignored {
                 let latency = self.behaviour(w.engine(), run.node).stop_latency;
-                self.after(w, latency, Kind::StopDone(run));
+                self.after(w, latency, HappeningKind::StopDone(run));
             }
         }
         self.scratch_runs = live;
@@ -510,7 +519,8 @@ impl<'a> Scenario<'a> {
             // expected up by then. The phase runs without faults, unjudged.
             self.liveness = false;
         }
-        self.queue.at(at, crate::event_queue::END, Kind::EndOfLiveness);
+        self.queue
+            .at(at, crate::happening_queue::END, HappeningKind::EndOfLiveness);
     }
 }
 

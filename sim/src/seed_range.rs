@@ -9,7 +9,7 @@ use std::time::Duration;
 use vigil_config::TreeConfig;
 
 use crate::options::SimOptions;
-use crate::report::{Outcome, RunReport};
+use crate::report::{Outcome, SeedReport};
 use crate::run::run_seed;
 use vigil_trace::TraceWriter;
 
@@ -19,7 +19,7 @@ pub struct Summary {
     /// Seeds run.
     pub seeds: u64,
     /// Reports of the runs that broke a rule, by seed.
-    pub violations: Vec<RunReport>,
+    pub violations: Vec<SeedReport>,
     /// Total virtual time simulated.
     pub virtual_time: Duration,
     /// Total events processed.
@@ -35,7 +35,7 @@ pub struct Summary {
 }
 
 impl Summary {
-    fn add(&mut self, r: &RunReport) {
+    fn add(&mut self, r: &SeedReport) {
         self.seeds += 1;
         self.virtual_time = self.virtual_time.saturating_add(r.virtual_time);
         self.events += r.events;
@@ -59,7 +59,7 @@ pub fn run_seeds(
     seeds: Range<u64>,
     opts: &SimOptions,
     jobs: usize,
-    progress: &(dyn Fn(&RunReport) + Sync),
+    progress: &(dyn Fn(&SeedReport) + Sync),
 ) -> Summary {
     let next = AtomicU64::new(seeds.start);
     let total = Mutex::new(Summary::default());

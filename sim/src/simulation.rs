@@ -3,7 +3,7 @@
 //! driven through virtual time until the run ends, then judged for liveness.
 //!
 //! The loop takes whichever comes first, the engine's next deadline
-//! (deadlines fire before queued events at the same instant) or the next
+//! (deadlines fire before queued happenings at the same instant) or the next
 //! event of the scenario, and stops at the first broken rule, at the step
 //! budget, when the tree is down, or at the end of the liveness phase.
 
@@ -17,7 +17,7 @@ use crate::fault_plan::FaultPlan;
 use crate::observer::Observer;
 use crate::options::SimOptions;
 use crate::oracle::Rule;
-use crate::report::{Outcome, RunReport};
+use crate::report::{Outcome, SeedReport};
 use crate::scenario::{liveness_bound, Scenario, SimWorld};
 use crate::watch::Watch;
 use crate::world::World;
@@ -63,7 +63,7 @@ impl<'a> Simulation<'a> {
     }
 
     /// The run's report. Runs the whole simulation.
-    pub(crate) fn run(mut self, seed: u64) -> RunReport {
+    pub(crate) fn run(mut self, seed: u64) -> SeedReport {
         let trace = &mut self.world.observer_mut().trace;
         if !trace.is_off() {
             trace.raw_line(&crate::meta_line::meta_line(self.cfg, seed, self.opts));
@@ -102,7 +102,7 @@ impl<'a> Simulation<'a> {
         self.report(seed)
     }
 
-    fn report(mut self, seed: u64) -> RunReport {
+    fn report(mut self, seed: u64) -> SeedReport {
         let watch = self.world.observer_mut();
         let _ = watch.trace.finish();
         let violation = watch.oracle.violation().cloned();
@@ -112,7 +112,7 @@ impl<'a> Simulation<'a> {
             None => Outcome::of(self.world.engine()),
         };
         let watch = self.world.observer();
-        RunReport {
+        SeedReport {
             seed,
             outcome,
             violation,

@@ -7,7 +7,7 @@
 use proptest::prelude::*;
 use vigil_config::TreeConfig;
 use vigil_sim::strategies::{script_for, sim_options, tree_config};
-use vigil_sim::{run_seed, run_seed_checked, RunReport, SimOptions, TraceWriter};
+use vigil_sim::{run_seed, run_seed_checked, SeedReport, SimOptions, TraceWriter};
 
 fn cases() -> u32 {
     std::env::var("VIGIL_PROPTEST_CASES")
@@ -17,7 +17,7 @@ fn cases() -> u32 {
 }
 
 /// Re-run a failing case with its trace written to a file; the message names it.
-fn explain(cfg: &TreeConfig, seed: u64, opts: &SimOptions, report: &RunReport) -> String {
+fn explain(cfg: &TreeConfig, seed: u64, opts: &SimOptions, report: &SeedReport) -> String {
     let path = std::env::temp_dir().join(format!("vigil-failure-{seed}.jsonl"));
     let _ = std::fs::write(path.with_extension("config.txt"), format!("{cfg:#?}\n{opts:#?}"));
     if let Ok(file) = std::fs::File::create(&path) {

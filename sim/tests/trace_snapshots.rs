@@ -2,7 +2,7 @@
 //! pinned as snapshots, plus the trace's own format: byte-identical reruns,
 //! one JSON object per line, keys in the order docs/TRACE.md gives.
 //!
-//! Each snapshot was read line by line against the supervision contract
+//! Each snapshot was read line by line against the supervision semantics
 //! (docs/SEMANTICS.md: restart table, strategies, intensity, shutdown protocol)
 //! when it was accepted; the scripted ones also assert the key moments
 //! (give-up, reverse-order stops, kill deadlines) in code, so a changed
@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use vigil_config::{Script, TreeConfig};
-use vigil_sim::{run_seed, Outcome, RunReport, SimOptions, TraceWriter};
+use vigil_sim::{run_seed, Outcome, SeedReport, SimOptions, TraceWriter};
 
 /// A `Write` into shared memory, so the trace can be read after the run.
 #[derive(Clone, Default)]
@@ -59,7 +59,7 @@ fn example_script(name: &str) -> Script {
 }
 
 /// Run one seed and return its report and its whole trace text.
-fn traced(cfg: &TreeConfig, seed: u64, opts: &SimOptions) -> (RunReport, String) {
+fn traced(cfg: &TreeConfig, seed: u64, opts: &SimOptions) -> (SeedReport, String) {
     let buf = Buffer::default();
     let report = run_seed(cfg, seed, opts, TraceWriter::to_sink(Box::new(buf.clone())));
     let bytes = buf.0.lock().unwrap().clone();
@@ -100,7 +100,7 @@ fn scripted(script: &str, duration: Duration) -> SimOptions {
 }
 
 /// Run, check that no rule broke, snapshot the trace; return it for more checks.
-fn snapshot(name: &str, cfg: &TreeConfig, seed: u64, opts: &SimOptions) -> (RunReport, String) {
+fn snapshot(name: &str, cfg: &TreeConfig, seed: u64, opts: &SimOptions) -> (SeedReport, String) {
     let (report, trace) = traced(cfg, seed, opts);
     assert!(report.violation.is_none(), "{name}: {:?}", report.violation);
     insta::assert_snapshot!(name, without_heartbeats(&trace));
@@ -452,7 +452,7 @@ fn raw_keys(line: &str) -> Vec<String> {
 }
 
 #[test]
-fn every_event_line_is_json_with_keys_in_the_contract_order() {
+fn every_event_line_is_json_with_keys_in_the_trace_md_order() {
     let mut kinds = std::collections::BTreeSet::new();
     for (name, cfg, seed, opts) in sample_runs() {
         let (_, trace) = traced(&cfg, seed, &opts);
@@ -521,7 +521,7 @@ fn every_event_line_is_json_with_keys_in_the_contract_order() {
 /// The meta line is a trace line too: docs/TRACE.md ("The meta line") puts
 /// `t` first and `ev` second on every line.
 #[test]
-fn the_meta_line_keys_follow_the_contract_order() {
+fn the_meta_line_keys_follow_the_trace_md_order() {
     let cfg = example("web-stack.toml");
     let (_, trace) = traced(&cfg, 0, &random(Duration::from_secs(60)));
     let meta = trace.lines().next().expect("a first line");

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand};
 use vigil_tokio::control::client::{Client, ClientError, Message};
-use vigil_tokio::control::protocol::{Op, RequestId};
+use vigil_tokio::control::protocol::{Op, WireId};
 
 use crate::ctl_render as render;
 
@@ -330,7 +330,7 @@ async fn talk(socket: &std::path::Path, op: &Op, args: &CtlArgs, wait: Option<Du
 }
 
 /// Subscribe, and wait until the server confirms; the subscription's id.
-async fn subscribed(client: &mut Client) -> Result<Option<RequestId>, ClientError> {
+async fn subscribed(client: &mut Client) -> Result<Option<WireId>, ClientError> {
     let id = Some(client.send(&Op::Subscribe {}).await?);
     loop {
         match client.next_message().await? {
@@ -345,7 +345,7 @@ async fn subscribed(client: &mut Client) -> Result<Option<RequestId>, ClientErro
 }
 
 /// `subscribe`: every trace event as one JSON line until the stream ends.
-async fn follow(client: &mut Client, id: Option<RequestId>) -> Result<(), ClientError> {
+async fn follow(client: &mut Client, id: Option<WireId>) -> Result<(), ClientError> {
     // A reader that leaves (`| head -1`) ends the command even on an idle tree.
     let gone = crate::output::stdout_reader_gone();
     tokio::pin!(gone);

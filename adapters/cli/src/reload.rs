@@ -18,7 +18,7 @@ use tokio::sync::Mutex;
 
 use vigil_config::{AppliedConfig, ConfigError, ReloadStep, TreeConfig};
 use vigil_core::{ChildSpec, Request, RequestError};
-use vigil_tokio::{OutputMode, ProcessSpec, Supervisor};
+use vigil_tokio::{OutputMode, ProcessSpec, TreeHandle};
 
 use crate::config_snapshot::{self, SnapshotError};
 use crate::worker_processes;
@@ -80,7 +80,7 @@ struct Target<'a> {
 /// Reload in a task of its own, beside the signal handling (a slow stop must
 /// not delay SIGTERM), after any reload still running: each holds `applied`
 /// while it works.
-pub fn spawn(sup: &Supervisor, applied: &Arc<Mutex<AppliedConfig>>, path: &Path, output: &OutputMode) {
+pub fn spawn(sup: &TreeHandle, applied: &Arc<Mutex<AppliedConfig>>, path: &Path, output: &OutputMode) {
     let (sup, applied, path, output) = (sup.clone(), Arc::clone(applied), path.to_owned(), output.clone());
     tokio::spawn(async move {
         let mut applied = applied.lock().await;
@@ -89,7 +89,7 @@ pub fn spawn(sup: &Supervisor, applied: &Arc<Mutex<AppliedConfig>>, path: &Path,
 }
 
 /// Apply the config file at `path` to the running tree (see the module documentation).
-async fn reload(sup: &Supervisor, applied: &mut AppliedConfig, path: &Path, output: &OutputMode) {
+async fn reload(sup: &TreeHandle, applied: &mut AppliedConfig, path: &Path, output: &OutputMode) {
     let new = match load(path, applied) {
         Ok(c) => c,
         Err(e) => {
@@ -140,7 +140,7 @@ async fn reload(sup: &Supervisor, applied: &mut AppliedConfig, path: &Path, outp
 
 /// Take one step of the plan.
 async fn apply(
-    sup: &Supervisor,
+    sup: &TreeHandle,
     applied: &mut AppliedConfig,
     target: &Target<'_>,
     step: ReloadStep,
@@ -170,7 +170,7 @@ async fn apply(
 
 /// Stop and delete the child `name`, which the new config no longer has;
 /// one already gone counts as removed.
-async fn remove(sup: &Supervisor, applied: &mut AppliedConfig, name: &str, tally: &mut Tally) -> Result<(), Stopping> {
+async fn remove(sup: &TreeHandle, applied: &mut AppliedConfig, name: &str, tally: &mut Tally) -> Result<(), Stopping> {
     let gone = |r: Result<_, RequestError>| match r {
         Ok(_) | Err(RequestError::NotFound(_)) => Ok(()),
         Err(e) => Err(e),
@@ -192,7 +192,7 @@ async fn remove(sup: &Supervisor, applied: &mut AppliedConfig, name: &str, tally
 
 /// Start `spec`, a child the running tree does not have.
 async fn start_new(
-    sup: &Supervisor,
+    sup: &TreeHandle,
     applied: &mut AppliedConfig,
     target: &Target<'_>,
     spec: ChildSpec,
@@ -288,7 +288,7 @@ fn replaced(
 
 /// Stop a changed child, give it its new spec in place (so it keeps its
 /// position in start order), and start it again.
-async fn replace(sup: &Supervisor, target: &Target<'_>, spec: ChildSpec) -> Result<(), ReplaceError> {
+async fn replace(sup: &TreeHandle, target: &Target<'_>, spec: ChildSpec) -> Result<(), ReplaceError> {
     let name = spec.name.clone();
     sup.request(Request::TerminateChild { path: name.clone() })
         .await

@@ -12,7 +12,7 @@ use vigil_config::{AppliedConfig, TreeConfig};
 use vigil_core::{ExitReason, Notice};
 use vigil_tokio::control::{ControlOptions, ControlServer};
 use vigil_tokio::monitor::{LeakDetection, MonitorSettings};
-use vigil_tokio::{OutputMode, ProcessTreeOptions, Supervisor, Tree};
+use vigil_tokio::{OutputMode, ProcessTreeOptions, Tree, TreeHandle};
 use vigil_trace::{Flush, TraceFile, TraceFileStatus};
 
 use crate::exit::OUTPUT_FAILED;
@@ -122,7 +122,7 @@ fn init_logging() {
 
 /// The tree as started: its handle, and what ends with it.
 struct Running {
-    sup: Supervisor,
+    sup: TreeHandle,
     /// Closes the control server (removing its socket file) when vigil
     /// returns, however it returns.
     control: CloseOnDrop,
@@ -156,7 +156,7 @@ async fn supervise(args: RunArgs, config: PathBuf, cfg: TreeConfig) -> ExitCode 
     let current = std::sync::Arc::new(tokio::sync::Mutex::new(AppliedConfig::new(&cfg)));
     let mut stopping = false;
     let mut root_gave_up = false;
-    let gave_up = |e: &vigil_tokio::Event| matches!(e.notice, Notice::GiveUp { .. }) && e.path.is_empty();
+    let gave_up = |e: &vigil_tokio::TreeEvent| matches!(e.notice, Notice::GiveUp { .. }) && e.path.is_empty();
     loop {
         tokio::select! {
             // Events first: a give-up is broadcast in the same step the tree goes down.
@@ -220,7 +220,7 @@ fn start(args: &RunArgs, cfg: &TreeConfig, output: &OutputMode) -> Result<Runnin
 }
 
 /// The exit code for the end of the tree (before the trace is accounted for).
-fn tree_outcome(sup: &Supervisor, reason: &ExitReason, stopping: bool, root_gave_up: bool) -> ExitCode {
+fn tree_outcome(sup: &TreeHandle, reason: &ExitReason, stopping: bool, root_gave_up: bool) -> ExitCode {
     match sup.driver_panic() {
         // A bug in vigil: every child was killed; EX_SOFTWARE.
         Some(panic) => {
@@ -252,7 +252,7 @@ impl Drop for CloseOnDrop {
 }
 
 /// First signal: ordered shutdown. Second: kill everything, exit 130.
-async fn on_stop_signal(sup: &Supervisor, stopping: &mut bool, name: &str) -> Option<ExitCode> {
+async fn on_stop_signal(sup: &TreeHandle, stopping: &mut bool, name: &str) -> Option<ExitCode> {
     if !*stopping {
         *stopping = true;
         tracing::info!(

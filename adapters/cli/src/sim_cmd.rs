@@ -253,7 +253,7 @@ fn range(args: &SimArgs, cfg: &TreeConfig, seeds: Range<u64>, opts: &SimOptions)
     let started = Instant::now();
     let last_progress = Mutex::new(Instant::now());
     let quiet = args.quiet;
-    let progress = |r: &vigil_sim::RunReport| {
+    let progress = |r: &vigil_sim::SeedReport| {
         let n = done.fetch_add(1, Ordering::Relaxed) + 1;
         if let Some(v) = &r.violation {
             eprintln!("seed {}: VIOLATION {v}", r.seed);
@@ -304,7 +304,7 @@ fn range(args: &SimArgs, cfg: &TreeConfig, seeds: Range<u64>, opts: &SimOptions)
 }
 
 /// 3 when every failed run only exceeded its step budget, else 1.
-fn failure_code(failed: &[vigil_sim::RunReport]) -> ExitCode {
+fn failure_code(failed: &[vigil_sim::SeedReport]) -> ExitCode {
     let budget_only = failed.iter().all(|r| {
         r.violation
             .as_ref()

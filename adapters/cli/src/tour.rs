@@ -19,7 +19,7 @@ use vigil_sim::{Observer, Policy, World};
 
 /// Something scheduled in the virtual world.
 #[derive(Debug, Clone)]
-enum Event {
+enum Happening {
     /// Deliver an input to the engine.
     Input(Input),
     /// The current run of `path` exits with `reason`.
@@ -53,17 +53,20 @@ fn spec() -> SupervisorSpec {
         .child(ChildSpec::supervisor("web", web))
 }
 
-/// The scripted day: (time in ms, event).
-fn script() -> Vec<(u64, Event)> {
+/// The scripted day: (time in ms, happening).
+fn script() -> Vec<(u64, Happening)> {
     let segfault = || ExitReason::Error("segfault".into());
     vec![
-        (1_000, Event::Crash("cache", ExitReason::Error("out of memory".into()))),
-        (2_000, Event::Silence("db")),
-        (6_000, Event::Crash("web/w2", ExitReason::Normal)),
-        (7_000, Event::Crash("web/http", segfault())),
-        (7_100, Event::Crash("web/w1", segfault())),
-        (7_200, Event::Crash("web/w1", segfault())),
-        (9_000, Event::Request(Request::Shutdown)),
+        (
+            1_000,
+            Happening::Crash("cache", ExitReason::Error("out of memory".into())),
+        ),
+        (2_000, Happening::Silence("db")),
+        (6_000, Happening::Crash("web/w2", ExitReason::Normal)),
+        (7_000, Happening::Crash("web/http", segfault())),
+        (7_100, Happening::Crash("web/w1", segfault())),
+        (7_200, Happening::Crash("web/w1", segfault())),
+        (9_000, Happening::Request(Request::Shutdown)),
     ]
 }
 
@@ -104,7 +107,7 @@ impl Observer for Printer {
 
 /// How the tour's world answers commands: with inputs after fixed latencies.
 struct Tour {
-    queue: BTreeMap<(Instant, u64), Event>,
+    queue: BTreeMap<(Instant, u64), Happening>,
     seq: u64,
     /// Runs that stopped sending heartbeats.
     silent: Vec<RunId>,
@@ -115,12 +118,12 @@ impl Policy<Printer> for Tour {
         let now = world.now();
         match cmd {
             Command::Spawn(run) => {
-                self.at(now + START_LATENCY, Event::Input(Input::Started(run)));
+                self.at(now + START_LATENCY, Happening::Input(Input::Started(run)));
                 if world.engine().name(run.node) == Some("db") {
-                    self.at(now + START_LATENCY + READY_LATENCY, Event::Input(Input::Ready(run)));
+                    self.at(now + START_LATENCY + READY_LATENCY, Happening::Input(Input::Ready(run)));
                     let mut t = now + START_LATENCY + READY_LATENCY + HEARTBEAT_EVERY;
                     for _ in 0..40 {
-                        self.at(t, Event::Input(Input::Heartbeat(run)));
+                        self.at(t, Happening::Input(Input::Heartbeat(run)));
                         t = t + HEARTBEAT_EVERY;
                     }
                 }
@@ -128,35 +131,35 @@ impl Policy<Printer> for Tour {
             Command::Stop(run) => {
                 self.at(
                     now + STOP_LATENCY,
-                    Event::Input(Input::Exited(run, ExitReason::shutdown())),
+                    Happening::Input(Input::Exited(run, ExitReason::shutdown())),
                 );
             }
-            Command::Kill(run) => self.at(now, Event::Input(Input::Exited(run, ExitReason::Killed))),
+            Command::Kill(run) => self.at(now, Happening::Input(Input::Exited(run, ExitReason::Killed))),
         }
     }
 }
 
 impl Tour {
-    fn at(&mut self, t: Instant, e: Event) {
+    fn at(&mut self, t: Instant, e: Happening) {
         self.seq += 1;
         self.queue.insert((t, self.seq), e);
     }
 
-    fn apply(&mut self, world: &mut World<Printer>, e: Event) {
+    fn apply(&mut self, world: &mut World<Printer>, e: Happening) {
         let engine = world.engine();
         match e {
-            Event::Input(input) => {
+            Happening::Input(input) => {
                 let silenced = matches!(&input, Input::Heartbeat(r) if self.silent.contains(r));
                 if !silenced {
                     world.deliver(input, self);
                 }
             }
-            Event::Crash(path, reason) => {
+            Happening::Crash(path, reason) => {
                 if let Some(run) = engine.lookup(path).and_then(|n| engine.current_run(n)) {
                     world.deliver(Input::Exited(run, reason), self);
                 }
             }
-            Event::Silence(path) => {
+            Happening::Silence(path) => {
                 if let Some(run) = engine.lookup(path).and_then(|n| engine.current_run(n)) {
                     let now = world.now();
                     let line = format!("(script)  {path} (run {}) stops sending heartbeats", run.generation);
@@ -164,7 +167,7 @@ impl Tour {
                     self.silent.push(run);
                 }
             }
-            Event::Request(r) => {
+            Happening::Request(r) => {
                 let _ = world.request(r, self);
             }
         }
@@ -248,9 +251,9 @@ pub fn run(quiet: bool) -> ExitCode {
     }
     world.start(&mut tour);
     loop {
-        let next_event = tour.queue.keys().next().map(|k| k.0);
+        let next_happening = tour.queue.keys().next().map(|k| k.0);
         let next_timer = world.next_deadline();
-        let Some(t) = [next_event, next_timer].into_iter().flatten().min() else {
+        let Some(t) = [next_happening, next_timer].into_iter().flatten().min() else {
             break;
         };
         if next_timer.is_some_and(|nt| nt <= t) {

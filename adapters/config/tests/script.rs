@@ -6,7 +6,7 @@ use vigil_config::{load_script, parse_script, Action, ConfigError, ConfigErrorKi
 use vigil_core::{ChildSpec, ExitReason, Request, RestartAllMode};
 
 /// The example of docs/CONFIG.md ("The scenario script"), verbatim.
-const CONTRACT_EXAMPLE: &str = r#"
+const CONFIG_MD_SCRIPT: &str = r#"
 [[at]]
 time = "1s"
 exit = "web/w1"          # the current run of that worker exits by itself
@@ -40,8 +40,8 @@ fn at(time: Duration, line: usize, action: Action) -> TimedAction {
 }
 
 #[test]
-fn the_contract_example() {
-    let script = parse_script(CONTRACT_EXAMPLE, "scenario.toml").unwrap();
+fn the_config_md_script_example() {
+    let script = parse_script(CONFIG_MD_SCRIPT, "scenario.toml").unwrap();
     assert_eq!(script.source, "scenario.toml");
     assert_eq!(
         script.actions,
@@ -391,7 +391,7 @@ fn files_are_loaded() {
     let dir = std::env::temp_dir().join(format!("vigil-config-script-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("scenario.toml");
-    std::fs::write(&path, CONTRACT_EXAMPLE).unwrap();
+    std::fs::write(&path, CONFIG_MD_SCRIPT).unwrap();
     let script = load_script(&path).unwrap();
     assert_eq!(script.source, path.display().to_string());
     assert_eq!(script.actions.len(), 5);

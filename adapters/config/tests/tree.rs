@@ -11,7 +11,7 @@ use vigil_core::{
 };
 
 /// The complete example of docs/CONFIG.md ("A complete example"), verbatim.
-const CONTRACT_EXAMPLE: &str = r#"
+const CONFIG_MD_EXAMPLE: &str = r#"
 [supervisor]                 # the root supervisor (all keys optional)
 strategy = "one_for_one"     # one_for_one | one_for_all | rest_for_one | one_terminate_all
 intensity = 3
@@ -61,8 +61,8 @@ fn supervisor_of(child: &ChildSpec) -> &SupervisorSpec {
 }
 
 #[test]
-fn the_contract_example_parses_field_by_field() {
-    let config = parse_tree(CONTRACT_EXAMPLE, "examples/web.toml").unwrap();
+fn the_config_md_example_parses_field_by_field() {
+    let config = parse_tree(CONFIG_MD_EXAMPLE, "examples/web.toml").unwrap();
     assert_eq!(config.source, "examples/web.toml");
     assert_eq!(config.name, "web");
     assert_eq!(config.control.socket, Some(PathBuf::from("vigil.sock")));
@@ -148,8 +148,8 @@ fn the_contract_example_parses_field_by_field() {
 }
 
 #[test]
-fn the_contract_example_renders() {
-    let config = parse_tree(CONTRACT_EXAMPLE, "examples/web.toml").unwrap();
+fn the_config_md_example_renders() {
+    let config = parse_tree(CONFIG_MD_EXAMPLE, "examples/web.toml").unwrap();
     assert_eq!(
         config.render(),
         "\
@@ -366,7 +366,7 @@ fn files_are_loaded_with_their_stem_as_name() {
     let dir = std::env::temp_dir().join(format!("vigil-config-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("shop.toml");
-    std::fs::write(&path, CONTRACT_EXAMPLE).unwrap();
+    std::fs::write(&path, CONFIG_MD_EXAMPLE).unwrap();
     let config: TreeConfig = load_tree(&path).unwrap();
     assert_eq!(config.name, "shop");
     assert_eq!(config.source, path.display().to_string());

@@ -87,7 +87,7 @@ proptest! {
 }
 
 #[test]
-fn examples_from_the_contract() {
+fn examples_from_config_md_values() {
     let s = Duration::from_secs;
     assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
     assert_eq!(parse_duration("5s"), Ok(s(5)));

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use tokio::sync::Notify;
 use vigil_core::{ChildSpec, SupervisorSpec};
-use vigil_tokio::{Supervisor, Tree};
+use vigil_tokio::{Tree, TreeHandle};
 
 fn runtime(multi: bool) -> tokio::runtime::Runtime {
     if multi {
@@ -55,7 +55,7 @@ struct Batch {
     done: Notify,
 }
 
-fn start_tree(siblings: usize, batch: &Arc<Batch>) -> Supervisor {
+fn start_tree(siblings: usize, batch: &Arc<Batch>) -> TreeHandle {
     let mut tree = Tree::new(
         SupervisorSpec::new()
             .intensity(1_000_000_000)

@@ -35,7 +35,7 @@ use vigil_core::{ChildSpec, SupervisorSpec};
 use vigil_tokio::control::client::Client;
 use vigil_tokio::control::protocol::Op;
 use vigil_tokio::control::{ControlOptions, ControlServer};
-use vigil_tokio::{Supervisor, Tree};
+use vigil_tokio::{Tree, TreeHandle};
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -64,7 +64,7 @@ fn idle_tree(children: usize) -> Tree {
     tree
 }
 
-async fn serve(children: usize) -> (tempfile::TempDir, ControlServer, Supervisor) {
+async fn serve(children: usize) -> (tempfile::TempDir, ControlServer, TreeHandle) {
     let dir = tempfile::tempdir().expect("tempdir");
     let server = ControlServer::bind(ControlOptions::new(dir.path().join("bench.sock"))).expect("bind");
     let sup = idle_tree(children).control(server.clone()).start().expect("tree");

@@ -32,7 +32,7 @@
 //!   tokio reaping it, the driver and the engine, fork, exec, and the dynamic
 //!   loader and Rust runtime start-up of the replacement up to `main`.
 //! - **events**: the `time` of the replacement's `Started` event minus that of
-//!   the `Exited` event, both from `Supervisor::events()`. Without the guard,
+//!   the `Exited` event, both from `TreeHandle::events()`. Without the guard,
 //!   the driver's own share: from the engine handling the exit to the
 //!   replacement exec'd (`Command::spawn` returns once the child has called
 //!   `execve`), without the exit detection and without the child's start-up

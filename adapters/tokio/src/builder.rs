@@ -4,10 +4,10 @@ use std::future::Future;
 
 use vigil_core::{ChildKind, ChildSpec, SpecError, SupervisorSpec};
 
-use crate::context::Context;
+use crate::context::RunContext;
 use crate::control::ControlServer;
 use crate::driver;
-use crate::handle::Supervisor;
+use crate::handle::TreeHandle;
 use crate::monitor::MonitorSettings;
 use crate::payloads::Payload;
 use crate::process::ProcessSpec;
@@ -114,11 +114,11 @@ impl Tree {
         self
     }
 
-    /// Add a task worker: `f` is called for every run with that run's [`Context`].
+    /// Add a task worker: `f` is called for every run with that run's [`RunContext`].
     /// `Ok` ends the run normally, `Err(e)` with `error(e)`, a panic with `panic(..)`.
     pub fn task<F, Fut, E>(mut self, spec: ChildSpec, f: F) -> Self
     where
-        F: Fn(Context) -> Fut + Send + Sync + 'static,
+        F: Fn(RunContext) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<(), E>> + Send + 'static,
         E: std::fmt::Display + Send + 'static,
     {
@@ -138,9 +138,9 @@ impl Tree {
     /// `main`: elsewhere processes are forked with `PR_SET_PDEATHSIG`
     /// whatever this says (see [`crate::guard`] for the difference). Only the
     /// root's setting counts; it applies to every process of the tree,
-    /// those added later with [`Supervisor::start_process`] included.
+    /// those added later with [`TreeHandle::start_process`] included.
     ///
-    /// [`Supervisor::start_process`]: crate::Supervisor::start_process
+    /// [`TreeHandle::start_process`]: crate::TreeHandle::start_process
     pub fn process_guard(mut self, on: bool) -> Self {
         self.guard_off = !on;
         self
@@ -181,7 +181,7 @@ impl Tree {
         spec: SupervisorSpec,
         processes: Vec<ProcessSpec>,
         options: ProcessTreeOptions,
-    ) -> Result<Supervisor, SpecError> {
+    ) -> Result<TreeHandle, SpecError> {
         let payloads: Vec<Payload> = processes.into_iter().map(Payload::Process).collect();
         driver::spawn(
             spec,
@@ -199,7 +199,7 @@ impl Tree {
 
     /// Validate the tree and start it on the current tokio runtime: a driver
     /// task owns the engine; the returned handle talks to it.
-    pub fn start(mut self) -> Result<Supervisor, SpecError> {
+    pub fn start(mut self) -> Result<TreeHandle, SpecError> {
         let mut payloads = Vec::new();
         let monitor = self.monitor;
         let control = self.control.take();

@@ -5,22 +5,22 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use vigil_core::RunId;
 
-use crate::report::{Report, ReportSender};
+use crate::report::{ReportSender, RunnerReport};
 
 /// The handle a task worker receives for one run.
 ///
-/// A task should watch [`Context::stopped`] and return soon after it fires
+/// A task should watch [`RunContext::stopped`] and return soon after it fires
 /// (that is `Stop`); if it does not return before its shutdown deadline, the
 /// engine kills it (the future is dropped).
 #[derive(Clone, Debug)]
-pub struct Context {
+pub struct RunContext {
     pub(crate) run: RunId,
     pub(crate) path: Arc<str>,
     pub(crate) stop: CancellationToken,
     pub(crate) reports: ReportSender,
 }
 
-impl Context {
+impl RunContext {
     /// The worker's path in the tree (`web/db`).
     pub fn path(&self) -> &str {
         &self.path
@@ -48,16 +48,16 @@ impl Context {
 
     /// Report ready (for `notify` workers: the next sibling starts only then).
     pub fn ready(&self) {
-        let _ = self.reports.send((self.run, Report::Ready));
+        let _ = self.reports.send((self.run, RunnerReport::Ready));
     }
 
     /// Report that the run is alive (resets its `health_timeout`).
     pub fn heartbeat(&self) {
-        let _ = self.reports.send((self.run, Report::Heartbeat));
+        let _ = self.reports.send((self.run, RunnerReport::Heartbeat));
     }
 
     /// Publish a status line (shown in logs and status views).
     pub fn status(&self, text: impl Into<String>) {
-        let _ = self.reports.send((self.run, Report::Status(text.into())));
+        let _ = self.reports.send((self.run, RunnerReport::Status(text.into())));
     }
 }

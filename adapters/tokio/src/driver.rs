@@ -35,12 +35,12 @@ use vigil_core::{
 use crate::clock::Clock;
 use crate::control::{ControlServer, RunTokens};
 use crate::descriptors::{self, DescriptorBudget};
-use crate::handle::{Event, Supervisor, TreeStatus};
+use crate::handle::{TreeEvent, TreeHandle, TreeStatus};
 use crate::message::{Msg, RequestMsg};
 use crate::monitor::{MonitorHandle, MonitorService, MonitorSettings, MonitoredRun};
 use crate::payloads::{ByTag, Grant, Payload, PayloadRegistry};
 use crate::process::{spawn_process, Launch, ProcessHandle};
-use crate::report::{Report, ReportSender};
+use crate::report::{ReportSender, RunnerReport};
 use crate::task::{panic_message, spawn_task, Killed, TaskRun};
 
 /// A deadline that fires this much after its time is late: before the
@@ -112,11 +112,11 @@ struct Driver {
     runs: Vec<Option<(RunId, RunHandle)>>,
     reports_tx: ReportSender,
     pending: BTreeMap<RequestId, Pending>,
-    events: broadcast::Sender<Event>,
+    events: broadcast::Sender<TreeEvent>,
     down: watch::Sender<Option<ExitReason>>,
     path: String,
     trace: Option<vigil_trace::TraceWriter>,
-    /// Live trace lines for subscribers (`Supervisor::trace`), rendered only
+    /// Live trace lines for subscribers (`TreeHandle::trace`), rendered only
     /// while someone listens.
     trace_lines: broadcast::Sender<Arc<str>>,
     line_writer: vigil_trace::TraceWriter,
@@ -130,7 +130,7 @@ struct Driver {
 
 /// Start the driver task for `spec` on the current runtime.
 /// Every worker's tag in `spec` is its index in `payloads`.
-pub(crate) fn spawn(mut spec: SupervisorSpec, payloads: &[Payload], opts: Options) -> Result<Supervisor, SpecError> {
+pub(crate) fn spawn(mut spec: SupervisorSpec, payloads: &[Payload], opts: Options) -> Result<TreeHandle, SpecError> {
     let mut registry = PayloadRegistry::default();
     let grants = registry.register_tree(&mut spec, payloads);
     let engine = Engine::new(spec, opts.seed)?;
@@ -175,7 +175,7 @@ pub(crate) fn spawn(mut spec: SupervisorSpec, payloads: &[Payload], opts: Option
         #[cfg(feature = "bug-injection")]
         injected_panic: crate::driver_panic::InjectedPanic::from_env(),
     };
-    let sup = Supervisor {
+    let sup = TreeHandle {
         tx,
         events,
         trace_lines,
@@ -196,7 +196,7 @@ pub(crate) fn spawn(mut spec: SupervisorSpec, payloads: &[Payload], opts: Option
 }
 
 type Requests = mpsc::UnboundedReceiver<Msg>;
-type Reports = mpsc::UnboundedReceiver<(RunId, Report)>;
+type Reports = mpsc::UnboundedReceiver<(RunId, RunnerReport)>;
 
 impl Driver {
     /// Supervise until the tree is down or `kill_all`; a panic on the way is
@@ -379,7 +379,7 @@ impl Driver {
                 t.notice(&self.engine, now, &notice);
             }
             if self.events.receiver_count() > 0 {
-                let _ = self.events.send(Event {
+                let _ = self.events.send(TreeEvent {
                     time: now,
                     path: self.engine.path(run.node).unwrap_or_default(),
                     notice,
@@ -422,7 +422,7 @@ impl Driver {
         let until = tokio::time::Instant::now() + KILL_WAIT;
         while !waiting.is_empty() {
             match tokio::time::timeout_at(until, reports.recv()).await {
-                Ok(Some((run, Report::Exited(_) | Report::StartFailed(_)))) => {
+                Ok(Some((run, RunnerReport::Exited(_) | RunnerReport::StartFailed(_)))) => {
                     if waiting.remove(&run) {
                         self.end_run(run);
                     }
@@ -443,25 +443,25 @@ impl Driver {
         }
     }
 
-    fn report(&mut self, run: RunId, report: Report) {
+    fn report(&mut self, run: RunId, report: RunnerReport) {
         let now = self.clock.now();
         let input = match report {
-            Report::Started => Input::Started(run),
-            Report::StartFailed(e) => {
+            RunnerReport::Started => Input::Started(run),
+            RunnerReport::StartFailed(e) => {
                 self.end_run(run);
                 Input::StartFailed(run, e)
             }
-            Report::Ready => Input::Ready(run),
-            Report::Heartbeat => Input::Heartbeat(run),
-            Report::Status(text) => {
+            RunnerReport::Ready => Input::Ready(run),
+            RunnerReport::Heartbeat => Input::Heartbeat(run),
+            RunnerReport::Status(text) => {
                 tracing::info!(path = %self.engine.path(run.node).unwrap_or_default(), generation = run.generation, status = %text, "status");
                 return;
             }
-            Report::Exited(reason) => {
+            RunnerReport::Exited(reason) => {
                 self.end_run(run);
                 Input::Exited(run, reason)
             }
-            Report::Evict(why) => Input::Evict(run, why),
+            RunnerReport::Evict(why) => Input::Evict(run, why),
         };
         #[cfg(feature = "bug-injection")]
         self.injected_panic.check(&self.engine, &input);
@@ -597,7 +597,7 @@ impl Driver {
                 let _ = self.down.send(Some(reason.clone()));
             }
             if self.events.receiver_count() > 0 {
-                let _ = self.events.send(Event {
+                let _ = self.events.send(TreeEvent {
                     time: now,
                     path: self.path.clone(),
                     notice: n,
@@ -635,7 +635,7 @@ impl Driver {
                     self.count_abandoned(run);
                     // Through the inbox, in order with everything else;
                     // the teardown happens when it is handled.
-                    let _ = self.reports_tx.send((run, Report::Exited(ExitReason::Killed)));
+                    let _ = self.reports_tx.send((run, RunnerReport::Exited(ExitReason::Killed)));
                 }
             }
         }
@@ -678,7 +678,7 @@ impl Driver {
             // Nothing started; the report's teardown revokes the token
             // issued above.
             Err(e) => {
-                let _ = self.reports_tx.send((run, Report::StartFailed(e)));
+                let _ = self.reports_tx.send((run, RunnerReport::StartFailed(e)));
             }
         }
     }

@@ -3,7 +3,7 @@
 
 /// The driver task panicked: a bug in vigil (or in a trace sink it was
 /// given). Every live run was killed and the tree is down; see
-/// [`Supervisor::driver_panic`](crate::Supervisor::driver_panic).
+/// [`TreeHandle::driver_panic`](crate::TreeHandle::driver_panic).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("the vigil driver panicked: {message}")]
 pub struct DriverPanic {

@@ -75,14 +75,14 @@
 //! makes it SIGKILL its group (only itself then) and start nothing.
 //!
 //! On vigil's side (`process.rs` of this crate): `started` becomes
-//! [`Report::Started`](crate::Report::Started); `exec-failed` a failed start
+//! [`RunnerReport::Started`](crate::RunnerReport::Started); `exec-failed` a failed start
 //! with the same message as without the guard (``cannot start `prog`: No
 //! such file or directory (os error 2)``); `status` makes vigil SIGKILL what
 //! is left of the group (a safety net), reap the guard, and report the exit
 //! reason of the program's status, with the same table as a program run
 //! without the guard. A Stop is SIGTERM to the group (the guard has it
 //! blocked; the program gets it); a Kill shuts down vigil's sending side
-//! of the control socket ([`Control::request_end`]), and only a guard that
+//! of the control socket (`Control::request_end`), and only a guard that
 //! does not answer within 5 s has its group SIGKILLed, itself included.
 //!
 //! The guard never exits while the program or any descendant runs, so there

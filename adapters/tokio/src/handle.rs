@@ -5,7 +5,7 @@ use std::future::Future;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use vigil_core::{ChildSpec, ExitReason, Instant, Notice, Reply, Request, RequestError};
 
-use crate::context::Context;
+use crate::context::RunContext;
 use crate::driver_panic::DriverPanic;
 use crate::message::{Msg, RequestMsg};
 use crate::monitor::{ChildResources, MonitorHandle, MonitorStatus};
@@ -16,7 +16,7 @@ use crate::task::task_fn;
 /// One thing that happened in the tree: an engine notice, when, and the path
 /// of the node it is about (resolved when it happened).
 #[derive(Clone, Debug, PartialEq)]
-pub struct Event {
+pub struct TreeEvent {
     /// Engine time (nanoseconds since the tree started).
     pub time: Instant,
     /// Path of the node the notice is about (`""` for the root or none).
@@ -26,11 +26,11 @@ pub struct Event {
 }
 
 /// A cloneable handle to a running tree. Dropping every handle does not stop
-/// the tree; [`Supervisor::shutdown`] does.
+/// the tree; [`TreeHandle::shutdown`] does.
 #[derive(Clone, Debug)]
-pub struct Supervisor {
+pub struct TreeHandle {
     pub(crate) tx: mpsc::UnboundedSender<Msg>,
-    pub(crate) events: broadcast::Sender<Event>,
+    pub(crate) events: broadcast::Sender<TreeEvent>,
     pub(crate) trace_lines: broadcast::Sender<std::sync::Arc<str>>,
     pub(crate) down: watch::Receiver<Option<ExitReason>>,
     pub(crate) status: std::sync::Arc<TreeStatus>,
@@ -48,7 +48,7 @@ pub(crate) struct TreeStatus {
     pub(crate) driver_panic: std::sync::OnceLock<String>,
 }
 
-impl Supervisor {
+impl TreeHandle {
     /// Send an operator request and wait for its final answer (requests the
     /// engine answers later are awaited). After the tree is down: `TreeDown`.
     pub async fn request(&self, request: Request) -> Result<Reply, RequestError> {
@@ -70,7 +70,7 @@ impl Supervisor {
     /// Add a task worker under the supervisor at `parent` and start it.
     pub async fn start_task<F, Fut, E>(&self, parent: &str, spec: ChildSpec, f: F) -> Result<Reply, RequestError>
     where
-        F: Fn(Context) -> Fut + Send + Sync + 'static,
+        F: Fn(RunContext) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<(), E>> + Send + 'static,
         E: std::fmt::Display + Send + 'static,
     {
@@ -144,7 +144,7 @@ impl Supervisor {
 
     /// Everything that happens from now on. A receiver that falls more than
     /// 4096 events behind loses the oldest ones (`RecvError::Lagged`).
-    pub fn events(&self) -> broadcast::Receiver<Event> {
+    pub fn events(&self) -> broadcast::Receiver<TreeEvent> {
         self.events.subscribe()
     }
 
@@ -158,7 +158,7 @@ impl Supervisor {
     /// Feed a report for `run` to the engine, as if its runner had sent it
     /// (the control socket's `ready` and `heartbeat`). Reports for an ended
     /// run are stale and ignored by the engine.
-    pub(crate) fn report(&self, run: vigil_core::RunId, report: crate::report::Report) {
+    pub(crate) fn report(&self, run: vigil_core::RunId, report: crate::report::RunnerReport) {
         let _ = self.tx.send(Msg::Report(run, report));
     }
 
@@ -197,7 +197,7 @@ impl Supervisor {
     }
 
     /// Whether the tree went down because the root supervisor gave up (too
-    /// many restarts). Known as soon as [`Supervisor::wait`] returns, whenever
+    /// many restarts). Known as soon as [`TreeHandle::wait`] returns, whenever
     /// this handle was created (unlike an event, which a receiver created too
     /// late would miss).
     pub fn root_gave_up(&self) -> bool {
@@ -205,7 +205,7 @@ impl Supervisor {
     }
 
     /// Whether the tree went down because the driver task panicked (a bug):
-    /// every live run was killed first, and [`Supervisor::wait`] returned
+    /// every live run was killed first, and [`TreeHandle::wait`] returned
     /// `panic(driver panicked: <message>)`. Known as soon as `wait` returns.
     /// `vigil run` then exits 70 (docs/ADAPTER.md).
     pub fn driver_panic(&self) -> Option<DriverPanic> {

@@ -2,7 +2,7 @@
 //!
 //! One driver task owns a [`vigil_core::Engine`]; children report to it over
 //! a channel; it sleeps until the engine's next deadline and carries out its
-//! `Spawn`, `Stop` and `Kill` commands. A task worker gets a [`Context`]
+//! `Spawn`, `Stop` and `Kill` commands. A task worker gets a [`RunContext`]
 //! (`Stop` cancels its token, `Kill` drops its future); an OS process worker
 //! runs in its own process group (`Stop` is SIGTERM, `Kill` SIGKILL, to the group).
 //! A binary whose `main` first calls [`guard::enter_if_guard`] runs each
@@ -65,12 +65,12 @@ mod output;
 mod process;
 
 pub use builder::{ProcessTreeOptions, Tree};
-pub use context::Context;
+pub use context::RunContext;
 pub use driver_panic::DriverPanic;
-pub use handle::{Event, Supervisor};
+pub use handle::{TreeEvent, TreeHandle};
 pub use output::OutputMode;
 pub use process::ProcessSpec;
-pub use report::Report;
+pub use report::RunnerReport;
 
 /// The engine this adapter drives.
 pub use vigil_core as core;

@@ -1,11 +1,11 @@
 //! What handles send the driver task: the driver's side of the
-//! [`Supervisor`](crate::Supervisor) handle.
+//! [`TreeHandle`](crate::TreeHandle).
 
 use tokio::sync::oneshot;
 use vigil_core::{Reply, Request, RequestError, RunId};
 
 use crate::payloads::ByTag;
-use crate::report::Report;
+use crate::report::RunnerReport;
 
 /// A message from a handle to the driver.
 pub(crate) enum Msg {
@@ -15,7 +15,7 @@ pub(crate) enum Msg {
     KillAll { done: oneshot::Sender<()> },
     /// A report for a run that did not come from its runner: a worker's
     /// `ready` or `heartbeat` through the control socket.
-    Report(RunId, Report),
+    Report(RunId, RunnerReport),
 }
 
 /// An operator request and where to answer it.

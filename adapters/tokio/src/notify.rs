@@ -15,9 +15,9 @@
 //!
 //! | assignment | becomes |
 //! |---|---|
-//! | `READY=1` | [`Report::Ready`] |
-//! | `WATCHDOG=1` | [`Report::Heartbeat`] |
-//! | `STATUS=text` | [`Report::Status`] |
+//! | `READY=1` | [`RunnerReport::Ready`] |
+//! | `WATCHDOG=1` | [`RunnerReport::Heartbeat`] |
+//! | `STATUS=text` | [`RunnerReport::Status`] |
 //! | `STOPPING=1` | a `tracing` debug event |
 //! | anything else (`RELOADING=1`, `MAINPID=`, `BARRIER=1`, ...) | ignored |
 //!
@@ -37,7 +37,7 @@ use std::{env, fs};
 use tokio::net::UnixDatagram;
 use vigil_core::RunId;
 
-use crate::report::{Report, ReportSender};
+use crate::report::{ReportSender, RunnerReport};
 
 /// The receive buffer; a longer datagram is truncated (systemd itself accepts
 /// at most 4 KiB per message, so real clients stay far below).
@@ -229,9 +229,9 @@ impl Drop for NotifySocket {
 fn dispatch(datagram: &[u8], run: RunId, path: &str, reports: &ReportSender) {
     for notification in parse(datagram) {
         let report = match notification {
-            Notification::Ready => Report::Ready,
-            Notification::Watchdog => Report::Heartbeat,
-            Notification::Status(text) => Report::Status(text),
+            Notification::Ready => RunnerReport::Ready,
+            Notification::Watchdog => RunnerReport::Heartbeat,
+            Notification::Status(text) => RunnerReport::Status(text),
             Notification::Stopping => {
                 tracing::debug!(target: "vigil::notify", path, generation = run.generation,
                     "the process says it is stopping");

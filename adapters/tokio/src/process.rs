@@ -2,9 +2,9 @@
 //!
 //! [`spawn_process`] starts the program of a [`ProcessSpec`] (argv, no shell)
 //! in a new process group, and leaves a task that reports
-//! [`Report::Started`] (or a failed start), waits for the program to exit,
+//! [`RunnerReport::Started`] (or a failed start), waits for the program to exit,
 //! kills whatever is left of its group, and reports exactly one
-//! [`Report::Exited`]. The driver stops a run with [`ProcessHandle::stop`]
+//! [`RunnerReport::Exited`]. The driver stops a run with [`ProcessHandle::stop`]
 //! (SIGTERM to the group) and kills it with [`ProcessHandle::kill`] (SIGKILL
 //! to the group, or through its guard). There are two ways to start the program, by [`Launch`]:
 //!
@@ -70,7 +70,7 @@ use vigil_core::{ExitReason, Readiness, RunId};
 use crate::guard::{self, Control, Line};
 use crate::notify::NotifySocket;
 use crate::output::{self, OutputMode};
-use crate::report::{Report, ReportSender};
+use crate::report::{ReportSender, RunnerReport};
 
 /// How to run an OS process child: one run is one process group, stopped
 /// with SIGTERM and killed with SIGKILL, and it dies with vigil.
@@ -241,13 +241,13 @@ impl Drop for FinishOnDrop {
 /// [`Launch::Direct`], on a thread that lives as long as the runtime (see the
 /// module docs).
 ///
-/// On success a task sends [`Report::Started`] (at once with
+/// On success a task sends [`RunnerReport::Started`] (at once with
 /// [`Launch::Direct`], once the guard has spawned the program with
-/// [`Launch::Guarded`]), [`Report::Ready`] / [`Report::Heartbeat`] /
-/// [`Report::Status`] (with `Readiness::Notify`) and finally exactly one
-/// [`Report::Exited`], after the program exited and the rest of its group was
+/// [`Launch::Guarded`]), [`RunnerReport::Ready`] / [`RunnerReport::Heartbeat`] /
+/// [`RunnerReport::Status`] (with `Readiness::Notify`) and finally exactly one
+/// [`RunnerReport::Exited`], after the program exited and the rest of its group was
 /// SIGKILLed. With [`Launch::Guarded`], a program that cannot be spawned gets
-/// a [`Report::StartFailed`] instead of `Started`, and nothing after it; a
+/// a [`RunnerReport::StartFailed`] instead of `Started`, and nothing after it; a
 /// guard killed before it spawned the program gets only `Exited`.
 ///
 /// | how the program ended | reason |
@@ -310,7 +310,7 @@ pub(crate) fn spawn_process(
     if control.is_none() {
         tracing::debug!(target: "vigil::process", path = &*path, generation = run.generation, pid,
             "process started");
-        let _ = reports.send((run, Report::Started));
+        let _ = reports.send((run, RunnerReport::Started));
     }
 
     let finish = FinishOnDrop(Arc::clone(&group));
@@ -428,7 +428,7 @@ async fn watch_run(w: Watch) {
         }
         tracing::debug!(target: "vigil::process", path = &*path, generation = run.generation, guard = pid,
             "process started under its guard");
-        let _ = reports.send((run, Report::Started));
+        let _ = reports.send((run, RunnerReport::Started));
     }
     let ended = async {
         match &mut control {
@@ -457,7 +457,7 @@ async fn watch_run(w: Watch) {
     }
     tracing::debug!(target: "vigil::process", path = &*path, generation = run.generation, pid,
         reason = %reason, "process exited");
-    let _ = reports.send((run, Report::Exited(reason)));
+    let _ = reports.send((run, RunnerReport::Exited(reason)));
 }
 
 /// How a run's process is started.
@@ -477,7 +477,7 @@ async fn guarded_start(
     child: &mut Child,
     group: &ProcessGroup,
     program: &str,
-) -> Result<(), Report> {
+) -> Result<(), RunnerReport> {
     let line = control.next().await;
     if let Some(Line::Started(_)) = line {
         return Ok(());
@@ -485,15 +485,15 @@ async fn guarded_start(
     group.finish();
     let status = child.wait().await;
     Err(match line {
-        Some(Line::ExecFailed(errno)) => Report::StartFailed(format!(
+        Some(Line::ExecFailed(errno)) => RunnerReport::StartFailed(format!(
             "cannot start `{program}`: {}",
             std::io::Error::from_raw_os_error(errno)
         )),
         Some(Line::Failed(message)) => {
-            Report::StartFailed(format!("cannot start `{program}`: process guard: {message}"))
+            RunnerReport::StartFailed(format!("cannot start `{program}`: process guard: {message}"))
         }
         // The guard died before starting anything (killed, most likely).
-        _ => Report::Exited(waited_reason(status)),
+        _ => RunnerReport::Exited(waited_reason(status)),
     })
 }
 

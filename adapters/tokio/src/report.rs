@@ -7,14 +7,14 @@ use vigil_core::{Eviction, ExitReason, RunId};
 /// sends `Started` or `StartFailed` first, then any `Ready`/`Heartbeat`/
 /// `Status`, and exactly one `Exited` when the run is gone.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Report {
+pub enum RunnerReport {
     /// The run is up.
     Started,
     /// The run could not be started.
     StartFailed(String),
-    /// The run reports ready (sd_notify `READY=1`, or `Context::ready`).
+    /// The run reports ready (sd_notify `READY=1`, or `RunContext::ready`).
     Ready,
-    /// The run is alive (sd_notify `WATCHDOG=1`, or `Context::heartbeat`).
+    /// The run is alive (sd_notify `WATCHDOG=1`, or `RunContext::heartbeat`).
     Heartbeat,
     /// Free-form status text (sd_notify `STATUS=...`), for logs and status views.
     Status(String),
@@ -25,4 +25,4 @@ pub enum Report {
 }
 
 /// Where runners send their reports: the driver's inbox.
-pub type ReportSender = UnboundedSender<(RunId, Report)>;
+pub type ReportSender = UnboundedSender<(RunId, RunnerReport)>;

@@ -18,19 +18,19 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 use vigil_core::{ExitReason, RunId};
 
-use crate::context::Context;
-use crate::report::{Report, ReportSender};
+use crate::context::RunContext;
+use crate::report::{ReportSender, RunnerReport};
 
 /// A task's future, boxed.
 pub(crate) type TaskFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
 
 /// What to run for each run of a task worker.
-pub(crate) type TaskFn = Arc<dyn Fn(Context) -> TaskFuture + Send + Sync>;
+pub(crate) type TaskFn = Arc<dyn Fn(RunContext) -> TaskFuture + Send + Sync>;
 
 /// Box a user's closure: any `Display` error becomes `error(<message>)`.
 pub(crate) fn task_fn<F, Fut, E>(f: F) -> TaskFn
 where
-    F: Fn(Context) -> Fut + Send + Sync + 'static,
+    F: Fn(RunContext) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<(), E>> + Send + 'static,
     E: std::fmt::Display + Send + 'static,
 {
@@ -112,7 +112,7 @@ pub(crate) fn spawn_task(f: &TaskFn, run: RunId, path: Arc<str>, reports: Report
     let stop = CancellationToken::new();
     let kill = CancellationToken::new();
     let shared = Arc::new(Shared::default());
-    let ctx = Context {
+    let ctx = RunContext {
         run,
         path: Arc::clone(&path),
         stop: stop.clone(),
@@ -129,7 +129,7 @@ pub(crate) fn spawn_task(f: &TaskFn, run: RunId, path: Arc<str>, reports: Report
     let (stop2, kill2, shared2) = (stop.clone(), kill.clone(), Arc::clone(&shared));
     tokio::spawn(
         async move {
-            let _ = reports.send((run, Report::Started));
+            let _ = reports.send((run, RunnerReport::Started));
             // Let the driver, just woken by `Started` (and possibly parked in
             // this worker's LIFO slot, which other workers cannot steal), run
             // before the user's code: if that code blocks, the driver must
@@ -147,7 +147,7 @@ pub(crate) fn spawn_task(f: &TaskFn, run: RunId, path: Arc<str>, reports: Report
                 },
             };
             if shared2.claim_exit() {
-                let _ = reports.send((run, Report::Exited(reason)));
+                let _ = reports.send((run, RunnerReport::Exited(reason)));
             }
         }
         .instrument(span),

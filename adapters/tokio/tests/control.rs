@@ -10,10 +10,10 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use vigil_core::{ChildSpec, Readiness, SupervisorSpec};
 use vigil_tokio::control::client::{Client, ClientError, Message, Worker};
-use vigil_tokio::control::protocol::{Op, RequestId};
+use vigil_tokio::control::protocol::{Op, WireId};
 use vigil_tokio::control::{ControlOptions, ControlServer};
 use vigil_tokio::monitor::MonitorSettings;
-use vigil_tokio::{OutputMode, ProcessSpec, Supervisor, Tree};
+use vigil_tokio::{OutputMode, ProcessSpec, Tree, TreeHandle};
 
 const SAFETY_NET: Duration = Duration::from_secs(30);
 
@@ -21,7 +21,7 @@ struct Fixture {
     _dir: tempfile::TempDir,
     dir: PathBuf,
     server: ControlServer,
-    sup: Supervisor,
+    sup: TreeHandle,
 }
 
 impl Fixture {
@@ -71,7 +71,7 @@ impl Fixture {
 
 /// A tree of task workers `a`, `b` and a supervisor `pool` with `c`.
 fn task_tree() -> Tree {
-    let idle = |ctx: vigil_tokio::Context| async move {
+    let idle = |ctx: vigil_tokio::RunContext| async move {
         ctx.stopped().await;
         Ok::<(), String>(())
     };
@@ -275,7 +275,7 @@ fn garbage(seed: u64, len: usize) -> Vec<u8> {
         .collect()
 }
 
-async fn error_code(c: &mut Client) -> (Option<RequestId>, String) {
+async fn error_code(c: &mut Client) -> (Option<WireId>, String) {
     match c.next_message().await.unwrap() {
         Message::Reply {
             id,
@@ -888,16 +888,16 @@ async fn duplicate_keys_are_refused_at_every_level() {
     f.all_running().await;
     let before = f.states().await;
     let mut c = f.client().await;
-    let cases: [(&[u8], Option<RequestId>); 4] = [
+    let cases: [(&[u8], Option<WireId>); 4] = [
         (b"{\"op\":\"status\",\"op\":\"shutdown\"}\n", None),
         (
             b"{\"id\":2,\"op\":\"shutdown\",\"op\":\"status\"}\n",
-            Some(RequestId::Num(2)),
+            Some(WireId::Num(2)),
         ),
         (b"{\"id\":3,\"id\":4,\"op\":\"status\"}\n", None),
         (
             b"{\"id\":5,\"op\":\"call\",\"path\":\"a\",\"name\":\"n\",\"args\":[{\"k\":1,\"k\":2}]}\n",
-            Some(RequestId::Num(5)),
+            Some(WireId::Num(5)),
         ),
     ];
     for (line, id) in cases {
@@ -944,7 +944,7 @@ async fn the_descriptor_budget_leaves_process_children_their_descriptors() {
         .process(ChildSpec::worker("s1"), spy(&dir, "s1"))
         .process(ChildSpec::worker("s2"), spy(&dir, "s2"))
         // Task workers need no descriptor.
-        .task(ChildSpec::worker("t"), |ctx: vigil_tokio::Context| async move {
+        .task(ChildSpec::worker("t"), |ctx: vigil_tokio::RunContext| async move {
             ctx.stopped().await;
             Ok::<(), String>(())
         });

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::broadcast;
 use vigil_core::{ChildSpec, ExitReason, Notice, Restart, Shutdown, SupervisorSpec};
-use vigil_tokio::{Event, Tree};
+use vigil_tokio::{Tree, TreeEvent};
 
 const SAFETY: Duration = Duration::from_secs(30);
 
@@ -78,7 +78,7 @@ fn wait_until(what: &str, cond: impl Fn() -> bool) {
     }
 }
 
-async fn until(rx: &mut broadcast::Receiver<Event>, f: impl Fn(&Event) -> bool) -> Event {
+async fn until(rx: &mut broadcast::Receiver<TreeEvent>, f: impl Fn(&TreeEvent) -> bool) -> TreeEvent {
     let wait = async {
         loop {
             match rx.recv().await {
@@ -91,7 +91,7 @@ async fn until(rx: &mut broadcast::Receiver<Event>, f: impl Fn(&Event) -> bool) 
     tokio::time::timeout(SAFETY, wait).await.expect("the event came")
 }
 
-fn exit_of(e: &Event, path: &str) -> Option<ExitReason> {
+fn exit_of(e: &TreeEvent, path: &str) -> Option<ExitReason> {
     match &e.notice {
         Notice::Exited(_, r) if e.path == path => Some(r.clone()),
         _ => None,

@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::sync::broadcast;
 use vigil_core::{ChildSpec, ExitReason, Notice, SupervisorSpec};
 use vigil_tokio::monitor::{LeakDetection, MonitorSettings};
-use vigil_tokio::{Event, OutputMode, ProcessSpec, Tree};
+use vigil_tokio::{OutputMode, ProcessSpec, Tree, TreeEvent};
 
 const SAFETY_NET: Duration = Duration::from_secs(30);
 
@@ -30,7 +30,7 @@ fn fast(settings: MonitorSettings) -> MonitorSettings {
     }
 }
 
-async fn until(events: &mut broadcast::Receiver<Event>, what: &str, f: impl Fn(&Event) -> bool) -> Event {
+async fn until(events: &mut broadcast::Receiver<TreeEvent>, what: &str, f: impl Fn(&TreeEvent) -> bool) -> TreeEvent {
     tokio::time::timeout(SAFETY_NET, async {
         loop {
             match events.recv().await {
@@ -44,11 +44,11 @@ async fn until(events: &mut broadcast::Receiver<Event>, what: &str, f: impl Fn(&
     .unwrap_or_else(|_| panic!("no {what} within the safety net"))
 }
 
-async fn next_eviction(events: &mut broadcast::Receiver<Event>) -> Event {
+async fn next_eviction(events: &mut broadcast::Receiver<TreeEvent>) -> TreeEvent {
     until(events, "an eviction", |e| matches!(e.notice, Notice::Evicted { .. })).await
 }
 
-fn exited_with_memory(e: &Event) -> bool {
+fn exited_with_memory(e: &TreeEvent) -> bool {
     matches!(&e.notice, Notice::Exited(_, ExitReason::Memory))
 }
 

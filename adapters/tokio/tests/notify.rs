@@ -33,7 +33,7 @@ use guarded_spawn::spawn_process;
 use notify::{parse, Notification, NotifySocket};
 use output::OutputMode;
 use process::ProcessSpec;
-use report::Report;
+use report::RunnerReport;
 
 const SAFETY_NET: Duration = Duration::from_secs(20);
 
@@ -64,7 +64,7 @@ fn readiness(notify: bool) -> Readiness {
 }
 
 /// Every report of a run, up to and including its `Exited`.
-async fn reports_until_exit(reports: &mut UnboundedReceiver<(RunId, Report)>, run: RunId) -> Vec<Report> {
+async fn reports_until_exit(reports: &mut UnboundedReceiver<(RunId, RunnerReport)>, run: RunId) -> Vec<RunnerReport> {
     let mut all = Vec::new();
     loop {
         let (got, report) = tokio::time::timeout(SAFETY_NET, reports.recv())
@@ -72,7 +72,7 @@ async fn reports_until_exit(reports: &mut UnboundedReceiver<(RunId, Report)>, ru
             .expect("no report within the safety net")
             .expect("the report channel closed");
         assert_eq!(got, run);
-        let exited = matches!(report, Report::Exited(_));
+        let exited = matches!(report, RunnerReport::Exited(_));
         all.push(report);
         if exited {
             return all;
@@ -80,7 +80,7 @@ async fn reports_until_exit(reports: &mut UnboundedReceiver<(RunId, Report)>, ru
     }
 }
 
-async fn next(reports: &mut UnboundedReceiver<(RunId, Report)>, run: RunId) -> Report {
+async fn next(reports: &mut UnboundedReceiver<(RunId, RunnerReport)>, run: RunId) -> RunnerReport {
     let (got, report) = tokio::time::timeout(SAFETY_NET, reports.recv())
         .await
         .expect("no report within the safety net")
@@ -103,11 +103,11 @@ async fn ready_and_watchdog_become_ready_and_heartbeat() {
     assert_eq!(
         reports_until_exit(&mut rx, run(1)).await,
         [
-            Report::Started,
-            Report::Ready,
-            Report::Heartbeat,
-            Report::Heartbeat,
-            Report::Exited(ExitReason::Normal)
+            RunnerReport::Started,
+            RunnerReport::Ready,
+            RunnerReport::Heartbeat,
+            RunnerReport::Heartbeat,
+            RunnerReport::Exited(ExitReason::Normal)
         ]
     );
 }
@@ -121,11 +121,11 @@ async fn one_datagram_may_carry_several_assignments_in_order() {
     assert_eq!(
         reports_until_exit(&mut rx, run(2)).await,
         [
-            Report::Started,
-            Report::Ready,
-            Report::Status("serving 3 clients".into()),
-            Report::Heartbeat,
-            Report::Exited(ExitReason::Normal)
+            RunnerReport::Started,
+            RunnerReport::Ready,
+            RunnerReport::Status("serving 3 clients".into()),
+            RunnerReport::Heartbeat,
+            RunnerReport::Exited(ExitReason::Normal)
         ]
     );
 }
@@ -146,10 +146,10 @@ async fn libsystemd_sd_notify_works_unchanged() {
     assert_eq!(
         reports_until_exit(&mut rx, run(3)).await,
         [
-            Report::Started,
-            Report::Ready,
-            Report::Status("up".into()),
-            Report::Exited(ExitReason::Normal)
+            RunnerReport::Started,
+            RunnerReport::Ready,
+            RunnerReport::Status("up".into()),
+            RunnerReport::Exited(ExitReason::Normal)
         ]
     );
 }
@@ -172,10 +172,17 @@ async fn systemd_notify_binary_works_unchanged() {
     )
     .expect("spawned");
     let reports = reports_until_exit(&mut rx, run(4)).await;
-    assert_eq!(reports.first(), Some(&Report::Started));
-    assert!(reports.contains(&Report::Ready), "{reports:?}");
-    assert!(reports.contains(&Report::Status("warming up".into())), "{reports:?}");
-    assert_eq!(reports.last(), Some(&Report::Exited(ExitReason::Normal)), "{reports:?}");
+    assert_eq!(reports.first(), Some(&RunnerReport::Started));
+    assert!(reports.contains(&RunnerReport::Ready), "{reports:?}");
+    assert!(
+        reports.contains(&RunnerReport::Status("warming up".into())),
+        "{reports:?}"
+    );
+    assert_eq!(
+        reports.last(),
+        Some(&RunnerReport::Exited(ExitReason::Normal)),
+        "{reports:?}"
+    );
 }
 
 /// The child sends READY=1 and exits before the runtime ever looks at the
@@ -200,7 +207,11 @@ async fn ready_sent_by_a_child_that_already_exited_is_reported_before_exited() {
     let _ = std::fs::remove_file(&marker);
     assert_eq!(
         reports_until_exit(&mut rx, run(11)).await,
-        [Report::Started, Report::Ready, Report::Exited(ExitReason::Normal)]
+        [
+            RunnerReport::Started,
+            RunnerReport::Ready,
+            RunnerReport::Exited(ExitReason::Normal)
+        ]
     );
 }
 
@@ -219,7 +230,7 @@ async fn datagrams_queued_when_the_run_ends_are_all_reported() {
     while let Ok((_, report)) = rx.try_recv() {
         reports.push(report);
     }
-    assert_eq!(reports, [Report::Ready, Report::Status("bye".into())]);
+    assert_eq!(reports, [RunnerReport::Ready, RunnerReport::Status("bye".into())]);
     let path = socket.path().to_owned();
     drop(socket);
     assert!(!path.exists(), "the socket file is removed with the socket");
@@ -238,7 +249,7 @@ async fn notify_socket_is_unset_when_notify_is_off() {
     .expect("spawned");
     assert_eq!(
         reports_until_exit(&mut rx, run(5)).await,
-        [Report::Started, Report::Exited(ExitReason::Normal)]
+        [RunnerReport::Started, RunnerReport::Exited(ExitReason::Normal)]
     );
 }
 
@@ -247,8 +258,8 @@ async fn notify_socket_is_private_and_removed_when_the_run_ends() {
     let (tx, mut rx) = unbounded_channel();
     let script = r#"notify "STATUS=$NOTIFY_SOCKET"; while :; do sleep 1; done"#;
     let handle = spawn_process(&spec(script), readiness(true), run(6), "w", tx).expect("spawned");
-    assert_eq!(next(&mut rx, run(6)).await, Report::Started);
-    let Report::Status(socket) = next(&mut rx, run(6)).await else {
+    assert_eq!(next(&mut rx, run(6)).await, RunnerReport::Started);
+    let RunnerReport::Status(socket) = next(&mut rx, run(6)).await else {
         panic!("expected the socket path");
     };
     let socket = PathBuf::from(socket);
@@ -260,7 +271,7 @@ async fn notify_socket_is_private_and_removed_when_the_run_ends() {
     assert!(dir_metadata.is_dir());
     assert_eq!(dir_metadata.permissions().mode() & 0o777, 0o700, "{dir:?}");
     handle.kill();
-    assert_eq!(next(&mut rx, run(6)).await, Report::Exited(ExitReason::Killed));
+    assert_eq!(next(&mut rx, run(6)).await, RunnerReport::Exited(ExitReason::Killed));
     assert!(!socket.exists(), "{socket:?} was not removed");
 }
 
@@ -279,9 +290,9 @@ async fn each_run_gets_its_own_socket() {
             .expect("safety net")
             .expect("open");
         match report {
-            Report::Status(socket) => sockets.push((run.generation, socket)),
-            Report::Ready => ready.push(run.generation),
-            Report::Exited(reason) => {
+            RunnerReport::Status(socket) => sockets.push((run.generation, socket)),
+            RunnerReport::Ready => ready.push(run.generation),
+            RunnerReport::Exited(reason) => {
                 assert_eq!(reason, ExitReason::Normal);
                 assert!(
                     ready.contains(&run.generation),
@@ -289,7 +300,7 @@ async fn each_run_gets_its_own_socket() {
                 );
                 exited += 1;
             }
-            Report::Started => {}
+            RunnerReport::Started => {}
             other => panic!("unexpected {other:?}"),
         }
     }
@@ -344,7 +355,7 @@ fn vigils_own_notify_socket_is_not_passed_on() {
             spawn_process(&spec(script), readiness(notify), run(generation), "w", tx).expect("spawned");
             assert_eq!(
                 reports_until_exit(&mut rx, run(generation)).await,
-                [Report::Started, Report::Exited(ExitReason::Normal)],
+                [RunnerReport::Started, RunnerReport::Exited(ExitReason::Normal)],
                 "notify = {notify}"
             );
         }

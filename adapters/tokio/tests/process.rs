@@ -38,7 +38,7 @@ use vigil_core::{ExitReason, NodeId, Readiness, RunId};
 use guarded_spawn::spawn_process;
 use output::{OutputMode, MAX_LINE};
 use process::{exit_reason, spawn_process as spawn_with, Launch, ProcessSpec};
-use report::Report;
+use report::RunnerReport;
 
 const SAFETY_NET: Duration = Duration::from_secs(20);
 
@@ -63,7 +63,7 @@ fn notifying_sh(script: &str) -> ProcessSpec {
     sh(&format!("{NOTIFY}\n{script}"))
 }
 
-async fn next(reports: &mut UnboundedReceiver<(RunId, Report)>, expected_run: RunId) -> Report {
+async fn next(reports: &mut UnboundedReceiver<(RunId, RunnerReport)>, expected_run: RunId) -> RunnerReport {
     let (got_run, report) = tokio::time::timeout(SAFETY_NET, reports.recv())
         .await
         .expect("no report within the safety net")
@@ -121,10 +121,10 @@ fn scratch_dir(name: &str) -> PathBuf {
 async fn nonzero_exit_code_is_reported_as_error_after_started() {
     let (tx, mut rx) = unbounded_channel();
     spawn_process(&sh("exit 3"), Readiness::Immediate, run(1), "w", tx).expect("spawned");
-    assert_eq!(next(&mut rx, run(1)).await, Report::Started);
+    assert_eq!(next(&mut rx, run(1)).await, RunnerReport::Started);
     assert_eq!(
         next(&mut rx, run(1)).await,
-        Report::Exited(ExitReason::Error("exit code 3".into()))
+        RunnerReport::Exited(ExitReason::Error("exit code 3".into()))
     );
     assert!(rx.recv().await.is_none(), "exactly one Exited, then nothing");
 }
@@ -135,19 +135,19 @@ async fn exit_code_zero_is_normal() {
     let mut spec = ProcessSpec::new(["true"]);
     spec.output = OutputMode::Null;
     spawn_process(&spec, Readiness::Immediate, run(2), "w", tx).expect("spawned");
-    assert_eq!(next(&mut rx, run(2)).await, Report::Started);
-    assert_eq!(next(&mut rx, run(2)).await, Report::Exited(ExitReason::Normal));
+    assert_eq!(next(&mut rx, run(2)).await, RunnerReport::Started);
+    assert_eq!(next(&mut rx, run(2)).await, RunnerReport::Exited(ExitReason::Normal));
 }
 
 #[tokio::test]
 async fn stop_ends_a_sleeping_child_with_shutdown() {
     let (tx, mut rx) = unbounded_channel();
     let handle = spawn_process(&sh("sleep 100"), Readiness::Immediate, run(3), "w", tx).expect("spawned");
-    assert_eq!(next(&mut rx, run(3)).await, Report::Started);
+    assert_eq!(next(&mut rx, run(3)).await, RunnerReport::Started);
     handle.stop();
     assert_eq!(
         next(&mut rx, run(3)).await,
-        Report::Exited(ExitReason::Shutdown(String::new()))
+        RunnerReport::Exited(ExitReason::Shutdown(String::new()))
     );
     // Idempotent and harmless once the group is gone.
     handle.stop();
@@ -161,13 +161,13 @@ async fn child_ignoring_sigterm_survives_stop_and_dies_on_kill() {
     // Ready says the trap is in place.
     let spec = notifying_sh("trap '' TERM; notify READY=1; while :; do sleep 1; done");
     let handle = spawn_process(&spec, Readiness::Notify, run(4), "w", tx).expect("spawned");
-    assert_eq!(next(&mut rx, run(4)).await, Report::Started);
-    assert_eq!(next(&mut rx, run(4)).await, Report::Ready);
+    assert_eq!(next(&mut rx, run(4)).await, RunnerReport::Started);
+    assert_eq!(next(&mut rx, run(4)).await, RunnerReport::Ready);
     handle.stop();
     handle.stop();
     handle.kill();
     // Had SIGTERM ended it, the reason would be Shutdown.
-    assert_eq!(next(&mut rx, run(4)).await, Report::Exited(ExitReason::Killed));
+    assert_eq!(next(&mut rx, run(4)).await, RunnerReport::Exited(ExitReason::Killed));
     assert_group_dies(handle.pid()).await;
 }
 
@@ -178,12 +178,12 @@ async fn child_handling_sigterm_keeps_running_after_stop() {
     // SIGTERM to the group) has ended, and proves the shell is still there.
     let spec = notifying_sh("trap 'notify STATUS=still-here' TERM; notify READY=1; while :; do sleep 1; done");
     let handle = spawn_process(&spec, Readiness::Notify, run(5), "w", tx).expect("spawned");
-    assert_eq!(next(&mut rx, run(5)).await, Report::Started);
-    assert_eq!(next(&mut rx, run(5)).await, Report::Ready);
+    assert_eq!(next(&mut rx, run(5)).await, RunnerReport::Started);
+    assert_eq!(next(&mut rx, run(5)).await, RunnerReport::Ready);
     handle.stop();
-    assert_eq!(next(&mut rx, run(5)).await, Report::Status("still-here".into()));
+    assert_eq!(next(&mut rx, run(5)).await, RunnerReport::Status("still-here".into()));
     handle.kill();
-    assert_eq!(next(&mut rx, run(5)).await, Report::Exited(ExitReason::Killed));
+    assert_eq!(next(&mut rx, run(5)).await, RunnerReport::Exited(ExitReason::Killed));
 }
 
 #[tokio::test]
@@ -191,8 +191,8 @@ async fn kill_takes_the_grandchildren_with_the_group() {
     let (tx, mut rx) = unbounded_channel();
     let spec = notifying_sh("sleep 100 & sleep 100 & notify READY=1; wait");
     let handle = spawn_process(&spec, Readiness::Notify, run(6), "w", tx).expect("spawned");
-    assert_eq!(next(&mut rx, run(6)).await, Report::Started);
-    assert_eq!(next(&mut rx, run(6)).await, Report::Ready);
+    assert_eq!(next(&mut rx, run(6)).await, RunnerReport::Started);
+    assert_eq!(next(&mut rx, run(6)).await, RunnerReport::Ready);
     let pgid = handle.pid();
     // The shell and both background children are in the run's own group.
     assert!(live_members(pgid).len() >= 3, "members: {:?}", live_members(pgid));
@@ -202,7 +202,7 @@ async fn kill_takes_the_grandchildren_with_the_group() {
         "the child has a group of its own"
     );
     handle.kill();
-    assert_eq!(next(&mut rx, run(6)).await, Report::Exited(ExitReason::Killed));
+    assert_eq!(next(&mut rx, run(6)).await, RunnerReport::Exited(ExitReason::Killed));
     assert_group_dies(pgid).await;
 }
 
@@ -211,12 +211,12 @@ async fn background_grandchild_is_killed_when_the_leader_exits_by_itself() {
     let (tx, mut rx) = unbounded_channel();
     let spec = notifying_sh("sleep 100 & notify STATUS=$!; exit 0");
     let handle = spawn_process(&spec, Readiness::Notify, run(7), "w", tx).expect("spawned");
-    assert_eq!(next(&mut rx, run(7)).await, Report::Started);
-    let Report::Status(grandchild) = next(&mut rx, run(7)).await else {
+    assert_eq!(next(&mut rx, run(7)).await, RunnerReport::Started);
+    let RunnerReport::Status(grandchild) = next(&mut rx, run(7)).await else {
         panic!("expected the grandchild's pid");
     };
     let grandchild: u32 = grandchild.parse().expect("a pid");
-    assert_eq!(next(&mut rx, run(7)).await, Report::Exited(ExitReason::Normal));
+    assert_eq!(next(&mut rx, run(7)).await, RunnerReport::Exited(ExitReason::Normal));
     assert_group_dies(handle.pid()).await;
     assert!(!live_members(handle.pid()).contains(&grandchild));
     // The group is finished: signalling it now must not touch anything.
@@ -229,10 +229,10 @@ async fn group_is_gone_after_kill() {
     let (tx, mut rx) = unbounded_channel();
     let spec = notifying_sh("sleep 100 & notify READY=1; wait");
     let handle = spawn_process(&spec, Readiness::Notify, run(8), "w", tx).expect("spawned");
-    assert_eq!(next(&mut rx, run(8)).await, Report::Started);
-    assert_eq!(next(&mut rx, run(8)).await, Report::Ready);
+    assert_eq!(next(&mut rx, run(8)).await, RunnerReport::Started);
+    assert_eq!(next(&mut rx, run(8)).await, RunnerReport::Ready);
     handle.kill();
-    assert_eq!(next(&mut rx, run(8)).await, Report::Exited(ExitReason::Killed));
+    assert_eq!(next(&mut rx, run(8)).await, RunnerReport::Exited(ExitReason::Killed));
     let pgid = Pid::from_raw(handle.pid() as i32);
     // Dead members linger until their new parent (init) reaps them; after
     // that the group is empty.
@@ -254,7 +254,7 @@ async fn missing_program_is_a_failed_start_with_the_reason() {
             spawn_process(&ProcessSpec::new([program]), Readiness::Immediate, run, "w", tx).expect("the guard starts");
         assert_eq!(
             next(&mut rx, run).await,
-            Report::StartFailed(format!(
+            RunnerReport::StartFailed(format!(
                 "cannot start `{program}`: No such file or directory (os error 2)"
             ))
         );
@@ -290,10 +290,10 @@ async fn without_the_guard_exit_stop_and_kill_work_the_same() {
         Launch::Direct,
     )
     .expect("spawned");
-    assert_eq!(next(&mut rx, run(30)).await, Report::Started);
+    assert_eq!(next(&mut rx, run(30)).await, RunnerReport::Started);
     assert_eq!(
         next(&mut rx, run(30)).await,
-        Report::Exited(ExitReason::Error("exit code 3".into()))
+        RunnerReport::Exited(ExitReason::Error("exit code 3".into()))
     );
     let handle = spawn_with(
         &sh("sleep 100"),
@@ -304,18 +304,18 @@ async fn without_the_guard_exit_stop_and_kill_work_the_same() {
         Launch::Direct,
     )
     .expect("spawned");
-    assert_eq!(next(&mut rx, run(31)).await, Report::Started);
+    assert_eq!(next(&mut rx, run(31)).await, RunnerReport::Started);
     handle.stop();
     assert_eq!(
         next(&mut rx, run(31)).await,
-        Report::Exited(ExitReason::Shutdown(String::new()))
+        RunnerReport::Exited(ExitReason::Shutdown(String::new()))
     );
     let spec = notifying_sh("sleep 100 & notify READY=1; wait");
     let handle = spawn_with(&spec, Readiness::Notify, run(32), "w", tx, Launch::Direct).expect("spawned");
-    assert_eq!(next(&mut rx, run(32)).await, Report::Started);
-    assert_eq!(next(&mut rx, run(32)).await, Report::Ready);
+    assert_eq!(next(&mut rx, run(32)).await, RunnerReport::Started);
+    assert_eq!(next(&mut rx, run(32)).await, RunnerReport::Ready);
     handle.kill();
-    assert_eq!(next(&mut rx, run(32)).await, Report::Exited(ExitReason::Killed));
+    assert_eq!(next(&mut rx, run(32)).await, RunnerReport::Exited(ExitReason::Killed));
     assert_group_dies(handle.pid()).await;
 }
 
@@ -324,12 +324,12 @@ async fn the_program_runs_with_no_signal_blocked_although_its_guard_blocks_them_
     let (tx, mut rx) = unbounded_channel();
     let spec = notifying_sh("notify STATUS=$(grep SigBlk /proc/self/status | tr -d '[:space:]')");
     spawn_process(&spec, Readiness::Notify, run(33), "w", tx).expect("spawned");
-    assert_eq!(next(&mut rx, run(33)).await, Report::Started);
+    assert_eq!(next(&mut rx, run(33)).await, RunnerReport::Started);
     assert_eq!(
         next(&mut rx, run(33)).await,
-        Report::Status("SigBlk:0000000000000000".into())
+        RunnerReport::Status("SigBlk:0000000000000000".into())
     );
-    assert_eq!(next(&mut rx, run(33)).await, Report::Exited(ExitReason::Normal));
+    assert_eq!(next(&mut rx, run(33)).await, RunnerReport::Exited(ExitReason::Normal));
 }
 
 #[tokio::test]
@@ -355,8 +355,8 @@ async fn environment_carries_path_generation_and_spec_variables() {
     spec.env.insert("EXTRA".into(), "yes".into());
     spec.cwd = Some(PathBuf::from("/"));
     spawn_process(&spec, Readiness::Immediate, run(11), "web/w1", tx).expect("spawned");
-    assert_eq!(next(&mut rx, run(11)).await, Report::Started);
-    assert_eq!(next(&mut rx, run(11)).await, Report::Exited(ExitReason::Normal));
+    assert_eq!(next(&mut rx, run(11)).await, RunnerReport::Started);
+    assert_eq!(next(&mut rx, run(11)).await, RunnerReport::Exited(ExitReason::Normal));
 }
 
 #[tokio::test]
@@ -367,8 +367,11 @@ async fn file_output_appends_lines_to_per_path_logs() {
     spec.output = OutputMode::Files { dir: dir.clone() };
     for generation in [12, 13] {
         spawn_process(&spec, Readiness::Immediate, run(generation), "web/w1", tx.clone()).expect("spawned");
-        assert_eq!(next(&mut rx, run(generation)).await, Report::Started);
-        assert_eq!(next(&mut rx, run(generation)).await, Report::Exited(ExitReason::Normal));
+        assert_eq!(next(&mut rx, run(generation)).await, RunnerReport::Started);
+        assert_eq!(
+            next(&mut rx, run(generation)).await,
+            RunnerReport::Exited(ExitReason::Normal)
+        );
     }
     let read = |name: &str| std::fs::read_to_string(dir.join(name)).expect(name);
     assert_eq!(read("web__w1.out.log"), "out-12\nsecond\nout-13\nsecond\n");
@@ -394,8 +397,8 @@ async fn tracing_output_drains_a_chatty_child() {
     let mut spec = sh("i=0; while [ $i -lt 2000 ]; do echo 'line of stdout output to fill the pipe'; echo 'and stderr too' >&2; i=$((i+1)); done");
     spec.output = OutputMode::Tracing;
     spawn_process(&spec, Readiness::Immediate, run(15), "w", tx).expect("spawned");
-    assert_eq!(next(&mut rx, run(15)).await, Report::Started);
-    assert_eq!(next(&mut rx, run(15)).await, Report::Exited(ExitReason::Normal));
+    assert_eq!(next(&mut rx, run(15)).await, RunnerReport::Started);
+    assert_eq!(next(&mut rx, run(15)).await, RunnerReport::Exited(ExitReason::Normal));
 }
 
 #[tokio::test]
@@ -404,8 +407,8 @@ async fn inherit_mode_runs() {
     let mut spec = ProcessSpec::new(["true"]);
     spec.output = OutputMode::Inherit;
     spawn_process(&spec, Readiness::Immediate, run(16), "w", tx).expect("spawned");
-    assert_eq!(next(&mut rx, run(16)).await, Report::Started);
-    assert_eq!(next(&mut rx, run(16)).await, Report::Exited(ExitReason::Normal));
+    assert_eq!(next(&mut rx, run(16)).await, RunnerReport::Started);
+    assert_eq!(next(&mut rx, run(16)).await, RunnerReport::Exited(ExitReason::Normal));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -420,8 +423,8 @@ async fn many_concurrent_runs_each_report_once() {
     let mut started = std::collections::BTreeSet::new();
     while let Some((run, report)) = tokio::time::timeout(SAFETY_NET, rx.recv()).await.expect("safety net") {
         match report {
-            Report::Started => assert!(started.insert(run.generation)),
-            Report::Exited(reason) => {
+            RunnerReport::Started => assert!(started.insert(run.generation)),
+            RunnerReport::Exited(reason) => {
                 assert!(started.contains(&run.generation), "Started comes first");
                 assert!(exited.insert(run.generation, reason).is_none(), "one Exited per run");
             }
@@ -484,8 +487,8 @@ async fn tracing_output_emits_one_event_per_line_with_path_generation_and_stream
     let mut spec = sh("printf 'hello\\nwor'; printf 'ld\\n'; echo oops >&2");
     spec.output = OutputMode::Tracing;
     spawn_process(&spec, Readiness::Immediate, run(17), "web/w1", tx).expect("spawned");
-    assert_eq!(next(&mut rx, run(17)).await, Report::Started);
-    assert_eq!(next(&mut rx, run(17)).await, Report::Exited(ExitReason::Normal));
+    assert_eq!(next(&mut rx, run(17)).await, RunnerReport::Started);
+    assert_eq!(next(&mut rx, run(17)).await, RunnerReport::Exited(ExitReason::Normal));
     // The forwarding tasks end at end of file, independently of Exited.
     let deadline = tokio::time::Instant::now() + SAFETY_NET;
     while capture.0.lock().expect("lock").len() < 3 {
@@ -545,8 +548,8 @@ fn dropping_the_runtime_kills_a_running_group() {
                 "w",
                 tx,
             );
-            assert_eq!(next(&mut rx, run(18)).await, Report::Started);
-            assert_eq!(next(&mut rx, run(18)).await, Report::Ready);
+            assert_eq!(next(&mut rx, run(18)).await, RunnerReport::Started);
+            assert_eq!(next(&mut rx, run(18)).await, RunnerReport::Ready);
             handle
         })
         .expect("spawned");

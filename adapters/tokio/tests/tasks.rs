@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use tokio::sync::broadcast;
 use vigil_core::{ChildSpec, ExitReason, Notice, Readiness, Reply, Request, Restart, Shutdown, SupervisorSpec};
-use vigil_tokio::{Event, Tree};
+use vigil_tokio::{Tree, TreeEvent};
 
 /// Wait for the first event matching `f` (panics after 60 s of paused time).
-async fn until(rx: &mut broadcast::Receiver<Event>, f: impl Fn(&Event) -> bool) -> Event {
+async fn until(rx: &mut broadcast::Receiver<TreeEvent>, f: impl Fn(&TreeEvent) -> bool) -> TreeEvent {
     let wait = async {
         loop {
             match rx.recv().await {
@@ -27,7 +27,7 @@ async fn until(rx: &mut broadcast::Receiver<Event>, f: impl Fn(&Event) -> bool) 
         .expect("the event came")
 }
 
-fn exited(e: &Event, path: &str) -> Option<ExitReason> {
+fn exited(e: &TreeEvent, path: &str) -> Option<ExitReason> {
     match &e.notice {
         Notice::Exited(_, r) if e.path == path => Some(r.clone()),
         _ => None,

@@ -1,6 +1,6 @@
 //! One teardown per run: however a process run ends (it exited, its start
 //! failed in its guard, it was stopped by a shutdown), the driver forgets
-//! it everywhere, its monitor entry included. `Supervisor::resources()`
+//! it everywhere, its monitor entry included. `TreeHandle::resources()`
 //! lists only live runs, and nothing after the tree is down. Real
 //! processes under real guards (this test binary is one, see
 //! `common/guard_hook.rs`).
@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use vigil_core::{ChildSpec, SupervisorSpec};
-use vigil_tokio::{ProcessSpec, Supervisor, Tree};
+use vigil_tokio::{ProcessSpec, Tree, TreeHandle};
 
 // What `common/guard_hook.rs` calls.
 use vigil_tokio::guard;
@@ -24,7 +24,7 @@ fn sh(script: &str) -> ProcessSpec {
 
 /// Poll the resources until `cond` holds for them; they are returned.
 async fn resources_until(
-    sup: &Supervisor,
+    sup: &TreeHandle,
     cond: impl Fn(&[vigil_tokio::monitor::ChildResources]) -> bool,
 ) -> Vec<vigil_tokio::monitor::ChildResources> {
     tokio::time::timeout(SAFETY, async {
@@ -202,7 +202,7 @@ async fn dropped(weak: &std::sync::Weak<()>, what: &str) {
 /// runs until stopped.
 macro_rules! holding {
     ($held:ident) => {
-        move |ctx: vigil_tokio::Context| {
+        move |ctx: vigil_tokio::RunContext| {
             let _ = &$held;
             async move {
                 ctx.stopped().await;
@@ -252,7 +252,7 @@ async fn what_a_removed_child_ran_is_dropped_and_a_restarted_supervisor_keeps_it
     let held = Arc::new(());
     let weak = Arc::downgrade(&held);
     let spec = ChildSpec::worker("t").restart(Restart::Temporary);
-    sup.start_task("", spec, move |_ctx: vigil_tokio::Context| {
+    sup.start_task("", spec, move |_ctx: vigil_tokio::RunContext| {
         let _ = &held;
         async { Ok::<(), String>(()) }
     })

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use crate::scenario::{Child, Kind, Scenario, Shutdown, Step, Sup, PERIOD_SECS};
+use crate::scenario::{Child, ChildShape, Scenario, Shutdown, Step, Sup, PERIOD_SECS};
 
 /// `{scenario, Id, Flags, Children, Steps}.` and a newline.
 pub fn batch_entry(id: usize, s: &Scenario) -> String {
@@ -46,10 +46,10 @@ fn child(out: &mut String, c: &Child) {
         Shutdown::Infinity => "infinity".to_owned(),
     };
     match &c.kind {
-        Kind::Worker => {
+        ChildShape::Worker => {
             let _ = write!(out, "{{worker, {}, {restart}, {shutdown}, {}}}", c.name, c.significant);
         }
-        Kind::Supervisor(s) => {
+        ChildShape::Supervisor(s) => {
             let _ = write!(
                 out,
                 "{{supervisor, {}, {restart}, {shutdown}, {}, ",

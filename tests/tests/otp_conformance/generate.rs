@@ -26,7 +26,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 
 use crate::scenario::{
-    AutoShutdown, Child, Kind, Path, Reason, Restart, Scenario, Shutdown, Step, Strategy, Sup, HANG_SHUTDOWN_MS,
+    AutoShutdown, Child, ChildShape, Path, Reason, Restart, Scenario, Shutdown, Step, Strategy, Sup, HANG_SHUTDOWN_MS,
 };
 
 /// Deepest supervisor level (the root is level 1).
@@ -123,7 +123,7 @@ impl Gen {
                 restart,
                 shutdown,
                 significant,
-                kind: Kind::Supervisor(self.sup(level + 1)),
+                kind: ChildShape::Supervisor(self.sup(level + 1)),
             }
         } else {
             self.workers += 1;
@@ -138,7 +138,7 @@ impl Gen {
                 restart,
                 shutdown,
                 significant,
-                kind: Kind::Worker,
+                kind: ChildShape::Worker,
             }
         }
     }
@@ -269,10 +269,10 @@ fn collect(sup: &Sup, prefix: &mut Path, out: &mut Vec<Target>) {
         prefix.push(c.name.clone());
         out.push(Target {
             path: prefix.clone(),
-            supervisor: matches!(c.kind, Kind::Supervisor(_)),
+            supervisor: matches!(c.kind, ChildShape::Supervisor(_)),
             hangable: c.shutdown == Shutdown::Millis(HANG_SHUTDOWN_MS),
         });
-        if let Kind::Supervisor(s) = &c.kind {
+        if let ChildShape::Supervisor(s) = &c.kind {
             collect(s, prefix, out);
         }
         prefix.pop();

@@ -29,7 +29,7 @@ use std::io::Write as _;
 use std::path::PathBuf;
 
 use otp_side::Otp;
-use scenario::{Kind, Scenario, Step, Sup};
+use scenario::{ChildShape, Scenario, Step, Sup};
 use sim_side::VigilFiles;
 
 /// Scenarios per run unless `VIGIL_CONFORMANCE_CASES` says otherwise.
@@ -210,7 +210,7 @@ fn features(sup: &Sup, level: u32, seen: &mut BTreeMap<String, u32>) {
         }
     }
     for c in &sup.children {
-        if let Kind::Supervisor(s) = &c.kind {
+        if let ChildShape::Supervisor(s) = &c.kind {
             features(s, level + 1, seen);
         }
     }

@@ -98,12 +98,12 @@ pub struct Child {
     pub restart: Restart,
     pub shutdown: Shutdown,
     pub significant: bool,
-    pub kind: Kind,
+    pub kind: ChildShape,
 }
 
 /// What a child is.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Kind {
+pub enum ChildShape {
     Worker,
     Supervisor(Sup),
 }

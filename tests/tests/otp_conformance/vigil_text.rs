@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use crate::scenario::{vigil_path, Child, Kind, Scenario, Shutdown, Step, Sup, PERIOD_SECS, STEP_SECS};
+use crate::scenario::{vigil_path, Child, ChildShape, Scenario, Shutdown, Step, Sup, PERIOD_SECS, STEP_SECS};
 
 /// The tree config (TOML).
 pub fn config(s: &Scenario) -> String {
@@ -66,7 +66,7 @@ fn children(out: &mut String, sup: &Sup, table: &str) {
     for c in &sup.children {
         let _ = write!(out, "\n[[{table}]]\nname = \"{}\"\n", c.name);
         child_keys(out, c);
-        if let Kind::Supervisor(s) = &c.kind {
+        if let ChildShape::Supervisor(s) = &c.kind {
             out.push_str("supervisor = { ");
             flags(out, s, ", ");
             out.push_str(" }\n");
@@ -76,7 +76,7 @@ fn children(out: &mut String, sup: &Sup, table: &str) {
 }
 
 fn child_keys(out: &mut String, c: &Child) {
-    if c.kind == Kind::Worker {
+    if c.kind == ChildShape::Worker {
         let _ = writeln!(out, "command = [\"{}\"]", c.name);
     }
     let restart = c.restart.name();

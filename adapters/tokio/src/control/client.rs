@@ -30,7 +30,7 @@ use tokio::net::UnixStream;
 use tokio_util::codec::FramedRead;
 
 use super::framing::{Frame, LineDecoder};
-use super::protocol::{encode, Op, RequestId};
+use super::protocol::{encode, Op, WireId};
 
 /// The longest line a client reads (a `status` of a very large tree is big).
 const CLIENT_MAX_LINE: usize = 1 << 30;
@@ -82,14 +82,14 @@ pub enum Message {
     /// The final answer to request `id`.
     Reply {
         /// The request.
-        id: Option<RequestId>,
+        id: Option<WireId>,
         /// Its result or error.
         result: Result<Value, (String, String)>,
     },
     /// One element of request `id`'s stream.
     Item {
         /// The request.
-        id: Option<RequestId>,
+        id: Option<WireId>,
         /// The element (a trace event for `subscribe`).
         item: Value,
         /// The element's JSON text as the server sent it (a trace line keeps
@@ -99,7 +99,7 @@ pub enum Message {
     /// Request `id`'s stream is over.
     End {
         /// The request.
-        id: Option<RequestId>,
+        id: Option<WireId>,
     },
     /// An operation forwarded to this worker.
     Call(ForwardedCall),
@@ -120,7 +120,7 @@ pub struct ForwardedCall {
 #[derive(Deserialize)]
 struct Raw {
     #[serde(default)]
-    id: Option<RequestId>,
+    id: Option<WireId>,
     ok: Option<bool>,
     result: Option<Value>,
     error: Option<RawError>,
@@ -175,9 +175,9 @@ impl Client {
     /// Send `op` with a fresh numeric id and return that id. If the server
     /// has already refused the connection and closed it (the write fails),
     /// its refusal (`too_many_connections`, ...) is the error.
-    pub async fn send(&mut self, op: &Op) -> Result<RequestId, ClientError> {
+    pub async fn send(&mut self, op: &Op) -> Result<WireId, ClientError> {
         self.next_id += 1;
-        let id = RequestId::Num(self.next_id);
+        let id = WireId::Num(self.next_id);
         if let Err(e) = self.write.write_all(&encode(Some(&id), op)).await {
             use std::io::ErrorKind::{BrokenPipe, ConnectionReset};
             if matches!(e.kind(), BrokenPipe | ConnectionReset) {

@@ -8,7 +8,7 @@ use tokio::sync::broadcast::{self, error::RecvError};
 use vigil_core::{ExitReason, Notice};
 
 use super::registry::Registry;
-use crate::handle::Event;
+use crate::handle::TreeEvent;
 
 /// Per-child totals since the server started (which is the tree's start when
 /// the server is given to the tree builder).
@@ -58,7 +58,7 @@ impl Counters {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner).lost
     }
 
-    fn record(&self, e: &Event) {
+    fn record(&self, e: &TreeEvent) {
         let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         let children = &mut inner.children;
         match &e.notice {
@@ -105,7 +105,7 @@ pub(crate) fn reason_name(r: &ExitReason) -> &'static str {
 /// Count every event until the tree's event stream closes; a run's exit
 /// also ends its worker registration.
 pub(crate) fn spawn_collector(
-    mut events: broadcast::Receiver<Event>,
+    mut events: broadcast::Receiver<TreeEvent>,
     counters: Arc<Counters>,
     registry: Arc<Registry>,
 ) {

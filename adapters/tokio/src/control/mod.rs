@@ -3,7 +3,7 @@
 //!
 //! - Operators ask for `status`, `tree`, `metrics`, start / stop / restart
 //!   children, `subscribe` to the live trace, `call` a worker. Every
-//!   operation goes through the engine's requests ([`crate::Supervisor::request`]);
+//!   operation goes through the engine's requests ([`crate::TreeHandle::request`]);
 //!   the server never touches a child itself.
 //! - Workers (process children) find `VIGIL_SOCKET` and a per-run secret
 //!   `VIGIL_TOKEN` in their environment; with it they `register`, report

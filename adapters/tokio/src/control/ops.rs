@@ -1,5 +1,5 @@
 //! The operations: each decoded request becomes engine requests through the
-//! [`Supervisor`](crate::Supervisor) handle (or a registry update), and
+//! [`TreeHandle`](crate::TreeHandle) (or a registry update), and
 //! its answer a reply line. Requests on one connection are answered in
 //! order; `subscribe`, `call` and `shutdown` run beside the connection.
 
@@ -12,12 +12,12 @@ use tokio::sync::broadcast::error::RecvError;
 use vigil_core::{ChildInfo, Reply, Request, RequestError, RestartAllMode};
 
 use super::metrics::{self, ServerGauges};
-use super::protocol::{Envelope, Op, RequestId};
+use super::protocol::{Envelope, Op, WireId};
 use super::reply::{self, Failure};
 use super::session::{Conn, Counted};
 use super::shared::Shared;
 use super::status;
-use crate::report::Report;
+use crate::report::RunnerReport;
 
 /// Handle one request of connection `conn`.
 pub(crate) async fn dispatch(shared: &Arc<Shared>, conn: &mut Conn, envelope: Envelope) {
@@ -79,8 +79,8 @@ pub(crate) async fn dispatch(shared: &Arc<Shared>, conn: &mut Conn, envelope: En
         }
         Op::Metrics {} => metrics_answer(shared, &id).await,
         Op::Register { token, path } => register(shared, conn, &id, &token, path.as_deref()),
-        Op::Ready { token } => report(shared, conn, &id, token.as_deref(), Report::Ready),
-        Op::Heartbeat { token } => report(shared, conn, &id, token.as_deref(), Report::Heartbeat),
+        Op::Ready { token } => report(shared, conn, &id, token.as_deref(), RunnerReport::Ready),
+        Op::Heartbeat { token } => report(shared, conn, &id, token.as_deref(), RunnerReport::Heartbeat),
         Op::Publish { state, token } => {
             let r = shared
                 .registry
@@ -107,7 +107,7 @@ pub(crate) async fn dispatch(shared: &Arc<Shared>, conn: &mut Conn, envelope: En
 
 /// `shutdown`: answered once the request is made; the tree, and this
 /// server with it, then goes down in order.
-fn shutdown_answer(sup: &crate::Supervisor, id: &Option<RequestId>) -> bytes::Bytes {
+fn shutdown_answer(sup: &crate::TreeHandle, id: &Option<WireId>) -> bytes::Bytes {
     if sup.is_down() {
         return reply::error(id, &RequestError::TreeDown.into());
     }
@@ -117,7 +117,7 @@ fn shutdown_answer(sup: &crate::Supervisor, id: &Option<RequestId>) -> bytes::By
 }
 
 /// `status`: every node of a fresh snapshot, serialized as it is read.
-async fn status_answer(shared: &Shared, id: &Option<RequestId>) -> bytes::Bytes {
+async fn status_answer(shared: &Shared, id: &Option<WireId>) -> bytes::Bytes {
     match status::Snapshot::take(&shared.sup).await {
         Ok(snapshot) => shared.counters.with(|counters| {
             let answer = status::StatusAnswer {
@@ -132,7 +132,7 @@ async fn status_answer(shared: &Shared, id: &Option<RequestId>) -> bytes::Bytes 
 }
 
 /// `metrics`: the exposition of a fresh snapshot and the server's gauges.
-async fn metrics_answer(shared: &Shared, id: &Option<RequestId>) -> bytes::Bytes {
+async fn metrics_answer(shared: &Shared, id: &Option<WireId>) -> bytes::Bytes {
     let r = status::Snapshot::take(&shared.sup).await.map(|snapshot| {
         let gauges = ServerGauges {
             connections: shared.open.load(Ordering::Relaxed),
@@ -153,7 +153,7 @@ async fn metrics_answer(shared: &Shared, id: &Option<RequestId>) -> bytes::Bytes
 }
 
 /// `register`: this connection becomes the worker of `token`'s run.
-fn register(shared: &Shared, conn: &mut Conn, id: &Option<RequestId>, token: &str, path: Option<&str>) -> bytes::Bytes {
+fn register(shared: &Shared, conn: &mut Conn, id: &Option<WireId>, token: &str, path: Option<&str>) -> bytes::Bytes {
     // One run per connection: another run's registration would outlive
     // this connection's bookkeeping.
     let other_run = conn
@@ -176,7 +176,7 @@ fn register(shared: &Shared, conn: &mut Conn, id: &Option<RequestId>, token: &st
 }
 
 /// An engine request whose reply is the answer.
-async fn engine(shared: &Shared, id: &Option<RequestId>, request: Request) -> bytes::Bytes {
+async fn engine(shared: &Shared, id: &Option<WireId>, request: Request) -> bytes::Bytes {
     let r = shared.sup.request(request).await;
     reply::result(id, &r.map(reply_value).map_err(Failure::from))
 }
@@ -208,10 +208,16 @@ fn child_value(c: &ChildInfo) -> Value {
 }
 
 /// `ready` / `heartbeat`: a report for the worker's run, as from its runner.
-fn report(shared: &Shared, conn: &Conn, id: &Option<RequestId>, token: Option<&str>, report: Report) -> bytes::Bytes {
+fn report(
+    shared: &Shared,
+    conn: &Conn,
+    id: &Option<WireId>,
+    token: Option<&str>,
+    report: RunnerReport,
+) -> bytes::Bytes {
     match shared.registry.resolve(token, conn.registered) {
         Ok(run) => {
-            shared.registry.note(run, report == Report::Ready);
+            shared.registry.note(run, report == RunnerReport::Ready);
             shared.sup.report(run, report);
             reply::ok(id, &"ok")
         }
@@ -221,7 +227,7 @@ fn report(shared: &Shared, conn: &Conn, id: &Option<RequestId>, token: Option<&s
 
 /// `subscribe`: acknowledge, then every trace line as an item, until the
 /// tree is down (then `end`), the client stops reading, or it is gone.
-fn subscribe(shared: &Shared, conn: &Conn, id: Option<RequestId>) {
+fn subscribe(shared: &Shared, conn: &Conn, id: Option<WireId>) {
     let mut lines = shared.sup.trace();
     let sup = shared.sup.clone();
     let out = conn.out.clone();
@@ -272,7 +278,7 @@ fn subscribe(shared: &Shared, conn: &Conn, id: Option<RequestId>) {
 fn call(
     shared: &Shared,
     conn: &Conn,
-    id: Option<RequestId>,
+    id: Option<WireId>,
     path: &str,
     name: &str,
     args: &Value,

@@ -21,7 +21,7 @@ pub const MAX_CALL_TIMEOUT_MS: u64 = 3_600_000;
 /// non-negative integer or a string.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(untagged)]
-pub enum RequestId {
+pub enum WireId {
     /// A number.
     Num(u64),
     /// A string.
@@ -32,7 +32,7 @@ pub enum RequestId {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Envelope {
     /// Echoed in every answer; `null` there when absent.
-    pub id: Option<RequestId>,
+    pub id: Option<WireId>,
     /// What to do.
     pub op: Op,
 }
@@ -185,7 +185,7 @@ pub const OPS: &[&str] = &[
 #[error("{kind}")]
 pub struct DecodeError {
     /// The request's id, if the line had a readable one.
-    pub id: Option<RequestId>,
+    pub id: Option<WireId>,
     /// What is wrong.
     pub kind: DecodeErrorKind,
 }
@@ -259,14 +259,14 @@ impl DecodeErrorKind {
 /// allowed). Pure: no I/O, no state, never panics.
 ///
 /// ```
-/// use vigil_tokio::control::protocol::{decode, DecodeErrorKind, Op, RequestId};
+/// use vigil_tokio::control::protocol::{decode, DecodeErrorKind, Op, WireId};
 ///
 /// let req = decode(br#"{"id": 7, "op": "restart", "path": "web/w1"}"#).unwrap();
-/// assert_eq!(req.id, Some(RequestId::Num(7)));
+/// assert_eq!(req.id, Some(WireId::Num(7)));
 /// assert_eq!(req.op, Op::Restart { path: "web/w1".into() });
 ///
 /// let err = decode(br#"{"id": 8, "op": "restart", "path": 3}"#).unwrap_err();
-/// assert_eq!(err.id, Some(RequestId::Num(8)));
+/// assert_eq!(err.id, Some(WireId::Num(8)));
 /// assert_eq!(err.kind.code(), "bad_request");
 /// assert_eq!(decode(b"\xff").unwrap_err().kind, DecodeErrorKind::InvalidUtf8 { valid_up_to: 0 });
 /// ```
@@ -296,7 +296,7 @@ pub fn decode(line: &[u8]) -> Result<Envelope, DecodeError> {
     };
     let id = match object.remove("id") {
         None | Some(Value::Null) => None,
-        Some(v) => Some(serde_json::from_value::<RequestId>(v).map_err(|_| bare(DecodeErrorKind::BadId))?),
+        Some(v) => Some(serde_json::from_value::<WireId>(v).map_err(|_| bare(DecodeErrorKind::BadId))?),
     };
     let fail = |kind| DecodeError { id: id.clone(), kind };
     let op = match object.get("op") {
@@ -323,7 +323,7 @@ pub fn decode(line: &[u8]) -> Result<Envelope, DecodeError> {
 
 /// The id of a request refused for a duplicate key, when the id itself is
 /// not the duplicate (the reply can then name the request).
-fn lenient_id(text: &str, key: &str, at: &str) -> Option<RequestId> {
+fn lenient_id(text: &str, key: &str, at: &str) -> Option<WireId> {
     if key == "id" && at.is_empty() {
         return None;
     }
@@ -334,7 +334,7 @@ fn lenient_id(text: &str, key: &str, at: &str) -> Option<RequestId> {
 }
 
 /// Encode a request as one line (with its newline), for clients.
-pub fn encode(id: Option<&RequestId>, op: &Op) -> Vec<u8> {
+pub fn encode(id: Option<&WireId>, op: &Op) -> Vec<u8> {
     let mut value = serde_json::to_value(op).unwrap_or(Value::Null);
     if let (Value::Object(map), Some(id)) = (&mut value, id) {
         map.insert("id".to_owned(), serde_json::to_value(id).unwrap_or(Value::Null));
@@ -399,7 +399,7 @@ mod tests {
         ];
         assert_eq!(ops.len(), OPS.len());
         for (i, op) in ops.into_iter().enumerate() {
-            let id = RequestId::Num(i as u64);
+            let id = WireId::Num(i as u64);
             let line = encode(Some(&id), &op);
             assert_eq!(line.last(), Some(&b'\n'));
             let back = decode(&line[..line.len() - 1]).unwrap();
@@ -410,7 +410,7 @@ mod tests {
     #[test]
     fn defaults_and_string_ids() {
         let r = decode(br#"{"op":"which_children","id":"a"}"#).unwrap();
-        assert_eq!(r.id, Some(RequestId::Text("a".into())));
+        assert_eq!(r.id, Some(WireId::Text("a".into())));
         assert_eq!(r.op, Op::WhichChildren { path: String::new() });
         let r = decode(b"{\"op\":\"status\"}\r").unwrap();
         assert_eq!((r.id, r.op), (None, Op::Status {}));
@@ -426,7 +426,7 @@ mod tests {
         assert_eq!(kind(br#"{"op":5}"#), DecodeErrorKind::MissingOp);
         assert_eq!(kind(br#"{"op":"reboot"}"#), DecodeErrorKind::UnknownOp("reboot".into()));
         let e = decode(br#"{"id":1,"op":"status","extra":true}"#).unwrap_err();
-        assert_eq!(e.id, Some(RequestId::Num(1)));
+        assert_eq!(e.id, Some(WireId::Num(1)));
         assert!(e.to_string().contains("extra"), "{e}");
         let e = decode(br#"{"id":2,"op":"restart_all","rolling":"yes"}"#).unwrap_err();
         assert_eq!(e.kind.code(), "bad_request");
@@ -437,13 +437,13 @@ mod tests {
     #[test]
     fn duplicate_keys_are_refused_with_the_request_id() {
         let e = decode(br#"{"id":4,"op":"status","op":"shutdown"}"#).unwrap_err();
-        assert_eq!(e.id, Some(RequestId::Num(4)));
+        assert_eq!(e.id, Some(WireId::Num(4)));
         assert_eq!(e.kind.code(), "duplicate_key");
         assert_eq!(e.to_string(), "the key `op` appears twice in the request");
         let e = decode(br#"{"id":1,"id":2,"op":"status"}"#).unwrap_err();
         assert_eq!((e.id, e.kind.code()), (None, "duplicate_key"));
         let e = decode(br#"{"id":"c","op":"call","path":"w","name":"n","args":{"a":{"b":1,"b":2}}}"#).unwrap_err();
-        assert_eq!(e.id, Some(RequestId::Text("c".into())));
+        assert_eq!(e.id, Some(WireId::Text("c".into())));
         assert_eq!(e.to_string(), "the key `b` appears twice in `args.a`");
     }
 

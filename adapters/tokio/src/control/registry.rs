@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use tokio::sync::{mpsc, oneshot};
 use vigil_core::RunId;
 
-use super::protocol::RequestId;
+use super::protocol::WireId;
 use super::reply::{self, Failure};
 use super::token::{RunTokens, TokenFate};
 
@@ -48,7 +48,7 @@ struct Worker {
 struct PendingCall {
     run: RunId,
     caller: Outbox,
-    id: Option<RequestId>,
+    id: Option<WireId>,
     done: oneshot::Sender<Result<Value, Failure>>,
 }
 
@@ -287,7 +287,7 @@ impl Registry {
         &self,
         path: &str,
         caller: Outbox,
-        id: Option<RequestId>,
+        id: Option<WireId>,
         max: usize,
     ) -> Result<CallTicket, Failure> {
         let mut inner = self.lock();

@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde_json::Value;
 use vigil_core::RequestError;
 
-use super::protocol::RequestId;
+use super::protocol::WireId;
 
 /// A failed operation: a stable code and a message for people.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,9 +30,10 @@ impl From<RequestError> for Failure {
     }
 }
 
+/// A success line: `{"id":..,"ok":true,"result":..}`.
 #[derive(Serialize)]
-struct Ok<'a, T: Serialize> {
-    id: &'a Option<RequestId>,
+struct SuccessLine<'a, T: Serialize> {
+    id: &'a Option<WireId>,
     ok: bool,
     result: &'a T,
 }
@@ -43,16 +44,17 @@ struct ErrorBody<'a> {
     message: &'a str,
 }
 
+/// A failure line: `{"id":..,"ok":false,"error":{"code":..,"message":..}}`.
 #[derive(Serialize)]
-struct Err<'a> {
-    id: &'a Option<RequestId>,
+struct FailureLine<'a> {
+    id: &'a Option<WireId>,
     ok: bool,
     error: ErrorBody<'a>,
 }
 
 #[derive(Serialize)]
 struct Item<'a, T: Serialize> {
-    id: &'a Option<RequestId>,
+    id: &'a Option<WireId>,
     item: &'a T,
 }
 
@@ -79,18 +81,18 @@ fn line_sized(value: &impl Serialize, capacity: usize) -> Bytes {
 }
 
 /// `{"id":..,"ok":true,"result":..}`: the final answer to a request.
-pub(crate) fn ok(id: &Option<RequestId>, result: &impl Serialize) -> Bytes {
-    line(&Ok { id, ok: true, result })
+pub(crate) fn ok(id: &Option<WireId>, result: &impl Serialize) -> Bytes {
+    line(&SuccessLine { id, ok: true, result })
 }
 
 /// [`ok`] for a large answer whose size is about `capacity` bytes.
-pub(crate) fn ok_sized(id: &Option<RequestId>, result: &impl Serialize, capacity: usize) -> Bytes {
-    line_sized(&Ok { id, ok: true, result }, capacity)
+pub(crate) fn ok_sized(id: &Option<WireId>, result: &impl Serialize, capacity: usize) -> Bytes {
+    line_sized(&SuccessLine { id, ok: true, result }, capacity)
 }
 
 /// `{"id":..,"ok":false,"error":{"code":..,"message":..}}`.
-pub(crate) fn error(id: &Option<RequestId>, failure: &Failure) -> Bytes {
-    line(&Err {
+pub(crate) fn error(id: &Option<WireId>, failure: &Failure) -> Bytes {
+    line(&FailureLine {
         id,
         ok: false,
         error: ErrorBody {
@@ -101,30 +103,30 @@ pub(crate) fn error(id: &Option<RequestId>, failure: &Failure) -> Bytes {
 }
 
 /// Either of the two.
-pub(crate) fn result<T: Serialize>(id: &Option<RequestId>, r: &Result<T, Failure>) -> Bytes {
+pub(crate) fn result<T: Serialize>(id: &Option<WireId>, r: &Result<T, Failure>) -> Bytes {
     match r {
-        Result::Ok(v) => ok(id, v),
-        Result::Err(f) => error(id, f),
+        Ok(v) => ok(id, v),
+        Err(f) => error(id, f),
     }
 }
 
 /// `{"id":..,"item":..}`: one element of a stream.
-pub(crate) fn item(id: &Option<RequestId>, item: &impl Serialize) -> Bytes {
+pub(crate) fn item(id: &Option<WireId>, item: &impl Serialize) -> Bytes {
     line(&Item { id, item })
 }
 
 /// `{"id":..,"item":<raw JSON>}`: a stream element that is already JSON
 /// text (a trace line).
-pub(crate) fn raw_item(id: &Option<RequestId>, raw: &str) -> Bytes {
+pub(crate) fn raw_item(id: &Option<WireId>, raw: &str) -> Bytes {
     let id = serde_json::to_string(id).unwrap_or_else(|_| "null".to_owned());
     Bytes::from(format!("{{\"id\":{id},\"item\":{raw}}}\n"))
 }
 
 /// `{"id":..,"end":true}`: a stream is over.
-pub(crate) fn end(id: &Option<RequestId>) -> Bytes {
+pub(crate) fn end(id: &Option<WireId>) -> Bytes {
     #[derive(Serialize)]
     struct End<'a> {
-        id: &'a Option<RequestId>,
+        id: &'a Option<WireId>,
         end: bool,
     }
     line(&End { id, end: true })
@@ -141,7 +143,7 @@ mod tests {
 
     #[test]
     fn shapes() {
-        let id = Some(RequestId::Num(1));
+        let id = Some(WireId::Num(1));
         assert_eq!(&ok(&id, &"x")[..], b"{\"id\":1,\"ok\":true,\"result\":\"x\"}\n");
         assert_eq!(
             &error(&None, &Failure::new("unknown_op", "unknown op `x`"))[..],

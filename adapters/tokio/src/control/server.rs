@@ -18,7 +18,7 @@ use super::socket::{remove_if_ours, BoundSocket};
 use super::token::RunTokens;
 use super::{connection, peer};
 use crate::descriptors::{Allowance, DescriptorBudget, RESERVE};
-use crate::handle::Supervisor;
+use crate::handle::TreeHandle;
 
 /// A bound control socket, and (once [`serve`](Self::serve)d) the server on
 /// it. Cloning is cheap; every clone is the same server.
@@ -83,7 +83,7 @@ impl ControlServer {
     /// that process runs get their socket and token, and counting starts
     /// with the first run); call it yourself only for a tree started
     /// without it, whose runs then cannot register.
-    pub fn serve(&self, sup: Supervisor) -> Result<(), ControlError> {
+    pub fn serve(&self, sup: TreeHandle) -> Result<(), ControlError> {
         let bound = self
             .inner
             .socket

@@ -11,11 +11,11 @@ use super::counters::Counters;
 use super::options::ControlOptions;
 use super::registry::Registry;
 use crate::descriptors::DescriptorBudget;
-use crate::handle::Supervisor;
+use crate::handle::TreeHandle;
 
 /// What every connection of a serving server shares.
 pub(crate) struct Shared {
-    pub(crate) sup: Supervisor,
+    pub(crate) sup: TreeHandle,
     pub(crate) registry: Arc<Registry>,
     pub(crate) counters: Arc<Counters>,
     pub(crate) options: ControlOptions,

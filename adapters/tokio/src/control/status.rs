@@ -13,7 +13,7 @@ use vigil_core::{ChildInfo, Reply, Request};
 use super::counters::ChildCounters;
 use super::registry::{Registry, WorkerInfo};
 use super::reply::Failure;
-use crate::handle::Supervisor;
+use crate::handle::TreeHandle;
 use crate::monitor::ChildResources;
 
 /// One node (not the root) as `status` shows it, borrowed from a
@@ -75,14 +75,14 @@ pub(crate) struct TreeNode {
 }
 
 /// Every node in depth-first start order, with its path and depth.
-pub(crate) async fn walk(sup: &Supervisor) -> Result<Vec<(String, usize, ChildInfo)>, Failure> {
+pub(crate) async fn walk(sup: &TreeHandle) -> Result<Vec<(String, usize, ChildInfo)>, Failure> {
     let mut out = Vec::new();
     walk_from(sup, String::new(), 1, &mut out).await?;
     Ok(out)
 }
 
 fn walk_from<'a>(
-    sup: &'a Supervisor,
+    sup: &'a TreeHandle,
     path: String,
     depth: usize,
     out: &'a mut Vec<(String, usize, ChildInfo)>,
@@ -131,7 +131,7 @@ pub(crate) struct Snapshot {
 
 impl Snapshot {
     /// Read the tree (through `which_children` requests) and the resources.
-    pub(crate) async fn take(sup: &Supervisor) -> Result<Snapshot, Failure> {
+    pub(crate) async fn take(sup: &TreeHandle) -> Result<Snapshot, Failure> {
         let nodes = walk(sup).await?;
         let resources = sup.resources().await;
         Ok(Snapshot {
@@ -218,7 +218,7 @@ impl Serialize for StatusAnswer<'_> {
 }
 
 /// `tree`: the nodes nested under their supervisors.
-pub(crate) async fn tree(sup: &Supervisor) -> Result<Vec<TreeNode>, Failure> {
+pub(crate) async fn tree(sup: &TreeHandle) -> Result<Vec<TreeNode>, Failure> {
     let nodes = walk(sup).await?;
     let mut iter = nodes.into_iter().peekable();
     Ok(nest(&mut iter, 1))

@@ -9,7 +9,7 @@
 //!
 //! - [`ProcessMonitor`]: CPU % (from two samples), RSS/PSS, uptime and
 //!   restart counts per child, for status views and metrics
-//!   ([`Supervisor::resources`](crate::Supervisor::resources)).
+//!   ([`TreeHandle::resources`](crate::TreeHandle::resources)).
 //! - [`MemoryMonitor`]: per-child `memory_limit`, a limit over the whole tree,
 //!   and leak detection. Its action is always an eviction through the engine
 //!   ([`vigil_core::Input::Evict`], reason `memory`), so restart intensity and
@@ -18,12 +18,12 @@
 //!
 //! Sampling is periodic only while some monitor enforces something (a
 //! memory limit, a tree limit, leak detection): otherwise `/proc` is read
-//! only when [`Supervisor::resources`](crate::Supervisor::resources) asks,
+//! only when [`TreeHandle::resources`](crate::TreeHandle::resources) asks,
 //! at most once per [`MonitorSettings::min_sample_age`], and the CPU % is
 //! the average between the last two such samples.
 //!
 //! A monitor is pure bookkeeping over samples: [`ProcSampler`] is the only
-//! code that reads `/proc`, and the [service](MonitorService) is the only code
+//! code that reads `/proc`, and the service (`MonitorService`) is the only code
 //! that owns a timer, so monitors are tested with hand-made samples.
 
 mod memory;

@@ -11,7 +11,7 @@ use vigil_core::RunId;
 use super::{
     ChildResources, LeakDetection, MemoryMonitor, Monitor, MonitorStatus, MonitoredRun, ProcSampler, ProcessMonitor,
 };
-use crate::report::{Report, ReportSender};
+use crate::report::{ReportSender, RunnerReport};
 
 /// How a tree's process children are watched.
 ///
@@ -208,7 +208,7 @@ impl MonitorService {
             m.run(&sample, &mut evict);
         }
         for (run, why) in evict {
-            let _ = self.reports.send((run, Report::Evict(why)));
+            let _ = self.reports.send((run, RunnerReport::Evict(why)));
         }
     }
 }

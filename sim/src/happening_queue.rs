@@ -1,4 +1,4 @@
-//! The simulator's event queue: what happens next in the virtual world,
+//! The simulator's happening queue: what happens next in the virtual world,
 //! ordered by (time, class, sequence).
 //!
 //! At one instant the world's own reactions (class [`WORLD`]: a run starting,
@@ -20,7 +20,7 @@ pub(crate) const END: u8 = 2;
 
 /// What happens.
 #[derive(Debug)]
-pub(crate) enum Kind {
+pub(crate) enum HappeningKind {
     /// The run is up (answers a `Spawn`).
     Started(RunId),
     /// The run failed to start.
@@ -56,7 +56,7 @@ pub(crate) enum Kind {
 }
 
 /// Why a run ends by itself; resolved to an exit reason only when it
-/// happens, so that queued events stay small.
+/// happens, so that queued happenings stay small.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Why {
     /// Its lifetime ended: the worker's configured exit reason.
@@ -68,25 +68,25 @@ pub(crate) enum Why {
 }
 
 #[derive(Debug)]
-struct Event {
+struct Happening {
     at: Instant,
     class: u8,
     seq: u64,
-    kind: Kind,
+    kind: HappeningKind,
 }
 
-impl PartialEq for Event {
+impl PartialEq for Happening {
     fn eq(&self, o: &Self) -> bool {
         (self.at, self.class, self.seq) == (o.at, o.class, o.seq)
     }
 }
-impl Eq for Event {}
-impl PartialOrd for Event {
+impl Eq for Happening {}
+impl PartialOrd for Happening {
     fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
         Some(self.cmp(o))
     }
 }
-impl Ord for Event {
+impl Ord for Happening {
     fn cmp(&self, o: &Self) -> std::cmp::Ordering {
         (self.at, self.class, self.seq).cmp(&(o.at, o.class, o.seq))
     }
@@ -94,16 +94,16 @@ impl Ord for Event {
 
 /// The queue.
 #[derive(Debug, Default)]
-pub(crate) struct EventQueue {
-    heap: BinaryHeap<Reverse<Event>>,
+pub(crate) struct HappeningQueue {
+    heap: BinaryHeap<Reverse<Happening>>,
     seq: u64,
 }
 
-impl EventQueue {
+impl HappeningQueue {
     /// Schedule `kind` at `at` in `class`.
-    pub(crate) fn at(&mut self, at: Instant, class: u8, kind: Kind) {
+    pub(crate) fn at(&mut self, at: Instant, class: u8, kind: HappeningKind) {
         self.seq += 1;
-        self.heap.push(Reverse(Event {
+        self.heap.push(Reverse(Happening {
             at,
             class,
             seq: self.seq,
@@ -111,17 +111,17 @@ impl EventQueue {
         }));
     }
 
-    /// When the next event happens.
+    /// When the next happening happens.
     pub(crate) fn next_at(&self) -> Option<Instant> {
         self.heap.peek().map(|e| e.0.at)
     }
 
-    /// The next event.
-    pub(crate) fn pop(&mut self) -> Option<(Instant, Kind)> {
+    /// The next happening.
+    pub(crate) fn pop(&mut self) -> Option<(Instant, HappeningKind)> {
         self.heap.pop().map(|Reverse(e)| (e.at, e.kind))
     }
 
-    /// How many events were ever scheduled (names dynamic children uniquely).
+    /// How many happenings were ever scheduled (names dynamic children uniquely).
     pub(crate) fn scheduled(&self) -> u64 {
         self.seq
     }
