@@ -98,7 +98,8 @@ fn citations<'a>(source: &'a Source) -> Vec<Citation<'a>> {
                 found.push(Citation {
                     at: format!("{}:{}", source.path, n + 1),
                     doc: &line[start..after],
-                    rest: &line[after + 3..],
+                    // A citation in backticks cites the same way.
+                    rest: line[after + 3..].strip_prefix('`').unwrap_or(&line[after + 3..]),
                 });
             }
         }
@@ -191,7 +192,8 @@ fn a_docs_own_section_references_exist() {
         for (n, line) in s.text.lines().enumerate() {
             for (i, _) in line.match_indices('§') {
                 // `docs/<NAME>.md §N` is another doc's section, checked above.
-                if line[..i].trim_end().ends_with(".md") {
+                let before = line[..i].trim_end();
+                if before.ends_with(".md") || before.ends_with(".md`") {
                     continue;
                 }
                 if let Some(number) = section_number(&line[i..]) {
@@ -223,6 +225,12 @@ fn the_reference_parser_reads_the_forms_the_docs_use() {
         path: "x.rs".into(),
         text: "// see docs/SEMANTICS.md §7 and fuzz/docs/X.md and docs/TRACE.md, \"Lines\"".into(),
     };
+    let quoted = Source {
+        path: "y.md".into(),
+        text: "recorded in `docs/SEMANTICS.md` §11".into(),
+    };
+    let found: Vec<(&str, &str)> = citations(&quoted).iter().map(|c| (c.doc, c.rest)).collect();
+    assert_eq!(found, [("SEMANTICS", " §11")]);
     let found: Vec<(&str, &str)> = citations(&s).iter().map(|c| (c.doc, c.rest)).collect();
     assert_eq!(
         found,
