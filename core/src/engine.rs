@@ -78,8 +78,9 @@ impl Engine {
         })
     }
 
-    /// Test-only: make this engine deliberately wrong (feature `bug-injection`).
-    #[cfg(feature = "bug-injection")]
+    /// Test-only: make this engine deliberately wrong. Only a build with the
+    /// feature `bug-injection` can be ([`InjectedBug::ENABLED`]); in any other
+    /// this does nothing.
     pub fn inject_bug(&mut self, bug: InjectedBug) {
         self.bugs = Bugs::with(bug);
         self.runs.bugs = self.bugs;

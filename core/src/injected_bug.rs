@@ -1,10 +1,12 @@
 //! Test-only deliberate bugs (feature `bug-injection`), to prove that the
 //! simulator's oracle notices a broken engine.
 //!
-//! Without the feature [`Bugs`] has no field and [`Bugs::has`] is the
-//! constant `false`: a release engine carries neither the switch nor the
-//! checks (they compile away), as quinn-proto gates its
-//! `deterministic_packet_numbers` at the field.
+//! Without the feature [`Bugs`] has no field, [`Bugs::has`] is the constant
+//! `false` and [`Bugs::with`] switches nothing on: a release engine carries
+//! neither the switch nor the checks (they compile away), as quinn-proto
+//! gates its `deterministic_packet_numbers` at the field. The API itself is
+//! always there ([`InjectedBug::ENABLED`] says whether it does anything), so
+//! that callers need no `cfg` of their own.
 
 /// A deliberate defect the engine can be told to have.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -19,8 +21,11 @@ pub enum InjectedBug {
     KeepFailedTemporary,
 }
 
-#[cfg(feature = "bug-injection")]
 impl InjectedBug {
+    /// Whether this build can have deliberate bugs (the feature
+    /// `bug-injection`); without it an engine told to have one does not.
+    pub const ENABLED: bool = cfg!(feature = "bug-injection");
+
     /// The name used on command lines.
     pub fn name(self) -> &'static str {
         match self {
@@ -58,6 +63,12 @@ impl Bugs {
         Bugs { on: Some(bug) }
     }
 
+    /// Nothing to switch on without the feature.
+    #[cfg(not(feature = "bug-injection"))]
+    pub(crate) fn with(_bug: InjectedBug) -> Bugs {
+        Bugs {}
+    }
+
     /// Whether `bug` is switched on.
     #[cfg(feature = "bug-injection")]
     pub(crate) fn has(self, bug: InjectedBug) -> bool {
@@ -82,5 +93,20 @@ mod tests {
             assert_eq!(std::mem::size_of::<Bugs>(), 0);
         }
         assert!(!Bugs::default().has(InjectedBug::SkipIntensity));
+        let asked = Bugs::with(InjectedBug::SkipIntensity);
+        assert_eq!(asked.has(InjectedBug::SkipIntensity), InjectedBug::ENABLED);
+    }
+
+    #[test]
+    fn every_bug_is_found_by_its_name() {
+        for bug in [
+            InjectedBug::SkipIntensity,
+            InjectedBug::EarlyKill,
+            InjectedBug::RestartTransientAlways,
+            InjectedBug::KeepFailedTemporary,
+        ] {
+            assert_eq!(InjectedBug::from_name(bug.name()), Some(bug));
+        }
+        assert_eq!(InjectedBug::from_name("no_such_bug"), None);
     }
 }

@@ -75,7 +75,6 @@ pub use command::Command;
 pub use engine::Engine;
 pub use exit_reason::{ExitReason, ParseExitReasonError};
 pub use ids::{NodeId, RequestId, RunId};
-#[cfg(feature = "bug-injection")]
 pub use injected_bug::InjectedBug;
 pub use input::{Eviction, Input, InputKind};
 pub use notice::Notice;

@@ -26,8 +26,8 @@ pub struct TraceMeta {
     pub liveness: bool,
     /// The step budget (`max_steps` in the meta line; absent: the default).
     pub max_steps: u64,
-    /// Test-only: the deliberate engine bug the run had (`inject_bug` in the meta line).
-    #[cfg(feature = "bug-injection")]
+    /// Test-only: the deliberate engine bug the run had (`inject_bug` in the
+    /// meta line, which only a build with the feature `bug-injection` writes).
     pub inject_bug: Option<vigil_core::InjectedBug>,
 }
 
@@ -48,8 +48,7 @@ pub fn meta_line(cfg: &TreeConfig, seed: u64, opts: &SimOptions) -> String {
     if opts.max_steps != DEFAULT_MAX_STEPS {
         line.push_str(&format!(",\"max_steps\":{}", opts.max_steps));
     }
-    #[cfg(feature = "bug-injection")]
-    if let Some(bug) = opts.inject_bug {
+    if let Some(bug) = opts.injected_bug() {
         line.push_str(&format!(",\"inject_bug\":{}", text(bug.name())));
     }
     line.push('}');
@@ -88,7 +87,6 @@ pub fn parse_meta(first_line: &str) -> Result<TraceMeta, ReplayError> {
             None => DEFAULT_MAX_STEPS,
             Some(_) => num("max_steps")?,
         },
-        #[cfg(feature = "bug-injection")]
         inject_bug: v
             .get("inject_bug")
             .and_then(|x| x.as_str())
@@ -104,7 +102,37 @@ pub fn options_for(meta: &TraceMeta, script: Option<Script>) -> SimOptions {
         script,
         liveness: meta.liveness,
         max_steps: meta.max_steps,
-        #[cfg(feature = "bug-injection")]
         inject_bug: meta.inject_bug,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use vigil_core::InjectedBug;
+
+    use super::*;
+
+    #[test]
+    fn a_bug_is_recorded_only_by_a_build_that_can_have_it() {
+        let cfg = vigil_config::parse_tree("[[child]]\nname = \"w\"\ncommand = [\"x\"]\n", "t.toml").expect("valid");
+        let opts = SimOptions {
+            inject_bug: Some(InjectedBug::SkipIntensity),
+            ..SimOptions::default()
+        };
+        let line = meta_line(&cfg, 1, &opts);
+        assert_eq!(
+            line.contains(r#""inject_bug":"skip_intensity""#),
+            InjectedBug::ENABLED,
+            "{line}"
+        );
+        let replay = crate::replay_command(&cfg, 1, &opts);
+        assert_eq!(
+            replay.contains(" --inject-bug skip_intensity"),
+            InjectedBug::ENABLED,
+            "{replay}"
+        );
+        let meta = parse_meta(&line).expect("a meta line");
+        assert_eq!(options_for(&meta, None).injected_bug(), opts.injected_bug());
+        assert_eq!(opts.injected_bug().is_some(), InjectedBug::ENABLED);
     }
 }

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use vigil_config::Script;
+use vigil_core::InjectedBug;
 
 /// The default step budget of one run: world events plus engine timeouts
 /// (a typical hour of a small tree takes about a thousand).
@@ -23,9 +24,11 @@ pub struct SimOptions {
     /// past it the run stops with a [`Rule::StepBudget`](crate::Rule::StepBudget) violation and the
     /// outcome [`Outcome::StepBudget`](crate::Outcome::StepBudget) instead of running on.
     pub max_steps: u64,
-    /// Test-only: run a deliberately broken engine, to prove the oracle notices.
-    #[cfg(feature = "bug-injection")]
-    pub inject_bug: Option<vigil_core::InjectedBug>,
+    /// Test-only: run a deliberately broken engine, to prove the oracle
+    /// notices. Only a build with the feature `bug-injection` has one
+    /// ([`InjectedBug::ENABLED`]); any other ignores this (see
+    /// [`SimOptions::injected_bug`]).
+    pub inject_bug: Option<InjectedBug>,
 }
 
 impl Default for SimOptions {
@@ -36,8 +39,15 @@ impl Default for SimOptions {
             script: None,
             liveness: true,
             max_steps: DEFAULT_MAX_STEPS,
-            #[cfg(feature = "bug-injection")]
             inject_bug: None,
         }
+    }
+}
+
+impl SimOptions {
+    /// The deliberate engine bug the run really has: [`SimOptions::inject_bug`]
+    /// in a build with the feature `bug-injection`, never in any other.
+    pub fn injected_bug(&self) -> Option<InjectedBug> {
+        self.inject_bug.filter(|_| InjectedBug::ENABLED)
     }
 }

@@ -47,6 +47,9 @@ pub fn replay_command(cfg: &TreeConfig, seed: u64, opts: &SimOptions) -> String 
     if opts.max_steps != DEFAULT_MAX_STEPS {
         cmd.push_str(&format!(" --max-steps {}", opts.max_steps));
     }
+    if let Some(bug) = opts.injected_bug() {
+        cmd.push_str(&format!(" --inject-bug {}", bug.name()));
+    }
     cmd
 }
 

@@ -40,19 +40,14 @@ impl<'a> Simulation<'a> {
         } else {
             FaultPlan::none()
         };
-        let engine = Engine::new(cfg.spec.clone(), seed).unwrap_or_else(|_| {
+        let mut engine = Engine::new(cfg.spec.clone(), seed).unwrap_or_else(|_| {
             // A TreeConfig is validated when it is parsed; an invalid one is a
             // bug in its producer. Simulate an empty tree rather than panic.
             Engine::new(SupervisorSpec::new(), seed).expect("an empty tree is valid")
         });
-        #[cfg(feature = "bug-injection")]
-        let engine = {
-            let mut engine = engine;
-            if let Some(bug) = opts.inject_bug {
-                engine.inject_bug(bug);
-            }
-            engine
-        };
+        if let Some(bug) = opts.injected_bug() {
+            engine.inject_bug(bug);
+        }
         Simulation {
             cfg,
             opts,

@@ -273,7 +273,6 @@ pub fn sim_options() -> impl Strategy<Value = SimOptions> {
         script: None,
         liveness: true,
         max_steps: crate::options::DEFAULT_MAX_STEPS,
-        #[cfg(feature = "bug-injection")]
         inject_bug: None,
     })
 }

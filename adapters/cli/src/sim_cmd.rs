@@ -17,6 +17,7 @@ use std::time::Instant;
 
 use clap::Args;
 use vigil_config::{format_duration, TreeConfig};
+use vigil_core::InjectedBug;
 use vigil_sim::{run_seed_checked, run_seeds, SimOptions, TraceWriter};
 
 use vigil_trace::{Flush, TraceFile, TraceFileStatus};
@@ -92,17 +93,29 @@ pub struct SimArgs {
     /// the checks catch it.
     #[cfg(feature = "bug-injection")]
     #[arg(long, hide = true, value_name = "BUG", value_parser = parse_bug)]
-    pub inject_bug: Option<String>,
+    pub inject_bug: Option<InjectedBug>,
 }
 
+/// The value of the hidden `--inject-bug`, which only a build with the
+/// feature `bug-injection` has.
 #[cfg(feature = "bug-injection")]
-fn parse_bug(s: &str) -> Result<String, String> {
-    vigil_core::InjectedBug::from_name(s)
-        .map(|b| b.name().to_owned())
-        .ok_or_else(|| format!("unknown bug `{s}` (expected skip_intensity, early_kill, restart_transient_always or keep_failed_temporary)"))
+fn parse_bug(s: &str) -> Result<InjectedBug, String> {
+    InjectedBug::from_name(s).ok_or_else(|| format!("unknown bug `{s}` (expected skip_intensity, early_kill, restart_transient_always or keep_failed_temporary)"))
 }
 
 impl SimArgs {
+    /// The deliberate engine bug asked for with the hidden `--inject-bug`.
+    #[cfg(feature = "bug-injection")]
+    pub fn injected_bug(&self) -> Option<InjectedBug> {
+        self.inject_bug
+    }
+
+    /// Never one: a build without the feature `bug-injection` has no `--inject-bug`.
+    #[cfg(not(feature = "bug-injection"))]
+    pub fn injected_bug(&self) -> Option<InjectedBug> {
+        None
+    }
+
     /// The seeds to run, never empty: `--seeds A..B`, `--seed N` (`N..N+1`),
     /// or [`DEFAULT_SEED`] alone.
     pub fn seeds(&self) -> Range<u64> {
@@ -142,20 +155,14 @@ pub fn sim(args: SimArgs) -> ExitCode {
         Ok(s) => s,
         Err(e) => return bad_input(&e),
     };
-    #[cfg_attr(not(feature = "bug-injection"), allow(unused_mut))]
-    let mut opts = SimOptions {
+    let opts = SimOptions {
         duration: args.duration,
         random_faults: !args.no_random_faults,
         script,
         liveness: true,
         max_steps: args.max_steps,
-        #[cfg(feature = "bug-injection")]
-        inject_bug: None,
+        inject_bug: args.injected_bug(),
     };
-    #[cfg(feature = "bug-injection")]
-    {
-        opts.inject_bug = args.inject_bug.as_deref().and_then(vigil_core::InjectedBug::from_name);
-    }
     let seeds = args.seeds();
     if seeds.end - seeds.start == 1 {
         single(&args, &cfg, seeds.start, &opts)
@@ -167,18 +174,6 @@ pub fn sim(args: SimArgs) -> ExitCode {
 fn bad_input(e: &dyn std::fmt::Display) -> ExitCode {
     eprintln!("error: {e}");
     ExitCode::from(2)
-}
-
-/// The command that replays one seed (with the hidden bug flag when it was used).
-fn replay_command(args: &SimArgs, cfg: &TreeConfig, seed: u64, opts: &SimOptions) -> String {
-    #[cfg_attr(not(feature = "bug-injection"), allow(unused_mut))]
-    let mut cmd = vigil_sim::replay_command(cfg, seed, opts);
-    #[cfg(feature = "bug-injection")]
-    if let Some(b) = &args.inject_bug {
-        cmd.push_str(&format!(" --inject-bug {b}"));
-    }
-    let _ = args;
-    cmd
 }
 
 fn single(args: &SimArgs, cfg: &TreeConfig, seed: u64, opts: &SimOptions) -> ExitCode {
@@ -240,7 +235,7 @@ fn single(args: &SimArgs, cfg: &TreeConfig, seed: u64, opts: &SimOptions) -> Exi
                 "VIOLATION"
             };
             println!("{what} {v}");
-            println!("replay: {}", replay_command(args, cfg, seed, opts));
+            println!("replay: {}", vigil_sim::replay_command(cfg, seed, opts));
             failure_code(std::slice::from_ref(&report))
         }
     }
@@ -293,7 +288,7 @@ fn range(args: &SimArgs, cfg: &TreeConfig, seeds: Range<u64>, opts: &SimOptions)
     for r in &summary.violations {
         if let Some(v) = &r.violation {
             println!("  seed {}: {v}", r.seed);
-            println!("    replay: {}", replay_command(args, cfg, r.seed, opts));
+            println!("    replay: {}", vigil_sim::replay_command(cfg, r.seed, opts));
         }
     }
     if deterministic {
@@ -353,7 +348,7 @@ fn replay(args: &SimArgs, cfg: &TreeConfig, trace: &std::path::Path) -> ExitCode
         Ok(t) => t,
         Err(e) => return bad_input(&format!("cannot read {}: {e}", trace.display())),
     };
-    let meta = match vigil_sim::parse_meta(text.lines().next().unwrap_or_default()) {
+    let mut meta = match vigil_sim::parse_meta(text.lines().next().unwrap_or_default()) {
         Ok(m) => m,
         Err(e) => return bad_input(&format!("{}: {e}", trace.display())),
     };
@@ -362,12 +357,8 @@ fn replay(args: &SimArgs, cfg: &TreeConfig, trace: &std::path::Path) -> ExitCode
         Ok(s) => s,
         Err(e) => return bad_input(&e),
     };
-    #[cfg(feature = "bug-injection")]
-    let meta = {
-        let mut meta = meta;
-        meta.inject_bug = args.inject_bug.as_deref().and_then(vigil_core::InjectedBug::from_name);
-        meta
-    };
+    // The run replays with the bug of this command line, not of the trace.
+    meta.inject_bug = args.injected_bug();
     match vigil_sim::replay(cfg, &meta, script, &text) {
         Ok(lines) => {
             println!(

@@ -1,7 +1,8 @@
 //! Byte sizes as text: `"512MiB"`, `"1GiB"`, `"100MB"`, `"4096"`.
 
 use crate::error::ValueError;
-use crate::number::{scale, split_quantity, QuantityError, ScaleError};
+use crate::number::{scale, ScaleError};
+use crate::quantity_kind::QuantityKind;
 
 const KIB: u64 = 1 << 10;
 const MIB: u64 = 1 << 20;
@@ -31,7 +32,14 @@ const UNITS: [(&str, u64); 13] = [
     ("PiB", PIB),
 ];
 
-const UNIT_LIST: &str = "B, KiB, MiB, GiB, TiB, PiB, kB (or KB), MB, GB, TB or PB, or none for bytes";
+/// Byte sizes, for [`parse_byte_size`].
+const SIZE: QuantityKind = QuantityKind {
+    noun: "size",
+    units: &UNITS,
+    unit_list: "B, KiB, MiB, GiB, TiB, PiB, kB (or KB), MB, GB, TB or PB, or none for bytes",
+    empty_hint: "write a number of bytes, or a number and a unit ({units})",
+    malformed_hint: "write a number of bytes, or a number and a unit, like \"512MiB\" or \"1GB\"",
+};
 
 /// Parse a byte size: a non-negative integer or decimal number, immediately
 /// followed by an optional unit: none or `B` (bytes), the binary `KiB`, `MiB`,
@@ -48,21 +56,8 @@ const UNIT_LIST: &str = "B, KiB, MiB, GiB, TiB, PiB, kB (or KB), MB, GB, TB or P
 /// assert!(parse_byte_size("12mb").is_err());
 /// ```
 pub fn parse_byte_size(text: &str) -> Result<u64, ValueError> {
-    let q = split_quantity(text).map_err(|e| match e {
-        QuantityError::Empty => ValueError::new(format!(
-            "an empty string is not a size: write a number of bytes, or a number and a unit ({UNIT_LIST})"
-        )),
-        QuantityError::Negative => ValueError::new(format!("`{text}`: a size cannot be negative")),
-        QuantityError::NoDigits | QuantityError::NoFractionDigits => ValueError::new(format!(
-            "`{text}` is not a size: write a number of bytes, or a number and a unit, like \"512MiB\" or \"1GB\""
-        )),
-    })?;
-    let Some(&(_, factor)) = UNITS.iter().find(|(name, _)| *name == q.unit) else {
-        return Err(ValueError::new(format!(
-            "`{text}`: unknown unit `{}` (expected {UNIT_LIST})",
-            q.unit
-        )));
-    };
+    let q = SIZE.split(text)?;
+    let factor = SIZE.factor(text, q.unit)?;
     scale(&q, factor).map_err(|e| match e {
         ScaleError::TooLarge => ValueError::new(format!("`{text}` is too large (at most {} bytes)", u64::MAX)),
         ScaleError::Fractional => ValueError::new(format!("`{text}` is not a whole number of bytes")),

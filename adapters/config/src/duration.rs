@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use crate::error::ValueError;
-use crate::number::{decimal, scale, split_quantity, QuantityError, ScaleError};
+use crate::number::{decimal, scale, ScaleError};
+use crate::quantity_kind::QuantityKind;
 
 const NS: u64 = 1;
 const US: u64 = 1_000;
@@ -26,7 +27,14 @@ const UNITS: [(&str, u64); 8] = [
     ("d", D),
 ];
 
-const UNIT_LIST: &str = "ns, us, ms, s, m, h or d";
+/// Durations, for [`parse_duration`].
+const DURATION: QuantityKind = QuantityKind {
+    noun: "duration",
+    units: &UNITS,
+    unit_list: "ns, us, ms, s, m, h or d",
+    empty_hint: "write a number and a unit ({units}), like \"5s\"",
+    malformed_hint: "write a number and a unit ({units}), like \"250ms\", \"1.5s\" or \"2m\"",
+};
 
 /// Parse a duration: a non-negative integer or decimal number immediately
 /// followed by one of the units `ns`, `us` (or `µs`), `ms`, `s`, `m`, `h`, `d`.
@@ -44,26 +52,14 @@ const UNIT_LIST: &str = "ns, us, ms, s, m, h or d";
 /// assert!(parse_duration("-1s").is_err());
 /// ```
 pub fn parse_duration(text: &str) -> Result<Duration, ValueError> {
-    let q = split_quantity(text).map_err(|e| match e {
-        QuantityError::Empty => ValueError::new(format!(
-            "an empty string is not a duration: write a number and a unit ({UNIT_LIST}), like \"5s\""
-        )),
-        QuantityError::Negative => ValueError::new(format!("`{text}`: a duration cannot be negative")),
-        QuantityError::NoDigits | QuantityError::NoFractionDigits => ValueError::new(format!(
-            "`{text}` is not a duration: write a number and a unit ({UNIT_LIST}), like \"250ms\", \"1.5s\" or \"2m\""
-        )),
-    })?;
+    let q = DURATION.split(text)?;
     if q.unit.is_empty() {
         return Err(ValueError::new(format!(
-            "`{text}` has no unit: write for example \"{text}s\" or \"{text}ms\" (units: {UNIT_LIST})"
+            "`{text}` has no unit: write for example \"{text}s\" or \"{text}ms\" (units: {})",
+            DURATION.unit_list
         )));
     }
-    let Some(&(_, factor)) = UNITS.iter().find(|(name, _)| *name == q.unit) else {
-        return Err(ValueError::new(format!(
-            "`{text}`: unknown unit `{}` (expected {UNIT_LIST})",
-            q.unit
-        )));
-    };
+    let factor = DURATION.factor(text, q.unit)?;
     match scale(&q, factor) {
         Ok(nanos) => Ok(Duration::from_nanos(nanos)),
         Err(ScaleError::TooLarge) => Err(ValueError::new(format!(

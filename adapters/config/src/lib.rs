@@ -79,6 +79,7 @@ mod lifetime;
 mod model;
 mod number;
 mod position;
+mod quantity_kind;
 mod raw;
 mod reload_plan;
 mod render;

@@ -28,23 +28,18 @@ use tokio::sync::Notify;
 use vigil_core::{ChildSpec, SupervisorSpec};
 use vigil_tokio::{Tree, TreeHandle};
 
-fn runtime(multi: bool) -> tokio::runtime::Runtime {
-    if multi {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-    } else {
-        tokio::runtime::Builder::new_current_thread().enable_all().build()
-    }
-    .expect("runtime")
-}
+use flavor::Flavor;
 
-fn flavor(multi: bool) -> &'static str {
-    if multi {
-        "multi_thread2"
-    } else {
-        "current_thread"
+// The latency examples' runtimes; the bench names them by its own ids.
+#[allow(dead_code)]
+#[path = "../examples/common/flavor.rs"]
+mod flavor;
+
+/// The criterion id of `flavor` (the names docs/BENCHMARKS.md records).
+fn bench_id(flavor: Flavor) -> &'static str {
+    match flavor {
+        Flavor::CurrentThread => "current_thread",
+        Flavor::MultiThread2 => "multi_thread2",
     }
 }
 
@@ -91,9 +86,9 @@ fn start_tree(siblings: usize, batch: &Arc<Batch>) -> TreeHandle {
 
 fn task_restart_cycle(c: &mut Criterion) {
     let mut g = c.benchmark_group("task_restart_cycle");
-    for multi in [false, true] {
+    for flavor in Flavor::ALL {
         for siblings in [10usize, 10_000] {
-            let rt = runtime(multi);
+            let rt = flavor.runtime();
             let batch = Arc::new(Batch {
                 left: AtomicU64::new(0),
                 go: Notify::new(),
@@ -104,7 +99,7 @@ fn task_restart_cycle(c: &mut Criterion) {
                 batch.done.notified().await; // every child is up, the crasher idle
                 sup
             });
-            g.bench_with_input(BenchmarkId::new(flavor(multi), siblings), &siblings, |b, _| {
+            g.bench_with_input(BenchmarkId::new(bench_id(flavor), siblings), &siblings, |b, _| {
                 b.iter_custom(|iters| {
                     rt.block_on(async {
                         batch.left.store(iters, Ordering::Relaxed);
@@ -126,9 +121,9 @@ fn task_restart_cycle(c: &mut Criterion) {
 
 fn tokio_spawn_join(c: &mut Criterion) {
     let mut g = c.benchmark_group("tokio_spawn_join");
-    for multi in [false, true] {
-        let rt = runtime(multi);
-        g.bench_function(flavor(multi), |b| {
+    for flavor in Flavor::ALL {
+        let rt = flavor.runtime();
+        g.bench_function(bench_id(flavor), |b| {
             b.iter_custom(|iters| {
                 rt.block_on(async {
                     tokio::spawn(async move {

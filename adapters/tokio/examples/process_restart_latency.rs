@@ -63,6 +63,11 @@ use tokio::sync::broadcast::error::RecvError;
 use vigil_core::{ChildSpec, Notice, SupervisorSpec};
 use vigil_tokio::{OutputMode, ProcessSpec, Tree};
 
+use common::flavor::Flavor;
+use common::percentiles::Percentiles;
+
+mod common;
+
 const SLOT: usize = 16;
 
 fn mono_ns() -> u64 {
@@ -159,59 +164,20 @@ impl Drop for Slots {
     }
 }
 
-struct Stats {
-    n: usize,
-    p50: f64,
-    p90: f64,
-    p99: f64,
-    max: f64,
-}
-
-/// Nearest-rank percentiles, in µs.
-fn stats(mut v: Vec<u64>) -> Stats {
-    v.sort_unstable();
-    let q = |q: f64| {
-        let i = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1;
-        v[i] as f64 / 1000.0
-    };
-    Stats {
-        n: v.len(),
-        p50: q(0.50),
-        p90: q(0.90),
-        p99: q(0.99),
-        max: *v.last().unwrap() as f64 / 1000.0,
-    }
-}
-
-fn row(what: &str, flavor: &str, measure: &str, s: &Stats) {
+fn row(what: &str, flavor: Flavor, measure: &str, s: &Percentiles) {
     println!(
-        "| {what} | {flavor} | {measure} | {} | {:.1} | {:.1} | {:.1} | {:.1} |",
-        s.n, s.p50, s.p90, s.p99, s.max
+        "| {what} | {} | {measure} | {} | {:.1} | {:.1} | {:.1} | {:.1} |",
+        flavor.name(),
+        s.n(),
+        s.at(0.50),
+        s.at(0.90),
+        s.at(0.99),
+        s.max()
     );
 }
 
-fn runtime(multi: bool) -> tokio::runtime::Runtime {
-    if multi {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-    } else {
-        tokio::runtime::Builder::new_current_thread().enable_all().build()
-    }
-    .expect("runtime")
-}
-
-fn flavor_name(multi: bool) -> &'static str {
-    if multi {
-        "multi_thread(2)"
-    } else {
-        "current_thread"
-    }
-}
-
 /// vigil restarting the crashing child about `warmup + n` times.
-fn vigil(multi: bool, output: OutputMode, guard: bool, warmup: usize, n: usize) {
+fn vigil(flavor: Flavor, output: OutputMode, guard: bool, warmup: usize, n: usize) {
     let exe = std::env::current_exe().unwrap().to_string_lossy().into_owned();
     // Generations are engine-wide; the first run's is small (1 or 2). The run
     // whose generation reaches `stop_at` pauses instead of crashing.
@@ -234,7 +200,7 @@ fn vigil(multi: bool, output: OutputMode, guard: bool, warmup: usize, n: usize) 
         output,
         memory_limit: None,
     };
-    let rt = runtime(multi);
+    let rt = flavor.runtime();
     // The crasher's runs in order: (generation, Exited time, Started time).
     let runs = rt.block_on(async {
         let sup = Tree::new(
@@ -297,18 +263,17 @@ fn vigil(multi: bool, output: OutputMode, guard: bool, warmup: usize, n: usize) 
         child_lat.push(s[g2].0 - s[g].1);
         event_lat.push(started - exited);
     }
-    let name = flavor_name(multi);
-    row(out_name, name, "child clock", &stats(child_lat));
-    row(out_name, name, "events Exited→Started", &stats(event_lat));
+    row(out_name, flavor, "child clock", &Percentiles::of(child_lat));
+    row(out_name, flavor, "events Exited→Started", &Percentiles::of(event_lat));
 }
 
 /// The floor: spawn the same child, wait for it, spawn the next.
-fn floor(multi: bool, as_vigil: bool, warmup: usize, n: usize) {
+fn floor(flavor: Flavor, as_vigil: bool, warmup: usize, n: usize) {
     let exe = std::env::current_exe().unwrap();
     let first = 1 + warmup;
     let stop_at = first + n + 1; // never reached: every child crashes
     let slots = Slots::new("floor", stop_at + 2);
-    let rt = runtime(multi);
+    let rt = flavor.runtime();
     rt.block_on(async {
         let slots_path = slots.0.clone();
         tokio::spawn(async move {
@@ -356,15 +321,15 @@ fn floor(multi: bool, as_vigil: bool, warmup: usize, n: usize) {
     };
     row(
         what,
-        flavor_name(multi),
+        flavor,
         "child clock",
-        &stats(slots.latencies(first, first + n)),
+        &Percentiles::of(slots.latencies(first, first + n)),
     );
 }
 
 /// `true`, spawned and waited for, timed by the parent.
-fn spawn_true(multi: bool, warmup: usize, n: usize) {
-    let rt = runtime(multi);
+fn spawn_true(flavor: Flavor, warmup: usize, n: usize) {
+    let rt = flavor.runtime();
     let v = rt.block_on(async {
         tokio::spawn(async move {
             let mut v = Vec::with_capacity(n);
@@ -389,9 +354,9 @@ fn spawn_true(multi: bool, warmup: usize, n: usize) {
     });
     row(
         "`Command::new(\"true\").spawn()` + `wait()`",
-        flavor_name(multi),
+        flavor,
         "parent clock, round trip",
-        &stats(v),
+        &Percentiles::of(v),
     );
 }
 
@@ -463,13 +428,13 @@ fn main() {
     let warmup = n / 10;
     println!("| harness | runtime | measured | samples | p50 µs | p90 µs | p99 µs | max µs |");
     println!("|---|---|---|---|---|---|---|---|");
-    for multi in [false, true] {
-        spawn_true(multi, warmup, n);
-        floor(multi, false, warmup, n);
-        floor(multi, true, warmup, n);
+    for flavor in Flavor::ALL {
+        spawn_true(flavor, warmup, n);
+        floor(flavor, false, warmup, n);
+        floor(flavor, true, warmup, n);
         for &guard in &guard {
-            vigil(multi, OutputMode::Null, guard, warmup, n);
-            vigil(multi, OutputMode::Tracing, guard, warmup, n);
+            vigil(flavor, OutputMode::Null, guard, warmup, n);
+            vigil(flavor, OutputMode::Tracing, guard, warmup, n);
         }
     }
     std::hint::black_box(&ballast);

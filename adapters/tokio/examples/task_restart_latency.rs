@@ -49,34 +49,13 @@ use tokio::sync::{mpsc, Notify};
 use vigil_core::{ChildSpec, SupervisorSpec};
 use vigil_tokio::Tree;
 
+use common::flavor::Flavor;
+use common::percentiles::Percentiles;
+
+mod common;
+
 const PACE: Duration = Duration::from_millis(1);
 const WARM_YIELDS: usize = 3;
-
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Flavor {
-    CurrentThread,
-    MultiThread2,
-}
-
-impl Flavor {
-    fn name(self) -> &'static str {
-        match self {
-            Flavor::CurrentThread => "current_thread",
-            Flavor::MultiThread2 => "multi_thread(2)",
-        }
-    }
-
-    fn runtime(self) -> tokio::runtime::Runtime {
-        match self {
-            Flavor::CurrentThread => tokio::runtime::Builder::new_current_thread().enable_all().build(),
-            Flavor::MultiThread2 => tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build(),
-        }
-        .expect("runtime")
-    }
-}
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Mode {
@@ -163,42 +142,16 @@ impl Probe {
     }
 }
 
-/// Nearest-rank percentiles of `v` (sorted here), in µs.
-struct Stats {
-    n: usize,
-    p50: f64,
-    p90: f64,
-    p99: f64,
-    p999: f64,
-    max: f64,
-}
-
-fn stats(mut v: Vec<u64>) -> Stats {
-    v.sort_unstable();
-    let q = |q: f64| {
-        let i = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1;
-        v[i] as f64 / 1000.0
-    };
-    Stats {
-        n: v.len(),
-        p50: q(0.50),
-        p90: q(0.90),
-        p99: q(0.99),
-        p999: q(0.999),
-        max: *v.last().unwrap() as f64 / 1000.0,
-    }
-}
-
-fn row(what: &str, flavor: Flavor, siblings: &str, mode: &str, point: &str, s: &Stats) {
+fn row(what: &str, flavor: Flavor, siblings: &str, mode: &str, point: &str, s: &Percentiles) {
     println!(
         "| {what} | {} | {siblings} | {mode} | {point} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.1} |",
         flavor.name(),
-        s.n,
-        s.p50,
-        s.p90,
-        s.p99,
-        s.p999,
-        s.max
+        s.n(),
+        s.at(0.50),
+        s.at(0.90),
+        s.at(0.99),
+        s.at(0.999),
+        s.max()
     );
 }
 
@@ -245,8 +198,8 @@ fn vigil(flavor: Flavor, siblings: usize, mode: Mode, warmup: usize, want: usize
         } else {
             siblings.to_string()
         };
-        row("vigil", flavor, &sib, mode.name(), "closure", &stats(closure));
-        row("vigil", flavor, &sib, mode.name(), "body", &stats(body));
+        row("vigil", flavor, &sib, mode.name(), "closure", &Percentiles::of(closure));
+        row("vigil", flavor, &sib, mode.name(), "body", &Percentiles::of(body));
     });
 }
 
@@ -280,8 +233,15 @@ fn hand_rolled(flavor: Flavor, mode: Mode, warmup: usize, want: usize) {
         probe.done.notified().await;
         sup.abort();
         let (closure, body) = probe.results();
-        row("hand-rolled", flavor, "0", mode.name(), "closure", &stats(closure));
-        row("hand-rolled", flavor, "0", mode.name(), "body", &stats(body));
+        row(
+            "hand-rolled",
+            flavor,
+            "0",
+            mode.name(),
+            "closure",
+            &Percentiles::of(closure),
+        );
+        row("hand-rolled", flavor, "0", mode.name(), "body", &Percentiles::of(body));
     });
     drop(rt);
 }
@@ -305,7 +265,7 @@ fn spawn_join(flavor: Flavor, warmup: usize, want: usize) {
         })
         .await
         .unwrap();
-        row("tokio spawn+join", flavor, "0", "loop", "joined", &stats(v));
+        row("tokio spawn+join", flavor, "0", "loop", "joined", &Percentiles::of(v));
     });
 }
 
@@ -317,7 +277,7 @@ fn main() {
         "| harness | runtime | siblings | mode | until | samples | p50 µs | p90 µs | p99 µs | p99.9 µs | max µs |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|---|");
-    for flavor in [Flavor::CurrentThread, Flavor::MultiThread2] {
+    for flavor in Flavor::ALL {
         spawn_join(flavor, loops / 10, loops);
         for mode in [Mode::Loop, Mode::Warm, Mode::Paced] {
             let n = if mode == Mode::Paced { paced } else { loops };

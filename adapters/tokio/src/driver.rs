@@ -124,7 +124,6 @@ struct Driver {
     status: Arc<TreeStatus>,
     monitors: MonitorHandle,
     launch: Launch,
-    #[cfg(feature = "bug-injection")]
     injected_panic: crate::driver_panic::InjectedPanic,
 }
 
@@ -172,7 +171,6 @@ pub(crate) fn spawn(mut spec: SupervisorSpec, payloads: &[Payload], opts: Option
         } else {
             Launch::Direct
         },
-        #[cfg(feature = "bug-injection")]
         injected_panic: crate::driver_panic::InjectedPanic::from_env(),
     };
     let sup = TreeHandle {
@@ -463,7 +461,6 @@ impl Driver {
             }
             RunnerReport::Evict(why) => Input::Evict(run, why),
         };
-        #[cfg(feature = "bug-injection")]
         self.injected_panic.check(&self.engine, &input);
         self.engine.handle(input, now);
     }

@@ -14,26 +14,48 @@ pub struct DriverPanic {
 /// A deliberate driver panic for tests (feature `bug-injection`): with
 /// `VIGIL_INJECT_DRIVER_PANIC=<path>` in the environment when the tree
 /// starts, the driver panics as it hands the engine the exit of a run of
-/// the worker at `<path>`.
-#[cfg(feature = "bug-injection")]
-pub(crate) struct InjectedPanic(Option<String>);
+/// the worker at `<path>`. Without the feature it has no field, the
+/// variable is not read and [`InjectedPanic::check`] does nothing, as the
+/// core's deliberate bugs (`core/src/injected_bug.rs`): the driver needs no
+/// `cfg` of its own.
+#[derive(Default)]
+pub(crate) struct InjectedPanic {
+    #[cfg(feature = "bug-injection")]
+    path: Option<String>,
+}
 
-#[cfg(feature = "bug-injection")]
 impl InjectedPanic {
     /// The variable naming the worker whose exit makes the driver panic.
+    #[cfg(feature = "bug-injection")]
     pub(crate) const VAR: &'static str = "VIGIL_INJECT_DRIVER_PANIC";
 
+    /// The worker named by [`InjectedPanic::VAR`], if any.
+    #[cfg(feature = "bug-injection")]
     pub(crate) fn from_env() -> Self {
-        InjectedPanic(std::env::var(Self::VAR).ok().filter(|p| !p.is_empty()))
+        InjectedPanic {
+            path: std::env::var(Self::VAR).ok().filter(|p| !p.is_empty()),
+        }
+    }
+
+    /// None: a build without the feature never panics on purpose.
+    #[cfg(not(feature = "bug-injection"))]
+    pub(crate) fn from_env() -> Self {
+        InjectedPanic::default()
     }
 
     /// Panic if `input` is the exit of the chosen worker.
+    #[cfg(feature = "bug-injection")]
     pub(crate) fn check(&self, engine: &vigil_core::Engine, input: &vigil_core::Input) {
-        let Some(path) = &self.0 else { return };
+        let Some(path) = &self.path else { return };
         if let vigil_core::Input::Exited(run, _) = input {
             if engine.path(run.node).as_deref() == Some(path.as_str()) {
                 panic!("injected driver panic at the exit of {path} ({})", Self::VAR);
             }
         }
     }
+
+    /// Nothing to check without the feature.
+    #[cfg(not(feature = "bug-injection"))]
+    #[inline(always)]
+    pub(crate) fn check(&self, _engine: &vigil_core::Engine, _input: &vigil_core::Input) {}
 }

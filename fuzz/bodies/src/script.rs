@@ -40,9 +40,6 @@ pub fn run(data: &[u8]) -> Result<(), String> {
 }
 
 fn simulate(script: Script) -> Result<(), String> {
-    // The update sets `inject_bug` when vigil-sim's test-only `bug-injection`
-    // feature is on (as under `--all-features`); without it nothing is left.
-    #[allow(clippy::needless_update)]
     let opts = SimOptions {
         duration: Duration::from_secs(60),
         random_faults: false,
