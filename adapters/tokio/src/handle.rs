@@ -106,12 +106,9 @@ impl TreeHandle {
         spec: ChildSpec,
         processes: &[ProcessSpec],
     ) -> Result<Reply, RequestError> {
-        let payloads = used_by(&spec, &|i| processes.get(i).cloned().map(Payload::Process));
-        let request = Request::StartChild {
-            parent: parent.to_owned(),
-            spec,
-        };
-        self.call(payloads, request).await
+        let parent = parent.to_owned();
+        self.call_processes(spec, processes, |spec| Request::StartChild { parent, spec })
+            .await
     }
 
     /// Replace the spec of the stopped child at `path` in place (it keeps its
@@ -125,12 +122,21 @@ impl TreeHandle {
         spec: ChildSpec,
         processes: &[ProcessSpec],
     ) -> Result<Reply, RequestError> {
+        let path = path.to_owned();
+        self.call_processes(spec, processes, |spec| Request::ReplaceChild { path, spec })
+            .await
+    }
+
+    /// Send the request `make` builds from `spec`, with the processes of
+    /// `processes` that `spec`'s workers use (their tags index it).
+    async fn call_processes(
+        &self,
+        spec: ChildSpec,
+        processes: &[ProcessSpec],
+        make: impl FnOnce(ChildSpec) -> Request,
+    ) -> Result<Reply, RequestError> {
         let payloads = used_by(&spec, &|i| processes.get(i).cloned().map(Payload::Process));
-        let request = Request::ReplaceChild {
-            path: path.to_owned(),
-            spec,
-        };
-        self.call(payloads, request).await
+        self.call(payloads, make(spec)).await
     }
 
     /// Kill every live run now (SIGKILL to every process group, abort every
