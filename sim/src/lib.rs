@@ -33,6 +33,7 @@
 mod behaviour;
 mod event_queue;
 mod fault_plan;
+mod given_specs;
 mod manual_world;
 mod meta_line;
 mod observer;

@@ -7,13 +7,16 @@
 //! start- and stop-order checks, which walk a child's siblings (O(n) in the
 //! number of siblings; simulated trees are small).
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::time::Duration;
 
 use vigil_core::{
-    ChildState, Engine, Instant, NodeId, Notice, Readiness, Restart, RunId, Shutdown, Strategy, MAX_EXACT_INTENSITY,
+    ChildState, Engine, Instant, NodeId, Notice, Readiness, Request, RequestOp, Restart, RunId, Shutdown, Strategy,
+    SupervisorSpec, MAX_EXACT_INTENSITY,
 };
+
+use crate::given_specs::{split_path, GivenSpecs};
 
 /// Which rule was broken.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -109,15 +112,15 @@ impl fmt::Display for Violation {
 /// Which sibling may start (or stop) next while a supervisor starts its
 /// children in order (or stops them in reverse order).
 ///
-/// A set of node ids, not positions: the oracle reads the sibling list after
-/// the whole engine call, when a child removed during the call (a temporary
-/// child that ended) is already gone and the positions after it have moved.
+/// A set of names, not positions: the sibling list (the oracle's own, from
+/// the specs it was given) loses a child removed meanwhile (a temporary child
+/// that ended) and the positions after it move.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Window {
     /// Nothing started (stopped) yet: any child may go first.
     Open,
-    /// The siblings after (before) the last one started (stopped).
-    Next(Vec<NodeId>),
+    /// The names of the siblings after (before) the last one started (stopped).
+    Next(Vec<String>),
 }
 
 /// How a node's last run (or incarnation) ended, for the restart table.
@@ -131,6 +134,8 @@ enum End {
 
 #[derive(Clone, Debug)]
 struct NodeView {
+    /// Its path, resolved when its run (or incarnation) began.
+    path: String,
     parent: Option<NodeId>,
     generation: u64,
     starting: bool,
@@ -149,7 +154,13 @@ struct NodeView {
     /// The restart type of the spec this run (or incarnation) started from:
     /// the spec may be replaced later in the same call (`replace_child`).
     restart: Option<Restart>,
+    /// A worker's readiness mode, from its spec.
+    readiness: Option<Readiness>,
+    /// Its shutdown policy, from its spec.
+    shutdown: Option<Shutdown>,
     // Supervisors only.
+    /// Intensity and period, from its spec.
+    intensity: (u32, Duration),
     ending: bool,
     dormant: bool,
     initialising: bool,
@@ -168,6 +179,7 @@ struct NodeView {
 impl Default for NodeView {
     fn default() -> Self {
         NodeView {
+            path: String::new(),
             parent: None,
             generation: 0,
             starting: false,
@@ -179,6 +191,9 @@ impl Default for NodeView {
             evicted: false,
             last_end: End::None,
             restart: None,
+            readiness: None,
+            shutdown: None,
+            intensity: (u32::MAX, Duration::ZERO),
             ending: false,
             dormant: true,
             initialising: false,
@@ -198,6 +213,11 @@ impl Default for NodeView {
 #[derive(Debug, Default)]
 pub struct Oracle {
     nodes: Vec<NodeView>,
+    /// Restart types, readiness, shutdown policies, intensity and sibling
+    /// order: from the specs given, never asked of the engine under test.
+    specs: GivenSpecs,
+    /// The node of each supervisor path's current incarnation.
+    sup_at: BTreeMap<String, NodeId>,
     injected_stale: u64,
     seen_stale: u64,
     tree_down: bool,
@@ -214,9 +234,18 @@ pub struct Oracle {
 }
 
 impl Oracle {
-    /// A fresh oracle.
-    pub fn new() -> Self {
-        Self::default()
+    /// A fresh oracle for a tree built from `spec`.
+    pub fn new(spec: &SupervisorSpec) -> Self {
+        Oracle {
+            specs: GivenSpecs::new(spec),
+            ..Self::default()
+        }
+    }
+
+    /// The world is about to send `request`: the spec of a `start_child` or
+    /// `replace_child` takes effect in the oracle's model once accepted.
+    pub fn request_sent(&mut self, request: &Request) {
+        self.specs.offer(request);
     }
 
     /// The first violation seen, if any.
@@ -333,13 +362,13 @@ impl Oracle {
 
     /// Whether `n` or one of its ancestors is being killed outright at `now`
     /// (its parent asked it to stop and its policy is brutal, or its deadline passed).
-    fn in_kill_mode(&self, engine: &Engine, mut n: Option<NodeId>, now: Instant) -> bool {
+    fn in_kill_mode(&self, mut n: Option<NodeId>, now: Instant) -> bool {
         while let Some(id) = n {
             let Some(v) = self.nodes.get(id.index()) else {
                 return false;
             };
             if let Some(at) = v.stop_at {
-                match engine.shutdown_policy(id) {
+                match v.shutdown {
                     Some(Shutdown::Brutal) => return true,
                     Some(Shutdown::Timeout(t)) if now >= at + t => return true,
                     _ => {}
@@ -363,9 +392,11 @@ impl Oracle {
             }
             let pv = self.view(p);
             pv.starting_children += 1;
-            if let Some(window) = &pv.start_window {
-                let is_child = engine.children(p).any(|k| k == c);
-                if matches!(window, Window::Next(next) if is_child && !next.contains(&c)) {
+            if pv.start_window.is_some() {
+                let (is_child, after) = self.siblings(p, c, false);
+                let window = self.nodes[p.index()].start_window.as_ref();
+                let c_path = &self.nodes[c.index()].path;
+                if matches!(window, Some(Window::Next(next)) if is_child && !next.contains(c_path)) {
                     let detail = format!(
                         "{} started out of start order during its supervisor's first start",
                         Self::path(engine, c)
@@ -373,7 +404,7 @@ impl Oracle {
                     self.flag(now, Rule::StartOrder, detail);
                 }
                 let window = if is_child {
-                    Window::Next(engine.children(p).skip_while(|&k| k != c).skip(1).collect())
+                    Window::Next(after)
                 } else {
                     Window::Open
                 };
@@ -418,7 +449,7 @@ impl Oracle {
     /// kill of child `c` is issued.
     fn stop_issued(&mut self, engine: &Engine, c: NodeId, graceful: bool, on_start: bool, now: Instant) {
         let Some(p) = self.view(c).parent else { return };
-        let kill_mode = self.in_kill_mode(engine, Some(p), now);
+        let kill_mode = self.in_kill_mode(Some(p), now);
         if graceful {
             let pv = self.view(p);
             if pv.graceful_stops > pv.inherited_stops && !kill_mode {
@@ -431,17 +462,39 @@ impl Oracle {
             }
             self.view(p).graceful_stops += 1;
         }
-        if let Some(window) = self.view(p).stop_window.as_ref().filter(|_| !on_start) {
-            let is_child = engine.children(p).any(|k| k == c);
-            if matches!(window, Window::Next(next) if is_child && !next.contains(&c)) {
+        if self.view(p).stop_window.is_some() && !on_start {
+            let (is_child, before) = self.siblings(p, c, true);
+            let window = self.nodes[p.index()].stop_window.as_ref();
+            let c_path = &self.nodes[c.index()].path;
+            if matches!(window, Some(Window::Next(next)) if is_child && !next.contains(c_path)) {
                 let detail = format!("{} stopped out of reverse start order", Self::path(engine, c));
                 self.flag(now, Rule::StopOrder, detail);
             }
             if is_child {
-                let before = engine.children(p).take_while(|&k| k != c).collect();
                 self.view(p).stop_window = Some(Window::Next(before));
             }
         }
+    }
+
+    /// Whether `c` is among the children of `p` in the given specs, and the
+    /// paths of its siblings after it (`before`: before it), in start order.
+    fn siblings(&mut self, p: NodeId, c: NodeId, before: bool) -> (bool, Vec<String>) {
+        let c_path = self.view(c).path.clone();
+        let p_path = self.view(p).path.clone();
+        let Some((parent, name)) = split_path(&c_path).filter(|(parent, _)| *parent == p_path) else {
+            return (false, Vec::new());
+        };
+        let names: Vec<&str> = self.specs.sibling_names(parent).collect();
+        let Some(at) = names.iter().position(|&n| n == name) else {
+            return (false, Vec::new());
+        };
+        let join = |n: &&str| if parent.is_empty() { (*n).to_owned() } else { format!("{parent}/{n}") };
+        let out = if before {
+            names[..at].iter().map(join).collect()
+        } else {
+            names[at + 1..].iter().map(join).collect()
+        };
+        (true, out)
     }
 
     fn graceful_stop_over(&mut self, c: NodeId) {
@@ -466,10 +519,10 @@ impl Oracle {
         }
         match n {
             Notice::Spawn(r) => self.observe_spawn(engine, r, now),
-            Notice::Started(r) => self.observe_started(engine, *r),
+            Notice::Started(r) => self.observe_started(*r),
             Notice::Ready(r) => self.start_ends(r.node),
             Notice::StartFailed(r, _) => self.observe_start_failed(*r),
-            Notice::Removed { child } => self.ended_temporaries.retain(|&(n, _)| n != *child),
+            Notice::Removed { child } => self.observe_removed(engine, *child),
             Notice::Evicted { run, .. } => self.evicted = Some(*run),
             Notice::Stop(r) => self.observe_stop(engine, *r, now),
             Notice::Timeout { run, .. } => self.timeout_kill = Some(*run),
@@ -479,21 +532,27 @@ impl Oracle {
             Notice::SupStarting { sup } => self.observe_sup_starting(engine, sup, now),
             Notice::SupStarted { sup } => self.observe_sup_started(*sup),
             Notice::SupStop { sup } => self.observe_sup_stop(engine, *sup, now),
-            Notice::SupEnding { sup, .. } => self.observe_sup_ending(engine, sup),
+            Notice::SupEnding { sup, .. } => self.observe_sup_ending(sup),
             Notice::SupExit { sup, reason } => self.observe_sup_exit(sup, reason),
             Notice::Restart { sup, child, strategy } => self.observe_restart(engine, *sup, *child, *strategy, now),
             Notice::GiveUp { sup } => self.observe_give_up(engine, sup, now),
-            Notice::Backoff { child, .. } => self.observe_backoff(engine, *child),
+            Notice::Backoff { child, .. } => self.observe_backoff(*child),
             Notice::TreeDown { .. } => self.tree_down = true,
-            Notice::Heartbeat(_) | Notice::Request { .. } | Notice::Reply { .. } => {}
+            Notice::Request { id, op, path } => {
+                if matches!(op, RequestOp::StartChild | RequestOp::ReplaceChild) {
+                    self.specs.requested(*id, path);
+                }
+            }
+            Notice::Reply { id, result, .. } => self.specs.answered(*id, result),
+            Notice::Heartbeat(_) => {}
         }
     }
 
     /// A run reported `Started`: up, and its start is over unless it must
     /// also report ready.
-    fn observe_started(&mut self, engine: &Engine, r: RunId) {
+    fn observe_started(&mut self, r: RunId) {
         self.just_started = Some(r);
-        if engine.readiness(r.node) != Some(Readiness::Notify) {
+        if self.view(r.node).readiness != Some(Readiness::Notify) {
             self.start_ends(r.node);
         }
         self.view(r.node).up = true;
@@ -549,17 +608,16 @@ impl Oracle {
     }
 
     /// A restart waits for a backoff.
-    fn observe_backoff(&mut self, engine: &Engine, child: NodeId) {
+    fn observe_backoff(&mut self, child: NodeId) {
         // The round waits; its stops come later, after whatever the
         // supervisor does meanwhile: not checked against this window.
-        if let Some(p) = engine.parent(child) {
+        if let Some(p) = self.view(child).parent {
             self.view(p).stop_window = None;
         }
     }
 
     /// A worker's new run is spawned.
     fn observe_spawn(&mut self, engine: &Engine, r: &RunId, now: Instant) {
-        let parent = engine.parent(r.node);
         let v = self.view(r.node);
         if v.starting || v.up {
             let detail = format!(
@@ -572,25 +630,52 @@ impl Oracle {
         // A new run: nothing of an earlier run (or an earlier node in
         // this arena slot) carries over.
         *self.view(r.node) = NodeView::default();
+        let parent = self.resolve(engine, r.node);
         self.start_begins(engine, r.node, parent, now);
-        let restart = engine.restart_type(r.node);
         let v = self.view(r.node);
         v.generation = r.generation;
         v.dormant = false;
-        v.restart = restart;
+    }
+
+    /// A run or incarnation of `n` begins: learn its path (the one thing
+    /// asked of the engine: ids are its to allocate), and from the specs
+    /// given its restart type, readiness and shutdown policy, and from the
+    /// supervisors seen starting its parent. Returns the parent.
+    fn resolve(&mut self, engine: &Engine, n: NodeId) -> Option<NodeId> {
+        let path = engine.path(n).unwrap_or_default();
+        self.specs.starting(&path);
+        let facts = self.specs.facts(&path);
+        let parent = split_path(&path).and_then(|(p, _)| self.sup_at.get(p).copied());
+        let v = self.view(n);
+        v.path = path;
+        if let Some(f) = facts {
+            v.restart = f.restart;
+            v.readiness = f.readiness;
+            v.shutdown = Some(f.shutdown);
+        }
+        parent
+    }
+
+    /// A child was removed from its supervisor.
+    fn observe_removed(&mut self, engine: &Engine, child: NodeId) {
+        self.ended_temporaries.retain(|&(n, _)| n != child);
+        let path = match self.nodes.get(child.index()) {
+            Some(v) if !v.path.is_empty() => v.path.clone(),
+            _ => engine.path(child).unwrap_or_default(),
+        };
+        self.specs.removed(&path);
     }
 
     /// A supervisor decided to end.
-    fn observe_sup_ending(&mut self, engine: &Engine, sup: &NodeId) {
+    fn observe_sup_ending(&mut self, sup: &NodeId) {
         // Stops already in flight (from a plan the end pre-empted) keep
         // running; the end's own walk is checked on top of them.
-        let in_flight: Vec<NodeId> = engine
-            .children(*sup)
-            .filter(|c| {
-                self.nodes
-                    .get(c.index())
-                    .is_some_and(|v| v.stop_sent && (v.up || v.starting))
+        let in_flight: Vec<NodeId> = (0..self.nodes.len())
+            .filter(|&i| {
+                let v = &self.nodes[i];
+                v.parent == Some(*sup) && v.stop_sent && (v.up || v.starting)
             })
+            .filter_map(|i| u32::try_from(i).ok().map(NodeId::from_index))
             .collect();
         for c in &in_flight {
             self.view(*c).stop_inherited = true;
@@ -604,7 +689,7 @@ impl Oracle {
 
     /// A supervisor gave up: only after more than `intensity` decisions.
     fn observe_give_up(&mut self, engine: &Engine, sup: &NodeId, now: Instant) {
-        let (count, intensity) = self.window_after(engine, *sup, now);
+        let (count, intensity) = self.window_after(*sup, now);
         // Above MAX_EXACT_INTENSITY the engine's window is bounded and may
         // count a decision a little longer than its period: an early
         // give-up is allowed there, a late one never.
@@ -662,15 +747,17 @@ impl Oracle {
         self.ended_temporaries.retain(|&(_, p)| p != Some(*sup));
         // A new incarnation (possibly in a reused arena slot): start afresh.
         *self.view(*sup) = NodeView::default();
-        let parent = engine.parent(*sup);
+        let parent = self.resolve(engine, *sup);
         if parent.is_some() {
             self.start_begins(engine, *sup, parent, now);
         } else {
             self.view(*sup).starting = true;
         }
-        let restart = engine.restart_type(*sup);
+        let path = self.view(*sup).path.clone();
+        let spec = self.specs.incarnation(&path);
+        self.sup_at.insert(path, *sup);
         let v = self.view(*sup);
-        v.restart = restart;
+        v.intensity = GivenSpecs::intensity(spec.as_deref());
         v.ending = false;
         v.dormant = false;
         v.initialising = true;
@@ -735,11 +822,11 @@ impl Oracle {
             return;
         }
         let stop_at = v.stop_at;
-        let legal = match engine.shutdown_policy(r.node) {
+        let legal = match self.view(r.node).shutdown {
             Some(Shutdown::Brutal) => true,
             Some(Shutdown::Timeout(t)) => stop_at.is_some_and(|s| now >= s + t),
             _ => false,
-        } || self.in_kill_mode(engine, parent, now);
+        } || self.in_kill_mode(parent, now);
         if !legal {
             let detail = format!(
                 "kill of {} gen {} before its deadline (stopped at {:?})",
@@ -757,12 +844,10 @@ impl Oracle {
     }
 
     /// Prune the restart window of `sup` at `now`; (entries kept, intensity).
-    fn window_after(&mut self, engine: &Engine, sup: NodeId, now: Instant) -> (u32, u32) {
-        let (intensity, period) = engine
-            .supervisor_spec(sup)
-            .map_or((u32::MAX, Duration::ZERO), |s| (s.intensity, s.period));
-        let oldest = now.saturating_sub(period);
+    fn window_after(&mut self, sup: NodeId, now: Instant) -> (u32, u32) {
         let v = self.view(sup);
+        let (intensity, period) = v.intensity;
+        let oldest = now.saturating_sub(period);
         while v.restarts.front().is_some_and(|&t| t < oldest) {
             v.restarts.pop_front();
         }
@@ -770,7 +855,7 @@ impl Oracle {
     }
 
     fn observe_restart(&mut self, engine: &Engine, sup: NodeId, child: NodeId, strategy: Strategy, now: Instant) {
-        let (count, intensity) = self.window_after(engine, sup, now);
+        let (count, intensity) = self.window_after(sup, now);
         if count >= intensity {
             let detail = format!(
                 "{} took decision {} within its period without giving up (intensity {intensity})",
@@ -783,7 +868,11 @@ impl Oracle {
         if matches!(strategy, Strategy::OneForAll | Strategy::RestForOne) {
             self.view(sup).stop_window = Some(Window::Open);
         }
-        let restart = self.view(child).restart.or_else(|| engine.restart_type(child));
+        // A child the oracle never saw start: its spec, by its path.
+        let restart = self.view(child).restart.or_else(|| {
+            let path = engine.path(child).unwrap_or_default();
+            self.specs.facts(&path).and_then(|f| f.restart)
+        });
         let end = self.view(child).last_end;
         let legal = strategy != Strategy::OneTerminateAll
             && match (restart, end) {
