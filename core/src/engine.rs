@@ -83,6 +83,13 @@ impl Engine {
     pub fn inject_bug(&mut self, bug: InjectedBug) {
         self.bugs = Bugs::with(bug);
         self.runs.bugs = self.bugs;
+        if bug == InjectedBug::TransientRecordedPermanent {
+            for n in &mut self.tree.nodes {
+                if n.restart == crate::Restart::Transient {
+                    n.restart = crate::Restart::Permanent;
+                }
+            }
+        }
     }
 
     /// Whether deliberate bug `bug` is switched on (never without the feature:

@@ -88,8 +88,8 @@ pub struct SimArgs {
     pub quiet: bool,
 
     /// Test builds only: run a deliberately broken engine (skip_intensity,
-    /// early_kill, restart_transient_always, keep_failed_temporary) to prove
-    /// the checks catch it.
+    /// early_kill, restart_transient_always, keep_failed_temporary,
+    /// transient_recorded_permanent) to prove the checks catch it.
     #[cfg(feature = "bug-injection")]
     #[arg(long, hide = true, value_name = "BUG", value_parser = parse_bug)]
     pub inject_bug: Option<String>,
@@ -99,7 +99,7 @@ pub struct SimArgs {
 fn parse_bug(s: &str) -> Result<String, String> {
     vigil_core::InjectedBug::from_name(s)
         .map(|b| b.name().to_owned())
-        .ok_or_else(|| format!("unknown bug `{s}` (expected skip_intensity, early_kill, restart_transient_always or keep_failed_temporary)"))
+        .ok_or_else(|| format!("unknown bug `{s}` (expected skip_intensity, early_kill, restart_transient_always, keep_failed_temporary or transient_recorded_permanent)"))
 }
 
 impl SimArgs {
