@@ -83,13 +83,6 @@ impl Engine {
     pub fn inject_bug(&mut self, bug: InjectedBug) {
         self.bugs = Bugs::with(bug);
         self.runs.bugs = self.bugs;
-        if bug == InjectedBug::TransientRecordedPermanent {
-            for n in &mut self.tree.nodes {
-                if n.restart == crate::Restart::Transient {
-                    n.restart = crate::Restart::Permanent;
-                }
-            }
-        }
     }
 
     /// Whether deliberate bug `bug` is switched on (never without the feature:
@@ -107,6 +100,13 @@ impl Engine {
             return;
         }
         self.started = true;
+        if self.has_bug(InjectedBug::TransientRecordedPermanent) {
+            for n in &mut self.tree.nodes {
+                if n.restart == crate::Restart::Transient {
+                    n.restart = crate::Restart::Permanent;
+                }
+            }
+        }
         self.start_sup(SupId::ROOT);
         self.end_call();
     }

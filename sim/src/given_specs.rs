@@ -1,15 +1,16 @@
 //! The specs the oracle was given: the root [`SupervisorSpec`] and the
-//! specs of accepted `start_child` / `replace_child` requests, kept by path.
+//! specs of accepted `start_child` / `replace_child` requests.
 //!
 //! The oracle reads restart types, readiness, shutdown policies, intensity
 //! and sibling order from here, never from the engine it judges
 //! (docs/SIMULATION.md, "The oracle").
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use vigil_core::{ChildKind, ChildSpec, Readiness, Reply, Request, RequestError, RequestId, Restart, Shutdown, SupervisorSpec};
+use vigil_core::{
+    ChildKind, ChildSpec, Readiness, Reply, Request, RequestError, RequestId, Restart, Shutdown, SupervisorSpec,
+};
 
 /// What a spec says about one node.
 #[derive(Clone, Debug)]
@@ -39,16 +40,57 @@ impl Facts {
     }
 }
 
-/// The given specs, by path (the root is `""`, its child `a`, a grandchild `a/b`).
-#[derive(Debug, Default)]
-pub(crate) struct GivenSpecs {
-    root: Option<Arc<SupervisorSpec>>,
-    /// Each supervisor's children in start order, as of its current incarnation.
-    children: BTreeMap<String, Vec<(String, Facts)>>,
-    /// The spec of the request being sent, until its `request` notice names it.
-    offered: Option<ChildSpec>,
-    /// `start_child` / `replace_child` requests not answered yet.
-    pending: Vec<(RequestId, String, ChildSpec)>,
+/// One child in a supervisor's list.
+#[derive(Clone, Debug)]
+pub(crate) struct Kid {
+    /// Its name.
+    pub(crate) name: String,
+    /// What its spec says.
+    pub(crate) facts: Facts,
+    /// Removed from the supervisor (kept in the list so positions stay put).
+    pub(crate) removed: bool,
+}
+
+/// A supervisor incarnation as its spec gives it: intensity, period and its
+/// children in start order (static ones, then those `start_child` added).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Family {
+    /// Its intensity and period.
+    pub(crate) intensity: (u32, Duration),
+    /// Its children, removed ones included, in start order.
+    pub(crate) kids: Vec<Kid>,
+}
+
+impl Family {
+    /// The family a new incarnation of a supervisor with `spec` starts with.
+    pub(crate) fn of(spec: &SupervisorSpec) -> Family {
+        let kid = |c: &ChildSpec| Kid {
+            name: c.name.clone(),
+            facts: Facts::of(c),
+            removed: false,
+        };
+        Family {
+            intensity: (spec.intensity, spec.period),
+            kids: spec.children.iter().map(kid).collect(),
+        }
+    }
+
+    /// The position of the child called `name` (not removed).
+    pub(crate) fn position(&self, name: &str) -> Option<usize> {
+        self.kids.iter().position(|k| !k.removed && k.name == name)
+    }
+
+    /// An accepted `start_child` (appended) or `replace_child` (in place).
+    pub(crate) fn apply(&mut self, spec: &ChildSpec) {
+        match self.position(&spec.name) {
+            Some(i) => self.kids[i].facts = Facts::of(spec),
+            None => self.kids.push(Kid {
+                name: spec.name.clone(),
+                facts: Facts::of(spec),
+                removed: false,
+            }),
+        }
+    }
 }
 
 /// `path` split into its parent's path and its name (`None` for the root).
@@ -60,72 +102,25 @@ pub(crate) fn split_path(path: &str) -> Option<(&str, &str)> {
     }
 }
 
+/// The given specs: the root's family, and requests whose specs are not
+/// applied yet.
+#[derive(Debug, Default)]
+pub(crate) struct GivenSpecs {
+    /// The root's family as its spec gives it.
+    pub(crate) root: Family,
+    /// The spec of the request being sent, until its `request` notice names it.
+    offered: Option<ChildSpec>,
+    /// `start_child` / `replace_child` requests not answered yet: id, the
+    /// child's path, its spec.
+    pending: Vec<(RequestId, String, ChildSpec)>,
+}
+
 impl GivenSpecs {
     /// The specs of a tree built from `root`.
     pub(crate) fn new(root: &SupervisorSpec) -> Self {
         GivenSpecs {
-            root: Some(Arc::new(root.clone())),
+            root: Family::of(root),
             ..GivenSpecs::default()
-        }
-    }
-
-    /// What the spec of the node at `path` says (the root's restart type is `None`).
-    pub(crate) fn facts(&self, path: &str) -> Option<Facts> {
-        let Some((parent, name)) = split_path(path) else {
-            return self.root.as_ref().map(|s| Facts {
-                restart: None,
-                readiness: None,
-                shutdown: Shutdown::Infinity,
-                sup: Some(Arc::clone(s)),
-            });
-        };
-        let siblings = self.children.get(parent)?;
-        siblings.iter().find(|(n, _)| n == name).map(|(_, f)| f.clone())
-    }
-
-    /// The supervisor at `path` begins an incarnation: its children are its
-    /// spec's, in spec order. Returns its spec.
-    pub(crate) fn incarnation(&mut self, path: &str) -> Option<Arc<SupervisorSpec>> {
-        let spec = self.facts(path)?.sup?;
-        let kids = spec.children.iter().map(|c| (c.name.clone(), Facts::of(c))).collect();
-        self.children.insert(path.to_owned(), kids);
-        Some(spec)
-    }
-
-    /// The names of the children of the supervisor at `path`, in start order.
-    pub(crate) fn sibling_names(&self, path: &str) -> impl Iterator<Item = &str> {
-        self.children.get(path).into_iter().flatten().map(|(n, _)| n.as_str())
-    }
-
-    /// The node at `path` was removed from its supervisor.
-    pub(crate) fn removed(&mut self, path: &str) {
-        if let Some((parent, name)) = split_path(path) {
-            if let Some(kids) = self.children.get_mut(parent) {
-                kids.retain(|(n, _)| n != name);
-            }
-        }
-    }
-
-    /// A node at `path` begins a run or incarnation: an accepted
-    /// `start_child` for a path the spec does not hold yet takes effect now
-    /// (its child starts before its reply is noticed).
-    pub(crate) fn starting(&mut self, path: &str) {
-        if self.facts(path).is_some() {
-            return;
-        }
-        if let Some(i) = self.pending.iter().position(|(_, p, _)| p == path) {
-            let (_, _, spec) = self.pending.remove(i);
-            self.add(path, &spec);
-        }
-    }
-
-    fn add(&mut self, path: &str, spec: &ChildSpec) {
-        if let Some((parent, name)) = split_path(path) {
-            let kids = self.children.entry(parent.to_owned()).or_default();
-            match kids.iter_mut().find(|(n, _)| n == name) {
-                Some(slot) => slot.1 = Facts::of(spec),
-                None => kids.push((name.to_owned(), Facts::of(spec))),
-            }
         }
     }
 
@@ -137,29 +132,34 @@ impl GivenSpecs {
         };
     }
 
-    /// The engine noticed request `id` naming `path`.
+    /// The engine noticed a `start_child` or `replace_child` request `id`
+    /// for the child at `path`.
     pub(crate) fn requested(&mut self, id: RequestId, path: &str) {
         if let Some(spec) = self.offered.take() {
             self.pending.push((id, path.to_owned(), spec));
         }
     }
 
-    /// Request `id` was answered: an accepted spec takes effect.
-    pub(crate) fn answered(&mut self, id: RequestId, result: &Result<Reply, RequestError>) {
-        let Some(i) = self.pending.iter().position(|(r, _, _)| *r == id) else {
-            return;
-        };
+    /// Request `id` was answered: the path and spec to apply if it was
+    /// accepted (none while it is pending, or if it failed).
+    pub(crate) fn answered(
+        &mut self,
+        id: RequestId,
+        result: &Result<Reply, RequestError>,
+    ) -> Option<(String, ChildSpec)> {
         if matches!(result, Ok(Reply::Pending(_))) {
-            return;
+            return None;
         }
+        let i = self.pending.iter().position(|(r, _, _)| *r == id)?;
         let (_, path, spec) = self.pending.remove(i);
-        if result.is_ok() {
-            self.add(&path, &spec);
-        }
+        result.is_ok().then_some((path, spec))
     }
 
-    /// A supervisor's intensity and period (`u32::MAX` and zero if unknown).
-    pub(crate) fn intensity(spec: Option<&SupervisorSpec>) -> (u32, Duration) {
-        spec.map_or((u32::MAX, Duration::ZERO), |s| (s.intensity, s.period))
+    /// A node at `path` that its supervisor's list lacks begins a run: the
+    /// pending `start_child` that adds it (its child starts before its reply
+    /// is noticed), if any.
+    pub(crate) fn take_start(&mut self, path: &str) -> Option<ChildSpec> {
+        let i = self.pending.iter().position(|(_, p, _)| p == path)?;
+        Some(self.pending.remove(i).2)
     }
 }

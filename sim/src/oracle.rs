@@ -9,14 +9,15 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use vigil_core::{
-    ChildState, Engine, Instant, NodeId, Notice, Readiness, Request, RequestOp, Restart, RunId, Shutdown, Strategy,
-    SupervisorSpec, MAX_EXACT_INTENSITY,
+    ChildState, Engine, Instant, NodeId, Notice, Readiness, Reply, Request, RequestError, RequestId, RequestOp, Restart,
+    RunId, Shutdown, Strategy, SupervisorSpec, MAX_EXACT_INTENSITY,
 };
 
-use crate::given_specs::{split_path, GivenSpecs};
+use crate::given_specs::{split_path, Facts, Family, GivenSpecs};
 
 /// Which rule was broken.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -112,15 +113,18 @@ impl fmt::Display for Violation {
 /// Which sibling may start (or stop) next while a supervisor starts its
 /// children in order (or stops them in reverse order).
 ///
-/// A set of names, not positions: the sibling list (the oracle's own, from
-/// the specs it was given) loses a child removed meanwhile (a temporary child
-/// that ended) and the positions after it move.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Positions in the supervisor's list of children (the oracle's own, from
+/// the specs it was given), where a removed child keeps its place.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Window {
     /// Nothing started (stopped) yet: any child may go first.
     Open,
-    /// The names of the siblings after (before) the last one started (stopped).
-    Next(Vec<String>),
+    /// The last child started was at `pos`, of `len`: only those after it, up
+    /// to `len`, may start next.
+    After { pos: u32, len: u32 },
+    /// The last child stopped was at this position: only those before it may
+    /// stop next.
+    Before(u32),
 }
 
 /// How a node's last run (or incarnation) ended, for the restart table.
@@ -134,9 +138,9 @@ enum End {
 
 #[derive(Clone, Debug)]
 struct NodeView {
-    /// Its path, resolved when its run (or incarnation) began.
-    path: String,
     parent: Option<NodeId>,
+    /// Its position in its supervisor's list of children.
+    pos: Option<u32>,
     generation: u64,
     starting: bool,
     up: bool,
@@ -159,8 +163,8 @@ struct NodeView {
     /// Its shutdown policy, from its spec.
     shutdown: Option<Shutdown>,
     // Supervisors only.
-    /// Intensity and period, from its spec.
-    intensity: (u32, Duration),
+    /// Intensity, period and children, from its spec and accepted requests.
+    family: Option<Family>,
     ending: bool,
     dormant: bool,
     initialising: bool,
@@ -179,8 +183,8 @@ struct NodeView {
 impl Default for NodeView {
     fn default() -> Self {
         NodeView {
-            path: String::new(),
             parent: None,
+            pos: None,
             generation: 0,
             starting: false,
             up: false,
@@ -193,7 +197,7 @@ impl Default for NodeView {
             restart: None,
             readiness: None,
             shutdown: None,
-            intensity: (u32::MAX, Duration::ZERO),
+            family: None,
             ending: false,
             dormant: true,
             initialising: false,
@@ -218,6 +222,8 @@ pub struct Oracle {
     specs: GivenSpecs,
     /// The node of each supervisor path's current incarnation.
     sup_at: BTreeMap<String, NodeId>,
+    /// The path being resolved (kept to reuse its allocation).
+    path_buf: String,
     injected_stale: u64,
     seen_stale: u64,
     tree_down: bool,
@@ -392,21 +398,22 @@ impl Oracle {
             }
             let pv = self.view(p);
             pv.starting_children += 1;
-            if pv.start_window.is_some() {
-                let (is_child, after) = self.siblings(p, c, false);
-                let window = self.nodes[p.index()].start_window.as_ref();
-                let c_path = &self.nodes[c.index()].path;
-                if matches!(window, Some(Window::Next(next)) if is_child && !next.contains(c_path)) {
+            if let Some(window) = pv.start_window {
+                let pos = self.child_pos(p, c);
+                let out_of_order = match (window, pos) {
+                    (Window::After { pos: at, len }, Some(cp)) => cp <= at || cp >= len,
+                    _ => false,
+                };
+                if out_of_order {
                     let detail = format!(
                         "{} started out of start order during its supervisor's first start",
                         Self::path(engine, c)
                     );
                     self.flag(now, Rule::StartOrder, detail);
                 }
-                let window = if is_child {
-                    Window::Next(after)
-                } else {
-                    Window::Open
+                let window = match pos {
+                    Some(cp) => Window::After { pos: cp, len: self.family_len(p) },
+                    None => Window::Open,
                 };
                 self.view(p).start_window = Some(window);
             }
@@ -462,39 +469,37 @@ impl Oracle {
             }
             self.view(p).graceful_stops += 1;
         }
-        if self.view(p).stop_window.is_some() && !on_start {
-            let (is_child, before) = self.siblings(p, c, true);
-            let window = self.nodes[p.index()].stop_window.as_ref();
-            let c_path = &self.nodes[c.index()].path;
-            if matches!(window, Some(Window::Next(next)) if is_child && !next.contains(c_path)) {
+        if let Some(window) = self.view(p).stop_window.filter(|_| !on_start) {
+            let pos = self.child_pos(p, c);
+            if matches!((window, pos), (Window::Before(at), Some(cp)) if cp >= at) {
                 let detail = format!("{} stopped out of reverse start order", Self::path(engine, c));
                 self.flag(now, Rule::StopOrder, detail);
             }
-            if is_child {
-                self.view(p).stop_window = Some(Window::Next(before));
+            if let Some(cp) = pos {
+                self.view(p).stop_window = Some(Window::Before(cp));
             }
         }
     }
 
-    /// Whether `c` is among the children of `p` in the given specs, and the
-    /// paths of its siblings after it (`before`: before it), in start order.
-    fn siblings(&mut self, p: NodeId, c: NodeId, before: bool) -> (bool, Vec<String>) {
-        let c_path = self.view(c).path.clone();
-        let p_path = self.view(p).path.clone();
-        let Some((parent, name)) = split_path(&c_path).filter(|(parent, _)| *parent == p_path) else {
-            return (false, Vec::new());
-        };
-        let names: Vec<&str> = self.specs.sibling_names(parent).collect();
-        let Some(at) = names.iter().position(|&n| n == name) else {
-            return (false, Vec::new());
-        };
-        let join = |n: &&str| if parent.is_empty() { (*n).to_owned() } else { format!("{parent}/{n}") };
-        let out = if before {
-            names[..at].iter().map(join).collect()
-        } else {
-            names[at + 1..].iter().map(join).collect()
-        };
-        (true, out)
+    /// The position of `c` among the children of `p`, if it is one (and not removed).
+    fn child_pos(&self, p: NodeId, c: NodeId) -> Option<u32> {
+        let v = self.nodes.get(c.index()).filter(|v| v.parent == Some(p))?;
+        let pos = v.pos?;
+        let kid = self.family(p)?.kids.get(usize::try_from(pos).ok()?)?;
+        (!kid.removed).then_some(pos)
+    }
+
+    fn family(&self, sup: NodeId) -> Option<&Family> {
+        self.nodes.get(sup.index())?.family.as_ref()
+    }
+
+    fn family_mut(&mut self, sup: NodeId) -> Option<&mut Family> {
+        self.nodes.get_mut(sup.index())?.family.as_mut()
+    }
+
+    /// How many children `sup` has had in this incarnation, removed ones included.
+    fn family_len(&self, sup: NodeId) -> u32 {
+        self.family(sup).map_or(0, |f| u32::try_from(f.kids.len()).unwrap_or(u32::MAX))
     }
 
     fn graceful_stop_over(&mut self, c: NodeId) {
@@ -543,7 +548,7 @@ impl Oracle {
                     self.specs.requested(*id, path);
                 }
             }
-            Notice::Reply { id, result, .. } => self.specs.answered(*id, result),
+            Notice::Reply { id, result, .. } => self.observe_reply(*id, result),
             Notice::Heartbeat(_) => {}
         }
     }
@@ -630,7 +635,7 @@ impl Oracle {
         // A new run: nothing of an earlier run (or an earlier node in
         // this arena slot) carries over.
         *self.view(r.node) = NodeView::default();
-        let parent = self.resolve(engine, r.node);
+        let (parent, _) = self.resolve(engine, r.node);
         self.start_begins(engine, r.node, parent, now);
         let v = self.view(r.node);
         v.generation = r.generation;
@@ -640,30 +645,91 @@ impl Oracle {
     /// A run or incarnation of `n` begins: learn its path (the one thing
     /// asked of the engine: ids are its to allocate), and from the specs
     /// given its restart type, readiness and shutdown policy, and from the
-    /// supervisors seen starting its parent. Returns the parent.
-    fn resolve(&mut self, engine: &Engine, n: NodeId) -> Option<NodeId> {
-        let path = engine.path(n).unwrap_or_default();
-        self.specs.starting(&path);
-        let facts = self.specs.facts(&path);
-        let parent = split_path(&path).and_then(|(p, _)| self.sup_at.get(p).copied());
+    /// supervisors seen starting its parent. Returns the parent and, for a
+    /// supervisor, its spec.
+    fn resolve(&mut self, engine: &Engine, n: NodeId) -> (Option<NodeId>, Option<Arc<SupervisorSpec>>) {
+        let mut path = std::mem::take(&mut self.path_buf);
+        path.clear();
+        engine.write_path(n, &mut path);
+        let (parent, pos) = self.place(&path, true);
+        self.path_buf = path;
+        let facts = match (parent, pos) {
+            (Some(p), Some(i)) => self.family(p).and_then(|f| f.kids.get(i)).map(|k| k.facts.clone()),
+            _ => None,
+        };
         let v = self.view(n);
-        v.path = path;
-        if let Some(f) = facts {
+        v.pos = pos.and_then(|i| u32::try_from(i).ok());
+        let sup = facts.and_then(|f: Facts| {
             v.restart = f.restart;
             v.readiness = f.readiness;
             v.shutdown = Some(f.shutdown);
-        }
-        parent
+            f.sup
+        });
+        (parent, sup)
     }
 
-    /// A child was removed from its supervisor.
+    /// The supervisor of the node at `path` (by the incarnations seen
+    /// starting) and the node's position in its list; with `starting`, a
+    /// pending `start_child` for a path the list lacks takes effect now (its
+    /// child starts before its reply is noticed).
+    fn place(&mut self, path: &str, starting: bool) -> (Option<NodeId>, Option<usize>) {
+        let Some((parent_path, name)) = split_path(path) else {
+            return (None, None);
+        };
+        let Some(&p) = self.sup_at.get(parent_path) else {
+            return (None, None);
+        };
+        let mut pos = self.family(p).and_then(|f| f.position(name));
+        if pos.is_none() && starting {
+            if let Some(spec) = self.specs.take_start(path) {
+                pos = self.family_mut(p).and_then(|f| {
+                    f.apply(&spec);
+                    f.position(name)
+                });
+            }
+        }
+        (Some(p), pos)
+    }
+
+    /// A child was removed from its supervisor: it keeps its place in the
+    /// oracle's list, marked removed.
     fn observe_removed(&mut self, engine: &Engine, child: NodeId) {
         self.ended_temporaries.retain(|&(n, _)| n != child);
-        let path = match self.nodes.get(child.index()) {
-            Some(v) if !v.path.is_empty() => v.path.clone(),
-            _ => engine.path(child).unwrap_or_default(),
+        let known = self.nodes.get(child.index()).and_then(|v| Some((v.parent?, v.pos?)));
+        let place = match known {
+            Some((p, pos)) => Some((p, usize::try_from(pos).unwrap_or(usize::MAX))),
+            None => {
+                // Never seen starting: find it by its path.
+                let path = engine.path(child).unwrap_or_default();
+                match self.place(&path, false) {
+                    (Some(p), Some(pos)) => Some((p, pos)),
+                    _ => None,
+                }
+            }
         };
-        self.specs.removed(&path);
+        if let Some((p, pos)) = place {
+            if let Some(kid) = self.family_mut(p).and_then(|f| f.kids.get_mut(pos)) {
+                kid.removed = true;
+            }
+        }
+        let v = self.view(child);
+        v.pos = None;
+        v.parent = None;
+    }
+
+    /// A request was answered: an accepted `start_child` or `replace_child`
+    /// takes effect in its supervisor's list.
+    fn observe_reply(&mut self, id: RequestId, result: &Result<Reply, RequestError>) {
+        let Some((path, spec)) = self.specs.answered(id, result) else {
+            return;
+        };
+        if let Some((parent_path, _)) = split_path(&path) {
+            if let Some(&p) = self.sup_at.get(parent_path) {
+                if let Some(f) = self.family_mut(p) {
+                    f.apply(&spec);
+                }
+            }
+        }
     }
 
     /// A supervisor decided to end.
@@ -747,17 +813,21 @@ impl Oracle {
         self.ended_temporaries.retain(|&(_, p)| p != Some(*sup));
         // A new incarnation (possibly in a reused arena slot): start afresh.
         *self.view(*sup) = NodeView::default();
-        let parent = self.resolve(engine, *sup);
+        let (parent, spec) = self.resolve(engine, *sup);
         if parent.is_some() {
             self.start_begins(engine, *sup, parent, now);
         } else {
             self.view(*sup).starting = true;
         }
-        let path = self.view(*sup).path.clone();
-        let spec = self.specs.incarnation(&path);
-        self.sup_at.insert(path, *sup);
+        // Its children anew: its spec's (the root's, as given).
+        let family = match spec {
+            Some(spec) => Family::of(&spec),
+            None if self.path_buf.is_empty() => self.specs.root.clone(),
+            None => Family::default(),
+        };
+        self.sup_at.insert(self.path_buf.clone(), *sup);
         let v = self.view(*sup);
-        v.intensity = GivenSpecs::intensity(spec.as_deref());
+        v.family = Some(family);
         v.ending = false;
         v.dormant = false;
         v.initialising = true;
@@ -846,7 +916,7 @@ impl Oracle {
     /// Prune the restart window of `sup` at `now`; (entries kept, intensity).
     fn window_after(&mut self, sup: NodeId, now: Instant) -> (u32, u32) {
         let v = self.view(sup);
-        let (intensity, period) = v.intensity;
+        let (intensity, period) = v.family.as_ref().map_or((u32::MAX, Duration::ZERO), |f| f.intensity);
         let oldest = now.saturating_sub(period);
         while v.restarts.front().is_some_and(|&t| t < oldest) {
             v.restarts.pop_front();
@@ -871,7 +941,10 @@ impl Oracle {
         // A child the oracle never saw start: its spec, by its path.
         let restart = self.view(child).restart.or_else(|| {
             let path = engine.path(child).unwrap_or_default();
-            self.specs.facts(&path).and_then(|f| f.restart)
+            match self.place(&path, false) {
+                (Some(p), Some(i)) => self.family(p)?.kids.get(i)?.facts.restart,
+                _ => None,
+            }
         });
         let end = self.view(child).last_end;
         let legal = strategy != Strategy::OneTerminateAll
