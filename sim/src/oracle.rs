@@ -127,6 +127,14 @@ enum Window {
     Before(u32),
 }
 
+/// Where a node sits: its supervisor and its position in its list (`None`
+/// for the root, or a node the oracle's lists lack).
+#[derive(Clone, Copy, Debug)]
+struct Home {
+    parent: Option<NodeId>,
+    pos: Option<u32>,
+}
+
 /// How a node's last run (or incarnation) ended, for the restart table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum End {
@@ -224,6 +232,10 @@ pub struct Oracle {
     sup_at: BTreeMap<String, NodeId>,
     /// The path being resolved (kept to reuse its allocation).
     path_buf: String,
+    /// Where each node (by index) sits, once resolved from its path: its
+    /// supervisor and position. Kept until the node is removed (a `removed`
+    /// notice, or its supervisor's end or new incarnation).
+    homes: Vec<Option<Home>>,
     injected_stale: u64,
     seen_stale: u64,
     tree_down: bool,
@@ -635,7 +647,7 @@ impl Oracle {
         // A new run: nothing of an earlier run (or an earlier node in
         // this arena slot) carries over.
         *self.view(r.node) = NodeView::default();
-        let (parent, _) = self.resolve(engine, r.node);
+        let (parent, _) = self.resolve(engine, r.node, false);
         self.start_begins(engine, r.node, parent, now);
         let v = self.view(r.node);
         v.generation = r.generation;
@@ -645,27 +657,60 @@ impl Oracle {
     /// A run or incarnation of `n` begins: learn its path (the one thing
     /// asked of the engine: ids are its to allocate), and from the specs
     /// given its restart type, readiness and shutdown policy, and from the
-    /// supervisors seen starting its parent. Returns the parent and, for a
-    /// supervisor, its spec.
-    fn resolve(&mut self, engine: &Engine, n: NodeId) -> (Option<NodeId>, Option<Arc<SupervisorSpec>>) {
-        let mut path = std::mem::take(&mut self.path_buf);
-        path.clear();
-        engine.write_path(n, &mut path);
-        let (parent, pos) = self.place(&path, true);
-        self.path_buf = path;
-        let facts = match (parent, pos) {
-            (Some(p), Some(i)) => self.family(p).and_then(|f| f.kids.get(i)).map(|k| k.facts.clone()),
+    /// supervisors seen starting its parent (`is_sup`: it is a supervisor
+    /// starting an incarnation). Returns the parent and, for a supervisor,
+    /// its spec.
+    fn resolve(&mut self, engine: &Engine, n: NodeId, is_sup: bool) -> (Option<NodeId>, Option<Arc<SupervisorSpec>>) {
+        let home = match self.homes.get(n.index()).copied().flatten() {
+            Some(home) => home,
+            None => self.find_home(engine, n, is_sup),
+        };
+        let facts = match (home.parent, home.pos) {
+            (Some(p), Some(i)) => self.family(p).and_then(|f| f.kids.get(i as usize)).map(|k| k.facts.clone()),
             _ => None,
         };
         let v = self.view(n);
-        v.pos = pos.and_then(|i| u32::try_from(i).ok());
+        v.pos = home.pos;
         let sup = facts.and_then(|f: Facts| {
             v.restart = f.restart;
             v.readiness = f.readiness;
             v.shutdown = Some(f.shutdown);
             f.sup
         });
-        (parent, sup)
+        (home.parent, sup)
+    }
+
+    /// Where `n` sits, by its path (written by the engine), and remember it;
+    /// a supervisor's path now names it.
+    fn find_home(&mut self, engine: &Engine, n: NodeId, is_sup: bool) -> Home {
+        let mut path = std::mem::take(&mut self.path_buf);
+        path.clear();
+        engine.write_path(n, &mut path);
+        let (parent, pos) = self.place(&path, true);
+        let home = Home {
+            parent,
+            pos: pos.and_then(|i| u32::try_from(i).ok()),
+        };
+        if is_sup {
+            self.sup_at.insert(path.clone(), n);
+        }
+        self.path_buf = path;
+        let i = n.index();
+        if i >= self.homes.len() {
+            self.homes.resize(i + 1, None);
+        }
+        self.homes[i] = Some(home);
+        home
+    }
+
+    /// The children of `sup` are gone (its end, or a new incarnation):
+    /// forget where they sat.
+    fn forget_children(&mut self, sup: NodeId) {
+        for h in &mut self.homes {
+            if h.is_some_and(|h| h.parent == Some(sup)) {
+                *h = None;
+            }
+        }
     }
 
     /// The supervisor of the node at `path` (by the incarnations seen
@@ -715,6 +760,9 @@ impl Oracle {
         let v = self.view(child);
         v.pos = None;
         v.parent = None;
+        if let Some(h) = self.homes.get_mut(child.index()) {
+            *h = None;
+        }
     }
 
     /// A request was answered: an accepted `start_child` or `replace_child`
@@ -813,7 +861,8 @@ impl Oracle {
         self.ended_temporaries.retain(|&(_, p)| p != Some(*sup));
         // A new incarnation (possibly in a reused arena slot): start afresh.
         *self.view(*sup) = NodeView::default();
-        let (parent, spec) = self.resolve(engine, *sup);
+        let (parent, spec) = self.resolve(engine, *sup, true);
+        self.forget_children(*sup);
         if parent.is_some() {
             self.start_begins(engine, *sup, parent, now);
         } else {
@@ -822,10 +871,9 @@ impl Oracle {
         // Its children anew: its spec's (the root's, as given).
         let family = match spec {
             Some(spec) => Family::of(&spec),
-            None if self.path_buf.is_empty() => self.specs.root.clone(),
+            None if *sup == NodeId::ROOT => self.specs.root.clone(),
             None => Family::default(),
         };
-        self.sup_at.insert(self.path_buf.clone(), *sup);
         let v = self.view(*sup);
         v.family = Some(family);
         v.ending = false;
@@ -841,6 +889,7 @@ impl Oracle {
 
     /// A supervisor ended (or failed its start).
     fn observe_sup_exit(&mut self, sup: &NodeId, reason: &vigil_core::ExitReason) {
+        self.forget_children(*sup);
         let was_starting = self.view(*sup).starting;
         self.start_ends(*sup);
         let v = self.view(*sup);
