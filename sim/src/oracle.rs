@@ -13,8 +13,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use vigil_core::{
-    ChildState, Engine, Instant, NodeId, Notice, Readiness, Reply, Request, RequestError, RequestId, RequestOp, Restart,
-    RunId, Shutdown, Strategy, SupervisorSpec, MAX_EXACT_INTENSITY,
+    ChildState, Engine, Instant, NodeId, Notice, Readiness, Reply, Request, RequestError, RequestId, RequestOp,
+    Restart, RunId, Shutdown, Strategy, SupervisorSpec, MAX_EXACT_INTENSITY,
 };
 
 use crate::given_specs::{split_path, Facts, Family, GivenSpecs};
@@ -424,7 +424,10 @@ impl Oracle {
                     self.flag(now, Rule::StartOrder, detail);
                 }
                 let window = match pos {
-                    Some(cp) => Window::After { pos: cp, len: self.family_len(p) },
+                    Some(cp) => Window::After {
+                        pos: cp,
+                        len: self.family_len(p),
+                    },
                     None => Window::Open,
                 };
                 self.view(p).start_window = Some(window);
@@ -511,7 +514,8 @@ impl Oracle {
 
     /// How many children `sup` has had in this incarnation, removed ones included.
     fn family_len(&self, sup: NodeId) -> u32 {
-        self.family(sup).map_or(0, |f| u32::try_from(f.kids.len()).unwrap_or(u32::MAX))
+        self.family(sup)
+            .map_or(0, |f| u32::try_from(f.kids.len()).unwrap_or(u32::MAX))
     }
 
     fn graceful_stop_over(&mut self, c: NodeId) {
@@ -666,7 +670,10 @@ impl Oracle {
             None => self.find_home(engine, n, is_sup),
         };
         let facts = match (home.parent, home.pos) {
-            (Some(p), Some(i)) => self.family(p).and_then(|f| f.kids.get(i as usize)).map(|k| k.facts.clone()),
+            (Some(p), Some(i)) => self
+                .family(p)
+                .and_then(|f| f.kids.get(i as usize))
+                .map(|k| k.facts.clone()),
             _ => None,
         };
         let v = self.view(n);
