@@ -2,10 +2,13 @@
 //! stream (its rules: docs/SIMULATION.md, "The oracle").
 //!
 //! It keeps its own small model of every node, fed only by what the engine
-//! reported (its notices) and what the world did (its inputs), and flags the
-//! first notice that breaks a rule. Each check is O(1) per notice, except the
-//! start- and stop-order checks, which walk a child's siblings (O(n) in the
-//! number of siblings; simulated trees are small).
+//! reported (its notices), what the world did (its inputs and requests) and
+//! the specs it was given (restart types, readiness, shutdown policies,
+//! intensity and sibling order: `given_specs.rs`), never by the engine's own
+//! record of those, and flags the first notice that breaks a rule. Each check
+//! is O(1) per notice, except finding a child in its supervisor's list the
+//! first time it starts, and a supervisor's start or end (O(n) in the number
+//! of nodes; simulated trees are small).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
