@@ -101,6 +101,13 @@ impl Engine {
             return;
         }
         self.started = true;
+        if self.has_bug(InjectedBug::TransientRecordedPermanent) {
+            for n in &mut self.tree.nodes {
+                if n.restart == crate::Restart::Transient {
+                    n.restart = crate::Restart::Permanent;
+                }
+            }
+        }
         self.start_sup(SupId::ROOT);
         self.end_call();
     }

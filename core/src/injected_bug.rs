@@ -19,6 +19,10 @@ pub enum InjectedBug {
     RestartTransientAlways,
     /// Keep a temporary child whose start failed, stopped, instead of removing it.
     KeepFailedTemporary,
+    /// Record the root's transient children as permanent: the engine's own
+    /// view of their restart type is wrong, and it acts on it (an oracle
+    /// that asked the engine for restart types would not notice).
+    TransientRecordedPermanent,
 }
 
 impl InjectedBug {
@@ -33,17 +37,20 @@ impl InjectedBug {
             InjectedBug::EarlyKill => "early_kill",
             InjectedBug::RestartTransientAlways => "restart_transient_always",
             InjectedBug::KeepFailedTemporary => "keep_failed_temporary",
+            InjectedBug::TransientRecordedPermanent => "transient_recorded_permanent",
         }
     }
 
     /// Parse the name used on command lines (`skip_intensity`, `early_kill`,
-    /// `restart_transient_always`, `keep_failed_temporary`).
+    /// `restart_transient_always`, `keep_failed_temporary`,
+    /// `transient_recorded_permanent`).
     pub fn from_name(name: &str) -> Option<Self> {
         match name {
             "skip_intensity" => Some(InjectedBug::SkipIntensity),
             "early_kill" => Some(InjectedBug::EarlyKill),
             "restart_transient_always" => Some(InjectedBug::RestartTransientAlways),
             "keep_failed_temporary" => Some(InjectedBug::KeepFailedTemporary),
+            "transient_recorded_permanent" => Some(InjectedBug::TransientRecordedPermanent),
             _ => None,
         }
     }

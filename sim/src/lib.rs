@@ -32,6 +32,7 @@
 
 mod behaviour;
 mod fault_plan;
+mod given_specs;
 mod happening_queue;
 mod manual_world;
 mod meta_line;

@@ -61,7 +61,7 @@ impl ManualWorld {
     /// [`ManualWorld::start`]); the spec's validation error if it is invalid.
     pub fn new(spec: SupervisorSpec, seed: u64, trace: TraceWriter) -> Result<Self, SpecError> {
         Ok(ManualWorld {
-            world: World::new(Engine::new(spec, seed)?, (Oracle::new(), trace)),
+            world: World::new(Engine::new(spec.clone(), seed)?, (Oracle::new(&spec), trace)),
         })
     }
 

@@ -4,7 +4,7 @@
 //! tell: which inputs it knew to be stale, the rules it saw broken itself,
 //! and when a call has settled.
 
-use vigil_core::{Engine, Instant, Notice};
+use vigil_core::{Engine, Instant, Notice, Request};
 use vigil_trace::TraceWriter;
 
 use crate::oracle::{Oracle, Rule, Violation};
@@ -15,6 +15,11 @@ pub trait Observer {
     /// One notice, in order, right after the engine call that produced it
     /// (resolve its ids with `engine` now: they may be reused later).
     fn notice(&mut self, engine: &Engine, notice: &Notice, now: Instant);
+
+    /// The world is about to send `request` to the engine (its notices
+    /// follow): what a `start_child` or `replace_child` asks for is known
+    /// only here.
+    fn request(&mut self, _request: &Request) {}
 
     /// The world delivered an input it knows to be stale: the engine must
     /// ignore and count it.
@@ -56,6 +61,10 @@ impl Observer for Oracle {
         self.observe(engine, notice, now);
     }
 
+    fn request(&mut self, request: &Request) {
+        self.request_sent(request);
+    }
+
     fn stale_input(&mut self) {
         self.injected_stale();
     }
@@ -83,6 +92,11 @@ impl<A: Observer, B: Observer> Observer for (A, B) {
     fn notice(&mut self, engine: &Engine, notice: &Notice, now: Instant) {
         self.0.notice(engine, notice, now);
         self.1.notice(engine, notice, now);
+    }
+
+    fn request(&mut self, request: &Request) {
+        self.0.request(request);
+        self.1.request(request);
     }
 
     fn stale_input(&mut self) {

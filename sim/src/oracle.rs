@@ -2,18 +2,25 @@
 //! stream (its rules: docs/SIMULATION.md, "The oracle").
 //!
 //! It keeps its own small model of every node, fed only by what the engine
-//! reported (its notices) and what the world did (its inputs), and flags the
-//! first notice that breaks a rule. Each check is O(1) per notice, except the
-//! start- and stop-order checks, which walk a child's siblings (O(n) in the
-//! number of siblings; simulated trees are small).
+//! reported (its notices), what the world did (its inputs and requests) and
+//! the specs it was given (restart types, readiness, shutdown policies,
+//! intensity and sibling order: `given_specs.rs`), never by the engine's own
+//! record of those, and flags the first notice that breaks a rule. Each check
+//! is O(1) per notice, except finding a child in its supervisor's list the
+//! first time it starts, and a supervisor's start or end (O(n) in the number
+//! of nodes; simulated trees are small).
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use vigil_core::{
-    ChildState, Engine, Instant, NodeId, Notice, Readiness, Restart, RunId, Shutdown, Strategy, MAX_EXACT_INTENSITY,
+    ChildState, Engine, Instant, NodeId, Notice, Readiness, Reply, Request, RequestError, RequestId, RequestOp,
+    Restart, RunId, Shutdown, Strategy, SupervisorSpec, MAX_EXACT_INTENSITY,
 };
+
+use crate::given_specs::{split_path, Facts, Family, GivenSpecs};
 
 /// Which rule was broken.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -109,15 +116,26 @@ impl fmt::Display for Violation {
 /// Which sibling may start (or stop) next while a supervisor starts its
 /// children in order (or stops them in reverse order).
 ///
-/// A set of node ids, not positions: the oracle reads the sibling list after
-/// the whole engine call, when a child removed during the call (a temporary
-/// child that ended) is already gone and the positions after it have moved.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Positions in the supervisor's list of children (the oracle's own, from
+/// the specs it was given), where a removed child keeps its place.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Window {
     /// Nothing started (stopped) yet: any child may go first.
     Open,
-    /// The siblings after (before) the last one started (stopped).
-    Next(Vec<NodeId>),
+    /// The last child started was at `pos`, of `len`: only those after it, up
+    /// to `len`, may start next.
+    After { pos: u32, len: u32 },
+    /// The last child stopped was at this position: only those before it may
+    /// stop next.
+    Before(u32),
+}
+
+/// Where a node sits: its supervisor and its position in its list (`None`
+/// for the root, or a node the oracle's lists lack).
+#[derive(Clone, Copy, Debug)]
+struct Home {
+    parent: Option<NodeId>,
+    pos: Option<u32>,
 }
 
 /// How a node's last run (or incarnation) ended, for the restart table.
@@ -132,6 +150,8 @@ enum End {
 #[derive(Clone, Debug)]
 struct NodeView {
     parent: Option<NodeId>,
+    /// Its position in its supervisor's list of children.
+    pos: Option<u32>,
     generation: u64,
     starting: bool,
     up: bool,
@@ -149,7 +169,13 @@ struct NodeView {
     /// The restart type of the spec this run (or incarnation) started from:
     /// the spec may be replaced later in the same call (`replace_child`).
     restart: Option<Restart>,
+    /// A worker's readiness mode, from its spec.
+    readiness: Option<Readiness>,
+    /// Its shutdown policy, from its spec.
+    shutdown: Option<Shutdown>,
     // Supervisors only.
+    /// Intensity, period and children, from its spec and accepted requests.
+    family: Option<Family>,
     ending: bool,
     dormant: bool,
     initialising: bool,
@@ -169,6 +195,7 @@ impl Default for NodeView {
     fn default() -> Self {
         NodeView {
             parent: None,
+            pos: None,
             generation: 0,
             starting: false,
             up: false,
@@ -179,6 +206,9 @@ impl Default for NodeView {
             evicted: false,
             last_end: End::None,
             restart: None,
+            readiness: None,
+            shutdown: None,
+            family: None,
             ending: false,
             dormant: true,
             initialising: false,
@@ -198,6 +228,17 @@ impl Default for NodeView {
 #[derive(Debug, Default)]
 pub struct Oracle {
     nodes: Vec<NodeView>,
+    /// Restart types, readiness, shutdown policies, intensity and sibling
+    /// order: from the specs given, never asked of the engine under test.
+    specs: GivenSpecs,
+    /// The node of each supervisor path's current incarnation.
+    sup_at: BTreeMap<String, NodeId>,
+    /// The path being resolved (kept to reuse its allocation).
+    path_buf: String,
+    /// Where each node (by index) sits, once resolved from its path: its
+    /// supervisor and position. Kept until the node is removed (a `removed`
+    /// notice, or its supervisor's end or new incarnation).
+    homes: Vec<Option<Home>>,
     injected_stale: u64,
     seen_stale: u64,
     tree_down: bool,
@@ -214,9 +255,18 @@ pub struct Oracle {
 }
 
 impl Oracle {
-    /// A fresh oracle.
-    pub fn new() -> Self {
-        Self::default()
+    /// A fresh oracle for a tree built from `spec`.
+    pub fn new(spec: &SupervisorSpec) -> Self {
+        Oracle {
+            specs: GivenSpecs::new(spec),
+            ..Self::default()
+        }
+    }
+
+    /// The world is about to send `request`: the spec of a `start_child` or
+    /// `replace_child` takes effect in the oracle's model once accepted.
+    pub fn request_sent(&mut self, request: &Request) {
+        self.specs.offer(request);
     }
 
     /// The first violation seen, if any.
@@ -333,13 +383,13 @@ impl Oracle {
 
     /// Whether `n` or one of its ancestors is being killed outright at `now`
     /// (its parent asked it to stop and its policy is brutal, or its deadline passed).
-    fn in_kill_mode(&self, engine: &Engine, mut n: Option<NodeId>, now: Instant) -> bool {
+    fn in_kill_mode(&self, mut n: Option<NodeId>, now: Instant) -> bool {
         while let Some(id) = n {
             let Some(v) = self.nodes.get(id.index()) else {
                 return false;
             };
             if let Some(at) = v.stop_at {
-                match engine.shutdown_policy(id) {
+                match v.shutdown {
                     Some(Shutdown::Brutal) => return true,
                     Some(Shutdown::Timeout(t)) if now >= at + t => return true,
                     _ => {}
@@ -363,19 +413,25 @@ impl Oracle {
             }
             let pv = self.view(p);
             pv.starting_children += 1;
-            if let Some(window) = &pv.start_window {
-                let is_child = engine.children(p).any(|k| k == c);
-                if matches!(window, Window::Next(next) if is_child && !next.contains(&c)) {
+            if let Some(window) = pv.start_window {
+                let pos = self.child_pos(p, c);
+                let out_of_order = match (window, pos) {
+                    (Window::After { pos: at, len }, Some(cp)) => cp <= at || cp >= len,
+                    _ => false,
+                };
+                if out_of_order {
                     let detail = format!(
                         "{} started out of start order during its supervisor's first start",
                         Self::path(engine, c)
                     );
                     self.flag(now, Rule::StartOrder, detail);
                 }
-                let window = if is_child {
-                    Window::Next(engine.children(p).skip_while(|&k| k != c).skip(1).collect())
-                } else {
-                    Window::Open
+                let window = match pos {
+                    Some(cp) => Window::After {
+                        pos: cp,
+                        len: self.family_len(p),
+                    },
+                    None => Window::Open,
                 };
                 self.view(p).start_window = Some(window);
             }
@@ -418,7 +474,7 @@ impl Oracle {
     /// kill of child `c` is issued.
     fn stop_issued(&mut self, engine: &Engine, c: NodeId, graceful: bool, on_start: bool, now: Instant) {
         let Some(p) = self.view(c).parent else { return };
-        let kill_mode = self.in_kill_mode(engine, Some(p), now);
+        let kill_mode = self.in_kill_mode(Some(p), now);
         if graceful {
             let pv = self.view(p);
             if pv.graceful_stops > pv.inherited_stops && !kill_mode {
@@ -431,17 +487,38 @@ impl Oracle {
             }
             self.view(p).graceful_stops += 1;
         }
-        if let Some(window) = self.view(p).stop_window.as_ref().filter(|_| !on_start) {
-            let is_child = engine.children(p).any(|k| k == c);
-            if matches!(window, Window::Next(next) if is_child && !next.contains(&c)) {
+        if let Some(window) = self.view(p).stop_window.filter(|_| !on_start) {
+            let pos = self.child_pos(p, c);
+            if matches!((window, pos), (Window::Before(at), Some(cp)) if cp >= at) {
                 let detail = format!("{} stopped out of reverse start order", Self::path(engine, c));
                 self.flag(now, Rule::StopOrder, detail);
             }
-            if is_child {
-                let before = engine.children(p).take_while(|&k| k != c).collect();
-                self.view(p).stop_window = Some(Window::Next(before));
+            if let Some(cp) = pos {
+                self.view(p).stop_window = Some(Window::Before(cp));
             }
         }
+    }
+
+    /// The position of `c` among the children of `p`, if it is one (and not removed).
+    fn child_pos(&self, p: NodeId, c: NodeId) -> Option<u32> {
+        let v = self.nodes.get(c.index()).filter(|v| v.parent == Some(p))?;
+        let pos = v.pos?;
+        let kid = self.family(p)?.kids.get(usize::try_from(pos).ok()?)?;
+        (!kid.removed).then_some(pos)
+    }
+
+    fn family(&self, sup: NodeId) -> Option<&Family> {
+        self.nodes.get(sup.index())?.family.as_ref()
+    }
+
+    fn family_mut(&mut self, sup: NodeId) -> Option<&mut Family> {
+        self.nodes.get_mut(sup.index())?.family.as_mut()
+    }
+
+    /// How many children `sup` has had in this incarnation, removed ones included.
+    fn family_len(&self, sup: NodeId) -> u32 {
+        self.family(sup)
+            .map_or(0, |f| u32::try_from(f.kids.len()).unwrap_or(u32::MAX))
     }
 
     fn graceful_stop_over(&mut self, c: NodeId) {
@@ -466,10 +543,10 @@ impl Oracle {
         }
         match n {
             Notice::Spawn(r) => self.observe_spawn(engine, r, now),
-            Notice::Started(r) => self.observe_started(engine, *r),
+            Notice::Started(r) => self.observe_started(*r),
             Notice::Ready(r) => self.start_ends(r.node),
             Notice::StartFailed(r, _) => self.observe_start_failed(*r),
-            Notice::Removed { child } => self.ended_temporaries.retain(|&(n, _)| n != *child),
+            Notice::Removed { child } => self.observe_removed(engine, *child),
             Notice::Evicted { run, .. } => self.evicted = Some(*run),
             Notice::Stop(r) => self.observe_stop(engine, *r, now),
             Notice::Timeout { run, .. } => self.timeout_kill = Some(*run),
@@ -479,21 +556,27 @@ impl Oracle {
             Notice::SupStarting { sup } => self.observe_sup_starting(engine, sup, now),
             Notice::SupStarted { sup } => self.observe_sup_started(*sup),
             Notice::SupStop { sup } => self.observe_sup_stop(engine, *sup, now),
-            Notice::SupEnding { sup, .. } => self.observe_sup_ending(engine, sup),
+            Notice::SupEnding { sup, .. } => self.observe_sup_ending(sup),
             Notice::SupExit { sup, reason } => self.observe_sup_exit(sup, reason),
             Notice::Restart { sup, child, strategy } => self.observe_restart(engine, *sup, *child, *strategy, now),
             Notice::GiveUp { sup } => self.observe_give_up(engine, sup, now),
-            Notice::Backoff { child, .. } => self.observe_backoff(engine, *child),
+            Notice::Backoff { child, .. } => self.observe_backoff(*child),
             Notice::TreeDown { .. } => self.tree_down = true,
-            Notice::Heartbeat(_) | Notice::Request { .. } | Notice::Reply { .. } => {}
+            Notice::Request { id, op, path } => {
+                if matches!(op, RequestOp::StartChild | RequestOp::ReplaceChild) {
+                    self.specs.requested(*id, path);
+                }
+            }
+            Notice::Reply { id, result, .. } => self.observe_reply(*id, result),
+            Notice::Heartbeat(_) => {}
         }
     }
 
     /// A run reported `Started`: up, and its start is over unless it must
     /// also report ready.
-    fn observe_started(&mut self, engine: &Engine, r: RunId) {
+    fn observe_started(&mut self, r: RunId) {
         self.just_started = Some(r);
-        if engine.readiness(r.node) != Some(Readiness::Notify) {
+        if self.view(r.node).readiness != Some(Readiness::Notify) {
             self.start_ends(r.node);
         }
         self.view(r.node).up = true;
@@ -549,17 +632,16 @@ impl Oracle {
     }
 
     /// A restart waits for a backoff.
-    fn observe_backoff(&mut self, engine: &Engine, child: NodeId) {
+    fn observe_backoff(&mut self, child: NodeId) {
         // The round waits; its stops come later, after whatever the
         // supervisor does meanwhile: not checked against this window.
-        if let Some(p) = engine.parent(child) {
+        if let Some(p) = self.view(child).parent {
             self.view(p).stop_window = None;
         }
     }
 
     /// A worker's new run is spawned.
     fn observe_spawn(&mut self, engine: &Engine, r: &RunId, now: Instant) {
-        let parent = engine.parent(r.node);
         let v = self.view(r.node);
         if v.starting || v.up {
             let detail = format!(
@@ -572,25 +654,152 @@ impl Oracle {
         // A new run: nothing of an earlier run (or an earlier node in
         // this arena slot) carries over.
         *self.view(r.node) = NodeView::default();
+        let (parent, _) = self.resolve(engine, r.node, false);
         self.start_begins(engine, r.node, parent, now);
-        let restart = engine.restart_type(r.node);
         let v = self.view(r.node);
         v.generation = r.generation;
         v.dormant = false;
-        v.restart = restart;
+    }
+
+    /// A run or incarnation of `n` begins: learn its path (the one thing
+    /// asked of the engine: ids are its to allocate), and from the specs
+    /// given its restart type, readiness and shutdown policy, and from the
+    /// supervisors seen starting its parent (`is_sup`: it is a supervisor
+    /// starting an incarnation). Returns the parent and, for a supervisor,
+    /// its spec.
+    fn resolve(&mut self, engine: &Engine, n: NodeId, is_sup: bool) -> (Option<NodeId>, Option<Arc<SupervisorSpec>>) {
+        let home = match self.homes.get(n.index()).copied().flatten() {
+            Some(home) => home,
+            None => self.find_home(engine, n, is_sup),
+        };
+        let facts = match (home.parent, home.pos) {
+            (Some(p), Some(i)) => self
+                .family(p)
+                .and_then(|f| f.kids.get(i as usize))
+                .map(|k| k.facts.clone()),
+            _ => None,
+        };
+        let v = self.view(n);
+        v.pos = home.pos;
+        let sup = facts.and_then(|f: Facts| {
+            v.restart = f.restart;
+            v.readiness = f.readiness;
+            v.shutdown = Some(f.shutdown);
+            f.sup
+        });
+        (home.parent, sup)
+    }
+
+    /// Where `n` sits, by its path (written by the engine), and remember it;
+    /// a supervisor's path now names it.
+    fn find_home(&mut self, engine: &Engine, n: NodeId, is_sup: bool) -> Home {
+        let mut path = std::mem::take(&mut self.path_buf);
+        path.clear();
+        engine.write_path(n, &mut path);
+        let (parent, pos) = self.place(&path, true);
+        let home = Home {
+            parent,
+            pos: pos.and_then(|i| u32::try_from(i).ok()),
+        };
+        if is_sup {
+            self.sup_at.insert(path.clone(), n);
+        }
+        self.path_buf = path;
+        let i = n.index();
+        if i >= self.homes.len() {
+            self.homes.resize(i + 1, None);
+        }
+        self.homes[i] = Some(home);
+        home
+    }
+
+    /// The children of `sup` are gone (its end, or a new incarnation):
+    /// forget where they sat.
+    fn forget_children(&mut self, sup: NodeId) {
+        for h in &mut self.homes {
+            if h.is_some_and(|h| h.parent == Some(sup)) {
+                *h = None;
+            }
+        }
+    }
+
+    /// The supervisor of the node at `path` (by the incarnations seen
+    /// starting) and the node's position in its list; with `starting`, a
+    /// pending `start_child` for a path the list lacks takes effect now (its
+    /// child starts before its reply is noticed).
+    fn place(&mut self, path: &str, starting: bool) -> (Option<NodeId>, Option<usize>) {
+        let Some((parent_path, name)) = split_path(path) else {
+            return (None, None);
+        };
+        let Some(&p) = self.sup_at.get(parent_path) else {
+            return (None, None);
+        };
+        let mut pos = self.family(p).and_then(|f| f.position(name));
+        if pos.is_none() && starting {
+            if let Some(spec) = self.specs.take_start(path) {
+                pos = self.family_mut(p).and_then(|f| {
+                    f.apply(&spec);
+                    f.position(name)
+                });
+            }
+        }
+        (Some(p), pos)
+    }
+
+    /// A child was removed from its supervisor: it keeps its place in the
+    /// oracle's list, marked removed.
+    fn observe_removed(&mut self, engine: &Engine, child: NodeId) {
+        self.ended_temporaries.retain(|&(n, _)| n != child);
+        let known = self.nodes.get(child.index()).and_then(|v| Some((v.parent?, v.pos?)));
+        let place = match known {
+            Some((p, pos)) => Some((p, usize::try_from(pos).unwrap_or(usize::MAX))),
+            None => {
+                // Never seen starting: find it by its path.
+                let path = engine.path(child).unwrap_or_default();
+                match self.place(&path, false) {
+                    (Some(p), Some(pos)) => Some((p, pos)),
+                    _ => None,
+                }
+            }
+        };
+        if let Some((p, pos)) = place {
+            if let Some(kid) = self.family_mut(p).and_then(|f| f.kids.get_mut(pos)) {
+                kid.removed = true;
+            }
+        }
+        let v = self.view(child);
+        v.pos = None;
+        v.parent = None;
+        if let Some(h) = self.homes.get_mut(child.index()) {
+            *h = None;
+        }
+    }
+
+    /// A request was answered: an accepted `start_child` or `replace_child`
+    /// takes effect in its supervisor's list.
+    fn observe_reply(&mut self, id: RequestId, result: &Result<Reply, RequestError>) {
+        let Some((path, spec)) = self.specs.answered(id, result) else {
+            return;
+        };
+        if let Some((parent_path, _)) = split_path(&path) {
+            if let Some(&p) = self.sup_at.get(parent_path) {
+                if let Some(f) = self.family_mut(p) {
+                    f.apply(&spec);
+                }
+            }
+        }
     }
 
     /// A supervisor decided to end.
-    fn observe_sup_ending(&mut self, engine: &Engine, sup: &NodeId) {
+    fn observe_sup_ending(&mut self, sup: &NodeId) {
         // Stops already in flight (from a plan the end pre-empted) keep
         // running; the end's own walk is checked on top of them.
-        let in_flight: Vec<NodeId> = engine
-            .children(*sup)
-            .filter(|c| {
-                self.nodes
-                    .get(c.index())
-                    .is_some_and(|v| v.stop_sent && (v.up || v.starting))
+        let in_flight: Vec<NodeId> = (0..self.nodes.len())
+            .filter(|&i| {
+                let v = &self.nodes[i];
+                v.parent == Some(*sup) && v.stop_sent && (v.up || v.starting)
             })
+            .filter_map(|i| u32::try_from(i).ok().map(NodeId::from_index))
             .collect();
         for c in &in_flight {
             self.view(*c).stop_inherited = true;
@@ -604,7 +813,7 @@ impl Oracle {
 
     /// A supervisor gave up: only after more than `intensity` decisions.
     fn observe_give_up(&mut self, engine: &Engine, sup: &NodeId, now: Instant) {
-        let (count, intensity) = self.window_after(engine, *sup, now);
+        let (count, intensity) = self.window_after(*sup, now);
         // Above MAX_EXACT_INTENSITY the engine's window is bounded and may
         // count a decision a little longer than its period: an early
         // give-up is allowed there, a late one never.
@@ -662,15 +871,21 @@ impl Oracle {
         self.ended_temporaries.retain(|&(_, p)| p != Some(*sup));
         // A new incarnation (possibly in a reused arena slot): start afresh.
         *self.view(*sup) = NodeView::default();
-        let parent = engine.parent(*sup);
+        let (parent, spec) = self.resolve(engine, *sup, true);
+        self.forget_children(*sup);
         if parent.is_some() {
             self.start_begins(engine, *sup, parent, now);
         } else {
             self.view(*sup).starting = true;
         }
-        let restart = engine.restart_type(*sup);
+        // Its children anew: its spec's (the root's, as given).
+        let family = match spec {
+            Some(spec) => Family::of(&spec),
+            None if *sup == NodeId::ROOT => self.specs.root.clone(),
+            None => Family::default(),
+        };
         let v = self.view(*sup);
-        v.restart = restart;
+        v.family = Some(family);
         v.ending = false;
         v.dormant = false;
         v.initialising = true;
@@ -684,6 +899,7 @@ impl Oracle {
 
     /// A supervisor ended (or failed its start).
     fn observe_sup_exit(&mut self, sup: &NodeId, reason: &vigil_core::ExitReason) {
+        self.forget_children(*sup);
         let was_starting = self.view(*sup).starting;
         self.start_ends(*sup);
         let v = self.view(*sup);
@@ -735,11 +951,11 @@ impl Oracle {
             return;
         }
         let stop_at = v.stop_at;
-        let legal = match engine.shutdown_policy(r.node) {
+        let legal = match self.view(r.node).shutdown {
             Some(Shutdown::Brutal) => true,
             Some(Shutdown::Timeout(t)) => stop_at.is_some_and(|s| now >= s + t),
             _ => false,
-        } || self.in_kill_mode(engine, parent, now);
+        } || self.in_kill_mode(parent, now);
         if !legal {
             let detail = format!(
                 "kill of {} gen {} before its deadline (stopped at {:?})",
@@ -757,12 +973,10 @@ impl Oracle {
     }
 
     /// Prune the restart window of `sup` at `now`; (entries kept, intensity).
-    fn window_after(&mut self, engine: &Engine, sup: NodeId, now: Instant) -> (u32, u32) {
-        let (intensity, period) = engine
-            .supervisor_spec(sup)
-            .map_or((u32::MAX, Duration::ZERO), |s| (s.intensity, s.period));
-        let oldest = now.saturating_sub(period);
+    fn window_after(&mut self, sup: NodeId, now: Instant) -> (u32, u32) {
         let v = self.view(sup);
+        let (intensity, period) = v.family.as_ref().map_or((u32::MAX, Duration::ZERO), |f| f.intensity);
+        let oldest = now.saturating_sub(period);
         while v.restarts.front().is_some_and(|&t| t < oldest) {
             v.restarts.pop_front();
         }
@@ -770,7 +984,7 @@ impl Oracle {
     }
 
     fn observe_restart(&mut self, engine: &Engine, sup: NodeId, child: NodeId, strategy: Strategy, now: Instant) {
-        let (count, intensity) = self.window_after(engine, sup, now);
+        let (count, intensity) = self.window_after(sup, now);
         if count >= intensity {
             let detail = format!(
                 "{} took decision {} within its period without giving up (intensity {intensity})",
@@ -783,7 +997,14 @@ impl Oracle {
         if matches!(strategy, Strategy::OneForAll | Strategy::RestForOne) {
             self.view(sup).stop_window = Some(Window::Open);
         }
-        let restart = self.view(child).restart.or_else(|| engine.restart_type(child));
+        // A child the oracle never saw start: its spec, by its path.
+        let restart = self.view(child).restart.or_else(|| {
+            let path = engine.path(child).unwrap_or_default();
+            match self.place(&path, false) {
+                (Some(p), Some(i)) => self.family(p)?.kids.get(i)?.facts.restart,
+                _ => None,
+            }
+        });
         let end = self.view(child).last_end;
         let legal = strategy != Strategy::OneTerminateAll
             && match (restart, end) {

@@ -40,18 +40,24 @@ impl<'a> Simulation<'a> {
         } else {
             FaultPlan::none()
         };
-        let mut engine = Engine::new(cfg.spec.clone(), seed).unwrap_or_else(|_| {
-            // A TreeConfig is validated when it is parsed; an invalid one is a
-            // bug in its producer. Simulate an empty tree rather than panic.
-            Engine::new(SupervisorSpec::new(), seed).expect("an empty tree is valid")
-        });
+        // A TreeConfig is validated when it is parsed; an invalid one is a
+        // bug in its producer. Simulate an empty tree rather than panic. The
+        // oracle is given the spec the engine was built from.
+        let (mut engine, given) = match Engine::new(cfg.spec.clone(), seed) {
+            Ok(engine) => (engine, Watch::new(trace, &cfg.spec)),
+            Err(_) => {
+                let empty = SupervisorSpec::new();
+                let engine = Engine::new(empty.clone(), seed).expect("an empty tree is valid");
+                (engine, Watch::new(trace, &empty))
+            }
+        };
         if let Some(bug) = opts.injected_bug() {
             engine.inject_bug(bug);
         }
         Simulation {
             cfg,
             opts,
-            world: World::new(engine, Watch::new(trace)),
+            world: World::new(engine, given),
             scenario: Scenario::new(cfg, opts, rng, faults),
             events: 0,
         }

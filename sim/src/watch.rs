@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use vigil_core::{Engine, Instant, Notice, RequestError};
+use vigil_core::{Engine, Instant, Notice, Request, RequestError, SupervisorSpec};
 use vigil_trace::TraceWriter;
 
 use crate::observer::Observer;
@@ -21,9 +21,10 @@ pub(crate) struct Watch {
 }
 
 impl Watch {
-    pub(crate) fn new(trace: TraceWriter) -> Self {
+    /// The watch of a tree built from `spec`.
+    pub(crate) fn new(trace: TraceWriter, spec: &SupervisorSpec) -> Self {
         Watch {
-            oracle: Oracle::new(),
+            oracle: Oracle::new(spec),
             trace,
             booted: false,
             operator_stopped: BTreeSet::new(),
@@ -45,6 +46,10 @@ impl Observer for Watch {
                 self.operator_stopped.insert(path.clone());
             }
         }
+    }
+
+    fn request(&mut self, request: &Request) {
+        self.oracle.request_sent(request);
     }
 
     fn stale_input(&mut self) {

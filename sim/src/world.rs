@@ -111,6 +111,7 @@ impl<O: Observer> World<O> {
 
     /// Send an operator request now and run to quiescence.
     pub fn request(&mut self, request: Request, policy: &mut impl Policy<O>) -> Result<Reply, RequestError> {
+        self.observer.request(&request);
         let reply = self.engine.request(request, self.now);
         self.settle(policy);
         reply

@@ -153,3 +153,26 @@ fn a_temporary_child_kept_after_a_failed_start_is_caught() {
     assert_eq!(v.at, vigil_core::Instant::from_nanos(2_000_000_000), "{v}");
     assert_eq!(temporary_scenario(None), None, "the engine removes it");
 }
+
+/// An engine whose own record is wrong (it holds a transient child as
+/// permanent, and acts on it) is caught: the oracle takes restart types from
+/// the specs it was given, not from the engine it judges. Asking the engine,
+/// as the oracle once did, the restart after a normal exit looked legal.
+#[test]
+fn an_engine_that_misrecords_a_restart_type_is_caught() {
+    let cfg = config(
+        r#"
+        [supervisor]
+        intensity = 100
+        [[child]]
+        name = "job"
+        command = ["x"]
+        restart = "transient"
+        sim = { lifetime = "5s", exit = "normal" }
+        "#,
+    );
+    assert_eq!(
+        first_violation(&cfg, InjectedBug::TransientRecordedPermanent),
+        Some(Rule::RestartTable)
+    );
+}

@@ -89,8 +89,8 @@ pub struct SimArgs {
     pub quiet: bool,
 
     /// Test builds only: run a deliberately broken engine (skip_intensity,
-    /// early_kill, restart_transient_always, keep_failed_temporary) to prove
-    /// the checks catch it.
+    /// early_kill, restart_transient_always, keep_failed_temporary,
+    /// transient_recorded_permanent) to prove the checks catch it.
     #[cfg(feature = "bug-injection")]
     #[arg(long, hide = true, value_name = "BUG", value_parser = parse_bug)]
     pub inject_bug: Option<InjectedBug>,
@@ -100,7 +100,12 @@ pub struct SimArgs {
 /// feature `bug-injection` has.
 #[cfg(feature = "bug-injection")]
 fn parse_bug(s: &str) -> Result<InjectedBug, String> {
-    InjectedBug::from_name(s).ok_or_else(|| format!("unknown bug `{s}` (expected skip_intensity, early_kill, restart_transient_always or keep_failed_temporary)"))
+    InjectedBug::from_name(s).ok_or_else(|| {
+        format!(
+            "unknown bug `{s}` (expected skip_intensity, early_kill, restart_transient_always, \
+             keep_failed_temporary or transient_recorded_permanent)"
+        )
+    })
 }
 
 impl SimArgs {
