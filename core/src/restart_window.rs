@@ -53,15 +53,20 @@ impl RestartWindow {
     }
 
     /// Record a decision at `now`; returns `true` when the intensity is exceeded.
+    ///
+    /// The counts cannot overflow: `total` is the sum of the groups' counts
+    /// and never more than `intensity + 2 <= 2^32 + 1` here, so the `wrapping_`
+    /// operations below (plain machine arithmetic, on the restart hot path)
+    /// never wrap.
     pub(crate) fn record(&mut self, now: Instant, intensity: u32, period: Duration) -> bool {
         let oldest_kept = now.saturating_sub(period);
         while let Some(g) = self.groups.front().filter(|g| g.at < oldest_kept) {
-            self.total = self.total.saturating_sub(g.count);
+            self.total = self.total.wrapping_sub(g.count);
             self.groups.pop_front();
         }
         match self.groups.back_mut() {
             // Time never goes backwards in the engine; `>=` also absorbs a caller that lies.
-            Some(g) if g.at >= now => g.count = g.count.saturating_add(1),
+            Some(g) if g.at >= now => g.count = g.count.wrapping_add(1),
             _ => {
                 if self.groups.len() >= MAX_GROUPS {
                     self.merge_oldest();
@@ -69,10 +74,17 @@ impl RestartWindow {
                 self.groups.push_back(Group { at: now, count: 1 });
             }
         }
-        self.total = self.total.saturating_add(1);
+        self.total = self.total.wrapping_add(1);
         // Keep at most intensity + 1 decisions: older ones can never matter again.
         let cap = u64::from(intensity) + 1;
-        let mut excess = self.total.saturating_sub(cap);
+        if self.total > cap {
+            self.drop_oldest(self.total - cap);
+        }
+        self.total > u64::from(intensity)
+    }
+
+    /// Forget the `excess` oldest decisions.
+    fn drop_oldest(&mut self, mut excess: u64) {
         while excess > 0 {
             let Some(front) = self.groups.front_mut() else { break };
             let dropped = front.count.min(excess);
@@ -83,7 +95,6 @@ impl RestartWindow {
                 self.groups.pop_front();
             }
         }
-        self.total > u64::from(intensity)
     }
 
     /// Merge the two oldest groups under the later time (the count can only grow).
