@@ -176,21 +176,53 @@ pub struct Vigil {
     pub log: PathBuf,
 }
 
+/// How [`Vigil::launch`] starts vigil: the defaults are the trace in the
+/// scratch directory, no extra environment and the inherited descriptor limit.
+#[derive(Default)]
+pub struct Launch<'a> {
+    /// Where the trace goes (`/dev/full` to fill the disk).
+    pub trace: Option<&'a Path>,
+    /// Extra environment variables for vigil.
+    pub env: &'a [(&'a str, &'a str)],
+    /// An open-files limit, soft and hard, set before vigil starts.
+    pub nofile: Option<u64>,
+}
+
 impl Vigil {
     pub fn start(scratch: &Scratch, config: &Path) -> Self {
+        Self::launch(scratch, config, &Launch::default())
+    }
+
+    /// Start `vigil run CONFIG --trace ...` as `how` says: its log and
+    /// stdout in `scratch`, each run's default control socket in its own
+    /// directory, every process tagged. Does not wait for the signal handlers.
+    pub fn launch(scratch: &Scratch, config: &Path, how: &Launch<'_>) -> Self {
         let tag = unique("tag");
-        let trace = scratch.path("trace.jsonl");
+        let trace = how.trace.map_or_else(|| scratch.path("trace.jsonl"), Path::to_owned);
         let log = scratch.path("vigil.log");
-        let child = Command::new(env!("CARGO_BIN_EXE_vigil"))
+        let mut cmd = match how.nofile {
+            // `sh`'s `ulimit -n`, then `exec`: the pid is vigil's, and vigil
+            // cannot raise the limit (soft and hard are both set).
+            Some(nofile) => {
+                let mut sh = Command::new("sh");
+                sh.arg("-c")
+                    .arg(format!("ulimit -n {nofile} && exec \"$0\" \"$@\""))
+                    .arg(env!("CARGO_BIN_EXE_vigil"));
+                sh
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_vigil")),
+        };
+        let child = cmd
             .arg("run")
-            // Each run's default control socket in its own directory.
-            .env("XDG_RUNTIME_DIR", scratch.path("xdg"))
             .arg(config)
             .arg("--trace")
             .arg(&trace)
+            .env("XDG_RUNTIME_DIR", scratch.path("xdg"))
             .env("VIGIL_LOG", "debug")
             .env(TAG_VAR, &tag)
             .env_remove("NOTIFY_SOCKET")
+            // The caller's variables win over the defaults, VIGIL_LOG included.
+            .envs(how.env.iter().copied())
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(scratch.path("vigil.out")).expect("create the stdout file"))
             .stderr(std::fs::File::create(&log).expect("create the log file"))
@@ -479,33 +511,11 @@ impl Vigil {
     /// (`sh`'s `ulimit -n`, then `exec`: the pid is vigil's, and vigil
     /// cannot raise the limit).
     pub fn start_with_nofile(scratch: &Scratch, config: &Path, nofile: u64) -> Self {
-        let tag = unique("tag");
-        let trace = scratch.path("trace.jsonl");
-        let log = scratch.path("vigil.log");
-        let child = Command::new("sh")
-            .arg("-c")
-            .arg(format!("ulimit -n {nofile} && exec \"$0\" \"$@\""))
-            .arg(env!("CARGO_BIN_EXE_vigil"))
-            .arg("run")
-            .arg(config)
-            .arg("--trace")
-            .arg(&trace)
-            .env("XDG_RUNTIME_DIR", scratch.path("xdg"))
-            .env("VIGIL_LOG", "debug")
-            .env(TAG_VAR, &tag)
-            .env_remove("NOTIFY_SOCKET")
-            .stdin(Stdio::null())
-            .stdout(std::fs::File::create(scratch.path("vigil.out")).expect("create the stdout file"))
-            .stderr(std::fs::File::create(&log).expect("create the log file"))
-            .spawn()
-            .expect("sh starts");
-        let v = Vigil {
-            child,
-            status: None,
-            tag,
-            trace,
-            log,
+        let how = Launch {
+            nofile: Some(nofile),
+            ..Launch::default()
         };
+        let v = Self::launch(scratch, config, &how);
         v.wait_for_signal_handlers();
         v
     }
@@ -547,33 +557,12 @@ impl Vigil {
     /// fill the disk) and extra environment variables (they win over the
     /// defaults, `VIGIL_LOG=debug` included); waits for the signal handlers.
     pub fn start_with(scratch: &Scratch, config: &Path, trace: &Path, env: &[(&str, &str)]) -> Self {
-        let tag = unique("tag");
-        let log = scratch.path("vigil.log");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_vigil"));
-        cmd.arg("run")
-            .env("XDG_RUNTIME_DIR", scratch.path("xdg"))
-            .arg(config)
-            .arg("--trace")
-            .arg(trace)
-            .env("VIGIL_LOG", "debug")
-            .env(TAG_VAR, &tag)
-            .env_remove("NOTIFY_SOCKET");
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let child = cmd
-            .stdin(Stdio::null())
-            .stdout(std::fs::File::create(scratch.path("vigil.out")).expect("create the stdout file"))
-            .stderr(std::fs::File::create(&log).expect("create the log file"))
-            .spawn()
-            .expect("the vigil binary starts");
-        let v = Vigil {
-            child,
-            status: None,
-            tag,
-            trace: trace.to_owned(),
-            log,
+        let how = Launch {
+            trace: Some(trace),
+            env,
+            ..Launch::default()
         };
+        let v = Self::launch(scratch, config, &how);
         v.wait_for_signal_handlers();
         v
     }
@@ -716,31 +705,11 @@ pub fn wait_reaped(vigil: &Vigil, procs: &[Proc]) {
 impl Vigil {
     /// [`Vigil::start_supervising`] with extra environment variables for vigil.
     pub fn start_supervising_with_env(scratch: &Scratch, config: &Path, env: &[(&str, &str)]) -> Self {
-        let tag = unique("tag");
-        let trace = scratch.path("trace.jsonl");
-        let log = scratch.path("vigil.log");
-        let child = Command::new(env!("CARGO_BIN_EXE_vigil"))
-            .arg("run")
-            .env("XDG_RUNTIME_DIR", scratch.path("xdg"))
-            .arg(config)
-            .arg("--trace")
-            .arg(&trace)
-            .env("VIGIL_LOG", "debug")
-            .env(TAG_VAR, &tag)
-            .env_remove("NOTIFY_SOCKET")
-            .envs(env.iter().copied())
-            .stdin(Stdio::null())
-            .stdout(std::fs::File::create(scratch.path("vigil.out")).expect("create the stdout file"))
-            .stderr(std::fs::File::create(&log).expect("create the log file"))
-            .spawn()
-            .expect("the vigil binary starts");
-        let v = Vigil {
-            child,
-            status: None,
-            tag,
-            trace,
-            log,
+        let how = Launch {
+            env,
+            ..Launch::default()
         };
+        let v = Self::launch(scratch, config, &how);
         v.wait_for_signal_handlers();
         v
     }
