@@ -8,7 +8,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 
-use crate::support::{q, sh, Scratch, Vigil, SAFETY};
+use crate::support::{metric_on, q, sh, Scratch, Vigil, SAFETY};
 
 /// A worker that registers with its run's token, reports ready, writes
 /// its pid, and reads every forwarded call without ever answering.
@@ -62,21 +62,6 @@ fn metric(vigil: &Vigil, socket: &Path, name: &str) -> Option<u64> {
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .find_map(|l| l.strip_prefix(&format!("{name} ")).and_then(|v| v.parse().ok()))
-}
-
-/// A metric, asked on an open connection.
-fn metric_on(conn: &UnixStream, name: &str) -> u64 {
-    let mut w = conn;
-    w.write_all(b"{\"op\":\"metrics\"}\n").unwrap();
-    let mut line = String::new();
-    BufReader::new(conn).read_line(&mut line).unwrap();
-    let answer: serde_json::Value = serde_json::from_str(&line).unwrap();
-    let text = answer["result"].as_str().unwrap_or_else(|| panic!("{line}"));
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{name} ")))
-        .unwrap_or_else(|| panic!("no {name}: {text}"))
-        .parse()
-        .unwrap()
 }
 
 /// Path -> (state, generation) of every node, from `vigil ctl --json status`.

@@ -11,7 +11,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 
-use crate::support::{q, sh, string_field, Scratch, Vigil, SAFETY};
+use crate::support::{metric_on, q, sh, string_field, Scratch, Vigil, SAFETY};
 
 /// Connect and ask for `workers`: `Ok(stream)` if admitted (kept open,
 /// idle), `Err(refusal line)` if refused.
@@ -27,21 +27,6 @@ fn connect(socket: &Path) -> Result<UnixStream, String> {
     } else {
         Err(line)
     }
-}
-
-/// A metric's value, asked on an admitted connection.
-fn metric(conn: &UnixStream, name: &str) -> u64 {
-    let mut w = conn;
-    w.write_all(b"{\"op\":\"metrics\"}\n").unwrap();
-    let mut line = String::new();
-    BufReader::new(conn).read_line(&mut line).unwrap();
-    let answer: serde_json::Value = serde_json::from_str(&line).unwrap();
-    let text = answer["result"].as_str().unwrap_or_else(|| panic!("{line}"));
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{name} ")))
-        .unwrap_or_else(|| panic!("no {name}: {text}"))
-        .parse()
-        .unwrap()
 }
 
 #[test]
@@ -88,7 +73,7 @@ fn two_hundred_forty_children_and_sixty_connections_under_ulimit_1024() {
         "{} admitted",
         admitted.len()
     );
-    let allowed = metric(&admitted[0], "vigil_control_connections_allowed");
+    let allowed = metric_on(&admitted[0], "vigil_control_connections_allowed");
     assert_eq!(admitted.len() as u64, allowed);
     for r in &refusals {
         assert!(r.contains("\"code\":\"too_many_connections\""), "{r}");

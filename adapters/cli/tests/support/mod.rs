@@ -714,3 +714,20 @@ impl Vigil {
         v
     }
 }
+
+/// A metric's value, asked with `{"op":"metrics"}` on an open control
+/// connection (one the server admitted).
+pub fn metric_on(conn: &std::os::unix::net::UnixStream, name: &str) -> u64 {
+    use std::io::{BufRead, Write};
+    let mut w = conn;
+    w.write_all(b"{\"op\":\"metrics\"}\n").unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(conn).read_line(&mut line).unwrap();
+    let answer: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let text = answer["result"].as_str().unwrap_or_else(|| panic!("{line}"));
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .unwrap_or_else(|| panic!("no {name}: {text}"))
+        .parse()
+        .unwrap()
+}
