@@ -11,8 +11,8 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use vigil_core::{ChildSpec, Readiness, SupervisorSpec};
-//! use vigil_tokio::Tree;
+//! use vigil_core::{ChildSpec, Outcome, Readiness, SupervisorSpec};
+//! use vigil_tokio::{EventKind, Tree};
 //!
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 //! let sup = Tree::new(SupervisorSpec::new().intensity(5))
@@ -32,13 +32,15 @@
 //!     .expect("valid tree");
 //! let mut events = sup.events();
 //! // `web` fails after 5 ms and is restarted by one_for_one.
-//! while let Ok(e) = events.recv().await {
-//!     if matches!(e.notice, vigil_core::Notice::Restart { .. }) {
-//!         assert_eq!(e.path, "");  // the root decided
+//! while let Some(e) = events.recv().await {
+//!     let e = e.expect("this listener keeps up");
+//!     if let EventKind::Restart { child, .. } = &e.kind {
+//!         assert_eq!((e.path.as_str(), child.as_str()), ("", "web")); // the root restarts web
 //!         break;
 //!     }
 //! }
 //! sup.shutdown().await;
+//! assert_eq!(sup.outcome(), Outcome::ShutDown);
 //! # });
 //! ```
 
@@ -52,6 +54,7 @@ pub mod control;
 pub mod descriptors;
 mod driver;
 mod driver_panic;
+mod events;
 mod handle;
 mod message;
 mod payloads;
@@ -64,13 +67,13 @@ mod notify;
 mod output;
 mod process;
 
-pub use builder::{ProcessTreeOptions, Tree};
+pub use builder::{BuildError, Children, ProcessTreeOptions, Tree};
 pub use context::RunContext;
 pub use driver_panic::DriverPanic;
-pub use handle::{TreeEvent, TreeHandle};
+pub use events::{EventKind, Events, Lagged, TreeEvent};
+pub use handle::TreeHandle;
 pub use output::OutputMode;
 pub use process::ProcessSpec;
-pub use report::RunnerReport;
 
 /// The engine this adapter drives.
 pub use vigil_core as core;
