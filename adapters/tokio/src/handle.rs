@@ -64,8 +64,10 @@ impl TreeHandle {
     ///     })
     ///     .start()
     ///     .expect("a valid tree");
-    /// let reply = tree.request(Request::RestartChild { path: "db".into() }).await;
-    /// assert_eq!(reply, Ok(Reply::Ok));
+    /// let stopped = tree.request(Request::TerminateChild { path: "db".into() }).await;
+    /// assert_eq!(stopped, Ok(Reply::Ok)); // once db's run has ended
+    /// let started = tree.request(Request::RestartChild { path: "db".into() }).await;
+    /// assert!(matches!(started, Ok(Reply::Started { .. })), "{started:?}");
     /// tree.shutdown().await;
     /// # });
     /// ```
@@ -98,7 +100,7 @@ impl TreeHandle {
     /// let tree = Tree::new(SupervisorSpec::new()).start().expect("a valid tree");
     /// let job = ChildSpec::worker("report").restart(Restart::Transient);
     /// let reply = tree.start_task("", job, |_ctx| async { Ok::<(), String>(()) }).await;
-    /// assert_eq!(reply, Ok(Reply::Ok));
+    /// assert!(matches!(reply, Ok(Reply::Started { .. })), "{reply:?}");
     /// tree.shutdown().await;
     /// # });
     /// ```
@@ -126,7 +128,7 @@ impl TreeHandle {
     /// let tree = Tree::new(SupervisorSpec::new()).start().expect("a valid tree");
     /// let sleeper = ProcessSpec::new(["sleep", "3600"]);
     /// let reply = tree.start_process("", ChildSpec::worker("sleeper"), sleeper).await;
-    /// assert_eq!(reply, Ok(Reply::Ok));
+    /// assert!(matches!(reply, Ok(Reply::Started { .. })), "{reply:?}");
     /// tree.shutdown().await; // SIGTERM to its process group
     /// # });
     /// ```
@@ -160,7 +162,7 @@ impl TreeHandle {
     ///     .child(ChildSpec::worker("b").tag(1));
     /// let processes = [ProcessSpec::new(["false"]), ProcessSpec::new(["sleep", "3600"])];
     /// let reply = tree.start_processes("", ChildSpec::supervisor("pair", pair), &processes).await;
-    /// assert_eq!(reply, Ok(Reply::Ok));
+    /// assert!(matches!(reply, Ok(Reply::Started { .. })), "{reply:?}");
     /// tree.shutdown().await;
     /// # });
     /// ```
