@@ -11,7 +11,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use vigil_core::{ChildKind, ChildSpec, SpecError, SupervisorSpec};
+use vigil_core::{ChildKind, ChildSpec, SpecError, SpecErrorKind, SupervisorSpec, MAX_DEPTH};
 
 use crate::context::RunContext;
 use crate::control::ControlServer;
@@ -202,12 +202,14 @@ impl std::fmt::Debug for Tree {
     }
 }
 
+/// One level: each child's name, and for a nested supervisor how many
+/// children it has (not them: a hostile nesting must not overflow the stack).
 impl std::fmt::Debug for Children {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_map()
             .entries(self.list.iter().map(|(spec, node)| match node {
                 Node::Worker(_) => (spec.name.as_str(), None),
-                Node::Supervisor(c) => (spec.name.as_str(), Some(c)),
+                Node::Supervisor(c) => (spec.name.as_str(), Some(c.len())),
             }))
             .finish()
     }
@@ -266,11 +268,20 @@ impl Children {
     }
 
     /// The engine's specs of these children, under the supervisor at
-    /// `parent`: every worker's tag is its index in `payloads`, as the
-    /// driver takes them (see [`crate::payloads`]).
-    fn build(self, parent: &str, payloads: &mut Vec<Payload>) -> Result<Vec<ChildSpec>, BuildError> {
-        let mut specs = Vec::with_capacity(self.list.len());
-        for (mut child, node) in self.list {
+    /// `parent`, `depth` deep (the root's children are at 1): every worker's
+    /// tag is its index in `payloads`, as the driver takes them (see
+    /// [`crate::payloads`]). Deeper than the engine accepts is refused here,
+    /// before recursing, as the engine would refuse it.
+    fn build(mut self, parent: &str, depth: usize, payloads: &mut Vec<Payload>) -> Result<Vec<ChildSpec>, BuildError> {
+        let list = std::mem::take(&mut self.list);
+        if depth > MAX_DEPTH && !list.is_empty() {
+            return Err(BuildError::Spec(SpecError {
+                path: parent.to_owned(),
+                kind: SpecErrorKind::TooDeep { max: MAX_DEPTH },
+            }));
+        }
+        let mut specs = Vec::with_capacity(list.len());
+        for (mut child, node) in list {
             let path = join(parent, &child.name);
             match (node, &mut child.kind) {
                 (Node::Worker(payload), ChildKind::Worker) => {
@@ -280,7 +291,7 @@ impl Children {
                 (Node::Worker(_), ChildKind::Supervisor(_)) => return Err(BuildError::NotAWorker { path }),
                 (Node::Supervisor(children), ChildKind::Supervisor(spec)) => {
                     refuse_listed_children(&path, spec)?;
-                    let built = children.build(&path, payloads)?;
+                    let built = children.build(&path, depth + 1, payloads)?;
                     Arc::make_mut(spec).children = built;
                 }
                 (Node::Supervisor(_), ChildKind::Worker) => return Err(BuildError::NotASupervisor { path }),
@@ -288,6 +299,22 @@ impl Children {
             specs.push(child);
         }
         Ok(specs)
+    }
+}
+
+/// Nested children are dropped one level at a time, not recursively: a
+/// hostile nesting (far deeper than [`MAX_DEPTH`], which `start` refuses)
+/// must not overflow the stack when it is dropped.
+impl Drop for Children {
+    fn drop(&mut self) {
+        let mut lists = vec![std::mem::take(&mut self.list)];
+        while let Some(list) = lists.pop() {
+            for (_, node) in list {
+                if let Node::Supervisor(mut nested) = node {
+                    lists.push(std::mem::take(&mut nested.list));
+                }
+            }
+        }
     }
 }
 
@@ -435,7 +462,7 @@ impl Tree {
         } = self;
         refuse_listed_children("", &spec)?;
         let mut payloads = Vec::new();
-        spec.children = children.build("", &mut payloads)?;
+        spec.children = children.build("", 1, &mut payloads)?;
         let options = driver::Options {
             monitor,
             control,
@@ -466,7 +493,7 @@ mod tests {
             )
             .push_worker(ChildSpec::worker("b"), idle());
         let mut payloads = Vec::new();
-        let specs = children.build("", &mut payloads).unwrap();
+        let specs = children.build("", 1, &mut payloads).unwrap();
         let ChildKind::Supervisor(grp) = &specs[0].kind else {
             panic!("grp is a supervisor")
         };
@@ -483,13 +510,13 @@ mod tests {
             |inner: Children| Children::new().supervisor(ChildSpec::supervisor("s", SupervisorSpec::new()), inner);
         let worker_as_sup = nested(Children::new().supervisor(ChildSpec::worker("w"), Children::new()));
         assert_eq!(
-            worker_as_sup.build("", &mut Vec::new()).unwrap_err(),
+            worker_as_sup.build("", 1, &mut Vec::new()).unwrap_err(),
             BuildError::NotASupervisor { path: "s/w".into() }
         );
         let sup_as_worker =
             nested(Children::new().push_worker(ChildSpec::supervisor("x", SupervisorSpec::new()), idle()));
         assert_eq!(
-            sup_as_worker.build("", &mut Vec::new()).unwrap_err(),
+            sup_as_worker.build("", 1, &mut Vec::new()).unwrap_err(),
             BuildError::NotAWorker { path: "s/x".into() }
         );
     }
@@ -500,7 +527,7 @@ mod tests {
             .child(ChildSpec::worker("ghost"))
             .child(ChildSpec::worker("spook"));
         let children = Children::new().supervisor(ChildSpec::supervisor("grp", listing), Children::new());
-        let err = children.build("top", &mut Vec::new()).unwrap_err();
+        let err = children.build("top", 2, &mut Vec::new()).unwrap_err();
         assert_eq!(
             err,
             BuildError::SpecHasChildren {

@@ -410,7 +410,19 @@ impl TreeHandle {
     /// ```
     #[must_use]
     pub fn outcome(&self) -> Outcome {
-        self.down.borrow().as_ref().map_or(Outcome::Up, |d| d.outcome)
+        let published = self.down.borrow().as_ref().map(|d| d.outcome);
+        match published {
+            Some(outcome) => outcome,
+            // The driver is gone without a word: its runtime was dropped.
+            None if self.driver_gone() => Outcome::ShutDown,
+            None => Outcome::Up,
+        }
+    }
+
+    /// Whether the driver task is gone (it says how the tree ended first,
+    /// unless its runtime was dropped under it).
+    fn driver_gone(&self) -> bool {
+        self.down.has_changed().is_err()
     }
 
     /// Whether the tree went down because the driver task panicked (a bug):
@@ -436,9 +448,12 @@ impl TreeHandle {
         self.status.abandoned.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// Whether the tree is down (then [`TreeHandle::outcome`] says how).
+    /// Whether the tree is down (then [`TreeHandle::outcome`] says how). A
+    /// tree whose runtime was dropped is down: it reads as killed
+    /// ([`TreeHandle::wait`]) and shut down ([`TreeHandle::outcome`]).
     #[must_use]
     pub fn is_down(&self) -> bool {
-        self.down.borrow().is_some()
+        let published = self.down.borrow().is_some();
+        published || self.driver_gone()
     }
 }

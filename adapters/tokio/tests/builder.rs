@@ -150,3 +150,31 @@ async fn an_empty_nested_supervisor_is_a_valid_child() {
         .expect("a valid tree");
     assert_eq!(tree.shutdown().await, ExitReason::shutdown());
 }
+
+/// Nested far deeper than the engine accepts: refused with the engine's
+/// own error, and dropped without overflowing the stack.
+#[tokio::test(start_paused = true)]
+async fn a_hostile_nesting_is_refused_and_dropped_without_overflow() {
+    let mut children = Children::new();
+    for _ in 0..200_000 {
+        children = Children::new().supervisor(ChildSpec::supervisor("s", SupervisorSpec::new()), children);
+    }
+    let deep =
+        Tree::new(SupervisorSpec::new()).supervisor(ChildSpec::supervisor("top", SupervisorSpec::new()), children);
+    let err = deep.start().unwrap_err();
+    let BuildError::Spec(spec) = err else {
+        panic!("expected the engine's depth error, got {err:?}")
+    };
+    assert_eq!(
+        spec.kind,
+        SpecErrorKind::TooDeep {
+            max: vigil_core::MAX_DEPTH
+        }
+    );
+    // Built and dropped without being started, too.
+    let mut unused = Children::new();
+    for _ in 0..200_000 {
+        unused = Children::new().supervisor(ChildSpec::supervisor("s", SupervisorSpec::new()), unused);
+    }
+    drop(unused);
+}

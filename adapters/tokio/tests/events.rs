@@ -272,3 +272,31 @@ async fn the_stream_ends_after_a_driver_panic_and_the_outcome_says_shut_down() {
     assert_eq!(tree.outcome(), Outcome::ShutDown);
     assert!(matches!(tree.wait().await, ExitReason::Panic(_)));
 }
+
+#[test]
+fn a_handle_that_outlives_its_runtime_reads_the_tree_as_down() {
+    let runtime = || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime")
+    };
+    let first = runtime();
+    let tree = first.block_on(async { idle_tree().start().expect("a valid tree") });
+    let mut events = tree.events();
+    assert_eq!(tree.outcome(), Outcome::Up);
+    // The driver task goes with its runtime, without a word.
+    drop(first);
+    runtime().block_on(async {
+        let end = tokio::time::timeout(HANG, events.recv())
+            .await
+            .expect("the stream ends");
+        assert!(end.is_none());
+        assert!(tree.is_down());
+        assert_eq!(tree.outcome(), Outcome::ShutDown);
+        assert_eq!(tree.wait().await, ExitReason::Killed);
+        assert!(tree.events().recv().await.is_none());
+        let answer = tree.request(vigil_core::Request::Shutdown).await;
+        assert_eq!(answer, Err(vigil_core::RequestError::TreeDown));
+    });
+}
