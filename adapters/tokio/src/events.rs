@@ -11,7 +11,8 @@ use std::time::Duration;
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio_util::sync::ReusableBoxFuture;
 use vigil_core::{
-    Engine, ExitReason, InputKind, Instant, Notice, Outcome, Reply, RequestError, RequestId, RequestOp, Strategy,
+    ChildCounts, Engine, ExitReason, InputKind, Instant, Notice, Outcome, Reply, RequestError, RequestId, RequestOp,
+    Strategy,
 };
 
 /// One thing that happened in the tree: when, the path of the node it is
@@ -210,9 +211,48 @@ pub enum EventKind {
         id: RequestId,
         /// The operation.
         op: RequestOp,
-        /// The answer.
-        result: Box<Result<Reply, RequestError>>,
+        /// The answer, without the engine's ids (the requester got the
+        /// whole [`Reply`] from [`TreeHandle::request`](crate::TreeHandle::request)).
+        result: Result<Answer, RequestError>,
     },
+}
+
+/// A request's answer as a listener sees it: a [`Reply`] without the
+/// engine's ids (the child is the event's path).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Answer {
+    /// Done (terminate, delete, replace, restart_all, shutdown).
+    Ok,
+    /// The child was started (start, restart).
+    #[non_exhaustive]
+    Started {
+        /// The new run of a worker; `None` for a supervisor.
+        generation: Option<u64>,
+    },
+    /// The children of a supervisor were listed (`which_children`).
+    #[non_exhaustive]
+    Children {
+        /// How many.
+        count: usize,
+    },
+    /// The children of a supervisor were counted (`count_children`).
+    Counts(ChildCounts),
+}
+
+impl Answer {
+    /// The answer `reply` reads as. `Reply::Pending` is never a final answer
+    /// (the engine reports only final ones); it reads as `Ok`.
+    fn of(reply: &Reply) -> Answer {
+        match reply {
+            Reply::Ok | Reply::Pending(_) => Answer::Ok,
+            Reply::Started { run, .. } => Answer::Started {
+                generation: run.map(|r| r.generation),
+            },
+            Reply::Children(list) => Answer::Children { count: list.len() },
+            Reply::Counts(counts) => Answer::Counts(*counts),
+        }
+    }
 }
 
 impl EventKind {
@@ -345,6 +385,10 @@ impl TreeEvent {
             }
             Notice::Reply { id, op, path, result } => {
                 path_of_request = Some(path);
+                let result = match *result {
+                    Ok(reply) => Ok(Answer::of(&reply)),
+                    Err(e) => Err(e),
+                };
                 EventKind::Reply { id, op, result }
             }
         };
@@ -553,6 +597,18 @@ mod tests {
         ]
     }
 
+    /// 4096 events are kept for the listeners: an event stays within 104 B
+    /// (with the paths' heap bytes apart) on a 64-bit target.
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn an_event_stays_within_its_size_budget() {
+        assert!(
+            std::mem::size_of::<TreeEvent>() <= 104,
+            "{}",
+            std::mem::size_of::<TreeEvent>()
+        );
+    }
+
     #[test]
     fn every_notice_maps_to_an_event_named_as_in_the_trace() {
         let engine = Engine::new(SupervisorSpec::new().child(ChildSpec::worker("w")), 0).unwrap();
@@ -614,6 +670,35 @@ mod tests {
             path: "w".into(),
         };
         assert_eq!(TreeEvent::of_notice(&engine, at, "", request).path, "w");
+        let started = Notice::Reply {
+            id: RequestId(2),
+            op: RequestOp::RestartChild,
+            path: "w".into(),
+            result: Box::new(Ok(Reply::Started {
+                node: w,
+                run: Some(vigil_core::RunId { node: w, generation: 9 }),
+            })),
+        };
+        let e = TreeEvent::of_notice(&engine, at, "", started);
+        assert_eq!(e.path, "w");
+        assert_eq!(
+            e.kind,
+            EventKind::Reply {
+                id: RequestId(2),
+                op: RequestOp::RestartChild,
+                result: Ok(Answer::Started { generation: Some(9) })
+            }
+        );
+        let refused = Notice::Reply {
+            id: RequestId(3),
+            op: RequestOp::DeleteChild,
+            path: "x".into(),
+            result: Box::new(Err(RequestError::NotFound("x".into()))),
+        };
+        let EventKind::Reply { result, .. } = TreeEvent::of_notice(&engine, at, "", refused).kind else {
+            panic!("a reply")
+        };
+        assert_eq!(result, Err(RequestError::NotFound("x".into())));
         let down = Notice::TreeDown {
             reason: ExitReason::shutdown(),
         };

@@ -9,6 +9,14 @@
 //! process under a small guard that kills the whole group when vigil dies,
 //! even by SIGKILL, and spawns without forking vigil (see [`guard`]).
 //!
+//! A tree is its root ([`Tree`]: the root's spec, its children, the settings
+//! of the whole tree) and the children of each nested supervisor
+//! ([`Children`]); [`Tree::start`] refuses what would be ignored
+//! ([`BuildError`]). The [`TreeHandle`] it returns sends requests, streams
+//! typed [`TreeEvent`]s ([`Events`], which ends once the tree is down) and
+//! says how the tree ended ([`TreeHandle::outcome`], the engine's
+//! [`Outcome`](vigil_core::Outcome)).
+//!
 //! ```
 //! use std::time::Duration;
 //! use vigil_core::{ChildSpec, Outcome, Readiness, SupervisorSpec};
@@ -70,7 +78,7 @@ mod process;
 pub use builder::{BuildError, Children, ProcessTreeOptions, Tree};
 pub use context::RunContext;
 pub use driver_panic::DriverPanic;
-pub use events::{EventKind, Events, Lagged, TreeEvent};
+pub use events::{Answer, EventKind, Events, Lagged, TreeEvent};
 pub use handle::TreeHandle;
 pub use output::OutputMode;
 pub use process::ProcessSpec;
