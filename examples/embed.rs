@@ -1,14 +1,16 @@
 //! Embedding vigil in a tokio service: a database connection that must be
 //! ready before the HTTP front starts, a flaky job that crashes and is restarted
 //! with backoff, a dynamic worker added at run time, and an ordered shutdown.
+//! The event stream ends once the tree is down, so the printer (and the
+//! program) ends with it.
 //!
 //! `cargo run -p vigil-tokio --example embed` (the example lives in the repository's
 //! `examples/` beside the configs; `vigil-tokio` builds it).
 
 use std::time::Duration;
 
-use vigil_core::{Backoff, ChildSpec, Notice, Readiness, Request, Restart, SupervisorSpec};
-use vigil_tokio::Tree;
+use vigil_core::{Backoff, ChildSpec, Readiness, Request, Restart, SupervisorSpec};
+use vigil_tokio::{EventKind, Tree};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
@@ -37,11 +39,23 @@ async fn main() {
 
     let mut events = sup.events();
     let printer = tokio::spawn(async move {
-        while let Ok(e) = events.recv().await {
-            let what = vigil_trace::event_name(&e.notice);
-            match &e.notice {
-                Notice::Exited(_, reason) => println!("{:>8.3}s {what:<12} {} ({reason})", secs(e.time), e.path),
-                Notice::Heartbeat(_) => {}
+        // Ends once the tree is down (after its `tree_down` event).
+        while let Some(e) = events.recv().await {
+            let e = match e {
+                Ok(e) => e,
+                Err(lagged) => {
+                    println!("{lagged}");
+                    continue;
+                }
+            };
+            let what = e.kind.name();
+            match &e.kind {
+                EventKind::Exited { reason, .. } => {
+                    println!("{:>8.3}s {what:<12} {} ({reason})", secs(e.time), e.path)
+                }
+                EventKind::Restart { child, .. } => println!("{:>8.3}s {what:<12} {child}", secs(e.time)),
+                EventKind::TreeDown { outcome, .. } => println!("{:>8.3}s {what:<12} ({outcome})", secs(e.time)),
+                EventKind::Heartbeat { .. } => {}
                 _ => println!("{:>8.3}s {what:<12} {}", secs(e.time), e.path),
             }
         }
@@ -65,8 +79,8 @@ async fn main() {
 
     tokio::time::sleep(Duration::from_secs(1)).await;
     let reason = sup.shutdown().await;
-    println!("tree down: {reason}");
     let _ = printer.await;
+    println!("tree down: {reason} ({})", sup.outcome());
 }
 
 fn secs(t: vigil_core::Instant) -> f64 {

@@ -5,6 +5,10 @@
 //! cargo run --release -p vigil-core --example memory_per_worker
 //! ```
 //!
+//! Each case can also run alone, smaller (CI runs them so, in a debug
+//! build: `.ci/examples`): `static N` and `dynamic N` with N workers, and
+//! `hot CYCLES` (1,000,000 restarts by default).
+//!
 //! The allocator counts the bytes requested (`Layout::size`) that are live:
 //! `alloc` adds, `dealloc` subtracts, `realloc` adds the difference. This is
 //! what the engine asks for; the C allocator's own per-block overhead is not
@@ -210,10 +214,12 @@ fn dynamic_tree(n: usize) {
 
 /// Heap allocations per one_for_one restart cycle (exit + restart + Started),
 /// live-byte growth over the cycles (the restart window must not grow), and
-/// allocations per one_for_all round.
-fn hot_paths() {
+/// allocations per one_for_all round: `cycles` restarts (1,000,000 for the
+/// published numbers; fewer for a quick run), a tenth of them with intensity
+/// 1, and `cycles / 1000` one_for_all rounds.
+fn hot_paths(cycles: usize) {
     const N: usize = 10_000;
-    const CYCLES: usize = 1_000_000;
+    let cycles = cycles.max(1);
     let mut gens = vec![0u64; N + 1];
     let mut engine = Engine::new(
         flat_spec(N, Strategy::OneForOne, 1_000_000_000, Duration::from_nanos(1)),
@@ -239,18 +245,18 @@ fn hot_paths() {
         cycle(&mut engine, &mut gens, &mut now, i, ExitReason::Error(String::new()));
     }
     let (b0, a0) = (live(), allocs());
-    for i in 0..CYCLES {
+    for i in 0..cycles {
         cycle(&mut engine, &mut gens, &mut now, i, ExitReason::Error(String::new()));
     }
     let (b1, a1) = (live(), allocs());
     println!(
-        "one_for_one, intensity 1e9, period 1 ns, 1 us between restarts: {CYCLES} restarts of {N} workers: \
+        "one_for_one, intensity 1e9, period 1 ns, 1 us between restarts: {cycles} restarts of {N} workers: \
          {:.3} heap allocations per restart (reason without detail), live heap change {} B",
-        (a1 - a0) as f64 / CYCLES as f64,
+        (a1 - a0) as f64 / cycles as f64,
         b1 as i64 - b0 as i64,
     );
     // Reasons with a detail string, built before counting.
-    let reasons: Vec<ExitReason> = (0..CYCLES).map(|_| ExitReason::Panic("boom".to_owned())).collect();
+    let reasons: Vec<ExitReason> = (0..cycles).map(|_| ExitReason::Panic("boom".to_owned())).collect();
     let a0 = allocs();
     for (i, reason) in reasons.into_iter().enumerate() {
         cycle(&mut engine, &mut gens, &mut now, i, reason);
@@ -259,7 +265,7 @@ fn hot_paths() {
     println!(
         "one_for_one: {:.3} heap allocations per restart when the exit reason carries a detail string \
          (reason built by the driver beforehand, not counted)",
-        (a1 - a0) as f64 / CYCLES as f64,
+        (a1 - a0) as f64 / cycles as f64,
     );
     let s = engine.stats();
     assert!(!engine.is_down() && s.give_ups == 0 && s.stale_inputs == 0);
@@ -273,7 +279,7 @@ fn hot_paths() {
     engine.start(now);
     pump(&mut engine, now, &mut gens);
     let workers: Vec<NodeId> = engine.children(engine.root()).collect();
-    for i in 0..100_000 {
+    for i in 0..cycles / 10 {
         let node = workers[i % 10];
         now = now + Duration::from_micros(1);
         let run = RunId {
@@ -293,7 +299,7 @@ fn hot_paths() {
 
     // one_for_all, 1000 workers.
     const M: usize = 1_000;
-    const ROUNDS: usize = 1_000;
+    let rounds = (cycles / 1_000).max(1);
     let mut engine = Engine::new(
         flat_spec(M, Strategy::OneForAll, 1_000_000_000, Duration::from_nanos(1)),
         1,
@@ -318,13 +324,13 @@ fn hot_paths() {
         round(&mut engine, &mut gens, &mut now, i);
     }
     let (b0, a0) = (live(), allocs());
-    for i in 0..ROUNDS {
+    for i in 0..rounds {
         round(&mut engine, &mut gens, &mut now, i);
     }
     let (b1, a1) = (live(), allocs());
     println!(
-        "one_for_all, {M} workers: {:.3} heap allocations per round, live heap change over {ROUNDS} rounds {} B",
-        (a1 - a0) as f64 / ROUNDS as f64,
+        "one_for_all, {M} workers: {:.3} heap allocations per round, live heap change over {rounds} rounds {} B",
+        (a1 - a0) as f64 / rounds as f64,
         b1 as i64 - b0 as i64,
     );
 }
@@ -349,7 +355,8 @@ fn main() {
     match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
         ["static", n] => static_tree(n.parse().expect("a number")),
         ["dynamic", n] => dynamic_tree(n.parse().expect("a number")),
-        ["hot"] => hot_paths(),
+        ["hot"] => hot_paths(1_000_000),
+        ["hot", cycles] => hot_paths(cycles.parse().expect("a number")),
         [] => {
             println!(
                 "live-byte counting allocator: bytes requested from the allocator, without malloc's \

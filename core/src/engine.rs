@@ -15,8 +15,8 @@ use crate::plan::{Mail, PendingReply, SupEvent};
 use crate::runs::Runs;
 use crate::tree::{flag, NodeArena, NodeState, StopCause, SupId, TimerPurpose};
 use crate::{
-    ChildState, Command, ExitReason, Input, InputKind, Instant, NodeId, Notice, Readiness, RunId, SpecError, Stats,
-    Strategy, SupervisorSpec,
+    ChildState, Command, ExitReason, Input, InputKind, Instant, NodeId, Notice, Outcome, Readiness, RunId, SpecError,
+    Stats, Strategy, SupervisorSpec,
 };
 
 /// The supervision engine: a pure state machine over a tree of supervisors
@@ -39,11 +39,14 @@ pub struct Engine {
     pub(crate) rng: ChaCha8Rng,
     pub(crate) now: Instant,
     pub(crate) started: bool,
-    pub(crate) down: bool,
+    /// `Up` until the root ends, then how the tree ended; never changes after.
+    pub(crate) outcome: Outcome,
+    /// The root gave up and is ending: read once, when it has ended, to
+    /// decide [`Outcome::RootGaveUp`].
+    pub(crate) root_gave_up: bool,
     pub(crate) next_request: u64,
     pub(crate) stats: Stats,
     pub(crate) shutdown_waiters: Vec<PendingReply>,
-    pub(crate) start_failed: bool,
     /// Deliberate bugs: no field at all without the feature `bug-injection`.
     pub(crate) bugs: Bugs,
 }
@@ -69,11 +72,11 @@ impl Engine {
             rng: ChaCha8Rng::seed_from_u64(seed),
             now: Instant::ZERO,
             started: false,
-            down: false,
+            outcome: Outcome::Up,
+            root_gave_up: false,
             next_request: 1,
             stats: Stats::default(),
             shutdown_waiters: Vec::new(),
-            start_failed: false,
             bugs: Bugs::default(),
         })
     }
@@ -97,7 +100,7 @@ impl Engine {
     /// does nothing.
     pub fn start(&mut self, now: Instant) {
         self.begin_call(now);
-        if self.started || self.down {
+        if self.started || self.is_down() {
             return;
         }
         self.started = true;
@@ -120,7 +123,7 @@ impl Engine {
         let run = input.run();
         let c = run.node;
         let (state, parent) = match self.tree.get(c) {
-            Some(n) if !self.down && n.sup.is_none() && n.generation == run.generation => (n.state, n.parent),
+            Some(n) if !self.is_down() && n.sup.is_none() && n.generation == run.generation => (n.state, n.parent),
             _ => return self.stale(run, input.kind()),
         };
         // A worker always has a parent; the root is a supervisor.
@@ -197,12 +200,13 @@ impl Engine {
     /// Whether the root has ended (gave up, shut down, or failed to start).
     /// Nothing runs any more and every further input is stale.
     pub fn is_down(&self) -> bool {
-        self.down
+        self.outcome.is_down()
     }
 
-    /// Whether the tree could not start (the root's first start failed).
-    pub fn start_failed(&self) -> bool {
-        self.start_failed
+    /// How the tree stands: [`Outcome::Up`] until the root ends, then why it
+    /// ended (gave up, shut down, failed to start), for good.
+    pub fn outcome(&self) -> Outcome {
+        self.outcome
     }
 
     /// Counters since creation.

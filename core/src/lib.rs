@@ -59,6 +59,7 @@ mod injected_bug;
 mod input;
 mod notice;
 mod operator;
+mod outcome;
 mod plan;
 mod request;
 mod restart_window;
@@ -78,6 +79,7 @@ pub use ids::{NodeId, RequestId, RunId};
 pub use injected_bug::InjectedBug;
 pub use input::{Eviction, Input, InputKind};
 pub use notice::Notice;
+pub use outcome::Outcome;
 pub use request::{ChildCounts, ChildInfo, ChildState, Reply, Request, RequestError, RequestOp, RestartAllMode};
 pub use restart_window::MAX_EXACT_INTENSITY;
 pub use spec::{

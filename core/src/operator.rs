@@ -5,8 +5,8 @@ use crate::plan::{Bound, Mail, Mode, PendingReply, Plan, PlanKind};
 use crate::spec::MAX_DEPTH;
 use crate::tree::{flag, NodeState, SupId};
 use crate::{
-    ChildCounts, ChildInfo, ChildSpec, Engine, ExitReason, Instant, NodeId, Notice, Reply, Request, RequestError,
-    RequestId, Restart, RestartAllMode, SpecError, SpecErrorKind,
+    ChildCounts, ChildInfo, ChildSpec, Engine, ExitReason, Instant, NodeId, Notice, Outcome, Reply, Request,
+    RequestError, RequestId, Restart, RestartAllMode, SpecError, SpecErrorKind,
 };
 
 impl Engine {
@@ -42,7 +42,7 @@ impl Engine {
     }
 
     fn dispatch(&mut self, reply: &PendingReply, request: Request) -> Result<Reply, RequestError> {
-        if self.down {
+        if self.is_down() {
             return Err(RequestError::TreeDown);
         }
         let s = match &request {
@@ -225,7 +225,7 @@ impl Engine {
         if !self.started {
             // Nothing ever ran: the tree is down at once.
             self.started = true;
-            self.down = true;
+            self.outcome = Outcome::ShutDown;
             self.notices.push_back(Notice::TreeDown {
                 reason: ExitReason::shutdown(),
             });

@@ -9,8 +9,6 @@ pub struct Stats {
     pub restart_decisions: u64,
     /// Supervisors that gave up.
     pub give_ups: u64,
-    /// Whether the root itself gave up (the tree went down for too many restarts).
-    pub root_gave_up: bool,
     /// `Spawn` commands emitted.
     pub spawns: u64,
     /// `Stop` commands emitted.

@@ -9,7 +9,8 @@ use crate::plan::{Bound, Mail, Mode, PendingReply, Phase, Plan, PlanKind, SupEve
 use crate::time::duration_nanos;
 use crate::tree::{flag, NodeState, StopCause, SupId, TimerPurpose};
 use crate::{
-    AutoShutdown, Engine, ExitReason, Lifespan, NodeId, Notice, Reply, RequestError, Restart, RestartAllMode, Strategy,
+    AutoShutdown, Engine, ExitReason, Lifespan, NodeId, Notice, Outcome, Reply, RequestError, Restart, RestartAllMode,
+    Strategy,
 };
 
 impl Engine {
@@ -511,7 +512,7 @@ impl Engine {
         let exceeded = sup.window.record(now, intensity, period);
         if exceeded && !self.has_bug(InjectedBug::SkipIntensity) {
             self.stats.give_ups += 1;
-            self.stats.root_gave_up |= s == SupId::ROOT;
+            self.root_gave_up |= s == SupId::ROOT;
             self.notices.push_back(Notice::GiveUp { sup: s.node() });
             return self.end_sup(s, ExitReason::shutdown());
         }
@@ -640,8 +641,13 @@ impl Engine {
         });
         if s == SupId::ROOT {
             self.tree.set_state(s.node(), NodeState::Stopped);
-            self.down = true;
-            self.start_failed = start_failed;
+            self.outcome = if start_failed {
+                Outcome::StartFailed
+            } else if self.root_gave_up {
+                Outcome::RootGaveUp
+            } else {
+                Outcome::ShutDown
+            };
             self.runs.clear_timers();
             self.notices.push_back(Notice::TreeDown { reason });
             for req in std::mem::take(&mut self.shutdown_waiters) {

@@ -8,7 +8,7 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use vigil_sim::{run_seed, Outcome, SimOptions, TraceWriter};
+//! use vigil_sim::{run_seed, SeedOutcome, SimOptions, TraceWriter};
 //!
 //! let cfg = vigil_config::parse_tree(r#"
 //!     [supervisor]
@@ -24,7 +24,8 @@
 //! // The same seed gives the same run.
 //! let again = run_seed(&cfg, 7, &opts, TraceWriter::hashing());
 //! assert_eq!(report.trace_hash, again.trace_hash);
-//! # let _ = Outcome::Up;
+//! // How the run ended: the tree's own outcome, or a stop of the simulator.
+//! assert!(matches!(report.outcome, SeedOutcome::Tree(_) | SeedOutcome::StepBudget));
 //! ```
 
 #![forbid(unsafe_code)]
@@ -60,7 +61,7 @@ pub use options::{SimOptions, DEFAULT_MAX_STEPS};
 pub use oracle::{Oracle, Rule, Violation};
 pub use replay::replay;
 pub use replay_error::ReplayError;
-pub use report::{Outcome, SeedReport};
+pub use report::{SeedOutcome, SeedReport};
 pub use run::{replay_command, run_seed, run_seed_checked};
 pub use runs::{RunPhase, Runs, ENDED_KEPT};
 pub use seed_range::{run_seeds, Summary};

@@ -22,7 +22,7 @@ pub struct SimOptions {
     pub liveness: bool,
     /// The most steps (world events plus engine timeouts) the run may take;
     /// past it the run stops with a [`Rule::StepBudget`](crate::Rule::StepBudget) violation and the
-    /// outcome [`Outcome::StepBudget`](crate::Outcome::StepBudget) instead of running on.
+    /// outcome [`SeedOutcome::StepBudget`](crate::SeedOutcome::StepBudget) instead of running on.
     pub max_steps: u64,
     /// Test-only: run a deliberately broken engine, to prove the oracle
     /// notices. Only a build with the feature `bug-injection` has one

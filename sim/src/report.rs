@@ -3,57 +3,45 @@
 use std::fmt;
 use std::time::Duration;
 
-use vigil_core::{Engine, Stats};
+use vigil_core::{Outcome, Stats};
 
 use crate::fault_plan::FaultPlan;
 use crate::oracle::Violation;
 
-/// How a run ended.
+/// How a simulated run ended: the tree's own [`Outcome`] (the engine's), or
+/// a stop of the simulator itself.
+///
+/// The order is the summary's: the tree's outcomes in their order, then
+/// `Violation`, then `StepBudget`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Outcome {
-    /// The tree was still up at the end.
-    Up,
-    /// The root gave up (too many restarts): the whole tree went down.
-    RootGaveUp,
-    /// The tree was shut down (a shutdown request, or the root ended by
-    /// auto_shutdown, lifespan or one_terminate_all).
-    ShutDown,
-    /// The tree could not start.
-    StartFailed,
+pub enum SeedOutcome {
+    /// The run went to its end; the tree stood as the engine says
+    /// ([`Outcome::Up`]: still up at the end).
+    Tree(Outcome),
     /// The run stopped at a broken invariant.
     Violation,
     /// The run stopped at its step budget ([`SimOptions::max_steps`](crate::SimOptions::max_steps)).
     StepBudget,
 }
 
-impl Outcome {
-    pub(crate) fn of(engine: &Engine) -> Outcome {
-        if !engine.is_down() {
-            return Outcome::Up;
-        }
-        if engine.start_failed() {
-            Outcome::StartFailed
-        } else if engine.stats().root_gave_up {
-            Outcome::RootGaveUp
-        } else {
-            Outcome::ShutDown
-        }
-    }
-
+impl SeedOutcome {
     /// A short name for summaries.
     pub fn as_str(self) -> &'static str {
         match self {
-            Outcome::Up => "tree up at the end",
-            Outcome::RootGaveUp => "root gave up",
-            Outcome::ShutDown => "tree shut down",
-            Outcome::StartFailed => "tree failed to start",
-            Outcome::Violation => "stopped at a broken invariant",
-            Outcome::StepBudget => "stopped at its step budget",
+            SeedOutcome::Tree(o) => o.as_str(),
+            SeedOutcome::Violation => "stopped at a broken invariant",
+            SeedOutcome::StepBudget => "stopped at its step budget",
         }
     }
 }
 
-impl fmt::Display for Outcome {
+impl From<Outcome> for SeedOutcome {
+    fn from(outcome: Outcome) -> Self {
+        SeedOutcome::Tree(outcome)
+    }
+}
+
+impl fmt::Display for SeedOutcome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
@@ -65,7 +53,7 @@ pub struct SeedReport {
     /// Its seed.
     pub seed: u64,
     /// How it ended.
-    pub outcome: Outcome,
+    pub outcome: SeedOutcome,
     /// The first broken rule, if any.
     pub violation: Option<Violation>,
     /// World events and engine timeouts processed.

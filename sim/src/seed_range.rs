@@ -9,7 +9,7 @@ use std::time::Duration;
 use vigil_config::TreeConfig;
 
 use crate::options::SimOptions;
-use crate::report::{Outcome, SeedReport};
+use crate::report::{SeedOutcome, SeedReport};
 use crate::run::run_seed;
 use vigil_trace::TraceWriter;
 
@@ -25,7 +25,7 @@ pub struct Summary {
     /// Total events processed.
     pub events: u64,
     /// How the runs ended.
-    pub outcomes: BTreeMap<Outcome, u64>,
+    pub outcomes: BTreeMap<SeedOutcome, u64>,
     /// Automatic restart decisions, all runs.
     pub restart_decisions: u64,
     /// Supervisor give-ups, all runs.

@@ -17,7 +17,7 @@ use crate::fault_plan::FaultPlan;
 use crate::observer::Observer;
 use crate::options::SimOptions;
 use crate::oracle::Rule;
-use crate::report::{Outcome, SeedReport};
+use crate::report::{SeedOutcome, SeedReport};
 use crate::scenario::{liveness_bound, Scenario, SimWorld};
 use crate::watch::Watch;
 use crate::world::World;
@@ -108,9 +108,9 @@ impl<'a> Simulation<'a> {
         let _ = watch.trace.finish();
         let violation = watch.oracle.violation().cloned();
         let outcome = match &violation {
-            Some(v) if v.rule == Rule::StepBudget => Outcome::StepBudget,
-            Some(_) => Outcome::Violation,
-            None => Outcome::of(self.world.engine()),
+            Some(v) if v.rule == Rule::StepBudget => SeedOutcome::StepBudget,
+            Some(_) => SeedOutcome::Violation,
+            None => SeedOutcome::Tree(self.world.engine().outcome()),
         };
         let watch = self.world.observer();
         SeedReport {

@@ -4,14 +4,15 @@
 //! timeouts from 2 ns), every
 //! simulated run finishes within its step budget: it returns, it took at most
 //! `max_steps` steps, and the only way it may stop early is the budget itself
-//! (`Outcome::StepBudget`), never a broken invariant or a panic.
+//! (`SeedOutcome::StepBudget`), never a broken invariant or a panic.
 //!
 //! `VIGIL_PROPTEST_CASES` scales the number of cases (default 256).
 
 use std::time::Duration;
 
 use proptest::prelude::*;
-use vigil_sim::{run_seed, Outcome, Rule, SimOptions, TraceWriter};
+use vigil_core::Outcome;
+use vigil_sim::{run_seed, Rule, SeedOutcome, SimOptions, TraceWriter};
 
 fn cases() -> u32 {
     std::env::var("VIGIL_PROPTEST_CASES")
@@ -137,10 +138,10 @@ proptest! {
         let report = run_seed(&cfg, seed, &opts, TraceWriter::hashing());
         prop_assert!(report.events <= opts.max_steps, "{} steps\n{text}", report.events);
         match &report.violation {
-            None => prop_assert_ne!(report.outcome, Outcome::StepBudget),
+            None => prop_assert_ne!(report.outcome, SeedOutcome::StepBudget),
             Some(v) => {
                 prop_assert_eq!(v.rule, Rule::StepBudget, "seed {}: {}\n{}", seed, v, text);
-                prop_assert_eq!(report.outcome, Outcome::StepBudget);
+                prop_assert_eq!(report.outcome, SeedOutcome::StepBudget);
             }
         }
     }
@@ -160,7 +161,7 @@ fn a_run_stuck_at_one_instant_stops_at_its_budget_with_a_clear_report() {
         ..SimOptions::default()
     };
     let report = run_seed(&cfg, 0, &opts, TraceWriter::hashing());
-    assert_eq!(report.outcome, Outcome::StepBudget);
+    assert_eq!(report.outcome, SeedOutcome::StepBudget);
     assert_eq!(report.events, 5_000);
     let v = report.violation.expect("the budget is reported");
     assert_eq!(v.rule, Rule::StepBudget);
@@ -186,7 +187,7 @@ fn a_health_timeout_under_three_nanoseconds_makes_progress() {
     let report = run_seed(&cfg, 0, &opts, TraceWriter::hashing());
     assert_eq!(report.violation, None);
     assert!(report.virtual_time > Duration::ZERO, "virtual time advanced");
-    assert_ne!(report.outcome, Outcome::StepBudget);
+    assert_ne!(report.outcome, SeedOutcome::StepBudget);
 }
 
 #[test]
@@ -209,5 +210,5 @@ fn a_backoff_of_centuries_is_not_a_liveness_failure() {
     };
     let report = run_seed(&cfg, 0, &opts, TraceWriter::hashing());
     assert_eq!(report.violation, None);
-    assert_eq!(report.outcome, Outcome::Up);
+    assert_eq!(report.outcome, SeedOutcome::Tree(Outcome::Up));
 }

@@ -21,7 +21,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use vigil_config::{Script, TreeConfig};
-use vigil_sim::{run_seed, Outcome, SeedReport, SimOptions, TraceWriter};
+use vigil_core::Outcome;
+use vigil_sim::{run_seed, SeedOutcome, SeedReport, SimOptions, TraceWriter};
 
 /// A `Write` into shared memory, so the trace can be read after the run.
 #[derive(Clone, Default)]
@@ -178,7 +179,11 @@ fn restart_storm_escalates_to_the_root() {
     let cfg = example("web-stack.toml");
     let opts = scripted("restart-storm.toml", Duration::from_secs(60));
     let (report, trace) = snapshot("script_restart_storm", &cfg, 0, &opts);
-    assert_eq!(report.outcome, Outcome::ShutDown, "the script ends with a shutdown");
+    assert_eq!(
+        report.outcome,
+        SeedOutcome::Tree(Outcome::ShutDown),
+        "the script ends with a shutdown"
+    );
     let lines = parse(&trace);
 
     // The 4th crash of http-1 within web's 10 s window: web gives up ...
@@ -282,7 +287,7 @@ fn rolling_restart_keeps_at_most_one_child_down() {
     let cfg = example("web-stack.toml");
     let opts = scripted("rolling-restart.toml", Duration::from_secs(120));
     let (report, trace) = snapshot("script_rolling_restart", &cfg, 0, &opts);
-    assert_eq!(report.outcome, Outcome::ShutDown);
+    assert_eq!(report.outcome, SeedOutcome::Tree(Outcome::ShutDown));
     let lines = parse(&trace);
 
     // The roll: from the request until its reply, web's children are stopped
@@ -356,7 +361,7 @@ fn hung_stop_is_killed_at_stop_time_plus_shutdown_timeout() {
     let cfg = example("web-stack.toml");
     let opts = scripted("hung-stop.toml", Duration::from_secs(120));
     let (report, trace) = snapshot("script_hung_stop", &cfg, 0, &opts);
-    assert_eq!(report.outcome, Outcome::ShutDown);
+    assert_eq!(report.outcome, SeedOutcome::Tree(Outcome::ShutDown));
     let lines = parse(&trace);
 
     // Every kill comes exactly at its stop plus that child's shutdown timeout.

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use clap::Args;
 use tokio::signal::unix::{signal, SignalKind};
 use vigil_config::{AppliedConfig, TreeConfig};
-use vigil_core::{ExitReason, Notice};
+use vigil_core::{ExitReason, Outcome};
 use vigil_tokio::control::{ControlOptions, ControlServer};
 use vigil_tokio::monitor::{LeakDetection, MonitorSettings};
 use vigil_tokio::{OutputMode, ProcessTreeOptions, Tree, TreeHandle};
@@ -138,7 +138,6 @@ async fn supervise(args: RunArgs, config: PathBuf, cfg: TreeConfig) -> ExitCode 
         Ok(r) => r,
         Err(code) => return code,
     };
-    let mut events = sup.events();
     let (mut term, mut int, mut hup) = match (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
@@ -155,22 +154,10 @@ async fn supervise(args: RunArgs, config: PathBuf, cfg: TreeConfig) -> ExitCode 
     // and one after the other (each holds the current config while it works).
     let current = std::sync::Arc::new(tokio::sync::Mutex::new(AppliedConfig::new(&cfg)));
     let mut stopping = false;
-    let mut root_gave_up = false;
-    let gave_up = |e: &vigil_tokio::TreeEvent| matches!(e.notice, Notice::GiveUp { .. }) && e.path.is_empty();
     loop {
         tokio::select! {
-            // Events first: a give-up is broadcast in the same step the tree goes down.
-            biased;
-            e = events.recv() => {
-                if let Ok(e) = e {
-                    root_gave_up |= gave_up(&e);
-                }
-            }
             reason = sup.wait() => {
-                while let Ok(e) = events.try_recv() {
-                    root_gave_up |= gave_up(&e);
-                }
-                let code = trace_outcome(tree_outcome(&sup, &reason, stopping, root_gave_up), trace.as_ref());
+                let code = trace_outcome(tree_outcome(&sup, &reason, stopping), trace.as_ref());
                 // Let subscribers receive the end of their stream before the runtime goes.
                 control.0.finish(std::time::Duration::from_millis(500)).await;
                 return code;
@@ -220,16 +207,16 @@ fn start(args: &RunArgs, cfg: &TreeConfig, output: &OutputMode) -> Result<Runnin
 }
 
 /// The exit code for the end of the tree (before the trace is accounted for).
-fn tree_outcome(sup: &TreeHandle, reason: &ExitReason, stopping: bool, root_gave_up: bool) -> ExitCode {
+fn tree_outcome(sup: &TreeHandle, reason: &ExitReason, stopping: bool) -> ExitCode {
     match sup.driver_panic() {
         // A bug in vigil: every child was killed; EX_SOFTWARE.
         Some(panic) => {
             tracing::error!(%panic, "vigil failed: every child was killed; exiting 70");
             ExitCode::from(crate::exit::DRIVER_PANIC)
         }
-        // The handle's flag also covers a give-up that happened before
-        // `events` subscribed (a fast crash loop on a busy machine).
-        None => exit_code(reason, stopping, root_gave_up || sup.root_gave_up()),
+        // The handle's outcome is known however early the tree went down
+        // (a give-up before anything could have listened for it).
+        None => exit_code(sup.outcome(), reason, stopping),
     }
 }
 
@@ -269,17 +256,21 @@ async fn on_stop_signal(sup: &TreeHandle, stopping: &mut bool, name: &str) -> Op
     }
 }
 
-fn exit_code(reason: &ExitReason, asked: bool, root_gave_up: bool) -> ExitCode {
-    let failed_start = matches!(reason, ExitReason::Shutdown(d) if d.starts_with("failed_to_start_child"));
-    if failed_start {
-        tracing::error!(%reason, "the tree could not start");
-        ExitCode::from(1)
-    } else if root_gave_up {
-        tracing::error!("the root supervisor gave up: too many restarts");
-        ExitCode::from(1)
-    } else {
-        tracing::info!(%reason, asked, "the tree is down");
-        ExitCode::SUCCESS
+/// 1 for a tree that failed (could not start, or its root gave up), else 0.
+fn exit_code(outcome: Outcome, reason: &ExitReason, asked: bool) -> ExitCode {
+    match outcome {
+        Outcome::StartFailed => {
+            tracing::error!(%reason, "the tree could not start");
+            ExitCode::from(1)
+        }
+        Outcome::RootGaveUp => {
+            tracing::error!("the root supervisor gave up: too many restarts");
+            ExitCode::from(1)
+        }
+        Outcome::ShutDown | Outcome::Up => {
+            tracing::info!(%reason, asked, "the tree is down");
+            ExitCode::SUCCESS
+        }
     }
 }
 

@@ -59,9 +59,8 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use tokio::sync::broadcast::error::RecvError;
-use vigil_core::{ChildSpec, Notice, SupervisorSpec};
-use vigil_tokio::{OutputMode, ProcessSpec, Tree};
+use vigil_core::{ChildSpec, SupervisorSpec};
+use vigil_tokio::{EventKind, Lagged, OutputMode, ProcessSpec, Tree};
 
 use common::flavor::Flavor;
 use common::percentiles::Percentiles;
@@ -218,22 +217,22 @@ fn vigil(flavor: Flavor, output: OutputMode, guard: bool, warmup: usize, n: usiz
         let mut lagged = 0;
         loop {
             match events.recv().await {
-                Ok(e) => match e.notice {
-                    Notice::Exited(run, _) => {
-                        exited.insert(run.generation as usize, e.time.as_nanos());
+                Some(Ok(e)) => match e.kind {
+                    EventKind::Exited { generation, .. } => {
+                        exited.insert(generation as usize, e.time.as_nanos());
                     }
-                    Notice::Started(run) => {
-                        let g = run.generation as usize;
+                    EventKind::Started { generation, .. } => {
+                        let g = generation as usize;
                         runs.push((g, 0, e.time.as_nanos()));
                         if g >= stop_at {
                             break;
                         }
                     }
-                    Notice::GiveUp { .. } | Notice::TreeDown { .. } => panic!("the tree went down"),
+                    EventKind::GiveUp | EventKind::TreeDown { .. } => panic!("the tree went down"),
                     _ => {}
                 },
-                Err(RecvError::Lagged(k)) => lagged += k,
-                Err(RecvError::Closed) => panic!("events closed"),
+                Some(Err(Lagged(k))) => lagged += k,
+                None => panic!("the tree went down"),
             }
         }
         assert_eq!(lagged, 0, "the event receiver lagged");

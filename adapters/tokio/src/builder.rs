@@ -1,8 +1,17 @@
-//! Building a tree whose workers are tasks, processes or nested supervisors.
+//! Building a tree: the root ([`Tree`]: its spec, its children, the settings
+//! of the whole tree) and the children of a nested supervisor ([`Children`]).
+//!
+//! Each thing is said once: a supervisor's strategy and limits in its
+//! [`SupervisorSpec`] (the root's in [`Tree::new`], a nested one's in its
+//! [`ChildSpec::supervisor`]), its children with the builder methods, and
+//! the settings of the whole tree (control server, monitors, process guard)
+//! on the root only. What the types cannot rule out is refused by
+//! [`Tree::start`] with a [`BuildError`].
 
 use std::future::Future;
+use std::sync::Arc;
 
-use vigil_core::{ChildKind, ChildSpec, SpecError, SupervisorSpec};
+use vigil_core::{ChildKind, ChildSpec, SpecError, SpecErrorKind, SupervisorSpec, MAX_DEPTH};
 
 use crate::context::RunContext;
 use crate::control::ControlServer;
@@ -13,44 +22,164 @@ use crate::payloads::Payload;
 use crate::process::ProcessSpec;
 use crate::task::task_fn;
 
-/// A supervision tree to run: the root's spec plus its children, each a task,
-/// an OS process or a nested [`Tree`].
+/// A supervision tree to run: the root supervisor's spec, its children (each
+/// a task, an OS process or a nested supervisor), and the settings that
+/// belong to the whole tree (a control server, the monitors, the process
+/// guard). [`Tree::start`] starts it on the current tokio runtime.
 ///
 /// ```
 /// use std::time::Duration;
-/// use vigil_core::{ChildSpec, SupervisorSpec};
-/// use vigil_tokio::Tree;
+/// use vigil_core::{ChildSpec, Strategy, SupervisorSpec};
+/// use vigil_tokio::{Children, Tree};
 ///
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-/// let sup = Tree::new(SupervisorSpec::new().intensity(3))
-///     .task(ChildSpec::worker("ticker"), |ctx| async move {
-///         ctx.stopped().await; // work until asked to stop
-///         Ok::<(), std::io::Error>(())
-///     })
+/// let idle = |ctx: vigil_tokio::RunContext| async move {
+///     ctx.stopped().await; // work until asked to stop
+///     Ok::<(), std::io::Error>(())
+/// };
+/// let tree = Tree::new(SupervisorSpec::new().intensity(3))
+///     .task(ChildSpec::worker("ticker"), idle)
+///     .supervisor(
+///         ChildSpec::supervisor("pair", SupervisorSpec::new().strategy(Strategy::OneForAll)),
+///         Children::new()
+///             .task(ChildSpec::worker("producer"), idle)
+///             .task(ChildSpec::worker("consumer"), idle),
+///     )
 ///     .start()
-///     .expect("valid tree");
-/// let reason = sup.shutdown().await;
+///     .expect("a valid tree");
+/// let reason = tree.shutdown().await;
 /// assert!(reason.is_normal());
 /// # });
 /// ```
 #[derive(Default)]
+#[must_use = "a tree does nothing until it is started"]
 pub struct Tree {
+    /// The root's spec as given (its `children` must be empty: checked at start).
     spec: SupervisorSpec,
-    children: Vec<(ChildSpec, Node)>,
+    children: Children,
     monitor: MonitorSettings,
     control: Option<ControlServer>,
     guard_off: bool,
 }
 
+/// The children of a nested supervisor, in start order: tasks, OS processes
+/// and supervisors of their own. A nested supervisor is
+/// `.supervisor(ChildSpec::supervisor(name, spec), children)`: its strategy
+/// and limits are in `spec`, its children here, and nothing else (the
+/// settings of the whole tree are the root's, on [`Tree`]).
+///
+/// ```
+/// use vigil_core::{ChildSpec, SupervisorSpec};
+/// use vigil_tokio::{Children, ProcessSpec};
+///
+/// let workers = Children::new()
+///     .task(ChildSpec::worker("cache"), |ctx| async move {
+///         ctx.stopped().await;
+///         Ok::<(), String>(())
+///     })
+///     .process(ChildSpec::worker("proxy"), ProcessSpec::new(["sleep", "3600"]))
+///     .supervisor(ChildSpec::supervisor("empty", SupervisorSpec::new()), Children::new());
+/// assert_eq!(workers.len(), 3);
+/// ```
+#[derive(Default)]
+#[must_use = "children do nothing until given to a supervisor"]
+pub struct Children {
+    list: Vec<(ChildSpec, Node)>,
+}
+
+/// What a child runs: a worker's payload, or a nested supervisor's children.
+enum Node {
+    Worker(Payload),
+    Supervisor(Children),
+}
+
+/// Why [`Tree::start`] refused a tree: something said in a way that would
+/// be ignored, or a spec the engine rejects. Nothing was started.
+///
+/// ```
+/// use vigil_core::{ChildSpec, SupervisorSpec};
+/// use vigil_tokio::{BuildError, Children, Tree};
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// // A worker spec given where a supervisor's is needed.
+/// let err = Tree::new(SupervisorSpec::new())
+///     .supervisor(ChildSpec::worker("grp"), Children::new())
+///     .start()
+///     .unwrap_err();
+/// assert_eq!(err, BuildError::NotASupervisor { path: "grp".into() });
+/// # });
+/// ```
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// A supervisor's spec lists children (with `SupervisorSpec::child`):
+    /// they have nothing to run. The spec given to [`Tree::new`] (`path`
+    /// `""`) or to [`ChildSpec::supervisor`] states the strategy and limits;
+    /// the children are added with the builder methods.
+    #[error(
+        "the spec of the supervisor at `{}` lists children ({}), which have nothing to run: add them with the \
+         builder (`.task`, `.process`, `.supervisor`) instead",
+        shown(.path),
+        .children.join(", ")
+    )]
+    SpecHasChildren {
+        /// The supervisor's path (`""` for the root).
+        path: String,
+        /// The names of the children its spec lists.
+        children: Vec<String>,
+    },
+    /// `.supervisor(spec, children)` was given a worker's spec: a nested
+    /// supervisor's spec is `ChildSpec::supervisor(name, SupervisorSpec)`.
+    #[error(
+        "`{path}` is added with `.supervisor(..)` but its spec is a worker's: use \
+         `ChildSpec::supervisor(name, SupervisorSpec)`, which states its strategy and limits"
+    )]
+    NotASupervisor {
+        /// The child's path.
+        path: String,
+    },
+    /// A worker (`.task`, `.process` ...) was given a supervisor's spec.
+    #[error(
+        "`{path}` is added as a worker but its spec is a supervisor's: use `ChildSpec::worker(name)`, or \
+         `.supervisor(spec, children)` for a nested supervisor"
+    )]
+    NotAWorker {
+        /// The child's path.
+        path: String,
+    },
+    /// The engine rejected the spec (a duplicate name, an invalid limit ...).
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+}
+
+/// A path as the errors show it (`/` for the root, as [`SpecError`] does).
+fn shown(path: &str) -> &str {
+    if path.is_empty() {
+        "/"
+    } else {
+        path
+    }
+}
+
 /// How [`Tree::start_processes`] runs a tree of OS processes.
+///
+/// ```
+/// use vigil_tokio::ProcessTreeOptions;
+/// // No trace, the default monitor settings, no control server.
+/// let options = ProcessTreeOptions::default();
+/// assert!(options.trace.is_none() && options.control.is_none());
+/// ```
 #[derive(Default)]
 pub struct ProcessTreeOptions {
-    /// Where to write the JSON-lines trace (docs/TRACE.md), if anywhere.
+    /// Where to write the JSON-lines trace (docs/TRACE.md), if anywhere
+    /// (default: nowhere).
     pub trace: Option<Box<dyn std::io::Write + Send>>,
-    /// How the process children's resources are watched.
+    /// How the process children's resources are watched (default:
+    /// [`MonitorSettings::default`]).
     pub monitor: MonitorSettings,
     /// A bound control server to serve this tree from its first event; every
-    /// process run then gets `VIGIL_SOCKET` and its own `VIGIL_TOKEN`.
+    /// process run then gets `VIGIL_SOCKET` and its own `VIGIL_TOKEN`
+    /// (default: none).
     pub control: Option<ControlServer>,
 }
 
@@ -64,42 +193,170 @@ impl std::fmt::Debug for ProcessTreeOptions {
     }
 }
 
-enum Node {
-    Leaf(Payload),
-    Sup(Tree),
-}
-
 impl std::fmt::Debug for Tree {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Tree")
             .field("spec", &self.spec)
-            .field(
-                "children",
-                &self.children.iter().map(|(c, _)| c.name.as_str()).collect::<Vec<_>>(),
-            )
+            .field("children", &self.children)
             .finish()
     }
 }
 
+/// One level: each child's name, and for a nested supervisor how many
+/// children it has (not them: a hostile nesting must not overflow the stack).
+impl std::fmt::Debug for Children {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map()
+            .entries(self.list.iter().map(|(spec, node)| match node {
+                Node::Worker(_) => (spec.name.as_str(), None),
+                Node::Supervisor(c) => (spec.name.as_str(), Some(c.len())),
+            }))
+            .finish()
+    }
+}
+
+impl Children {
+    /// No children yet.
+    pub fn new() -> Self {
+        Children::default()
+    }
+
+    /// How many children were added (nested supervisors count as one).
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    /// Whether no child was added.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    /// Add a task worker: `f` is called for every run with that run's
+    /// [`RunContext`], and the future it returns is spawned as a tokio task.
+    /// `Ok` ends the run normally (`shutdown` if it was asked to stop),
+    /// `Err(e)` with `error(e)`, a panic with `panic(..)`. `spec` must be a
+    /// worker's ([`ChildSpec::worker`]).
+    pub fn task<F, Fut, E>(self, spec: ChildSpec, f: F) -> Self
+    where
+        F: Fn(RunContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), E>> + Send + 'static,
+        E: std::fmt::Display + Send + 'static,
+    {
+        self.push_worker(spec, Payload::Task(task_fn(f)))
+    }
+
+    /// Add an OS process worker. `spec` must be a worker's ([`ChildSpec::worker`]).
+    pub fn process(self, spec: ChildSpec, process: ProcessSpec) -> Self {
+        self.push_worker(spec, Payload::Process(process))
+    }
+
+    /// Add a nested supervisor: `spec` (from [`ChildSpec::supervisor`]) gives
+    /// its name, restart and shutdown attributes, strategy and limits, and
+    /// `children` its children.
+    pub fn supervisor(mut self, spec: ChildSpec, children: Children) -> Self {
+        self.list.push((spec, Node::Supervisor(children)));
+        self
+    }
+
+    /// Add a worker that runs `payload`: every kind of worker is added
+    /// through here (its builder method is this one line).
+    pub(crate) fn push_worker(mut self, spec: ChildSpec, payload: Payload) -> Self {
+        self.list.push((spec, Node::Worker(payload)));
+        self
+    }
+
+    /// The engine's specs of these children, under the supervisor at
+    /// `parent`, `depth` deep (the root's children are at 1): every worker's
+    /// tag is its index in `payloads`, as the driver takes them (see
+    /// [`crate::payloads`]). Deeper than the engine accepts is refused here,
+    /// before recursing, as the engine would refuse it.
+    fn build(mut self, parent: &str, depth: usize, payloads: &mut Vec<Payload>) -> Result<Vec<ChildSpec>, BuildError> {
+        let list = std::mem::take(&mut self.list);
+        if depth > MAX_DEPTH && !list.is_empty() {
+            return Err(BuildError::Spec(SpecError {
+                path: parent.to_owned(),
+                kind: SpecErrorKind::TooDeep { max: MAX_DEPTH },
+            }));
+        }
+        let mut specs = Vec::with_capacity(list.len());
+        for (mut child, node) in list {
+            let path = join(parent, &child.name);
+            match (node, &mut child.kind) {
+                (Node::Worker(payload), ChildKind::Worker) => {
+                    child.tag = payloads.len() as u64;
+                    payloads.push(payload);
+                }
+                (Node::Worker(_), ChildKind::Supervisor(_)) => return Err(BuildError::NotAWorker { path }),
+                (Node::Supervisor(children), ChildKind::Supervisor(spec)) => {
+                    refuse_listed_children(&path, spec)?;
+                    let built = children.build(&path, depth + 1, payloads)?;
+                    Arc::make_mut(spec).children = built;
+                }
+                (Node::Supervisor(_), ChildKind::Worker) => return Err(BuildError::NotASupervisor { path }),
+            }
+            specs.push(child);
+        }
+        Ok(specs)
+    }
+}
+
+/// Nested children are dropped one level at a time, not recursively: a
+/// hostile nesting (far deeper than [`MAX_DEPTH`], which `start` refuses)
+/// must not overflow the stack when it is dropped.
+impl Drop for Children {
+    fn drop(&mut self) {
+        let mut lists = vec![std::mem::take(&mut self.list)];
+        while let Some(list) = lists.pop() {
+            for (_, node) in list {
+                if let Node::Supervisor(mut nested) = node {
+                    lists.push(std::mem::take(&mut nested.list));
+                }
+            }
+        }
+    }
+}
+
+/// A supervisor's spec must not list children of its own (they would run nothing).
+fn refuse_listed_children(path: &str, spec: &SupervisorSpec) -> Result<(), BuildError> {
+    if spec.children.is_empty() {
+        return Ok(());
+    }
+    Err(BuildError::SpecHasChildren {
+        path: path.to_owned(),
+        children: spec.children.iter().map(|c| c.name.clone()).collect(),
+    })
+}
+
+fn join(parent: &str, name: &str) -> String {
+    if parent.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{parent}/{name}")
+    }
+}
+
 impl Tree {
-    /// A tree whose root supervisor has `spec`'s strategy and limits (its
-    /// `children` are ignored: add them with the builder methods).
+    /// A tree whose root supervisor has `spec`'s strategy and limits
+    /// (intensity, period, auto_shutdown, lifespan). Its children are added
+    /// with the builder methods: a `spec` that lists children of its own is
+    /// refused by [`Tree::start`] ([`BuildError::SpecHasChildren`]).
+    ///
+    /// The settings of the whole tree start at their defaults: no control
+    /// server ([`Tree::control`]), [`MonitorSettings::default`]
+    /// ([`Tree::monitor`]), processes under the guard where there is one
+    /// ([`Tree::process_guard`]).
     pub fn new(spec: SupervisorSpec) -> Self {
         Tree {
-            spec: SupervisorSpec {
-                children: Vec::new(),
-                ..spec
-            },
-            children: Vec::new(),
-            monitor: MonitorSettings::default(),
-            control: None,
-            guard_off: false,
+            spec,
+            ..Tree::default()
         }
     }
 
     /// Serve this tree on a bound control server (see [`crate::control`]):
     /// the server starts with the tree, and every process run gets
-    /// `VIGIL_SOCKET` and its own `VIGIL_TOKEN`. Only the root's setting counts.
+    /// `VIGIL_SOCKET` and its own `VIGIL_TOKEN`. Default: no server.
     pub fn control(mut self, server: ControlServer) -> Self {
         self.control = Some(server);
         self
@@ -108,37 +365,19 @@ impl Tree {
     /// How the resources of the tree's process children are watched (the
     /// sampling interval, a memory limit over the whole tree, leak
     /// detection; each child's own limit is [`ProcessSpec::memory_limit`]).
-    /// Only the root's settings count.
+    /// Default: [`MonitorSettings::default`].
     pub fn monitor(mut self, settings: MonitorSettings) -> Self {
         self.monitor = settings;
         self
     }
 
-    /// Add a task worker: `f` is called for every run with that run's [`RunContext`].
-    /// `Ok` ends the run normally, `Err(e)` with `error(e)`, a panic with `panic(..)`.
-    pub fn task<F, Fut, E>(mut self, spec: ChildSpec, f: F) -> Self
-    where
-        F: Fn(RunContext) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<(), E>> + Send + 'static,
-        E: std::fmt::Display + Send + 'static,
-    {
-        self.children.push((spec, Node::Leaf(Payload::Task(task_fn(f)))));
-        self
-    }
-
-    /// Add an OS process worker.
-    pub fn process(mut self, spec: ChildSpec, process: ProcessSpec) -> Self {
-        self.children.push((spec, Node::Leaf(Payload::Process(process))));
-        self
-    }
-
-    /// Whether OS process workers run under a process guard (the default is
-    /// `true`). The guard only exists where the binary calls
+    /// Whether OS process workers run under a process guard. Default: `true`.
+    /// The guard only exists where the binary calls
     /// [`guard::enter_if_guard`](crate::guard::enter_if_guard) at the top of
     /// `main`: elsewhere processes are forked with `PR_SET_PDEATHSIG`
-    /// whatever this says (see [`crate::guard`] for the difference). Only the
-    /// root's setting counts; it applies to every process of the tree,
-    /// those added later with [`TreeHandle::start_process`] included.
+    /// whatever this says (see [`crate::guard`] for the difference). It
+    /// applies to every process of the tree, those added later with
+    /// [`TreeHandle::start_process`] included.
     ///
     /// [`TreeHandle::start_process`]: crate::TreeHandle::start_process
     pub fn process_guard(mut self, on: bool) -> Self {
@@ -146,37 +385,50 @@ impl Tree {
         self
     }
 
-    /// Add a nested supervisor: `spec` gives its name and restart/shutdown
-    /// attributes, `tree` its strategy, limits and children.
-    pub fn supervisor(mut self, spec: ChildSpec, tree: Tree) -> Self {
-        self.children.push((spec, Node::Sup(tree)));
-        self
+    /// Add a task worker to the root: see [`Children::task`].
+    pub fn task<F, Fut, E>(self, spec: ChildSpec, f: F) -> Self
+    where
+        F: Fn(RunContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), E>> + Send + 'static,
+        E: std::fmt::Display + Send + 'static,
+    {
+        self.with_children(|c| c.task(spec, f))
     }
 
-    /// Flatten into an engine spec and the payloads: every worker's tag is
-    /// its index in `payloads`, as the driver takes them (see
-    /// [`crate::payloads`]).
-    fn build(self, payloads: &mut Vec<Payload>) -> SupervisorSpec {
-        let mut spec = self.spec;
-        for (mut child, node) in self.children {
-            match node {
-                Node::Leaf(p) => {
-                    child.kind = ChildKind::Worker;
-                    child.tag = payloads.len() as u64;
-                    payloads.push(p);
-                }
-                Node::Sup(tree) => {
-                    child.kind = ChildKind::Supervisor(std::sync::Arc::new(tree.build(payloads)));
-                }
-            }
-            spec.children.push(child);
-        }
-        spec
+    /// Add an OS process worker to the root: see [`Children::process`].
+    pub fn process(self, spec: ChildSpec, process: ProcessSpec) -> Self {
+        self.with_children(|c| c.process(spec, process))
+    }
+
+    /// Add a nested supervisor to the root: see [`Children::supervisor`].
+    pub fn supervisor(self, spec: ChildSpec, children: Children) -> Self {
+        self.with_children(|c| c.supervisor(spec, children))
+    }
+
+    /// Add children to the root with `add`, a method of [`Children`]: each
+    /// builder method of `Tree` is this one line over its `Children` twin
+    /// (a new kind of child adds a `Children` method that calls
+    /// [`Children::push_worker`], and a `Tree` method that calls this).
+    pub(crate) fn with_children(mut self, add: impl FnOnce(Children) -> Children) -> Self {
+        self.children = add(std::mem::take(&mut self.children));
+        self
     }
 
     /// Start a tree from an engine spec whose workers are all OS processes:
     /// every worker's [`ChildSpec::tag`] is its index in `processes` (as
     /// `vigil-config` builds them). This is what `vigil run` uses.
+    ///
+    /// ```
+    /// use vigil_core::{ChildSpec, SupervisorSpec};
+    /// use vigil_tokio::{ProcessSpec, ProcessTreeOptions, Tree};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let spec = SupervisorSpec::new().child(ChildSpec::worker("sleeper").tag(0));
+    /// let processes = vec![ProcessSpec::new(["sleep", "3600"])];
+    /// let tree = Tree::start_processes(spec, processes, ProcessTreeOptions::default()).expect("a valid spec");
+    /// tree.shutdown().await;
+    /// # });
+    /// ```
     pub fn start_processes(
         spec: SupervisorSpec,
         processes: Vec<ProcessSpec>,
@@ -198,22 +450,94 @@ impl Tree {
     }
 
     /// Validate the tree and start it on the current tokio runtime: a driver
-    /// task owns the engine; the returned handle talks to it.
-    pub fn start(mut self) -> Result<TreeHandle, SpecError> {
+    /// task owns the engine; the returned handle talks to it. Nothing starts
+    /// if the tree is refused ([`BuildError`]).
+    pub fn start(self) -> Result<TreeHandle, BuildError> {
+        let Tree {
+            mut spec,
+            children,
+            monitor,
+            control,
+            guard_off,
+        } = self;
+        refuse_listed_children("", &spec)?;
         let mut payloads = Vec::new();
-        let monitor = self.monitor;
-        let control = self.control.take();
-        let guard_off = self.guard_off;
-        let spec = self.build(&mut payloads);
-        driver::spawn(
-            spec,
-            &payloads,
-            driver::Options {
-                monitor,
-                control,
-                guard_off,
-                ..driver::Options::default()
-            },
-        )
+        spec.children = children.build("", 1, &mut payloads)?;
+        let options = driver::Options {
+            monitor,
+            control,
+            guard_off,
+            ..driver::Options::default()
+        };
+        Ok(driver::spawn(spec, &payloads, options)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use vigil_core::{ChildSpec, Strategy, SupervisorSpec};
+
+    use super::*;
+
+    fn idle() -> Payload {
+        Payload::Process(ProcessSpec::new(["true"]))
+    }
+
+    #[test]
+    fn a_nested_supervisor_keeps_the_strategy_of_its_child_spec() {
+        let one_for_all = SupervisorSpec::new().strategy(Strategy::OneForAll).intensity(7);
+        let children = Children::new()
+            .supervisor(
+                ChildSpec::supervisor("grp", one_for_all),
+                Children::new().push_worker(ChildSpec::worker("a"), idle()),
+            )
+            .push_worker(ChildSpec::worker("b"), idle());
+        let mut payloads = Vec::new();
+        let specs = children.build("", 1, &mut payloads).unwrap();
+        let ChildKind::Supervisor(grp) = &specs[0].kind else {
+            panic!("grp is a supervisor")
+        };
+        assert_eq!((grp.strategy, grp.intensity), (Strategy::OneForAll, 7));
+        assert_eq!(grp.children.len(), 1);
+        assert_eq!((grp.children[0].name.as_str(), grp.children[0].tag), ("a", 0));
+        assert_eq!((specs[1].name.as_str(), specs[1].tag), ("b", 1));
+        assert_eq!(payloads.len(), 2);
+    }
+
+    #[test]
+    fn mismatched_kinds_are_refused_with_their_path() {
+        let nested =
+            |inner: Children| Children::new().supervisor(ChildSpec::supervisor("s", SupervisorSpec::new()), inner);
+        let worker_as_sup = nested(Children::new().supervisor(ChildSpec::worker("w"), Children::new()));
+        assert_eq!(
+            worker_as_sup.build("", 1, &mut Vec::new()).unwrap_err(),
+            BuildError::NotASupervisor { path: "s/w".into() }
+        );
+        let sup_as_worker =
+            nested(Children::new().push_worker(ChildSpec::supervisor("x", SupervisorSpec::new()), idle()));
+        assert_eq!(
+            sup_as_worker.build("", 1, &mut Vec::new()).unwrap_err(),
+            BuildError::NotAWorker { path: "s/x".into() }
+        );
+    }
+
+    #[test]
+    fn listed_children_are_refused_naming_them() {
+        let listing = SupervisorSpec::new()
+            .child(ChildSpec::worker("ghost"))
+            .child(ChildSpec::worker("spook"));
+        let children = Children::new().supervisor(ChildSpec::supervisor("grp", listing), Children::new());
+        let err = children.build("top", 2, &mut Vec::new()).unwrap_err();
+        assert_eq!(
+            err,
+            BuildError::SpecHasChildren {
+                path: "top/grp".into(),
+                children: vec!["ghost".into(), "spook".into()]
+            }
+        );
+        assert!(
+            err.to_string().contains("`top/grp` lists children (ghost, spook)"),
+            "{err}"
+        );
     }
 }

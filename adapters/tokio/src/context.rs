@@ -12,6 +12,32 @@ use crate::report::{ReportSender, RunnerReport};
 /// A task should watch [`RunContext::stopped`] and return soon after it fires
 /// (that is `Stop`); if it does not return before its shutdown deadline, the
 /// engine kills it (the future is dropped).
+///
+/// ```
+/// use std::time::Duration;
+/// use vigil_core::{ChildSpec, Readiness, SupervisorSpec};
+/// use vigil_tokio::{RunContext, Tree};
+///
+/// async fn db(ctx: RunContext) -> Result<(), String> {
+///     assert_eq!(ctx.path(), "db");
+///     ctx.status(format!("connecting (run {})", ctx.generation()));
+///     ctx.ready(); // readiness `notify`: the next sibling starts now
+///     loop {
+///         tokio::select! {
+///             _ = ctx.stopped() => return Ok(()), // Stop: clean up and return
+///             _ = tokio::time::sleep(Duration::from_millis(100)) => ctx.heartbeat(),
+///         }
+///     }
+/// }
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let tree = Tree::new(SupervisorSpec::new())
+///     .task(ChildSpec::worker("db").readiness(Readiness::Notify), db)
+///     .start()
+///     .expect("a valid tree");
+/// assert!(tree.shutdown().await.is_normal());
+/// # });
+/// ```
 #[derive(Clone, Debug)]
 pub struct RunContext {
     pub(crate) run: RunId,
@@ -22,11 +48,14 @@ pub struct RunContext {
 
 impl RunContext {
     /// The worker's path in the tree (`web/db`).
+    #[must_use]
     pub fn path(&self) -> &str {
         &self.path
     }
 
-    /// This run's generation.
+    /// This run's generation (it never repeats in a tree, and grows from one
+    /// run of a worker to the next).
+    #[must_use]
     pub fn generation(&self) -> u64 {
         self.run.generation
     }
@@ -37,11 +66,13 @@ impl RunContext {
     }
 
     /// Whether the supervisor has asked this run to stop.
+    #[must_use]
     pub fn is_stop_requested(&self) -> bool {
         self.stop.is_cancelled()
     }
 
     /// The stop signal as a token, to hand to code that takes one.
+    #[must_use]
     pub fn stop_token(&self) -> CancellationToken {
         self.stop.clone()
     }

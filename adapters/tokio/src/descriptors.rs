@@ -80,6 +80,14 @@ fn nr_open() -> u64 {
 /// that needs many descriptors should. Logs what it did at debug level, and
 /// warns when the result is below [`LOW_LIMIT`]. The process children
 /// inherit the raised limit.
+///
+/// ```
+/// use vigil_tokio::descriptors::{raise_nofile_limit, soft_limit};
+/// if let Ok(limit) = raise_nofile_limit() {
+///     assert!(limit.soft >= limit.before && limit.soft <= limit.hard);
+///     assert_eq!(soft_limit(), limit.soft);
+/// }
+/// ```
 pub fn raise_nofile_limit() -> Result<NofileLimit, LimitError> {
     let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).map_err(LimitError::Read)?;
     let target = if hard == RLIM_INFINITY { nr_open() } else { hard };
@@ -114,6 +122,11 @@ pub fn raise_nofile_limit() -> Result<NofileLimit, LimitError> {
 }
 
 /// The current soft `RLIMIT_NOFILE` (`u64::MAX` if unlimited or unreadable).
+///
+/// ```
+/// assert!(vigil_tokio::descriptors::soft_limit() > 0);
+/// ```
+#[must_use]
 pub fn soft_limit() -> u64 {
     match getrlimit(Resource::RLIMIT_NOFILE) {
         Ok((soft, _)) if soft != RLIM_INFINITY => soft,
@@ -125,6 +138,14 @@ pub fn soft_limit() -> u64 {
 /// tree's process children need. Shared by the driver (which counts the
 /// process children whenever the tree changes) and the control server
 /// (which admits connections within what is left).
+///
+/// ```
+/// use vigil_tokio::descriptors::{DescriptorBudget, PER_CHILD, RESERVE};
+/// let budget = DescriptorBudget::with_limit(1024);
+/// budget.set_process_children(10, 10 * PER_CHILD);
+/// let allowance = budget.allowance();
+/// assert_eq!(allowance.connections, 1024 - 10 * PER_CHILD - RESERVE);
+/// ```
 #[derive(Debug, Default)]
 pub struct DescriptorBudget {
     /// Process children, and the descriptors they need together.
@@ -182,6 +203,7 @@ impl DescriptorBudget {
     }
 
     /// What is left for connections now.
+    #[must_use]
     pub fn allowance(&self) -> Allowance {
         let limit = self.limit.unwrap_or_else(soft_limit);
         let (children, reserved) = *self.children.lock().unwrap_or_else(std::sync::PoisonError::into_inner);

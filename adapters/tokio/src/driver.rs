@@ -28,14 +28,15 @@ use std::time::Duration;
 use futures_util::FutureExt;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use vigil_core::{
-    Command, Engine, ExitReason, Input, NodeId, Notice, Readiness, Reply, Request, RequestError, RequestId, RequestOp,
-    RunId, SpecError, SupervisorSpec,
+    Command, Engine, ExitReason, Input, Instant, NodeId, Notice, Outcome, Readiness, Reply, Request, RequestError,
+    RequestId, RequestOp, RunId, SpecError, SupervisorSpec,
 };
 
 use crate::clock::Clock;
 use crate::control::{ControlServer, RunTokens};
 use crate::descriptors::{self, DescriptorBudget};
-use crate::handle::{TreeEvent, TreeHandle, TreeStatus};
+use crate::events::TreeEvent;
+use crate::handle::{Down, TreeHandle, TreeStatus};
 use crate::message::{Msg, RequestMsg};
 use crate::monitor::{MonitorHandle, MonitorService, MonitorSettings, MonitoredRun};
 use crate::payloads::{ByTag, Grant, Payload, PayloadRegistry};
@@ -112,12 +113,14 @@ struct Driver {
     runs: Vec<Option<(RunId, RunHandle)>>,
     reports_tx: ReportSender,
     pending: BTreeMap<RequestId, Pending>,
+    /// The only sender of the events (handles hold weak ones): the streams
+    /// end when the driver does.
     events: broadcast::Sender<TreeEvent>,
-    down: watch::Sender<Option<ExitReason>>,
+    down: watch::Sender<Option<Down>>,
     path: String,
     trace: Option<vigil_trace::TraceWriter>,
     /// Live trace lines for subscribers (`TreeHandle::trace`), rendered only
-    /// while someone listens.
+    /// while someone listens; the only sender, as for `events`.
     trace_lines: broadcast::Sender<Arc<str>>,
     line_writer: vigil_trace::TraceWriter,
     control: Option<ControlEnv>,
@@ -175,8 +178,8 @@ pub(crate) fn spawn(mut spec: SupervisorSpec, payloads: &[Payload], opts: Option
     };
     let sup = TreeHandle {
         tx,
-        events,
-        trace_lines,
+        events: events.downgrade(),
+        trace_lines: trace_lines.downgrade(),
         down: down_rx,
         status,
         monitors,
@@ -334,9 +337,25 @@ impl Driver {
         let _ = self.status.driver_panic.set(message.clone());
         let waiting = self.kill_live_runs();
         self.await_exits(waiting, reports).await;
-        let _ = self
-            .down
-            .send(Some(ExitReason::Panic(format!("driver panicked: {message}"))));
+        self.publish_down(ExitReason::Panic(format!("driver panicked: {message}")));
+    }
+
+    /// Tell every handle the tree is down, once (a later call does nothing):
+    /// `reason` and how the tree ended. The engine's outcome if it has one;
+    /// a tree the adapter ended while the engine still ran it (`kill_all`, a
+    /// driver panic) reads [`Outcome::ShutDown`].
+    fn publish_down(&self, reason: ExitReason) {
+        let outcome = match self.engine.outcome() {
+            Outcome::Up => Outcome::ShutDown,
+            ended => ended,
+        };
+        self.down.send_if_modified(|down| {
+            let first = down.is_none();
+            if first {
+                *down = Some(Down { reason, outcome });
+            }
+            first
+        });
     }
 
     /// The driver's last step: answer what is still waiting (later requests
@@ -358,9 +377,8 @@ impl Driver {
                 Err(_) => tracing::error!("the trace sink panicked while being flushed"),
             }
         }
-        if self.down.borrow().is_none() {
-            let _ = self.down.send(Some(ExitReason::Killed));
-        }
+        // After `kill_all` (the engine never ended the root).
+        self.publish_down(ExitReason::Killed);
     }
 
     /// Kill every live run at once (SIGKILL to each process group, abort each
@@ -377,11 +395,8 @@ impl Driver {
                 t.notice(&self.engine, now, &notice);
             }
             if self.events.receiver_count() > 0 {
-                let _ = self.events.send(TreeEvent {
-                    time: now,
-                    path: self.engine.path(run.node).unwrap_or_default(),
-                    notice,
-                });
+                let path = self.engine.path(run.node).unwrap_or_default();
+                let _ = self.events.send(TreeEvent::of_notice(&self.engine, now, &path, notice));
             }
         }
         let waiting = self.kill_live_runs();
@@ -570,35 +585,13 @@ impl Driver {
                 }
                 log_notice(&self.path, &n);
             }
-            if let Some(t) = self.trace.as_mut() {
-                t.notice(&self.engine, now, &n);
-            }
-            if self.trace_lines.receiver_count() > 0 {
-                self.line_writer.notice(&self.engine, now, &n);
-                let line = String::from_utf8_lossy(self.line_writer.last_line());
-                let _ = self.trace_lines.send(Arc::from(line.as_ref()));
-            }
-            self.payloads.observe(&n);
-            if let Notice::Reply { id, result, .. } = &n {
-                if let Some(Pending { reply, grant }) = self.pending.remove(id) {
-                    if let Some((path, grant)) = grant {
-                        self.payloads.answered(&self.engine, &path, result, grant);
-                    }
-                    let _ = reply.send(result.as_ref().clone());
-                }
-            }
+            self.record(now, &n);
             if let Notice::TreeDown { reason } = &n {
-                self.status
-                    .root_gave_up
-                    .store(self.engine.stats().root_gave_up, Ordering::SeqCst);
-                let _ = self.down.send(Some(reason.clone()));
+                self.publish_down(reason.clone());
             }
-            if self.events.receiver_count() > 0 {
-                let _ = self.events.send(TreeEvent {
-                    time: now,
-                    path: self.path.clone(),
-                    notice: n,
-                });
+            // The event takes the notice; it is built only for a listener.
+            if subscribed {
+                let _ = self.events.send(TreeEvent::of_notice(&self.engine, now, &self.path, n));
             }
         }
         if reshaped {
@@ -606,6 +599,28 @@ impl Driver {
         }
         while let Some(cmd) = self.engine.poll_command() {
             self.command(cmd);
+        }
+    }
+
+    /// What a notice changes besides the log and the events: the trace and
+    /// its live lines, the payload registry, and a waiting request's answer.
+    fn record(&mut self, now: Instant, n: &Notice) {
+        if let Some(t) = self.trace.as_mut() {
+            t.notice(&self.engine, now, n);
+        }
+        if self.trace_lines.receiver_count() > 0 {
+            self.line_writer.notice(&self.engine, now, n);
+            let line = String::from_utf8_lossy(self.line_writer.last_line());
+            let _ = self.trace_lines.send(Arc::from(line.as_ref()));
+        }
+        self.payloads.observe(n);
+        if let Notice::Reply { id, result, .. } = n {
+            if let Some(Pending { reply, grant }) = self.pending.remove(id) {
+                if let Some((path, grant)) = grant {
+                    self.payloads.answered(&self.engine, &path, result, grant);
+                }
+                let _ = reply.send(result.as_ref().clone());
+            }
         }
     }
 

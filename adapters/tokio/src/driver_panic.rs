@@ -4,6 +4,12 @@
 /// The driver task panicked: a bug in vigil (or in a trace sink it was
 /// given). Every live run was killed and the tree is down; see
 /// [`TreeHandle::driver_panic`](crate::TreeHandle::driver_panic).
+///
+/// ```
+/// use vigil_tokio::DriverPanic;
+/// let panic = DriverPanic { message: "the sink broke".into() };
+/// assert_eq!(panic.to_string(), "the vigil driver panicked: the sink broke");
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("the vigil driver panicked: {message}")]
 pub struct DriverPanic {

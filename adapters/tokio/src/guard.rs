@@ -74,8 +74,8 @@
 //! (uninterruptible sleep). Before the program is spawned, a closed socket
 //! makes it SIGKILL its group (only itself then) and start nothing.
 //!
-//! On vigil's side (`process.rs` of this crate): `started` becomes
-//! [`RunnerReport::Started`](crate::RunnerReport::Started); `exec-failed` a failed start
+//! On vigil's side (`process.rs` of this crate): `started` becomes the
+//! run's `Started` report to the driver; `exec-failed` a failed start
 //! with the same message as without the guard (``cannot start `prog`: No
 //! such file or directory (os error 2)``); `status` makes vigil SIGKILL what
 //! is left of the group (a safety net), reap the guard, and report the exit

@@ -3,45 +3,44 @@
 use std::future::Future;
 
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
-use vigil_core::{ChildSpec, ExitReason, Instant, Notice, Reply, Request, RequestError};
+use vigil_core::{ChildSpec, ExitReason, Outcome, Reply, Request, RequestError};
 
 use crate::context::RunContext;
 use crate::driver_panic::DriverPanic;
+use crate::events::{Events, TreeEvent};
 use crate::message::{Msg, RequestMsg};
 use crate::monitor::{ChildResources, MonitorHandle, MonitorStatus};
 use crate::payloads::{used_by, ByTag, Payload};
 use crate::process::ProcessSpec;
 use crate::task::task_fn;
 
-/// One thing that happened in the tree: an engine notice, when, and the path
-/// of the node it is about (resolved when it happened).
-#[derive(Clone, Debug, PartialEq)]
-pub struct TreeEvent {
-    /// Engine time (nanoseconds since the tree started).
-    pub time: Instant,
-    /// Path of the node the notice is about (`""` for the root or none).
-    pub path: String,
-    /// The notice.
-    pub notice: Notice,
-}
-
 /// A cloneable handle to a running tree. Dropping every handle does not stop
 /// the tree; [`TreeHandle::shutdown`] does.
 #[derive(Clone, Debug)]
 pub struct TreeHandle {
     pub(crate) tx: mpsc::UnboundedSender<Msg>,
-    pub(crate) events: broadcast::Sender<TreeEvent>,
-    pub(crate) trace_lines: broadcast::Sender<std::sync::Arc<str>>,
-    pub(crate) down: watch::Receiver<Option<ExitReason>>,
+    /// Weak: the driver holds the only sender, so every stream ends when
+    /// the driver does, whatever handles are alive.
+    pub(crate) events: broadcast::WeakSender<TreeEvent>,
+    pub(crate) trace_lines: broadcast::WeakSender<std::sync::Arc<str>>,
+    pub(crate) down: watch::Receiver<Option<Down>>,
     pub(crate) status: std::sync::Arc<TreeStatus>,
     pub(crate) monitors: MonitorHandle,
 }
 
-/// What the driver tells every handle besides events (each set before `down`).
+/// How the tree ended, as the driver publishes it once, when it is down.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Down {
+    /// Why the root ended (`killed` after `kill_all`, `panic(..)` after a
+    /// driver panic).
+    pub(crate) reason: ExitReason,
+    /// How the tree ended (never `Up`).
+    pub(crate) outcome: Outcome,
+}
+
+/// What the driver tells every handle besides events and `down` (each set before `down`).
 #[derive(Debug, Default)]
 pub(crate) struct TreeStatus {
-    /// The tree went down because the root gave up.
-    pub(crate) root_gave_up: std::sync::atomic::AtomicBool,
     /// Task runs abandoned at their kill (stuck inside a poll).
     pub(crate) abandoned: std::sync::atomic::AtomicU64,
     /// The driver panicked, with this message.
@@ -50,7 +49,28 @@ pub(crate) struct TreeStatus {
 
 impl TreeHandle {
     /// Send an operator request and wait for its final answer (requests the
-    /// engine answers later are awaited). After the tree is down: `TreeDown`.
+    /// engine answers later, such as a restart, are awaited). After the tree
+    /// is down: [`RequestError::TreeDown`].
+    ///
+    /// ```
+    /// use vigil_core::{ChildSpec, Reply, Request, SupervisorSpec};
+    /// use vigil_tokio::Tree;
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let tree = Tree::new(SupervisorSpec::new())
+    ///     .task(ChildSpec::worker("db"), |ctx| async move {
+    ///         ctx.stopped().await;
+    ///         Ok::<(), String>(())
+    ///     })
+    ///     .start()
+    ///     .expect("a valid tree");
+    /// let stopped = tree.request(Request::TerminateChild { path: "db".into() }).await;
+    /// assert_eq!(stopped, Ok(Reply::Ok)); // once db's run has ended
+    /// let started = tree.request(Request::RestartChild { path: "db".into() }).await;
+    /// assert!(matches!(started, Ok(Reply::Started { .. })), "{started:?}");
+    /// tree.shutdown().await;
+    /// # });
+    /// ```
     pub async fn request(&self, request: Request) -> Result<Reply, RequestError> {
         self.call(ByTag::new(), request).await
     }
@@ -67,7 +87,23 @@ impl TreeHandle {
         rx.await.unwrap_or(Err(RequestError::TreeDown))
     }
 
-    /// Add a task worker under the supervisor at `parent` and start it.
+    /// Add a task worker under the supervisor at `parent` (`""`: the root)
+    /// and start it, as [`Children::task`](crate::Children::task) would; a
+    /// dynamic child, which its supervisor's restart does not bring back
+    /// (OTP's semantics).
+    ///
+    /// ```
+    /// use vigil_core::{ChildSpec, Reply, Restart, SupervisorSpec};
+    /// use vigil_tokio::Tree;
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let tree = Tree::new(SupervisorSpec::new()).start().expect("a valid tree");
+    /// let job = ChildSpec::worker("report").restart(Restart::Transient);
+    /// let reply = tree.start_task("", job, |_ctx| async { Ok::<(), String>(()) }).await;
+    /// assert!(matches!(reply, Ok(Reply::Started { .. })), "{reply:?}");
+    /// tree.shutdown().await;
+    /// # });
+    /// ```
     pub async fn start_task<F, Fut, E>(&self, parent: &str, spec: ChildSpec, f: F) -> Result<Reply, RequestError>
     where
         F: Fn(RunContext) -> Fut + Send + Sync + 'static,
@@ -81,7 +117,21 @@ impl TreeHandle {
         self.call(ByTag::from([(0, Payload::Task(task_fn(f)))]), request).await
     }
 
-    /// Add an OS process worker under the supervisor at `parent` and start it.
+    /// Add an OS process worker under the supervisor at `parent` (`""`: the
+    /// root) and start it; a dynamic child, as for [`TreeHandle::start_task`].
+    ///
+    /// ```
+    /// use vigil_core::{ChildSpec, Reply, SupervisorSpec};
+    /// use vigil_tokio::{ProcessSpec, Tree};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let tree = Tree::new(SupervisorSpec::new()).start().expect("a valid tree");
+    /// let sleeper = ProcessSpec::new(["sleep", "3600"]);
+    /// let reply = tree.start_process("", ChildSpec::worker("sleeper"), sleeper).await;
+    /// assert!(matches!(reply, Ok(Reply::Started { .. })), "{reply:?}");
+    /// tree.shutdown().await; // SIGTERM to its process group
+    /// # });
+    /// ```
     pub async fn start_process(
         &self,
         parent: &str,
@@ -100,6 +150,22 @@ impl TreeHandle {
     /// in a `vigil-config` tree, whose `workers` they index); only the
     /// processes `spec` uses are taken. Used by `vigil run` to apply a
     /// reloaded config.
+    ///
+    /// ```
+    /// use vigil_core::{ChildSpec, Reply, SupervisorSpec};
+    /// use vigil_tokio::{ProcessSpec, Tree};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let tree = Tree::new(SupervisorSpec::new()).start().expect("a valid tree");
+    /// let pair = SupervisorSpec::new()
+    ///     .child(ChildSpec::worker("a").tag(1))
+    ///     .child(ChildSpec::worker("b").tag(1));
+    /// let processes = [ProcessSpec::new(["false"]), ProcessSpec::new(["sleep", "3600"])];
+    /// let reply = tree.start_processes("", ChildSpec::supervisor("pair", pair), &processes).await;
+    /// assert!(matches!(reply, Ok(Reply::Started { .. })), "{reply:?}");
+    /// tree.shutdown().await;
+    /// # });
+    /// ```
     pub async fn start_processes(
         &self,
         parent: &str,
@@ -116,6 +182,23 @@ impl TreeHandle {
     /// index `processes`, as for [`start_processes`](Self::start_processes).
     /// What the old spec ran is dropped. Used by `vigil run` to apply a
     /// changed child on reload.
+    ///
+    /// ```
+    /// use vigil_core::{ChildSpec, Reply, Request, SupervisorSpec};
+    /// use vigil_tokio::{ProcessSpec, ProcessTreeOptions, Tree};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let spec = SupervisorSpec::new().child(ChildSpec::worker("w").tag(0));
+    /// let old = vec![ProcessSpec::new(["sleep", "3600"])];
+    /// let tree = Tree::start_processes(spec, old, ProcessTreeOptions::default()).expect("a valid spec");
+    /// tree.request(Request::TerminateChild { path: "w".into() }).await.expect("stopped");
+    /// let new = [ProcessSpec::new(["sleep", "7200"])];
+    /// let reply = tree.replace_processes("w", ChildSpec::worker("w").tag(0), &new).await;
+    /// assert_eq!(reply, Ok(Reply::Ok));
+    /// tree.request(Request::RestartChild { path: "w".into() }).await.expect("runs the new command");
+    /// tree.shutdown().await;
+    /// # });
+    /// ```
     pub async fn replace_processes(
         &self,
         path: &str,
@@ -140,7 +223,27 @@ impl TreeHandle {
     }
 
     /// Kill every live run now (SIGKILL to every process group, abort every
-    /// task) and stop supervising: for a second SIGTERM/SIGINT. Returns when done.
+    /// task) and stop supervising: for a second SIGTERM/SIGINT. Returns once
+    /// every killed run has ended (at most 5 s). The tree is then down:
+    /// [`TreeHandle::wait`] returns `killed`, [`TreeHandle::outcome`] says
+    /// [`Outcome::ShutDown`] (unless the root had already ended by itself),
+    /// and every [`Events`] stream ends after the kills (no `TreeDown`
+    /// event: the engine did not end the root).
+    ///
+    /// ```
+    /// use vigil_core::{ChildSpec, ExitReason, Outcome, SupervisorSpec};
+    /// use vigil_tokio::Tree;
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let tree = Tree::new(SupervisorSpec::new())
+    ///     .task(ChildSpec::worker("stubborn"), |_ctx| std::future::pending::<Result<(), String>>())
+    ///     .start()
+    ///     .expect("a valid tree");
+    /// tree.kill_all().await;
+    /// assert_eq!(tree.wait().await, ExitReason::Killed);
+    /// assert_eq!(tree.outcome(), Outcome::ShutDown);
+    /// # });
+    /// ```
     pub async fn kill_all(&self) {
         let (done, rx) = oneshot::channel();
         if self.tx.send(Msg::KillAll { done }).is_ok() {
@@ -148,17 +251,65 @@ impl TreeHandle {
         }
     }
 
-    /// Everything that happens from now on. A receiver that falls more than
-    /// 4096 events behind loses the oldest ones (`RecvError::Lagged`).
-    pub fn events(&self) -> broadcast::Receiver<TreeEvent> {
-        self.events.subscribe()
+    /// Every event from now on, until the tree is down: the stream ends
+    /// then, even while handles are alive (see [`Events`], which also says
+    /// what a listener that falls behind gets). Events are rendered (paths
+    /// resolved) only while at least one stream exists.
+    ///
+    /// ```
+    /// use vigil_core::{ChildSpec, SupervisorSpec};
+    /// use vigil_tokio::{EventKind, Tree};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let tree = Tree::new(SupervisorSpec::new().intensity(0))
+    ///     .task(ChildSpec::worker("doomed"), |_ctx| async { Err::<(), _>("no database") })
+    ///     .start()
+    ///     .expect("a valid tree");
+    /// let mut events = tree.events();
+    /// let mut gave_up = false;
+    /// while let Some(event) = events.recv().await {
+    ///     gave_up |= matches!(event.expect("no lag").kind, EventKind::GiveUp);
+    /// }
+    /// assert!(gave_up, "the root gave up at the first crash");
+    /// # });
+    /// ```
+    pub fn events(&self) -> Events {
+        if self.is_down() {
+            return Events::ended();
+        }
+        match self.events.upgrade() {
+            Some(sender) => Events::new(sender.subscribe()),
+            None => Events::ended(),
+        }
     }
 
-    /// Every trace line (docs/TRACE.md: one JSON object, no newline)
-    /// from now on, as the driver renders them. Lines are rendered only while
-    /// a receiver exists; one more than 4096 lines behind loses the oldest.
+    /// Every trace line (docs/TRACE.md: one JSON object, no newline) from
+    /// now on, as the driver renders them, until the tree is down (then
+    /// `RecvError::Closed`). Lines are rendered only while a receiver exists;
+    /// one more than 4096 lines behind loses the oldest (`RecvError::Lagged`).
+    ///
+    /// ```
+    /// use vigil_core::SupervisorSpec;
+    /// use vigil_tokio::Tree;
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let tree = Tree::new(SupervisorSpec::new()).start().expect("a valid tree");
+    /// let mut lines = tree.trace();
+    /// tree.shutdown().await;
+    /// let mut last = None;
+    /// while let Ok(line) = lines.recv().await {
+    ///     last = Some(line);
+    /// }
+    /// assert!(last.expect("some lines").contains(r#""ev":"reply""#));
+    /// # });
+    /// ```
+    #[must_use = "lines are only received through the receiver"]
     pub fn trace(&self) -> broadcast::Receiver<std::sync::Arc<str>> {
-        self.trace_lines.subscribe()
+        match self.trace_lines.upgrade() {
+            Some(sender) if !self.is_down() => sender.subscribe(),
+            // A receiver whose sender is gone: it reports `Closed` at once.
+            _ => broadcast::channel(1).1,
+        }
     }
 
     /// Feed a report for `run` to the engine, as if its runner had sent it
@@ -168,21 +319,51 @@ impl TreeHandle {
         let _ = self.tx.send(Msg::Report(run, report));
     }
 
-    /// Shut the tree down in order and wait until it is down; returns why the root ended.
+    /// Shut the tree down in order (reverse start order, each child by its
+    /// shutdown policy) and wait until it is down; returns why the root
+    /// ended (`shutdown`, or the reason it had already ended with).
+    ///
+    /// ```
+    /// use vigil_core::SupervisorSpec;
+    /// use vigil_tokio::Tree;
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let tree = Tree::new(SupervisorSpec::new()).start().expect("a valid tree");
+    /// assert!(tree.shutdown().await.is_normal());
+    /// # });
+    /// ```
     pub async fn shutdown(&self) -> ExitReason {
         let _ = self.request(Request::Shutdown).await;
         self.wait().await
     }
 
-    /// Wait until the tree is down (given up, shut down, or failed to start).
+    /// Wait until the tree is down (given up, shut down, failed to start,
+    /// killed, or its driver panicked) and return why the root ended.
+    ///
+    /// ```
+    /// use vigil_core::{ChildSpec, Outcome, SupervisorSpec};
+    /// use vigil_tokio::Tree;
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let tree = Tree::new(SupervisorSpec::new().intensity(0))
+    ///     .task(ChildSpec::worker("doomed"), |_ctx| async { Err::<(), _>("no database") })
+    ///     .start()
+    ///     .expect("a valid tree");
+    /// let reason = tree.wait().await; // the root gives up at the first crash
+    /// assert_eq!(reason.to_string(), "shutdown");
+    /// assert_eq!(tree.outcome(), Outcome::RootGaveUp);
+    /// # });
+    /// ```
     pub async fn wait(&self) -> ExitReason {
         let mut down = self.down.clone();
         loop {
-            if let Some(r) = down.borrow_and_update().clone() {
-                return r;
+            if let Some(d) = down.borrow_and_update().as_ref() {
+                return d.reason.clone();
             }
             if down.changed().await.is_err() {
-                return down.borrow().clone().unwrap_or(ExitReason::Killed);
+                // The driver is gone without a word (it always says, so
+                // only if its runtime was dropped).
+                return down.borrow().as_ref().map_or(ExitReason::Killed, |d| d.reason.clone());
             }
         }
     }
@@ -202,18 +383,55 @@ impl TreeHandle {
         self.monitors.status().await
     }
 
-    /// Whether the tree went down because the root supervisor gave up (too
-    /// many restarts). Known as soon as [`TreeHandle::wait`] returns, whenever
-    /// this handle was created (unlike an event, which a receiver created too
-    /// late would miss).
-    pub fn root_gave_up(&self) -> bool {
-        self.status.root_gave_up.load(std::sync::atomic::Ordering::SeqCst)
+    /// How the tree stands: [`Outcome::Up`] until it is down, then how it
+    /// ended, for good: [`Outcome::RootGaveUp`], [`Outcome::StartFailed`],
+    /// or [`Outcome::ShutDown`] (an ordered shutdown, the root ending by
+    /// itself, and also [`TreeHandle::kill_all`] and a driver panic, unless
+    /// the root had already ended otherwise: [`TreeHandle::driver_panic`]
+    /// tells a panic apart). Known from the moment [`TreeHandle::wait`]
+    /// returns, by every handle, whenever it was created.
+    ///
+    /// ```
+    /// use vigil_core::{ChildSpec, Outcome, SupervisorSpec};
+    /// use vigil_tokio::Tree;
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let tree = Tree::new(SupervisorSpec::new())
+    ///     .task(ChildSpec::worker("db"), |ctx| async move {
+    ///         ctx.stopped().await;
+    ///         Ok::<(), String>(())
+    ///     })
+    ///     .start()
+    ///     .expect("a valid tree");
+    /// assert_eq!(tree.outcome(), Outcome::Up);
+    /// tree.shutdown().await;
+    /// assert_eq!(tree.outcome(), Outcome::ShutDown);
+    /// # });
+    /// ```
+    #[must_use]
+    pub fn outcome(&self) -> Outcome {
+        let published = self.down.borrow().as_ref().map(|d| d.outcome);
+        match published {
+            Some(outcome) => outcome,
+            // The driver is gone without a word: its runtime was dropped.
+            None if self.driver_gone() => Outcome::ShutDown,
+            None => Outcome::Up,
+        }
+    }
+
+    /// Whether the driver task is gone (it says how the tree ended first,
+    /// unless its runtime was dropped under it).
+    fn driver_gone(&self) -> bool {
+        self.down.has_changed().is_err()
     }
 
     /// Whether the tree went down because the driver task panicked (a bug):
-    /// every live run was killed first, and [`TreeHandle::wait`] returned
-    /// `panic(driver panicked: <message>)`. Known as soon as `wait` returns.
+    /// every live run was killed first, [`TreeHandle::wait`] returned
+    /// `panic(driver panicked: <message>)`, and [`TreeHandle::outcome`] is
+    /// what the engine had decided before the panic if the tree was already
+    /// down, else [`Outcome::ShutDown`]. Known as soon as `wait` returns.
     /// `vigil run` then exits 70 (docs/ADAPTER.md).
+    #[must_use]
     pub fn driver_panic(&self) -> Option<DriverPanic> {
         self.status.driver_panic.get().map(|message| DriverPanic {
             message: message.clone(),
@@ -225,12 +443,17 @@ impl TreeHandle {
     /// was reported `killed` and its slot freed at once; its future is
     /// dropped when that poll returns, and keeps its thread until then
     /// (docs/ADAPTER.md, "Task workers").
+    #[must_use]
     pub fn abandoned_runs(&self) -> u64 {
         self.status.abandoned.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// Whether the tree is down.
+    /// Whether the tree is down (then [`TreeHandle::outcome`] says how). A
+    /// tree whose runtime was dropped is down: it reads as killed
+    /// ([`TreeHandle::wait`]) and shut down ([`TreeHandle::outcome`]).
+    #[must_use]
     pub fn is_down(&self) -> bool {
-        self.down.borrow().is_some()
+        let published = self.down.borrow().is_some();
+        published || self.driver_gone()
     }
 }

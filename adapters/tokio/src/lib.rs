@@ -9,10 +9,18 @@
 //! process under a small guard that kills the whole group when vigil dies,
 //! even by SIGKILL, and spawns without forking vigil (see [`guard`]).
 //!
+//! A tree is its root ([`Tree`]: the root's spec, its children, the settings
+//! of the whole tree) and the children of each nested supervisor
+//! ([`Children`]); [`Tree::start`] refuses what would be ignored
+//! ([`BuildError`]). The [`TreeHandle`] it returns sends requests, streams
+//! typed [`TreeEvent`]s ([`Events`], which ends once the tree is down) and
+//! says how the tree ended ([`TreeHandle::outcome`], the engine's
+//! [`Outcome`](vigil_core::Outcome)).
+//!
 //! ```
 //! use std::time::Duration;
-//! use vigil_core::{ChildSpec, Readiness, SupervisorSpec};
-//! use vigil_tokio::Tree;
+//! use vigil_core::{ChildSpec, Outcome, Readiness, SupervisorSpec};
+//! use vigil_tokio::{EventKind, Tree};
 //!
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 //! let sup = Tree::new(SupervisorSpec::new().intensity(5))
@@ -32,13 +40,15 @@
 //!     .expect("valid tree");
 //! let mut events = sup.events();
 //! // `web` fails after 5 ms and is restarted by one_for_one.
-//! while let Ok(e) = events.recv().await {
-//!     if matches!(e.notice, vigil_core::Notice::Restart { .. }) {
-//!         assert_eq!(e.path, "");  // the root decided
+//! while let Some(e) = events.recv().await {
+//!     let e = e.expect("this listener keeps up");
+//!     if let EventKind::Restart { child, .. } = &e.kind {
+//!         assert_eq!((e.path.as_str(), child.as_str()), ("", "web")); // the root restarts web
 //!         break;
 //!     }
 //! }
 //! sup.shutdown().await;
+//! assert_eq!(sup.outcome(), Outcome::ShutDown);
 //! # });
 //! ```
 
@@ -52,6 +62,7 @@ pub mod control;
 pub mod descriptors;
 mod driver;
 mod driver_panic;
+mod events;
 mod handle;
 mod message;
 mod payloads;
@@ -64,13 +75,13 @@ mod notify;
 mod output;
 mod process;
 
-pub use builder::{ProcessTreeOptions, Tree};
+pub use builder::{BuildError, Children, ProcessTreeOptions, Tree};
 pub use context::RunContext;
 pub use driver_panic::DriverPanic;
-pub use handle::{TreeEvent, TreeHandle};
+pub use events::{Answer, EventKind, Events, Lagged, TreeEvent};
+pub use handle::TreeHandle;
 pub use output::OutputMode;
 pub use process::ProcessSpec;
-pub use report::RunnerReport;
 
 /// The engine this adapter drives.
 pub use vigil_core as core;

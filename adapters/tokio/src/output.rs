@@ -22,7 +22,15 @@ use tokio::process::Child;
 /// of at most this many bytes (at a UTF-8 character boundary when possible).
 pub(crate) const MAX_LINE: usize = 64 * 1024;
 
-/// Where the stdout and stderr of a process child go.
+/// Where the stdout and stderr of a process child go. Default:
+/// [`OutputMode::Tracing`].
+///
+/// ```
+/// use vigil_tokio::{OutputMode, ProcessSpec};
+/// let quiet = ProcessSpec::new(["sleep", "3600"]).output(OutputMode::Null);
+/// assert_eq!(ProcessSpec::new(["true"]).output, OutputMode::Tracing);
+/// # let _ = quiet;
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum OutputMode {
     /// Each line becomes a `tracing` event with target `vigil::child` and the

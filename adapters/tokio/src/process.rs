@@ -78,11 +78,17 @@ use crate::report::{ReportSender, RunnerReport};
 /// ```
 /// use vigil_tokio::{OutputMode, ProcessSpec};
 ///
-/// let mut spec = ProcessSpec::new(["postgres", "-D", "data"]);
-/// spec.env.insert("PGPORT".into(), "5433".into());
-/// spec.output = OutputMode::Files { dir: "logs".into() }; // logs/<path>.out.log and .err.log
+/// let spec = ProcessSpec::new(["postgres", "-D", "data"])
+///     .env("PGPORT", "5433")
+///     .cwd("/var/lib/postgres")
+///     .output(OutputMode::Files { dir: "logs".into() }) // logs/<path>.out.log and .err.log
+///     .memory_limit(512 << 20);
 /// assert_eq!(spec.command[0], "postgres");
+/// assert_eq!(spec.env["PGPORT"], "5433");
 /// ```
+///
+/// The fields are public too, for code that fills a spec from a config (as
+/// `vigil run` does).
 ///
 /// Whether a run speaks sd_notify is not part of this spec: it follows the
 /// worker's readiness. A worker with `Readiness::Notify` gets a
@@ -109,8 +115,10 @@ pub struct ProcessSpec {
 }
 
 impl ProcessSpec {
-    /// A spec running `command` with vigil's environment and working
-    /// directory, output forwarded to `tracing`, without sd_notify.
+    /// A spec running `command` (the program, then its arguments) with the
+    /// defaults: vigil's environment and working directory, output forwarded
+    /// to `tracing` ([`OutputMode::Tracing`]), no memory limit.
+    #[must_use]
     pub fn new<I, S>(command: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -123,6 +131,37 @@ impl ProcessSpec {
             output: OutputMode::default(),
             memory_limit: None,
         }
+    }
+
+    /// Set the variable `key` to `value` in the run's environment, over
+    /// vigil's own. Default: vigil's environment unchanged (plus the
+    /// `VIGIL_*` variables, see [`ProcessSpec::env`](#structfield.env)).
+    #[must_use]
+    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.env.insert(key.into(), value.into());
+        self
+    }
+
+    /// Run in `dir`. Default: vigil's own working directory.
+    #[must_use]
+    pub fn cwd(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.cwd = Some(dir.into());
+        self
+    }
+
+    /// Where stdout and stderr go. Default: [`OutputMode::Tracing`].
+    #[must_use]
+    pub fn output(mut self, output: OutputMode) -> Self {
+        self.output = output;
+        self
+    }
+
+    /// The most memory a run may use, in bytes (see
+    /// [`ProcessSpec::memory_limit`](#structfield.memory_limit)). Default: no limit.
+    #[must_use]
+    pub fn memory_limit(mut self, bytes: u64) -> Self {
+        self.memory_limit = Some(bytes);
+        self
     }
 }
 

@@ -7,7 +7,7 @@ use vigil_core::{Eviction, ExitReason, RunId};
 /// sends `Started` or `StartFailed` first, then any `Ready`/`Heartbeat`/
 /// `Status`, and exactly one `Exited` when the run is gone.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum RunnerReport {
+pub(crate) enum RunnerReport {
     /// The run is up.
     Started,
     /// The run could not be started.
@@ -25,4 +25,4 @@ pub enum RunnerReport {
 }
 
 /// Where runners send their reports: the driver's inbox.
-pub type ReportSender = UnboundedSender<(RunId, RunnerReport)>;
+pub(crate) type ReportSender = UnboundedSender<(RunId, RunnerReport)>;

@@ -13,7 +13,7 @@ use vigil_tokio::control::client::{Client, ClientError, Message, Worker};
 use vigil_tokio::control::protocol::{Op, WireId};
 use vigil_tokio::control::{ControlOptions, ControlServer};
 use vigil_tokio::monitor::MonitorSettings;
-use vigil_tokio::{OutputMode, ProcessSpec, Tree, TreeHandle};
+use vigil_tokio::{Children, OutputMode, ProcessSpec, Tree, TreeHandle};
 
 const SAFETY_NET: Duration = Duration::from_secs(30);
 
@@ -80,7 +80,7 @@ fn task_tree() -> Tree {
         .task(ChildSpec::worker("b"), idle)
         .supervisor(
             ChildSpec::supervisor("pool", SupervisorSpec::new()),
-            Tree::new(SupervisorSpec::new()).task(ChildSpec::worker("c"), idle),
+            Children::new().task(ChildSpec::worker("c"), idle),
         )
 }
 

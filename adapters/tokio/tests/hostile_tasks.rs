@@ -13,9 +13,8 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::broadcast;
-use vigil_core::{ChildSpec, ExitReason, Notice, Restart, Shutdown, SupervisorSpec};
-use vigil_tokio::{Tree, TreeEvent};
+use vigil_core::{ChildSpec, ExitReason, Restart, Shutdown, SupervisorSpec};
+use vigil_tokio::{EventKind, Events, Tree, TreeEvent};
 
 const SAFETY: Duration = Duration::from_secs(30);
 
@@ -78,13 +77,13 @@ fn wait_until(what: &str, cond: impl Fn() -> bool) {
     }
 }
 
-async fn until(rx: &mut broadcast::Receiver<TreeEvent>, f: impl Fn(&TreeEvent) -> bool) -> TreeEvent {
+async fn until(rx: &mut Events, f: impl Fn(&TreeEvent) -> bool) -> TreeEvent {
     let wait = async {
         loop {
             match rx.recv().await {
-                Ok(e) if f(&e) => return e,
-                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
-                Err(e) => panic!("event stream ended: {e}"),
+                Some(Ok(e)) if f(&e) => return e,
+                Some(Ok(_) | Err(_)) => {}
+                None => panic!("the event stream ended"),
             }
         }
     };
@@ -92,8 +91,8 @@ async fn until(rx: &mut broadcast::Receiver<TreeEvent>, f: impl Fn(&TreeEvent) -
 }
 
 fn exit_of(e: &TreeEvent, path: &str) -> Option<ExitReason> {
-    match &e.notice {
-        Notice::Exited(_, r) if e.path == path => Some(r.clone()),
+    match &e.kind {
+        EventKind::Exited { reason, .. } if e.path == path => Some(reason.clone()),
         _ => None,
     }
 }
@@ -195,17 +194,23 @@ async fn a_hung_task_is_abandoned_at_its_health_kill_and_restarted() {
     let mut ev = sup.events();
     let e = until(&mut ev, |e| exit_of(e, "hung").is_some()).await;
     assert_eq!(exit_of(&e, "hung"), Some(ExitReason::Health));
-    let Notice::Exited(first, _) = e.notice else {
+    let Some(first) = e.kind.generation() else {
         unreachable!()
     };
-    until(&mut ev, |e| matches!(e.notice, Notice::Restart { .. })).await;
-    let second = until(&mut ev, |e| matches!(e.notice, Notice::Started(_)) && e.path == "hung").await;
-    let Notice::Started(run) = second.notice else {
+    until(&mut ev, |e| matches!(e.kind, EventKind::Restart { .. })).await;
+    let second = until(&mut ev, |e| {
+        matches!(e.kind, EventKind::Started { .. }) && e.path == "hung"
+    })
+    .await;
+    let Some(run) = second.kind.generation() else {
         unreachable!()
     };
-    assert!(run.generation > first.generation, "{run:?} after {first:?}");
+    assert!(run > first, "run {run} after run {first}");
     // The second run beats; the first is still stuck.
-    until(&mut ev, |e| matches!(e.notice, Notice::Heartbeat(r) if r == run)).await;
+    until(&mut ev, |e| {
+        matches!(e.kind, EventKind::Heartbeat { .. }) && e.kind.generation() == Some(run)
+    })
+    .await;
     assert!(!b.returned.load(Ordering::SeqCst));
     assert_eq!(sup.abandoned_runs(), 1);
     let down = tokio::time::timeout(SAFETY, sup.shutdown()).await.expect("shutdown");
@@ -242,7 +247,7 @@ async fn on_current_thread_a_blocking_task_delays_the_driver_and_its_exit_comes_
         .start()
         .expect("valid tree");
     let mut ev = sup.events();
-    until(&mut ev, |e| matches!(e.notice, Notice::Started(_))).await;
+    until(&mut ev, |e| matches!(e.kind, EventKind::Started { .. })).await;
     // Released from another thread once the kill deadline has passed for
     // sure (this runtime's only thread is blocked meanwhile).
     let releaser = {
@@ -259,8 +264,10 @@ async fn on_current_thread_a_blocking_task_delays_the_driver_and_its_exit_comes_
     releaser.join().expect("the releaser");
     let mut kills = 0;
     let mut reason = None;
-    while let Ok(e) = ev.try_recv() {
-        if matches!(e.notice, Notice::Kill(_)) {
+    // The stream ends with the tree: every event is read.
+    while let Some(e) = tokio::time::timeout(SAFETY, ev.recv()).await.expect("the stream ends") {
+        let e = e.expect("no lag");
+        if matches!(e.kind, EventKind::Kill { .. }) {
             kills += 1;
         }
         if let Some(r) = exit_of(&e, "blocker") {

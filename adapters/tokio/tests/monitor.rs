@@ -5,10 +5,9 @@
 
 use std::time::Duration;
 
-use tokio::sync::broadcast;
-use vigil_core::{ChildSpec, ExitReason, Notice, SupervisorSpec};
+use vigil_core::{ChildSpec, ExitReason, SupervisorSpec};
 use vigil_tokio::monitor::{LeakDetection, MonitorSettings};
-use vigil_tokio::{OutputMode, ProcessSpec, Tree, TreeEvent};
+use vigil_tokio::{EventKind, Events, OutputMode, ProcessSpec, Tree, TreeEvent};
 
 const SAFETY_NET: Duration = Duration::from_secs(30);
 
@@ -30,13 +29,13 @@ fn fast(settings: MonitorSettings) -> MonitorSettings {
     }
 }
 
-async fn until(events: &mut broadcast::Receiver<TreeEvent>, what: &str, f: impl Fn(&TreeEvent) -> bool) -> TreeEvent {
+async fn until(events: &mut Events, what: &str, f: impl Fn(&TreeEvent) -> bool) -> TreeEvent {
     tokio::time::timeout(SAFETY_NET, async {
         loop {
             match events.recv().await {
-                Ok(e) if f(&e) => return e,
-                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
-                Err(broadcast::error::RecvError::Closed) => panic!("the tree ended before {what}"),
+                Some(Ok(e)) if f(&e) => return e,
+                Some(Ok(_) | Err(_)) => {}
+                None => panic!("the tree ended before {what}"),
             }
         }
     })
@@ -44,12 +43,18 @@ async fn until(events: &mut broadcast::Receiver<TreeEvent>, what: &str, f: impl 
     .unwrap_or_else(|_| panic!("no {what} within the safety net"))
 }
 
-async fn next_eviction(events: &mut broadcast::Receiver<TreeEvent>) -> TreeEvent {
-    until(events, "an eviction", |e| matches!(e.notice, Notice::Evicted { .. })).await
+async fn next_eviction(events: &mut Events) -> TreeEvent {
+    until(events, "an eviction", |e| matches!(e.kind, EventKind::Evicted { .. })).await
 }
 
 fn exited_with_memory(e: &TreeEvent) -> bool {
-    matches!(&e.notice, Notice::Exited(_, ExitReason::Memory))
+    matches!(
+        &e.kind,
+        EventKind::Exited {
+            reason: ExitReason::Memory,
+            ..
+        }
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -65,24 +70,32 @@ async fn a_child_over_its_memory_limit_is_restarted_with_reason_memory() {
     let mut events = sup.events();
     let evicted = next_eviction(&mut events).await;
     assert_eq!(evicted.path, "hog");
-    let Notice::Evicted { run, reason } = evicted.notice else {
+    let EventKind::Evicted {
+        generation: run,
+        reason,
+        ..
+    } = evicted.kind
+    else {
         unreachable!()
     };
     assert_eq!(reason, ExitReason::Memory);
     // The engine stops the run (SIGTERM to its group); its exit reads as memory
     // and it is restarted like a crash.
-    let stop = until(&mut events, "the stop", |e| matches!(e.notice, Notice::Stop(_))).await;
-    assert_eq!((stop.path.as_str(), stop.notice), ("hog", Notice::Stop(run)));
+    let stop = until(&mut events, "the stop", |e| matches!(e.kind, EventKind::Stop { .. })).await;
+    assert_eq!((stop.path.as_str(), stop.kind.generation()), ("hog", Some(run)));
     let exited = until(&mut events, "the exit", exited_with_memory).await;
-    assert_eq!(exited.notice, Notice::Exited(run, ExitReason::Memory));
+    assert_eq!((exited.path.as_str(), exited.kind.generation()), ("hog", Some(run)));
     let restart = until(&mut events, "the restart", |e| {
-        matches!(e.notice, Notice::Restart { .. })
+        matches!(e.kind, EventKind::Restart { .. })
     })
     .await;
-    assert!(matches!(restart.notice, Notice::Restart { .. }));
+    assert!(matches!(restart.kind, EventKind::Restart { .. }));
     // `Started` (not `Spawn`, which is published before the driver spawns):
     // by then the new run is registered with the monitors.
-    let started = until(&mut events, "the new run", |e| matches!(e.notice, Notice::Started(_))).await;
+    let started = until(&mut events, "the new run", |e| {
+        matches!(e.kind, EventKind::Started { .. })
+    })
+    .await;
     assert_eq!(started.path, "hog");
     let memory = sup
         .monitors()

@@ -6,19 +6,17 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::broadcast;
-use vigil_core::{ChildSpec, ExitReason, Notice, Readiness, Reply, Request, Restart, Shutdown, SupervisorSpec};
-use vigil_tokio::{Tree, TreeEvent};
+use vigil_core::{ChildSpec, ExitReason, Readiness, Reply, Request, Restart, Shutdown, SupervisorSpec};
+use vigil_tokio::{EventKind, Events, Tree, TreeEvent};
 
 /// Wait for the first event matching `f` (panics after 60 s of paused time).
-async fn until(rx: &mut broadcast::Receiver<TreeEvent>, f: impl Fn(&TreeEvent) -> bool) -> TreeEvent {
+async fn until(rx: &mut Events, f: impl Fn(&TreeEvent) -> bool) -> TreeEvent {
     let wait = async {
         loop {
             match rx.recv().await {
-                Ok(e) if f(&e) => return e,
-                Ok(_) => {}
-                Err(broadcast::error::RecvError::Lagged(_)) => {}
-                Err(e) => panic!("event stream ended: {e}"),
+                Some(Ok(e)) if f(&e) => return e,
+                Some(Ok(_) | Err(_)) => {}
+                None => panic!("the event stream ended"),
             }
         }
     };
@@ -28,8 +26,8 @@ async fn until(rx: &mut broadcast::Receiver<TreeEvent>, f: impl Fn(&TreeEvent) -
 }
 
 fn exited(e: &TreeEvent, path: &str) -> Option<ExitReason> {
-    match &e.notice {
-        Notice::Exited(_, r) if e.path == path => Some(r.clone()),
+    match &e.kind {
+        EventKind::Exited { reason, .. } if e.path == path => Some(reason.clone()),
         _ => None,
     }
 }
@@ -54,8 +52,11 @@ async fn a_failing_task_is_restarted_with_a_new_generation() {
     let mut ev = sup.events();
     let e = until(&mut ev, |e| exited(e, "w").is_some()).await;
     assert_eq!(exited(&e, "w"), Some(ExitReason::Error("boom".into())));
-    until(&mut ev, |e| matches!(e.notice, Notice::Restart { .. })).await;
-    until(&mut ev, |e| matches!(e.notice, Notice::Started(_)) && e.path == "w").await;
+    until(&mut ev, |e| matches!(e.kind, EventKind::Restart { .. })).await;
+    until(&mut ev, |e| {
+        matches!(e.kind, EventKind::Started { .. }) && e.path == "w"
+    })
+    .await;
     assert_eq!(runs.load(Ordering::SeqCst), 2);
     assert!(sup.shutdown().await.is_normal());
 }
@@ -106,7 +107,7 @@ async fn stop_cancels_the_token_and_a_task_that_returns_exits_with_shutdown() {
         .start()
         .unwrap();
     let mut ev = sup.events();
-    until(&mut ev, |e| matches!(e.notice, Notice::Started(_))).await;
+    until(&mut ev, |e| matches!(e.kind, EventKind::Started { .. })).await;
     let s = sup.clone();
     let down = tokio::spawn(async move { s.shutdown().await });
     let e = until(&mut ev, |e| exited(e, "w").is_some()).await;
@@ -127,11 +128,11 @@ async fn a_task_that_ignores_stop_is_killed_exactly_at_its_shutdown_deadline() {
         .start()
         .unwrap();
     let mut ev = sup.events();
-    until(&mut ev, |e| matches!(e.notice, Notice::Started(_))).await;
+    until(&mut ev, |e| matches!(e.kind, EventKind::Started { .. })).await;
     let s = sup.clone();
     tokio::spawn(async move { s.shutdown().await });
-    let stop = until(&mut ev, |e| matches!(e.notice, Notice::Stop(_))).await;
-    let kill = until(&mut ev, |e| matches!(e.notice, Notice::Kill(_))).await;
+    let stop = until(&mut ev, |e| matches!(e.kind, EventKind::Stop { .. })).await;
+    let kill = until(&mut ev, |e| matches!(e.kind, EventKind::Kill { .. })).await;
     assert_eq!(kill.time.saturating_duration_since(stop.time), Duration::from_secs(3));
     let e = until(&mut ev, |e| exited(e, "stubborn").is_some()).await;
     assert_eq!(exited(&e, "stubborn"), Some(ExitReason::Killed));
@@ -154,8 +155,11 @@ async fn readiness_gates_the_start_of_the_next_sibling() {
         .start()
         .unwrap();
     let mut ev = sup.events();
-    let ready = until(&mut ev, |e| matches!(e.notice, Notice::Ready(_))).await;
-    let web = until(&mut ev, |e| matches!(e.notice, Notice::Spawn(_)) && e.path == "web").await;
+    let ready = until(&mut ev, |e| matches!(e.kind, EventKind::Ready { .. })).await;
+    let web = until(&mut ev, |e| {
+        matches!(e.kind, EventKind::Spawn { .. }) && e.path == "web"
+    })
+    .await;
     assert_eq!(ready.time.as_nanos(), 2_000_000_000);
     assert!(web.time >= ready.time, "web was spawned before db was ready");
     sup.shutdown().await;
@@ -190,17 +194,17 @@ async fn a_missed_heartbeat_kills_the_task_with_reason_health_and_restarts_it() 
         .start()
         .unwrap();
     let mut ev = sup.events();
-    let t = until(&mut ev, |e| matches!(e.notice, Notice::Timeout { .. })).await;
+    let t = until(&mut ev, |e| matches!(e.kind, EventKind::Timeout { .. })).await;
     assert!(matches!(
-        t.notice,
-        Notice::Timeout {
+        t.kind,
+        EventKind::Timeout {
             reason: ExitReason::Health,
             ..
         }
     ));
     let e = until(&mut ev, |e| exited(e, "hb").is_some()).await;
     assert_eq!(exited(&e, "hb"), Some(ExitReason::Health));
-    until(&mut ev, |e| matches!(e.notice, Notice::Restart { .. })).await;
+    until(&mut ev, |e| matches!(e.kind, EventKind::Restart { .. })).await;
     sup.shutdown().await;
 }
 

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use vigil_core::{ChildSpec, SupervisorSpec};
-use vigil_tokio::{ProcessSpec, Tree, TreeHandle};
+use vigil_tokio::{Children, ProcessSpec, Tree, TreeHandle};
 
 // What `common/guard_hook.rs` calls.
 use vigil_tokio::guard;
@@ -225,7 +225,7 @@ async fn what_a_removed_child_ran_is_dropped_and_a_restarted_supervisor_keeps_it
     let sup = Tree::new(SupervisorSpec::new())
         .supervisor(
             ChildSpec::supervisor("s", SupervisorSpec::new()),
-            Tree::new(SupervisorSpec::new()).task(ChildSpec::worker("w"), holding!(of_w)),
+            Children::new().task(ChildSpec::worker("w"), holding!(of_w)),
         )
         .start()
         .expect("valid tree");

@@ -4,11 +4,10 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use tokio::sync::broadcast::{self, error::RecvError};
-use vigil_core::{ExitReason, Notice};
+use vigil_core::ExitReason;
 
 use super::registry::Registry;
-use crate::handle::TreeEvent;
+use crate::events::{EventKind, Events, Lagged, TreeEvent};
 
 /// Per-child totals since the server started (which is the tree's start when
 /// the server is given to the tree builder).
@@ -61,18 +60,18 @@ impl Counters {
     fn record(&self, e: &TreeEvent) {
         let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         let children = &mut inner.children;
-        match &e.notice {
-            Notice::Spawn(_) => children.entry(e.path.clone()).or_default().spawns += 1,
-            Notice::Started(_) => {
+        match &e.kind {
+            EventKind::Spawn { .. } => children.entry(e.path.clone()).or_default().spawns += 1,
+            EventKind::Started { .. } => {
                 children.entry(e.path.clone()).or_default().up_since = Some(std::time::Instant::now())
             }
-            Notice::Exited(_, reason) => {
+            EventKind::Exited { reason, .. } => {
                 let c = children.entry(e.path.clone()).or_default();
                 *c.exits.entry(reason_name(reason)).or_default() += 1;
                 c.up_since = None;
                 c.last_exit = Some(reason.to_string());
             }
-            Notice::Evicted { reason, .. } => {
+            EventKind::Evicted { reason, .. } => {
                 *children
                     .entry(e.path.clone())
                     .or_default()
@@ -80,7 +79,7 @@ impl Counters {
                     .entry(reason_name(reason))
                     .or_default() += 1;
             }
-            Notice::Removed { .. } => {
+            EventKind::Removed => {
                 children.remove(&e.path);
             }
             _ => {}
@@ -104,25 +103,21 @@ pub(crate) fn reason_name(r: &ExitReason) -> &'static str {
 
 /// Count every event until the tree's event stream closes; a run's exit
 /// also ends its worker registration.
-pub(crate) fn spawn_collector(
-    mut events: broadcast::Receiver<TreeEvent>,
-    counters: Arc<Counters>,
-    registry: Arc<Registry>,
-) {
+pub(crate) fn spawn_collector(mut events: Events, counters: Arc<Counters>, registry: Arc<Registry>) {
     tokio::spawn(async move {
         loop {
             match events.recv().await {
-                Ok(e) => {
+                Some(Ok(e)) => {
                     counters.record(&e);
-                    if let Notice::Exited(run, _) = &e.notice {
-                        registry.end_run(*run);
+                    if let EventKind::Exited { generation, .. } = &e.kind {
+                        registry.end_run(&e.path, *generation);
                     }
                 }
-                Err(RecvError::Lagged(n)) => {
+                Some(Err(Lagged(n))) => {
                     counters.inner.lock().unwrap_or_else(PoisonError::into_inner).lost += n;
                     registry.sweep();
                 }
-                Err(RecvError::Closed) => {
+                None => {
                     registry.sweep();
                     break;
                 }

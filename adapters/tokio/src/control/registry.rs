@@ -220,9 +220,19 @@ impl Registry {
         }
     }
 
-    /// `run` ended: its registration ends with it.
-    pub(crate) fn end_run(&self, run: RunId) {
-        remove_worker(&mut self.lock(), run);
+    /// Run `generation` of the worker at `path` ended (as an event names
+    /// it): its registration ends with it. Found through the path's current
+    /// registration; a run whose path is registered again already (its exit
+    /// was read late) is looked for among all.
+    pub(crate) fn end_run(&self, path: &str, generation: u64) {
+        let mut inner = self.lock();
+        let run = match inner.by_path.get(path) {
+            Some(r) if r.generation == generation => Some(*r),
+            _ => inner.workers.keys().copied().find(|r| r.generation == generation),
+        };
+        if let Some(run) = run {
+            remove_worker(&mut inner, run);
+        }
     }
 
     /// Drop registrations whose run is no longer live (after missed events).
