@@ -9,7 +9,7 @@ use crate::control::ControlServer;
 use crate::driver;
 use crate::handle::TreeHandle;
 use crate::monitor::MonitorSettings;
-use crate::payloads::Payload;
+use crate::payloads::{Payload, NO_PAYLOAD};
 use crate::process::ProcessSpec;
 use crate::task::task_fn;
 
@@ -67,6 +67,9 @@ impl std::fmt::Debug for ProcessTreeOptions {
 enum Node {
     Leaf(Payload),
     Sup(Tree),
+    /// A pool: a supervisor with no static children, whose payload is its
+    /// pool (`adapters/tokio/src/pool.rs`).
+    Pool(Payload),
 }
 
 impl std::fmt::Debug for Tree {
@@ -116,20 +119,31 @@ impl Tree {
 
     /// Add a task worker: `f` is called for every run with that run's [`RunContext`].
     /// `Ok` ends the run normally, `Err(e)` with `error(e)`, a panic with `panic(..)`.
-    pub fn task<F, Fut, E>(mut self, spec: ChildSpec, f: F) -> Self
+    pub fn task<F, Fut, E>(self, spec: ChildSpec, f: F) -> Self
     where
         F: Fn(RunContext) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<(), E>> + Send + 'static,
         E: std::fmt::Display + Send + 'static,
     {
-        self.children.push((spec, Node::Leaf(Payload::Task(task_fn(f)))));
+        self.push_worker(spec, Payload::Task(task_fn(f)))
+    }
+
+    /// Add a worker that runs `payload` (the one push behind every worker
+    /// kind's builder method).
+    pub(crate) fn push_worker(mut self, spec: ChildSpec, payload: Payload) -> Self {
+        self.children.push((spec, Node::Leaf(payload)));
+        self
+    }
+
+    /// Add a pool supervisor whose payload is its pool.
+    pub(crate) fn push_pool(mut self, spec: ChildSpec, pool: Payload) -> Self {
+        self.children.push((spec, Node::Pool(pool)));
         self
     }
 
     /// Add an OS process worker.
-    pub fn process(mut self, spec: ChildSpec, process: ProcessSpec) -> Self {
-        self.children.push((spec, Node::Leaf(Payload::Process(process))));
-        self
+    pub fn process(self, spec: ChildSpec, process: ProcessSpec) -> Self {
+        self.push_worker(spec, Payload::Process(process))
     }
 
     /// Whether OS process workers run under a process guard (the default is
@@ -166,7 +180,14 @@ impl Tree {
                     payloads.push(p);
                 }
                 Node::Sup(tree) => {
+                    child.tag = NO_PAYLOAD;
                     child.kind = ChildKind::Supervisor(std::sync::Arc::new(tree.build(payloads)));
+                }
+                Node::Pool(p) => {
+                    // Its kind stays what `spec` says: a pool given a worker
+                    // spec fails to start, saying so.
+                    child.tag = payloads.len() as u64;
+                    payloads.push(p);
                 }
             }
             spec.children.push(child);

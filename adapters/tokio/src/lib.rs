@@ -46,6 +46,7 @@
 #![warn(missing_docs)]
 
 mod builder;
+mod child_ref;
 mod clock;
 mod context;
 pub mod control;
@@ -53,8 +54,11 @@ pub mod descriptors;
 mod driver;
 mod driver_panic;
 mod handle;
+mod inbox;
+mod mailbox;
 mod message;
 mod payloads;
+mod pool;
 mod report;
 mod task;
 
@@ -65,10 +69,13 @@ mod output;
 mod process;
 
 pub use builder::{ProcessTreeOptions, Tree};
+pub use child_ref::{CallError, CastError, ChildRef, ChildRefError, TryCastError};
 pub use context::RunContext;
 pub use driver_panic::DriverPanic;
 pub use handle::{TreeEvent, TreeHandle};
+pub use inbox::{Inbox, TryRecvError};
 pub use output::OutputMode;
+pub use pool::{NoInbox, Pool, PoolChild, PoolError, PoolRef, PoolRefError};
 pub use process::ProcessSpec;
 pub use report::RunnerReport;
 

@@ -19,6 +19,7 @@ use tracing::Instrument;
 use vigil_core::{ExitReason, RunId};
 
 use crate::context::RunContext;
+use crate::inbox::InboxLink;
 use crate::report::{ReportSender, RunnerReport};
 
 /// A task's future, boxed.
@@ -62,9 +63,12 @@ impl Shared {
 /// one task run.
 #[derive(Debug)]
 pub(crate) struct TaskRun {
-    pub(crate) stop: CancellationToken,
+    stop: CancellationToken,
     kill: CancellationToken,
     shared: Arc<Shared>,
+    /// The child's inbox, if it has one: this run receives from it until
+    /// its stop, its kill, or its teardown (when this handle is dropped).
+    inbox: Option<InboxLink>,
 }
 
 /// What a Kill of a task run did.
@@ -83,9 +87,28 @@ pub(crate) enum Killed {
 }
 
 impl TaskRun {
+    /// The run's handle with the link to its child's inbox.
+    pub(crate) fn with_inbox(mut self, link: InboxLink) -> Self {
+        self.inbox = Some(link);
+        self
+    }
+
+    /// Ask the run to stop: its stop token fires, and it receives nothing
+    /// more from its inbox (what is queued stays for the next run).
+    pub(crate) fn stop(&self) {
+        self.stop.cancel();
+        if let Some(inbox) = &self.inbox {
+            inbox.stop();
+        }
+    }
+
     /// Kill the run. Never waits: a future that cannot be dropped now (it is
     /// inside a poll) is abandoned, see [`Killed::Abandoned`].
     pub(crate) fn kill(&self) -> Killed {
+        // A killed run, even one stuck in a poll, takes no more messages.
+        if let Some(inbox) = &self.inbox {
+            inbox.end();
+        }
         // Dekker with the task's poll (`Killable::poll`): either the task sees
         // `killed` before it polls the future again, or we see it in a poll.
         self.shared.killed.store(true, Ordering::SeqCst);
@@ -152,7 +175,12 @@ pub(crate) fn spawn_task(f: &TaskFn, run: RunId, path: Arc<str>, reports: Report
         }
         .instrument(span),
     );
-    TaskRun { stop, kill, shared }
+    TaskRun {
+        stop,
+        kill,
+        shared,
+        inbox: None,
+    }
 }
 
 /// The user's future, dropped instead of polled once the run is killed, and
