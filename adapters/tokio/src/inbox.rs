@@ -347,19 +347,19 @@ pub(crate) fn close_removed(engine: &Engine, payloads: &PayloadRegistry, notice:
 fn close_under(engine: &Engine, payloads: &PayloadRegistry, node: NodeId) {
     match engine.supervisor_spec(node) {
         Some(spec) => spec.children.iter().for_each(|c| close_spec(payloads, c)),
-        None => close_tag(payloads, engine.tag(node)),
+        None => close_payload(payloads.of_node(engine, node)),
     }
 }
 
 fn close_spec(payloads: &PayloadRegistry, spec: &ChildSpec) {
     match &spec.kind {
-        ChildKind::Worker => close_tag(payloads, Some(spec.tag)),
+        ChildKind::Worker => close_payload(payloads.get(spec.tag)),
         ChildKind::Supervisor(s) => s.children.iter().for_each(|c| close_spec(payloads, c)),
     }
 }
 
-fn close_tag(payloads: &PayloadRegistry, tag: Option<u64>) {
-    if let Some(Payload::InboxTask(t)) = tag.and_then(|t| payloads.get(t)) {
+fn close_payload(payload: Option<&Payload>) {
+    if let Some(Payload::InboxTask(t)) = payload {
         t.port().close();
     }
 }
@@ -369,7 +369,7 @@ fn close_tag(payloads: &PayloadRegistry, tag: Option<u64>) {
 /// opened again first if its node was rebuilt since it closed.
 pub(crate) fn lookup(engine: &Engine, payloads: &PayloadRegistry, path: &str) -> Option<Option<Payload>> {
     let node = engine.lookup(path)?;
-    let payload = engine.tag(node).and_then(|t| payloads.get(t)).cloned();
+    let payload = payloads.of_node(engine, node).cloned();
     if let Some(Payload::InboxTask(t)) = &payload {
         t.port().reopen();
     }

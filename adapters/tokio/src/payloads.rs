@@ -160,6 +160,13 @@ impl PayloadRegistry {
         self.payloads.get(&tag)
     }
 
+    /// The payload of `node` (a worker's, or a pool supervisor's); none for
+    /// the root, whose tag the registry never gave.
+    pub(crate) fn of_node(&self, engine: &Engine, node: NodeId) -> Option<&Payload> {
+        engine.parent(node)?;
+        self.get(engine.tag(node)?)
+    }
+
     /// How many payloads are kept (for tests).
     #[cfg(test)]
     fn len(&self) -> usize {

@@ -324,7 +324,7 @@ pub(crate) struct PoolStart {
 
 /// The pool payload at the supervisor `sup`, if it is a pool.
 fn pool_at<'a>(engine: &Engine, payloads: &'a PayloadRegistry, sup: NodeId) -> Option<&'a Arc<dyn PoolPort>> {
-    match engine.tag(sup).and_then(|t| payloads.get(t)) {
+    match payloads.of_node(engine, sup) {
         Some(Payload::Pool(p)) => Some(p),
         _ => None,
     }
