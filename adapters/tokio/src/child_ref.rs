@@ -86,8 +86,13 @@ impl<M: Send + 'static> ChildRef<M> {
     /// Queue `msg` in the child's inbox, waiting while it is full. Fails,
     /// giving `msg` back, once the inbox is closed (the child was deleted).
     /// Dropping the future before it completes drops `msg` unsent.
+    ///
+    /// Like tokio's own channels, a cast spends the task's cooperative
+    /// budget ([`tokio::task::coop`]).
     pub async fn cast(&self, msg: M) -> Result<(), CastError<M>> {
-        self.mailbox.send(msg).await.map_err(CastError)
+        tokio::task::coop::cooperative(self.mailbox.send(msg))
+            .await
+            .map_err(CastError)
     }
 
     /// Queue `msg` if the inbox has room now; else give it back with why.
@@ -121,7 +126,9 @@ impl<M: Send + 'static> ChildRef<M> {
 
     /// Send the message `make` builds around a reply sender, and wait for
     /// the child's reply; at most `timeout` in all (waiting for room in the
-    /// inbox included; `Duration::MAX` waits for ever).
+    /// inbox included). `Duration::MAX` waits for ever, and saves arming a
+    /// timer (about a third of a call's cost on a current-thread runtime,
+    /// docs/BENCHMARKS.md).
     ///
     /// A message whose call timed out may still be handled later (it stays
     /// queued; its reply then goes nowhere). If the run handling it crashes,
@@ -157,7 +164,9 @@ impl<M: Send + 'static> ChildRef<M> {
     pub async fn call<R>(&self, make: impl FnOnce(oneshot::Sender<R>) -> M, timeout: Duration) -> Result<R, CallError> {
         let (reply, answer) = oneshot::channel();
         let exchange = async {
-            self.mailbox.send(make(reply)).await.map_err(|_| CallError::Closed)?;
+            tokio::task::coop::cooperative(self.mailbox.send(make(reply)))
+                .await
+                .map_err(|_| CallError::Closed)?;
             answer.await.map_err(|_| {
                 if self.mailbox.is_closed() {
                     CallError::Closed
@@ -166,6 +175,10 @@ impl<M: Send + 'static> ChildRef<M> {
                 }
             })
         };
+        if timeout == Duration::MAX {
+            // No deadline: no timer to arm.
+            return exchange.await;
+        }
         tokio::time::timeout(timeout, exchange)
             .await
             .unwrap_or(Err(CallError::Timeout))

@@ -124,8 +124,17 @@ impl<M: Send + 'static> Inbox<M> {
 
     /// [`recv`](Inbox::recv) as a poll function, for hand-written futures and
     /// streams.
+    ///
+    /// Like tokio's own channels, a receive spends the task's cooperative
+    /// budget ([`tokio::task::coop`]): a run that always finds a message
+    /// still yields to the runtime now and then.
     pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<M>> {
-        self.mailbox.poll_take(self.generation, cx)
+        let coop = std::task::ready!(tokio::task::coop::poll_proceed(cx));
+        let polled = self.mailbox.poll_take(self.generation, cx);
+        if polled.is_ready() {
+            coop.made_progress();
+        }
+        polled
     }
 
     /// The next message if one is queued now.
