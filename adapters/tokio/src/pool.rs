@@ -13,7 +13,7 @@
 //! is removed (`Removed`: deleted, a temporary child that ended, a failed
 //! start) frees its seat, and a pool supervisor that ends (`SupExit`) holds
 //! no children any more (dynamic children live only as long as their
-//! supervisor's run, docs/SEMANTICS.md "Dynamic children").
+//! supervisor's run, docs/SEMANTICS.md §11, on dynamic children).
 
 use std::any::Any;
 use std::collections::BTreeSet;

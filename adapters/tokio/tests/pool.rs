@@ -424,7 +424,7 @@ async fn a_pool_child_restarts_with_its_own_arguments() {
 
 /// 100,000 children started through one pool, then stopped: 1,000 one by
 /// one (terminate and delete), the rest by shutting the tree down. Every
-/// engine request is O(log n) (docs/SEMANTICS.md, "Dynamic children").
+/// engine request is O(log n) (docs/SEMANTICS.md §11, on dynamic children).
 #[tokio::test(start_paused = true)]
 async fn a_hundred_thousand_children_are_started_and_stopped() {
     const N: u32 = 100_000;
