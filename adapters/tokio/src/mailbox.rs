@@ -213,7 +213,17 @@ impl<M> Mailbox<M> {
             (std::mem::take(&mut s.queue), s.waker.take())
         };
         self.slots.close();
-        drop(queued);
+        // The driver closes inboxes: a message whose `drop` panics must not
+        // take it down. One at a time, so a second such panic is not raised
+        // while the first unwinds (which would abort).
+        for msg in queued {
+            if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(msg))) {
+                tracing::error!(
+                    panic = %crate::task::panic_message(panic.as_ref()),
+                    "a message dropped with its closed inbox panicked in its drop"
+                );
+            }
+        }
         if let Some(w) = waker {
             w.wake();
         }

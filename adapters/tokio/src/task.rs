@@ -127,8 +127,9 @@ impl TaskRun {
     }
 }
 
-/// Start one run of a task worker. It reports `Started` at once and exactly
-/// one `Exited`: `Ok` is `normal` (`shutdown` if it was asked to stop), `Err`
+/// Start one run of a task worker. If its closure panics (before returning
+/// the run's future), it reports `StartFailed` and nothing more. Else it
+/// reports `Started` at once and exactly one `Exited`: `Ok` is `normal` (`shutdown` if it was asked to stop), `Err`
 /// is `error(msg)`, a panic is `panic(msg)`, a kill is `killed` (reported by
 /// the driver when it abandons the run, see [`TaskRun::kill`]).
 pub(crate) fn spawn_task(f: &TaskFn, run: RunId, path: Arc<str>, reports: ReportSender) -> TaskRun {
@@ -141,7 +142,22 @@ pub(crate) fn spawn_task(f: &TaskFn, run: RunId, path: Arc<str>, reports: Report
         stop: stop.clone(),
         reports: reports.clone(),
     };
-    let fut = f(ctx);
+    // The closure runs here, on the driver: a panic in it (before it
+    // returns its future) is this run's failed start, not the driver's.
+    let fut = match std::panic::catch_unwind(AssertUnwindSafe(|| f(ctx))) {
+        Ok(fut) => fut,
+        Err(panic) => {
+            shared.claim_exit();
+            let why = format!("its closure panicked: {}", panic_message(panic.as_ref()));
+            let _ = reports.send((run, RunnerReport::StartFailed(why)));
+            return TaskRun {
+                stop,
+                kill,
+                shared,
+                inbox: None,
+            };
+        }
+    };
     let span = tracing::info_span!("child", path = %path, generation = run.generation);
     let killable = Killable {
         fut: Some(fut),

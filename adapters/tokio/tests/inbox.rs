@@ -802,3 +802,85 @@ async fn try_recv_says_empty_then_ended_after_the_stop() {
     assert_eq!(reports.recv().await.unwrap(), Err(TryRecvError::Ended));
     tree.shutdown().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_closure_that_panics_before_returning_its_future_fails_that_start_only() {
+    let (tx, mut seen) = mpsc::unbounded_channel();
+    let calls = Arc::new(AtomicU64::new(0));
+    let c = Arc::clone(&calls);
+    let tree = Tree::new(tree_spec())
+        .task_with_inbox(ChildSpec::worker("w"), cap(4), move |ctx, mut inbox: Inbox<u32>| {
+            // The second call (the first restart's) panics in the closure itself.
+            assert_ne!(
+                c.fetch_add(1, Ordering::SeqCst),
+                1,
+                "the closure of the first restart panics"
+            );
+            let seen = tx.clone();
+            async move {
+                while let Some(n) = inbox.recv().await {
+                    let _ = seen.send((ctx.generation(), n));
+                    if n == 0 {
+                        return Err("zero".to_owned());
+                    }
+                }
+                Ok(())
+            }
+        })
+        .start()
+        .unwrap();
+    let w = tree.child::<u32>("w").await.unwrap();
+    w.cast(0).await.unwrap(); // the run fails; its restart's closure panics; the retry runs
+    w.cast(1).await.unwrap();
+    let (g0, _) = guarded("the first run", seen.recv()).await.unwrap();
+    let (g2, n) = guarded("the retried run", seen.recv()).await.unwrap();
+    assert_eq!(n, 1);
+    assert!(g2 > g0 + 1, "a run in between failed to start ({g0}, {g2})");
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+    assert!(tree.driver_panic().is_none(), "not the driver's panic");
+    assert!(tree.shutdown().await.is_normal());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_queued_message_whose_drop_panics_does_not_take_the_tree_down_when_its_inbox_closes() {
+    struct Grenade(Arc<AtomicU64>);
+    impl Drop for Grenade {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            panic!("a message that explodes when dropped");
+        }
+    }
+    let dropped = Arc::new(AtomicU64::new(0));
+    let tree = Tree::new(tree_spec())
+        .task_with_inbox(
+            ChildSpec::worker("w"),
+            cap(4),
+            |ctx, _inbox: Inbox<Grenade>| async move {
+                ctx.stopped().await; // never reads
+                Ok::<(), String>(())
+            },
+        )
+        .task(ChildSpec::worker("other"), |ctx| async move {
+            ctx.stopped().await;
+            Ok::<(), String>(())
+        })
+        .start()
+        .unwrap();
+    let w = tree.child::<Grenade>("w").await.unwrap();
+    w.cast(Grenade(Arc::clone(&dropped)))
+        .await
+        .unwrap_or_else(|_| panic!("open"));
+    w.cast(Grenade(Arc::clone(&dropped)))
+        .await
+        .unwrap_or_else(|_| panic!("open"));
+    delete(&tree, "w").await;
+    assert_eq!(
+        dropped.load(Ordering::SeqCst),
+        2,
+        "both dropped, the panic of the first notwithstanding"
+    );
+    assert!(tree.driver_panic().is_none());
+    assert!(!tree.is_down());
+    request(&tree, Request::TerminateChild { path: "other".into() }).await;
+    assert!(tree.shutdown().await.is_normal());
+}
