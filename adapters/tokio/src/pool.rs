@@ -200,9 +200,11 @@ impl Tree {
     /// children with [`TreeHandle::pool`] and [`PoolRef::start`]. See
     /// [`Pool`] for an example.
     ///
-    /// OTP's `simple_one_for_one` stops its children all at once; here the
-    /// pool supervisor's shutdown order applies (docs/ADAPTER.md,
-    /// "Mailboxes and pools").
+    /// The pool supervisor's shutdown order is its spec's, reverse start
+    /// order unless it says otherwise: OTP's `simple_one_for_one` stops its
+    /// children all at once, which is
+    /// `SupervisorSpec::shutdown_order(ShutdownOrder::Parallel)`
+    /// (docs/ADAPTER.md, "Mailboxes and pools").
     pub fn pool<A, M>(self, spec: ChildSpec, pool: Pool<A, M>) -> Self
     where
         A: Clone + Send + Sync + 'static,

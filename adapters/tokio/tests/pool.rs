@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
-use vigil_core::{ChildSpec, ExitReason, Readiness, Request, RequestError, Restart, SupervisorSpec};
+use vigil_core::{
+    ChildSpec, ExitReason, Readiness, Request, RequestError, Restart, Shutdown, ShutdownOrder, SupervisorSpec,
+};
 use vigil_tokio::{Inbox, NoInbox, Pool, PoolError, PoolRef, PoolRefError, Tree, TreeHandle};
 
 const GUARD: Duration = Duration::from_secs(600);
@@ -423,8 +425,9 @@ async fn a_pool_child_restarts_with_its_own_arguments() {
 }
 
 /// 100,000 children started through one pool, then stopped: 1,000 one by
-/// one (terminate and delete), the rest by shutting the tree down. Every
-/// engine request is O(log n) (docs/SEMANTICS.md §11, on dynamic children).
+/// one (terminate and delete), the rest by shutting the tree down, the pool
+/// stopping them all at once (`ShutdownOrder::Parallel`). Every engine
+/// request is O(log n) (docs/SEMANTICS.md §11, on dynamic children).
 #[tokio::test(start_paused = true)]
 async fn a_hundred_thousand_children_are_started_and_stopped() {
     const N: u32 = 100_000;
@@ -432,7 +435,7 @@ async fn a_hundred_thousand_children_are_started_and_stopped() {
     let s = Arc::clone(&started);
     let tree = Tree::new(root())
         .pool(
-            ChildSpec::supervisor("jobs", SupervisorSpec::new()),
+            ChildSpec::supervisor("jobs", SupervisorSpec::new().shutdown_order(ShutdownOrder::Parallel)),
             Pool::new(ChildSpec::worker("job"), N as usize, move |ctx, _: u32| {
                 s.fetch_add(1, Ordering::Relaxed);
                 async move {
@@ -469,7 +472,53 @@ async fn a_hundred_thousand_children_are_started_and_stopped() {
     assert_eq!(pool.len(), N as usize - 1_000);
     assert!(tree.shutdown().await.is_normal());
     eprintln!(
-        "{N} pool children: started in {start_time:?}, 1,000 stopped one by one and the rest by shutdown, {:?} in all",
+        "{N} pool children: started in {start_time:?}, 1,000 stopped one by one and the rest by a parallel shutdown, {:?} in all",
         clock.elapsed()
+    );
+}
+
+/// A pool of `n` children that ignore their stop, each killed at its 1 s
+/// shutdown deadline, under `order`: how long (paused time) the pool
+/// supervisor takes to stop.
+async fn time_to_stop_a_pool(order: ShutdownOrder, n: u32) -> Duration {
+    let tree = Tree::new(root())
+        .pool(
+            ChildSpec::supervisor("jobs", SupervisorSpec::new().shutdown_order(order)),
+            Pool::new(
+                ChildSpec::worker("job").shutdown(Shutdown::Timeout(Duration::from_secs(1))),
+                n as usize,
+                |_ctx, _: u32| async move {
+                    std::future::pending::<()>().await;
+                    Ok::<(), String>(())
+                },
+            ),
+        )
+        .start()
+        .unwrap();
+    let pool = jobs(&tree).await;
+    for i in 0..n {
+        pool.start(i).await.unwrap();
+    }
+    let before = tokio::time::Instant::now();
+    tree.request(Request::TerminateChild { path: "jobs".into() })
+        .await
+        .unwrap();
+    let took = tokio::time::Instant::now() - before;
+    assert!(pool.is_empty());
+    tree.shutdown().await;
+    took
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_pool_with_parallel_shutdown_stops_all_its_children_at_once() {
+    // Reverse (the default, OTP's order for other supervisors): one deadline after another.
+    assert_eq!(
+        time_to_stop_a_pool(ShutdownOrder::Reverse, 20).await,
+        Duration::from_secs(20)
+    );
+    // Parallel (OTP's order for simple_one_for_one): one deadline for all.
+    assert_eq!(
+        time_to_stop_a_pool(ShutdownOrder::Parallel, 20).await,
+        Duration::from_secs(1)
     );
 }
