@@ -345,7 +345,7 @@ impl Driver {
         let _ = self.status.driver_panic.set(message.clone());
         let waiting = self.kill_live_runs();
         self.await_exits(waiting, reports).await;
-        self.payloads = PayloadRegistry::default();
+        self.drop_payloads();
         let _ = self
             .down
             .send(Some(ExitReason::Panic(format!("driver panicked: {message}"))));
@@ -354,9 +354,7 @@ impl Driver {
     /// The driver's last step: answer what is still waiting (later requests
     /// find the channel closed), end what is left, close the trace.
     fn finish(&mut self) {
-        // Every child is gone: their inboxes close (senders get `Closed`)
-        // before the handles learn that the tree is down.
-        self.payloads = PayloadRegistry::default();
+        self.drop_payloads();
         for (_, pending) in std::mem::take(&mut self.pending) {
             let _ = pending.reply.send(Err(RequestError::TreeDown));
         }
@@ -375,6 +373,17 @@ impl Driver {
         }
         if self.down.borrow().is_none() {
             let _ = self.down.send(Some(ExitReason::Killed));
+        }
+    }
+
+    /// Every child is gone: drop what they ran, so that their inboxes close
+    /// (senders get `Closed`) before the handles learn that the tree is
+    /// down. What the user's closures hold is dropped here; a panic in such
+    /// a drop is logged, and the end of the tree goes on.
+    fn drop_payloads(&mut self) {
+        let payloads = std::mem::take(&mut self.payloads);
+        if let Err(panic) = std::panic::catch_unwind(AssertUnwindSafe(|| drop(payloads))) {
+            tracing::error!(panic = %panic_message(panic.as_ref()), "dropping what the children ran panicked");
         }
     }
 

@@ -35,10 +35,12 @@ use crate::task::{spawn_task, task_fn, TaskFn, TaskRun};
 /// The receiving side of a child's inbox, for one run of the child.
 ///
 /// Messages wait in the inbox while the child restarts; each run receives
-/// those its predecessors did not take. A run receives until it is asked to
-/// stop (then [`recv`](Inbox::recv) returns `None` and what is still queued
-/// stays for the next run), until it ends, or until the child is deleted
-/// (the inbox closes). A message a run has taken is in that run's hands: if
+/// those its predecessors did not take. When the run is asked to stop,
+/// [`recv`](Inbox::recv) returns `None` (so the usual loop ends) and what is
+/// still queued stays for the next run, unless this run drains it with
+/// [`try_recv`](Inbox::try_recv) before it returns. A run receives nothing
+/// once it ended or was killed, nor once the child is deleted (the inbox
+/// closes). A message a run has taken is in that run's hands: if
 /// the run crashes before handling it, it is lost, and a reply sender in it
 /// is dropped, which fails its [`call`](crate::ChildRef::call) at once with
 /// [`CallError::Dropped`](crate::CallError::Dropped).
@@ -104,8 +106,8 @@ pub enum TryRecvError {
     /// Nothing is queued now.
     #[error("the inbox is empty")]
     Empty,
-    /// This run receives no more: it was asked to stop, it ended, or the
-    /// child was deleted.
+    /// This run receives no more: it ended or was killed, or the child was
+    /// deleted.
     #[error("this run receives no more messages")]
     Ended,
 }
@@ -137,7 +139,9 @@ impl<M: Send + 'static> Inbox<M> {
         polled
     }
 
-    /// The next message if one is queued now.
+    /// The next message if one is queued now. Also after the run was asked
+    /// to stop, so that it can drain its inbox before it returns (within
+    /// its shutdown time): `while let Ok(msg) = inbox.try_recv() { .. }`.
     ///
     /// ```
     /// # use std::num::NonZeroUsize;
@@ -277,7 +281,8 @@ pub(crate) struct InboxLink {
 }
 
 impl InboxLink {
-    /// The run was asked to stop: it receives no more.
+    /// The run was asked to stop: its `recv` ends (its `try_recv` may still
+    /// drain the queue).
     pub(crate) fn stop(&self) {
         self.mailbox.stop(self.generation);
     }

@@ -9,8 +9,9 @@
 //!
 //! **Who may receive.** The driver names the one run that may take
 //! messages ([`Mailbox::attach`], at each spawn) and withdraws that right
-//! when the run is asked to stop ([`RunGate::stop`]), killed or torn down
-//! ([`RunGate::end`]). A run without the right gets nothing, so a run that
+//! when the run is killed or torn down ([`RunGate::end`]); when the run is
+//! asked to stop ([`RunGate::stop`]) its waiting receives end, and only
+//! receives that do not wait may still drain the queue. A run without the right gets nothing, so a run that
 //! was abandoned inside a poll (docs/ADAPTER.md, "Task workers") cannot take
 //! messages meant for its successor; messages it did not take stay queued.
 
@@ -154,10 +155,11 @@ impl<M> Mailbox<M> {
     }
 
     /// The next message for the run `generation`: `Ready(None)` once that
-    /// run may receive no more; otherwise it waits (the waker is kept).
+    /// run was asked to stop or may receive no more; otherwise it waits (the
+    /// waker is kept).
     pub(crate) fn poll_take(&self, generation: u64, cx: &mut Context<'_>) -> Poll<Option<M>> {
         let mut s = self.lock();
-        match s.take(generation) {
+        match s.take(generation, true) {
             Take::Message(m) => {
                 drop(s);
                 self.slots.add_permits(1);
@@ -174,9 +176,11 @@ impl<M> Mailbox<M> {
         }
     }
 
-    /// The next message for the run `generation`, without waiting.
+    /// The next message for the run `generation`, without waiting; a run
+    /// asked to stop may still take what is queued (to drain it before it
+    /// returns), until it ends.
     pub(crate) fn try_take(&self, generation: u64) -> Take<M> {
-        let taken = self.lock().take(generation);
+        let taken = self.lock().take(generation, false);
         if matches!(taken, Take::Message(_)) {
             self.slots.add_permits(1);
         }
@@ -248,12 +252,14 @@ impl<M> Mailbox<M> {
 }
 
 impl<M> State<M> {
-    fn take(&mut self, generation: u64) -> Take<M> {
-        let may = self.owner
-            == Some(Owner {
-                generation,
-                stopping: false,
-            });
+    /// The next message for the run `generation`; `waiting` says the run
+    /// would wait for one (a `recv`), which ends at its stop, while a
+    /// `try_recv` may still drain the queue until the run ends.
+    fn take(&mut self, generation: u64, waiting: bool) -> Take<M> {
+        let may = match self.owner {
+            Some(o) => o.generation == generation && !(waiting && o.stopping),
+            None => false,
+        };
         if self.closed || !may {
             return Take::Ended;
         }
@@ -271,8 +277,9 @@ impl<M> State<M> {
 
 /// The driver's side of a mailbox for one run, whatever its message type.
 pub(crate) trait RunGate: Send + Sync {
-    /// The run `generation` was asked to stop: it receives no more (what is
-    /// queued stays for the next run).
+    /// The run `generation` was asked to stop: its waiting receives end
+    /// (what is queued stays for the next run, unless this one drains it
+    /// without waiting).
     fn stop(&self, generation: u64);
     /// The run `generation` was killed or ended: it receives no more.
     fn end(&self, generation: u64);
@@ -298,7 +305,7 @@ mod tests {
     }
 
     #[test]
-    fn only_the_attached_run_receives_and_only_until_it_is_stopped_or_ended() {
+    fn only_the_attached_run_receives_waiting_until_its_stop_and_at_all_until_its_end() {
         let m = Mailbox::new(4);
         m.try_send(1).unwrap();
         assert_eq!(m.try_take(7), Take::Ended, "no run attached yet");
@@ -307,11 +314,17 @@ mod tests {
         assert_eq!(m.try_take(7), Take::Message(1));
         assert_eq!(m.try_take(7), Take::Empty);
         m.try_send(2).unwrap();
+        m.try_send(3).unwrap();
         m.stop(7);
-        assert_eq!(m.try_take(7), Take::Ended);
+        assert!(
+            matches!(m.poll_take(7, &mut noop_cx()), Poll::Ready(None)),
+            "a waiting receive ends at the stop"
+        );
+        assert_eq!(m.try_take(7), Take::Message(2), "the stopping run may still drain");
         assert!(m.attach(9));
         m.end(7); // a late end of the old run changes nothing
-        assert_eq!(m.try_take(9), Take::Message(2));
+        assert_eq!(m.try_take(7), Take::Ended);
+        assert_eq!(m.try_take(9), Take::Message(3));
         m.end(9);
         assert_eq!(m.try_take(9), Take::Ended);
     }

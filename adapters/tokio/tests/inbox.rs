@@ -782,14 +782,20 @@ async fn a_ref_is_cloneable_and_sendable_across_tasks() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn try_recv_says_empty_then_ended_after_the_stop() {
+async fn a_stopping_run_may_drain_its_inbox_with_try_recv() {
     let (report, mut reports) = mpsc::unbounded_channel();
+    let (tx, mut seen) = mpsc::unbounded_channel();
+    // Handles messages until asked to stop, then drains what is queued.
     let tree = Tree::new(tree_spec())
-        .task_with_inbox(ChildSpec::worker("w"), cap(2), move |ctx, mut inbox: Inbox<u32>| {
-            let report = report.clone();
+        .task_with_inbox(ChildSpec::worker("w"), cap(8), move |ctx, mut inbox: Inbox<u32>| {
+            let (report, seen) = (report.clone(), tx.clone());
             async move {
                 let _ = report.send(inbox.try_recv());
                 ctx.stopped().await;
+                assert_eq!(inbox.recv().await, None, "a waiting receive ends at the stop");
+                while let Ok(n) = inbox.try_recv() {
+                    let _ = seen.send(n);
+                }
                 let _ = report.send(inbox.try_recv());
                 Ok::<(), String>(())
             }
@@ -797,9 +803,17 @@ async fn try_recv_says_empty_then_ended_after_the_stop() {
         .start()
         .unwrap();
     assert_eq!(reports.recv().await.unwrap(), Err(TryRecvError::Empty));
-    tree.child::<u32>("w").await.unwrap().cast(1).await.unwrap();
+    let w = tree.child::<u32>("w").await.unwrap();
+    for n in 1..=3 {
+        w.cast(n).await.unwrap();
+    }
     request(&tree, Request::TerminateChild { path: "w".into() }).await;
-    assert_eq!(reports.recv().await.unwrap(), Err(TryRecvError::Ended));
+    assert_eq!(
+        [seen.recv().await, seen.recv().await, seen.recv().await],
+        [Some(1), Some(2), Some(3)]
+    );
+    assert_eq!(reports.recv().await.unwrap(), Err(TryRecvError::Empty));
+    assert!(w.is_empty());
     tree.shutdown().await;
 }
 
