@@ -54,8 +54,9 @@ type Bind<A, M> = dyn Fn(A) -> Bound<M> + Send + Sync;
 /// spec.
 ///
 /// Each child is the template with the name `<template name>-<n>`, where `n`
-/// counts the pool's starts from 1 and is never reused (not after a failed
-/// start, a deleted child, or a restart of the pool supervisor), so a path
+/// counts every start asked of the pool from 1 (refused ones too) and is
+/// never reused (not after a failed start, a deleted child, or a restart of
+/// the pool supervisor), so a path
 /// names one child for the life of the tree. Its task gets the arguments
 /// given to [`PoolRef::start`], cloned for each run: a restarted child runs
 /// with the same arguments. The children count against `max_children` from
@@ -560,6 +561,29 @@ impl<A: Send + Sync + 'static, M: Send + 'static> PoolRef<A, M> {
     /// Stop the pool's child at `child` (a path [`start`](Self::start)
     /// returned) and delete it, which frees its seat (OTP's
     /// `terminate_child` of a `simple_one_for_one` child).
+    ///
+    /// ```
+    /// # use vigil_core::{ChildSpec, SupervisorSpec};
+    /// use vigil_tokio::{Pool, PoolError, PoolRef, Tree};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let tree = Tree::new(SupervisorSpec::new())
+    ///     .pool(
+    ///         ChildSpec::supervisor("conns", SupervisorSpec::new()),
+    ///         Pool::new(ChildSpec::worker("conn"), 1, |ctx, _peer: String| async move {
+    ///             ctx.stopped().await;
+    ///             Ok::<(), String>(())
+    ///         }),
+    ///     )
+    ///     .start()
+    ///     .unwrap();
+    /// let conns: PoolRef<String> = tree.pool("conns").await.unwrap();
+    /// let first = conns.start("10.0.0.1".into()).await.unwrap();
+    /// assert!(matches!(conns.start("10.0.0.2".into()).await, Err(PoolError::Full { .. })));
+    /// conns.terminate(&first.path).await.unwrap();
+    /// assert_eq!(conns.start("10.0.0.2".into()).await.unwrap().path, "conns/conn-3");
+    /// tree.shutdown().await;
+    /// # });
+    /// ```
     pub async fn terminate(&self, child: &str) -> Result<(), PoolError> {
         let in_pool = child
             .strip_prefix(&*self.path)
