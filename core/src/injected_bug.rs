@@ -23,6 +23,10 @@ pub enum InjectedBug {
     /// view of their restart type is wrong, and it acts on it (an oracle
     /// that asked the engine for restart types would not notice).
     TransientRecordedPermanent,
+    /// A supervisor with the parallel shutdown order stops all the children
+    /// of a one_for_all or rest_for_one round at once too, instead of in
+    /// reverse order, one at a time.
+    ParallelRoundStops,
 }
 
 impl InjectedBug {
@@ -38,12 +42,13 @@ impl InjectedBug {
             InjectedBug::RestartTransientAlways => "restart_transient_always",
             InjectedBug::KeepFailedTemporary => "keep_failed_temporary",
             InjectedBug::TransientRecordedPermanent => "transient_recorded_permanent",
+            InjectedBug::ParallelRoundStops => "parallel_round_stops",
         }
     }
 
     /// Parse the name used on command lines (`skip_intensity`, `early_kill`,
     /// `restart_transient_always`, `keep_failed_temporary`,
-    /// `transient_recorded_permanent`).
+    /// `transient_recorded_permanent`, `parallel_round_stops`).
     pub fn from_name(name: &str) -> Option<Self> {
         match name {
             "skip_intensity" => Some(InjectedBug::SkipIntensity),
@@ -51,6 +56,7 @@ impl InjectedBug {
             "restart_transient_always" => Some(InjectedBug::RestartTransientAlways),
             "keep_failed_temporary" => Some(InjectedBug::KeepFailedTemporary),
             "transient_recorded_permanent" => Some(InjectedBug::TransientRecordedPermanent),
+            "parallel_round_stops" => Some(InjectedBug::ParallelRoundStops),
             _ => None,
         }
     }
@@ -111,6 +117,8 @@ mod tests {
             InjectedBug::EarlyKill,
             InjectedBug::RestartTransientAlways,
             InjectedBug::KeepFailedTemporary,
+            InjectedBug::TransientRecordedPermanent,
+            InjectedBug::ParallelRoundStops,
         ] {
             assert_eq!(InjectedBug::from_name(bug.name()), Some(bug));
         }

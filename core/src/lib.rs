@@ -83,8 +83,8 @@ pub use outcome::Outcome;
 pub use request::{ChildCounts, ChildInfo, ChildState, Reply, Request, RequestError, RequestOp, RestartAllMode};
 pub use restart_window::MAX_EXACT_INTENSITY;
 pub use spec::{
-    AutoShutdown, Backoff, ChildKind, ChildSpec, Lifespan, Readiness, Restart, Shutdown, Strategy, SupervisorSpec,
-    DEFAULT_WORKER_SHUTDOWN, MAX_DEPTH,
+    AutoShutdown, Backoff, ChildKind, ChildSpec, Lifespan, Readiness, Restart, Shutdown, ShutdownOrder, Strategy,
+    SupervisorSpec, DEFAULT_WORKER_SHUTDOWN, MAX_DEPTH,
 };
 pub use spec_error::{SpecError, SpecErrorKind};
 pub use stats::Stats;

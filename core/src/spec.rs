@@ -80,6 +80,34 @@ pub enum Lifespan {
     Transient,
 }
 
+/// \[ext\] How a supervisor that ends stops its children.
+///
+/// Restart rounds (one_for_all, rest_for_one) and `restart_all` always stop
+/// in reverse start order, one child at a time, whatever this says; only the
+/// supervisor's end (it gives up, shuts down, auto_shutdown, lifespan,
+/// one_terminate_all, its parent stops it, its first start fails) follows it.
+///
+/// ```
+/// use vigil_core::{ChildSpec, ShutdownOrder, SupervisorSpec};
+/// let pool = SupervisorSpec::new()
+///     .shutdown_order(ShutdownOrder::Parallel)
+///     .child(ChildSpec::worker("conn1"))
+///     .child(ChildSpec::worker("conn2"));
+/// assert_eq!(pool.shutdown_order, ShutdownOrder::Parallel);
+/// assert_eq!(SupervisorSpec::new().shutdown_order, ShutdownOrder::Reverse);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum ShutdownOrder {
+    /// OTP's order: the last child first, each one stopped (by its own
+    /// shutdown policy) only after the one before it has ended.
+    #[default]
+    Reverse,
+    /// Every running child is asked to stop at the same instant (each by its
+    /// own shutdown policy from that instant on), and the supervisor ends
+    /// when the last one has ended: OTP's order for `simple_one_for_one`.
+    Parallel,
+}
+
 /// \[ext\] Delay before an automatic restart, growing with repeated failures.
 ///
 /// The n-th consecutive restart waits `min(initial * multiplier^(n-1), max)`,
@@ -346,6 +374,8 @@ pub struct SupervisorSpec {
     pub auto_shutdown: AutoShutdown,
     /// \[ext\] Whether it ends when no child is left.
     pub lifespan: Lifespan,
+    /// \[ext\] How it stops its children when it ends.
+    pub shutdown_order: ShutdownOrder,
     /// Static children, in start order.
     pub children: Vec<ChildSpec>,
 }
@@ -358,13 +388,15 @@ impl Default for SupervisorSpec {
             period: Duration::from_secs(5),
             auto_shutdown: AutoShutdown::Never,
             lifespan: Lifespan::Permanent,
+            shutdown_order: ShutdownOrder::Reverse,
             children: Vec::new(),
         }
     }
 }
 
 impl SupervisorSpec {
-    /// OTP's defaults: one_for_one, intensity 1, period 5 s, no auto_shutdown.
+    /// OTP's defaults: one_for_one, intensity 1, period 5 s, no auto_shutdown,
+    /// reverse shutdown order.
     pub fn new() -> Self {
         Self::default()
     }
@@ -396,6 +428,12 @@ impl SupervisorSpec {
     /// Set the lifespan.
     pub fn lifespan(mut self, lifespan: Lifespan) -> Self {
         self.lifespan = lifespan;
+        self
+    }
+
+    /// Set the order in which it stops its children when it ends.
+    pub fn shutdown_order(mut self, order: ShutdownOrder) -> Self {
+        self.shutdown_order = order;
         self
     }
 

@@ -10,7 +10,7 @@ use crate::time::duration_nanos;
 use crate::tree::{flag, NodeState, StopCause, SupId, TimerPurpose};
 use crate::{
     AutoShutdown, Engine, ExitReason, Lifespan, NodeId, Notice, Outcome, Reply, RequestError, Restart, RestartAllMode,
-    Strategy,
+    ShutdownOrder, Strategy,
 };
 
 impl Engine {
@@ -302,6 +302,7 @@ impl Engine {
                     reason: Box::new(ExitReason::Shutdown(reason)),
                 };
                 self.tree.sup_mut(s).mode = Mode::Busy(Plan::stop(kind, last, Bound::First, None));
+                self.stop_all_at_once_if_parallel(s);
             }
             PlanKind::Restart if self.tree.node(c).restart == Restart::Temporary => {
                 // Never restarted: a failed start ends a temporary child.
@@ -559,6 +560,26 @@ impl Engine {
             }
         };
         self.tree.sup_mut(s).mode = Mode::Busy(plan);
+        if self.has_bug(InjectedBug::ParallelRoundStops) {
+            self.stop_round_at_once(s);
+        }
+    }
+
+    /// The deliberate bug `ParallelRoundStops`: a parallel supervisor's
+    /// restart round asks every child it stops to stop at once.
+    fn stop_round_at_once(&mut self, s: SupId) {
+        if self.tree.sup(s).spec.shutdown_order != ShutdownOrder::Parallel {
+            return;
+        }
+        let Some(plan) = self.plan_mut(s) else { return };
+        let (mut at, to) = (plan.cursor, plan.stop_to);
+        if plan.phase != Phase::Stop {
+            return;
+        }
+        while let Some(c) = at {
+            at = if to.ends_at(c) { None } else { self.tree.node(c).prev };
+            self.ensure_stopping(s, c);
+        }
     }
 
     /// The delay before restarting `c` (0 without backoff).
@@ -608,7 +629,24 @@ impl Engine {
         if s != SupId::ROOT || self.tree.node(s.node()).state == NodeState::Running {
             self.tree.set_state(s.node(), NodeState::Stopping);
         }
+        self.stop_all_at_once_if_parallel(s);
         self.advance(s);
+    }
+
+    /// A supervisor with the parallel shutdown order that begins its end
+    /// asks every live child to stop now, last first (each by its own
+    /// policy from this instant on). Its end's reverse walk then only waits:
+    /// it passes each child once that child has ended, so the supervisor ends
+    /// when the last one has, in O(1) amortised per child.
+    fn stop_all_at_once_if_parallel(&mut self, s: SupId) {
+        if self.tree.sup(s).spec.shutdown_order != ShutdownOrder::Parallel {
+            return;
+        }
+        let mut at = self.tree.sup(s).last;
+        while let Some(c) = at {
+            at = self.tree.node(c).prev;
+            self.ensure_stopping(s, c);
+        }
     }
 
     pub(crate) fn clear_marks(&mut self, s: SupId) {

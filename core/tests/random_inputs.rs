@@ -11,7 +11,7 @@ use std::time::Duration;
 use proptest::prelude::*;
 use vigil_core::{
     AutoShutdown, Backoff, ChildSpec, Command, Engine, Eviction, ExitReason, Input, Instant, Lifespan, NodeId,
-    Readiness, Request, Restart, RestartAllMode, RunId, Shutdown, Strategy as Strat, SupervisorSpec,
+    Readiness, Request, Restart, RestartAllMode, RunId, Shutdown, ShutdownOrder, Strategy as Strat, SupervisorSpec,
 };
 
 #[derive(Clone, Debug)]
@@ -96,6 +96,11 @@ fn sup_spec(k: u8, depth: usize) -> SupervisorSpec {
             Lifespan::Transient
         } else {
             Lifespan::Permanent
+        })
+        .shutdown_order(if k % 7 == 3 {
+            ShutdownOrder::Parallel
+        } else {
+            ShutdownOrder::Reverse
         });
     for i in 0..(usize::from(k % 4) + 1) {
         s = s.child(child(i, k.wrapping_mul(31).wrapping_add(i as u8 * 13), depth, auto));

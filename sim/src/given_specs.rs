@@ -1,15 +1,16 @@
 //! The specs the oracle was given: the root [`SupervisorSpec`] and the
 //! specs of accepted `start_child` / `replace_child` requests.
 //!
-//! The oracle reads restart types, readiness, shutdown policies, intensity
-//! and sibling order from here, never from the engine it judges
+//! The oracle reads restart types, readiness, shutdown policies, intensity,
+//! shutdown orders and sibling order from here, never from the engine it judges
 //! (docs/SIMULATION.md, "The oracle").
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use vigil_core::{
-    ChildKind, ChildSpec, Readiness, Reply, Request, RequestError, RequestId, Restart, Shutdown, SupervisorSpec,
+    ChildKind, ChildSpec, Readiness, Reply, Request, RequestError, RequestId, Restart, Shutdown, ShutdownOrder,
+    SupervisorSpec,
 };
 
 /// What a spec says about one node.
@@ -51,12 +52,15 @@ pub(crate) struct Kid {
     pub(crate) removed: bool,
 }
 
-/// A supervisor incarnation as its spec gives it: intensity, period and its
-/// children in start order (static ones, then those `start_child` added).
+/// A supervisor incarnation as its spec gives it: intensity, period, shutdown
+/// order and its children in start order (static ones, then those
+/// `start_child` added).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Family {
     /// Its intensity and period.
     pub(crate) intensity: (u32, Duration),
+    /// How it stops its children when it ends.
+    pub(crate) shutdown_order: ShutdownOrder,
     /// Its children, removed ones included, in start order.
     pub(crate) kids: Vec<Kid>,
 }
@@ -71,6 +75,7 @@ impl Family {
         };
         Family {
             intensity: (spec.intensity, spec.period),
+            shutdown_order: spec.shutdown_order,
             kids: spec.children.iter().map(kid).collect(),
         }
     }

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use vigil_core::{
     ChildState, Engine, Instant, NodeId, Notice, Readiness, Reply, Request, RequestError, RequestId, RequestOp,
-    Restart, RunId, Shutdown, Strategy, SupervisorSpec, MAX_EXACT_INTENSITY,
+    Restart, RunId, Shutdown, ShutdownOrder, Strategy, SupervisorSpec, MAX_EXACT_INTENSITY,
 };
 
 use crate::given_specs::{split_path, Facts, Family, GivenSpecs};
@@ -37,7 +37,9 @@ pub enum Rule {
     SequentialStart,
     /// The first start goes in start order.
     StartOrder,
-    /// Stops are sequential, and in reverse start order.
+    /// Stops are sequential, and in reverse start order, except the end of a
+    /// supervisor whose shutdown order is parallel (all at once, any order);
+    /// either way every child has ended before its supervisor ends.
     StopOrder,
     /// Restarts follow the restart table.
     RestartTable,
@@ -474,6 +476,14 @@ impl Oracle {
     /// kill of child `c` is issued.
     fn stop_issued(&mut self, engine: &Engine, c: NodeId, graceful: bool, on_start: bool, now: Instant) {
         let Some(p) = self.view(c).parent else { return };
+        if self.stops_all_at_once(p) {
+            // Its end asks every child at the same instant, in no order the
+            // rule checks; each stop still ends before the supervisor does.
+            if graceful {
+                self.view(p).graceful_stops += 1;
+            }
+            return;
+        }
         let kill_mode = self.in_kill_mode(Some(p), now);
         if graceful {
             let pv = self.view(p);
@@ -497,6 +507,29 @@ impl Oracle {
                 self.view(p).stop_window = Some(Window::Before(cp));
             }
         }
+    }
+
+    /// Whether supervisor `p` is ending (or failing its first start) with the
+    /// parallel shutdown order, by its spec.
+    fn stops_all_at_once(&self, p: NodeId) -> bool {
+        let Some(v) = self.nodes.get(p.index()) else {
+            return false;
+        };
+        let parallel = v
+            .family
+            .as_ref()
+            .is_some_and(|f| f.shutdown_order == ShutdownOrder::Parallel);
+        // During its first start the only stops are those of a failed start's end.
+        parallel && (v.ending || v.initialising)
+    }
+
+    /// A child of `sup` whose run (or incarnation) is still live, if any.
+    fn live_child(&self, sup: NodeId) -> Option<NodeId> {
+        let i = self
+            .nodes
+            .iter()
+            .position(|v| v.parent == Some(sup) && (v.up || v.starting))?;
+        u32::try_from(i).ok().map(NodeId::from_index)
     }
 
     /// The position of `c` among the children of `p`, if it is one (and not removed).
@@ -557,7 +590,7 @@ impl Oracle {
             Notice::SupStarted { sup } => self.observe_sup_started(*sup),
             Notice::SupStop { sup } => self.observe_sup_stop(engine, *sup, now),
             Notice::SupEnding { sup, .. } => self.observe_sup_ending(sup),
-            Notice::SupExit { sup, reason } => self.observe_sup_exit(sup, reason),
+            Notice::SupExit { sup, reason } => self.observe_sup_exit(engine, sup, reason, now),
             Notice::Restart { sup, child, strategy } => self.observe_restart(engine, *sup, *child, *strategy, now),
             Notice::GiveUp { sup } => self.observe_give_up(engine, sup, now),
             Notice::Backoff { child, .. } => self.observe_backoff(*child),
@@ -897,8 +930,16 @@ impl Oracle {
         v.graceful_stops = 0;
     }
 
-    /// A supervisor ended (or failed its start).
-    fn observe_sup_exit(&mut self, sup: &NodeId, reason: &vigil_core::ExitReason) {
+    /// A supervisor ended (or failed its start): after all its children.
+    fn observe_sup_exit(&mut self, engine: &Engine, sup: &NodeId, reason: &vigil_core::ExitReason, now: Instant) {
+        if let Some(c) = self.live_child(*sup) {
+            let detail = format!(
+                "{} ended while its child {} was still live",
+                Self::path(engine, *sup),
+                Self::path(engine, c)
+            );
+            self.flag(now, Rule::StopOrder, detail);
+        }
         self.forget_children(*sup);
         let was_starting = self.view(*sup).starting;
         self.start_ends(*sup);

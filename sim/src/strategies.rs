@@ -26,7 +26,7 @@ use proptest::prelude::*;
 use vigil_config::{Action, Lifetime, Script, SimBehaviour, TimedAction, TreeConfig, WorkerConfig};
 use vigil_core::{
     AutoShutdown, Backoff, ChildKind, ChildSpec, ExitReason, Lifespan, Readiness, Request, Restart, Shutdown,
-    Strategy as Strat, SupervisorSpec,
+    ShutdownOrder, Strategy as Strat, SupervisorSpec,
 };
 
 use crate::options::SimOptions;
@@ -139,19 +139,23 @@ fn sup_attrs() -> impl Strategy<Value = (ChildSpec, SupervisorSpec)> {
             Just(Shutdown::Infinity),
             (100u64..5000).prop_map(|m| Shutdown::Timeout(ms(m)))
         ],
+        prop_oneof![3 => Just(ShutdownOrder::Reverse), 1 => Just(ShutdownOrder::Parallel)],
     )
-        .prop_map(|(strategy, intensity, period, auto, lifespan, restart, shutdown)| {
-            let spec = SupervisorSpec::new()
-                .strategy(strategy)
-                .intensity(intensity)
-                .period(Duration::from_secs(period))
-                .auto_shutdown(auto)
-                .lifespan(lifespan);
-            let child = ChildSpec::supervisor("s", SupervisorSpec::new())
-                .restart(restart)
-                .shutdown(shutdown);
-            (child, spec)
-        })
+        .prop_map(
+            |(strategy, intensity, period, auto, lifespan, restart, shutdown, order)| {
+                let spec = SupervisorSpec::new()
+                    .strategy(strategy)
+                    .intensity(intensity)
+                    .period(Duration::from_secs(period))
+                    .auto_shutdown(auto)
+                    .lifespan(lifespan)
+                    .shutdown_order(order);
+                let child = ChildSpec::supervisor("s", SupervisorSpec::new())
+                    .restart(restart)
+                    .shutdown(shutdown);
+                (child, spec)
+            },
+        )
 }
 
 fn gen_tree() -> impl Strategy<Value = Vec<Gen>> {
@@ -163,8 +167,9 @@ fn gen_tree() -> impl Strategy<Value = Vec<Gen>> {
 }
 
 /// A whole tree config (up to 3 levels, up to about 24 nodes): every strategy,
-/// restart type, shutdown policy, readiness, health and backoff setting, and
-/// auto_shutdown with significant children, each worker with a random behaviour.
+/// restart type, shutdown policy, shutdown order (parallel one supervisor in
+/// four), readiness, health and backoff setting, and auto_shutdown with
+/// significant children, each worker with a random behaviour.
 /// Always valid.
 pub fn tree_config() -> impl Strategy<Value = TreeConfig> {
     (sup_attrs(), gen_tree()).prop_map(|((_, root), kids)| build(root, kids))

@@ -176,3 +176,41 @@ fn an_engine_that_misrecords_a_restart_type_is_caught() {
         Some(Rule::RestartTable)
     );
 }
+
+/// A one_for_all pool with the parallel shutdown order, crashing often:
+/// its ends may stop everything at once, its restart rounds may not.
+const PARALLEL_POOL: &str = r#"
+[supervisor]
+strategy = "one_for_all"
+shutdown_order = "parallel"
+intensity = 100
+[[child]]
+name = "a"
+command = ["x"]
+sim = { lifetime = "exp(5s)", stop_latency = "200ms" }
+[[child]]
+name = "b"
+command = ["x"]
+sim = { lifetime = "exp(5s)", stop_latency = "200ms" }
+[[child]]
+name = "c"
+command = ["x"]
+sim = { lifetime = "exp(5s)", stop_latency = "200ms" }
+"#;
+
+#[test]
+fn a_parallel_supervisor_that_stops_a_restart_round_at_once_is_caught() {
+    let cfg = config(PARALLEL_POOL);
+    assert_eq!(
+        first_violation(&cfg, InjectedBug::ParallelRoundStops),
+        Some(Rule::StopOrder)
+    );
+    let opts = SimOptions {
+        duration: Duration::from_secs(600),
+        ..SimOptions::default()
+    };
+    for seed in 0..50 {
+        let r = run_seed(&cfg, seed, &opts, TraceWriter::hashing());
+        assert!(r.violation.is_none(), "seed {seed}: {:?}", r.violation);
+    }
+}

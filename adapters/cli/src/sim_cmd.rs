@@ -90,7 +90,8 @@ pub struct SimArgs {
 
     /// Test builds only: run a deliberately broken engine (skip_intensity,
     /// early_kill, restart_transient_always, keep_failed_temporary,
-    /// transient_recorded_permanent) to prove the checks catch it.
+    /// transient_recorded_permanent, parallel_round_stops) to prove the checks
+    /// catch it.
     #[cfg(feature = "bug-injection")]
     #[arg(long, hide = true, value_name = "BUG", value_parser = parse_bug)]
     pub inject_bug: Option<InjectedBug>,
@@ -103,7 +104,7 @@ fn parse_bug(s: &str) -> Result<InjectedBug, String> {
     InjectedBug::from_name(s).ok_or_else(|| {
         format!(
             "unknown bug `{s}` (expected skip_intensity, early_kill, restart_transient_always, \
-             keep_failed_temporary or transient_recorded_permanent)"
+             keep_failed_temporary, transient_recorded_permanent or parallel_round_stops)"
         )
     })
 }

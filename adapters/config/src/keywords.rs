@@ -1,7 +1,7 @@
 //! The keyword values of the files (`one_for_one`, `transient`, `brutal`...)
 //! and their names, both ways.
 
-use vigil_core::{AutoShutdown, Lifespan, Readiness, Restart, RestartAllMode, Shutdown, Strategy};
+use vigil_core::{AutoShutdown, Lifespan, Readiness, Restart, RestartAllMode, Shutdown, ShutdownOrder, Strategy};
 
 use crate::duration::{format_duration, parse_duration};
 use crate::error::ValueError;
@@ -27,6 +27,11 @@ pub(crate) const AUTO_SHUTDOWNS: &[(&str, AutoShutdown)] = &[
 
 pub(crate) const LIFESPANS: &[(&str, Lifespan)] =
     &[("permanent", Lifespan::Permanent), ("transient", Lifespan::Transient)];
+
+pub(crate) const SHUTDOWN_ORDERS: &[(&str, ShutdownOrder)] = &[
+    ("reverse", ShutdownOrder::Reverse),
+    ("parallel", ShutdownOrder::Parallel),
+];
 
 pub(crate) const READINESS: &[(&str, Readiness)] =
     &[("immediate", Readiness::Immediate), ("notify", Readiness::Notify)];

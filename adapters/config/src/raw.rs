@@ -137,6 +137,7 @@ pub(crate) struct RawSupervisor {
     pub period: Option<Spanned<DurationText>>,
     pub auto_shutdown: Option<Spanned<String>>,
     pub lifespan: Option<Spanned<String>>,
+    pub shutdown_order: Option<Spanned<String>>,
 }
 
 /// `[control]`.

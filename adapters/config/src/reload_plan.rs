@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use vigil_core::{AutoShutdown, ChildKind, ChildSpec, Lifespan, Strategy, SupervisorSpec};
+use vigil_core::{AutoShutdown, ChildKind, ChildSpec, Lifespan, ShutdownOrder, Strategy, SupervisorSpec};
 
 use crate::model::TreeConfig;
 
@@ -30,7 +30,7 @@ type RunSettings = (Vec<String>, BTreeMap<String, String>, Option<PathBuf>, Opti
 type Fingerprint = (ChildSpec, Vec<RunSettings>);
 
 /// The root supervisor's own settings (they apply only at start).
-type RootSettings = (Strategy, u32, Duration, AutoShutdown, Lifespan);
+type RootSettings = (Strategy, u32, Duration, AutoShutdown, Lifespan, ShutdownOrder);
 
 /// What a running tree was given from its configs: the root's settings and
 /// each top-level child in start order, with the version it runs, or none
@@ -62,7 +62,7 @@ pub enum ReloadStep {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ReloadPlan {
     /// The root supervisor's own settings (strategy, intensity, period,
-    /// auto_shutdown, lifespan) differ: they apply only at the next start.
+    /// auto_shutdown, lifespan, shutdown_order) differ: they apply only at the next start.
     pub root_changed: bool,
     /// The steps, in the order to take them.
     pub steps: Vec<ReloadStep>,
@@ -145,7 +145,14 @@ impl AppliedConfig {
 }
 
 fn root_settings(s: &SupervisorSpec) -> RootSettings {
-    (s.strategy, s.intensity, s.period, s.auto_shutdown, s.lifespan)
+    (
+        s.strategy,
+        s.intensity,
+        s.period,
+        s.auto_shutdown,
+        s.lifespan,
+        s.shutdown_order,
+    )
 }
 
 /// `child` (from `cfg`) with every tag zeroed, and its workers' run settings
@@ -255,6 +262,12 @@ supervisor = {}
         }
         assert_eq!(steps(BASE, &with("sim = { start_fail = 0.5 }")), ReloadPlan::default());
         assert!(steps(BASE, &format!("[supervisor]\nintensity = 7\n{BASE}")).root_changed);
+        let parallel = steps(BASE, &format!("[supervisor]\nshutdown_order = \"parallel\"\n{BASE}"));
+        assert!(parallel.root_changed);
+        assert!(parallel.steps.is_empty(), "no child is touched");
+        // A nested supervisor's order is part of its spec: it is replaced.
+        let pool = BASE.replace("supervisor = {}", "supervisor = { shutdown_order = \"parallel\" }");
+        assert_eq!(steps(BASE, &pool).steps, [ReloadStep::Replace("pool".into())]);
     }
 
     #[test]

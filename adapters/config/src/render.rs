@@ -2,11 +2,15 @@
 
 use std::fmt::Write as _;
 
-use vigil_core::{AutoShutdown, Backoff, ChildKind, ChildSpec, Lifespan, Readiness, Restart, Shutdown, SupervisorSpec};
+use vigil_core::{
+    AutoShutdown, Backoff, ChildKind, ChildSpec, Lifespan, Readiness, Restart, Shutdown, ShutdownOrder, SupervisorSpec,
+};
 
 use crate::byte_size::format_byte_size;
 use crate::duration::format_duration;
-use crate::keywords::{format_shutdown, name_of, AUTO_SHUTDOWNS, LIFESPANS, READINESS, RESTARTS, STRATEGIES};
+use crate::keywords::{
+    format_shutdown, name_of, AUTO_SHUTDOWNS, LIFESPANS, READINESS, RESTARTS, SHUTDOWN_ORDERS, STRATEGIES,
+};
 use crate::model::{TreeConfig, WorkerConfig};
 
 impl TreeConfig {
@@ -97,6 +101,13 @@ fn supervisor_settings(out: &mut String, spec: &SupervisorSpec) {
     }
     if spec.lifespan != Lifespan::Permanent {
         let _ = write!(out, " lifespan={}", name_of(LIFESPANS, &spec.lifespan));
+    }
+    if spec.shutdown_order != ShutdownOrder::Reverse {
+        let _ = write!(
+            out,
+            " shutdown_order={}",
+            name_of(SHUTDOWN_ORDERS, &spec.shutdown_order)
+        );
     }
 }
 

@@ -38,7 +38,14 @@ impl Table {
     pub fn keys(self) -> &'static [&'static str] {
         match self {
             Table::TreeTop => &["supervisor", "control", "monitor", "child"],
-            Table::Supervisor => &["strategy", "intensity", "period", "auto_shutdown", "lifespan"],
+            Table::Supervisor => &[
+                "strategy",
+                "intensity",
+                "period",
+                "auto_shutdown",
+                "lifespan",
+                "shutdown_order",
+            ],
             Table::Control => &["socket"],
             Table::Monitor => &["interval", "memory_limit", "leak_growth", "leak_count"],
             Table::Child => &[

@@ -11,7 +11,9 @@ use vigil_core::{Backoff, ChildSpec, ExitReason, SpecError, SpecErrorKind, Super
 use crate::byte_size::parse_byte_size;
 use crate::duration::parse_duration;
 use crate::error::{ConfigError, ConfigErrorKind};
-use crate::keywords::{keyword, parse_shutdown, AUTO_SHUTDOWNS, LIFESPANS, READINESS, RESTARTS, STRATEGIES};
+use crate::keywords::{
+    keyword, parse_shutdown, AUTO_SHUTDOWNS, LIFESPANS, READINESS, RESTARTS, SHUTDOWN_ORDERS, STRATEGIES,
+};
 use crate::model::{ControlConfig, Lifetime, MonitorConfig, SimBehaviour, TreeConfig, WorkerConfig};
 use crate::position::Doc;
 use crate::raw::{
@@ -183,6 +185,10 @@ impl Builder<'_> {
         if let Some(v) = &raw.lifespan {
             spec.lifespan = self.keyword(v, "lifespan", LIFESPANS)?;
             keys.push(("lifespan", v.span()));
+        }
+        if let Some(v) = &raw.shutdown_order {
+            spec.shutdown_order = self.keyword(v, "shutdown_order", SHUTDOWN_ORDERS)?;
+            keys.push(("shutdown_order", v.span()));
         }
         Ok(spec)
     }

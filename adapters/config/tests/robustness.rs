@@ -122,6 +122,7 @@ fn toml_ish() -> impl Strategy<Value = String> {
                 "strategy",
                 "auto_shutdown",
                 "lifespan",
+                "shutdown_order",
                 "backoff",
                 "sim",
                 "memory_limit",

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use vigil_config::{load_tree, parse_tree, ConfigErrorKind, Lifetime, SimBehaviour, TreeConfig};
 use vigil_core::{
-    AutoShutdown, Backoff, ChildKind, ChildSpec, Engine, ExitReason, Lifespan, Readiness, Restart, Shutdown, Strategy,
-    SupervisorSpec,
+    AutoShutdown, Backoff, ChildKind, ChildSpec, Engine, ExitReason, Lifespan, Readiness, Restart, Shutdown,
+    ShutdownOrder, Strategy, SupervisorSpec,
 };
 
 /// The complete example of docs/CONFIG.md ("A complete example"), verbatim.
@@ -18,6 +18,7 @@ intensity = 3
 period = "5s"
 auto_shutdown = "never"      # never | any_significant | all_significant
 lifespan = "permanent"       # permanent | transient
+shutdown_order = "reverse"   # reverse | parallel: how it stops its children when it ends
 
 [control]                    # optional: the control socket of `vigil run`
 socket = "vigil.sock"        # path; default: $XDG_RUNTIME_DIR/vigil/<config name>.sock, else ./vigil.sock
@@ -43,6 +44,16 @@ supervisor = { strategy = "one_for_all", intensity = 1, period = "5s" }   # a ne
   [[child.child]]
   name = "w1"
   command = ["./web", "--port", "8080"]
+
+[[child]]
+name = "pool"
+supervisor = { shutdown_order = "parallel" }   # at its end, every connection is asked to stop at once
+  [[child.child]]
+  name = "conn1"
+  command = ["./conn"]
+  [[child.child]]
+  name = "conn2"
+  command = ["./conn"]
 "#;
 
 fn ms(n: u64) -> Duration {
@@ -73,7 +84,8 @@ fn the_config_md_example_parses_field_by_field() {
     assert_eq!(root.period, secs(5));
     assert_eq!(root.auto_shutdown, AutoShutdown::Never);
     assert_eq!(root.lifespan, Lifespan::Permanent);
-    assert_eq!(root.children.len(), 2);
+    assert_eq!(root.shutdown_order, ShutdownOrder::Reverse);
+    assert_eq!(root.children.len(), 3);
 
     let db = &root.children[0];
     assert_eq!(db.name, "db");
@@ -108,11 +120,18 @@ fn the_config_md_example_parses_field_by_field() {
     assert_eq!(web_sup.period, secs(5));
     assert_eq!(web_sup.auto_shutdown, AutoShutdown::Never);
     assert_eq!(web_sup.lifespan, Lifespan::Permanent);
+    assert_eq!(web_sup.shutdown_order, ShutdownOrder::Reverse);
     assert_eq!(web_sup.children.len(), 1);
     let w1 = &web_sup.children[0];
     assert_eq!(w1, &ChildSpec::worker("w1").tag(1));
 
-    assert_eq!(config.workers.len(), 2);
+    let pool = supervisor_of(&root.children[2]);
+    assert_eq!(pool.shutdown_order, ShutdownOrder::Parallel);
+    assert_eq!(pool.strategy, Strategy::OneForOne, "the other keys keep their defaults");
+    let names: Vec<&str> = pool.children.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["conn1", "conn2"]);
+
+    assert_eq!(config.workers.len(), 4);
     let db_worker = &config.workers[0];
     assert_eq!(db_worker.path, "db");
     assert_eq!(db_worker.command, ["postgres", "-D", "data"]);
@@ -155,8 +174,11 @@ fn the_config_md_example_renders() {
         "\
 /  one_for_one intensity=3 period=5s
 ├── db  worker permanent shutdown=10s readiness=notify startup_timeout=30s health_timeout=10s backoff=100ms..30s*2 jitter=0.1 reset_after=1m memory_limit=512MiB cwd=. env:PGPORT=5433  [postgres -D data]
-└── web  supervisor one_for_all intensity=1 period=5s
-    └── w1  worker permanent shutdown=5s  [./web --port 8080]
+├── web  supervisor one_for_all intensity=1 period=5s
+│   └── w1  worker permanent shutdown=5s  [./web --port 8080]
+└── pool  supervisor one_for_one intensity=1 period=5s shutdown_order=parallel
+    ├── conn1  worker permanent shutdown=5s  [./conn]
+    └── conn2  worker permanent shutdown=5s  [./conn]
 "
     );
 }
@@ -269,6 +291,7 @@ intensity = 0
 period = "1.5s"
 auto_shutdown = "all_significant"
 lifespan = "transient"
+shutdown_order = "parallel"
 
 [[child]]
 name = "a"
@@ -295,7 +318,7 @@ restart = "transient"
 shutdown = "2m"
 significant = true
 backoff = { initial = "1s", max = "10s", multiplier = 3 }
-supervisor = { strategy = "rest_for_one", auto_shutdown = "any_significant" }
+supervisor = { strategy = "rest_for_one", auto_shutdown = "any_significant", shutdown_order = "reverse" }
   [[child.child]]
   name = "c"
   command = ["c"]
@@ -309,6 +332,7 @@ supervisor = { strategy = "rest_for_one", auto_shutdown = "any_significant" }
         (root.auto_shutdown, root.lifespan),
         (AutoShutdown::AllSignificant, Lifespan::Transient)
     );
+    assert_eq!(root.shutdown_order, ShutdownOrder::Parallel);
     let [a, b, s] = &root.children[..] else { panic!() };
     assert_eq!(
         (a.restart, a.significant, a.shutdown),
@@ -323,6 +347,7 @@ supervisor = { strategy = "rest_for_one", auto_shutdown = "any_significant" }
         (s_sup.strategy, s_sup.auto_shutdown),
         (Strategy::RestForOne, AutoShutdown::AnySignificant)
     );
+    assert_eq!(s_sup.shutdown_order, ShutdownOrder::Reverse);
     let [wa, wb, wc] = &config.workers[..] else { panic!() };
     assert_eq!(wa.memory_limit, Some(4096));
     assert_eq!(
@@ -343,7 +368,7 @@ supervisor = { strategy = "rest_for_one", auto_shutdown = "any_significant" }
     assert_eq!(
         config.render(),
         "\
-/  one_terminate_all intensity=0 period=1.5s auto_shutdown=all_significant lifespan=transient
+/  one_terminate_all intensity=0 period=1.5s auto_shutdown=all_significant lifespan=transient shutdown_order=parallel
 ├── a  worker transient shutdown=brutal significant memory_limit=4KiB  [a]
 ├── b  worker temporary shutdown=infinity backoff=1s..1s*2 memory_limit=1GB  [\"b c\" \"\"]
 └── s  supervisor rest_for_one intensity=1 period=5s auto_shutdown=any_significant restart=transient shutdown=2m significant backoff=1s..10s*3

@@ -28,7 +28,7 @@ fn unknown_key_at_top_level() {
         "[supervisor]\nintensity = 3\n\nname = 1\n",
         4,
         Some("name"),
-        "examples/web.toml:4:1: unknown key `name` in [supervisor] (expected one of `strategy`, `intensity`, `period`, `auto_shutdown`, `lifespan`)",
+        "examples/web.toml:4:1: unknown key `name` in [supervisor] (expected one of `strategy`, `intensity`, `period`, `auto_shutdown`, `lifespan`, `shutdown_order`)",
     );
     assert!(matches!(&*e.kind, ConfigErrorKind::UnknownKey { key, .. } if key == "name"));
     check(
@@ -97,7 +97,7 @@ fn unknown_key_in_a_nested_supervisor_table() {
         text,
         3,
         Some("intensty"),
-        "examples/web.toml:3:42: unknown key `intensty` in `supervisor` (did you mean `intensity`? expected one of `strategy`, `intensity`, `period`, `auto_shutdown`, `lifespan`)",
+        "examples/web.toml:3:42: unknown key `intensty` in `supervisor` (did you mean `intensity`? expected one of `strategy`, `intensity`, `period`, `auto_shutdown`, `lifespan`, `shutdown_order`)",
     );
 }
 
@@ -188,6 +188,13 @@ fn bad_keywords() {
     assert_eq!(e.key.as_deref(), Some("auto_shutdown"));
     let e = err("[supervisor]\nlifespan = \"forever\"\n");
     assert_eq!(e.key.as_deref(), Some("lifespan"));
+    let e = err("[supervisor]\nshutdown_order = \"paralel\"\n");
+    assert_eq!((e.line, e.key.as_deref()), (Some(2), Some("shutdown_order")));
+    assert!(
+        e.to_string()
+            .contains("unknown shutdown_order `paralel` (expected reverse or parallel)"),
+        "{e}"
+    );
 }
 
 #[test]

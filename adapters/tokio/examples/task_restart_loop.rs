@@ -35,7 +35,11 @@ fn main() {
     let runs = Arc::new(AtomicU64::new(0));
     let done = Arc::new(Notify::new());
     rt.block_on(async {
-        let mut tree = Tree::new(SupervisorSpec::new().intensity(u32::MAX).period(Duration::from_nanos(1)));
+        let mut tree = Tree::new(
+            SupervisorSpec::new()
+                .intensity(u32::MAX)
+                .period(Duration::from_nanos(1)),
+        );
         for i in 0..10 {
             tree = tree.task(ChildSpec::worker(format!("s{i}")), |ctx| async move {
                 ctx.stopped().await;

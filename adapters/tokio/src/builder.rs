@@ -18,7 +18,7 @@ use crate::control::ControlServer;
 use crate::driver;
 use crate::handle::TreeHandle;
 use crate::monitor::MonitorSettings;
-use crate::payloads::Payload;
+use crate::payloads::{Payload, NO_PAYLOAD};
 use crate::process::ProcessSpec;
 use crate::task::task_fn;
 
@@ -91,6 +91,9 @@ pub struct Children {
 enum Node {
     Worker(Payload),
     Supervisor(Children),
+    /// A pool: a supervisor with no static children, whose payload is its
+    /// pool (`adapters/tokio/src/pool.rs`).
+    Pool(Payload),
 }
 
 /// Why [`Tree::start`] refused a tree: something said in a way that would
@@ -208,7 +211,7 @@ impl std::fmt::Debug for Children {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_map()
             .entries(self.list.iter().map(|(spec, node)| match node {
-                Node::Worker(_) => (spec.name.as_str(), None),
+                Node::Worker(_) | Node::Pool(_) => (spec.name.as_str(), None),
                 Node::Supervisor(c) => (spec.name.as_str(), Some(c.len())),
             }))
             .finish()
@@ -267,6 +270,12 @@ impl Children {
         self
     }
 
+    /// Add a pool supervisor whose payload is its pool (see `pool.rs`).
+    pub(crate) fn push_pool(mut self, spec: ChildSpec, pool: Payload) -> Self {
+        self.list.push((spec, Node::Pool(pool)));
+        self
+    }
+
     /// The engine's specs of these children, under the supervisor at
     /// `parent`, `depth` deep (the root's children are at 1): every worker's
     /// tag is its index in `payloads`, as the driver takes them (see
@@ -293,8 +302,17 @@ impl Children {
                     refuse_listed_children(&path, spec)?;
                     let built = children.build(&path, depth + 1, payloads)?;
                     Arc::make_mut(spec).children = built;
+                    // A plain supervisor runs nothing of its own.
+                    child.tag = NO_PAYLOAD;
                 }
-                (Node::Supervisor(_), ChildKind::Worker) => return Err(BuildError::NotASupervisor { path }),
+                (Node::Pool(pool), ChildKind::Supervisor(spec)) => {
+                    refuse_listed_children(&path, spec)?;
+                    child.tag = payloads.len() as u64;
+                    payloads.push(pool);
+                }
+                (Node::Supervisor(_) | Node::Pool(_), ChildKind::Worker) => {
+                    return Err(BuildError::NotASupervisor { path })
+                }
             }
             specs.push(child);
         }

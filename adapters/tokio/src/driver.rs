@@ -40,6 +40,7 @@ use crate::handle::{Down, TreeHandle, TreeStatus};
 use crate::message::{Msg, RequestMsg};
 use crate::monitor::{MonitorHandle, MonitorService, MonitorSettings, MonitoredRun};
 use crate::payloads::{ByTag, Grant, Payload, PayloadRegistry};
+use crate::pool::{PoolStart, Seat};
 use crate::process::{spawn_process, Launch, ProcessHandle};
 use crate::report::{ReportSender, RunnerReport};
 use crate::task::{panic_message, spawn_task, Killed, TaskRun};
@@ -104,6 +105,8 @@ enum Step {
 struct Pending {
     reply: oneshot::Sender<Result<Reply, RequestError>>,
     grant: Option<(String, Grant)>,
+    /// For a pool's start: the seat it holds in its pool until answered.
+    seat: Option<Seat>,
 }
 
 struct Driver {
@@ -249,7 +252,15 @@ impl Driver {
                     payloads,
                     reply,
                 } = *m;
-                self.request(request, payloads, reply);
+                self.request(request, payloads, reply, None);
+                Step::Go
+            }
+            Msg::Lookup { path, reply } => {
+                let _ = reply.send(crate::inbox::lookup(&self.engine, &self.payloads, &path));
+                Step::Go
+            }
+            Msg::PoolStart(start) => {
+                self.pool_start(*start);
                 Step::Go
             }
             Msg::Report(run, report) => {
@@ -337,6 +348,7 @@ impl Driver {
         let _ = self.status.driver_panic.set(message.clone());
         let waiting = self.kill_live_runs();
         self.await_exits(waiting, reports).await;
+        self.drop_payloads();
         self.publish_down(ExitReason::Panic(format!("driver panicked: {message}")));
     }
 
@@ -361,6 +373,7 @@ impl Driver {
     /// The driver's last step: answer what is still waiting (later requests
     /// find the channel closed), end what is left, close the trace.
     fn finish(&mut self) {
+        self.drop_payloads();
         for (_, pending) in std::mem::take(&mut self.pending) {
             let _ = pending.reply.send(Err(RequestError::TreeDown));
         }
@@ -379,6 +392,17 @@ impl Driver {
         }
         // After `kill_all` (the engine never ended the root).
         self.publish_down(ExitReason::Killed);
+    }
+
+    /// Every child is gone: drop what they ran, so that their inboxes close
+    /// (senders get `Closed`) before the handles learn that the tree is
+    /// down. What the user's closures hold is dropped here; a panic in such
+    /// a drop is logged, and the end of the tree goes on.
+    fn drop_payloads(&mut self) {
+        let payloads = std::mem::take(&mut self.payloads);
+        if let Err(panic) = std::panic::catch_unwind(AssertUnwindSafe(|| drop(payloads))) {
+            tracing::error!(panic = %panic_message(panic.as_ref()), "dropping what the children ran panicked");
+        }
     }
 
     /// Kill every live run at once (SIGKILL to each process group, abort each
@@ -528,7 +552,28 @@ impl Driver {
         );
     }
 
-    fn request(&mut self, mut request: Request, payloads: ByTag, reply: oneshot::Sender<Result<Reply, RequestError>>) {
+    /// A pool's start: refused at once if its pool is gone or full, else
+    /// carried out holding a seat in the pool.
+    fn pool_start(&mut self, start: PoolStart) {
+        match crate::pool::admit(&self.engine, &self.payloads, &start) {
+            Ok(seat) => {
+                let PoolStart { admitted, request, .. } = start;
+                let _ = admitted.send(Ok(()));
+                self.request(request.request, request.payloads, request.reply, Some(seat));
+            }
+            Err(e) => {
+                let _ = start.admitted.send(Err(e));
+            }
+        }
+    }
+
+    fn request(
+        &mut self,
+        mut request: Request,
+        payloads: ByTag,
+        reply: oneshot::Sender<Result<Reply, RequestError>>,
+        seat: Option<Seat>,
+    ) {
         // A new spec: its workers get their tags, and their payloads a grant
         // that the answer anchors or releases.
         let grant = match &mut request {
@@ -549,9 +594,12 @@ impl Driver {
         match answer {
             Ok(Reply::Pending(id)) => {
                 let grant = grant.map(|g| (path, g));
-                self.pending.insert(id, Pending { reply, grant });
+                self.pending.insert(id, Pending { reply, grant, seat });
             }
             other => {
+                if let Some(seat) = seat {
+                    seat.answered(&self.engine, &path, &other);
+                }
                 if let Some(grant) = grant {
                     self.payloads.answered(&self.engine, &path, &other, grant);
                 }
@@ -613,10 +661,16 @@ impl Driver {
             let line = String::from_utf8_lossy(self.line_writer.last_line());
             let _ = self.trace_lines.send(Arc::from(line.as_ref()));
         }
+        // Inboxes close and pool seats free before the payloads go.
+        crate::inbox::close_removed(&self.engine, &self.payloads, n);
+        crate::pool::observe(&self.engine, &self.payloads, n);
         self.payloads.observe(n);
         if let Notice::Reply { id, result, .. } = n {
-            if let Some(Pending { reply, grant }) = self.pending.remove(id) {
+            if let Some(Pending { reply, grant, seat }) = self.pending.remove(id) {
                 if let Some((path, grant)) = grant {
+                    if let Some(seat) = seat {
+                        seat.answered(&self.engine, &path, result);
+                    }
                     self.payloads.answered(&self.engine, &path, result, grant);
                 }
                 let _ = reply.send(result.as_ref().clone());
@@ -630,7 +684,7 @@ impl Driver {
         match cmd {
             Command::Spawn(run) => self.spawn_run(run),
             Command::Stop(run) => match self.runs.get(i) {
-                Some(Some((r, RunHandle::Task(t)))) if *r == run => t.stop.cancel(),
+                Some(Some((r, RunHandle::Task(t)))) if *r == run => t.stop(),
                 Some(Some((r, RunHandle::Process(p)))) if *r == run => p.stop(),
                 _ => {}
             },
@@ -659,6 +713,10 @@ impl Driver {
         let payload = self.engine.tag(run.node).and_then(|t| self.payloads.get(t)).cloned();
         let handle = match payload {
             Some(Payload::Task(f)) => Ok(RunHandle::Task(spawn_task(&f, run, path, self.reports_tx.clone()))),
+            Some(Payload::InboxTask(t)) => Ok(RunHandle::Task(t.spawn(run, path, self.reports_tx.clone()))),
+            Some(Payload::Pool(_)) => Err(format!(
+                "`{path}` is a pool: Tree::pool needs a supervisor spec (ChildSpec::supervisor), not a worker's"
+            )),
             Some(Payload::Process(mut p)) => {
                 if let Some(c) = &self.control {
                     p.env.insert("VIGIL_SOCKET".to_owned(), c.socket.clone());

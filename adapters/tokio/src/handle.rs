@@ -75,7 +75,9 @@ impl TreeHandle {
         self.call(ByTag::new(), request).await
     }
 
-    async fn call(&self, payloads: ByTag, request: Request) -> Result<Reply, RequestError> {
+    /// Send `request` with the payloads its spec's tags name, and wait for
+    /// its final answer.
+    pub(crate) async fn call(&self, payloads: ByTag, request: Request) -> Result<Reply, RequestError> {
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Msg::Request(Box::new(RequestMsg {

@@ -56,6 +56,7 @@
 #![warn(missing_docs)]
 
 mod builder;
+mod child_ref;
 mod clock;
 mod context;
 pub mod control;
@@ -64,8 +65,11 @@ mod driver;
 mod driver_panic;
 mod events;
 mod handle;
+mod inbox;
+mod mailbox;
 mod message;
 mod payloads;
+mod pool;
 mod report;
 mod task;
 
@@ -76,11 +80,14 @@ mod output;
 mod process;
 
 pub use builder::{BuildError, Children, ProcessTreeOptions, Tree};
+pub use child_ref::{CallError, CastError, ChildRef, ChildRefError, TryCastError};
 pub use context::RunContext;
 pub use driver_panic::DriverPanic;
 pub use events::{Answer, EventKind, Events, Lagged, TreeEvent};
 pub use handle::TreeHandle;
+pub use inbox::{Inbox, TryRecvError};
 pub use output::OutputMode;
+pub use pool::{NoInbox, Pool, PoolChild, PoolError, PoolRef, PoolRefError};
 pub use process::ProcessSpec;
 
 /// The engine this adapter drives.

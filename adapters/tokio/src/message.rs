@@ -4,7 +4,8 @@
 use tokio::sync::oneshot;
 use vigil_core::{Reply, Request, RequestError, RunId};
 
-use crate::payloads::ByTag;
+use crate::payloads::{ByTag, Payload};
+use crate::pool::PoolStart;
 use crate::report::RunnerReport;
 
 /// A message from a handle to the driver.
@@ -16,6 +17,14 @@ pub(crate) enum Msg {
     /// A report for a run that did not come from its runner: a worker's
     /// `ready` or `heartbeat` through the control socket.
     Report(RunId, RunnerReport),
+    /// What is at a path: no node (`None`), or the node's payload (for
+    /// `TreeHandle::child` and `TreeHandle::pool`).
+    Lookup {
+        path: String,
+        reply: oneshot::Sender<Option<Option<Payload>>>,
+    },
+    /// A pool's start: admitted against the pool's bound, then a `start_child`.
+    PoolStart(Box<PoolStart>),
 }
 
 /// An operator request and where to answer it.

@@ -6,7 +6,10 @@
 //! worker's [`ChildSpec::tag`] as its index in that list ([`used_by`] takes
 //! from a list only what a spec uses). The registry gives each worker a
 //! fresh tag (never reused) and keeps its payload under it: a `Spawn` finds
-//! what to run from the node's tag. Supervisors' tags are never read.
+//! what to run from the node's tag. A supervisor has a payload only if it is
+//! a pool (its [`Payload::Pool`]); every other supervisor's tag is
+//! [`NO_PAYLOAD`], so that a tag a caller left on a supervisor can never
+//! pick up a worker's payload.
 //!
 //! The payloads of one such spec form a **grant**, anchored at the node the
 //! spec became (each top-level child of the first tree; the child a
@@ -28,16 +31,26 @@ use std::sync::Arc;
 
 use vigil_core::{ChildKind, ChildSpec, Engine, NodeId, Notice, Reply, RequestError};
 
+use crate::inbox::InboxTask;
+use crate::pool::PoolPort;
 use crate::process::ProcessSpec;
 use crate::task::TaskFn;
 
-/// What a worker runs.
+/// The tag of a node that has no payload (a supervisor that is not a pool).
+pub(crate) const NO_PAYLOAD: u64 = u64::MAX;
+
+/// What a worker runs (or, for a pool supervisor, what its children run).
 #[derive(Clone)]
 pub(crate) enum Payload {
     /// A task: the closure called for each run.
     Task(TaskFn),
+    /// A task with an inbox (`adapters/tokio/src/inbox.rs`): the inbox lives
+    /// as long as this payload, and closes when it is dropped.
+    InboxTask(InboxTask),
     /// An OS process.
     Process(ProcessSpec),
+    /// A pool supervisor's template and bound (`adapters/tokio/src/pool.rs`).
+    Pool(Arc<dyn PoolPort>),
 }
 
 /// Payloads by the tag a spec handed to the driver gives them: their index
@@ -126,6 +139,15 @@ impl PayloadRegistry {
                 spec.tag = tag;
             }
             ChildKind::Supervisor(s) => {
+                match given(spec.tag) {
+                    Some(pool @ Payload::Pool(_)) => {
+                        let tag = self.next_tag;
+                        self.next_tag = self.next_tag.saturating_add(1);
+                        self.payloads.insert(tag, pool);
+                        spec.tag = tag;
+                    }
+                    _ => spec.tag = NO_PAYLOAD,
+                }
                 for c in &mut Arc::make_mut(s).children {
                     self.tag_subtree(c, given);
                 }
@@ -136,6 +158,13 @@ impl PayloadRegistry {
     /// What the worker with `tag` runs.
     pub(crate) fn get(&self, tag: u64) -> Option<&Payload> {
         self.payloads.get(&tag)
+    }
+
+    /// The payload of `node` (a worker's, or a pool supervisor's); none for
+    /// the root, whose tag the registry never gave.
+    pub(crate) fn of_node(&self, engine: &Engine, node: NodeId) -> Option<&Payload> {
+        engine.parent(node)?;
+        self.get(engine.tag(node)?)
     }
 
     /// How many payloads are kept (for tests).
@@ -222,7 +251,7 @@ mod tests {
         let tag = engine.tag(engine.lookup(path)?)?;
         match r.get(tag)? {
             Payload::Process(p) => Some(p.command[0].clone()),
-            Payload::Task(_) => None,
+            _ => None,
         }
     }
 

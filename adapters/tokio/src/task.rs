@@ -19,6 +19,7 @@ use tracing::Instrument;
 use vigil_core::{ExitReason, RunId};
 
 use crate::context::RunContext;
+use crate::inbox::InboxLink;
 use crate::report::{ReportSender, RunnerReport};
 
 /// A task's future, boxed.
@@ -62,9 +63,12 @@ impl Shared {
 /// one task run.
 #[derive(Debug)]
 pub(crate) struct TaskRun {
-    pub(crate) stop: CancellationToken,
+    stop: CancellationToken,
     kill: CancellationToken,
     shared: Arc<Shared>,
+    /// The child's inbox, if it has one: this run receives from it until
+    /// its stop, its kill, or its teardown (when this handle is dropped).
+    inbox: Option<InboxLink>,
 }
 
 /// What a Kill of a task run did.
@@ -83,9 +87,28 @@ pub(crate) enum Killed {
 }
 
 impl TaskRun {
+    /// The run's handle with the link to its child's inbox.
+    pub(crate) fn with_inbox(mut self, link: InboxLink) -> Self {
+        self.inbox = Some(link);
+        self
+    }
+
+    /// Ask the run to stop: its stop token fires, and it receives nothing
+    /// more from its inbox (what is queued stays for the next run).
+    pub(crate) fn stop(&self) {
+        self.stop.cancel();
+        if let Some(inbox) = &self.inbox {
+            inbox.stop();
+        }
+    }
+
     /// Kill the run. Never waits: a future that cannot be dropped now (it is
     /// inside a poll) is abandoned, see [`Killed::Abandoned`].
     pub(crate) fn kill(&self) -> Killed {
+        // A killed run, even one stuck in a poll, takes no more messages.
+        if let Some(inbox) = &self.inbox {
+            inbox.end();
+        }
         // Dekker with the task's poll (`Killable::poll`): either the task sees
         // `killed` before it polls the future again, or we see it in a poll.
         self.shared.killed.store(true, Ordering::SeqCst);
@@ -104,8 +127,9 @@ impl TaskRun {
     }
 }
 
-/// Start one run of a task worker. It reports `Started` at once and exactly
-/// one `Exited`: `Ok` is `normal` (`shutdown` if it was asked to stop), `Err`
+/// Start one run of a task worker. If its closure panics (before returning
+/// the run's future), it reports `StartFailed` and nothing more. Else it
+/// reports `Started` at once and exactly one `Exited`: `Ok` is `normal` (`shutdown` if it was asked to stop), `Err`
 /// is `error(msg)`, a panic is `panic(msg)`, a kill is `killed` (reported by
 /// the driver when it abandons the run, see [`TaskRun::kill`]).
 pub(crate) fn spawn_task(f: &TaskFn, run: RunId, path: Arc<str>, reports: ReportSender) -> TaskRun {
@@ -118,7 +142,22 @@ pub(crate) fn spawn_task(f: &TaskFn, run: RunId, path: Arc<str>, reports: Report
         stop: stop.clone(),
         reports: reports.clone(),
     };
-    let fut = f(ctx);
+    // The closure runs here, on the driver: a panic in it (before it
+    // returns its future) is this run's failed start, not the driver's.
+    let fut = match std::panic::catch_unwind(AssertUnwindSafe(|| f(ctx))) {
+        Ok(fut) => fut,
+        Err(panic) => {
+            shared.claim_exit();
+            let why = format!("its closure panicked: {}", panic_message(panic.as_ref()));
+            let _ = reports.send((run, RunnerReport::StartFailed(why)));
+            return TaskRun {
+                stop,
+                kill,
+                shared,
+                inbox: None,
+            };
+        }
+    };
     let span = tracing::info_span!("child", path = %path, generation = run.generation);
     let killable = Killable {
         fut: Some(fut),
@@ -152,7 +191,12 @@ pub(crate) fn spawn_task(f: &TaskFn, run: RunId, path: Arc<str>, reports: Report
         }
         .instrument(span),
     );
-    TaskRun { stop, kill, shared }
+    TaskRun {
+        stop,
+        kill,
+        shared,
+        inbox: None,
+    }
 }
 
 /// The user's future, dropped instead of polled once the run is killed, and

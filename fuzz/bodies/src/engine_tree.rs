@@ -9,7 +9,9 @@
 use std::time::Duration;
 
 use arbitrary::{Result, Unstructured};
-use vigil_core::{AutoShutdown, Backoff, ChildSpec, Lifespan, Readiness, Restart, Shutdown, Strategy, SupervisorSpec};
+use vigil_core::{
+    AutoShutdown, Backoff, ChildSpec, Lifespan, Readiness, Restart, Shutdown, ShutdownOrder, Strategy, SupervisorSpec,
+};
 
 /// The deepest supervisor decoded (the root is at depth 0).
 const MAX_SUP_DEPTH: usize = 2;
@@ -47,7 +49,10 @@ fn supervisor(u: &mut Unstructured<'_>, depth: usize) -> Result<SupervisorSpec> 
     for i in 0..count {
         s = s.child(child(u, format!("c{i}"), depth, auto)?);
     }
-    Ok(s)
+    // Decoded last, so that inputs written before it existed still decode to
+    // the same children; an input that has run out of bytes gets `Reverse`.
+    use ShutdownOrder::{Parallel, Reverse};
+    Ok(s.shutdown_order(*u.choose(&[Reverse, Reverse, Reverse, Parallel])?))
 }
 
 /// One child of a supervisor at `depth` whose auto_shutdown is `auto`: a

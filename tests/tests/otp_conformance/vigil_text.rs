@@ -51,12 +51,14 @@ pub fn duration_secs(s: &Scenario) -> u64 {
     (s.steps.len() as u64 + 2) * STEP_SECS
 }
 
-/// A supervisor's keys, each followed by `sep`.
+/// A supervisor's keys, separated by `sep`. The shutdown order is always
+/// OTP's reverse one: OTP stops children in parallel only under
+/// `simple_one_for_one`, which no scenario uses (docs/TESTING.md).
 fn flags(out: &mut String, sup: &Sup, sep: &str) {
     let (strategy, auto_shutdown) = (sup.strategy.name(), sup.auto_shutdown.name());
     let _ = write!(
         out,
-        "strategy = \"{strategy}\"{sep}intensity = {}{sep}period = \"{PERIOD_SECS}s\"{sep}auto_shutdown = \"{auto_shutdown}\"",
+        "strategy = \"{strategy}\"{sep}intensity = {}{sep}period = \"{PERIOD_SECS}s\"{sep}auto_shutdown = \"{auto_shutdown}\"{sep}shutdown_order = \"reverse\"",
         sup.intensity
     );
 }

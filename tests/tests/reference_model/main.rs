@@ -21,7 +21,11 @@
 //!   answers every command at once, so each step ends with a settled tree;
 //!   exits of runs that are still starting or already stopping; stale inputs;
 //! - a stop answered with another reason than `shutdown` (it changes no
-//!   command), bad specs given to start_child.
+//!   command), bad specs given to start_child;
+//! - a supervisor under a parallel one (the parallel shutdown order is
+//!   modelled for supervisors of workers: a nested supervisor's own stop
+//!   would run concurrently with its siblings' deadlines, which the model's
+//!   one-thing-at-a-time recursion cannot state).
 //!
 //! `VIGIL_PROPTEST_CASES` scales the number of cases (default 256).
 

@@ -19,13 +19,15 @@
 //! their subtree); significant children and auto_shutdown; start_child,
 //! terminate_child, restart_child, delete_child, which_children,
 //! count_children and shutdown; and the simple extensions one_terminate_all,
-//! lifespan transient, restart_all and replace_child. What it leaves out is
-//! listed in `main.rs`.
+//! lifespan transient, restart_all, replace_child and the parallel shutdown
+//! order (of a supervisor of workers). What it leaves out is listed in
+//! `main.rs`.
 
 use std::time::Duration;
 
 use vigil_core::{
-    AutoShutdown, ChildKind, ChildSpec, ExitReason, Instant, Lifespan, Restart, Shutdown, Strategy, SupervisorSpec,
+    AutoShutdown, ChildKind, ChildSpec, ExitReason, Instant, Lifespan, Restart, Shutdown, ShutdownOrder, Strategy,
+    SupervisorSpec,
 };
 
 use crate::behaviour::Behaviour;
@@ -244,10 +246,63 @@ fn stop_worker(ctx: &mut Ctx, path: &str, generation: u64, policy: Shutdown) {
     ctx.emit("kill", path, generation);
 }
 
-/// Stop every running child of the supervisor at `path`, last first.
+/// Stop every running child of the supervisor at `path` as it ends, by its
+/// shutdown order (§7): last first, each after the one before it has ended;
+/// or \[ext\] all at once.
 fn stop_all(ctx: &mut Ctx, path: &str, sup: &mut Sup) {
+    if sup.spec.shutdown_order == ShutdownOrder::Parallel {
+        return stop_all_at_once(ctx, path, sup);
+    }
     for i in (0..sup.children.len()).rev() {
         stop_child(ctx, path, sup, i);
+    }
+}
+
+/// \[ext\] The parallel shutdown order (§7): every running child is asked at
+/// this instant, last first (brutal, or under an expired deadline, a `Kill`;
+/// otherwise a `Stop`). Each run that ignores its stop is killed at its own
+/// deadline, now + its timeout, earliest first (equal deadlines in the order
+/// the stops went out), unless the deadline of a supervisor above comes
+/// first: then every run still alive is killed at that deadline, last first.
+/// Only workers are modelled under a parallel supervisor (`strategies.rs`
+/// generates no other).
+fn stop_all_at_once(ctx: &mut Ctx, path: &str, sup: &mut Sup) {
+    let now = ctx.now;
+    // (deadline, path, generation) of the runs that ignore their stop, in stop order.
+    let mut hanging: Vec<(Instant, String, u64)> = Vec::new();
+    for child in sup.children.iter_mut().rev().filter(|c| c.running) {
+        assert!(child.sup.is_none(), "a supervisor under a parallel one is not modelled");
+        child.running = false;
+        let child_path = join(path, &child.spec.name);
+        let policy = child.spec.shutdown_policy();
+        if ctx.expired.is_some() || policy == Shutdown::Brutal {
+            ctx.emit("kill", &child_path, child.generation);
+            continue;
+        }
+        ctx.emit("stop", &child_path, child.generation);
+        if let Shutdown::Timeout(t) = policy {
+            if ctx.behaviour.ignores_stop(&child_path, child.generation) {
+                hanging.push((now.saturating_add(t), child_path, child.generation));
+            }
+        }
+    }
+    let mut by_deadline: Vec<usize> = (0..hanging.len()).collect();
+    by_deadline.sort_by_key(|&i| hanging[i].0); // stable: ties keep the stop order
+    let outer = ctx.deadlines.iter().copied().enumerate().min_by_key(|&(_, d)| d);
+    for (n, &i) in by_deadline.iter().enumerate() {
+        let (own, child_path, generation) = &hanging[i];
+        if let Some((k, d)) = outer.filter(|&(_, d)| d < *own) {
+            ctx.now = d;
+            ctx.expired = Some(k);
+            let mut left: Vec<usize> = by_deadline[n..].to_vec();
+            left.sort_unstable();
+            for j in left {
+                ctx.emit("kill", &hanging[j].1, hanging[j].2);
+            }
+            return;
+        }
+        ctx.now = *own;
+        ctx.emit("kill", child_path, *generation);
     }
 }
 
@@ -631,6 +686,23 @@ impl Model {
     pub fn worker_paths(&self) -> Vec<String> {
         let workers = self.walk().into_iter().filter(|(_, c)| c.sup.is_none());
         workers.map(|(p, _)| p).collect()
+    }
+
+    /// Whether the supervisor at `path` (running, or the root) has the
+    /// parallel shutdown order.
+    pub fn is_parallel(&self, path: &str) -> bool {
+        let spec = match self.find(path) {
+            Found::Root => &self.root.spec,
+            Found::Child(idx) => match idx.split_last() {
+                Some((&last, up)) => match &self.sup_at(up).children[last].sup {
+                    Some(inner) => &inner.spec,
+                    None => return false,
+                },
+                None => return false,
+            },
+            Found::Missing => return false,
+        };
+        spec.shutdown_order == ShutdownOrder::Parallel
     }
 
     /// The root's path and every supervisor child's.

@@ -8,7 +8,8 @@ use proptest::prelude::*;
 use proptest::sample::select;
 use proptest::strategy::Union;
 use vigil_core::{
-    AutoShutdown, ChildKind, ChildSpec, ExitReason, Lifespan, Restart, Shutdown, Strategy as Strat, SupervisorSpec,
+    AutoShutdown, ChildKind, ChildSpec, ExitReason, Lifespan, Restart, Shutdown, ShutdownOrder, Strategy as Strat,
+    SupervisorSpec,
 };
 
 use crate::behaviour::{Behaviour, FailMode};
@@ -21,7 +22,8 @@ const DEPTH: u32 = 2;
 /// A valid tree: the root and up to two levels of supervisors below it,
 /// one to four children each, every strategy the model knows, intensity 0
 /// to 3, periods of 1, 5 and 30 s, auto_shutdown with significant children,
-/// lifespan permanent or transient,
+/// lifespan permanent or transient, the parallel shutdown order (three
+/// supervisors of workers in ten),
 /// every restart type, worker shutdowns brutal, 1 s, 5 s and infinity,
 /// supervisor children infinity, brutal or 2.7 s; and, one time in ten, a
 /// worker whose first starts fail (the world before the first start).
@@ -73,14 +75,22 @@ fn supervisor(depth: u32) -> BoxedStrategy<SupervisorSpec> {
         1 => Just(AutoShutdown::AllSignificant),
     ];
     let children = proptest::collection::vec((child(depth), any::<bool>()), 1..=4);
-    (strategy, 0u32..=3, period, (auto, lifespan), children)
-        .prop_map(|(strategy, intensity, period, (auto, lifespan), children)| {
+    let parallel = prop::bool::weighted(0.3);
+    (strategy, 0u32..=3, period, (auto, lifespan, parallel), children)
+        .prop_map(|(strategy, intensity, period, (auto, lifespan, parallel), children)| {
+            // The model knows the parallel order for a supervisor of workers.
+            let order = if parallel && children.iter().all(|(c, _)| !c.is_supervisor()) {
+                ShutdownOrder::Parallel
+            } else {
+                ShutdownOrder::Reverse
+            };
             let mut spec = SupervisorSpec::new()
                 .strategy(strategy)
                 .intensity(intensity)
                 .period(period)
                 .auto_shutdown(auto)
-                .lifespan(lifespan);
+                .lifespan(lifespan)
+                .shutdown_order(order);
             for (i, (mut c, significant)) in children.into_iter().enumerate() {
                 c.name = format!("{}{i}", if c.is_supervisor() { "s" } else { "w" });
                 c.significant = significant && c.restart != Restart::Permanent && auto != AutoShutdown::Never;
@@ -200,31 +210,55 @@ fn request(model: &Model) -> BoxedStrategy<Op> {
     };
     let mut sups = model.supervisor_paths();
     sups.extend(["nope".to_owned(), "w0".to_owned()]);
-    let replace = (path.clone(), dynamic_child(), prop::bool::weighted(0.9)).prop_map(|(path, mut spec, same)| {
+    let parallel: Vec<String> = sups.iter().filter(|p| model.is_parallel(p)).cloned().collect();
+    let under_parallel = move |parent: &str, spec: ChildSpec| -> ChildSpec {
+        // Only workers under a parallel supervisor (what the model knows).
+        if spec.is_supervisor() && parallel.iter().any(|p| p == parent) {
+            ChildSpec::worker(spec.name).restart(spec.restart)
+        } else {
+            spec
+        }
+    };
+    let fix = under_parallel.clone();
+    let replace = (path.clone(), dynamic_child(), prop::bool::weighted(0.9)).prop_map(move |(path, mut spec, same)| {
         if same {
             spec.name = path.rsplit('/').next().unwrap_or_default().to_owned();
         }
+        let spec = fix(parent_of(&path), spec);
         Op::ReplaceChild { path, spec }
     });
     prop_oneof![
         path.clone().prop_map(Op::TerminateChild),
         path.clone().prop_map(Op::RestartChild),
         path.prop_map(Op::DeleteChild),
-        (select(sups.clone()), dynamic_child()).prop_map(|(parent, spec)| Op::StartChild { parent, spec }),
+        (select(sups.clone()), dynamic_child()).prop_map(move |(parent, spec)| {
+            let spec = under_parallel(&parent, spec);
+            Op::StartChild { parent, spec }
+        }),
         replace,
         (select(sups), any::<bool>()).prop_map(|(path, rolling)| Op::RestartAll { path, rolling }),
     ]
     .boxed()
 }
 
+/// The path of the supervisor of the node at `path` (`""` for the root's children).
+fn parent_of(path: &str) -> &str {
+    path.rsplit_once('/').map_or("", |(parent, _)| parent)
+}
+
 /// Whether `transition` still means something in `model` (after shrinking
 /// removed the steps that led to it): an exit or a hang needs that worker
-/// running (with a shutdown timeout, for a hang).
+/// running (with a shutdown timeout, for a hang); a supervisor spec may not
+/// go under a parallel supervisor (the model knows workers only there).
 pub fn applies(model: &Model, transition: &Transition) -> bool {
     let running = |path: &str| model.running_workers().into_iter().find(|(p, _)| p == path);
     match transition {
         Transition::Exit { path, .. } => running(path).is_some(),
         Transition::HangOnStop { path } => matches!(running(path), Some((_, Shutdown::Timeout(_)))),
+        Transition::Request(Op::StartChild { parent, spec }) => !(spec.is_supervisor() && model.is_parallel(parent)),
+        Transition::Request(Op::ReplaceChild { path, spec }) => {
+            !(spec.is_supervisor() && model.is_parallel(parent_of(path)))
+        }
         _ => true,
     }
 }
