@@ -36,7 +36,7 @@ use crate::task::task_fn;
 #[derive(Default)]
 pub struct Tree {
     spec: SupervisorSpec,
-    children: Vec<(ChildSpec, Node)>,
+    pub(crate) children: Vec<(ChildSpec, Node)>,
     monitor: MonitorSettings,
     control: Option<ControlServer>,
     guard_off: bool,
@@ -64,7 +64,7 @@ impl std::fmt::Debug for ProcessTreeOptions {
     }
 }
 
-enum Node {
+pub(crate) enum Node {
     Leaf(Payload),
     Sup(Tree),
 }

@@ -42,8 +42,11 @@ pub struct TreeHandle {
 pub(crate) struct TreeStatus {
     /// The tree went down because the root gave up.
     pub(crate) root_gave_up: std::sync::atomic::AtomicBool,
-    /// Task runs abandoned at their kill (stuck inside a poll).
+    /// Task and blocking runs abandoned at their kill (stuck inside a poll,
+    /// or a thread still running).
     pub(crate) abandoned: std::sync::atomic::AtomicU64,
+    /// Abandoned blocking runs whose thread has not returned yet.
+    pub(crate) abandoned_threads: std::sync::atomic::AtomicU64,
     /// The driver panicked, with this message.
     pub(crate) driver_panic: std::sync::OnceLock<String>,
 }
@@ -55,7 +58,7 @@ impl TreeHandle {
         self.call(ByTag::new(), request).await
     }
 
-    async fn call(&self, payloads: ByTag, request: Request) -> Result<Reply, RequestError> {
+    pub(crate) async fn call(&self, payloads: ByTag, request: Request) -> Result<Reply, RequestError> {
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Msg::Request(Box::new(RequestMsg {
@@ -220,11 +223,14 @@ impl TreeHandle {
         })
     }
 
-    /// How many task runs were abandoned so far: killed while inside a poll
-    /// that did not return (blocking code, a loop that never yields). Each
-    /// was reported `killed` and its slot freed at once; its future is
+    /// How many runs were abandoned so far: task runs killed while inside a
+    /// poll that did not return (blocking code, a loop that never yields),
+    /// and blocking runs killed while their thread still ran. Each was
+    /// reported `killed` and its slot freed at once; a task's future is
     /// dropped when that poll returns, and keeps its thread until then
-    /// (docs/ADAPTER.md, "Task workers").
+    /// (docs/ADAPTER.md, "Task workers"); a blocking run's thread runs until
+    /// its closure returns ([`TreeHandle::abandoned_threads`],
+    /// docs/ADAPTER.md, "Blocking children").
     pub fn abandoned_runs(&self) -> u64 {
         self.status.abandoned.load(std::sync::atomic::Ordering::Relaxed)
     }

@@ -45,6 +45,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+mod blocking;
 mod builder;
 mod clock;
 mod context;
@@ -64,6 +65,7 @@ mod notify;
 mod output;
 mod process;
 
+pub use blocking::{BlockingContext, BlockingOptions};
 pub use builder::{ProcessTreeOptions, Tree};
 pub use context::RunContext;
 pub use driver_panic::DriverPanic;

@@ -28,6 +28,7 @@ use std::sync::Arc;
 
 use vigil_core::{ChildKind, ChildSpec, Engine, NodeId, Notice, Reply, RequestError};
 
+use crate::blocking::BlockingPayload;
 use crate::process::ProcessSpec;
 use crate::task::TaskFn;
 
@@ -38,6 +39,8 @@ pub(crate) enum Payload {
     Task(TaskFn),
     /// An OS process.
     Process(ProcessSpec),
+    /// A blocking closure, run on its own thread each run.
+    Blocking(BlockingPayload),
 }
 
 /// Payloads by the tag a spec handed to the driver gives them: their index
@@ -222,7 +225,7 @@ mod tests {
         let tag = engine.tag(engine.lookup(path)?)?;
         match r.get(tag)? {
             Payload::Process(p) => Some(p.command[0].clone()),
-            Payload::Task(_) => None,
+            Payload::Task(_) | Payload::Blocking(_) => None,
         }
     }
 
