@@ -559,3 +559,28 @@ async fn an_absurd_stack_size_is_a_failed_start_not_a_panic() {
     }
     assert!(tree.shutdown().await.is_normal());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_context_kept_after_the_tree_is_down_reports_into_the_void() {
+    let kept: Arc<std::sync::Mutex<Option<BlockingContext>>> = Arc::default();
+    let k = Arc::clone(&kept);
+    let tree = Tree::new(SupervisorSpec::new())
+        .blocking(ChildSpec::worker("leaker").shutdown(PATIENT), move |ctx| {
+            *k.lock().unwrap() = Some(ctx.clone());
+            ctx.sleep(Duration::MAX);
+            Ok::<(), String>(())
+        })
+        .start()
+        .expect("valid tree");
+    wait_until("the run to hand out its context", || kept.lock().unwrap().is_some()).await;
+    assert!(tree.shutdown().await.is_normal());
+    drop(tree);
+    let ctx = kept.lock().unwrap().take().expect("kept");
+    // The driver and its inbox are gone: nothing panics, nothing blocks.
+    ctx.ready();
+    ctx.heartbeat();
+    ctx.status("still here");
+    assert!(ctx.is_stopping());
+    assert!(!ctx.sleep(Duration::MAX), "a stopped run's sleep returns at once");
+    assert_eq!((ctx.path(), ctx.generation() > 0), ("leaker", true));
+}
