@@ -32,6 +32,7 @@ use vigil_core::{
     RequestId, RequestOp, RunId, SpecError, SupervisorSpec,
 };
 
+use crate::blocking::{spawn_blocking_run, BlockingRun};
 use crate::clock::Clock;
 use crate::control::{ControlServer, RunTokens};
 use crate::descriptors::{self, DescriptorBudget};
@@ -90,6 +91,46 @@ struct ControlEnv {
 enum RunHandle {
     Task(TaskRun),
     Process(ProcessHandle),
+    Blocking(BlockingRun),
+}
+
+impl RunHandle {
+    /// Carry out a `Kill`: a process is signalled (its exit follows), a task
+    /// or blocking run that cannot end now is abandoned (the caller reports
+    /// its `killed` exit).
+    fn kill(&self) -> Killed {
+        match self {
+            RunHandle::Task(t) => t.kill(),
+            RunHandle::Process(p) => {
+                p.kill();
+                Killed::Dropping
+            }
+            RunHandle::Blocking(b) => b.kill(),
+        }
+    }
+
+    /// Carry out a `Stop`.
+    fn stop(&self) {
+        match self {
+            RunHandle::Task(t) => t.stop(),
+            RunHandle::Process(p) => p.stop(),
+            RunHandle::Blocking(b) => b.stop(),
+        }
+    }
+
+    /// What was left behind when this run was abandoned, for the log.
+    fn left_behind(&self) -> &'static str {
+        match self {
+            RunHandle::Blocking(_) => {
+                "a blocking run was still running at its kill: abandoned and reported killed; \
+                 its thread runs until the closure returns, and its result is then ignored"
+            }
+            _ => {
+                "a task run was inside a poll that did not return by its kill: abandoned and reported killed; \
+                 its future is dropped when that poll returns, and holds its thread until then"
+            }
+        }
+    }
 }
 
 /// Whether the driver goes on after a step.
@@ -434,16 +475,12 @@ impl Driver {
         let runs: Vec<RunId> = self.runs.iter().flatten().map(|(r, _)| *r).collect();
         let mut waiting = BTreeSet::new();
         for run in runs {
-            let abandoned = match self.runs.get(run.node.index()) {
-                Some(Some((_, RunHandle::Task(t)))) => t.kill() == Killed::Abandoned,
-                Some(Some((_, RunHandle::Process(p)))) => {
-                    p.kill();
-                    false
-                }
+            let (abandoned, left_behind) = match self.runs.get(run.node.index()) {
+                Some(Some((_, h))) => (h.kill() == Killed::Abandoned, h.left_behind()),
                 _ => continue,
             };
             if abandoned {
-                self.count_abandoned(run);
+                self.count_abandoned(run, left_behind);
                 self.end_run(run);
             } else {
                 waiting.insert(run);
@@ -539,16 +576,16 @@ impl Driver {
         }
     }
 
-    /// A task run stuck in a poll at its kill: count it and say so. Its
-    /// `killed` exit is reported by the caller.
-    fn count_abandoned(&self, run: RunId) {
+    /// A run abandoned at its kill (a task stuck in a poll, a blocking run's
+    /// thread): count it and say what was `left_behind`. Its `killed` exit
+    /// is reported by the caller.
+    fn count_abandoned(&self, run: RunId, left_behind: &'static str) {
         let total = self.status.abandoned.fetch_add(1, Ordering::Relaxed).saturating_add(1);
         tracing::warn!(
             path = %self.engine.path(run.node).unwrap_or_default(),
             generation = run.generation,
             abandoned_total = total,
-            "a task run was inside a poll that did not return by its kill: abandoned and reported killed; \
-             its future is dropped when that poll returns, and holds its thread until then"
+            "{left_behind}"
         );
     }
 
@@ -683,22 +720,20 @@ impl Driver {
         let i = run.node.index();
         match cmd {
             Command::Spawn(run) => self.spawn_run(run),
-            Command::Stop(run) => match self.runs.get(i) {
-                Some(Some((r, RunHandle::Task(t)))) if *r == run => t.stop(),
-                Some(Some((r, RunHandle::Process(p)))) if *r == run => p.stop(),
-                _ => {}
-            },
+            Command::Stop(run) => {
+                if let Some(Some((r, h))) = self.runs.get(i) {
+                    if *r == run {
+                        h.stop();
+                    }
+                }
+            }
             Command::Kill(run) => {
                 let abandoned = match self.runs.get(i) {
-                    Some(Some((r, RunHandle::Task(t)))) if *r == run => t.kill() == Killed::Abandoned,
-                    Some(Some((r, RunHandle::Process(p)))) if *r == run => {
-                        p.kill();
-                        false
-                    }
-                    _ => false,
+                    Some(Some((r, h))) if *r == run && h.kill() == Killed::Abandoned => Some(h.left_behind()),
+                    _ => None,
                 };
-                if abandoned {
-                    self.count_abandoned(run);
+                if let Some(left_behind) = abandoned {
+                    self.count_abandoned(run, left_behind);
                     // Through the inbox, in order with everything else;
                     // the teardown happens when it is handled.
                     let _ = self.reports_tx.send((run, RunnerReport::Exited(ExitReason::Killed)));
@@ -717,6 +752,10 @@ impl Driver {
             Some(Payload::Pool(_)) => Err(format!(
                 "`{path}` is a pool: Tree::pool needs a supervisor spec (ChildSpec::supervisor), not a worker's"
             )),
+            Some(Payload::Blocking(b)) => {
+                let (reports, status) = (self.reports_tx.clone(), Arc::clone(&self.status));
+                spawn_blocking_run(&b, run, path, reports, status).map(RunHandle::Blocking)
+            }
             Some(Payload::Process(mut p)) => {
                 if let Some(c) = &self.control {
                     p.env.insert("VIGIL_SOCKET".to_owned(), c.socket.clone());

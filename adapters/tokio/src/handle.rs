@@ -41,8 +41,11 @@ pub(crate) struct Down {
 /// What the driver tells every handle besides events and `down` (each set before `down`).
 #[derive(Debug, Default)]
 pub(crate) struct TreeStatus {
-    /// Task runs abandoned at their kill (stuck inside a poll).
+    /// Task and blocking runs abandoned at their kill (stuck inside a poll,
+    /// or a thread still running).
     pub(crate) abandoned: std::sync::atomic::AtomicU64,
+    /// Abandoned blocking runs whose thread has not returned yet.
+    pub(crate) abandoned_threads: std::sync::atomic::AtomicU64,
     /// The driver panicked, with this message.
     pub(crate) driver_panic: std::sync::OnceLock<String>,
 }
@@ -440,11 +443,14 @@ impl TreeHandle {
         })
     }
 
-    /// How many task runs were abandoned so far: killed while inside a poll
-    /// that did not return (blocking code, a loop that never yields). Each
-    /// was reported `killed` and its slot freed at once; its future is
+    /// How many runs were abandoned so far: task runs killed while inside a
+    /// poll that did not return (blocking code, a loop that never yields),
+    /// and blocking runs killed while their thread still ran. Each was
+    /// reported `killed` and its slot freed at once; a task's future is
     /// dropped when that poll returns, and keeps its thread until then
-    /// (docs/ADAPTER.md, "Task workers").
+    /// (docs/ADAPTER.md, "Task workers"); a blocking run's thread runs until
+    /// its closure returns ([`TreeHandle::abandoned_threads`],
+    /// docs/ADAPTER.md, "Blocking children").
     #[must_use]
     pub fn abandoned_runs(&self) -> u64 {
         self.status.abandoned.load(std::sync::atomic::Ordering::Relaxed)

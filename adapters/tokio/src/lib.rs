@@ -55,6 +55,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+mod blocking;
 mod builder;
 mod child_ref;
 mod clock;
@@ -79,6 +80,7 @@ mod notify;
 mod output;
 mod process;
 
+pub use blocking::{BlockingContext, BlockingOptions};
 pub use builder::{BuildError, Children, ProcessTreeOptions, Tree};
 pub use child_ref::{CallError, CastError, ChildRef, ChildRefError, TryCastError};
 pub use context::RunContext;

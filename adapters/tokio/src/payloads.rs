@@ -31,6 +31,7 @@ use std::sync::Arc;
 
 use vigil_core::{ChildKind, ChildSpec, Engine, NodeId, Notice, Reply, RequestError};
 
+use crate::blocking::BlockingPayload;
 use crate::inbox::InboxTask;
 use crate::pool::PoolPort;
 use crate::process::ProcessSpec;
@@ -51,6 +52,8 @@ pub(crate) enum Payload {
     Process(ProcessSpec),
     /// A pool supervisor's template and bound (`adapters/tokio/src/pool.rs`).
     Pool(Arc<dyn PoolPort>),
+    /// A blocking closure, run on its own thread each run.
+    Blocking(BlockingPayload),
 }
 
 /// Payloads by the tag a spec handed to the driver gives them: their index
