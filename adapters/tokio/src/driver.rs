@@ -155,6 +155,9 @@ struct Driver {
     clock: Clock,
     payloads: PayloadRegistry,
     runs: Vec<Option<(RunId, RunHandle)>>,
+    /// Task runs spawned by the commands being carried out: each is up, and
+    /// [`Driver::drain`] records its `Started` once the commands are done.
+    started: Vec<RunId>,
     reports_tx: ReportSender,
     pending: BTreeMap<RequestId, Pending>,
     /// The only sender of the events (handles hold weak ones): the streams
@@ -202,6 +205,7 @@ pub(crate) fn spawn(mut spec: SupervisorSpec, payloads: &[Payload], opts: Option
         clock: Clock::start(),
         payloads: registry,
         runs: Vec::new(),
+        started: Vec::new(),
         reports_tx,
         pending: BTreeMap::new(),
         events: events.clone(),
@@ -645,8 +649,8 @@ impl Driver {
         }
     }
 
-    /// After every engine call: publish the notices, then carry out the commands.
-    fn drain(&mut self) {
+    /// Publish the notices, then carry out the commands.
+    fn drain_once(&mut self) {
         let now = self.clock.now();
         let subscribed = self.events.receiver_count() > 0;
         let debug = tracing::enabled!(tracing::Level::DEBUG);
@@ -684,6 +688,27 @@ impl Driver {
         }
         while let Some(cmd) = self.engine.poll_command() {
             self.command(cmd);
+        }
+    }
+
+    /// After every engine call: publish the notices, carry out the
+    /// commands, and record the `Started` of the task runs they spawned
+    /// (which may bring more of both), until nothing is left.
+    fn drain(&mut self) {
+        loop {
+            self.drain_once();
+            if self.started.is_empty() {
+                return;
+            }
+            let now = self.clock.now();
+            // Index, not drain: the buffer keeps its capacity (no
+            // allocation per restart).
+            for k in 0..self.started.len() {
+                let input = Input::Started(self.started[k]);
+                self.injected_panic.check(&self.engine, &input);
+                self.engine.handle(input, now);
+            }
+            self.started.clear();
         }
     }
 
@@ -747,8 +772,8 @@ impl Driver {
         let path: Arc<str> = self.engine.path(run.node).unwrap_or_default().into();
         let payload = self.engine.tag(run.node).and_then(|t| self.payloads.get(t)).cloned();
         let handle = match payload {
-            Some(Payload::Task(f)) => Ok(RunHandle::Task(spawn_task(&f, run, path, self.reports_tx.clone()))),
-            Some(Payload::InboxTask(t)) => Ok(RunHandle::Task(t.spawn(run, path, self.reports_tx.clone()))),
+            Some(Payload::Task(f)) => spawn_task(&f, run, path, self.reports_tx.clone()).map(RunHandle::Task),
+            Some(Payload::InboxTask(t)) => t.spawn(run, path, self.reports_tx.clone()).map(RunHandle::Task),
             Some(Payload::Pool(_)) => Err(format!(
                 "`{path}` is a pool: Tree::pool needs a supervisor spec (ChildSpec::supervisor), not a worker's"
             )),
@@ -781,6 +806,10 @@ impl Driver {
             Ok(h) => {
                 if i >= self.runs.len() {
                     self.runs.resize_with(i + 1, || None);
+                }
+                if matches!(h, RunHandle::Task(_)) {
+                    // A task is up once spawned: `drain` records it.
+                    self.started.push(run);
                 }
                 self.runs[i] = Some((run, h));
             }

@@ -337,9 +337,9 @@ impl InboxTask {
     }
 
     /// Start the run `run`: the inbox is opened to it first.
-    pub(crate) fn spawn(&self, run: RunId, path: Arc<str>, reports: ReportSender) -> TaskRun {
+    pub(crate) fn spawn(&self, run: RunId, path: Arc<str>, reports: ReportSender) -> Result<TaskRun, String> {
         let link = self.port.attach(run.generation);
-        spawn_task(&self.run, run, path, reports).with_inbox(link)
+        spawn_task(&self.run, run, path, reports).map(|t| t.with_inbox(link))
     }
 
     /// The inbox, for the driver and for lookups.

@@ -128,11 +128,14 @@ impl TaskRun {
 }
 
 /// Start one run of a task worker. If its closure panics (before returning
-/// the run's future), it reports `StartFailed` and nothing more. Else it
-/// reports `Started` at once and exactly one `Exited`: `Ok` is `normal` (`shutdown` if it was asked to stop), `Err`
-/// is `error(msg)`, a panic is `panic(msg)`, a kill is `killed` (reported by
-/// the driver when it abandons the run, see [`TaskRun::kill`]).
-pub(crate) fn spawn_task(f: &TaskFn, run: RunId, path: Arc<str>, reports: ReportSender) -> TaskRun {
+/// the run's future), the start fails with the returned reason and nothing
+/// runs. Else the run is up as soon as this returns: the driver records its
+/// `Started` itself (no report, no wake-up, no extra trip through the
+/// scheduler), and the task reports exactly one `Exited`: `Ok` is `normal`
+/// (`shutdown` if it was asked to stop), `Err` is `error(msg)`, a panic is
+/// `panic(msg)`, a kill is `killed` (reported by the driver when it abandons
+/// the run, see [`TaskRun::kill`]).
+pub(crate) fn spawn_task(f: &TaskFn, run: RunId, path: Arc<str>, reports: ReportSender) -> Result<TaskRun, String> {
     let stop = CancellationToken::new();
     let kill = CancellationToken::new();
     let shared = Arc::new(Shared::default());
@@ -146,17 +149,7 @@ pub(crate) fn spawn_task(f: &TaskFn, run: RunId, path: Arc<str>, reports: Report
     // returns its future) is this run's failed start, not the driver's.
     let fut = match std::panic::catch_unwind(AssertUnwindSafe(|| f(ctx))) {
         Ok(fut) => fut,
-        Err(panic) => {
-            shared.claim_exit();
-            let why = format!("its closure panicked: {}", panic_message(panic.as_ref()));
-            let _ = reports.send((run, RunnerReport::StartFailed(why)));
-            return TaskRun {
-                stop,
-                kill,
-                shared,
-                inbox: None,
-            };
-        }
+        Err(panic) => return Err(format!("its closure panicked: {}", panic_message(panic.as_ref()))),
     };
     let span = tracing::info_span!("child", path = %path, generation = run.generation);
     let killable = Killable {
@@ -167,13 +160,10 @@ pub(crate) fn spawn_task(f: &TaskFn, run: RunId, path: Arc<str>, reports: Report
     };
     let (stop2, kill2, shared2) = (stop.clone(), kill.clone(), Arc::clone(&shared));
     tokio::spawn(
+        // Nothing is reported before the user's code runs: a report would
+        // wake the driver into this worker's LIFO slot (which other workers
+        // cannot steal), where code that blocks at once would hold it.
         async move {
-            let _ = reports.send((run, RunnerReport::Started));
-            // Let the driver, just woken by `Started` (and possibly parked in
-            // this worker's LIFO slot, which other workers cannot steal), run
-            // before the user's code: if that code blocks, the driver must
-            // not be stuck behind it.
-            tokio::task::yield_now().await;
             let reason = tokio::select! {
                 biased;
                 _ = kill2.cancelled() => ExitReason::Killed,
@@ -191,12 +181,12 @@ pub(crate) fn spawn_task(f: &TaskFn, run: RunId, path: Arc<str>, reports: Report
         }
         .instrument(span),
     );
-    TaskRun {
+    Ok(TaskRun {
         stop,
         kill,
         shared,
         inbox: None,
-    }
+    })
 }
 
 /// The user's future, dropped instead of polled once the run is killed, and
