@@ -94,3 +94,8 @@ pub use process::ProcessSpec;
 
 /// The engine this adapter drives.
 pub use vigil_core as core;
+
+/// docs/EMBEDDING.md's code blocks, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/EMBEDDING.md")]
+mod embedding_guide {}
