@@ -8,7 +8,7 @@ use crate::context::RunContext;
 use crate::control::ControlServer;
 use crate::driver;
 use crate::handle::TreeHandle;
-use crate::monitor::MonitorSettings;
+use crate::monitor::{MonitorList, MonitorSettings};
 use crate::payloads::Payload;
 use crate::process::ProcessSpec;
 use crate::task::task_fn;
@@ -37,7 +37,9 @@ use crate::task::task_fn;
 pub struct Tree {
     spec: SupervisorSpec,
     children: Vec<(ChildSpec, Node)>,
-    monitor: MonitorSettings,
+    /// The built-in monitors' settings and the monitors added
+    /// (`Tree::monitor`, `Tree::monitor_settings`: adapters/tokio/src/monitor/list.rs).
+    pub(crate) monitors: MonitorList,
     control: Option<ControlServer>,
     guard_off: bool,
 }
@@ -91,7 +93,7 @@ impl Tree {
                 ..spec
             },
             children: Vec::new(),
-            monitor: MonitorSettings::default(),
+            monitors: MonitorList::default(),
             control: None,
             guard_off: false,
         }
@@ -102,15 +104,6 @@ impl Tree {
     /// `VIGIL_SOCKET` and its own `VIGIL_TOKEN`. Only the root's setting counts.
     pub fn control(mut self, server: ControlServer) -> Self {
         self.control = Some(server);
-        self
-    }
-
-    /// How the resources of the tree's process children are watched (the
-    /// sampling interval, a memory limit over the whole tree, leak
-    /// detection; each child's own limit is [`ProcessSpec::memory_limit`]).
-    /// Only the root's settings count.
-    pub fn monitor(mut self, settings: MonitorSettings) -> Self {
-        self.monitor = settings;
         self
     }
 
@@ -189,7 +182,7 @@ impl Tree {
             driver::Options {
                 seed: 0,
                 trace: options.trace,
-                monitor: options.monitor,
+                monitors: MonitorList::new(options.monitor),
                 control: options.control,
                 // Guarded wherever the binary can serve as a guard.
                 guard_off: false,
@@ -201,7 +194,7 @@ impl Tree {
     /// task owns the engine; the returned handle talks to it.
     pub fn start(mut self) -> Result<TreeHandle, SpecError> {
         let mut payloads = Vec::new();
-        let monitor = self.monitor;
+        let monitors = std::mem::take(&mut self.monitors);
         let control = self.control.take();
         let guard_off = self.guard_off;
         let spec = self.build(&mut payloads);
@@ -209,7 +202,7 @@ impl Tree {
             spec,
             &payloads,
             driver::Options {
-                monitor,
+                monitors,
                 control,
                 guard_off,
                 ..driver::Options::default()

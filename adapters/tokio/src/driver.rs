@@ -28,16 +28,16 @@ use std::time::Duration;
 use futures_util::FutureExt;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use vigil_core::{
-    Command, Engine, ExitReason, Input, NodeId, Notice, Readiness, Reply, Request, RequestError, RequestId, RequestOp,
-    RunId, SpecError, SupervisorSpec,
+    Command, Engine, Eviction, ExitReason, Input, NodeId, Notice, Readiness, Reply, Request, RequestError, RequestId,
+    RequestOp, RunId, SpecError, SupervisorSpec,
 };
 
 use crate::clock::Clock;
 use crate::control::{ControlServer, RunTokens};
 use crate::descriptors::{self, DescriptorBudget};
 use crate::handle::{TreeEvent, TreeHandle, TreeStatus};
-use crate::message::{Msg, RequestMsg};
-use crate::monitor::{MonitorHandle, MonitorService, MonitorSettings, MonitoredRun};
+use crate::message::{EvictBy, EvictMsg, EvictTarget, Msg, RequestMsg};
+use crate::monitor::{EvictError, MonitorList, MonitorSet, RunKind};
 use crate::payloads::{ByTag, Grant, Payload, PayloadRegistry};
 use crate::process::{spawn_process, Launch, ProcessHandle};
 use crate::report::{ReportSender, RunnerReport};
@@ -69,8 +69,8 @@ pub(crate) struct Options {
     /// The control server to start with the tree: it sees every event from
     /// the first, and every process run gets its socket and a token.
     pub(crate) control: Option<ControlServer>,
-    /// How process children are watched.
-    pub(crate) monitor: MonitorSettings,
+    /// The built-in monitors' settings and the monitors added.
+    pub(crate) monitors: MonitorList,
     /// Never start processes under a guard, even where the binary can be one.
     pub(crate) guard_off: bool,
 }
@@ -122,7 +122,8 @@ struct Driver {
     line_writer: vigil_trace::TraceWriter,
     control: Option<ControlEnv>,
     status: Arc<TreeStatus>,
-    monitors: MonitorHandle,
+    /// Told when each run starts and ends (adapters/tokio/src/monitor/list.rs).
+    monitors: MonitorSet,
     launch: Launch,
     injected_panic: crate::driver_panic::InjectedPanic,
 }
@@ -149,7 +150,12 @@ pub(crate) fn spawn(mut spec: SupervisorSpec, payloads: &[Payload], opts: Option
         tokens: c.tokens(),
         budget: c.budget(),
     });
-    let monitors = MonitorService::spawn(opts.monitor, reports_tx.clone());
+    let mut monitor_list = opts.monitors;
+    // The control server's feed of runs to `subscribe` (docs/PROTOCOL.md, "Monitors").
+    if let Some(feed) = opts.control.as_ref().and_then(|c| c.run_feed()) {
+        monitor_list.add(feed);
+    }
+    let (monitors, monitor_handle) = monitor_list.start(&tx);
     let driver = Driver {
         engine,
         clock: Clock::start(),
@@ -165,7 +171,7 @@ pub(crate) fn spawn(mut spec: SupervisorSpec, payloads: &[Payload], opts: Option
         line_writer: vigil_trace::TraceWriter::hashing(),
         control: control_env,
         status: Arc::clone(&status),
-        monitors: monitors.clone(),
+        monitors,
         launch: if !opts.guard_off && crate::guard::is_available() {
             Launch::Guarded
         } else {
@@ -179,7 +185,7 @@ pub(crate) fn spawn(mut spec: SupervisorSpec, payloads: &[Payload], opts: Option
         trace_lines,
         down: down_rx,
         status,
-        monitors,
+        monitors: monitor_handle,
     };
     // The server subscribes before the driver's first step, so it counts
     // every run from the first.
@@ -258,7 +264,52 @@ impl Driver {
                 let _ = done.send(());
                 Step::Stop
             }
+            Msg::Evict(m) => {
+                let EvictMsg { target, why, by, reply } = *m;
+                let _ = reply.send(self.evict(target, why, by));
+                Step::Go
+            }
         }
+    }
+
+    /// A monitor's eviction: the engine's `Input::Evict`, answered with its
+    /// verdict (a stale input is an eviction that did nothing).
+    fn evict(&mut self, target: EvictTarget, why: Eviction, by: EvictBy) -> Result<RunId, EvictError> {
+        if self.engine.is_down() {
+            return Err(EvictError::TreeDown);
+        }
+        let run = match target {
+            EvictTarget::Run(run) => run,
+            EvictTarget::Path { path, generation } => {
+                let Some(node) = self.engine.lookup(&path) else {
+                    return Err(EvictError::NotFound { path });
+                };
+                if self.engine.is_supervisor(node) {
+                    return Err(EvictError::NotAWorker { path });
+                }
+                RunId { node, generation }
+            }
+        };
+        let stale = self.engine.stats().stale_inputs;
+        self.engine.handle(Input::Evict(run, why), self.clock.now());
+        if self.engine.stats().stale_inputs > stale {
+            return Err(EvictError::Stale {
+                generation: run.generation,
+                state: self.engine.state(run.node),
+                current: self.engine.current_run(run.node).map(|r| r.generation),
+            });
+        }
+        let by = match by {
+            EvictBy::Monitor(name) => format!("monitor `{name}`"),
+            EvictBy::Worker(w) => format!(
+                "the worker at `{}` (run {}), on the control socket",
+                self.engine.path(w.node).unwrap_or_default(),
+                w.generation
+            ),
+        };
+        tracing::info!(path = %self.engine.path(run.node).unwrap_or_default(), generation = run.generation,
+            by = %by, "a monitor evicts a run");
+        Ok(run)
     }
 
     /// The engine's deadline `at` has come: first every input already
@@ -349,6 +400,8 @@ impl Driver {
         for run in left {
             self.end_run(run);
         }
+        // Every run is removed: the monitors take what is left, then end.
+        self.monitors.finish();
         if let Some(mut t) = self.trace.take() {
             // A sink that panicked once may panic again: that must not undo
             // the clean-up above, nor leave the handles without an end.
@@ -459,7 +512,6 @@ impl Driver {
                 self.end_run(run);
                 Input::Exited(run, reason)
             }
-            RunnerReport::Evict(why) => Input::Evict(run, why),
         };
         self.injected_panic.check(&self.engine, &input);
         self.engine.handle(input, now);
@@ -495,8 +547,8 @@ impl Driver {
         if slot.as_ref().is_none_or(|(r, _)| *r != run) {
             return;
         }
-        if let Some((_, RunHandle::Process(_))) = slot.take() {
-            self.monitors.remove(run);
+        if let Some((_, handle)) = slot.take() {
+            self.monitors.remove(run, matches!(handle, RunHandle::Process(_)));
         }
     }
 
@@ -643,7 +695,15 @@ impl Driver {
         let path: Arc<str> = self.engine.path(run.node).unwrap_or_default().into();
         let payload = self.engine.tag(run.node).and_then(|t| self.payloads.get(t)).cloned();
         let handle = match payload {
-            Some(Payload::Task(f)) => Ok(RunHandle::Task(spawn_task(&f, run, path, self.reports_tx.clone()))),
+            Some(Payload::Task(f)) => {
+                self.monitors.register(run, &path, RunKind::Task);
+                Ok(RunHandle::Task(spawn_task(
+                    &f,
+                    run,
+                    Arc::clone(&path),
+                    self.reports_tx.clone(),
+                )))
+            }
             Some(Payload::Process(mut p)) => {
                 if let Some(c) = &self.control {
                     p.env.insert("VIGIL_SOCKET".to_owned(), c.socket.clone());
@@ -653,13 +713,11 @@ impl Driver {
                 }
                 let readiness = self.engine.readiness(run.node).unwrap_or_default();
                 spawn_process(&p, readiness, run, &path, self.reports_tx.clone(), self.launch).map(|h| {
-                    self.monitors.register(MonitoredRun {
-                        run,
-                        path: Arc::clone(&path),
+                    let kind = RunKind::Process {
                         pgid: h.pid(),
                         memory_limit: p.memory_limit,
-                        started: tokio::time::Instant::now(),
-                    });
+                    };
+                    self.monitors.register(run, &path, kind);
                     RunHandle::Process(h)
                 })
             }

@@ -1,0 +1,262 @@
+//! The task that runs one monitor: its notices in order, its checks at its
+//! interval, and every call isolated (an error is counted, a panic stops
+//! this monitor and nothing else).
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::FutureExt;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::context::MonitorContext;
+use super::run_queue::{RunNotice, RunQueue, Taken};
+use super::status::{MonitorShared, MonitorState};
+use super::{Monitor, Watch};
+use crate::message::Msg;
+use crate::task::panic_message;
+
+/// The shortest interval between two checks of a monitor (1 ms): a
+/// [`Monitor::interval`] below it reads as it, so a monitor asking for
+/// zero does not spin.
+pub const MIN_INTERVAL: Duration = Duration::from_millis(1);
+
+/// Something the crate asks of one of its own monitors, in its task (the
+/// process monitor's resources).
+pub(crate) type Visit<M> = Box<dyn for<'a> FnOnce(&'a mut M) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>> + Send>;
+
+/// The driver's side of one running monitor.
+#[derive(Debug)]
+pub(crate) struct Link {
+    pub(crate) queue: Arc<RunQueue>,
+    pub(crate) shared: Arc<MonitorShared>,
+    pub(crate) watch: Watch,
+}
+
+/// Start `monitor` in a task of its own; evictions go to the driver
+/// through `tx`. `visits`: what the crate may ask of it besides.
+pub(crate) fn spawn<M: Monitor>(
+    monitor: M,
+    tx: mpsc::UnboundedSender<Msg>,
+    visits: Option<mpsc::UnboundedReceiver<Visit<M>>>,
+) -> Link {
+    // The monitor's own code: a panic here is a panic of the monitor.
+    let named = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        (Arc::<str>::from(monitor.name()), monitor.watches())
+    }));
+    let (name, watch, panicked) = match named {
+        Ok((name, watch)) => (name, watch, None),
+        Err(p) => (
+            Arc::from(std::any::type_name::<M>()),
+            Watch::AllRuns,
+            Some(panic_message(p.as_ref())),
+        ),
+    };
+    let shared = Arc::new(MonitorShared::new(name));
+    let queue = Arc::new(RunQueue::default());
+    let link = Link {
+        queue: Arc::clone(&queue),
+        shared: Arc::clone(&shared),
+        watch,
+    };
+    match panicked {
+        Some(message) => {
+            stopped_by_panic(&shared, &queue, "name", &message);
+            forget(monitor);
+        }
+        None => {
+            let ctx = MonitorContext::new(Arc::clone(&shared), tx);
+            tokio::spawn(run(monitor, ctx, queue, shared, visits));
+        }
+    }
+    link
+}
+
+/// What a call of the monitor came to.
+enum Flow {
+    Go,
+    Panicked,
+}
+
+async fn run<M: Monitor>(
+    mut monitor: M,
+    ctx: MonitorContext,
+    queue: Arc<RunQueue>,
+    shared: Arc<MonitorShared>,
+    mut visits: Option<mpsc::UnboundedReceiver<Visit<M>>>,
+) {
+    let mut batch = VecDeque::new();
+    let mut schedule = Schedule::default();
+    if let Flow::Panicked = refresh(&monitor, &shared, &queue, &mut schedule) {
+        return forget(monitor);
+    }
+    loop {
+        let taken = queue.take(&mut batch);
+        if !batch.is_empty() {
+            while let Some(notice) = batch.pop_front() {
+                if let Flow::Panicked = notify(&mut monitor, &ctx, &shared, &queue, notice).await {
+                    return forget(monitor);
+                }
+            }
+            if let Flow::Panicked = refresh(&monitor, &shared, &queue, &mut schedule) {
+                return forget(monitor);
+            }
+        }
+        if taken == Taken::Closed {
+            break;
+        }
+        let flow = tokio::select! {
+            biased;
+            _ = queue.changed() => Flow::Go,
+            visit = next_visit(&mut visits) => match visit {
+                Some(visit) => guarded(&shared, &queue, "a query", async { visit(&mut monitor).await; Ok::<(), String>(()) }).await,
+                None => {
+                    visits = None;
+                    Flow::Go
+                }
+            },
+            _ = schedule.due() => {
+                let began = Instant::now();
+                let flow = guarded(&shared, &queue, "check", monitor.check(&ctx)).await;
+                schedule.checked(began);
+                match flow {
+                    Flow::Go => refresh(&monitor, &shared, &queue, &mut schedule),
+                    panicked => panicked,
+                }
+            }
+        };
+        if let Flow::Panicked = flow {
+            return forget(monitor);
+        }
+    }
+    shared.set_state(MonitorState::Stopped);
+    forget(monitor);
+}
+
+/// Tell the monitor one notice, and count its runs.
+async fn notify<M: Monitor>(
+    monitor: &mut M,
+    ctx: &MonitorContext,
+    shared: &MonitorShared,
+    queue: &RunQueue,
+    notice: RunNotice,
+) -> Flow {
+    match notice {
+        RunNotice::Register(run) => {
+            shared.runs.fetch_add(1, Ordering::Relaxed);
+            guarded(shared, queue, "register", monitor.register(&run, ctx)).await
+        }
+        RunNotice::Remove(run) => {
+            let _ = shared
+                .runs
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+            guarded(shared, queue, "remove", monitor.remove(run, ctx)).await
+        }
+    }
+}
+
+/// Run one call of the monitor: an error is logged and counted, a panic
+/// stops the monitor.
+async fn guarded<E: std::fmt::Display>(
+    shared: &MonitorShared,
+    queue: &RunQueue,
+    method: &'static str,
+    call: impl Future<Output = Result<(), E>>,
+) -> Flow {
+    match AssertUnwindSafe(call).catch_unwind().await {
+        Ok(Ok(())) => Flow::Go,
+        Ok(Err(e)) => {
+            // Even its error's `Display` is the monitor's code.
+            let text = std::panic::catch_unwind(AssertUnwindSafe(|| e.to_string()))
+                .unwrap_or_else(|p| format!("(its error panicked when formatted: {})", panic_message(p.as_ref())));
+            tracing::warn!(target: "vigil::monitor", monitor = &*shared.name, method, error = %text,
+                "a monitor's call failed; the monitor goes on");
+            shared.error(text);
+            Flow::Go
+        }
+        Err(p) => {
+            stopped_by_panic(shared, queue, method, &panic_message(p.as_ref()));
+            Flow::Panicked
+        }
+    }
+}
+
+/// Read the monitor's detail and interval again (both its own code).
+fn refresh<M: Monitor>(monitor: &M, shared: &MonitorShared, queue: &RunQueue, schedule: &mut Schedule) -> Flow {
+    match std::panic::catch_unwind(AssertUnwindSafe(|| (monitor.detail(), monitor.interval()))) {
+        Ok((detail, interval)) => {
+            shared.set_detail(detail);
+            schedule.set(interval);
+            Flow::Go
+        }
+        Err(p) => {
+            stopped_by_panic(shared, queue, "detail or interval", &panic_message(p.as_ref()));
+            Flow::Panicked
+        }
+    }
+}
+
+fn stopped_by_panic(shared: &MonitorShared, queue: &RunQueue, method: &str, message: &str) {
+    tracing::error!(target: "vigil::monitor", monitor = &*shared.name, method, panic = message,
+        "a monitor panicked: it is stopped and called no more; the tree and the other monitors go on");
+    queue.stop();
+    shared.set_state(MonitorState::Panicked(message.to_owned()));
+}
+
+/// Drop the monitor; a panic in its `Drop` is caught (and logged) too.
+fn forget<M>(monitor: M) {
+    if let Err(p) = std::panic::catch_unwind(AssertUnwindSafe(move || drop(monitor))) {
+        tracing::error!(target: "vigil::monitor", panic = %panic_message(p.as_ref()),
+            "a monitor panicked while being dropped");
+    }
+}
+
+async fn next_visit<M>(visits: &mut Option<mpsc::UnboundedReceiver<Visit<M>>>) -> Option<Visit<M>> {
+    match visits {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// When the next check is due.
+#[derive(Debug, Default)]
+struct Schedule {
+    every: Option<Duration>,
+    next: Option<Instant>,
+}
+
+impl Schedule {
+    /// The monitor's interval now: a new one counts from now.
+    fn set(&mut self, interval: Option<Duration>) {
+        let every = interval.map(|d| d.max(MIN_INTERVAL));
+        if every != self.every {
+            self.every = every;
+            self.next = every.and_then(|d| Instant::now().checked_add(d));
+        }
+    }
+
+    /// A check that began at `began` is over.
+    fn checked(&mut self, began: Instant) {
+        let now = Instant::now();
+        self.next = self.every.and_then(|d| {
+            let next = began.checked_add(d)?;
+            if next > now {
+                Some(next)
+            } else {
+                now.checked_add(d)
+            }
+        });
+    }
+
+    async fn due(&self) {
+        match self.next {
+            Some(at) => tokio::time::sleep_until(at).await,
+            None => std::future::pending().await,
+        }
+    }
+}
