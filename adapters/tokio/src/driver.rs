@@ -514,7 +514,31 @@ impl Driver {
             }
         };
         self.injected_panic.check(&self.engine, &input);
+        let started = matches!(input, Input::Started(_));
         self.engine.handle(input, now);
+        if started {
+            self.register_with_monitors(run);
+        }
+    }
+
+    /// A run is up (the engine has its `Started`): tell the monitors that
+    /// watch its kind. Its one teardown ([`Driver::end_run`]) removes it.
+    fn register_with_monitors(&mut self, run: RunId) {
+        let kind = match self.runs.get(run.node.index()) {
+            Some(Some((r, RunHandle::Task(_)))) if *r == run => RunKind::Task,
+            Some(Some((r, RunHandle::Process(h)))) if *r == run => RunKind::Process {
+                pgid: h.pid(),
+                memory_limit: match self.engine.tag(run.node).and_then(|t| self.payloads.get(t)) {
+                    Some(Payload::Process(p)) => p.memory_limit,
+                    _ => None,
+                },
+            },
+            // Ended already (its teardown came first): nothing to tell.
+            _ => return,
+        };
+        let engine = &self.engine;
+        self.monitors
+            .register(run, kind, || engine.path(run.node).unwrap_or_default().into());
     }
 
     /// Tell the descriptor budget how many process children the tree has
@@ -695,15 +719,7 @@ impl Driver {
         let path: Arc<str> = self.engine.path(run.node).unwrap_or_default().into();
         let payload = self.engine.tag(run.node).and_then(|t| self.payloads.get(t)).cloned();
         let handle = match payload {
-            Some(Payload::Task(f)) => {
-                self.monitors.register(run, &path, RunKind::Task);
-                Ok(RunHandle::Task(spawn_task(
-                    &f,
-                    run,
-                    Arc::clone(&path),
-                    self.reports_tx.clone(),
-                )))
-            }
+            Some(Payload::Task(f)) => Ok(RunHandle::Task(spawn_task(&f, run, path, self.reports_tx.clone()))),
             Some(Payload::Process(mut p)) => {
                 if let Some(c) = &self.control {
                     p.env.insert("VIGIL_SOCKET".to_owned(), c.socket.clone());
@@ -712,14 +728,7 @@ impl Driver {
                     }
                 }
                 let readiness = self.engine.readiness(run.node).unwrap_or_default();
-                spawn_process(&p, readiness, run, &path, self.reports_tx.clone(), self.launch).map(|h| {
-                    let kind = RunKind::Process {
-                        pgid: h.pid(),
-                        memory_limit: p.memory_limit,
-                    };
-                    self.monitors.register(run, &path, kind);
-                    RunHandle::Process(h)
-                })
+                spawn_process(&p, readiness, run, &path, self.reports_tx.clone(), self.launch).map(RunHandle::Process)
             }
             None => Err(format!("nothing to run for {path}")),
         };

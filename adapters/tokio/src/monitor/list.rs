@@ -68,7 +68,13 @@ impl MonitorList {
             process: visits,
             min_sample_age: self.settings.min_sample_age,
         };
-        (MonitorSet { links }, handle)
+        (
+            MonitorSet {
+                links,
+                registered: Vec::new(),
+            },
+            handle,
+        )
     }
 }
 
@@ -118,20 +124,28 @@ impl Tree {
 #[derive(Debug)]
 pub(crate) struct MonitorSet {
     links: Vec<Link>,
+    /// By node index: the generation of the node's run that monitors were
+    /// told about (0: none), so that only those runs are removed.
+    registered: Vec<u64>,
 }
 
 impl MonitorSet {
-    /// A run was spawned: tell every monitor that watches its kind.
-    /// Nothing is built when none does (a task restart costs a loop over
-    /// the monitors, no allocation).
-    pub(crate) fn register(&mut self, run: RunId, path: &Arc<str>, kind: RunKind) {
+    /// A run is up: tell every monitor that watches its kind. When none
+    /// does, nothing is built nor recorded (a task restart then costs a
+    /// loop over the monitors, no allocation).
+    pub(crate) fn register(&mut self, run: RunId, kind: RunKind, path: impl FnOnce() -> Arc<str>) {
         let process = matches!(kind, RunKind::Process { .. });
         if !self.links.iter().any(|l| l.watch.covers(process)) {
             return;
         }
+        let i = run.node.index();
+        if i >= self.registered.len() {
+            self.registered.resize(i + 1, 0);
+        }
+        self.registered[i] = run.generation;
         let monitored = MonitoredRun {
             run,
-            path: Arc::clone(path),
+            path: path(),
             kind,
             started: tokio::time::Instant::now(),
         };
@@ -140,8 +154,13 @@ impl MonitorSet {
     }
 
     /// A run ended (its one teardown): tell every monitor that was told
-    /// about it (`process`: whether it is a process run).
+    /// about it (`process`: whether it is a process run). Nothing for a run
+    /// that was never registered (it never came up).
     pub(crate) fn remove(&mut self, run: RunId, process: bool) {
+        match self.registered.get_mut(run.node.index()) {
+            Some(g) if *g == run.generation => *g = 0,
+            _ => return,
+        }
         self.links
             .retain(|l| !l.watch.covers(process) || l.queue.push(RunNotice::Remove(run), &l.shared));
     }

@@ -5,13 +5,14 @@
 //! [`Tree::monitor`](crate::Tree::monitor) (any number of them). Each runs
 //! in a tokio task of its own, where the framework calls it:
 //!
-//! - [`register`](Monitor::register) when a run starts (task and process
+//! - [`register`](Monitor::register) when a run is up (task and process
 //!   runs; [`Monitor::watches`] may narrow it to processes), with its path,
 //!   generation and kind ([`MonitoredRun`]); [`remove`](Monitor::remove)
 //!   when it ends, however it ended. A monitor sees a run's register before
 //!   its remove, in the driver's order, and every remove of a run it was
-//!   told about (exited, failed to start, killed, abandoned, the tree shut
-//!   down or killed);
+//!   told about (exited, killed, abandoned, evicted, the tree shut down or
+//!   killed, the driver panicked); a run that never comes up is never
+//!   registered;
 //! - [`check`](Monitor::check) every [`interval`](Monitor::interval),
 //!   between those calls: its own loop, where it may await I/O (a queue's
 //!   depth, an HTTP health endpoint);
@@ -191,9 +192,11 @@ pub trait Monitor: Send + 'static {
         Watch::AllRuns
     }
 
-    /// A run started: the driver spawned it (its `started` notice may not
-    /// have reached the engine yet; a process whose program then cannot be
-    /// executed is removed right after).
+    /// A run is up: the engine has accepted its `started` (a task as soon
+    /// as it is spawned, a process once its program runs). A run that never
+    /// comes up (its program cannot be executed, say) is never registered.
+    /// An eviction from here finds the run up (or awaiting readiness),
+    /// unless it is already being stopped.
     fn register(
         &mut self,
         run: &MonitoredRun,

@@ -45,17 +45,19 @@ pub(crate) fn spawn<M: Monitor>(
     tx: mpsc::UnboundedSender<Msg>,
     visits: Option<mpsc::UnboundedReceiver<Visit<M>>>,
 ) -> Link {
-    // The monitor's own code: a panic here is a panic of the monitor.
-    let named = std::panic::catch_unwind(AssertUnwindSafe(|| {
-        (Arc::<str>::from(monitor.name()), monitor.watches())
-    }));
-    let (name, watch, panicked) = match named {
-        Ok((name, watch)) => (name, watch, None),
+    // The monitor's own code: a panic here is a panic of the monitor
+    // (named after its type if it cannot say its name).
+    let (name, watch, panicked) = match std::panic::catch_unwind(AssertUnwindSafe(|| Arc::<str>::from(monitor.name())))
+    {
         Err(p) => (
             Arc::from(std::any::type_name::<M>()),
             Watch::AllRuns,
-            Some(panic_message(p.as_ref())),
+            Some(("name", panic_message(p.as_ref()))),
         ),
+        Ok(name) => match std::panic::catch_unwind(AssertUnwindSafe(|| monitor.watches())) {
+            Ok(watch) => (name, watch, None),
+            Err(p) => (name, Watch::AllRuns, Some(("watches", panic_message(p.as_ref())))),
+        },
     };
     let shared = Arc::new(MonitorShared::new(name));
     let queue = Arc::new(RunQueue::default());
@@ -65,8 +67,8 @@ pub(crate) fn spawn<M: Monitor>(
         watch,
     };
     match panicked {
-        Some(message) => {
-            stopped_by_panic(&shared, &queue, "name", &message);
+        Some((method, message)) => {
+            stopped_by_panic(&shared, &queue, method, &message);
             forget(monitor);
         }
         None => {

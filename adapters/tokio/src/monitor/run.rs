@@ -31,7 +31,7 @@ pub struct MonitoredRun {
     pub path: Arc<str>,
     /// What runs it.
     pub kind: RunKind,
-    /// When the driver spawned it (tokio's clock).
+    /// When it came up: the driver handed its `started` to the engine (tokio's clock).
     pub started: tokio::time::Instant,
 }
 
