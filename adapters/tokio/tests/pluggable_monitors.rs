@@ -905,7 +905,9 @@ async fn an_abandoned_task_run_is_removed_at_its_kill() {
     })
     .await
     .expect("the task blocks");
-    sup.request(Request::TerminateChild { path: "stuck".into() }).await.unwrap();
+    sup.request(Request::TerminateChild { path: "stuck".into() })
+        .await
+        .unwrap();
     assert_eq!(sup.abandoned_runs(), 1);
     wait_for(&sup, "the run removed", |s| status(s, "recorder").runs == 0).await;
     let calls = log.calls();
