@@ -36,8 +36,8 @@ use crate::clock::Clock;
 use crate::control::{ControlServer, RunTokens};
 use crate::descriptors::{self, DescriptorBudget};
 use crate::handle::{TreeEvent, TreeHandle, TreeStatus};
-use crate::message::{EvictBy, EvictMsg, EvictTarget, Msg, RequestMsg};
-use crate::monitor::{EvictError, MonitorList, MonitorSet, RunKind};
+use crate::message::{Msg, RequestMsg};
+use crate::monitor::{EvictBy, EvictError, EvictMsg, EvictTarget, Forward, MonitorList, MonitorSet, RunKind};
 use crate::payloads::{ByTag, Grant, Payload, PayloadRegistry};
 use crate::process::{spawn_process, Launch, ProcessHandle};
 use crate::report::{ReportSender, RunnerReport};
@@ -155,7 +155,11 @@ pub(crate) fn spawn(mut spec: SupervisorSpec, payloads: &[Payload], opts: Option
     if let Some(feed) = opts.control.as_ref().and_then(|c| c.run_feed()) {
         monitor_list.add(feed);
     }
-    let (monitors, monitor_handle) = monitor_list.start(&tx);
+    let forward: Forward = {
+        let tx = tx.clone();
+        Arc::new(move |m| tx.send(Msg::Evict(Box::new(m))).is_ok())
+    };
+    let (monitors, monitor_handle) = monitor_list.start(&forward);
     let driver = Driver {
         engine,
         clock: Clock::start(),

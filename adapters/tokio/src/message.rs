@@ -2,8 +2,9 @@
 //! [`TreeHandle`](crate::TreeHandle).
 
 use tokio::sync::oneshot;
-use vigil_core::{Eviction, Reply, Request, RequestError, RunId};
+use vigil_core::{Reply, Request, RequestError, RunId};
 
+use crate::monitor::EvictMsg;
 use crate::payloads::ByTag;
 use crate::report::RunnerReport;
 
@@ -19,32 +20,6 @@ pub(crate) enum Msg {
     /// A monitor's eviction (an in-process monitor's, or the control
     /// socket's `evict`), answered with the engine's verdict.
     Evict(Box<EvictMsg>),
-}
-
-/// Which run a monitor evicts.
-pub(crate) enum EvictTarget {
-    /// A run a monitor was told about.
-    Run(RunId),
-    /// A run named on the control socket.
-    Path { path: String, generation: u64 },
-}
-
-/// Who asks for an eviction.
-pub(crate) enum EvictBy {
-    /// An in-process monitor, by name.
-    Monitor(std::sync::Arc<str>),
-    /// A worker on the control socket (an external monitor), by its run.
-    Worker(RunId),
-}
-
-/// A monitor's eviction and where to answer it.
-pub(crate) struct EvictMsg {
-    pub(crate) target: EvictTarget,
-    pub(crate) why: Eviction,
-    /// Who asks, for the log.
-    pub(crate) by: EvictBy,
-    /// The run evicted, or why nothing was.
-    pub(crate) reply: oneshot::Sender<Result<RunId, crate::monitor::EvictError>>,
 }
 
 /// An operator request and where to answer it.

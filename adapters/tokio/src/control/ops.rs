@@ -19,8 +19,8 @@ use super::run_feed::RunFeed;
 use super::session::{Conn, Counted};
 use super::shared::Shared;
 use super::status;
-use crate::message::{EvictBy, EvictTarget};
-use crate::monitor::{evict_through, EvictError};
+use crate::message::Msg;
+use crate::monitor::{evict_through, EvictBy, EvictError, EvictTarget};
 use crate::report::RunnerReport;
 
 /// Handle one request of connection `conn`.
@@ -265,7 +265,8 @@ async fn evict(
         path: path.clone(),
         generation,
     };
-    let answer = evict_through(&shared.sup.tx, target, Eviction::Monitor(reason), EvictBy::Worker(by)).await;
+    let forward = |m| shared.sup.tx.send(Msg::Evict(Box::new(m))).is_ok();
+    let answer = evict_through(&forward, target, Eviction::Monitor(reason), EvictBy::Worker(by)).await;
     match answer {
         Ok(run) => reply::ok(id, &json!({ "path": path, "generation": run.generation })),
         Err(e) => {

@@ -3,82 +3,25 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use tokio::sync::{mpsc, oneshot};
-use vigil_core::{ChildState, Eviction, RunId};
+use vigil_core::{Eviction, RunId};
 
+use super::eviction::{evict_through, EvictBy, EvictError, EvictTarget, Forward};
 use super::status::MonitorShared;
-use crate::message::{EvictBy, EvictMsg, EvictTarget, Msg};
 
 /// What a [`Monitor`](super::Monitor)'s methods are given: its way to ask
 /// for evictions. Cheap to clone; a clone may be moved into a task of the
 /// monitor's own.
 ///
 /// See the [`Monitor`](super::Monitor) example for a monitor that evicts.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct MonitorContext {
     shared: Arc<MonitorShared>,
-    tx: mpsc::UnboundedSender<Msg>,
-}
-
-/// Why an eviction did nothing.
-///
-/// ```
-/// use vigil_tokio::monitor::EvictError;
-/// assert_eq!(EvictError::TreeDown.to_string(), "the tree is down");
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum EvictError {
-    /// No child at that path (an eviction by path: the control socket's `evict`).
-    #[error("no child at `{path}`")]
-    NotFound {
-        /// The path asked for.
-        path: String,
-    },
-    /// The path names a supervisor, which has no run of its own to evict.
-    #[error("`{path}` is a supervisor: only a worker's run can be evicted")]
-    NotAWorker {
-        /// The path asked for.
-        path: String,
-    },
-    /// The run is not up: it has ended (a later run may be up), it is not
-    /// yet started, or it is already being stopped. Stale and harmless:
-    /// nothing was done, and the engine counted a stale input.
-    #[error("{}", stale_message(*.generation, *.state, *.current))]
-    Stale {
-        /// The generation of the run asked for.
-        generation: u64,
-        /// The child's state now; `None` if the child no longer exists.
-        state: Option<ChildState>,
-        /// The generation of the child's current run, if it has one.
-        current: Option<u64>,
-    },
-    /// The tree is down: nothing runs any more.
-    #[error("the tree is down")]
-    TreeDown,
-}
-
-fn stale_message(generation: u64, state: Option<ChildState>, current: Option<u64>) -> String {
-    let head = format!("run {generation} was not evicted");
-    match (state, current) {
-        (None, _) => format!("{head}: its child no longer exists"),
-        (Some(ChildState::Starting), Some(g)) if g == generation => {
-            format!("{head}: it is not up yet (starting); evict it once it is up")
-        }
-        (Some(_), Some(g)) if g == generation => format!("{head}: it is already being stopped"),
-        (Some(state), Some(g)) => {
-            format!(
-                "{head}: it has ended; the child's current run is {g} ({})",
-                state.as_str()
-            )
-        }
-        (Some(state), None) => format!("{head}: it has ended; the child is {}", state.as_str()),
-    }
+    forward: Forward,
 }
 
 impl MonitorContext {
-    pub(crate) fn new(shared: Arc<MonitorShared>, tx: mpsc::UnboundedSender<Msg>) -> Self {
-        MonitorContext { shared, tx }
+    pub(crate) fn new(shared: Arc<MonitorShared>, forward: Forward) -> Self {
+        MonitorContext { shared, forward }
     }
 
     /// The monitor's name, as [`Monitor::name`](super::Monitor::name) gave it.
@@ -105,7 +48,7 @@ impl MonitorContext {
     /// monitor's is `Eviction::Memory`).
     pub(crate) async fn evict_with(&self, run: RunId, why: Eviction) -> Result<(), EvictError> {
         let by = EvictBy::Monitor(Arc::clone(&self.shared.name));
-        let answer = evict_through(&self.tx, EvictTarget::Run(run), why, by).await;
+        let answer = evict_through(&*self.forward, EvictTarget::Run(run), why, by).await;
         match &answer {
             Ok(_) => {
                 self.shared.evictions.fetch_add(1, Ordering::Relaxed);
@@ -119,15 +62,10 @@ impl MonitorContext {
     }
 }
 
-/// Send an eviction to the driver and wait for its answer (the run evicted).
-pub(crate) async fn evict_through(
-    tx: &mpsc::UnboundedSender<Msg>,
-    target: EvictTarget,
-    why: Eviction,
-    by: EvictBy,
-) -> Result<RunId, EvictError> {
-    let (reply, answer) = oneshot::channel();
-    let msg = EvictMsg { target, why, by, reply };
-    tx.send(Msg::Evict(Box::new(msg))).map_err(|_| EvictError::TreeDown)?;
-    answer.await.unwrap_or(Err(EvictError::TreeDown))
+impl std::fmt::Debug for MonitorContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MonitorContext")
+            .field("monitor", &self.shared.name)
+            .finish()
+    }
 }

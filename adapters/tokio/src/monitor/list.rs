@@ -9,6 +9,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use vigil_core::RunId;
 
+use super::eviction::Forward;
 use super::memory::MemoryMonitor;
 use super::monitor_task::{self, Link, Visit};
 use super::process_stats::{ChildResources, ProcessMonitor};
@@ -18,10 +19,9 @@ use super::settings::MonitorSettings;
 use super::status::MonitorStatus;
 use super::Monitor;
 use crate::builder::Tree;
-use crate::message::Msg;
 
 /// Starts one monitor given to the builder, generic code behind a box.
-type Starter = Box<dyn FnOnce(&mpsc::UnboundedSender<Msg>) -> Link + Send>;
+type Starter = Box<dyn FnOnce(&Forward) -> Link + Send>;
 
 /// What a tree is given: the built-ins' settings and the monitors added.
 #[derive(Default)]
@@ -55,14 +55,14 @@ impl MonitorList {
     }
 
     /// Start every monitor on the current runtime: the built-ins, then
-    /// those added, in order. Evictions go to the driver through `tx`.
-    pub(crate) fn start(self, tx: &mpsc::UnboundedSender<Msg>) -> (MonitorSet, MonitorHandle) {
+    /// those added, in order. Evictions go to the driver through `forward`.
+    pub(crate) fn start(self, forward: &Forward) -> (MonitorSet, MonitorHandle) {
         let (visits, visited) = mpsc::unbounded_channel();
         let mut links = vec![
-            monitor_task::spawn(ProcessMonitor::new(self.settings), tx.clone(), Some(visited)),
-            monitor_task::spawn(MemoryMonitor::new(self.settings), tx.clone(), None),
+            monitor_task::spawn(ProcessMonitor::new(self.settings), Arc::clone(forward), Some(visited)),
+            monitor_task::spawn(MemoryMonitor::new(self.settings), Arc::clone(forward), None),
         ];
-        links.extend(self.added.into_iter().map(|start| start(tx)));
+        links.extend(self.added.into_iter().map(|start| start(forward)));
         let handle = MonitorHandle {
             statuses: links.iter().map(|l| Arc::clone(&l.shared)).collect(),
             process: visits,

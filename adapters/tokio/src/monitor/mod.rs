@@ -47,6 +47,7 @@
 //! sends `evict` (docs/PROTOCOL.md, "Monitors").
 
 mod context;
+mod eviction;
 mod list;
 mod memory;
 mod monitor_task;
@@ -63,7 +64,8 @@ use std::time::Duration;
 
 use vigil_core::RunId;
 
-pub use context::{EvictError, MonitorContext};
+pub use context::MonitorContext;
+pub use eviction::EvictError;
 pub use memory::LeakDetection;
 pub use process_stats::ChildResources;
 pub use run::{MonitoredRun, RunKind, Watch};
@@ -71,7 +73,7 @@ pub use run_queue::MAX_BACKLOG;
 pub use settings::MonitorSettings;
 pub use status::{MonitorState, MonitorStatus};
 
-pub(crate) use context::evict_through;
+pub(crate) use eviction::{evict_through, EvictBy, EvictMsg, EvictTarget, Forward};
 pub(crate) use list::{MonitorHandle, MonitorList, MonitorSet};
 pub use monitor_task::MIN_INTERVAL;
 

@@ -15,10 +15,10 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::context::MonitorContext;
+use super::eviction::Forward;
 use super::run_queue::{RunNotice, RunQueue, Taken};
 use super::status::{MonitorShared, MonitorState};
 use super::{Monitor, Watch};
-use crate::message::Msg;
 use crate::task::panic_message;
 
 /// The shortest interval between two checks of a monitor (1 ms): a
@@ -39,10 +39,10 @@ pub(crate) struct Link {
 }
 
 /// Start `monitor` in a task of its own; evictions go to the driver
-/// through `tx`. `visits`: what the crate may ask of it besides.
+/// through `forward`. `visits`: what the crate may ask of it besides.
 pub(crate) fn spawn<M: Monitor>(
     monitor: M,
-    tx: mpsc::UnboundedSender<Msg>,
+    forward: Forward,
     visits: Option<mpsc::UnboundedReceiver<Visit<M>>>,
 ) -> Link {
     // The monitor's own code: a panic here is a panic of the monitor
@@ -72,7 +72,7 @@ pub(crate) fn spawn<M: Monitor>(
             forget(monitor);
         }
         None => {
-            let ctx = MonitorContext::new(Arc::clone(&shared), tx);
+            let ctx = MonitorContext::new(Arc::clone(&shared), forward);
             tokio::spawn(run(monitor, ctx, queue, shared, visits));
         }
     }
