@@ -270,7 +270,9 @@ impl Driver {
             }
             Msg::Evict(m) => {
                 let EvictMsg { target, why, by, reply } = *m;
-                let _ = reply.send(self.evict(target, why, by));
+                let answer = self.evict(target, why, &by);
+                by.count(&answer);
+                let _ = reply.send(answer);
                 Step::Go
             }
         }
@@ -278,7 +280,7 @@ impl Driver {
 
     /// A monitor's eviction: the engine's `Input::Evict`, answered with its
     /// verdict (a stale input is an eviction that did nothing).
-    fn evict(&mut self, target: EvictTarget, why: Eviction, by: EvictBy) -> Result<RunId, EvictError> {
+    fn evict(&mut self, target: EvictTarget, why: Eviction, by: &EvictBy) -> Result<RunId, EvictError> {
         if self.engine.is_down() {
             return Err(EvictError::TreeDown);
         }
@@ -304,7 +306,7 @@ impl Driver {
             });
         }
         let by = match by {
-            EvictBy::Monitor(name) => format!("monitor `{name}`"),
+            EvictBy::Monitor(m) => format!("monitor `{}`", m.name),
             EvictBy::Worker(w) => format!(
                 "the worker at `{}` (run {}), on the control socket",
                 self.engine.path(w.node).unwrap_or_default(),
@@ -687,6 +689,9 @@ impl Driver {
         while let Some(cmd) = self.engine.poll_command() {
             self.command(cmd);
         }
+        // Monitors run after what this step spawned: a restart's replacement
+        // is queued on the runtime before them.
+        self.monitors.wake();
     }
 
     fn command(&mut self, cmd: Command) {

@@ -1,6 +1,5 @@
 //! A monitor's one way to act on the tree: an eviction through the engine.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use vigil_core::{Eviction, RunId};
@@ -47,18 +46,10 @@ impl MonitorContext {
     /// [`evict`](Self::evict) with an eviction of any kind (the memory
     /// monitor's is `Eviction::Memory`).
     pub(crate) async fn evict_with(&self, run: RunId, why: Eviction) -> Result<(), EvictError> {
-        let by = EvictBy::Monitor(Arc::clone(&self.shared.name));
-        let answer = evict_through(&*self.forward, EvictTarget::Run(run), why, by).await;
-        match &answer {
-            Ok(_) => {
-                self.shared.evictions.fetch_add(1, Ordering::Relaxed);
-            }
-            Err(EvictError::Stale { .. }) => {
-                self.shared.stale_evictions.fetch_add(1, Ordering::Relaxed);
-            }
-            Err(_) => {}
-        }
-        answer.map(|_| ())
+        let by = EvictBy::Monitor(Arc::clone(&self.shared));
+        evict_through(&*self.forward, EvictTarget::Run(run), why, by)
+            .await
+            .map(|_| ())
     }
 }
 

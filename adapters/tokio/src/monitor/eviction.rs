@@ -1,10 +1,13 @@
 //! An eviction on its way from a monitor (in-process, or on the control
 //! socket) to the driver, and the driver's answer.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use tokio::sync::oneshot;
 use vigil_core::{ChildState, Eviction, RunId};
+
+use super::status::MonitorShared;
 
 /// Why an eviction did nothing.
 ///
@@ -75,10 +78,24 @@ pub(crate) enum EvictTarget {
 
 /// Who asks for an eviction.
 pub(crate) enum EvictBy {
-    /// An in-process monitor, by name.
-    Monitor(std::sync::Arc<str>),
+    /// An in-process monitor (its counters).
+    Monitor(Arc<MonitorShared>),
     /// A worker on the control socket (an external monitor), by its run.
     Worker(RunId),
+}
+
+impl EvictBy {
+    /// Count the engine's verdict for the monitor that asked. The driver
+    /// does it before it answers and before it publishes the eviction, so
+    /// a listener that saw the `evicted` event finds it counted.
+    pub(crate) fn count(&self, answer: &Result<RunId, EvictError>) {
+        let EvictBy::Monitor(shared) = self else { return };
+        match answer {
+            Ok(_) => shared.evictions.fetch_add(1, Ordering::Relaxed),
+            Err(EvictError::Stale { .. }) => shared.stale_evictions.fetch_add(1, Ordering::Relaxed),
+            Err(_) => 0,
+        };
+    }
 }
 
 /// A monitor's eviction and where to answer it.

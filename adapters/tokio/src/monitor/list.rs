@@ -72,6 +72,7 @@ impl MonitorList {
             MonitorSet {
                 links,
                 registered: Vec::new(),
+                told: false,
             },
             handle,
         )
@@ -127,6 +128,8 @@ pub(crate) struct MonitorSet {
     /// By node index: the generation of the node's run that monitors were
     /// told about (0: none), so that only those runs are removed.
     registered: Vec<u64>,
+    /// Something was pushed since the last [`wake`](Self::wake).
+    told: bool,
 }
 
 impl MonitorSet {
@@ -149,6 +152,7 @@ impl MonitorSet {
             kind,
             started: tokio::time::Instant::now(),
         };
+        self.told = true;
         self.links
             .retain(|l| !l.watch.covers(process) || l.queue.push(RunNotice::Register(monitored.clone()), &l.shared));
     }
@@ -161,8 +165,20 @@ impl MonitorSet {
             Some(g) if *g == run.generation => *g = 0,
             _ => return,
         }
+        self.told = true;
         self.links
             .retain(|l| !l.watch.covers(process) || l.queue.push(RunNotice::Remove(run), &l.shared));
+    }
+
+    /// Wake the monitors that were told something since the last wake
+    /// (the driver does once per step, after carrying out its commands).
+    pub(crate) fn wake(&mut self) {
+        if self.told {
+            self.told = false;
+            for l in &self.links {
+                l.queue.wake();
+            }
+        }
     }
 
     /// The tree is down and every run removed: each monitor takes what is

@@ -97,47 +97,91 @@ async fn run<M: Monitor>(
     if let Flow::Panicked = refresh(&monitor, &shared, &queue, &mut schedule) {
         return forget(monitor);
     }
+    // A query that came in while the monitor waited: answered once the
+    // notices queued before it are told, so that it sees them.
+    let mut query = None;
     loop {
-        let taken = queue.take(&mut batch);
-        if !batch.is_empty() {
-            while let Some(notice) = batch.pop_front() {
-                if let Flow::Panicked = notify(&mut monitor, &ctx, &shared, &queue, notice).await {
-                    return forget(monitor);
-                }
-            }
-            if let Flow::Panicked = refresh(&monitor, &shared, &queue, &mut schedule) {
-                return forget(monitor);
-            }
-        }
-        if taken == Taken::Closed {
+        if queue.take(&mut batch) == Taken::Closed {
             break;
         }
-        let flow = tokio::select! {
-            biased;
-            _ = queue.changed() => Flow::Go,
-            visit = next_visit(&mut visits) => match visit {
-                Some(visit) => guarded(&shared, &queue, "a query", async { visit(&mut monitor).await; Ok::<(), String>(()) }).await,
-                None => {
-                    visits = None;
+        let busy = !batch.is_empty();
+        let mut flow = Flow::Go;
+        if busy {
+            flow = tell(&mut monitor, &ctx, &shared, &queue, &mut batch, &mut schedule).await;
+            // A monitor kept busy by notices still checks when it is due.
+            if let (Flow::Go, true) = (&flow, schedule.is_due()) {
+                flow = check(&mut monitor, &ctx, &shared, &queue, &mut schedule).await;
+            }
+        }
+        let query_now = query.take().or_else(|| visits.as_mut().and_then(|v| v.try_recv().ok()));
+        if let (Flow::Go, Some(visit)) = (&flow, query_now) {
+            flow = answer(&mut monitor, &shared, &queue, visit).await;
+        }
+        if !busy && matches!(flow, Flow::Go) {
+            // Nothing waits: until something is pushed, asked, or due.
+            flow = tokio::select! {
+                biased;
+                _ = queue.changed() => Flow::Go,
+                visit = next_visit(&mut visits) => {
+                    match visit {
+                        Some(visit) => query = Some(visit),
+                        None => visits = None,
+                    }
                     Flow::Go
                 }
-            },
-            _ = schedule.due() => {
-                let began = Instant::now();
-                let flow = guarded(&shared, &queue, "check", monitor.check(&ctx)).await;
-                schedule.checked(began);
-                match flow {
-                    Flow::Go => refresh(&monitor, &shared, &queue, &mut schedule),
-                    panicked => panicked,
-                }
-            }
-        };
+                _ = schedule.due() => check(&mut monitor, &ctx, &shared, &queue, &mut schedule).await,
+            };
+        }
         if let Flow::Panicked = flow {
             return forget(monitor);
         }
     }
     shared.set_state(MonitorState::Stopped);
     forget(monitor);
+}
+
+/// Tell the monitor every notice of `batch`, in order, then read its
+/// detail and interval again.
+async fn tell<M: Monitor>(
+    monitor: &mut M,
+    ctx: &MonitorContext,
+    shared: &MonitorShared,
+    queue: &RunQueue,
+    batch: &mut VecDeque<RunNotice>,
+    schedule: &mut Schedule,
+) -> Flow {
+    while let Some(notice) = batch.pop_front() {
+        if let Flow::Panicked = notify(monitor, ctx, shared, queue, notice).await {
+            return Flow::Panicked;
+        }
+    }
+    refresh(monitor, shared, queue, schedule)
+}
+
+/// One check of the monitor, and the next one scheduled.
+async fn check<M: Monitor>(
+    monitor: &mut M,
+    ctx: &MonitorContext,
+    shared: &MonitorShared,
+    queue: &RunQueue,
+    schedule: &mut Schedule,
+) -> Flow {
+    let began = Instant::now();
+    let flow = guarded(shared, queue, "check", monitor.check(ctx)).await;
+    schedule.checked(began);
+    match flow {
+        Flow::Go => refresh(monitor, shared, queue, schedule),
+        panicked => panicked,
+    }
+}
+
+/// Answer one of the crate's queries (the process monitor's resources).
+async fn answer<M: Monitor>(monitor: &mut M, shared: &MonitorShared, queue: &RunQueue, visit: Visit<M>) -> Flow {
+    let query = async {
+        visit(monitor).await;
+        Ok::<(), String>(())
+    };
+    guarded(shared, queue, "a query", query).await
 }
 
 /// Tell the monitor one notice, and count its runs.
@@ -253,6 +297,11 @@ impl Schedule {
                 now.checked_add(d)
             }
         });
+    }
+
+    /// Whether a check is due now.
+    fn is_due(&self) -> bool {
+        self.next.is_some_and(|at| at <= Instant::now())
     }
 
     async fn due(&self) {

@@ -68,7 +68,9 @@ impl RunQueue {
     }
 
     /// Queue a notice for the monitor; `false` if the monitor is gone (the
-    /// driver then stops telling it anything). Never waits.
+    /// driver then stops telling it anything). Never waits, and does not
+    /// wake the monitor: [`wake`](Self::wake) does, once the driver's step
+    /// is over.
     pub(crate) fn push(&self, notice: RunNotice, shared: &MonitorShared) -> bool {
         let mut q = self.lock();
         if q.stopped {
@@ -85,9 +87,12 @@ impl RunQueue {
             }
             q.compact_at = q.notices.len().saturating_mul(2);
         }
-        drop(q);
-        self.wake.notify_one();
         true
+    }
+
+    /// Wake the monitor to take what was pushed.
+    pub(crate) fn wake(&self) {
+        self.wake.notify_one();
     }
 
     /// The tree is down: nothing more will be pushed. The monitor takes
@@ -186,6 +191,7 @@ mod tests {
         assert!(q.push(register(1), &shared));
         assert!(q.push(RunNotice::Remove(run(1)), &shared));
         assert!(q.push(register(2), &shared));
+        q.wake();
         q.close();
         q.changed().await; // a permit was stored: no wait
         assert_eq!(order(&q), [('+', 1), ('-', 1), ('+', 2)]);
