@@ -182,8 +182,10 @@ fn main() {
     let mut args = std::env::args().skip(1).map(|a| a.parse::<usize>().expect("a number"));
     let n = args.next().unwrap_or(20_000);
     let rounds = args.next().unwrap_or(5).max(1);
-    println!("| runtime | monitors of one's own | samples | p50 µs | p90 µs | p99 µs | mean µs | restarts | registers seen |");
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!(
+        "| runtime | monitors of one's own | samples | p50 µs | p90 µs | p99 µs | max µs | mean µs | restarts | registers seen |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     for flavor in Flavor::ALL {
         let mut all: Vec<(Vec<u64>, u64, u64)> = vec![(Vec::new(), 0, 0); Setup::ALL.len()];
         for _ in 0..rounds {
@@ -198,13 +200,14 @@ fn main() {
             let mean = samples.iter().sum::<u64>() as f64 / samples.len() as f64 / 1000.0;
             let p = Percentiles::of(samples);
             println!(
-                "| {} | {} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {restarts} | {registers} |",
+                "| {} | {} | {} | {:.2} | {:.2} | {:.2} | {:.1} | {:.2} | {restarts} | {registers} |",
                 flavor.name(),
                 setup.name(),
                 p.n(),
                 p.at(0.50),
                 p.at(0.90),
                 p.at(0.99),
+                p.max(),
                 mean,
             );
         }

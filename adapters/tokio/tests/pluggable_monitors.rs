@@ -480,14 +480,17 @@ async fn a_monitor_stuck_for_ever_holds_up_nothing() {
     assert_eq!(registers.load(Ordering::SeqCst), seen_before_its_first_check);
 }
 
-/// Evicts the run of `target` at its `nth` check (or at register), and
-/// keeps the answers.
+/// The answers a monitor got to its evictions.
+type Answers = Arc<Mutex<Vec<Result<(), EvictError>>>>;
+
+/// Evicts the run of `target` at each check (or at register), and keeps
+/// the answers.
 struct Evictor {
     target: &'static str,
     reason: &'static str,
     at_register: bool,
     run: Option<RunId>,
-    answers: Arc<Mutex<Vec<Result<(), EvictError>>>>,
+    answers: Answers,
 }
 
 impl Monitor for Evictor {
@@ -528,7 +531,7 @@ impl Monitor for Evictor {
     }
 }
 
-fn evictor(target: &'static str, at_register: bool) -> (Evictor, Arc<Mutex<Vec<Result<(), EvictError>>>>) {
+fn evictor(target: &'static str, at_register: bool) -> (Evictor, Answers) {
     let answers = Arc::new(Mutex::new(Vec::new()));
     let e = Evictor {
         target,
