@@ -5,12 +5,16 @@
 //! ```sh
 //! cargo run --release -p vigil-tokio --example monitor_overhead
 //! cargo run --release -p vigil-tokio --example monitor_overhead -- 20000 5
+//! valgrind --tool=callgrind target/release/examples/monitor_overhead 10000 1 all current_thread
 //! ```
 //!
 //! The optional arguments are the samples per configuration and round
-//! (default 20 000) and the rounds (default 5): the configurations take turns
-//! round after round, so that a drift of the machine hits them alike. 10 %
-//! more samples are taken first in each run and dropped.
+//! (default 20 000), the rounds (default 5): the configurations take turns
+//! round after round, so that a drift of the machine hits them alike; then
+//! one configuration (`none`, `all` or `process`) and one runtime
+//! (`current_thread` or `multi_thread`) to measure alone (default: all of
+//! them), for instruction counts that do not depend on the machine's load.
+//! 10 % more samples are taken first in each run and dropped.
 //!
 //! One worker (`crasher`) returns `Err` as soon as each run is polled, next
 //! to 10 idle siblings; the root is one_for_one with an intensity it never
@@ -82,6 +86,14 @@ enum Setup {
 
 impl Setup {
     const ALL: [Setup; 3] = [Setup::None, Setup::TwoOfAllRuns, Setup::TwoOfProcessRuns];
+
+    fn arg(self) -> &'static str {
+        match self {
+            Setup::None => "none",
+            Setup::TwoOfAllRuns => "all",
+            Setup::TwoOfProcessRuns => "process",
+        }
+    }
 
     fn name(self) -> &'static str {
         match self {
@@ -179,24 +191,36 @@ fn measure(flavor: Flavor, setup: Setup, n: usize) -> (Vec<u64>, u64, u64) {
 }
 
 fn main() {
-    let mut args = std::env::args().skip(1).map(|a| a.parse::<usize>().expect("a number"));
-    let n = args.next().unwrap_or(20_000);
-    let rounds = args.next().unwrap_or(5).max(1);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let number = |i: usize, default: usize| args.get(i).map_or(default, |a| a.parse().expect("a number"));
+    let (n, rounds) = (number(0, 20_000), number(1, 5).max(1));
+    let setups: Vec<Setup> = Setup::ALL
+        .into_iter()
+        .filter(|s| args.get(2).is_none_or(|a| a == s.arg()))
+        .collect();
+    let flavors: Vec<Flavor> = Flavor::ALL
+        .into_iter()
+        .filter(|f| args.get(3).is_none_or(|a| f.name().starts_with(a.as_str())))
+        .collect();
+    assert!(
+        !setups.is_empty() && !flavors.is_empty(),
+        "usage: [SAMPLES] [ROUNDS] [none|all|process] [current_thread|multi_thread]"
+    );
     println!(
         "| runtime | monitors of one's own | samples | p50 µs | p90 µs | p99 µs | max µs | mean µs | restarts | registers seen |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|");
-    for flavor in Flavor::ALL {
-        let mut all: Vec<(Vec<u64>, u64, u64)> = vec![(Vec::new(), 0, 0); Setup::ALL.len()];
+    for flavor in flavors {
+        let mut all: Vec<(Vec<u64>, u64, u64)> = vec![(Vec::new(), 0, 0); setups.len()];
         for _ in 0..rounds {
-            for (i, setup) in Setup::ALL.into_iter().enumerate() {
-                let (samples, restarts, registers) = measure(flavor, setup, n);
+            for (i, setup) in setups.iter().enumerate() {
+                let (samples, restarts, registers) = measure(flavor, *setup, n);
                 all[i].0.extend(samples);
                 all[i].1 += restarts;
                 all[i].2 += registers;
             }
         }
-        for (setup, (samples, restarts, registers)) in Setup::ALL.into_iter().zip(all) {
+        for (setup, (samples, restarts, registers)) in setups.iter().zip(all) {
             let mean = samples.iter().sum::<u64>() as f64 / samples.len() as f64 / 1000.0;
             let p = Percentiles::of(samples);
             println!(

@@ -728,7 +728,10 @@ impl Driver {
         let path: Arc<str> = self.engine.path(run.node).unwrap_or_default().into();
         let payload = self.engine.tag(run.node).and_then(|t| self.payloads.get(t)).cloned();
         let handle = match payload {
-            Some(Payload::Task(f)) => Ok(RunHandle::Task(spawn_task(&f, run, path, self.reports_tx.clone()))),
+            Some(Payload::Task(f)) => {
+                self.monitors.spawning(run, false, &path);
+                Ok(RunHandle::Task(spawn_task(&f, run, path, self.reports_tx.clone())))
+            }
             Some(Payload::Process(mut p)) => {
                 if let Some(c) = &self.control {
                     p.env.insert("VIGIL_SOCKET".to_owned(), c.socket.clone());
@@ -737,6 +740,7 @@ impl Driver {
                     }
                 }
                 let readiness = self.engine.readiness(run.node).unwrap_or_default();
+                self.monitors.spawning(run, true, &path);
                 spawn_process(&p, readiness, run, &path, self.reports_tx.clone(), self.launch).map(RunHandle::Process)
             }
             None => Err(format!("nothing to run for {path}")),

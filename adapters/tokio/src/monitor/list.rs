@@ -72,6 +72,7 @@ impl MonitorList {
             MonitorSet {
                 links,
                 registered: Vec::new(),
+                paths: Vec::new(),
                 told: false,
             },
             handle,
@@ -128,11 +129,27 @@ pub(crate) struct MonitorSet {
     /// By node index: the generation of the node's run that monitors were
     /// told about (0: none), so that only those runs are removed.
     registered: Vec<u64>,
+    /// By node index: the path of the run being spawned, kept from its
+    /// spawn for its register (the driver renders it once per run).
+    paths: Vec<Option<(u64, Arc<str>)>>,
     /// Something was pushed since the last [`wake`](Self::wake).
     told: bool,
 }
 
 impl MonitorSet {
+    /// A run is being spawned at `path`: kept for its register, if a
+    /// monitor watches its kind.
+    pub(crate) fn spawning(&mut self, run: RunId, process: bool, path: &Arc<str>) {
+        if !self.links.iter().any(|l| l.watch.covers(process)) {
+            return;
+        }
+        let i = run.node.index();
+        if i >= self.paths.len() {
+            self.paths.resize(i + 1, None);
+        }
+        self.paths[i] = Some((run.generation, Arc::clone(path)));
+    }
+
     /// A run is up: tell every monitor that watches its kind. When none
     /// does, nothing is built nor recorded (a task restart then costs a
     /// loop over the monitors, no allocation).
@@ -146,15 +163,20 @@ impl MonitorSet {
             self.registered.resize(i + 1, 0);
         }
         self.registered[i] = run.generation;
+        let kept = self.paths.get_mut(i).and_then(Option::take);
+        let path = match kept {
+            Some((generation, path)) if generation == run.generation => path,
+            _ => path(),
+        };
         let monitored = MonitoredRun {
             run,
-            path: path(),
+            path,
             kind,
             started: tokio::time::Instant::now(),
         };
         self.told = true;
         self.links
-            .retain(|l| !l.watch.covers(process) || l.queue.push(RunNotice::Register(monitored.clone()), &l.shared));
+            .retain_mut(|l| !l.watch.covers(process) || l.tell(RunNotice::Register(monitored.clone())));
     }
 
     /// A run ended (its one teardown): tell every monitor that was told
@@ -167,7 +189,7 @@ impl MonitorSet {
         }
         self.told = true;
         self.links
-            .retain(|l| !l.watch.covers(process) || l.queue.push(RunNotice::Remove(run), &l.shared));
+            .retain_mut(|l| !l.watch.covers(process) || l.tell(RunNotice::Remove(run)));
     }
 
     /// Wake the monitors that were told something since the last wake
@@ -175,7 +197,8 @@ impl MonitorSet {
     pub(crate) fn wake(&mut self) {
         if self.told {
             self.told = false;
-            for l in &self.links {
+            for l in self.links.iter_mut().filter(|l| l.told) {
+                l.told = false;
                 l.queue.wake();
             }
         }

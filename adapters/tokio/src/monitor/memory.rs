@@ -52,7 +52,8 @@ pub(crate) struct MemoryMonitor {
     runs: BTreeMap<RunId, Watched>,
     /// How many of `runs` have their own limit.
     limited: usize,
-    sampler: ProcSampler,
+    /// Made at the first sample (see the process monitor's).
+    sampler: Option<ProcSampler>,
 }
 
 #[derive(Debug)]
@@ -81,7 +82,7 @@ impl MemoryMonitor {
             }),
             runs: BTreeMap::new(),
             limited: 0,
-            sampler: ProcSampler::new(),
+            sampler: None,
         }
     }
 
@@ -129,8 +130,8 @@ impl MemoryMonitor {
 
     /// Sample the watched groups, with PSS where [`pss_wanted`](Self::pss_wanted)
     /// says, on a blocking thread.
-    async fn sample(&self) -> Result<Sample, String> {
-        let sampler = self.sampler;
+    async fn sample(&mut self) -> Result<Sample, String> {
+        let sampler = *self.sampler.get_or_insert_with(ProcSampler::new);
         let groups: BTreeMap<u32, RunId> = self.runs.iter().map(|(r, w)| (w.pgid, *r)).collect();
         // Reading /proc blocks: off the runtime's threads.
         let (mut sample, members) = tokio::task::spawn_blocking(move || sampler.sample(&groups))

@@ -36,6 +36,8 @@ pub(crate) struct Link {
     pub(crate) queue: Arc<RunQueue>,
     pub(crate) shared: Arc<MonitorShared>,
     pub(crate) watch: Watch,
+    /// Notices were pushed since it was last woken.
+    pub(crate) told: bool,
 }
 
 /// Start `monitor` in a task of its own; evictions go to the driver
@@ -65,6 +67,7 @@ pub(crate) fn spawn<M: Monitor>(
         queue: Arc::clone(&queue),
         shared: Arc::clone(&shared),
         watch,
+        told: false,
     };
     match panicked {
         Some((method, message)) => {
@@ -79,129 +82,165 @@ pub(crate) fn spawn<M: Monitor>(
     link
 }
 
+impl Link {
+    /// Queue a notice for the monitor, to be woken at the end of the
+    /// driver's step; `false` if the monitor is gone.
+    pub(crate) fn tell(&mut self, notice: RunNotice) -> bool {
+        self.told = true;
+        self.queue.push(notice, &self.shared)
+    }
+}
+
 /// What a call of the monitor came to.
 enum Flow {
     Go,
     Panicked,
 }
 
+/// One monitor in its task, and what the task knows about it.
+struct Runner<M> {
+    monitor: M,
+    ctx: MonitorContext,
+    queue: Arc<RunQueue>,
+    shared: Arc<MonitorShared>,
+    schedule: Schedule,
+    /// Its detail as last published (compared here, without a lock).
+    detail: String,
+}
+
 async fn run<M: Monitor>(
-    mut monitor: M,
+    monitor: M,
     ctx: MonitorContext,
     queue: Arc<RunQueue>,
     shared: Arc<MonitorShared>,
     mut visits: Option<mpsc::UnboundedReceiver<Visit<M>>>,
 ) {
-    let mut batch = VecDeque::new();
-    let mut schedule = Schedule::default();
-    if let Flow::Panicked = refresh(&monitor, &shared, &queue, &mut schedule) {
-        return forget(monitor);
+    let mut r = Runner {
+        monitor,
+        ctx,
+        queue,
+        shared,
+        schedule: Schedule::default(),
+        detail: String::new(),
+    };
+    if let Flow::Panicked = r.refresh() {
+        return forget(r.monitor);
     }
+    let mut batch = VecDeque::new();
     // A query that came in while the monitor waited: answered once the
     // notices queued before it are told, so that it sees them.
     let mut query = None;
     loop {
-        if queue.take(&mut batch) == Taken::Closed {
-            break;
-        }
-        let busy = !batch.is_empty();
+        let last = r.queue.take(&mut batch) == Taken::Last;
         let mut flow = Flow::Go;
-        if busy {
-            flow = tell(&mut monitor, &ctx, &shared, &queue, &mut batch, &mut schedule).await;
+        if !batch.is_empty() {
+            flow = r.tell(&mut batch).await;
             // A monitor kept busy by notices still checks when it is due.
-            if let (Flow::Go, true) = (&flow, schedule.is_due()) {
-                flow = check(&mut monitor, &ctx, &shared, &queue, &mut schedule).await;
+            if let (Flow::Go, true) = (&flow, r.schedule.is_due()) {
+                flow = r.check().await;
             }
         }
         let query_now = query.take().or_else(|| visits.as_mut().and_then(|v| v.try_recv().ok()));
-        if let (Flow::Go, Some(visit)) = (&flow, query_now) {
-            flow = answer(&mut monitor, &shared, &queue, visit).await;
+        if let (Flow::Go, Some(visit), false) = (&flow, query_now, last) {
+            flow = r.answer(visit).await;
         }
-        if !busy && matches!(flow, Flow::Go) {
-            // Nothing waits: until something is pushed, asked, or due.
-            flow = tokio::select! {
-                biased;
-                _ = queue.changed() => Flow::Go,
-                visit = next_visit(&mut visits) => {
-                    match visit {
-                        Some(visit) => query = Some(visit),
-                        None => visits = None,
-                    }
-                    Flow::Go
+        match flow {
+            Flow::Panicked => return forget(r.monitor),
+            Flow::Go if last => break,
+            Flow::Go => {}
+        }
+        // Until something is pushed (a wake-up after the take above is
+        // kept), asked, or due.
+        let queue = Arc::clone(&r.queue);
+        let flow = tokio::select! {
+            biased;
+            _ = queue.changed() => Flow::Go,
+            visit = next_visit(&mut visits) => {
+                match visit {
+                    Some(visit) => query = Some(visit),
+                    None => visits = None,
                 }
-                _ = schedule.due() => check(&mut monitor, &ctx, &shared, &queue, &mut schedule).await,
-            };
-        }
+                Flow::Go
+            }
+            _ = r.schedule.due() => r.check().await,
+        };
         if let Flow::Panicked = flow {
-            return forget(monitor);
+            return forget(r.monitor);
         }
     }
-    shared.set_state(MonitorState::Stopped);
-    forget(monitor);
+    r.shared.set_state(MonitorState::Stopped);
+    forget(r.monitor);
 }
 
-/// Tell the monitor every notice of `batch`, in order, then read its
-/// detail and interval again.
-async fn tell<M: Monitor>(
-    monitor: &mut M,
-    ctx: &MonitorContext,
-    shared: &MonitorShared,
-    queue: &RunQueue,
-    batch: &mut VecDeque<RunNotice>,
-    schedule: &mut Schedule,
-) -> Flow {
-    while let Some(notice) = batch.pop_front() {
-        if let Flow::Panicked = notify(monitor, ctx, shared, queue, notice).await {
-            return Flow::Panicked;
+impl<M: Monitor> Runner<M> {
+    /// Tell the monitor every notice of `batch`, in order, then read its
+    /// detail and interval again.
+    async fn tell(&mut self, batch: &mut VecDeque<RunNotice>) -> Flow {
+        while let Some(notice) = batch.pop_front() {
+            let flow = match notice {
+                RunNotice::Register(run) => {
+                    self.shared.runs.fetch_add(1, Ordering::Relaxed);
+                    let call = self.monitor.register(&run, &self.ctx);
+                    guarded(&self.shared, &self.queue, "register", call).await
+                }
+                RunNotice::Remove(run) => {
+                    let _ = self
+                        .shared
+                        .runs
+                        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+                    let call = self.monitor.remove(run, &self.ctx);
+                    guarded(&self.shared, &self.queue, "remove", call).await
+                }
+            };
+            if let Flow::Panicked = flow {
+                return flow;
+            }
+        }
+        self.refresh()
+    }
+
+    /// One check of the monitor, and the next one scheduled.
+    async fn check(&mut self) -> Flow {
+        let began = Instant::now();
+        let call = self.monitor.check(&self.ctx);
+        let flow = guarded(&self.shared, &self.queue, "check", call).await;
+        self.schedule.checked(began);
+        match flow {
+            Flow::Go => self.refresh(),
+            panicked => panicked,
         }
     }
-    refresh(monitor, shared, queue, schedule)
-}
 
-/// One check of the monitor, and the next one scheduled.
-async fn check<M: Monitor>(
-    monitor: &mut M,
-    ctx: &MonitorContext,
-    shared: &MonitorShared,
-    queue: &RunQueue,
-    schedule: &mut Schedule,
-) -> Flow {
-    let began = Instant::now();
-    let flow = guarded(shared, queue, "check", monitor.check(ctx)).await;
-    schedule.checked(began);
-    match flow {
-        Flow::Go => refresh(monitor, shared, queue, schedule),
-        panicked => panicked,
+    /// Answer one of the crate's queries (the process monitor's resources).
+    async fn answer(&mut self, visit: Visit<M>) -> Flow {
+        let query = async {
+            visit(&mut self.monitor).await;
+            Ok::<(), String>(())
+        };
+        guarded(&self.shared, &self.queue, "a query", query).await
     }
-}
 
-/// Answer one of the crate's queries (the process monitor's resources).
-async fn answer<M: Monitor>(monitor: &mut M, shared: &MonitorShared, queue: &RunQueue, visit: Visit<M>) -> Flow {
-    let query = async {
-        visit(monitor).await;
-        Ok::<(), String>(())
-    };
-    guarded(shared, queue, "a query", query).await
-}
-
-/// Tell the monitor one notice, and count its runs.
-async fn notify<M: Monitor>(
-    monitor: &mut M,
-    ctx: &MonitorContext,
-    shared: &MonitorShared,
-    queue: &RunQueue,
-    notice: RunNotice,
-) -> Flow {
-    match notice {
-        RunNotice::Register(run) => {
-            shared.runs.fetch_add(1, Ordering::Relaxed);
-            guarded(shared, queue, "register", monitor.register(&run, ctx)).await
-        }
-        RunNotice::Remove(run) => {
-            let _ = shared
-                .runs
-                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
-            guarded(shared, queue, "remove", monitor.remove(run, ctx)).await
+    /// Read the monitor's detail and interval again (both its own code).
+    fn refresh(&mut self) -> Flow {
+        let monitor = &self.monitor;
+        match std::panic::catch_unwind(AssertUnwindSafe(|| (monitor.detail(), monitor.interval()))) {
+            Ok((detail, interval)) => {
+                if detail != self.detail {
+                    self.shared.set_detail(detail.clone());
+                    self.detail = detail;
+                }
+                self.schedule.set(interval);
+                Flow::Go
+            }
+            Err(p) => {
+                stopped_by_panic(
+                    &self.shared,
+                    &self.queue,
+                    "detail or interval",
+                    &panic_message(p.as_ref()),
+                );
+                Flow::Panicked
+            }
         }
     }
 }
@@ -227,21 +266,6 @@ async fn guarded<E: std::fmt::Display>(
         }
         Err(p) => {
             stopped_by_panic(shared, queue, method, &panic_message(p.as_ref()));
-            Flow::Panicked
-        }
-    }
-}
-
-/// Read the monitor's detail and interval again (both its own code).
-fn refresh<M: Monitor>(monitor: &M, shared: &MonitorShared, queue: &RunQueue, schedule: &mut Schedule) -> Flow {
-    match std::panic::catch_unwind(AssertUnwindSafe(|| (monitor.detail(), monitor.interval()))) {
-        Ok((detail, interval)) => {
-            shared.set_detail(detail);
-            schedule.set(interval);
-            Flow::Go
-        }
-        Err(p) => {
-            stopped_by_panic(shared, queue, "detail or interval", &panic_message(p.as_ref()));
             Flow::Panicked
         }
     }

@@ -54,7 +54,9 @@ pub(crate) struct ProcessMonitor {
     /// Whether a memory check applies to every run (a tree limit or leak
     /// detection): then PSS is read for every run, else for runs with a limit.
     pss_for_all: bool,
-    sampler: ProcSampler,
+    /// Made at the first sample: a tree without process runs never reads
+    /// the machine's clock tick and page size.
+    sampler: Option<ProcSampler>,
     last_sample: Option<tokio::time::Instant>,
 }
 
@@ -75,7 +77,7 @@ impl ProcessMonitor {
             runs: BTreeMap::new(),
             started: BTreeMap::new(),
             pss_for_all: settings.tree_memory_limit.is_some() || settings.leak.is_some(),
-            sampler: ProcSampler::new(),
+            sampler: None,
             last_sample: None,
         }
     }
@@ -97,8 +99,8 @@ impl ProcessMonitor {
 
     /// A sample of every watched group, with PSS where a memory check
     /// applies; read on a blocking thread. `None` if that thread failed.
-    async fn sample(&self) -> Option<Sample> {
-        let sampler = self.sampler;
+    async fn sample(&mut self) -> Option<Sample> {
+        let sampler = *self.sampler.get_or_insert_with(ProcSampler::new);
         let groups: BTreeMap<u32, RunId> = self.runs.iter().map(|(r, e)| (e.pgid, *r)).collect();
         let pss: BTreeSet<RunId> = self
             .runs

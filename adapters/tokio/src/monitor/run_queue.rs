@@ -13,10 +13,11 @@
 //! is left, so the work stays O(1) per notice, amortised.
 
 use std::collections::{BTreeSet, VecDeque};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::task::Poll;
 
-use tokio::sync::Notify;
+use futures_util::task::AtomicWaker;
 use vigil_core::RunId;
 
 use super::run::MonitoredRun;
@@ -38,17 +39,21 @@ pub(crate) enum RunNotice {
 /// What [`RunQueue::take`] found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Taken {
-    /// Notices were moved out (perhaps none).
+    /// Notices were moved out (perhaps none); more may come.
     Open,
-    /// The tree is down and every notice has been taken: the monitor ends.
-    Closed,
+    /// The last notices were moved out: the tree is down, nothing more
+    /// comes. The monitor ends once it has been told them.
+    Last,
 }
 
 /// The queue between the driver and one monitor.
 #[derive(Debug, Default)]
 pub(crate) struct RunQueue {
     inner: Mutex<Inner>,
-    wake: Notify,
+    /// Set by [`wake`](Self::wake), cleared by [`changed`](Self::changed).
+    woken: AtomicBool,
+    /// The monitor's task, while it waits.
+    waiter: AtomicWaker,
 }
 
 #[derive(Debug, Default)]
@@ -90,16 +95,18 @@ impl RunQueue {
         true
     }
 
-    /// Wake the monitor to take what was pushed.
+    /// Wake the monitor to take what was pushed (kept until it waits, if
+    /// it is not waiting).
     pub(crate) fn wake(&self) {
-        self.wake.notify_one();
+        self.woken.store(true, Ordering::Release);
+        self.waiter.wake();
     }
 
     /// The tree is down: nothing more will be pushed. The monitor takes
     /// what is left, then ends.
     pub(crate) fn close(&self) {
         self.lock().closed = true;
-        self.wake.notify_one();
+        self.wake();
     }
 
     /// The monitor is gone (it panicked): drop what waits, refuse the rest.
@@ -109,19 +116,30 @@ impl RunQueue {
         q.notices = VecDeque::new();
     }
 
-    /// Move every waiting notice to `into`, in order.
+    /// Move every waiting notice to `into` (empty), in order: the two
+    /// buffers are swapped, so neither allocates once both have grown.
     pub(crate) fn take(&self, into: &mut VecDeque<RunNotice>) -> Taken {
         let mut q = self.lock();
-        if q.notices.is_empty() && q.closed {
-            return Taken::Closed;
+        std::mem::swap(into, &mut q.notices);
+        if q.closed {
+            Taken::Last
+        } else {
+            Taken::Open
         }
-        into.append(&mut q.notices);
-        Taken::Open
     }
 
-    /// Wait until something was pushed, or the queue closed, since the last wait.
+    /// Wait until the next [`wake`](Self::wake) since the last wait (at
+    /// once if there was one meanwhile).
     pub(crate) async fn changed(&self) {
-        self.wake.notified().await;
+        std::future::poll_fn(|cx| {
+            self.waiter.register(cx.waker());
+            if self.woken.swap(false, Ordering::AcqRel) {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+        .await;
     }
 }
 
@@ -194,9 +212,17 @@ mod tests {
         q.wake();
         q.close();
         q.changed().await; // a permit was stored: no wait
-        assert_eq!(order(&q), [('+', 1), ('-', 1), ('+', 2)]);
         let mut out = VecDeque::new();
-        assert_eq!(q.take(&mut out), Taken::Closed);
+        assert_eq!(q.take(&mut out), Taken::Last, "what is left, then the end");
+        let got: Vec<u64> = out
+            .iter()
+            .map(|n| match n {
+                RunNotice::Register(r) => r.run.generation,
+                RunNotice::Remove(r) => r.generation,
+            })
+            .collect();
+        assert_eq!(got, [1, 1, 2]);
+        assert!(matches!(out[1], RunNotice::Remove(_)));
         assert_eq!(shared.skipped_runs.load(Ordering::Relaxed), 0);
     }
 
