@@ -928,3 +928,39 @@ async fn an_abandoned_task_run_is_removed_at_its_kill() {
     settled(&sup).await;
     assert_eq!(assert_pairs(&log.calls()).len(), 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_context_kept_past_the_end_of_the_tree_answers_tree_down() {
+    type Kept = Arc<Mutex<Option<(MonitorContext, RunId)>>>;
+    struct Keeper(Kept);
+    impl Monitor for Keeper {
+        type Error = std::convert::Infallible;
+        fn name(&self) -> &str {
+            "keeper"
+        }
+        fn interval(&self) -> Option<Duration> {
+            None
+        }
+        async fn register(&mut self, run: &MonitoredRun, ctx: &MonitorContext) -> Result<(), Self::Error> {
+            *self.0.lock().unwrap() = Some((ctx.clone(), run.run));
+            Ok(())
+        }
+        async fn remove(&mut self, _: RunId, _: &MonitorContext) -> Result<(), Self::Error> {
+            Ok(())
+        }
+        async fn check(&mut self, _: &MonitorContext) -> Result<(), Self::Error> {
+            Ok(())
+        }
+    }
+    let kept: Kept = Arc::default();
+    let sup = waiting_task(ChildSpec::worker("a"))
+        .monitor(Keeper(Arc::clone(&kept)))
+        .start()
+        .expect("valid tree");
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    assert!(sup.shutdown().await.is_normal());
+    settled(&sup).await;
+    let (ctx, run) = kept.lock().unwrap().take().expect("a run was registered");
+    assert_eq!(ctx.name(), "keeper");
+    assert_eq!(ctx.evict(run, "too late").await, Err(EvictError::TreeDown));
+}

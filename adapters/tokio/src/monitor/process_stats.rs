@@ -12,7 +12,26 @@ use super::sample::{GroupUsage, Sample};
 use super::settings::MonitorSettings;
 use super::{Monitor, MonitorContext, MonitoredRun, Watch};
 
-/// One child's resources, as the process monitor last sampled them.
+/// One child's resources, as the process monitor last sampled them
+/// ([`TreeHandle::resources`](crate::TreeHandle::resources)).
+///
+/// ```
+/// use vigil_core::{ChildSpec, SupervisorSpec};
+/// use vigil_tokio::{ProcessSpec, Tree};
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let sup = Tree::new(SupervisorSpec::new())
+///     .process(ChildSpec::worker("sleeper"), ProcessSpec::new(["sleep", "60"]))
+///     .start()
+///     .expect("valid tree");
+/// let mut events = sup.events();
+/// while !matches!(events.recv().await.expect("an event").notice, vigil_core::Notice::Started(_)) {}
+/// let resources = sup.resources().await;
+/// assert_eq!(resources[0].path, "sleeper");
+/// assert!(resources[0].processes >= 1);
+/// sup.shutdown().await;
+/// # });
+/// ```
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct ChildResources {
     /// The child's path in the tree.

@@ -35,7 +35,7 @@ pub struct MonitoredRun {
     pub started: tokio::time::Instant,
 }
 
-/// What a monitored run is.
+/// What a monitored run is (see [`MonitoredRun`] for a `match` on it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum RunKind {

@@ -42,6 +42,12 @@ pub struct MonitorStatus {
 }
 
 /// Whether a monitor still runs.
+///
+/// ```
+/// use vigil_tokio::monitor::MonitorState;
+/// let state = MonitorState::Panicked("index out of bounds".into());
+/// assert_eq!(serde_json::to_string(&state).unwrap(), r#"{"panicked":"index out of bounds"}"#);
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MonitorState {
