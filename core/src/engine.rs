@@ -15,8 +15,8 @@ use crate::plan::{Mail, PendingReply, SupEvent};
 use crate::runs::Runs;
 use crate::tree::{flag, NodeArena, NodeState, StopCause, SupId, TimerPurpose};
 use crate::{
-    ChildState, Command, ExitReason, Input, InputKind, Instant, NodeId, Notice, Outcome, Readiness, RunId, SpecError,
-    Stats, Strategy, SupervisorSpec,
+    ChildState, Command, Eviction, ExitReason, Input, InputKind, Instant, NodeId, Notice, Outcome, Readiness, RunId,
+    SpecError, Stats, Strategy, SupervisorSpec,
 };
 
 /// The supervision engine: a pure state machine over a tree of supervisors
@@ -158,11 +158,17 @@ impl Engine {
                 self.on_exited(parent, c, run, reason);
             }
             (Input::Evict(_, why), NodeState::Running | NodeState::AwaitingReady) => {
-                self.tree.node_mut(c).cause = StopCause::Memory;
-                self.notices.push_back(Notice::Evicted {
-                    run,
-                    reason: why.reason(),
-                });
+                let reason = why.reason();
+                let n = self.tree.node_mut(c);
+                n.cause = match why {
+                    Eviction::Memory => StopCause::Memory,
+                    // A rare input: the node's extras are boxed now if it had none.
+                    Eviction::Monitor(_) => {
+                        n.ext.get_or_insert_with(Box::default).evicted = Some(reason.clone());
+                        StopCause::Evicted
+                    }
+                };
+                self.notices.push_back(Notice::Evicted { run, reason });
                 self.runs.stop(&mut self.tree, &mut self.notices, c, self.now);
             }
             (input, _) => self.stale(run, input.kind()),
@@ -348,12 +354,16 @@ impl Engine {
 
     /// The reason the engine acts on: a kill the engine ordered for a missed
     /// deadline reads as that deadline's reason.
-    fn substitute(&self, c: NodeId, reason: ExitReason) -> ExitReason {
+    fn substitute(&mut self, c: NodeId, reason: ExitReason) -> ExitReason {
         match (self.tree.node(c).cause, &reason) {
             (StopCause::Health, ExitReason::Killed) => ExitReason::Health,
             (StopCause::StartTimeout, ExitReason::Killed) => ExitReason::StartTimeout,
             // Whatever the evicted run's own status, it ended because it was evicted.
             (StopCause::Memory, _) => ExitReason::Memory,
+            (StopCause::Evicted, _) => {
+                let kept = self.tree.node_mut(c).ext.as_deref_mut().and_then(|e| e.evicted.take());
+                kept.unwrap_or_else(|| ExitReason::Evicted(String::new()))
+            }
             _ => reason,
         }
     }
@@ -433,7 +443,7 @@ impl Engine {
                 self.runs.gone(&mut self.tree, c);
                 self.on_start_failed(s, c, error);
             }
-            StopCause::Health | StopCause::Memory | StopCause::None => {
+            StopCause::Health | StopCause::Memory | StopCause::Evicted | StopCause::None => {
                 // The reason moves into the notice; only one_terminate_all needs
                 // its own copy (it becomes the supervisor's reason). No clone on
                 // the hot path.

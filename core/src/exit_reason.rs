@@ -33,6 +33,9 @@ pub enum ExitReason {
     Health,
     /// \[ext\] restarted by a memory monitor.
     Memory,
+    /// \[ext\] restarted by another monitor, for the reason it gave
+    /// ([`Eviction::Monitor`](crate::Eviction::Monitor)).
+    Evicted(String),
     /// \[ext\] killed by the engine for not becoming ready in time.
     StartTimeout,
 }
@@ -59,6 +62,7 @@ impl fmt::Display for ExitReason {
             ExitReason::Killed => ("killed", ""),
             ExitReason::Health => ("health", ""),
             ExitReason::Memory => ("memory", ""),
+            ExitReason::Evicted(d) => ("evicted", d.as_str()),
             ExitReason::StartTimeout => ("start_timeout", ""),
         };
         if detail.is_empty() {
@@ -71,7 +75,7 @@ impl fmt::Display for ExitReason {
 
 /// The text was not an exit reason.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("unknown exit reason `{0}` (expected normal, shutdown, shutdown(..), error, error(..), panic, panic(..), killed, health, memory or start_timeout)")]
+#[error("unknown exit reason `{0}` (expected normal, shutdown, shutdown(..), error, error(..), panic, panic(..), killed, health, memory, evicted, evicted(..) or start_timeout)")]
 pub struct ParseExitReasonError(pub String);
 
 impl FromStr for ExitReason {
@@ -99,6 +103,7 @@ impl FromStr for ExitReason {
             "killed" => no_detail(ExitReason::Killed),
             "health" => no_detail(ExitReason::Health),
             "memory" => no_detail(ExitReason::Memory),
+            "evicted" => Ok(ExitReason::Evicted(detail)),
             "start_timeout" => no_detail(ExitReason::StartTimeout),
             _ => Err(ParseExitReasonError(s.to_owned())),
         }

@@ -21,24 +21,36 @@ pub enum Input {
     /// \[ext\] A monitor asks the engine to restart an up run (for example
     /// the memory monitor, for a run over its `memory_limit`). The engine
     /// stops the run with its shutdown policy; the exit that follows counts as
-    /// a failure with the eviction's reason (`memory`), so restart intensity
-    /// and backoff apply as for a crash. Ignored and counted as stale unless
-    /// the run is up or awaiting readiness.
+    /// a failure with the eviction's reason ([`Eviction::reason`]: `memory`,
+    /// or `evicted(<the monitor's reason>)`), so restart intensity and backoff
+    /// apply as for a crash. Ignored and counted as stale unless the run is up
+    /// or awaiting readiness.
     Evict(RunId, Eviction),
 }
 
 /// \[ext\] Why a monitor evicts a run ([`Input::Evict`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+///
+/// ```
+/// use vigil_core::{Eviction, ExitReason};
+/// assert_eq!(Eviction::Memory.reason(), ExitReason::Memory);
+/// let queue = Eviction::Monitor("queue depth 120 > 100 for 3 checks".into());
+/// assert_eq!(queue.reason().to_string(), "evicted(queue depth 120 > 100 for 3 checks)");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Eviction {
-    /// The run used more memory than it may.
+    /// The run used more memory than it may (the built-in memory monitor).
     Memory,
+    /// Any other monitor's reason, in its own words (a user's monitor, or
+    /// an external one on the control socket).
+    Monitor(String),
 }
 
 impl Eviction {
     /// The exit reason the evicted run's exit is reported with.
-    pub fn reason(self) -> ExitReason {
+    pub fn reason(&self) -> ExitReason {
         match self {
             Eviction::Memory => ExitReason::Memory,
+            Eviction::Monitor(why) => ExitReason::Evicted(why.clone()),
         }
     }
 }

@@ -73,6 +73,7 @@ impl Runs {
         if let Some(ext) = n.ext.as_deref_mut() {
             ext.up_since = None;
             ext.lived = None;
+            ext.evicted = None;
         }
         tree.set_state(c, NodeState::Spawned);
         let run = RunId { node: c, generation };

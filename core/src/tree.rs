@@ -14,7 +14,9 @@ use std::time::Duration;
 use crate::backoff::BackoffState;
 use crate::plan::{Mail, Mode};
 use crate::restart_window::RestartWindow;
-use crate::{ChildKind, ChildSpec, ChildState, Instant, NodeId, Readiness, Restart, Shutdown, SupervisorSpec};
+use crate::{
+    ChildKind, ChildSpec, ChildState, ExitReason, Instant, NodeId, Readiness, Restart, Shutdown, SupervisorSpec,
+};
 
 /// A node known to be a supervisor.
 ///
@@ -114,6 +116,9 @@ pub(crate) enum StopCause {
     StartTimeout,
     /// Stopped because a monitor evicted it: the exit is a failure with reason `memory`.
     Memory,
+    /// Stopped because a monitor evicted it with a reason of its own, kept
+    /// in [`NodeExt::evicted`] until the exit reads it.
+    Evicted,
 }
 
 pub(crate) mod flag {
@@ -160,6 +165,9 @@ pub(crate) struct NodeExt {
     pub(crate) up_since: Option<Instant>,
     /// How long the run that just ended had been up (`None` after a failed start).
     pub(crate) lived: Option<Duration>,
+    /// The reason of a monitor's eviction of the current run
+    /// ([`StopCause::Evicted`]), until its exit reads it.
+    pub(crate) evicted: Option<ExitReason>,
 }
 
 /// One node of the tree.
@@ -531,6 +539,7 @@ fn node_ext(spec: &ChildSpec) -> Option<Box<NodeExt>> {
             backoff: spec.backoff.map(BackoffState::new),
             up_since: None,
             lived: None,
+            evicted: None,
         }))
     } else {
         None

@@ -227,7 +227,9 @@ proptest! {
                 }
                 Step::Evict(k) => {
                     let live: Vec<RunId> = w.live.values().copied().collect();
-                    if let Some(r) = pick(&live, k) { e.handle(Input::Evict(r, Eviction::Memory), now); }
+                    // Both kinds: the memory monitor's, and any other monitor's with its reason.
+                    let why = if k % 2 == 0 { Eviction::Memory } else { Eviction::Monitor(format!("monitor {k}")) };
+                    if let Some(r) = pick(&live, k) { e.handle(Input::Evict(r, why), now); }
                 }
                 Step::Advance(ms) => {
                     now = now + Duration::from_millis(u64::from(ms));

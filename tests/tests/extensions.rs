@@ -772,6 +772,40 @@ fn eviction_of_a_transient_child_restarts_it() {
 }
 
 #[test]
+fn a_monitors_eviction_carries_its_reason_to_the_exit_whatever_the_run_ends_with() {
+    let spec = SupervisorSpec::new()
+        .intensity(10)
+        .child(w("a").restart(Restart::Transient).shutdown(Shutdown::Timeout(ms(500))));
+    let mut h = Harness::started(spec);
+    let g1 = h.run("a").generation;
+    h.take_events();
+    let why = Eviction::Monitor("queue depth 120 > 100".into());
+    h.input(Input::Evict(h.run("a"), why.clone()));
+    let g2 = h.run("a").generation;
+    assert_eq!(
+        h.events(),
+        [
+            format!("evicted a gen={g1} reason=evicted(queue depth 120 > 100)"),
+            format!("stop a gen={g1}"),
+            // Its own status (shutdown, a normal exit) reads as the eviction:
+            // a transient child is restarted.
+            format!("exited a gen={g1} reason=evicted(queue depth 120 > 100)"),
+            "restart / child=a strategy=OneForOne".to_owned(),
+            format!("spawn a gen={g2}"),
+            format!("started a gen={g2}"),
+        ]
+    );
+    // The next run's exit is its own again, even if it is killed, and a
+    // memory eviction reads `memory`.
+    h.ignore_stop("a");
+    h.take_events();
+    h.input(Input::Evict(h.run("a"), Eviction::Memory));
+    assert_eq!(fire_exactly_after(&mut h, ms(500)), ["kill a", "spawn a"]);
+    assert_eq!(h.log_lines("reason=memory").len(), 2, "the notice and the exit");
+    assert_eq!(h.log_lines("reason=evicted").len(), 0);
+}
+
+#[test]
 fn eviction_of_a_stopping_run_or_an_old_generation_is_stale() {
     let spec = SupervisorSpec::new()
         .intensity(10)

@@ -130,6 +130,7 @@ fn exit_reason() -> impl Strategy<Value = ExitReason> {
         Just(ExitReason::Killed),
         Just(ExitReason::Health),
         Just(ExitReason::Memory),
+        "[a-z]{0,8}".prop_map(ExitReason::Evicted),
     ]
 }
 

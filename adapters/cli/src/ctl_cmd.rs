@@ -265,7 +265,10 @@ fn op(args: &CtlArgs) -> Result<Op, String> {
         CtlCommand::Shutdown => Op::Shutdown {},
         CtlCommand::Workers => Op::Workers {},
         CtlCommand::Metrics => Op::Metrics {},
-        CtlCommand::Subscribe => Op::Subscribe {},
+        CtlCommand::Subscribe => Op::Subscribe {
+            trace: true,
+            runs: false,
+        },
         CtlCommand::Call { path, name, args: json } => Op::Call {
             path,
             name,
@@ -294,7 +297,7 @@ async fn within<T>(
 }
 
 async fn talk(socket: &std::path::Path, op: &Op, args: &CtlArgs, wait: Option<Duration>) -> Result<(), Failed> {
-    if let Op::Subscribe {} = op {
+    if let Op::Subscribe { .. } = op {
         let (mut client, id) = within(wait, async {
             let mut client = Client::connect(socket).await?;
             let id = subscribed(&mut client).await?;
@@ -331,7 +334,11 @@ async fn talk(socket: &std::path::Path, op: &Op, args: &CtlArgs, wait: Option<Du
 
 /// Subscribe, and wait until the server confirms; the subscription's id.
 async fn subscribed(client: &mut Client) -> Result<Option<WireId>, ClientError> {
-    let id = Some(client.send(&Op::Subscribe {}).await?);
+    let op = Op::Subscribe {
+        trace: true,
+        runs: false,
+    };
+    let id = Some(client.send(&op).await?);
     loop {
         match client.next_message().await? {
             Message::Reply { id: got, result } if got == id || got.is_none() => {

@@ -344,7 +344,7 @@ fn bad_values() {
         "[[at]]\ntime = \"1s\"\nexit = \"w\"\nreason = \"oops\"\n",
         4,
         Some("reason"),
-        "s.toml:4:10: bad value for `reason`: unknown exit reason `oops` (expected normal, shutdown, shutdown(..), error, error(..), panic, panic(..), killed, health, memory or start_timeout)",
+        "s.toml:4:10: bad value for `reason`: unknown exit reason `oops` (expected normal, shutdown, shutdown(..), error, error(..), panic, panic(..), killed, health, memory, evicted, evicted(..) or start_timeout)",
     );
     check(
         "[[at]]\ntime = \"1s\"\nrequest = \"which_children\"\npath = \"\"\n",

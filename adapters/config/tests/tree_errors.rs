@@ -203,7 +203,7 @@ fn bad_reason() {
         &format!("{W}sim = {{ exit = \"crash\" }}\n"),
         4,
         Some("exit"),
-        "examples/web.toml:4:16: bad value for `exit`: unknown exit reason `crash` (expected normal, shutdown, shutdown(..), error, error(..), panic, panic(..), killed, health, memory or start_timeout)",
+        "examples/web.toml:4:16: bad value for `exit`: unknown exit reason `crash` (expected normal, shutdown, shutdown(..), error, error(..), panic, panic(..), killed, health, memory, evicted, evicted(..) or start_timeout)",
     );
 }
 

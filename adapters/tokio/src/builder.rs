@@ -17,7 +17,7 @@ use crate::context::RunContext;
 use crate::control::ControlServer;
 use crate::driver;
 use crate::handle::TreeHandle;
-use crate::monitor::MonitorSettings;
+use crate::monitor::{MonitorList, MonitorSettings};
 use crate::payloads::{Payload, NO_PAYLOAD};
 use crate::process::ProcessSpec;
 use crate::task::task_fn;
@@ -57,7 +57,9 @@ pub struct Tree {
     /// The root's spec as given (its `children` must be empty: checked at start).
     spec: SupervisorSpec,
     children: Children,
-    monitor: MonitorSettings,
+    /// The built-in monitors' settings and the monitors added
+    /// (`Tree::monitor`, `Tree::monitor_settings`: adapters/tokio/src/monitor/list.rs).
+    pub(crate) monitors: MonitorList,
     control: Option<ControlServer>,
     guard_off: bool,
 }
@@ -363,7 +365,7 @@ impl Tree {
     ///
     /// The settings of the whole tree start at their defaults: no control
     /// server ([`Tree::control`]), [`MonitorSettings::default`]
-    /// ([`Tree::monitor`]), processes under the guard where there is one
+    /// ([`Tree::monitor_settings`]), processes under the guard where there is one
     /// ([`Tree::process_guard`]).
     pub fn new(spec: SupervisorSpec) -> Self {
         Tree {
@@ -377,15 +379,6 @@ impl Tree {
     /// `VIGIL_SOCKET` and its own `VIGIL_TOKEN`. Default: no server.
     pub fn control(mut self, server: ControlServer) -> Self {
         self.control = Some(server);
-        self
-    }
-
-    /// How the resources of the tree's process children are watched (the
-    /// sampling interval, a memory limit over the whole tree, leak
-    /// detection; each child's own limit is [`ProcessSpec::memory_limit`]).
-    /// Default: [`MonitorSettings::default`].
-    pub fn monitor(mut self, settings: MonitorSettings) -> Self {
-        self.monitor = settings;
         self
     }
 
@@ -459,7 +452,7 @@ impl Tree {
             driver::Options {
                 seed: 0,
                 trace: options.trace,
-                monitor: options.monitor,
+                monitors: MonitorList::new(options.monitor),
                 control: options.control,
                 // Guarded wherever the binary can serve as a guard.
                 guard_off: false,
@@ -474,7 +467,7 @@ impl Tree {
         let Tree {
             mut spec,
             children,
-            monitor,
+            monitors,
             control,
             guard_off,
         } = self;
@@ -482,7 +475,7 @@ impl Tree {
         let mut payloads = Vec::new();
         spec.children = children.build("", 1, &mut payloads)?;
         let options = driver::Options {
-            monitor,
+            monitors,
             control,
             guard_off,
             ..driver::Options::default()

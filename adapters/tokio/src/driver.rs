@@ -28,8 +28,8 @@ use std::time::Duration;
 use futures_util::FutureExt;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use vigil_core::{
-    Command, Engine, ExitReason, Input, Instant, NodeId, Notice, Outcome, Readiness, Reply, Request, RequestError,
-    RequestId, RequestOp, RunId, SpecError, SupervisorSpec,
+    Command, Engine, Eviction, ExitReason, Input, Instant, NodeId, Notice, Outcome, Readiness, Reply, Request,
+    RequestError, RequestId, RequestOp, RunId, SpecError, SupervisorSpec,
 };
 
 use crate::blocking::{spawn_blocking_run, BlockingRun};
@@ -39,7 +39,7 @@ use crate::descriptors::{self, DescriptorBudget};
 use crate::events::TreeEvent;
 use crate::handle::{Down, TreeHandle, TreeStatus};
 use crate::message::{Msg, RequestMsg};
-use crate::monitor::{MonitorHandle, MonitorService, MonitorSettings, MonitoredRun};
+use crate::monitor::{EvictBy, EvictError, EvictMsg, EvictTarget, Forward, MonitorList, MonitorSet, RunKind};
 use crate::payloads::{ByTag, Grant, Payload, PayloadRegistry};
 use crate::pool::{PoolStart, Seat};
 use crate::process::{spawn_process, Launch, ProcessHandle};
@@ -72,8 +72,8 @@ pub(crate) struct Options {
     /// The control server to start with the tree: it sees every event from
     /// the first, and every process run gets its socket and a token.
     pub(crate) control: Option<ControlServer>,
-    /// How process children are watched.
-    pub(crate) monitor: MonitorSettings,
+    /// The built-in monitors' settings and the monitors added.
+    pub(crate) monitors: MonitorList,
     /// Never start processes under a guard, even where the binary can be one.
     pub(crate) guard_off: bool,
 }
@@ -172,7 +172,8 @@ struct Driver {
     line_writer: vigil_trace::TraceWriter,
     control: Option<ControlEnv>,
     status: Arc<TreeStatus>,
-    monitors: MonitorHandle,
+    /// Told when each run starts and ends (adapters/tokio/src/monitor/list.rs).
+    monitors: MonitorSet,
     launch: Launch,
     injected_panic: crate::driver_panic::InjectedPanic,
 }
@@ -199,7 +200,16 @@ pub(crate) fn spawn(mut spec: SupervisorSpec, payloads: &[Payload], opts: Option
         tokens: c.tokens(),
         budget: c.budget(),
     });
-    let monitors = MonitorService::spawn(opts.monitor, reports_tx.clone());
+    let mut monitor_list = opts.monitors;
+    // The control server's feed of runs to `subscribe` (docs/PROTOCOL.md, "Monitors").
+    if let Some(feed) = opts.control.as_ref().and_then(|c| c.run_feed()) {
+        monitor_list.add(feed);
+    }
+    let forward: Forward = {
+        let tx = tx.clone();
+        Arc::new(move |m| tx.send(Msg::Evict(Box::new(m))).is_ok())
+    };
+    let (monitors, monitor_handle) = monitor_list.start(&forward);
     let driver = Driver {
         engine,
         clock: Clock::start(),
@@ -216,7 +226,7 @@ pub(crate) fn spawn(mut spec: SupervisorSpec, payloads: &[Payload], opts: Option
         line_writer: vigil_trace::TraceWriter::hashing(),
         control: control_env,
         status: Arc::clone(&status),
-        monitors: monitors.clone(),
+        monitors,
         launch: if !opts.guard_off && crate::guard::is_available() {
             Launch::Guarded
         } else {
@@ -230,7 +240,7 @@ pub(crate) fn spawn(mut spec: SupervisorSpec, payloads: &[Payload], opts: Option
         trace_lines: trace_lines.downgrade(),
         down: down_rx,
         status,
-        monitors,
+        monitors: monitor_handle,
     };
     // The server subscribes before the driver's first step, so it counts
     // every run from the first.
@@ -317,7 +327,54 @@ impl Driver {
                 let _ = done.send(());
                 Step::Stop
             }
+            Msg::Evict(m) => {
+                let EvictMsg { target, why, by, reply } = *m;
+                let answer = self.evict(target, why, &by);
+                by.count(&answer);
+                let _ = reply.send(answer);
+                Step::Go
+            }
         }
+    }
+
+    /// A monitor's eviction: the engine's `Input::Evict`, answered with its
+    /// verdict (a stale input is an eviction that did nothing).
+    fn evict(&mut self, target: EvictTarget, why: Eviction, by: &EvictBy) -> Result<RunId, EvictError> {
+        if self.engine.is_down() {
+            return Err(EvictError::TreeDown);
+        }
+        let run = match target {
+            EvictTarget::Run(run) => run,
+            EvictTarget::Path { path, generation } => {
+                let Some(node) = self.engine.lookup(&path) else {
+                    return Err(EvictError::NotFound { path });
+                };
+                if self.engine.is_supervisor(node) {
+                    return Err(EvictError::NotAWorker { path });
+                }
+                RunId { node, generation }
+            }
+        };
+        let stale = self.engine.stats().stale_inputs;
+        self.engine.handle(Input::Evict(run, why), self.clock.now());
+        if self.engine.stats().stale_inputs > stale {
+            return Err(EvictError::Stale {
+                generation: run.generation,
+                state: self.engine.state(run.node),
+                current: self.engine.current_run(run.node).map(|r| r.generation),
+            });
+        }
+        let by = match by {
+            EvictBy::Monitor(m) => format!("monitor `{}`", m.name),
+            EvictBy::Worker(w) => format!(
+                "the worker at `{}` (run {}), on the control socket",
+                self.engine.path(w.node).unwrap_or_default(),
+                w.generation
+            ),
+        };
+        tracing::info!(path = %self.engine.path(run.node).unwrap_or_default(), generation = run.generation,
+            by = %by, "a monitor evicts a run");
+        Ok(run)
     }
 
     /// The engine's deadline `at` has come: first every input already
@@ -426,6 +483,8 @@ impl Driver {
         for run in left {
             self.end_run(run);
         }
+        // Every run is removed: the monitors take what is left, then end.
+        self.monitors.finish();
         if let Some(mut t) = self.trace.take() {
             // A sink that panicked once may panic again: that must not undo
             // the clean-up above, nor leave the handles without an end.
@@ -539,10 +598,34 @@ impl Driver {
                 self.end_run(run);
                 Input::Exited(run, reason)
             }
-            RunnerReport::Evict(why) => Input::Evict(run, why),
         };
         self.injected_panic.check(&self.engine, &input);
+        let started = matches!(input, Input::Started(_));
         self.engine.handle(input, now);
+        if started {
+            self.register_with_monitors(run);
+        }
+    }
+
+    /// A run is up (the engine has its `Started`): tell the monitors that
+    /// watch its kind. Its one teardown ([`Driver::end_run`]) removes it.
+    fn register_with_monitors(&mut self, run: RunId) {
+        let kind = match self.runs.get(run.node.index()) {
+            Some(Some((r, RunHandle::Task(_)))) if *r == run => RunKind::Task,
+            Some(Some((r, RunHandle::Blocking(_)))) if *r == run => RunKind::Blocking,
+            Some(Some((r, RunHandle::Process(h)))) if *r == run => RunKind::Process {
+                pgid: h.pid(),
+                memory_limit: match self.engine.tag(run.node).and_then(|t| self.payloads.get(t)) {
+                    Some(Payload::Process(p)) => p.memory_limit,
+                    _ => None,
+                },
+            },
+            // Ended already (its teardown came first): nothing to tell.
+            _ => return,
+        };
+        let engine = &self.engine;
+        self.monitors
+            .register(run, kind, || engine.path(run.node).unwrap_or_default().into());
     }
 
     /// Tell the descriptor budget how many process children the tree has
@@ -575,8 +658,8 @@ impl Driver {
         if slot.as_ref().is_none_or(|(r, _)| *r != run) {
             return;
         }
-        if let Some((_, RunHandle::Process(_))) = slot.take() {
-            self.monitors.remove(run);
+        if let Some((_, handle)) = slot.take() {
+            self.monitors.remove(run, matches!(handle, RunHandle::Process(_)));
         }
     }
 
@@ -689,6 +772,9 @@ impl Driver {
         while let Some(cmd) = self.engine.poll_command() {
             self.command(cmd);
         }
+        // Monitors run after what this step spawned: a restart's replacement
+        // is queued on the runtime before them.
+        self.monitors.wake();
     }
 
     /// After every engine call: publish the notices, carry out the
@@ -704,9 +790,11 @@ impl Driver {
             // Index, not drain: the buffer keeps its capacity (no
             // allocation per restart).
             for k in 0..self.started.len() {
-                let input = Input::Started(self.started[k]);
+                let run = self.started[k];
+                let input = Input::Started(run);
                 self.injected_panic.check(&self.engine, &input);
                 self.engine.handle(input, now);
+                self.register_with_monitors(run);
             }
             self.started.clear();
         }
@@ -772,12 +860,19 @@ impl Driver {
         let path: Arc<str> = self.engine.path(run.node).unwrap_or_default().into();
         let payload = self.engine.tag(run.node).and_then(|t| self.payloads.get(t)).cloned();
         let handle = match payload {
-            Some(Payload::Task(f)) => spawn_task(&f, run, path, self.reports_tx.clone()).map(RunHandle::Task),
-            Some(Payload::InboxTask(t)) => t.spawn(run, path, self.reports_tx.clone()).map(RunHandle::Task),
+            Some(Payload::Task(f)) => {
+                self.monitors.spawning(run, false, &path);
+                spawn_task(&f, run, path, self.reports_tx.clone()).map(RunHandle::Task)
+            }
+            Some(Payload::InboxTask(t)) => {
+                self.monitors.spawning(run, false, &path);
+                t.spawn(run, path, self.reports_tx.clone()).map(RunHandle::Task)
+            }
             Some(Payload::Pool(_)) => Err(format!(
                 "`{path}` is a pool: Tree::pool needs a supervisor spec (ChildSpec::supervisor), not a worker's"
             )),
             Some(Payload::Blocking(b)) => {
+                self.monitors.spawning(run, false, &path);
                 let (reports, status) = (self.reports_tx.clone(), Arc::clone(&self.status));
                 spawn_blocking_run(&b, run, path, reports, status).map(RunHandle::Blocking)
             }
@@ -789,16 +884,8 @@ impl Driver {
                     }
                 }
                 let readiness = self.engine.readiness(run.node).unwrap_or_default();
-                spawn_process(&p, readiness, run, &path, self.reports_tx.clone(), self.launch).map(|h| {
-                    self.monitors.register(MonitoredRun {
-                        run,
-                        path: Arc::clone(&path),
-                        pgid: h.pid(),
-                        memory_limit: p.memory_limit,
-                        started: tokio::time::Instant::now(),
-                    });
-                    RunHandle::Process(h)
-                })
+                self.monitors.spawning(run, true, &path);
+                spawn_process(&p, readiness, run, &path, self.reports_tx.clone(), self.launch).map(RunHandle::Process)
             }
             None => Err(format!("nothing to run for {path}")),
         };

@@ -4,6 +4,7 @@
 use tokio::sync::oneshot;
 use vigil_core::{Reply, Request, RequestError, RunId};
 
+use crate::monitor::EvictMsg;
 use crate::payloads::{ByTag, Payload};
 use crate::pool::PoolStart;
 use crate::report::RunnerReport;
@@ -25,6 +26,9 @@ pub(crate) enum Msg {
     },
     /// A pool's start: admitted against the pool's bound, then a `start_child`.
     PoolStart(Box<PoolStart>),
+    /// A monitor's eviction (an in-process monitor's, or the control
+    /// socket's `evict`), answered with the engine's verdict.
+    Evict(Box<EvictMsg>),
 }
 
 /// An operator request and where to answer it.

@@ -1,7 +1,7 @@
 //! What a running child tells the driver.
 
 use tokio::sync::mpsc::UnboundedSender;
-use vigil_core::{Eviction, ExitReason, RunId};
+use vigil_core::{ExitReason, RunId};
 
 /// One report from a run to the driver task. Every runner (task or process)
 /// sends `Started` or `StartFailed` first, then any `Ready`/`Heartbeat`/
@@ -20,8 +20,6 @@ pub(crate) enum RunnerReport {
     Status(String),
     /// The run ended.
     Exited(ExitReason),
-    /// A monitor asks the engine to restart the run ([`vigil_core::Input::Evict`]).
-    Evict(Eviction),
 }
 
 /// Where runners send their reports: the driver's inbox.

@@ -219,7 +219,13 @@ async fn subscribe_streams_trace_events_until_the_tree_is_down() {
     let f = serve(task_tree(), |_| {});
     eventually("a running", || async { f.node("a").await.0 == "running" }).await;
     let mut sub = f.client().await;
-    let id = sub.send(&Op::Subscribe {}).await.unwrap();
+    let id = sub
+        .send(&Op::Subscribe {
+            trace: true,
+            runs: false,
+        })
+        .await
+        .unwrap();
     assert_eq!(
         sub.next_message().await.unwrap(),
         Message::Reply {
@@ -586,7 +592,7 @@ async fn workers_register_report_ready_publish_and_answer_calls() {
             helper_process(&dir),
         )
         .process(ChildSpec::worker("other"), spy(&dir, "other"))
-        .monitor(fast_monitor());
+        .monitor_settings(fast_monitor());
     let f = serve(tree, |o| o.call_timeout = Duration::from_millis(300));
     // svc becomes ready only through the socket.
     f.all_running().await;
@@ -720,7 +726,7 @@ async fn memory_evictions_are_counted_in_metrics() {
     hog.memory_limit = Some(4096);
     let tree = Tree::new(SupervisorSpec::new().intensity(1000).period(Duration::from_secs(1)))
         .process(ChildSpec::worker("hog"), hog)
-        .monitor(fast_monitor());
+        .monitor_settings(fast_monitor());
     let f = serve(tree, |_| {});
     eventually("an eviction counted", || async {
         let m = f.op(Op::Metrics {}).await.unwrap();
@@ -915,7 +921,12 @@ async fn idle_connections_are_closed_but_not_subscribers() {
     let f = serve(task_tree(), |o| o.idle_timeout = Some(Duration::from_millis(200)));
     f.all_running().await;
     let mut sub = f.client().await;
-    sub.send(&Op::Subscribe {}).await.unwrap();
+    sub.send(&Op::Subscribe {
+        trace: true,
+        runs: false,
+    })
+    .await
+    .unwrap();
     assert!(matches!(
         sub.next_message().await.unwrap(),
         Message::Reply { result: Ok(_), .. }

@@ -64,7 +64,7 @@ async fn a_child_over_its_memory_limit_is_restarted_with_reason_memory() {
     let sup = Tree::new(SupervisorSpec::new().intensity(100))
         .process(ChildSpec::worker("hog"), spec)
         .process(ChildSpec::worker("calm"), hog(1))
-        .monitor(fast(MonitorSettings::default()))
+        .monitor_settings(fast(MonitorSettings::default()))
         .start()
         .expect("valid tree");
     let mut events = sup.events();
@@ -117,7 +117,7 @@ async fn a_child_over_its_memory_limit_is_restarted_with_reason_memory() {
 async fn the_process_monitor_reports_memory_cpu_and_uptime_of_each_process_child() {
     let sup = Tree::new(SupervisorSpec::new())
         .process(ChildSpec::worker("a"), hog(24))
-        .monitor(fast(MonitorSettings::default()))
+        .monitor_settings(fast(MonitorSettings::default()))
         .start()
         .expect("valid tree");
     // Wait until two samples saw the whole 24 MiB (CPU % needs two).
@@ -149,7 +149,7 @@ async fn over_the_tree_limit_the_largest_child_is_restarted() {
     let sup = Tree::new(SupervisorSpec::new().intensity(100))
         .process(ChildSpec::worker("small"), hog(8))
         .process(ChildSpec::worker("large"), hog(40))
-        .monitor(fast(MonitorSettings {
+        .monitor_settings(fast(MonitorSettings {
             tree_memory_limit: Some(32 << 20),
             leak: Some(LeakDetection {
                 growth: 1 << 30,

@@ -187,7 +187,8 @@ fn input(u: &mut Unstructured<'_>, w: &ManualWorld) -> Result<Input> {
         3 => Input::StartFailed(run, "fuzz".to_owned()),
         4 | 5 => Input::Ready(run),
         6 => Input::Heartbeat(run),
-        7 => Input::Evict(run, Eviction::Memory),
+        7 if u.arbitrary::<bool>()? => Input::Evict(run, Eviction::Memory),
+        7 => Input::Evict(run, Eviction::Monitor("fuzz".to_owned())),
         _ => Input::Exited(run, reason(u)?),
     })
 }

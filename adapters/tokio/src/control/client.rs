@@ -386,6 +386,20 @@ impl Worker {
         forgotten_is_fine(self.request(&op).await)
     }
 
+    /// As a monitor of the tree: ask the engine to restart the run
+    /// `generation` of the worker at `path`, for `reason` (the `evict` op,
+    /// docs/PROTOCOL.md "Monitors"). A run that is no longer up is
+    /// [`ClientError::Remote`] with code `stale`, and nothing happened.
+    pub async fn evict(&mut self, path: &str, generation: u64, reason: &str) -> Result<(), ClientError> {
+        let op = Op::Evict {
+            path: path.to_owned(),
+            generation,
+            reason: reason.to_owned(),
+            token: None,
+        };
+        self.request(&op).await.map(drop)
+    }
+
     /// A request of the worker's own; calls arriving meanwhile are queued.
     async fn request(&mut self, op: &Op) -> Result<Value, ClientError> {
         let id = Some(self.client.send(op).await?);

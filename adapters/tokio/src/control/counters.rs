@@ -97,6 +97,7 @@ pub(crate) fn reason_name(r: &ExitReason) -> &'static str {
         ExitReason::Killed => "killed",
         ExitReason::Health => "health",
         ExitReason::Memory => "memory",
+        ExitReason::Evicted(_) => "evicted",
         ExitReason::StartTimeout => "start_timeout",
     }
 }

@@ -53,6 +53,7 @@ mod options;
 mod peer;
 mod registry;
 mod reply;
+mod run_feed;
 mod server;
 mod session;
 mod shared;

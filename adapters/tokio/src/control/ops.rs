@@ -8,15 +8,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use tokio::sync::broadcast::error::RecvError;
-use vigil_core::{ChildInfo, Reply, Request, RequestError, RestartAllMode};
+use tokio::sync::broadcast;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+use vigil_core::{ChildInfo, Eviction, Reply, Request, RequestError, RestartAllMode};
 
 use super::metrics::{self, ServerGauges};
 use super::protocol::{Envelope, Op, WireId};
 use super::reply::{self, Failure};
+use super::run_feed::RunFeed;
 use super::session::{Conn, Counted};
 use super::shared::Shared;
 use super::status;
+use crate::message::Msg;
+use crate::monitor::{evict_through, EvictBy, EvictError, EvictTarget};
 use crate::report::RunnerReport;
 
 /// Handle one request of connection `conn`.
@@ -60,9 +64,20 @@ pub(crate) async fn dispatch(shared: &Arc<Shared>, conn: &mut Conn, envelope: En
             engine(shared, &id, Request::RestartAll { path, mode }).await
         }
         Op::Shutdown {} => shutdown_answer(sup, &id),
-        Op::Subscribe {} => {
-            subscribe(shared, conn, id);
-            return;
+        Op::Subscribe { trace, runs } => {
+            if runs && !shared.runs.is_attached() {
+                reply::error(
+                    &id,
+                    &Failure::new(
+                        "unavailable",
+                        "this server was not given to the tree when it started (Tree::control), so it is told \
+                         nothing about runs",
+                    ),
+                )
+            } else {
+                subscribe(shared, conn, id, trace, runs);
+                return;
+            }
         }
         Op::Workers {} => reply::ok(&id, &shared.registry.list()),
         Op::Call {
@@ -88,6 +103,12 @@ pub(crate) async fn dispatch(shared: &Arc<Shared>, conn: &mut Conn, envelope: En
                 .and_then(|run| shared.registry.publish(run, state));
             reply::result(&id, &r.map(|()| "ok"))
         }
+        Op::Evict {
+            path,
+            generation,
+            reason,
+            token,
+        } => evict(shared, conn, &id, token.as_deref(), path, generation, reason).await,
         Op::Answer {
             call,
             item,
@@ -225,10 +246,53 @@ fn report(
     }
 }
 
-/// `subscribe`: acknowledge, then every trace line as an item, until the
-/// tree is down (then `end`), the client stops reading, or it is gone.
-fn subscribe(shared: &Shared, conn: &Conn, id: Option<WireId>) {
-    let mut lines = shared.sup.trace();
+/// `evict`: a worker of this tree (an external monitor) asks the engine to
+/// restart a run; answered with the engine's verdict.
+async fn evict(
+    shared: &Shared,
+    conn: &Conn,
+    id: &Option<WireId>,
+    token: Option<&str>,
+    path: String,
+    generation: u64,
+    reason: String,
+) -> bytes::Bytes {
+    let by = match shared.registry.resolve(token, conn.registered) {
+        Ok(run) => run,
+        Err(f) => return reply::error(id, &f),
+    };
+    let target = EvictTarget::Path {
+        path: path.clone(),
+        generation,
+    };
+    let forward = |m| shared.sup.tx.send(Msg::Evict(Box::new(m))).is_ok();
+    let answer = evict_through(&forward, target, Eviction::Monitor(reason), EvictBy::Worker(by)).await;
+    match answer {
+        Ok(run) => reply::ok(id, &json!({ "path": path, "generation": run.generation })),
+        Err(e) => {
+            let code = match &e {
+                EvictError::NotFound { .. } => "not_found",
+                EvictError::NotAWorker { .. } => "not_a_worker",
+                EvictError::Stale { .. } => "stale",
+                _ => "tree_down",
+            };
+            let message = match &e {
+                EvictError::Stale { .. } => format!("`{path}`: {e}"),
+                _ => e.to_string(),
+            };
+            reply::error(id, &Failure::new(code, message))
+        }
+    }
+}
+
+/// `subscribe`: acknowledge, then every trace line (with `trace`) and every
+/// run registered and removed (with `runs`, after the live runs) as items,
+/// until the tree is down (then `end`), the client stops reading, or it is
+/// gone.
+fn subscribe(shared: &Shared, conn: &Conn, id: Option<WireId>, trace: bool, runs: bool) {
+    let mut lines = trace.then(|| shared.sup.trace());
+    let first = if runs { shared.runs.subscribe() } else { None };
+    let source = Arc::clone(&shared.runs);
     let sup = shared.sup.clone();
     let out = conn.out.clone();
     let gone = conn.gone.clone();
@@ -239,36 +303,93 @@ fn subscribe(shared: &Shared, conn: &Conn, id: Option<WireId>) {
             if out.send(reply::ok(&id, &"subscribed")).await.is_err() {
                 return;
             }
-            loop {
-                let line = tokio::select! {
+            let mut feed = None;
+            if let Some((snapshot, rx)) = first {
+                if out.send(reply::raw_item(&id, &snapshot)).await.is_err() {
+                    return;
+                }
+                feed = Some(rx);
+            }
+            let mut down = false;
+            while lines.is_some() || feed.is_some() {
+                let item = tokio::select! {
                     biased;
-                    l = lines.recv() => l,
-                    _ = sup.wait() => {
-                        while let Ok(l) = lines.try_recv() {
-                            if out.send(reply::raw_item(&id, &l)).await.is_err() {
-                                return;
-                            }
-                        }
-                        let _ = out.send(reply::end(&id)).await;
-                        return;
+                    item = next_trace_item(&mut lines, down) => item,
+                    item = next_run_item(&mut feed, &source) => item,
+                    _ = sup.wait(), if !down => {
+                        down = true;
+                        None
                     }
                 };
-                let closed = matches!(line, Err(RecvError::Closed));
-                let msg = match line {
-                    Ok(l) => reply::raw_item(&id, &l),
-                    Err(RecvError::Lagged(n)) => reply::item(&id, &json!({ "lagged": n })),
-                    Err(RecvError::Closed) => reply::end(&id),
+                let line = match item {
+                    Some(StreamItem::Line(l)) => reply::raw_item(&id, &l),
+                    Some(StreamItem::Lagged(n)) => reply::item(&id, &json!({ "lagged": n })),
+                    None => continue,
                 };
-                if out.send(msg).await.is_err() || closed {
+                if out.send(line).await.is_err() {
                     return;
                 }
             }
+            let _ = out.send(reply::end(&id)).await;
         };
         tokio::select! {
             _ = stream => {}
             _ = gone.cancelled() => {}
         }
     });
+}
+
+/// One item of a subscription.
+enum StreamItem {
+    Line(Arc<str>),
+    Lagged(u64),
+}
+
+/// The next trace line; once the tree is down, only what is already
+/// buffered, then the trace stream is over (`lines` becomes `None`).
+async fn next_trace_item(lines: &mut Option<broadcast::Receiver<Arc<str>>>, down: bool) -> Option<StreamItem> {
+    let Some(rx) = lines else {
+        return std::future::pending().await;
+    };
+    let got = if down {
+        rx.try_recv().map_err(|e| match e {
+            TryRecvError::Lagged(n) => RecvError::Lagged(n),
+            TryRecvError::Empty | TryRecvError::Closed => RecvError::Closed,
+        })
+    } else {
+        rx.recv().await
+    };
+    match got {
+        Ok(l) => Some(StreamItem::Line(l)),
+        Err(RecvError::Lagged(n)) => Some(StreamItem::Lagged(n)),
+        Err(RecvError::Closed) => {
+            *lines = None;
+            None
+        }
+    }
+}
+
+/// The next run registered or removed. A subscriber that fell behind gets
+/// the live runs anew instead of what it missed; the runs stream is over
+/// (`feed` becomes `None`) once the tree is down and every remove is sent.
+async fn next_run_item(feed: &mut Option<broadcast::Receiver<Arc<str>>>, source: &RunFeed) -> Option<StreamItem> {
+    let Some(rx) = feed else {
+        return std::future::pending().await;
+    };
+    let got = rx.recv().await;
+    match got {
+        Ok(l) => Some(StreamItem::Line(l)),
+        Err(RecvError::Lagged(_)) => {
+            let again = source.subscribe();
+            let snapshot = again.as_ref().map(|(line, _)| Arc::clone(line));
+            *feed = again.map(|(_, rx)| rx);
+            snapshot.map(StreamItem::Line)
+        }
+        Err(RecvError::Closed) => {
+            *feed = None;
+            None
+        }
+    }
 }
 
 /// `call`: forward to the worker; its items reach the caller directly, its

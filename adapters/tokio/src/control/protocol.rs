@@ -89,8 +89,17 @@ pub enum Op {
     },
     /// Shut the whole tree down in order.
     Shutdown {},
-    /// A live stream of trace events (docs/TRACE.md).
-    Subscribe {},
+    /// A live stream of trace events (docs/TRACE.md) and, when asked, of
+    /// runs registered and removed (docs/PROTOCOL.md, "Monitors").
+    Subscribe {
+        /// Stream the trace events (default `true`).
+        #[serde(default = "yes", skip_serializing_if = "is_true")]
+        trace: bool,
+        /// Stream the live runs first (`runs`), then every run registered
+        /// and removed (`register`, `remove`) (default `false`).
+        #[serde(default, skip_serializing_if = "is_false")]
+        runs: bool,
+    },
     /// The registered workers.
     Workers {},
     /// Forward an operation to the registered worker at `path` and stream its
@@ -139,6 +148,21 @@ pub enum Op {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         token: Option<String>,
     },
+    /// A monitor (a worker of this tree, with its run's token) asks the
+    /// engine to restart a run: the engine's `Input::Evict`, so restart
+    /// intensity and backoff apply.
+    Evict {
+        /// The worker whose run is evicted.
+        path: String,
+        /// The run's generation (from its `register`): an eviction never
+        /// reaches a later run of the same child.
+        generation: u64,
+        /// Why, in the monitor's words: the run's exit reads `evicted(<reason>)`.
+        reason: String,
+        /// The evicting worker's own token; needed unless this connection registered.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        token: Option<String>,
+    },
     /// A registered worker answers a forwarded call: any number of `item`s,
     /// then exactly one of `result` or `error`.
     Answer {
@@ -176,8 +200,21 @@ pub const OPS: &[&str] = &[
     "ready",
     "heartbeat",
     "publish",
+    "evict",
     "answer",
 ];
+
+fn yes() -> bool {
+    true
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
 
 /// Why a line is not a request. The id is kept when it could be read, so
 /// the error reply can name the request.
@@ -369,7 +406,10 @@ mod tests {
                 rolling: true,
             },
             Op::Shutdown {},
-            Op::Subscribe {},
+            Op::Subscribe {
+                trace: false,
+                runs: true,
+            },
             Op::Workers {},
             Op::Call {
                 path: "a".into(),
@@ -390,6 +430,12 @@ mod tests {
                 state: Map::new(),
                 token: None,
             },
+            Op::Evict {
+                path: "web/w1".into(),
+                generation: 7,
+                reason: "queue depth".into(),
+                token: Some("t".into()),
+            },
             Op::Answer {
                 call: 3,
                 item: None,
@@ -405,6 +451,28 @@ mod tests {
             let back = decode(&line[..line.len() - 1]).unwrap();
             assert_eq!(back, Envelope { id: Some(id), op });
         }
+    }
+
+    #[test]
+    fn subscribe_streams_the_trace_and_not_the_runs_unless_asked() {
+        let plain = Op::Subscribe {
+            trace: true,
+            runs: false,
+        };
+        assert_eq!(decode(br#"{"op":"subscribe"}"#).unwrap().op, plain);
+        assert_eq!(encode(None, &plain), b"{\"op\":\"subscribe\"}\n", "as before");
+        let runs = decode(br#"{"op":"subscribe","trace":false,"runs":true}"#).unwrap().op;
+        assert_eq!(
+            runs,
+            Op::Subscribe {
+                trace: false,
+                runs: true
+            }
+        );
+        let e = decode(br#"{"op":"evict","path":"w","generation":-1,"reason":"x"}"#).unwrap_err();
+        assert_eq!(e.kind.code(), "bad_request");
+        let e = decode(br#"{"op":"evict","path":"w","generation":1}"#).unwrap_err();
+        assert!(e.to_string().contains("reason"), "{e}");
     }
 
     #[test]

@@ -13,6 +13,7 @@ use super::error::ControlError;
 use super::options::ControlOptions;
 use super::registry::Registry;
 use super::reply::{self, Failure};
+use super::run_feed::{FeedMonitor, RunFeed};
 use super::shared::Shared;
 use super::socket::{remove_if_ours, BoundSocket};
 use super::token::RunTokens;
@@ -38,6 +39,8 @@ struct ServerInner {
     open: Arc<AtomicUsize>,
     /// What the tree's process children leave for connections.
     budget: Arc<DescriptorBudget>,
+    /// The tree's runs, for subscribers that follow them.
+    runs: Arc<RunFeed>,
 }
 
 impl ControlServer {
@@ -58,6 +61,7 @@ impl ControlServer {
                 closed: CancellationToken::new(),
                 open: Arc::default(),
                 budget,
+                runs: Arc::default(),
             }),
         })
     }
@@ -69,6 +73,12 @@ impl ControlServer {
 
     pub(crate) fn tokens(&self) -> Arc<RunTokens> {
         Arc::clone(&self.inner.tokens)
+    }
+
+    /// The monitor that tells this server about the tree's runs (for
+    /// `subscribe` with `runs`): for the first tree that asks, `None` after.
+    pub(crate) fn run_feed(&self) -> Option<FeedMonitor> {
+        self.inner.runs.monitor()
     }
 
     /// The descriptor budget connections are admitted against; the tree
@@ -106,6 +116,7 @@ impl ControlServer {
             open: Arc::clone(&self.inner.open),
             closed: self.inner.closed.clone(),
             budget: Arc::clone(&self.inner.budget),
+            runs: Arc::clone(&self.inner.runs),
             next_conn: AtomicU64::new(0),
         });
         tokio::spawn(accept_loop(listener, shared, Arc::clone(&self.inner)));

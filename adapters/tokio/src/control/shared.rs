@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 use super::counters::Counters;
 use super::options::ControlOptions;
 use super::registry::Registry;
+use super::run_feed::RunFeed;
 use crate::descriptors::DescriptorBudget;
 use crate::handle::TreeHandle;
 
@@ -23,6 +24,8 @@ pub(crate) struct Shared {
     /// Cancelled when the server closes: connections stop reading.
     pub(crate) closed: CancellationToken,
     pub(crate) budget: Arc<DescriptorBudget>,
+    /// The tree's live runs, and their registers and removes.
+    pub(crate) runs: Arc<RunFeed>,
     /// The id of the next connection admitted.
     pub(crate) next_conn: AtomicU64,
 }

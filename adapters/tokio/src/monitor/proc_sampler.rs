@@ -11,7 +11,7 @@ use super::sample::{GroupUsage, Sample};
 /// members), plus `/proc/<pid>/smaps_rollup` of the members of groups whose
 /// PSS is wanted.
 #[derive(Clone, Copy, Debug)]
-pub struct ProcSampler {
+pub(crate) struct ProcSampler {
     ns_per_tick: u64,
     page_size: u64,
 }
@@ -24,7 +24,7 @@ impl Default for ProcSampler {
 
 impl ProcSampler {
     /// A sampler for this machine's clock tick and page size.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let ticks = procfs::ticks_per_second().max(1);
         ProcSampler {
             ns_per_tick: 1_000_000_000 / ticks,
@@ -37,7 +37,7 @@ impl ProcSampler {
     /// that vanish while being read are skipped; a group with no process
     /// left is absent from the sample. PSS is left unknown: see
     /// [`add_pss`](Self::add_pss), which needs the returned members.
-    pub fn sample(&self, groups: &BTreeMap<u32, RunId>) -> (Sample, Members) {
+    pub(crate) fn sample(&self, groups: &BTreeMap<u32, RunId>) -> (Sample, Members) {
         let at = tokio::time::Instant::now();
         let mut usage: BTreeMap<RunId, GroupUsage> = BTreeMap::new();
         let mut members = Members::default();
@@ -62,7 +62,7 @@ impl ProcSampler {
     /// `/proc/<pid>/smaps_rollup`, about 25 µs per process) into `sample`. A
     /// member whose PSS is unreadable makes its group's PSS unknown; a member
     /// that exited since the sample counts as 0.
-    pub fn add_pss(&self, sample: &mut Sample, members: &Members, runs: impl IntoIterator<Item = RunId>) {
+    pub(crate) fn add_pss(&self, sample: &mut Sample, members: &Members, runs: impl IntoIterator<Item = RunId>) {
         let mut buf = Vec::with_capacity(1024);
         for run in runs {
             let (Some(u), Some(pids)) = (sample.usage.get_mut(&run), members.0.get(&run)) else {
@@ -84,7 +84,7 @@ impl ProcSampler {
 
 /// The processes of each sampled group, by pid (for [`ProcSampler::add_pss`]).
 #[derive(Clone, Debug, Default)]
-pub struct Members(BTreeMap<RunId, Vec<i32>>);
+pub(crate) struct Members(BTreeMap<RunId, Vec<i32>>);
 
 /// The `Pss:` line of a `smaps_rollup` file, in bytes. Reads into `buf`
 /// (reused across processes) and parses only that line: procfs's full parser

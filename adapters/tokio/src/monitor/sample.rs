@@ -7,32 +7,32 @@ use vigil_core::RunId;
 /// The resources of one run's process group at one instant: the sums over
 /// every living process of the group.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct GroupUsage {
+pub(crate) struct GroupUsage {
     /// Resident set size, in bytes.
-    pub rss_bytes: u64,
+    pub(crate) rss_bytes: u64,
     /// Proportional set size, in bytes (shared pages divided among their
     /// users); `None` when it was not read or `/proc/<pid>/smaps_rollup` is
     /// unreadable (kernels before 4.14, or permissions).
-    pub pss_bytes: Option<u64>,
+    pub(crate) pss_bytes: Option<u64>,
     /// CPU time used (user + system), in nanoseconds, by the processes alive now.
-    pub cpu_ns: u64,
+    pub(crate) cpu_ns: u64,
     /// How many processes the group has.
-    pub processes: u32,
+    pub(crate) processes: u32,
 }
 
 impl GroupUsage {
     /// The memory a limit is compared with: PSS when known (it does not
     /// count pages shared with other processes several times), else RSS.
-    pub fn memory(&self) -> u64 {
+    pub(crate) fn memory(&self) -> u64 {
         self.pss_bytes.unwrap_or(self.rss_bytes)
     }
 }
 
 /// One sample: when, and the usage of every watched run found alive.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Sample {
+pub(crate) struct Sample {
     /// When it was taken.
-    pub at: tokio::time::Instant,
+    pub(crate) at: tokio::time::Instant,
     /// Usage by run; a watched run whose group has no process left is absent.
-    pub usage: BTreeMap<RunId, GroupUsage>,
+    pub(crate) usage: BTreeMap<RunId, GroupUsage>,
 }
