@@ -95,9 +95,9 @@ pub use monitor_task::MIN_INTERVAL;
 /// use std::sync::Arc;
 /// use std::time::Duration;
 ///
-/// use vigil_core::{ChildSpec, ExitReason, Notice, RunId, SupervisorSpec};
+/// use vigil_core::{ChildSpec, ExitReason, RunId, SupervisorSpec};
 /// use vigil_tokio::monitor::{Monitor, MonitorContext, MonitoredRun};
-/// use vigil_tokio::Tree;
+/// use vigil_tokio::{EventKind, Tree};
 ///
 /// /// Restarts `worker` when its queue is deeper than `max` at a check.
 /// struct QueueDepth {
@@ -159,7 +159,8 @@ pub use monitor_task::MIN_INTERVAL;
 ///     .expect("valid tree");
 /// let mut events = sup.events();
 /// let reason = loop {
-///     if let Notice::Exited(_, reason) = events.recv().await.expect("an event").notice {
+///     let event = events.recv().await.expect("the tree is up").expect("no lag");
+///     if let EventKind::Exited { reason, .. } = event.kind {
 ///         break reason;
 ///     }
 /// };

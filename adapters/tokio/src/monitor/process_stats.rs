@@ -25,7 +25,11 @@ use super::{Monitor, MonitorContext, MonitoredRun, Watch};
 ///     .start()
 ///     .expect("valid tree");
 /// let mut events = sup.events();
-/// while !matches!(events.recv().await.expect("an event").notice, vigil_core::Notice::Started(_)) {}
+/// while let Some(Ok(event)) = events.recv().await {
+///     if matches!(event.kind, vigil_tokio::EventKind::Started { .. }) {
+///         break;
+///     }
+/// }
 /// let resources = sup.resources().await;
 /// assert_eq!(resources[0].path, "sleeper");
 /// assert!(resources[0].processes >= 1);
