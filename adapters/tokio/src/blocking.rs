@@ -332,7 +332,6 @@ impl Children {
     /// assert_eq!(tree.abandoned_threads(), 1, "still looping");
     /// # });
     /// ```
-    #[must_use]
     pub fn blocking<F, E>(self, spec: ChildSpec, f: F) -> Self
     where
         F: Fn(BlockingContext) -> Result<(), E> + Send + Sync + 'static,
@@ -358,7 +357,6 @@ impl Children {
     /// assert!(tree.shutdown().await.is_normal());
     /// # });
     /// ```
-    #[must_use]
     pub fn blocking_with<F, E>(self, spec: ChildSpec, options: BlockingOptions, f: F) -> Self
     where
         F: Fn(BlockingContext) -> Result<(), E> + Send + Sync + 'static,
