@@ -137,3 +137,31 @@ pub enum Notice {
         result: Box<Result<Reply, RequestError>>,
     },
 }
+
+impl Notice {
+    /// The run this notice is about, for the notices about one run (its
+    /// commands, its inputs, its timeouts and evictions); `None` for the
+    /// others.
+    ///
+    /// ```
+    /// use vigil_core::{NodeId, Notice, RunId};
+    /// let run = RunId { node: NodeId::ROOT, generation: 3 };
+    /// assert_eq!(Notice::Started(run).run(), Some(run));
+    /// assert_eq!(Notice::GiveUp { sup: NodeId::ROOT }.run(), None);
+    /// ```
+    pub fn run(&self) -> Option<RunId> {
+        match self {
+            Notice::Spawn(r)
+            | Notice::Stop(r)
+            | Notice::Kill(r)
+            | Notice::Started(r)
+            | Notice::StartFailed(r, _)
+            | Notice::Ready(r)
+            | Notice::Heartbeat(r)
+            | Notice::Exited(r, _)
+            | Notice::Stale(r, _) => Some(*r),
+            Notice::Timeout { run, .. } | Notice::Evicted { run, .. } => Some(*run),
+            _ => None,
+        }
+    }
+}

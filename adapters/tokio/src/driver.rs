@@ -927,17 +927,10 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) -> Option<tokio::ti
 
 /// The node a notice is mainly about.
 fn notice_node(n: &Notice) -> Option<NodeId> {
+    if let Some(run) = n.run() {
+        return Some(run.node);
+    }
     Some(match n {
-        Notice::Spawn(r)
-        | Notice::Stop(r)
-        | Notice::Kill(r)
-        | Notice::Started(r)
-        | Notice::StartFailed(r, _)
-        | Notice::Ready(r)
-        | Notice::Heartbeat(r)
-        | Notice::Exited(r, _)
-        | Notice::Stale(r, _) => r.node,
-        Notice::Timeout { run, .. } | Notice::Evicted { run, .. } => run.node,
         Notice::Restart { sup, .. }
         | Notice::GiveUp { sup }
         | Notice::SupStarting { sup }
@@ -946,7 +939,7 @@ fn notice_node(n: &Notice) -> Option<NodeId> {
         | Notice::SupStarted { sup }
         | Notice::SupExit { sup, .. } => *sup,
         Notice::Backoff { child, .. } | Notice::Removed { child } => *child,
-        Notice::TreeDown { .. } | Notice::Request { .. } | Notice::Reply { .. } => return None,
+        _ => return None,
     })
 }
 

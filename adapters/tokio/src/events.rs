@@ -617,20 +617,7 @@ mod tests {
             let e = TreeEvent::of_notice(&engine, Instant::from_nanos(5), "p", n.clone());
             assert_eq!(e.kind.name(), name, "{n:?}");
             assert_eq!(e.time, Instant::from_nanos(5));
-            let run_generation = match &n {
-                Notice::Spawn(r)
-                | Notice::Stop(r)
-                | Notice::Kill(r)
-                | Notice::Started(r)
-                | Notice::StartFailed(r, _)
-                | Notice::Ready(r)
-                | Notice::Heartbeat(r)
-                | Notice::Exited(r, _)
-                | Notice::Stale(r, _) => Some(r.generation),
-                Notice::Timeout { run, .. } | Notice::Evicted { run, .. } => Some(run.generation),
-                _ => None,
-            };
-            assert_eq!(e.kind.generation(), run_generation, "{n:?}");
+            assert_eq!(e.kind.generation(), n.run().map(|r| r.generation), "{n:?}");
         }
     }
 
