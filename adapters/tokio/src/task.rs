@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::Poll;
 
+use futures_util::task::AtomicWaker;
 use futures_util::FutureExt;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -46,6 +47,9 @@ where
 struct Shared {
     /// The driver ordered a Kill.
     killed: AtomicBool,
+    /// The task's waker, registered at each poll: a Kill wakes the task so
+    /// that it drops the future (between polls) and reports `killed`.
+    waker: AtomicWaker,
     /// The task is inside a poll of the user's future right now.
     in_poll: AtomicBool,
     /// Someone reported (or is reporting) the run's `Exited`.
@@ -64,7 +68,6 @@ impl Shared {
 #[derive(Debug)]
 pub(crate) struct TaskRun {
     stop: CancellationToken,
-    kill: CancellationToken,
     shared: Arc<Shared>,
     /// The child's inbox, if it has one: this run receives from it until
     /// its stop, its kill, or its teardown (when this handle is dropped).
@@ -112,7 +115,7 @@ impl TaskRun {
         // Dekker with the task's poll (`Killable::poll`): either the task sees
         // `killed` before it polls the future again, or we see it in a poll.
         self.shared.killed.store(true, Ordering::SeqCst);
-        self.kill.cancel();
+        self.shared.waker.wake();
         if self.shared.in_poll.load(Ordering::SeqCst) {
             if self.shared.claim_exit() {
                 Killed::Abandoned
@@ -137,7 +140,6 @@ impl TaskRun {
 /// the run, see [`TaskRun::kill`]).
 pub(crate) fn spawn_task(f: &TaskFn, run: RunId, path: Arc<str>, reports: ReportSender) -> Result<TaskRun, String> {
     let stop = CancellationToken::new();
-    let kill = CancellationToken::new();
     let shared = Arc::new(Shared::default());
     let ctx = RunContext {
         run,
@@ -158,22 +160,20 @@ pub(crate) fn spawn_task(f: &TaskFn, run: RunId, path: Arc<str>, reports: Report
         path: Arc::clone(&path),
         generation: run.generation,
     };
-    let (stop2, kill2, shared2) = (stop.clone(), kill.clone(), Arc::clone(&shared));
+    let (stop2, shared2) = (stop.clone(), Arc::clone(&shared));
     tokio::spawn(
         // Nothing is reported before the user's code runs: a report would
         // wake the driver into this worker's LIFO slot (which other workers
         // cannot steal), where code that blocks at once would hold it.
         async move {
-            let reason = tokio::select! {
-                biased;
-                _ = kill2.cancelled() => ExitReason::Killed,
-                r = AssertUnwindSafe(killable).catch_unwind() => match r {
-                    Ok(Some(Ok(()))) if stop2.is_cancelled() => ExitReason::shutdown(),
-                    Ok(Some(Ok(()))) => ExitReason::Normal,
-                    Ok(Some(Err(msg))) => ExitReason::Error(msg),
-                    Ok(None) => ExitReason::Killed,
-                    Err(panic) => ExitReason::Panic(panic_message(panic.as_ref())),
-                },
+            // A Kill ends `Killable` itself (it wakes the task, which then
+            // drops the future unpolled): no second future to race with it.
+            let reason = match AssertUnwindSafe(killable).catch_unwind().await {
+                Ok(Some(Ok(()))) if stop2.is_cancelled() => ExitReason::shutdown(),
+                Ok(Some(Ok(()))) => ExitReason::Normal,
+                Ok(Some(Err(msg))) => ExitReason::Error(msg),
+                Ok(None) => ExitReason::Killed,
+                Err(panic) => ExitReason::Panic(panic_message(panic.as_ref())),
             };
             if shared2.claim_exit() {
                 let _ = reports.send((run, RunnerReport::Exited(reason)));
@@ -183,7 +183,6 @@ pub(crate) fn spawn_task(f: &TaskFn, run: RunId, path: Arc<str>, reports: Report
     );
     Ok(TaskRun {
         stop,
-        kill,
         shared,
         inbox: None,
     })
@@ -207,6 +206,9 @@ impl Future for Killable {
         let Some(fut) = this.fut.as_mut() else {
             return Poll::Ready(None);
         };
+        // Registered before `killed` is read: a Kill after that read wakes
+        // this task (AtomicWaker's protocol), so it is never missed.
+        this.shared.waker.register(cx.waker());
         this.shared.in_poll.store(true, Ordering::SeqCst);
         if this.shared.killed.load(Ordering::SeqCst) {
             this.shared.in_poll.store(false, Ordering::SeqCst);
