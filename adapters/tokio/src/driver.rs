@@ -769,8 +769,10 @@ impl Driver {
 
     fn spawn_run(&mut self, run: RunId) {
         let i = run.node.index();
-        let path: Arc<str> = self.engine.path(run.node).unwrap_or_default().into();
-        let payload = self.engine.tag(run.node).and_then(|t| self.payloads.get(t)).cloned();
+        let (payload, path) = match self.payloads.to_run(&self.engine, run.node) {
+            Some((payload, path)) => (Some(payload), path),
+            None => (None, self.engine.path(run.node).unwrap_or_default().into()),
+        };
         let handle = match payload {
             Some(Payload::Task(f)) => spawn_task(&f, run, path, self.reports_tx.clone()).map(RunHandle::Task),
             Some(Payload::InboxTask(t)) => t.spawn(run, path, self.reports_tx.clone()).map(RunHandle::Task),
