@@ -262,30 +262,33 @@ impl Driver {
     }
 
     async fn supervise(&mut self, requests: &mut Requests, reports: &mut Reports) {
-        self.engine.start(self.clock.now());
-        self.drain();
+        let now = self.clock.now();
+        self.engine.start(now);
+        self.drain_at(now);
         let mut handles_alive = true;
         while !self.engine.is_down() {
             let deadline = self.engine.poll_timeout().map(|t| self.clock.to_tokio(t));
-            let step = tokio::select! {
+            // A report's drain takes the instant the engine handled it at
+            // (one clock read per report, not one per engine call).
+            let (step, at) = tokio::select! {
                 biased;
-                Some((run, report)) = reports.recv() => {
-                    self.report(run, report);
-                    Step::Go
-                }
+                Some((run, report)) = reports.recv() => (Step::Go, Some(self.report(run, report))),
                 msg = requests.recv(), if handles_alive => match msg {
-                    Some(msg) => self.message(msg, reports).await,
+                    Some(msg) => (self.message(msg, reports).await, None),
                     None => {
                         handles_alive = false;
-                        Step::Go
+                        (Step::Go, None)
                     }
                 },
-                Some(at) = sleep_until(deadline) => self.deadline_passed(at, requests, reports).await,
+                Some(at) = sleep_until(deadline) => (self.deadline_passed(at, requests, reports).await, None),
             };
             if step == Step::Stop {
                 break;
             }
-            self.drain();
+            match at {
+                Some(now) => self.drain_at(now),
+                None => self.drain(),
+            }
         }
     }
 
@@ -372,8 +375,8 @@ impl Driver {
     async fn handle_queued(&mut self, requests: &mut Requests, reports: &mut Reports) -> Step {
         for _ in 0..reports.len() {
             let Ok((run, report)) = reports.try_recv() else { break };
-            self.report(run, report);
-            self.drain();
+            let now = self.report(run, report);
+            self.drain_at(now);
         }
         for _ in 0..requests.len() {
             let Ok(msg) = requests.try_recv() else { break };
@@ -521,7 +524,9 @@ impl Driver {
         }
     }
 
-    fn report(&mut self, run: RunId, report: RunnerReport) {
+    /// Hand a run's report to the engine; returns the instant it was
+    /// handled at (the drain that follows stamps its notices with it).
+    fn report(&mut self, run: RunId, report: RunnerReport) -> Instant {
         let now = self.clock.now();
         let input = match report {
             RunnerReport::Started => Input::Started(run),
@@ -533,7 +538,7 @@ impl Driver {
             RunnerReport::Heartbeat => Input::Heartbeat(run),
             RunnerReport::Status(text) => {
                 tracing::info!(path = %self.engine.path(run.node).unwrap_or_default(), generation = run.generation, status = %text, "status");
-                return;
+                return now;
             }
             RunnerReport::Exited(reason) => {
                 self.end_run(run);
@@ -543,6 +548,7 @@ impl Driver {
         };
         self.injected_panic.check(&self.engine, &input);
         self.engine.handle(input, now);
+        now
     }
 
     /// Tell the descriptor budget how many process children the tree has
@@ -650,8 +656,7 @@ impl Driver {
     }
 
     /// Publish the notices, then carry out the commands.
-    fn drain_once(&mut self) {
-        let now = self.clock.now();
+    fn drain_once(&mut self, now: Instant) {
         let subscribed = self.events.receiver_count() > 0;
         let debug = tracing::enabled!(tracing::Level::DEBUG);
         // The tree changed shape: a removal, or a reshaping request answered
@@ -695,12 +700,19 @@ impl Driver {
     /// commands, and record the `Started` of the task runs they spawned
     /// (which may bring more of both), until nothing is left.
     fn drain(&mut self) {
+        let now = self.clock.now();
+        self.drain_at(now);
+    }
+
+    /// [`drain`](Self::drain) right after an engine call made at `now`: its
+    /// notices, and the `Started` of the runs it spawned, take that instant
+    /// (the engine's time never goes back: `now` is the latest it saw).
+    fn drain_at(&mut self, now: Instant) {
         loop {
-            self.drain_once();
+            self.drain_once(now);
             if self.started.is_empty() {
                 return;
             }
-            let now = self.clock.now();
             // Index, not drain: the buffer keeps its capacity (no
             // allocation per restart).
             for k in 0..self.started.len() {
