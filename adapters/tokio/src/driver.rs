@@ -781,7 +781,7 @@ impl Driver {
 
     fn spawn_run(&mut self, run: RunId) {
         let i = run.node.index();
-        let (payload, path) = match self.payloads.to_run(&self.engine, run.node) {
+        let (payload, path) = match self.payloads.run_of(&self.engine, run.node) {
             Some((payload, path)) => (Some(payload), path),
             None => (None, self.engine.path(run.node).unwrap_or_default().into()),
         };

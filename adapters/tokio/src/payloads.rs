@@ -183,7 +183,7 @@ impl PayloadRegistry {
     /// What a run of the worker `node` runs, and the worker's path (built
     /// at its tag's first spawn, shared by its later runs: no allocation
     /// per restart). `None` if the node has no payload.
-    pub(crate) fn to_run(&mut self, engine: &Engine, node: NodeId) -> Option<(Payload, Arc<str>)> {
+    pub(crate) fn run_of(&mut self, engine: &Engine, node: NodeId) -> Option<(Payload, Arc<str>)> {
         let kept = self.payloads.get_mut(&engine.tag(node)?)?;
         let path = kept
             .path
