@@ -658,7 +658,9 @@ impl Driver {
     /// Publish the notices, then carry out the commands.
     fn drain_once(&mut self, now: Instant) {
         let subscribed = self.events.receiver_count() > 0;
-        let debug = tracing::enabled!(tracing::Level::DEBUG);
+        // The most verbose level any subscriber may take (one atomic load):
+        // the path is rendered for a log line only if it may be written.
+        let max_level = tracing::level_filters::LevelFilter::current();
         // The tree changed shape: a removal, or a reshaping request answered
         // (a queued `start_child` adds its node only when it runs).
         let mut reshaped = false;
@@ -673,7 +675,7 @@ impl Driver {
             );
             // The path is only rendered when something will read it.
             self.path.clear();
-            if subscribed || debug || logged_above_debug(&n) {
+            if subscribed || log_level(&n) <= max_level {
                 if let Some(node) = notice_node(&n) {
                     self.engine.write_path(node, &mut self.path);
                 }
@@ -877,17 +879,14 @@ fn notice_node(n: &Notice) -> Option<NodeId> {
     })
 }
 
-/// Whether [`log_notice`] logs `n` above debug level (so it always needs its path).
-fn logged_above_debug(n: &Notice) -> bool {
+/// The level [`log_notice`] logs `n` at.
+fn log_level(n: &Notice) -> tracing::Level {
     match n {
-        Notice::Exited(_, reason) => !reason.is_normal(),
-        Notice::Restart { .. }
-        | Notice::GiveUp { .. }
-        | Notice::Timeout { .. }
-        | Notice::Evicted { .. }
-        | Notice::SupExit { .. }
-        | Notice::TreeDown { .. } => true,
-        _ => false,
+        Notice::Exited(_, reason) if !reason.is_normal() => tracing::Level::WARN,
+        Notice::Timeout { .. } | Notice::Evicted { .. } => tracing::Level::WARN,
+        Notice::GiveUp { .. } => tracing::Level::ERROR,
+        Notice::Restart { .. } | Notice::SupExit { .. } | Notice::TreeDown { .. } => tracing::Level::INFO,
+        _ => tracing::Level::DEBUG,
     }
 }
 
