@@ -272,30 +272,33 @@ impl Driver {
     }
 
     async fn supervise(&mut self, requests: &mut Requests, reports: &mut Reports) {
-        self.engine.start(self.clock.now());
-        self.drain();
+        let now = self.clock.now();
+        self.engine.start(now);
+        self.drain_at(now);
         let mut handles_alive = true;
         while !self.engine.is_down() {
             let deadline = self.engine.poll_timeout().map(|t| self.clock.to_tokio(t));
-            let step = tokio::select! {
+            // A report's drain takes the instant the engine handled it at
+            // (one clock read per report, not one per engine call).
+            let (step, at) = tokio::select! {
                 biased;
-                Some((run, report)) = reports.recv() => {
-                    self.report(run, report);
-                    Step::Go
-                }
+                Some((run, report)) = reports.recv() => (Step::Go, Some(self.report(run, report))),
                 msg = requests.recv(), if handles_alive => match msg {
-                    Some(msg) => self.message(msg, reports).await,
+                    Some(msg) => (self.message(msg, reports).await, None),
                     None => {
                         handles_alive = false;
-                        Step::Go
+                        (Step::Go, None)
                     }
                 },
-                Some(at) = sleep_until(deadline) => self.deadline_passed(at, requests, reports).await,
+                Some(at) = sleep_until(deadline) => (self.deadline_passed(at, requests, reports).await, None),
             };
             if step == Step::Stop {
                 break;
             }
-            self.drain();
+            match at {
+                Some(now) => self.drain_at(now),
+                None => self.drain(),
+            }
         }
     }
 
@@ -429,8 +432,8 @@ impl Driver {
     async fn handle_queued(&mut self, requests: &mut Requests, reports: &mut Reports) -> Step {
         for _ in 0..reports.len() {
             let Ok((run, report)) = reports.try_recv() else { break };
-            self.report(run, report);
-            self.drain();
+            let now = self.report(run, report);
+            self.drain_at(now);
         }
         for _ in 0..requests.len() {
             let Ok(msg) = requests.try_recv() else { break };
@@ -580,7 +583,9 @@ impl Driver {
         }
     }
 
-    fn report(&mut self, run: RunId, report: RunnerReport) {
+    /// Hand a run's report to the engine; returns the instant it was
+    /// handled at (the drain that follows stamps its notices with it).
+    fn report(&mut self, run: RunId, report: RunnerReport) -> Instant {
         let now = self.clock.now();
         let input = match report {
             RunnerReport::Started => Input::Started(run),
@@ -592,7 +597,7 @@ impl Driver {
             RunnerReport::Heartbeat => Input::Heartbeat(run),
             RunnerReport::Status(text) => {
                 tracing::info!(path = %self.engine.path(run.node).unwrap_or_default(), generation = run.generation, status = %text, "status");
-                return;
+                return now;
             }
             RunnerReport::Exited(reason) => {
                 self.end_run(run);
@@ -605,6 +610,7 @@ impl Driver {
         if started {
             self.register_with_monitors(run);
         }
+        now
     }
 
     /// A run is up (the engine has its `Started`): tell the monitors that
@@ -733,10 +739,11 @@ impl Driver {
     }
 
     /// Publish the notices, then carry out the commands.
-    fn drain_once(&mut self) {
-        let now = self.clock.now();
+    fn drain_once(&mut self, now: Instant) {
         let subscribed = self.events.receiver_count() > 0;
-        let debug = tracing::enabled!(tracing::Level::DEBUG);
+        // The most verbose level any subscriber may take (one atomic load):
+        // the path is rendered for a log line only if it may be written.
+        let max_level = tracing::level_filters::LevelFilter::current();
         // The tree changed shape: a removal, or a reshaping request answered
         // (a queued `start_child` adds its node only when it runs).
         let mut reshaped = false;
@@ -751,7 +758,7 @@ impl Driver {
             );
             // The path is only rendered when something will read it.
             self.path.clear();
-            if subscribed || debug || logged_above_debug(&n) {
+            if subscribed || log_level(&n) <= max_level {
                 if let Some(node) = notice_node(&n) {
                     self.engine.write_path(node, &mut self.path);
                 }
@@ -781,12 +788,19 @@ impl Driver {
     /// commands, and record the `Started` of the task runs they spawned
     /// (which may bring more of both), until nothing is left.
     fn drain(&mut self) {
+        let now = self.clock.now();
+        self.drain_at(now);
+    }
+
+    /// [`drain`](Self::drain) right after an engine call made at `now`: its
+    /// notices, and the `Started` of the runs it spawned, take that instant
+    /// (the engine's time never goes back: `now` is the latest it saw).
+    fn drain_at(&mut self, now: Instant) {
         loop {
-            self.drain_once();
+            self.drain_once(now);
             if self.started.is_empty() {
                 return;
             }
-            let now = self.clock.now();
             // Index, not drain: the buffer keeps its capacity (no
             // allocation per restart).
             for k in 0..self.started.len() {
@@ -857,8 +871,10 @@ impl Driver {
 
     fn spawn_run(&mut self, run: RunId) {
         let i = run.node.index();
-        let path: Arc<str> = self.engine.path(run.node).unwrap_or_default().into();
-        let payload = self.engine.tag(run.node).and_then(|t| self.payloads.get(t)).cloned();
+        let (payload, path) = match self.payloads.run_of(&self.engine, run.node) {
+            Some((payload, path)) => (Some(payload), path),
+            None => (None, self.engine.path(run.node).unwrap_or_default().into()),
+        };
         let handle = match payload {
             Some(Payload::Task(f)) => {
                 self.monitors.spawning(run, false, &path);
@@ -943,17 +959,14 @@ fn notice_node(n: &Notice) -> Option<NodeId> {
     })
 }
 
-/// Whether [`log_notice`] logs `n` above debug level (so it always needs its path).
-fn logged_above_debug(n: &Notice) -> bool {
+/// The level [`log_notice`] logs `n` at.
+fn log_level(n: &Notice) -> tracing::Level {
     match n {
-        Notice::Exited(_, reason) => !reason.is_normal(),
-        Notice::Restart { .. }
-        | Notice::GiveUp { .. }
-        | Notice::Timeout { .. }
-        | Notice::Evicted { .. }
-        | Notice::SupExit { .. }
-        | Notice::TreeDown { .. } => true,
-        _ => false,
+        Notice::Exited(_, reason) if !reason.is_normal() => tracing::Level::WARN,
+        Notice::Timeout { .. } | Notice::Evicted { .. } => tracing::Level::WARN,
+        Notice::GiveUp { .. } => tracing::Level::ERROR,
+        Notice::Restart { .. } | Notice::SupExit { .. } | Notice::TreeDown { .. } => tracing::Level::INFO,
+        _ => tracing::Level::DEBUG,
     }
 }
 

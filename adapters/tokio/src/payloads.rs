@@ -87,10 +87,27 @@ pub(crate) fn used_by(spec: &ChildSpec, list: &dyn Fn(usize) -> Option<Payload>)
 #[must_use = "a grant must be anchored or released, or its payloads stay forever"]
 pub(crate) struct Grant(Range<u64>);
 
+/// A registered payload, with the path of the worker its tag names once a
+/// run of it was spawned.
+struct Kept {
+    payload: Payload,
+    /// The worker's path, rendered at its first spawn: a tag names one
+    /// worker of one spec, at one path (a nested supervisor's restart builds
+    /// its workers again at the same paths; a new spec, or a new child,
+    /// gets new tags), so every later run shares it.
+    path: Option<Arc<str>>,
+}
+
+impl Kept {
+    fn new(payload: Payload) -> Self {
+        Kept { payload, path: None }
+    }
+}
+
 /// The payloads of every spec the engine may still start a worker from.
 #[derive(Default)]
 pub(crate) struct PayloadRegistry {
-    payloads: BTreeMap<u64, Payload>,
+    payloads: BTreeMap<u64, Kept>,
     next_tag: u64,
     /// The node whose removal, or new spec, ends a grant, with its parent.
     anchors: BTreeMap<NodeId, (NodeId, Grant)>,
@@ -137,7 +154,7 @@ impl PayloadRegistry {
                 let tag = self.next_tag;
                 self.next_tag = self.next_tag.saturating_add(1);
                 if let Some(p) = given(spec.tag) {
-                    self.payloads.insert(tag, p);
+                    self.payloads.insert(tag, Kept::new(p));
                 }
                 spec.tag = tag;
             }
@@ -146,7 +163,7 @@ impl PayloadRegistry {
                     Some(pool @ Payload::Pool(_)) => {
                         let tag = self.next_tag;
                         self.next_tag = self.next_tag.saturating_add(1);
-                        self.payloads.insert(tag, pool);
+                        self.payloads.insert(tag, Kept::new(pool));
                         spec.tag = tag;
                     }
                     _ => spec.tag = NO_PAYLOAD,
@@ -160,7 +177,19 @@ impl PayloadRegistry {
 
     /// What the worker with `tag` runs.
     pub(crate) fn get(&self, tag: u64) -> Option<&Payload> {
-        self.payloads.get(&tag)
+        self.payloads.get(&tag).map(|k| &k.payload)
+    }
+
+    /// What a run of the worker `node` runs, and the worker's path (built
+    /// at its tag's first spawn, shared by its later runs: no allocation
+    /// per restart). `None` if the node has no payload.
+    pub(crate) fn run_of(&mut self, engine: &Engine, node: NodeId) -> Option<(Payload, Arc<str>)> {
+        let kept = self.payloads.get_mut(&engine.tag(node)?)?;
+        let path = kept
+            .path
+            .get_or_insert_with(|| engine.path(node).unwrap_or_default().into());
+        debug_assert_eq!(Some(&**path), engine.path(node).as_deref(), "a tag names one path");
+        Some((kept.payload.clone(), Arc::clone(path)))
     }
 
     /// The payload of `node` (a worker's, or a pool supervisor's); none for

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::Poll;
 
-use futures_util::FutureExt;
+use futures_util::task::AtomicWaker;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 use vigil_core::{ExitReason, RunId};
@@ -41,11 +41,22 @@ where
     })
 }
 
-/// What the driver and the task of one run share.
-#[derive(Debug, Default)]
+/// What the driver and the task of one run share (one allocation per run:
+/// the spawned future holds only the user's future and this).
+#[derive(Debug)]
 struct Shared {
+    run: RunId,
+    /// The worker's path, for the log of an abandoned run.
+    path: Arc<str>,
+    /// The run's stop signal (its [`RunContext`] holds a clone).
+    stop: CancellationToken,
+    /// Where the task reports the run's `Exited`.
+    reports: ReportSender,
     /// The driver ordered a Kill.
     killed: AtomicBool,
+    /// The task's waker, registered at each poll: a Kill wakes the task so
+    /// that it drops the future (between polls) and reports `killed`.
+    waker: AtomicWaker,
     /// The task is inside a poll of the user's future right now.
     in_poll: AtomicBool,
     /// Someone reported (or is reporting) the run's `Exited`.
@@ -63,8 +74,6 @@ impl Shared {
 /// one task run.
 #[derive(Debug)]
 pub(crate) struct TaskRun {
-    stop: CancellationToken,
-    kill: CancellationToken,
     shared: Arc<Shared>,
     /// The child's inbox, if it has one: this run receives from it until
     /// its stop, its kill, or its teardown (when this handle is dropped).
@@ -96,7 +105,7 @@ impl TaskRun {
     /// Ask the run to stop: its stop token fires, and it receives nothing
     /// more from its inbox (what is queued stays for the next run).
     pub(crate) fn stop(&self) {
-        self.stop.cancel();
+        self.shared.stop.cancel();
         if let Some(inbox) = &self.inbox {
             inbox.stop();
         }
@@ -109,10 +118,10 @@ impl TaskRun {
         if let Some(inbox) = &self.inbox {
             inbox.end();
         }
-        // Dekker with the task's poll (`Killable::poll`): either the task sees
+        // Dekker with the task's poll (`TaskBody::poll_user`): either the task sees
         // `killed` before it polls the future again, or we see it in a poll.
         self.shared.killed.store(true, Ordering::SeqCst);
-        self.kill.cancel();
+        self.shared.waker.wake();
         if self.shared.in_poll.load(Ordering::SeqCst) {
             if self.shared.claim_exit() {
                 Killed::Abandoned
@@ -137,8 +146,6 @@ impl TaskRun {
 /// the run, see [`TaskRun::kill`]).
 pub(crate) fn spawn_task(f: &TaskFn, run: RunId, path: Arc<str>, reports: ReportSender) -> Result<TaskRun, String> {
     let stop = CancellationToken::new();
-    let kill = CancellationToken::new();
-    let shared = Arc::new(Shared::default());
     let ctx = RunContext {
         run,
         path: Arc::clone(&path),
@@ -152,77 +159,94 @@ pub(crate) fn spawn_task(f: &TaskFn, run: RunId, path: Arc<str>, reports: Report
         Err(panic) => return Err(format!("its closure panicked: {}", panic_message(panic.as_ref()))),
     };
     let span = tracing::info_span!("child", path = %path, generation = run.generation);
-    let killable = Killable {
-        fut: Some(fut),
-        shared: Arc::clone(&shared),
-        path: Arc::clone(&path),
-        generation: run.generation,
-    };
-    let (stop2, kill2, shared2) = (stop.clone(), kill.clone(), Arc::clone(&shared));
+    let shared = Arc::new(Shared {
+        run,
+        path,
+        stop,
+        reports,
+        killed: AtomicBool::new(false),
+        waker: AtomicWaker::new(),
+        in_poll: AtomicBool::new(false),
+        exit_claimed: AtomicBool::new(false),
+    });
+    // Nothing is reported before the user's code runs: a report would wake
+    // the driver into this worker's LIFO slot (which other workers cannot
+    // steal), where code that blocks at once would hold it.
     tokio::spawn(
-        // Nothing is reported before the user's code runs: a report would
-        // wake the driver into this worker's LIFO slot (which other workers
-        // cannot steal), where code that blocks at once would hold it.
-        async move {
-            let reason = tokio::select! {
-                biased;
-                _ = kill2.cancelled() => ExitReason::Killed,
-                r = AssertUnwindSafe(killable).catch_unwind() => match r {
-                    Ok(Some(Ok(()))) if stop2.is_cancelled() => ExitReason::shutdown(),
-                    Ok(Some(Ok(()))) => ExitReason::Normal,
-                    Ok(Some(Err(msg))) => ExitReason::Error(msg),
-                    Ok(None) => ExitReason::Killed,
-                    Err(panic) => ExitReason::Panic(panic_message(panic.as_ref())),
-                },
-            };
-            if shared2.claim_exit() {
-                let _ = reports.send((run, RunnerReport::Exited(reason)));
-            }
+        TaskBody {
+            fut: Some(fut),
+            shared: Arc::clone(&shared),
         }
         .instrument(span),
     );
-    Ok(TaskRun {
-        stop,
-        kill,
-        shared,
-        inbox: None,
-    })
+    Ok(TaskRun { shared, inbox: None })
 }
 
-/// The user's future, dropped instead of polled once the run is killed, and
-/// telling the driver (through [`Shared::in_poll`]) when it is being polled.
-struct Killable {
+/// The spawned future of one run: the user's future, dropped instead of
+/// polled once the run is killed (a Kill wakes it, see [`TaskRun::kill`]),
+/// telling the driver (through [`Shared::in_poll`]) when it is being polled,
+/// and reporting the run's one `Exited` when it ends (unless the driver
+/// abandoned it and reported it). Written by hand, not as an `async` block
+/// around combinators: tokio moves the future into its task cell, and this
+/// one is two words.
+struct TaskBody {
     fut: Option<TaskFuture>,
     shared: Arc<Shared>,
-    path: Arc<str>,
-    generation: u64,
 }
 
-impl Future for Killable {
-    /// `None`: killed between polls (the future was dropped unpolled).
-    type Output = Option<Result<(), String>>;
+impl Future for TaskBody {
+    type Output = ();
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
-        let this = &mut *self;
-        let Some(fut) = this.fut.as_mut() else {
+    fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<()> {
+        let reason = match std::panic::catch_unwind(AssertUnwindSafe(|| self.poll_user(cx))) {
+            Ok(Poll::Pending) => return Poll::Pending,
+            Ok(Poll::Ready(Some(Ok(())))) if self.shared.stop.is_cancelled() => ExitReason::shutdown(),
+            Ok(Poll::Ready(Some(Ok(())))) => ExitReason::Normal,
+            Ok(Poll::Ready(Some(Err(msg)))) => ExitReason::Error(msg),
+            Ok(Poll::Ready(None)) => ExitReason::Killed,
+            Err(panic) => ExitReason::Panic(panic_message(panic.as_ref())),
+        };
+        // The user's future goes before the report (what it holds is free
+        // for the next run); a panic in its drop loses nothing.
+        let fut = self.fut.take();
+        let _ = std::panic::catch_unwind(AssertUnwindSafe(move || drop(fut)));
+        if self.shared.claim_exit() {
+            let _ = self
+                .shared
+                .reports
+                .send((self.shared.run, RunnerReport::Exited(reason)));
+        }
+        Poll::Ready(())
+    }
+}
+
+impl TaskBody {
+    /// Poll the user's future unless the run was killed. `Ready(None)`:
+    /// killed (between polls, or abandoned in the poll that just returned).
+    fn poll_user(&mut self, cx: &mut std::task::Context<'_>) -> Poll<Option<Result<(), String>>> {
+        let Some(fut) = self.fut.as_mut() else {
             return Poll::Ready(None);
         };
-        this.shared.in_poll.store(true, Ordering::SeqCst);
-        if this.shared.killed.load(Ordering::SeqCst) {
-            this.shared.in_poll.store(false, Ordering::SeqCst);
-            this.fut = None;
+        let shared = &*self.shared;
+        // Registered before `killed` is read: a Kill after that read wakes
+        // this task (AtomicWaker's protocol), so it is never missed.
+        shared.waker.register(cx.waker());
+        // Dekker with `TaskRun::kill`: either we see `killed` here, or it
+        // sees `in_poll`.
+        shared.in_poll.store(true, Ordering::SeqCst);
+        if shared.killed.load(Ordering::SeqCst) {
+            shared.in_poll.store(false, Ordering::SeqCst);
             return Poll::Ready(None);
         }
         // A panic unwinds through here; `in_poll` then stays set, which only
         // matters to a Kill racing with the panic's report (either reports).
         let polled = fut.as_mut().poll(cx);
-        this.shared.in_poll.store(false, Ordering::SeqCst);
-        if this.shared.killed.load(Ordering::SeqCst) && this.shared.exit_claimed.load(Ordering::SeqCst) {
+        shared.in_poll.store(false, Ordering::SeqCst);
+        if shared.killed.load(Ordering::SeqCst) && shared.exit_claimed.load(Ordering::SeqCst) {
             // The driver abandoned this run while it was stuck in that poll.
-            this.fut = None;
             tracing::warn!(
-                path = &*this.path,
-                generation = this.generation,
+                path = &*shared.path,
+                generation = shared.run.generation,
                 "an abandoned task run returned from its blocking poll; its future is dropped now"
             );
             return Poll::Ready(None);

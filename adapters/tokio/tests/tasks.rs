@@ -78,6 +78,45 @@ async fn a_panicking_task_exits_with_reason_panic_and_its_message() {
     sup.shutdown().await;
 }
 
+/// Panics when dropped: the user's future holds one.
+struct PanicsOnDrop;
+
+impl Drop for PanicsOnDrop {
+    fn drop(&mut self) {
+        panic!("a drop that panics");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_killed_future_whose_drop_panics_is_still_reported_killed_and_the_tree_ends() {
+    let sup = Tree::new(SupervisorSpec::new())
+        .task(
+            ChildSpec::worker("w").shutdown(Shutdown::Timeout(Duration::from_secs(1))),
+            |_ctx| {
+                let guard = PanicsOnDrop;
+                async move {
+                    let _guard = guard;
+                    std::future::pending::<()>().await;
+                    Ok::<(), String>(())
+                }
+            },
+        )
+        .start()
+        .unwrap();
+    let mut ev = sup.events();
+    until(&mut ev, |e| matches!(e.kind, EventKind::Started { .. })).await;
+    let s = sup.clone();
+    tokio::spawn(async move { s.shutdown().await });
+    until(&mut ev, |e| matches!(e.kind, EventKind::Kill { .. })).await;
+    // The kill drops the future between polls; its drop panics. The run
+    // still reports its one exit, `killed` (the reason it ended).
+    let e = until(&mut ev, |e| exited(e, "w").is_some()).await;
+    assert_eq!(exited(&e, "w"), Some(ExitReason::Killed));
+    tokio::time::timeout(Duration::from_secs(60), sup.wait())
+        .await
+        .expect("the tree ended");
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_transient_task_that_returns_ok_is_not_restarted() {
     let sup = Tree::new(SupervisorSpec::new())
