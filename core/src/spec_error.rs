@@ -72,6 +72,10 @@ pub enum SpecErrorKind {
     /// startup_timeout on a worker whose readiness is `immediate`.
     #[error("startup_timeout needs readiness = notify")]
     StartupTimeoutWithoutNotify,
+    /// A supervisor's spec given for a child that runs code of its own (an
+    /// adapter's task, process or thread): it must be a worker's.
+    #[error("this child runs code of its own: its spec must be a worker's (`ChildSpec::worker`), not a supervisor's")]
+    NotAWorker,
     /// A worker-only field on a supervisor child.
     #[error("`{field}` applies to workers only, not to supervisors")]
     WorkerOnly {

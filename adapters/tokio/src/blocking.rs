@@ -16,11 +16,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Duration;
 
-use vigil_core::{ChildSpec, ExitReason, Reply, Request, RequestError, RunId};
+use vigil_core::{ChildSpec, ExitReason, Reply, RequestError, RunId};
 
 use crate::builder::{Children, Tree};
 use crate::handle::{TreeHandle, TreeStatus};
-use crate::payloads::{ByTag, Payload};
+use crate::payloads::Payload;
 use crate::report::{ReportSender, RunnerReport};
 use crate::task::{panic_message, Killed};
 
@@ -418,12 +418,7 @@ impl TreeHandle {
         F: Fn(BlockingContext) -> Result<(), E> + Send + Sync + 'static,
         E: std::fmt::Display,
     {
-        let request = Request::StartChild {
-            parent: parent.to_owned(),
-            spec: spec.tag(0),
-        };
-        self.call(ByTag::from([(0, blocking_payload(options, f))]), request)
-            .await
+        self.start_worker(parent, spec, blocking_payload(options, f)).await
     }
 
     /// How many abandoned blocking runs still have a thread running (their

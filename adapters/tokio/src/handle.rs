@@ -3,7 +3,7 @@
 use std::future::Future;
 
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
-use vigil_core::{ChildSpec, ExitReason, Outcome, Reply, Request, RequestError};
+use vigil_core::{ChildSpec, ExitReason, Outcome, Reply, Request, RequestError, SpecError, SpecErrorKind};
 
 use crate::context::RunContext;
 use crate::driver_panic::DriverPanic;
@@ -115,11 +115,7 @@ impl TreeHandle {
         Fut: Future<Output = Result<(), E>> + Send + 'static,
         E: std::fmt::Display + Send + 'static,
     {
-        let request = Request::StartChild {
-            parent: parent.to_owned(),
-            spec: spec.tag(0),
-        };
-        self.call(ByTag::from([(0, Payload::Task(task_fn(f)))]), request).await
+        self.start_worker(parent, spec, Payload::Task(task_fn(f))).await
     }
 
     /// Add an OS process worker under the supervisor at `parent` (`""`: the
@@ -143,11 +139,31 @@ impl TreeHandle {
         spec: ChildSpec,
         process: ProcessSpec,
     ) -> Result<Reply, RequestError> {
+        self.start_worker(parent, spec, Payload::Process(process)).await
+    }
+
+    /// Start a dynamic worker that runs `payload`: every `start_*` of one
+    /// worker goes through here. A supervisor's spec is refused (it would
+    /// run nothing of what was given): `BadSpec` with
+    /// [`SpecErrorKind::NotAWorker`](vigil_core::SpecErrorKind::NotAWorker).
+    pub(crate) async fn start_worker(
+        &self,
+        parent: &str,
+        spec: ChildSpec,
+        payload: Payload,
+    ) -> Result<Reply, RequestError> {
+        if spec.is_supervisor() {
+            let path = crate::inbox::child_path(parent, &spec.name);
+            return Err(RequestError::BadSpec(SpecError {
+                path,
+                kind: SpecErrorKind::NotAWorker,
+            }));
+        }
         let request = Request::StartChild {
             parent: parent.to_owned(),
             spec: spec.tag(0),
         };
-        self.call(ByTag::from([(0, Payload::Process(process))]), request).await
+        self.call(ByTag::from([(0, payload)]), request).await
     }
 
     /// Add a whole subtree of OS processes under `parent` and start it: `spec`

@@ -21,14 +21,14 @@ use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 
-use vigil_core::{ChildKind, ChildSpec, Engine, NodeId, Notice, Reply, Request, RequestError, RunId};
+use vigil_core::{ChildKind, ChildSpec, Engine, NodeId, Notice, Reply, RequestError, RunId};
 
 use crate::builder::{Children, Tree};
 use crate::child_ref::ChildRef;
 use crate::context::RunContext;
 use crate::handle::TreeHandle;
 use crate::mailbox::{Mailbox, RunGate, Take};
-use crate::payloads::{ByTag, Payload, PayloadRegistry};
+use crate::payloads::{Payload, PayloadRegistry};
 use crate::report::ReportSender;
 use crate::task::{spawn_task, task_fn, TaskFn, TaskRun};
 
@@ -462,11 +462,7 @@ impl TreeHandle {
         let cell = InboxCell::new(capacity);
         let child = cell.child_ref(&path);
         let payload = Payload::InboxTask(InboxTask::new(cell, f));
-        let request = Request::StartChild {
-            parent: parent.to_owned(),
-            spec: spec.tag(0),
-        };
-        let _: Reply = self.call(ByTag::from([(0, payload)]), request).await?;
+        let _: Reply = self.start_worker(parent, spec, payload).await?;
         Ok(child)
     }
 }

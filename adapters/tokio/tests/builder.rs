@@ -178,3 +178,50 @@ async fn a_hostile_nesting_is_refused_and_dropped_without_overflow() {
     }
     drop(unused);
 }
+
+/// The dynamic twin of `NotAWorker`: a supervisor's spec given to a
+/// `start_*` of one worker is refused, naming the path, and nothing is added
+/// (it used to start an empty supervisor and drop the code).
+#[tokio::test(start_paused = true)]
+async fn a_dynamic_worker_given_a_supervisor_spec_is_refused_and_nothing_is_added() {
+    use vigil_core::{Reply, Request, RequestError};
+    use vigil_tokio::{BlockingOptions, ProcessSpec};
+
+    let tree = Tree::new(SupervisorSpec::new())
+        .task(ChildSpec::worker("a"), idle)
+        .start()
+        .expect("valid tree");
+    let sup = || ChildSpec::supervisor("x", SupervisorSpec::new());
+    let refused = |r: Result<Reply, RequestError>| match r {
+        Err(RequestError::BadSpec(e)) => (e.path, e.kind),
+        other => panic!("refused, not {other:?}"),
+    };
+    let expected = ("x".to_owned(), SpecErrorKind::NotAWorker);
+    assert_eq!(refused(tree.start_task("", sup(), idle).await), expected);
+    assert_eq!(
+        refused(tree.start_process("", sup(), ProcessSpec::new(["true"])).await),
+        expected
+    );
+    let blocking = tree
+        .start_blocking("", sup(), BlockingOptions::new(), |_ctx| Ok::<(), String>(()))
+        .await;
+    assert_eq!(refused(blocking), expected);
+    let with_inbox = tree
+        .start_task_with_inbox(
+            "",
+            sup(),
+            std::num::NonZeroUsize::MIN,
+            |_ctx, _inbox: vigil_tokio::Inbox<u8>| async { Ok::<(), String>(()) },
+        )
+        .await;
+    match with_inbox {
+        Err(RequestError::BadSpec(e)) => assert_eq!((e.path, e.kind), expected),
+        other => panic!("refused, not {:?}", other.map(|_| ())),
+    }
+    let children = tree.request(Request::WhichChildren { path: String::new() }).await;
+    let Ok(Reply::Children(list)) = children else {
+        panic!("{children:?}")
+    };
+    assert_eq!(list.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["a"]);
+    assert!(tree.shutdown().await.is_normal());
+}
