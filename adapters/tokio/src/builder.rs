@@ -309,6 +309,13 @@ impl Children {
                 }
                 (Node::Pool(pool), ChildKind::Supervisor(spec)) => {
                     refuse_listed_children(&path, spec)?;
+                    if let Payload::Pool(p) = &pool {
+                        // Its children run the pool's task: a worker's spec.
+                        if p.template().is_supervisor() {
+                            let path = join(&path, &p.template().name);
+                            return Err(BuildError::NotAWorker { path });
+                        }
+                    }
                     child.tag = payloads.len() as u64;
                     payloads.push(pool);
                 }

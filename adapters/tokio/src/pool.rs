@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use tokio::sync::oneshot;
-use vigil_core::{ChildKind, ChildSpec, Engine, NodeId, Notice, Reply, Request, RequestError};
+use vigil_core::{ChildSpec, Engine, NodeId, Notice, Reply, Request, RequestError};
 
 use crate::builder::{Children, Tree};
 use crate::child_ref::ChildRef;
@@ -253,6 +253,8 @@ pub(crate) trait PoolPort: Send + Sync {
     fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
     /// The pool's type, for a wrong-type error.
     fn type_name(&self) -> &'static str;
+    /// The spec its children are made from (checked by `Tree::start`).
+    fn template(&self) -> &ChildSpec;
 }
 
 impl<A: Send + Sync + 'static, M: Send + 'static> PoolPort for PoolShared<A, M> {
@@ -266,6 +268,10 @@ impl<A: Send + Sync + 'static, M: Send + 'static> PoolPort for PoolShared<A, M> 
 
     fn type_name(&self) -> &'static str {
         std::any::type_name::<Pool<A, M>>()
+    }
+
+    fn template(&self) -> &ChildSpec {
+        &self.template
     }
 }
 
@@ -431,9 +437,6 @@ pub enum PoolError {
     /// The pool this ref was taken from was deleted or given another spec.
     #[error("pool `{0}` is gone: it was deleted or replaced")]
     Gone(String),
-    /// The pool's template is a supervisor; a pool's children are tasks.
-    #[error("the template of pool `{0}` is a supervisor spec; use ChildSpec::worker")]
-    TemplateNotAWorker(String),
     /// [`PoolRef::terminate`] was given a path that is not a child of this pool.
     #[error("`{child}` is not a child of pool `{pool}`")]
     NotInPool {
@@ -531,10 +534,8 @@ impl<A: Send + Sync + 'static, M: Send + 'static> PoolRef<A, M> {
     /// [`ChildRef`]. See [`Pool`] for the child's name and what counts
     /// against `max_children`.
     pub async fn start(&self, args: A) -> Result<PoolChild<M>, PoolError> {
+        // A supervisor's template was refused by `Tree::start` (`NotAWorker`).
         let template = &self.shared.template;
-        if matches!(template.kind, ChildKind::Supervisor(_)) {
-            return Err(PoolError::TemplateNotAWorker(self.path.to_string()));
-        }
         let n = self.shared.next.fetch_add(1, Ordering::Relaxed);
         let mut spec = template.clone();
         spec.name = format!("{}-{n}", template.name);

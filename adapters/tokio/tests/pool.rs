@@ -299,13 +299,8 @@ async fn a_pool_with_inboxes_hands_out_each_childs_ref_which_survives_its_restar
 }
 
 #[tokio::test(start_paused = true)]
-async fn lookups_and_starts_say_what_is_wrong() {
-    let (tx, _runs) = mpsc::unbounded_channel();
-    let tree = idle_pool(5, tx)
-        .task(ChildSpec::worker("plain"), |ctx| async move {
-            ctx.stopped().await;
-            Ok::<(), String>(())
-        })
+async fn a_pool_whose_template_is_a_supervisor_is_refused_before_anything_starts() {
+    let err = Tree::new(root())
         .pool(
             ChildSpec::supervisor("bad", SupervisorSpec::new()),
             Pool::new(
@@ -314,6 +309,19 @@ async fn lookups_and_starts_say_what_is_wrong() {
                 |_ctx, _: ()| async { Ok::<(), String>(()) },
             ),
         )
+        .start()
+        .unwrap_err();
+    assert_eq!(err, BuildError::NotAWorker { path: "bad/sub".into() });
+}
+
+#[tokio::test(start_paused = true)]
+async fn lookups_and_starts_say_what_is_wrong() {
+    let (tx, _runs) = mpsc::unbounded_channel();
+    let tree = idle_pool(5, tx)
+        .task(ChildSpec::worker("plain"), |ctx| async move {
+            ctx.stopped().await;
+            Ok::<(), String>(())
+        })
         .start()
         .unwrap();
     assert_eq!(
@@ -340,11 +348,6 @@ async fn lookups_and_starts_say_what_is_wrong() {
         tree.pool::<u32, u64>("jobs").await,
         Err(PoolRefError::WrongType { .. })
     ));
-    let bad: PoolRef<()> = tree.pool("bad").await.unwrap();
-    assert_eq!(
-        bad.start(()).await.unwrap_err(),
-        PoolError::TemplateNotAWorker("bad".into())
-    );
     let pool = jobs(&tree).await;
     for outside in ["plain", "jobs", "jobs/", "jobsx/job-1", "jobs/job-1/x"] {
         assert!(
