@@ -29,14 +29,7 @@ pub(crate) async fn dispatch(shared: &Arc<Shared>, conn: &mut Conn, envelope: En
     let sup = &shared.sup;
     let line = match op {
         Op::Status {} => status_answer(shared, &id).await,
-        Op::Tree {} => {
-            #[derive(serde::Serialize)]
-            struct TreeAnswer {
-                children: Vec<status::TreeNode>,
-            }
-            let r = status::tree(sup).await.map(|children| TreeAnswer { children });
-            reply::result(&id, &r)
-        }
+        Op::Tree {} => tree_answer(sup, &id).await,
         Op::WhichChildren { path } => {
             let r = sup.request(Request::WhichChildren { path }).await;
             reply::result(&id, &r.map(reply_value).map_err(Failure::from))
@@ -48,13 +41,7 @@ pub(crate) async fn dispatch(shared: &Arc<Shared>, conn: &mut Conn, envelope: En
         Op::Start { path } => engine(shared, &id, Request::RestartChild { path }).await,
         Op::Stop { path } => engine(shared, &id, Request::TerminateChild { path }).await,
         Op::Delete { path } => engine(shared, &id, Request::DeleteChild { path }).await,
-        Op::Restart { path } => {
-            let stopped = sup.request(Request::TerminateChild { path: path.clone() }).await;
-            match stopped {
-                Ok(_) => engine(shared, &id, Request::RestartChild { path }).await,
-                Err(e) => reply::error(&id, &e.into()),
-            }
-        }
+        Op::Restart { path } => restart_answer(shared, &id, path).await,
         Op::RestartAll { path, rolling } => {
             let mode = if rolling {
                 RestartAllMode::Rolling
@@ -66,14 +53,7 @@ pub(crate) async fn dispatch(shared: &Arc<Shared>, conn: &mut Conn, envelope: En
         Op::Shutdown {} => shutdown_answer(sup, &id),
         Op::Subscribe { trace, runs } => {
             if runs && !shared.runs.is_attached() {
-                reply::error(
-                    &id,
-                    &Failure::new(
-                        "unavailable",
-                        "this server was not given to the tree when it started (Tree::control), so it is told \
-                         nothing about runs",
-                    ),
-                )
+                reply::error(&id, &runs_unavailable())
             } else {
                 subscribe(shared, conn, id, trace, runs);
                 return;
@@ -124,6 +104,33 @@ pub(crate) async fn dispatch(shared: &Arc<Shared>, conn: &mut Conn, envelope: En
     };
     // A client that went away only loses its own answer.
     let _ = conn.out.send(line).await;
+}
+
+/// `tree`: the whole tree, nested.
+async fn tree_answer(sup: &crate::TreeHandle, id: &Option<WireId>) -> bytes::Bytes {
+    #[derive(serde::Serialize)]
+    struct TreeAnswer {
+        children: Vec<status::TreeNode>,
+    }
+    let r = status::tree(sup).await.map(|children| TreeAnswer { children });
+    reply::result(id, &r)
+}
+
+/// `restart`: stop the child, then start it again.
+async fn restart_answer(shared: &Arc<Shared>, id: &Option<WireId>, path: String) -> bytes::Bytes {
+    let stopped = shared.sup.request(Request::TerminateChild { path: path.clone() }).await;
+    match stopped {
+        Ok(_) => engine(shared, id, Request::RestartChild { path }).await,
+        Err(e) => reply::error(id, &e.into()),
+    }
+}
+
+/// Why `subscribe` with `runs` is refused by a server the tree was not given.
+fn runs_unavailable() -> Failure {
+    Failure::new(
+        "unavailable",
+        "this server was not given to the tree when it started (Tree::control), so it is told nothing about runs",
+    )
 }
 
 /// `shutdown`: answered once the request is made; the tree, and this
