@@ -72,7 +72,6 @@ impl SimWorker {
     }
 
     /// Its behaviour model.
-    #[must_use]
     pub fn model(&self) -> &SimBehaviour {
         &self.model
     }
