@@ -181,10 +181,11 @@ pub fn sim(args: SimArgs) -> ExitCode {
     }
 }
 
-/// The tree `vigil sim` simulates: the config's, each worker with its `sim`
-/// table.
-fn sim_tree(cfg: &vigil_config::TreeConfig) -> Result<SimTree, vigil_sim::AttachError> {
-    SimTree::from_config(cfg)
+/// The tree `vigil sim` simulates: the config is one way to build a `Tree`
+/// (the same value `vigil run` starts), simulated with each worker's `sim`
+/// table as its model.
+fn sim_tree(cfg: &vigil_config::TreeConfig) -> Result<SimTree, vigil_tokio::SimulationError> {
+    vigil_tokio::Tree::from_config(cfg).simulation(&cfg.source, &vigil_sim::SimModels::from_config(cfg))
 }
 
 fn bad_input(e: &dyn std::fmt::Display) -> ExitCode {
