@@ -71,7 +71,10 @@ impl Target {
 
 impl SimModels {
     /// No models yet.
-    #[allow(clippy::new_without_default, reason = "`SimModels::default(model)` is the builder method")]
+    #[allow(
+        clippy::new_without_default,
+        reason = "`SimModels::default(model)` is the builder method"
+    )]
     pub fn new() -> Self {
         SimModels { entries: Vec::new() }
     }
@@ -133,9 +136,10 @@ impl SimModels {
         for path in workers {
             let model = match exact.get(path.as_str()) {
                 Some(m) => *m,
-                None => self.by_glob(path, &globs)?.or(default).ok_or_else(|| AttachError::NoModel {
-                    path: path.clone(),
-                })?,
+                None => self
+                    .by_glob(path, &globs)?
+                    .or(default)
+                    .ok_or_else(|| AttachError::NoModel { path: path.clone() })?,
             };
             models.push(model.clone());
         }
@@ -143,7 +147,11 @@ impl SimModels {
     }
 
     /// The model of the one glob matching `path`, if any.
-    fn by_glob<'s>(&'s self, path: &str, globs: &[(usize, PathGlob<'s>)]) -> Result<Option<&'s SimBehaviour>, AttachError> {
+    fn by_glob<'s>(
+        &'s self,
+        path: &str,
+        globs: &[(usize, PathGlob<'s>)],
+    ) -> Result<Option<&'s SimBehaviour>, AttachError> {
         let mut matching = globs.iter().filter(|(_, g)| g.matches(path)).map(|(i, _)| *i);
         let Some(first) = matching.next() else {
             return Ok(None);

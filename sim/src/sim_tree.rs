@@ -139,7 +139,10 @@ impl SimTree {
     /// The model of the worker with `tag`; a tag of no worker (a child added
     /// at run time) runs the default model.
     pub(crate) fn model(&self, tag: Option<u64>) -> &SimBehaviour {
-        match tag.and_then(|t| usize::try_from(t).ok()).and_then(|t| self.workers.get(t)) {
+        match tag
+            .and_then(|t| usize::try_from(t).ok())
+            .and_then(|t| self.workers.get(t))
+        {
             Some(w) => &w.model,
             None => &self.dynamic,
         }
@@ -200,7 +203,10 @@ fn liveness_bound(workers: &[SimWorker], spec: &SupervisorSpec) -> Duration {
     let twice = |d: Duration| d.saturating_mul(2);
     for w in workers {
         let m = &w.model;
-        let latencies = m.start_latency.saturating_add(m.ready_latency).saturating_add(m.stop_latency);
+        let latencies = m
+            .start_latency
+            .saturating_add(m.ready_latency)
+            .saturating_add(m.stop_latency);
         total = total.saturating_add(twice(latencies));
     }
     add_spec_bounds(&spec.children, &mut total);

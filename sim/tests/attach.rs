@@ -10,7 +10,9 @@ use vigil_sim::{run_seed, AttachError, Lifetime, SimBehaviour, SimModels, SimOpt
 
 /// root: db, cache, web (one_for_all): http-1, http-2, admin (rest_for_one): panel
 fn spec() -> SupervisorSpec {
-    let admin = SupervisorSpec::new().strategy(Strategy::RestForOne).child(ChildSpec::worker("panel"));
+    let admin = SupervisorSpec::new()
+        .strategy(Strategy::RestForOne)
+        .child(ChildSpec::worker("panel"));
     let web = SupervisorSpec::new()
         .strategy(Strategy::OneForAll)
         .child(ChildSpec::worker("http-1"))
@@ -190,12 +192,23 @@ fn an_exact_path_settles_two_matching_globs() {
 #[test]
 fn a_nan_probability_is_refused() {
     let err = attach(SimModels::new().default(b().start_fail(f64::NAN))).unwrap_err();
-    assert!(matches!(err, AttachError::BadProbability { field: "start_fail", .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            AttachError::BadProbability {
+                field: "start_fail",
+                ..
+            }
+        ),
+        "{err}"
+    );
 }
 
 #[test]
 fn an_invalid_spec_is_refused_with_the_engines_error() {
-    let spec = SupervisorSpec::new().child(ChildSpec::worker("a")).child(ChildSpec::worker("a"));
+    let spec = SupervisorSpec::new()
+        .child(ChildSpec::worker("a"))
+        .child(ChildSpec::worker("a"));
     let err = SimTree::new("t", spec, &SimModels::new().default(b())).unwrap_err();
     let AttachError::Spec(e) = &err else { panic!("{err}") };
     assert_eq!(e.kind, SpecErrorKind::DuplicateName { name: "a".into() });
@@ -247,7 +260,9 @@ fn untagged_workers_each_run_their_own_model() {
     let crashes = SimBehaviour::new()
         .lifetime(Lifetime::Fixed(Duration::from_secs(3)))
         .exit(ExitReason::Error("boom".into()));
-    let models = SimModels::new().path("steady", SimBehaviour::new()).path("crasher", crashes);
+    let models = SimModels::new()
+        .path("steady", SimBehaviour::new())
+        .path("crasher", crashes);
     let text = trace(&SimTree::new("t", spec, &models).unwrap());
     let exits = |path: &str| {
         text.lines()
@@ -305,8 +320,12 @@ fn the_default_models_children_started_at_run_time() {
         let sink = SharedBuffer::default();
         run_seed(&tree, 0, &opts, TraceWriter::to_sink(Box::new(sink.clone())));
         let text = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
-        text.lines().any(|l| l.contains(r#""path":"extra""#) && l.contains("error(late)"))
+        text.lines()
+            .any(|l| l.contains(r#""path":"extra""#) && l.contains("error(late)"))
     };
     assert!(run(SimModels::new().path("a", b()).default(dying)));
-    assert!(!run(SimModels::new().path("a", b())), "no default: SimBehaviour::default, which never exits");
+    assert!(
+        !run(SimModels::new().path("a", b())),
+        "no default: SimBehaviour::default, which never exits"
+    );
 }

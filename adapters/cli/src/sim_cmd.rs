@@ -330,7 +330,11 @@ fn print_summary(cfg: &SimTree, seeds: &Range<u64>, jobs: usize, s: &vigil_sim::
     let hours = s.virtual_time.as_secs_f64() / 3600.0;
     println!(
         "{}: {} seeds ({}..{}) on {jobs} thread(s) in {:.2}s",
-        cfg.name(), s.seeds, seeds.start, seeds.end, secs
+        cfg.name(),
+        s.seeds,
+        seeds.start,
+        seeds.end,
+        secs
     );
     println!(
         "  virtual time: {} in all ({:.1} hours), {:.0}x faster than real time",

@@ -8,13 +8,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use proptest::prelude::*;
-use vigil_core::{
-    Backoff, ChildSpec, ExitReason, Readiness, Restart, Shutdown, Strategy as Strat, SupervisorSpec,
-};
+use vigil_core::{Backoff, ChildSpec, ExitReason, Readiness, Restart, Shutdown, Strategy as Strat, SupervisorSpec};
 use vigil_sim::strategies::{check, script_for};
-use vigil_sim::{
-    run_seed, AttachError, Lifetime, SimBehaviour, SimModels, SimOptions, SimTree, TraceWriter,
-};
+use vigil_sim::{run_seed, AttachError, Lifetime, SimBehaviour, SimModels, SimOptions, SimTree, TraceWriter};
 use vigil_tokio::{BuildError, Children, Pool, RunContext, SimulationError, Tree};
 
 /// A `Write` into shared memory.
@@ -67,42 +63,50 @@ fn ms(n: u64) -> Duration {
 /// task closures where the config has commands.
 fn web_stack_in_rust() -> Tree {
     let http = |name: &str| ChildSpec::worker(name).shutdown(Shutdown::Timeout(secs(5)));
-    Tree::new(SupervisorSpec::new().strategy(Strat::OneForOne).intensity(5).period(secs(60)))
-        .task(
-            ChildSpec::worker("db")
-                .restart(Restart::Permanent)
-                .shutdown(Shutdown::Timeout(secs(10)))
-                .readiness(Readiness::Notify)
-                .startup_timeout(secs(30))
-                .health_timeout(secs(10))
-                .backoff(Backoff {
-                    initial: ms(200),
-                    max: secs(30),
-                    multiplier: 2.0,
-                    jitter: 0.1,
-                    reset_after: Some(secs(120)),
-                }),
-            serve,
-        )
-        .task(ChildSpec::worker("cache").shutdown(Shutdown::Timeout(secs(2))), serve)
-        .task(
-            ChildSpec::worker("migrate")
-                .restart(Restart::Transient)
-                .shutdown(Shutdown::Timeout(secs(30)))
-                .backoff(Backoff::exponential(secs(1), secs(60))),
-            serve,
-        )
-        .supervisor(
-            ChildSpec::supervisor(
-                "web",
-                SupervisorSpec::new().strategy(Strat::RestForOne).intensity(3).period(secs(10)),
-            ),
-            Children::new()
-                .task(http("router"), serve)
-                .task(http("http-1"), serve)
-                .task(http("http-2"), serve)
-                .task(http("http-3"), serve),
-        )
+    Tree::new(
+        SupervisorSpec::new()
+            .strategy(Strat::OneForOne)
+            .intensity(5)
+            .period(secs(60)),
+    )
+    .task(
+        ChildSpec::worker("db")
+            .restart(Restart::Permanent)
+            .shutdown(Shutdown::Timeout(secs(10)))
+            .readiness(Readiness::Notify)
+            .startup_timeout(secs(30))
+            .health_timeout(secs(10))
+            .backoff(Backoff {
+                initial: ms(200),
+                max: secs(30),
+                multiplier: 2.0,
+                jitter: 0.1,
+                reset_after: Some(secs(120)),
+            }),
+        serve,
+    )
+    .task(ChildSpec::worker("cache").shutdown(Shutdown::Timeout(secs(2))), serve)
+    .task(
+        ChildSpec::worker("migrate")
+            .restart(Restart::Transient)
+            .shutdown(Shutdown::Timeout(secs(30)))
+            .backoff(Backoff::exponential(secs(1), secs(60))),
+        serve,
+    )
+    .supervisor(
+        ChildSpec::supervisor(
+            "web",
+            SupervisorSpec::new()
+                .strategy(Strat::RestForOne)
+                .intensity(3)
+                .period(secs(10)),
+        ),
+        Children::new()
+            .task(http("router"), serve)
+            .task(http("http-1"), serve)
+            .task(http("http-2"), serve)
+            .task(http("http-3"), serve),
+    )
 }
 
 /// web-stack.toml's `sim` tables, attached by path and glob.
@@ -121,7 +125,10 @@ fn web_stack_models() -> SimModels {
         )
         .path(
             "cache",
-            SimBehaviour::new().lifetime(exp(secs(2700))).start_latency(ms(50)).stop_latency(ms(10)),
+            SimBehaviour::new()
+                .lifetime(exp(secs(2700)))
+                .start_latency(ms(50))
+                .stop_latency(ms(10)),
         )
         .path(
             "migrate",
@@ -141,7 +148,10 @@ fn web_stack_models() -> SimModels {
         )
         .glob(
             "web/http-*",
-            SimBehaviour::new().lifetime(exp(secs(1800))).start_latency(ms(20)).stop_latency(ms(300)),
+            SimBehaviour::new()
+                .lifetime(exp(secs(1800)))
+                .start_latency(ms(20))
+                .stop_latency(ms(300)),
         )
 }
 
@@ -152,7 +162,11 @@ fn the_rust_built_tree_simulates_exactly_as_the_same_toml_tree() {
     let from_rust = web_stack_in_rust()
         .simulation("examples/web-stack.toml", &web_stack_models())
         .expect("every model attached");
-    assert_eq!(from_rust.spec(), from_toml.spec(), "the same engine spec, tags included");
+    assert_eq!(
+        from_rust.spec(),
+        from_toml.spec(),
+        "the same engine spec, tags included"
+    );
     let opts = SimOptions {
         duration: secs(1800),
         ..SimOptions::default()
@@ -186,7 +200,10 @@ fn simulating_a_tree_takes_nothing_from_it() {
         .simulation("shop", &SimModels::new().default(SimBehaviour::new()))
         .expect("a default for all");
     assert_eq!(sim.workers().len(), 7);
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(async {
         let handle = tree.start().expect("the same value starts for real");
         let mut names: Vec<String> = handle
@@ -217,20 +234,33 @@ fn a_pool_simulates_as_a_supervisor_with_no_static_children() {
         .expect("the pool needs no model");
     assert_eq!(sim.workers().iter().map(|w| w.path()).collect::<Vec<_>>(), ["api"]);
     let jobs = &sim.spec().children[1];
-    let vigil_core::ChildKind::Supervisor(s) = &jobs.kind else { panic!("a supervisor") };
+    let vigil_core::ChildKind::Supervisor(s) = &jobs.kind else {
+        panic!("a supervisor")
+    };
     assert!(s.children.is_empty());
     // A model for the pool itself is a model for a supervisor.
     let err = tree
-        .simulation("pooled", &SimModels::new().path("api", SimBehaviour::new()).path("jobs", SimBehaviour::new()))
+        .simulation(
+            "pooled",
+            &SimModels::new()
+                .path("api", SimBehaviour::new())
+                .path("jobs", SimBehaviour::new()),
+        )
         .unwrap_err();
-    assert_eq!(err, SimulationError::Attach(AttachError::NotAWorker { path: "jobs".into() }));
+    assert_eq!(
+        err,
+        SimulationError::Attach(AttachError::NotAWorker { path: "jobs".into() })
+    );
 }
 
 #[test]
 fn a_tree_start_would_refuse_is_refused_by_simulation_too() {
     let tree = Tree::new(SupervisorSpec::new()).supervisor(ChildSpec::worker("grp"), Children::new());
     let err = tree.simulation("t", &SimModels::new()).unwrap_err();
-    assert_eq!(err, SimulationError::Build(BuildError::NotASupervisor { path: "grp".into() }));
+    assert_eq!(
+        err,
+        SimulationError::Build(BuildError::NotASupervisor { path: "grp".into() })
+    );
     assert_eq!(err.to_string(), tree.start().unwrap_err().to_string());
     let dup = Tree::new(SupervisorSpec::new())
         .task(ChildSpec::worker("a"), serve)
@@ -277,9 +307,14 @@ fn shop() -> SimTree {
         .task(ChildSpec::worker("db"), serve)
         .supervisor(
             ChildSpec::supervisor("web", SupervisorSpec::new().strategy(Strat::OneForAll)),
-            Children::new().task(ChildSpec::worker("w1"), serve).task(ChildSpec::worker("w2"), serve),
+            Children::new()
+                .task(ChildSpec::worker("w1"), serve)
+                .task(ChildSpec::worker("w2"), serve),
         )
-        .simulation("shop", &SimModels::new().glob("web/*", flaky).default(SimBehaviour::new()))
+        .simulation(
+            "shop",
+            &SimModels::new().glob("web/*", flaky).default(SimBehaviour::new()),
+        )
         .expect("every model attached")
 }
 
