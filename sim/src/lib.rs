@@ -36,7 +36,7 @@
 //! with vigil-tokio's feature `sim`, from the very `vigil_tokio::Tree` that
 //! runs for real (`Tree::simulation`). Every mis-attached model is an
 //! [`AttachError`]. docs/SIMULATION.md, "Simulating a Rust tree", has the
-//! rules; [`strategies`] (feature `strategies`) property-tests a tree.
+//! rules; the module `strategies` (feature `strategies`) property-tests a tree.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

@@ -347,3 +347,20 @@ fn a_failing_case_prints_one_line_that_replays_it() {
         "{err}"
     );
 }
+
+#[test]
+fn a_hostile_nesting_is_refused_without_recursing_through_it() {
+    let mut children = Children::new().task(ChildSpec::worker("leaf"), serve);
+    for i in 0..10_000 {
+        children = Children::new().supervisor(ChildSpec::supervisor(format!("s{i}"), SupervisorSpec::new()), children);
+    }
+    let tree =
+        Tree::new(SupervisorSpec::new()).supervisor(ChildSpec::supervisor("top", SupervisorSpec::new()), children);
+    let err = tree
+        .simulation("deep", &SimModels::new().default(SimBehaviour::new()))
+        .unwrap_err();
+    assert!(
+        matches!(&err, SimulationError::Build(BuildError::Spec(e)) if matches!(e.kind, vigil_core::SpecErrorKind::TooDeep { .. })),
+        "{err}"
+    );
+}
