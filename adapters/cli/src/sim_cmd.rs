@@ -152,13 +152,13 @@ pub fn sim(args: SimArgs) -> ExitCode {
         Ok(c) => c,
         Err(e) => return bad_input(&e),
     };
-    let cfg = match sim_tree(&cfg) {
+    let tree = match sim_tree(&cfg) {
         Ok(t) => t,
         Err(e) => return bad_input(&e),
     };
     let script_path = args.script.clone();
     if let Some(trace) = &args.replay {
-        return replay(&args, &cfg, trace);
+        return replay(&args, &tree, trace);
     }
 
     let script = match script_path.as_deref().map(vigil_config::load_script).transpose() {
@@ -175,9 +175,9 @@ pub fn sim(args: SimArgs) -> ExitCode {
     };
     let seeds = args.seeds();
     if seeds.end - seeds.start == 1 {
-        single(&args, &cfg, seeds.start, &opts)
+        single(&args, &tree, seeds.start, &opts)
     } else {
-        range(&args, &cfg, seeds, &opts)
+        range(&args, &tree, seeds, &opts)
     }
 }
 

@@ -493,7 +493,9 @@ impl Tree {
 
     /// Start a tree from an engine spec whose workers are all OS processes:
     /// every worker's [`ChildSpec::tag`] is its index in `processes` (as
-    /// `vigil-config` builds them). This is what `vigil run` uses.
+    /// `vigil-config` builds them). `vigil run` used it before a config
+    /// became one way to build a tree (`Tree::from_config`, feature `sim`);
+    /// it stays for programs that build such a spec themselves.
     ///
     /// ```
     /// use vigil_core::{ChildSpec, SupervisorSpec};
