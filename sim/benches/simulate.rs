@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use vigil_sim::{run_seed, SimOptions, TraceWriter};
+use vigil_sim::{run_seed, SimOptions, SimTree, TraceWriter};
 
 fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("simulate");
@@ -17,6 +17,7 @@ fn bench(c: &mut Criterion) {
     for name in ["web-stack", "flaky-pool", "nested"] {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../examples/{name}.toml"));
         let cfg = vigil_config::load_tree(&path).expect("example config");
+        let cfg = SimTree::from_config(&cfg).expect("a config's tree");
         // Average events per seed over a fixed sample, so throughput is per event.
         let sample = 200u64;
         let events: u64 = (0..sample)

@@ -8,7 +8,7 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use vigil_sim::{run_seed, SeedOutcome, SimOptions, TraceWriter};
+//! use vigil_sim::{run_seed, SeedOutcome, SimOptions, SimTree, TraceWriter};
 //!
 //! let cfg = vigil_config::parse_tree(r#"
 //!     [supervisor]
@@ -18,19 +18,30 @@
 //!     command = ["postgres"]
 //!     sim = { lifetime = "exp(10m)", exit = "error" }
 //! "#, "inline.toml").unwrap();
+//! let tree = SimTree::from_config(&cfg).unwrap();
 //! let opts = SimOptions { duration: Duration::from_secs(3600), ..SimOptions::default() };
-//! let report = run_seed(&cfg, 7, &opts, TraceWriter::hashing());
+//! let report = run_seed(&tree, 7, &opts, TraceWriter::hashing());
 //! assert!(report.violation.is_none(), "{:?}", report.violation);
 //! // The same seed gives the same run.
-//! let again = run_seed(&cfg, 7, &opts, TraceWriter::hashing());
+//! let again = run_seed(&tree, 7, &opts, TraceWriter::hashing());
 //! assert_eq!(report.trace_hash, again.trace_hash);
 //! // How the run ended: the tree's own outcome, or a stop of the simulator.
 //! assert!(matches!(report.outcome, SeedOutcome::Tree(_) | SeedOutcome::StepBudget));
 //! ```
+//!
+//! The simulator's one input is a [`SimTree`]: a validated tree with a
+//! behaviour model for every worker. A TOML config gives one
+//! ([`SimTree::from_config`]); a tree written in Rust gives one from its
+//! spec and [`SimModels`] attached by path or glob ([`SimTree::new`]), or,
+//! with vigil-tokio's feature `sim`, from the very `vigil_tokio::Tree` that
+//! runs for real (`Tree::simulation`). Every mis-attached model is an
+//! [`AttachError`]. docs/SIMULATION.md, "Simulating a Rust tree", has the
+//! rules; the module `strategies` (feature `strategies`) property-tests a tree.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod attach_error;
 mod behaviour;
 mod fault_plan;
 mod given_specs;
@@ -40,6 +51,7 @@ mod meta_line;
 mod observer;
 mod options;
 mod oracle;
+mod path_glob;
 mod replay;
 mod replay_error;
 mod report;
@@ -47,12 +59,15 @@ mod run;
 mod runs;
 mod scenario;
 mod seed_range;
+mod sim_models;
+mod sim_tree;
 mod simulation;
 #[cfg(feature = "strategies")]
 pub mod strategies;
 mod watch;
 mod world;
 
+pub use attach_error::AttachError;
 pub use fault_plan::FaultPlan;
 pub use manual_world::ManualWorld;
 pub use meta_line::{meta_line, options_for, parse_meta, TraceMeta};
@@ -65,5 +80,8 @@ pub use report::{SeedOutcome, SeedReport};
 pub use run::{replay_command, run_seed, run_seed_checked};
 pub use runs::{RunPhase, Runs, ENDED_KEPT};
 pub use seed_range::{run_seeds, Summary};
+pub use sim_models::SimModels;
+pub use sim_tree::{SimTree, SimWorker};
+pub use vigil_config::{Lifetime, SimBehaviour};
 pub use vigil_trace::{event_name, format_time, strategy_name, TraceWriter};
 pub use world::{Policy, World};

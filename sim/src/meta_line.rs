@@ -4,10 +4,11 @@
 
 use std::time::Duration;
 
-use vigil_config::{Script, TreeConfig};
+use vigil_config::Script;
 
 use crate::options::{SimOptions, DEFAULT_MAX_STEPS};
 use crate::replay_error::ReplayError;
+use crate::sim_tree::SimTree;
 
 /// What a trace's first line says about the run that wrote it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,12 +34,12 @@ pub struct TraceMeta {
 
 /// The first trace line: everything needed to replay the run. Keys follow
 /// the trace's order: `t`, `ev`, then the run's own fields.
-pub fn meta_line(cfg: &TreeConfig, seed: u64, opts: &SimOptions) -> String {
+pub fn meta_line(tree: &SimTree, seed: u64, opts: &SimOptions) -> String {
     let text = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_owned());
     let script = opts.script.as_ref().map_or("null".to_owned(), |s| text(&s.source));
     let mut line = format!(
         "{{\"t\":0,\"ev\":\"meta\",\"seed\":{seed},\"config\":{},\"duration_ns\":{},\"random_faults\":{},\"script\":{script},\"liveness\":{},\"vigil\":{}",
-        text(&cfg.source),
+        text(tree.name()),
         u64::try_from(opts.duration.as_nanos()).unwrap_or(u64::MAX),
         opts.random_faults,
         opts.liveness,
@@ -115,6 +116,7 @@ mod tests {
     #[test]
     fn a_bug_is_recorded_only_by_a_build_that_can_have_it() {
         let cfg = vigil_config::parse_tree("[[child]]\nname = \"w\"\ncommand = [\"x\"]\n", "t.toml").expect("valid");
+        let cfg = SimTree::from_config(&cfg).expect("a config's tree");
         let opts = SimOptions {
             inject_bug: Some(InjectedBug::SkipIntensity),
             ..SimOptions::default()

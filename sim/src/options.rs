@@ -45,6 +45,15 @@ impl Default for SimOptions {
 }
 
 impl SimOptions {
+    /// These options with `script` (its actions in time order) as the scenario.
+    #[must_use]
+    pub fn with_script(self, script: Script) -> Self {
+        SimOptions {
+            script: Some(script),
+            ..self
+        }
+    }
+
     /// The deliberate engine bug the run really has: [`SimOptions::inject_bug`]
     /// in a build with the feature `bug-injection`, never in any other.
     pub fn injected_bug(&self) -> Option<InjectedBug> {

@@ -3,11 +3,12 @@
 use std::io::{self, Write};
 use std::sync::{Arc, Mutex};
 
-use vigil_config::{Script, TreeConfig};
+use vigil_config::Script;
 
 use crate::meta_line::{options_for, TraceMeta};
 use crate::replay_error::ReplayError;
 use crate::run::run_seed;
+use crate::sim_tree::SimTree;
 use vigil_trace::TraceWriter;
 
 /// A `Write` that collects lines into shared memory.
@@ -24,11 +25,11 @@ impl Write for Collect {
     }
 }
 
-/// Run `cfg` again as `meta` says and compare with `recorded` (the whole trace text).
-pub fn replay(cfg: &TreeConfig, meta: &TraceMeta, script: Option<Script>, recorded: &str) -> Result<u64, ReplayError> {
+/// Run `tree` again as `meta` says and compare with `recorded` (the whole trace text).
+pub fn replay(tree: &SimTree, meta: &TraceMeta, script: Option<Script>, recorded: &str) -> Result<u64, ReplayError> {
     let sink = Collect::default();
     let opts = options_for(meta, script);
-    let report = run_seed(cfg, meta.seed, &opts, TraceWriter::to_sink(Box::new(sink.clone())));
+    let report = run_seed(tree, meta.seed, &opts, TraceWriter::to_sink(Box::new(sink.clone())));
     let bytes = sink.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let replayed = String::from_utf8_lossy(&bytes);
     let mut a = recorded.lines();

@@ -1,23 +1,22 @@
 //! One simulation run: options in, report out; and the command that replays it.
 
-use vigil_config::TreeConfig;
-
 use crate::options::{SimOptions, DEFAULT_MAX_STEPS};
 use crate::oracle::{Rule, Violation};
 use crate::report::SeedReport;
+use crate::sim_tree::SimTree;
 use crate::simulation::Simulation;
 use vigil_trace::TraceWriter;
 
-/// Simulate `cfg` with `seed`, writing the trace to `trace`.
-pub fn run_seed(cfg: &TreeConfig, seed: u64, opts: &SimOptions, trace: TraceWriter) -> SeedReport {
-    Simulation::new(cfg, seed, opts, trace).run(seed)
+/// Simulate `tree` with `seed`, writing the trace to `trace`.
+pub fn run_seed(tree: &SimTree, seed: u64, opts: &SimOptions, trace: TraceWriter) -> SeedReport {
+    Simulation::new(tree, seed, opts, trace).run(seed)
 }
 
 /// Run `seed` twice and compare the traces; on a mismatch the report carries
 /// a [`Rule::Determinism`] violation.
-pub fn run_seed_checked(cfg: &TreeConfig, seed: u64, opts: &SimOptions, trace: TraceWriter) -> SeedReport {
-    let mut first = run_seed(cfg, seed, opts, trace);
-    let second = run_seed(cfg, seed, opts, TraceWriter::hashing());
+pub fn run_seed_checked(tree: &SimTree, seed: u64, opts: &SimOptions, trace: TraceWriter) -> SeedReport {
+    let mut first = run_seed(tree, seed, opts, trace);
+    let second = run_seed(tree, seed, opts, TraceWriter::hashing());
     if first.violation.is_none() && (first.trace_hash, first.trace_lines) != (second.trace_hash, second.trace_lines) {
         first.violation = Some(Violation {
             at: vigil_core::Instant::ZERO,
@@ -31,11 +30,12 @@ pub fn run_seed_checked(cfg: &TreeConfig, seed: u64, opts: &SimOptions, trace: T
     first
 }
 
-/// The command line that replays a run.
-pub fn replay_command(cfg: &TreeConfig, seed: u64, opts: &SimOptions) -> String {
+/// The command line that replays a run: `vigil sim` on the tree's name
+/// (a config's path; for a tree built in Rust, the name it was given).
+pub fn replay_command(tree: &SimTree, seed: u64, opts: &SimOptions) -> String {
     let mut cmd = format!(
         "vigil sim {} --seed {seed} --duration {}",
-        shell_word(&cfg.source),
+        shell_word(tree.name()),
         vigil_config::format_duration(opts.duration)
     );
     if let Some(s) = &opts.script {

@@ -7,10 +7,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use rand_chacha::ChaCha8Rng;
-use vigil_config::{Action, SimBehaviour, TreeConfig};
+use vigil_config::{Action, SimBehaviour};
 use vigil_core::{
-    ChildKind, Command, Engine, ExitReason, Input, Instant, NodeId, Readiness, Request, Restart, RestartAllMode, RunId,
-    SupervisorSpec,
+    Command, Engine, ExitReason, Input, Instant, NodeId, Readiness, Request, Restart, RestartAllMode, RunId,
 };
 
 use crate::behaviour::{chance, exponential, index, lifetime, uniform};
@@ -18,6 +17,7 @@ use crate::fault_plan::FaultPlan;
 use crate::happening_queue::{HappeningKind, HappeningQueue, Why, ACTION, WORLD};
 use crate::options::SimOptions;
 use crate::runs::RunPhase;
+use crate::sim_tree::SimTree;
 use crate::watch::Watch;
 use crate::world::{Policy, World};
 
@@ -52,23 +52,15 @@ struct Quirks {
     silent: bool,
 }
 
-/// What the world knows of a worker's spec (by tag).
-#[derive(Clone, Copy, Debug, Default)]
-struct WorkerFacts {
-    health_timeout: Option<Duration>,
-}
-
 /// The simulated world's policy.
 pub(crate) struct Scenario<'a> {
-    cfg: &'a TreeConfig,
+    tree: &'a SimTree,
     opts: &'a SimOptions,
     rng: ChaCha8Rng,
     pub(crate) faults: FaultPlan,
     pub(crate) queue: HappeningQueue,
     /// By node index; meaningful for the node's live run only (reset at its spawn).
     quirks: Vec<Quirks>,
-    facts: Vec<WorkerFacts>,
-    default_behaviour: SimBehaviour,
     fail_starts: BTreeMap<String, u32>,
     /// Reused buffers (no allocation per fault).
     scratch_nodes: Vec<NodeId>,
@@ -100,18 +92,14 @@ impl Policy<Watch> for Scenario<'_> {
 }
 
 impl<'a> Scenario<'a> {
-    pub(crate) fn new(cfg: &'a TreeConfig, opts: &'a SimOptions, rng: ChaCha8Rng, faults: FaultPlan) -> Self {
-        let mut facts = vec![WorkerFacts::default(); cfg.workers.len()];
-        collect_facts(&cfg.spec, &mut facts);
+    pub(crate) fn new(tree: &'a SimTree, opts: &'a SimOptions, rng: ChaCha8Rng, faults: FaultPlan) -> Self {
         Scenario {
-            cfg,
+            tree,
             opts,
             rng,
             faults,
             queue: HappeningQueue::default(),
             quirks: Vec::new(),
-            facts,
-            default_behaviour: SimBehaviour::default(),
             fail_starts: BTreeMap::new(),
             scratch_nodes: Vec::new(),
             scratch_runs: Vec::new(),
@@ -184,17 +172,11 @@ impl<'a> Scenario<'a> {
     }
 
     fn behaviour(&self, engine: &Engine, node: NodeId) -> &SimBehaviour {
-        match engine.tag(node) {
-            Some(t) if (t as usize) < self.cfg.workers.len() => &self.cfg.workers[t as usize].sim,
-            _ => &self.default_behaviour,
-        }
+        self.tree.model(engine.tag(node))
     }
 
-    fn facts(&self, engine: &Engine, node: NodeId) -> WorkerFacts {
-        match engine.tag(node) {
-            Some(t) if (t as usize) < self.facts.len() => self.facts[t as usize],
-            _ => WorkerFacts::default(),
-        }
+    fn health_timeout(&self, engine: &Engine, node: NodeId) -> Option<Duration> {
+        self.tree.health_timeout(engine.tag(node))
     }
 
     /// The engine spawned `run`: decide how its start goes.
@@ -278,7 +260,7 @@ impl<'a> Scenario<'a> {
                 if !self.quirks(run.node).silent {
                     w.deliver(Input::Heartbeat(run), self);
                 }
-                if let Some(h) = self.facts(w.engine(), run.node).health_timeout {
+                if let Some(h) = self.health_timeout(w.engine(), run.node) {
                     self.heartbeat_after(w, heartbeat_every(h), run);
                 }
             }
@@ -319,7 +301,7 @@ impl<'a> Scenario<'a> {
                 );
             }
         }
-        if let Some(h) = self.facts(w.engine(), run.node).health_timeout {
+        if let Some(h) = self.health_timeout(w.engine(), run.node) {
             let every = heartbeat_every(h);
             self.heartbeat_after(w, ready_latency.saturating_add(every), run);
             if self.faulty && chance(&mut self.rng, self.faults.missed_heartbeats) {
@@ -512,7 +494,7 @@ impl<'a> Scenario<'a> {
             }
         }
         self.scratch_runs = live;
-        let at = w.now() + liveness_bound(self.cfg);
+        let at = w.now() + self.tree.liveness_bound();
         if at == Instant::MAX {
             // The bound reaches the end of virtual time (backoffs or timeouts
             // of centuries): a deadline there never fires, so nothing can be
@@ -535,56 +517,4 @@ fn heartbeat_every(h: Duration) -> Duration {
 fn crash_reason(i: u8) -> ExitReason {
     let text = CRASH_REASONS[usize::from(i) % CRASH_REASONS.len()];
     text.parse().unwrap_or(ExitReason::Error(String::new()))
-}
-
-/// Per-tag facts from the spec the world needs (heartbeat periods).
-fn collect_facts(spec: &SupervisorSpec, facts: &mut [WorkerFacts]) {
-    for c in &spec.children {
-        match &c.kind {
-            ChildKind::Worker => {
-                if let Some(f) = facts.get_mut(c.tag as usize) {
-                    f.health_timeout = c.health_timeout;
-                }
-            }
-            ChildKind::Supervisor(s) => collect_facts(s, facts),
-        }
-    }
-}
-
-/// How long faults must be off before every permanent child must be up again:
-/// a minute, plus twice every latency, backoff, timeout and shutdown deadline
-/// in the tree added together (generous; virtual time is cheap).
-pub(crate) fn liveness_bound(cfg: &TreeConfig) -> Duration {
-    let mut total = Duration::from_secs(60);
-    let twice = |d: Duration| d.saturating_mul(2);
-    for w in &cfg.workers {
-        let latencies = w
-            .sim
-            .start_latency
-            .saturating_add(w.sim.ready_latency)
-            .saturating_add(w.sim.stop_latency);
-        total = total.saturating_add(twice(latencies));
-    }
-    add_spec_bounds(&cfg.spec, &mut total);
-    total
-}
-
-/// Adds twice every backoff maximum, startup timeout and shutdown timeout
-/// under `spec`, saturating at `Duration::MAX`.
-fn add_spec_bounds(spec: &SupervisorSpec, total: &mut Duration) {
-    for c in &spec.children {
-        let twice = |d: Duration| d.saturating_mul(2);
-        if let Some(b) = &c.backoff {
-            *total = total.saturating_add(twice(b.max));
-        }
-        if let Some(t) = c.startup_timeout {
-            *total = total.saturating_add(twice(t));
-        }
-        if let vigil_core::Shutdown::Timeout(t) = c.shutdown_policy() {
-            *total = total.saturating_add(twice(t));
-        }
-        if let ChildKind::Supervisor(s) = &c.kind {
-            add_spec_bounds(s, total);
-        }
-    }
 }

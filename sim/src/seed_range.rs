@@ -6,11 +6,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use vigil_config::TreeConfig;
-
 use crate::options::SimOptions;
 use crate::report::{SeedOutcome, SeedReport};
 use crate::run::run_seed;
+use crate::sim_tree::SimTree;
 use vigil_trace::TraceWriter;
 
 /// What a range of seeds did.
@@ -55,7 +54,7 @@ impl Summary {
 /// sorted by seed; everything else is a total, so the summary does not
 /// depend on scheduling.
 pub fn run_seeds(
-    cfg: &TreeConfig,
+    tree: &SimTree,
     seeds: Range<u64>,
     opts: &SimOptions,
     jobs: usize,
@@ -72,7 +71,7 @@ pub fn run_seeds(
                     if seed >= seeds.end {
                         break;
                     }
-                    let report = run_seed(cfg, seed, opts, TraceWriter::off());
+                    let report = run_seed(tree, seed, opts, TraceWriter::off());
                     progress(&report);
                     local.add(&report);
                 }

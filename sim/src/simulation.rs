@@ -9,7 +9,6 @@
 
 use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
-use vigil_config::TreeConfig;
 use vigil_core::{ChildState, Engine, Instant, Restart, SupervisorSpec};
 use vigil_trace::TraceWriter;
 
@@ -18,13 +17,14 @@ use crate::observer::Observer;
 use crate::options::SimOptions;
 use crate::oracle::Rule;
 use crate::report::{SeedOutcome, SeedReport};
-use crate::scenario::{liveness_bound, Scenario, SimWorld};
+use crate::scenario::{Scenario, SimWorld};
+use crate::sim_tree::SimTree;
 use crate::watch::Watch;
 use crate::world::World;
 
 /// One simulation run.
 pub(crate) struct Simulation<'a> {
-    cfg: &'a TreeConfig,
+    tree: &'a SimTree,
     opts: &'a SimOptions,
     world: SimWorld,
     scenario: Scenario<'a>,
@@ -33,18 +33,19 @@ pub(crate) struct Simulation<'a> {
 }
 
 impl<'a> Simulation<'a> {
-    pub(crate) fn new(cfg: &'a TreeConfig, seed: u64, opts: &'a SimOptions, trace: TraceWriter) -> Self {
+    pub(crate) fn new(tree: &'a SimTree, seed: u64, opts: &'a SimOptions, trace: TraceWriter) -> Self {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let faults = if opts.random_faults {
             FaultPlan::pick(&mut rng)
         } else {
             FaultPlan::none()
         };
-        // A TreeConfig is validated when it is parsed; an invalid one is a
-        // bug in its producer. Simulate an empty tree rather than panic. The
-        // oracle is given the spec the engine was built from.
-        let (mut engine, given) = match Engine::new(cfg.spec.clone(), seed) {
-            Ok(engine) => (engine, Watch::new(trace, &cfg.spec)),
+        // A SimTree is validated when it is built; the engine can still
+        // refuse what validation does not see (more nodes than an arena
+        // holds). Simulate an empty tree rather than panic. The oracle is
+        // given the spec the engine was built from.
+        let (mut engine, given) = match Engine::new(tree.spec().clone(), seed) {
+            Ok(engine) => (engine, Watch::new(trace, tree.spec())),
             Err(_) => {
                 let empty = SupervisorSpec::new();
                 let engine = Engine::new(empty.clone(), seed).expect("an empty tree is valid");
@@ -55,10 +56,10 @@ impl<'a> Simulation<'a> {
             engine.inject_bug(bug);
         }
         Simulation {
-            cfg,
+            tree,
             opts,
             world: World::new(engine, given),
-            scenario: Scenario::new(cfg, opts, rng, faults),
+            scenario: Scenario::new(tree, opts, rng, faults),
             events: 0,
         }
     }
@@ -67,7 +68,7 @@ impl<'a> Simulation<'a> {
     pub(crate) fn run(mut self, seed: u64) -> SeedReport {
         let trace = &mut self.world.observer_mut().trace;
         if !trace.is_off() {
-            trace.raw_line(&crate::meta_line::meta_line(self.cfg, seed, self.opts));
+            trace.raw_line(&crate::meta_line::meta_line(self.tree, seed, self.opts));
         }
         self.scenario.schedule_initial();
         self.world.start(&mut self.scenario);
@@ -183,7 +184,7 @@ impl<'a> Simulation<'a> {
                     return Some(format!(
                         "{path} is permanent but {:?} after faults were off for {:?}",
                         state,
-                        liveness_bound(self.cfg)
+                        self.tree.liveness_bound()
                     ));
                 }
                 if running && engine.is_supervisor(c) {

@@ -1,28 +1,35 @@
 //! Proptest strategies for supervision trees, behaviours and scenarios, so
 //! that users can property-test their own trees and the engine's semantics.
 //!
+//! "For every script of faults, property P holds", for a tree of your own
+//! (a [`SimTree`], here from a spec and models; with vigil-tokio's feature
+//! `sim`, `Tree::simulation` gives one from the tree you run for real):
+//!
 //! ```
 //! use proptest::prelude::*;
-//! use proptest::test_runner::TestRunner;
-//! use vigil_sim::strategies::{sim_options, tree_config};
-//! use vigil_sim::{run_seed, TraceWriter};
+//! use vigil_core::{ChildSpec, SupervisorSpec};
+//! use vigil_sim::strategies::{check, script_for};
+//! use vigil_sim::{SimBehaviour, SimModels, SimOptions, SimTree};
 //!
-//! // In a test of your own, `proptest! { #[test] fn ...(cfg in tree_config(), ...) }`
-//! // does the same; here the runner is driven by hand so the example runs.
-//! let mut runner = TestRunner::new(ProptestConfig::with_cases(8));
-//! runner
-//!     .run(&(tree_config(), sim_options(), any::<u64>()), |(cfg, opts, seed)| {
-//!         let report = run_seed(&cfg, seed, &opts, TraceWriter::hashing());
-//!         prop_assert!(report.violation.is_none(), "{:?}", report.violation);
-//!         Ok(())
-//!     })
-//!     .expect("no generated tree breaks a rule");
+//! let spec = SupervisorSpec::new().intensity(3).child(ChildSpec::worker("db")).child(ChildSpec::worker("web"));
+//! let tree = SimTree::new("shop", spec, &SimModels::new().default(SimBehaviour::new())).unwrap();
+//! # let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(16));
+//! # runner.run(&(script_for(&tree), any::<u64>()), |(script, seed)| {
+//! // In a test: proptest! { #[test] fn holds(script in script_for(&tree), seed in any::<u64>()) { ... } }
+//! let report = check(&tree, seed, &SimOptions::default().with_script(script))?;
+//! prop_assert!(report.stats.give_ups <= 1, "the root gives up at most once");
+//! # Ok(()) }).unwrap();
 //! ```
+//!
+//! [`check`] fails the case at a broken rule with one line: the seed, the
+//! rule, and how to replay it. [`sim_tree`] generates whole trees with
+//! random models, for properties of the engine itself.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use proptest::prelude::*;
+use proptest::test_runner::TestCaseError;
 use vigil_config::{Action, Lifetime, Script, SimBehaviour, TimedAction, TreeConfig, WorkerConfig};
 use vigil_core::{
     AutoShutdown, Backoff, ChildKind, ChildSpec, ExitReason, Lifespan, Readiness, Request, Restart, Shutdown,
@@ -30,6 +37,8 @@ use vigil_core::{
 };
 
 use crate::options::SimOptions;
+use crate::report::SeedReport;
+use crate::sim_tree::SimTree;
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
@@ -166,6 +175,16 @@ fn gen_tree() -> impl Strategy<Value = Vec<Gen>> {
     prop::collection::vec(node, 1..6)
 }
 
+/// A whole tree to simulate (as [`tree_config`]), each worker with its
+/// config's random behaviour.
+pub fn sim_tree() -> impl Strategy<Value = SimTree> {
+    tree_config().prop_map(|cfg| match SimTree::from_config(&cfg) {
+        Ok(tree) => tree,
+        // `tree_config` gives every worker a model: a refusal is a bug here.
+        Err(e) => panic!("a generated config was refused: {e}"),
+    })
+}
+
 /// A whole tree config (up to 3 levels, up to about 24 nodes): every strategy,
 /// restart type, shutdown policy, shutdown order (parallel one supervisor in
 /// four), readiness, health and backoff setting, and auto_shutdown with
@@ -226,10 +245,10 @@ fn fill(mut sup: SupervisorSpec, kids: Vec<Gen>, path: &str, workers: &mut Vec<W
     sup
 }
 
-/// A scenario for `cfg`: up to 12 timed actions over the first 10 minutes
-/// (exits, failing starts, hung stops, operator requests) on its paths.
-pub fn script_for(cfg: &TreeConfig) -> impl Strategy<Value = Script> {
-    let workers: Vec<String> = cfg.workers.iter().map(|w| w.path.clone()).collect();
+/// A scenario for `tree`: up to 12 timed actions over the first 10 minutes
+/// (exits, failing starts, hung stops, operator requests) on its workers' paths.
+pub fn script_for(tree: &SimTree) -> impl Strategy<Value = Script> {
+    let workers: Vec<String> = tree.workers().iter().map(|w| w.path().to_owned()).collect();
     let n = workers.len().max(1);
     prop::collection::vec((0u64..600_000, 0usize..n, 0u8..8, 1u32..4), 0..12).prop_map(move |raw| {
         let mut actions: Vec<TimedAction> = raw
@@ -280,4 +299,20 @@ pub fn sim_options() -> impl Strategy<Value = SimOptions> {
         max_steps: crate::options::DEFAULT_MAX_STEPS,
         inject_bug: None,
     })
+}
+
+/// Run `seed` of `tree` and fail the case at a broken rule (the step budget
+/// included) with one line: the seed, the rule and what happened, and the
+/// command that replays it ([`crate::replay_command`]; for a tree built in
+/// Rust, `run_seed(&tree, seed, &opts, ..)` with the options proptest prints).
+/// The report otherwise, for properties of your own.
+pub fn check(tree: &SimTree, seed: u64, opts: &SimOptions) -> Result<SeedReport, TestCaseError> {
+    let report = crate::run::run_seed(tree, seed, opts, crate::TraceWriter::hashing());
+    match &report.violation {
+        None => Ok(report),
+        Some(v) => Err(TestCaseError::fail(format!(
+            "seed {seed}: {v}; replay: {}",
+            crate::run::replay_command(tree, seed, opts)
+        ))),
+    }
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 use vigil_core::Outcome;
-use vigil_sim::{run_seed, Rule, SeedOutcome, SimOptions, TraceWriter};
+use vigil_sim::{run_seed, Rule, SeedOutcome, SimOptions, SimTree, TraceWriter};
 
 fn cases() -> u32 {
     std::env::var("VIGIL_PROPTEST_CASES")
@@ -129,6 +129,7 @@ proptest! {
         millis in 1u64..2000,
     ) {
         let cfg = vigil_config::parse_tree(&text, "extreme.toml").map_err(|e| TestCaseError::fail(format!("{e}\n{text}")))?;
+        let cfg = SimTree::from_config(&cfg).map_err(|e| TestCaseError::fail(format!("{e}\n{text}")))?;
         let opts = SimOptions {
             duration: Duration::from_millis(millis),
             random_faults,
@@ -160,7 +161,12 @@ fn a_run_stuck_at_one_instant_stops_at_its_budget_with_a_clear_report() {
         max_steps: 5_000,
         ..SimOptions::default()
     };
-    let report = run_seed(&cfg, 0, &opts, TraceWriter::hashing());
+    let report = run_seed(
+        &SimTree::from_config(&cfg).expect("a config's tree"),
+        0,
+        &opts,
+        TraceWriter::hashing(),
+    );
     assert_eq!(report.outcome, SeedOutcome::StepBudget);
     assert_eq!(report.events, 5_000);
     let v = report.violation.expect("the budget is reported");
@@ -184,7 +190,12 @@ fn a_health_timeout_under_three_nanoseconds_makes_progress() {
         max_steps: 1_000_000,
         ..SimOptions::default()
     };
-    let report = run_seed(&cfg, 0, &opts, TraceWriter::hashing());
+    let report = run_seed(
+        &SimTree::from_config(&cfg).expect("a config's tree"),
+        0,
+        &opts,
+        TraceWriter::hashing(),
+    );
     assert_eq!(report.violation, None);
     assert!(report.virtual_time > Duration::ZERO, "virtual time advanced");
     assert_ne!(report.outcome, SeedOutcome::StepBudget);
@@ -208,7 +219,12 @@ fn a_backoff_of_centuries_is_not_a_liveness_failure() {
         max_steps: 20_000,
         ..SimOptions::default()
     };
-    let report = run_seed(&cfg, 0, &opts, TraceWriter::hashing());
+    let report = run_seed(
+        &SimTree::from_config(&cfg).expect("a config's tree"),
+        0,
+        &opts,
+        TraceWriter::hashing(),
+    );
     assert_eq!(report.violation, None);
     assert_eq!(report.outcome, SeedOutcome::Tree(Outcome::Up));
 }

@@ -5,14 +5,14 @@
 use std::time::Duration;
 
 use vigil_core::InjectedBug;
-use vigil_sim::{run_seed, Rule, SimOptions, TraceWriter};
+use vigil_sim::{run_seed, Rule, SimOptions, SimTree, TraceWriter};
 
-fn config(text: &str) -> vigil_config::TreeConfig {
-    vigil_config::parse_tree(text, "test.toml").expect("valid config")
+fn config(text: &str) -> SimTree {
+    SimTree::from_config(&vigil_config::parse_tree(text, "test.toml").expect("valid config")).expect("a config's tree")
 }
 
 /// The first violation over a few seeds, with the bug switched on.
-fn first_violation(cfg: &vigil_config::TreeConfig, bug: InjectedBug) -> Option<Rule> {
+fn first_violation(cfg: &SimTree, bug: InjectedBug) -> Option<Rule> {
     let opts = SimOptions {
         duration: Duration::from_secs(600),
         inject_bug: Some(bug),

@@ -20,9 +20,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use vigil_config::{Script, TreeConfig};
+use vigil_config::Script;
 use vigil_core::Outcome;
-use vigil_sim::{run_seed, SeedOutcome, SeedReport, SimOptions, TraceWriter};
+use vigil_sim::{run_seed, SeedOutcome, SeedReport, SimOptions, SimTree, TraceWriter};
 
 /// A `Write` into shared memory, so the trace can be read after the run.
 #[derive(Clone, Default)]
@@ -44,11 +44,11 @@ fn repo_file(rel: &str) -> PathBuf {
 
 /// An example config; its `source` (which the meta line records) is set to
 /// the repository-relative path so the snapshots do not depend on the checkout.
-fn example(name: &str) -> TreeConfig {
+fn example(name: &str) -> SimTree {
     let rel = format!("examples/{name}");
     let mut cfg = vigil_config::load_tree(&repo_file(&rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
     cfg.source = rel;
-    cfg
+    SimTree::from_config(&cfg).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
 /// An example script, with a repository-relative `source` as [`example`].
@@ -60,7 +60,7 @@ fn example_script(name: &str) -> Script {
 }
 
 /// Run one seed and return its report and its whole trace text.
-fn traced(cfg: &TreeConfig, seed: u64, opts: &SimOptions) -> (SeedReport, String) {
+fn traced(cfg: &SimTree, seed: u64, opts: &SimOptions) -> (SeedReport, String) {
     let buf = Buffer::default();
     let report = run_seed(cfg, seed, opts, TraceWriter::to_sink(Box::new(buf.clone())));
     let bytes = buf.0.lock().unwrap().clone();
@@ -101,7 +101,7 @@ fn scripted(script: &str, duration: Duration) -> SimOptions {
 }
 
 /// Run, check that no rule broke, snapshot the trace; return it for more checks.
-fn snapshot(name: &str, cfg: &TreeConfig, seed: u64, opts: &SimOptions) -> (SeedReport, String) {
+fn snapshot(name: &str, cfg: &SimTree, seed: u64, opts: &SimOptions) -> (SeedReport, String) {
     let (report, trace) = traced(cfg, seed, opts);
     assert!(report.violation.is_none(), "{name}: {:?}", report.violation);
     insta::assert_snapshot!(name, without_heartbeats(&trace));
@@ -394,7 +394,7 @@ fn hung_stop_is_killed_at_stop_time_plus_shutdown_timeout() {
 // The trace format.
 
 /// The runs the format checks look at: every example, random and scripted.
-fn sample_runs() -> Vec<(String, TreeConfig, u64, SimOptions)> {
+fn sample_runs() -> Vec<(String, SimTree, u64, SimOptions)> {
     let mut runs = Vec::new();
     for name in ["web-stack.toml", "flaky-pool.toml", "nested.toml"] {
         for seed in 0..8 {

@@ -11,12 +11,10 @@ use tokio::signal::unix::{signal, SignalKind};
 use vigil_config::{AppliedConfig, TreeConfig};
 use vigil_core::{ExitReason, Outcome};
 use vigil_tokio::control::{ControlOptions, ControlServer};
-use vigil_tokio::monitor::{LeakDetection, MonitorSettings};
-use vigil_tokio::{OutputMode, ProcessTreeOptions, Tree, TreeHandle};
+use vigil_tokio::{OutputMode, Tree, TreeHandle};
 use vigil_trace::{Flush, TraceFile, TraceFileStatus};
 
 use crate::exit::OUTPUT_FAILED;
-use crate::worker_processes;
 
 /// The options of `vigil run`.
 #[derive(Clone, Debug, Args)]
@@ -189,13 +187,13 @@ fn start(args: &RunArgs, cfg: &TreeConfig, output: &OutputMode) -> Result<Runnin
         ExitCode::from(2)
     })?;
     let control_guard = CloseOnDrop(control.clone());
-    let options = ProcessTreeOptions {
-        trace,
-        monitor: monitor_settings(&cfg.monitor),
-        control: Some(control),
-    };
-    let processes = worker_processes::processes(cfg, output);
-    let sup = Tree::start_processes(cfg.spec.clone(), processes, options).map_err(|e| {
+    // The config is one way to build a Tree: the same value `vigil sim`
+    // simulates (its `[monitor]` table included).
+    let mut tree = Tree::from_config_with_output(cfg, output).control(control);
+    if let Some(trace) = trace {
+        tree = tree.trace(trace);
+    }
+    let sup = tree.start().map_err(|e| {
         eprintln!("error: {e}");
         ExitCode::from(2)
     })?;
@@ -308,18 +306,5 @@ fn trace_outcome(code: ExitCode, trace: Option<&TraceFileStatus>) -> ExitCode {
             }
         }
         None => code,
-    }
-}
-
-/// The `[monitor]` table as the adapter's settings.
-fn monitor_settings(m: &vigil_config::MonitorConfig) -> MonitorSettings {
-    MonitorSettings {
-        interval: m.interval,
-        tree_memory_limit: m.memory_limit,
-        leak: m.leak_growth.map(|growth| LeakDetection {
-            growth,
-            count: m.leak_count,
-        }),
-        ..MonitorSettings::default()
     }
 }

@@ -16,9 +16,9 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use clap::Args;
-use vigil_config::{format_duration, TreeConfig};
+use vigil_config::format_duration;
 use vigil_core::InjectedBug;
-use vigil_sim::{run_seed_checked, run_seeds, SimOptions, TraceWriter};
+use vigil_sim::{run_seed_checked, run_seeds, SimOptions, SimTree, TraceWriter};
 
 use vigil_trace::{Flush, TraceFile, TraceFileStatus};
 
@@ -152,9 +152,13 @@ pub fn sim(args: SimArgs) -> ExitCode {
         Ok(c) => c,
         Err(e) => return bad_input(&e),
     };
+    let tree = match sim_tree(&cfg) {
+        Ok(t) => t,
+        Err(e) => return bad_input(&e),
+    };
     let script_path = args.script.clone();
     if let Some(trace) = &args.replay {
-        return replay(&args, &cfg, trace);
+        return replay(&args, &tree, trace);
     }
 
     let script = match script_path.as_deref().map(vigil_config::load_script).transpose() {
@@ -171,10 +175,17 @@ pub fn sim(args: SimArgs) -> ExitCode {
     };
     let seeds = args.seeds();
     if seeds.end - seeds.start == 1 {
-        single(&args, &cfg, seeds.start, &opts)
+        single(&args, &tree, seeds.start, &opts)
     } else {
-        range(&args, &cfg, seeds, &opts)
+        range(&args, &tree, seeds, &opts)
     }
+}
+
+/// The tree `vigil sim` simulates: the config is one way to build a `Tree`
+/// (the same value `vigil run` starts), simulated with each worker's `sim`
+/// table as its model.
+fn sim_tree(cfg: &vigil_config::TreeConfig) -> Result<SimTree, vigil_tokio::SimulationError> {
+    vigil_tokio::Tree::from_config(cfg).simulation(&cfg.source, &vigil_sim::SimModels::from_config(cfg))
 }
 
 fn bad_input(e: &dyn std::fmt::Display) -> ExitCode {
@@ -182,7 +193,7 @@ fn bad_input(e: &dyn std::fmt::Display) -> ExitCode {
     ExitCode::from(2)
 }
 
-fn single(args: &SimArgs, cfg: &TreeConfig, seed: u64, opts: &SimOptions) -> ExitCode {
+fn single(args: &SimArgs, cfg: &SimTree, seed: u64, opts: &SimOptions) -> ExitCode {
     let (writer, trace_status) = match &args.trace {
         // A write error is reported when it happens and stops the trace (whole lines only).
         Some(path) => match TraceFile::create(path, Flush::Blocks) {
@@ -247,7 +258,7 @@ fn single(args: &SimArgs, cfg: &TreeConfig, seed: u64, opts: &SimOptions) -> Exi
     }
 }
 
-fn range(args: &SimArgs, cfg: &TreeConfig, seeds: Range<u64>, opts: &SimOptions) -> ExitCode {
+fn range(args: &SimArgs, cfg: &SimTree, seeds: Range<u64>, opts: &SimOptions) -> ExitCode {
     let jobs = args.jobs();
     let total = seeds.end - seeds.start;
     let done = AtomicU64::new(0);
@@ -314,12 +325,16 @@ fn failure_code(failed: &[vigil_sim::SeedReport]) -> ExitCode {
     ExitCode::from(if budget_only { STEP_BUDGET } else { 1 })
 }
 
-fn print_summary(cfg: &TreeConfig, seeds: &Range<u64>, jobs: usize, s: &vigil_sim::Summary, wall: std::time::Duration) {
+fn print_summary(cfg: &SimTree, seeds: &Range<u64>, jobs: usize, s: &vigil_sim::Summary, wall: std::time::Duration) {
     let secs = wall.as_secs_f64().max(1e-9);
     let hours = s.virtual_time.as_secs_f64() / 3600.0;
     println!(
         "{}: {} seeds ({}..{}) on {jobs} thread(s) in {:.2}s",
-        cfg.source, s.seeds, seeds.start, seeds.end, secs
+        cfg.name(),
+        s.seeds,
+        seeds.start,
+        seeds.end,
+        secs
     );
     println!(
         "  virtual time: {} in all ({:.1} hours), {:.0}x faster than real time",
@@ -349,7 +364,7 @@ fn print_summary(cfg: &TreeConfig, seeds: &Range<u64>, jobs: usize, s: &vigil_si
     );
 }
 
-fn replay(args: &SimArgs, cfg: &TreeConfig, trace: &std::path::Path) -> ExitCode {
+fn replay(args: &SimArgs, cfg: &SimTree, trace: &std::path::Path) -> ExitCode {
     let text = match std::fs::read_to_string(trace) {
         Ok(t) => t,
         Err(e) => return bad_input(&format!("cannot read {}: {e}", trace.display())),
@@ -370,7 +385,7 @@ fn replay(args: &SimArgs, cfg: &TreeConfig, trace: &std::path::Path) -> ExitCode
             println!(
                 "replayed seed {} of {}: all {lines} lines identical to {}",
                 meta.seed,
-                cfg.source,
+                cfg.name(),
                 trace.display()
             );
             ExitCode::SUCCESS

@@ -1,4 +1,6 @@
-//! The OS processes of a config's workers, as `vigil run` starts them.
+//! The OS processes of a config's workers, as a reload starts them (the
+//! first start builds the whole tree with `Tree::from_config_with_output`,
+//! which converts each worker the same way, `ProcessSpec::from_worker`).
 
 use vigil_config::{TreeConfig, WorkerConfig};
 use vigil_tokio::{OutputMode, ProcessSpec};
@@ -11,11 +13,5 @@ pub(crate) fn processes(cfg: &TreeConfig, output: &OutputMode) -> Vec<ProcessSpe
 }
 
 fn process(w: &WorkerConfig, output: &OutputMode) -> ProcessSpec {
-    ProcessSpec {
-        command: w.command.clone(),
-        env: w.env.clone(),
-        cwd: w.cwd.clone(),
-        output: output.clone(),
-        memory_limit: w.memory_limit,
-    }
+    ProcessSpec::from_worker(w, output)
 }

@@ -90,7 +90,30 @@ pub struct WorkerConfig {
 /// The `sim` table of a worker: how the simulated world runs it. Without it,
 /// a simulated worker starts at once, is ready at once, never exits by itself
 /// and stops at once when asked.
+///
+/// In Rust, the same model is built with [`SimBehaviour::new`] (those
+/// defaults) and one method per key; the TOML spellings of a lifetime parse
+/// with [`str::parse`]:
+///
+/// ```
+/// use std::time::Duration;
+/// use vigil_config::{Lifetime, SimBehaviour};
+/// use vigil_core::ExitReason;
+///
+/// let flaky = SimBehaviour::new()
+///     .lifetime("exp(10m)".parse::<Lifetime>()?)
+///     .exit(ExitReason::Error("boom".into()))
+///     .start_latency(Duration::from_millis(20))
+///     .start_fail(0.1);
+/// assert_eq!(flaky.lifetime, Lifetime::Exp { mean: Duration::from_secs(600) });
+/// // The same as the TOML `sim = { lifetime = "exp(10m)", exit = "error(boom)", start_latency = "20ms", start_fail = 0.1 }`.
+/// # Ok::<(), vigil_config::ValueError>(())
+/// ```
+///
+/// The probabilities are checked where the model is used: the config parser
+/// refuses them outside [0, 1], and so does `vigil_sim::SimTree::new`.
 #[derive(Clone, Debug, PartialEq)]
+#[must_use]
 pub struct SimBehaviour {
     /// How long a run lives once up, before it exits by itself.
     pub lifetime: Lifetime,
@@ -119,6 +142,57 @@ impl Default for SimBehaviour {
             stop_latency: Duration::ZERO,
             ignore_stop: 0.0,
         }
+    }
+}
+
+impl SimBehaviour {
+    /// The default behaviour: starts, is ready and stops at once, never exits
+    /// by itself (its exit reason, used only with a lifetime, is `error`).
+    pub fn new() -> Self {
+        SimBehaviour::default()
+    }
+
+    /// How long a run lives once up before it exits by itself (default: never).
+    pub fn lifetime(mut self, lifetime: Lifetime) -> Self {
+        self.lifetime = lifetime;
+        self
+    }
+
+    /// The reason a run exits with when its lifetime ends (default: `error`).
+    pub fn exit(mut self, reason: ExitReason) -> Self {
+        self.exit = reason;
+        self
+    }
+
+    /// The probability in [0, 1] that a start fails (default: 0).
+    pub fn start_fail(mut self, probability: f64) -> Self {
+        self.start_fail = probability;
+        self
+    }
+
+    /// Time from `Spawn` to `Started` or `StartFailed` (default: none).
+    pub fn start_latency(mut self, latency: Duration) -> Self {
+        self.start_latency = latency;
+        self
+    }
+
+    /// For `notify` workers: time from `Started` to `Ready` (default: none).
+    pub fn ready_latency(mut self, latency: Duration) -> Self {
+        self.ready_latency = latency;
+        self
+    }
+
+    /// Time from `Stop` to its exit (default: none).
+    pub fn stop_latency(mut self, latency: Duration) -> Self {
+        self.stop_latency = latency;
+        self
+    }
+
+    /// The probability in [0, 1] that a run ignores `Stop`, so that only
+    /// `Kill` ends it (default: 0).
+    pub fn ignore_stop(mut self, probability: f64) -> Self {
+        self.ignore_stop = probability;
+        self
     }
 }
 

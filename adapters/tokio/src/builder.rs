@@ -62,6 +62,10 @@ pub struct Tree {
     pub(crate) monitors: MonitorList,
     control: Option<ControlServer>,
     guard_off: bool,
+    /// Where the driver writes the JSON-lines trace (`Tree::trace`).
+    trace: Option<Box<dyn std::io::Write + Send>>,
+    /// The engine's seed (`Tree::seed`).
+    seed: u64,
 }
 
 /// The children of a nested supervisor, in start order: tasks, OS processes
@@ -203,6 +207,8 @@ impl std::fmt::Debug for Tree {
         f.debug_struct("Tree")
             .field("spec", &self.spec)
             .field("children", &self.children)
+            .field("trace", &self.trace.is_some())
+            .field("seed", &self.seed)
             .finish()
     }
 }
@@ -279,45 +285,55 @@ impl Children {
     }
 
     /// The engine's specs of these children, under the supervisor at
-    /// `parent`, `depth` deep (the root's children are at 1): every worker's
-    /// tag is its index in `payloads`, as the driver takes them (see
-    /// [`crate::payloads`]). Deeper than the engine accepts is refused here,
+    /// `parent`, `depth` deep (the root's children are at 1), and then
+    /// their payloads: every worker's tag is its index in `payloads`, as the
+    /// driver takes them (see [`crate::payloads`]). [`Tree::start`] does the
+    /// same in two steps.
+    #[cfg(test)]
+    fn build(self, parent: &str, depth: usize, payloads: &mut Vec<Payload>) -> Result<Vec<ChildSpec>, BuildError> {
+        let mut next_tag = payloads.len() as u64;
+        let specs = self.specs(parent, depth, &mut next_tag)?;
+        self.into_payloads(payloads);
+        Ok(specs)
+    }
+
+    /// The engine's specs of these children, without taking anything (the
+    /// shape [`Tree::start`] would start, and `Tree::simulation` simulates):
+    /// each worker and pool is tagged with `next_tag`, counting up in
+    /// depth-first start order, the order [`Children::into_payloads`] lists
+    /// their payloads. Deeper than the engine accepts is refused here,
     /// before recursing, as the engine would refuse it.
-    fn build(mut self, parent: &str, depth: usize, payloads: &mut Vec<Payload>) -> Result<Vec<ChildSpec>, BuildError> {
-        let list = std::mem::take(&mut self.list);
-        if depth > MAX_DEPTH && !list.is_empty() {
+    pub(crate) fn specs(&self, parent: &str, depth: usize, next_tag: &mut u64) -> Result<Vec<ChildSpec>, BuildError> {
+        if depth > MAX_DEPTH && !self.list.is_empty() {
             return Err(BuildError::Spec(SpecError {
                 path: parent.to_owned(),
                 kind: SpecErrorKind::TooDeep { max: MAX_DEPTH },
             }));
         }
-        let mut specs = Vec::with_capacity(list.len());
-        for (mut child, node) in list {
+        let mut specs = Vec::with_capacity(self.list.len());
+        for (child, node) in &self.list {
+            let mut child = child.clone();
             let path = join(parent, &child.name);
             match (node, &mut child.kind) {
-                (Node::Worker(payload), ChildKind::Worker) => {
-                    child.tag = payloads.len() as u64;
-                    payloads.push(payload);
-                }
+                (Node::Worker(_), ChildKind::Worker) => child.tag = take_tag(next_tag),
                 (Node::Worker(_), ChildKind::Supervisor(_)) => return Err(BuildError::NotAWorker { path }),
                 (Node::Supervisor(children), ChildKind::Supervisor(spec)) => {
                     refuse_listed_children(&path, spec)?;
-                    let built = children.build(&path, depth + 1, payloads)?;
+                    let built = children.specs(&path, depth + 1, next_tag)?;
                     Arc::make_mut(spec).children = built;
                     // A plain supervisor runs nothing of its own.
                     child.tag = NO_PAYLOAD;
                 }
                 (Node::Pool(pool), ChildKind::Supervisor(spec)) => {
                     refuse_listed_children(&path, spec)?;
-                    if let Payload::Pool(p) = &pool {
+                    if let Payload::Pool(p) = pool {
                         // Its children run the pool's task: a worker's spec.
                         if p.template().is_supervisor() {
                             let path = join(&path, &p.template().name);
                             return Err(BuildError::NotAWorker { path });
                         }
                     }
-                    child.tag = payloads.len() as u64;
-                    payloads.push(pool);
+                    child.tag = take_tag(next_tag);
                 }
                 (Node::Supervisor(_) | Node::Pool(_), ChildKind::Worker) => {
                     return Err(BuildError::NotASupervisor { path })
@@ -327,6 +343,24 @@ impl Children {
         }
         Ok(specs)
     }
+
+    /// Every payload, in the order [`Children::specs`] tagged them. Called
+    /// only after `specs` accepted the children, so at most `MAX_DEPTH` deep.
+    fn into_payloads(mut self, payloads: &mut Vec<Payload>) {
+        for (_, node) in std::mem::take(&mut self.list) {
+            match node {
+                Node::Worker(payload) | Node::Pool(payload) => payloads.push(payload),
+                Node::Supervisor(children) => children.into_payloads(payloads),
+            }
+        }
+    }
+}
+
+/// The next tag, counted up.
+fn take_tag(next_tag: &mut u64) -> u64 {
+    let tag = *next_tag;
+    *next_tag += 1;
+    tag
 }
 
 /// Nested children are dropped one level at a time, not recursively: a
@@ -403,6 +437,31 @@ impl Tree {
         self
     }
 
+    /// Write the tree's JSON-lines trace (docs/TRACE.md) to `sink`, every
+    /// event from the first. Default: no trace.
+    pub fn trace(mut self, sink: Box<dyn std::io::Write + Send>) -> Self {
+        self.trace = Some(sink);
+        self
+    }
+
+    /// The engine's seed: it draws the jitter of restart backoffs from it.
+    /// Default: 0.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// The engine's spec of the whole tree, as [`Tree::start`] would start
+    /// it, without starting anything or taking the tree: every worker's and
+    /// pool's tag is its index in depth-first start order. Refused as
+    /// [`Tree::start`] refuses it.
+    pub(crate) fn spec(&self) -> Result<SupervisorSpec, BuildError> {
+        refuse_listed_children("", &self.spec)?;
+        let mut spec = self.spec.clone();
+        spec.children = self.children.specs("", 1, &mut 0)?;
+        Ok(spec)
+    }
+
     /// Add a task worker to the root: see [`Children::task`].
     pub fn task<F, Fut, E>(self, spec: ChildSpec, f: F) -> Self
     where
@@ -434,7 +493,9 @@ impl Tree {
 
     /// Start a tree from an engine spec whose workers are all OS processes:
     /// every worker's [`ChildSpec::tag`] is its index in `processes` (as
-    /// `vigil-config` builds them). This is what `vigil run` uses.
+    /// `vigil-config` builds them). `vigil run` used it before a config
+    /// became one way to build a tree (`Tree::from_config`, feature `sim`);
+    /// it stays for programs that build such a spec themselves.
     ///
     /// ```
     /// use vigil_core::{ChildSpec, SupervisorSpec};
@@ -471,21 +532,24 @@ impl Tree {
     /// task owns the engine; the returned handle talks to it. Nothing starts
     /// if the tree is refused ([`BuildError`]).
     pub fn start(self) -> Result<TreeHandle, BuildError> {
+        let spec = self.spec()?;
         let Tree {
-            mut spec,
             children,
             monitors,
             control,
             guard_off,
+            trace,
+            seed,
+            ..
         } = self;
-        refuse_listed_children("", &spec)?;
         let mut payloads = Vec::new();
-        spec.children = children.build("", 1, &mut payloads)?;
+        children.into_payloads(&mut payloads);
         let options = driver::Options {
+            seed,
+            trace,
             monitors,
             control,
             guard_off,
-            ..driver::Options::default()
         };
         Ok(driver::spawn(spec, &payloads, options)?)
     }

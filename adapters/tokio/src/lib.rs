@@ -65,6 +65,8 @@ pub mod descriptors;
 mod driver;
 mod driver_panic;
 mod events;
+#[cfg(feature = "sim")]
+mod from_config;
 mod handle;
 mod inbox;
 mod mailbox;
@@ -72,6 +74,8 @@ mod message;
 mod payloads;
 mod pool;
 mod report;
+#[cfg(feature = "sim")]
+mod simulation;
 mod task;
 
 pub mod guard;
@@ -91,6 +95,8 @@ pub use inbox::{Inbox, TryRecvError};
 pub use output::OutputMode;
 pub use pool::{NoInbox, Pool, PoolChild, PoolError, PoolRef, PoolRefError};
 pub use process::ProcessSpec;
+#[cfg(feature = "sim")]
+pub use simulation::SimulationError;
 
 /// The engine this adapter drives.
 pub use vigil_core as core;
@@ -99,3 +105,9 @@ pub use vigil_core as core;
 #[cfg(doctest)]
 #[doc = include_str!("../../../docs/EMBEDDING.md")]
 mod embedding_guide {}
+
+/// docs/SIMULATION.md's code blocks (they simulate `Tree`s: feature `sim`),
+/// compiled and run as doc tests.
+#[cfg(all(doctest, feature = "sim"))]
+#[doc = include_str!("../../../docs/SIMULATION.md")]
+mod simulation_guide {}

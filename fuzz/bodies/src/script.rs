@@ -8,20 +8,21 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use vigil_config::{parse_script, parse_tree, Script, TreeConfig};
-use vigil_sim::{run_seed, SimOptions, TraceWriter};
+use vigil_config::{parse_script, parse_tree, Script};
+use vigil_sim::{run_seed, SimOptions, SimTree, TraceWriter};
 
 use crate::error_position;
 
 /// The tree accepted scripts play against.
-fn web_stack() -> &'static TreeConfig {
-    static TREE: OnceLock<TreeConfig> = OnceLock::new();
+fn web_stack() -> &'static SimTree {
+    static TREE: OnceLock<SimTree> = OnceLock::new();
     TREE.get_or_init(|| {
-        parse_tree(
+        let cfg = parse_tree(
             include_str!("../../../examples/web-stack.toml"),
             "examples/web-stack.toml",
         )
-        .expect("the example config parses")
+        .expect("the example config parses");
+        SimTree::from_config(&cfg).expect("a config's tree")
     })
 }
 

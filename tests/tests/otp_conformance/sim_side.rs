@@ -58,7 +58,8 @@ pub fn events_with(s: &Scenario, files: &VigilFiles, adjust: impl FnOnce(&mut Si
     };
     adjust(&mut opts);
     let trace = SharedBuffer::default();
-    let report = run_seed(&cfg, s.seed, &opts, TraceWriter::to_sink(Box::new(trace.clone())));
+    let tree = vigil_sim::SimTree::from_config(&cfg).expect("a config's tree");
+    let report = run_seed(&tree, s.seed, &opts, TraceWriter::to_sink(Box::new(trace.clone())));
     let text = trace.take();
     let mut out: Vec<String> = text.lines().filter_map(event).collect();
     if let Some(v) = report.violation {
