@@ -49,12 +49,23 @@ impl Run {
             .spawn()
             .expect("vigil runs");
         let run = Run { dir, vigil };
+        // Both children are up (not only spawned): the tests read their state.
         assert!(
-            poll(|| run.ctl(&["status"]).status.success()),
-            "the control server never answered: {}",
+            poll(|| run.all_running()),
+            "the control server never answered with both children running: {}",
             run.log()
         );
         run
+    }
+
+    /// Whether the server answers and every child reports `running`.
+    fn all_running(&self) -> bool {
+        let out = self.ctl(&["--json", "status"]);
+        let Ok(json) = serde_json::from_slice::<serde_json::Value>(&out.stdout) else {
+            return false;
+        };
+        let nodes = json["nodes"].as_array().cloned().unwrap_or_default();
+        out.status.success() && nodes.len() == 2 && nodes.iter().all(|n| n["state"] == "running")
     }
 
     fn socket(&self) -> PathBuf {
