@@ -47,9 +47,14 @@ mod run;
 mod runs;
 mod scenario;
 mod seed_range;
+mod shard;
 mod simulation;
 #[cfg(feature = "strategies")]
 pub mod strategies;
+mod summary_json;
+mod sweep;
+mod sweep_error;
+mod sweep_merge;
 mod watch;
 mod world;
 
@@ -65,5 +70,9 @@ pub use report::{SeedOutcome, SeedReport};
 pub use run::{replay_command, run_seed, run_seed_checked};
 pub use runs::{RunPhase, Runs, ENDED_KEPT};
 pub use seed_range::{run_seeds, Summary};
+pub use shard::{Shard, ShardError};
+pub use sweep::{fnv1a64, DeterminismCheck, Sweep, SweepOptions, SweepSetup, FORMAT as SWEEP_FORMAT};
+pub use sweep_error::SweepError;
+pub use sweep_merge::merge_sweeps;
 pub use vigil_trace::{event_name, format_time, strategy_name, TraceWriter};
 pub use world::{Policy, World};
