@@ -135,7 +135,7 @@ fn duplicate_missing_and_foreign_shards_are_refused() {
     assert_eq!(
         missing,
         SweepError::Missing {
-            gaps: vec![10..20],
+            gaps: std::iter::once(10..20).collect(),
             shards: vec![1]
         }
     );

@@ -68,6 +68,11 @@ pub fn parse_seed_range(text: &str) -> Result<Range<u64>, String> {
     Ok(start..end)
 }
 
+/// Parse `--shard K/N`: shard K (from 0) of N, K below N ([`vigil_sim::Shard`]).
+pub fn parse_shard(text: &str) -> Result<vigil_sim::Shard, String> {
+    vigil_sim::Shard::parse(text).map_err(|e| e.to_string())
+}
+
 /// Parse `--jobs`: a whole number of worker threads, at least 1.
 pub fn parse_jobs(text: &str) -> Result<NonZeroUsize, String> {
     text.trim()
