@@ -32,6 +32,7 @@
 #![warn(missing_docs)]
 
 mod behaviour;
+mod explain;
 mod fault_plan;
 mod given_specs;
 mod happening_queue;
@@ -58,6 +59,10 @@ mod sweep_merge;
 mod watch;
 mod world;
 
+pub use explain::{
+    explain, format_wall_clock, Cause, Decision, Entry, EntryKind, ExplainError, Explanation, MetaInfo, RequestInfo,
+    WindowView,
+};
 pub use fault_plan::FaultPlan;
 pub use manual_world::ManualWorld;
 pub use meta_line::{meta_line, options_for, parse_meta, TraceMeta};

@@ -9,6 +9,8 @@
 //!   [--no-random-faults] [--trace FILE] [--jobs N] [--replay TRACE]
 //!   [--max-steps N] [--shard K/N] [--json FILE] [--quiet]`: simulate the tree in virtual time.
 //! - `vigil merge FILE... [--json FILE]`: combine the sweep files of shards.
+//! - `vigil explain CONFIG TRACE [--json] [--path PREFIX] [--from T] [--to T]`:
+//!   every restart, give-up and shutdown of a trace, with its cause.
 //! - `vigil run CONFIG [--trace FILE] [--output-dir DIR]`: supervise the tree's
 //!   processes for real.
 //! - `vigil ctl [--socket PATH | --config CONFIG] [--json] [--timeout DURATION]
@@ -26,6 +28,7 @@ mod config_snapshot;
 mod ctl_cmd;
 mod ctl_render;
 mod exit;
+mod explain_cmd;
 mod merge_cmd;
 mod output;
 mod reload;
@@ -82,6 +85,9 @@ enum Cmd {
     /// Combine the sweep files of `vigil sim --json` (the shards of a seed
     /// range) into the summary of the whole range.
     Merge(merge_cmd::MergeArgs),
+    /// Explain a trace: every restart, give-up, timeout, request and
+    /// shutdown as a timeline with its cause.
+    Explain(explain_cmd::ExplainArgs),
 }
 
 fn main() -> ExitCode {
@@ -98,6 +104,7 @@ fn main() -> ExitCode {
         Some(Cmd::Run(args)) => run_cmd::run(args),
         Some(Cmd::Ctl(args)) => ctl_cmd::ctl(args),
         Some(Cmd::Merge(args)) => merge_cmd::merge(args),
+        Some(Cmd::Explain(args)) => explain_cmd::explain(args),
         None => {
             // `vigil` alone: the help, as before clap (not a usage error).
             let _ = Cli::command().print_help();
