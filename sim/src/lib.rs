@@ -43,6 +43,7 @@
 
 mod attach_error;
 mod behaviour;
+mod explain;
 mod fault_plan;
 mod given_specs;
 mod happening_queue;
@@ -61,13 +62,22 @@ mod scenario;
 mod seed_range;
 mod sim_models;
 mod sim_tree;
+mod shard;
 mod simulation;
 #[cfg(feature = "strategies")]
 pub mod strategies;
+mod summary_json;
+mod sweep;
+mod sweep_error;
+mod sweep_merge;
 mod watch;
 mod world;
 
 pub use attach_error::AttachError;
+pub use explain::{
+    explain, format_wall_clock, Cause, Decision, Entry, EntryKind, ExplainError, Explanation, MetaInfo, RequestInfo,
+    WindowView,
+};
 pub use fault_plan::FaultPlan;
 pub use manual_world::ManualWorld;
 pub use meta_line::{meta_line, options_for, parse_meta, TraceMeta};
@@ -83,5 +93,9 @@ pub use seed_range::{run_seeds, Summary};
 pub use sim_models::SimModels;
 pub use sim_tree::{SimTree, SimWorker};
 pub use vigil_config::{Lifetime, SimBehaviour};
+pub use shard::{Shard, ShardError};
+pub use sweep::{fnv1a64, DeterminismCheck, Sweep, SweepOptions, SweepSetup, FORMAT as SWEEP_FORMAT};
+pub use sweep_error::SweepError;
+pub use sweep_merge::merge_sweeps;
 pub use vigil_trace::{event_name, format_time, strategy_name, TraceWriter};
 pub use world::{Policy, World};

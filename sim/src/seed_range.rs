@@ -46,6 +46,26 @@ impl Summary {
             self.violations.push(r.clone());
         }
     }
+
+    /// Add the totals of `other`, a summary of other seeds: the result is
+    /// the summary of both sets of seeds, whatever the order of the merges
+    /// (counts are sums, saturating; violations stay sorted by seed). This
+    /// is how threads, and shards run on other machines (`vigil merge`),
+    /// combine.
+    pub fn merge(&mut self, other: Summary) {
+        self.seeds = self.seeds.saturating_add(other.seeds);
+        self.virtual_time = self.virtual_time.saturating_add(other.virtual_time);
+        self.events = self.events.saturating_add(other.events);
+        for (k, v) in other.outcomes {
+            let n = self.outcomes.entry(k).or_default();
+            *n = n.saturating_add(v);
+        }
+        self.restart_decisions = self.restart_decisions.saturating_add(other.restart_decisions);
+        self.give_ups = self.give_ups.saturating_add(other.give_ups);
+        self.spawns = self.spawns.saturating_add(other.spawns);
+        self.violations.extend(other.violations);
+        self.violations.sort_by_key(|r| r.seed);
+    }
 }
 
 /// Run every seed of `seeds` over `jobs` threads (at least one), without
@@ -76,24 +96,9 @@ pub fn run_seeds(
                     local.add(&report);
                 }
                 let mut t = total.lock().unwrap_or_else(|e| e.into_inner());
-                merge(&mut t, local);
+                t.merge(local);
             });
         }
     });
-    let mut s = total.into_inner().unwrap_or_else(|e| e.into_inner());
-    s.violations.sort_by_key(|r| r.seed);
-    s
-}
-
-fn merge(into: &mut Summary, from: Summary) {
-    into.seeds += from.seeds;
-    into.virtual_time = into.virtual_time.saturating_add(from.virtual_time);
-    into.events += from.events;
-    for (k, v) in from.outcomes {
-        *into.outcomes.entry(k).or_default() += v;
-    }
-    into.restart_decisions += from.restart_decisions;
-    into.give_ups += from.give_ups;
-    into.spawns += from.spawns;
-    into.violations.extend(from.violations);
+    total.into_inner().unwrap_or_else(|e| e.into_inner())
 }

@@ -17,6 +17,12 @@ pub fn parse_positive_duration(text: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+/// Parse a time from the start of a trace (`explain --from/--to`): a
+/// duration as the config files write them, zero allowed.
+pub fn parse_duration_from_start(text: &str) -> Result<Duration, String> {
+    vigil_config::parse_duration(text).map_err(|e| e.message().to_owned())
+}
+
 /// Parse `--seed`: a whole number below `u64::MAX` (so that the one-seed
 /// range `N..N+1` exists).
 pub fn parse_seed(text: &str) -> Result<u64, String> {
@@ -66,6 +72,11 @@ pub fn parse_seed_range(text: &str) -> Result<Range<u64>, String> {
         return Err(bad("the range is empty"));
     }
     Ok(start..end)
+}
+
+/// Parse `--shard K/N`: shard K (from 0) of N, K below N ([`vigil_sim::Shard`]).
+pub fn parse_shard(text: &str) -> Result<vigil_sim::Shard, String> {
+    vigil_sim::Shard::parse(text).map_err(|e| e.to_string())
 }
 
 /// Parse `--jobs`: a whole number of worker threads, at least 1.

@@ -10,6 +10,11 @@
 /// precedence.
 pub const STEP_BUDGET: u8 = 3;
 
+/// `vigil merge`: some seeds of the range are in no file (a shard has not
+/// finished, or its file was left out); the message names the missing
+/// seeds and shards. Nothing is printed but the error.
+pub const SHARDS_MISSING: u8 = 4;
+
 /// `vigil run`: the driver (vigil's own supervision loop) panicked, a bug in
 /// vigil; every child was killed before exiting and the ERROR log line has
 /// the panic's message. 70 is `EX_SOFTWARE` of sysexits.h.

@@ -7,7 +7,10 @@
 //!   scenario script for it) and print the tree.
 //! - `vigil sim CONFIG [--seed N | --seeds A..B] [--duration 1h] [--script FILE]
 //!   [--no-random-faults] [--trace FILE] [--jobs N] [--replay TRACE]
-//!   [--max-steps N] [--quiet]`: simulate the tree in virtual time.
+//!   [--max-steps N] [--shard K/N] [--json FILE] [--quiet]`: simulate the tree in virtual time.
+//! - `vigil merge FILE... [--json FILE]`: combine the sweep files of shards.
+//! - `vigil explain CONFIG TRACE [--json] [--path PREFIX] [--from T] [--to T]`:
+//!   every restart, give-up and shutdown of a trace, with its cause.
 //! - `vigil run CONFIG [--trace FILE] [--output-dir DIR]`: supervise the tree's
 //!   processes for real.
 //! - `vigil ctl [--socket PATH | --config CONFIG] [--json] [--timeout DURATION]
@@ -16,7 +19,7 @@
 //!   socket.
 //!
 //! Exit codes: 0 ok, 1 a check or invariant failed, 2 bad usage or bad input
-//! (clap's own usage errors exit 2 too), and the codes of `exit.rs`: 3, 70,
+//! (clap's own usage errors exit 2 too), and the codes of `exit.rs`: 3, 4, 70,
 //! 74, 124, 141; `vigil run` also exits 130 after a second signal.
 
 mod args;
@@ -25,10 +28,13 @@ mod config_snapshot;
 mod ctl_cmd;
 mod ctl_render;
 mod exit;
+mod explain_cmd;
+mod merge_cmd;
 mod output;
 mod reload;
 mod run_cmd;
 mod sim_cmd;
+mod sweep_text;
 mod tour;
 mod worker_processes;
 
@@ -44,7 +50,7 @@ use crate::sim_cmd::SimArgs;
 #[command(name = "vigil", version, about = "vigil: a deterministic supervision engine", long_about = None)]
 #[command(
     after_help = "Exit codes: 0 ok, 1 a check or invariant failed, 2 bad usage or bad input, \
-3 a simulated run exceeded its step budget, 70 vigil's driver panicked (a bug; every child was killed), 74 the trace or the output could not be written (a full disk), 141 the output's reader went away (`| head`), \
+3 a simulated run exceeded its step budget, 4 `vigil merge` is missing shards, 70 vigil's driver panicked (a bug; every child was killed), 74 the trace or the output could not be written (a full disk), 141 the output's reader went away (`| head`), \
 124 `vigil ctl` got no answer within --timeout."
 )]
 struct Cli {
@@ -76,6 +82,12 @@ enum Cmd {
     Run(run_cmd::RunArgs),
     /// Talk to a running `vigil run` over its control socket.
     Ctl(ctl_cmd::CtlArgs),
+    /// Combine the sweep files of `vigil sim --json` (the shards of a seed
+    /// range) into the summary of the whole range.
+    Merge(merge_cmd::MergeArgs),
+    /// Explain a trace: every restart, give-up, timeout, request and
+    /// shutdown as a timeline with its cause.
+    Explain(explain_cmd::ExplainArgs),
 }
 
 fn main() -> ExitCode {
@@ -91,6 +103,8 @@ fn main() -> ExitCode {
         Some(Cmd::Sim(args)) => sim_cmd::sim(args),
         Some(Cmd::Run(args)) => run_cmd::run(args),
         Some(Cmd::Ctl(args)) => ctl_cmd::ctl(args),
+        Some(Cmd::Merge(args)) => merge_cmd::merge(args),
+        Some(Cmd::Explain(args)) => explain_cmd::explain(args),
         None => {
             // `vigil` alone: the help, as before clap (not a usage error).
             let _ = Cli::command().print_help();
@@ -106,5 +120,67 @@ mod tests {
     #[test]
     fn the_command_line_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    /// The `vigil` command lines of a shipped cluster example, with its
+    /// variables given values, split into words (the examples quote nothing
+    /// but whole variables).
+    fn vigil_lines(text: &str) -> Vec<Vec<String>> {
+        let values = [
+            ("$JOB_COMPLETION_INDEX", "7"),
+            ("$SLURM_ARRAY_TASK_ID", "7"),
+            ("$SLURM_CPUS_PER_TASK", "2"),
+            ("{}", "7"),
+            ("$SHARDS", "8"),
+            ("$SEEDS", "0..100000"),
+            ("$OUT", "out"),
+        ];
+        text.lines()
+            .filter(|l| !l.trim_start().starts_with('#'))
+            .filter_map(|l| l.find("vigil ").map(|at| &l[at..]))
+            .map(|l| {
+                let mut l = l.split(';').next().unwrap_or_default().replace('"', "");
+                for (var, value) in values {
+                    l = l.replace(var, value);
+                }
+                l.split_whitespace().map(str::to_owned).collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_cluster_examples_run_valid_sharded_sweeps_and_a_merge() {
+        for (name, text) in [
+            (
+                "sweep-job.yaml",
+                include_str!("../../../examples/cluster/sweep-job.yaml"),
+            ),
+            (
+                "sweep-parallel.sh",
+                include_str!("../../../examples/cluster/sweep-parallel.sh"),
+            ),
+            (
+                "sweep-slurm.sh",
+                include_str!("../../../examples/cluster/sweep-slurm.sh"),
+            ),
+        ] {
+            let lines = vigil_lines(text);
+            let mut sims = 0;
+            for words in &lines {
+                let cli = Cli::try_parse_from(words).unwrap_or_else(|e| panic!("{name}: {words:?}: {e}"));
+                if let Some(Cmd::Sim(args)) = cli.command {
+                    let shard = args.shard.unwrap_or_else(|| panic!("{name}: no --shard"));
+                    assert_eq!(shard.index(), 7, "{name}: K is the index variable");
+                    assert!(args.json.is_some(), "{name}: no --json");
+                    assert!(args.shard_seeds().is_ok(), "{name}: {:?}", args.shard_seeds());
+                    sims += 1;
+                }
+            }
+            assert_eq!(sims, 1, "{name}: {lines:?}");
+            assert!(
+                lines.iter().any(|w| w.get(1).map(String::as_str) == Some("merge")) || name != "sweep-parallel.sh",
+                "{name}: no vigil merge"
+            );
+        }
     }
 }

@@ -18,12 +18,15 @@ use std::time::Instant;
 use clap::Args;
 use vigil_config::format_duration;
 use vigil_core::InjectedBug;
-use vigil_sim::{run_seed_checked, run_seeds, SimOptions, SimTree, TraceWriter};
+use vigil_sim::{
+    run_seed_checked, run_seeds, DeterminismCheck, Shard, SimOptions, SimTree, Sweep, SweepSetup, TraceWriter,
+};
 
 use vigil_trace::{Flush, TraceFile, TraceFileStatus};
 
-use crate::args::{parse_jobs, parse_positive_duration, parse_seed, parse_seed_range};
+use crate::args::{parse_jobs, parse_positive_duration, parse_seed, parse_seed_range, parse_shard};
 use crate::exit::{OUTPUT_FAILED, STEP_BUDGET};
+use crate::sweep_text;
 
 /// The seed used when neither `--seed` nor `--seeds` is given.
 pub const DEFAULT_SEED: u64 = 0;
@@ -33,6 +36,8 @@ pub const DEFAULT_SEED: u64 = 0;
 #[command(after_help = "\
 Seeds: --seed N runs one seed; --seeds A..B runs seeds A to B-1 (half-open, like a \
 Rust range; A..=B includes B), spread over --jobs threads. Without either: --seed 0.
+Sweeps: --shard K/N runs only the K-th (from 0) of N contiguous blocks of --seeds; \
+--json FILE writes the summary as a sweep file that `vigil merge` combines.
 Exit codes: 0 every run passed, 1 an invariant failed (the seed and the command \
 that replays it are printed), 2 bad usage or bad input, 3 a run exceeded its step \
 budget (--max-steps) and no invariant failed, 74 the trace or the output could not \
@@ -79,6 +84,15 @@ pub struct SimArgs {
     )]
     pub replay: Option<PathBuf>,
 
+    /// Run only shard K of N of --seeds: the K-th of N contiguous blocks,
+    /// K from 0 to N-1 (docs/SIMULATION.md, "Sweeps on a cluster").
+    #[arg(long, value_name = "K/N", requires = "seeds", value_parser = parse_shard)]
+    pub shard: Option<Shard>,
+
+    /// Also write the summary as a sweep file (JSON) to FILE, for `vigil merge`.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["trace", "replay"])]
+    pub json: Option<PathBuf>,
+
     /// The most steps (world events plus engine timeouts) one run may take
     /// before it is stopped with exit code 3.
     #[arg(long, value_name = "N", default_value_t = vigil_sim::DEFAULT_MAX_STEPS, value_parser = clap::value_parser!(u64).range(1..))]
@@ -122,8 +136,18 @@ impl SimArgs {
         None
     }
 
-    /// The seeds to run, never empty: `--seeds A..B`, `--seed N` (`N..N+1`),
-    /// or [`DEFAULT_SEED`] alone.
+    /// The seeds to run, never empty: this shard's block of `--seeds A..B`
+    /// (the whole range without `--shard`), `--seed N` (`N..N+1`), or
+    /// [`DEFAULT_SEED`] alone. Fails when the range has fewer seeds than shards.
+    pub fn shard_seeds(&self) -> Result<Range<u64>, vigil_sim::ShardError> {
+        match self.shard {
+            Some(shard) => shard.seeds(&self.seeds()),
+            None => Ok(self.seeds()),
+        }
+    }
+
+    /// The whole range of seeds (all shards): `--seeds A..B`, `--seed N`
+    /// (`N..N+1`), or [`DEFAULT_SEED`] alone.
     pub fn seeds(&self) -> Range<u64> {
         match (&self.seeds, self.seed) {
             (Some(range), _) => range.clone(),
@@ -140,7 +164,7 @@ impl SimArgs {
             .jobs
             .or_else(|| std::thread::available_parallelism().ok())
             .map_or(1, NonZeroUsize::get);
-        let seeds = self.seeds();
+        let seeds = self.shard_seeds().unwrap_or_else(|_| self.seeds());
         let count = usize::try_from(seeds.end - seeds.start).unwrap_or(usize::MAX);
         wanted.min(count).max(1)
     }
@@ -173,8 +197,11 @@ pub fn sim(args: SimArgs) -> ExitCode {
         max_steps: args.max_steps,
         inject_bug: args.injected_bug(),
     };
-    let seeds = args.seeds();
-    if seeds.end - seeds.start == 1 {
+    let seeds = match args.shard_seeds() {
+        Ok(s) => s,
+        Err(e) => return bad_input(&format!("--shard: {e}")),
+    };
+    if seeds.end - seeds.start == 1 && args.shard.is_none() && args.json.is_none() {
         single(&args, &tree, seeds.start, &opts)
     } else {
         range(&args, &tree, seeds, &opts)
@@ -259,13 +286,67 @@ fn single(args: &SimArgs, cfg: &SimTree, seed: u64, opts: &SimOptions) -> ExitCo
 }
 
 fn range(args: &SimArgs, cfg: &SimTree, seeds: Range<u64>, opts: &SimOptions) -> ExitCode {
+    // What the sweep file records of the inputs: read before the run, so a
+    // file that cannot be read fails at once.
+    let setup = match sweep_setup(args, cfg, opts) {
+        Ok(s) => s,
+        Err(e) => return bad_input(&e),
+    };
     let jobs = args.jobs();
-    let total = seeds.end - seeds.start;
-    let done = AtomicU64::new(0);
     let started = Instant::now();
+    let progress = progress_printer(seeds.end - seeds.start, args.quiet, started);
+    let summary = run_seeds(cfg, seeds.clone(), opts, jobs, &progress);
+    let wall = started.elapsed();
+    // The determinism self-check, on the first seed of the range (or shard).
+    let check = run_seed_checked(cfg, seeds.start, opts, TraceWriter::hashing());
+    let identical = check
+        .violation
+        .as_ref()
+        .is_none_or(|v| v.rule != vigil_sim::Rule::Determinism);
+    let sweep = Sweep {
+        setup,
+        range: args.seeds(),
+        shard: args.shard,
+        seeds: seeds.clone(),
+        jobs: jobs as u64,
+        wall,
+        determinism: DeterminismCheck {
+            seed: seeds.start,
+            identical,
+        },
+        replays: Sweep::replays_of(cfg, opts, &summary),
+        summary,
+    };
+    print!("{}", sweep_text::render(&sweep));
+    let code = sweep_text::exit_code(&sweep);
+    if let Some(path) = &args.json {
+        let text = format!("{}\n", sweep.to_json());
+        if let Err(e) = std::fs::write(path, text) {
+            eprintln!("error: cannot write the sweep file {}: {e}", path.display());
+            return if code == ExitCode::SUCCESS {
+                ExitCode::from(OUTPUT_FAILED)
+            } else {
+                code
+            };
+        }
+    }
+    code
+}
+
+/// The setup a sweep file records: the config's and script's digests are
+/// of the files' bytes as they are now.
+fn sweep_setup(args: &SimArgs, cfg: &SimTree, opts: &SimOptions) -> Result<SweepSetup, String> {
+    let read = |p: &std::path::Path| std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()));
+    let config_text = read(&args.config)?;
+    let script_text = args.script.as_deref().map(read).transpose()?;
+    Ok(SweepSetup::new(cfg, &config_text, opts, script_text.as_deref()))
+}
+
+/// Progress on stderr every 2 s (not with --quiet), and every violation as it is found.
+fn progress_printer(total: u64, quiet: bool, started: Instant) -> impl Fn(&vigil_sim::SeedReport) + Sync {
+    let done = AtomicU64::new(0);
     let last_progress = Mutex::new(Instant::now());
-    let quiet = args.quiet;
-    let progress = |r: &vigil_sim::SeedReport| {
+    move |r: &vigil_sim::SeedReport| {
         let n = done.fetch_add(1, Ordering::Relaxed) + 1;
         if let Some(v) = &r.violation {
             eprintln!("seed {}: VIOLATION {v}", r.seed);
@@ -282,36 +363,6 @@ fn range(args: &SimArgs, cfg: &SimTree, seeds: Range<u64>, opts: &SimOptions) ->
                 started.elapsed().as_secs_f64()
             );
         }
-    };
-    let summary = run_seeds(cfg, seeds.clone(), opts, jobs, &progress);
-    let wall = started.elapsed();
-    // The determinism self-check, on the first seed of the range.
-    let check = run_seed_checked(cfg, seeds.start, opts, TraceWriter::hashing());
-    print_summary(cfg, &seeds, jobs, &summary, wall);
-    let deterministic = check
-        .violation
-        .as_ref()
-        .is_none_or(|v| v.rule != vigil_sim::Rule::Determinism);
-    println!(
-        "determinism: seed {} run twice gave {} traces",
-        seeds.start,
-        if deterministic { "identical" } else { "DIFFERENT" }
-    );
-    if summary.violations.is_empty() && deterministic {
-        println!("ok: every invariant held in every run");
-        return ExitCode::SUCCESS;
-    }
-    println!("{} run(s) broke an invariant:", summary.violations.len());
-    for r in &summary.violations {
-        if let Some(v) = &r.violation {
-            println!("  seed {}: {v}", r.seed);
-            println!("    replay: {}", vigil_sim::replay_command(cfg, r.seed, opts));
-        }
-    }
-    if deterministic {
-        failure_code(&summary.violations)
-    } else {
-        ExitCode::from(1)
     }
 }
 
@@ -323,45 +374,6 @@ fn failure_code(failed: &[vigil_sim::SeedReport]) -> ExitCode {
             .is_some_and(|v| v.rule == vigil_sim::Rule::StepBudget)
     });
     ExitCode::from(if budget_only { STEP_BUDGET } else { 1 })
-}
-
-fn print_summary(cfg: &SimTree, seeds: &Range<u64>, jobs: usize, s: &vigil_sim::Summary, wall: std::time::Duration) {
-    let secs = wall.as_secs_f64().max(1e-9);
-    let hours = s.virtual_time.as_secs_f64() / 3600.0;
-    println!(
-        "{}: {} seeds ({}..{}) on {jobs} thread(s) in {:.2}s",
-        cfg.name(),
-        s.seeds,
-        seeds.start,
-        seeds.end,
-        secs
-    );
-    println!(
-        "  virtual time: {} in all ({:.1} hours), {:.0}x faster than real time",
-        format_duration(std::time::Duration::from_secs(s.virtual_time.as_secs())),
-        hours,
-        s.virtual_time.as_secs_f64() / secs
-    );
-    println!(
-        "  events: {} ({:.2} M events/s)",
-        s.events,
-        s.events as f64 / secs / 1e6
-    );
-    println!("  how the runs ended:");
-    for (outcome, n) in &s.outcomes {
-        println!(
-            "    {:>7} ({:>5.1}%)  {outcome}",
-            n,
-            *n as f64 * 100.0 / s.seeds.max(1) as f64
-        );
-    }
-    println!(
-        "  restart decisions: {} ({:.1} per simulated hour), give-ups: {}, spawns: {}",
-        s.restart_decisions,
-        s.restart_decisions as f64 / hours.max(1e-9),
-        s.give_ups,
-        s.spawns
-    );
 }
 
 fn replay(args: &SimArgs, cfg: &SimTree, trace: &std::path::Path) -> ExitCode {

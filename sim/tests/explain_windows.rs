@@ -1,0 +1,112 @@
+//! The explainer's intensity windows, rebuilt from the config, agree with
+//! the engine on every decision of many simulated seeds: every `give_up`
+//! line is explained as an overflow, and no `restart` line is. With the
+//! engine's intensity check switched off (feature `bug-injection`), the
+//! explainer notices.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use vigil_sim::{explain, run_seed, EntryKind, SimOptions, TraceWriter};
+
+#[derive(Clone, Default)]
+struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Buffer {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn trace_of(cfg: &vigil_config::TreeConfig, seed: u64, opts: &SimOptions) -> (String, vigil_sim::SeedReport) {
+    let buf = Buffer::default();
+    let report = run_seed(cfg, seed, opts, TraceWriter::to_sink(Box::new(buf.clone())));
+    let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+    (text, report)
+}
+
+fn example(name: &str) -> vigil_config::TreeConfig {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples")
+        .join(name);
+    vigil_config::load_tree(&path).expect("a valid example")
+}
+
+#[test]
+fn every_give_up_is_an_overflow_and_no_restart_is() {
+    let opts = SimOptions {
+        duration: Duration::from_secs(1800),
+        ..SimOptions::default()
+    };
+    let (mut give_ups, mut restarts) = (0u64, 0u64);
+    for (file, seeds) in [
+        ("web-stack.toml", 0..150),
+        ("nested.toml", 0..100),
+        ("flaky-pool.toml", 0..100),
+    ] {
+        let cfg = example(file);
+        for seed in seeds {
+            let (trace, report) = trace_of(&cfg, seed, &opts);
+            let e = explain(&cfg.spec, &trace).unwrap_or_else(|err| panic!("{file} seed {seed}: {err}"));
+            assert_eq!(e.disagreements, 0, "{file} seed {seed}:\n{}", e.to_text());
+            let lines_with = |ev: &str| {
+                trace
+                    .lines()
+                    .filter(|l| l.contains(&format!("\"ev\":\"{ev}\"")))
+                    .count()
+            };
+            let of = |k: EntryKind| e.entries.iter().filter(|x| x.kind == k).count();
+            assert_eq!(of(EntryKind::GiveUp), lines_with("give_up"), "{file} seed {seed}");
+            assert_eq!(
+                of(EntryKind::GiveUp) as u64,
+                report.stats.give_ups,
+                "{file} seed {seed}"
+            );
+            assert_eq!(
+                of(EntryKind::Restart) as u64,
+                report.stats.restart_decisions - report.stats.give_ups
+            );
+            for x in &e.entries {
+                let w = x.window.as_ref();
+                match x.kind {
+                    EntryKind::GiveUp => {
+                        assert!(w.is_some_and(|w| w.exceeded && w.decisions.len() as u64 > u64::from(w.intensity)))
+                    }
+                    EntryKind::Restart => {
+                        assert!(w.is_some_and(|w| !w.exceeded && w.decisions.len() as u64 <= u64::from(w.intensity)))
+                    }
+                    _ => assert!(w.is_none()),
+                }
+            }
+            give_ups += report.stats.give_ups;
+            restarts += report.stats.restart_decisions;
+        }
+    }
+    assert!(
+        give_ups > 20 && restarts > 1000,
+        "{give_ups} give-ups, {restarts} decisions: too few to mean much"
+    );
+}
+
+#[cfg(feature = "bug-injection")]
+#[test]
+fn a_supervisor_that_does_not_give_up_is_noticed() {
+    let cfg = example("web-stack.toml");
+    let opts = SimOptions {
+        inject_bug: Some(vigil_core::InjectedBug::SkipIntensity),
+        ..SimOptions::default()
+    };
+    let noticed = (0..50).any(|seed| {
+        let (trace, _) = trace_of(&cfg, seed, &opts);
+        let e = explain(&cfg.spec, &trace).expect("explained");
+        e.disagreements > 0
+            && e.to_text()
+                .contains("DISAGREES: the window rebuilt from the config overflowed here")
+    });
+    assert!(noticed, "no seed of 0..50 restarted past its intensity");
+}
