@@ -50,12 +50,16 @@ mod seed_range;
 mod simulation;
 #[cfg(feature = "strategies")]
 pub mod strategies;
+mod trace_replay;
+mod trace_replay_input;
 mod watch;
 mod world;
 
 pub use fault_plan::FaultPlan;
 pub use manual_world::ManualWorld;
-pub use meta_line::{meta_line, options_for, parse_meta, TraceMeta};
+pub use meta_line::{
+    check_digest, meta_line, options_for, parse_meta, parse_recorded_meta, RecordedMeta, RunTraceMeta, TraceMeta,
+};
 pub use observer::Observer;
 pub use options::{SimOptions, DEFAULT_MAX_STEPS};
 pub use oracle::{Oracle, Rule, Violation};
@@ -65,5 +69,6 @@ pub use report::{SeedOutcome, SeedReport};
 pub use run::{replay_command, run_seed, run_seed_checked};
 pub use runs::{RunPhase, Runs, ENDED_KEPT};
 pub use seed_range::{run_seeds, Summary};
+pub use trace_replay::{replay_run, RunReplay};
 pub use vigil_trace::{event_name, format_time, strategy_name, TraceWriter};
 pub use world::{Policy, World};

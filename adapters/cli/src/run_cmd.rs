@@ -195,6 +195,10 @@ fn start(args: &RunArgs, cfg: &TreeConfig, output: &OutputMode) -> Result<Runnin
         control: Some(control),
     };
     let processes = worker_processes::processes(cfg, output);
+    let mut options = options;
+    if let Some(trace) = options.trace.as_mut() {
+        write_meta(trace.as_mut(), cfg);
+    }
     let sup = Tree::start_processes(cfg.spec.clone(), processes, options).map_err(|e| {
         eprintln!("error: {e}");
         ExitCode::from(2)
@@ -204,6 +208,24 @@ fn start(args: &RunArgs, cfg: &TreeConfig, output: &OutputMode) -> Result<Runnin
         control: control_guard,
         trace: trace_status,
     })
+}
+
+/// The engine seed of a process tree (`Tree::start_processes`, in
+/// adapters/tokio/src/builder.rs): backoff jitter draws from it.
+const ENGINE_SEED: u64 = 0;
+
+/// The trace's first line (docs/TRACE.md, "The meta line"): the config and
+/// its digest, the engine seed, and the wall-clock time of `t = 0`, read
+/// just before the driver starts its clock (the two readings are
+/// microseconds apart). A failed write is the trace file's to report.
+fn write_meta(trace: &mut (dyn std::io::Write + Send), cfg: &TreeConfig) {
+    let meta = vigil_trace::RunMeta {
+        seed: ENGINE_SEED,
+        config: cfg.source.clone(),
+        digest: cfg.digest.map(|d| d.to_string()),
+        t0: std::time::SystemTime::now(),
+    };
+    let _ = writeln!(trace, "{}", meta.line());
 }
 
 /// The exit code for the end of the tree (before the trace is accounted for).

@@ -100,7 +100,7 @@ pub fn read_request(op: &str, path: &str, line: &Value) -> Result<Request, Reque
             mode: match line.get("mode").map(|m| m.as_str()) {
                 None | Some(Some("all_at_once")) => RestartAllMode::AllAtOnce,
                 Some(Some("rolling")) => RestartAllMode::Rolling,
-                Some(other) => return Err(RequestLineError::BadMode(format!("{}", other.unwrap_or("?")))),
+                Some(other) => return Err(RequestLineError::BadMode(other.unwrap_or("?").to_owned())),
             },
         },
         "shutdown" => Request::Shutdown,
