@@ -426,3 +426,94 @@ fn meta_lines_of_both_origins_and_the_digest_check() {
     assert_eq!(vigil_sim::check_digest(old.digest(), other.digest), Ok(()));
     assert!(vigil_sim::parse_recorded_meta(&META.replace("\"run\"", "\"moon\"")).is_err());
 }
+
+/// Hostile traces: every one is an error at its line (or a clean result),
+/// never a panic.
+#[test]
+fn hostile_lines_are_errors_not_panics() {
+    let base = format!("{META}\n");
+    let start = r#"{"t":10,"ev":"sup_starting","path":""}"#;
+    let deep = format!(
+        r#"{{"t":20,"ev":"request","path":"x","op":"start_child","id":1,"spec":{}{}}}"#,
+        "[".repeat(100_000),
+        "]".repeat(100_000)
+    );
+    for (what, line) in [
+        ("no path", r#"{"t":20,"ev":"started","gen":1}"#.to_owned()),
+        (
+            "a negative index",
+            r##"{"t":20,"ev":"stale","path":"#-1","gen":1,"input":"started"}"##.to_owned(),
+        ),
+        (
+            "a gen past u64",
+            r#"{"t":20,"ev":"started","path":"db","gen":18446744073709551616}"#.to_owned(),
+        ),
+        (
+            "a bad reason",
+            r#"{"t":20,"ev":"exited","path":"db","gen":2,"reason":"error(x"}"#.to_owned(),
+        ),
+        (
+            "a bad eviction",
+            r#"{"t":20,"ev":"evict","path":"db","gen":2,"reason":"normal"}"#.to_owned(),
+        ),
+        (
+            "an unknown stale kind",
+            r#"{"t":20,"ev":"stale","path":"db","gen":2,"input":"dance"}"#.to_owned(),
+        ),
+        (
+            "an unknown op",
+            r#"{"t":20,"ev":"request","path":"db","op":"dance","id":1}"#.to_owned(),
+        ),
+        ("a spec nested past any limit", deep),
+        (
+            "a string t",
+            r#"{"t":"20","ev":"started","path":"db","gen":2}"#.to_owned(),
+        ),
+        ("not an object", "[1,2,3]".to_owned()),
+    ] {
+        let text = format!(
+            "{base}{start}\n{r}\n",
+            r = r#"{"t":10,"ev":"spawn","path":"db","gen":2}"#
+        );
+        let text = format!("{text}{line}\n");
+        match replay_run(&spec(), 7, &text) {
+            Err(ReplayError::BadLine { line: 4, .. }) => {}
+            other => panic!("{what}: {other:?}"),
+        }
+    }
+    // A stale input for an index the arena never had is fed as such; an
+    // index no id can carry (past `NodeId::MAX_INDEX`) is not what the
+    // engine writes: a difference at its line.
+    let stale = |index: u32| {
+        format!(
+            "{base}{start}\n{}\n{{\"t\":20,\"ev\":\"stale\",\"path\":\"#{index}\",\"gen\":1,\"input\":\"heartbeat\"}}\n",
+            r#"{"t":10,"ev":"spawn","path":"db","gen":2}"#
+        )
+    };
+    assert_eq!(
+        replay_run(&spec(), 7, &stale(vigil_core::NodeId::MAX_INDEX)),
+        Ok(RunReplay {
+            lines: 4,
+            partial_tail: None
+        })
+    );
+    assert!(matches!(
+        replay_run(&spec(), 7, &stale(u32::MAX)),
+        Err(ReplayError::Diverged { line: 4, .. })
+    ));
+    // Only a meta line: vigil ended before its first step.
+    assert_eq!(
+        replay_run(&spec(), 7, &base),
+        Ok(RunReplay {
+            lines: 1,
+            partial_tail: None
+        })
+    );
+    assert_eq!(
+        replay_run(&spec(), 7, ""),
+        Ok(RunReplay {
+            lines: 0,
+            partial_tail: None
+        })
+    );
+}
