@@ -70,6 +70,8 @@ mod summary_json;
 mod sweep;
 mod sweep_error;
 mod sweep_merge;
+mod trace_replay;
+mod trace_replay_input;
 mod watch;
 mod world;
 
@@ -80,7 +82,9 @@ pub use explain::{
 };
 pub use fault_plan::FaultPlan;
 pub use manual_world::ManualWorld;
-pub use meta_line::{meta_line, options_for, parse_meta, TraceMeta};
+pub use meta_line::{
+    check_digest, meta_line, options_for, parse_meta, parse_recorded_meta, RecordedMeta, RunTraceMeta, TraceMeta,
+};
 pub use observer::Observer;
 pub use options::{SimOptions, DEFAULT_MAX_STEPS};
 pub use oracle::{Oracle, Rule, Violation};
@@ -97,5 +101,6 @@ pub use shard::{Shard, ShardError};
 pub use sweep::{fnv1a64, DeterminismCheck, Sweep, SweepOptions, SweepSetup, FORMAT as SWEEP_FORMAT};
 pub use sweep_error::SweepError;
 pub use sweep_merge::merge_sweeps;
+pub use trace_replay::{replay_run, RunReplay};
 pub use vigil_trace::{event_name, format_time, strategy_name, TraceWriter};
 pub use world::{Policy, World};

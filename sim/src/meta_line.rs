@@ -30,6 +30,58 @@ pub struct TraceMeta {
     /// Test-only: the deliberate engine bug the run had (`inject_bug` in the
     /// meta line, which only a build with the feature `bug-injection` writes).
     pub inject_bug: Option<vigil_core::InjectedBug>,
+    /// The config's digest (`digest`; absent in traces written before it
+    /// was recorded, `null` for a config built in code).
+    pub digest: Option<String>,
+}
+
+/// What a real run's meta line (`vigil run --trace`, `"origin":"run"`) says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunTraceMeta {
+    /// The engine's seed.
+    pub seed: u64,
+    /// The config file the run started with, as given.
+    pub config: String,
+    /// The config's digest, if recorded.
+    pub digest: Option<String>,
+    /// The wall-clock time of `t = 0`, RFC 3339 UTC.
+    pub t0_utc: String,
+    /// The vigil version that wrote it.
+    pub vigil: String,
+}
+
+/// A trace's first line, by where the trace comes from (its `origin`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RecordedMeta {
+    /// `vigil sim --trace` (`"origin":"sim"`, or no `origin`: written before
+    /// the key existed): replayed from its seed.
+    Sim(TraceMeta),
+    /// `vigil run --trace` (`"origin":"run"`): replayed from its inputs.
+    Run(RunTraceMeta),
+}
+
+impl RecordedMeta {
+    /// The config digest the trace records, if any.
+    pub fn digest(&self) -> Option<&str> {
+        match self {
+            RecordedMeta::Sim(m) => m.digest.as_deref(),
+            RecordedMeta::Run(m) => m.digest.as_deref(),
+        }
+    }
+}
+
+/// Refuse to replay a trace against a config other than the one it was
+/// recorded with: both digests known and different. A trace that records
+/// none (written before digests) or a config with none (built in code) is
+/// not checked.
+pub fn check_digest(recorded: Option<&str>, config: Option<vigil_config::ConfigDigest>) -> Result<(), ReplayError> {
+    match (recorded, config) {
+        (Some(r), Some(c)) if r != c.to_string() => Err(ReplayError::DigestMismatch {
+            recorded: r.to_owned(),
+            config: c.to_string(),
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// The first trace line: everything needed to replay the run. Keys follow
@@ -52,17 +104,60 @@ pub fn meta_line(tree: &SimTree, seed: u64, opts: &SimOptions) -> String {
     if let Some(bug) = opts.injected_bug() {
         line.push_str(&format!(",\"inject_bug\":{}", text(bug.name())));
     }
+    // Added later (docs/TRACE.md, "Compatibility"): where `t` comes from,
+    // and which version of the config this is.
+    let digest = tree.digest().map_or("null".to_owned(), |d| text(&d.to_string()));
+    line.push_str(&format!(",\"origin\":\"sim\",\"digest\":{digest}"));
     line.push('}');
     line
 }
 
-/// Read the meta line of a trace.
+/// Read the meta line of a simulated trace (a real run's is refused: see
+/// [`parse_recorded_meta`]).
 pub fn parse_meta(first_line: &str) -> Result<TraceMeta, ReplayError> {
+    match parse_recorded_meta(first_line)? {
+        RecordedMeta::Sim(m) => Ok(m),
+        RecordedMeta::Run(_) => Err(ReplayError::BadMeta(
+            "the trace of a real run (`origin` is `run`), not of a simulated one".into(),
+        )),
+    }
+}
+
+/// Read the meta line of any trace: simulated or recorded by a real run.
+pub fn parse_recorded_meta(first_line: &str) -> Result<RecordedMeta, ReplayError> {
     let v: serde_json::Value =
         serde_json::from_str(first_line).map_err(|e| ReplayError::BadMeta(format!("first line: {e}")))?;
     if v.get("ev").and_then(|e| e.as_str()) != Some("meta") {
         return Err(ReplayError::BadMeta("the first line is not a meta line".into()));
     }
+    let digest = v.get("digest").and_then(|d| d.as_str()).map(str::to_owned);
+    let text = |k: &str| {
+        v.get(k)
+            .and_then(|x| x.as_str())
+            .map(str::to_owned)
+            .ok_or_else(|| ReplayError::BadMeta(format!("missing `{k}`")))
+    };
+    match v.get("origin").map(|o| o.as_str()) {
+        None | Some(Some("sim")) => parse_sim_meta(&v, digest).map(RecordedMeta::Sim),
+        Some(Some("run")) => Ok(RecordedMeta::Run(RunTraceMeta {
+            seed: v
+                .get("seed")
+                .and_then(|x| x.as_u64())
+                .ok_or_else(|| ReplayError::BadMeta("missing `seed`".into()))?,
+            config: text("config")?,
+            digest,
+            t0_utc: text("t0_utc")?,
+            vigil: text("vigil")?,
+        })),
+        Some(other) => Err(ReplayError::BadMeta(format!(
+            "unknown `origin` {} (expected `sim` or `run`)",
+            other.map_or_else(|| "(not a string)".to_owned(), |o| format!("`{o}`"))
+        ))),
+    }
+}
+
+/// The keys of a simulated trace's meta line.
+fn parse_sim_meta(v: &serde_json::Value, digest: Option<String>) -> Result<TraceMeta, ReplayError> {
     let num = |k: &str| {
         v.get(k)
             .and_then(|x| x.as_u64())
@@ -92,6 +187,7 @@ pub fn parse_meta(first_line: &str) -> Result<TraceMeta, ReplayError> {
             .get("inject_bug")
             .and_then(|x| x.as_str())
             .and_then(vigil_core::InjectedBug::from_name),
+        digest,
     })
 }
 

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use vigil_config::{SimBehaviour, TreeConfig};
+use vigil_config::{ConfigDigest, SimBehaviour, TreeConfig};
 use vigil_core::{ChildKind, ChildSpec, Shutdown, SupervisorSpec};
 
 use crate::attach_error::AttachError;
@@ -53,6 +53,8 @@ pub struct SimTree {
     /// The model of children added at run time.
     dynamic: SimBehaviour,
     liveness_bound: Duration,
+    /// The digest of the config text it was built from, if any.
+    digest: Option<ConfigDigest>,
 }
 
 /// One worker of a [`SimTree`]: its path and its model.
@@ -106,6 +108,7 @@ impl SimTree {
             workers,
             dynamic: default.unwrap_or_default(),
             liveness_bound,
+            digest: None,
         })
     }
 
@@ -114,7 +117,23 @@ impl SimTree {
     /// from [`vigil_config::parse_tree`] is never refused; one assembled by
     /// hand may be.
     pub fn from_config(cfg: &TreeConfig) -> Result<SimTree, AttachError> {
-        SimTree::new(cfg.source.clone(), cfg.spec.clone(), &SimModels::from_config(cfg))
+        Ok(SimTree::new(cfg.source.clone(), cfg.spec.clone(), &SimModels::from_config(cfg))?.with_digest(cfg.digest))
+    }
+
+    /// The same tree, recorded as built from the config text whose digest
+    /// is `digest` (what [`vigil_config::parse_tree`] computed): trace meta
+    /// lines carry it, so a replay against a changed config is refused.
+    #[must_use]
+    pub fn with_digest(mut self, digest: Option<ConfigDigest>) -> SimTree {
+        self.digest = digest;
+        self
+    }
+
+    /// The digest of the config text the tree was built from (`None` for a
+    /// tree built in code).
+    #[must_use]
+    pub fn digest(&self) -> Option<ConfigDigest> {
+        self.digest
     }
 
     /// Its name: the config's path, or the name a Rust user gave.

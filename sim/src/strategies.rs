@@ -200,6 +200,7 @@ fn build(root: SupervisorSpec, kids: Vec<Gen>) -> TreeConfig {
     TreeConfig {
         source: "<generated>".into(),
         name: "generated".into(),
+        digest: None,
         spec,
         control: Default::default(),
         monitor: Default::default(),

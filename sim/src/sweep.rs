@@ -83,14 +83,11 @@ pub struct Sweep {
     pub summary: Summary,
 }
 
-/// FNV-1a, 64 bits: a digest that is the same on every machine and version.
+/// FNV-1a, 64 bits, as `fnv1a64:<16 hex digits>`: the config digest of
+/// trace meta lines ([`vigil_config::ConfigDigest`]), the same on every
+/// machine and version.
 pub fn fnv1a64(bytes: &[u8]) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("fnv1a64:{h:016x}")
+    vigil_config::ConfigDigest::of(bytes).to_string()
 }
 
 impl SweepSetup {

@@ -25,7 +25,8 @@ impl Write for Buffer {
 
 fn trace_of(cfg: &vigil_config::TreeConfig, seed: u64, opts: &SimOptions) -> (String, vigil_sim::SeedReport) {
     let buf = Buffer::default();
-    let report = run_seed(cfg, seed, opts, TraceWriter::to_sink(Box::new(buf.clone())));
+    let tree = vigil_sim::SimTree::from_config(cfg).expect("every worker modelled");
+    let report = run_seed(&tree, seed, opts, TraceWriter::to_sink(Box::new(buf.clone())));
     let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
     (text, report)
 }

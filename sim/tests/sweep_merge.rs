@@ -31,6 +31,7 @@ fn opts() -> SimOptions {
 
 fn sweep(range: Range<u64>, shard: Option<Shard>) -> Sweep {
     let cfg = vigil_config::parse_tree(CONFIG, "small.toml").expect("valid");
+    let cfg = vigil_sim::SimTree::from_config(&cfg).expect("every worker modelled");
     let seeds = shard.map_or(Ok(range.clone()), |s| s.seeds(&range)).expect("a shard");
     let summary = run_seeds(&cfg, seeds.clone(), &opts(), 2, &|_| {});
     Sweep {

@@ -189,8 +189,12 @@ fn start(args: &RunArgs, cfg: &TreeConfig, output: &OutputMode) -> Result<Runnin
     let control_guard = CloseOnDrop(control.clone());
     // The config is one way to build a Tree: the same value `vigil sim`
     // simulates (its `[monitor]` table included).
-    let mut tree = Tree::from_config_with_output(cfg, output).control(control);
-    if let Some(trace) = trace {
+    let mut tree = Tree::from_config_with_output(cfg, output)
+        .control(control)
+        .seed(ENGINE_SEED);
+    if let Some(mut trace) = trace {
+        // The meta line first: what `vigil sim --replay` needs (docs/TRACE.md).
+        write_meta(trace.as_mut(), cfg);
         tree = tree.trace(trace);
     }
     let sup = tree.start().map_err(|e| {
@@ -202,6 +206,24 @@ fn start(args: &RunArgs, cfg: &TreeConfig, output: &OutputMode) -> Result<Runnin
         control: control_guard,
         trace: trace_status,
     })
+}
+
+/// The engine seed of a process tree (`Tree::start_processes`, in
+/// adapters/tokio/src/builder.rs): backoff jitter draws from it.
+const ENGINE_SEED: u64 = 0;
+
+/// The trace's first line (docs/TRACE.md, "The meta line"): the config and
+/// its digest, the engine seed, and the wall-clock time of `t = 0`, read
+/// just before the driver starts its clock (the two readings are
+/// microseconds apart). A failed write is the trace file's to report.
+fn write_meta(trace: &mut (dyn std::io::Write + Send), cfg: &TreeConfig) {
+    let meta = vigil_trace::RunMeta {
+        seed: ENGINE_SEED,
+        config: cfg.source.clone(),
+        digest: cfg.digest.map(|d| d.to_string()),
+        t0: std::time::SystemTime::now(),
+    };
+    let _ = writeln!(trace, "{}", meta.line());
 }
 
 /// The exit code for the end of the tree (before the trace is accounted for).

@@ -16,7 +16,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use clap::Args;
-use vigil_config::format_duration;
+use vigil_config::{format_duration, TreeConfig};
 use vigil_core::InjectedBug;
 use vigil_sim::{
     run_seed_checked, run_seeds, DeterminismCheck, Shard, SimOptions, SimTree, Sweep, SweepSetup, TraceWriter,
@@ -75,8 +75,10 @@ pub struct SimArgs {
     #[arg(long, short = 'j', value_name = "N", value_parser = parse_jobs)]
     pub jobs: Option<NonZeroUsize>,
 
-    /// Run the run recorded in TRACE (a --trace file) again, with the seed and
-    /// options of its first line, and check it writes the same trace.
+    /// Replay TRACE and check that the engine writes the same trace: a
+    /// `vigil sim --trace` file is run again from the seed and options of its
+    /// first line; a `vigil run --trace` file has its recorded inputs fed,
+    /// at their recorded times, to an engine built from CONFIG.
     #[arg(
         long,
         value_name = "TRACE",
@@ -92,6 +94,11 @@ pub struct SimArgs {
     /// Also write the summary as a sweep file (JSON) to FILE, for `vigil merge`.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["trace", "replay"])]
     pub json: Option<PathBuf>,
+
+    /// With --replay: replay even if CONFIG's digest is not the one the
+    /// trace was recorded with.
+    #[arg(long, requires = "replay")]
+    pub ignore_digest: bool,
 
     /// The most steps (world events plus engine timeouts) one run may take
     /// before it is stopped with exit code 3.
@@ -182,7 +189,7 @@ pub fn sim(args: SimArgs) -> ExitCode {
     };
     let script_path = args.script.clone();
     if let Some(trace) = &args.replay {
-        return replay(&args, &tree, trace);
+        return replay(&args, &cfg, &tree, trace);
     }
 
     let script = match script_path.as_deref().map(vigil_config::load_script).transpose() {
@@ -212,7 +219,9 @@ pub fn sim(args: SimArgs) -> ExitCode {
 /// (the same value `vigil run` starts), simulated with each worker's `sim`
 /// table as its model.
 fn sim_tree(cfg: &vigil_config::TreeConfig) -> Result<SimTree, vigil_tokio::SimulationError> {
-    vigil_tokio::Tree::from_config(cfg).simulation(&cfg.source, &vigil_sim::SimModels::from_config(cfg))
+    let tree =
+        vigil_tokio::Tree::from_config(cfg).simulation(&cfg.source, &vigil_sim::SimModels::from_config(cfg))?;
+    Ok(tree.with_digest(cfg.digest))
 }
 
 fn bad_input(e: &dyn std::fmt::Display) -> ExitCode {
@@ -376,14 +385,23 @@ fn failure_code(failed: &[vigil_sim::SeedReport]) -> ExitCode {
     ExitCode::from(if budget_only { STEP_BUDGET } else { 1 })
 }
 
-fn replay(args: &SimArgs, cfg: &SimTree, trace: &std::path::Path) -> ExitCode {
+fn replay(args: &SimArgs, cfg: &TreeConfig, tree: &SimTree, trace: &std::path::Path) -> ExitCode {
     let text = match std::fs::read_to_string(trace) {
         Ok(t) => t,
         Err(e) => return bad_input(&format!("cannot read {}: {e}", trace.display())),
     };
-    let mut meta = match vigil_sim::parse_meta(text.lines().next().unwrap_or_default()) {
+    let recorded = match vigil_sim::parse_recorded_meta(text.lines().next().unwrap_or_default()) {
         Ok(m) => m,
         Err(e) => return bad_input(&format!("{}: {e}", trace.display())),
+    };
+    if !args.ignore_digest {
+        if let Err(e) = vigil_sim::check_digest(recorded.digest(), cfg.digest) {
+            return bad_input(&format!("{}: {e}", trace.display()));
+        }
+    }
+    let mut meta = match recorded {
+        vigil_sim::RecordedMeta::Sim(m) => m,
+        vigil_sim::RecordedMeta::Run(m) => return replay_run(args, cfg, trace, &m, &text),
     };
     let script_path = args.script.clone().or_else(|| meta.script.clone().map(PathBuf::from));
     let script = match script_path.as_deref().map(vigil_config::load_script).transpose() {
@@ -392,17 +410,58 @@ fn replay(args: &SimArgs, cfg: &SimTree, trace: &std::path::Path) -> ExitCode {
     };
     // The run replays with the bug of this command line, not of the trace.
     meta.inject_bug = args.injected_bug();
-    match vigil_sim::replay(cfg, &meta, script, &text) {
+    match vigil_sim::replay(tree, &meta, script, &text) {
         Ok(lines) => {
             println!(
                 "replayed seed {} of {}: all {lines} lines identical to {}",
                 meta.seed,
-                cfg.name(),
+                tree.name(),
                 trace.display()
             );
             ExitCode::SUCCESS
         }
         Err(e @ vigil_sim::ReplayError::BadMeta(_)) => bad_input(&e),
+        Err(e) => {
+            println!("{e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Replay a real run's trace (`"origin":"run"`): its inputs into an engine
+/// built from `cfg`.
+fn replay_run(
+    args: &SimArgs,
+    cfg: &TreeConfig,
+    trace: &std::path::Path,
+    meta: &vigil_sim::RunTraceMeta,
+    text: &str,
+) -> ExitCode {
+    if args.script.is_some() {
+        return bad_input(&format!(
+            "{} is the trace of a real run: it has no script to replace (--script)",
+            trace.display()
+        ));
+    }
+    match vigil_sim::replay_run(&cfg.spec, meta.seed, text) {
+        Ok(r) => {
+            println!(
+                "replayed a real run of {} (started {}): all {} lines identical to {}",
+                cfg.source,
+                meta.t0_utc,
+                r.lines,
+                trace.display()
+            );
+            if let Some(bytes) = r.partial_tail {
+                println!(
+                    "the trace ends in a partial line ({bytes} bytes: a write cut short, vigil killed or a full disk): \
+                     replayed up to line {}, its last whole line",
+                    r.lines
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e @ vigil_sim::ReplayError::BadConfig(_)) => bad_input(&e),
         Err(e) => {
             println!("{e}");
             ExitCode::from(1)

@@ -15,6 +15,9 @@ pub struct TreeConfig {
     /// The config's name: the file stem (`web` for `examples/web.toml`); names
     /// the default control socket.
     pub name: String,
+    /// The digest of the text it was parsed from ([`parse_tree`](crate::parse_tree));
+    /// `None` for a config built in code (`vigil_sim::strategies`).
+    pub digest: Option<crate::ConfigDigest>,
     /// The root supervisor and the whole tree, valid for `vigil_core::Engine::new`.
     /// Every worker's [`vigil_core::ChildSpec::tag`] is its index in `workers`;
     /// supervisors' tags are `u64::MAX`.

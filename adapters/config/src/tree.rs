@@ -82,6 +82,7 @@ pub fn parse_tree(text: &str, source: &str) -> Result<TreeConfig, ConfigError> {
     Ok(TreeConfig {
         source: source.to_owned(),
         name: config_name(source),
+        digest: Some(crate::ConfigDigest::of(text.as_bytes())),
         spec,
         control,
         monitor,

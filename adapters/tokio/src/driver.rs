@@ -176,6 +176,13 @@ struct Driver {
     monitors: MonitorSet,
     launch: Launch,
     injected_panic: crate::driver_panic::InjectedPanic,
+    /// What the trace's next `request` line carries after its `id` (the new
+    /// spec, a `restart_all`'s mode: `vigil_trace::request_fields`), so that
+    /// the request can be replayed.
+    request_fields: String,
+    /// Notices recorded so far: a deadline that brought none is written as
+    /// a `deadline` line (docs/TRACE.md, "In a real run").
+    recorded: u64,
 }
 
 /// Start the driver task for `spec` on the current runtime.
@@ -233,6 +240,8 @@ pub(crate) fn spawn(mut spec: SupervisorSpec, payloads: &[Payload], opts: Option
             Launch::Direct
         },
         injected_panic: crate::driver_panic::InjectedPanic::from_env(),
+        request_fields: String::new(),
+        recorded: 0,
     };
     let sup = TreeHandle {
         tx,
@@ -411,9 +420,29 @@ impl Driver {
         }
         if !self.engine.is_down() {
             let now = self.clock.now();
+            let recorded = self.recorded;
             self.engine.handle_timeout(now);
+            self.drain_at(now);
+            if self.recorded == recorded {
+                self.record_deadline(now);
+            }
         }
         Step::Go
+    }
+
+    /// A deadline fired at `now` and the engine said nothing: the trace
+    /// still says the driver fired it, so that a replay fires it at the
+    /// same instant (it may have changed state that no notice shows, such
+    /// as a backoff's restart queued behind a busy supervisor).
+    fn record_deadline(&mut self, now: Instant) {
+        if let Some(t) = self.trace.as_mut() {
+            t.deadline(now);
+        }
+        if self.trace_lines.receiver_count() > 0 {
+            self.line_writer.deadline(now);
+            let line = String::from_utf8_lossy(self.line_writer.last_line());
+            let _ = self.trace_lines.send(Arc::from(line.as_ref()));
+        }
     }
 
     /// Move the datagrams waiting in the notify sockets of live runs into
@@ -523,7 +552,7 @@ impl Driver {
         for &run in &runs {
             let notice = Notice::Kill(run);
             if let Some(t) = self.trace.as_mut() {
-                t.notice(&self.engine, now, &notice);
+                t.notice_with(&self.engine, now, &notice, vigil_trace::KILL_ALL_FIELDS);
             }
             if self.events.receiver_count() > 0 {
                 let path = self.engine.path(run.node).unwrap_or_default();
@@ -717,6 +746,9 @@ impl Driver {
             request,
             Request::StartChild { .. } | Request::ReplaceChild { .. } | Request::DeleteChild { .. }
         );
+        if self.trace.is_some() || self.trace_lines.receiver_count() > 0 {
+            self.request_fields = vigil_trace::request_fields(&request);
+        }
         let answer = self.engine.request(request, self.clock.now());
         if reshapes {
             self.count_process_children();
@@ -788,7 +820,10 @@ impl Driver {
     /// commands, and record the `Started` of the task runs they spawned
     /// (which may bring more of both), until nothing is left.
     fn drain(&mut self) {
-        let now = self.clock.now();
+        // The instant of the engine call that made the notices: a trace line
+        // carries the `now` its engine call had, so a replay makes the same
+        // call at the line's `t`.
+        let now = self.engine.now();
         self.drain_at(now);
     }
 
@@ -817,11 +852,16 @@ impl Driver {
     /// What a notice changes besides the log and the events: the trace and
     /// its live lines, the payload registry, and a waiting request's answer.
     fn record(&mut self, now: Instant, n: &Notice) {
+        self.recorded = self.recorded.wrapping_add(1);
+        let extra = match n {
+            Notice::Request { .. } => std::mem::take(&mut self.request_fields),
+            _ => String::new(),
+        };
         if let Some(t) = self.trace.as_mut() {
-            t.notice(&self.engine, now, n);
+            t.notice_with(&self.engine, now, n, &extra);
         }
         if self.trace_lines.receiver_count() > 0 {
-            self.line_writer.notice(&self.engine, now, n);
+            self.line_writer.notice_with(&self.engine, now, n, &extra);
             let line = String::from_utf8_lossy(self.line_writer.last_line());
             let _ = self.trace_lines.send(Arc::from(line.as_ref()));
         }

@@ -26,8 +26,19 @@ use std::io::{self, Write};
 use vigil_core::{Engine, Instant, Notice, Reply};
 
 mod file;
+mod request_line;
+mod run_meta;
+mod spec_json;
 
 pub use file::{Flush, TraceFile, TraceFileError, TraceFileStatus};
+pub use request_line::{is_request_op, read_request, request_fields, RequestLineError};
+pub use run_meta::{rfc3339_utc, RunMeta};
+pub use spec_json::{read_child_spec, write_child_spec, SpecJsonError};
+
+/// The key and value a real run adds to each `kill` line written by
+/// `kill_all` (the second signal of `vigil run`): the engine did not order
+/// those kills (docs/TRACE.md, "In a real run").
+pub const KILL_ALL_FIELDS: &str = ",\"cause\":\"kill_all\"";
 
 /// Renders notices as trace lines, feeding a running hash and an optional sink.
 ///
@@ -144,6 +155,24 @@ impl TraceWriter {
     /// Write one notice, resolving node ids through `engine` (which must not
     /// have been called since the notice was produced).
     pub fn notice(&mut self, engine: &Engine, t: Instant, n: &Notice) {
+        self.notice_with(engine, t, n, "");
+    }
+
+    /// Write a `deadline` line: a real driver fired the engine's deadlines
+    /// at `t` and no notice came of it (docs/TRACE.md, "In a real run").
+    pub fn deadline(&mut self, t: Instant) {
+        if self.off {
+            return;
+        }
+        self.line.clear();
+        let _ = write!(self.line, "{{\"t\":{},\"ev\":\"deadline\"}}", t.as_nanos());
+        self.emit();
+    }
+
+    /// As [`notice`](Self::notice), with `extra` (raw JSON fields, each
+    /// `,"key":value`) after the notice's own fields: a request's
+    /// [`request_fields`], or [`KILL_ALL_FIELDS`].
+    pub fn notice_with(&mut self, engine: &Engine, t: Instant, n: &Notice, extra: &str) {
         if self.off {
             return;
         }
@@ -215,6 +244,7 @@ impl TraceWriter {
                 self.field_str("result", r);
             }
         }
+        self.line.extend_from_slice(extra.as_bytes());
         self.line.push(b'}');
         self.emit();
     }
