@@ -72,7 +72,11 @@ mod message;
 mod payloads;
 mod pool;
 mod report;
+mod sim_hooks;
 mod task;
+
+#[cfg(feature = "sim")]
+pub mod dst;
 
 pub mod guard;
 pub mod monitor;
