@@ -432,3 +432,25 @@ proptest! {
         prop_assert!(report.passed(), "{}", report);
     }
 }
+
+#[test]
+fn real_io_in_a_task_panics_its_run_with_tokios_message() {
+    let tree = || {
+        Tree::new(SupervisorSpec::new().intensity(1000)).task(ChildSpec::worker("net"), |_ctx| async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
+            drop(listener);
+            Ok::<(), String>(())
+        })
+    };
+    let (report, trace) = Dst::new(tree)
+        .duration(Duration::from_secs(1))
+        .faults(DstFaults::none())
+        .trace_seed(0)
+        .unwrap();
+    let exit = trace
+        .lines()
+        .find(|l| l.contains(r#""ev":"exited","path":"net""#))
+        .expect("the run ended");
+    assert!(exit.contains(r#""reason":"panic("#) && exit.contains("IO is disabled"), "{exit}");
+    assert!(report.passed(), "{report}");
+}
