@@ -437,7 +437,9 @@ proptest! {
 fn real_io_in_a_task_panics_its_run_with_tokios_message() {
     let tree = || {
         Tree::new(SupervisorSpec::new().intensity(1000)).task(ChildSpec::worker("net"), |_ctx| async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .map_err(|e| e.to_string())?;
             drop(listener);
             Ok::<(), String>(())
         })
@@ -451,6 +453,62 @@ fn real_io_in_a_task_panics_its_run_with_tokios_message() {
         .lines()
         .find(|l| l.contains(r#""ev":"exited","path":"net""#))
         .expect("the run ended");
-    assert!(exit.contains(r#""reason":"panic("#) && exit.contains("IO is disabled"), "{exit}");
+    assert!(
+        exit.contains(r#""reason":"panic("#) && exit.contains("IO is disabled"),
+        "{exit}"
+    );
     assert!(report.passed(), "{report}");
+}
+
+#[test]
+fn hostile_settings_end_and_say_why() {
+    // Kills every nanosecond: the step budget ends the run.
+    let faults = DstFaults {
+        kill_every: Some(Duration::ZERO),
+        ..DstFaults::none()
+    };
+    let report = Dst::new(one_worker)
+        .faults(faults)
+        .max_steps(1_000)
+        .run_seed(1)
+        .unwrap();
+    assert_eq!(report.outcome, SeedOutcome::StepBudget, "{report}");
+    assert_eq!(report.violation.as_ref().map(|v| v.rule), Some(Rule::StepBudget));
+    // Faults for 584 years, delays of as long, impossible probabilities.
+    let wild = DstFaults {
+        start_delay: 7.0,
+        ready_delay: f64::NAN,
+        ignore_stop: -1.0,
+        max_delay: Duration::MAX,
+        ..DstFaults::none()
+    };
+    let quiet = || {
+        Tree::new(SupervisorSpec::new()).task(ChildSpec::worker("w"), |ctx| async move {
+            ctx.stopped().await;
+            Ok::<(), String>(())
+        })
+    };
+    let report = Dst::new(quiet)
+        .duration(Duration::MAX)
+        .faults(wild)
+        .run_seed(2)
+        .unwrap();
+    assert!(report.passed(), "{report}");
+    assert_eq!(report.injected.delayed_starts, 1);
+    assert_eq!(report.injected.delayed_readies + report.injected.ignored_stops, 0);
+    // An empty range, a reversed one, no threads.
+    let _env = env_lock();
+    let none = Dst::new(one_worker).jobs(0).run(5..5).unwrap();
+    assert!(none.reports.is_empty());
+    #[allow(clippy::reversed_empty_ranges)]
+    let reversed = Dst::new(one_worker).run(9..3).unwrap();
+    assert!(reversed.reports.is_empty());
+    // The last seed there is, alone.
+    std::env::set_var(SEED_VARIABLE, u64::MAX.to_string());
+    let last = Dst::new(one_worker).duration(Duration::from_secs(5)).run(0..10);
+    std::env::remove_var(SEED_VARIABLE);
+    assert_eq!(
+        last.unwrap().reports.iter().map(|r| r.seed).collect::<Vec<_>>(),
+        vec![u64::MAX]
+    );
 }

@@ -222,20 +222,21 @@ impl<F: Fn() -> Tree + Sync> Dst<F> {
     /// error (it would be refused for every seed).
     pub fn run(&self, seeds: Range<u64>) -> Result<DstSummary, DstError> {
         let wall = std::time::Instant::now();
-        let seeds = match std::env::var(SEED_VARIABLE) {
+        // The first seed and how many: `u64::MAX` alone is a seed too.
+        let (first, count) = match std::env::var(SEED_VARIABLE) {
             Ok(value) => {
                 let seed = value
                     .trim()
                     .parse::<u64>()
                     .map_err(|_| DstError::BadSeedVariable { value })?;
-                seed..seed.saturating_add(1)
+                (seed, 1)
             }
-            Err(_) => seeds,
+            Err(_) => (seeds.start, seeds.end.saturating_sub(seeds.start)),
         };
         let command = self.command();
-        let mut reports = self.sweep(seeds.clone(), &command)?;
-        if self.settings.check_determinism && !seeds.is_empty() {
-            let checked = self.check_determinism(seeds.start)?;
+        let mut reports = self.sweep(first, count, &command)?;
+        if self.settings.check_determinism && count > 0 {
+            let checked = self.check_determinism(first)?;
             if let Some(first) = reports.first_mut().filter(|r| r.violation.is_none()) {
                 if checked.violation.as_ref().is_some_and(|v| v.rule == Rule::Determinism) {
                     first.outcome = checked.outcome;
@@ -250,15 +251,16 @@ impl<F: Fn() -> Tree + Sync> Dst<F> {
         })
     }
 
-    /// Every seed of `seeds`, spread over the threads; in seed order.
-    fn sweep(&self, seeds: Range<u64>, command: &str) -> Result<Vec<DstReport>, DstError> {
-        let next = AtomicU64::new(seeds.start);
+    /// `count` seeds from `first`, spread over the threads; in seed order.
+    fn sweep(&self, first: u64, count: u64, command: &str) -> Result<Vec<DstReport>, DstError> {
+        let next = AtomicU64::new(0);
         let results: Mutex<Vec<Result<DstReport, DstError>>> = Mutex::new(Vec::new());
         let worker = || loop {
-            let seed = next.fetch_add(1, Ordering::Relaxed);
-            if seed >= seeds.end || seed < seeds.start {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            if i >= count {
                 return;
             }
+            let seed = first.wrapping_add(i);
             let report = run_one(
                 &self.factory,
                 seed,
@@ -273,14 +275,11 @@ impl<F: Fn() -> Tree + Sync> Dst<F> {
                 .push(report);
             if failed {
                 // Refused for one seed, refused for all: stop early.
-                next.store(seeds.end, Ordering::Relaxed);
+                next.store(count, Ordering::Relaxed);
                 return;
             }
         };
-        let jobs = self
-            .settings
-            .jobs
-            .min(usize::try_from(seeds.end - seeds.start).unwrap_or(usize::MAX));
+        let jobs = self.settings.jobs.min(usize::try_from(count).unwrap_or(usize::MAX));
         if jobs <= 1 {
             worker();
         } else {

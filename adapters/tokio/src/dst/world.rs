@@ -392,7 +392,10 @@ impl DriverHooks for Arc<Shared> {
             if entry.key().0 > now {
                 break;
             }
-            match entry.remove() {
+            let due = entry.remove();
+            // A timer is a step too: a chain of kills 1 ns apart ends at the budget.
+            w.step(now);
+            match due {
                 Due::Spawn(run) => actions.push(HookAction::Spawn(run)),
                 Due::Ready(run) => actions.push(HookAction::Deliver(run, RunnerReport::Ready)),
                 Due::Kill if w.injector.is_active() => w.kill(now, actions),
