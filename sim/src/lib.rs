@@ -92,7 +92,7 @@ pub use replay::replay;
 pub use replay_error::ReplayError;
 pub use report::{SeedOutcome, SeedReport};
 pub use run::{replay_command, run_seed, run_seed_checked};
-pub use runs::{RunPhase, Runs, ENDED_KEPT};
+pub use runs::{Refused, RunPhase, Runs, ENDED_KEPT};
 pub use seed_range::{run_seeds, Summary};
 pub use sim_models::SimModels;
 pub use sim_tree::{SimTree, SimWorker};

@@ -71,7 +71,7 @@ fn judge(phase: RunPhase, input: &Input, notify: impl FnOnce() -> bool) -> Optio
 
 /// Why the world refused a command: what it says about the run it names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Refused {
+pub enum Refused {
     /// A `Spawn` for a worker whose run (this one) is still live.
     AlreadyLive(RunId),
     /// A `Stop` or `Kill` for the live run before it reported `Started`.
@@ -150,8 +150,9 @@ impl Runs {
     }
 
     /// Record a delivered `input`: returns whether it was valid, and if so
-    /// moves or ends its run.
-    pub(crate) fn accept(&mut self, input: &Input, notify: impl FnOnce() -> bool) -> bool {
+    /// moves or ends its run. (Public for drivers that own their engine, such
+    /// as vigil-tokio's own-code simulation, `adapters/tokio/src/dst/`.)
+    pub fn accept(&mut self, input: &Input, notify: impl FnOnce() -> bool) -> bool {
         let run = input.run();
         let Some(slot) = self.by_node.get_mut(run.node.index()) else {
             return false;
@@ -179,7 +180,7 @@ impl Runs {
     }
 
     /// The engine spawned `run`.
-    pub(crate) fn spawn(&mut self, run: RunId) -> Result<(), Refused> {
+    pub fn spawn(&mut self, run: RunId) -> Result<(), Refused> {
         let i = run.node.index();
         if i >= self.by_node.len() {
             self.by_node.resize(i + 1, None);
@@ -199,7 +200,7 @@ impl Runs {
     }
 
     /// The engine asked `run` to stop (`kill`: killed it).
-    pub(crate) fn stop(&mut self, run: RunId, kill: bool) -> Result<(), Refused> {
+    pub fn stop(&mut self, run: RunId, kill: bool) -> Result<(), Refused> {
         let slot = self.by_node.get_mut(run.node.index()).and_then(Option::as_mut);
         match slot {
             Some(l) if l.run == run && l.phase != RunPhase::Spawning => {

@@ -524,6 +524,7 @@ impl Tree {
                 control: options.control,
                 // Guarded wherever the binary can serve as a guard.
                 guard_off: false,
+                hooks: Default::default(),
             },
         )
     }
@@ -532,6 +533,15 @@ impl Tree {
     /// task owns the engine; the returned handle talks to it. Nothing starts
     /// if the tree is refused ([`BuildError`]).
     pub fn start(self) -> Result<TreeHandle, BuildError> {
+        let (spec, payloads, options) = self.into_parts()?;
+        Ok(driver::spawn(spec, &payloads, options)?)
+    }
+
+    /// The tree flattened for the driver: the root's spec (every worker's
+    /// tag indexes the payloads), the payloads, and the driver's options.
+    /// What [`Tree::start`] starts, and what an own-code simulation
+    /// (`adapters/tokio/src/dst/`) inspects and starts with its hooks.
+    pub(crate) fn into_parts(self) -> Result<(SupervisorSpec, Vec<Payload>, driver::Options), BuildError> {
         let spec = self.spec()?;
         let Tree {
             children,
@@ -550,8 +560,9 @@ impl Tree {
             monitors,
             control,
             guard_off,
+            hooks: Default::default(),
         };
-        Ok(driver::spawn(spec, &payloads, options)?)
+        Ok((spec, payloads, options))
     }
 }
 

@@ -44,7 +44,61 @@ pub struct RunContext {
     pub(crate) path: Arc<str>,
     pub(crate) stop: CancellationToken,
     pub(crate) reports: ReportSender,
+    /// The fault injector of an own-code simulation (feature `sim`), which
+    /// [`RunContext::checkpoint`] consults; none in a real run.
+    #[cfg_attr(not(feature = "sim"), allow(dead_code))]
+    pub(crate) faults: FaultLink,
 }
+
+/// A run's link to the fault injector of an own-code simulation: empty
+/// (zero bytes) without the feature `sim`, `None` in a real run.
+#[derive(Clone, Default)]
+pub(crate) struct FaultLink {
+    #[cfg(feature = "sim")]
+    pub(crate) injector: Option<Arc<dyn CheckpointFaults>>,
+}
+
+impl std::fmt::Debug for FaultLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        #[cfg(feature = "sim")]
+        let simulated = self.injector.is_some();
+        #[cfg(not(feature = "sim"))]
+        let simulated = false;
+        f.debug_struct("FaultLink").field("simulated", &simulated).finish()
+    }
+}
+
+/// What a checkpoint does under simulation.
+#[cfg(feature = "sim")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum CheckpointFate {
+    /// Go on.
+    Continue,
+    /// End the run with `error(injected at checkpoint)`.
+    Crash,
+    /// Panic the run: `panic(injected panic at checkpoint)`.
+    Panic,
+}
+
+/// The injector's side of a checkpoint (feature `sim`).
+#[cfg(feature = "sim")]
+pub(crate) trait CheckpointFaults: Send + Sync {
+    /// What the checkpoint of `run` does now.
+    fn checkpoint(&self, run: RunId) -> CheckpointFate;
+}
+
+/// The unwind payload of a crash injected at a checkpoint: the task's
+/// runner reads it as the run's error (`error(injected at checkpoint)`),
+/// not as a panic.
+#[derive(Debug)]
+pub(crate) struct InjectedCrash;
+
+/// The reason a run crashed at a checkpoint ends with (`error(..)`).
+pub(crate) const INJECTED_CRASH: &str = "injected at checkpoint";
+
+/// The message of a panic injected at a checkpoint (`panic(..)`).
+#[cfg(feature = "sim")]
+const INJECTED_PANIC: &str = "injected panic at checkpoint";
 
 impl RunContext {
     /// The worker's path in the tree (`web/db`).
@@ -85,6 +139,43 @@ impl RunContext {
     /// Report that the run is alive (resets its `health_timeout`).
     pub fn heartbeat(&self) {
         let _ = self.reports.send((self.run, RunnerReport::Heartbeat));
+    }
+
+    /// A point where an own-code simulation may inject a fault, in the
+    /// spirit of FoundationDB's BUGGIFY: await it wherever your task could
+    /// fail in production (after connecting, between two writes that must
+    /// go together, before acknowledging).
+    ///
+    /// In a real run (and in any build without the feature `sim`) it does
+    /// nothing: it never yields, allocates nothing and costs one branch.
+    /// Under simulation ([`crate::dst`], feature `sim`) the seeded fault
+    /// injector may end the run here, with `error(injected at checkpoint)`,
+    /// or panic it (`panic(injected panic at checkpoint)`): the run's
+    /// future unwinds from this point (its locals are dropped), so await it
+    /// in the run's own future, not in a task the run spawned, and not
+    /// inside a `catch_unwind` of your own.
+    ///
+    /// ```
+    /// use vigil_tokio::RunContext;
+    ///
+    /// async fn worker(ctx: RunContext) -> Result<(), String> {
+    ///     // ... connect ...
+    ///     ctx.checkpoint().await; // a crash right after connecting
+    ///     ctx.stopped().await;
+    ///     Ok(())
+    /// }
+    /// # let _ = worker;
+    /// ```
+    pub async fn checkpoint(&self) {
+        #[cfg(feature = "sim")]
+        if let Some(injector) = &self.faults.injector {
+            // Decided (and the injector's lock released) before unwinding.
+            match injector.checkpoint(self.run) {
+                CheckpointFate::Continue => {}
+                CheckpointFate::Crash => std::panic::resume_unwind(Box::new(InjectedCrash)),
+                CheckpointFate::Panic => std::panic::resume_unwind(Box::new(INJECTED_PANIC)),
+            }
+        }
     }
 
     /// Publish a status line (shown in logs and status views).

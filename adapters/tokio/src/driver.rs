@@ -44,6 +44,7 @@ use crate::payloads::{ByTag, Grant, Payload, PayloadRegistry};
 use crate::pool::{PoolStart, Seat};
 use crate::process::{spawn_process, Launch, ProcessHandle};
 use crate::report::{ReportSender, RunnerReport};
+use crate::sim_hooks::{Fate, HookAction, Hooks};
 use crate::task::{panic_message, spawn_task, Killed, TaskRun};
 
 /// A deadline that fires this much after its time is late: before the
@@ -76,6 +77,8 @@ pub(crate) struct Options {
     pub(crate) monitors: MonitorList,
     /// Never start processes under a guard, even where the binary can be one.
     pub(crate) guard_off: bool,
+    /// An own-code simulation's hooks (none in a real run: src/sim_hooks.rs).
+    pub(crate) hooks: Hooks,
 }
 
 /// What process runs need to reach the control server.
@@ -183,6 +186,10 @@ struct Driver {
     /// Notices recorded so far: a deadline that brought none is written as
     /// a `deadline` line (docs/TRACE.md, "In a real run").
     recorded: u64,
+    /// An own-code simulation's hooks (src/sim_hooks.rs), and the buffer
+    /// of what they ask for when due.
+    hooks: Hooks,
+    hook_actions: Vec<HookAction>,
 }
 
 /// Start the driver task for `spec` on the current runtime.
@@ -242,6 +249,8 @@ pub(crate) fn spawn(mut spec: SupervisorSpec, payloads: &[Payload], opts: Option
         injected_panic: crate::driver_panic::InjectedPanic::from_env(),
         request_fields: String::new(),
         recorded: 0,
+        hooks: opts.hooks,
+        hook_actions: Vec::new(),
     };
     let sup = TreeHandle {
         tx,
@@ -286,7 +295,11 @@ impl Driver {
         self.drain_at(now);
         let mut handles_alive = true;
         while !self.engine.is_down() {
-            let deadline = self.engine.poll_timeout().map(|t| self.clock.to_tokio(t));
+            let deadline = match (self.engine.poll_timeout(), self.hooks.next_due()) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            }
+            .map(|t| self.clock.to_tokio(t));
             // A report's drain takes the instant the engine handled it at
             // (one clock read per report, not one per engine call).
             let (step, at) = tokio::select! {
@@ -368,7 +381,9 @@ impl Driver {
             }
         };
         let stale = self.engine.stats().stale_inputs;
-        self.engine.handle(Input::Evict(run, why), self.clock.now());
+        let (input, now) = (Input::Evict(run, why), self.clock.now());
+        self.hooks.input(&self.engine, &input, now);
+        self.engine.handle(input, now);
         if self.engine.stats().stale_inputs > stale {
             return Err(EvictError::Stale {
                 generation: run.generation,
@@ -418,14 +433,16 @@ impl Driver {
         if self.handle_queued(requests, reports).await == Step::Stop {
             return Step::Stop;
         }
-        if !self.engine.is_down() {
-            let now = self.clock.now();
+        let now = self.clock.now();
+        self.hooks_due(now);
+        if !self.engine.is_down() && self.engine.poll_timeout().is_some_and(|t| t <= now) {
             let recorded = self.recorded;
             self.engine.handle_timeout(now);
             self.drain_at(now);
             if self.recorded == recorded {
                 self.record_deadline(now);
             }
+            self.hooks.deadlines_fired(&self.engine, now);
         }
         Step::Go
     }
@@ -443,6 +460,28 @@ impl Driver {
             let line = String::from_utf8_lossy(self.line_writer.last_line());
             let _ = self.trace_lines.send(Arc::from(line.as_ref()));
         }
+    }
+
+    /// Carry out what an own-code simulation's hooks have due at `now`
+    /// (nothing in a real run).
+    fn hooks_due(&mut self, now: Instant) {
+        let mut actions = std::mem::take(&mut self.hook_actions);
+        self.hooks.due(&self.engine, now, &mut actions);
+        for action in actions.drain(..) {
+            if self.engine.is_down() {
+                break;
+            }
+            match action {
+                HookAction::Spawn(run) => self.spawn_run(run),
+                HookAction::Stop(run) => self.stop_run(run),
+                HookAction::Kill(run) => self.kill_run(run),
+                HookAction::Deliver(run, report) => {
+                    self.report_now(run, report);
+                }
+            }
+            self.drain_at(now);
+        }
+        self.hook_actions = actions;
     }
 
     /// Move the datagrams waiting in the notify sockets of live runs into
@@ -616,6 +655,15 @@ impl Driver {
     /// handled at (the drain that follows stamps its notices with it).
     fn report(&mut self, run: RunId, report: RunnerReport) -> Instant {
         let now = self.clock.now();
+        if self.hooks.hold(run, &report, now) {
+            return now;
+        }
+        self.report_now(run, report)
+    }
+
+    /// [`report`](Self::report), never held back by an own-code simulation.
+    fn report_now(&mut self, run: RunId, report: RunnerReport) -> Instant {
+        let now = self.clock.now();
         let input = match report {
             RunnerReport::Started => Input::Started(run),
             RunnerReport::StartFailed(e) => {
@@ -635,6 +683,7 @@ impl Driver {
         };
         self.injected_panic.check(&self.engine, &input);
         let started = matches!(input, Input::Started(_));
+        self.hooks.input(&self.engine, &input, now);
         self.engine.handle(input, now);
         if started {
             self.register_with_monitors(run);
@@ -749,6 +798,7 @@ impl Driver {
         if self.trace.is_some() || self.trace_lines.receiver_count() > 0 {
             self.request_fields = vigil_trace::request_fields(&request);
         }
+        self.hooks.request(&request);
         let answer = self.engine.request(request, self.clock.now());
         if reshapes {
             self.count_process_children();
@@ -796,6 +846,7 @@ impl Driver {
                 }
                 log_notice(&self.path, &n);
             }
+            self.hooks.notice(&self.engine, &n, now);
             self.record(now, &n);
             if let Notice::TreeDown { reason } = &n {
                 self.publish_down(reason.clone());
@@ -809,7 +860,7 @@ impl Driver {
             self.count_process_children();
         }
         while let Some(cmd) = self.engine.poll_command() {
-            self.command(cmd);
+            self.command(cmd, now);
         }
         // Monitors run after what this step spawned: a restart's replacement
         // is queued on the runtime before them.
@@ -834,6 +885,7 @@ impl Driver {
         loop {
             self.drain_once(now);
             if self.started.is_empty() {
+                self.hooks.settled(&self.engine, now);
                 return;
             }
             // Index, not drain: the buffer keeps its capacity (no
@@ -842,6 +894,7 @@ impl Driver {
                 let run = self.started[k];
                 let input = Input::Started(run);
                 self.injected_panic.check(&self.engine, &input);
+                self.hooks.input(&self.engine, &input, now);
                 self.engine.handle(input, now);
                 self.register_with_monitors(run);
             }
@@ -882,30 +935,42 @@ impl Driver {
         }
     }
 
-    fn command(&mut self, cmd: Command) {
-        let run = cmd.run();
-        let i = run.node.index();
+    fn command(&mut self, cmd: Command, now: Instant) {
+        match self.hooks.command(&self.engine, cmd, now) {
+            Fate::Carry => {}
+            Fate::Ignore | Fate::Delay => return,
+            Fate::Fail(e) => {
+                let _ = self.reports_tx.send((cmd.run(), RunnerReport::StartFailed(e)));
+                return;
+            }
+        }
         match cmd {
             Command::Spawn(run) => self.spawn_run(run),
-            Command::Stop(run) => {
-                if let Some(Some((r, h))) = self.runs.get(i) {
-                    if *r == run {
-                        h.stop();
-                    }
-                }
+            Command::Stop(run) => self.stop_run(run),
+            Command::Kill(run) => self.kill_run(run),
+        }
+    }
+
+    /// Ask `run` to stop, if it is the live run of its worker.
+    fn stop_run(&mut self, run: RunId) {
+        if let Some(Some((r, h))) = self.runs.get(run.node.index()) {
+            if *r == run {
+                h.stop();
             }
-            Command::Kill(run) => {
-                let abandoned = match self.runs.get(i) {
-                    Some(Some((r, h))) if *r == run && h.kill() == Killed::Abandoned => Some(h.left_behind()),
-                    _ => None,
-                };
-                if let Some(left_behind) = abandoned {
-                    self.count_abandoned(run, left_behind);
-                    // Through the inbox, in order with everything else;
-                    // the teardown happens when it is handled.
-                    let _ = self.reports_tx.send((run, RunnerReport::Exited(ExitReason::Killed)));
-                }
-            }
+        }
+    }
+
+    /// Kill `run`, if it is the live run of its worker.
+    fn kill_run(&mut self, run: RunId) {
+        let abandoned = match self.runs.get(run.node.index()) {
+            Some(Some((r, h))) if *r == run && h.kill() == Killed::Abandoned => Some(h.left_behind()),
+            _ => None,
+        };
+        if let Some(left_behind) = abandoned {
+            self.count_abandoned(run, left_behind);
+            // Through the inbox, in order with everything else;
+            // the teardown happens when it is handled.
+            let _ = self.reports_tx.send((run, RunnerReport::Exited(ExitReason::Killed)));
         }
     }
 
@@ -918,11 +983,12 @@ impl Driver {
         let handle = match payload {
             Some(Payload::Task(f)) => {
                 self.monitors.spawning(run, false, &path);
-                spawn_task(&f, run, path, self.reports_tx.clone()).map(RunHandle::Task)
+                spawn_task(&f, run, path, self.reports_tx.clone(), self.hooks.fault_link()).map(RunHandle::Task)
             }
             Some(Payload::InboxTask(t)) => {
                 self.monitors.spawning(run, false, &path);
-                t.spawn(run, path, self.reports_tx.clone()).map(RunHandle::Task)
+                t.spawn(run, path, self.reports_tx.clone(), self.hooks.fault_link())
+                    .map(RunHandle::Task)
             }
             Some(Payload::Pool(_)) => Err(format!(
                 "`{path}` is a pool: Tree::pool needs a supervisor spec (ChildSpec::supervisor), not a worker's"

@@ -337,9 +337,15 @@ impl InboxTask {
     }
 
     /// Start the run `run`: the inbox is opened to it first.
-    pub(crate) fn spawn(&self, run: RunId, path: Arc<str>, reports: ReportSender) -> Result<TaskRun, String> {
+    pub(crate) fn spawn(
+        &self,
+        run: RunId,
+        path: Arc<str>,
+        reports: ReportSender,
+        faults: crate::context::FaultLink,
+    ) -> Result<TaskRun, String> {
         let link = self.port.attach(run.generation);
-        spawn_task(&self.run, run, path, reports).map(|t| t.with_inbox(link))
+        spawn_task(&self.run, run, path, reports, faults).map(|t| t.with_inbox(link))
     }
 
     /// The inbox, for the driver and for lookups.

@@ -76,7 +76,11 @@ mod pool;
 mod report;
 #[cfg(feature = "sim")]
 mod simulation;
+mod sim_hooks;
 mod task;
+
+#[cfg(feature = "sim")]
+pub mod dst;
 
 pub mod guard;
 pub mod monitor;

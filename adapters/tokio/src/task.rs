@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 use vigil_core::{ExitReason, RunId};
 
-use crate::context::RunContext;
+use crate::context::{FaultLink, InjectedCrash, RunContext, INJECTED_CRASH};
 use crate::inbox::InboxLink;
 use crate::report::{ReportSender, RunnerReport};
 
@@ -143,14 +143,22 @@ impl TaskRun {
 /// scheduler), and the task reports exactly one `Exited`: `Ok` is `normal`
 /// (`shutdown` if it was asked to stop), `Err` is `error(msg)`, a panic is
 /// `panic(msg)`, a kill is `killed` (reported by the driver when it abandons
-/// the run, see [`TaskRun::kill`]).
-pub(crate) fn spawn_task(f: &TaskFn, run: RunId, path: Arc<str>, reports: ReportSender) -> Result<TaskRun, String> {
+/// the run, see [`TaskRun::kill`]). `faults` links the run's checkpoints to
+/// an own-code simulation's injector (empty in a real run).
+pub(crate) fn spawn_task(
+    f: &TaskFn,
+    run: RunId,
+    path: Arc<str>,
+    reports: ReportSender,
+    faults: FaultLink,
+) -> Result<TaskRun, String> {
     let stop = CancellationToken::new();
     let ctx = RunContext {
         run,
         path: Arc::clone(&path),
         stop: stop.clone(),
         reports: reports.clone(),
+        faults,
     };
     // The closure runs here, on the driver: a panic in it (before it
     // returns its future) is this run's failed start, not the driver's.
@@ -204,6 +212,8 @@ impl Future for TaskBody {
             Ok(Poll::Ready(Some(Ok(())))) => ExitReason::Normal,
             Ok(Poll::Ready(Some(Err(msg)))) => ExitReason::Error(msg),
             Ok(Poll::Ready(None)) => ExitReason::Killed,
+            // A crash injected at a checkpoint (own-code simulation).
+            Err(panic) if panic.is::<InjectedCrash>() => ExitReason::Error(INJECTED_CRASH.to_owned()),
             Err(panic) => ExitReason::Panic(panic_message(panic.as_ref())),
         };
         // The user's future goes before the report (what it holds is free
