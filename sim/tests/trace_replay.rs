@@ -518,3 +518,67 @@ fn hostile_lines_are_errors_not_panics() {
         })
     );
 }
+
+/// A backoff that ends while its supervisor is busy (waiting for another
+/// child to be ready) writes nothing: the restart is queued. The driver
+/// records the firing as a `deadline` line, and the replay fires it there.
+#[test]
+fn a_silent_deadline_is_recorded_and_replayed() {
+    let spec = SupervisorSpec::new()
+        .intensity(10)
+        .period(Duration::from_secs(60))
+        .child(ChildSpec::worker("a").backoff(Backoff::exponential(Duration::from_secs(1), Duration::from_secs(1))))
+        .child(ChildSpec::worker("b").readiness(Readiness::Notify));
+    let mut r = Recorder::new(&spec, 0);
+    r.started(10, "a");
+    r.started(20, "b");
+    let b = r.run("b");
+    r.input(30, Input::Ready(b));
+    // a crashes: its restart waits 1 s.
+    r.exited(S, "a", ExitReason::Error("x".into()));
+    // b crashes: restarted at once, and the supervisor waits for it to be ready.
+    r.exited(S + S / 2, "b", ExitReason::Error("y".into()));
+    r.started(S + S / 2 + 10, "b");
+    // a's backoff ends while b is not ready: nothing visible.
+    r.timeout(2 * S);
+    // A request queued behind the same busy supervisor, after a's restart.
+    r.request(
+        2 * S + S / 2,
+        Request::StartChild {
+            parent: String::new(),
+            spec: ChildSpec::worker("c"),
+        },
+    );
+    let b = r.run("b");
+    r.input(3 * S, Input::Ready(b));
+    let text = r.text.clone();
+    assert!(text.contains(r#"{"t":2000000000,"ev":"deadline"}"#), "{text}");
+    let n = text.lines().count();
+    assert_eq!(
+        replay_run(&spec, 7, &text),
+        Ok(RunReplay {
+            lines: n,
+            partial_tail: None
+        })
+    );
+    // When b is ready, the supervisor takes its mail in order: a's restart
+    // (queued at 2 s) before the request (2.5 s).
+    let l = lines(&text);
+    let spawn_a = find(&l, |x| x.contains(r#""ev":"spawn","path":"a","gen":5"#));
+    assert!(l[spawn_a - 2].contains(r#""ev":"ready""#), "{text}");
+    // Without its `deadline` line, the restart would be queued only when
+    // a later line needs a deadline, after the request: the replay starts
+    // c first, and differs at a's spawn.
+    let dropped: Vec<String> = l
+        .iter()
+        .filter(|x| !x.contains(r#""ev":"deadline""#))
+        .cloned()
+        .collect();
+    match replay_run(&spec, 7, &join(&dropped)) {
+        Err(ReplayError::Diverged { line, replayed, .. }) => {
+            assert_eq!(line, spawn_a - 1);
+            assert!(replayed.expect("a line").contains(r#""ev":"spawn","path":"c""#));
+        }
+        other => panic!("{other:?}\n{text}"),
+    }
+}

@@ -249,3 +249,68 @@ fn the_second_signals_kills_replay() {
     let (code, out, err) = replay(&config, &v.trace, &[]);
     assert_eq!(code, 0, "{out}{err}\n{trace}");
 }
+
+/// sd_notify readiness and heartbeats, a run killed for `health`, and vigil
+/// suspended (SIGSTOP) past a health deadline while its child keeps beating:
+/// the late wake-up handles the queued heartbeats first. All of it replays.
+#[test]
+fn readiness_health_kills_and_a_suspended_vigil_replay() {
+    let s = Scratch::new("replay-health");
+    let beat = s.write(
+        "beat.py",
+        &format!(
+            "import os, socket, time\n\
+             s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\n\
+             first = not os.path.exists({runs})\n\
+             open({runs}, 'a').write('run\\n')\n\
+             s.sendto(b'READY=1', os.environ['NOTIFY_SOCKET'])\n\
+             n = 0\n\
+             while True:\n    \
+                 if not first or n < 4:\n        \
+                     s.sendto(b'WATCHDOG=1', os.environ['NOTIFY_SOCKET'])\n        \
+                     open({beats}, 'a').write('beat\\n')\n    \
+                 n += 1\n    \
+                 time.sleep(0.2)\n",
+            runs = support::q(&s.p("runs")),
+            beats = support::q(&s.p("beats")),
+        ),
+    );
+    let config = s.write(
+        "tree.toml",
+        &format!(
+            "[[child]]\nname = \"hb\"\nreadiness = \"notify\"\nhealth_timeout = \"1s\"\nshutdown = \"200ms\"\n\
+             command = [\"python3\", {}]\n",
+            support::q(beat.to_str().expect("UTF-8"))
+        ),
+    );
+    let mut v = Vigil::start_supervising(&s, &config);
+    // The first run goes silent after 4 beats and is killed for health.
+    s.wait_lines(&v, "runs", 2);
+    let beats = s.lines("beats").len();
+    s.wait_lines(&v, "beats", beats + 3);
+    v.signal("STOP");
+    v.wait_for("vigil to be stopped", || support::state(v.pid()) == Some('T'));
+    // 8 beats at 200 ms: 1.6 s, past the health deadline (and fewer than
+    // the 10 datagrams a notify socket queues by default).
+    let beats = s.lines("beats").len();
+    s.wait_lines(&v, "beats", beats + 8);
+    v.signal("CONT");
+    v.wait_log(&["the driver ran late"]);
+    let beats = s.lines("beats").len();
+    s.wait_lines(&v, "beats", beats + 3);
+    v.signal("TERM");
+    assert_eq!(v.wait_code(), 0, "log:\n{}", v.log_text());
+    let trace = std::fs::read_to_string(&v.trace).expect("the trace");
+    v.wait_nothing_left();
+    for needle in [
+        r#""ev":"ready""#,
+        r#""ev":"heartbeat""#,
+        r#""reason":"health""#,
+        r#""ev":"deadline""#,
+    ] {
+        assert!(trace.contains(needle), "{needle}:\n{trace}");
+    }
+    assert_eq!(s.lines("runs").len(), 2, "only the silent run was killed:\n{trace}");
+    let (code, out, err) = replay(&config, &v.trace, &[]);
+    assert_eq!(code, 0, "{out}{err}\n{trace}");
+}
