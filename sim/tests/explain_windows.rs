@@ -111,3 +111,48 @@ fn a_supervisor_that_does_not_give_up_is_noticed() {
     });
     assert!(noticed, "no seed of 0..50 restarted past its intensity");
 }
+
+#[test]
+fn a_supervisor_added_by_a_request_is_judged_by_the_spec_the_trace_records() {
+    use vigil_core::{ChildSpec, SupervisorSpec};
+    let added = ChildSpec::supervisor(
+        "grp",
+        SupervisorSpec::new()
+            .intensity(1)
+            .period(Duration::from_secs(5))
+            .child(ChildSpec::worker("w")),
+    );
+    let spec = vigil_trace::write_child_spec(&added);
+    let trace = [
+        r#"{"t":0,"ev":"sup_starting","path":""}"#.to_owned(),
+        r#"{"t":0,"ev":"sup_started","path":""}"#.to_owned(),
+        format!(r#"{{"t":1000,"ev":"request","path":"grp","op":"start_child","id":1,"spec":{spec}}}"#),
+        r#"{"t":1000,"ev":"sup_starting","path":"grp"}"#.to_owned(),
+        r#"{"t":1000,"ev":"spawn","path":"grp/w","gen":3}"#.to_owned(),
+        r#"{"t":1000,"ev":"started","path":"grp/w","gen":3}"#.to_owned(),
+        r#"{"t":1000,"ev":"sup_started","path":"grp"}"#.to_owned(),
+        r#"{"t":1000,"ev":"reply","path":"grp","op":"start_child","id":1,"result":"ok"}"#.to_owned(),
+        r#"{"t":2000,"ev":"exited","path":"grp/w","gen":3,"reason":"error"}"#.to_owned(),
+        r#"{"t":2000,"ev":"restart","path":"grp","child":"grp/w","strategy":"one_for_one"}"#.to_owned(),
+        r#"{"t":2000,"ev":"spawn","path":"grp/w","gen":4}"#.to_owned(),
+        r#"{"t":3000,"ev":"exited","path":"grp/w","gen":4,"reason":"error"}"#.to_owned(),
+        r#"{"t":3000,"ev":"give_up","path":"grp"}"#.to_owned(),
+    ]
+    .join("\n")
+        + "\n";
+    // The config knows only the root: `grp` is known from the request's spec.
+    let e = explain(&SupervisorSpec::new(), &trace).expect("explained");
+    assert_eq!((e.unknown_windows, e.disagreements), (0, 0), "{}", e.to_text());
+    let give_up = e
+        .entries
+        .iter()
+        .find(|x| x.kind == EntryKind::GiveUp)
+        .expect("the give-up is explained");
+    let w = give_up.window.as_ref().expect("a window from the recorded spec");
+    assert_eq!((w.intensity, w.exceeded, w.decisions.len()), (1, true, 2));
+    // Without the spec, the same decisions are shown without a window, counted.
+    let bare = trace.replace(&format!(r#","spec":{spec}"#), "");
+    let e = explain(&SupervisorSpec::new(), &bare).expect("explained");
+    assert_eq!((e.unknown_windows, e.disagreements), (2, 0), "{}", e.to_text());
+    assert!(e.to_text().contains("window of grp: unknown"), "{}", e.to_text());
+}

@@ -71,7 +71,11 @@ pub fn explain(args: ExplainArgs) -> ExitCode {
         println!("{}", header(&args, &cfg.source, &e));
         print!("{}", e.to_text());
     }
-    ExitCode::from(if e.disagreements > 0 { 1 } else { 0 })
+    ExitCode::from(if e.disagreements > 0 || e.unknown_windows > 0 {
+        1
+    } else {
+        0
+    })
 }
 
 fn bad_input(message: &str) -> ExitCode {

@@ -30,12 +30,4 @@ pub enum ExplainError {
         /// The largest `t` before it.
         previous: u64,
     },
-    /// A decision of a supervisor the config does not have.
-    #[error("line {line}: `{path}` is not a supervisor of this config (is the trace from another config?)")]
-    UnknownSupervisor {
-        /// 1-based.
-        line: usize,
-        /// The path the line names.
-        path: String,
-    },
 }

@@ -191,6 +191,11 @@ pub struct Explanation {
     pub truncated_last_line: Option<usize>,
     /// Decisions where the trace and the rebuilt window disagree.
     pub disagreements: u64,
+    /// Decisions of supervisors whose limits neither the config nor a
+    /// `start_child`/`replace_child` request of the trace gives (a trace of
+    /// another config, or a child added by a request that recorded no
+    /// spec): shown without a window.
+    pub unknown_windows: u64,
 }
 
 /// Explain `trace` (JSON lines: a `vigil sim` or `vigil run` trace, with or

@@ -129,6 +129,13 @@ impl Explanation {
                 "skipped: line {line}, the last, is cut short (a trace still being written?)"
             );
         }
+        if self.unknown_windows > 0 {
+            let _ = writeln!(
+                out,
+                "WARNING: {} decision(s) of supervisors this config does not have, shown without a window                  (is the trace from another config?)",
+                self.unknown_windows
+            );
+        }
         if self.disagreements > 0 {
             let _ = writeln!(
                 out,
@@ -211,6 +218,11 @@ fn entry_lines(e: &Entry) -> Vec<String> {
                 lines.push(format!("because: {}", e.chain.join(" <- ")));
             }
         }
+    }
+    if e.window.is_none() && matches!(e.kind, EntryKind::Restart | EntryKind::GiveUp) {
+        lines.push(format!(
+            "window of {sup}: unknown (neither the config nor the trace gives its intensity)"
+        ));
     }
     if let Some(w) = &e.window {
         if e.kind == EntryKind::Restart {

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use vigil_core::{ChildKind, SupervisorSpec};
+use vigil_core::{ChildKind, ChildSpec, SupervisorSpec};
 
 use super::error::ExplainError;
 use super::trace_line::TraceLine;
@@ -94,15 +94,21 @@ impl Builder {
             } else {
                 format!("{path}/{}", c.name)
             };
-            match &c.kind {
-                ChildKind::Supervisor(s) => self.learn(&p, s),
-                ChildKind::Worker => {
-                    let d = Deadlines {
-                        startup: c.startup_timeout,
-                        health: c.health_timeout,
-                    };
-                    self.workers.insert(p, d);
-                }
+            self.learn_child(&p, c);
+        }
+    }
+
+    /// What a child's spec says, the child at `path`: a supervisor's
+    /// strategy and limits (and its children's), a worker's deadlines.
+    fn learn_child(&mut self, path: &str, c: &ChildSpec) {
+        match &c.kind {
+            ChildKind::Supervisor(s) => self.learn(path, s),
+            ChildKind::Worker => {
+                let d = Deadlines {
+                    startup: c.startup_timeout,
+                    health: c.health_timeout,
+                };
+                self.workers.insert(path.to_owned(), d);
             }
         }
     }
@@ -310,16 +316,18 @@ impl Builder {
         Ok(())
     }
 
-    /// Record a decision of supervisor `s` in its window.
-    fn decide(&mut self, l: &TraceLine, s: &str, child: Option<String>) -> Result<WindowView, ExplainError> {
-        let info = self.sups.get(s).ok_or_else(|| ExplainError::UnknownSupervisor {
-            line: l.line,
-            path: s.to_owned(),
-        })?;
+    /// Record a decision of supervisor `s` in its window: `None` for a
+    /// supervisor neither the config nor a request of the trace describes
+    /// (its limits are unknown: counted, not guessed).
+    fn decide(&mut self, l: &TraceLine, s: &str, child: Option<String>) -> Option<WindowView> {
+        let Some(info) = self.sups.get(s) else {
+            self.out.unknown_windows = self.out.unknown_windows.saturating_add(1);
+            return None;
+        };
         let (intensity, period) = (info.intensity, info.period);
         let w = self.windows.entry(s.to_owned()).or_default();
         let exceeded = w.record(Decision { t: l.t, child }, intensity, period);
-        Ok(WindowView {
+        Some(WindowView {
             intensity,
             period,
             decisions: w.decisions(),
@@ -330,15 +338,15 @@ impl Builder {
     fn restart(&mut self, l: &TraceLine) -> Result<(), ExplainError> {
         let s = l.need_path()?.to_owned();
         let child = l.need("child")?.to_owned();
-        let window = self.decide(l, &s, Some(child.clone()))?;
+        let window = self.decide(l, &s, Some(child.clone()));
         let i = self.entry(l, EntryKind::Restart, &s);
         let e = &mut self.out.entries[i];
-        e.agrees = !window.exceeded;
+        e.agrees = window.as_ref().is_none_or(|w| !w.exceeded);
         e.gen = None;
         e.strategy = l.text("strategy").map(str::to_owned);
         e.cause = self.pending.remove(&child);
         e.child = Some(child);
-        e.window = Some(window);
+        e.window = window;
         self.out.disagreements += u64::from(!self.out.entries[i].agrees);
         self.round.insert(s, i);
         Ok(())
@@ -363,14 +371,14 @@ impl Builder {
             .max_by_key(|(_, c)| c.line)
             .map(|(p, _)| p.clone());
         let cause = key.and_then(|k| self.pending.remove(&k));
-        let window = self.decide(l, &s, cause.as_ref().map(|c| c.path.clone()))?;
+        let window = self.decide(l, &s, cause.as_ref().map(|c| c.path.clone()));
         let i = self.entry(l, EntryKind::GiveUp, &s);
         let e = &mut self.out.entries[i];
         e.gen = None;
-        e.agrees = window.exceeded;
+        e.agrees = window.as_ref().is_none_or(|w| w.exceeded);
         e.strategy = self.sups.get(&s).map(|x| x.strategy.to_owned());
         e.cause = cause;
-        e.window = Some(window);
+        e.window = window;
         self.out.disagreements += u64::from(!self.out.entries[i].agrees);
         self.round.insert(s.clone(), i);
         self.give_ups.insert(s, i);
@@ -477,6 +485,13 @@ impl Builder {
         let p = l.need_path()?.to_owned();
         let op = l.need("op")?.to_owned();
         let id = l.number("id").unwrap_or_default();
+        // A child added or replaced at run time (a reload, `ctl start-child`):
+        // a real run's trace records its spec (docs/TRACE.md).
+        if matches!(op.as_str(), "start_child" | "replace_child") {
+            if let Some(spec) = l.field("spec").and_then(|v| vigil_trace::read_child_spec(v).ok()) {
+                self.learn_child(&p, &spec);
+            }
+        }
         let i = self.entry(l, EntryKind::Request, &p);
         self.out.entries[i].gen = None;
         self.out.entries[i].request = Some(RequestInfo {

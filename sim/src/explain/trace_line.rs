@@ -23,6 +23,11 @@ pub(crate) struct TraceLine {
 }
 
 impl TraceLine {
+    /// The raw value of key `key`, if the line has it.
+    pub fn field(&self, key: &str) -> Option<&Value> {
+        self.fields.get(key)
+    }
+
     /// Read line `line` (1-based) of a trace.
     pub fn parse(text: &str, line: usize) -> Result<TraceLine, ExplainError> {
         let value: Value = serde_json::from_str(text).map_err(|e| ExplainError::NotJson {
