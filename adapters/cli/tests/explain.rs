@@ -5,23 +5,10 @@
 //! last line, keys and events from the future), and the errors on bad input.
 
 use std::path::Path;
-use std::process::{Command, Output};
 
-fn vigil(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vigil"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(args)
-        .output()
-        .expect("the vigil binary runs")
-}
+mod support;
 
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().expect("exited, not killed by a signal")
-}
+use support::{code, text, vigil_output as vigil};
 
 const RUN_CONFIG: &str = "tests/explain/run-style.toml";
 const RUN_TRACE: &str = "tests/explain/run-style.jsonl";

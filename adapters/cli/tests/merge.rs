@@ -4,22 +4,10 @@
 //! and the documented exit code.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-fn vigil(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vigil"))
-        .args(args)
-        .output()
-        .expect("the vigil binary runs")
-}
+mod support;
 
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().expect("exited, not killed by a signal")
-}
+use support::{code, text, vigil_output as vigil};
 
 fn web_stack() -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))

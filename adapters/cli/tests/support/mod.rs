@@ -731,3 +731,13 @@ pub fn metric_on(conn: &std::os::unix::net::UnixStream, name: &str) -> u64 {
         .parse()
         .unwrap()
 }
+
+/// Bytes of output as text (lossy).
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// The exit code of a process that exited (not one killed by a signal).
+pub fn code(o: &std::process::Output) -> i32 {
+    o.status.code().expect("exited, not killed by a signal")
+}
