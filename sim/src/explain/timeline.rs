@@ -361,16 +361,21 @@ impl Builder {
         Ok(())
     }
 
-    fn give_up(&mut self, l: &TraceLine) -> Result<(), ExplainError> {
-        let s = l.need_path()?.to_owned();
-        // The failure it answers: the latest unanswered one of its children.
+    /// The failure a supervisor's give-up or end answers: the latest
+    /// unanswered one of its children, taken.
+    fn take_latest_failure_under(&mut self, sup: &str) -> Option<Cause> {
         let key = self
             .pending
             .iter()
-            .filter(|(p, _)| parent(p) == Some(s.as_str()))
+            .filter(|(p, _)| parent(p) == Some(sup))
             .max_by_key(|(_, c)| c.line)
-            .map(|(p, _)| p.clone());
-        let cause = key.and_then(|k| self.pending.remove(&k));
+            .map(|(p, _)| p.clone())?;
+        self.pending.remove(&key)
+    }
+
+    fn give_up(&mut self, l: &TraceLine) -> Result<(), ExplainError> {
+        let s = l.need_path()?.to_owned();
+        let cause = self.take_latest_failure_under(&s);
         let window = self.decide(l, &s, cause.as_ref().map(|c| c.path.clone()));
         let i = self.entry(l, EntryKind::GiveUp, &s);
         let e = &mut self.out.entries[i];
@@ -410,13 +415,7 @@ impl Builder {
         let cause = if by_request.is_some() {
             None
         } else {
-            let key = self
-                .pending
-                .iter()
-                .filter(|(p, _)| parent(p) == Some(s.as_str()))
-                .max_by_key(|(_, c)| c.line)
-                .map(|(p, _)| p.clone());
-            key.and_then(|k| self.pending.remove(&k))
+            self.take_latest_failure_under(&s)
         };
         let request = by_request.and_then(|r| self.out.entries[r].request.clone());
         let e = &mut self.out.entries[i];
