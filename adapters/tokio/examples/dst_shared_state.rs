@@ -14,6 +14,7 @@
 //! ```sh
 //! cargo run --release -p vigil-tokio --features sim --example dst_shared_state [SEEDS]
 //! cargo run --release -p vigil-tokio --features sim --example dst_shared_state -- --bench [SEEDS]
+//! cargo run --release -p vigil-tokio --features sim --example dst_shared_state -- --checkpoint-cost N
 //! VIGIL_DST_SEED=3 cargo run -p vigil-tokio --features sim --example dst_shared_state   # one seed
 //! ```
 
@@ -132,6 +133,9 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let bench = args.iter().any(|a| a == "--bench");
     let seeds: u64 = args.iter().find_map(|a| a.parse().ok()).unwrap_or(200);
+    if args.iter().any(|a| a == "--checkpoint-cost") {
+        return checkpoint_cost(seeds);
+    }
     if bench {
         return print_bench(seeds);
     }
@@ -162,6 +166,32 @@ fn main() {
     if fixed.first_failure().is_some() {
         std::process::exit(1);
     }
+}
+
+/// `--checkpoint-cost N`: a real (not simulated) tree whose task awaits
+/// `N` checkpoints, then returns; under callgrind at two `N`s, the
+/// difference is the cost of a checkpoint outside a simulation.
+fn checkpoint_cost(n: u64) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+    rt.block_on(async {
+        let tree = Tree::new(SupervisorSpec::new())
+            .task(ChildSpec::worker("w").restart(vigil_core::Restart::Temporary), move |ctx| async move {
+                for _ in 0..n {
+                    ctx.checkpoint().await;
+                }
+                Ok::<(), String>(())
+            })
+            .start()
+            .expect("a valid tree");
+        let mut events = tree.events();
+        while let Some(Ok(e)) = events.recv().await {
+            if matches!(e.kind, vigil_tokio::EventKind::Exited { .. }) {
+                break;
+            }
+        }
+        tree.shutdown().await;
+    });
+    println!("{n} checkpoints outside a simulation");
 }
 
 /// `--bench`: the fixed service's sweep on 1 and 2 threads, as a markdown table.

@@ -55,7 +55,9 @@ pub struct RunContext {
 #[derive(Clone, Default)]
 pub(crate) struct FaultLink {
     #[cfg(feature = "sim")]
-    pub(crate) injector: Option<Arc<dyn CheckpointFaults>>,
+    /// A thin pointer (8 bytes): the run's future holds its context, and
+    /// every byte of it counts on the task restart path.
+    pub(crate) injector: Option<Arc<crate::dst::SharedWorld>>,
 }
 
 impl std::fmt::Debug for FaultLink {
@@ -78,13 +80,6 @@ pub(crate) enum CheckpointFate {
     Crash,
     /// Panic the run: `panic(injected panic at checkpoint)`.
     Panic,
-}
-
-/// The injector's side of a checkpoint (feature `sim`).
-#[cfg(feature = "sim")]
-pub(crate) trait CheckpointFaults: Send + Sync {
-    /// What the checkpoint of `run` does now.
-    fn checkpoint(&self, run: RunId) -> CheckpointFate;
 }
 
 /// The unwind payload of a crash injected at a checkpoint: the task's

@@ -402,6 +402,8 @@ fn a_checkpoint_outside_a_simulation_does_nothing() {
                 ChildSpec::worker("w").restart(vigil_core::Restart::Transient),
                 |ctx| async move {
                     for _ in 0..10_000 {
+                        // Ready at its first poll: it never yields.
+                        assert!(futures_util::FutureExt::now_or_never(ctx.checkpoint()).is_some());
                         ctx.checkpoint().await;
                     }
                     Ok::<(), String>(())
