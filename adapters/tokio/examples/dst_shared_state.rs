@@ -194,10 +194,14 @@ fn checkpoint_cost(n: u64) {
     println!("{n} checkpoints outside a simulation");
 }
 
-/// `--bench`: the fixed service's sweep on 1 and 2 threads, as a markdown table.
+/// `--bench`: the fixed service's sweep on 1 and 2 threads, as a markdown
+/// table, beside its floor: the same seeds' virtual time spent by the
+/// service's two loops alone (a sleep of 1 s and a checkpoint, for as many
+/// seconds as a seed covers) on the same kind of runtime, without vigil.
 fn print_bench(seeds: u64) {
-    println!("| threads | seeds | wall s | seeds/s | virtual s per wall s |");
-    println!("|---|---|---|---|---|");
+    println!("| threads | seeds | wall s | seeds/s | virtual s per wall s | floor s (1 thread) | ratio to floor |");
+    println!("|---|---|---|---|---|---|---|");
+    let floor = floor(seeds);
     for jobs in [1, 2] {
         let s: DstSummary = simulate(fixed_tree, jobs)
             .determinism_check(false)
@@ -206,9 +210,34 @@ fn print_bench(seeds: u64) {
         s.assert_ok();
         let wall = s.wall_time.as_secs_f64();
         println!(
-            "| {jobs} | {seeds} | {wall:.3} | {:.0} | {:.0} |",
+            "| {jobs} | {seeds} | {wall:.3} | {:.0} | {:.0} | {floor:.3} | {:.1} |",
             seeds as f64 / wall,
-            s.virtual_time().as_secs_f64() / wall
+            s.virtual_time().as_secs_f64() / wall,
+            wall / floor
         );
     }
+}
+
+/// The floor of `--bench`, in wall seconds: per seed, a fresh paused
+/// current-thread runtime running two tasks that each sleep 1 s and await
+/// a checkpoint-free loop body for the seed's 121 virtual seconds.
+fn floor(seeds: u64) -> f64 {
+    let wall = std::time::Instant::now();
+    for _ in 0..seeds {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .expect("a runtime");
+        rt.block_on(async {
+            let tick = || async {
+                for _ in 0..121 {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            };
+            let (a, b) = (tokio::spawn(tick()), tokio::spawn(tick()));
+            let _ = (a.await, b.await);
+        });
+    }
+    wall.elapsed().as_secs_f64()
 }
