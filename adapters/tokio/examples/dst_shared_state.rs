@@ -172,15 +172,21 @@ fn main() {
 /// `N` checkpoints, then returns; under callgrind at two `N`s, the
 /// difference is the cost of a checkpoint outside a simulation.
 fn checkpoint_cost(n: u64) {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
     rt.block_on(async {
         let tree = Tree::new(SupervisorSpec::new())
-            .task(ChildSpec::worker("w").restart(vigil_core::Restart::Temporary), move |ctx| async move {
-                for _ in 0..n {
-                    ctx.checkpoint().await;
-                }
-                Ok::<(), String>(())
-            })
+            .task(
+                ChildSpec::worker("w").restart(vigil_core::Restart::Temporary),
+                move |ctx| async move {
+                    for _ in 0..n {
+                        ctx.checkpoint().await;
+                    }
+                    Ok::<(), String>(())
+                },
+            )
             .start()
             .expect("a valid tree");
         let mut events = tree.events();
