@@ -164,7 +164,7 @@ fn refuse_what_cannot_be_simulated(spec: &SupervisorSpec, payloads: &[Payload], 
 /// How long the faults stay off before liveness is judged: one minute plus
 /// twice every backoff maximum, startup timeout and shutdown timeout in the
 /// tree, plus twice the longest injected delay (as the simulator's bound,
-/// docs/SIMULATION.md, "The liveness phase").
+/// docs/SIMULATION.md, "The oracle").
 fn liveness_bound(spec: &SupervisorSpec, faults: &DstFaults) -> Duration {
     let twice = |d: Duration| d.saturating_mul(2);
     let mut total = Duration::from_secs(60).saturating_add(twice(faults.max_delay));
