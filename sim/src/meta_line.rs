@@ -149,8 +149,13 @@ pub fn parse_recorded_meta(first_line: &str) -> Result<RecordedMeta, ReplayError
             t0_utc: text("t0_utc")?,
             vigil: text("vigil")?,
         })),
+        Some(Some("own_code")) => Err(ReplayError::BadMeta(
+            "the trace of an own-code simulation (vigil_tokio::dst): it ran your task code, which only your \
+             own test can run again (VIGIL_DST_SEED=<seed> cargo test ...)"
+                .into(),
+        )),
         Some(other) => Err(ReplayError::BadMeta(format!(
-            "unknown `origin` {} (expected `sim` or `run`)",
+            "unknown `origin` {} (expected `sim`, `run` or `own_code`)",
             other.map_or_else(|| "(not a string)".to_owned(), |o| format!("`{o}`"))
         ))),
     }

@@ -14,6 +14,7 @@
 //! ```sh
 //! cargo run --release -p vigil-tokio --features sim --example dst_shared_state [SEEDS]
 //! cargo run --release -p vigil-tokio --features sim --example dst_shared_state -- --bench [SEEDS]
+//! cargo run --release -p vigil-tokio --features sim --example dst_shared_state -- --checkpoint-cost N
 //! VIGIL_DST_SEED=3 cargo run -p vigil-tokio --features sim --example dst_shared_state   # one seed
 //! ```
 
@@ -132,6 +133,9 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let bench = args.iter().any(|a| a == "--bench");
     let seeds: u64 = args.iter().find_map(|a| a.parse().ok()).unwrap_or(200);
+    if args.iter().any(|a| a == "--checkpoint-cost") {
+        return checkpoint_cost(seeds);
+    }
     if bench {
         return print_bench(seeds);
     }
@@ -139,7 +143,9 @@ fn main() {
     let buggy = simulate(buggy_tree, jobs)
         .run(0..seeds)
         .expect("a tree of tasks can be simulated");
-    println!("the buggy service, {seeds} seed(s):\n{buggy}");
+    // `VIGIL_DST_SEED` runs one seed only: say how many ran.
+    let ran = buggy.reports.len();
+    println!("the buggy service, {ran} seed(s):\n{buggy}");
     let Some(found) = buggy.first_failure() else {
         println!("no seed found the bug");
         std::process::exit(1);
@@ -158,16 +164,52 @@ fn main() {
         println!("  {line}");
     }
     let fixed = simulate(fixed_tree, jobs).run(0..seeds).expect("simulated");
-    println!("\nthe fixed service, the same {seeds} seed(s):\n{fixed}");
+    println!("\nthe fixed service, the same {ran} seed(s):\n{fixed}");
     if fixed.first_failure().is_some() {
         std::process::exit(1);
     }
 }
 
-/// `--bench`: the fixed service's sweep on 1 and 2 threads, as a markdown table.
+/// `--checkpoint-cost N`: a real (not simulated) tree whose task awaits
+/// `N` checkpoints, then returns; under callgrind at two `N`s, the
+/// difference is the cost of a checkpoint outside a simulation.
+fn checkpoint_cost(n: u64) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    rt.block_on(async {
+        let tree = Tree::new(SupervisorSpec::new())
+            .task(
+                ChildSpec::worker("w").restart(vigil_core::Restart::Temporary),
+                move |ctx| async move {
+                    for _ in 0..n {
+                        ctx.checkpoint().await;
+                    }
+                    Ok::<(), String>(())
+                },
+            )
+            .start()
+            .expect("a valid tree");
+        let mut events = tree.events();
+        while let Some(Ok(e)) = events.recv().await {
+            if matches!(e.kind, vigil_tokio::EventKind::Exited { .. }) {
+                break;
+            }
+        }
+        tree.shutdown().await;
+    });
+    println!("{n} checkpoints outside a simulation");
+}
+
+/// `--bench`: the fixed service's sweep on 1 and 2 threads, as a markdown
+/// table, beside its floor: the same seeds' virtual time spent by the
+/// service's two loops alone (a sleep of 1 s and a checkpoint, for as many
+/// seconds as a seed covers) on the same kind of runtime, without vigil.
 fn print_bench(seeds: u64) {
-    println!("| threads | seeds | wall s | seeds/s | virtual s per wall s |");
-    println!("|---|---|---|---|---|");
+    println!("| threads | seeds | wall s | seeds/s | virtual s per wall s | floor s (1 thread) | ratio to floor |");
+    println!("|---|---|---|---|---|---|---|");
+    let floor = floor(seeds);
     for jobs in [1, 2] {
         let s: DstSummary = simulate(fixed_tree, jobs)
             .determinism_check(false)
@@ -176,9 +218,34 @@ fn print_bench(seeds: u64) {
         s.assert_ok();
         let wall = s.wall_time.as_secs_f64();
         println!(
-            "| {jobs} | {seeds} | {wall:.3} | {:.0} | {:.0} |",
+            "| {jobs} | {seeds} | {wall:.3} | {:.0} | {:.0} | {floor:.3} | {:.1} |",
             seeds as f64 / wall,
-            s.virtual_time().as_secs_f64() / wall
+            s.virtual_time().as_secs_f64() / wall,
+            wall / floor
         );
     }
+}
+
+/// The floor of `--bench`, in wall seconds: per seed, a fresh paused
+/// current-thread runtime running two tasks that each sleep 1 s and await
+/// a checkpoint-free loop body for the seed's 121 virtual seconds.
+fn floor(seeds: u64) -> f64 {
+    let wall = std::time::Instant::now();
+    for _ in 0..seeds {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .expect("a runtime");
+        rt.block_on(async {
+            let tick = || async {
+                for _ in 0..121 {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            };
+            let (a, b) = (tokio::spawn(tick()), tokio::spawn(tick()));
+            let _ = (a.await, b.await);
+        });
+    }
+    wall.elapsed().as_secs_f64()
 }

@@ -121,6 +121,11 @@ fn the_same_seed_gives_a_byte_identical_trace() {
             "{{\"t\":0,\"ev\":\"meta\",\"sim\":\"own_code\",\"seed\":{seed},"
         )));
         assert_eq!(text_a.lines().count() as u64, a.trace_lines);
+        // Its origin says what it is: `vigil sim --replay` refuses it, saying why.
+        let meta = text_a.lines().next().unwrap_or_default();
+        assert!(meta.ends_with(r#","origin":"own_code"}"#), "{meta}");
+        let refused = vigil_sim::parse_recorded_meta(meta).unwrap_err().to_string();
+        assert!(refused.contains("own-code simulation"), "{refused}");
     }
 }
 
@@ -402,6 +407,8 @@ fn a_checkpoint_outside_a_simulation_does_nothing() {
                 ChildSpec::worker("w").restart(vigil_core::Restart::Transient),
                 |ctx| async move {
                     for _ in 0..10_000 {
+                        // Ready at its first poll: it never yields.
+                        assert!(futures_util::FutureExt::now_or_never(ctx.checkpoint()).is_some());
                         ctx.checkpoint().await;
                     }
                     Ok::<(), String>(())

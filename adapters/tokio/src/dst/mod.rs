@@ -58,6 +58,7 @@ pub use faults::DstFaults;
 pub use injector::{CheckpointFault, FaultInjector, StartFault};
 pub use report::{DstReport, DstSummary};
 pub use world::Injected;
+pub(crate) use world::Shared as SharedWorld;
 
 use crate::builder::Tree;
 use runner::{run_one, TraceText};

@@ -126,7 +126,7 @@ fn meta_line(seed: u64, setup: &Setup, faults: &DstFaults) -> String {
     let text = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_owned());
     let ns = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
     format!(
-        "{{\"t\":0,\"ev\":\"meta\",\"sim\":\"own_code\",\"seed\":{seed},\"duration_ns\":{},\"liveness_ns\":{},\"faults\":{},\"vigil\":{}}}",
+        "{{\"t\":0,\"ev\":\"meta\",\"sim\":\"own_code\",\"seed\":{seed},\"duration_ns\":{},\"liveness_ns\":{},\"faults\":{},\"vigil\":{},\"origin\":\"own_code\"}}",
         ns(setup.duration),
         ns(setup.liveness),
         text(&faults.to_string()),

@@ -19,7 +19,7 @@ use vigil_core::{ChildState, Command, Engine, Input, Instant, Notice, Readiness,
 use vigil_sim::{Observer, Oracle, Refused, Rule, RunPhase, Runs, TraceWriter};
 
 use super::injector::{CheckpointFault, FaultInjector, StartFault};
-use crate::context::{CheckpointFate, CheckpointFaults, FaultLink};
+use crate::context::{CheckpointFate, FaultLink};
 use crate::report::RunnerReport;
 use crate::sim_hooks::{DriverHooks, Fate, HookAction};
 
@@ -274,8 +274,9 @@ impl Shared {
     }
 }
 
-impl CheckpointFaults for Shared {
-    fn checkpoint(&self, _run: RunId) -> CheckpointFate {
+impl Shared {
+    /// What the checkpoint of a run does now.
+    pub(crate) fn checkpoint(&self, _run: RunId) -> CheckpointFate {
         let mut w = self.lock();
         if w.finished {
             return CheckpointFate::Continue;
@@ -408,7 +409,7 @@ impl DriverHooks for Arc<Shared> {
 
     fn fault_link(&self) -> FaultLink {
         FaultLink {
-            injector: Some(Arc::clone(self) as Arc<dyn CheckpointFaults>),
+            injector: Some(Arc::clone(self)),
         }
     }
 }
