@@ -66,6 +66,9 @@ pub struct Tree {
     trace: Option<Box<dyn std::io::Write + Send>>,
     /// The engine's seed (`Tree::seed`).
     seed: u64,
+    /// Faults injected into the real run (`Tree::chaos`, feature `sim`).
+    #[cfg(feature = "sim")]
+    chaos: Option<crate::chaos::Chaos>,
 }
 
 /// The children of a nested supervisor, in start order: tasks, OS processes
@@ -451,6 +454,16 @@ impl Tree {
         self
     }
 
+    /// Inject `chaos`'s faults into this tree when it runs for real (random
+    /// kills, delayed and failing starts, late readiness: see
+    /// [`crate::chaos`]). Default: none. An own-code simulation
+    /// ([`Dst`](crate::dst::Dst)) ignores it: it injects its own.
+    #[cfg(feature = "sim")]
+    pub fn chaos(mut self, chaos: crate::chaos::Chaos) -> Self {
+        self.chaos = Some(chaos);
+        self
+    }
+
     /// The engine's spec of the whole tree, as [`Tree::start`] would start
     /// it, without starting anything or taking the tree: every worker's and
     /// pool's tag is its index in depth-first start order. Refused as
@@ -541,8 +554,15 @@ impl Tree {
     /// tag indexes the payloads), the payloads, and the driver's options.
     /// What [`Tree::start`] starts, and what an own-code simulation
     /// (`adapters/tokio/src/dst/`) inspects and starts with its hooks.
-    pub(crate) fn into_parts(self) -> Result<(SupervisorSpec, Vec<Payload>, driver::Options), BuildError> {
+    pub(crate) fn into_parts(mut self) -> Result<(SupervisorSpec, Vec<Payload>, driver::Options), BuildError> {
         let spec = self.spec()?;
+        #[cfg(feature = "sim")]
+        let hooks = match self.chaos.take() {
+            Some(chaos) => crate::sim_hooks::Hooks::new(Box::new(crate::chaos_hooks::ChaosHooks::new(chaos))),
+            None => crate::sim_hooks::Hooks::default(),
+        };
+        #[cfg(not(feature = "sim"))]
+        let hooks = crate::sim_hooks::Hooks::default();
         let Tree {
             children,
             monitors,
@@ -560,7 +580,7 @@ impl Tree {
             monitors,
             control,
             guard_off,
-            hooks: Default::default(),
+            hooks,
         };
         Ok((spec, payloads, options))
     }
