@@ -554,15 +554,8 @@ impl Tree {
     /// tag indexes the payloads), the payloads, and the driver's options.
     /// What [`Tree::start`] starts, and what an own-code simulation
     /// (`adapters/tokio/src/dst/`) inspects and starts with its hooks.
-    pub(crate) fn into_parts(mut self) -> Result<(SupervisorSpec, Vec<Payload>, driver::Options), BuildError> {
+    pub(crate) fn into_parts(self) -> Result<(SupervisorSpec, Vec<Payload>, driver::Options), BuildError> {
         let spec = self.spec()?;
-        #[cfg(feature = "sim")]
-        let hooks = match self.chaos.take() {
-            Some(chaos) => crate::sim_hooks::Hooks::new(Box::new(crate::chaos_hooks::ChaosHooks::new(chaos))),
-            None => crate::sim_hooks::Hooks::default(),
-        };
-        #[cfg(not(feature = "sim"))]
-        let hooks = crate::sim_hooks::Hooks::default();
         let Tree {
             children,
             monitors,
@@ -570,8 +563,17 @@ impl Tree {
             guard_off,
             trace,
             seed,
+            #[cfg(feature = "sim")]
+            chaos,
             ..
         } = self;
+        #[cfg(feature = "sim")]
+        let hooks = match chaos {
+            Some(chaos) => crate::sim_hooks::Hooks::new(Box::new(crate::chaos_hooks::ChaosHooks::new(chaos))),
+            None => crate::sim_hooks::Hooks::default(),
+        };
+        #[cfg(not(feature = "sim"))]
+        let hooks = crate::sim_hooks::Hooks::default();
         let mut payloads = Vec::new();
         children.into_payloads(&mut payloads);
         let options = driver::Options {
