@@ -108,7 +108,10 @@ mod tests {
         assert_eq!(parse_percent("100%"), Ok(1.0));
         assert_eq!(parse_percent(" 12.5 % "), Ok(0.125));
         for bad in ["20", "101%", "-1%", "NaN%", "inf%", "x%", "%", ""] {
-            assert!(parse_percent(bad).unwrap_err().contains("is not a percentage"), "{bad:?}");
+            assert!(
+                parse_percent(bad).unwrap_err().contains("is not a percentage"),
+                "{bad:?}"
+            );
         }
     }
 

@@ -78,9 +78,9 @@ mod message;
 mod payloads;
 mod pool;
 mod report;
+mod sim_hooks;
 #[cfg(feature = "sim")]
 mod simulation;
-mod sim_hooks;
 mod task;
 
 #[cfg(feature = "sim")]

@@ -20,7 +20,10 @@ struct Buffer(Arc<Mutex<Vec<u8>>>);
 
 impl Write for Buffer {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).extend_from_slice(buf);
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend_from_slice(buf);
         Ok(buf.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -160,7 +163,10 @@ fn each_fault_acts_and_the_trace_replays_exactly() {
     });
     assert!(late, "no start was delayed");
     // Nothing injected after the shutdown request.
-    let shutdown = lines.iter().position(|l| l.contains(r#""op":"shutdown""#)).expect("the request");
+    let shutdown = lines
+        .iter()
+        .position(|l| l.contains(r#""op":"shutdown""#))
+        .expect("the request");
     assert!(!lines[shutdown..]
         .iter()
         .any(|l| l.contains("injected") || (is(l, "exited") && l.contains(r#""reason":"killed""#))));
@@ -172,7 +178,10 @@ fn each_fault_acts_and_the_trace_replays_exactly() {
 
 /// The `t` of a trace line.
 fn vigil_sim_time(line: &str) -> u64 {
-    let digits: String = line["{\"t\":".len()..].chars().take_while(char::is_ascii_digit).collect();
+    let digits: String = line["{\"t\":".len()..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
     digits.parse().expect("a time")
 }
 
@@ -216,13 +225,20 @@ fn a_start_delayed_at_shutdown_is_carried_out_at_once() {
     let (lines, injected) = run(Chaos::new(5).faults(faults), Duration::from_secs(120));
     assert_eq!(injected.delayed_starts, 1, "{injected:?}");
     assert_eq!(injected.kills, 0, "nothing was up to kill: {injected:?}");
-    let shutdown = lines.iter().position(|l| l.contains(r#""op":"shutdown""#)).expect("the request");
+    let shutdown = lines
+        .iter()
+        .position(|l| l.contains(r#""op":"shutdown""#))
+        .expect("the request");
     let down = lines.iter().position(|l| is(l, "tree_down")).expect("the end");
     let (t0, t1) = (vigil_sim_time(&lines[shutdown]), vigil_sim_time(&lines[down]));
     // The delayed run started when the shutdown came (not a day later),
     // and was then stopped as any other.
     assert_eq!(t1, t0, "{}", lines[shutdown..].join("\n"));
-    assert!(lines[shutdown..].iter().any(|l| is(l, "started")), "{}", lines[shutdown..].join("\n"));
+    assert!(
+        lines[shutdown..].iter().any(|l| is(l, "started")),
+        "{}",
+        lines[shutdown..].join("\n")
+    );
     vigil_sim::replay_run(&spec(), 0, &with_meta(&lines)).expect("the trace replays exactly");
 }
 
