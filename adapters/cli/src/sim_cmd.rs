@@ -219,7 +219,8 @@ pub fn sim(args: SimArgs) -> ExitCode {
 /// (the same value `vigil run` starts), simulated with each worker's `sim`
 /// table as its model.
 fn sim_tree(cfg: &vigil_config::TreeConfig) -> Result<SimTree, vigil_tokio::SimulationError> {
-    let tree = vigil_tokio::Tree::from_config(cfg).simulation(&cfg.source, &vigil_sim::SimModels::from_config(cfg))?;
+    let tree =
+        vigil_tokio::Tree::from_config(cfg).simulation(&cfg.source, &vigil_sim::SimModels::from_config(cfg))?;
     Ok(tree.with_digest(cfg.digest))
 }
 
