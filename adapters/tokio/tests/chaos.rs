@@ -312,3 +312,43 @@ fn hostile_plans_are_survived() {
     assert!(lines.last().is_some_and(|l| is(l, "reply")), "{:?}", lines.last());
     vigil_sim::replay_run(&spec(), 0, &with_meta(&lines)).expect("the trace replays exactly");
 }
+
+#[test]
+fn a_root_that_gives_up_under_chaos_ends_it_and_nothing_more_is_injected() {
+    let trace = Buffer::default();
+    let chaos = Chaos::new(2).faults(ChaosFaults {
+        kill_every: Some(Duration::from_millis(100)),
+        ..ChaosFaults::none()
+    });
+    let control = chaos.control();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .expect("a runtime");
+    runtime.block_on(async {
+        let handle = Tree::new(SupervisorSpec::new().intensity(2).period(Duration::from_secs(10)))
+            .task(ChildSpec::worker("a"), idle)
+            .task(ChildSpec::worker("b"), idle)
+            .trace(Box::new(trace.clone()))
+            .chaos(chaos)
+            .start()
+            .expect("a valid tree");
+        handle.wait().await;
+        assert_eq!(handle.outcome(), vigil_core::Outcome::RootGaveUp);
+    });
+    assert!(!control.is_on(), "the root's end switched chaos off");
+    let lines = trace.lines();
+    assert_eq!(control.injected().kills, 3, "{}", lines.join("\n"));
+    let ending = lines.iter().position(|l| is(l, "sup_ending")).expect("the root's end");
+    // The root stops what is left: `stop` then `exited ... shutdown`, no kill of chaos's.
+    assert!(!lines[ending..]
+        .iter()
+        .any(|l| is(l, "exited") && l.contains(r#""reason":"killed""#)));
+    let spec = SupervisorSpec::new()
+        .intensity(2)
+        .period(Duration::from_secs(10))
+        .child(ChildSpec::worker("a"))
+        .child(ChildSpec::worker("b"));
+    vigil_sim::replay_run(&spec, 0, &with_meta(&lines)).expect("the trace replays exactly");
+}
