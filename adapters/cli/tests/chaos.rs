@@ -157,6 +157,57 @@ fn chaos_kills_and_fails_starts_and_the_trace_replays_exactly() {
 }
 
 #[test]
+fn a_reload_under_chaos_replays_exactly() {
+    // Chaos and a SIGHUP reload that adds a child: the reload's request
+    // goes through the same hooks (its start may be failed or delayed
+    // too), and the whole record still replays against the config the
+    // run started with.
+    let s = Scratch::new("chaos-reload");
+    let config = config(&s);
+    let original = s.write("original.toml", &std::fs::read_to_string(&config).expect("the config"));
+    let mut v = start(
+        &s,
+        &config,
+        &[
+            "--chaos",
+            "0",
+            "--chaos-kill-every",
+            "100ms",
+            "--chaos-start-fail",
+            "20%",
+            "--chaos-start-delay",
+            "20%",
+            "--chaos-max-delay",
+            "30ms",
+        ],
+    );
+    v.wait_for("an injected kill", || !injected_kills(&lines_so_far(&v)).is_empty());
+    let more = format!(
+        "{}\n[[child]]\nname = \"d\"\ncommand = {}\n",
+        std::fs::read_to_string(&config).expect("the config"),
+        sleeper(&s, "d")
+    );
+    s.write("tree.toml", &more);
+    v.signal("HUP");
+    v.wait_log(&["reloaded"]);
+    let before = injected_kills(&lines_so_far(&v)).len();
+    v.wait_for("another injected kill after the reload", || {
+        injected_kills(&lines_so_far(&v)).len() > before
+    });
+    v.signal("TERM");
+    assert_eq!(v.wait_code(), 0, "log:\n{}", v.log_text());
+    v.wait_nothing_left();
+    let trace = v.trace();
+    let start_d = trace
+        .find(|l| l.ev == "request" && l.op == "start_child" && l.path == "d")
+        .unwrap_or_else(|| panic!("the reload's start_child:\n{trace}"));
+    assert!(start_d < trace.shutdown_request(), "{trace}");
+    let (code, out) = replay(&original, &v.trace);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(&format!("all {} lines identical", trace.0.len())), "{out}");
+}
+
+#[test]
 fn sigterm_ends_a_chaos_run_cleanly_while_a_start_is_delayed() {
     // Every start waits up to an hour: the first child's start is still
     // being delayed when SIGTERM comes (the root starts its children in
