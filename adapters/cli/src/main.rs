@@ -11,8 +11,9 @@
 //! - `vigil merge FILE... [--json FILE]`: combine the sweep files of shards.
 //! - `vigil explain CONFIG TRACE [--json] [--path PREFIX] [--from T] [--to T]`:
 //!   every restart, give-up and shutdown of a trace, with its cause.
-//! - `vigil run CONFIG [--trace FILE] [--output-dir DIR]`: supervise the tree's
-//!   processes for real.
+//! - `vigil run CONFIG [--trace FILE] [--output-dir DIR] [--chaos SEED
+//!   [--chaos-kill-every D] [--chaos-start-fail P%] ...]`: supervise the
+//!   tree's processes for real (with `--chaos`, injecting faults).
 //! - `vigil ctl [--socket PATH | --config CONFIG] [--json] [--timeout DURATION]
 //!   status|tree|start|stop|restart|delete|restart-all|shutdown|workers|
 //!   metrics|subscribe|call`: talk to a running `vigil run` over its control
@@ -23,6 +24,7 @@
 //! 74, 124, 141; `vigil run` also exits 130 after a second signal.
 
 mod args;
+mod chaos_args;
 mod check_cmd;
 mod config_snapshot;
 mod ctl_cmd;

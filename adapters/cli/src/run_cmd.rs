@@ -10,10 +10,12 @@ use clap::Args;
 use tokio::signal::unix::{signal, SignalKind};
 use vigil_config::{AppliedConfig, TreeConfig};
 use vigil_core::{ExitReason, Outcome};
+use vigil_tokio::chaos::ChaosControl;
 use vigil_tokio::control::{ControlOptions, ControlServer};
 use vigil_tokio::{OutputMode, Tree, TreeHandle};
 use vigil_trace::{Flush, TraceFile, TraceFileStatus};
 
+use crate::chaos_args::ChaosArgs;
 use crate::exit::OUTPUT_FAILED;
 
 /// The options of `vigil run`.
@@ -30,6 +32,9 @@ pub struct RunArgs {
     /// Write each child's output to DIR/<path>.out.log and .err.log instead of the log.
     #[arg(long, value_name = "DIR")]
     pub output_dir: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub chaos: ChaosArgs,
 }
 
 const NO_CONFIG: &str = "\
@@ -125,6 +130,8 @@ struct Running {
     /// returns, however it returns.
     control: CloseOnDrop,
     trace: Option<TraceFileStatus>,
+    /// `--chaos`: switched off at the first stop signal.
+    chaos: Option<ChaosControl>,
 }
 
 async fn supervise(args: RunArgs, config: PathBuf, cfg: TreeConfig) -> ExitCode {
@@ -132,7 +139,12 @@ async fn supervise(args: RunArgs, config: PathBuf, cfg: TreeConfig) -> ExitCode 
         .output_dir
         .clone()
         .map_or(OutputMode::Tracing, |dir| OutputMode::Files { dir });
-    let Running { sup, control, trace } = match start(&args, &cfg, &output) {
+    let Running {
+        sup,
+        control,
+        trace,
+        chaos,
+    } = match start(&args, &cfg, &output) {
         Ok(r) => r,
         Err(code) => return code,
     };
@@ -155,16 +167,17 @@ async fn supervise(args: RunArgs, config: PathBuf, cfg: TreeConfig) -> ExitCode 
     loop {
         tokio::select! {
             reason = sup.wait() => {
+                report_chaos(chaos.as_ref());
                 let code = trace_outcome(tree_outcome(&sup, &reason, stopping), trace.as_ref());
                 // Let subscribers receive the end of their stream before the runtime goes.
                 control.0.finish(std::time::Duration::from_millis(500)).await;
                 return code;
             }
             _ = term.recv() => {
-                if let Some(code) = on_stop_signal(&sup, &mut stopping, "SIGTERM").await { return code; }
+                if let Some(code) = on_stop_signal(&sup, chaos.as_ref(), &mut stopping, "SIGTERM").await { return code; }
             }
             _ = int.recv() => {
-                if let Some(code) = on_stop_signal(&sup, &mut stopping, "SIGINT").await { return code; }
+                if let Some(code) = on_stop_signal(&sup, chaos.as_ref(), &mut stopping, "SIGINT").await { return code; }
             }
             _ = hup.recv() => {
                 if stopping {
@@ -192,10 +205,17 @@ fn start(args: &RunArgs, cfg: &TreeConfig, output: &OutputMode) -> Result<Runnin
     let mut tree = Tree::from_config_with_output(cfg, output)
         .control(control)
         .seed(ENGINE_SEED);
+    let chaos = args.chaos.chaos();
     if let Some(mut trace) = trace {
         // The meta line first: what `vigil sim --replay` needs (docs/TRACE.md).
-        write_meta(trace.as_mut(), cfg);
+        write_meta(trace.as_mut(), cfg, chaos.as_ref());
         tree = tree.trace(trace);
+    }
+    let chaos_control = chaos.as_ref().map(vigil_tokio::chaos::Chaos::control);
+    if let Some(chaos) = chaos {
+        // Loudly, whatever VIGIL_LOG says: this run is disturbed on purpose.
+        eprintln!("{}", crate::chaos_args::announcement(&chaos));
+        tree = tree.chaos(chaos);
     }
     let sup = tree.start().map_err(|e| {
         eprintln!("error: {e}");
@@ -205,6 +225,7 @@ fn start(args: &RunArgs, cfg: &TreeConfig, output: &OutputMode) -> Result<Runnin
         sup,
         control: control_guard,
         trace: trace_status,
+        chaos: chaos_control,
     })
 }
 
@@ -215,15 +236,39 @@ const ENGINE_SEED: u64 = 0;
 /// The trace's first line (docs/TRACE.md, "The meta line"): the config and
 /// its digest, the engine seed, and the wall-clock time of `t = 0`, read
 /// just before the driver starts its clock (the two readings are
-/// microseconds apart). A failed write is the trace file's to report.
-fn write_meta(trace: &mut (dyn std::io::Write + Send), cfg: &TreeConfig) {
+/// microseconds apart); with `--chaos`, its seed and plan after those
+/// (`chaos`, `chaos_faults`). A failed write is the trace file's to report.
+fn write_meta(trace: &mut (dyn std::io::Write + Send), cfg: &TreeConfig, chaos: Option<&vigil_tokio::chaos::Chaos>) {
     let meta = vigil_trace::RunMeta {
         seed: ENGINE_SEED,
         config: cfg.source.clone(),
         digest: cfg.digest.map(|d| d.to_string()),
         t0: std::time::SystemTime::now(),
     };
-    let _ = writeln!(trace, "{}", meta.line());
+    let mut line = meta.line();
+    if let Some(chaos) = chaos {
+        // Keys added after the existing ones (docs/TRACE.md, "Compatibility").
+        if line.ends_with('}') {
+            line.pop();
+            line.push_str(&crate::chaos_args::meta_keys(chaos));
+            line.push('}');
+        }
+    }
+    let _ = writeln!(trace, "{line}");
+}
+
+/// What `--chaos` injected, logged when the tree is down.
+fn report_chaos(chaos: Option<&ChaosControl>) {
+    if let Some(c) = chaos {
+        let i = c.injected();
+        tracing::warn!(
+            kills = i.kills,
+            failed_starts = i.failed_starts,
+            delayed_starts = i.delayed_starts,
+            delayed_readies = i.delayed_readies,
+            "chaos injected these faults into this run"
+        );
+    }
 }
 
 /// The exit code for the end of the tree (before the trace is accounted for).
@@ -258,10 +303,19 @@ impl Drop for CloseOnDrop {
     }
 }
 
-/// First signal: ordered shutdown. Second: kill everything, exit 130.
-async fn on_stop_signal(sup: &TreeHandle, stopping: &mut bool, name: &str) -> Option<ExitCode> {
+/// First signal: chaos off, then ordered shutdown. Second: kill
+/// everything, exit 130.
+async fn on_stop_signal(
+    sup: &TreeHandle,
+    chaos: Option<&ChaosControl>,
+    stopping: &mut bool,
+    name: &str,
+) -> Option<ExitCode> {
     if !*stopping {
         *stopping = true;
+        if let Some(c) = chaos {
+            c.stop();
+        }
         tracing::info!(
             signal = name,
             "shutting the tree down in order (send it again to kill everything now)"

@@ -66,6 +66,9 @@ pub struct Tree {
     trace: Option<Box<dyn std::io::Write + Send>>,
     /// The engine's seed (`Tree::seed`).
     seed: u64,
+    /// Faults injected into the real run (`Tree::chaos`, feature `sim`).
+    #[cfg(feature = "sim")]
+    chaos: Option<crate::chaos::Chaos>,
 }
 
 /// The children of a nested supervisor, in start order: tasks, OS processes
@@ -451,6 +454,16 @@ impl Tree {
         self
     }
 
+    /// Inject `chaos`'s faults into this tree when it runs for real (random
+    /// kills, delayed and failing starts, late readiness: see
+    /// [`crate::chaos`]). Default: none. An own-code simulation
+    /// ([`Dst`](crate::dst::Dst)) ignores it: it injects its own.
+    #[cfg(feature = "sim")]
+    pub fn chaos(mut self, chaos: crate::chaos::Chaos) -> Self {
+        self.chaos = Some(chaos);
+        self
+    }
+
     /// The engine's spec of the whole tree, as [`Tree::start`] would start
     /// it, without starting anything or taking the tree: every worker's and
     /// pool's tag is its index in depth-first start order. Refused as
@@ -550,8 +563,17 @@ impl Tree {
             guard_off,
             trace,
             seed,
+            #[cfg(feature = "sim")]
+            chaos,
             ..
         } = self;
+        #[cfg(feature = "sim")]
+        let hooks = match chaos {
+            Some(chaos) => crate::sim_hooks::Hooks::new(Box::new(crate::chaos_hooks::ChaosHooks::new(chaos))),
+            None => crate::sim_hooks::Hooks::default(),
+        };
+        #[cfg(not(feature = "sim"))]
+        let hooks = crate::sim_hooks::Hooks::default();
         let mut payloads = Vec::new();
         children.into_payloads(&mut payloads);
         let options = driver::Options {
@@ -560,7 +582,7 @@ impl Tree {
             monitors,
             control,
             guard_off,
-            hooks: Default::default(),
+            hooks,
         };
         Ok((spec, payloads, options))
     }

@@ -57,6 +57,10 @@
 
 mod blocking;
 mod builder;
+#[cfg(feature = "sim")]
+pub mod chaos;
+#[cfg(feature = "sim")]
+mod chaos_hooks;
 mod child_ref;
 mod clock;
 mod context;

@@ -186,6 +186,8 @@ pub struct Launch<'a> {
     pub env: &'a [(&'a str, &'a str)],
     /// An open-files limit, soft and hard, set before vigil starts.
     pub nofile: Option<u64>,
+    /// More arguments for `vigil run`, after `--trace FILE` (`--chaos 7`).
+    pub args: &'a [&'a str],
 }
 
 impl Vigil {
@@ -217,6 +219,7 @@ impl Vigil {
             .arg(config)
             .arg("--trace")
             .arg(&trace)
+            .args(how.args)
             .env("XDG_RUNTIME_DIR", scratch.path("xdg"))
             .env("VIGIL_LOG", "debug")
             .env(TAG_VAR, &tag)

@@ -82,6 +82,17 @@ impl FaultInjector {
         }
     }
 
+    /// An injector with the plan `faults`, drawing from `rng` as it is (a
+    /// chaos run picks its plan from the seed's generator first, then
+    /// injects from the same one: `src/chaos.rs`).
+    pub(crate) fn from_rng(rng: ChaCha8Rng, faults: DstFaults) -> Self {
+        FaultInjector {
+            rng,
+            faults,
+            active: true,
+        }
+    }
+
     /// The plan.
     #[must_use]
     pub fn faults(&self) -> &DstFaults {

@@ -39,7 +39,7 @@
 //! clock, blocking code, process children) and how it is refused or
 //! detected: docs/SIMULATION.md, "Simulating your own task code".
 
-mod draw;
+pub(crate) mod draw;
 mod error;
 mod faults;
 mod injector;
