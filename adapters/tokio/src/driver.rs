@@ -476,7 +476,7 @@ impl Driver {
                 HookAction::Stop(run) => self.stop_run(run),
                 HookAction::Kill(run) => self.kill_run(run),
                 HookAction::Deliver(run, report) => {
-                    self.report_now(run, report);
+                    self.report_now(run, report, now);
                 }
             }
             self.drain_at(now);
@@ -658,12 +658,12 @@ impl Driver {
         if self.hooks.hold(run, &report, now) {
             return now;
         }
-        self.report_now(run, report)
+        self.report_now(run, report, now)
     }
 
-    /// [`report`](Self::report), never held back by an own-code simulation.
-    fn report_now(&mut self, run: RunId, report: RunnerReport) -> Instant {
-        let now = self.clock.now();
+    /// [`report`](Self::report) at `now` (one clock read per report), never
+    /// held back by an own-code simulation.
+    fn report_now(&mut self, run: RunId, report: RunnerReport, now: Instant) -> Instant {
         let input = match report {
             RunnerReport::Started => Input::Started(run),
             RunnerReport::StartFailed(e) => {

@@ -77,6 +77,7 @@ mod report;
 mod sim_hooks;
 #[cfg(feature = "sim")]
 mod simulation;
+mod stop_signal;
 mod task;
 
 #[cfg(feature = "sim")]
