@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::FutureExt;
-use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::sync::{broadcast, oneshot, watch};
 use vigil_core::{
     Command, Engine, Eviction, ExitReason, Input, Instant, NodeId, Notice, Outcome, Readiness, Reply, Request,
     RequestError, RequestId, RequestOp, RunId, SpecError, SupervisorSpec,
@@ -36,6 +36,7 @@ use crate::blocking::{spawn_blocking_run, BlockingRun};
 use crate::clock::Clock;
 use crate::control::{ControlServer, RunTokens};
 use crate::descriptors::{self, DescriptorBudget};
+use crate::driver_queue::{driver_queue, DriverReceiver, Report};
 use crate::events::TreeEvent;
 use crate::handle::{Down, TreeHandle, TreeStatus};
 use crate::message::{Msg, RequestMsg};
@@ -199,8 +200,8 @@ pub(crate) fn spawn(mut spec: SupervisorSpec, payloads: &[Payload], opts: Option
     let grants = registry.register_tree(&mut spec, payloads);
     let engine = Engine::new(spec, opts.seed)?;
     registry.anchor_first_tree(&engine, grants);
-    let (tx, rx) = mpsc::unbounded_channel();
-    let (reports_tx, reports_rx) = mpsc::unbounded_channel();
+    let (tx, rx) = driver_queue();
+    let (reports_tx, reports_rx) = driver_queue();
     let (events, _) = broadcast::channel(4096);
     let (trace_lines, _) = broadcast::channel(4096);
     let (down, down_rx) = watch::channel(None);
@@ -272,8 +273,8 @@ pub(crate) fn spawn(mut spec: SupervisorSpec, payloads: &[Payload], opts: Option
     Ok(sup)
 }
 
-type Requests = mpsc::UnboundedReceiver<Msg>;
-type Reports = mpsc::UnboundedReceiver<(RunId, RunnerReport)>;
+type Requests = DriverReceiver<Msg>;
+type Reports = DriverReceiver<Report>;
 
 impl Driver {
     /// Supervise until the tree is down or `kill_all`; a panic on the way is
@@ -499,12 +500,12 @@ impl Driver {
     /// reports first, then messages from handles.
     async fn handle_queued(&mut self, requests: &mut Requests, reports: &mut Reports) -> Step {
         for _ in 0..reports.len() {
-            let Ok((run, report)) = reports.try_recv() else { break };
+            let Some((run, report)) = reports.try_recv() else { break };
             let now = self.report(run, report);
             self.drain_at(now);
         }
         for _ in 0..requests.len() {
-            let Ok(msg) = requests.try_recv() else { break };
+            let Some(msg) = requests.try_recv() else { break };
             if self.message(msg, reports).await == Step::Stop {
                 return Step::Stop;
             }
@@ -822,7 +823,9 @@ impl Driver {
 
     /// Publish the notices, then carry out the commands.
     fn drain_once(&mut self, now: Instant) {
+        // Who listens, asked once per drain (each is a lock), not per notice.
         let subscribed = self.events.receiver_count() > 0;
+        let live_lines = self.trace_lines.receiver_count() > 0;
         // The most verbose level any subscriber may take (one atomic load):
         // the path is rendered for a log line only if it may be written.
         let max_level = tracing::level_filters::LevelFilter::current();
@@ -847,7 +850,7 @@ impl Driver {
                 log_notice(&self.path, &n);
             }
             self.hooks.notice(&self.engine, &n, now);
-            self.record(now, &n);
+            self.record(now, &n, live_lines);
             if let Notice::TreeDown { reason } = &n {
                 self.publish_down(reason.clone());
             }
@@ -903,8 +906,9 @@ impl Driver {
     }
 
     /// What a notice changes besides the log and the events: the trace and
-    /// its live lines, the payload registry, and a waiting request's answer.
-    fn record(&mut self, now: Instant, n: &Notice) {
+    /// its live lines (rendered if `live_lines`: someone listens), the
+    /// payload registry, and a waiting request's answer.
+    fn record(&mut self, now: Instant, n: &Notice, live_lines: bool) {
         self.recorded = self.recorded.wrapping_add(1);
         let extra = match n {
             Notice::Request { .. } => std::mem::take(&mut self.request_fields),
@@ -913,7 +917,7 @@ impl Driver {
         if let Some(t) = self.trace.as_mut() {
             t.notice_with(&self.engine, now, n, &extra);
         }
-        if self.trace_lines.receiver_count() > 0 {
+        if live_lines {
             self.line_writer.notice_with(&self.engine, now, n, &extra);
             let line = String::from_utf8_lossy(self.line_writer.last_line());
             let _ = self.trace_lines.send(Arc::from(line.as_ref()));

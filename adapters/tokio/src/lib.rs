@@ -64,6 +64,7 @@ pub mod control;
 pub mod descriptors;
 mod driver;
 mod driver_panic;
+mod driver_queue;
 mod events;
 #[cfg(feature = "sim")]
 mod from_config;
