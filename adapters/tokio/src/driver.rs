@@ -821,11 +821,9 @@ impl Driver {
         }
     }
 
-    /// Publish the notices, then carry out the commands.
-    fn drain_once(&mut self, now: Instant) {
-        // Who listens, asked once per drain (each is a lock), not per notice.
-        let subscribed = self.events.receiver_count() > 0;
-        let live_lines = self.trace_lines.receiver_count() > 0;
+    /// Publish the notices, then carry out the commands. `subscribed`:
+    /// someone listens to the events; `live_lines`: to the trace's lines.
+    fn drain_once(&mut self, now: Instant, subscribed: bool, live_lines: bool) {
         // The most verbose level any subscriber may take (one atomic load):
         // the path is rendered for a log line only if it may be written.
         let max_level = tracing::level_filters::LevelFilter::current();
@@ -885,8 +883,14 @@ impl Driver {
     /// notices, and the `Started` of the runs it spawned, take that instant
     /// (the engine's time never goes back: `now` is the latest it saw).
     fn drain_at(&mut self, now: Instant) {
+        // Who listens, asked once per drain (each is a lock), not per notice
+        // nor per round: the driver does not yield in between, and a
+        // listener that comes meanwhile on another thread could as well
+        // have come just after.
+        let subscribed = self.events.receiver_count() > 0;
+        let live_lines = self.trace_lines.receiver_count() > 0;
         loop {
-            self.drain_once(now);
+            self.drain_once(now, subscribed, live_lines);
             if self.started.is_empty() {
                 self.hooks.settled(&self.engine, now);
                 return;

@@ -57,8 +57,9 @@ pub(crate) struct RunShared {
     pub(crate) stop: StopSignal,
     /// The driver ordered a Kill.
     killed: AtomicBool,
-    /// The task's waker, registered at each poll: a Kill wakes the task so
-    /// that it drops the future (between polls) and reports `killed`.
+    /// The task's waker, registered at each poll that leaves the run
+    /// waiting: a Kill wakes the task so that it drops the future (between
+    /// polls) and reports `killed`.
     waker: AtomicWaker,
     /// The task is inside a poll of the user's future right now.
     in_poll: AtomicBool,
@@ -241,9 +242,6 @@ impl TaskBody {
             return Poll::Ready(None);
         };
         let shared = &*self.shared;
-        // Registered before `killed` is read: a Kill after that read wakes
-        // this task (AtomicWaker's protocol), so it is never missed.
-        shared.waker.register(cx.waker());
         // Dekker with `TaskRun::kill`: either we see `killed` here, or it
         // sees `in_poll`.
         shared.in_poll.store(true, Ordering::SeqCst);
@@ -263,6 +261,17 @@ impl TaskBody {
                 "an abandoned task run returned from its blocking poll; its future is dropped now"
             );
             return Poll::Ready(None);
+        }
+        if polled.is_pending() {
+            // Registered only when the run waits (a run that ends in its
+            // first poll never is), and before `killed` is read again: a
+            // Kill after that read wakes this task (AtomicWaker's
+            // protocol), one before it is seen here, and the future is
+            // dropped now rather than at its next poll.
+            shared.waker.register(cx.waker());
+            if shared.killed.load(Ordering::SeqCst) {
+                return Poll::Ready(None);
+            }
         }
         polled.map(Some)
     }
