@@ -926,10 +926,13 @@ impl Driver {
             let line = String::from_utf8_lossy(self.line_writer.last_line());
             let _ = self.trace_lines.send(Arc::from(line.as_ref()));
         }
-        // Inboxes close and pool seats free before the payloads go.
-        crate::inbox::close_removed(&self.engine, &self.payloads, n);
-        crate::pool::observe(&self.engine, &self.payloads, n);
-        self.payloads.observe(n);
+        // Inboxes close and pool seats free before the payloads go: only a
+        // removal or a supervisor's end changes them (one test per notice).
+        if matches!(n, Notice::Removed { .. } | Notice::SupExit { .. }) {
+            crate::inbox::close_removed(&self.engine, &self.payloads, n);
+            crate::pool::observe(&self.engine, &self.payloads, n);
+            self.payloads.observe(n);
+        }
         if let Notice::Reply { id, result, .. } = n {
             if let Some(Pending { reply, grant, seat }) = self.pending.remove(id) {
                 if let Some((path, grant)) = grant {
