@@ -321,3 +321,38 @@ async fn the_stop_token_is_the_runs_stop_signal_whenever_it_is_taken() {
     }
     assert!(down.await.unwrap().is_normal());
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_context_kept_after_its_run_ended_is_harmless_before_and_after_the_tree_is_down() {
+    // A run leaks a clone of its context (into a static-like slot) and ends;
+    // the clone keeps working, its reports are stale, and after the tree is
+    // down they go nowhere. Nothing panics and the tree is not disturbed.
+    let kept: Arc<std::sync::Mutex<Option<vigil_tokio::RunContext>>> = Arc::default();
+    let slot = Arc::clone(&kept);
+    let sup = Tree::new(SupervisorSpec::new())
+        .task(ChildSpec::worker("leaky").restart(Restart::Temporary), move |ctx| {
+            *slot.lock().unwrap() = Some(ctx.clone());
+            async move { Ok::<(), String>(()) }
+        })
+        .task(ChildSpec::worker("steady"), |ctx| async move {
+            ctx.stopped().await;
+            Ok::<(), String>(())
+        })
+        .start()
+        .unwrap();
+    let mut ev = sup.events();
+    let e = until(&mut ev, |e| exited(e, "leaky").is_some()).await;
+    assert_eq!(exited(&e, "leaky"), Some(ExitReason::Normal));
+    let ctx = kept.lock().unwrap().take().expect("the run kept its context");
+    ctx.ready();
+    ctx.heartbeat();
+    ctx.status("still here");
+    assert!(!ctx.is_stop_requested(), "nobody stopped the ended run");
+    let token = ctx.stop_token();
+    assert!(!token.is_cancelled());
+    assert!(sup.shutdown().await.is_normal());
+    ctx.ready();
+    ctx.heartbeat();
+    assert_eq!(ctx.path(), "leaky");
+    assert!(!ctx.stop_token().is_cancelled(), "the same token, never cancelled");
+}
