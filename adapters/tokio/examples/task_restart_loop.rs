@@ -14,6 +14,11 @@
 //! run as soon as it is polled, next to 10 idle siblings; every restart is
 //! one full cycle: exit report, engine decision, replacement spawned and
 //! polled. The argument is the number of restarts (default 10 000).
+//!
+//! `--floor N` counts the floor the same way instead: N times
+//! `tokio::spawn(async {}).await` on the same runtime, without vigil (the
+//! least a restart can cost: a new task, scheduled once; the floor of the
+//! peer benchmark, `benches/peers/`).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -24,14 +29,33 @@ use vigil_core::{ChildSpec, SupervisorSpec};
 use vigil_tokio::Tree;
 
 fn main() {
-    let restarts: u64 = std::env::args()
-        .nth(1)
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let floor = args.first().is_some_and(|a| a == "--floor");
+    if floor {
+        args.remove(0);
+    }
+    let restarts: u64 = args
+        .first()
         .map(|a| a.parse().expect("the number of restarts"))
         .unwrap_or(10_000);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("a runtime");
+    if floor {
+        rt.block_on(async {
+            // In a task, as the peer benchmark's floor and as the driver.
+            tokio::spawn(async move {
+                for _ in 0..restarts {
+                    tokio::spawn(async {}).await.expect("the empty task ends");
+                }
+            })
+            .await
+            .expect("the floor's task ends");
+        });
+        println!("{restarts} spawns and joins");
+        return;
+    }
     let runs = Arc::new(AtomicU64::new(0));
     let done = Arc::new(Notify::new());
     rt.block_on(async {

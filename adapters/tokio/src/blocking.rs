@@ -446,7 +446,7 @@ mod tests {
 
     #[test]
     fn a_sleep_is_cut_short_by_a_stop_and_reports_it() {
-        let (reports, _rx) = tokio::sync::mpsc::unbounded_channel();
+        let (reports, _rx) = crate::driver_queue::driver_queue();
         let signal = Arc::new(Signal::default());
         let ctx = BlockingContext {
             run: RunId {

@@ -3,9 +3,9 @@
 use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
-use vigil_core::RunId;
 
-use crate::report::{ReportSender, RunnerReport};
+use crate::report::RunnerReport;
+use crate::task::RunShared;
 
 /// The handle a task worker receives for one run.
 ///
@@ -38,16 +38,25 @@ use crate::report::{ReportSender, RunnerReport};
 /// assert!(tree.shutdown().await.is_normal());
 /// # });
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct RunContext {
-    pub(crate) run: RunId,
-    pub(crate) path: Arc<str>,
-    pub(crate) stop: CancellationToken,
-    pub(crate) reports: ReportSender,
-    /// The fault injector of an own-code simulation (feature `sim`), which
-    /// [`RunContext::checkpoint`] consults; none in a real run.
-    #[cfg_attr(not(feature = "sim"), allow(dead_code))]
-    pub(crate) faults: FaultLink,
+    /// The run's state, shared with the driver and the run's task: its
+    /// identity, where it reports, its stop signal, and the fault injector
+    /// of an own-code simulation (feature `sim`), which
+    /// [`RunContext::checkpoint`] consults (none in a real run). One
+    /// pointer: cloning a context costs one atomic increment.
+    pub(crate) shared: Arc<RunShared>,
+}
+
+impl std::fmt::Debug for RunContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunContext")
+            .field("path", &self.path())
+            .field("generation", &self.generation())
+            .field("stop_requested", &self.is_stop_requested())
+            .field("faults", &self.shared.faults)
+            .finish()
+    }
 }
 
 /// A run's link to the fault injector of an own-code simulation: empty
@@ -99,41 +108,45 @@ impl RunContext {
     /// The worker's path in the tree (`web/db`).
     #[must_use]
     pub fn path(&self) -> &str {
-        &self.path
+        &self.shared.path
     }
 
     /// This run's generation (it never repeats in a tree, and grows from one
     /// run of a worker to the next).
     #[must_use]
     pub fn generation(&self) -> u64 {
-        self.run.generation
+        self.shared.run.generation
     }
 
     /// Resolves when the supervisor asks this run to stop.
     pub async fn stopped(&self) {
-        self.stop.cancelled().await
+        self.shared.stop.wait().await
     }
 
     /// Whether the supervisor has asked this run to stop.
     #[must_use]
     pub fn is_stop_requested(&self) -> bool {
-        self.stop.is_cancelled()
+        self.shared.stop.is_requested()
     }
 
-    /// The stop signal as a token, to hand to code that takes one.
+    /// The stop signal as a token, to hand to code that takes one: the
+    /// same token at every call, cancelled when the run is asked to stop.
+    /// Cancelling it yourself counts as that request
+    /// ([`RunContext::stopped`] resolves, and an `Ok` return is `shutdown`).
+    /// Made at the first call (a run that never asks for one pays nothing).
     #[must_use]
     pub fn stop_token(&self) -> CancellationToken {
-        self.stop.clone()
+        self.shared.stop.token()
     }
 
     /// Report ready (for `notify` workers: the next sibling starts only then).
     pub fn ready(&self) {
-        let _ = self.reports.send((self.run, RunnerReport::Ready));
+        let _ = self.shared.reports.send((self.shared.run, RunnerReport::Ready));
     }
 
     /// Report that the run is alive (resets its `health_timeout`).
     pub fn heartbeat(&self) {
-        let _ = self.reports.send((self.run, RunnerReport::Heartbeat));
+        let _ = self.shared.reports.send((self.shared.run, RunnerReport::Heartbeat));
     }
 
     /// A point where an own-code simulation may inject a fault, in the
@@ -164,9 +177,9 @@ impl RunContext {
     /// ```
     pub async fn checkpoint(&self) {
         #[cfg(feature = "sim")]
-        if let Some(injector) = &self.faults.injector {
+        if let Some(injector) = &self.shared.faults.injector {
             // Decided (and the injector's lock released) before unwinding.
-            match injector.checkpoint(self.run) {
+            match injector.checkpoint(self.shared.run) {
                 CheckpointFate::Continue => {}
                 CheckpointFate::Crash => std::panic::resume_unwind(Box::new(InjectedCrash)),
                 CheckpointFate::Panic => std::panic::resume_unwind(Box::new(INJECTED_PANIC)),
@@ -176,6 +189,9 @@ impl RunContext {
 
     /// Publish a status line (shown in logs and status views).
     pub fn status(&self, text: impl Into<String>) {
-        let _ = self.reports.send((self.run, RunnerReport::Status(text.into())));
+        let _ = self
+            .shared
+            .reports
+            .send((self.shared.run, RunnerReport::Status(text.into())));
     }
 }

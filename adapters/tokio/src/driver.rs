@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::FutureExt;
-use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::sync::{broadcast, oneshot, watch};
 use vigil_core::{
     Command, Engine, Eviction, ExitReason, Input, Instant, NodeId, Notice, Outcome, Readiness, Reply, Request,
     RequestError, RequestId, RequestOp, RunId, SpecError, SupervisorSpec,
@@ -36,6 +36,7 @@ use crate::blocking::{spawn_blocking_run, BlockingRun};
 use crate::clock::Clock;
 use crate::control::{ControlServer, RunTokens};
 use crate::descriptors::{self, DescriptorBudget};
+use crate::driver_queue::{driver_queue, DriverReceiver, Report};
 use crate::events::TreeEvent;
 use crate::handle::{Down, TreeHandle, TreeStatus};
 use crate::message::{Msg, RequestMsg};
@@ -199,8 +200,8 @@ pub(crate) fn spawn(mut spec: SupervisorSpec, payloads: &[Payload], opts: Option
     let grants = registry.register_tree(&mut spec, payloads);
     let engine = Engine::new(spec, opts.seed)?;
     registry.anchor_first_tree(&engine, grants);
-    let (tx, rx) = mpsc::unbounded_channel();
-    let (reports_tx, reports_rx) = mpsc::unbounded_channel();
+    let (tx, rx) = driver_queue();
+    let (reports_tx, reports_rx) = driver_queue();
     let (events, _) = broadcast::channel(4096);
     let (trace_lines, _) = broadcast::channel(4096);
     let (down, down_rx) = watch::channel(None);
@@ -272,8 +273,8 @@ pub(crate) fn spawn(mut spec: SupervisorSpec, payloads: &[Payload], opts: Option
     Ok(sup)
 }
 
-type Requests = mpsc::UnboundedReceiver<Msg>;
-type Reports = mpsc::UnboundedReceiver<(RunId, RunnerReport)>;
+type Requests = DriverReceiver<Msg>;
+type Reports = DriverReceiver<Report>;
 
 impl Driver {
     /// Supervise until the tree is down or `kill_all`; a panic on the way is
@@ -476,7 +477,7 @@ impl Driver {
                 HookAction::Stop(run) => self.stop_run(run),
                 HookAction::Kill(run) => self.kill_run(run),
                 HookAction::Deliver(run, report) => {
-                    self.report_now(run, report);
+                    self.report_now(run, report, now);
                 }
             }
             self.drain_at(now);
@@ -499,12 +500,12 @@ impl Driver {
     /// reports first, then messages from handles.
     async fn handle_queued(&mut self, requests: &mut Requests, reports: &mut Reports) -> Step {
         for _ in 0..reports.len() {
-            let Ok((run, report)) = reports.try_recv() else { break };
+            let Some((run, report)) = reports.try_recv() else { break };
             let now = self.report(run, report);
             self.drain_at(now);
         }
         for _ in 0..requests.len() {
-            let Ok(msg) = requests.try_recv() else { break };
+            let Some(msg) = requests.try_recv() else { break };
             if self.message(msg, reports).await == Step::Stop {
                 return Step::Stop;
             }
@@ -658,12 +659,12 @@ impl Driver {
         if self.hooks.hold(run, &report, now) {
             return now;
         }
-        self.report_now(run, report)
+        self.report_now(run, report, now)
     }
 
-    /// [`report`](Self::report), never held back by an own-code simulation.
-    fn report_now(&mut self, run: RunId, report: RunnerReport) -> Instant {
-        let now = self.clock.now();
+    /// [`report`](Self::report) at `now` (one clock read per report), never
+    /// held back by an own-code simulation.
+    fn report_now(&mut self, run: RunId, report: RunnerReport, now: Instant) -> Instant {
         let input = match report {
             RunnerReport::Started => Input::Started(run),
             RunnerReport::StartFailed(e) => {
@@ -820,9 +821,9 @@ impl Driver {
         }
     }
 
-    /// Publish the notices, then carry out the commands.
-    fn drain_once(&mut self, now: Instant) {
-        let subscribed = self.events.receiver_count() > 0;
+    /// Publish the notices, then carry out the commands. `subscribed`:
+    /// someone listens to the events; `live_lines`: to the trace's lines.
+    fn drain_once(&mut self, now: Instant, subscribed: bool, live_lines: bool) {
         // The most verbose level any subscriber may take (one atomic load):
         // the path is rendered for a log line only if it may be written.
         let max_level = tracing::level_filters::LevelFilter::current();
@@ -847,7 +848,7 @@ impl Driver {
                 log_notice(&self.path, &n);
             }
             self.hooks.notice(&self.engine, &n, now);
-            self.record(now, &n);
+            self.record(now, &n, live_lines);
             if let Notice::TreeDown { reason } = &n {
                 self.publish_down(reason.clone());
             }
@@ -882,8 +883,14 @@ impl Driver {
     /// notices, and the `Started` of the runs it spawned, take that instant
     /// (the engine's time never goes back: `now` is the latest it saw).
     fn drain_at(&mut self, now: Instant) {
+        // Who listens, asked once per drain (each is a lock), not per notice
+        // nor per round: the driver does not yield in between, and a
+        // listener that comes meanwhile on another thread could as well
+        // have come just after.
+        let subscribed = self.events.receiver_count() > 0;
+        let live_lines = self.trace_lines.receiver_count() > 0;
         loop {
-            self.drain_once(now);
+            self.drain_once(now, subscribed, live_lines);
             if self.started.is_empty() {
                 self.hooks.settled(&self.engine, now);
                 return;
@@ -903,8 +910,9 @@ impl Driver {
     }
 
     /// What a notice changes besides the log and the events: the trace and
-    /// its live lines, the payload registry, and a waiting request's answer.
-    fn record(&mut self, now: Instant, n: &Notice) {
+    /// its live lines (rendered if `live_lines`: someone listens), the
+    /// payload registry, and a waiting request's answer.
+    fn record(&mut self, now: Instant, n: &Notice, live_lines: bool) {
         self.recorded = self.recorded.wrapping_add(1);
         let extra = match n {
             Notice::Request { .. } => std::mem::take(&mut self.request_fields),
@@ -913,15 +921,18 @@ impl Driver {
         if let Some(t) = self.trace.as_mut() {
             t.notice_with(&self.engine, now, n, &extra);
         }
-        if self.trace_lines.receiver_count() > 0 {
+        if live_lines {
             self.line_writer.notice_with(&self.engine, now, n, &extra);
             let line = String::from_utf8_lossy(self.line_writer.last_line());
             let _ = self.trace_lines.send(Arc::from(line.as_ref()));
         }
-        // Inboxes close and pool seats free before the payloads go.
-        crate::inbox::close_removed(&self.engine, &self.payloads, n);
-        crate::pool::observe(&self.engine, &self.payloads, n);
-        self.payloads.observe(n);
+        // Inboxes close and pool seats free before the payloads go: only a
+        // removal or a supervisor's end changes them (one test per notice).
+        if matches!(n, Notice::Removed { .. } | Notice::SupExit { .. }) {
+            crate::inbox::close_removed(&self.engine, &self.payloads, n);
+            crate::pool::observe(&self.engine, &self.payloads, n);
+            self.payloads.observe(n);
+        }
         if let Notice::Reply { id, result, .. } = n {
             if let Some(Pending { reply, grant, seat }) = self.pending.remove(id) {
                 if let Some((path, grant)) = grant {

@@ -2,7 +2,7 @@
 
 use std::future::Future;
 
-use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::sync::{broadcast, oneshot, watch};
 use vigil_core::{ChildSpec, ExitReason, Outcome, Reply, Request, RequestError, SpecError, SpecErrorKind};
 
 use crate::context::RunContext;
@@ -18,7 +18,7 @@ use crate::task::task_fn;
 /// the tree; [`TreeHandle::shutdown`] does.
 #[derive(Clone, Debug)]
 pub struct TreeHandle {
-    pub(crate) tx: mpsc::UnboundedSender<Msg>,
+    pub(crate) tx: crate::driver_queue::DriverSender<Msg>,
     /// Weak: the driver holds the only sender, so every stream ends when
     /// the driver does, whatever handles are alive.
     pub(crate) events: broadcast::WeakSender<TreeEvent>,

@@ -68,6 +68,7 @@ pub mod control;
 pub mod descriptors;
 mod driver;
 mod driver_panic;
+mod driver_queue;
 mod events;
 #[cfg(feature = "sim")]
 mod from_config;
@@ -81,6 +82,7 @@ mod report;
 mod sim_hooks;
 #[cfg(feature = "sim")]
 mod simulation;
+mod stop_signal;
 mod task;
 
 #[cfg(feature = "sim")]

@@ -1,7 +1,6 @@
 //! What a running child tells the driver.
 
-use tokio::sync::mpsc::UnboundedSender;
-use vigil_core::{ExitReason, RunId};
+use vigil_core::ExitReason;
 
 /// One report from a run to the driver task. Every runner (task or process)
 /// sends `Started` or `StartFailed` first, then any `Ready`/`Heartbeat`/
@@ -22,5 +21,6 @@ pub(crate) enum RunnerReport {
     Exited(ExitReason),
 }
 
-/// Where runners send their reports: the driver's inbox.
-pub(crate) type ReportSender = UnboundedSender<(RunId, RunnerReport)>;
+/// Where runners send their reports: the driver's report queue
+/// (src/driver_queue.rs).
+pub(crate) use crate::driver_queue::ReportSender;

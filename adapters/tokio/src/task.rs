@@ -14,13 +14,13 @@ use std::sync::Arc;
 use std::task::Poll;
 
 use futures_util::task::AtomicWaker;
-use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 use vigil_core::{ExitReason, RunId};
 
 use crate::context::{FaultLink, InjectedCrash, RunContext, INJECTED_CRASH};
 use crate::inbox::InboxLink;
 use crate::report::{ReportSender, RunnerReport};
+use crate::stop_signal::StopSignal;
 
 /// A task's future, boxed.
 pub(crate) type TaskFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
@@ -41,21 +41,25 @@ where
     })
 }
 
-/// What the driver and the task of one run share (one allocation per run:
-/// the spawned future holds only the user's future and this).
+/// What the driver, a task run and its [`RunContext`] share: one
+/// allocation per run (the context is this pointer, the spawned future
+/// holds only the user's future and this).
 #[derive(Debug)]
-struct Shared {
-    run: RunId,
-    /// The worker's path, for the log of an abandoned run.
-    path: Arc<str>,
-    /// The run's stop signal (its [`RunContext`] holds a clone).
-    stop: CancellationToken,
-    /// Where the task reports the run's `Exited`.
-    reports: ReportSender,
+pub(crate) struct RunShared {
+    pub(crate) run: RunId,
+    /// The worker's path (`RunContext::path`, and the log of an abandoned run).
+    pub(crate) path: Arc<str>,
+    /// Where the run reports (its `Exited`, and the context's reports).
+    pub(crate) reports: ReportSender,
+    /// The run's link to an own-code simulation's fault injector.
+    pub(crate) faults: FaultLink,
+    /// The run's stop signal (src/stop_signal.rs).
+    pub(crate) stop: StopSignal,
     /// The driver ordered a Kill.
     killed: AtomicBool,
-    /// The task's waker, registered at each poll: a Kill wakes the task so
-    /// that it drops the future (between polls) and reports `killed`.
+    /// The task's waker, registered at each poll that leaves the run
+    /// waiting: a Kill wakes the task so that it drops the future (between
+    /// polls) and reports `killed`.
     waker: AtomicWaker,
     /// The task is inside a poll of the user's future right now.
     in_poll: AtomicBool,
@@ -63,7 +67,7 @@ struct Shared {
     exit_claimed: AtomicBool,
 }
 
-impl Shared {
+impl RunShared {
     /// Claim the right to report the run's exit; `true` for the first caller only.
     fn claim_exit(&self) -> bool {
         !self.exit_claimed.swap(true, Ordering::SeqCst)
@@ -74,7 +78,7 @@ impl Shared {
 /// one task run.
 #[derive(Debug)]
 pub(crate) struct TaskRun {
-    shared: Arc<Shared>,
+    shared: Arc<RunShared>,
     /// The child's inbox, if it has one: this run receives from it until
     /// its stop, its kill, or its teardown (when this handle is dropped).
     inbox: Option<InboxLink>,
@@ -105,7 +109,7 @@ impl TaskRun {
     /// Ask the run to stop: its stop token fires, and it receives nothing
     /// more from its inbox (what is queued stays for the next run).
     pub(crate) fn stop(&self) {
-        self.shared.stop.cancel();
+        self.shared.stop.stop();
         if let Some(inbox) = &self.inbox {
             inbox.stop();
         }
@@ -152,54 +156,54 @@ pub(crate) fn spawn_task(
     reports: ReportSender,
     faults: FaultLink,
 ) -> Result<TaskRun, String> {
-    let stop = CancellationToken::new();
-    let ctx = RunContext {
-        run,
-        path: Arc::clone(&path),
-        stop: stop.clone(),
-        reports: reports.clone(),
-        faults,
-    };
-    // The closure runs here, on the driver: a panic in it (before it
-    // returns its future) is this run's failed start, not the driver's.
-    let fut = match std::panic::catch_unwind(AssertUnwindSafe(|| f(ctx))) {
-        Ok(fut) => fut,
-        Err(panic) => return Err(format!("its closure panicked: {}", panic_message(panic.as_ref()))),
-    };
-    let span = tracing::info_span!("child", path = %path, generation = run.generation);
-    let shared = Arc::new(Shared {
+    let shared = Arc::new(RunShared {
         run,
         path,
-        stop,
         reports,
+        faults,
+        stop: StopSignal::default(),
         killed: AtomicBool::new(false),
         waker: AtomicWaker::new(),
         in_poll: AtomicBool::new(false),
         exit_claimed: AtomicBool::new(false),
     });
+    // The closure runs here, on the driver: a panic in it (before it
+    // returns its future) is this run's failed start, not the driver's.
+    let ctx = RunContext {
+        shared: Arc::clone(&shared),
+    };
+    let fut = match std::panic::catch_unwind(AssertUnwindSafe(|| f(ctx))) {
+        Ok(fut) => fut,
+        Err(panic) => return Err(format!("its closure panicked: {}", panic_message(panic.as_ref()))),
+    };
+    let body = TaskBody {
+        fut: Some(fut),
+        shared: Arc::clone(&shared),
+    };
     // Nothing is reported before the user's code runs: a report would wake
     // the driver into this worker's LIFO slot (which other workers cannot
     // steal), where code that blocks at once would hold it.
-    tokio::spawn(
-        TaskBody {
-            fut: Some(fut),
-            shared: Arc::clone(&shared),
-        }
-        .instrument(span),
-    );
+    let span = tracing::info_span!("child", path = %shared.path, generation = run.generation);
+    if span.is_disabled() {
+        // No subscriber takes it: the task is spawned without it, two words
+        // (tokio copies the future into its task cell, and out of it).
+        tokio::spawn(body);
+    } else {
+        tokio::spawn(body.instrument(span));
+    }
     Ok(TaskRun { shared, inbox: None })
 }
 
 /// The spawned future of one run: the user's future, dropped instead of
 /// polled once the run is killed (a Kill wakes it, see [`TaskRun::kill`]),
-/// telling the driver (through [`Shared::in_poll`]) when it is being polled,
-/// and reporting the run's one `Exited` when it ends (unless the driver
-/// abandoned it and reported it). Written by hand, not as an `async` block
-/// around combinators: tokio moves the future into its task cell, and this
-/// one is two words.
+/// telling the driver (through [`RunShared::in_poll`]) when it is being
+/// polled, and reporting the run's one `Exited` when it ends (unless the
+/// driver abandoned it and reported it). Written by hand, not as an `async`
+/// block around combinators: tokio moves the future into its task cell (and
+/// its stage in and out of it), and this one is two words.
 struct TaskBody {
     fut: Option<TaskFuture>,
-    shared: Arc<Shared>,
+    shared: Arc<RunShared>,
 }
 
 impl Future for TaskBody {
@@ -208,7 +212,7 @@ impl Future for TaskBody {
     fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<()> {
         let reason = match std::panic::catch_unwind(AssertUnwindSafe(|| self.poll_user(cx))) {
             Ok(Poll::Pending) => return Poll::Pending,
-            Ok(Poll::Ready(Some(Ok(())))) if self.shared.stop.is_cancelled() => ExitReason::shutdown(),
+            Ok(Poll::Ready(Some(Ok(())))) if self.shared.stop.is_requested() => ExitReason::shutdown(),
             Ok(Poll::Ready(Some(Ok(())))) => ExitReason::Normal,
             Ok(Poll::Ready(Some(Err(msg)))) => ExitReason::Error(msg),
             Ok(Poll::Ready(None)) => ExitReason::Killed,
@@ -238,9 +242,6 @@ impl TaskBody {
             return Poll::Ready(None);
         };
         let shared = &*self.shared;
-        // Registered before `killed` is read: a Kill after that read wakes
-        // this task (AtomicWaker's protocol), so it is never missed.
-        shared.waker.register(cx.waker());
         // Dekker with `TaskRun::kill`: either we see `killed` here, or it
         // sees `in_poll`.
         shared.in_poll.store(true, Ordering::SeqCst);
@@ -260,6 +261,17 @@ impl TaskBody {
                 "an abandoned task run returned from its blocking poll; its future is dropped now"
             );
             return Poll::Ready(None);
+        }
+        if polled.is_pending() {
+            // Registered only when the run waits (a run that ends in its
+            // first poll never is), and before `killed` is read again: a
+            // Kill after that read wakes this task (AtomicWaker's
+            // protocol), one before it is seen here, and the future is
+            // dropped now rather than at its next poll.
+            shared.waker.register(cx.waker());
+            if shared.killed.load(Ordering::SeqCst) {
+                return Poll::Ready(None);
+            }
         }
         polled.map(Some)
     }

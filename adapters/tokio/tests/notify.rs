@@ -7,6 +7,8 @@
 
 #![allow(dead_code)]
 
+#[path = "../src/driver_queue.rs"]
+mod driver_queue;
 #[path = "../src/guard.rs"]
 mod guard;
 #[path = "common/guard_hook.rs"]
@@ -26,9 +28,9 @@ use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 use vigil_core::{ExitReason, NodeId, Readiness, RunId};
 
+use driver_queue::{driver_queue, DriverReceiver};
 use guarded_spawn::spawn_process;
 use notify::{parse, Notification, NotifySocket};
 use output::OutputMode;
@@ -64,7 +66,7 @@ fn readiness(notify: bool) -> Readiness {
 }
 
 /// Every report of a run, up to and including its `Exited`.
-async fn reports_until_exit(reports: &mut UnboundedReceiver<(RunId, RunnerReport)>, run: RunId) -> Vec<RunnerReport> {
+async fn reports_until_exit(reports: &mut DriverReceiver<(RunId, RunnerReport)>, run: RunId) -> Vec<RunnerReport> {
     let mut all = Vec::new();
     loop {
         let (got, report) = tokio::time::timeout(SAFETY_NET, reports.recv())
@@ -80,7 +82,7 @@ async fn reports_until_exit(reports: &mut UnboundedReceiver<(RunId, RunnerReport
     }
 }
 
-async fn next(reports: &mut UnboundedReceiver<(RunId, RunnerReport)>, run: RunId) -> RunnerReport {
+async fn next(reports: &mut DriverReceiver<(RunId, RunnerReport)>, run: RunId) -> RunnerReport {
     let (got, report) = tokio::time::timeout(SAFETY_NET, reports.recv())
         .await
         .expect("no report within the safety net")
@@ -91,7 +93,7 @@ async fn next(reports: &mut UnboundedReceiver<(RunId, RunnerReport)>, run: RunId
 
 #[tokio::test]
 async fn ready_and_watchdog_become_ready_and_heartbeat() {
-    let (tx, mut rx) = unbounded_channel();
+    let (tx, mut rx) = driver_queue();
     spawn_process(
         &spec("notify READY=1; notify WATCHDOG=1; notify WATCHDOG=1"),
         readiness(true),
@@ -114,7 +116,7 @@ async fn ready_and_watchdog_become_ready_and_heartbeat() {
 
 #[tokio::test]
 async fn one_datagram_may_carry_several_assignments_in_order() {
-    let (tx, mut rx) = unbounded_channel();
+    let (tx, mut rx) = driver_queue();
     let script =
         r#"notify "$(printf 'MAINPID=1\nREADY=1\nSTATUS=serving 3 clients\nSTOPPING=1\nWATCHDOG=1\nBARRIER=1')""#;
     spawn_process(&spec(script), readiness(true), run(2), "w", tx).expect("spawned");
@@ -132,7 +134,7 @@ async fn one_datagram_may_carry_several_assignments_in_order() {
 
 #[tokio::test]
 async fn libsystemd_sd_notify_works_unchanged() {
-    let (tx, mut rx) = unbounded_channel();
+    let (tx, mut rx) = driver_queue();
     let script = r#"python3 -c 'import ctypes; ctypes.CDLL("libsystemd.so.0").sd_notify(0, b"READY=1\nSTATUS=up")'"#;
     if std::process::Command::new("python3")
         .args(["-c", "import ctypes; ctypes.CDLL('libsystemd.so.0')"])
@@ -160,7 +162,7 @@ async fn systemd_notify_binary_works_unchanged() {
         eprintln!("skipped: systemd-notify is not on this machine");
         return;
     }
-    let (tx, mut rx) = unbounded_channel();
+    let (tx, mut rx) = driver_queue();
     // Its exit status is the shell's: it fails if the message is refused or
     // its barrier (when it uses one) is never released.
     spawn_process(
@@ -189,7 +191,7 @@ async fn systemd_notify_binary_works_unchanged() {
 /// socket: the datagram is still reported, before the exit.
 #[tokio::test]
 async fn ready_sent_by_a_child_that_already_exited_is_reported_before_exited() {
-    let (tx, mut rx) = unbounded_channel();
+    let (tx, mut rx) = driver_queue();
     let marker = std::env::temp_dir().join(format!("vigil-notify-test-{}-exited", std::process::id()));
     let _ = std::fs::remove_file(&marker);
     let script = format!("notify READY=1; : > {}", marker.display());
@@ -219,7 +221,7 @@ async fn ready_sent_by_a_child_that_already_exited_is_reported_before_exited() {
 /// reactor never saw the socket become readable (here it never ran at all).
 #[tokio::test]
 async fn datagrams_queued_when_the_run_ends_are_all_reported() {
-    let (tx, mut rx) = unbounded_channel();
+    let (tx, mut rx) = driver_queue();
     let socket = NotifySocket::bind(run(12), "w".into(), tx).expect("bind");
     let client = std::os::unix::net::UnixDatagram::unbound().expect("client");
     client.send_to(b"READY=1", socket.path()).expect("send");
@@ -227,7 +229,7 @@ async fn datagrams_queued_when_the_run_ends_are_all_reported() {
     let output = socket.serve_until(std::future::ready(7)).await;
     assert_eq!(output, 7);
     let mut reports = Vec::new();
-    while let Ok((_, report)) = rx.try_recv() {
+    while let Some((_, report)) = rx.try_recv() {
         reports.push(report);
     }
     assert_eq!(reports, [RunnerReport::Ready, RunnerReport::Status("bye".into())]);
@@ -238,7 +240,7 @@ async fn datagrams_queued_when_the_run_ends_are_all_reported() {
 
 #[tokio::test]
 async fn notify_socket_is_unset_when_notify_is_off() {
-    let (tx, mut rx) = unbounded_channel();
+    let (tx, mut rx) = driver_queue();
     spawn_process(
         &spec(r#"test -z "${NOTIFY_SOCKET+set}""#),
         readiness(false),
@@ -255,7 +257,7 @@ async fn notify_socket_is_unset_when_notify_is_off() {
 
 #[tokio::test]
 async fn notify_socket_is_private_and_removed_when_the_run_ends() {
-    let (tx, mut rx) = unbounded_channel();
+    let (tx, mut rx) = driver_queue();
     let script = r#"notify "STATUS=$NOTIFY_SOCKET"; while :; do sleep 1; done"#;
     let handle = spawn_process(&spec(script), readiness(true), run(6), "w", tx).expect("spawned");
     assert_eq!(next(&mut rx, run(6)).await, RunnerReport::Started);
@@ -277,7 +279,7 @@ async fn notify_socket_is_private_and_removed_when_the_run_ends() {
 
 #[tokio::test]
 async fn each_run_gets_its_own_socket() {
-    let (tx, mut rx) = unbounded_channel();
+    let (tx, mut rx) = driver_queue();
     let script = r#"notify "STATUS=$NOTIFY_SOCKET"; notify READY=1"#;
     spawn_process(&spec(script), readiness(true), run(7), "w", tx.clone()).expect("spawned");
     spawn_process(&spec(script), readiness(true), run(8), "w", tx).expect("spawned");
@@ -351,7 +353,7 @@ fn vigils_own_notify_socket_is_not_passed_on() {
                 r#"test -n "$NOTIFY_SOCKET" && test "$NOTIFY_SOCKET" != /run/systemd/notify-of-vigil"#,
             ),
         ] {
-            let (tx, mut rx) = unbounded_channel();
+            let (tx, mut rx) = driver_queue();
             spawn_process(&spec(script), readiness(notify), run(generation), "w", tx).expect("spawned");
             assert_eq!(
                 reports_until_exit(&mut rx, run(generation)).await,

@@ -7,6 +7,8 @@
 
 #![allow(dead_code)]
 
+#[path = "../src/driver_queue.rs"]
+mod driver_queue;
 #[path = "../src/guard.rs"]
 mod guard;
 #[path = "common/guard_hook.rs"]
@@ -32,9 +34,9 @@ use std::time::Duration;
 use nix::errno::Errno;
 use nix::sys::signal::killpg;
 use nix::unistd::Pid;
-use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 use vigil_core::{ExitReason, NodeId, Readiness, RunId};
 
+use driver_queue::{driver_queue, DriverReceiver};
 use guarded_spawn::spawn_process;
 use output::{OutputMode, MAX_LINE};
 use process::{exit_reason, spawn_process as spawn_with, Launch, ProcessSpec};
@@ -63,7 +65,7 @@ fn notifying_sh(script: &str) -> ProcessSpec {
     sh(&format!("{NOTIFY}\n{script}"))
 }
 
-async fn next(reports: &mut UnboundedReceiver<(RunId, RunnerReport)>, expected_run: RunId) -> RunnerReport {
+async fn next(reports: &mut DriverReceiver<(RunId, RunnerReport)>, expected_run: RunId) -> RunnerReport {
     let (got_run, report) = tokio::time::timeout(SAFETY_NET, reports.recv())
         .await
         .expect("no report within the safety net")
@@ -119,7 +121,7 @@ fn scratch_dir(name: &str) -> PathBuf {
 
 #[tokio::test]
 async fn nonzero_exit_code_is_reported_as_error_after_started() {
-    let (tx, mut rx) = unbounded_channel();
+    let (tx, mut rx) = driver_queue();
     spawn_process(&sh("exit 3"), Readiness::Immediate, run(1), "w", tx).expect("spawned");
     assert_eq!(next(&mut rx, run(1)).await, RunnerReport::Started);
     assert_eq!(
@@ -131,7 +133,7 @@ async fn nonzero_exit_code_is_reported_as_error_after_started() {
 
 #[tokio::test]
 async fn exit_code_zero_is_normal() {
-    let (tx, mut rx) = unbounded_channel();
+    let (tx, mut rx) = driver_queue();
     let mut spec = ProcessSpec::new(["true"]);
     spec.output = OutputMode::Null;
     spawn_process(&spec, Readiness::Immediate, run(2), "w", tx).expect("spawned");
@@ -141,7 +143,7 @@ async fn exit_code_zero_is_normal() {
 
 #[tokio::test]
 async fn stop_ends_a_sleeping_child_with_shutdown() {
-    let (tx, mut rx) = unbounded_channel();
+    let (tx, mut rx) = driver_queue();
     let handle = spawn_process(&sh("sleep 100"), Readiness::Immediate, run(3), "w", tx).expect("spawned");
     assert_eq!(next(&mut rx, run(3)).await, RunnerReport::Started);
     handle.stop();
@@ -156,7 +158,7 @@ async fn stop_ends_a_sleeping_child_with_shutdown() {
 
 #[tokio::test]
 async fn child_ignoring_sigterm_survives_stop_and_dies_on_kill() {
-    let (tx, mut rx) = unbounded_channel();
+    let (tx, mut rx) = driver_queue();
     // TERM is ignored by the shell and, inherited, by everything it starts;
     // Ready says the trap is in place.
     let spec = notifying_sh("trap '' TERM; notify READY=1; while :; do sleep 1; done");
@@ -173,7 +175,7 @@ async fn child_ignoring_sigterm_survives_stop_and_dies_on_kill() {
 
 #[tokio::test]
 async fn child_handling_sigterm_keeps_running_after_stop() {
-    let (tx, mut rx) = unbounded_channel();
+    let (tx, mut rx) = driver_queue();
     // The handler runs once the foreground `sleep` (killed by the same
     // SIGTERM to the group) has ended, and proves the shell is still there.
     let spec = notifying_sh("trap 'notify STATUS=still-here' TERM; notify READY=1; while :; do sleep 1; done");
@@ -188,7 +190,7 @@ async fn child_handling_sigterm_keeps_running_after_stop() {
 
 #[tokio::test]
 async fn kill_takes_the_grandchildren_with_the_group() {
-    let (tx, mut rx) = unbounded_channel();
+    let (tx, mut rx) = driver_queue();
     let spec = notifying_sh("sleep 100 & sleep 100 & notify READY=1; wait");
     let handle = spawn_process(&spec, Readiness::Notify, run(6), "w", tx).expect("spawned");
     assert_eq!(next(&mut rx, run(6)).await, RunnerReport::Started);
@@ -208,7 +210,7 @@ async fn kill_takes_the_grandchildren_with_the_group() {
 
 #[tokio::test]
 async fn background_grandchild_is_killed_when_the_leader_exits_by_itself() {
-    let (tx, mut rx) = unbounded_channel();
+    let (tx, mut rx) = driver_queue();
     let spec = notifying_sh("sleep 100 & notify STATUS=$!; exit 0");
     let handle = spawn_process(&spec, Readiness::Notify, run(7), "w", tx).expect("spawned");
     assert_eq!(next(&mut rx, run(7)).await, RunnerReport::Started);
@@ -226,7 +228,7 @@ async fn background_grandchild_is_killed_when_the_leader_exits_by_itself() {
 
 #[tokio::test]
 async fn group_is_gone_after_kill() {
-    let (tx, mut rx) = unbounded_channel();
+    let (tx, mut rx) = driver_queue();
     let spec = notifying_sh("sleep 100 & notify READY=1; wait");
     let handle = spawn_process(&spec, Readiness::Notify, run(8), "w", tx).expect("spawned");
     assert_eq!(next(&mut rx, run(8)).await, RunnerReport::Started);
@@ -249,7 +251,7 @@ async fn missing_program_is_a_failed_start_with_the_reason() {
         ("/nonexistent/vigil-no-such-program", run(9)),
         ("vigil-no-such-program-in-path", run(29)),
     ] {
-        let (tx, mut rx) = unbounded_channel();
+        let (tx, mut rx) = driver_queue();
         let handle =
             spawn_process(&ProcessSpec::new([program]), Readiness::Immediate, run, "w", tx).expect("the guard starts");
         assert_eq!(
@@ -268,7 +270,7 @@ async fn missing_program_is_a_failed_start_with_the_reason() {
 
 #[tokio::test]
 async fn missing_program_without_the_guard_is_a_spawn_error() {
-    let (tx, mut rx) = unbounded_channel();
+    let (tx, mut rx) = driver_queue();
     let spec = ProcessSpec::new(["/nonexistent/vigil-no-such-program"]);
     let error = spawn_with(&spec, Readiness::Immediate, run(9), "w", tx, Launch::Direct).expect_err("must fail");
     assert_eq!(
@@ -280,7 +282,7 @@ async fn missing_program_without_the_guard_is_a_spawn_error() {
 
 #[tokio::test]
 async fn without_the_guard_exit_stop_and_kill_work_the_same() {
-    let (tx, mut rx) = unbounded_channel();
+    let (tx, mut rx) = driver_queue();
     spawn_with(
         &sh("exit 3"),
         Readiness::Immediate,
@@ -321,7 +323,7 @@ async fn without_the_guard_exit_stop_and_kill_work_the_same() {
 
 #[tokio::test]
 async fn the_program_runs_with_no_signal_blocked_although_its_guard_blocks_them_all() {
-    let (tx, mut rx) = unbounded_channel();
+    let (tx, mut rx) = driver_queue();
     let spec = notifying_sh("notify STATUS=$(grep SigBlk /proc/self/status | tr -d '[:space:]')");
     spawn_process(&spec, Readiness::Notify, run(33), "w", tx).expect("spawned");
     assert_eq!(next(&mut rx, run(33)).await, RunnerReport::Started);
@@ -334,7 +336,7 @@ async fn the_program_runs_with_no_signal_blocked_although_its_guard_blocks_them_
 
 #[tokio::test]
 async fn empty_command_is_an_error() {
-    let (tx, _rx) = unbounded_channel();
+    let (tx, _rx) = driver_queue();
     let error = spawn_process(
         &ProcessSpec::new(Vec::<String>::new()),
         Readiness::Immediate,
@@ -348,7 +350,7 @@ async fn empty_command_is_an_error() {
 
 #[tokio::test]
 async fn environment_carries_path_generation_and_spec_variables() {
-    let (tx, mut rx) = unbounded_channel();
+    let (tx, mut rx) = driver_queue();
     let mut spec = sh(
         r#"test "$VIGIL_PATH" = web/w1 && test "$VIGIL_GENERATION" = 11 && test "$EXTRA" = yes && test "$(pwd)" = /"#,
     );
@@ -362,7 +364,7 @@ async fn environment_carries_path_generation_and_spec_variables() {
 #[tokio::test]
 async fn file_output_appends_lines_to_per_path_logs() {
     let dir = scratch_dir("files");
-    let (tx, mut rx) = unbounded_channel();
+    let (tx, mut rx) = driver_queue();
     let mut spec = sh("echo out-$VIGIL_GENERATION; echo err-$VIGIL_GENERATION >&2; echo second");
     spec.output = OutputMode::Files { dir: dir.clone() };
     for generation in [12, 13] {
@@ -381,7 +383,7 @@ async fn file_output_appends_lines_to_per_path_logs() {
 
 #[tokio::test]
 async fn unwritable_output_directory_is_a_spawn_error() {
-    let (tx, _rx) = unbounded_channel();
+    let (tx, _rx) = driver_queue();
     let mut spec = ProcessSpec::new(["true"]);
     spec.output = OutputMode::Files {
         dir: PathBuf::from("/proc/vigil-cannot-create-this"),
@@ -391,7 +393,7 @@ async fn unwritable_output_directory_is_a_spawn_error() {
 
 #[tokio::test]
 async fn tracing_output_drains_a_chatty_child() {
-    let (tx, mut rx) = unbounded_channel();
+    let (tx, mut rx) = driver_queue();
     // Far more than a pipe holds, on both streams: the child would block
     // forever if nobody read them.
     let mut spec = sh("i=0; while [ $i -lt 2000 ]; do echo 'line of stdout output to fill the pipe'; echo 'and stderr too' >&2; i=$((i+1)); done");
@@ -403,7 +405,7 @@ async fn tracing_output_drains_a_chatty_child() {
 
 #[tokio::test]
 async fn inherit_mode_runs() {
-    let (tx, mut rx) = unbounded_channel();
+    let (tx, mut rx) = driver_queue();
     let mut spec = ProcessSpec::new(["true"]);
     spec.output = OutputMode::Inherit;
     spawn_process(&spec, Readiness::Immediate, run(16), "w", tx).expect("spawned");
@@ -413,7 +415,7 @@ async fn inherit_mode_runs() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_concurrent_runs_each_report_once() {
-    let (tx, mut rx) = unbounded_channel();
+    let (tx, mut rx) = driver_queue();
     for generation in 100..140 {
         let spec = sh(if generation % 2 == 0 { "exit 0" } else { "exit 1" });
         spawn_process(&spec, Readiness::Immediate, run(generation), "w", tx.clone()).expect("spawned");
@@ -483,7 +485,7 @@ async fn tracing_output_emits_one_event_per_line_with_path_generation_and_stream
     let capture = Capture::default();
     // This runtime has one thread, where the forwarding tasks run too.
     let _guard = tracing::subscriber::set_default(capture.clone());
-    let (tx, mut rx) = unbounded_channel();
+    let (tx, mut rx) = driver_queue();
     let mut spec = sh("printf 'hello\\nwor'; printf 'ld\\n'; echo oops >&2");
     spec.output = OutputMode::Tracing;
     spawn_process(&spec, Readiness::Immediate, run(17), "web/w1", tx).expect("spawned");
@@ -538,7 +540,7 @@ fn dropping_the_runtime_kills_a_running_group() {
         .enable_all()
         .build()
         .expect("runtime");
-    let (tx, mut rx) = unbounded_channel();
+    let (tx, mut rx) = driver_queue();
     let handle = runtime
         .block_on(async {
             let handle = spawn_process(
@@ -569,7 +571,7 @@ fn without_the_guard_a_child_dies_when_the_thread_that_spawned_it_exits() {
             .enable_all()
             .build()
             .expect("runtime");
-        let (tx, _rx) = unbounded_channel();
+        let (tx, _rx) = driver_queue();
         let handle = runtime
             .block_on(async {
                 let mut spec = ProcessSpec::new(["sleep", "100"]);

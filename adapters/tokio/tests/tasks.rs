@@ -271,3 +271,88 @@ async fn dynamic_tasks_start_and_requests_get_their_final_answer() {
         Err(vigil_core::RequestError::TreeDown)
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_stop_token_is_the_runs_stop_signal_whenever_it_is_taken() {
+    // `early` takes its token before the stop, `late` after it; `own`
+    // cancels its token itself, which is its stop request, as it always was.
+    let sup = Tree::new(SupervisorSpec::new())
+        .task(ChildSpec::worker("early"), |ctx| async move {
+            let token = ctx.stop_token();
+            token.cancelled().await;
+            if !ctx.is_stop_requested() || !ctx.stop_token().is_cancelled() {
+                return Err("the token and the context disagree");
+            }
+            Ok(())
+        })
+        .task(ChildSpec::worker("late"), |ctx| async move {
+            ctx.stopped().await;
+            if !ctx.stop_token().is_cancelled() {
+                return Err("a token taken after the stop is not cancelled");
+            }
+            Ok(())
+        })
+        .task(ChildSpec::worker("own").restart(Restart::Temporary), |ctx| async move {
+            // A waiter from before the token was made sees its cancel too.
+            let waiter = {
+                let ctx = ctx.clone();
+                tokio::spawn(async move { ctx.stopped().await })
+            };
+            tokio::task::yield_now().await;
+            ctx.stop_token().cancel();
+            waiter.await.map_err(|_| "the waiter panicked")?;
+            ctx.stopped().await;
+            if !ctx.is_stop_requested() {
+                return Err("a cancelled token is not a stop request");
+            }
+            Ok::<(), &str>(())
+        })
+        .start()
+        .unwrap();
+    let mut ev = sup.events();
+    // Its own cancel is its stop: it returns Ok, read as `shutdown`.
+    let e = until(&mut ev, |e| exited(e, "own").is_some()).await;
+    assert_eq!(exited(&e, "own"), Some(ExitReason::shutdown()));
+    let s = sup.clone();
+    let down = tokio::spawn(async move { s.shutdown().await });
+    for path in ["late", "early"] {
+        let e = until(&mut ev, |e| exited(e, path).is_some()).await;
+        assert_eq!(exited(&e, path), Some(ExitReason::shutdown()), "{path}");
+    }
+    assert!(down.await.unwrap().is_normal());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_context_kept_after_its_run_ended_is_harmless_before_and_after_the_tree_is_down() {
+    // A run leaks a clone of its context (into a static-like slot) and ends;
+    // the clone keeps working, its reports are stale, and after the tree is
+    // down they go nowhere. Nothing panics and the tree is not disturbed.
+    let kept: Arc<std::sync::Mutex<Option<vigil_tokio::RunContext>>> = Arc::default();
+    let slot = Arc::clone(&kept);
+    let sup = Tree::new(SupervisorSpec::new())
+        .task(ChildSpec::worker("leaky").restart(Restart::Temporary), move |ctx| {
+            *slot.lock().unwrap() = Some(ctx.clone());
+            async move { Ok::<(), String>(()) }
+        })
+        .task(ChildSpec::worker("steady"), |ctx| async move {
+            ctx.stopped().await;
+            Ok::<(), String>(())
+        })
+        .start()
+        .unwrap();
+    let mut ev = sup.events();
+    let e = until(&mut ev, |e| exited(e, "leaky").is_some()).await;
+    assert_eq!(exited(&e, "leaky"), Some(ExitReason::Normal));
+    let ctx = kept.lock().unwrap().take().expect("the run kept its context");
+    ctx.ready();
+    ctx.heartbeat();
+    ctx.status("still here");
+    assert!(!ctx.is_stop_requested(), "nobody stopped the ended run");
+    let token = ctx.stop_token();
+    assert!(!token.is_cancelled());
+    assert!(sup.shutdown().await.is_normal());
+    ctx.ready();
+    ctx.heartbeat();
+    assert_eq!(ctx.path(), "leaky");
+    assert!(!ctx.stop_token().is_cancelled(), "the same token, never cancelled");
+}
