@@ -12,10 +12,10 @@
 //! flag in a guard's `Drop`, which runs however the run ends.
 //!
 //! ```sh
-//! cargo run --release -p vigil-tokio --features sim --example dst_shared_state [SEEDS]
-//! cargo run --release -p vigil-tokio --features sim --example dst_shared_state -- --bench [SEEDS]
-//! cargo run --release -p vigil-tokio --features sim --example dst_shared_state -- --checkpoint-cost N
-//! VIGIL_DST_SEED=3 cargo run -p vigil-tokio --features sim --example dst_shared_state   # one seed
+//! cargo run --release -p vigil-tokio --features dst --example dst_shared_state [SEEDS]
+//! cargo run --release -p vigil-tokio --features dst --example dst_shared_state -- --bench [SEEDS]
+//! cargo run --release -p vigil-tokio --features dst --example dst_shared_state -- --checkpoint-cost N
+//! VIGIL_DST_SEED=3 cargo run -p vigil-tokio --features dst --example dst_shared_state   # one seed
 //! ```
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -126,7 +126,7 @@ fn simulate<F: Fn() -> Tree + Sync>(factory: F, jobs: usize) -> Dst<F> {
         .faults(faults())
         .require_up(true)
         .jobs(jobs)
-        .reproduce_with("cargo run -p vigil-tokio --features sim --example dst_shared_state")
+        .reproduce_with("cargo run -p vigil-tokio --features dst --example dst_shared_state")
 }
 
 fn main() {

@@ -157,7 +157,7 @@ impl RunContext {
     /// In a real run (and in any build without the feature `sim`) it does
     /// nothing: it never yields, allocates nothing and costs at most one
     /// branch (none without the feature; docs/BENCHMARKS.md measures it).
-    /// Under simulation (`vigil_tokio::dst`, feature `sim`) the seeded fault
+    /// Under simulation (`vigil_tokio::dst`, feature `dst`) the seeded fault
     /// injector may end the run here, with `error(injected at checkpoint)`,
     /// or panic it (`panic(injected panic at checkpoint)`): the run's
     /// future unwinds from this point (its locals are dropped), so await it

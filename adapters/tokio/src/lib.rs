@@ -116,8 +116,8 @@ pub use vigil_core as core;
 #[doc = include_str!("../../../docs/EMBEDDING.md")]
 mod embedding_guide {}
 
-/// docs/SIMULATION.md's code blocks (they simulate `Tree`s: feature `sim`),
-/// compiled and run as doc tests.
-#[cfg(all(doctest, feature = "sim"))]
+/// docs/SIMULATION.md's code blocks (they simulate `Tree`s and run your own
+/// task code: features `sim` and `dst`), compiled and run as doc tests.
+#[cfg(all(doctest, feature = "dst"))]
 #[doc = include_str!("../../../docs/SIMULATION.md")]
 mod simulation_guide {}

@@ -1,4 +1,8 @@
-//! # Deterministic simulation of your own task code (feature `sim`)
+//! # Deterministic simulation of your own task code (feature `dst`)
+//!
+//! The runner ([`Dst`]) needs the feature `dst`, which adds tokio's paused
+//! clock (`test-util`) to `sim`; the injector is in `sim` alone, for
+//! `vigil run --chaos`.
 //!
 //! [`Dst`] runs the tree you start in production, built by your own
 //! function with your own task closures, in virtual time: one seed at a
@@ -39,12 +43,19 @@
 //! clock, blocking code, process children) and how it is refused or
 //! detected: docs/SIMULATION.md, "Simulating your own task code".
 
+// Under feature `sim` alone (what `vigil run --chaos` needs: the injector)
+// the runner is left out (it needs tokio's paused clock: feature `dst`),
+// and what only the runner uses is unused.
+#![cfg_attr(not(feature = "dst"), allow(dead_code, unused_imports))]
+
 pub(crate) mod draw;
 mod error;
 mod faults;
 mod injector;
 mod report;
+#[cfg(feature = "dst")]
 mod runner;
+#[cfg(feature = "dst")]
 mod watchdog;
 mod world;
 
@@ -61,6 +72,7 @@ pub use world::Injected;
 pub(crate) use world::Shared as SharedWorld;
 
 use crate::builder::Tree;
+#[cfg(feature = "dst")]
 use runner::{run_one, TraceText};
 use vigil_sim::{Rule, TraceWriter, Violation};
 
@@ -85,12 +97,14 @@ pub(crate) struct Settings {
 /// An own-code simulation of the tree `factory` builds (see the module
 /// documentation). The factory is called once per run, so that no state
 /// captured by one seed's closures leaks into the next.
+#[cfg(feature = "dst")]
 #[must_use = "a simulation does nothing until run"]
 pub struct Dst<F> {
     factory: F,
     settings: Settings,
 }
 
+#[cfg(feature = "dst")]
 impl<F: Fn() -> Tree + Sync> Dst<F> {
     /// A simulation of `factory`'s tree: 10 minutes of virtual time with
     /// faults per seed, then the liveness phase; every core; the first seed
@@ -314,11 +328,13 @@ impl<F: Fn() -> Tree + Sync> Dst<F> {
 }
 
 /// The one line that runs `seed` again.
+#[cfg(feature = "dst")]
 fn reproduction(seed: u64, command: &str) -> String {
     format!("{SEED_VARIABLE}={seed} {command}")
 }
 
 /// The first line where two traces of `seed` differ, described.
+#[cfg(feature = "dst")]
 fn first_difference(seed: u64, a: &str, b: &str) -> Option<String> {
     if a == b {
         return None;
