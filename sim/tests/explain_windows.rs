@@ -4,30 +4,15 @@
 //! engine's intensity check switched off (feature `bug-injection`), the
 //! explainer notices.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use vigil_sim::{explain, run_seed, EntryKind, SimOptions, TraceWriter};
 
-#[derive(Clone, Default)]
-struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Buffer {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 fn trace_of(cfg: &vigil_config::TreeConfig, seed: u64, opts: &SimOptions) -> (String, vigil_sim::SeedReport) {
-    let buf = Buffer::default();
+    let buf = vigil_trace::SharedBuffer::default();
     let tree = vigil_sim::SimTree::from_config(cfg).expect("every worker modelled");
     let report = run_seed(&tree, seed, opts, TraceWriter::to_sink(Box::new(buf.clone())));
-    let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+    let text = String::from_utf8(buf.bytes()).unwrap();
     (text, report)
 }
 

@@ -6,36 +6,17 @@
 //! and plans work. The same over real processes, through `vigil run
 //! --chaos`: adapters/cli/tests/chaos.rs.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use vigil_core::{ChildSpec, Readiness, SupervisorSpec};
 use vigil_tokio::chaos::{Chaos, ChaosFaults};
 use vigil_tokio::{RunContext, Tree};
 
-/// A trace sink the test reads back.
-#[derive(Clone, Default)]
-struct Buffer(Arc<Mutex<Vec<u8>>>);
+use vigil_trace::SharedBuffer as Buffer;
 
-impl Write for Buffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Buffer {
-    fn lines(&self) -> Vec<String> {
-        let bytes = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        String::from_utf8_lossy(&bytes).lines().map(str::to_owned).collect()
-    }
+/// The trace's lines so far.
+fn lines(trace: &Buffer) -> Vec<String> {
+    trace.text().lines().map(str::to_owned).collect()
 }
 
 async fn idle(ctx: RunContext) -> Result<(), String> {
@@ -87,7 +68,7 @@ fn run(chaos: Chaos, run_for: Duration) -> (Vec<String>, vigil_tokio::dst::Injec
         let reason = handle.shutdown().await;
         assert!(reason.is_normal(), "{reason}");
     });
-    (trace.lines(), control.injected())
+    (lines(&trace), control.injected())
 }
 
 fn gen_of(line: &str) -> Option<String> {
@@ -257,12 +238,12 @@ fn chaos_stopped_by_its_control_injects_nothing_more() {
         tokio::time::sleep(Duration::from_secs(20)).await;
         control.stop();
         let before = control.injected();
-        let lines_before = trace.lines().len();
+        let lines_before = lines(&trace).len();
         tokio::time::sleep(Duration::from_secs(60)).await;
         assert_eq!(control.injected(), before);
         assert!(!control.is_on());
         // Whatever was being delayed came; nothing else happened.
-        let after = trace.lines();
+        let after = lines(&trace);
         assert!(
             !after[lines_before..].iter().any(|l| is(l, "exited")),
             "{:?}",
@@ -338,7 +319,7 @@ fn a_root_that_gives_up_under_chaos_ends_it_and_nothing_more_is_injected() {
         assert_eq!(handle.outcome(), vigil_core::Outcome::RootGaveUp);
     });
     assert!(!control.is_on(), "the root's end switched chaos off");
-    let lines = trace.lines();
+    let lines = lines(&trace);
     assert_eq!(control.injected().kills, 3, "{}", lines.join("\n"));
     let ending = lines.iter().position(|l| is(l, "sup_ending")).expect("the root's end");
     // The root stops what is left: `stop` then `exited ... shutdown`, no kill of chaos's.

@@ -2,9 +2,7 @@
 //! real is what the simulator simulates, with models attached by path or
 //! glob; a config is one way to build that `Tree`.
 
-use std::io::Write;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use proptest::prelude::*;
@@ -13,25 +11,10 @@ use vigil_sim::strategies::{check, script_for};
 use vigil_sim::{run_seed, AttachError, Lifetime, SimBehaviour, SimModels, SimOptions, SimTree, TraceWriter};
 use vigil_tokio::{BuildError, Children, Pool, RunContext, SimulationError, Tree};
 
-/// A `Write` into shared memory.
-#[derive(Clone, Default)]
-struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Buffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 fn traced(tree: &SimTree, seed: u64, opts: &SimOptions) -> String {
-    let buf = Buffer::default();
+    let buf = vigil_trace::SharedBuffer::default();
     run_seed(tree, seed, opts, TraceWriter::to_sink(Box::new(buf.clone())));
-    let bytes = buf.0.lock().unwrap().clone();
-    String::from_utf8(bytes).expect("UTF-8")
+    String::from_utf8(buf.bytes()).expect("UTF-8")
 }
 
 fn repo_file(rel: &str) -> std::path::PathBuf {

@@ -26,11 +26,13 @@ use std::io::{self, Write};
 use vigil_core::{Engine, Instant, Notice, Reply};
 
 mod file;
+mod memory;
 mod request_line;
 mod run_meta;
 mod spec_json;
 
 pub use file::{Flush, TraceFile, TraceFileError, TraceFileStatus};
+pub use memory::SharedBuffer;
 pub use request_line::{is_request_op, read_request, request_fields, RequestLineError};
 pub use run_meta::{rfc3339_utc, RunMeta};
 pub use spec_json::{read_child_spec, write_child_spec, SpecJsonError};

@@ -2,8 +2,7 @@
 //! with a paused clock, the real driver on it with the world's hooks, until
 //! the world says the run is over (or the tree is down); then the report.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use vigil_core::{ChildKind, Instant, SupervisorSpec};
@@ -20,29 +19,8 @@ use crate::builder::Tree;
 use crate::payloads::Payload;
 use crate::sim_hooks::Hooks;
 
-/// A trace sink the caller reads back once the run is over.
-#[derive(Clone, Default)]
-pub(crate) struct TraceText(Arc<Mutex<Vec<u8>>>);
-
-impl TraceText {
-    pub(crate) fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(PoisonError::into_inner)).into_owned()
-    }
-}
-
-impl Write for TraceText {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+/// Where a seed's trace is written, read back by the caller.
+pub(crate) type TraceText = vigil_trace::SharedBuffer;
 
 /// Run `seed` once on a fresh runtime; `trace` receives the meta line and
 /// every notice.
