@@ -68,7 +68,7 @@ pub mod client;
 pub mod protocol;
 
 pub use error::ControlError;
-pub use operator::{Operator, OperatorError};
+pub use operator::{Operator, OperatorError, OperatorFuture};
 pub use options::ControlOptions;
 pub use server::ControlServer;
 pub use socket::default_socket_path;

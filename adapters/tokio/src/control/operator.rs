@@ -4,22 +4,26 @@
 //! one ([`super::ControlServer::set_operator`]); without one, both
 //! operations answer `unavailable`.
 
-use futures_util::future::BoxFuture;
+use std::future::Future;
+use std::pin::Pin;
+
 use serde_json::Value;
+
+/// The answer of an [`Operator`], to come.
+pub type OperatorFuture = Pin<Box<dyn Future<Output = Result<Value, OperatorError>> + Send>>;
 
 /// What carries out `reload` and `start_child` for a control server.
 ///
 /// ```
-/// use futures_util::future::BoxFuture;
-/// use serde_json::{json, Value};
-/// use vigil_tokio::control::{Operator, OperatorError};
+/// use serde_json::json;
+/// use vigil_tokio::control::{Operator, OperatorError, OperatorFuture};
 ///
 /// struct NoConfig;
 /// impl Operator for NoConfig {
-///     fn reload(&self, dry_run: bool) -> BoxFuture<'static, Result<Value, OperatorError>> {
+///     fn reload(&self, dry_run: bool) -> OperatorFuture {
 ///         Box::pin(async move { Ok(json!({ "dry_run": dry_run, "steps": [] })) })
 ///     }
-///     fn start_child(&self, _parent: String, _snippet: String) -> BoxFuture<'static, Result<Value, OperatorError>> {
+///     fn start_child(&self, _parent: String, _snippet: String, _source: String) -> OperatorFuture {
 ///         Box::pin(async { Err(OperatorError::new("unavailable", "no config")) })
 ///     }
 /// }
@@ -30,11 +34,12 @@ pub trait Operator: Send + Sync + 'static {
     /// Apply the config file's current version to the running tree (as
     /// SIGHUP does), or with `dry_run` only say what that would do; the
     /// answer describes the changes.
-    fn reload(&self, dry_run: bool) -> BoxFuture<'static, Result<Value, OperatorError>>;
+    fn reload(&self, dry_run: bool) -> OperatorFuture;
 
     /// Add the child described by `snippet` (one `[[child]]` table of a
     /// config, as TOML text) under the supervisor `parent` and start it.
-    fn start_child(&self, parent: String, snippet: String) -> BoxFuture<'static, Result<Value, OperatorError>>;
+    /// `source` names the snippet in error messages (its file name).
+    fn start_child(&self, parent: String, snippet: String, source: String) -> OperatorFuture;
 }
 
 /// Why an [`Operator`] refused: a stable code (the `error.code` of the

@@ -109,9 +109,14 @@ pub(crate) async fn dispatch(shared: &Arc<Shared>, conn: &mut Conn, envelope: En
             };
             reply::result(&id, &r)
         }
-        Op::StartChild { parent, snippet } => {
+        Op::StartChild {
+            parent,
+            snippet,
+            source,
+        } => {
+            let source = source.unwrap_or_else(|| "snippet".to_owned());
             let r = match shared.operator.get() {
-                Some(o) => o.start_child(parent, snippet).await.map_err(Failure::from),
+                Some(o) => o.start_child(parent, snippet, source).await.map_err(Failure::from),
                 None => Err(no_operator()),
             };
             reply::result(&id, &r)

@@ -193,6 +193,9 @@ pub enum Op {
         parent: String,
         /// The `[[child]]` table, as TOML text.
         snippet: String,
+        /// The snippet's name in error messages (its file; default `snippet`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        source: Option<String>,
     },
     /// A child's recent output (docs/PROTOCOL.md, "Logs"); with `follow`,
     /// then every new line as an item until the child is removed or the
@@ -478,6 +481,7 @@ mod tests {
             Op::StartChild {
                 parent: "web".into(),
                 snippet: "name = \"w9\"\ncommand = [\"true\"]\n".into(),
+                source: Some("w9.toml".into()),
             },
             Op::Logs {
                 path: "web/w1".into(),

@@ -134,16 +134,14 @@ impl ControlServer {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use futures_util::future::BoxFuture;
-    /// # use serde_json::Value;
-    /// use vigil_tokio::control::{ControlOptions, ControlServer, Operator, OperatorError};
+    /// use vigil_tokio::control::{ControlOptions, ControlServer, Operator, OperatorError, OperatorFuture};
     ///
     /// struct Refuse;
     /// impl Operator for Refuse {
-    ///     fn reload(&self, _: bool) -> BoxFuture<'static, Result<Value, OperatorError>> {
+    ///     fn reload(&self, _: bool) -> OperatorFuture {
     ///         Box::pin(async { Err(OperatorError::new("unavailable", "no config file")) })
     ///     }
-    ///     fn start_child(&self, _: String, _: String) -> BoxFuture<'static, Result<Value, OperatorError>> {
+    ///     fn start_child(&self, _: String, _: String, _: String) -> OperatorFuture {
     ///         Box::pin(async { Err(OperatorError::new("unavailable", "no config file")) })
     ///     }
     /// }
