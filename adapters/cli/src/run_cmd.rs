@@ -224,8 +224,11 @@ fn start(args: &RunArgs, cfg: &TreeConfig, output: &OutputMode) -> Result<Runnin
         eprintln!("{}", crate::chaos_args::announcement(&chaos));
         tree = tree.chaos(chaos);
     }
-    // `vigil ctl logs`: each child's recent output, kept from its first line.
-    vigil_tokio::recent_output::enable(vigil_tokio::recent_output::RecentLimits::default());
+    // `vigil ctl logs`: each child's recent output, kept from its first line
+    // (only output that passes through vigil: not with --output-dir).
+    if *output == OutputMode::Tracing {
+        vigil_tokio::recent_output::enable(recent_limits(cfg));
+    }
     let sup = tree.start().map_err(|e| {
         eprintln!("error: {e}");
         ExitCode::from(2)
@@ -236,6 +239,19 @@ fn start(args: &RunArgs, cfg: &TreeConfig, output: &OutputMode) -> Result<Runnin
         trace: trace_status,
         chaos: chaos_control,
     })
+}
+
+/// The limits of `[control] logs_lines` and `logs_bytes`, else the defaults.
+fn recent_limits(cfg: &TreeConfig) -> vigil_tokio::recent_output::RecentLimits {
+    let mut limits = vigil_tokio::recent_output::RecentLimits::default();
+    let size = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+    if let Some(n) = cfg.control.logs_lines {
+        limits.lines = size(n);
+    }
+    if let Some(n) = cfg.control.logs_bytes {
+        limits.bytes = size(n);
+    }
+    limits
 }
 
 /// The engine seed of a process tree (`Tree::start_processes`, in

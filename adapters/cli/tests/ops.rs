@@ -48,13 +48,20 @@ impl Run {
     /// `vigil run` on `children` (config text), socket in a scratch dir;
     /// waits until every node is running.
     fn start(children: &str) -> Run {
+        Run::start_with(children, "", &[])
+    }
+
+    /// [`Run::start`] with more `[control]` keys and `vigil run` arguments.
+    fn start_with(children: &str, control: &str, args: &[&str]) -> Run {
         let dir = tempfile::tempdir().expect("tempdir");
         let run = Run {
             vigil: {
-                std::fs::write(dir.path().join("tree.toml"), config(dir.path(), children)).unwrap();
+                let text = config(dir.path(), children).replacen("\n\n", &format!("\n{control}\n"), 1);
+                std::fs::write(dir.path().join("tree.toml"), text).unwrap();
                 Command::new(env!("CARGO_BIN_EXE_vigil"))
                     .arg("run")
                     .arg(dir.path().join("tree.toml"))
+                    .args(args)
                     .env("XDG_RUNTIME_DIR", dir.path().join("xdg"))
                     .stdin(Stdio::null())
                     .stdout(Stdio::null())
@@ -358,6 +365,30 @@ fn logs_keep_a_bounded_ring_of_both_streams() {
     let out = run.ctl(&["logs", "nope"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not_found"));
+}
+
+#[test]
+fn the_ring_size_is_a_config_key_and_output_files_are_not_kept() {
+    let run = Run::start_with(&writer("chatty", 10), "logs_lines = 3\nlogs_bytes = \"1KiB\"\n", &[]);
+    let written = |l: &Value| l["dropped"].as_u64().unwrap() + l["lines"].as_array().unwrap().len() as u64;
+    assert!(poll(|| written(&run.json(&["logs", "chatty"])) == 10));
+    assert_eq!(run.json(&["logs", "chatty"])["lines"].as_array().unwrap().len(), 3);
+    drop(run);
+
+    let out_dir = tempfile::tempdir().unwrap();
+    let run = Run::start_with(
+        &writer("chatty", 10),
+        "",
+        &["--output-dir", out_dir.path().to_str().unwrap()],
+    );
+    let out = run.ctl(&["--json", "logs", "chatty"]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["error"]["kind"], "unavailable");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("DIR/<path>.out.log"),
+        "{v}"
+    );
 }
 
 #[test]

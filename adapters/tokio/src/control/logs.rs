@@ -22,7 +22,9 @@ pub(crate) const DEFAULT_LINES: usize = 50;
 fn not_kept() -> Failure {
     Failure::new(
         "unavailable",
-        "this vigil keeps no recent output of its children (vigil_tokio::recent_output is not enabled)",
+        "this vigil keeps no recent output of its children: with `vigil run --output-dir DIR`, each child writes \
+         DIR/<path>.out.log and .err.log itself (read those); an embedded tree keeps it only after \
+         vigil_tokio::recent_output::enable",
     )
 }
 
