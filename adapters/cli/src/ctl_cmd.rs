@@ -1,6 +1,7 @@
 //! `vigil ctl`: talk to a running `vigil run` over its control socket.
 //!
-//! Readable tables by default, the server's JSON with `--json`. Exit codes:
+//! Readable tables by default, the server's JSON with `--json` (errors too:
+//! `ctl_error.rs`). Exit codes:
 //! 0 done; 1 the operation failed (the server refused it, or no server runs
 //! at the socket); 2 bad usage or bad input (an unknown path, bad JSON
 //! arguments, an unreadable config); 124 no answer within `--timeout`.
@@ -30,7 +31,8 @@ pub struct CtlArgs {
     #[arg(long, value_name = "CONFIG", global = true)]
     pub config: Option<PathBuf>,
 
-    /// Print the server's JSON answer instead of a table.
+    /// Print the server's JSON answer instead of a table; an error as
+    /// `{"error":{"kind":..,"message":..}}` on stdout (same exit code).
     #[arg(long, global = true)]
     pub json: bool,
 

@@ -137,12 +137,13 @@ pub(crate) fn reload(v: &Value) -> String {
             c["path"].as_str().unwrap_or("?")
         ));
         for p in c["paths"].as_array().into_iter().flatten() {
-            let mark = match p["change"].as_str() {
-                Some("added") => '+',
-                Some("removed") => '-',
-                _ => '~',
-            };
-            out.push_str(&format!("      {mark} {}\n", p["path"].as_str().unwrap_or("?")));
+            let path = p["path"].as_str().unwrap_or("?");
+            match p["change"].as_str() {
+                Some("added") => out.push_str(&format!("      + {path}\n")),
+                Some("removed") => out.push_str(&format!("      - {path}\n")),
+                Some("lost") => out.push_str(&format!("      ! {path}  (added at run time: lost, not in the file)\n")),
+                _ => out.push_str(&format!("      ~ {path}\n")),
+            }
         }
     }
     if !any {

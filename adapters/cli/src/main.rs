@@ -16,8 +16,8 @@
 //!   tree's processes for real (with `--chaos`, injecting faults).
 //! - `vigil ctl [--socket PATH | --config CONFIG] [--json] [--timeout DURATION]
 //!   status|tree|start|stop|restart|delete|restart-all|shutdown|workers|
-//!   metrics|subscribe|call`: talk to a running `vigil run` over its control
-//!   socket.
+//!   metrics|subscribe|call|reload|start-child|logs`: talk to a running
+//!   `vigil run` over its control socket.
 //!
 //! Exit codes: 0 ok, 1 a check or invariant failed, 2 bad usage or bad input
 //! (clap's own usage errors exit 2 too), and the codes of `exit.rs`: 3, 4, 70,

@@ -143,7 +143,7 @@ impl Reloader {
             }
         };
         let plan = state.applied.plan(&new);
-        let running = crate::reload_diff::running_children(&self.sup).await;
+        let running = crate::reload_diff::running_paths(&self.sup).await;
         let mut diff = ReloadDiff::new(path, &plan, &state.last, &new, &running, dry_run);
         if dry_run {
             return Ok(diff);

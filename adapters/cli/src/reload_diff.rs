@@ -32,7 +32,7 @@ pub struct ReloadDiff {
 
 impl ReloadDiff {
     /// The diff of `plan`, from `old` (the config last applied) to `new`;
-    /// `running` the top-level children the tree has now.
+    /// `running` the paths of the nodes the tree has now.
     pub fn new(
         file: &Path,
         plan: &ReloadPlan,
@@ -57,7 +57,11 @@ impl ReloadDiff {
             match step {
                 ReloadStep::Remove(n) => diff.removed.push(n.clone()),
                 ReloadStep::Start(n) => diff.added.push(n.clone()),
-                ReloadStep::Replace(n) => diff.changed.push((n.clone(), below(n, &before, &after))),
+                ReloadStep::Replace(n) => {
+                    let mut paths = below(n, &before, &after);
+                    lost_at_run_time(n, &before, &after, running, &mut paths);
+                    diff.changed.push((n.clone(), paths));
+                }
             }
         }
         let stepped = |n: &str| plan.steps.iter().any(|s| step_name(s) == n);
@@ -69,7 +73,11 @@ impl ReloadDiff {
             .filter(|n| !stepped(n))
             .collect();
         let in_a_config = |n: &str| [old, new].iter().any(|c| c.spec.children.iter().any(|k| k.name == n));
-        diff.not_in_config = running.iter().filter(|n| !in_a_config(n)).cloned().collect();
+        diff.not_in_config = running
+            .iter()
+            .filter(|p| !p.contains('/') && !in_a_config(p))
+            .cloned()
+            .collect();
         diff
     }
 
@@ -120,8 +128,31 @@ fn change_name(c: char) -> &'static str {
     match c {
         '+' => "added",
         '-' => "removed",
+        '!' => "lost",
         _ => "changed",
     }
+}
+
+/// The running nodes below the replaced child `top` that no config has
+/// (added at run time): its new spec, from the file, does not have them, so
+/// they are lost (`!`).
+fn lost_at_run_time(
+    top: &str,
+    before: &BTreeMap<String, String>,
+    after: &BTreeMap<String, String>,
+    running: &[String],
+    out: &mut Vec<(char, String)>,
+) {
+    let prefix = format!("{top}/");
+    let mut lost: Vec<&String> = running
+        .iter()
+        .filter(|p| p.starts_with(&prefix) && !before.contains_key(*p) && !after.contains_key(*p))
+        .collect();
+    // Only the highest of them: what is below a lost node goes with it.
+    let all = lost.clone();
+    lost.retain(|p| !all.iter().any(|q| p.starts_with(&format!("{q}/"))));
+    out.extend(lost.into_iter().map(|p| ('!', p.clone())));
+    out.sort_by(|a, b| a.1.cmp(&b.1));
 }
 
 /// The paths at or below `top` that differ between `before` and `after`.
@@ -176,12 +207,28 @@ fn flatten(cfg: &TreeConfig) -> BTreeMap<String, String> {
     out
 }
 
-/// The names of the running tree's top-level children (none if it is down).
-pub async fn running_children(sup: &TreeHandle) -> Vec<String> {
-    match sup.request(Request::WhichChildren { path: String::new() }).await {
-        Ok(Reply::Children(c)) => c.into_iter().map(|c| c.name).collect(),
-        _ => Vec::new(),
+/// The paths of the running tree's nodes (none if it is down), depth first.
+pub async fn running_paths(sup: &TreeHandle) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![String::new()];
+    while let Some(parent) = stack.pop() {
+        let Ok(Reply::Children(children)) = sup.request(Request::WhichChildren { path: parent.clone() }).await else {
+            continue;
+        };
+        for c in children.into_iter().rev() {
+            let path = if parent.is_empty() {
+                c.name
+            } else {
+                format!("{parent}/{}", c.name)
+            };
+            if c.supervisor {
+                stack.push(path.clone());
+            }
+            out.push(path);
+        }
     }
+    out.sort();
+    out
 }
 
 #[cfg(test)]
@@ -205,7 +252,7 @@ mod tests {
                        [[child]]\nname = \"api\"\ncommand = [\"x\"]\n",
         );
         let plan = vigil_config::AppliedConfig::new(&old).plan(&new);
-        let running = ["web", "db", "old", "extra"].map(String::from);
+        let running = ["web", "web/w1", "web/w2", "web/rt", "web/rt/x", "db", "old", "extra"].map(String::from);
         let d = ReloadDiff::new(Path::new("t.toml"), &plan, &old, &new, &running, true).to_json();
         assert_eq!(d["added"], json!(["api"]));
         assert_eq!(d["removed"], json!(["old"]));
@@ -214,6 +261,7 @@ mod tests {
         assert_eq!(
             d["changed"],
             json!([{"path": "web", "paths": [
+                {"path": "web/rt", "change": "lost"},
                 {"path": "web/w1", "change": "changed"},
                 {"path": "web/w2", "change": "removed"},
                 {"path": "web/w3", "change": "added"},

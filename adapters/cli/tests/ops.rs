@@ -301,6 +301,11 @@ fn start_child_from_a_snippet_and_what_the_next_reload_does_with_it() {
     // A reload that replaces `web` gives it its spec from the file: the
     // snippet child under it is gone; the one under the root stays.
     run.rewrite(&format!("{}{}", web("2000"), sleeper("db")));
+    let dry = run.ok(&["reload", "--dry-run"]);
+    assert!(
+        dry.contains("      ! web/extra  (added at run time: lost, not in the file)\n"),
+        "{dry}"
+    );
     run.ok(&["reload"]);
     assert!(poll(|| run.all_running()));
     assert_eq!(run.paths(), ["web", "web/w1", "web/w2", "db", "extra"]);

@@ -545,7 +545,11 @@ fn the_recent_output_limits_are_at_least_one() {
     let e = err(&format!("{W}[control]\nlogs_bytes = \"0KiB\"\n"));
     assert_eq!(e.line, Some(5), "{e}");
     assert!(e.to_string().contains("logs_bytes"), "{e}");
-    let ok = parse_tree(&format!("{W}[control]\nlogs_lines = 3\nlogs_bytes = \"1KiB\"\n"), "t.toml").unwrap();
+    let ok = parse_tree(
+        &format!("{W}[control]\nlogs_lines = 3\nlogs_bytes = \"1KiB\"\n"),
+        "t.toml",
+    )
+    .unwrap();
     assert_eq!((ok.control.logs_lines, ok.control.logs_bytes), (Some(3), Some(1024)));
     let none = parse_tree(W, "t.toml").unwrap();
     assert_eq!((none.control.logs_lines, none.control.logs_bytes), (None, None));
