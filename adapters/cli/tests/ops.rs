@@ -467,6 +467,48 @@ fn logs_follow_prints_new_lines_as_they_come() {
 }
 
 #[test]
+fn a_follow_ends_when_its_child_is_removed_and_snippets_may_hold_supervisors() {
+    let run = Run::start(&writer("chatty", 3));
+    let snippet = run.dir.path().join("pair.toml");
+    std::fs::write(
+        &snippet,
+        "[[child]]\nname = \"pair\"\nsupervisor = { strategy = \"one_for_all\" }\n\n  [[child.child]]\n  name = \"p1\"\n  \
+         command = [\"sh\", \"-c\", \"echo p1 up; exec sleep 1000\"]\n\n  [[child.child]]\n  name = \"p2\"\n  command = [\"sleep\", \"1000\"]\n",
+    )
+    .unwrap();
+    let s = snippet.to_str().unwrap();
+    let out = run.ctl(&["start-child", "nope", "--config-snippet", s]);
+    assert_eq!(out.status.code(), Some(2), "an unknown parent");
+    run.ok(&["start-child", "", "--config-snippet", s]);
+    assert!(poll(|| run.all_running()));
+    assert_eq!(run.paths(), ["chatty", "pair", "pair/p1", "pair/p2"]);
+    assert!(poll(|| run.json(&["logs", "pair/p1"])["lines"][0]["text"] == "p1 up"));
+
+    let mut follow = Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .args(["ctl", "--socket"])
+        .arg(run.socket())
+        .args(["logs", "-f", "pair/p1"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(follow.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    assert!(first.ends_with("  out  p1 up\n"), "{first}");
+    run.ok(&["stop", "pair"]);
+    run.ok(&["delete", "pair"]);
+    let mut rest = String::new();
+    out.read_to_string(&mut rest).unwrap();
+    assert_eq!(rest, "", "nothing more");
+    let status = follow.wait().unwrap();
+    assert!(
+        status.success(),
+        "the follow ends when its child is removed: {status:?}"
+    );
+    assert_eq!(run.ctl(&["logs", "pair/p1"]).status.code(), Some(2), "gone");
+}
+
+#[test]
 fn subscribe_human_stamps_each_event_with_utc_time() {
     let run = Run::start(&sleeper("a"));
     let mut sub = Command::new(env!("CARGO_BIN_EXE_vigil"))
