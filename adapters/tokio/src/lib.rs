@@ -93,6 +93,7 @@ pub mod monitor;
 mod notify;
 mod output;
 mod process;
+pub mod recent_output;
 
 pub use blocking::{BlockingContext, BlockingOptions};
 pub use builder::{BuildError, Children, ProcessTreeOptions, Tree};

@@ -93,6 +93,7 @@ pub(crate) fn forward(child: &mut Child, path: &Arc<str>, generation: u64) {
         let path = Arc::clone(path);
         tokio::spawn(async move {
             forward_lines(stdout, |line| {
+                crate::recent_output::record(&path, generation, crate::recent_output::Stream::Stdout, line);
                 tracing::info!(target: "vigil::child", path = &*path, generation, stream = "stdout", "{line}");
             })
             .await;
@@ -102,6 +103,7 @@ pub(crate) fn forward(child: &mut Child, path: &Arc<str>, generation: u64) {
         let path = Arc::clone(path);
         tokio::spawn(async move {
             forward_lines(stderr, |line| {
+                crate::recent_output::record(&path, generation, crate::recent_output::Stream::Stderr, line);
                 tracing::warn!(target: "vigil::child", path = &*path, generation, stream = "stderr", "{line}");
             })
             .await;
