@@ -158,7 +158,10 @@ fn tree(n: usize, order: ShutdownOrder, guard: bool) -> Tree {
         .shutdown_order(order);
     let mut tree = Tree::new(spec).process_guard(guard);
     for i in 0..n {
-        tree = tree.process(ChildSpec::worker(format!("sleep{i}")), ProcessSpec::new(["sleep", "3600"]));
+        tree = tree.process(
+            ChildSpec::worker(format!("sleep{i}")),
+            ProcessSpec::new(["sleep", "3600"]),
+        );
     }
     tree
 }
@@ -237,7 +240,10 @@ fn main() {
 
         let per = |delta: f64| if n == 0 { 0.0 } else { delta / n as f64 };
         let rss_delta = full.rss_kb as f64 - floor.rss_kb as f64;
-        println!("{n} process children (`sleep 3600`), guard {}; {limits}", if o.guard { "on" } else { "off" });
+        println!(
+            "{n} process children (`sleep 3600`), guard {}; {limits}",
+            if o.guard { "on" } else { "off" }
+        );
         println!();
         println!("| figure | floor (0 children) | {n} children | per child |");
         println!("|---|---|---|---|");
