@@ -9,7 +9,9 @@
 //!
 //! Options: `--children N` (default 10 000), `--guard on|off` (default on:
 //! this binary calls `vigil_tokio::guard::enter_if_guard()`, so each run is
-//! guarded, as under `vigil run`), `--settle-ms N` (default 1 000: how long
+//! guarded, as under `vigil run`), `--output tracing|null` (default tracing,
+//! the default output mode: two pipes per child read by vigil),
+//! `--settle-ms N` (default 1 000: how long
 //! the tree idles once every child runs before memory is read).
 //!
 //! First the soft `RLIMIT_NOFILE` is raised to the hard limit (as `vigil run`
@@ -41,11 +43,12 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use vigil_core::{ChildSpec, ChildState, Reply, Request, ShutdownOrder, SupervisorSpec};
-use vigil_tokio::{ProcessSpec, Tree, TreeHandle};
+use vigil_tokio::{OutputMode, ProcessSpec, Tree, TreeHandle};
 
 struct Options {
     children: usize,
     guard: bool,
+    output: OutputMode,
     settle: Duration,
 }
 
@@ -53,6 +56,7 @@ fn options() -> Options {
     let mut o = Options {
         children: 10_000,
         guard: true,
+        output: OutputMode::Tracing,
         settle: Duration::from_millis(1000),
     };
     let mut args = std::env::args().skip(1);
@@ -61,8 +65,15 @@ fn options() -> Options {
         match arg.as_str() {
             "--children" => o.children = value().parse().expect("--children N"),
             "--guard" => o.guard = value() == "on",
+            "--output" => {
+                o.output = match value().as_str() {
+                    "tracing" => OutputMode::Tracing,
+                    "null" => OutputMode::Null,
+                    other => panic!("--output tracing|null, not {other}"),
+                }
+            }
             "--settle-ms" => o.settle = Duration::from_millis(value().parse().expect("--settle-ms N")),
-            other => panic!("unknown argument {other} (--children N, --guard on|off, --settle-ms N)"),
+            other => panic!("unknown argument {other} (--children N, --guard on|off, --output tracing|null, --settle-ms N)"),
         }
     }
     o
@@ -151,16 +162,16 @@ fn pss_kb(pids: &[u32]) -> u64 {
         .sum()
 }
 
-fn tree(n: usize, order: ShutdownOrder, guard: bool) -> Tree {
+fn tree(n: usize, order: ShutdownOrder, o: &Options) -> Tree {
     let spec = SupervisorSpec::new()
         .intensity(10)
         .period(Duration::from_secs(5))
         .shutdown_order(order);
-    let mut tree = Tree::new(spec).process_guard(guard);
+    let mut tree = Tree::new(spec).process_guard(o.guard);
     for i in 0..n {
         tree = tree.process(
             ChildSpec::worker(format!("sleep{i}")),
-            ProcessSpec::new(["sleep", "3600"]),
+            ProcessSpec::new(["sleep", "3600"]).output(o.output.clone()),
         );
     }
     tree
@@ -171,10 +182,10 @@ async fn start_all(tree: Tree, n: usize) -> (TreeHandle, Duration) {
     let t = Instant::now();
     let sup = tree.start().expect("a valid tree");
     loop {
-        let reply = sup
-            .request(Request::WhichChildren { path: String::new() })
-            .await
-            .expect("which_children");
+        let reply = match sup.request(Request::WhichChildren { path: String::new() }).await {
+            Ok(reply) => reply,
+            Err(e) => panic!("which_children: {e}; the root ended with {}", sup.wait().await),
+        };
         let Reply::Children(children) = reply else {
             panic!("unexpected reply {reply:?}")
         };
@@ -225,24 +236,25 @@ fn main() {
         .build()
         .expect("runtime");
     rt.block_on(async {
-        let (floor_sup, _) = start_all(tree(0, ShutdownOrder::Reverse, o.guard), 0).await;
+        let (floor_sup, _) = start_all(tree(0, ShutdownOrder::Reverse, &o), 0).await;
         let floor = cost(o.settle).await;
         let _ = floor_sup.shutdown().await;
 
-        let (sup, start) = start_all(tree(n, ShutdownOrder::Reverse, o.guard), n).await;
+        let (sup, start) = start_all(tree(n, ShutdownOrder::Reverse, &o), n).await;
         let full = cost(o.settle).await;
         let hwm_kb = status_kb("VmHWM");
         let (ordered, ordered_reason) = timed_shutdown(sup).await;
 
-        let (sup, parallel_start) = start_all(tree(n, ShutdownOrder::Parallel, o.guard), n).await;
+        let (sup, parallel_start) = start_all(tree(n, ShutdownOrder::Parallel, &o), n).await;
         tokio::time::sleep(o.settle).await;
         let (parallel, parallel_reason) = timed_shutdown(sup).await;
 
         let per = |delta: f64| if n == 0 { 0.0 } else { delta / n as f64 };
         let rss_delta = full.rss_kb as f64 - floor.rss_kb as f64;
         println!(
-            "{n} process children (`sleep 3600`), guard {}; {limits}",
-            if o.guard { "on" } else { "off" }
+            "{n} process children (`sleep 3600`), guard {}, output {:?}; {limits}",
+            if o.guard { "on" } else { "off" },
+            o.output
         );
         println!();
         println!("| figure | floor (0 children) | {n} children | per child |");
