@@ -73,7 +73,9 @@ fn options() -> Options {
                 }
             }
             "--settle-ms" => o.settle = Duration::from_millis(value().parse().expect("--settle-ms N")),
-            other => panic!("unknown argument {other} (--children N, --guard on|off, --output tracing|null, --settle-ms N)"),
+            other => {
+                panic!("unknown argument {other} (--children N, --guard on|off, --output tracing|null, --settle-ms N)")
+            }
         }
     }
     o

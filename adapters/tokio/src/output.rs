@@ -300,3 +300,24 @@ fn char_boundary_before_end(bytes: &[u8]) -> usize {
     }
     len
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{forward_lines, MAX_LINE};
+
+    async fn lines_of(input: &[u8]) -> Vec<String> {
+        let mut lines = Vec::new();
+        forward_lines(input, |line| lines.push(line.to_owned())).await;
+        lines
+    }
+
+    #[tokio::test]
+    async fn one_read_holding_many_lines_and_a_long_one() {
+        let mut input = b"a\r\nb\n\n".to_vec();
+        input.extend(std::iter::repeat_n(b'y', MAX_LINE + 1));
+        let lines = lines_of(&input).await;
+        let lengths: Vec<usize> = lines.iter().map(String::len).collect();
+        assert_eq!(lengths, [1, 1, 0, MAX_LINE, 1]);
+        assert_eq!(&lines[..3], ["a", "b", ""]);
+    }
+}
