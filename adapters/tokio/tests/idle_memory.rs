@@ -5,8 +5,11 @@
 //! with 220 children minus those with 20, over the 200 more, so what the
 //! tree and the runtime cost whatever their size drops out.
 //!
-//! This binary holds this one test: the counter sees every allocation of the
-//! process, so no other test may run beside it.
+//! Both ways of starting a process are counted: under the process guard
+//! (this test binary serves as one, see `common/guard_hook.rs`), as `vigil
+//! run` starts them, and forked directly. This binary holds this one test:
+//! the counter sees every allocation of the process, so no other test may
+//! run beside it.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -14,6 +17,12 @@ use std::time::Duration;
 
 use vigil_core::{ChildSpec, ChildState, Reply, Request, SupervisorSpec};
 use vigil_tokio::{ProcessSpec, Tree, TreeHandle};
+
+// What `common/guard_hook.rs` calls.
+use vigil_tokio::guard;
+
+#[path = "common/guard_hook.rs"]
+mod guard_hook;
 
 /// The system allocator, counting the bytes allocated and not yet freed.
 struct Counting;
@@ -82,8 +91,8 @@ impl tracing::Subscriber for LineCounter {
 }
 
 /// Each child writes a line to stdout and one to stderr, then idles.
-fn tree(n: usize) -> Tree {
-    let mut tree = Tree::new(SupervisorSpec::new()).process_guard(false);
+fn tree(n: usize, guarded: bool) -> Tree {
+    let mut tree = Tree::new(SupervisorSpec::new()).process_guard(guarded);
     for i in 0..n {
         let spec = ProcessSpec::new(["sh", "-c", "echo out; echo err >&2; exec sleep 3600"]);
         tree = tree.process(ChildSpec::worker(format!("idle{i}")), spec);
@@ -104,9 +113,9 @@ async fn running(sup: &TreeHandle) -> usize {
 
 /// The live heap bytes with a tree of `n` idle children: every child
 /// running, both of its lines forwarded (so both of its streams were read).
-async fn live_with(n: usize) -> usize {
+async fn live_with(n: usize, guarded: bool) -> usize {
     let lines_before = LINES.load(Ordering::SeqCst);
-    let sup = tree(n).start().expect("a valid tree");
+    let sup = tree(n, guarded).start().expect("a valid tree");
     tokio::time::timeout(SAFETY_NET, async {
         while running(&sup).await < n || LINES.load(Ordering::SeqCst) - lines_before < 2 * n {
             assert!(!sup.is_down(), "the tree went down");
@@ -120,17 +129,26 @@ async fn live_with(n: usize) -> usize {
     live
 }
 
+/// The heap bytes an idle child keeps: the slope from 20 to 220 children.
+async fn per_idle_child(guarded: bool) -> usize {
+    // A first tree warms up what is allocated once (runtime, channels).
+    live_with(20, guarded).await;
+    let small = live_with(20, guarded).await;
+    let large = live_with(220, guarded).await;
+    let per_child = large.saturating_sub(small) / 200;
+    eprintln!("guarded {guarded}: {per_child} bytes per idle child ({small} live with 20 children, {large} with 220)");
+    per_child
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_process_child_keeps_at_most_8_kib_of_heap() {
+    assert!(guard::is_available(), "the test binary serves as a guard");
     tracing::subscriber::set_global_default(LineCounter).expect("the only subscriber");
-    // A first tree warms up what is allocated once (runtime, channels).
-    live_with(20).await;
-    let small = live_with(20).await;
-    let large = live_with(220).await;
-    let per_child = large.saturating_sub(small) / 200;
-    eprintln!("per child {per_child}");
-    assert!(
-        per_child <= 8 * 1024,
-        "an idle child keeps {per_child} bytes of heap ({small} live with 20 children, {large} with 220)"
-    );
+    for guarded in [true, false] {
+        let per_child = per_idle_child(guarded).await;
+        assert!(
+            per_child <= 8 * 1024,
+            "an idle child (guarded: {guarded}) keeps {per_child} bytes of heap"
+        );
+    }
 }
