@@ -138,8 +138,10 @@ static AVAILABLE: AtomicBool = AtomicBool::new(false);
 /// its argument and environment strings and runs no async runtime.
 pub fn enter_if_guard() {
     let mut args = std::env::args_os();
-    if args.nth(1).as_deref() == Some(OsStr::new(GUARD_ARG)) {
-        guard_main(args.collect());
+    match args.nth(1) {
+        Some(arg) if arg == OsStr::new(GUARD_ARG) => guard_main(args.collect()),
+        Some(arg) if arg == OsStr::new(crate::spawner::SPAWNER_ARG) => crate::spawner_process::spawner_main(),
+        _ => {}
     }
     AVAILABLE.store(true, Ordering::Relaxed);
 }
@@ -196,13 +198,14 @@ impl fmt::Display for Line {
 // The guard process.
 
 /// Why the guard failed: a system call and its error.
-struct Failure {
+pub(crate) struct Failure {
     what: &'static str,
     error: String,
 }
 
 impl Failure {
-    fn sys(what: &'static str) -> impl FnOnce(Errno) -> Failure {
+    /// The failure of the system call `what`, by its errno.
+    pub(crate) fn sys(what: &'static str) -> impl FnOnce(Errno) -> Failure {
         move |errno| Failure {
             what,
             error: errno.desc().to_owned(),
@@ -223,12 +226,20 @@ fn guard_main(args: Vec<OsString>) -> ! {
     if let Err(e) = SigSet::all().thread_set_mask() {
         give_up(&Failure::sys("cannot block signals")(e));
     }
-    // Cosmetic (`ps`, `top`): without it the guard shows as `exe`.
-    let _ = prctl::set_name(c"vigil-guard");
     let program = match Program::new(&args) {
         Ok(p) => p,
         Err(e) => give_up(&e),
     };
+    guard(&program)
+}
+
+/// Be the guard of `program`, with the control socket as stdin: the part
+/// common to a guard executed by vigil ([`GUARD_ARG`]) and one forked by
+/// the process spawner (`crate::spawner_process`), whose signals are
+/// blocked already.
+pub(crate) fn guard(program: &Program) -> ! {
+    // Cosmetic (`ps`, `top`): without it the guard shows as `exe`.
+    let _ = prctl::set_name(c"vigil-guard");
     let control = std::io::stdin();
     let control = control.as_fd();
     if let Err(e) = prepare(control) {
@@ -331,7 +342,7 @@ fn end_descendants(sigchld: &SignalFd, program: Option<Pid>) -> Option<i32> {
 
 /// The children of this process (`/proc/*/stat` whose parent is this
 /// process), with their state letter.
-fn children() -> Vec<(Pid, char)> {
+pub(crate) fn children() -> Vec<(Pid, char)> {
     let me = nix::unistd::getpid().as_raw();
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return Vec::new();
@@ -349,12 +360,18 @@ fn children() -> Vec<(Pid, char)> {
 }
 
 /// The program to spawn: its name and the argv and envp strings.
-struct Program {
+pub(crate) struct Program {
     argv: Vec<CString>,
     envp: Vec<CString>,
 }
 
 impl Program {
+    /// The program of `argv` (the program, then its arguments; not empty)
+    /// with the environment `envp` (`KEY=value` strings).
+    pub(crate) fn from_parts(argv: Vec<CString>, envp: Vec<CString>) -> Option<Program> {
+        (!argv.is_empty()).then_some(Program { argv, envp })
+    }
+
     fn new(args: &[OsString]) -> Result<Program, Failure> {
         let invalid = |what: &'static str| Failure {
             what,
@@ -604,77 +621,9 @@ fn kill_group() -> ! {
 /// The guard failed before the program was spawned: say so (on stderr and
 /// to vigil), then exit. (Once the program runs, a failure ends the run
 /// instead, see `end_run`: the program must not run unguarded.)
-fn give_up(failure: &Failure) -> ! {
+pub(crate) fn give_up(failure: &Failure) -> ! {
     let _ = writeln!(std::io::stderr(), "{GUARD_NAME}: {failure}");
     let control = std::io::stdin();
     let _ = send(control.as_fd(), &Line::Failed(failure.to_string()));
     std::process::exit(EXIT_GUARD_FAILED)
-}
-
-// ---------------------------------------------------------------------------
-// vigil's side.
-
-/// vigil's end of a run's control socket: the lines its guard writes.
-pub(crate) struct Control {
-    lines: tokio::io::Lines<tokio::io::BufReader<tokio::net::UnixStream>>,
-}
-
-impl Control {
-    /// The next protocol line; `None` at end of file (the guard is gone) or
-    /// on a read error. A line that is not part of the protocol is logged
-    /// and skipped.
-    pub(crate) async fn next(&mut self) -> Option<Line> {
-        loop {
-            let text = match self.lines.next_line().await {
-                Ok(Some(text)) => text,
-                Ok(None) => return None,
-                Err(e) => {
-                    tracing::debug!(target: "vigil::process", error = %e, "reading the guard's control socket failed");
-                    return None;
-                }
-            };
-            match Line::parse(&text) {
-                Some(line) => return Some(line),
-                None => tracing::warn!(target: "vigil::process", line = %text, "unexpected line from a process guard"),
-            }
-        }
-    }
-}
-
-impl Control {
-    /// vigil's Kill of a guarded run: shut down vigil's sending side of the
-    /// control socket, which the guard reads as end of file, as if vigil had
-    /// died; the guard then SIGKILLs the program and every other
-    /// descendant, reaps them, reports the program's status (`killed`) and
-    /// exits. vigil itself never SIGKILLs a guard that still answers, so no
-    /// process of the run becomes a zombie left to init. The lines the
-    /// guard writes can still be read. Costs no descriptor.
-    pub(crate) async fn request_end(&mut self) {
-        use tokio::io::AsyncWriteExt as _;
-        if let Err(e) = self.lines.get_mut().get_mut().shutdown().await {
-            // The guard is gone already: its end is read anyway.
-            tracing::debug!(target: "vigil::process", error = %e, "cannot shut down a guard's control socket");
-        }
-    }
-}
-
-/// A command that starts a guard running `program` with `args`, and vigil's
-/// end of its control socket (already the guard's stdin). The caller adds
-/// the environment, working directory, stdout/stderr and process group,
-/// exactly as for the program itself. Must be called within a tokio runtime.
-pub(crate) fn command(program: &str, args: &[String]) -> std::io::Result<(tokio::process::Command, Control)> {
-    // Both ends close-on-exec (`SOCK_CLOEXEC`): no other child inherits
-    // them; the guard's end becomes its fd 0, which exec keeps open.
-    let (ours, theirs) = std::os::unix::net::UnixStream::pair()?;
-    ours.set_nonblocking(true)?;
-    let ours = tokio::net::UnixStream::from_std(ours)?;
-    let mut command = tokio::process::Command::new(GUARD_EXE);
-    command
-        .arg0(GUARD_NAME)
-        .arg(GUARD_ARG)
-        .arg(program)
-        .args(args)
-        .stdin(std::process::Stdio::from(std::os::fd::OwnedFd::from(theirs)));
-    let lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(ours));
-    Ok((command, Control { lines }))
 }

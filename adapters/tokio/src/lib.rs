@@ -93,6 +93,9 @@ pub mod monitor;
 mod notify;
 mod output;
 mod process;
+pub mod spawner;
+mod spawner_process;
+mod spawner_protocol;
 
 pub use blocking::{BlockingContext, BlockingOptions};
 pub use builder::{BuildError, Children, ProcessTreeOptions, Tree};

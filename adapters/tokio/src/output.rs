@@ -61,13 +61,20 @@ pub(crate) fn child_stdio(mode: &OutputMode, path: &str) -> io::Result<(Stdio, S
         OutputMode::Inherit => (Stdio::inherit(), Stdio::inherit()),
         OutputMode::Null => (Stdio::null(), Stdio::null()),
         OutputMode::Files { dir } => {
-            fs::create_dir_all(dir)?;
-            let stem = log_file_stem(path);
-            let out = open_log(&dir.join(format!("{stem}.out.log")))?;
-            let err = open_log(&dir.join(format!("{stem}.err.log")))?;
+            let (out, err) = log_files(dir, path)?;
             (Stdio::from(out), Stdio::from(err))
         }
     })
+}
+
+/// The two log files (stdout's, stderr's) of the worker at `path` in `dir`
+/// ([`OutputMode::Files`]), opened for appending; `dir` is created if missing.
+pub(crate) fn log_files(dir: &Path, path: &str) -> io::Result<(fs::File, fs::File)> {
+    fs::create_dir_all(dir)?;
+    let stem = log_file_stem(path);
+    let out = open_log(&dir.join(format!("{stem}.out.log")))?;
+    let err = open_log(&dir.join(format!("{stem}.err.log")))?;
+    Ok((out, err))
 }
 
 fn open_log(file: &Path) -> io::Result<fs::File> {
@@ -89,7 +96,17 @@ pub(crate) fn log_file_stem(path: &str) -> String {
 /// One task per stream; each ends at end of file, that is when the last
 /// process holding the pipe (the child or one of its descendants) is gone.
 pub(crate) fn forward(child: &mut Child, path: &Arc<str>, generation: u64) {
-    if let Some(stdout) = child.stdout.take() {
+    forward_streams(child.stdout.take(), child.stderr.take(), path, generation);
+}
+
+/// Start forwarding `stdout` and `stderr` (the read ends of a child's output
+/// pipes, where it has them) as [`forward`] does.
+pub(crate) fn forward_streams<O, E>(stdout: Option<O>, stderr: Option<E>, path: &Arc<str>, generation: u64)
+where
+    O: AsyncRead + Unpin + Send + 'static,
+    E: AsyncRead + Unpin + Send + 'static,
+{
+    if let Some(stdout) = stdout {
         let path = Arc::clone(path);
         tokio::spawn(async move {
             forward_lines(stdout, |line| {
@@ -98,7 +115,7 @@ pub(crate) fn forward(child: &mut Child, path: &Arc<str>, generation: u64) {
             .await;
         });
     }
-    if let Some(stderr) = child.stderr.take() {
+    if let Some(stderr) = stderr {
         let path = Arc::clone(path);
         tokio::spawn(async move {
             forward_lines(stderr, |line| {
