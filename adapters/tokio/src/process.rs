@@ -56,10 +56,10 @@
 //! set-user-ID, set-group-ID or file-capability program.
 
 use std::collections::BTreeMap;
+use std::os::fd::OwnedFd;
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
-use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -411,7 +411,9 @@ fn spawn_guarded(
     };
     request.env.extend(spec.env.iter().map(|(k, v)| (k.clone(), v.clone())));
     request.env.push(("VIGIL_PATH".to_owned(), path.to_owned()));
-    request.env.push(("VIGIL_GENERATION".to_owned(), run.generation.to_string()));
+    request
+        .env
+        .push(("VIGIL_GENERATION".to_owned(), run.generation.to_string()));
     let notify = match readiness {
         Readiness::Notify => {
             let socket = notify_socket(run, path, &reports)?;
@@ -470,7 +472,8 @@ fn output_streams(
             (Stream::Passed, vec![OwnedFd::from(out), OwnedFd::from(err)], None)
         }
         OutputMode::Tracing => {
-            let failed = |e: std::io::Error| spawn_failure(path, &e, format!("cannot create the output pipes of `{path}`: {e}"));
+            let failed =
+                |e: std::io::Error| spawn_failure(path, &e, format!("cannot create the output pipes of `{path}`: {e}"));
             let pipe = || nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| failed(e.into()));
             let ((out_r, out_w), (err_r, err_w)) = (pipe()?, pipe()?);
             let readers = (
@@ -576,9 +579,13 @@ async fn watch_guarded(w: GuardedRun) {
     let group = &finish.0;
     // Started (or not) once the guard says so: nothing else, notify
     // datagrams included, may be reported before.
-    match (&mut link.started).await {
-        Ok(Reply::Started { guard, program: pid }) => {
-            group.pgid.store(guard as i32, Ordering::Release);
+    let started = (&mut link.started).await;
+    if let Ok((guard, _)) = &started {
+        // The guard's pid is its group's id (0: no guard was forked).
+        group.pgid.store(*guard as i32, Ordering::Release);
+    }
+    match started {
+        Ok((guard, Reply::Started(pid))) => {
             tracing::debug!(target: "vigil::process", path = &*group.path, generation = run.generation, guard, pid,
                 "process started under its guard");
             let _ = reports.send((run, RunnerReport::Started));
@@ -605,8 +612,8 @@ async fn watch_guarded(w: GuardedRun) {
 
 /// The report that replaces `Started` when the spawner's first reply about
 /// a run is not `started`.
-fn start_failure(reply: Result<Reply, oneshot::error::RecvError>, program: &str) -> RunnerReport {
-    match reply {
+fn start_failure(reply: Result<(u32, Reply), oneshot::error::RecvError>, program: &str) -> RunnerReport {
+    match reply.map(|(_, reply)| reply) {
         Ok(Reply::ExecFailed(errno)) => RunnerReport::StartFailed(format!(
             "cannot start `{program}`: {}",
             std::io::Error::from_raw_os_error(errno)
@@ -616,7 +623,7 @@ fn start_failure(reply: Result<Reply, oneshot::error::RecvError>, program: &str)
         }
         // The guard died before starting anything (killed, most likely).
         Ok(Reply::GuardDied(raw) | Reply::Status(raw)) => RunnerReport::Exited(exit_reason(ExitStatus::from_raw(raw))),
-        Ok(Reply::Started { .. }) | Err(_) => {
+        Ok(Reply::Started(_)) | Err(_) => {
             RunnerReport::StartFailed(format!("cannot start `{program}`: {}", spawner::SPAWNER_DIED))
         }
     }
@@ -649,7 +656,7 @@ async fn guarded_end(link: &mut RunLink, group: &ProcessGroup) -> ExitReason {
             }
         }
     };
-    match reply {
+    match reply.map(|(_, reply)| reply) {
         Ok(Reply::Status(raw) | Reply::GuardDied(raw)) => {
             group.forget();
             exit_reason(ExitStatus::from_raw(raw))
@@ -662,7 +669,7 @@ async fn guarded_end(link: &mut RunLink, group: &ProcessGroup) -> ExitReason {
             group.forget();
             ExitReason::Error(std::io::Error::from_raw_os_error(errno).to_string())
         }
-        Ok(Reply::Started { .. }) | Err(_) => {
+        Ok(Reply::Started(_)) | Err(_) => {
             group.finish();
             ExitReason::Error(spawner::SPAWNER_DIED.to_owned())
         }

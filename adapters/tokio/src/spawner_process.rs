@@ -196,7 +196,10 @@ impl<'a> Spawner<'a> {
                 Some(Request::Spawn(key, request)) => self.spawn(key, &request, fds),
                 Some(Request::Kill(key)) => self.kill(key),
                 None => {
-                    let _ = writeln!(std::io::stderr(), "{SPAWNER_NAME}: ignoring a message that is not a request");
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "{SPAWNER_NAME}: ignoring a message that is not a request"
+                    );
                 }
             }
         }
@@ -213,7 +216,11 @@ impl<'a> Spawner<'a> {
     /// Fork the guard of the run `key`; a failure is a `failed` reply.
     fn spawn(&mut self, key: u64, request: &SpawnRequest, fds: Vec<OwnedFd>) {
         if key < FIRST_KEY || self.guards.contains_key(&key) {
-            self.reply(key, &Reply::Failed(format!("run key {key} is not free")));
+            self.reply(
+                key,
+                Pid::from_raw(0),
+                &Reply::Failed(format!("run key {key} is not free")),
+            );
             return;
         }
         match self.fork_guard(request, fds) {
@@ -235,7 +242,7 @@ impl<'a> Spawner<'a> {
                 self.by_pid.insert(pid.as_raw(), key);
                 self.guards.insert(key, slot);
             }
-            Err(message) => self.reply(key, &Reply::Failed(message)),
+            Err(message) => self.reply(key, Pid::from_raw(0), &Reply::Failed(message)),
         }
     }
 
@@ -267,7 +274,8 @@ impl<'a> Spawner<'a> {
     /// The program of `request`, with its environment: the spawner's, less
     /// `env_remove`, plus `env`.
     fn program(&self, request: &SpawnRequest) -> Result<Program, String> {
-        let cstring = |bytes: Vec<u8>, what: &str| CString::new(bytes).map_err(|_| format!("{what} contains a NUL byte"));
+        let cstring =
+            |bytes: Vec<u8>, what: &str| CString::new(bytes).map_err(|_| format!("{what} contains a NUL byte"));
         let argv = request
             .argv
             .iter()
@@ -302,13 +310,11 @@ impl<'a> Spawner<'a> {
         let eof = loop {
             match socket::recv(socket.as_raw_fd(), &mut buf, MsgFlags::MSG_DONTWAIT) {
                 Ok(0) => break true,
-                Ok(n) => match std::str::from_utf8(&buf[..n]).ok().and_then(|t| Line::parse(t.trim_end())) {
-                    Some(Line::Started(program)) => {
-                        started = Some(Reply::Started {
-                            guard: slot.pid.as_raw() as u32,
-                            program,
-                        })
-                    }
+                Ok(n) => match std::str::from_utf8(&buf[..n])
+                    .ok()
+                    .and_then(|t| Line::parse(t.trim_end()))
+                {
+                    Some(Line::Started(program)) => started = Some(Reply::Started(program)),
                     Some(Line::ExecFailed(errno)) => slot.last = slot.last.take().or(Some(Reply::ExecFailed(errno))),
                     Some(Line::Status(raw)) => slot.last = slot.last.take().or(Some(Reply::Status(raw))),
                     Some(Line::Failed(m)) => slot.last = slot.last.take().or(Some(Reply::Failed(m))),
@@ -324,8 +330,9 @@ impl<'a> Spawner<'a> {
                 let _ = self.epoll.delete(&socket);
             }
         }
+        let guard = slot.pid;
         if let Some(reply) = started {
-            self.reply(key, &reply);
+            self.reply(key, guard, &reply);
         }
         if eof {
             self.finish(key);
@@ -363,7 +370,9 @@ impl<'a> Spawner<'a> {
     /// the spawner with it.
     fn finish(&mut self, key: u64) {
         let Some(slot) = self.guards.get(&key) else { return };
-        let (None, Some(raw)) = (&slot.socket, slot.reaped) else { return };
+        let (None, Some(raw)) = (&slot.socket, slot.reaped) else {
+            return;
+        };
         let Some(slot) = self.guards.remove(&key) else { return };
         let reply = match slot.last {
             Some(reply) => reply,
@@ -373,7 +382,7 @@ impl<'a> Spawner<'a> {
                 Reply::GuardDied(raw)
             }
         };
-        self.reply(key, &reply);
+        self.reply(key, slot.pid, &reply);
     }
 
     /// SIGKILL every child of the spawner that is not a guard: the
@@ -386,10 +395,10 @@ impl<'a> Spawner<'a> {
         }
     }
 
-    /// Send one reply to vigil, waiting while its socket is full; exit if
-    /// vigil is gone.
-    fn reply(&self, key: u64, reply: &Reply) {
-        let text = reply.encode(key);
+    /// Send one reply about the run `key` (whose guard is `guard`) to
+    /// vigil, waiting while its socket is full; exit if vigil is gone.
+    fn reply(&self, key: u64, guard: Pid, reply: &Reply) {
+        let text = reply.encode(key, guard.as_raw() as u32);
         loop {
             match socket::sendmsg::<()>(
                 self.vigil.as_raw_fd(),

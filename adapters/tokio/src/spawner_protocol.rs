@@ -10,15 +10,16 @@
 //! | `kill <key>` | none | end the run `key` (today's Kill: the guard reads end of file) |
 //!
 //! spawner → vigil, each line of a guard (`crate::guard`'s protocol) tagged
-//! with the run's key:
+//! with the run's key and its guard's pid (the run's process group; 0 if no
+//! guard was forked):
 //!
 //! | message | meaning |
 //! |---|---|
-//! | `<key> started <guard pid> <program pid>` | the program runs; the guard's pid is the run's process group |
-//! | `<key> exec-failed <errno>` | `posix_spawnp` failed; the guard is reaped |
-//! | `<key> status <raw wait status>` | the program ended, every descendant is killed and reaped, and so is the guard |
-//! | `<key> failed <message>` | the guard failed (a system call); it is reaped |
-//! | `<key> guard-died <raw wait status of the guard>` | the guard ended without saying why (killed); its process group was SIGKILLed, and it is reaped |
+//! | `<key> <guard> started <program pid>` | the program runs |
+//! | `<key> <guard> exec-failed <errno>` | `posix_spawnp` failed; the guard is reaped |
+//! | `<key> <guard> status <raw wait status>` | the program ended, every descendant is killed and reaped, and so is the guard |
+//! | `<key> <guard> failed <message>` | the guard failed (a system call), or the spawner could not fork it; it is reaped |
+//! | `<key> <guard> guard-died <raw wait status of the guard>` | the guard ended without saying why (killed); its process group was SIGKILLed, and it is reaped |
 //!
 //! Every run gets exactly one of the last four, after `started` or instead
 //! of it. The key is vigil's: a number of its own per run, never reused
@@ -109,13 +110,8 @@ impl Request {
 /// One reply of the spawner about one run.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Reply {
-    /// `started <guard pid> <program pid>`
-    Started {
-        /// The guard's pid: the run's process group id.
-        guard: u32,
-        /// The program's pid.
-        program: u32,
-    },
+    /// `started <program pid>`
+    Started(u32),
     /// `exec-failed <errno>`
     ExecFailed(i32),
     /// `status <raw wait status>`
@@ -127,37 +123,34 @@ pub(crate) enum Reply {
 }
 
 impl Reply {
-    /// The message's text for the run `key` (a message's newlines become spaces).
-    pub(crate) fn encode(&self, key: u64) -> String {
+    /// The message's text for the run `key` whose guard is `guard` (a
+    /// message's newlines become spaces).
+    pub(crate) fn encode(&self, key: u64, guard: u32) -> String {
         match self {
-            Reply::Started { guard, program } => format!("{key} started {guard} {program}"),
-            Reply::ExecFailed(errno) => format!("{key} exec-failed {errno}"),
-            Reply::Status(raw) => format!("{key} status {raw}"),
-            Reply::Failed(message) => format!("{key} failed {}", message.replace('\n', " ")),
-            Reply::GuardDied(raw) => format!("{key} guard-died {raw}"),
+            Reply::Started(program) => format!("{key} {guard} started {program}"),
+            Reply::ExecFailed(errno) => format!("{key} {guard} exec-failed {errno}"),
+            Reply::Status(raw) => format!("{key} {guard} status {raw}"),
+            Reply::Failed(message) => format!("{key} {guard} failed {}", message.replace('\n', " ")),
+            Reply::GuardDied(raw) => format!("{key} {guard} guard-died {raw}"),
         }
     }
 
-    /// Parse a message: the run's key and the reply; `None` if it is not one.
-    pub(crate) fn decode(message: &[u8]) -> Option<(u64, Reply)> {
+    /// Parse a message: the run's key, its guard's pid and the reply;
+    /// `None` if it is not one.
+    pub(crate) fn decode(message: &[u8]) -> Option<(u64, u32, Reply)> {
         let text = std::str::from_utf8(message).ok()?;
         let (key, rest) = text.split_once(' ')?;
+        let (guard, rest) = rest.split_once(' ')?;
         let (word, rest) = rest.split_once(' ')?;
         let reply = match word {
-            "started" => {
-                let (guard, program) = rest.split_once(' ')?;
-                Reply::Started {
-                    guard: guard.parse().ok()?,
-                    program: program.parse().ok()?,
-                }
-            }
+            "started" => Reply::Started(rest.parse().ok()?),
             "exec-failed" => Reply::ExecFailed(rest.parse().ok()?),
             "status" => Reply::Status(rest.parse().ok()?),
             "failed" => Reply::Failed(rest.to_owned()),
             "guard-died" => Reply::GuardDied(rest.parse().ok()?),
             _ => return None,
         };
-        Some((key.parse().ok()?, reply))
+        Some((key.parse().ok()?, guard.parse().ok()?, reply))
     }
 }
 
@@ -179,17 +172,17 @@ mod tests {
             assert_eq!(Request::decode(&r.encode().unwrap()), Some(r));
         }
         for r in [
-            Reply::Started { guard: 1, program: 2 },
+            Reply::Started(2),
             Reply::ExecFailed(2),
             Reply::Status(-1),
             Reply::Failed("a b".into()),
             Reply::GuardDied(9),
         ] {
-            assert_eq!(Reply::decode(r.encode(3).as_bytes()), Some((3, r)));
+            assert_eq!(Reply::decode(r.encode(3, 1).as_bytes()), Some((3, 1, r)));
         }
         assert_eq!(
-            Reply::decode(Reply::Failed("x\ny".into()).encode(4).as_bytes()),
-            Some((4, Reply::Failed("x y".into())))
+            Reply::decode(Reply::Failed("x\ny".into()).encode(4, 0).as_bytes()),
+            Some((4, 0, Reply::Failed("x y".into())))
         );
     }
 
@@ -198,7 +191,14 @@ mod tests {
         for bad in [&b""[..], b"spawn", b"spawn 1 {", b"kill x", b"\xff kill 1", b"run 1"] {
             assert_eq!(Request::decode(bad), None);
         }
-        for bad in [&b""[..], b"1 started 2", b"x status 0", b"1 status", b"1 what 2"] {
+        for bad in [
+            &b""[..],
+            b"1 2 started",
+            b"x 1 status 0",
+            b"1 1 status",
+            b"1 1 what 2",
+            b"1 status 0",
+        ] {
             assert_eq!(Reply::decode(bad), None);
         }
     }
