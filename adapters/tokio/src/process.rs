@@ -463,6 +463,7 @@ fn output_streams(
     path: &str,
     request: &mut SpawnRequest,
 ) -> Result<(Vec<OwnedFd>, Option<Pipes>), String> {
+    let request_program = request.argv.first().cloned().unwrap_or_default();
     let (stream, fds, pipes) = match mode {
         OutputMode::Inherit => (Stream::Inherit, Vec::new(), None),
         OutputMode::Null => (Stream::Null, Vec::new(), None),
@@ -472,8 +473,16 @@ fn output_streams(
             (Stream::Passed, vec![OwnedFd::from(out), OwnedFd::from(err)], None)
         }
         OutputMode::Tracing => {
-            let failed =
-                |e: std::io::Error| spawn_failure(path, &e, format!("cannot create the output pipes of `{path}`: {e}"));
+            let failed = |e: std::io::Error| {
+                spawn_failure(
+                    path,
+                    &e,
+                    format!(
+                        "cannot start `{}`: cannot create its output pipes: {e}",
+                        request_program
+                    ),
+                )
+            };
             let pipe = || nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| failed(e.into()));
             let ((out_r, out_w), (err_r, err_w)) = (pipe()?, pipe()?);
             let readers = (
