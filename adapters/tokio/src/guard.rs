@@ -1,16 +1,18 @@
 //! The process guard: one tiny process per run that kills the run's whole
 //! process group when vigil dies, even by SIGKILL, and lets vigil start
-//! processes with `posix_spawn` instead of `fork`.
+//! processes without forking itself.
 //!
 //! # Enabling it
 //!
-//! The guard is the supervising binary itself, executed again through
-//! `/proc/self/exe` with [`GUARD_ARG`] as its first argument. The binary's
-//! `main` must therefore call [`enter_if_guard`] before anything else:
+//! The guard is the supervising binary itself: vigil executes it once per
+//! tree as the process spawner (`crate::spawner`, first argument
+//! [`crate::spawner::SPAWNER_ARG`]), which forks one guard per run. The
+//! binary's `main` must therefore call [`enter_if_guard`] before anything
+//! else:
 //!
 //! ```no_run
 //! fn main() {
-//!     vigil_tokio::guard::enter_if_guard(); // never returns in a guard
+//!     vigil_tokio::guard::enter_if_guard(); // never returns in a guard or spawner
 //!     // ... the program, which may start a vigil_tokio::Tree ...
 //! }
 //! ```
@@ -23,11 +25,17 @@
 //! `PR_SET_PDEATHSIG`, see the `process` module), and cannot be re-executed
 //! by mistake as a guard, which would run its `main` a second time.
 //!
-//! # The protocol
+//! # Two ways to start a guard, one guard
 //!
-//! For each run, vigil creates a Unix stream socket pair (both ends
-//! close-on-exec) and starts the guard with `posix_spawn` (no `pre_exec`, no
-//! uid/gid change, so the standard library takes its `posix_spawn` path):
+//! vigil's own path: the spawner forks the guard, gives it its control
+//! socket (a `SOCK_SEQPACKET` socket pair with the spawner) as fd 0 and the
+//! run's output as fds 1 and 2, closes everything else, makes it lead a new
+//! process group, and calls [`guard`] (`crate::spawner_process`). The
+//! spawner passes each line below on to vigil, tagged with the run
+//! (`crate::spawner_protocol`).
+//!
+//! The guard can also be executed on its own with [`GUARD_ARG`] (what vigil
+//! did for every run before the spawner; the tests of this protocol do it):
 //!
 //! | what | the guard gets |
 //! |---|---|
@@ -36,6 +44,8 @@
 //! | stdin | its end of the socket pair: the **control socket** |
 //! | stdout, stderr | the program's (pipes to vigil, log files, ...) |
 //! | process group | a new one, the guard its leader (`process_group(0)`) |
+//!
+//! # The protocol
 //!
 //! The guard refuses to run (exit [`EXIT_GUARD_FAILED`]) unless it leads
 //! its own process group and its stdin is a socket. It blocks every signal it
@@ -48,7 +58,7 @@
 //! library's `Command` keeps the spawning thread's signal mask, which would
 //! leave the program with the guard's signals blocked: that is why the guard
 //! calls `posix_spawnp` itself). Then it writes one line per event to the
-//! control socket, and vigil never writes:
+//! control socket, and nobody writes to it:
 //!
 //! | line | meaning | then the guard |
 //! |---|---|---|
@@ -59,9 +69,9 @@
 //!
 //! Meanwhile it waits, with `poll`, on a `signalfd` for SIGCHLD (it reaps
 //! every child: the program and the reparented orphans) and on the control
-//! socket. End of file on the control socket means vigil closed it (vigil
-//! died: the kernel closes every descriptor of a killed process) or shut
-//! down its sending side (vigil's Kill of the run).
+//! socket. End of file on the control socket means its other end was closed
+//! (vigil or the spawner died: the kernel closes every descriptor of a
+//! killed process) or its sending side shut down (vigil's Kill of the run).
 //!
 //! **Ending a run.** When the program ends, or at end of file, the guard
 //! SIGKILLs the program (if it still runs) and every other child, reaps
@@ -74,16 +84,16 @@
 //! (uninterruptible sleep). Before the program is spawned, a closed socket
 //! makes it SIGKILL its group (only itself then) and start nothing.
 //!
-//! On vigil's side (`process.rs` of this crate): `started` becomes the
-//! run's `Started` report to the driver; `exec-failed` a failed start
-//! with the same message as without the guard (``cannot start `prog`: No
-//! such file or directory (os error 2)``); `status` makes vigil SIGKILL what
-//! is left of the group (a safety net), reap the guard, and report the exit
+//! On vigil's side (`process.rs` and `spawner.rs` of this crate):
+//! `started` becomes the run's `Started` report to the driver;
+//! `exec-failed` a failed start with the same message as without the guard
+//! (``cannot start `prog`: No such file or directory (os error 2)``);
+//! `status` (passed on once the spawner has reaped the guard) the exit
 //! reason of the program's status, with the same table as a program run
 //! without the guard. A Stop is SIGTERM to the group (the guard has it
-//! blocked; the program gets it); a Kill shuts down vigil's sending side
-//! of the control socket (`Control::request_end`), and only a guard that
-//! does not answer within 5 s has its group SIGKILLed, itself included.
+//! blocked; the program gets it); a Kill makes the spawner shut down its
+//! sending side of the control socket, and only a guard that does not
+//! answer within 5 s has its group SIGKILLed by vigil, itself included.
 //!
 //! The guard never exits while the program or any descendant runs, so there
 //! is no moment when they are without either a live vigil or a live guard to

@@ -10,20 +10,23 @@
 //!
 //! # Under a process guard ([`Launch::Guarded`])
 //!
-//! vigil starts a guard ([`crate::guard`], the running binary executed again)
-//! as the leader of the new group, with `posix_spawn`; the guard spawns the
-//! program in its group and reports on a per-run control socket, and
-//! kills and reaps every descendant when that socket closes, that is when
-//! vigil dies (even by SIGKILL) or drops the run. `Started` is reported when the guard
-//! says the program runs; an exec failure becomes a failed start with the
-//! same message as below. When the program ends, the guard kills and reaps
-//! every other descendant, reports the program's wait status and exits;
-//! vigil SIGKILLs whatever is left of the group (a safety net), reaps the
-//! guard and only then reports the program's exit reason, so a run reported
-//! ended leaves no process and no zombie. A Kill asks the guard to end the
-//! run the same way (through the control socket); the group is SIGKILLed by
-//! vigil only if the guard does not answer within [`GUARD_END_GRACE`]. The
-//! group survives nothing: not the program's end, not vigil's death.
+//! The tree's process spawner ([`crate::spawner`], the running binary
+//! executed once per tree) forks a guard ([`crate::guard`]) as the leader of
+//! the new group; the guard spawns the program in its group, reports
+//! through the spawner, and kills and reaps every descendant when its
+//! control socket closes, that is when vigil or the spawner dies (even by
+//! SIGKILL) or vigil kills the run. vigil holds no descriptor and no `Child`
+//! for the guard: [`spawn_process`] writes the request, the spawner's task
+//! hands the replies to the run's task. `Started` is reported when the
+//! guard says the program runs; an exec failure becomes a failed start with
+//! the same message as below. When the program ends, the guard kills and
+//! reaps every other descendant and reports the program's wait status; the
+//! spawner reaps the guard and only then passes the status on, so a run
+//! reported ended leaves no process and no zombie. A Kill asks the guard to
+//! end the run the same way (through the spawner); the group is SIGKILLed
+//! by vigil only if the guard does not answer within [`GUARD_END_GRACE`],
+//! or if the spawner died. The group survives nothing: not the program's
+//! end, not vigil's death, not the spawner's.
 //!
 //! # Forked directly ([`Launch::Direct`], the fallback)
 //!

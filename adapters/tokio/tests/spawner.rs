@@ -168,7 +168,7 @@ async fn when_the_spawner_is_killed_its_runs_end_and_are_reported_and_the_next_s
             report,
             RunnerReport::Exited(ExitReason::Error("process spawner died".into()))
         );
-        ended.insert(r.node.index() as usize);
+        ended.insert(r.node.index());
     }
     assert_eq!(ended, BTreeSet::from([1, 2, 3]), "every run is reported once");
     assert_groups_die(&groups).await;
