@@ -379,3 +379,55 @@ async fn when_vigil_is_killed_no_process_of_any_run_survives() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+/// The spare guard the spawner forks ahead (`src/spawner_process.rs`):
+/// its pid, once there is one (a child of `spawner` outside any run's group).
+async fn spare_of(spawner: i32) -> i32 {
+    let deadline = tokio::time::Instant::now() + SAFETY_NET;
+    loop {
+        let spawner_group = processes()
+            .into_iter()
+            .find(|&(p, ..)| p == spawner)
+            .map(|(_, _, g, _)| g);
+        let spare = processes().into_iter().find(|&(pid, ppid, pgrp, state)| {
+            ppid == spawner && Some(pgrp) == spawner_group && pid != spawner && state != 'Z'
+        });
+        if let Some((pid, ..)) = spare {
+            return pid;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no spare guard");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_spare_guard_holds_only_its_socket_and_a_killed_spare_breaks_no_start() {
+    let (tx, mut rx) = driver_queue();
+    let handles = start_all(&quiet("sleep 1000"), 1, &tx, &mut rx).await;
+    let spawner = parent_of(handles[0].pid() as i32);
+    let spare = spare_of(spawner).await;
+    let fds = descriptors(spare);
+    let numbers: Vec<i32> = fds.iter().map(|(n, _)| *n).collect();
+    assert_eq!(numbers, [0, 1, 2], "spare {spare}: {fds:?}");
+    let spawner_fds: BTreeSet<String> = descriptors(spawner).into_iter().map(|(_, t)| t).collect();
+    assert!(
+        fds[0].1.starts_with("socket:") && !spawner_fds.contains(&fds[0].1),
+        "{fds:?}"
+    );
+
+    kill(Pid::from_raw(spare), Signal::SIGKILL).expect("kill -9 the spare");
+    for i in 2..=4 {
+        let script = format!("exit {i}");
+        spawn_process(&quiet(&script), Readiness::Immediate, run(i, 1), "w", tx.clone()).expect("spawned");
+        assert_eq!(next(&mut rx).await, (run(i, 1), RunnerReport::Started));
+        assert_eq!(
+            next(&mut rx).await,
+            (
+                run(i, 1),
+                RunnerReport::Exited(ExitReason::Error(format!("exit code {i}")))
+            )
+        );
+    }
+    handles[0].kill();
+    assert_eq!(next(&mut rx).await.1, RunnerReport::Exited(ExitReason::Killed));
+}
