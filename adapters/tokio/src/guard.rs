@@ -214,11 +214,6 @@ pub(crate) struct Failure {
 }
 
 impl Failure {
-    /// A failure of `what`, saying `error`.
-    pub(crate) fn new(what: &'static str, error: String) -> Failure {
-        Failure { what, error }
-    }
-
     /// The failure of the system call `what`, by its errno.
     pub(crate) fn sys(what: &'static str) -> impl FnOnce(Errno) -> Failure {
         move |errno| Failure {

@@ -108,11 +108,6 @@ struct Spawner<'a> {
     /// The spawner's environment at its start, the base of every run's.
     environment: Vec<(OsString, OsString)>,
     buffer: Vec<u8>,
-    /// A guard forked ahead, waiting for its request on its socket (its pid
-    /// and the spawner's end), so that no fork is on the way of a start.
-    spare: Option<(Pid, OwnedFd)>,
-    /// The last attempt at a spare failed: none until the next request.
-    spare_failed: bool,
 }
 
 type SetupError = (&'static str, Errno);
@@ -144,25 +139,13 @@ impl<'a> Spawner<'a> {
             nofile,
             environment: std::env::vars_os().collect(),
             buffer: vec![0; MAX_MESSAGE],
-            spare: None,
-            spare_failed: false,
         })
     }
 
     fn run(&mut self) -> ! {
         let mut events = [EpollEvent::empty(); 64];
         loop {
-            // Idle without a spare: fork one now, off the way of the next start.
-            let idle = if self.spare.is_none() && !self.spare_failed {
-                PollTimeout::ZERO
-            } else {
-                PollTimeout::NONE
-            };
-            let n = match self.epoll.wait(&mut events, idle) {
-                Ok(0) if idle == PollTimeout::ZERO => {
-                    self.fork_spare();
-                    continue;
-                }
+            let n = match self.epoll.wait(&mut events, PollTimeout::NONE) {
                 Ok(n) => n,
                 Err(Errno::EINTR) => continue,
                 Err(e) => fail("cannot wait for events", e),
@@ -189,7 +172,18 @@ impl<'a> Spawner<'a> {
                 MsgFlags::MSG_CMSG_CLOEXEC | MsgFlags::MSG_DONTWAIT,
             );
             let (len, fds) = match received {
-                Ok(msg) => (msg.bytes, received_fds(&msg)),
+                Ok(msg) => {
+                    let mut fds = Vec::new();
+                    for c in msg.cmsgs().into_iter().flatten() {
+                        if let ControlMessageOwned::ScmRights(raw) = c {
+                            // SAFETY: descriptors just received are this
+                            // process's and owned by nobody else.
+                            #[allow(unsafe_code)]
+                            fds.extend(raw.into_iter().map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }));
+                        }
+                    }
+                    (msg.bytes, fds)
+                }
                 Err(Errno::EAGAIN) => return,
                 Err(Errno::EINTR) => continue,
                 // vigil is gone (or its socket broken): so is everything.
@@ -199,7 +193,7 @@ impl<'a> Spawner<'a> {
                 std::process::exit(0);
             }
             match Request::decode(&self.buffer[..len]) {
-                Some(Request::Spawn(key, request)) => self.spawn(key, &request, fds, len),
+                Some(Request::Spawn(key, request)) => self.spawn(key, &request, fds),
                 Some(Request::Kill(key)) => self.kill(key),
                 None => {
                     let _ = writeln!(
@@ -219,11 +213,8 @@ impl<'a> Spawner<'a> {
         }
     }
 
-    /// Hand the request (the first `len` bytes of the buffer) to the spare
-    /// guard, or fork the guard of the run `key`; a failure is a `failed`
-    /// reply.
-    fn spawn(&mut self, key: u64, request: &SpawnRequest, fds: Vec<OwnedFd>, len: usize) {
-        self.spare_failed = false;
+    /// Fork the guard of the run `key`; a failure is a `failed` reply.
+    fn spawn(&mut self, key: u64, request: &SpawnRequest, fds: Vec<OwnedFd>) {
         if key < FIRST_KEY || self.guards.contains_key(&key) {
             self.reply(
                 key,
@@ -232,11 +223,7 @@ impl<'a> Spawner<'a> {
             );
             return;
         }
-        let guard = match self.hand_to_spare(len, &fds) {
-            Some(spare) => Ok(spare),
-            None => self.fork_guard(request, fds),
-        };
-        match guard {
+        match self.fork_guard(request, fds) {
             Ok((pid, socket)) => {
                 let slot = GuardSlot {
                     pid,
@@ -259,57 +246,11 @@ impl<'a> Spawner<'a> {
         }
     }
 
-    /// Send the request (the first `len` bytes of the buffer, with `fds`)
-    /// to the spare guard: the spare's pid and socket, now the run's guard.
-    /// `None` without a spare, or if it cannot take the request (it is
-    /// killed then, and reaped as any stray child).
-    fn hand_to_spare(&mut self, len: usize, fds: &[OwnedFd]) -> Option<(Pid, OwnedFd)> {
-        let (pid, socket) = self.spare.take()?;
-        let raw: Vec<RawFd> = fds.iter().map(AsRawFd::as_raw_fd).collect();
-        let rights = [socket::ControlMessage::ScmRights(&raw)];
-        let cmsgs: &[socket::ControlMessage<'_>] = if raw.is_empty() { &[] } else { &rights };
-        let iov = [IoSlice::new(&self.buffer[..len])];
-        match socket::sendmsg::<()>(socket.as_raw_fd(), &iov, cmsgs, MsgFlags::MSG_NOSIGNAL, None) {
-            Ok(_) => Some((pid, socket)),
-            Err(_) => {
-                let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
-                None
-            }
-        }
-    }
-
-    /// Fork a spare guard: it waits for one request on its socket, then is
-    /// the guard of that run (see [`spare_main`]).
-    fn fork_spare(&mut self) {
-        let pair = socket::socketpair(
-            socket::AddressFamily::Unix,
-            socket::SockType::SeqPacket,
-            None,
-            socket::SockFlag::SOCK_CLOEXEC,
-        );
-        let Ok((ours, theirs)) = pair else {
-            self.spare_failed = true;
-            return;
-        };
-        if set_nonblocking(ours.as_fd()).is_err() {
-            self.spare_failed = true;
-            return;
-        }
-        // SAFETY: as in `fork_guard`: this process is single-threaded.
-        #[allow(unsafe_code)]
-        let pid = unsafe { libc::fork() };
-        match pid {
-            -1 => self.spare_failed = true,
-            0 => spare_main(theirs.as_raw_fd(), &self.environment, self.nofile),
-            pid => self.spare = Some((Pid::from_raw(pid), ours)),
-        }
-    }
-
     /// Build the program, then fork its guard: the guard's pid and the
     /// spawner's end of its socket.
     fn fork_guard(&self, request: &SpawnRequest, fds: Vec<OwnedFd>) -> Result<(Pid, OwnedFd), String> {
         let setup = ChildSetup::new(request, fds, self.nofile)?;
-        let program = program(&self.environment, request)?;
+        let program = self.program(request)?;
         let (ours, theirs) = socket::socketpair(
             socket::AddressFamily::Unix,
             socket::SockType::SeqPacket,
@@ -328,6 +269,35 @@ impl<'a> Spawner<'a> {
             0 => setup.become_guard(theirs.as_raw_fd(), &program),
             pid => Ok((Pid::from_raw(pid), ours)),
         }
+    }
+
+    /// The program of `request`, with its environment: the spawner's, less
+    /// `env_remove`, plus `env`.
+    fn program(&self, request: &SpawnRequest) -> Result<Program, String> {
+        let cstring =
+            |bytes: Vec<u8>, what: &str| CString::new(bytes).map_err(|_| format!("{what} contains a NUL byte"));
+        let argv = request
+            .argv
+            .iter()
+            .map(|a| cstring(a.clone().into_bytes(), "an argument"))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut env: BTreeMap<OsString, OsString> = self.environment.iter().cloned().collect();
+        for key in &request.env_remove {
+            env.remove(std::ffi::OsStr::new(key));
+        }
+        for (key, value) in &request.env {
+            env.insert(key.into(), value.into());
+        }
+        let envp = env
+            .into_iter()
+            .map(|(k, v)| {
+                let mut kv = k.into_vec();
+                kv.push(b'=');
+                kv.extend_from_slice(&v.into_vec());
+                cstring(kv, "an environment variable")
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Program::from_parts(argv, envp).ok_or_else(|| "empty command".to_owned())
     }
 
     /// Read what the guard `key` wrote: `started` goes to vigil at once, its
@@ -384,9 +354,6 @@ impl<'a> Spawner<'a> {
                     continue;
                 }
                 return;
-            }
-            if self.spare.as_ref().is_some_and(|(spare, _)| spare.as_raw() == pid) {
-                self.spare = None; // killed while idle: another comes
             }
             if let Some(key) = self.by_pid.remove(&pid) {
                 if let Some(slot) = self.guards.get_mut(&key) {
@@ -450,83 +417,6 @@ impl<'a> Spawner<'a> {
             }
         }
     }
-}
-
-/// The program of `request`, with its environment: `environment` (the spawner's), less
-/// `env_remove`, plus `env`.
-fn program(environment: &[(OsString, OsString)], request: &SpawnRequest) -> Result<Program, String> {
-    let cstring = |bytes: Vec<u8>, what: &str| CString::new(bytes).map_err(|_| format!("{what} contains a NUL byte"));
-    let argv = request
-        .argv
-        .iter()
-        .map(|a| cstring(a.clone().into_bytes(), "an argument"))
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut env: BTreeMap<OsString, OsString> = environment.iter().cloned().collect();
-    for key in &request.env_remove {
-        env.remove(std::ffi::OsStr::new(key));
-    }
-    for (key, value) in &request.env {
-        env.insert(key.into(), value.into());
-    }
-    let envp = env
-        .into_iter()
-        .map(|(k, v)| {
-            let mut kv = k.into_vec();
-            kv.push(b'=');
-            kv.extend_from_slice(&v.into_vec());
-            cstring(kv, "an environment variable")
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    Program::from_parts(argv, envp).ok_or_else(|| "empty command".to_owned())
-}
-
-/// A spare guard (in the forked child): keep only its socket (as fd 0) and
-/// the spawner's stdout and stderr, wait for one request, and be the guard
-/// of its run. End of file first (the spawner or vigil is gone): exit.
-fn spare_main(control: RawFd, environment: &[(OsString, OsString)], nofile: (u64, u64)) -> ! {
-    // SAFETY: plain system calls on this process's descriptors; `control`
-    // is above 2 (0, 1 and 2 are the spawner's), so `dup2` moves it over
-    // the spawner's vigil socket, which a spare must not hold.
-    #[allow(unsafe_code)]
-    unsafe {
-        if libc::dup2(control, 0) < 0 {
-            libc::_exit(guard::EXIT_GUARD_FAILED);
-        }
-        close_from(3);
-    }
-    let _ = prctl::set_name(c"vigil-guard");
-    let mut buffer = vec![0u8; MAX_MESSAGE];
-    let (len, fds) = loop {
-        let mut cmsg = nix::cmsg_space!([RawFd; 2]);
-        let mut iov = [IoSliceMut::new(&mut buffer)];
-        match socket::recvmsg::<()>(0, &mut iov, Some(&mut cmsg), MsgFlags::MSG_CMSG_CLOEXEC) {
-            Ok(msg) if msg.bytes > 0 => break (msg.bytes, received_fds(&msg)),
-            Err(Errno::EINTR) => {}
-            Ok(_) | Err(_) => std::process::exit(0),
-        }
-    };
-    let give_up = |error: String| guard::give_up(&guard::Failure::new("cannot start the program", error));
-    let Some(Request::Spawn(_, request)) = Request::decode(&buffer[..len]) else {
-        give_up("the spawner sent something that is not a request".to_owned())
-    };
-    drop(buffer);
-    let setup = ChildSetup::new(&request, fds, nofile).unwrap_or_else(|e| give_up(e));
-    let program = program(environment, &request).unwrap_or_else(|e| give_up(e));
-    setup.become_guard(0, &program)
-}
-
-/// The descriptors that came with a message (`SCM_RIGHTS`), owned.
-fn received_fds(msg: &socket::RecvMsg<'_, '_, ()>) -> Vec<OwnedFd> {
-    let mut fds = Vec::new();
-    for c in msg.cmsgs().into_iter().flatten() {
-        if let ControlMessageOwned::ScmRights(raw) = c {
-            // SAFETY: descriptors just received are this process's and
-            // owned by nobody else.
-            #[allow(unsafe_code)]
-            fds.extend(raw.into_iter().map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }));
-        }
-    }
-    fds
 }
 
 fn set_nonblocking(fd: BorrowedFd<'_>) -> Result<(), Errno> {
