@@ -30,7 +30,7 @@
 //! vigil's own path: the spawner forks the guard, gives it its control
 //! socket (a `SOCK_SEQPACKET` socket pair with the spawner) as fd 0 and the
 //! run's output as fds 1 and 2, closes everything else, makes it lead a new
-//! process group, and calls [`guard`] (`crate::spawner_process`). The
+//! process group, and calls `guard` (`crate::spawner_process`). The
 //! spawner passes each line below on to vigil, tagged with the run
 //! (`crate::spawner_protocol`).
 //!

@@ -4,7 +4,7 @@
 //! exec of vigil's binary.
 //!
 //! The spawner is the running binary executed once, lazily at the tree's
-//! first process start, by [`start`] (`posix_spawn`: vigil never forks
+//! first process start, by `start` (`posix_spawn`: vigil never forks
 //! itself), with [`SPAWNER_ARG`] as its first argument, which
 //! [`crate::guard::enter_if_guard`] recognises (`crate::spawner_process` is
 //! its code). vigil and the spawner talk over one `SOCK_SEQPACKET` socket
@@ -12,10 +12,11 @@
 //! `crate::spawner_protocol`; a run's stdout and stderr descriptors travel
 //! with its request (`SCM_RIGHTS`) and are closed in vigil once sent.
 //!
-//! In vigil, ONE task per spawner ([`Connection`]'s) writes the requests and
-//! reads the replies, and hands each reply to its run through the run's
-//! [`RunLink`]; a run holds no descriptor of its own for its guard, and no
-//! `Child` (no pidfd): the spawner reaps the guards.
+//! In vigil, a start writes its request at once (`Spawner::spawn`; queued
+//! only while the socket is full), and ONE task per spawner reads the
+//! replies, writes what was queued, and hands each reply to its run through
+//! the run's `RunLink`; a run holds no descriptor of its own for its guard,
+//! and no `Child` (no pidfd): the spawner reaps the guards.
 //!
 //! **Death.** vigil dies (even by SIGKILL): the spawner reads end of file
 //! and exits at once; every guard reads end of file on its own socket and
