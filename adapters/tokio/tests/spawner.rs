@@ -379,3 +379,26 @@ async fn when_vigil_is_killed_no_process_of_any_run_survives() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+#[tokio::test]
+async fn a_request_too_large_for_the_spawner_is_a_failed_start_and_the_next_start_works() {
+    let (tx, mut rx) = driver_queue();
+    let huge = "x".repeat(200_000);
+    let spec = ProcessSpec::new(["echo", huge.as_str()]).output(OutputMode::Null);
+    spawn_process(&spec, Readiness::Immediate, run(1, 1), "w", tx.clone()).expect("the start is taken");
+    let (r, report) = next(&mut rx).await;
+    assert_eq!(r, run(1, 1));
+    let RunnerReport::StartFailed(reason) = report else {
+        panic!("{report:?}")
+    };
+    assert!(
+        reason.starts_with("cannot start `echo`: ") && reason.contains("exceed 131072 bytes"),
+        "{reason}"
+    );
+    spawn_process(&quiet("exit 0"), Readiness::Immediate, run(2, 1), "w", tx).expect("spawned");
+    assert_eq!(next(&mut rx).await, (run(2, 1), RunnerReport::Started));
+    assert_eq!(
+        next(&mut rx).await,
+        (run(2, 1), RunnerReport::Exited(ExitReason::Normal))
+    );
+}
