@@ -13,8 +13,9 @@
 //! resident memory (`fork` copies the page tables; `posix_spawn` does not);
 //! `--guard on|off|both` (default both), which vigil cases to run: with the
 //! process guard (this binary calls `vigil_tokio::guard::enter_if_guard()`,
-//! so it can be one; the guard is started with `posix_spawn` and spawns the
-//! child with `posix_spawnp`) and without it (`Tree::process_guard(false)`:
+//! so it can be one; the tree's process spawner, this binary started once
+//! with `posix_spawn`, forks the guard, which spawns the child with
+//! `posix_spawnp`) and without it (`Tree::process_guard(false)`:
 //! `fork` + `exec` with `PR_SET_PDEATHSIG`). The two positional arguments of
 //! earlier versions (samples, then ballast) are still accepted.
 //!
@@ -37,8 +38,9 @@
 //!   replacement exec'd (`Command::spawn` returns once the child has called
 //!   `execve`), without the exit detection and without the child's start-up
 //!   after exec. With the guard, `Started` comes when the guard reports the
-//!   program spawned: this also covers the guard's own exec and start-up
-//!   (the driver itself is only blocked for the guard's `posix_spawn`).
+//!   program spawned: this also covers the spawner's fork of the guard and
+//!   the passing of the request and the reply (the driver itself only
+//!   writes the request).
 //!
 //! The floors, on the same runtime flavor and with the same child:
 //!

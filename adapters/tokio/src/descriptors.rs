@@ -2,8 +2,8 @@
 //! that fails for lack of them says.
 //!
 //! Every process child costs vigil descriptors for as long as it runs (up to
-//! [`PER_CHILD`]: its pidfd, the guard's control socket, the two output
-//! pipes, the notify socket), and every control connection costs one. Both
+//! [`PER_CHILD`]: the two output pipes, the notify socket, and without the
+//! guard its pidfd), and every control connection costs one. Both
 //! come out of the same `RLIMIT_NOFILE`. So that control clients can never
 //! take the descriptors a restart needs, the control server admits only as
 //! many connections as the [`DescriptorBudget`] leaves: the soft limit,
@@ -18,12 +18,14 @@ use vigil_core::{Engine, NodeId};
 use crate::output::OutputMode;
 use crate::process::ProcessSpec;
 
-/// Descriptors a running process child holds in vigil, at most: the pidfd
-/// tokio waits on, vigil's end of the guard's control socket, the read ends
-/// of the stdout and stderr pipes (output forwarded to the log), and the
-/// notify socket (`readiness = "notify"`). Measured: 4 without notify, 5
-/// with it, 2 with `--output-dir`.
-pub const PER_CHILD: usize = 5;
+/// Descriptors a running process child holds in vigil, at most: the read
+/// ends of the stdout and stderr pipes (output forwarded to the log), the
+/// notify socket (`readiness = "notify"`), and, without the guard
+/// (`Tree::process_guard(false)`), the pidfd tokio waits on. With the guard
+/// (the tree's process spawner forks it, `src/spawner.rs`) vigil holds no
+/// descriptor for the guard: 2 per child in the default tracing mode, 0 with
+/// `--output-dir`, one more with notify. The spawner's socket is one per tree.
+pub const PER_CHILD: usize = 4;
 
 /// Descriptors kept for vigil itself whatever the tree: its standard
 /// streams, the runtime's epoll, event and signal descriptors, the
@@ -218,16 +220,17 @@ impl DescriptorBudget {
     }
 }
 
-/// Descriptors one run of `spec` holds in vigil: its pidfd, its guard's
-/// control socket (`guarded`), the two output pipes (output forwarded to the
-/// log) and its notify socket (`notify`: its readiness is `notify`).
+/// Descriptors one run of `spec` holds in vigil: its pidfd (not `guarded`:
+/// a guarded run's guard is the spawner's child), the two output pipes
+/// (output forwarded to the log) and its notify socket (`notify`: its
+/// readiness is `notify`).
 pub(crate) fn process_cost(spec: &ProcessSpec, guarded: bool, notify: bool) -> usize {
     let pipes = if matches!(spec.output, OutputMode::Tracing) {
         2
     } else {
         0
     };
-    1 + usize::from(guarded) + pipes + usize::from(notify)
+    usize::from(!guarded) + pipes + usize::from(notify)
 }
 
 /// The process workers of the tree the engine holds, and the descriptors
@@ -271,10 +274,12 @@ mod tests {
     #[test]
     fn a_childs_cost_is_what_vigil_holds_for_it() {
         let mut spec = ProcessSpec::new(["sleep", "1"]);
-        assert_eq!(process_cost(&spec, true, false), 4);
-        assert_eq!(process_cost(&spec, true, true), PER_CHILD);
-        spec.output = OutputMode::Null;
+        assert_eq!(process_cost(&spec, true, false), 2);
         assert_eq!(process_cost(&spec, true, true), 3);
+        assert_eq!(process_cost(&spec, false, true), PER_CHILD);
+        spec.output = OutputMode::Null;
+        assert_eq!(process_cost(&spec, true, false), 0);
+        assert_eq!(process_cost(&spec, true, true), 1);
         assert_eq!(process_cost(&spec, false, false), 1);
     }
 

@@ -179,6 +179,9 @@ struct Driver {
     /// Told when each run starts and ends (adapters/tokio/src/monitor/list.rs).
     monitors: MonitorSet,
     launch: Launch,
+    /// The tree's process spawner (guarded launches), started at the first
+    /// process start.
+    spawner: crate::spawner::Spawner,
     injected_panic: crate::driver_panic::InjectedPanic,
     /// What the trace's next `request` line carries after its `id` (the new
     /// spec, a `restart_all`'s mode: `vigil_trace::request_fields`), so that
@@ -247,6 +250,7 @@ pub(crate) fn spawn(mut spec: SupervisorSpec, payloads: &[Payload], opts: Option
         } else {
             Launch::Direct
         },
+        spawner: crate::spawner::Spawner::default(),
         injected_panic: crate::driver_panic::InjectedPanic::from_env(),
         request_fields: String::new(),
         recorded: 0,
@@ -1018,7 +1022,8 @@ impl Driver {
                 }
                 let readiness = self.engine.readiness(run.node).unwrap_or_default();
                 self.monitors.spawning(run, true, &path);
-                spawn_process(&p, readiness, run, &path, self.reports_tx.clone(), self.launch).map(RunHandle::Process)
+                let reports = self.reports_tx.clone();
+                spawn_process(&p, readiness, run, &path, reports, self.launch, &self.spawner).map(RunHandle::Process)
             }
             None => Err(format!("nothing to run for {path}")),
         };

@@ -1,16 +1,18 @@
 //! The process guard: one tiny process per run that kills the run's whole
 //! process group when vigil dies, even by SIGKILL, and lets vigil start
-//! processes with `posix_spawn` instead of `fork`.
+//! processes without forking itself.
 //!
 //! # Enabling it
 //!
-//! The guard is the supervising binary itself, executed again through
-//! `/proc/self/exe` with [`GUARD_ARG`] as its first argument. The binary's
-//! `main` must therefore call [`enter_if_guard`] before anything else:
+//! The guard is the supervising binary itself: vigil executes it once per
+//! tree as the process spawner (`crate::spawner`, first argument
+//! [`crate::spawner::SPAWNER_ARG`]), which forks one guard per run. The
+//! binary's `main` must therefore call [`enter_if_guard`] before anything
+//! else:
 //!
 //! ```no_run
 //! fn main() {
-//!     vigil_tokio::guard::enter_if_guard(); // never returns in a guard
+//!     vigil_tokio::guard::enter_if_guard(); // never returns in a guard or spawner
 //!     // ... the program, which may start a vigil_tokio::Tree ...
 //! }
 //! ```
@@ -23,11 +25,17 @@
 //! `PR_SET_PDEATHSIG`, see the `process` module), and cannot be re-executed
 //! by mistake as a guard, which would run its `main` a second time.
 //!
-//! # The protocol
+//! # Two ways to start a guard, one guard
 //!
-//! For each run, vigil creates a Unix stream socket pair (both ends
-//! close-on-exec) and starts the guard with `posix_spawn` (no `pre_exec`, no
-//! uid/gid change, so the standard library takes its `posix_spawn` path):
+//! vigil's own path: the spawner forks the guard, gives it its control
+//! socket (a `SOCK_SEQPACKET` socket pair with the spawner) as fd 0 and the
+//! run's output as fds 1 and 2, closes everything else, makes it lead a new
+//! process group, and calls `guard` (`crate::spawner_process`). The
+//! spawner passes each line below on to vigil, tagged with the run
+//! (`crate::spawner_protocol`).
+//!
+//! The guard can also be executed on its own with [`GUARD_ARG`] (what vigil
+//! did for every run before the spawner; the tests of this protocol do it):
 //!
 //! | what | the guard gets |
 //! |---|---|
@@ -36,6 +44,8 @@
 //! | stdin | its end of the socket pair: the **control socket** |
 //! | stdout, stderr | the program's (pipes to vigil, log files, ...) |
 //! | process group | a new one, the guard its leader (`process_group(0)`) |
+//!
+//! # The protocol
 //!
 //! The guard refuses to run (exit [`EXIT_GUARD_FAILED`]) unless it leads
 //! its own process group and its stdin is a socket. It blocks every signal it
@@ -48,7 +58,7 @@
 //! library's `Command` keeps the spawning thread's signal mask, which would
 //! leave the program with the guard's signals blocked: that is why the guard
 //! calls `posix_spawnp` itself). Then it writes one line per event to the
-//! control socket, and vigil never writes:
+//! control socket, and nobody writes to it:
 //!
 //! | line | meaning | then the guard |
 //! |---|---|---|
@@ -59,9 +69,9 @@
 //!
 //! Meanwhile it waits, with `poll`, on a `signalfd` for SIGCHLD (it reaps
 //! every child: the program and the reparented orphans) and on the control
-//! socket. End of file on the control socket means vigil closed it (vigil
-//! died: the kernel closes every descriptor of a killed process) or shut
-//! down its sending side (vigil's Kill of the run).
+//! socket. End of file on the control socket means its other end was closed
+//! (vigil or the spawner died: the kernel closes every descriptor of a
+//! killed process) or its sending side shut down (vigil's Kill of the run).
 //!
 //! **Ending a run.** When the program ends, or at end of file, the guard
 //! SIGKILLs the program (if it still runs) and every other child, reaps
@@ -74,16 +84,16 @@
 //! (uninterruptible sleep). Before the program is spawned, a closed socket
 //! makes it SIGKILL its group (only itself then) and start nothing.
 //!
-//! On vigil's side (`process.rs` of this crate): `started` becomes the
-//! run's `Started` report to the driver; `exec-failed` a failed start
-//! with the same message as without the guard (``cannot start `prog`: No
-//! such file or directory (os error 2)``); `status` makes vigil SIGKILL what
-//! is left of the group (a safety net), reap the guard, and report the exit
+//! On vigil's side (`process.rs` and `spawner.rs` of this crate):
+//! `started` becomes the run's `Started` report to the driver;
+//! `exec-failed` a failed start with the same message as without the guard
+//! (``cannot start `prog`: No such file or directory (os error 2)``);
+//! `status` (passed on once the spawner has reaped the guard) the exit
 //! reason of the program's status, with the same table as a program run
 //! without the guard. A Stop is SIGTERM to the group (the guard has it
-//! blocked; the program gets it); a Kill shuts down vigil's sending side
-//! of the control socket (`Control::request_end`), and only a guard that
-//! does not answer within 5 s has its group SIGKILLed, itself included.
+//! blocked; the program gets it); a Kill makes the spawner shut down its
+//! sending side of the control socket, and only a guard that does not
+//! answer within 5 s has its group SIGKILLed by vigil, itself included.
 //!
 //! The guard never exits while the program or any descendant runs, so there
 //! is no moment when they are without either a live vigil or a live guard to
@@ -138,8 +148,10 @@ static AVAILABLE: AtomicBool = AtomicBool::new(false);
 /// its argument and environment strings and runs no async runtime.
 pub fn enter_if_guard() {
     let mut args = std::env::args_os();
-    if args.nth(1).as_deref() == Some(OsStr::new(GUARD_ARG)) {
-        guard_main(args.collect());
+    match args.nth(1) {
+        Some(arg) if arg == OsStr::new(GUARD_ARG) => guard_main(args.collect()),
+        Some(arg) if arg == OsStr::new(crate::spawner::SPAWNER_ARG) => crate::spawner_process::spawner_main(),
+        _ => {}
     }
     AVAILABLE.store(true, Ordering::Relaxed);
 }
@@ -196,13 +208,14 @@ impl fmt::Display for Line {
 // The guard process.
 
 /// Why the guard failed: a system call and its error.
-struct Failure {
+pub(crate) struct Failure {
     what: &'static str,
     error: String,
 }
 
 impl Failure {
-    fn sys(what: &'static str) -> impl FnOnce(Errno) -> Failure {
+    /// The failure of the system call `what`, by its errno.
+    pub(crate) fn sys(what: &'static str) -> impl FnOnce(Errno) -> Failure {
         move |errno| Failure {
             what,
             error: errno.desc().to_owned(),
@@ -223,12 +236,20 @@ fn guard_main(args: Vec<OsString>) -> ! {
     if let Err(e) = SigSet::all().thread_set_mask() {
         give_up(&Failure::sys("cannot block signals")(e));
     }
-    // Cosmetic (`ps`, `top`): without it the guard shows as `exe`.
-    let _ = prctl::set_name(c"vigil-guard");
     let program = match Program::new(&args) {
         Ok(p) => p,
         Err(e) => give_up(&e),
     };
+    guard(&program)
+}
+
+/// Be the guard of `program`, with the control socket as stdin: the part
+/// common to a guard executed by vigil ([`GUARD_ARG`]) and one forked by
+/// the process spawner (`crate::spawner_process`), whose signals are
+/// blocked already.
+pub(crate) fn guard(program: &Program) -> ! {
+    // Cosmetic (`ps`, `top`): without it the guard shows as `exe`.
+    let _ = prctl::set_name(c"vigil-guard");
     let control = std::io::stdin();
     let control = control.as_fd();
     if let Err(e) = prepare(control) {
@@ -331,7 +352,7 @@ fn end_descendants(sigchld: &SignalFd, program: Option<Pid>) -> Option<i32> {
 
 /// The children of this process (`/proc/*/stat` whose parent is this
 /// process), with their state letter.
-fn children() -> Vec<(Pid, char)> {
+pub(crate) fn children() -> Vec<(Pid, char)> {
     let me = nix::unistd::getpid().as_raw();
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return Vec::new();
@@ -349,12 +370,18 @@ fn children() -> Vec<(Pid, char)> {
 }
 
 /// The program to spawn: its name and the argv and envp strings.
-struct Program {
+pub(crate) struct Program {
     argv: Vec<CString>,
     envp: Vec<CString>,
 }
 
 impl Program {
+    /// The program of `argv` (the program, then its arguments; not empty)
+    /// with the environment `envp` (`KEY=value` strings).
+    pub(crate) fn from_parts(argv: Vec<CString>, envp: Vec<CString>) -> Option<Program> {
+        (!argv.is_empty()).then_some(Program { argv, envp })
+    }
+
     fn new(args: &[OsString]) -> Result<Program, Failure> {
         let invalid = |what: &'static str| Failure {
             what,
@@ -604,80 +631,9 @@ fn kill_group() -> ! {
 /// The guard failed before the program was spawned: say so (on stderr and
 /// to vigil), then exit. (Once the program runs, a failure ends the run
 /// instead, see `end_run`: the program must not run unguarded.)
-fn give_up(failure: &Failure) -> ! {
+pub(crate) fn give_up(failure: &Failure) -> ! {
     let _ = writeln!(std::io::stderr(), "{GUARD_NAME}: {failure}");
     let control = std::io::stdin();
     let _ = send(control.as_fd(), &Line::Failed(failure.to_string()));
     std::process::exit(EXIT_GUARD_FAILED)
-}
-
-// ---------------------------------------------------------------------------
-// vigil's side.
-
-/// vigil's end of a run's control socket: the lines its guard writes.
-pub(crate) struct Control {
-    lines: tokio::io::Lines<tokio::io::BufReader<tokio::net::UnixStream>>,
-}
-
-impl Control {
-    /// The next protocol line; `None` at end of file (the guard is gone) or
-    /// on a read error. A line that is not part of the protocol is logged
-    /// and skipped.
-    pub(crate) async fn next(&mut self) -> Option<Line> {
-        loop {
-            let text = match self.lines.next_line().await {
-                Ok(Some(text)) => text,
-                Ok(None) => return None,
-                Err(e) => {
-                    tracing::debug!(target: "vigil::process", error = %e, "reading the guard's control socket failed");
-                    return None;
-                }
-            };
-            match Line::parse(&text) {
-                Some(line) => return Some(line),
-                None => tracing::warn!(target: "vigil::process", line = %text, "unexpected line from a process guard"),
-            }
-        }
-    }
-}
-
-impl Control {
-    /// vigil's Kill of a guarded run: shut down vigil's sending side of the
-    /// control socket, which the guard reads as end of file, as if vigil had
-    /// died; the guard then SIGKILLs the program and every other
-    /// descendant, reaps them, reports the program's status (`killed`) and
-    /// exits. vigil itself never SIGKILLs a guard that still answers, so no
-    /// process of the run becomes a zombie left to init. The lines the
-    /// guard writes can still be read. Costs no descriptor.
-    pub(crate) async fn request_end(&mut self) {
-        use tokio::io::AsyncWriteExt as _;
-        if let Err(e) = self.lines.get_mut().get_mut().shutdown().await {
-            // The guard is gone already: its end is read anyway.
-            tracing::debug!(target: "vigil::process", error = %e, "cannot shut down a guard's control socket");
-        }
-    }
-}
-
-/// A command that starts a guard running `program` with `args`, and vigil's
-/// end of its control socket (already the guard's stdin). The caller adds
-/// the environment, working directory, stdout/stderr and process group,
-/// exactly as for the program itself. Must be called within a tokio runtime.
-pub(crate) fn command(program: &str, args: &[String]) -> std::io::Result<(tokio::process::Command, Control)> {
-    // Both ends close-on-exec (`SOCK_CLOEXEC`): no other child inherits
-    // them; the guard's end becomes its fd 0, which exec keeps open.
-    let (ours, theirs) = std::os::unix::net::UnixStream::pair()?;
-    ours.set_nonblocking(true)?;
-    let ours = tokio::net::UnixStream::from_std(ours)?;
-    let mut command = tokio::process::Command::new(GUARD_EXE);
-    command
-        .arg0(GUARD_NAME)
-        .arg(GUARD_ARG)
-        .arg(program)
-        .args(args)
-        .stdin(std::process::Stdio::from(std::os::fd::OwnedFd::from(theirs)));
-    // MEMORY (issue 16): the guard writes a few short lines per run; a
-    // 128-byte buffer reads them (a longer line takes more reads) where the
-    // default 8 KiB one was most of what an idle guarded child cost vigil.
-    let lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::with_capacity(128, ours));
-    Ok((command, Control { lines }))
 }

@@ -94,6 +94,9 @@ mod notify;
 mod output;
 mod process;
 pub mod recent_output;
+pub mod spawner;
+mod spawner_process;
+mod spawner_protocol;
 
 pub use blocking::{BlockingContext, BlockingOptions};
 pub use builder::{BuildError, Children, ProcessTreeOptions, Tree};

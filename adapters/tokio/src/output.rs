@@ -64,13 +64,20 @@ pub(crate) fn child_stdio(mode: &OutputMode, path: &str) -> io::Result<(Stdio, S
         OutputMode::Inherit => (Stdio::inherit(), Stdio::inherit()),
         OutputMode::Null => (Stdio::null(), Stdio::null()),
         OutputMode::Files { dir } => {
-            fs::create_dir_all(dir)?;
-            let stem = log_file_stem(path);
-            let out = open_log(&dir.join(format!("{stem}.out.log")))?;
-            let err = open_log(&dir.join(format!("{stem}.err.log")))?;
+            let (out, err) = log_files(dir, path)?;
             (Stdio::from(out), Stdio::from(err))
         }
     })
+}
+
+/// The two log files (stdout's, stderr's) of the worker at `path` in `dir`
+/// ([`OutputMode::Files`]), opened for appending; `dir` is created if missing.
+pub(crate) fn log_files(dir: &Path, path: &str) -> io::Result<(fs::File, fs::File)> {
+    fs::create_dir_all(dir)?;
+    let stem = log_file_stem(path);
+    let out = open_log(&dir.join(format!("{stem}.out.log")))?;
+    let err = open_log(&dir.join(format!("{stem}.err.log")))?;
+    Ok((out, err))
 }
 
 fn open_log(file: &Path) -> io::Result<fs::File> {
@@ -94,8 +101,18 @@ pub(crate) fn log_file_stem(path: &str) -> String {
 /// descendants) is gone. An idle stream costs its pipe's registration and
 /// nothing else: no buffer is held between reads (see [`forward_lines`]).
 pub(crate) fn forward(child: &mut Child, path: &Arc<str>, generation: u64) {
-    let stdout = child.stdout.take().map(|s| Lines::new(s, Stream::Stdout));
-    let stderr = child.stderr.take().map(|s| Lines::new(s, Stream::Stderr));
+    forward_streams(child.stdout.take(), child.stderr.take(), path, generation);
+}
+
+/// Start forwarding `stdout` and `stderr` (the read ends of a child's output
+/// pipes, where it has them) as [`forward`] does: one task for both.
+pub(crate) fn forward_streams<O, E>(stdout: Option<O>, stderr: Option<E>, path: &Arc<str>, generation: u64)
+where
+    O: AsyncRead + Unpin + Send + 'static,
+    E: AsyncRead + Unpin + Send + 'static,
+{
+    let stdout = stdout.map(|s| Lines::new(s, Stream::Stdout));
+    let stderr = stderr.map(|s| Lines::new(s, Stream::Stderr));
     if stdout.is_none() && stderr.is_none() {
         return;
     }

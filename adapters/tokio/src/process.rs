@@ -10,20 +10,23 @@
 //!
 //! # Under a process guard ([`Launch::Guarded`])
 //!
-//! vigil starts a guard ([`crate::guard`], the running binary executed again)
-//! as the leader of the new group, with `posix_spawn`; the guard spawns the
-//! program in its group and reports on a per-run control socket, and
-//! kills and reaps every descendant when that socket closes, that is when
-//! vigil dies (even by SIGKILL) or drops the run. `Started` is reported when the guard
-//! says the program runs; an exec failure becomes a failed start with the
-//! same message as below. When the program ends, the guard kills and reaps
-//! every other descendant, reports the program's wait status and exits;
-//! vigil SIGKILLs whatever is left of the group (a safety net), reaps the
-//! guard and only then reports the program's exit reason, so a run reported
-//! ended leaves no process and no zombie. A Kill asks the guard to end the
-//! run the same way (through the control socket); the group is SIGKILLed by
-//! vigil only if the guard does not answer within [`GUARD_END_GRACE`]. The
-//! group survives nothing: not the program's end, not vigil's death.
+//! The tree's process spawner ([`crate::spawner`], the running binary
+//! executed once per tree) forks a guard ([`crate::guard`]) as the leader of
+//! the new group; the guard spawns the program in its group, reports
+//! through the spawner, and kills and reaps every descendant when its
+//! control socket closes, that is when vigil or the spawner dies (even by
+//! SIGKILL) or vigil kills the run. vigil holds no descriptor and no `Child`
+//! for the guard: [`spawn_process`] writes the request, the spawner's task
+//! hands the replies to the run's task. `Started` is reported when the
+//! guard says the program runs; an exec failure becomes a failed start with
+//! the same message as below. When the program ends, the guard kills and
+//! reaps every other descendant and reports the program's wait status; the
+//! spawner reaps the guard and only then passes the status on, so a run
+//! reported ended leaves no process and no zombie. A Kill asks the guard to
+//! end the run the same way (through the spawner); the group is SIGKILLed
+//! by vigil only if the guard does not answer within [`GUARD_END_GRACE`],
+//! or if the spawner died. The group survives nothing: not the program's
+//! end, not vigil's death, not the spawner's.
 //!
 //! # Forked directly ([`Launch::Direct`], the fallback)
 //!
@@ -56,21 +59,27 @@
 //! set-user-ID, set-group-ID or file-capability program.
 
 use std::collections::BTreeMap;
+use std::os::fd::OwnedFd;
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use nix::errno::Errno;
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
+use tokio::net::unix::pipe;
 use tokio::process::{Child, Command};
+use tokio::sync::oneshot;
 use vigil_core::{ExitReason, Readiness, RunId};
 
-use crate::guard::{self, Control, Line};
+use crate::guard;
 use crate::notify::NotifySocket;
 use crate::output::{self, OutputMode};
 use crate::report::{ReportSender, RunnerReport};
+use crate::spawner::{self, RunLink, Spawner};
+use crate::spawner_protocol::{Reply, SpawnRequest, Stream};
 
 /// How to run an OS process child: one run is one process group, stopped
 /// with SIGTERM and killed with SIGKILL, and it dies with vigil.
@@ -170,15 +179,15 @@ impl ProcessSpec {
 /// the same run.
 #[derive(Clone, Debug)]
 pub(crate) struct ProcessHandle {
-    pid: u32,
     group: Arc<ProcessGroup>,
     notify: Option<Arc<NotifySocket>>,
 }
 
 impl ProcessHandle {
-    /// The process id of the group leader (also the process group id).
+    /// The process id of the group leader (also the process group id); 0
+    /// while a guarded run has not started yet.
     pub(crate) fn pid(&self) -> u32 {
-        self.pid
+        self.group.pgid.load(Ordering::Acquire) as u32
     }
 
     /// Ask the run to stop: SIGTERM to every process of its group. Harmless
@@ -190,8 +199,8 @@ impl ProcessHandle {
     }
 
     /// Kill the run. Without a guard: SIGKILL to every process of its group.
-    /// With one: the run's task asks the guard to end the run
-    /// ([`guard::Control::request_end`]), and SIGKILLs the group only if
+    /// With one: the run's task asks the spawner to end the run
+    /// ([`RunLink::kill`]), and SIGKILLs the group only if
     /// the guard has not reported the end within [`GUARD_END_GRACE`].
     /// Harmless (and does nothing) once the run has exited; may be repeated.
     pub(crate) fn kill(&self) {
@@ -226,7 +235,9 @@ pub(crate) const GUARD_END_GRACE: std::time::Duration = std::time::Duration::fro
 /// reused by an unrelated group.
 #[derive(Debug)]
 struct ProcessGroup {
-    pgid: Pid,
+    /// The group's id; 0 while a guarded run's guard has not said it runs
+    /// (nothing is signalled then).
+    pgid: AtomicI32,
     finished: Mutex<bool>,
     path: Arc<str>,
     generation: u64,
@@ -237,6 +248,23 @@ struct ProcessGroup {
 }
 
 impl ProcessGroup {
+    fn new(pgid: i32, path: &Arc<str>, generation: u64, guarded: bool) -> Arc<ProcessGroup> {
+        Arc::new(ProcessGroup {
+            pgid: AtomicI32::new(pgid),
+            finished: Mutex::new(false),
+            path: Arc::clone(path),
+            generation,
+            guarded,
+            end_asked: tokio_util::sync::CancellationToken::new(),
+        })
+    }
+
+    /// The group is gone (its guard killed and reaped every member): forget
+    /// its id without signalling it.
+    fn forget(&self) {
+        *self.finished.lock().unwrap_or_else(PoisonError::into_inner) = true;
+    }
+
     fn signal(&self, signal: Signal) {
         let finished = self.finished.lock().unwrap_or_else(PoisonError::into_inner);
         if !*finished {
@@ -254,11 +282,16 @@ impl ProcessGroup {
     }
 
     fn send(&self, signal: Signal) {
-        match killpg(self.pgid, signal) {
+        let pgid = self.pgid.load(Ordering::Acquire);
+        if pgid <= 0 {
+            // Not known yet (`killpg(0)` would signal vigil's own group).
+            return;
+        }
+        match killpg(Pid::from_raw(pgid), signal) {
             // ESRCH: nobody is left in the group.
             Ok(()) | Err(Errno::ESRCH) => {}
             Err(e) => tracing::warn!(target: "vigil::process", path = &*self.path, generation = self.generation,
-                pgid = self.pgid.as_raw(), signal = signal.as_str(), error = %e,
+                pgid, signal = signal.as_str(), error = %e,
                 "cannot signal the process group"),
         }
     }
@@ -276,9 +309,9 @@ impl Drop for FinishOnDrop {
 
 /// Start one run of `spec` in a new process group, for the worker at `path`
 /// whose readiness is `readiness` (`Notify`: the run speaks sd_notify), as
-/// `launch` says. Must be called from a task of a tokio runtime; with
-/// [`Launch::Direct`], on a thread that lives as long as the runtime (see the
-/// module docs).
+/// `launch` says (with [`Launch::Guarded`], through the tree's `spawner`).
+/// Must be called from a task of a tokio runtime; with [`Launch::Direct`],
+/// on a thread that lives as long as the runtime (see the module docs).
 ///
 /// On success a task sends [`RunnerReport::Started`] (at once with
 /// [`Launch::Direct`], once the guard has spawned the program with
@@ -286,8 +319,9 @@ impl Drop for FinishOnDrop {
 /// [`RunnerReport::Status`] (with `Readiness::Notify`) and finally exactly one
 /// [`RunnerReport::Exited`], after the program exited and the rest of its group was
 /// SIGKILLed. With [`Launch::Guarded`], a program that cannot be spawned gets
-/// a [`RunnerReport::StartFailed`] instead of `Started`, and nothing after it; a
-/// guard killed before it spawned the program gets only `Exited`.
+/// a [`RunnerReport::StartFailed`] instead of `Started`, and nothing after it
+/// (so does a run whose spawner died before it started); a guard killed
+/// before it spawned the program gets only `Exited`.
 ///
 /// | how the program ended | reason |
 /// |---|---|
@@ -296,10 +330,12 @@ impl Drop for FinishOnDrop {
 /// | SIGKILL | `Killed` |
 /// | SIGTERM | `Shutdown("")` (it was asked to stop) |
 /// | any other signal | `Error("signal SIGSEGV")` etc. |
+/// | its spawner died (guarded) | `Error("process spawner died")` |
 ///
-/// On failure (empty command, missing program without the guard, a guard
-/// that cannot be started, log files or notify socket that cannot be
-/// created) nothing was started and no report was sent; the error says why.
+/// On failure (empty command, missing program without the guard, a spawner
+/// that cannot be started, log files, output pipes or notify socket that
+/// cannot be created) nothing was started and no report was sent; the
+/// error says why.
 pub(crate) fn spawn_process(
     spec: &ProcessSpec,
     readiness: Readiness,
@@ -307,98 +343,171 @@ pub(crate) fn spawn_process(
     path: &str,
     reports: ReportSender,
     launch: Launch,
+    spawner: &Spawner,
 ) -> Result<ProcessHandle, String> {
     let Some((program, args)) = spec.command.split_first() else {
         return Err("empty command".to_owned());
     };
-    let (mut command, control) = command(spec, program, args, run, path, launch)?;
+    match launch {
+        Launch::Direct => spawn_direct(spec, readiness, run, path, reports, (program, args)),
+        Launch::Guarded => spawn_guarded(spec, readiness, run, path, reports, spawner),
+    }
+}
+
+/// [`spawn_process`] with [`Launch::Direct`].
+fn spawn_direct(
+    spec: &ProcessSpec,
+    readiness: Readiness,
+    run: RunId,
+    path: &str,
+    reports: ReportSender,
+    (program, args): (&String, &[String]),
+) -> Result<ProcessHandle, String> {
+    let mut command = command(spec, program, args, run, path)?;
     let notify = match readiness {
-        Readiness::Notify => Some(notify_socket(run, path, &reports, &mut command)?),
+        Readiness::Notify => {
+            let socket = notify_socket(run, path, &reports)?;
+            command.env("NOTIFY_SOCKET", socket.path());
+            Some(socket)
+        }
         Readiness::Immediate => None,
     };
-    if control.is_none() {
-        die_with_parent(&mut command);
-    }
-
-    let mut child = command.spawn().map_err(|e| {
-        let m = match launch {
-            Launch::Direct => format!("cannot start `{program}`: {e}"),
-            Launch::Guarded => format!(
-                "cannot start `{program}`: cannot start its guard `{}`: {e}",
-                guard::GUARD_EXE
-            ),
-        };
-        // Direct: an error of the forked child is one of vigil's descriptor
-        // table too (the child is a copy of it until exec).
-        spawn_failure(path, &e, m)
-    })?;
+    die_with_parent(&mut command);
+    // An error of the forked child is one of vigil's descriptor table too
+    // (the child is a copy of it until exec).
+    let mut child = command
+        .spawn()
+        .map_err(|e| spawn_failure(path, &e, format!("cannot start `{program}`: {e}")))?;
     // `id` is `None` only once the child has been waited for, which nothing
     // has done yet.
     let pid = child.id().expect("a child that was never waited for has a pid");
     let path: Arc<str> = Arc::from(path);
-    let group = Arc::new(ProcessGroup {
-        // The leader's pid is its group's id (`process_group(0)`).
-        pgid: Pid::from_raw(pid as i32),
-        finished: Mutex::new(false),
-        path: Arc::clone(&path),
-        generation: run.generation,
-        guarded: control.is_some(),
-        end_asked: tokio_util::sync::CancellationToken::new(),
-    });
+    // The leader's pid is its group's id (`process_group(0)`).
+    let group = ProcessGroup::new(pid as i32, &path, run.generation, false);
     output::forward(&mut child, &path, run.generation);
-    if control.is_none() {
-        tracing::debug!(target: "vigil::process", path = &*path, generation = run.generation, pid,
-            "process started");
-        let _ = reports.send((run, RunnerReport::Started));
-    }
-
-    let finish = FinishOnDrop(Arc::clone(&group));
-    let program = program.clone();
+    tracing::debug!(target: "vigil::process", path = &*path, generation = run.generation, pid, "process started");
+    let _ = reports.send((run, RunnerReport::Started));
     let handle = ProcessHandle {
-        pid,
-        group,
+        group: Arc::clone(&group),
         notify: notify.clone(),
     };
-    tokio::spawn(watch_run(Watch {
-        child,
-        control,
+    tokio::spawn(watch_direct(child, notify, FinishOnDrop(group), run, reports));
+    Ok(handle)
+}
+
+/// [`spawn_process`] with [`Launch::Guarded`]: the request to the tree's
+/// spawner, and the task that waits for its replies.
+fn spawn_guarded(
+    spec: &ProcessSpec,
+    readiness: Readiness,
+    run: RunId,
+    path: &str,
+    reports: ReportSender,
+    spawner: &Spawner,
+) -> Result<ProcessHandle, String> {
+    let program = spec.command[0].clone();
+    let mut request = SpawnRequest {
+        argv: spec.command.clone(),
+        env_remove: vec!["NOTIFY_SOCKET".to_owned()],
+        cwd: spec.cwd.clone(),
+        ..SpawnRequest::default()
+    };
+    request.env.extend(spec.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+    request.env.push(("VIGIL_PATH".to_owned(), path.to_owned()));
+    request
+        .env
+        .push(("VIGIL_GENERATION".to_owned(), run.generation.to_string()));
+    let notify = match readiness {
+        Readiness::Notify => {
+            let socket = notify_socket(run, path, &reports)?;
+            let socket_path = socket.path().to_string_lossy().into_owned();
+            request.env.push(("NOTIFY_SOCKET".to_owned(), socket_path));
+            Some(socket)
+        }
+        Readiness::Immediate => None,
+    };
+    let (fds, pipes) = output_streams(&spec.output, path, &mut request)?;
+    let link = spawner.spawn(request, fds).map_err(|e| {
+        let m = format!(
+            "cannot start `{program}`: cannot start the process spawner `{}`: {e}",
+            guard::GUARD_EXE
+        );
+        spawn_failure(path, &e, m)
+    })?;
+    let path: Arc<str> = Arc::from(path);
+    if let Some((stdout, stderr)) = pipes {
+        output::forward_streams(Some(stdout), Some(stderr), &path, run.generation);
+    }
+    // The group is known once the guard runs (`started`).
+    let group = ProcessGroup::new(0, &path, run.generation, true);
+    let handle = ProcessHandle {
+        group: Arc::clone(&group),
+        notify: notify.clone(),
+    };
+    tokio::spawn(watch_guarded(GuardedRun {
+        link,
         notify,
-        finish,
+        finish: FinishOnDrop(group),
         run,
-        path,
         program,
-        pid,
         reports,
     }));
     Ok(handle)
 }
 
-/// The command that starts one run of `spec` (`program` and its `args`) as
-/// `launch` says: its environment, working directory and output, in a new
-/// process group; and, under a guard, the guard's control socket.
-fn command(
-    spec: &ProcessSpec,
-    program: &str,
-    args: &[String],
-    run: RunId,
+/// The read ends of a run's output pipes ([`OutputMode::Tracing`]).
+type Pipes = (pipe::Receiver, pipe::Receiver);
+
+/// Set the output streams of `request` for `mode`: the descriptors to pass
+/// with it (closed in vigil once sent), and the read ends of the pipes
+/// vigil forwards to `tracing`.
+fn output_streams(
+    mode: &OutputMode,
     path: &str,
-    launch: Launch,
-) -> Result<(Command, Option<Control>), String> {
-    let (mut command, control) = match launch {
-        Launch::Direct => {
-            let mut command = Command::new(program);
-            command.args(args).stdin(Stdio::null());
-            (command, None)
+    request: &mut SpawnRequest,
+) -> Result<(Vec<OwnedFd>, Option<Pipes>), String> {
+    let request_program = request.argv.first().cloned().unwrap_or_default();
+    let (stream, fds, pipes) = match mode {
+        OutputMode::Inherit => (Stream::Inherit, Vec::new(), None),
+        OutputMode::Null => (Stream::Null, Vec::new(), None),
+        OutputMode::Files { dir } => {
+            let (out, err) = output::log_files(dir, path)
+                .map_err(|e| spawn_failure(path, &e, format!("cannot open the output files of `{path}`: {e}")))?;
+            (Stream::Passed, vec![OwnedFd::from(out), OwnedFd::from(err)], None)
         }
-        Launch::Guarded => {
-            let (command, control) = guard::command(program, args).map_err(|e| {
-                let m = format!("cannot start `{program}`: cannot create its guard's control socket: {e}");
-                spawn_failure(path, &e, m)
-            })?;
-            (command, Some(control))
+        OutputMode::Tracing => {
+            let failed = |e: std::io::Error| {
+                spawn_failure(
+                    path,
+                    &e,
+                    format!(
+                        "cannot start `{}`: cannot create its output pipes: {e}",
+                        request_program
+                    ),
+                )
+            };
+            let pipe = || nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| failed(e.into()));
+            let ((out_r, out_w), (err_r, err_w)) = (pipe()?, pipe()?);
+            let readers = (
+                pipe::Receiver::from_owned_fd(out_r).map_err(failed)?,
+                pipe::Receiver::from_owned_fd(err_r).map_err(failed)?,
+            );
+            (Stream::Passed, vec![out_w, err_w], Some(readers))
         }
     };
+    request.stdout = stream;
+    request.stderr = stream;
+    Ok((fds, pipes))
+}
+
+/// The command that starts one run of `spec` (`program` and its `args`)
+/// directly: its environment, working directory and output, in a new
+/// process group.
+fn command(spec: &ProcessSpec, program: &str, args: &[String], run: RunId, path: &str) -> Result<Command, String> {
+    let mut command = Command::new(program);
     command
+        .args(args)
+        .stdin(Stdio::null())
         .env_remove("NOTIFY_SOCKET")
         .envs(&spec.env)
         .env("VIGIL_PATH", path)
@@ -411,90 +520,39 @@ fn command(
     let (stdout, stderr) = output::child_stdio(&spec.output, path)
         .map_err(|e| spawn_failure(path, &e, format!("cannot open the output files of `{path}`: {e}")))?;
     command.stdout(stdout).stderr(stderr);
-    Ok((command, control))
+    Ok(command)
 }
 
-/// The run's notify socket, its path given to `command`.
-fn notify_socket(
-    run: RunId,
-    path: &str,
-    reports: &ReportSender,
-    command: &mut Command,
-) -> Result<Arc<NotifySocket>, String> {
+/// The run's notify socket.
+fn notify_socket(run: RunId, path: &str, reports: &ReportSender) -> Result<Arc<NotifySocket>, String> {
     let socket = NotifySocket::bind(run, Arc::from(path), reports.clone())
         .map_err(|e| spawn_failure(path, &e, format!("cannot create the notify socket: {e}")))?;
-    command.env("NOTIFY_SOCKET", socket.path());
     Ok(Arc::new(socket))
 }
 
-/// What the task watching one run owns.
-struct Watch {
-    child: Child,
-    control: Option<Control>,
+/// The task behind one direct run: serve the notify socket, wait for the
+/// leader's end, kill the rest of its group, and report exactly one exit.
+async fn watch_direct(
+    mut child: Child,
     notify: Option<Arc<NotifySocket>>,
     finish: FinishOnDrop,
     run: RunId,
-    path: Arc<str>,
-    program: String,
-    pid: u32,
     reports: ReportSender,
-}
-
-/// The task behind one run: report the start (under a guard, once the guard
-/// says so), serve the notify socket, wait for the end, and report exactly
-/// one exit once nothing of the run is left (see [`spawn_process`]).
-async fn watch_run(w: Watch) {
-    let Watch {
-        mut child,
-        mut control,
-        notify,
-        finish,
-        run,
-        path,
-        program,
-        pid,
-        reports,
-    } = w;
+) {
     let group = &finish.0;
-    if let Some(control) = &mut control {
-        // Started (or not) once the guard says so: nothing else, notify
-        // datagrams included, may be reported before.
-        if let Err(report) = guarded_start(control, &mut child, group, &program).await {
-            tracing::debug!(target: "vigil::process", path = &*path, generation = run.generation, pid,
-                report = ?report, "the guard did not start the process");
-            let _ = reports.send((run, report));
-            return;
-        }
-        tracing::debug!(target: "vigil::process", path = &*path, generation = run.generation, guard = pid,
-            "process started under its guard");
-        let _ = reports.send((run, RunnerReport::Started));
-    }
     let ended = async {
-        match &mut control {
-            Some(control) => guarded_end(control, &mut child, group).await,
-            None => {
-                let status = child.wait().await;
-                // The leader is reaped: kill the rest of its group at
-                // once, so that no descendant outlives its run (nor
-                // notifies for it).
-                group.finish();
-                waited_reason(status)
-            }
-        }
+        let status = child.wait().await;
+        // The leader is reaped: kill the rest of its group at once, so that
+        // no descendant outlives its run (nor notifies for it).
+        group.finish();
+        waited_reason(status)
     };
     let reason = match &notify {
         Some(socket) => socket.serve_until(ended).await,
         None => ended.await,
     };
     drop(notify);
-    if control.is_some() {
-        // The guard has reaped the rest of the run and exits (or was
-        // SIGKILLed just now): reap it before the report, so that a run
-        // reported ended leaves no zombie, even if vigil exits right
-        // after. (Done already if it died before reporting.)
-        let _ = child.wait().await;
-    }
-    tracing::debug!(target: "vigil::process", path = &*path, generation = run.generation, pid,
+    tracing::debug!(target: "vigil::process", path = &*group.path, generation = run.generation,
         reason = %reason, "process exited");
     let _ = reports.send((run, RunnerReport::Exited(reason)));
 }
@@ -504,70 +562,129 @@ async fn watch_run(w: Watch) {
 pub(crate) enum Launch {
     /// Forked directly, with `PR_SET_PDEATHSIG` (see the module docs).
     Direct,
-    /// Through a process guard (see [`crate::guard`]).
+    /// By a guard that the tree's process spawner forks (see [`crate::spawner`]).
     Guarded,
 }
 
-/// Wait for the guard's first line. `Ok` once the program runs; otherwise
-/// the group is finished, the guard reaped, and the report to send instead
-/// of `Started` is returned: a failed start, or the guard's own exit.
-async fn guarded_start(
-    control: &mut Control,
-    child: &mut Child,
-    group: &ProcessGroup,
-    program: &str,
-) -> Result<(), RunnerReport> {
-    let line = control.next().await;
-    if let Some(Line::Started(_)) = line {
-        return Ok(());
+/// What the task watching one guarded run owns.
+struct GuardedRun {
+    link: RunLink,
+    notify: Option<Arc<NotifySocket>>,
+    finish: FinishOnDrop,
+    run: RunId,
+    program: String,
+    reports: ReportSender,
+}
+
+/// The task behind one guarded run: report the start once the guard says
+/// the program runs, serve the notify socket, wait for the end, and report
+/// exactly one exit once nothing of the run is left (see [`spawn_process`]).
+async fn watch_guarded(w: GuardedRun) {
+    let GuardedRun {
+        mut link,
+        notify,
+        finish,
+        run,
+        program,
+        reports,
+    } = w;
+    let group = &finish.0;
+    // Started (or not) once the guard says so: nothing else, notify
+    // datagrams included, may be reported before.
+    let started = (&mut link.started).await;
+    if let Ok((guard, _)) = &started {
+        // The guard's pid is its group's id (0: no guard was forked).
+        group.pgid.store(*guard as i32, Ordering::Release);
     }
-    group.finish();
-    let status = child.wait().await;
-    Err(match line {
-        Some(Line::ExecFailed(errno)) => RunnerReport::StartFailed(format!(
+    match started {
+        Ok((guard, Reply::Started(pid))) => {
+            tracing::debug!(target: "vigil::process", path = &*group.path, generation = run.generation, guard, pid,
+                "process started under its guard");
+            let _ = reports.send((run, RunnerReport::Started));
+        }
+        other => {
+            let report = start_failure(other, &program);
+            group.forget();
+            tracing::debug!(target: "vigil::process", path = &*group.path, generation = run.generation,
+                report = ?report, "the guard did not start the process");
+            let _ = reports.send((run, report));
+            return;
+        }
+    }
+    let ended = guarded_end(&mut link, group);
+    let reason = match &notify {
+        Some(socket) => socket.serve_until(ended).await,
+        None => ended.await,
+    };
+    drop(notify);
+    tracing::debug!(target: "vigil::process", path = &*group.path, generation = run.generation,
+        reason = %reason, "process exited");
+    let _ = reports.send((run, RunnerReport::Exited(reason)));
+}
+
+/// The report that replaces `Started` when the spawner's first reply about
+/// a run is not `started`.
+fn start_failure(reply: Result<(u32, Reply), oneshot::error::RecvError>, program: &str) -> RunnerReport {
+    match reply.map(|(_, reply)| reply) {
+        Ok(Reply::ExecFailed(errno)) => RunnerReport::StartFailed(format!(
             "cannot start `{program}`: {}",
             std::io::Error::from_raw_os_error(errno)
         )),
-        Some(Line::Failed(message)) => {
+        Ok(Reply::Failed(message)) => {
             RunnerReport::StartFailed(format!("cannot start `{program}`: process guard: {message}"))
         }
         // The guard died before starting anything (killed, most likely).
-        _ => RunnerReport::Exited(waited_reason(status)),
-    })
+        Ok(Reply::GuardDied(raw) | Reply::Status(raw)) => RunnerReport::Exited(exit_reason(ExitStatus::from_raw(raw))),
+        Ok(Reply::Started(_)) | Err(_) => {
+            RunnerReport::StartFailed(format!("cannot start `{program}`: {}", spawner::SPAWNER_DIED))
+        }
+    }
 }
 
-/// Wait for the program's end (the guard's `status` line, written once the
-/// guard has killed and reaped every other descendant), then SIGKILL
-/// whatever is left of the group (a safety net: the guard, about to exit,
-/// at most). The caller reaps the guard after reporting the exit. Without a
-/// status line (the guard was killed), the guard is reaped here: its own
-/// status gives the reason. A guard asked to end the run that has not
-/// answered within [`GUARD_END_GRACE`] is SIGKILLed with its group.
-async fn guarded_end(control: &mut Control, child: &mut Child, group: &ProcessGroup) -> ExitReason {
+/// Wait for the program's end: the spawner's last reply about the run,
+/// sent once the guard has killed and reaped every other descendant and
+/// the spawner has reaped the guard (or, for a guard that died, SIGKILLed
+/// its group). A run asked to end (a Kill) whose guard has not answered
+/// within [`GUARD_END_GRACE`] has its group SIGKILLed, guard included. A
+/// spawner that died leaves the group to be SIGKILLed here (its guard
+/// kills it too).
+async fn guarded_end(link: &mut RunLink, group: &ProcessGroup) -> ExitReason {
     let mut asked = false;
     let grace = tokio::time::sleep(GUARD_END_GRACE);
     tokio::pin!(grace);
-    let line = loop {
+    let reply = loop {
         tokio::select! {
-            line = control.next() => break line,
+            reply = &mut link.end => break reply,
             () = group.end_asked.cancelled(), if !asked => {
                 asked = true;
-                control.request_end().await;
+                link.kill();
                 grace.as_mut().reset(tokio::time::Instant::now() + GUARD_END_GRACE);
             }
             () = &mut grace, if asked => {
                 tracing::warn!(target: "vigil::process", path = &*group.path, generation = group.generation,
                     "the guard did not end the run within {GUARD_END_GRACE:?}: SIGKILL to its process group");
                 group.finish();
-                break control.next().await;
+                break (&mut link.end).await;
             }
         }
     };
-    group.finish();
-    match line {
-        Some(Line::Status(raw)) => exit_reason(ExitStatus::from_raw(raw)),
-        Some(Line::Failed(message)) => ExitReason::Error(format!("process guard: {message}")),
-        _ => waited_reason(child.wait().await),
+    match reply.map(|(_, reply)| reply) {
+        Ok(Reply::Status(raw) | Reply::GuardDied(raw)) => {
+            group.forget();
+            exit_reason(ExitStatus::from_raw(raw))
+        }
+        Ok(Reply::Failed(message)) => {
+            group.forget();
+            ExitReason::Error(format!("process guard: {message}"))
+        }
+        Ok(Reply::ExecFailed(errno)) => {
+            group.forget();
+            ExitReason::Error(std::io::Error::from_raw_os_error(errno).to_string())
+        }
+        Ok(Reply::Started(_)) | Err(_) => {
+            group.finish();
+            ExitReason::Error(spawner::SPAWNER_DIED.to_owned())
+        }
     }
 }
 

@@ -9,6 +9,12 @@
 mod guard;
 #[path = "common/guard_hook.rs"]
 mod guard_hook;
+#[path = "../src/spawner.rs"]
+pub mod spawner;
+#[path = "../src/spawner_process.rs"]
+mod spawner_process;
+#[path = "../src/spawner_protocol.rs"]
+mod spawner_protocol;
 
 use std::io::{BufRead, BufReader};
 use std::os::fd::OwnedFd;

@@ -25,6 +25,12 @@ mod process;
 mod recent_output;
 #[path = "../src/report.rs"]
 mod report;
+#[path = "../src/spawner.rs"]
+pub mod spawner;
+#[path = "../src/spawner_process.rs"]
+mod spawner_process;
+#[path = "../src/spawner_protocol.rs"]
+mod spawner_protocol;
 
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -196,15 +202,14 @@ async fn ready_sent_by_a_child_that_already_exited_is_reported_before_exited() {
     let (tx, mut rx) = driver_queue();
     let marker = std::env::temp_dir().join(format!("vigil-notify-test-{}-exited", std::process::id()));
     let _ = std::fs::remove_file(&marker);
-    let script = format!("notify READY=1; : > {}", marker.display());
-    let handle = spawn_process(&spec(&script), readiness(true), run(11), "w", tx).expect("spawned");
+    let script = format!("notify READY=1; echo $$ > {0}.tmp; mv {0}.tmp {0}", marker.display());
+    spawn_process(&spec(&script), readiness(true), run(11), "w", tx).expect("spawned");
     // Block this (only) runtime thread until the program has exited and its
-    // guard (the group leader, which stays until vigil kills it) has reaped
-    // it: the reactor has not run since the socket was bound.
-    let guard = handle.pid();
-    let children = format!("/proc/{guard}/task/{guard}/children");
+    // guard (forked by the spawner, which got the request at once) has
+    // reaped it: the reactor has not run since the socket was bound.
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while !(marker.exists() && std::fs::read_to_string(&children).is_ok_and(|c| c.trim().is_empty())) {
+    let reaped = |pid: String| !std::path::Path::new(&format!("/proc/{}", pid.trim())).exists();
+    while !std::fs::read_to_string(&marker).is_ok_and(reaped) {
         assert!(std::time::Instant::now() < deadline, "the program never ended");
         std::thread::sleep(Duration::from_millis(5));
     }

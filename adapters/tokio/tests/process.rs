@@ -25,6 +25,12 @@ mod process;
 mod recent_output;
 #[path = "../src/report.rs"]
 mod report;
+#[path = "../src/spawner.rs"]
+pub mod spawner;
+#[path = "../src/spawner_process.rs"]
+mod spawner_process;
+#[path = "../src/spawner_protocol.rs"]
+mod spawner_protocol;
 
 use std::collections::BTreeMap;
 use std::os::unix::process::ExitStatusExt;
@@ -274,7 +280,16 @@ async fn missing_program_is_a_failed_start_with_the_reason() {
 async fn missing_program_without_the_guard_is_a_spawn_error() {
     let (tx, mut rx) = driver_queue();
     let spec = ProcessSpec::new(["/nonexistent/vigil-no-such-program"]);
-    let error = spawn_with(&spec, Readiness::Immediate, run(9), "w", tx, Launch::Direct).expect_err("must fail");
+    let error = spawn_with(
+        &spec,
+        Readiness::Immediate,
+        run(9),
+        "w",
+        tx,
+        Launch::Direct,
+        &Default::default(),
+    )
+    .expect_err("must fail");
     assert_eq!(
         error,
         "cannot start `/nonexistent/vigil-no-such-program`: No such file or directory (os error 2)"
@@ -292,6 +307,7 @@ async fn without_the_guard_exit_stop_and_kill_work_the_same() {
         "w",
         tx.clone(),
         Launch::Direct,
+        &Default::default(),
     )
     .expect("spawned");
     assert_eq!(next(&mut rx, run(30)).await, RunnerReport::Started);
@@ -306,6 +322,7 @@ async fn without_the_guard_exit_stop_and_kill_work_the_same() {
         "w",
         tx.clone(),
         Launch::Direct,
+        &Default::default(),
     )
     .expect("spawned");
     assert_eq!(next(&mut rx, run(31)).await, RunnerReport::Started);
@@ -315,7 +332,16 @@ async fn without_the_guard_exit_stop_and_kill_work_the_same() {
         RunnerReport::Exited(ExitReason::Shutdown(String::new()))
     );
     let spec = notifying_sh("sleep 100 & notify READY=1; wait");
-    let handle = spawn_with(&spec, Readiness::Notify, run(32), "w", tx, Launch::Direct).expect("spawned");
+    let handle = spawn_with(
+        &spec,
+        Readiness::Notify,
+        run(32),
+        "w",
+        tx,
+        Launch::Direct,
+        &Default::default(),
+    )
+    .expect("spawned");
     assert_eq!(next(&mut rx, run(32)).await, RunnerReport::Started);
     assert_eq!(next(&mut rx, run(32)).await, RunnerReport::Ready);
     handle.kill();
@@ -578,7 +604,15 @@ fn without_the_guard_a_child_dies_when_the_thread_that_spawned_it_exits() {
             .block_on(async {
                 let mut spec = ProcessSpec::new(["sleep", "100"]);
                 spec.output = OutputMode::Null;
-                spawn_with(&spec, Readiness::Immediate, run(19), "w", tx, Launch::Direct)
+                spawn_with(
+                    &spec,
+                    Readiness::Immediate,
+                    run(19),
+                    "w",
+                    tx,
+                    Launch::Direct,
+                    &Default::default(),
+                )
             })
             .expect("spawned");
         std::mem::forget(runtime);

@@ -1,7 +1,8 @@
 //! Class 4, descriptor starvation: control connections must never take the
 //! descriptors that process children need. `vigil run` under a low
 //! open-files limit (`ulimit -n`, soft and hard, so vigil cannot raise it)
-//! with 240 children and 60 idle control connections: the connections the
+//! with 240 children (2 descriptors each in vigil: their output pipes) and
+//! 60 idle control connections: the connections the
 //! budget has no room for are refused with a clear error, a crash is
 //! restarted, every other child keeps its PID, and vigil's descriptors stay
 //! within the budget. A spawn that does run out of descriptors in vigil is a
@@ -30,7 +31,7 @@ fn connect(socket: &Path) -> Result<UnixStream, String> {
 }
 
 #[test]
-fn two_hundred_forty_children_and_sixty_connections_under_ulimit_1024() {
+fn two_hundred_forty_children_and_sixty_connections_under_ulimit_560() {
     const SLEEPERS: usize = 239;
     let s = Scratch::new("fd-starve");
     let socket = s.path("ctl.sock");
@@ -50,7 +51,8 @@ fn two_hundred_forty_children_and_sixty_connections_under_ulimit_1024() {
         ));
     }
     let cfg = s.write("tree.toml", &config);
-    let mut vigil = Vigil::start_with_nofile(&s, &cfg, 1024);
+    // 240 × 2 reserved + 48 for vigil itself leave 32 for connections.
+    let mut vigil = Vigil::start_with_nofile(&s, &cfg, 560);
     let pids: Vec<u32> = (0..SLEEPERS)
         .map(|i| s.wait_pid(&vigil, &format!("s{i}.pid")))
         .collect();
@@ -78,10 +80,10 @@ fn two_hundred_forty_children_and_sixty_connections_under_ulimit_1024() {
     for r in &refusals {
         assert!(r.contains("\"code\":\"too_many_connections\""), "{r}");
         assert!(
-            r.contains("descriptor budget allows: its open-files limit is 1024"),
+            r.contains("descriptor budget allows: its open-files limit is 560"),
             "{r}"
         );
-        assert!(r.contains("its 240 process children reserve 960 descriptors"), "{r}");
+        assert!(r.contains("its 240 process children reserve 480 descriptors"), "{r}");
     }
     // `vigil ctl` is refused with the same clear error (exit 1).
     let out = vigil.ctl(&socket, &["status"]);
@@ -89,7 +91,7 @@ fn two_hundred_forty_children_and_sixty_connections_under_ulimit_1024() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("too_many_connections"));
     let fds_open = vigil.open_fds();
     assert!(
-        fds_open <= fds_before + admitted.len() + 2 && fds_open < 1024,
+        fds_open <= fds_before + admitted.len() + 2 && fds_open < 560,
         "{fds_before} descriptors before, {fds_open} with {} connections",
         admitted.len()
     );
@@ -138,9 +140,10 @@ fn a_spawn_out_of_descriptors_in_vigil_is_a_distinct_logged_failure() {
         ));
     }
     let cfg = s.write("tree.toml", &config);
-    // 12 children need 48 descriptors, vigil a dozen more at start: some
-    // spawn fails for lack of descriptors in vigil.
-    let mut vigil = Vigil::start_with_nofile(&s, &cfg, 48);
+    // 12 children need 24 descriptors (their output pipes), vigil a dozen
+    // more at start and one for its spawner: some spawn fails for lack of
+    // descriptors in vigil.
+    let mut vigil = Vigil::start_with_nofile(&s, &cfg, 32);
     assert_eq!(vigil.wait_code(), 1, "{}", vigil.log_text());
     vigil.wait_nothing_left();
     let log = vigil.log_text();
@@ -148,7 +151,7 @@ fn a_spawn_out_of_descriptors_in_vigil_is_a_distinct_logged_failure() {
     assert!(
         log.lines().any(|l| l.contains("ERROR")
             && l.contains("vigil is out of file descriptors (EMFILE)")
-            && l.contains("limit=48")),
+            && l.contains("limit=32")),
         "{log}"
     );
     let trace = vigil.trace();
@@ -159,7 +162,7 @@ fn a_spawn_out_of_descriptors_in_vigil_is_a_distinct_logged_failure() {
         .unwrap_or_else(|| panic!("no start_failed in the trace:\n{trace}"));
     let error = string_field(&failed.raw, "error").unwrap_or_default();
     assert!(
-        error.starts_with("vigil is out of file descriptors (its limit is 48): cannot start `sleep`"),
+        error.starts_with("vigil is out of file descriptors (its limit is 32): cannot start `sleep`"),
         "{}",
         failed.raw
     );

@@ -1,0 +1,553 @@
+//! The process spawner itself: the supervising binary executed once per
+//! tree with [`crate::spawner::SPAWNER_ARG`], which forks one guard per run
+//! (`crate::guard`, without a second exec) and reports for every guard to
+//! vigil over one socket (`crate::spawner_protocol`).
+//!
+//! It is single-threaded: an `epoll` loop over vigil's socket (its stdin),
+//! a `signalfd` for SIGCHLD and one socket per guard. That is what makes its
+//! `fork` safe: no other thread can hold a lock the forked guard needs. It
+//! blocks every signal it can, is a child subreaper (it reaps its guards,
+//! and kills and reaps whatever else is reparented to it), raises its
+//! open-files limit to the hard limit (each guard costs it one descriptor),
+//! and exits at once at end of file on vigil's socket: vigil is gone, and
+//! every guard, reading end of file on its own socket as the spawner's
+//! descriptors close, kills its run.
+//!
+//! # The forked guard
+//!
+//! Between `fork` and [`guard::guard`], the child only arranges its
+//! descriptors and process: the guard's socket becomes fd 0, the run's
+//! stdout and stderr fds 1 and 2, and every other descriptor is closed
+//! (`close_range`, or a loop where it is missing), so that no guard holds
+//! vigil's socket or another guard's; it becomes the leader of a new process
+//! group, gets the open-files limit vigil had back, and changes to the run's
+//! working directory. The program's argv and environment are built before
+//! the fork.
+
+use std::collections::BTreeMap;
+use std::ffi::{CString, OsString};
+use std::io::{IoSlice, IoSliceMut, Write as _};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStringExt;
+
+use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags};
+use nix::sys::prctl;
+use nix::sys::resource::{getrlimit, setrlimit, Resource};
+use nix::sys::signal::{killpg, SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::socket::{self, ControlMessageOwned, MsgFlags};
+use nix::unistd::Pid;
+
+use crate::guard::{self, Line, Program};
+use crate::spawner_protocol::{Reply, Request, SpawnRequest, Stream, FIRST_KEY, MAX_MESSAGE};
+
+/// What the spawner shows as its process name.
+const SPAWNER_NAME: &str = "vigil-spawner";
+
+/// The spawner's exit code when it cannot start (not started by vigil, a
+/// failing system call).
+const EXIT_SPAWNER_FAILED: i32 = 125;
+
+/// The epoll data of vigil's socket and of the signalfd; a guard's is its run key.
+const VIGIL: u64 = 0;
+const SIGCHLD: u64 = 1;
+
+/// The spawner's `main`: never returns.
+pub(crate) fn spawner_main() -> ! {
+    if let Err(e) = SigSet::all().thread_set_mask() {
+        fail("cannot block signals", e);
+    }
+    let _ = prctl::set_name(c"vigil-spawner");
+    let stdin = std::io::stdin();
+    let vigil = stdin.as_fd();
+    match socket::getsockopt(&vigil, socket::sockopt::SockType) {
+        Ok(socket::SockType::SeqPacket) => {}
+        _ => fail_with(
+            "stdin is not vigil's socket",
+            format!("{SPAWNER_NAME} is started by vigil, with a SOCK_SEQPACKET socket as stdin"),
+        ),
+    }
+    let mut spawner = match Spawner::new(vigil) {
+        Ok(s) => s,
+        Err((what, e)) => fail(what, e),
+    };
+    spawner.run()
+}
+
+fn fail(what: &str, errno: Errno) -> ! {
+    fail_with(what, errno.desc().to_owned())
+}
+
+fn fail_with(what: &str, error: String) -> ! {
+    let _ = writeln!(std::io::stderr(), "{SPAWNER_NAME}: {what}: {error}");
+    std::process::exit(EXIT_SPAWNER_FAILED)
+}
+
+/// One forked guard, by its run key.
+struct GuardSlot {
+    pid: Pid,
+    /// The spawner's end of the guard's socket (`None` once at end of file).
+    socket: Option<OwnedFd>,
+    /// The guard's last word (`exec-failed`, `status`, `failed`), sent to
+    /// vigil once the guard is reaped.
+    last: Option<Reply>,
+    /// The guard's raw wait status once reaped.
+    reaped: Option<i32>,
+}
+
+struct Spawner<'a> {
+    vigil: BorrowedFd<'a>,
+    epoll: Epoll,
+    sigchld: SignalFd,
+    guards: BTreeMap<u64, GuardSlot>,
+    by_pid: BTreeMap<i32, u64>,
+    /// The open-files limit vigil gave the spawner: its guards get it back.
+    nofile: (u64, u64),
+    /// The spawner's environment at its start, the base of every run's.
+    environment: Vec<(OsString, OsString)>,
+    buffer: Vec<u8>,
+}
+
+type SetupError = (&'static str, Errno);
+
+impl<'a> Spawner<'a> {
+    fn new(vigil: BorrowedFd<'a>) -> Result<Spawner<'a>, SetupError> {
+        prctl::set_child_subreaper(true).map_err(|e| ("cannot become a child subreaper", e))?;
+        let nofile = getrlimit(Resource::RLIMIT_NOFILE).map_err(|e| ("cannot read the open-files limit", e))?;
+        // Not fatal: fewer children fit.
+        let _ = setrlimit(Resource::RLIMIT_NOFILE, nofile.1, nofile.1);
+        set_nonblocking(vigil).map_err(|e| ("cannot make vigil's socket non-blocking", e))?;
+        let mut mask = SigSet::empty();
+        mask.add(Signal::SIGCHLD);
+        let sigchld = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
+            .map_err(|e| ("cannot create a signalfd", e))?;
+        let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC).map_err(|e| ("cannot create an epoll", e))?;
+        epoll
+            .add(vigil, EpollEvent::new(EpollFlags::EPOLLIN, VIGIL))
+            .map_err(|e| ("cannot watch vigil's socket", e))?;
+        epoll
+            .add(sigchld.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, SIGCHLD))
+            .map_err(|e| ("cannot watch the signalfd", e))?;
+        Ok(Spawner {
+            vigil,
+            epoll,
+            sigchld,
+            guards: BTreeMap::new(),
+            by_pid: BTreeMap::new(),
+            nofile,
+            environment: std::env::vars_os().collect(),
+            buffer: vec![0; MAX_MESSAGE],
+        })
+    }
+
+    fn run(&mut self) -> ! {
+        let mut events = [EpollEvent::empty(); 64];
+        loop {
+            let n = match self.epoll.wait(&mut events, PollTimeout::NONE) {
+                Ok(n) => n,
+                Err(Errno::EINTR) => continue,
+                Err(e) => fail("cannot wait for events", e),
+            };
+            for event in &events[..n] {
+                match event.data() {
+                    VIGIL => self.read_vigil(),
+                    SIGCHLD => self.reap(),
+                    key => self.read_guard(key),
+                }
+            }
+        }
+    }
+
+    /// Serve every request waiting on vigil's socket; exit at its end.
+    fn read_vigil(&mut self) {
+        loop {
+            let mut cmsg = nix::cmsg_space!([RawFd; 2]);
+            let mut iov = [IoSliceMut::new(&mut self.buffer)];
+            let received = socket::recvmsg::<()>(
+                self.vigil.as_raw_fd(),
+                &mut iov,
+                Some(&mut cmsg),
+                MsgFlags::MSG_CMSG_CLOEXEC | MsgFlags::MSG_DONTWAIT,
+            );
+            let (len, fds) = match received {
+                Ok(msg) => {
+                    let mut fds = Vec::new();
+                    for c in msg.cmsgs().into_iter().flatten() {
+                        if let ControlMessageOwned::ScmRights(raw) = c {
+                            // SAFETY: descriptors just received are this
+                            // process's and owned by nobody else.
+                            #[allow(unsafe_code)]
+                            fds.extend(raw.into_iter().map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }));
+                        }
+                    }
+                    (msg.bytes, fds)
+                }
+                Err(Errno::EAGAIN) => return,
+                Err(Errno::EINTR) => continue,
+                // vigil is gone (or its socket broken): so is everything.
+                Err(_) => std::process::exit(0),
+            };
+            if len == 0 {
+                std::process::exit(0);
+            }
+            match Request::decode(&self.buffer[..len]) {
+                Some(Request::Spawn(key, request)) => self.spawn(key, &request, fds),
+                Some(Request::Kill(key)) => self.kill(key),
+                None => {
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "{SPAWNER_NAME}: ignoring a message that is not a request"
+                    );
+                }
+            }
+        }
+    }
+
+    /// vigil's Kill: shut down the sending side of the guard's socket, which
+    /// the guard reads as end of file (as if vigil were gone).
+    fn kill(&mut self, key: u64) {
+        if let Some(socket) = self.guards.get(&key).and_then(|g| g.socket.as_ref()) {
+            let _ = socket::shutdown(socket.as_raw_fd(), socket::Shutdown::Write);
+        }
+    }
+
+    /// Fork the guard of the run `key`; a failure is a `failed` reply.
+    fn spawn(&mut self, key: u64, request: &SpawnRequest, fds: Vec<OwnedFd>) {
+        if key < FIRST_KEY || self.guards.contains_key(&key) {
+            self.reply(
+                key,
+                Pid::from_raw(0),
+                &Reply::Failed(format!("run key {key} is not free")),
+            );
+            return;
+        }
+        match self.fork_guard(request, fds) {
+            Ok((pid, socket)) => {
+                let slot = GuardSlot {
+                    pid,
+                    socket: Some(socket),
+                    last: None,
+                    reaped: None,
+                };
+                if let Some(socket) = &slot.socket {
+                    let watched = self.epoll.add(socket, EpollEvent::new(EpollFlags::EPOLLIN, key));
+                    if let Err(e) = watched {
+                        // Without a way to hear the guard, end it now.
+                        let _ = killpg(pid, Signal::SIGKILL);
+                        let _ = writeln!(std::io::stderr(), "{SPAWNER_NAME}: cannot watch a guard: {e}");
+                    }
+                }
+                self.by_pid.insert(pid.as_raw(), key);
+                self.guards.insert(key, slot);
+            }
+            Err(message) => self.reply(key, Pid::from_raw(0), &Reply::Failed(message)),
+        }
+    }
+
+    /// Build the program, then fork its guard: the guard's pid and the
+    /// spawner's end of its socket.
+    fn fork_guard(&self, request: &SpawnRequest, fds: Vec<OwnedFd>) -> Result<(Pid, OwnedFd), String> {
+        let setup = ChildSetup::new(request, fds, self.nofile)?;
+        let program = self.program(request)?;
+        let (ours, theirs) = socket::socketpair(
+            socket::AddressFamily::Unix,
+            socket::SockType::SeqPacket,
+            None,
+            socket::SockFlag::SOCK_CLOEXEC,
+        )
+        .map_err(|e| format!("cannot create a guard's socket: {}", e.desc()))?;
+        set_nonblocking(ours.as_fd()).map_err(|e| format!("cannot set up a guard's socket: {}", e.desc()))?;
+        // SAFETY: this process is single-threaded (the spawner never starts
+        // a thread), so the child is a complete copy of it: no lock is held
+        // by a thread that does not exist in the child.
+        #[allow(unsafe_code)]
+        let pid = unsafe { libc::fork() };
+        match pid {
+            -1 => Err(format!("cannot fork a guard: {}", Errno::last().desc())),
+            0 => setup.become_guard(theirs.as_raw_fd(), &program),
+            pid => Ok((Pid::from_raw(pid), ours)),
+        }
+    }
+
+    /// The program of `request`, with its environment: the spawner's, less
+    /// `env_remove`, plus `env`.
+    fn program(&self, request: &SpawnRequest) -> Result<Program, String> {
+        let cstring =
+            |bytes: Vec<u8>, what: &str| CString::new(bytes).map_err(|_| format!("{what} contains a NUL byte"));
+        let argv = request
+            .argv
+            .iter()
+            .map(|a| cstring(a.clone().into_bytes(), "an argument"))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut env: BTreeMap<OsString, OsString> = self.environment.iter().cloned().collect();
+        for key in &request.env_remove {
+            env.remove(std::ffi::OsStr::new(key));
+        }
+        for (key, value) in &request.env {
+            env.insert(key.into(), value.into());
+        }
+        let envp = env
+            .into_iter()
+            .map(|(k, v)| {
+                let mut kv = k.into_vec();
+                kv.push(b'=');
+                kv.extend_from_slice(&v.into_vec());
+                cstring(kv, "an environment variable")
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Program::from_parts(argv, envp).ok_or_else(|| "empty command".to_owned())
+    }
+
+    /// Read what the guard `key` wrote: `started` goes to vigil at once, its
+    /// last word once it is reaped. End of file: the guard is exiting.
+    fn read_guard(&mut self, key: u64) {
+        let Some(slot) = self.guards.get_mut(&key) else { return };
+        let Some(socket) = &slot.socket else { return };
+        let mut buf = [0u8; 512];
+        let mut started = None;
+        let eof = loop {
+            match socket::recv(socket.as_raw_fd(), &mut buf, MsgFlags::MSG_DONTWAIT) {
+                Ok(0) => break true,
+                Ok(n) => match std::str::from_utf8(&buf[..n])
+                    .ok()
+                    .and_then(|t| Line::parse(t.trim_end()))
+                {
+                    Some(Line::Started(program)) => started = Some(Reply::Started(program)),
+                    Some(Line::ExecFailed(errno)) => slot.last = slot.last.take().or(Some(Reply::ExecFailed(errno))),
+                    Some(Line::Status(raw)) => slot.last = slot.last.take().or(Some(Reply::Status(raw))),
+                    Some(Line::Failed(m)) => slot.last = slot.last.take().or(Some(Reply::Failed(m))),
+                    None => {}
+                },
+                Err(Errno::EAGAIN) => break false,
+                Err(Errno::EINTR) => {}
+                Err(_) => break true,
+            }
+        };
+        if eof {
+            if let Some(socket) = slot.socket.take() {
+                let _ = self.epoll.delete(&socket);
+            }
+        }
+        let guard = slot.pid;
+        if let Some(reply) = started {
+            self.reply(key, guard, &reply);
+        }
+        if eof {
+            self.finish(key);
+        }
+    }
+
+    /// Reap every child that ended: a guard's status is kept for its last
+    /// reply; anything else (an orphan reparented to this subreaper) is
+    /// simply reaped.
+    fn reap(&mut self) {
+        while let Ok(Some(_)) = self.sigchld.read_signal() {}
+        loop {
+            let mut raw = 0;
+            // SAFETY: `waitpid` writes only the status integer it is given.
+            #[allow(unsafe_code)]
+            let pid = unsafe { libc::waitpid(-1, &mut raw, libc::WNOHANG) };
+            if pid <= 0 {
+                if pid == -1 && Errno::last() == Errno::EINTR {
+                    continue;
+                }
+                return;
+            }
+            if let Some(key) = self.by_pid.remove(&pid) {
+                if let Some(slot) = self.guards.get_mut(&key) {
+                    slot.reaped = Some(raw);
+                }
+                self.finish(key);
+            }
+        }
+    }
+
+    /// Once the guard `key` is both at end of file and reaped: its last
+    /// reply to vigil. A guard that died without one has its process group
+    /// SIGKILLed (the program must not outlive it) and every stray child of
+    /// the spawner with it.
+    fn finish(&mut self, key: u64) {
+        let Some(slot) = self.guards.get(&key) else { return };
+        let (None, Some(raw)) = (&slot.socket, slot.reaped) else {
+            return;
+        };
+        let Some(slot) = self.guards.remove(&key) else { return };
+        let reply = match slot.last {
+            Some(reply) => reply,
+            None => {
+                let _ = killpg(slot.pid, Signal::SIGKILL);
+                self.kill_strays();
+                Reply::GuardDied(raw)
+            }
+        };
+        self.reply(key, slot.pid, &reply);
+    }
+
+    /// SIGKILL every child of the spawner that is not a guard: the
+    /// descendants of a guard that died, reparented to this subreaper.
+    fn kill_strays(&self) {
+        for (child, state) in guard::children() {
+            if state != 'Z' && !self.by_pid.contains_key(&child.as_raw()) {
+                let _ = nix::sys::signal::kill(child, Signal::SIGKILL);
+            }
+        }
+    }
+
+    /// Send one reply about the run `key` (whose guard is `guard`) to
+    /// vigil, waiting while its socket is full; exit if vigil is gone.
+    fn reply(&self, key: u64, guard: Pid, reply: &Reply) {
+        let text = reply.encode(key, guard.as_raw() as u32);
+        loop {
+            match socket::sendmsg::<()>(
+                self.vigil.as_raw_fd(),
+                &[IoSlice::new(text.as_bytes())],
+                &[],
+                MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL,
+                None,
+            ) {
+                Ok(_) => return,
+                Err(Errno::EINTR) => {}
+                Err(Errno::EAGAIN) => {
+                    let mut fds = [PollFd::new(self.vigil, PollFlags::POLLOUT)];
+                    let _ = poll(&mut fds, PollTimeout::NONE);
+                }
+                Err(_) => std::process::exit(0),
+            }
+        }
+    }
+}
+
+fn set_nonblocking(fd: BorrowedFd<'_>) -> Result<(), Errno> {
+    use nix::fcntl::{fcntl, FcntlArg, OFlag};
+    let flags = OFlag::from_bits_truncate(fcntl(fd.as_raw_fd(), FcntlArg::F_GETFL)?);
+    fcntl(fd.as_raw_fd(), FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK)).map(drop)
+}
+
+/// Where one of the guard's output descriptors comes from.
+enum Source {
+    /// The spawner's own fd 1 or 2.
+    Own(RawFd),
+    /// `/dev/null`, opened by the child.
+    Null,
+    /// A descriptor passed with the request.
+    Passed(OwnedFd),
+}
+
+/// Everything the forked child needs before it is the guard, prepared
+/// before the fork.
+struct ChildSetup {
+    stdout: Source,
+    stderr: Source,
+    cwd: Option<CString>,
+    nofile: (u64, u64),
+}
+
+impl ChildSetup {
+    fn new(request: &SpawnRequest, fds: Vec<OwnedFd>, nofile: (u64, u64)) -> Result<ChildSetup, String> {
+        let mut fds = fds.into_iter();
+        let mut source = |stream: Stream, own: RawFd| match stream {
+            Stream::Inherit => Ok(Source::Own(own)),
+            Stream::Null => Ok(Source::Null),
+            Stream::Passed => fds
+                .next()
+                .map(Source::Passed)
+                .ok_or_else(|| "a descriptor the request names is missing".to_owned()),
+        };
+        let stdout = source(request.stdout, 1)?;
+        let stderr = source(request.stderr, 2)?;
+        let cwd = match &request.cwd {
+            Some(dir) => Some(
+                CString::new(dir.clone().into_os_string().into_vec())
+                    .map_err(|_| "the working directory contains a NUL byte".to_owned())?,
+            ),
+            None => None,
+        };
+        Ok(ChildSetup {
+            stdout,
+            stderr,
+            cwd,
+            nofile,
+        })
+    }
+
+    /// In the forked child: arrange descriptors and process, then be the
+    /// guard. Before fd 0 is the guard's socket, a failure can only exit.
+    fn become_guard(self, control: RawFd, program: &Program) -> ! {
+        #[allow(unsafe_code)]
+        // SAFETY: plain system calls on descriptors of this process.
+        let arranged = unsafe { self.arrange_descriptors(control) };
+        if arranged.is_err() {
+            // SAFETY: `_exit` ends the process without running anything.
+            #[allow(unsafe_code)]
+            unsafe {
+                libc::_exit(guard::EXIT_GUARD_FAILED)
+            };
+        }
+        if let Err(e) = nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0)) {
+            guard::give_up(&guard::Failure::sys("cannot lead a new process group")(e));
+        }
+        let _ = setrlimit(Resource::RLIMIT_NOFILE, self.nofile.0, self.nofile.1);
+        if let Some(dir) = &self.cwd {
+            if let Err(e) = nix::unistd::chdir(dir.as_c_str()) {
+                guard::give_up(&guard::Failure::sys("cannot change to the working directory")(e));
+            }
+        }
+        guard::guard(program)
+    }
+
+    /// fd 0 the guard's socket, 1 and 2 the run's output, nothing else open.
+    #[allow(unsafe_code)]
+    unsafe fn arrange_descriptors(&self, control: RawFd) -> Result<(), ()> {
+        let open = |source: &Source| -> RawFd {
+            match source {
+                Source::Own(fd) => *fd,
+                Source::Passed(fd) => fd.as_raw_fd(),
+                Source::Null => libc::open(c"/dev/null".as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC),
+            }
+        };
+        let mut sources = [control, open(&self.stdout), open(&self.stderr)];
+        // First out of the way of 0..=2, so that no `dup2` below closes a
+        // source still to be moved.
+        for fd in &mut sources {
+            if *fd < 0 {
+                return Err(());
+            }
+            if *fd < 3 {
+                *fd = libc::fcntl(*fd, libc::F_DUPFD_CLOEXEC, 3);
+                if *fd < 0 {
+                    return Err(());
+                }
+            }
+        }
+        for (target, fd) in sources.into_iter().enumerate() {
+            if libc::dup2(fd, target as RawFd) < 0 {
+                return Err(());
+            }
+        }
+        close_from(3);
+        Ok(())
+    }
+}
+
+/// Close every descriptor from `first` on: `close_range(2)`, or one by one
+/// up to the open-files limit where the kernel lacks it.
+#[allow(unsafe_code)]
+unsafe fn close_from(first: RawFd) {
+    if libc::syscall(libc::SYS_close_range, first as libc::c_uint, libc::c_uint::MAX, 0) == 0 {
+        return;
+    }
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    let last = if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 {
+        limit.rlim_cur.min(1 << 20) as RawFd
+    } else {
+        1024
+    };
+    for fd in first..last {
+        libc::close(fd);
+    }
+}

@@ -1,0 +1,404 @@
+//! The process spawner (`src/spawner.rs`, `src/spawner_process.rs`): what
+//! happens when it dies, when vigil dies, what its guards hold, and what
+//! vigil holds per child. Real processes; timeouts are only safety nets
+//! against a hang, never what a test asserts.
+//!
+//! The runner is crate-private, so its modules are compiled into this test
+//! crate directly (they only refer to each other through `crate::`).
+
+#![allow(dead_code)]
+
+#[path = "../src/driver_queue.rs"]
+mod driver_queue;
+#[path = "../src/guard.rs"]
+mod guard;
+#[path = "common/guard_hook.rs"]
+mod guard_hook;
+#[path = "common/guarded_spawn.rs"]
+mod guarded_spawn;
+#[path = "../src/notify.rs"]
+mod notify;
+#[path = "../src/output.rs"]
+mod output;
+#[path = "../src/process.rs"]
+mod process;
+#[path = "../src/report.rs"]
+mod report;
+#[path = "../src/spawner.rs"]
+pub mod spawner;
+#[path = "../src/spawner_process.rs"]
+mod spawner_process;
+#[path = "../src/spawner_protocol.rs"]
+mod spawner_protocol;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use vigil_core::{ExitReason, NodeId, Readiness, RunId};
+
+use driver_queue::{driver_queue, DriverReceiver};
+use guarded_spawn::spawn_process;
+use output::OutputMode;
+use process::{ProcessHandle, ProcessSpec};
+use report::{ReportSender, RunnerReport};
+
+const SAFETY_NET: Duration = Duration::from_secs(20);
+
+fn run(node: usize, generation: u64) -> RunId {
+    RunId {
+        node: NodeId::from_index(node as u32),
+        generation,
+    }
+}
+
+fn quiet(script: &str) -> ProcessSpec {
+    ProcessSpec::new(["sh", "-c", script]).output(OutputMode::Null)
+}
+
+/// The next report, whichever run it is for.
+async fn next(reports: &mut DriverReceiver<(RunId, RunnerReport)>) -> (RunId, RunnerReport) {
+    tokio::time::timeout(SAFETY_NET, reports.recv())
+        .await
+        .expect("no report within the safety net")
+        .expect("the report channel closed")
+}
+
+/// Start `n` runs of `spec` (nodes 1..=n) and wait until each has started:
+/// their handles.
+async fn start_all(
+    spec: &ProcessSpec,
+    n: usize,
+    tx: &ReportSender,
+    rx: &mut DriverReceiver<(RunId, RunnerReport)>,
+) -> Vec<ProcessHandle> {
+    let handles: Vec<ProcessHandle> = (1..=n)
+        .map(|i| spawn_process(spec, Readiness::Immediate, run(i, 1), "w", tx.clone()).expect("spawned"))
+        .collect();
+    for _ in 0..n {
+        assert_eq!(next(rx).await.1, RunnerReport::Started);
+    }
+    handles
+}
+
+/// `(pid, ppid, pgrp, state)` of every process.
+fn processes() -> Vec<(i32, i32, i32, char)> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|entry| {
+        let pid: i32 = entry.ok()?.file_name().to_str()?.parse().ok()?;
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        let mut fields = stat.rsplit_once(')')?.1.split_whitespace();
+        let state = fields.next()?.chars().next()?;
+        let ppid = fields.next()?.parse().ok()?;
+        let pgrp = fields.next()?.parse().ok()?;
+        Some((pid, ppid, pgrp, state))
+    })
+    .collect()
+}
+
+/// Live (not zombie) processes in any of `groups`.
+fn live_in(groups: &BTreeSet<i32>) -> Vec<i32> {
+    processes()
+        .into_iter()
+        .filter(|&(_, _, pgrp, state)| groups.contains(&pgrp) && state != 'Z' && state != 'X')
+        .map(|(pid, ..)| pid)
+        .collect()
+}
+
+async fn assert_groups_die(groups: &BTreeSet<i32>) {
+    let deadline = tokio::time::Instant::now() + SAFETY_NET;
+    loop {
+        let left = live_in(groups);
+        if left.is_empty() {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still alive in {groups:?}: {left:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+fn parent_of(pid: i32) -> i32 {
+    processes()
+        .into_iter()
+        .find(|&(p, ..)| p == pid)
+        .map(|(_, ppid, ..)| ppid)
+        .expect("a live process")
+}
+
+/// What each descriptor of `pid` points at, by number.
+fn descriptors(pid: i32) -> Vec<(i32, String)> {
+    let mut fds: Vec<(i32, String)> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("readable fd directory")
+        .filter_map(|e| {
+            let e = e.ok()?;
+            let fd = e.file_name().to_str()?.parse().ok()?;
+            let target = std::fs::read_link(e.path()).ok()?;
+            Some((fd, target.to_string_lossy().into_owned()))
+        })
+        .collect();
+    fds.sort();
+    fds
+}
+
+#[tokio::test]
+async fn when_the_spawner_is_killed_its_runs_end_and_are_reported_and_the_next_start_works() {
+    let (tx, mut rx) = driver_queue();
+    // A grandchild in the group too: the guard must kill it.
+    let handles = start_all(&quiet("sleep 1000 & exec sleep 1000"), 3, &tx, &mut rx).await;
+    let groups: BTreeSet<i32> = handles.iter().map(|h| h.pid() as i32).collect();
+    assert_eq!(groups.len(), 3, "one group per run: {groups:?}");
+    let spawner = parent_of(*groups.first().unwrap());
+    assert!(
+        groups.iter().all(|&g| parent_of(g) == spawner),
+        "one spawner forks every guard"
+    );
+    assert_ne!(spawner as u32, std::process::id(), "vigil forks nothing");
+
+    kill(Pid::from_raw(spawner), Signal::SIGKILL).expect("kill -9 the spawner");
+    let mut ended = BTreeSet::new();
+    for _ in 0..3 {
+        let (r, report) = next(&mut rx).await;
+        assert_eq!(
+            report,
+            RunnerReport::Exited(ExitReason::Error("process spawner died".into()))
+        );
+        ended.insert(r.node.index());
+    }
+    assert_eq!(ended, BTreeSet::from([1, 2, 3]), "every run is reported once");
+    assert_groups_die(&groups).await;
+
+    // The next start gets a new spawner.
+    let handle = spawn_process(&quiet("exit 3"), Readiness::Immediate, run(9, 2), "w", tx).expect("spawned");
+    assert_eq!(next(&mut rx).await, (run(9, 2), RunnerReport::Started));
+    assert_eq!(
+        next(&mut rx).await,
+        (run(9, 2), RunnerReport::Exited(ExitReason::Error("exit code 3".into())))
+    );
+    assert_ne!(handle.pid(), 0);
+}
+
+#[tokio::test]
+async fn a_guard_holds_only_its_own_socket_its_output_and_its_signalfd() {
+    let (tx, mut rx) = driver_queue();
+    let spec = ProcessSpec::new(["sleep", "1000"]); // output to vigil: two pipes per run
+    let handles = start_all(&spec, 4, &tx, &mut rx).await;
+    let spawner = parent_of(handles[0].pid() as i32);
+    let spawner_fds: BTreeSet<String> = descriptors(spawner).into_iter().map(|(_, t)| t).collect();
+    let mut sockets = BTreeSet::new();
+    for h in &handles {
+        let fds = descriptors(h.pid() as i32);
+        let numbers: Vec<i32> = fds.iter().map(|(n, _)| *n).collect();
+        assert_eq!(numbers, [0, 1, 2, 3], "guard {}: {fds:?}", h.pid());
+        assert!(fds[0].1.starts_with("socket:"), "{fds:?}");
+        assert!(
+            fds[1].1.starts_with("pipe:") && fds[2].1.starts_with("pipe:"),
+            "{fds:?}"
+        );
+        assert_ne!(fds[1].1, fds[2].1, "stdout and stderr are two pipes: {fds:?}");
+        assert!(fds[3].1.contains("signalfd"), "{fds:?}");
+        assert!(
+            sockets.insert(fds[0].1.clone()),
+            "a socket shared by two guards: {fds:?}"
+        );
+        // The spawner holds the other end of the guard's socket, never the
+        // same one; the guard holds none of the spawner's descriptors.
+        assert!(!spawner_fds.contains(&fds[0].1), "{fds:?}");
+    }
+    for h in &handles {
+        h.kill();
+    }
+    for _ in 0..4 {
+        assert_eq!(next(&mut rx).await.1, RunnerReport::Exited(ExitReason::Killed));
+    }
+}
+
+/// The variable that makes [`helper_descriptor_count`] count.
+const COUNT_VAR: &str = "VIGIL_SPAWNER_TEST_COUNT";
+
+/// Run by the next test in a process of its own: the descriptor table is
+/// the process's, which the other tests of this binary change meanwhile.
+#[tokio::test]
+#[ignore = "a helper process of vigil_holds_two_descriptors_per_child_in_the_tracing_mode_and_none_with_output_null"]
+async fn helper_descriptor_count() {
+    if std::env::var_os(COUNT_VAR).is_none() {
+        return;
+    }
+    const N: usize = 40;
+    let count = || std::fs::read_dir("/proc/self/fd").expect("fd directory").count();
+    for (output, per_child) in [(OutputMode::Tracing, 2), (OutputMode::Null, 0)] {
+        let (tx, mut rx) = driver_queue();
+        // One run first: the spawner's socket is opened once per spawner.
+        let first = start_all(
+            &ProcessSpec::new(["sleep", "1000"]).output(output.clone()),
+            1,
+            &tx,
+            &mut rx,
+        )
+        .await;
+        let before = count();
+        let spec = ProcessSpec::new(["sleep", "1000"]).output(output.clone());
+        let handles: Vec<ProcessHandle> = (0..N)
+            .map(|i| spawn_process(&spec, Readiness::Immediate, run(100 + i, 1), "w", tx.clone()).expect("spawned"))
+            .collect();
+        for _ in 0..N {
+            assert_eq!(next(&mut rx).await.1, RunnerReport::Started);
+        }
+        let after = count();
+        assert!(
+            after <= before + N * per_child,
+            "{output:?}: {before} descriptors before, {after} after {N} children"
+        );
+        for h in handles.iter().chain(&first) {
+            h.kill();
+        }
+        for _ in 0..=N {
+            assert_eq!(next(&mut rx).await.1, RunnerReport::Exited(ExitReason::Killed));
+        }
+    }
+}
+
+#[test]
+fn vigil_holds_two_descriptors_per_child_in_the_tracing_mode_and_none_with_output_null() {
+    let out = std::process::Command::new(std::env::current_exe().expect("test binary"))
+        .args(["--exact", "helper_descriptor_count", "--ignored", "--test-threads=1"])
+        .env(COUNT_VAR, "1")
+        .output()
+        .expect("run the helper");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("1 passed"), "{text}");
+}
+
+#[tokio::test]
+async fn an_exec_failure_through_the_spawner_is_a_failed_start_and_leaves_nothing() {
+    let (tx, mut rx) = driver_queue();
+    let handle = spawn_process(
+        &ProcessSpec::new(["vigil-no-such-program-anywhere"]),
+        Readiness::Immediate,
+        run(1, 1),
+        "w",
+        tx.clone(),
+    )
+    .expect("the request is sent");
+    assert_eq!(
+        next(&mut rx).await,
+        (
+            run(1, 1),
+            RunnerReport::StartFailed(
+                "cannot start `vigil-no-such-program-anywhere`: No such file or directory (os error 2)".into()
+            )
+        )
+    );
+    let guard = handle.pid() as i32;
+    assert_ne!(guard, 0, "the guard's pid comes with the reply");
+    assert!(
+        !processes().iter().any(|&(pid, ..)| pid == guard),
+        "the guard is reaped before the reply"
+    );
+    // A working directory that does not exist: the forked guard says why.
+    let spec = quiet("true").cwd("/nonexistent/vigil-dir");
+    spawn_process(&spec, Readiness::Immediate, run(2, 1), "w", tx).expect("the request is sent");
+    let (_, report) = next(&mut rx).await;
+    let RunnerReport::StartFailed(reason) = report else {
+        panic!("{report:?}")
+    };
+    assert!(
+        reason.starts_with("cannot start `sh`: process guard: cannot change to the working directory"),
+        "{reason}"
+    );
+}
+
+/// The file through which the helper below tells its parent test what it
+/// started (`VIGIL_SPAWNER_TEST_PIDS`).
+const PIDS_VAR: &str = "VIGIL_SPAWNER_TEST_PIDS";
+
+/// Not a test on its own: run by the next test as a separate "vigil"
+/// process, which it then SIGKILLs. Starts 30 runs (each with a
+/// grandchild) under one spawner and writes their groups, then waits.
+#[tokio::test]
+#[ignore = "a helper process of when_vigil_is_killed_no_process_of_any_run_survives"]
+async fn helper_vigil_with_many_children() {
+    let Ok(path) = std::env::var(PIDS_VAR) else { return };
+    let (tx, mut rx) = driver_queue();
+    let handles = start_all(&quiet("sleep 1000 & exec sleep 1000"), 30, &tx, &mut rx).await;
+    let groups: Vec<String> = handles.iter().map(|h| h.pid().to_string()).collect();
+    std::fs::write(format!("{path}.tmp"), groups.join("\n")).expect("write");
+    std::fs::rename(format!("{path}.tmp"), &path).expect("rename");
+    tokio::time::sleep(SAFETY_NET * 3).await;
+}
+
+#[tokio::test]
+async fn when_vigil_is_killed_no_process_of_any_run_survives() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("groups");
+    let mut vigil = std::process::Command::new(std::env::current_exe().expect("test binary"))
+        .args([
+            "--exact",
+            "helper_vigil_with_many_children",
+            "--ignored",
+            "--test-threads=1",
+        ])
+        .env(PIDS_VAR, &file)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("start the helper");
+    let deadline = std::time::Instant::now() + SAFETY_NET;
+    let groups: BTreeSet<i32> = loop {
+        if let Ok(text) = std::fs::read_to_string(&file) {
+            break text.lines().map(|l| l.parse().expect("a pid")).collect();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the helper never started its runs"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(groups.len(), 30);
+    let spawner = parent_of(*groups.first().unwrap());
+    assert_eq!(parent_of(spawner) as u32, vigil.id(), "the helper's spawner");
+    assert_eq!(
+        live_in(&groups).len(),
+        30 * 3,
+        "guard, program and grandchild of every run"
+    );
+    vigil.kill().expect("kill -9 the helper"); // SIGKILL
+    vigil.wait().expect("reap the helper");
+    assert_groups_die(&groups).await;
+    let deadline = tokio::time::Instant::now() + SAFETY_NET;
+    while processes()
+        .iter()
+        .any(|&(pid, _, _, state)| pid == spawner && state != 'Z')
+    {
+        assert!(tokio::time::Instant::now() < deadline, "the spawner outlived vigil");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_request_too_large_for_the_spawner_is_a_failed_start_and_the_next_start_works() {
+    let (tx, mut rx) = driver_queue();
+    let huge = "x".repeat(200_000);
+    let spec = ProcessSpec::new(["echo", huge.as_str()]).output(OutputMode::Null);
+    spawn_process(&spec, Readiness::Immediate, run(1, 1), "w", tx.clone()).expect("the start is taken");
+    let (r, report) = next(&mut rx).await;
+    assert_eq!(r, run(1, 1));
+    let RunnerReport::StartFailed(reason) = report else {
+        panic!("{report:?}")
+    };
+    assert!(
+        reason.starts_with("cannot start `echo`: ") && reason.contains("exceed 131072 bytes"),
+        "{reason}"
+    );
+    spawn_process(&quiet("exit 0"), Readiness::Immediate, run(2, 1), "w", tx).expect("spawned");
+    assert_eq!(next(&mut rx).await, (run(2, 1), RunnerReport::Started));
+    assert_eq!(
+        next(&mut rx).await,
+        (run(2, 1), RunnerReport::Exited(ExitReason::Normal))
+    );
+}
