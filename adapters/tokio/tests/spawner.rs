@@ -22,6 +22,8 @@ mod notify;
 mod output;
 #[path = "../src/process.rs"]
 mod process;
+#[path = "../src/recent_output.rs"]
+mod recent_output;
 #[path = "../src/report.rs"]
 mod report;
 #[path = "../src/spawner.rs"]
