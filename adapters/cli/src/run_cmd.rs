@@ -132,6 +132,8 @@ struct Running {
     trace: Option<TraceFileStatus>,
     /// `--chaos`: switched off at the first stop signal.
     chaos: Option<ChaosControl>,
+    /// `[http] listen`: the read-only HTTP endpoint, closed with vigil.
+    _http: Option<crate::http_endpoint::HttpGuard>,
 }
 
 async fn supervise(args: RunArgs, config: PathBuf, cfg: TreeConfig) -> ExitCode {
@@ -144,6 +146,7 @@ async fn supervise(args: RunArgs, config: PathBuf, cfg: TreeConfig) -> ExitCode 
         control,
         trace,
         chaos,
+        _http,
     } = match start(&args, &cfg, &output) {
         Ok(r) => r,
         Err(code) => return code,
@@ -200,6 +203,7 @@ fn start(args: &RunArgs, cfg: &TreeConfig, output: &OutputMode) -> Result<Runnin
         ExitCode::from(2)
     })?;
     let control_guard = CloseOnDrop(control.clone());
+    let http = crate::http_endpoint::bind(cfg)?;
     // The config is one way to build a Tree: the same value `vigil sim`
     // simulates (its `[monitor]` table included).
     let mut tree = Tree::from_config_with_output(cfg, output)
@@ -221,11 +225,13 @@ fn start(args: &RunArgs, cfg: &TreeConfig, output: &OutputMode) -> Result<Runnin
         eprintln!("error: {e}");
         ExitCode::from(2)
     })?;
+    let http = http.map(|h| h.serve(&control_guard.0)).transpose()?;
     Ok(Running {
         sup,
         control: control_guard,
         trace: trace_status,
         chaos: chaos_control,
+        _http: http,
     })
 }
 

@@ -73,6 +73,8 @@ mod events;
 #[cfg(feature = "sim")]
 mod from_config;
 mod handle;
+#[cfg(feature = "http")]
+pub mod http;
 mod inbox;
 mod mailbox;
 mod message;

@@ -41,6 +41,9 @@ struct ServerInner {
     budget: Arc<DescriptorBudget>,
     /// The tree's runs, for subscribers that follow them.
     runs: Arc<RunFeed>,
+    /// What the serving side shares, once served: read by the HTTP
+    /// endpoint (`crate::http`).
+    current: Mutex<Option<Arc<Shared>>>,
 }
 
 impl ControlServer {
@@ -62,6 +65,7 @@ impl ControlServer {
                 open: Arc::default(),
                 budget,
                 runs: Arc::default(),
+                current: Mutex::new(None),
             }),
         })
     }
@@ -119,8 +123,19 @@ impl ControlServer {
             runs: Arc::clone(&self.inner.runs),
             next_conn: AtomicU64::new(0),
         });
+        *self.inner.current.lock().unwrap_or_else(PoisonError::into_inner) = Some(Arc::clone(&shared));
         tokio::spawn(accept_loop(listener, shared, Arc::clone(&self.inner)));
         Ok(())
+    }
+
+    /// What the serving side shares (the tree's handle, counters,
+    /// registry), once [`serve`](Self::serve)d.
+    pub(crate) fn current(&self) -> Option<Arc<Shared>> {
+        self.inner
+            .current
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// [`close`](Self::close), then wait (at most `grace`) until every

@@ -36,3 +36,12 @@ impl Shared {
         self.next_conn.fetch_add(1, Ordering::Relaxed)
     }
 }
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("options", &self.options)
+            .field("open", &self.open)
+            .finish_non_exhaustive()
+    }
+}

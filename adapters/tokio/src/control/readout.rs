@@ -1,0 +1,72 @@
+//! What a serving control server reads out of its tree for people and
+//! scrapers: the `status` JSON, the `metrics` exposition and the probes'
+//! answers. The control socket's `status` and `metrics` and the HTTP
+//! endpoint (`crate::http`, feature `http`) serve the same text from here.
+
+use std::fmt::Write;
+use std::sync::atomic::Ordering;
+
+use vigil_core::ChildState;
+
+use super::metrics::{self, ServerGauges};
+use super::reply::Failure;
+use super::shared::Shared;
+use super::status::{self, Snapshot, StatusAnswer};
+
+/// The `metrics` exposition: every node of a fresh snapshot, the counters,
+/// the server's gauges and `vigil_tree_up`. A tree that is down still has
+/// its counters and gauges, with `vigil_tree_up 0` and no per-node states.
+pub(crate) async fn metrics(shared: &Shared) -> String {
+    let snapshot = Snapshot::take(&shared.sup).await.ok();
+    let gauges = ServerGauges {
+        connections: shared.open.load(Ordering::Relaxed),
+        connections_allowed: shared
+            .options
+            .max_connections
+            .min(shared.budget.allowance().connections),
+        calls: shared.registry.calls_in_flight(),
+        workers: shared.registry.len(),
+        events_lost: shared.counters.lost(),
+    };
+    let mut text = shared.counters.with(|counters| match &snapshot {
+        Some(s) => {
+            let nodes: Vec<_> = s.nodes(counters, &shared.registry).collect();
+            metrics::render(&nodes, counters, &gauges)
+        }
+        None => metrics::render(&[], counters, &gauges),
+    });
+    let up = snapshot.is_some() && !shared.sup.is_down();
+    text.push_str("# HELP vigil_tree_up 1 while the supervision tree is up, 0 once it is down.\n");
+    text.push_str("# TYPE vigil_tree_up gauge\n");
+    let _ = writeln!(text, "vigil_tree_up {}", u8::from(up));
+    text
+}
+
+/// The `status` answer as JSON (the `result` of the `status` op), or why
+/// there is none (the tree is down).
+pub(crate) async fn status_json(shared: &Shared) -> Result<Vec<u8>, Failure> {
+    let snapshot = Snapshot::take(&shared.sup).await?;
+    shared.counters.with(|counters| {
+        let answer = StatusAnswer {
+            snapshot: &snapshot,
+            counters,
+            registry: &shared.registry,
+        };
+        let mut out = Vec::with_capacity(64 + snapshot.len() * 160);
+        serde_json::to_writer(&mut out, &answer).map_err(|e| Failure::new("internal", e.to_string()))?;
+        Ok(out)
+    })
+}
+
+/// The workers that are not ready now (starting, or waiting for their
+/// restart), by path in start order; empty when every worker that is meant
+/// to run is up. Workers that are stopped (on purpose, or a transient that
+/// finished) or being stopped are not waited for. `Err` when the tree is down.
+pub(crate) async fn not_ready(shared: &Shared) -> Result<Vec<String>, Failure> {
+    let nodes = status::walk(&shared.sup).await?;
+    Ok(nodes
+        .into_iter()
+        .filter(|(_, _, c)| !c.supervisor && matches!(c.state, ChildState::Starting | ChildState::Restarting))
+        .map(|(path, _, _)| path)
+        .collect())
+}
