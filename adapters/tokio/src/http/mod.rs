@@ -66,6 +66,7 @@ use std::time::Duration;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
@@ -88,6 +89,8 @@ struct Inner {
     listener: Mutex<Option<std::net::TcpListener>>,
     closed: CancellationToken,
     open: Arc<AtomicUsize>,
+    /// Refused connections whose request is being read and discarded.
+    refusing: Arc<AtomicUsize>,
 }
 
 impl HttpServer {
@@ -107,6 +110,7 @@ impl HttpServer {
                 listener: Mutex::new(Some(listener)),
                 closed: CancellationToken::new(),
                 open: Arc::default(),
+                refusing: Arc::default(),
             }),
         })
     }
@@ -166,14 +170,11 @@ async fn accept_loop(listener: TcpListener, inner: Arc<Inner>, control: ControlS
     }
 }
 
-/// Serve an accepted connection on a task of its own, or refuse it at once
-/// (`503`, written only if the fresh socket takes it without waiting).
+/// Serve an accepted connection on a task of its own, or refuse it.
 fn admit(inner: &Arc<Inner>, control: &ControlServer, stream: TcpStream) {
     let open = inner.open.load(Ordering::SeqCst);
     if open >= inner.options.max_connections {
-        const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; charset=utf-8\r\n\
-content-length: 22\r\nconnection: close\r\n\r\ntoo many connections\r\n";
-        let _ = stream.try_write(BUSY);
+        refuse(inner, stream);
         return;
     }
     inner.open.fetch_add(1, Ordering::SeqCst);
@@ -196,6 +197,44 @@ content-length: 22\r\nconnection: close\r\n\r\ntoo many connections\r\n";
             Ok(Err(e)) => tracing::debug!(error = %e, "HTTP connection ended with an error"),
             Err(_) => tracing::debug!("HTTP connection closed: over its time"),
         }
+    });
+}
+
+/// The answer to a connection over the limit.
+const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; charset=utf-8\r\n\
+content-length: 22\r\nconnection: close\r\n\r\ntoo many connections\r\n";
+
+/// Longest a refused connection is kept to read its request.
+const REFUSAL_DRAIN: Duration = Duration::from_secs(1);
+
+/// Refuse a connection over the limit: `503`, written only if the fresh
+/// socket takes it at once. Closing a socket with an unread request resets
+/// it, and the client would see the reset instead of the answer, so the
+/// request is read (at most 16 KiB, at most [`REFUSAL_DRAIN`]) and
+/// discarded first, on a task; at most `max_connections` refusals are kept
+/// so at once, and past those a connection is closed as it is.
+fn refuse(inner: &Arc<Inner>, stream: TcpStream) {
+    let _ = stream.try_write(BUSY);
+    if inner.refusing.load(Ordering::SeqCst) >= inner.options.max_connections {
+        return;
+    }
+    inner.refusing.fetch_add(1, Ordering::SeqCst);
+    let slot = OpenSlot(Arc::clone(&inner.refusing));
+    tokio::spawn(async move {
+        let _slot = slot;
+        let mut stream = stream;
+        let _ = stream.shutdown().await;
+        let drain = async {
+            let mut buf = [0u8; 4096];
+            let mut total = 0;
+            while total < 16 * 1024 {
+                match stream.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => total += n,
+                }
+            }
+        };
+        let _ = tokio::time::timeout(REFUSAL_DRAIN, drain).await;
     });
 }
 
