@@ -38,6 +38,7 @@ mod reload;
 mod run_cmd;
 mod sim_cmd;
 mod sweep_text;
+mod systemd_notify;
 mod tour;
 mod worker_processes;
 

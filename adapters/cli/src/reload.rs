@@ -79,13 +79,18 @@ struct Target<'a> {
 
 /// Reload in a task of its own, beside the signal handling (a slow stop must
 /// not delay SIGTERM), after any reload still running: each holds `applied`
-/// while it works.
-pub fn spawn(sup: &TreeHandle, applied: &Arc<Mutex<AppliedConfig>>, path: &Path, output: &OutputMode) {
+/// while it works. The task ends when the reload is applied (or failed).
+pub fn spawn(
+    sup: &TreeHandle,
+    applied: &Arc<Mutex<AppliedConfig>>,
+    path: &Path,
+    output: &OutputMode,
+) -> tokio::task::JoinHandle<()> {
     let (sup, applied, path, output) = (sup.clone(), Arc::clone(applied), path.to_owned(), output.clone());
     tokio::spawn(async move {
         let mut applied = applied.lock().await;
         reload(&sup, &mut applied, &path, &output).await;
-    });
+    })
 }
 
 /// Apply the config file at `path` to the running tree (see the module documentation).

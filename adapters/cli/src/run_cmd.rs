@@ -61,6 +61,9 @@ pub fn run(args: RunArgs) -> ExitCode {
         return ExitCode::from(2);
     };
     init_logging();
+    // Before any thread: vigil's own notify socket, taken out of the
+    // environment children inherit (docs/OPERATING.md, "systemd").
+    let notify = crate::systemd_notify::from_env();
     // Children and control connections both need descriptors: use what the
     // hard limit allows (docs/ADAPTER.md, "Descriptor and memory cost").
     if let Err(e) = vigil_tokio::descriptors::raise_nofile_limit() {
@@ -84,7 +87,7 @@ pub fn run(args: RunArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    runtime.block_on(supervise(args, config, cfg))
+    runtime.block_on(supervise(args, config, cfg, notify))
 }
 
 /// The log filter when `VIGIL_LOG` is unset, empty or invalid.
@@ -136,7 +139,7 @@ struct Running {
     _http: Option<crate::http_endpoint::HttpGuard>,
 }
 
-async fn supervise(args: RunArgs, config: PathBuf, cfg: TreeConfig) -> ExitCode {
+async fn supervise(args: RunArgs, config: PathBuf, cfg: TreeConfig, notify: crate::systemd_notify::Notify) -> ExitCode {
     let output = args
         .output_dir
         .clone()
@@ -163,6 +166,7 @@ async fn supervise(args: RunArgs, config: PathBuf, cfg: TreeConfig) -> ExitCode 
         }
     };
     tracing::info!(config = %cfg.source, workers = cfg.workers.len(), "supervising");
+    let mut reporter = notify.report(&sup);
     // Reloads run beside the signal loop (a slow stop must not block SIGTERM)
     // and one after the other (each holds the current config while it works).
     let current = std::sync::Arc::new(tokio::sync::Mutex::new(AppliedConfig::new(&cfg)));
@@ -170,6 +174,10 @@ async fn supervise(args: RunArgs, config: PathBuf, cfg: TreeConfig) -> ExitCode 
     loop {
         tokio::select! {
             reason = sup.wait() => {
+                if let Some(r) = reporter.take() {
+                    r.finish(std::time::Duration::from_millis(500)).await;
+                }
+                notify.stopping();
                 report_chaos(chaos.as_ref());
                 let code = trace_outcome(tree_outcome(&sup, &reason, stopping), trace.as_ref());
                 // Let subscribers receive the end of their stream before the runtime goes.
@@ -177,9 +185,11 @@ async fn supervise(args: RunArgs, config: PathBuf, cfg: TreeConfig) -> ExitCode 
                 return code;
             }
             _ = term.recv() => {
+                notify.stopping();
                 if let Some(code) = on_stop_signal(&sup, chaos.as_ref(), &mut stopping, "SIGTERM").await { return code; }
             }
             _ = int.recv() => {
+                notify.stopping();
                 if let Some(code) = on_stop_signal(&sup, chaos.as_ref(), &mut stopping, "SIGINT").await { return code; }
             }
             _ = hup.recv() => {
@@ -187,7 +197,9 @@ async fn supervise(args: RunArgs, config: PathBuf, cfg: TreeConfig) -> ExitCode 
                     tracing::warn!("SIGHUP during shutdown: ignored");
                     continue;
                 }
-                crate::reload::spawn(&sup, &current, &config, &output);
+                notify.reloading();
+                let reload = crate::reload::spawn(&sup, &current, &config, &output);
+                notify.ready_after(reload);
             }
         }
     }

@@ -85,6 +85,7 @@ mod sim_hooks;
 #[cfg(feature = "sim")]
 mod simulation;
 mod stop_signal;
+pub mod systemd;
 mod task;
 
 #[cfg(feature = "sim")]

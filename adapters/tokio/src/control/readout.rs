@@ -62,6 +62,7 @@ pub(crate) async fn status_json(shared: &Shared) -> Result<Vec<u8>, Failure> {
 /// restart), by path in start order; empty when every worker that is meant
 /// to run is up. Workers that are stopped (on purpose, or a transient that
 /// finished) or being stopped are not waited for. `Err` when the tree is down.
+#[cfg_attr(not(feature = "http"), allow(dead_code))]
 pub(crate) async fn not_ready(shared: &Shared) -> Result<Vec<String>, Failure> {
     let nodes = status::walk(&shared.sup).await?;
     Ok(nodes
@@ -69,4 +70,56 @@ pub(crate) async fn not_ready(shared: &Shared) -> Result<Vec<String>, Failure> {
         .filter(|(_, _, c)| !c.supervisor && matches!(c.state, ChildState::Starting | ChildState::Restarting))
         .map(|(path, _, _)| path)
         .collect())
+}
+
+/// How many workers are in each state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct WorkerCounts {
+    pub(crate) running: usize,
+    pub(crate) starting: usize,
+    pub(crate) restarting: usize,
+    pub(crate) stopping: usize,
+    pub(crate) stopped: usize,
+}
+
+/// Count the tree's workers by state; `Err` when the tree is down.
+pub(crate) async fn worker_counts(sup: &crate::TreeHandle) -> Result<WorkerCounts, Failure> {
+    let mut counts = WorkerCounts::default();
+    for (_, _, c) in status::walk(sup).await? {
+        if c.supervisor {
+            continue;
+        }
+        let slot = match c.state {
+            ChildState::Running => &mut counts.running,
+            ChildState::Starting => &mut counts.starting,
+            ChildState::Restarting => &mut counts.restarting,
+            ChildState::Stopping => &mut counts.stopping,
+            ChildState::Stopped => &mut counts.stopped,
+        };
+        *slot += 1;
+    }
+    Ok(counts)
+}
+
+impl WorkerCounts {
+    /// One line for people: `12 children running, 0 restarting`, and the
+    /// other states when some are in them.
+    pub(crate) fn line(&self) -> String {
+        let mut line = format!(
+            "{} {} running, {} restarting",
+            self.running,
+            if self.running == 1 { "child" } else { "children" },
+            self.restarting
+        );
+        for (n, what) in [
+            (self.starting, "starting"),
+            (self.stopping, "stopping"),
+            (self.stopped, "stopped"),
+        ] {
+            if n > 0 {
+                let _ = write!(line, ", {n} {what}");
+            }
+        }
+        line
+    }
 }

@@ -130,6 +130,7 @@ impl ControlServer {
 
     /// What the serving side shares (the tree's handle, counters,
     /// registry), once [`serve`](Self::serve)d.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
     pub(crate) fn current(&self) -> Option<Arc<Shared>> {
         self.inner
             .current

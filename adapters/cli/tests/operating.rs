@@ -1,0 +1,253 @@
+//! Operating `vigil run` itself: its systemd notifications (a fake
+//! `NOTIFY_SOCKET` listener), its HTTP endpoint, and the shipped unit file.
+//! Waits are polls with a safety net, never timing assertions.
+
+mod support;
+
+use std::os::unix::net::UnixDatagram;
+use std::time::{Duration, Instant};
+
+use support::*;
+
+/// A fake service manager: the datagrams vigil sends it.
+struct Manager {
+    socket: UnixDatagram,
+    seen: Vec<String>,
+}
+
+impl Manager {
+    fn bind(path: &std::path::Path) -> Manager {
+        Manager::from(UnixDatagram::bind(path).expect("bind the notify socket"))
+    }
+
+    fn from(socket: UnixDatagram) -> Manager {
+        socket
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .expect("timeout");
+        Manager {
+            socket,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Receive until a message satisfies `cond` (the safety net fails the test).
+    fn wait(&mut self, what: &str, mut cond: impl FnMut(&str) -> bool) -> String {
+        let start = Instant::now();
+        let mut buf = [0u8; 4096];
+        while start.elapsed() < Duration::from_secs(30) {
+            if let Ok(n) = self.socket.recv(&mut buf) {
+                let m = String::from_utf8_lossy(&buf[..n]).into_owned();
+                self.seen.push(m.clone());
+                if cond(&m) {
+                    return m;
+                }
+            }
+        }
+        panic!("no {what} in {:?}", self.seen);
+    }
+}
+
+#[test]
+fn vigil_notifies_systemd_of_ready_status_watchdog_reload_and_stop() {
+    let s = Scratch::new("sdnotify");
+    let env_file = s.p("child.env");
+    let config = s.write(
+        "tree.toml",
+        &format!(
+            "[[child]]\nname = \"a\"\ncommand = [\"sleep\", \"1000\"]\n\n\
+             [[child]]\nname = \"b\"\ncommand = {}\n",
+            sh(&format!("env > {env_file}; exec sleep 1000"))
+        ),
+    );
+    let sock = s.path("notify.sock");
+    let mut manager = Manager::bind(&sock);
+    let how = Launch {
+        env: &[("NOTIFY_SOCKET", sock.to_str().unwrap()), ("WATCHDOG_USEC", "400000")],
+        ..Launch::default()
+    };
+    let mut v = Vigil::launch(&s, &config, &how);
+    manager.wait("READY=1", |m| m == "READY=1");
+    manager.wait("a status", |m| m == "STATUS=2 children running, 0 restarting");
+    manager.wait("WATCHDOG=1", |m| m == "WATCHDOG=1");
+    v.wait_for_signal_handlers();
+    // Children do not see vigil's notify socket or watchdog.
+    v.wait_for("the child's environment", || s.exists("child.env"));
+    let child_env = std::fs::read_to_string(&env_file).expect("env");
+    for var in ["NOTIFY_SOCKET=", "WATCHDOG_USEC=", "WATCHDOG_PID="] {
+        assert!(
+            !child_env.lines().any(|l| l.starts_with(var)),
+            "{var} leaked:\n{child_env}"
+        );
+    }
+
+    v.signal("HUP");
+    let reloading = manager.wait("RELOADING=1", |m| m.starts_with("RELOADING=1"));
+    let usec = reloading
+        .strip_prefix("RELOADING=1\nMONOTONIC_USEC=")
+        .and_then(|u| u.parse::<u64>().ok());
+    assert!(usec.is_some_and(|u| u > 0), "{reloading:?}");
+    manager.wait("READY=1 after the reload", |m| m == "READY=1");
+
+    v.signal("TERM");
+    manager.wait("STOPPING=1", |m| m == "STOPPING=1");
+    assert_eq!(v.wait_code(), 0, "log:\n{}", v.log_text());
+    // READY=1 once at the start and once after the reload, nothing else.
+    assert_eq!(
+        manager.seen.iter().filter(|m| *m == "READY=1").count(),
+        2,
+        "{:?}",
+        manager.seen
+    );
+}
+
+#[test]
+fn an_abstract_notify_socket_is_used_and_a_give_up_is_reported() {
+    use std::os::linux::net::SocketAddrExt;
+    let s = Scratch::new("sdabstract");
+    let name = unique("vigil-notify");
+    let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).expect("abstract");
+    let mut manager = Manager::from(UnixDatagram::bind_addr(&addr).expect("bind abstract"));
+    let config = s.write(
+        "tree.toml",
+        "[supervisor]\nintensity = 1\nperiod = \"60s\"\n\n\
+         [[child]]\nname = \"db\"\ncommand = [\"sh\", \"-c\", \"sleep 0.2; exit 3\"]\n",
+    );
+    let notify = format!("@{name}");
+    let how = Launch {
+        env: &[("NOTIFY_SOCKET", notify.as_str())],
+        ..Launch::default()
+    };
+    let mut v = Vigil::launch(&s, &config, &how);
+    manager.wait("READY=1", |m| m == "READY=1");
+    let down = manager.wait("the tree down", |m| m.starts_with("STATUS=tree down"));
+    assert_eq!(
+        down,
+        "STATUS=tree down: root gave up (give-up of the root); last failure: db (error(exit code 3))"
+    );
+    manager.wait("STOPPING=1", |m| m == "STOPPING=1");
+    assert_eq!(v.wait_code(), 1, "log:\n{}", v.log_text());
+}
+
+#[test]
+fn a_bad_notify_socket_is_logged_and_the_tree_runs() {
+    let s = Scratch::new("sdbad");
+    let config = s.write(
+        "tree.toml",
+        "[[child]]\nname = \"a\"\ncommand = [\"sleep\", \"1000\"]\n",
+    );
+    let how = Launch {
+        env: &[("NOTIFY_SOCKET", "relative/path"), ("WATCHDOG_USEC", "soon")],
+        ..Launch::default()
+    };
+    let mut v = Vigil::launch(&s, &config, &how);
+    v.wait_for_signal_handlers();
+    v.wait_log(&["NOTIFY_SOCKET=\"relative/path\" is neither an absolute socket path"]);
+    v.signal("TERM");
+    assert_eq!(v.wait_code(), 0, "log:\n{}", v.log_text());
+}
+
+/// One HTTP/1.1 GET over a raw TCP stream: status code and body.
+fn http_get(addr: &str, path: &str) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: vigil\r\n\r\n").ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    Some((head.split(' ').nth(1)?.parse().ok()?, body.to_owned()))
+}
+
+/// A free loopback port (bound, then let go).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+#[test]
+fn vigil_run_serves_http_and_an_address_in_use_stops_it_with_one_line() {
+    let s = Scratch::new("http");
+    let port = free_port();
+    let config = s.write(
+        "tree.toml",
+        &format!("[http]\nlisten = \"{port}\"\n\n[[child]]\nname = \"a\"\ncommand = [\"sleep\", \"1000\"]\n"),
+    );
+    let mut v = Vigil::start_supervising(&s, &config);
+    let addr = format!("127.0.0.1:{port}");
+    v.wait_for("healthz 200", || {
+        http_get(&addr, "/healthz").is_some_and(|(c, _)| c == 200)
+    });
+    v.wait_for("readyz 200", || {
+        http_get(&addr, "/readyz").is_some_and(|(c, _)| c == 200)
+    });
+    let (code, metrics) = http_get(&addr, "/metrics").expect("metrics");
+    assert_eq!(code, 200);
+    assert!(
+        metrics.contains("vigil_child_state{path=\"a\",kind=\"worker\",state=\"running\"} 1"),
+        "{metrics}"
+    );
+    let ctl = vigil_cmd(&s, &["ctl", "--config", config.to_str().unwrap(), "status", "--json"])
+        .output()
+        .expect("ctl");
+    let over_socket: serde_json::Value = serde_json::from_slice(&ctl.stdout).expect("ctl JSON");
+    let (code, status) = http_get(&addr, "/status").expect("status");
+    assert_eq!(code, 200);
+    let over_http: serde_json::Value = serde_json::from_str(&status).expect("HTTP JSON");
+    assert_eq!(over_http["nodes"][0]["path"], over_socket["nodes"][0]["path"]);
+    assert_eq!(over_http["nodes"][0]["pid"], over_socket["nodes"][0]["pid"]);
+
+    // A second vigil (another socket) on the same address: one line, exit 2,
+    // nothing started.
+    let other = s.write(
+        "other.toml",
+        &format!(
+            "[control]\nsocket = \"{}\"\n[http]\nlisten = \"127.0.0.1:{port}\"\n\n\
+             [[child]]\nname = \"b\"\ncommand = [\"sh\", \"-c\", \"touch {}\"]\n",
+            s.p("other.sock"),
+            s.p("b.ran")
+        ),
+    );
+    let out = vigil_output(&["run", other.to_str().unwrap()]);
+    assert_eq!(code_of(&out), 2, "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr.trim_end(),
+        format!(
+            "error: cannot listen for HTTP on 127.0.0.1:{port}: Address already in use (os error 98) \
+             (another program listens there; choose another `[http] listen`)"
+        ),
+    );
+    assert!(!s.exists("b.ran"), "the tree must not start");
+    v.signal("TERM");
+    assert_eq!(v.wait_code(), 0, "log:\n{}", v.log_text());
+    assert!(http_get(&addr, "/healthz").is_none(), "the endpoint ends with vigil");
+}
+
+fn code_of(out: &std::process::Output) -> i32 {
+    out.status.code().unwrap_or(-1)
+}
+
+#[test]
+fn vigil_check_names_a_bad_listen_address() {
+    let s = Scratch::new("httpcheck");
+    for (value, message) in [
+        ("\"\"", "the address is empty"),
+        ("\"127.0.0.1:99999\"", "the port 99999 is not a number from 0 to 65535"),
+        ("\"example.com:80\"", "\"example.com\" is not an IP address"),
+        ("\"127.0.0.1\"", "has no port"),
+        ("9100", "invalid type: integer `9100`, expected a string"),
+    ] {
+        let config = s.write("bad.toml", &format!("[http]\nlisten = {value}\n"));
+        let out = vigil_output(&["check", config.to_str().unwrap()]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(code_of(&out), 2, "{value}: {stderr}");
+        assert!(stderr.contains("bad.toml:2:10:"), "{value}: {stderr}");
+        assert!(stderr.contains(message), "{value}: {stderr}");
+    }
+    let typo = s.write("typo.toml", "[http]\nlisen = \"9100\"\n");
+    let out = vigil_output(&["check", typo.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("unknown key `lisen` in [http]"), "{stderr}");
+}
