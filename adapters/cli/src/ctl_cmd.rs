@@ -100,6 +100,9 @@ pub enum CtlCommand {
         #[arg(default_value = "null")]
         args: String,
     },
+    /// Start the tree again after it gave up or failed to start (`vigil run
+    /// --keep-running` only; refused while the tree is up).
+    StartTree,
 }
 
 /// The client's wait when `--timeout` is not given.
@@ -265,6 +268,7 @@ fn op(args: &CtlArgs) -> Result<Op, String> {
         CtlCommand::Shutdown => Op::Shutdown {},
         CtlCommand::Workers => Op::Workers {},
         CtlCommand::Metrics => Op::Metrics {},
+        CtlCommand::StartTree => Op::StartTree {},
         CtlCommand::Subscribe => Op::Subscribe {
             trace: true,
             runs: false,
@@ -379,6 +383,7 @@ impl CtlCommand {
             CtlCommand::Delete { .. } => "deleted",
             CtlCommand::RestartAll { .. } => "restarted the children of",
             CtlCommand::Shutdown => "shutting down",
+            CtlCommand::StartTree => "started the tree",
             _ => "done",
         }
     }

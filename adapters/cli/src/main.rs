@@ -32,6 +32,7 @@ mod ctl_render;
 mod exit;
 mod explain_cmd;
 mod http_endpoint;
+mod keep_running;
 mod merge_cmd;
 mod output;
 mod reload;

@@ -35,6 +35,12 @@ pub struct RunArgs {
 
     #[command(flatten)]
     pub chaos: ChaosArgs,
+
+    /// Stay up when the tree gives up or fails to start: inspect it with
+    /// `vigil ctl status`, start it again with `vigil ctl start-tree`
+    /// (also `[run] keep_running = true`).
+    #[arg(long)]
+    pub keep_running: bool,
 }
 
 const NO_CONFIG: &str = "\
@@ -137,6 +143,8 @@ struct Running {
     chaos: Option<ChaosControl>,
     /// `[http] listen`: the read-only HTTP endpoint, closed with vigil.
     _http: Option<crate::http_endpoint::HttpGuard>,
+    /// `--keep-running`: the `start-tree` requests.
+    starts: Option<vigil_tokio::control::start_tree::StartRequests>,
 }
 
 async fn supervise(args: RunArgs, config: PathBuf, cfg: TreeConfig, notify: crate::systemd_notify::Notify) -> ExitCode {
@@ -145,11 +153,12 @@ async fn supervise(args: RunArgs, config: PathBuf, cfg: TreeConfig, notify: crat
         .clone()
         .map_or(OutputMode::Tracing, |dir| OutputMode::Files { dir });
     let Running {
-        sup,
+        mut sup,
         control,
         trace,
         chaos,
         _http,
+        mut starts,
     } = match start(&args, &cfg, &output) {
         Ok(r) => r,
         Err(code) => return code,
@@ -171,30 +180,51 @@ async fn supervise(args: RunArgs, config: PathBuf, cfg: TreeConfig, notify: crat
     // and one after the other (each holds the current config while it works).
     let current = std::sync::Arc::new(tokio::sync::Mutex::new(AppliedConfig::new(&cfg)));
     let mut stopping = false;
+    // `--keep-running`: the exit code of the tree that is down, while it is.
+    let mut down: Option<ExitCode> = None;
     loop {
         tokio::select! {
-            reason = sup.wait() => {
+            reason = sup.wait(), if down.is_none() => {
                 if let Some(r) = reporter.take() {
                     r.finish(std::time::Duration::from_millis(500)).await;
                 }
-                notify.stopping();
                 report_chaos(chaos.as_ref());
                 let code = trace_outcome(tree_outcome(&sup, &reason, stopping), trace.as_ref());
+                if starts.is_some() && !stopping && crate::keep_running::stays_up(sup.outcome()) {
+                    tracing::error!("the tree is down; vigil keeps running (--keep-running): `vigil ctl status` says why, `vigil ctl start-tree` starts it again");
+                    down = Some(code);
+                    continue;
+                }
+                notify.stopping();
                 // Let subscribers receive the end of their stream before the runtime goes.
                 control.0.finish(std::time::Duration::from_millis(500)).await;
                 return code;
             }
+            Some(request) = crate::keep_running::next(&mut starts), if down.is_some() => {
+                if let Some((new, new_cfg)) = crate::keep_running::restart(request, &config, &output, &control.0) {
+                    sup = new;
+                    *current.lock().await = AppliedConfig::new(&new_cfg);
+                    reporter = notify.report(&sup);
+                    down = None;
+                }
+            }
             _ = term.recv() => {
                 notify.stopping();
+                if let Some(code) = down { return finish_down(&control, code).await; }
                 if let Some(code) = on_stop_signal(&sup, chaos.as_ref(), &mut stopping, "SIGTERM").await { return code; }
             }
             _ = int.recv() => {
                 notify.stopping();
+                if let Some(code) = down { return finish_down(&control, code).await; }
                 if let Some(code) = on_stop_signal(&sup, chaos.as_ref(), &mut stopping, "SIGINT").await { return code; }
             }
             _ = hup.recv() => {
                 if stopping {
                     tracing::warn!("SIGHUP during shutdown: ignored");
+                    continue;
+                }
+                if down.is_some() {
+                    tracing::warn!("SIGHUP while the tree is down: ignored; `vigil ctl start-tree` starts it from the config file as it is now");
                     continue;
                 }
                 notify.reloading();
@@ -203,6 +233,14 @@ async fn supervise(args: RunArgs, config: PathBuf, cfg: TreeConfig, notify: crat
             }
         }
     }
+}
+
+/// A stop signal while the tree is down (`--keep-running`): exit with the
+/// code the tree's end gave.
+async fn finish_down(control: &CloseOnDrop, code: ExitCode) -> ExitCode {
+    tracing::info!("stop signal while the tree is down: exiting");
+    control.0.finish(std::time::Duration::from_millis(500)).await;
+    code
 }
 
 /// Open the trace, bind the control socket and start the tree; the exit
@@ -215,6 +253,11 @@ fn start(args: &RunArgs, cfg: &TreeConfig, output: &OutputMode) -> Result<Runnin
         ExitCode::from(2)
     })?;
     let control_guard = CloseOnDrop(control.clone());
+    let starts = if args.keep_running || cfg.run.keep_running {
+        control.keep_serving()
+    } else {
+        None
+    };
     let http = crate::http_endpoint::bind(cfg)?;
     // The config is one way to build a Tree: the same value `vigil sim`
     // simulates (its `[monitor]` table included).
@@ -244,12 +287,13 @@ fn start(args: &RunArgs, cfg: &TreeConfig, output: &OutputMode) -> Result<Runnin
         trace: trace_status,
         chaos: chaos_control,
         _http: http,
+        starts,
     })
 }
 
 /// The engine seed of a process tree (`Tree::start_processes`, in
 /// adapters/tokio/src/builder.rs): backoff jitter draws from it.
-const ENGINE_SEED: u64 = 0;
+pub const ENGINE_SEED: u64 = 0;
 
 /// The trace's first line (docs/TRACE.md, "The meta line"): the config and
 /// its digest, the engine seed, and the wall-clock time of `t = 0`, read

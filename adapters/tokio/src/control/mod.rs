@@ -59,9 +59,11 @@ mod server;
 mod session;
 pub(crate) mod shared;
 mod socket;
+pub mod start_tree;
 mod status;
 mod strict_json;
 mod token;
+mod tree_end;
 
 pub mod client;
 pub mod protocol;

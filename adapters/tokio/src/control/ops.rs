@@ -101,6 +101,7 @@ pub(crate) async fn dispatch(shared: &Arc<Shared>, conn: &mut Conn, envelope: En
             };
             reply::result(&id, &r.map(|()| "ok"))
         }
+        Op::StartTree {} => reply::result(&id, &super::start_tree::answer(shared).await),
     };
     // A client that went away only loses its own answer.
     let _ = conn.out.send(line).await;

@@ -178,6 +178,11 @@ pub enum Op {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         error: Option<String>,
     },
+    /// Start the tree again once it is down (a root give-up or a failed
+    /// start), where the program that owns the server keeps it up
+    /// ([`ControlServer::keep_serving`](super::ControlServer::keep_serving);
+    /// `vigil run --keep-running`).
+    StartTree {},
 }
 
 /// Every operation name, in the order of [`Op`].
@@ -202,6 +207,7 @@ pub const OPS: &[&str] = &[
     "publish",
     "evict",
     "answer",
+    "start_tree",
 ];
 
 fn yes() -> bool {
@@ -442,6 +448,7 @@ mod tests {
                 result: Some(Value::Bool(true)),
                 error: None,
             },
+            Op::StartTree {},
         ];
         assert_eq!(ops.len(), OPS.len());
         for (i, op) in ops.into_iter().enumerate() {

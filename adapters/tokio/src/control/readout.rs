@@ -6,12 +6,14 @@
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
 
+use serde::Serialize;
 use vigil_core::ChildState;
 
 use super::metrics::{self, ServerGauges};
 use super::reply::Failure;
 use super::shared::Shared;
 use super::status::{self, Snapshot, StatusAnswer};
+use super::tree_end::TreeEnd;
 
 /// The `metrics` exposition: every node of a fresh snapshot, the counters,
 /// the server's gauges and `vigil_tree_up`. A tree that is down still has
@@ -43,9 +45,15 @@ pub(crate) async fn metrics(shared: &Shared) -> String {
 }
 
 /// The `status` answer as JSON (the `result` of the `status` op), or why
-/// there is none (the tree is down).
+/// there is none (the tree is down). A server that keeps serving
+/// (`--keep-running`) answers for a tree that is down with how it ended
+/// ([`DownStatus`]).
 pub(crate) async fn status_json(shared: &Shared) -> Result<Vec<u8>, Failure> {
-    let snapshot = Snapshot::take(&shared.sup).await?;
+    let snapshot = match Snapshot::take(&shared.sup).await {
+        Ok(s) => s,
+        Err(_) if shared.starts.is_some() && shared.sup.is_down() => return Ok(down_status(shared).await),
+        Err(f) => return Err(f),
+    };
     shared.counters.with(|counters| {
         let answer = StatusAnswer {
             snapshot: &snapshot,
@@ -122,4 +130,62 @@ impl WorkerCounts {
         }
         line
     }
+}
+
+/// `status` of a tree that is down: `tree` says how it ended, `nodes` is
+/// empty, `last_exits` has each child's last exit.
+#[derive(Serialize)]
+struct DownStatus<'a> {
+    tree: Down,
+    nodes: [(); 0],
+    workers: usize,
+    last_exits: Vec<LastExit<'a>>,
+}
+
+#[derive(Serialize)]
+struct Down {
+    up: bool,
+    /// `root gave up`, `tree failed to start`.
+    outcome: &'static str,
+    /// The root's exit reason.
+    reason: String,
+    #[serde(flatten)]
+    end: TreeEnd,
+}
+
+#[derive(Serialize)]
+struct LastExit<'a> {
+    path: &'a str,
+    last_exit: &'a str,
+    restarts: u64,
+}
+
+async fn down_status(shared: &Shared) -> Vec<u8> {
+    let reason = shared.sup.wait().await.to_string();
+    let down = Down {
+        up: false,
+        outcome: shared.sup.outcome().as_str(),
+        reason,
+        end: shared.counters.end(),
+    };
+    shared.counters.with(|counters| {
+        let mut last_exits: Vec<LastExit<'_>> = counters
+            .iter()
+            .filter_map(|(path, c)| {
+                c.last_exit.as_deref().map(|last_exit| LastExit {
+                    path,
+                    last_exit,
+                    restarts: c.restarts(),
+                })
+            })
+            .collect();
+        last_exits.sort_by(|a, b| a.path.cmp(b.path));
+        let status = DownStatus {
+            tree: down,
+            nodes: [],
+            workers: 0,
+            last_exits,
+        };
+        serde_json::to_vec(&status).unwrap_or_default()
+    })
 }

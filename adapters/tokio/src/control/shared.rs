@@ -28,6 +28,8 @@ pub(crate) struct Shared {
     pub(crate) runs: Arc<RunFeed>,
     /// The id of the next connection admitted.
     pub(crate) next_conn: AtomicU64,
+    /// Where `start_tree` requests go, for a server that keeps serving.
+    pub(crate) starts: Option<tokio::sync::mpsc::Sender<super::start_tree::StartRequest>>,
 }
 
 impl Shared {
