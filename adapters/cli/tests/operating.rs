@@ -251,3 +251,124 @@ fn vigil_check_names_a_bad_listen_address() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("unknown key `lisen` in [http]"), "{stderr}");
 }
+
+/// `vigil ctl ARGS --socket SOCK`: exit code, stdout, stderr.
+fn ctl(s: &Scratch, sock: &str, args: &[&str]) -> (i32, String, String) {
+    let mut all = vec!["ctl", "--socket", sock];
+    all.extend_from_slice(args);
+    let out = vigil_cmd(s, &all).output().expect("vigil ctl");
+    (
+        code_of(&out),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn keep_running_survives_a_give_up_says_why_and_starts_the_tree_again() {
+    let s = Scratch::new("keep");
+    let port = free_port();
+    let sock = s.p("ctl.sock");
+    // `db` crashes until the file `fixed` exists: the root gives up at once.
+    let db = format!("sleep 0.2; [ -e {} ] && exec sleep 1000; exit 3", s.p("fixed"));
+    let config = s.write(
+        "tree.toml",
+        &format!(
+            "[control]\nsocket = \"{sock}\"\n[http]\nlisten = \"{port}\"\n\n\
+             [supervisor]\nintensity = 1\nperiod = \"60s\"\n\n\
+             [[child]]\nname = \"web\"\ncommand = [\"sleep\", \"1000\"]\n\n\
+             [[child]]\nname = \"db\"\ncommand = {}\n",
+            sh(&db)
+        ),
+    );
+    let how = Launch {
+        args: &["--keep-running"],
+        ..Launch::default()
+    };
+    let mut v = Vigil::launch(&s, &config, &how);
+    v.wait_for_signal_handlers();
+    let addr = format!("127.0.0.1:{port}");
+    v.wait_log(&["the tree is down; vigil keeps running"]);
+
+    // Down, and why: the table and the JSON.
+    let (code, table, _) = ctl(&s, &sock, &["status"]);
+    assert_eq!(code, 0);
+    assert!(table.starts_with("tree down: root gave up"), "{table}");
+    assert!(table.contains("gave up: the root\n"), "{table}");
+    assert!(table.contains("db (generation "), "{table}");
+    assert!(table.contains("error(exit code 3)"), "{table}");
+    let (_, json, _) = ctl(&s, &sock, &["status", "--json"]);
+    let j: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+    assert_eq!(j["tree"]["up"], false, "{j}");
+    assert_eq!(j["tree"]["outcome"], "root gave up");
+    assert_eq!(j["tree"]["gave_up"], serde_json::json!([""]));
+    let failures = j["tree"]["last_failures"].as_array().expect("failures");
+    assert_eq!(failures.len(), 2, "{j}");
+    assert!(failures.iter().all(|f| f["path"] == "db" && f["reason"] == "error(exit code 3)"));
+    assert_eq!(j["last_exits"][0]["path"], "db");
+    // HTTP and metrics say so.
+    assert_eq!(http_get(&addr, "/healthz").map(|r| r.0), Some(503));
+    assert_eq!(http_get(&addr, "/readyz").map(|r| r.0), Some(503));
+    let (_, metrics, _) = ctl(&s, &sock, &["metrics"]);
+    assert!(metrics.lines().any(|l| l == "vigil_tree_up 0"), "{metrics}");
+
+    // Fixed, started again: up, healthy, and start-tree is refused while up.
+    s.touch("fixed");
+    let (code, out, err) = ctl(&s, &sock, &["start-tree"]);
+    assert_eq!((code, out.as_str()), (0, "started the tree\n"), "{err}");
+    v.wait_for("healthz 200", || http_get(&addr, "/healthz").is_some_and(|(c, _)| c == 200));
+    v.wait_for("both running", || {
+        let (_, t, _) = ctl(&s, &sock, &["status"]);
+        t.lines().filter(|l| l.contains(" running ")).count() == 2
+    });
+    let (_, metrics, _) = ctl(&s, &sock, &["metrics"]);
+    assert!(metrics.lines().any(|l| l == "vigil_tree_up 1"), "{metrics}");
+    let (code, _, err) = ctl(&s, &sock, &["start-tree"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("tree_up: the tree is up"), "{err}");
+
+    v.signal("TERM");
+    assert_eq!(v.wait_code(), 0, "log:\n{}", v.log_text());
+}
+
+#[test]
+fn sigterm_while_the_tree_is_down_exits_with_the_code_of_its_end() {
+    let s = Scratch::new("keepterm");
+    let sock = s.p("ctl.sock");
+    let config = s.write(
+        "tree.toml",
+        &format!(
+            "[control]\nsocket = \"{sock}\"\n[run]\nkeep_running = true\n\n\
+             [supervisor]\nintensity = 0\n\n\
+             [[child]]\nname = \"db\"\ncommand = [\"sh\", \"-c\", \"exit 3\"]\n"
+        ),
+    );
+    let mut v = Vigil::start_supervising(&s, &config);
+    v.wait_log(&["the tree is down; vigil keeps running"]);
+    assert!(v.alive(v.pid()), "vigil stays up");
+    // A config broken meanwhile: start-tree says why, the tree stays down.
+    std::fs::write(&config, "[[child]]\nname = \n").expect("break the config");
+    let (code, _, err) = ctl(&s, &sock, &["start-tree"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("start_failed: the config does not load, the tree stays down"), "{err}");
+    v.signal("TERM");
+    assert_eq!(v.wait_code(), 1, "the give-up's code; log:\n{}", v.log_text());
+}
+
+#[test]
+fn without_keep_running_start_tree_is_refused() {
+    let s = Scratch::new("nokeep");
+    let sock = s.p("ctl.sock");
+    let config = s.write(
+        "tree.toml",
+        &format!("[control]\nsocket = \"{sock}\"\n\n[[child]]\nname = \"a\"\ncommand = [\"sleep\", \"1000\"]\n"),
+    );
+    let mut v = Vigil::start_supervising(&s, &config);
+    v.wait_for("the socket", || std::path::Path::new(&sock).exists());
+    let (code, _, err) = ctl(&s, &sock, &["start-tree"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("unsupported: this vigil exits when its tree is down"), "{err}");
+    assert!(err.contains("--keep-running"), "{err}");
+    v.signal("TERM");
+    assert_eq!(v.wait_code(), 0, "log:\n{}", v.log_text());
+}
