@@ -425,3 +425,57 @@ async fn promtool_accepts_the_metrics() {
     }
     f.http.close();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_endpoint_follows_a_tree_started_again_on_a_server_that_keeps_serving() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let control = ControlServer::bind(ControlOptions::new(dir.path().join("ctl.sock"))).expect("bind");
+    let mut starts = control.keep_serving().expect("first call");
+    assert!(control.keep_serving().is_none(), "one owner of the starts");
+    let tree = || {
+        Tree::new(SupervisorSpec::new()).task(ChildSpec::worker("w"), |ctx| async move {
+            ctx.stopped().await;
+            Ok::<(), String>(())
+        })
+    };
+    let first = tree().control(control.clone()).start().expect("valid");
+    let http = HttpServer::bind(defaults()).expect("listen");
+    http.serve(&control).expect("serve");
+    let addr = http.local_addr();
+    eventually("up", || async { get(addr, "/healthz").await.code == 200 }).await;
+    // While up, start_tree is refused and reaches nobody.
+    let refused = Client::connect(control.path())
+        .await
+        .unwrap()
+        .request(&Op::StartTree {})
+        .await;
+    assert!(format!("{refused:?}").contains("tree_up"), "{refused:?}");
+    first.shutdown().await;
+    assert_eq!(get(addr, "/healthz").await.code, 503);
+    // Down, the socket still answers: status says how the tree ended.
+    let status = ctl(&control, Op::Status {}).await;
+    assert_eq!(status["tree"]["up"], false, "{status}");
+    assert_eq!(status["tree"]["outcome"], "tree shut down");
+
+    let path = control.path().to_owned();
+    let asking = tokio::spawn(async move { Client::connect(&path).await?.request(&Op::StartTree {}).await });
+    let request = within("the start request", starts.next()).await.expect("a request");
+    let second = tree().control(control.clone()).start().expect("valid");
+    request.started();
+    assert_eq!(
+        within("the answer", asking).await.unwrap().expect("answered"),
+        "started"
+    );
+    eventually("up again", || async { get(addr, "/healthz").await.code == 200 }).await;
+    let s: Value = serde_json::from_str(&get(addr, "/status").await.body).expect("JSON");
+    assert_eq!(s["nodes"][0]["path"], "w");
+    // A request the owner drops is answered, not left hanging.
+    second.shutdown().await;
+    let path = control.path().to_owned();
+    let asking = tokio::spawn(async move { Client::connect(&path).await?.request(&Op::StartTree {}).await });
+    drop(within("the second request", starts.next()).await.expect("a request"));
+    let answer = within("the answer", asking).await.unwrap();
+    assert!(format!("{answer:?}").contains("start_failed"), "{answer:?}");
+    http.close();
+    control.close();
+}
