@@ -304,7 +304,9 @@ fn keep_running_survives_a_give_up_says_why_and_starts_the_tree_again() {
     assert_eq!(j["tree"]["gave_up"], serde_json::json!([""]));
     let failures = j["tree"]["last_failures"].as_array().expect("failures");
     assert_eq!(failures.len(), 2, "{j}");
-    assert!(failures.iter().all(|f| f["path"] == "db" && f["reason"] == "error(exit code 3)"));
+    assert!(failures
+        .iter()
+        .all(|f| f["path"] == "db" && f["reason"] == "error(exit code 3)"));
     assert_eq!(j["last_exits"][0]["path"], "db");
     // HTTP and metrics say so.
     assert_eq!(http_get(&addr, "/healthz").map(|r| r.0), Some(503));
@@ -316,7 +318,9 @@ fn keep_running_survives_a_give_up_says_why_and_starts_the_tree_again() {
     s.touch("fixed");
     let (code, out, err) = ctl(&s, &sock, &["start-tree"]);
     assert_eq!((code, out.as_str()), (0, "started the tree\n"), "{err}");
-    v.wait_for("healthz 200", || http_get(&addr, "/healthz").is_some_and(|(c, _)| c == 200));
+    v.wait_for("healthz 200", || {
+        http_get(&addr, "/healthz").is_some_and(|(c, _)| c == 200)
+    });
     v.wait_for("both running", || {
         let (_, t, _) = ctl(&s, &sock, &["status"]);
         t.lines().filter(|l| l.contains(" running ")).count() == 2
@@ -350,7 +354,10 @@ fn sigterm_while_the_tree_is_down_exits_with_the_code_of_its_end() {
     std::fs::write(&config, "[[child]]\nname = \n").expect("break the config");
     let (code, _, err) = ctl(&s, &sock, &["start-tree"]);
     assert_eq!(code, 1, "{err}");
-    assert!(err.contains("start_failed: the config does not load, the tree stays down"), "{err}");
+    assert!(
+        err.contains("start_failed: the config does not load, the tree stays down"),
+        "{err}"
+    );
     v.signal("TERM");
     assert_eq!(v.wait_code(), 1, "the give-up's code; log:\n{}", v.log_text());
 }
@@ -367,8 +374,66 @@ fn without_keep_running_start_tree_is_refused() {
     v.wait_for("the socket", || std::path::Path::new(&sock).exists());
     let (code, _, err) = ctl(&s, &sock, &["start-tree"]);
     assert_eq!(code, 1, "{err}");
-    assert!(err.contains("unsupported: this vigil exits when its tree is down"), "{err}");
+    assert!(
+        err.contains("unsupported: this vigil exits when its tree is down"),
+        "{err}"
+    );
     assert!(err.contains("--keep-running"), "{err}");
     v.signal("TERM");
     assert_eq!(v.wait_code(), 0, "log:\n{}", v.log_text());
+}
+
+/// The shipped unit, with its paths replaced by this build's binary and `config`.
+fn unit_for(config: &std::path::Path) -> String {
+    include_str!("../../../examples/systemd/vigil.service")
+        .replace("/usr/local/bin/vigil", env!("CARGO_BIN_EXE_vigil"))
+        .replace("/etc/vigil/tree.toml", config.to_str().unwrap())
+}
+
+/// What `systemd-analyze verify` says of a unit file (its stderr), or
+/// `None` without systemd-analyze.
+fn systemd_verify(s: &Scratch, name: &str, text: &str) -> Option<String> {
+    let path = s.write(name, text);
+    let out = std::process::Command::new("systemd-analyze")
+        .args(["verify", "--man=no"])
+        .arg(&path)
+        .output()
+        .ok()?;
+    Some(String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn the_shipped_unit_file_verifies_and_its_commands_run() {
+    let s = Scratch::new("unit");
+    let config = s.write(
+        "tree.toml",
+        "[[child]]\nname = \"a\"\ncommand = [\"sleep\", \"1000\"]\n",
+    );
+    let unit = unit_for(&config);
+    for key in [
+        "Type=notify",
+        "ExecReload=/bin/kill -HUP $MAINPID",
+        "KillMode=mixed",
+        "WatchdogSec=",
+    ] {
+        assert!(unit.lines().any(|l| l.starts_with(key)), "no {key}");
+    }
+    // ExecStartPre, as systemd runs it: the config checks.
+    let pre = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecStartPre="))
+        .expect("ExecStartPre");
+    let words: Vec<&str> = pre.split_whitespace().collect();
+    let out = vigil_output(&words[1..]);
+    assert_eq!(code_of(&out), 0, "{pre}: {out:?}");
+    match systemd_verify(&s, "vigil.service", &unit) {
+        None => eprintln!("skipped: systemd-analyze is not installed (Debian's package `systemd` has it)"),
+        Some(said) => {
+            assert_eq!(said, "", "systemd-analyze verify");
+            // The check can fail: a misspelt setting is reported.
+            let bad = unit.replace("KillMode=mixed", "KillMode=mixd");
+            let said = systemd_verify(&s, "bad.service", &bad).expect("ran before");
+            assert!(said.contains("mixd"), "{said}");
+        }
+    }
 }
