@@ -48,6 +48,10 @@ pub use report::Reporter;
 /// inherit from vigil.
 pub const ENV_VARS: [&str; 3] = ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"];
 
+/// The shortest interval between two `WATCHDOG=1` (a `WATCHDOG_USEC` of a
+/// few microseconds would otherwise make vigil spin).
+pub const MIN_WATCHDOG_INTERVAL: Duration = Duration::from_millis(1);
+
 /// Why the notify environment could not be used.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -122,10 +126,10 @@ impl SystemdNotify {
     }
 
     /// How often to send `WATCHDOG=1`: half of `WATCHDOG_USEC`, if set for
-    /// this process.
+    /// this process, and at least [`MIN_WATCHDOG_INTERVAL`].
     #[must_use]
     pub fn watchdog_interval(&self) -> Option<Duration> {
-        self.watchdog.map(|d| d / 2)
+        self.watchdog.map(|d| (d / 2).max(MIN_WATCHDOG_INTERVAL))
     }
 
     /// Send one message (`KEY=value` lines), without waiting.
@@ -194,5 +198,87 @@ fn monotonic_usec() -> u64 {
             .saturating_mul(1_000_000)
             .saturating_add(u64::try_from(t.tv_nsec()).unwrap_or(0) / 1_000),
         Err(_) => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(socket: &str, usec: Option<&str>, pid: Option<&str>) -> Result<Option<SystemdNotify>, SystemdError> {
+        SystemdNotify::from_vars(Some(OsStr::new(socket)), usec, pid)
+    }
+
+    #[test]
+    fn no_socket_means_no_notifying() {
+        assert!(SystemdNotify::from_vars(None, Some("1000"), None).unwrap().is_none());
+        assert!(vars("", Some("1000"), None).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_socket_must_be_absolute_or_abstract() {
+        for bad in ["relative/path", "notify", "./x"] {
+            assert!(
+                matches!(vars(bad, None, None), Err(SystemdError::BadSocket(v)) if v == bad),
+                "{bad}"
+            );
+        }
+        assert!(vars("/run/systemd/notify", None, None).unwrap().is_some());
+        assert!(vars("@vigil-test", None, None).unwrap().is_some());
+        // Longer than a socket address holds.
+        let long = format!("/{}", "x".repeat(200));
+        assert!(matches!(vars(&long, None, None), Err(SystemdError::BadSocket(_))));
+    }
+
+    #[test]
+    fn the_watchdog_is_half_its_period_for_this_pid_only() {
+        let me = std::process::id().to_string();
+        let n = vars("/run/n", Some("30000000"), None).unwrap().unwrap();
+        assert_eq!(n.watchdog_interval(), Some(Duration::from_secs(15)));
+        let n = vars("/run/n", Some("30000000"), Some(&me)).unwrap().unwrap();
+        assert_eq!(n.watchdog_interval(), Some(Duration::from_secs(15)));
+        let other = (std::process::id() + 1).to_string();
+        let n = vars("/run/n", Some("30000000"), Some(&other)).unwrap().unwrap();
+        assert_eq!(n.watchdog_interval(), None, "another process's watchdog");
+        // Extremes: clamped, never zero; the largest value does not overflow.
+        let n = vars("/run/n", Some("1"), None).unwrap().unwrap();
+        assert_eq!(n.watchdog_interval(), Some(MIN_WATCHDOG_INTERVAL));
+        let n = vars("/run/n", Some(&u64::MAX.to_string()), None).unwrap().unwrap();
+        assert_eq!(n.watchdog_interval(), Some(Duration::from_micros(u64::MAX) / 2));
+        for bad in ["0", "-5", "soon", "", "1.5"] {
+            assert!(
+                matches!(vars("/run/n", Some(bad), None), Err(SystemdError::BadWatchdog(_))),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_manager_that_is_gone_is_an_error_not_a_hang() {
+        let dir = std::env::temp_dir().join(format!("vigil-sd-gone-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("notify");
+        let n = vars(path.to_str().unwrap(), None, None).unwrap().unwrap();
+        assert!(n.ready().is_err(), "nobody listens");
+        let manager = UnixDatagram::bind(&path).unwrap();
+        n.status("two\nlines").unwrap();
+        n.reloading().unwrap();
+        let mut buf = [0u8; 256];
+        let got = manager.recv(&mut buf).unwrap();
+        assert_eq!(&buf[..got], b"STATUS=two lines");
+        let got = manager.recv(&mut buf).unwrap();
+        let text = std::str::from_utf8(&buf[..got]).unwrap();
+        let usec = text.strip_prefix("RELOADING=1\nMONOTONIC_USEC=").unwrap();
+        assert!(usec.parse::<u64>().unwrap() > 0, "{text}");
+        // A full socket buffer loses a message, it never blocks.
+        let mut full = false;
+        for _ in 0..100_000 {
+            if n.watchdog().is_err() {
+                full = true;
+                break;
+            }
+        }
+        assert!(full, "the manager never read, so the buffer filled");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
