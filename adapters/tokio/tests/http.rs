@@ -479,3 +479,20 @@ async fn the_endpoint_follows_a_tree_started_again_on_a_server_that_keeps_servin
     http.close();
     control.close();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn before_the_control_server_serves_a_tree_every_resource_is_unavailable() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let control = ControlServer::bind(ControlOptions::new(dir.path().join("ctl.sock"))).expect("bind");
+    let http = HttpServer::bind(defaults()).expect("listen");
+    http.serve(&control).expect("serve");
+    let addr = http.local_addr();
+    for path in ["/metrics", "/healthz", "/readyz", "/status"] {
+        let r = get(addr, path).await;
+        assert_eq!((r.code, r.body.as_str()), (503, "no tree is served yet\n"), "{path}");
+    }
+    // Refusals do not depend on a tree.
+    assert_eq!(get(addr, "/nope").await.code, 404);
+    http.close();
+    control.close();
+}
