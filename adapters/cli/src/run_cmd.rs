@@ -185,15 +185,17 @@ async fn supervise(args: RunArgs, config: PathBuf, cfg: TreeConfig, notify: crat
     loop {
         tokio::select! {
             reason = sup.wait(), if down.is_none() => {
-                if let Some(r) = reporter.take() {
-                    r.finish(std::time::Duration::from_millis(500)).await;
-                }
                 report_chaos(chaos.as_ref());
                 let code = trace_outcome(tree_outcome(&sup, &reason, stopping), trace.as_ref());
                 if starts.is_some() && !stopping && crate::keep_running::stays_up(sup.outcome()) {
+                    // The reporter goes on: the down status, and the watchdog
+                    // (vigil is alive, and stays so).
                     tracing::error!("the tree is down; vigil keeps running (--keep-running): `vigil ctl status` says why, `vigil ctl start-tree` starts it again");
                     down = Some(code);
                     continue;
+                }
+                if let Some(r) = reporter.take() {
+                    r.finish(std::time::Duration::from_millis(500)).await;
                 }
                 notify.stopping();
                 // Let subscribers receive the end of their stream before the runtime goes.

@@ -437,3 +437,33 @@ fn the_shipped_unit_file_verifies_and_its_commands_run() {
         }
     }
 }
+
+#[test]
+fn with_keep_running_systemd_hears_why_the_tree_is_down_and_the_watchdog_goes_on() {
+    let s = Scratch::new("keepsd");
+    let sock = s.path("notify.sock");
+    let mut manager = Manager::bind(&sock);
+    let config = s.write(
+        "tree.toml",
+        "[supervisor]\nintensity = 0\n\n[[child]]\nname = \"db\"\ncommand = [\"sh\", \"-c\", \"sleep 0.2; exit 3\"]\n",
+    );
+    let how = Launch {
+        env: &[("NOTIFY_SOCKET", sock.to_str().unwrap()), ("WATCHDOG_USEC", "200000")],
+        args: &["--keep-running"],
+        ..Launch::default()
+    };
+    let mut v = Vigil::launch(&s, &config, &how);
+    manager.wait("the tree down", |m| m.starts_with("STATUS=tree down: root gave up"));
+    // Still fed after the tree is down: vigil is alive.
+    let seen = manager.seen.len();
+    manager.wait("WATCHDOG=1 while down", |m| m == "WATCHDOG=1");
+    manager.wait("another WATCHDOG=1", |m| m == "WATCHDOG=1");
+    assert!(
+        !manager.seen[seen..].iter().any(|m| m == "STOPPING=1"),
+        "{:?}",
+        manager.seen
+    );
+    v.signal("TERM");
+    manager.wait("STOPPING=1", |m| m == "STOPPING=1");
+    assert_eq!(v.wait_code(), 1, "log:\n{}", v.log_text());
+}
