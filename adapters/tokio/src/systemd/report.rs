@@ -146,7 +146,11 @@ async fn follow(notify: Arc<SystemdNotify>, sup: TreeHandle, mut flush: oneshot:
                     }
                 }
             },
-            Ok(()) = &mut flush => {
+            asked = &mut flush => {
+                // Dropped without `finish`: the reporter is gone, and so is this task.
+                if asked.is_err() {
+                    return;
+                }
                 // The tree is down: its events end; read them all, then say why.
                 while let Some(e) = events.recv().await {
                     if let Ok(e) = e {
