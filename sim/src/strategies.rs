@@ -204,6 +204,8 @@ fn build(root: SupervisorSpec, kids: Vec<Gen>) -> TreeConfig {
         spec,
         control: Default::default(),
         monitor: Default::default(),
+        http: Default::default(),
+        run: Default::default(),
         workers,
     }
 }

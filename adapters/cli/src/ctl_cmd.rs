@@ -132,6 +132,9 @@ pub enum CtlCommand {
         #[arg(short = 'n', long, value_name = "N", default_value_t = 50)]
         lines: usize,
     },
+    /// Start the tree again after it gave up or failed to start (`vigil run
+    /// --keep-running` only; refused while the tree is up).
+    StartTree,
 }
 
 /// The client's wait when `--timeout` is not given.
@@ -296,6 +299,7 @@ fn op(args: &CtlArgs) -> Result<Op, String> {
         CtlCommand::Shutdown => Op::Shutdown {},
         CtlCommand::Workers => Op::Workers {},
         CtlCommand::Metrics => Op::Metrics {},
+        CtlCommand::StartTree => Op::StartTree {},
         CtlCommand::Subscribe { .. } => Op::Subscribe {
             trace: true,
             runs: false,
@@ -457,6 +461,7 @@ impl CtlCommand {
             CtlCommand::Delete { .. } => "deleted",
             CtlCommand::RestartAll { .. } => "restarted the children of",
             CtlCommand::Shutdown => "shutting down",
+            CtlCommand::StartTree => "started the tree",
             _ => "done",
         }
     }

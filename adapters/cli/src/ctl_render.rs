@@ -63,6 +63,9 @@ fn bytes(n: u64) -> String {
 
 /// `vigil ctl status`.
 pub(crate) fn status(v: &Value) -> String {
+    if v["tree"]["up"] == Value::Bool(false) {
+        return down_status(v);
+    }
     let nodes = v["nodes"].as_array().cloned().unwrap_or_default();
     let rows: Vec<Vec<String>> = nodes
         .iter()
@@ -170,6 +173,58 @@ pub(crate) fn workers(v: &Value) -> String {
 
 /// One line for the commands that change something: `verb` done to
 /// `target` (a path; `""` is the root), with the answer `v`.
+/// `status` of a tree that is down (`vigil run --keep-running`): how it
+/// ended, the give-up chain, the last failed runs, each child's last exit.
+fn down_status(v: &Value) -> String {
+    use std::fmt::Write;
+    let t = &v["tree"];
+    let mut out = format!(
+        "tree down: {} ({})\n",
+        t["outcome"].as_str().unwrap_or_default(),
+        t["reason"].as_str().unwrap_or_default()
+    );
+    let chain: Vec<&str> = t["gave_up"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(|p| if p.is_empty() { "the root" } else { p })
+                .collect()
+        })
+        .unwrap_or_default();
+    if !chain.is_empty() {
+        let _ = writeln!(out, "gave up: {}", chain.join(", then "));
+    }
+    let failures = t["last_failures"].as_array().cloned().unwrap_or_default();
+    if !failures.is_empty() {
+        out.push_str("last failures (oldest first):\n");
+        for f in &failures {
+            let _ = writeln!(
+                out,
+                "  {} (generation {}): {}",
+                f["path"].as_str().unwrap_or_default(),
+                f["generation"],
+                f["reason"].as_str().unwrap_or_default()
+            );
+        }
+    }
+    let exits = v["last_exits"].as_array().cloned().unwrap_or_default();
+    if !exits.is_empty() {
+        out.push_str("last exit of each child:\n");
+        for e in &exits {
+            let _ = writeln!(
+                out,
+                "  {}: {} ({} restarts)",
+                e["path"].as_str().unwrap_or_default(),
+                e["last_exit"].as_str().unwrap_or_default(),
+                e["restarts"]
+            );
+        }
+    }
+    out.push_str("`vigil ctl start-tree` starts it again.\n");
+    out
+}
+
 pub(crate) fn done(verb: &str, target: Option<&str>, v: &Value) -> String {
     let what = match target {
         Some("") => " the root".to_owned(),

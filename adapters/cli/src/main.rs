@@ -33,6 +33,8 @@ mod ctl_human;
 mod ctl_render;
 mod exit;
 mod explain_cmd;
+mod http_endpoint;
+mod keep_running;
 mod merge_cmd;
 mod operator;
 mod output;
@@ -41,6 +43,7 @@ mod reload_diff;
 mod run_cmd;
 mod sim_cmd;
 mod sweep_text;
+mod systemd_notify;
 mod tour;
 mod worker_processes;
 
@@ -126,6 +129,27 @@ mod tests {
     #[test]
     fn the_command_line_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    /// The shipped systemd unit's vigil command lines parse as the CLI
+    /// means them (examples/systemd/vigil.service).
+    #[test]
+    fn the_systemd_unit_runs_the_config_it_checks() {
+        let unit = include_str!("../../../examples/systemd/vigil.service");
+        let line = |key: &str| -> Vec<&str> {
+            let l = unit
+                .lines()
+                .find_map(|l| l.strip_prefix(key))
+                .unwrap_or_else(|| panic!("no {key}"));
+            l.split_whitespace().collect()
+        };
+        let start = Cli::try_parse_from(line("ExecStart=")).expect("ExecStart parses");
+        let check = Cli::try_parse_from(line("ExecStartPre=")).expect("ExecStartPre parses");
+        let (Some(Cmd::Run(run)), Some(Cmd::Check { config, .. })) = (start.command, check.command) else {
+            panic!("ExecStart runs, ExecStartPre checks");
+        };
+        assert_eq!(run.config.as_deref(), Some(config.as_path()), "the same config");
+        assert!(run.trace.is_none() && run.output_dir.is_none());
     }
 
     /// The `vigil` command lines of a shipped cluster example, with its

@@ -52,7 +52,7 @@ impl Operator for VigilOperator {
     }
 
     fn start_child(&self, parent: String, snippet: String, source: String) -> OperatorFuture {
-        let sup = self.reloader.tree().clone();
+        let sup = self.reloader.tree();
         let output = self.output.clone();
         Box::pin(async move {
             let source = source.as_str();

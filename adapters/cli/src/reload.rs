@@ -88,7 +88,8 @@ struct Target<'a> {
 /// the config file and the output mode of new processes.
 #[derive(Clone)]
 pub struct Reloader {
-    sup: TreeHandle,
+    /// The tree: replaced when `vigil ctl start-tree` starts a new one.
+    sup: Arc<std::sync::Mutex<TreeHandle>>,
     state: Arc<Mutex<ReloadState>>,
     path: PathBuf,
     output: OutputMode,
@@ -105,7 +106,7 @@ impl Reloader {
     /// The reloader of a tree just started from `cfg`, read from `path`.
     pub fn new(sup: &TreeHandle, cfg: &TreeConfig, path: &Path, output: &OutputMode) -> Reloader {
         Reloader {
-            sup: sup.clone(),
+            sup: Arc::new(std::sync::Mutex::new(sup.clone())),
             state: Arc::new(Mutex::new(ReloadState {
                 applied: AppliedConfig::new(cfg),
                 last: cfg.clone(),
@@ -116,17 +117,31 @@ impl Reloader {
     }
 
     /// The tree this reloader changes.
-    pub fn tree(&self) -> &TreeHandle {
-        &self.sup
+    pub fn tree(&self) -> TreeHandle {
+        self.sup
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// A new tree started from `cfg` (`vigil ctl start-tree` under
+    /// `--keep-running`): later reloads compare the file with `cfg` and
+    /// change `sup`. Waits for a reload still running.
+    pub async fn reset(&self, sup: &TreeHandle, cfg: &TreeConfig) {
+        let mut state = self.state.lock().await;
+        state.applied = AppliedConfig::new(cfg);
+        state.last = cfg.clone();
+        *self.sup.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = sup.clone();
     }
 
     /// SIGHUP: reload in a task of its own, beside the signal handling (a
     /// slow stop must not delay SIGTERM), after any reload still running.
-    pub fn spawn(&self) {
+    /// The task ends when the reload is applied (or failed).
+    pub fn spawn(&self) -> tokio::task::JoinHandle<()> {
         let this = self.clone();
         tokio::spawn(async move {
             let _ = this.reload(false).await;
-        });
+        })
     }
 
     /// Apply the config file to the running tree (see the module
@@ -143,7 +158,7 @@ impl Reloader {
             }
         };
         let plan = state.applied.plan(&new);
-        let running = crate::reload_diff::running_paths(&self.sup).await;
+        let running = crate::reload_diff::running_paths(&self.tree()).await;
         let mut diff = ReloadDiff::new(path, &plan, &state.last, &new, &running, dry_run);
         if dry_run {
             return Ok(diff);
@@ -156,7 +171,7 @@ impl Reloader {
 
     /// Carry `plan` out, step by step; what it did.
     async fn apply_plan(&self, applied: &mut AppliedConfig, new: &TreeConfig, plan: vigil_config::ReloadPlan) -> Tally {
-        let (sup, path) = (&self.sup, &self.path);
+        let (sup, path) = (&self.tree(), &self.path);
         if plan.root_changed {
             tracing::warn!(
                 file = %path.display(),

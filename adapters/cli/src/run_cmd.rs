@@ -35,6 +35,12 @@ pub struct RunArgs {
 
     #[command(flatten)]
     pub chaos: ChaosArgs,
+
+    /// Stay up when the tree gives up or fails to start: inspect it with
+    /// `vigil ctl status`, start it again with `vigil ctl start-tree`
+    /// (also `[run] keep_running = true`).
+    #[arg(long)]
+    pub keep_running: bool,
 }
 
 const NO_CONFIG: &str = "\
@@ -61,6 +67,9 @@ pub fn run(args: RunArgs) -> ExitCode {
         return ExitCode::from(2);
     };
     init_logging();
+    // Before any thread: vigil's own notify socket, taken out of the
+    // environment children inherit (docs/OPERATING.md, "systemd").
+    let notify = crate::systemd_notify::from_env();
     // Children and control connections both need descriptors: use what the
     // hard limit allows (docs/ADAPTER.md, "Descriptor and memory cost").
     if let Err(e) = vigil_tokio::descriptors::raise_nofile_limit() {
@@ -84,7 +93,7 @@ pub fn run(args: RunArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    runtime.block_on(supervise(args, config, cfg))
+    runtime.block_on(supervise(args, config, cfg, notify))
 }
 
 /// The log filter when `VIGIL_LOG` is unset, empty or invalid.
@@ -132,18 +141,24 @@ struct Running {
     trace: Option<TraceFileStatus>,
     /// `--chaos`: switched off at the first stop signal.
     chaos: Option<ChaosControl>,
+    /// `[http] listen`: the read-only HTTP endpoint, closed with vigil.
+    _http: Option<crate::http_endpoint::HttpGuard>,
+    /// `--keep-running`: the `start-tree` requests.
+    starts: Option<vigil_tokio::control::start_tree::StartRequests>,
 }
 
-async fn supervise(args: RunArgs, config: PathBuf, cfg: TreeConfig) -> ExitCode {
+async fn supervise(args: RunArgs, config: PathBuf, cfg: TreeConfig, notify: crate::systemd_notify::Notify) -> ExitCode {
     let output = args
         .output_dir
         .clone()
         .map_or(OutputMode::Tracing, |dir| OutputMode::Files { dir });
     let Running {
-        sup,
+        mut sup,
         control,
         trace,
         chaos,
+        _http,
+        mut starts,
     } = match start(&args, &cfg, &output) {
         Ok(r) => r,
         Err(code) => return code,
@@ -160,6 +175,7 @@ async fn supervise(args: RunArgs, config: PathBuf, cfg: TreeConfig) -> ExitCode 
         }
     };
     tracing::info!(config = %cfg.source, workers = cfg.workers.len(), "supervising");
+    let mut reporter = notify.report(&sup);
     // Reloads run beside the signal loop (a slow stop must not block SIGTERM)
     // and one after the other (each holds the current config while it works);
     // `vigil ctl reload` and `start-child` reach the same reloader.
@@ -171,19 +187,44 @@ async fn supervise(args: RunArgs, config: PathBuf, cfg: TreeConfig) -> ExitCode 
             &output,
         )));
     let mut stopping = false;
+    // `--keep-running`: the exit code of the tree that is down, while it is.
+    let mut down: Option<ExitCode> = None;
     loop {
         tokio::select! {
-            reason = sup.wait() => {
+            reason = sup.wait(), if down.is_none() => {
                 report_chaos(chaos.as_ref());
                 let code = trace_outcome(tree_outcome(&sup, &reason, stopping), trace.as_ref());
+                if starts.is_some() && !stopping && crate::keep_running::stays_up(sup.outcome()) {
+                    // The reporter goes on: the down status, and the watchdog
+                    // (vigil is alive, and stays so).
+                    tracing::error!("the tree is down; vigil keeps running (--keep-running): `vigil ctl status` says why, `vigil ctl start-tree` starts it again");
+                    down = Some(code);
+                    continue;
+                }
+                if let Some(r) = reporter.take() {
+                    r.finish(std::time::Duration::from_millis(500)).await;
+                }
+                notify.stopping();
                 // Let subscribers receive the end of their stream before the runtime goes.
                 control.0.finish(std::time::Duration::from_millis(500)).await;
                 return code;
             }
+            Some(request) = crate::keep_running::next(&mut starts), if down.is_some() => {
+                if let Some((new, new_cfg)) = crate::keep_running::restart(request, &config, &output, &control.0) {
+                    sup = new;
+                    reloader.reset(&sup, &new_cfg).await;
+                    reporter = notify.report(&sup);
+                    down = None;
+                }
+            }
             _ = term.recv() => {
+                notify.stopping();
+                if let Some(code) = down { return finish_down(&control, code).await; }
                 if let Some(code) = on_stop_signal(&sup, chaos.as_ref(), &mut stopping, "SIGTERM").await { return code; }
             }
             _ = int.recv() => {
+                notify.stopping();
+                if let Some(code) = down { return finish_down(&control, code).await; }
                 if let Some(code) = on_stop_signal(&sup, chaos.as_ref(), &mut stopping, "SIGINT").await { return code; }
             }
             _ = hup.recv() => {
@@ -191,10 +232,24 @@ async fn supervise(args: RunArgs, config: PathBuf, cfg: TreeConfig) -> ExitCode 
                     tracing::warn!("SIGHUP during shutdown: ignored");
                     continue;
                 }
-                reloader.spawn();
+                if down.is_some() {
+                    tracing::warn!("SIGHUP while the tree is down: ignored; `vigil ctl start-tree` starts it from the config file as it is now");
+                    continue;
+                }
+                notify.reloading();
+                let reload = reloader.spawn();
+                notify.ready_after(reload);
             }
         }
     }
+}
+
+/// A stop signal while the tree is down (`--keep-running`): exit with the
+/// code the tree's end gave.
+async fn finish_down(control: &CloseOnDrop, code: ExitCode) -> ExitCode {
+    tracing::info!("stop signal while the tree is down: exiting");
+    control.0.finish(std::time::Duration::from_millis(500)).await;
+    code
 }
 
 /// Open the trace, bind the control socket and start the tree; the exit
@@ -207,6 +262,12 @@ fn start(args: &RunArgs, cfg: &TreeConfig, output: &OutputMode) -> Result<Runnin
         ExitCode::from(2)
     })?;
     let control_guard = CloseOnDrop(control.clone());
+    let starts = if args.keep_running || cfg.run.keep_running {
+        control.keep_serving()
+    } else {
+        None
+    };
+    let http = crate::http_endpoint::bind(cfg)?;
     // The config is one way to build a Tree: the same value `vigil sim`
     // simulates (its `[monitor]` table included).
     let mut tree = Tree::from_config_with_output(cfg, output)
@@ -233,11 +294,14 @@ fn start(args: &RunArgs, cfg: &TreeConfig, output: &OutputMode) -> Result<Runnin
         eprintln!("error: {e}");
         ExitCode::from(2)
     })?;
+    let http = http.map(|h| h.serve(&control_guard.0)).transpose()?;
     Ok(Running {
         sup,
         control: control_guard,
         trace: trace_status,
         chaos: chaos_control,
+        _http: http,
+        starts,
     })
 }
 
@@ -256,7 +320,7 @@ fn recent_limits(cfg: &TreeConfig) -> vigil_tokio::recent_output::RecentLimits {
 
 /// The engine seed of a process tree (`Tree::start_processes`, in
 /// adapters/tokio/src/builder.rs): backoff jitter draws from it.
-const ENGINE_SEED: u64 = 0;
+pub const ENGINE_SEED: u64 = 0;
 
 /// The trace's first line (docs/TRACE.md, "The meta line"): the config and
 /// its digest, the engine seed, and the wall-clock time of `t = 0`, read

@@ -77,6 +77,7 @@ mod duration;
 mod error;
 mod keywords;
 mod lifetime;
+mod listen;
 mod model;
 mod number;
 mod position;
@@ -92,8 +93,10 @@ pub use byte_size::{format_byte_size, parse_byte_size};
 pub use digest::{ConfigDigest, ParseDigestError};
 pub use duration::{format_duration, parse_duration};
 pub use error::{ConfigError, ConfigErrorKind, ValueError};
+pub use listen::parse_listen;
 pub use model::{
-    Action, ControlConfig, Lifetime, MonitorConfig, Script, SimBehaviour, TimedAction, TreeConfig, WorkerConfig,
+    Action, ControlConfig, HttpConfig, Lifetime, MonitorConfig, RunConfig, Script, SimBehaviour, TimedAction,
+    TreeConfig, WorkerConfig,
 };
 pub use reload_plan::{AppliedConfig, ReloadPlan, ReloadStep};
 pub use script::{load_script, parse_script};

@@ -28,6 +28,27 @@ pub struct TreeConfig {
     pub monitor: MonitorConfig,
     /// Every worker of the tree, in depth-first start order, indexed by tag.
     pub workers: Vec<WorkerConfig>,
+    /// The `[http]` table.
+    pub http: HttpConfig,
+    /// The `[run]` table.
+    pub run: RunConfig,
+}
+
+/// The `[http]` table: the read-only HTTP endpoint of `vigil run`
+/// (docs/OPERATING.md, "Prometheus and Kubernetes probes").
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HttpConfig {
+    /// Where to listen; `None`: no HTTP endpoint. A bare port (`"9100"` or
+    /// `":9100"`) means the loopback address `127.0.0.1`.
+    pub listen: Option<std::net::SocketAddr>,
+}
+
+/// The `[run]` table: how `vigil run` itself behaves.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunConfig {
+    /// Stay up when the tree is down (a root give-up or a failed start), to
+    /// be inspected and started again with `vigil ctl start-tree`.
+    pub keep_running: bool,
 }
 
 /// The `[control]` table.

@@ -19,7 +19,7 @@ use vigil_core::MAX_DEPTH;
 #[derive(Deserialize)]
 #[serde(
     deny_unknown_fields,
-    expecting = "a tree config: tables [supervisor], [control], [monitor] and [[child]]"
+    expecting = "a tree config: tables [supervisor], [control], [monitor], [http], [run] and [[child]]"
 )]
 pub(crate) struct RawTree {
     pub supervisor: Option<Spanned<RawSupervisor>>,
@@ -27,6 +27,8 @@ pub(crate) struct RawTree {
     pub monitor: Option<RawMonitor>,
     #[serde(default)]
     pub child: ChildList,
+    pub http: Option<RawHttp>,
+    pub run: Option<RawRun>,
 }
 
 /// The children of a supervisor (`[[child]]`, `[[child.child]]`...), at most
@@ -150,6 +152,20 @@ pub(crate) struct RawControl {
     pub socket: Option<Spanned<PathBuf>>,
     pub logs_lines: Option<Spanned<Count>>,
     pub logs_bytes: Option<Spanned<SizeValue>>,
+}
+
+/// `[http]`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table like [http] listen = \"127.0.0.1:9100\"")]
+pub(crate) struct RawHttp {
+    pub listen: Option<Spanned<String>>,
+}
+
+/// `[run]`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table like [run] keep_running = true")]
+pub(crate) struct RawRun {
+    pub keep_running: Option<Spanned<bool>>,
 }
 
 /// `[monitor]`.

@@ -14,6 +14,8 @@ pub(crate) enum Table {
     Supervisor,
     Control,
     Monitor,
+    Http,
+    Run,
     Child,
     Backoff,
     Sim,
@@ -22,11 +24,13 @@ pub(crate) enum Table {
 }
 
 impl Table {
-    pub const ALL: [Table; 9] = [
+    pub const ALL: [Table; 11] = [
         Table::TreeTop,
         Table::Supervisor,
         Table::Control,
         Table::Monitor,
+        Table::Http,
+        Table::Run,
         Table::Child,
         Table::Backoff,
         Table::Sim,
@@ -37,7 +41,7 @@ impl Table {
     /// The keys it accepts, in the order of its serde struct.
     pub fn keys(self) -> &'static [&'static str] {
         match self {
-            Table::TreeTop => &["supervisor", "control", "monitor", "child"],
+            Table::TreeTop => &["supervisor", "control", "monitor", "child", "http", "run"],
             Table::Supervisor => &[
                 "strategy",
                 "intensity",
@@ -47,6 +51,8 @@ impl Table {
                 "shutdown_order",
             ],
             Table::Control => &["socket", "logs_lines", "logs_bytes"],
+            Table::Http => &["listen"],
+            Table::Run => &["keep_running"],
             Table::Monitor => &["interval", "memory_limit", "leak_growth", "leak_count"],
             Table::Child => &[
                 "name",
@@ -99,6 +105,8 @@ impl Table {
             Table::Supervisor => "`supervisor`".to_owned(),
             Table::Control => "[control]".to_owned(),
             Table::Monitor => "[monitor]".to_owned(),
+            Table::Http => "[http]".to_owned(),
+            Table::Run => "[run]".to_owned(),
             Table::Child => match header {
                 Some(h) if h.starts_with("[[child") => h.to_owned(),
                 _ => "[[child]]".to_owned(),

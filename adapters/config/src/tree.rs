@@ -14,10 +14,13 @@ use crate::error::{ConfigError, ConfigErrorKind};
 use crate::keywords::{
     keyword, parse_shutdown, AUTO_SHUTDOWNS, LIFESPANS, READINESS, RESTARTS, SHUTDOWN_ORDERS, STRATEGIES,
 };
-use crate::model::{ControlConfig, Lifetime, MonitorConfig, SimBehaviour, TreeConfig, WorkerConfig};
+use crate::model::{
+    ControlConfig, HttpConfig, Lifetime, MonitorConfig, RunConfig, SimBehaviour, TreeConfig, WorkerConfig,
+};
 use crate::position::Doc;
 use crate::raw::{
-    Argv, DurationText, Number, RawBackoff, RawChild, RawControl, RawMonitor, RawSim, RawSupervisor, RawTree, SizeValue,
+    Argv, DurationText, Number, RawBackoff, RawChild, RawControl, RawHttp, RawMonitor, RawSim, RawSupervisor, RawTree,
+    SizeValue,
 };
 use crate::toml_error::from_toml;
 
@@ -78,6 +81,17 @@ pub fn parse_tree(text: &str, source: &str) -> Result<TreeConfig, ConfigError> {
         Some(m) => builder.monitor(m)?,
         None => MonitorConfig::default(),
     };
+    let http = match &raw.http {
+        Some(h) => builder.http(h)?,
+        None => HttpConfig::default(),
+    };
+    let run = RunConfig {
+        keep_running: raw
+            .run
+            .as_ref()
+            .and_then(|r| r.keep_running.as_ref())
+            .is_some_and(|k| *k.get_ref()),
+    };
     spec.validate().map_err(|e| builder.spec_error(e))?;
     Ok(TreeConfig {
         source: source.to_owned(),
@@ -87,6 +101,8 @@ pub fn parse_tree(text: &str, source: &str) -> Result<TreeConfig, ConfigError> {
         control,
         monitor,
         workers: builder.workers,
+        http,
+        run,
     })
 }
 
@@ -217,6 +233,17 @@ impl Builder<'_> {
             logs_lines,
             logs_bytes,
         })
+    }
+
+    fn http(&self, raw: &RawHttp) -> Result<HttpConfig, ConfigError> {
+        let listen = match &raw.listen {
+            Some(v) => Some(
+                crate::listen::parse_listen(v.get_ref())
+                    .map_err(|e| self.doc.bad_value(&v.span(), "listen", e.message()))?,
+            ),
+            None => None,
+        };
+        Ok(HttpConfig { listen })
     }
 
     fn monitor(&self, raw: &RawMonitor) -> Result<MonitorConfig, ConfigError> {

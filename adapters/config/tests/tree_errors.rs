@@ -35,13 +35,13 @@ fn unknown_key_at_top_level() {
         "childs = 1\n",
         1,
         Some("childs"),
-        "examples/web.toml:1:1: unknown key `childs` in the top-level table (did you mean `child`? expected one of `supervisor`, `control`, `monitor`, `child`)",
+        "examples/web.toml:1:1: unknown key `childs` in the top-level table (did you mean `child`? expected one of `supervisor`, `control`, `monitor`, `child`, `http`, `run`)",
     );
     check(
         "[contrl]\n",
         1,
         Some("contrl"),
-        "examples/web.toml:1:2: unknown key `contrl` in the top-level table (did you mean `control`? expected one of `supervisor`, `control`, `monitor`, `child`)",
+        "examples/web.toml:1:2: unknown key `contrl` in the top-level table (did you mean `control`? expected one of `supervisor`, `control`, `monitor`, `child`, `http`, `run`)",
     );
     check(
         "[control]\nsock = \"x\"\n",

@@ -73,6 +73,8 @@ mod events;
 #[cfg(feature = "sim")]
 mod from_config;
 mod handle;
+#[cfg(feature = "http")]
+pub mod http;
 mod inbox;
 mod mailbox;
 mod message;
@@ -83,6 +85,7 @@ mod sim_hooks;
 #[cfg(feature = "sim")]
 mod simulation;
 mod stop_signal;
+pub mod systemd;
 mod task;
 
 #[cfg(feature = "sim")]

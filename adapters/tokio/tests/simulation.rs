@@ -281,6 +281,8 @@ fn from_config_refuses_a_hand_built_config_that_is_too_deep_at_start() {
         spec,
         control: Default::default(),
         monitor: Default::default(),
+        http: Default::default(),
+        run: Default::default(),
         workers: Vec::new(),
         digest: None,
     };

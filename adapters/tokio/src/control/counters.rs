@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use vigil_core::ExitReason;
 
 use super::registry::Registry;
+use super::tree_end::TreeEnd;
 use crate::events::{EventKind, Events, Lagged, TreeEvent};
 
 /// Per-child totals since the server started (which is the tree's start when
@@ -43,6 +44,8 @@ struct Inner {
     children: HashMap<String, ChildCounters>,
     /// Events the collector missed because it fell behind.
     lost: u64,
+    /// Give-ups and failed runs, for a tree that is down.
+    end: TreeEnd,
 }
 
 impl Counters {
@@ -57,8 +60,14 @@ impl Counters {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner).lost
     }
 
+    /// The give-ups and failed runs seen so far.
+    pub(crate) fn end(&self) -> TreeEnd {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner).end.clone()
+    }
+
     fn record(&self, e: &TreeEvent) {
         let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        inner.end.record(e);
         let children = &mut inner.children;
         match &e.kind {
             EventKind::Spawn { .. } => children.entry(e.path.clone()).or_default().spawns += 1,

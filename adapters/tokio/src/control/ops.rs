@@ -13,8 +13,9 @@ use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use vigil_core::{ChildInfo, Eviction, Reply, Request, RequestError, RestartAllMode};
 
 use super::logs;
-use super::metrics::{self, ServerGauges};
+
 use super::protocol::{Envelope, Op, WireId};
+use super::readout;
 use super::reply::{self, Failure};
 use super::run_feed::RunFeed;
 use super::session::{Conn, Counted};
@@ -132,6 +133,7 @@ pub(crate) async fn dispatch(shared: &Arc<Shared>, conn: &mut Conn, envelope: En
                 }
             }
         }
+        Op::StartTree {} => reply::result(&id, &super::start_tree::answer(shared).await),
     };
     // A client that went away only loses its own answer.
     let _ = conn.out.send(line).await;
@@ -184,40 +186,20 @@ fn shutdown_answer(sup: &crate::TreeHandle, id: &Option<WireId>) -> bytes::Bytes
     reply::ok(id, &"shutting_down")
 }
 
-/// `status`: every node of a fresh snapshot, serialized as it is read.
+/// `status`: every node of a fresh snapshot (control/readout.rs).
 async fn status_answer(shared: &Shared, id: &Option<WireId>) -> bytes::Bytes {
-    match status::Snapshot::take(&shared.sup).await {
-        Ok(snapshot) => shared.counters.with(|counters| {
-            let answer = status::StatusAnswer {
-                snapshot: &snapshot,
-                counters,
-                registry: &shared.registry,
-            };
-            reply::ok_sized(id, &answer, 64 + snapshot.len() * 160)
-        }),
+    match readout::status_json(shared).await {
+        Ok(json) => match serde_json::value::RawValue::from_string(String::from_utf8_lossy(&json).into_owned()) {
+            Ok(raw) => reply::ok_sized(id, &raw, json.len() + 32),
+            Err(e) => reply::error(id, &Failure::new("internal", e.to_string())),
+        },
         Err(f) => reply::error(id, &f),
     }
 }
 
 /// `metrics`: the exposition of a fresh snapshot and the server's gauges.
 async fn metrics_answer(shared: &Shared, id: &Option<WireId>) -> bytes::Bytes {
-    let r = status::Snapshot::take(&shared.sup).await.map(|snapshot| {
-        let gauges = ServerGauges {
-            connections: shared.open.load(Ordering::Relaxed),
-            connections_allowed: shared
-                .options
-                .max_connections
-                .min(shared.budget.allowance().connections),
-            calls: shared.registry.calls_in_flight(),
-            workers: shared.registry.len(),
-            events_lost: shared.counters.lost(),
-        };
-        shared.counters.with(|counters| {
-            let nodes: Vec<_> = snapshot.nodes(counters, &shared.registry).collect();
-            metrics::render(&nodes, counters, &gauges)
-        })
-    });
-    reply::result(id, &r)
+    reply::ok(id, &readout::metrics(shared).await)
 }
 
 /// `register`: this connection becomes the worker of `token`'s run.

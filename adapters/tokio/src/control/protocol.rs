@@ -210,6 +210,11 @@ pub enum Op {
         #[serde(default, skip_serializing_if = "is_false")]
         follow: bool,
     },
+    /// Start the tree again once it is down (a root give-up or a failed
+    /// start), where the program that owns the server keeps it up
+    /// ([`ControlServer::keep_serving`](super::ControlServer::keep_serving);
+    /// `vigil run --keep-running`).
+    StartTree {},
 }
 
 /// Every operation name, in the order of [`Op`].
@@ -237,6 +242,7 @@ pub const OPS: &[&str] = &[
     "reload",
     "start_child",
     "logs",
+    "start_tree",
 ];
 
 fn yes() -> bool {
@@ -488,6 +494,7 @@ mod tests {
                 lines: Some(10),
                 follow: true,
             },
+            Op::StartTree {},
         ];
         assert_eq!(ops.len(), OPS.len());
         for (i, op) in ops.into_iter().enumerate() {

@@ -17,10 +17,12 @@ use super::reply::{self, Failure};
 use super::run_feed::{FeedMonitor, RunFeed};
 use super::shared::Shared;
 use super::socket::{remove_if_ours, BoundSocket};
+use super::start_tree::{StartRequest, StartRequests};
 use super::token::RunTokens;
 use super::{connection, peer};
 use crate::descriptors::{Allowance, DescriptorBudget, RESERVE};
 use crate::handle::TreeHandle;
+use tokio::sync::mpsc;
 
 /// A bound control socket, and (once [`serve`](Self::serve)d) the server on
 /// it. Cloning is cheap; every clone is the same server.
@@ -44,6 +46,11 @@ struct ServerInner {
     runs: Arc<RunFeed>,
     /// What carries out `reload` and `start_child`.
     operator: Arc<OperatorSlot>,
+    /// What the serving side shares, once served: read by the HTTP
+    /// endpoint (`crate::http`).
+    current: Mutex<Option<Arc<Shared>>>,
+    /// Set by [`ControlServer::keep_serving`]: where `start_tree` goes.
+    starts: Mutex<Option<mpsc::Sender<StartRequest>>>,
 }
 
 impl ControlServer {
@@ -66,6 +73,8 @@ impl ControlServer {
                 budget,
                 runs: Arc::default(),
                 operator: Arc::default(),
+                current: Mutex::new(None),
+                starts: Mutex::new(None),
             }),
         })
     }
@@ -97,22 +106,50 @@ impl ControlServer {
     /// that process runs get their socket and token, and counting starts
     /// with the first run); call it yourself only for a tree started
     /// without it, whose runs then cannot register.
+    ///
+    /// A server that [keeps serving](Self::keep_serving) may be given the
+    /// next tree once the last one is down: it serves that one from then on
+    /// (connections opened before keep talking to the old tree).
     pub fn serve(&self, sup: TreeHandle) -> Result<(), ControlError> {
-        let bound = self
-            .inner
-            .socket
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
-            .ok_or(ControlError::AlreadyServing)?;
+        let bound = self.inner.socket.lock().unwrap_or_else(PoisonError::into_inner).take();
+        let Some(bound) = bound else {
+            return self.serve_next(sup);
+        };
         let listener = UnixListener::from_std(bound.listener).map_err(|source| ControlError::Io {
             path: bound.path.clone(),
             source,
         })?;
+        let shared = self.shared_for(sup);
+        *self.inner.current.lock().unwrap_or_else(PoisonError::into_inner) = Some(shared);
+        tokio::spawn(accept_loop(listener, Arc::clone(&self.inner)));
+        Ok(())
+    }
+
+    /// Serve `sup` instead of a tree that is down (servers that keep serving).
+    fn serve_next(&self, sup: TreeHandle) -> Result<(), ControlError> {
+        let mut current = self.inner.current.lock().unwrap_or_else(PoisonError::into_inner);
+        let keeps = self
+            .inner
+            .starts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some();
+        match current.as_ref() {
+            Some(old) if keeps && old.sup.is_down() && !self.inner.closed.is_cancelled() => {
+                *current = Some(self.shared_for(sup));
+                Ok(())
+            }
+            _ => Err(ControlError::AlreadyServing),
+        }
+    }
+
+    /// What the connections serving `sup` share; its counters start now.
+    fn shared_for(&self, sup: TreeHandle) -> Arc<Shared> {
         let registry = Arc::new(Registry::new(self.tokens()));
         let counters = Arc::new(Counters::default());
         spawn_collector(sup.events(), Arc::clone(&counters), Arc::clone(&registry));
-        let shared = Arc::new(Shared {
+        let starts = self.inner.starts.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        Arc::new(Shared {
             sup,
             registry,
             counters,
@@ -123,9 +160,34 @@ impl ControlServer {
             runs: Arc::clone(&self.inner.runs),
             operator: Arc::clone(&self.inner.operator),
             next_conn: AtomicU64::new(0),
-        });
-        tokio::spawn(accept_loop(listener, shared, Arc::clone(&self.inner)));
-        Ok(())
+            starts,
+        })
+    }
+
+    /// Keep serving when the tree is down, until [`close`](Self::close):
+    /// `status` then says how the tree ended, and `start_tree` requests come
+    /// out of the returned [`StartRequests`](super::start_tree::StartRequests)
+    /// (see [`start_tree`](super::start_tree)). Call it before the tree
+    /// starts; `None` if it was called before.
+    pub fn keep_serving(&self) -> Option<StartRequests> {
+        let mut starts = self.inner.starts.lock().unwrap_or_else(PoisonError::into_inner);
+        if starts.is_some() {
+            return None;
+        }
+        let (tx, rx) = StartRequests::channel();
+        *starts = Some(tx);
+        Some(rx)
+    }
+
+    /// What the serving side shares (the tree's handle, counters,
+    /// registry), once [`serve`](Self::serve)d.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
+    pub(crate) fn current(&self) -> Option<Arc<Shared>> {
+        self.inner
+            .current
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Install what carries out the `reload` and `start_child` operations
@@ -179,14 +241,21 @@ impl ControlServer {
     }
 }
 
-async fn accept_loop(listener: UnixListener, shared: Arc<Shared>, server: Arc<ServerInner>) {
+async fn accept_loop(listener: UnixListener, server: Arc<ServerInner>) {
     tracing::info!(socket = %server.options.path.display(), "control server listening");
+    let keeps = server.starts.lock().unwrap_or_else(PoisonError::into_inner).is_some();
     loop {
+        // The tree served now (another one after a `start_tree`).
+        let Some(shared) = server.current() else {
+            break;
+        };
         tokio::select! {
             _ = server.closed.cancelled() => break,
-            _ = shared.sup.wait() => break,
+            _ = shared.sup.wait(), if !keeps => break,
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => admit(&shared, stream),
+                // The tree served at this moment: a `start_tree` may have
+                // replaced it while this loop waited.
+                Ok((stream, _)) => admit(&server.current().unwrap_or_else(|| Arc::clone(&shared)), stream),
                 Err(e) => {
                     // EMFILE and the like: wait a little rather than spin.
                     tracing::warn!(error = %e, "control server: accept failed");
@@ -245,6 +314,12 @@ fn too_many(open: usize, max: usize, budget: Allowance) -> Failure {
 
 /// One admitted connection; the count goes down when it ends, however.
 struct OpenSlot(Arc<AtomicUsize>);
+
+impl ServerInner {
+    fn current(&self) -> Option<Arc<Shared>> {
+        self.current.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+}
 
 impl Drop for OpenSlot {
     fn drop(&mut self) {

@@ -31,11 +31,22 @@ pub(crate) struct Shared {
     pub(crate) operator: Arc<OperatorSlot>,
     /// The id of the next connection admitted.
     pub(crate) next_conn: AtomicU64,
+    /// Where `start_tree` requests go, for a server that keeps serving.
+    pub(crate) starts: Option<tokio::sync::mpsc::Sender<super::start_tree::StartRequest>>,
 }
 
 impl Shared {
     /// A new connection's id, unique per server.
     pub(crate) fn next_connection_id(&self) -> u64 {
         self.next_conn.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("options", &self.options)
+            .field("open", &self.open)
+            .finish_non_exhaustive()
     }
 }
