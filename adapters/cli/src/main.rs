@@ -31,6 +31,7 @@ mod ctl_cmd;
 mod ctl_render;
 mod exit;
 mod explain_cmd;
+mod init_mode;
 mod merge_cmd;
 mod output;
 mod reload;

@@ -33,6 +33,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "DIR")]
     pub output_dir: Option<PathBuf>,
 
+    /// Act as init: reap every orphaned process reparented to vigil (a
+    /// child subreaper). Implied when vigil runs as PID 1 (a container).
+    #[arg(long)]
+    pub init: bool,
+
     #[command(flatten)]
     pub chaos: ChaosArgs,
 }
@@ -139,6 +144,8 @@ async fn supervise(args: RunArgs, config: PathBuf, cfg: TreeConfig) -> ExitCode 
         .output_dir
         .clone()
         .map_or(OutputMode::Tracing, |dir| OutputMode::Files { dir });
+    // Before the first child: its orphans may come at once.
+    let _reaper = crate::init_mode::start(args.init);
     let Running {
         sup,
         control,

@@ -92,7 +92,9 @@ pub mod guard;
 pub mod monitor;
 mod notify;
 mod output;
+pub mod own_children;
 mod process;
+pub mod reaper;
 
 pub use blocking::{BlockingContext, BlockingOptions};
 pub use builder::{BuildError, Children, ProcessTreeOptions, Tree};

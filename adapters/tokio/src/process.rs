@@ -320,7 +320,15 @@ pub(crate) fn spawn_process(
         die_with_parent(&mut command);
     }
 
-    let mut child = command.spawn().map_err(|e| {
+    // Registered under the spawn's own lock (own_children.rs): a reaper
+    // acting as init never takes this child's exit status.
+    let spawned = crate::own_children::spawn_registered(
+        || command.spawn(),
+        // `id` is `None` only once the child has been waited for, which
+        // nothing has done yet.
+        |child| child.id().unwrap_or(0),
+    );
+    let (mut child, own) = spawned.map_err(|e| {
         let m = match launch {
             Launch::Direct => format!("cannot start `{program}`: {e}"),
             Launch::Guarded => format!(
@@ -359,17 +367,22 @@ pub(crate) fn spawn_process(
         group,
         notify: notify.clone(),
     };
-    tokio::spawn(watch_run(Watch {
-        child,
-        control,
-        notify,
-        finish,
-        run,
-        path,
-        program,
-        pid,
-        reports,
-    }));
+    tokio::spawn(async move {
+        // Unregistered only once the run's task has waited for the child.
+        let _own = own;
+        watch_run(Watch {
+            child,
+            control,
+            notify,
+            finish,
+            run,
+            path,
+            program,
+            pid,
+            reports,
+        })
+        .await;
+    });
     Ok(handle)
 }
 
