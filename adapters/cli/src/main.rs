@@ -37,6 +37,7 @@ mod output;
 mod reload;
 mod run_cmd;
 mod sim_cmd;
+mod socket_path;
 mod sweep_text;
 mod tour;
 mod worker_processes;

@@ -3,7 +3,7 @@
 //! SIGTERM or SIGINT shuts the tree down in order (a second one kills every
 //! process group at once); SIGHUP reloads the config (`reload.rs`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Args;
@@ -201,7 +201,7 @@ async fn supervise(args: RunArgs, config: PathBuf, cfg: TreeConfig) -> ExitCode 
 /// code if any of it fails.
 fn start(args: &RunArgs, cfg: &TreeConfig, output: &OutputMode) -> Result<Running, ExitCode> {
     let (trace, trace_status) = args.trace.as_deref().map(open_trace).transpose()?.unzip();
-    let socket = control_socket(cfg);
+    let socket = crate::socket_path::of_config(cfg, args.config.as_deref().unwrap_or(Path::new(&cfg.source)));
     let control = ControlServer::bind(ControlOptions::new(&socket)).map_err(|e| {
         eprintln!("error: {e} (set another path with `[control] socket` in the config)");
         ExitCode::from(2)
@@ -290,15 +290,6 @@ fn tree_outcome(sup: &TreeHandle, reason: &ExitReason, stopping: bool) -> ExitCo
         // (a give-up before anything could have listened for it).
         None => exit_code(sup.outcome(), reason, stopping),
     }
-}
-
-/// The control socket of `cfg`: `[control] socket` (relative to the working
-/// directory), else the default of docs/CONFIG.md (`[control]`).
-pub fn control_socket(cfg: &TreeConfig) -> PathBuf {
-    cfg.control
-        .socket
-        .clone()
-        .unwrap_or_else(|| vigil_tokio::control::default_socket_path(&cfg.name))
 }
 
 /// Closes the control server (removing its socket file) when dropped.

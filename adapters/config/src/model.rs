@@ -34,7 +34,8 @@ pub struct TreeConfig {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ControlConfig {
     /// The control socket path; `None`: the default
-    /// (`$XDG_RUNTIME_DIR/vigil/<name>.sock`, else `./vigil.sock`).
+    /// (`$XDG_RUNTIME_DIR/vigil/<name>.sock`, else `vigil-<name>.sock` beside
+    /// the config file).
     pub socket: Option<PathBuf>,
 }
 

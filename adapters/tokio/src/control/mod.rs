@@ -68,5 +68,5 @@ pub mod protocol;
 pub use error::ControlError;
 pub use options::ControlOptions;
 pub use server::ControlServer;
-pub use socket::default_socket_path;
+pub use socket::{default_socket_path, default_socket_path_beside};
 pub(crate) use token::RunTokens;
