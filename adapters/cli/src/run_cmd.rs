@@ -114,7 +114,7 @@ fn init_logging() {
     use std::io::IsTerminal;
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
+        .with_ansi(std::io::stderr().is_terminal() && !crate::no_color::no_color())
         .with_writer(std::io::stderr)
         // A log nobody reads any more (`2>&1 | head`) must not stop the
         // supervisor: a failed write is dropped, not reported with a print
