@@ -29,7 +29,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE")]
     pub trace: Option<PathBuf>,
 
-    /// Write each child's output to DIR/<path>.out.log and .err.log instead of the log.
+    /// Write each child's output to `DIR/<path>.out.log` and `.err.log` instead of the log.
     #[arg(long, value_name = "DIR")]
     pub output_dir: Option<PathBuf>,
 
