@@ -133,8 +133,13 @@ pub struct Reaper {
 
 impl Reaper {
     /// Start reaping, on the current tokio runtime (its signal driver must
-    /// be enabled). An error: SIGCHLD cannot be listened for.
+    /// be enabled). An error: no runtime, or SIGCHLD cannot be listened for.
     pub fn start() -> io::Result<Reaper> {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(io::Error::other(
+                "the reaper needs a tokio runtime (Reaper::start outside one)",
+            ));
+        }
         let mut sigchld = signal(SignalKind::child())?;
         let reaped = Arc::new(AtomicU64::new(0));
         let count = Arc::clone(&reaped);
@@ -171,5 +176,26 @@ impl Reaper {
 impl Drop for Reaper {
     fn drop(&mut self) {
         self.task.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outside_a_runtime_the_reaper_is_an_error_not_a_panic() {
+        let e = Reaper::start().unwrap_err();
+        assert!(e.to_string().contains("tokio runtime"), "{e}");
+    }
+
+    #[test]
+    fn this_process_children_are_listed_both_ways() {
+        let mut child = std::process::Command::new("sleep").arg("10").spawn().unwrap();
+        let pid = child.id();
+        assert!(children_by_task().is_none_or(|c| c.contains(&pid)));
+        assert!(children_by_stat().contains(&pid));
+        child.kill().unwrap();
+        child.wait().unwrap();
     }
 }
