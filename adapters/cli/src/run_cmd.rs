@@ -146,15 +146,8 @@ async fn supervise(args: RunArgs, config: PathBuf, cfg: TreeConfig) -> ExitCode 
         .map_or(OutputMode::Tracing, |dir| OutputMode::Files { dir });
     // Before the first child: its orphans may come at once.
     let _reaper = crate::init_mode::start(args.init);
-    let Running {
-        sup,
-        control,
-        trace,
-        chaos,
-    } = match start(&args, &cfg, &output) {
-        Ok(r) => r,
-        Err(code) => return code,
-    };
+    // Before the tree starts too: a signal from then on is never lost (as
+    // PID 1, a signal without a handler is dropped by the kernel).
     let (mut term, mut int, mut hup) = match (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
@@ -165,6 +158,15 @@ async fn supervise(args: RunArgs, config: PathBuf, cfg: TreeConfig) -> ExitCode 
             eprintln!("error: cannot install signal handlers");
             return ExitCode::from(1);
         }
+    };
+    let Running {
+        sup,
+        control,
+        trace,
+        chaos,
+    } = match start(&args, &cfg, &output) {
+        Ok(r) => r,
+        Err(code) => return code,
     };
     tracing::info!(config = %cfg.source, workers = cfg.workers.len(), "supervising");
     // Reloads run beside the signal loop (a slow stop must not block SIGTERM)
