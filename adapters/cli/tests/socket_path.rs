@@ -84,6 +84,10 @@ fn two_configs_in_one_directory_each_have_their_own_socket() {
             .collect();
         assert_eq!(paths, [child], "{name}'s own tree answers");
     }
+    // Without --config, in their directory: two sockets, which one?
+    let out = vigil(&trees, &["ctl", "status"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("2 vigil sockets"));
     // alpha's config broken by a later edit: still controlled, with a warning.
     let alpha = trees.join("alpha.toml");
     std::fs::write(&alpha, "[[child]]\nname = \"a\"\ncommand = [\"sleep\"\n").unwrap();
@@ -100,9 +104,16 @@ fn two_configs_in_one_directory_each_have_their_own_socket() {
         "alpha did not shut down"
     );
     assert!(!trees.join("vigil-alpha.sock").exists(), "alpha's socket is removed");
-    // beta is untouched.
+    // beta is untouched, and now the only socket of its directory.
     let out = ctl(&elsewhere, &trees.join("beta.toml"), &["status"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = vigil(&trees, &["ctl", "--json", "status"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\"path\":\"b\""));
+    // Nowhere near a socket: an error that says what to give.
+    let out = vigil(&elsewhere, &["ctl", "status"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--config"));
 }
 
 #[test]
