@@ -1,6 +1,7 @@
 //! `vigil ctl`: talk to a running `vigil run` over its control socket.
 //!
-//! Readable tables by default, the server's JSON with `--json`. Exit codes:
+//! Readable tables by default, the server's JSON with `--json` (errors too:
+//! `ctl_error.rs`). Exit codes:
 //! 0 done; 1 the operation failed (the server refused it, or no server runs
 //! at the socket); 2 bad usage or bad input (an unknown path, bad JSON
 //! arguments, an unreadable config); 124 no answer within `--timeout`.
@@ -13,6 +14,7 @@ use clap::{Args, Subcommand};
 use vigil_tokio::control::client::{Client, ClientError, Message};
 use vigil_tokio::control::protocol::{Op, WireId};
 
+use crate::ctl_error;
 use crate::ctl_render as render;
 
 /// The options of `vigil ctl`.
@@ -29,7 +31,8 @@ pub struct CtlArgs {
     #[arg(long, value_name = "CONFIG", global = true)]
     pub config: Option<PathBuf>,
 
-    /// Print the server's JSON answer instead of a table.
+    /// Print the server's JSON answer instead of a table; an error as
+    /// `{"error":{"kind":..,"message":..}}` on stdout (same exit code).
     #[arg(long, global = true)]
     pub json: bool,
 
@@ -89,7 +92,11 @@ pub enum CtlCommand {
     /// Metrics in the Prometheus text format.
     Metrics,
     /// Follow the live trace (one JSON event per line) until the tree is down.
-    Subscribe,
+    Subscribe {
+        /// One readable line per event, stamped with the wall clock (RFC 3339, UTC).
+        #[arg(long)]
+        human: bool,
+    },
     /// Forward an operation to a registered worker and print its answer.
     Call {
         /// The worker's path.
@@ -99,6 +106,31 @@ pub enum CtlCommand {
         /// Its arguments as JSON.
         #[arg(default_value = "null")]
         args: String,
+    },
+    /// Reload the config file as SIGHUP does, and print the diff applied.
+    Reload {
+        /// Print the diff without applying it.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Add a child written as config (one `[[child]]` table) under PARENT.
+    StartChild {
+        /// The supervisor to add it under (`""`: the root).
+        parent: String,
+        /// A TOML file holding exactly one `[[child]]` table.
+        #[arg(long, value_name = "FILE")]
+        config_snippet: PathBuf,
+    },
+    /// A child's recent output (stdout and stderr).
+    Logs {
+        /// The child's path.
+        path: String,
+        /// Keep printing new lines until the child is removed or the tree is down.
+        #[arg(short, long)]
+        follow: bool,
+        /// The newest lines to print first.
+        #[arg(short = 'n', long, value_name = "N", default_value_t = 50)]
+        lines: usize,
     },
 }
 
@@ -120,26 +152,18 @@ fn parse_timeout(text: &str) -> Result<Duration, String> {
 
 /// Run `vigil ctl`.
 pub fn ctl(args: CtlArgs) -> ExitCode {
+    let json = args.json;
     let socket = match socket_path(&args) {
         Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
+        Err(e) => return ctl_error::report(json, "bad_input", &e, 2),
     };
     let op = match op(&args) {
         Ok(op) => op,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
+        Err(e) => return ctl_error::report(json, "bad_input", &e, 2),
     };
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the runtime: {e}");
-            return ExitCode::from(1);
-        }
+        Err(e) => return ctl_error::report(json, "runtime", &format!("cannot start the runtime: {e}"), 1),
     };
     let wait = client_wait(&args);
     match runtime.block_on(talk(&socket, &op, &args, wait)) {
@@ -151,10 +175,12 @@ pub fn ctl(args: CtlArgs) -> ExitCode {
                     | CtlCommand::Tree
                     | CtlCommand::Workers
                     | CtlCommand::Metrics
-                    | CtlCommand::Subscribe
+                    | CtlCommand::Subscribe { .. }
+                    | CtlCommand::Logs { .. }
+                    | CtlCommand::Reload { dry_run: true }
             );
-            eprintln!(
-                "error: no answer from the vigil control server at {} within {waited:?} (is vigil stopped or \
+            let message = format!(
+                "no answer from the vigil control server at {} within {waited:?} (is vigil stopped or \
                  overloaded? --timeout waits longer){}",
                 socket.display(),
                 if changes {
@@ -163,12 +189,13 @@ pub fn ctl(args: CtlArgs) -> ExitCode {
                     ""
                 }
             );
-            ExitCode::from(crate::exit::NO_ANSWER)
+            ctl_error::report(json, "timeout", &message, crate::exit::NO_ANSWER)
         }
         Err(Failed::Client(e)) => {
-            eprintln!("error: {e}");
-            exit_code(&e)
+            let code = exit_code(&e);
+            ctl_error::report_client(json, &e, code)
         }
+        Err(Failed::Partial(code)) => ExitCode::from(code),
     }
 }
 
@@ -188,6 +215,9 @@ enum Failed {
     TimedOut(Duration),
     /// The connection or the server said no.
     Client(ClientError),
+    /// The answer is printed, and says that part of the operation failed
+    /// (a reload with failed steps): exit with this code.
+    Partial(u8),
 }
 
 impl From<ClientError> for Failed {
@@ -198,7 +228,7 @@ impl From<ClientError> for Failed {
 
 /// Remote errors about what the user typed are bad input (2); everything
 /// else that fails is 1.
-fn exit_code(e: &ClientError) -> ExitCode {
+fn exit_code(e: &ClientError) -> u8 {
     match e {
         ClientError::Remote { code, .. }
             if matches!(
@@ -210,11 +240,12 @@ fn exit_code(e: &ClientError) -> ExitCode {
                     | "unknown_op"
                     | "bad_spec"
                     | "duplicate_key"
+                    | "bad_config"
             ) =>
         {
-            ExitCode::from(2)
+            2
         }
-        _ => ExitCode::from(1),
+        _ => 1,
     }
 }
 
@@ -282,9 +313,21 @@ fn op(args: &CtlArgs) -> Result<Op, String> {
         CtlCommand::Shutdown => Op::Shutdown {},
         CtlCommand::Workers => Op::Workers {},
         CtlCommand::Metrics => Op::Metrics {},
-        CtlCommand::Subscribe => Op::Subscribe {
+        CtlCommand::Subscribe { .. } => Op::Subscribe {
             trace: true,
             runs: false,
+        },
+        CtlCommand::Reload { dry_run } => Op::Reload { dry_run },
+        CtlCommand::StartChild { parent, config_snippet } => Op::StartChild {
+            parent,
+            snippet: std::fs::read_to_string(&config_snippet)
+                .map_err(|e| format!("cannot read {}: {e}", config_snippet.display()))?,
+            source: Some(config_snippet.display().to_string()),
+        },
+        CtlCommand::Logs { path, follow, lines } => Op::Logs {
+            path,
+            lines: Some(lines),
+            follow,
         },
         CtlCommand::Call { path, name, args: json } => Op::Call {
             path,
@@ -314,14 +357,14 @@ async fn within<T>(
 }
 
 async fn talk(socket: &std::path::Path, op: &Op, args: &CtlArgs, wait: Option<Duration>) -> Result<(), Failed> {
-    if let Op::Subscribe { .. } = op {
+    if matches!(op, Op::Subscribe { .. } | Op::Logs { follow: true, .. }) {
         let (mut client, id) = within(wait, async {
             let mut client = Client::connect(socket).await?;
-            let id = subscribed(&mut client).await?;
+            let id = subscribed(&mut client, op, args).await?;
             Ok((client, id))
         })
         .await?;
-        return Ok(follow(&mut client, id).await?);
+        return Ok(follow(&mut client, id, args).await?);
     }
     let result = within(wait, async {
         let mut client = Client::connect(socket).await?;
@@ -335,7 +378,7 @@ async fn talk(socket: &std::path::Path, op: &Op, args: &CtlArgs, wait: Option<Du
     .await?;
     if args.json {
         println!("{result}");
-        return Ok(());
+        return partial(&result);
     }
     let text = match &args.command {
         CtlCommand::Status => render::status(&result),
@@ -343,33 +386,64 @@ async fn talk(socket: &std::path::Path, op: &Op, args: &CtlArgs, wait: Option<Du
         CtlCommand::Workers => render::workers(&result),
         CtlCommand::Metrics => result.as_str().unwrap_or_default().to_owned(),
         CtlCommand::Call { .. } => serde_json::to_string_pretty(&result).unwrap_or_default() + "\n",
+        CtlCommand::Reload { .. } => crate::ctl_human::reload(&result),
+        CtlCommand::Logs { .. } => crate::ctl_human::logs(&result),
+        CtlCommand::StartChild { .. } => format!(
+            "started {} (generation {})\n",
+            result["path"].as_str().unwrap_or("?"),
+            result["generation"]
+        ),
         other => render::done(other.verb(), target(other), &result),
     };
     print!("{text}");
-    Ok(())
+    partial(&result)
 }
 
-/// Subscribe, and wait until the server confirms; the subscription's id.
-async fn subscribed(client: &mut Client) -> Result<Option<WireId>, ClientError> {
-    let op = Op::Subscribe {
-        trace: true,
-        runs: false,
-    };
-    let id = Some(client.send(&op).await?);
+/// A reload whose answer lists failed steps exits 1 (after printing it).
+fn partial(result: &serde_json::Value) -> Result<(), Failed> {
+    match result.get("failed").and_then(serde_json::Value::as_array) {
+        Some(failed) if !failed.is_empty() => Err(Failed::Partial(1)),
+        _ => Ok(()),
+    }
+}
+
+/// Send a streaming `op` (`subscribe`, `logs -f`) and wait until the
+/// server confirms (printing the lines `logs` answers with first); the
+/// stream's id.
+async fn subscribed(client: &mut Client, op: &Op, args: &CtlArgs) -> Result<Option<WireId>, ClientError> {
+    let id = Some(client.send(op).await?);
     loop {
         match client.next_message().await? {
             Message::Reply { id: got, result } if got == id || got.is_none() => {
-                return result
-                    .map(|_| id)
-                    .map_err(|(code, message)| ClientError::Remote { code, message });
+                let result = result.map_err(|(code, message)| ClientError::Remote { code, message })?;
+                if let CtlCommand::Logs { .. } = args.command {
+                    print_first_lines(&result, args.json);
+                }
+                return Ok(id);
             }
             _ => {}
         }
     }
 }
 
-/// `subscribe`: every trace event as one JSON line until the stream ends.
-async fn follow(client: &mut Client, id: Option<WireId>) -> Result<(), ClientError> {
+/// The lines `logs -f` answers with before it follows.
+fn print_first_lines(result: &serde_json::Value, json: bool) {
+    if json {
+        for l in result["lines"].as_array().into_iter().flatten() {
+            println!("{l}");
+        }
+    } else {
+        print!("{}", crate::ctl_human::logs(result));
+    }
+}
+
+/// `subscribe` and `logs -f`: every item as one line (JSON, or readable
+/// with `--human` / for `logs` without `--json`) until the stream ends.
+async fn follow(client: &mut Client, id: Option<WireId>, args: &CtlArgs) -> Result<(), ClientError> {
+    let readable = match args.command {
+        CtlCommand::Subscribe { human } => human,
+        _ => !args.json,
+    };
     // A reader that leaves (`| head -1`) ends the command even on an idle tree.
     let gone = crate::output::stdout_reader_gone();
     tokio::pin!(gone);
@@ -379,7 +453,11 @@ async fn follow(client: &mut Client, id: Option<WireId>) -> Result<(), ClientErr
             () = &mut gone => crate::output::exit_closed(),
         };
         match message {
-            Message::Item { id: got, text, .. } if got == id => println!("{text}"),
+            Message::Item { id: got, text, item } if got == id => match (&args.command, readable) {
+                (_, false) => println!("{text}"),
+                (CtlCommand::Logs { .. }, true) => println!("{}", crate::ctl_human::log_line(&item)),
+                (_, true) => println!("{}", crate::ctl_human::trace_event(std::time::SystemTime::now(), &text)),
+            },
             Message::End { .. } => return Ok(()),
             _ => {}
         }

@@ -16,8 +16,8 @@
 //!   tree's processes for real (with `--chaos`, injecting faults).
 //! - `vigil ctl [--socket PATH | --config CONFIG] [--json] [--timeout DURATION]
 //!   status|tree|start|stop|restart|delete|restart-all|shutdown|workers|
-//!   metrics|subscribe|call`: talk to a running `vigil run` over its control
-//!   socket.
+//!   metrics|subscribe|call|reload|start-child|logs`: talk to a running
+//!   `vigil run` over its control socket.
 //!
 //! - `vigil completions SHELL`, `vigil man`: the shell completions and the
 //!   man page, generated from this definition.
@@ -31,6 +31,8 @@ mod chaos_args;
 mod check_cmd;
 mod config_snapshot;
 mod ctl_cmd;
+mod ctl_error;
+mod ctl_human;
 mod ctl_render;
 mod exit;
 mod explain_cmd;
@@ -38,8 +40,10 @@ mod generated_docs;
 mod init_mode;
 mod merge_cmd;
 mod no_color;
+mod operator;
 mod output;
 mod reload;
+mod reload_diff;
 mod run_cmd;
 mod sim_cmd;
 mod socket_path;
@@ -114,7 +118,7 @@ fn main() -> ExitCode {
     vigil_tokio::guard::enter_if_guard();
     // A closed or failing stdout/stderr ends any command cleanly (141 or 74).
     output::install();
-    let cli = Cli::parse();
+    let cli = Cli::try_parse().unwrap_or_else(|e| ctl_error::usage(e));
     match cli.command {
         Some(Cmd::Tour { quiet }) => tour::run(quiet),
         Some(Cmd::Check { config, script }) => check_cmd::check(&config, script.as_deref()),

@@ -10,6 +10,10 @@
 //! alone. This module carries the plan out on the running tree. Each child acted on
 //! is logged by name; a step that fails is logged, and the record of what
 //! runs is updated step by step, so a later SIGHUP retries what failed.
+//!
+//! `vigil ctl reload` asks for the same reload over the control socket
+//! ([`Reloader::reload`], through `operator.rs`) and gets the diff back
+//! (`reload_diff.rs`); `--dry-run` computes the diff and applies nothing.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -21,6 +25,7 @@ use vigil_core::{ChildSpec, Request, RequestError};
 use vigil_tokio::{OutputMode, ProcessSpec, TreeHandle};
 
 use crate::config_snapshot::{self, SnapshotError};
+use crate::reload_diff::ReloadDiff;
 use crate::worker_processes;
 
 /// Why a reload was refused before anything was applied.
@@ -65,7 +70,8 @@ struct Tally {
     started: Vec<String>,
     stopped: Vec<String>,
     replaced: Vec<String>,
-    failed: Vec<String>,
+    /// Each child whose step failed, and why.
+    failed: Vec<(String, String)>,
 }
 
 /// The engine refuses every request from now on: the tree is going down.
@@ -77,64 +83,121 @@ struct Target<'a> {
     processes: Vec<ProcessSpec>,
 }
 
-/// Reload in a task of its own, beside the signal handling (a slow stop must
-/// not delay SIGTERM), after any reload still running: each holds `applied`
-/// while it works.
-pub fn spawn(sup: &TreeHandle, applied: &Arc<Mutex<AppliedConfig>>, path: &Path, output: &OutputMode) {
-    let (sup, applied, path, output) = (sup.clone(), Arc::clone(applied), path.to_owned(), output.clone());
-    tokio::spawn(async move {
-        let mut applied = applied.lock().await;
-        reload(&sup, &mut applied, &path, &output).await;
-    });
+/// What a reload works on: the running tree, the record of what it was
+/// given (held while a reload works, so reloads run one after the other),
+/// the config file and the output mode of new processes.
+#[derive(Clone)]
+pub struct Reloader {
+    sup: TreeHandle,
+    state: Arc<Mutex<ReloadState>>,
+    path: PathBuf,
+    output: OutputMode,
 }
 
-/// Apply the config file at `path` to the running tree (see the module documentation).
-async fn reload(sup: &TreeHandle, applied: &mut AppliedConfig, path: &Path, output: &OutputMode) {
-    let new = match load(path, applied) {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::error!(file = %path.display(), error = %e, "reload failed; the running tree is unchanged");
-            return;
+/// What the running tree was given: per top-level child ([`AppliedConfig`]),
+/// and the last config read whole (for the paths of the diff).
+struct ReloadState {
+    applied: AppliedConfig,
+    last: TreeConfig,
+}
+
+impl Reloader {
+    /// The reloader of a tree just started from `cfg`, read from `path`.
+    pub fn new(sup: &TreeHandle, cfg: &TreeConfig, path: &Path, output: &OutputMode) -> Reloader {
+        Reloader {
+            sup: sup.clone(),
+            state: Arc::new(Mutex::new(ReloadState {
+                applied: AppliedConfig::new(cfg),
+                last: cfg.clone(),
+            })),
+            path: path.to_owned(),
+            output: output.clone(),
         }
-    };
-    let plan = applied.plan(&new);
-    if plan.root_changed {
-        tracing::warn!(
-            file = %path.display(),
-            "the root supervisor's settings changed; they apply when vigil is restarted"
-        );
     }
-    let target = Target {
-        cfg: &new,
-        processes: worker_processes::processes(&new, output),
-    };
-    let mut tally = Tally::default();
-    let mut result = Ok(());
-    for step in plan.steps {
-        result = apply(sup, applied, &target, step, &mut tally).await;
+
+    /// The tree this reloader changes.
+    pub fn tree(&self) -> &TreeHandle {
+        &self.sup
+    }
+
+    /// SIGHUP: reload in a task of its own, beside the signal handling (a
+    /// slow stop must not delay SIGTERM), after any reload still running.
+    pub fn spawn(&self) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let _ = this.reload(false).await;
+        });
+    }
+
+    /// Apply the config file to the running tree (see the module
+    /// documentation), or with `dry_run` only compute what that would do;
+    /// either way the diff. Everything is logged as well.
+    pub async fn reload(&self, dry_run: bool) -> Result<ReloadDiff, ReloadError> {
+        let mut state = self.state.lock().await;
+        let path = &self.path;
+        let new = match load(path, &state.applied) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(file = %path.display(), error = %e, dry_run, "reload failed; the running tree is unchanged");
+                return Err(e);
+            }
+        };
+        let plan = state.applied.plan(&new);
+        let running = crate::reload_diff::running_paths(&self.sup).await;
+        let mut diff = ReloadDiff::new(path, &plan, &state.last, &new, &running, dry_run);
+        if dry_run {
+            return Ok(diff);
+        }
+        let tally = self.apply_plan(&mut state.applied, &new, plan).await;
+        diff.record(tally.failed);
+        state.last = new;
+        Ok(diff)
+    }
+
+    /// Carry `plan` out, step by step; what it did.
+    async fn apply_plan(&self, applied: &mut AppliedConfig, new: &TreeConfig, plan: vigil_config::ReloadPlan) -> Tally {
+        let (sup, path) = (&self.sup, &self.path);
+        if plan.root_changed {
+            tracing::warn!(
+                file = %path.display(),
+                "the root supervisor's settings changed; they apply when vigil is restarted"
+            );
+        }
+        let target = Target {
+            cfg: new,
+            processes: worker_processes::processes(new, &self.output),
+        };
+        let mut tally = Tally::default();
+        let mut result = Ok(());
+        for step in plan.steps {
+            result = apply(sup, applied, &target, step, &mut tally).await;
+            if result.is_err() {
+                break;
+            }
+        }
+        let names =
+            |v: &[(String, String)]| format!("[{}]", v.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", "));
+        let plain = |v: &[String]| format!("[{}]", v.join(", "));
+        tracing::info!(
+            started = tally.started.len(),
+            stopped = tally.stopped.len(),
+            replaced = tally.replaced.len(),
+            "reloaded {}: started {}, stopped {}, replaced {}",
+            path.display(),
+            plain(&tally.started),
+            plain(&tally.stopped),
+            plain(&tally.replaced)
+        );
         if result.is_err() {
-            break;
+            tracing::warn!(file = %path.display(), "the tree is shutting down: the rest of the reload was not applied");
+        } else if !tally.failed.is_empty() {
+            tracing::error!(
+                file = %path.display(),
+                "reload applied in part: {} failed (logged above); the tree runs as logged; send SIGHUP again to retry",
+                names(&tally.failed)
+            );
         }
-    }
-    let names = |v: &[String]| format!("[{}]", v.join(", "));
-    tracing::info!(
-        started = tally.started.len(),
-        stopped = tally.stopped.len(),
-        replaced = tally.replaced.len(),
-        "reloaded {}: started {}, stopped {}, replaced {}",
-        path.display(),
-        names(&tally.started),
-        names(&tally.stopped),
-        names(&tally.replaced)
-    );
-    if result.is_err() {
-        tracing::warn!(file = %path.display(), "the tree is shutting down: the rest of the reload was not applied");
-    } else if !tally.failed.is_empty() {
-        tracing::error!(
-            file = %path.display(),
-            "reload applied in part: {} failed (logged above); the tree runs as logged; send SIGHUP again to retry",
-            names(&tally.failed)
-        );
+        tally
     }
 }
 
@@ -208,7 +271,7 @@ async fn start_new(
         }
         Err(e) => {
             tracing::error!(child = %name, error = %e, "reload: could not start a new child");
-            tally.failed.push(name);
+            tally.failed.push((name, format!("could not start: {e}")));
             stopping(&e)
         }
     }
@@ -224,7 +287,7 @@ fn failed(
 ) -> Result<(), Stopping> {
     tracing::error!(child = %name, error = %e, "reload: could not {what} a child the config no longer has");
     applied.unknown(name);
-    tally.failed.push(name.to_owned());
+    tally.failed.push((name.to_owned(), format!("could not {what}: {e}")));
     stopping(e)
 }
 
@@ -282,7 +345,14 @@ fn replaced(
     if !old_runs {
         applied.unknown(name);
     }
-    tally.failed.push(name.to_owned());
+    let state = if old_runs {
+        "it runs its old spec"
+    } else {
+        "it is stopped"
+    };
+    tally
+        .failed
+        .push((name.to_owned(), format!("could not replace: {error}; {state}")));
     stopping(&error)
 }
 

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 use tokio::signal::unix::{signal, SignalKind};
-use vigil_config::{AppliedConfig, TreeConfig};
+use vigil_config::TreeConfig;
 use vigil_core::{ExitReason, Outcome};
 use vigil_tokio::chaos::ChaosControl;
 use vigil_tokio::control::{ControlOptions, ControlServer};
@@ -170,8 +170,15 @@ async fn supervise(args: RunArgs, config: PathBuf, cfg: TreeConfig) -> ExitCode 
     };
     tracing::info!(config = %cfg.source, workers = cfg.workers.len(), "supervising");
     // Reloads run beside the signal loop (a slow stop must not block SIGTERM)
-    // and one after the other (each holds the current config while it works).
-    let current = std::sync::Arc::new(tokio::sync::Mutex::new(AppliedConfig::new(&cfg)));
+    // and one after the other (each holds the current config while it works);
+    // `vigil ctl reload` and `start-child` reach the same reloader.
+    let reloader = crate::reload::Reloader::new(&sup, &cfg, &config, &output);
+    control
+        .0
+        .set_operator(std::sync::Arc::new(crate::operator::VigilOperator::new(
+            reloader.clone(),
+            &output,
+        )));
     let mut stopping = false;
     loop {
         tokio::select! {
@@ -193,7 +200,7 @@ async fn supervise(args: RunArgs, config: PathBuf, cfg: TreeConfig) -> ExitCode 
                     tracing::warn!("SIGHUP during shutdown: ignored");
                     continue;
                 }
-                crate::reload::spawn(&sup, &current, &config, &output);
+                reloader.spawn();
             }
         }
     }
@@ -226,6 +233,11 @@ fn start(args: &RunArgs, cfg: &TreeConfig, output: &OutputMode) -> Result<Runnin
         eprintln!("{}", crate::chaos_args::announcement(&chaos));
         tree = tree.chaos(chaos);
     }
+    // `vigil ctl logs`: each child's recent output, kept from its first line
+    // (only output that passes through vigil: not with --output-dir).
+    if *output == OutputMode::Tracing {
+        vigil_tokio::recent_output::enable(recent_limits(cfg));
+    }
     let sup = tree.start().map_err(|e| {
         eprintln!("error: {e}");
         ExitCode::from(2)
@@ -236,6 +248,19 @@ fn start(args: &RunArgs, cfg: &TreeConfig, output: &OutputMode) -> Result<Runnin
         trace: trace_status,
         chaos: chaos_control,
     })
+}
+
+/// The limits of `[control] logs_lines` and `logs_bytes`, else the defaults.
+fn recent_limits(cfg: &TreeConfig) -> vigil_tokio::recent_output::RecentLimits {
+    let mut limits = vigil_tokio::recent_output::RecentLimits::default();
+    let size = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+    if let Some(n) = cfg.control.logs_lines {
+        limits.lines = size(n);
+    }
+    if let Some(n) = cfg.control.logs_bytes {
+        limits.bytes = size(n);
+    }
+    limits
 }
 
 /// The engine seed of a process tree (`Tree::start_processes`, in

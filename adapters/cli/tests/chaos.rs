@@ -138,14 +138,40 @@ fn chaos_kills_and_fails_starts_and_the_trace_replays_exactly() {
     let lines = &trace.0[1..];
     assert!(injected_kills(lines).len() >= 3, "{trace}");
     assert!(injected_failures(lines) >= 2, "{trace}");
-    // The shutdown is the ordinary one: nothing injected after its request.
-    let shutdown = trace.shutdown_request();
+    // The shutdown is the ordinary one: nothing is injected once chaos is
+    // off (the log says so at the stop signal), and nothing fails to start
+    // after the request. A kill injected just before the signal may still be
+    // reported after the request (its exit travels through the guard): such
+    // an exit must be one of the kills logged before chaos went off.
+    let off = log.find("chaos is off").expect("chaos says it is off");
     assert!(
-        trace.0[shutdown..]
-            .iter()
-            .all(|l| l.ev != "start_failed" && !(l.ev == "exited" && l.reason == "killed")),
-        "{trace}"
+        !log[off..].contains("chaos: killing") && !log[off..].contains("chaos: start failed"),
+        "{log}"
     );
+    let logged_kills = &log[..off];
+    let kill_logged = |l: &Line| format!("path={} generation={}", l.path, l.gen.unwrap_or_default());
+    // The needle's form is checked on the kills before the request too.
+    for k in injected_kills(&trace.0[..trace.shutdown_request()]) {
+        assert!(
+            logged_kills.contains(&kill_logged(k)),
+            "{} not in the log:\n{log}",
+            kill_logged(k)
+        );
+    }
+    let shutdown = trace.shutdown_request();
+    for (i, l) in trace.0.iter().enumerate().skip(shutdown) {
+        assert_ne!(l.ev, "start_failed", "{trace}");
+        let ordered = trace.0[..i]
+            .iter()
+            .any(|k| k.ev == "kill" && k.path == l.path && k.gen == l.gen);
+        if l.ev == "exited" && l.reason == "killed" && !ordered {
+            let needle = kill_logged(l);
+            assert!(
+                logged_kills.contains(&needle),
+                "{needle} not injected before chaos went off:\n{log}\n{trace}"
+            );
+        }
+    }
     assert!(
         trace.0.last().is_some_and(|l| l.ev == "reply" && l.op == "shutdown"),
         "{trace}"

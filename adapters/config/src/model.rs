@@ -37,6 +37,12 @@ pub struct ControlConfig {
     /// (`$XDG_RUNTIME_DIR/vigil/<name>.sock`, else `vigil-<name>.sock` beside
     /// the config file).
     pub socket: Option<PathBuf>,
+    /// Lines of recent output kept per child for `vigil ctl logs`
+    /// (`logs_lines`, at least 1; `None`: 200).
+    pub logs_lines: Option<u64>,
+    /// Bytes of recent output kept per child for `vigil ctl logs`
+    /// (`logs_bytes`, at least 1; `None`: 64 KiB).
+    pub logs_bytes: Option<u64>,
 }
 
 /// The `[monitor]` table: how `vigil run` watches its children's resources

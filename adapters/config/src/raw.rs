@@ -148,6 +148,8 @@ pub(crate) struct RawSupervisor {
 )]
 pub(crate) struct RawControl {
     pub socket: Option<Spanned<PathBuf>>,
+    pub logs_lines: Option<Spanned<Count>>,
+    pub logs_bytes: Option<Spanned<SizeValue>>,
 }
 
 /// `[monitor]`.

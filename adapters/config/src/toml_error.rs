@@ -46,7 +46,7 @@ impl Table {
                 "lifespan",
                 "shutdown_order",
             ],
-            Table::Control => &["socket"],
+            Table::Control => &["socket", "logs_lines", "logs_bytes"],
             Table::Monitor => &["interval", "memory_limit", "leak_growth", "leak_count"],
             Table::Child => &[
                 "name",

@@ -199,7 +199,24 @@ impl Builder<'_> {
             Some(s) => Some(self.path_value(s, "socket")?),
             None => None,
         };
-        Ok(ControlConfig { socket })
+        let logs_lines = match &raw.logs_lines {
+            Some(v) if v.get_ref().0 == 0 => {
+                return Err(self
+                    .doc
+                    .bad_value(&v.span(), "logs_lines", "the count must be at least 1"))
+            }
+            Some(v) => Some(u64::from(v.get_ref().0)),
+            None => None,
+        };
+        let logs_bytes = match &raw.logs_bytes {
+            Some(v) => Some(self.size(v, "logs_bytes")?),
+            None => None,
+        };
+        Ok(ControlConfig {
+            socket,
+            logs_lines,
+            logs_bytes,
+        })
     }
 
     fn monitor(&self, raw: &RawMonitor) -> Result<MonitorConfig, ConfigError> {

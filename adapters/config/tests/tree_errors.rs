@@ -47,7 +47,7 @@ fn unknown_key_at_top_level() {
         "[control]\nsock = \"x\"\n",
         2,
         Some("sock"),
-        "examples/web.toml:2:1: unknown key `sock` in [control] (expected `socket`)",
+        "examples/web.toml:2:1: unknown key `sock` in [control] (expected one of `socket`, `logs_lines`, `logs_bytes`)",
     );
 }
 
@@ -532,4 +532,25 @@ fn control_character_in_a_comment_is_named() {
     );
     let script = vigil_config::parse_script("[[at]]\n# x\u{1}\n", "s.toml").unwrap_err();
     assert_eq!(script.to_string(), "s.toml:2:4: invalid character '\\u{1}' (U+0001)");
+}
+
+#[test]
+fn the_recent_output_limits_are_at_least_one() {
+    check(
+        &format!("{W}[control]\nlogs_lines = 0\n"),
+        5,
+        Some("logs_lines"),
+        "examples/web.toml:5:14: bad value for `logs_lines`: the count must be at least 1",
+    );
+    let e = err(&format!("{W}[control]\nlogs_bytes = \"0KiB\"\n"));
+    assert_eq!(e.line, Some(5), "{e}");
+    assert!(e.to_string().contains("logs_bytes"), "{e}");
+    let ok = parse_tree(
+        &format!("{W}[control]\nlogs_lines = 3\nlogs_bytes = \"1KiB\"\n"),
+        "t.toml",
+    )
+    .unwrap();
+    assert_eq!((ok.control.logs_lines, ok.control.logs_bytes), (Some(3), Some(1024)));
+    let none = parse_tree(W, "t.toml").unwrap();
+    assert_eq!((none.control.logs_lines, none.control.logs_bytes), (None, None));
 }

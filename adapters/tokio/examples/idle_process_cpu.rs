@@ -10,8 +10,16 @@
 //! by default; with one, the memory monitor samples `/proc` every 5 s). The tree is what `vigil run` builds: a
 //! multi-thread runtime with 2 workers, a one_for_one root, and `sleep 3600`
 //! workers with the default output mode (stdout and stderr piped into vigil
-//! and forwarded to `tracing`, so 2 000 pipes are open and watched). No
-//! `tracing` subscriber is installed.
+//! and forwarded to `tracing`, so 2 000 pipes are open and watched), each
+//! under its process guard (this binary calls
+//! `vigil_tokio::guard::enter_if_guard()`). No `tracing` subscriber is
+//! installed.
+//!
+//! Memory first: the same tree with 0 children (the floor) is started on the
+//! same runtime, left 1 s, and vigil's `VmRSS` (`/proc/self/status`) and open
+//! descriptors (`/proc/self/fd`) are read; it is shut down, and the same is
+//! read of the N-children tree 1 s after all of them run. The table gives
+//! both and the difference per child.
 //!
 //! Once every child is `running` (polled with `which_children`), the CPU time
 //! of this process (user + system, all threads; the children's own time is
@@ -59,7 +67,40 @@ fn sample() -> Sample {
     }
 }
 
+/// vigil's `VmRSS` in KiB and its open descriptors.
+fn footprint() -> (u64, usize) {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    let rss = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .expect("VmRSS");
+    let fds = std::fs::read_dir("/proc/self/fd").expect("/proc/self/fd").count();
+    (rss, fds)
+}
+
+/// Print the memory table: the floor, the N-children tree, per child.
+fn print_footprint(n: usize, floor: (u64, usize), full: (u64, usize)) {
+    let per = |a: f64, b: f64| if n == 0 { 0.0 } else { (b - a) / n as f64 };
+    println!("| idle tree, 1 s after the start | 0 children (floor) | {n} children | per child |");
+    println!("|---|---|---|---|");
+    println!(
+        "| vigil RSS (VmRSS) | {:.1} MiB | {:.1} MiB | {:.2} KiB |",
+        floor.0 as f64 / 1024.0,
+        full.0 as f64 / 1024.0,
+        per(floor.0 as f64, full.0 as f64)
+    );
+    println!(
+        "| vigil descriptors | {} | {} | {:.2} |",
+        floor.1,
+        full.1,
+        per(floor.1 as f64, full.1 as f64)
+    );
+    println!();
+}
+
 fn main() {
+    vigil_tokio::guard::enter_if_guard();
     let mut args = std::env::args().skip(1).map(|a| a.parse::<u64>().expect("a number"));
     let n = args.next().unwrap_or(1000) as usize;
     let secs = args.next().unwrap_or(60);
@@ -74,6 +115,11 @@ fn main() {
         .build()
         .expect("runtime");
     rt.block_on(async {
+        let floor_tree = Tree::new(SupervisorSpec::new().intensity(10).period(Duration::from_secs(5)));
+        let floor_sup = floor_tree.start().expect("valid tree");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let floor = footprint();
+        let _ = floor_sup.shutdown().await;
         let t_start = Instant::now();
         let before_start = sample();
         let mut tree = Tree::new(SupervisorSpec::new().intensity(10).period(Duration::from_secs(5)));
@@ -99,6 +145,8 @@ fn main() {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let started = sample();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        print_footprint(n, floor, footprint());
         println!(
             "{n} processes running after {:.2} s; vigil CPU while starting them: {:.3} s",
             t_start.elapsed().as_secs_f64(),
@@ -106,7 +154,7 @@ fn main() {
         );
         println!("| after | CPU (stat ticks, 1/{hz} s) | CPU (getrusage) | CPU % of one core | voluntary / involuntary context switches |");
         println!("|---|---|---|---|---|");
-        let first = started;
+        let first = sample();
         for k in 1..=secs.div_ceil(10) {
             let target = first.at + Duration::from_secs((k * 10).min(secs));
             tokio::time::sleep_until(target.into()).await;

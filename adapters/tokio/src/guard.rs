@@ -675,6 +675,9 @@ pub(crate) fn command(program: &str, args: &[String]) -> std::io::Result<(tokio:
         .arg(program)
         .args(args)
         .stdin(std::process::Stdio::from(std::os::fd::OwnedFd::from(theirs)));
-    let lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(ours));
+    // MEMORY (issue 16): the guard writes a few short lines per run; a
+    // 128-byte buffer reads them (a longer line takes more reads) where the
+    // default 8 KiB one was most of what an idle guarded child cost vigil.
+    let lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::with_capacity(128, ours));
     Ok((command, Control { lines }))
 }

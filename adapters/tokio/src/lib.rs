@@ -95,6 +95,7 @@ mod output;
 pub mod own_children;
 mod process;
 pub mod reaper;
+pub mod recent_output;
 
 pub use blocking::{BlockingContext, BlockingOptions};
 pub use builder::{BuildError, Children, ProcessTreeOptions, Tree};

@@ -94,8 +94,10 @@ pub(crate) struct NotifySocket {
     run: RunId,
     worker: Arc<str>,
     reports: ReportSender,
-    /// The receive buffer; held while a datagram is read and reported.
-    buf: Mutex<Vec<u8>>,
+    /// Held while datagrams are read and reported, so that the two readers
+    /// report in the order received. The receive buffer is the reading
+    /// thread's ([`with_buffer`]): an idle run holds none.
+    reading: Mutex<()>,
     /// The socket file was removed (at the run's end, or on drop).
     removed: std::sync::atomic::AtomicBool,
     _dir: DirLease,
@@ -119,7 +121,7 @@ impl NotifySocket {
             run,
             worker,
             reports,
-            buf: Mutex::new(vec![0u8; MAX_DATAGRAM]),
+            reading: Mutex::new(()),
             removed: std::sync::atomic::AtomicBool::new(false),
             _dir: dir,
         })
@@ -171,18 +173,20 @@ impl NotifySocket {
     /// Read what tokio says is ready, until the socket would block (which
     /// clears tokio's readiness) or [`MAX_DRAIN`] datagrams.
     fn read_ready(&self) {
-        let mut buf = self.buf.lock().unwrap_or_else(PoisonError::into_inner);
-        for _ in 0..MAX_DRAIN {
-            match self.socket.try_recv(&mut buf) {
-                Ok(n) => dispatch(&buf[..n], self.run, &self.worker, &self.reports),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) => {
-                    self.lost(&e);
-                    return;
+        let _reading = self.reading.lock().unwrap_or_else(PoisonError::into_inner);
+        with_buffer(|buf| {
+            for _ in 0..MAX_DRAIN {
+                match self.socket.try_recv(buf) {
+                    Ok(n) => dispatch(&buf[..n], self.run, &self.worker, &self.reports),
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                    Err(e) => {
+                        self.lost(&e);
+                        return;
+                    }
                 }
             }
-        }
+        });
     }
 
     fn lost(&self, e: &io::Error) {
@@ -206,14 +210,16 @@ impl NotifySocket {
                 return;
             }
         };
-        let mut buf = self.buf.lock().unwrap_or_else(PoisonError::into_inner);
-        for _ in 0..MAX_DRAIN {
-            match duplicate.recv(&mut buf) {
-                Ok(n) => dispatch(&buf[..n], run, path, &self.reports),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => break, // WouldBlock: empty
+        let _reading = self.reading.lock().unwrap_or_else(PoisonError::into_inner);
+        with_buffer(|buf| {
+            for _ in 0..MAX_DRAIN {
+                match duplicate.recv(buf) {
+                    Ok(n) => dispatch(&buf[..n], run, path, &self.reports),
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(_) => break, // WouldBlock: empty
+                }
             }
-        }
+        });
     }
 }
 
@@ -222,6 +228,22 @@ impl Drop for NotifySocket {
         // The socket itself is closed when the fields drop, right after.
         self.remove_file();
     }
+}
+
+/// Run `read` with this thread's receive buffer ([`MAX_DATAGRAM`] bytes,
+/// allocated once per thread that reads notify sockets): the sockets of idle
+/// runs hold no buffer of their own. `read` must not read notify sockets
+/// itself (it only dispatches reports to a channel).
+fn with_buffer(read: impl FnOnce(&mut [u8])) {
+    thread_local! {
+        static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    BUFFER.with_borrow_mut(|buf| {
+        if buf.is_empty() {
+            buf.resize(MAX_DATAGRAM, 0);
+        }
+        read(buf);
+    });
 }
 
 /// Send the reports of one datagram (the driver ignoring them is fine: a

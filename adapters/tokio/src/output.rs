@@ -2,7 +2,7 @@
 //!
 //! [`OutputMode::Tracing`] pipes both streams into vigil and forwards them line
 //! by line as `tracing` events (target `vigil::child`); the two pipes are read
-//! by their own tasks, concurrently, so a chatty child never blocks on a full
+//! by one task, concurrently, so a chatty child never blocks on a full
 //! pipe. [`OutputMode::Files`] hands the child append-mode log files directly
 //! (no copy through vigil: nothing is lost if vigil dies, and the child can
 //! never be blocked by vigil). [`OutputMode::Inherit`] and
@@ -11,11 +11,14 @@
 use std::borrow::Cow;
 use std::fs::{self, OpenOptions};
 use std::io;
+use std::mem::MaybeUninit;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::process::Stdio;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
-use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::io::{AsyncRead, ReadBuf};
 use tokio::process::Child;
 
 /// The longest line forwarded as one event; longer lines are split into pieces
@@ -86,26 +89,81 @@ pub(crate) fn log_file_stem(path: &str) -> String {
 
 /// Start forwarding the piped streams of a freshly spawned child (only
 /// [`OutputMode::Tracing`] pipes them; for other modes this does nothing).
-/// One task per stream; each ends at end of file, that is when the last
-/// process holding the pipe (the child or one of its descendants) is gone.
+/// One task reads both streams, concurrently; it ends at end of file of both,
+/// that is when the last process holding the pipes (the child or one of its
+/// descendants) is gone. An idle stream costs its pipe's registration and
+/// nothing else: no buffer is held between reads (see [`forward_lines`]).
 pub(crate) fn forward(child: &mut Child, path: &Arc<str>, generation: u64) {
-    if let Some(stdout) = child.stdout.take() {
-        let path = Arc::clone(path);
-        tokio::spawn(async move {
-            forward_lines(stdout, |line| {
-                tracing::info!(target: "vigil::child", path = &*path, generation, stream = "stdout", "{line}");
-            })
-            .await;
-        });
+    let stdout = child.stdout.take().map(|s| Lines::new(s, Stream::Stdout));
+    let stderr = child.stderr.take().map(|s| Lines::new(s, Stream::Stderr));
+    if stdout.is_none() && stderr.is_none() {
+        return;
     }
-    if let Some(stderr) = child.stderr.take() {
-        let path = Arc::clone(path);
-        tokio::spawn(async move {
-            forward_lines(stderr, |line| {
-                tracing::warn!(target: "vigil::child", path = &*path, generation, stream = "stderr", "{line}");
-            })
-            .await;
-        });
+    let path = Arc::clone(path);
+    tokio::spawn(forward_both(stdout, stderr, path, generation));
+}
+
+/// Which stream of a child a line came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// One line as its `tracing` event (stdout at INFO, stderr at WARN), kept
+/// in the child's recent output (`vigil ctl logs`) first.
+fn emit(stream: Stream, path: &str, generation: u64, line: &str) {
+    let recent = match stream {
+        Stream::Stdout => crate::recent_output::Stream::Stdout,
+        Stream::Stderr => crate::recent_output::Stream::Stderr,
+    };
+    crate::recent_output::record(path, generation, recent, line);
+    match stream {
+        Stream::Stdout => {
+            tracing::info!(target: "vigil::child", path, generation, stream = "stdout", "{line}");
+        }
+        Stream::Stderr => {
+            tracing::warn!(target: "vigil::child", path, generation, stream = "stderr", "{line}");
+        }
+    }
+}
+
+/// The task behind [`forward`]: both streams, until both ended.
+async fn forward_both<O: AsyncRead + Unpin, E: AsyncRead + Unpin>(
+    mut stdout: Option<Lines<O>>,
+    mut stderr: Option<Lines<E>>,
+    path: Arc<str>,
+    generation: u64,
+) {
+    std::future::poll_fn(|cx| {
+        let mut chunk = [MaybeUninit::<u8>::uninit(); CHUNK];
+        poll_slot(&mut stdout, cx, &mut chunk, &path, generation);
+        poll_slot(&mut stderr, cx, &mut chunk, &path, generation);
+        if stdout.is_none() && stderr.is_none() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await;
+}
+
+/// Poll one stream of [`forward_both`], emptying its slot once it ended.
+fn poll_slot<R: AsyncRead + Unpin>(
+    slot: &mut Option<Lines<R>>,
+    cx: &mut Context<'_>,
+    chunk: &mut [MaybeUninit<u8>],
+    path: &str,
+    generation: u64,
+) {
+    if let Some(lines) = slot {
+        let stream = lines.stream;
+        if lines
+            .poll_lines(cx, chunk, |line| emit(stream, path, generation, line))
+            .is_ready()
+        {
+            *slot = None;
+        }
     }
 }
 
@@ -113,46 +171,112 @@ pub(crate) fn forward(child: &mut Child, path: &Arc<str>, generation: u64) {
 /// terminator (`\n`, or `\r\n`). A line longer than [`MAX_LINE`] bytes is
 /// emitted in pieces; a last line without a terminator is emitted too.
 /// Invalid UTF-8 is converted lossily. A read error ends the stream.
+///
+/// Between reads it holds no buffer: each read goes into a [`CHUNK`]-byte
+/// buffer on the stack of the poll, complete lines are emitted straight from
+/// it, and only the bytes of a line not yet ended are kept (at most
+/// [`MAX_LINE`]), their allocation freed as soon as the line ends.
+///
+/// [`forward`] runs the same splitting ([`Lines::poll_lines`]) for both
+/// streams in one task; this is its one-stream form, which the tests drive.
+#[cfg(test)]
 pub(crate) async fn forward_lines<R, F>(reader: R, mut emit: F)
 where
     R: AsyncRead + Unpin,
     F: FnMut(&str),
 {
-    let mut reader = BufReader::with_capacity(16 * 1024, reader);
-    let mut line: Vec<u8> = Vec::new();
-    loop {
-        let available = match reader.fill_buf().await {
-            Ok(buf) => buf,
-            Err(e) => {
-                tracing::debug!(target: "vigil::child", error = %e, "reading child output failed");
-                break;
-            }
-        };
-        if available.is_empty() {
-            if !line.is_empty() {
-                emit(&text(&line));
-            }
-            break;
+    let mut lines = Lines::new(reader, Stream::Stdout);
+    std::future::poll_fn(|cx| {
+        let mut chunk = [MaybeUninit::<u8>::uninit(); CHUNK];
+        lines.poll_lines(cx, &mut chunk, &mut emit)
+    })
+    .await;
+}
+
+/// The bytes read at once from a child's stream, into a buffer on the stack.
+/// A pipe holds 64 KiB by default: a chatty child is read in a few calls.
+const CHUNK: usize = 16 * 1024;
+
+/// One stream being split into lines: the reader and the line not yet ended.
+struct Lines<R> {
+    reader: R,
+    stream: Stream,
+    /// The bytes of the current line so far (no terminator). Empty, and
+    /// without an allocation, whenever the last byte read ended a line.
+    pending: Vec<u8>,
+}
+
+impl<R: AsyncRead + Unpin> Lines<R> {
+    fn new(reader: R, stream: Stream) -> Self {
+        Lines {
+            reader,
+            stream,
+            pending: Vec::new(),
         }
-        let take = available.len().min(MAX_LINE - line.len());
-        if let Some(newline) = available[..take].iter().position(|&b| b == b'\n') {
-            line.extend_from_slice(&available[..newline]);
-            reader.consume(newline + 1);
-            if line.last() == Some(&b'\r') {
-                line.pop();
-            }
-            emit(&text(&line));
-            line.clear();
-        } else {
-            line.extend_from_slice(&available[..take]);
-            reader.consume(take);
-            if line.len() >= MAX_LINE {
-                let cut = char_boundary_before_end(&line);
-                emit(&text(&line[..cut]));
-                line.drain(..cut);
+    }
+
+    /// Read what is there and emit its complete lines, until the reader has
+    /// nothing more for now (`Pending`) or ended (`Ready`: end of file or a
+    /// read error, after the last unterminated line was emitted).
+    fn poll_lines(
+        &mut self,
+        cx: &mut Context<'_>,
+        chunk: &mut [MaybeUninit<u8>],
+        mut emit: impl FnMut(&str),
+    ) -> Poll<()> {
+        loop {
+            let mut buf = ReadBuf::uninit(chunk);
+            match Pin::new(&mut self.reader).poll_read(cx, &mut buf) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(())) if !buf.filled().is_empty() => self.feed(buf.filled(), &mut emit),
+                Poll::Ready(result) => {
+                    if let Err(e) = result {
+                        tracing::debug!(target: "vigil::child", error = %e, "reading child output failed");
+                    }
+                    if !self.pending.is_empty() {
+                        emit(&text(&self.pending));
+                    }
+                    self.pending = Vec::new();
+                    return Poll::Ready(());
+                }
             }
         }
     }
+
+    /// Split `bytes` (just read) into lines: emit every line it ends, keep
+    /// the rest as the pending line, emitting it in [`MAX_LINE`] pieces.
+    fn feed(&mut self, mut bytes: &[u8], emit: &mut impl FnMut(&str)) {
+        while !bytes.is_empty() {
+            let room = MAX_LINE - self.pending.len();
+            let take = bytes.len().min(room);
+            if let Some(newline) = bytes[..take].iter().position(|&b| b == b'\n') {
+                if self.pending.is_empty() {
+                    emit(&text(strip_cr(&bytes[..newline])));
+                } else {
+                    self.pending.extend_from_slice(&bytes[..newline]);
+                    emit(&text(strip_cr(&self.pending)));
+                    // The line ended: give its memory back (an idle child keeps none).
+                    self.pending = Vec::new();
+                }
+                bytes = &bytes[newline + 1..];
+                continue;
+            }
+            self.pending.extend_from_slice(&bytes[..take]);
+            bytes = &bytes[take..];
+            if self.pending.len() >= MAX_LINE {
+                let cut = char_boundary_before_end(&self.pending);
+                emit(&text(&self.pending[..cut]));
+                self.pending.drain(..cut);
+                // What is left is at most the first bytes of one character.
+                self.pending.shrink_to_fit();
+            }
+        }
+    }
+}
+
+/// A line without its `\r` of a `\r\n` terminator.
+fn strip_cr(line: &[u8]) -> &[u8] {
+    line.strip_suffix(b"\r").unwrap_or(line)
 }
 
 fn text(bytes: &[u8]) -> Cow<'_, str> {
@@ -181,4 +305,25 @@ fn char_boundary_before_end(bytes: &[u8]) -> usize {
         return if width > back && start > 0 { start } else { len };
     }
     len
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{forward_lines, MAX_LINE};
+
+    async fn lines_of(input: &[u8]) -> Vec<String> {
+        let mut lines = Vec::new();
+        forward_lines(input, |line| lines.push(line.to_owned())).await;
+        lines
+    }
+
+    #[tokio::test]
+    async fn one_read_holding_many_lines_and_a_long_one() {
+        let mut input = b"a\r\nb\n\n".to_vec();
+        input.extend(std::iter::repeat_n(b'y', MAX_LINE + 1));
+        let lines = lines_of(&input).await;
+        let lengths: Vec<usize> = lines.iter().map(String::len).collect();
+        assert_eq!(lengths, [1, 1, 0, MAX_LINE, 1]);
+        assert_eq!(&lines[..3], ["a", "b", ""]);
+    }
 }

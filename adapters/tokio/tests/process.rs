@@ -23,6 +23,8 @@ mod output;
 mod own_children;
 #[path = "../src/process.rs"]
 mod process;
+#[path = "../src/recent_output.rs"]
+mod recent_output;
 #[path = "../src/report.rs"]
 mod report;
 

@@ -1,11 +1,12 @@
 //! Task crash -> replacement running: vigil-tokio, kameo and ractor-supervisor
-//! side by side in one process, each next to 10 and 10 000 idle siblings, on a
+//! side by side in one process, each next to 10, 1 000 and 10 000 idle siblings, on a
 //! current_thread runtime and on a multi_thread runtime with 2 workers, with a
 //! bare `tokio::spawn` + join as the floor of each runtime.
 //!
 //! ```sh
 //! cargo run --release --manifest-path benches/peers/Cargo.toml            # 20 000 samples per case
 //! cargo run --release --manifest-path benches/peers/Cargo.toml -- 2000    # quicker
+//! cargo run --release --manifest-path benches/peers/Cargo.toml -- 10000 10,1000   # chosen sibling counts
 //! ```
 //!
 //! The same two timestamps for every contender (docs/BENCHMARKS.md, "Peers"):
@@ -76,6 +77,10 @@ fn main() {
         .nth(1)
         .map(|a| a.parse().expect("the number of samples per case"))
         .unwrap_or(20_000);
+    let sibling_counts: Vec<usize> = std::env::args()
+        .nth(2)
+        .map(|a| a.split(',').map(|n| n.trim().parse().expect("sibling counts, comma-separated")).collect())
+        .unwrap_or_else(|| vec![10, 1_000, 10_000]);
     println!("| runtime | siblings | contender | samples | p50 µs | p99 µs | p50 / floor p50 | p99 / floor p99 |");
     println!("|---|---|---|---|---|---|---|---|");
     for flavor in [Flavor::CurrentThread, Flavor::MultiThread2] {
@@ -95,7 +100,7 @@ fn main() {
             )
         };
         row("-", "tokio spawn + join (floor)", &floor);
-        for siblings in [10, 10_000] {
+        for &siblings in &sibling_counts {
             let label = if siblings >= 1000 { format!("{}k", siblings / 1000) } else { siblings.to_string() };
             let v = measure(flavor, want, move |p| vigil_side::run(siblings, p));
             row(&label, "vigil-tokio", &v);

@@ -81,6 +81,7 @@ impl Counters {
             }
             EventKind::Removed => {
                 children.remove(&e.path);
+                crate::recent_output::forget(&e.path);
             }
             _ => {}
         }

@@ -47,7 +47,9 @@ mod connection;
 mod counters;
 mod error;
 mod framing;
+mod logs;
 mod metrics;
+mod operator;
 mod ops;
 mod options;
 mod peer;
@@ -66,6 +68,7 @@ pub mod client;
 pub mod protocol;
 
 pub use error::ControlError;
+pub use operator::{Operator, OperatorError, OperatorFuture};
 pub use options::ControlOptions;
 pub use server::ControlServer;
 pub use socket::{default_socket_path, default_socket_path_beside};

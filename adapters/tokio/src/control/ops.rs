@@ -12,6 +12,7 @@ use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use vigil_core::{ChildInfo, Eviction, Reply, Request, RequestError, RestartAllMode};
 
+use super::logs;
 use super::metrics::{self, ServerGauges};
 use super::protocol::{Envelope, Op, WireId};
 use super::reply::{self, Failure};
@@ -101,9 +102,48 @@ pub(crate) async fn dispatch(shared: &Arc<Shared>, conn: &mut Conn, envelope: En
             };
             reply::result(&id, &r.map(|()| "ok"))
         }
+        Op::Reload { dry_run } => {
+            let r = match shared.operator.get() {
+                Some(o) => o.reload(dry_run).await.map_err(Failure::from),
+                None => Err(no_operator()),
+            };
+            reply::result(&id, &r)
+        }
+        Op::StartChild {
+            parent,
+            snippet,
+            source,
+        } => {
+            let source = source.unwrap_or_else(|| "snippet".to_owned());
+            let r = match shared.operator.get() {
+                Some(o) => o.start_child(parent, snippet, source).await.map_err(Failure::from),
+                None => Err(no_operator()),
+            };
+            reply::result(&id, &r)
+        }
+        Op::Logs { path, lines, follow } => {
+            let lines = lines.unwrap_or(logs::DEFAULT_LINES);
+            if !follow {
+                logs::answer(shared, &id, &path, lines).await
+            } else {
+                match logs::follow(shared, conn, id.clone(), path, lines).await {
+                    Ok(()) => return,
+                    Err(f) => reply::error(&id, &f),
+                }
+            }
+        }
     };
     // A client that went away only loses its own answer.
     let _ = conn.out.send(line).await;
+}
+
+/// Why `reload` and `start_child` are refused by a server without an
+/// operator ([`super::ControlServer::set_operator`]).
+fn no_operator() -> Failure {
+    Failure::new(
+        "unavailable",
+        "this server has no config to reload or read children from (an embedded tree: ControlServer::set_operator)",
+    )
 }
 
 /// `tree`: the whole tree, nested.

@@ -178,6 +178,38 @@ pub enum Op {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         error: Option<String>,
     },
+    /// Apply the config file's current version to the running tree, as
+    /// SIGHUP does; the answer is the diff applied (docs/PROTOCOL.md).
+    Reload {
+        /// Only compute and answer the diff; apply nothing.
+        #[serde(default, skip_serializing_if = "is_false")]
+        dry_run: bool,
+    },
+    /// Add a child written as config (one `[[child]]` table, TOML) under
+    /// a supervisor and start it.
+    StartChild {
+        /// The supervisor (`""`: the root).
+        #[serde(default)]
+        parent: String,
+        /// The `[[child]]` table, as TOML text.
+        snippet: String,
+        /// The snippet's name in error messages (its file; default `snippet`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        source: Option<String>,
+    },
+    /// A child's recent output (docs/PROTOCOL.md, "Logs"); with `follow`,
+    /// then every new line as an item until the child is removed or the
+    /// tree is down.
+    Logs {
+        /// The child.
+        path: String,
+        /// The newest lines to send first, at most (default 50).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        lines: Option<usize>,
+        /// Keep streaming new lines.
+        #[serde(default, skip_serializing_if = "is_false")]
+        follow: bool,
+    },
 }
 
 /// Every operation name, in the order of [`Op`].
@@ -202,6 +234,9 @@ pub const OPS: &[&str] = &[
     "publish",
     "evict",
     "answer",
+    "reload",
+    "start_child",
+    "logs",
 ];
 
 fn yes() -> bool {
@@ -441,6 +476,17 @@ mod tests {
                 item: None,
                 result: Some(Value::Bool(true)),
                 error: None,
+            },
+            Op::Reload { dry_run: true },
+            Op::StartChild {
+                parent: "web".into(),
+                snippet: "name = \"w9\"\ncommand = [\"true\"]\n".into(),
+                source: Some("w9.toml".into()),
+            },
+            Op::Logs {
+                path: "web/w1".into(),
+                lines: Some(10),
+                follow: true,
             },
         ];
         assert_eq!(ops.len(), OPS.len());

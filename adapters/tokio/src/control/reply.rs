@@ -30,6 +30,12 @@ impl From<RequestError> for Failure {
     }
 }
 
+impl From<super::operator::OperatorError> for Failure {
+    fn from(e: super::operator::OperatorError) -> Self {
+        Failure::new(e.code, e.message)
+    }
+}
+
 /// A success line: `{"id":..,"ok":true,"result":..}`.
 #[derive(Serialize)]
 struct SuccessLine<'a, T: Serialize> {

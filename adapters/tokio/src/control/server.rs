@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::counters::{spawn_collector, Counters};
 use super::error::ControlError;
+use super::operator::{Operator, OperatorSlot};
 use super::options::ControlOptions;
 use super::registry::Registry;
 use super::reply::{self, Failure};
@@ -41,6 +42,8 @@ struct ServerInner {
     budget: Arc<DescriptorBudget>,
     /// The tree's runs, for subscribers that follow them.
     runs: Arc<RunFeed>,
+    /// What carries out `reload` and `start_child`.
+    operator: Arc<OperatorSlot>,
 }
 
 impl ControlServer {
@@ -62,6 +65,7 @@ impl ControlServer {
                 open: Arc::default(),
                 budget,
                 runs: Arc::default(),
+                operator: Arc::default(),
             }),
         })
     }
@@ -117,10 +121,39 @@ impl ControlServer {
             closed: self.inner.closed.clone(),
             budget: Arc::clone(&self.inner.budget),
             runs: Arc::clone(&self.inner.runs),
+            operator: Arc::clone(&self.inner.operator),
             next_conn: AtomicU64::new(0),
         });
         tokio::spawn(accept_loop(listener, shared, Arc::clone(&self.inner)));
         Ok(())
+    }
+
+    /// Install what carries out the `reload` and `start_child` operations
+    /// (before or after [`serve`](Self::serve)); until then they answer
+    /// `unavailable`. Only the first call installs; `false` after.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// use vigil_tokio::control::{ControlOptions, ControlServer, Operator, OperatorError, OperatorFuture};
+    ///
+    /// struct Refuse;
+    /// impl Operator for Refuse {
+    ///     fn reload(&self, _: bool) -> OperatorFuture {
+    ///         Box::pin(async { Err(OperatorError::new("unavailable", "no config file")) })
+    ///     }
+    ///     fn start_child(&self, _: String, _: String, _: String) -> OperatorFuture {
+    ///         Box::pin(async { Err(OperatorError::new("unavailable", "no config file")) })
+    ///     }
+    /// }
+    /// let dir = std::env::temp_dir().join(format!("vigil-doc-op-{}", std::process::id()));
+    /// let server = ControlServer::bind(ControlOptions::new(dir.join("ctl.sock"))).expect("bind");
+    /// assert!(server.set_operator(Arc::new(Refuse)));
+    /// assert!(!server.set_operator(Arc::new(Refuse)), "only once");
+    /// server.close();
+    /// # let _ = std::fs::remove_dir_all(&dir);
+    /// ```
+    pub fn set_operator(&self, operator: Arc<dyn Operator>) -> bool {
+        self.inner.operator.set(operator)
     }
 
     /// [`close`](Self::close), then wait (at most `grace`) until every

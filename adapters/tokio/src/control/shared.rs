@@ -8,6 +8,7 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use super::counters::Counters;
+use super::operator::OperatorSlot;
 use super::options::ControlOptions;
 use super::registry::Registry;
 use super::run_feed::RunFeed;
@@ -26,6 +27,8 @@ pub(crate) struct Shared {
     pub(crate) budget: Arc<DescriptorBudget>,
     /// The tree's live runs, and their registers and removes.
     pub(crate) runs: Arc<RunFeed>,
+    /// What carries out `reload` and `start_child`.
+    pub(crate) operator: Arc<OperatorSlot>,
     /// The id of the next connection admitted.
     pub(crate) next_conn: AtomicU64,
 }
