@@ -22,7 +22,7 @@ use crate::ctl_render as render;
 pub struct CtlArgs {
     /// The control socket. Default: the socket of `--config`, else
     /// `$VIGIL_SOCKET`, else the only socket in `$XDG_RUNTIME_DIR/vigil/`,
-    /// else `./vigil.sock`.
+    /// else the only `vigil-*.sock` in the working directory.
     #[arg(long, value_name = "PATH", global = true)]
     pub socket: Option<PathBuf>,
 
@@ -257,8 +257,7 @@ fn socket_path(args: &CtlArgs) -> Result<PathBuf, String> {
         return Ok(s.clone());
     }
     if let Some(c) = &args.config {
-        let cfg = vigil_config::load_tree(c).map_err(|e| e.to_string())?;
-        return Ok(crate::run_cmd::control_socket(&cfg));
+        return crate::socket_path::of_config_file(c);
     }
     if let Some(s) = std::env::var_os("VIGIL_SOCKET").filter(|s| !s.is_empty()) {
         return Ok(PathBuf::from(s));
@@ -284,7 +283,25 @@ fn socket_path(args: &CtlArgs) -> Result<PathBuf, String> {
             }
         }
     }
-    Ok(PathBuf::from("vigil.sock"))
+    // The default of a config in the working directory: `vigil-<name>.sock`.
+    let here: Vec<PathBuf> = std::fs::read_dir(".")
+        .map(|d| {
+            d.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| {
+                    let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+                    name.starts_with("vigil-") && name.ends_with(".sock")
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    match here.as_slice() {
+        [one] => Ok(one.clone()),
+        [] => Err("no vigil socket found: give --config CONFIG (or --socket PATH)".to_owned()),
+        many => Err(format!(
+            "{} vigil sockets in the working directory; choose one with --socket or --config",
+            many.len()
+        )),
+    }
 }
 
 fn op(args: &CtlArgs) -> Result<Op, String> {

@@ -19,6 +19,9 @@
 //!   metrics|subscribe|call|reload|start-child|logs`: talk to a running
 //!   `vigil run` over its control socket.
 //!
+//! - `vigil completions SHELL`, `vigil man`: the shell completions and the
+//!   man page, generated from this definition.
+//!
 //! Exit codes: 0 ok, 1 a check or invariant failed, 2 bad usage or bad input
 //! (clap's own usage errors exit 2 too), and the codes of `exit.rs`: 3, 4, 70,
 //! 74, 124, 141; `vigil run` also exits 130 after a second signal.
@@ -33,15 +36,19 @@ mod ctl_human;
 mod ctl_render;
 mod exit;
 mod explain_cmd;
+mod generated_docs;
 mod http_endpoint;
+mod init_mode;
 mod keep_running;
 mod merge_cmd;
+mod no_color;
 mod operator;
 mod output;
 mod reload;
 mod reload_diff;
 mod run_cmd;
 mod sim_cmd;
+mod socket_path;
 mod sweep_text;
 mod systemd_notify;
 mod tour;
@@ -97,6 +104,15 @@ enum Cmd {
     /// Explain a trace: every restart, give-up, timeout, request and
     /// shutdown as a timeline with its cause.
     Explain(explain_cmd::ExplainArgs),
+    /// Print the shell completion script for SHELL (bash, zsh, fish,
+    /// elvish, powershell).
+    Completions {
+        /// The shell.
+        #[arg(value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff, section 1).
+    Man,
 }
 
 fn main() -> ExitCode {
@@ -114,10 +130,13 @@ fn main() -> ExitCode {
         Some(Cmd::Ctl(args)) => ctl_cmd::ctl(args),
         Some(Cmd::Merge(args)) => merge_cmd::merge(args),
         Some(Cmd::Explain(args)) => explain_cmd::explain(args),
+        Some(Cmd::Completions { shell }) => generated_docs::completions(Cli::command(), shell),
+        Some(Cmd::Man) => generated_docs::man(Cli::command()),
         None => {
-            // `vigil` alone: the help, as before clap (not a usage error).
-            let _ = Cli::command().print_help();
-            ExitCode::SUCCESS
+            // `vigil` alone is a usage error, as for any command that needs
+            // a subcommand: the help on stderr, exit 2 (`vigil --help`: 0).
+            eprint!("{}", Cli::command().render_help());
+            ExitCode::from(2)
         }
     }
 }

@@ -3,7 +3,7 @@
 //! SIGTERM or SIGINT shuts the tree down in order (a second one kills every
 //! process group at once); SIGHUP reloads the config (`reload.rs`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Args;
@@ -29,9 +29,14 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE")]
     pub trace: Option<PathBuf>,
 
-    /// Write each child's output to DIR/<path>.out.log and .err.log instead of the log.
+    /// Write each child's output to `DIR/<path>.out.log` and `.err.log` instead of the log.
     #[arg(long, value_name = "DIR")]
     pub output_dir: Option<PathBuf>,
+
+    /// Act as init: reap every orphaned process reparented to vigil (a
+    /// child subreaper). Implied when vigil runs as PID 1 (a container).
+    #[arg(long)]
+    pub init: bool,
 
     #[command(flatten)]
     pub chaos: ChaosArgs,
@@ -118,7 +123,7 @@ fn init_logging() {
     use std::io::IsTerminal;
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
+        .with_ansi(std::io::stderr().is_terminal() && !crate::no_color::no_color())
         .with_writer(std::io::stderr)
         // A log nobody reads any more (`2>&1 | head`) must not stop the
         // supervisor: a failed write is dropped, not reported with a print
@@ -147,11 +152,49 @@ struct Running {
     starts: Option<vigil_tokio::control::start_tree::StartRequests>,
 }
 
+/// The reloader of SIGHUP, also the operator of `vigil ctl reload` and
+/// `start-child` on `control`.
+fn reloader(
+    sup: &vigil_tokio::TreeHandle,
+    cfg: &TreeConfig,
+    config: &std::path::Path,
+    output: &OutputMode,
+    control: &vigil_tokio::control::ControlServer,
+) -> crate::reload::Reloader {
+    let reloader = crate::reload::Reloader::new(sup, cfg, config, output);
+    control.set_operator(std::sync::Arc::new(crate::operator::VigilOperator::new(
+        reloader.clone(),
+        output,
+    )));
+    reloader
+}
+
+/// SIGTERM, SIGINT and SIGHUP, as streams; `None` if one cannot be installed.
+fn stop_signals() -> Option<(
+    tokio::signal::unix::Signal,
+    tokio::signal::unix::Signal,
+    tokio::signal::unix::Signal,
+)> {
+    Some((
+        signal(SignalKind::terminate()).ok()?,
+        signal(SignalKind::interrupt()).ok()?,
+        signal(SignalKind::hangup()).ok()?,
+    ))
+}
+
 async fn supervise(args: RunArgs, config: PathBuf, cfg: TreeConfig, notify: crate::systemd_notify::Notify) -> ExitCode {
     let output = args
         .output_dir
         .clone()
         .map_or(OutputMode::Tracing, |dir| OutputMode::Files { dir });
+    // Before the first child: its orphans may come at once.
+    let _reaper = crate::init_mode::start(args.init);
+    // Before the tree starts too: a signal from then on is never lost (as
+    // PID 1, a signal without a handler is dropped by the kernel).
+    let Some((mut term, mut int, mut hup)) = stop_signals() else {
+        eprintln!("error: cannot install signal handlers");
+        return ExitCode::from(1);
+    };
     let Running {
         mut sup,
         control,
@@ -163,29 +206,12 @@ async fn supervise(args: RunArgs, config: PathBuf, cfg: TreeConfig, notify: crat
         Ok(r) => r,
         Err(code) => return code,
     };
-    let (mut term, mut int, mut hup) = match (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::hangup()),
-    ) {
-        (Ok(t), Ok(i), Ok(h)) => (t, i, h),
-        _ => {
-            eprintln!("error: cannot install signal handlers");
-            return ExitCode::from(1);
-        }
-    };
     tracing::info!(config = %cfg.source, workers = cfg.workers.len(), "supervising");
     let mut reporter = notify.report(&sup);
     // Reloads run beside the signal loop (a slow stop must not block SIGTERM)
     // and one after the other (each holds the current config while it works);
     // `vigil ctl reload` and `start-child` reach the same reloader.
-    let reloader = crate::reload::Reloader::new(&sup, &cfg, &config, &output);
-    control
-        .0
-        .set_operator(std::sync::Arc::new(crate::operator::VigilOperator::new(
-            reloader.clone(),
-            &output,
-        )));
+    let reloader = reloader(&sup, &cfg, &config, &output, &control.0);
     let mut stopping = false;
     // `--keep-running`: the exit code of the tree that is down, while it is.
     let mut down: Option<ExitCode> = None;
@@ -256,7 +282,7 @@ async fn finish_down(control: &CloseOnDrop, code: ExitCode) -> ExitCode {
 /// code if any of it fails.
 fn start(args: &RunArgs, cfg: &TreeConfig, output: &OutputMode) -> Result<Running, ExitCode> {
     let (trace, trace_status) = args.trace.as_deref().map(open_trace).transpose()?.unzip();
-    let socket = control_socket(cfg);
+    let socket = crate::socket_path::of_config(cfg, args.config.as_deref().unwrap_or(Path::new(&cfg.source)));
     let control = ControlServer::bind(ControlOptions::new(&socket)).map_err(|e| {
         eprintln!("error: {e} (set another path with `[control] socket` in the config)");
         ExitCode::from(2)
@@ -372,15 +398,6 @@ fn tree_outcome(sup: &TreeHandle, reason: &ExitReason, stopping: bool) -> ExitCo
         // (a give-up before anything could have listened for it).
         None => exit_code(sup.outcome(), reason, stopping),
     }
-}
-
-/// The control socket of `cfg`: `[control] socket` (relative to the working
-/// directory), else the default of docs/CONFIG.md (`[control]`).
-pub fn control_socket(cfg: &TreeConfig) -> PathBuf {
-    cfg.control
-        .socket
-        .clone()
-        .unwrap_or_else(|| vigil_tokio::control::default_socket_path(&cfg.name))
 }
 
 /// Closes the control server (removing its socket file) when dropped.

@@ -287,7 +287,8 @@ fn help_and_version_exit_0() {
     let out = vigil(&["--version"]);
     assert_eq!(code(&out), 0);
     assert_eq!(stdout(&out).trim(), format!("vigil {}", env!("CARGO_PKG_VERSION")));
-    for args in [&["--help"][..], &[], &["sim", "--help"], &["check", "--help"]] {
+    // `vigil` alone is a usage error (exit 2): tests/conventions.rs.
+    for args in [&["--help"][..], &["sim", "--help"], &["check", "--help"]] {
         let out = vigil(args);
         assert_eq!(code(&out), 0, "{args:?}");
         assert!(stdout(&out).contains("Usage"), "{args:?}: {}", stdout(&out));

@@ -55,7 +55,8 @@ pub struct RunConfig {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ControlConfig {
     /// The control socket path; `None`: the default
-    /// (`$XDG_RUNTIME_DIR/vigil/<name>.sock`, else `./vigil.sock`).
+    /// (`$XDG_RUNTIME_DIR/vigil/<name>.sock`, else `vigil-<name>.sock` beside
+    /// the config file).
     pub socket: Option<PathBuf>,
     /// Lines of recent output kept per child for `vigil ctl logs`
     /// (`logs_lines`, at least 1; `None`: 200).

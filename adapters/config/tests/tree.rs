@@ -21,7 +21,7 @@ lifespan = "permanent"       # permanent | transient
 shutdown_order = "reverse"   # reverse | parallel: how it stops its children when it ends
 
 [control]                    # optional: the control socket of `vigil run`
-socket = "vigil.sock"        # path; default: $XDG_RUNTIME_DIR/vigil/<config name>.sock, else ./vigil.sock
+socket = "vigil.sock"        # path; default: $XDG_RUNTIME_DIR/vigil/<config name>.sock, else vigil-<config name>.sock beside this file
 
 [[child]]
 name = "db"

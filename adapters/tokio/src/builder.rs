@@ -457,7 +457,7 @@ impl Tree {
     /// Inject `chaos`'s faults into this tree when it runs for real (random
     /// kills, delayed and failing starts, late readiness: see
     /// [`crate::chaos`]). Default: none. An own-code simulation
-    /// ([`Dst`](crate::dst::Dst)) ignores it: it injects its own.
+    /// (`vigil_tokio::dst::Dst`, feature `dst`) ignores it: it injects its own.
     #[cfg(feature = "sim")]
     pub fn chaos(mut self, chaos: crate::chaos::Chaos) -> Self {
         self.chaos = Some(chaos);

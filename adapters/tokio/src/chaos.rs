@@ -6,8 +6,8 @@
 //! starts, failing starts (reported `StartFailed` without forking, with an
 //! error text that says it was injected) and late readiness. Every decision
 //! comes from one generator seeded from the seed alone: the same
-//! [`FaultInjector`](crate::dst::FaultInjector) that
-//! [`Dst`](crate::dst::Dst) uses, asked through the same driver hooks
+//! [`FaultInjector`] that
+//! `Dst` (feature `dst`) uses, asked through the same driver hooks
 //! (`adapters/tokio/src/chaos_hooks.rs` is their real-time
 //! implementation). The run's trace is an ordinary trace of a real run, so
 //! `vigil sim CONFIG --replay` replays it: this is how a user checks that

@@ -373,11 +373,17 @@ fn spawn_direct(
         Readiness::Immediate => None,
     };
     die_with_parent(&mut command);
+    // Registered under the spawn's own lock (own_children.rs): a reaper
+    // acting as init never takes this child's exit status.
+    let spawned = crate::own_children::spawn_registered(
+        || command.spawn(),
+        // `id` is `None` only once the child has been waited for, which
+        // nothing has done yet.
+        |child| child.id().unwrap_or(0),
+    );
     // An error of the forked child is one of vigil's descriptor table too
     // (the child is a copy of it until exec).
-    let mut child = command
-        .spawn()
-        .map_err(|e| spawn_failure(path, &e, format!("cannot start `{program}`: {e}")))?;
+    let (mut child, own) = spawned.map_err(|e| spawn_failure(path, &e, format!("cannot start `{program}`: {e}")))?;
     // `id` is `None` only once the child has been waited for, which nothing
     // has done yet.
     let pid = child.id().expect("a child that was never waited for has a pid");
@@ -391,7 +397,11 @@ fn spawn_direct(
         group: Arc::clone(&group),
         notify: notify.clone(),
     };
-    tokio::spawn(watch_direct(child, notify, FinishOnDrop(group), run, reports));
+    tokio::spawn(async move {
+        // Unregistered only once the run's task has waited for the child.
+        let _own = own;
+        watch_direct(child, notify, FinishOnDrop(group), run, reports).await;
+    });
     Ok(handle)
 }
 

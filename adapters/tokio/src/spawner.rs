@@ -53,7 +53,7 @@ pub(crate) const SPAWNER_DIED: &str = "process spawner died";
 /// socket pair, stdout and stderr vigil's, in a process group of its own.
 /// The child and vigil's end of the socket. The one place where vigil
 /// starts a spawner.
-pub(crate) fn start() -> std::io::Result<(tokio::process::Child, OwnedFd)> {
+pub(crate) fn start() -> std::io::Result<(tokio::process::Child, crate::own_children::OwnChild, OwnedFd)> {
     let (ours, theirs) = socket::socketpair(
         socket::AddressFamily::Unix,
         socket::SockType::SeqPacket,
@@ -63,14 +63,18 @@ pub(crate) fn start() -> std::io::Result<(tokio::process::Child, OwnedFd)> {
     // The spawner's end: blocking (it sets it non-blocking itself).
     let theirs = std::os::unix::net::UnixStream::from(theirs);
     theirs.set_nonblocking(false)?;
-    let child = tokio::process::Command::new(crate::guard::GUARD_EXE)
+    let mut command = tokio::process::Command::new(crate::guard::GUARD_EXE);
+    command
         .arg0(SPAWNER_ARGV0)
         .arg(SPAWNER_ARG)
         .stdin(std::process::Stdio::from(OwnedFd::from(theirs)))
         .process_group(0)
-        .kill_on_drop(false)
-        .spawn()?;
-    Ok((child, ours))
+        .kill_on_drop(false);
+    // Registered under the spawn's own lock (own_children.rs): a reaper
+    // acting as init never takes the spawner's exit status. `id` is `None`
+    // only once the child has been waited for, which nothing has done yet.
+    let (child, own) = crate::own_children::spawn_registered(|| command.spawn(), |c| c.id().unwrap_or(0))?;
+    Ok((child, own, ours))
 }
 
 /// A tree's spawner, started at the first request and again after it died.
@@ -161,7 +165,7 @@ struct State {
 
 impl Connection {
     fn start() -> std::io::Result<Arc<Connection>> {
-        let (child, socket) = start()?;
+        let (child, own, socket) = start()?;
         // SAFETY: `socket` is an `OwnedFd`, moved into the `AsyncFd`: it
         // stays open, the same descriptor, until the `AsyncFd` is dropped.
         #[allow(unsafe_code)]
@@ -172,7 +176,7 @@ impl Connection {
             wake: tokio::sync::Notify::new(),
             next_key: AtomicU64::new(FIRST_KEY),
         });
-        tokio::spawn(serve(Arc::clone(&connection), child));
+        tokio::spawn(serve(Arc::clone(&connection), child, own));
         Ok(connection)
     }
 
@@ -249,7 +253,7 @@ impl RunLink {
 /// until the spawner's end of file (it died) or the tree's end (the socket
 /// is shut down: the spawner exits, every guard ends its run). Then every
 /// run still waiting learns that the spawner died, and the spawner is reaped.
-async fn serve(connection: Arc<Connection>, mut child: tokio::process::Child) {
+async fn serve(connection: Arc<Connection>, mut child: tokio::process::Child, own: crate::own_children::OwnChild) {
     let mut buffer = vec![0u8; 4096];
     loop {
         let (backlog, closing) = {
@@ -293,6 +297,8 @@ async fn serve(connection: Arc<Connection>, mut child: tokio::process::Child) {
         Ok(status) => tracing::debug!(target: "vigil::process", %status, "process spawner reaped"),
         Err(e) => tracing::warn!(target: "vigil::process", error = %e, "cannot reap the process spawner"),
     }
+    // Waited for: the pid is no longer vigil's to keep from the reaper.
+    drop(own);
 }
 
 /// Write the backlog, in order, until it is empty (`Ok`) or the socket is

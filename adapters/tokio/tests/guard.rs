@@ -9,6 +9,8 @@
 mod guard;
 #[path = "common/guard_hook.rs"]
 mod guard_hook;
+#[path = "../src/own_children.rs"]
+mod own_children;
 #[path = "../src/spawner.rs"]
 pub mod spawner;
 #[path = "../src/spawner_process.rs"]

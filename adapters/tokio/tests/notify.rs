@@ -19,6 +19,8 @@ mod guarded_spawn;
 mod notify;
 #[path = "../src/output.rs"]
 mod output;
+#[path = "../src/own_children.rs"]
+mod own_children;
 #[path = "../src/process.rs"]
 mod process;
 #[path = "../src/recent_output.rs"]

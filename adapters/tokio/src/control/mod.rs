@@ -74,5 +74,5 @@ pub use error::ControlError;
 pub use operator::{Operator, OperatorError, OperatorFuture};
 pub use options::ControlOptions;
 pub use server::ControlServer;
-pub use socket::default_socket_path;
+pub use socket::{default_socket_path, default_socket_path_beside};
 pub(crate) use token::RunTokens;

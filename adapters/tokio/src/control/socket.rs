@@ -11,24 +11,48 @@ use super::error::ControlError;
 
 /// The default socket path for the config named `name` (docs/CONFIG.md, `[control]`):
 /// `$XDG_RUNTIME_DIR/vigil/<name>.sock` when `XDG_RUNTIME_DIR` is set and
-/// not empty, else `./vigil.sock`.
+/// not empty, else `vigil-<name>.sock` in the working directory. `vigil
+/// run` uses [`default_socket_path_beside`] instead, which puts the latter
+/// next to the config file.
 ///
 /// ```
 /// use std::path::Path;
 /// use vigil_tokio::control::default_socket_path;
 ///
 /// let p = default_socket_path("web");
-/// assert!(p == Path::new("vigil.sock") || p.ends_with("vigil/web.sock"));
+/// assert!(p == Path::new("vigil-web.sock") || p.ends_with("vigil/web.sock"));
 /// ```
 pub fn default_socket_path(name: &str) -> PathBuf {
-    socket_path_in(std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from), name)
+    socket_path_in(
+        std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from),
+        name,
+        Path::new(""),
+    )
 }
 
-/// [`default_socket_path`] for a given `XDG_RUNTIME_DIR`.
-pub(crate) fn socket_path_in(runtime_dir: Option<PathBuf>, name: &str) -> PathBuf {
+/// The default socket path of the config file `config` named `name`:
+/// `$XDG_RUNTIME_DIR/vigil/<name>.sock` when `XDG_RUNTIME_DIR` is set and
+/// not empty, else `vigil-<name>.sock` in the config file's directory (as
+/// relative as `config` is). Two configs never share a default socket,
+/// and `vigil ctl --config` finds it from any working directory.
+///
+/// ```
+/// use std::path::Path;
+/// use vigil_tokio::control::default_socket_path_beside;
+///
+/// let p = default_socket_path_beside(Path::new("/etc/vigil/web.toml"), "web");
+/// assert!(p == Path::new("/etc/vigil/vigil-web.sock") || p.ends_with("vigil/web.sock"));
+/// ```
+pub fn default_socket_path_beside(config: &Path, name: &str) -> PathBuf {
+    let dir = config.parent().unwrap_or(Path::new(""));
+    socket_path_in(std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from), name, dir)
+}
+
+/// The default socket path for a given `XDG_RUNTIME_DIR`, else in `dir`.
+pub(crate) fn socket_path_in(runtime_dir: Option<PathBuf>, name: &str, dir: &Path) -> PathBuf {
     match runtime_dir.filter(|d| !d.as_os_str().is_empty()) {
-        Some(dir) => dir.join("vigil").join(format!("{name}.sock")),
-        None => PathBuf::from("vigil.sock"),
+        Some(runtime) => runtime.join("vigil").join(format!("{name}.sock")),
+        None => dir.join(format!("vigil-{name}.sock")),
     }
 }
 
@@ -107,12 +131,24 @@ mod tests {
 
     #[test]
     fn default_path_follows_xdg_runtime_dir() {
+        let here = Path::new("");
         assert_eq!(
-            socket_path_in(Some("/run/user/1000".into()), "web"),
+            socket_path_in(Some("/run/user/1000".into()), "web", here),
             Path::new("/run/user/1000/vigil/web.sock")
         );
-        assert_eq!(socket_path_in(Some(PathBuf::new()), "web"), Path::new("vigil.sock"));
-        assert_eq!(socket_path_in(None, "web"), Path::new("vigil.sock"));
+        assert_eq!(
+            socket_path_in(Some(PathBuf::new()), "web", here),
+            Path::new("vigil-web.sock")
+        );
+        assert_eq!(socket_path_in(None, "web", here), Path::new("vigil-web.sock"));
+        assert_eq!(
+            socket_path_in(None, "db", Path::new("etc/trees")),
+            Path::new("etc/trees/vigil-db.sock")
+        );
+        assert_eq!(
+            socket_path_in(Some("/run/user/0".into()), "db", Path::new("etc/trees")),
+            Path::new("/run/user/0/vigil/db.sock")
+        );
     }
 
     #[test]

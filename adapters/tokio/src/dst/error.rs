@@ -2,7 +2,7 @@
 
 use crate::builder::BuildError;
 
-/// Why [`Dst`](super::Dst) could not simulate a tree (nothing ran).
+/// Why `Dst` (feature `dst`) could not simulate a tree (nothing ran).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum DstError {

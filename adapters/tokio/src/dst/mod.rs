@@ -1,10 +1,10 @@
 //! # Deterministic simulation of your own task code (feature `dst`)
 //!
-//! The runner ([`Dst`]) needs the feature `dst`, which adds tokio's paused
+//! The runner (`Dst`) needs the feature `dst`, which adds tokio's paused
 //! clock (`test-util`) to `sim`; the injector is in `sim` alone, for
 //! `vigil run --chaos`.
 //!
-//! [`Dst`] runs the tree you start in production, built by your own
+//! `Dst` runs the tree you start in production, built by your own
 //! function with your own task closures, in virtual time: one seed at a
 //! time, each on a fresh single-threaded tokio runtime whose clock is
 //! paused (it jumps to the next timer whenever every task waits), with the
@@ -76,7 +76,7 @@ use crate::builder::Tree;
 use runner::{run_one, TraceText};
 use vigil_sim::{Rule, TraceWriter, Violation};
 
-/// The environment variable that makes [`Dst::run`] run one seed only.
+/// The environment variable that makes `Dst::run` run one seed only.
 pub const SEED_VARIABLE: &str = "VIGIL_DST_SEED";
 
 /// How each seed runs.

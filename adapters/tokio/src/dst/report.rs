@@ -20,10 +20,8 @@ pub struct DstReport {
     /// The first broken rule, if any (the oracle's rules, docs/SIMULATION.md,
     /// plus `determinism` when the seed was run twice).
     pub violation: Option<Violation>,
-    /// The tree was required to be up at the end ([`Dst::require_up`]) and
+    /// The tree was required to be up at the end (`Dst::require_up`) and
     /// is not: how it ended, and when.
-    ///
-    /// [`Dst::require_up`]: super::Dst::require_up
     pub went_down: Option<(Outcome, Duration)>,
     /// The hash of the trace (the same seed gives the same hash).
     pub trace_hash: u64,
