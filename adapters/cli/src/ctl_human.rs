@@ -9,34 +9,13 @@ use std::time::{Duration, SystemTime};
 use serde_json::Value;
 
 /// `at` as RFC 3339 in UTC with milliseconds; a time before 1970 is written
-/// as 1970-01-01T00:00:00.000Z.
+/// as 1970-01-01T00:00:00.000Z. `vigil_trace::rfc3339_utc` with its
+/// nanoseconds cut to milliseconds (its fraction is always nine digits).
 pub(crate) fn rfc3339(at: SystemTime) -> String {
-    let since = at.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
-    let secs = since.as_secs();
-    let (days, rest) = (secs / 86_400, secs % 86_400);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rest / 3600,
-        rest / 60 % 60,
-        rest % 60,
-        since.subsec_millis()
-    )
-}
-
-/// The calendar date `days` after 1970-01-01 (Howard Hinnant's
-/// `civil_from_days`, for non-negative days).
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + u64::from(m <= 2);
-    (y, m, d)
+    let mut text = vigil_trace::rfc3339_utc(at);
+    let nanos_end = text.len().saturating_sub(1);
+    text.replace_range(nanos_end.saturating_sub(6)..nanos_end, "");
+    text
 }
 
 /// A trace line (docs/TRACE.md) as one readable line stamped `now`:

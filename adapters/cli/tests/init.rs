@@ -6,20 +6,10 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
-const SAFETY: Duration = Duration::from_secs(30);
+mod support;
 
-fn poll(mut cond: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
-    while !cond() {
-        if start.elapsed() > SAFETY {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    true
-}
+use support::poll;
 
 /// Why the namespace tests cannot run here, if they cannot.
 fn unshare_unavailable() -> Option<String> {

@@ -13,18 +13,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-const SAFETY: Duration = Duration::from_secs(30);
+mod support;
 
-fn poll(mut cond: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
-    while !cond() {
-        if start.elapsed() > SAFETY {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    true
-}
+use support::{poll, SAFETY};
 
 /// A top-level sleeping worker.
 fn sleeper(name: &str) -> String {
