@@ -45,11 +45,7 @@ pub(crate) async fn dispatch(shared: &Arc<Shared>, conn: &mut Conn, envelope: En
         Op::Delete { path } => engine(shared, &id, Request::DeleteChild { path }).await,
         Op::Restart { path } => restart_answer(shared, &id, path).await,
         Op::RestartAll { path, rolling } => {
-            let mode = if rolling {
-                RestartAllMode::Rolling
-            } else {
-                RestartAllMode::AllAtOnce
-            };
+            let mode = [RestartAllMode::AllAtOnce, RestartAllMode::Rolling][usize::from(rolling)];
             engine(shared, &id, Request::RestartAll { path, mode }).await
         }
         Op::Shutdown {} => shutdown_answer(sup, &id),
@@ -96,32 +92,13 @@ pub(crate) async fn dispatch(shared: &Arc<Shared>, conn: &mut Conn, envelope: En
             item,
             result,
             error,
-        } => {
-            let r = match conn.registered {
-                Some(run) => shared.registry.answer(run, call, item, result, error).await,
-                None => Err(Failure::new("not_registered", "only a registered worker answers calls")),
-            };
-            reply::result(&id, &r.map(|()| "ok"))
-        }
-        Op::Reload { dry_run } => {
-            let r = match shared.operator.get() {
-                Some(o) => o.reload(dry_run).await.map_err(Failure::from),
-                None => Err(no_operator()),
-            };
-            reply::result(&id, &r)
-        }
+        } => answer_call(shared, conn, &id, (call, item, result, error)).await,
+        Op::Reload { dry_run } => reload_answer(shared, &id, dry_run).await,
         Op::StartChild {
             parent,
             snippet,
             source,
-        } => {
-            let source = source.unwrap_or_else(|| "snippet".to_owned());
-            let r = match shared.operator.get() {
-                Some(o) => o.start_child(parent, snippet, source).await.map_err(Failure::from),
-                None => Err(no_operator()),
-            };
-            reply::result(&id, &r)
-        }
+        } => start_child_answer(shared, &id, parent, snippet, source).await,
         Op::Logs { path, lines, follow } => {
             let lines = lines.unwrap_or(logs::DEFAULT_LINES);
             if !follow {
@@ -137,6 +114,45 @@ pub(crate) async fn dispatch(shared: &Arc<Shared>, conn: &mut Conn, envelope: En
     };
     // A client that went away only loses its own answer.
     let _ = conn.out.send(line).await;
+}
+
+/// `answer`: a registered worker's answer (or one streamed item) to a call.
+async fn answer_call(
+    shared: &Shared,
+    conn: &Conn,
+    id: &Option<WireId>,
+    (call, item, result, error): (u64, Option<Value>, Option<Value>, Option<String>),
+) -> bytes::Bytes {
+    let r = match conn.registered {
+        Some(run) => shared.registry.answer(run, call, item, result, error).await,
+        None => Err(Failure::new("not_registered", "only a registered worker answers calls")),
+    };
+    reply::result(id, &r.map(|()| "ok"))
+}
+
+/// `reload`: the operator's reload (the program that runs the tree).
+async fn reload_answer(shared: &Arc<Shared>, id: &Option<WireId>, dry_run: bool) -> bytes::Bytes {
+    let r = match shared.operator.get() {
+        Some(o) => o.reload(dry_run).await.map_err(Failure::from),
+        None => Err(no_operator()),
+    };
+    reply::result(id, &r)
+}
+
+/// `start_child`: the operator adds the child a config snippet describes.
+async fn start_child_answer(
+    shared: &Arc<Shared>,
+    id: &Option<WireId>,
+    parent: String,
+    snippet: String,
+    source: Option<String>,
+) -> bytes::Bytes {
+    let source = source.unwrap_or_else(|| "snippet".to_owned());
+    let r = match shared.operator.get() {
+        Some(o) => o.start_child(parent, snippet, source).await.map_err(Failure::from),
+        None => Err(no_operator()),
+    };
+    reply::result(id, &r)
 }
 
 /// Why `reload` and `start_child` are refused by a server without an
