@@ -32,6 +32,7 @@ pub fn check(config: &Path, script: Option<&Path>) -> ExitCode {
     if !rendered.ends_with('\n') {
         println!();
     }
+    print_run_settings(&tree, config);
     println!(
         "{}: ok: {}, {} (the root included)",
         tree.source,
@@ -53,6 +54,22 @@ pub fn check(config: &Path, script: Option<&Path>) -> ExitCode {
         );
     }
     ExitCode::SUCCESS
+}
+
+/// What `vigil run` of this config binds and how it behaves beside the
+/// tree: the control socket (always), the HTTP endpoint and `keep_running`
+/// (when set).
+fn print_run_settings(tree: &TreeConfig, config: &Path) {
+    println!(
+        "control socket: {}",
+        crate::socket_path::of_config(tree, config).display()
+    );
+    if let Some(listen) = tree.http.listen {
+        println!("http: GET /metrics /healthz /readyz /status on {listen}");
+    }
+    if tree.run.keep_running {
+        println!("run: keep_running (a root give-up or a failed start leaves vigil up)");
+    }
 }
 
 /// Supervisors in the tree rooted at `spec`, `spec` included.

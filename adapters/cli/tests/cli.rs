@@ -77,6 +77,30 @@ fn check_example(file: &str, names: &[&str], summary: &str) {
 }
 
 #[test]
+fn check_names_the_control_socket_the_http_endpoint_and_keep_running() {
+    let dir = std::env::temp_dir().join(format!("vigil-check-run-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("shop.toml");
+    std::fs::write(
+        &config,
+        "[http]\nlisten = \"9100\"\n\n[run]\nkeep_running = true\n\n[[child]]\nname = \"a\"\ncommand = [\"true\"]\n",
+    )
+    .unwrap();
+    let out = vigil(&["check", config.to_str().unwrap()]);
+    let so = stdout(&out);
+    assert_eq!(code(&out), 0, "{so}{}", stderr(&out));
+    assert!(so.contains("\ncontrol socket: "), "{so}");
+    assert!(so.contains("shop.sock\n"), "the socket is named for the config: {so}");
+    assert!(
+        so.contains("\nhttp: GET /metrics /healthz /readyz /status on 127.0.0.1:9100\n"),
+        "{so}"
+    );
+    assert!(so.contains("\nrun: keep_running "), "{so}");
+    assert!(so.lines().last().unwrap_or_default().contains(": ok: 1 worker"), "{so}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn check_web_stack_prints_the_tree() {
     check_example(
         "web-stack.toml",
