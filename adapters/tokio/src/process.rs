@@ -557,13 +557,24 @@ async fn watch_direct(
         group.finish();
         waited_reason(status)
     };
+    report_exit(ended, notify, &group.path, run, &reports).await;
+}
+
+/// Serve the run's notify socket (if it has one) until `ended`, then report
+/// the run's one `Exited` with the reason `ended` gave.
+async fn report_exit(
+    ended: impl std::future::Future<Output = ExitReason>,
+    notify: Option<Arc<NotifySocket>>,
+    path: &str,
+    run: RunId,
+    reports: &ReportSender,
+) {
     let reason = match &notify {
         Some(socket) => socket.serve_until(ended).await,
         None => ended.await,
     };
     drop(notify);
-    tracing::debug!(target: "vigil::process", path = &*group.path, generation = run.generation,
-        reason = %reason, "process exited");
+    tracing::debug!(target: "vigil::process", path, generation = run.generation, reason = %reason, "process exited");
     let _ = reports.send((run, RunnerReport::Exited(reason)));
 }
 
@@ -622,14 +633,7 @@ async fn watch_guarded(w: GuardedRun) {
         }
     }
     let ended = guarded_end(&mut link, group);
-    let reason = match &notify {
-        Some(socket) => socket.serve_until(ended).await,
-        None => ended.await,
-    };
-    drop(notify);
-    tracing::debug!(target: "vigil::process", path = &*group.path, generation = run.generation,
-        reason = %reason, "process exited");
-    let _ = reports.send((run, RunnerReport::Exited(reason)));
+    report_exit(ended, notify, &group.path, run, &reports).await;
 }
 
 /// The report that replaces `Started` when the spawner's first reply about
