@@ -406,3 +406,27 @@ async fn a_request_too_large_for_the_spawner_is_a_failed_start_and_the_next_star
         (run(2, 1), RunnerReport::Exited(ExitReason::Normal))
     );
 }
+
+/// Many guards ending at once: their SIGCHLDs coalesce into one signal, and
+/// some guards' end of file is read after it. Every run must still be
+/// reaped and reported (the spawner reaps an exiting guard by its pid, and
+/// at its end of file when its signal was drained with another's).
+#[tokio::test]
+async fn every_guard_of_many_ending_at_once_is_reaped_and_reported() {
+    let (tx, mut rx) = driver_queue();
+    let n = 150;
+    for i in 1..=n {
+        spawn_process(&quiet("exit 0"), Readiness::Immediate, run(i, 1), "w", tx.clone()).expect("spawned");
+    }
+    let mut exited = BTreeSet::new();
+    while exited.len() < n {
+        match next(&mut rx).await {
+            (r, RunnerReport::Exited(reason)) => {
+                assert_eq!(reason, ExitReason::Normal, "{r:?}");
+                assert!(exited.insert(r), "{r:?} reported twice");
+            }
+            (_, RunnerReport::Started) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+}
