@@ -406,3 +406,47 @@ async fn a_request_too_large_for_the_spawner_is_a_failed_start_and_the_next_star
         (run(2, 1), RunnerReport::Exited(ExitReason::Normal))
     );
 }
+
+/// Many guards ending at once: their SIGCHLDs coalesce into one signal, and
+/// some guards' end of file is read after it. Every run must still be
+/// reaped and reported (the spawner reaps an exiting guard by its pid, and
+/// at its end of file when its signal was drained with another's).
+#[tokio::test]
+async fn every_guard_of_many_ending_at_once_is_reaped_and_reported() {
+    let (tx, mut rx) = driver_queue();
+    let dir = std::env::temp_dir().join(format!("vigil-coalesce-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let fifo = dir.join("go");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).expect("a fifo");
+    // Every program blocks reading the fifo; closing its writer ends them
+    // all at the same instant.
+    let n = 150;
+    let script = format!("read x < {}; exit 0", fifo.display());
+    for i in 1..=n {
+        spawn_process(&quiet(&script), Readiness::Immediate, run(i, 1), "w", tx.clone()).expect("spawned");
+    }
+    let mut started = 0;
+    while started < n {
+        match next(&mut rx).await {
+            (_, RunnerReport::Started) => started += 1,
+            other => panic!("{other:?}"),
+        }
+    }
+    let writer = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&fifo)
+        .expect("the fifo's writer");
+    drop(writer);
+    let mut exited = BTreeSet::new();
+    while exited.len() < n {
+        match next(&mut rx).await {
+            (r, RunnerReport::Exited(reason)) => {
+                assert_eq!(reason, ExitReason::Normal, "{r:?}");
+                assert!(exited.insert(r), "{r:?} reported twice");
+            }
+            (_, RunnerReport::Started) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
