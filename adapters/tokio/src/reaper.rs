@@ -96,18 +96,10 @@ fn children_by_task() -> Option<Vec<u32>> {
 }
 
 fn children_by_stat() -> Vec<u32> {
-    let me = std::process::id();
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    dir.filter_map(|entry| {
-        let pid: u32 = entry.ok()?.file_name().to_str()?.parse().ok()?;
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        // `pid (comm) S ppid ...`; comm may contain spaces and parentheses.
-        let ppid: u32 = stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()?;
-        (ppid == me).then_some(pid)
-    })
-    .collect()
+    crate::guard::children()
+        .into_iter()
+        .filter_map(|(pid, _)| u32::try_from(pid.as_raw()).ok())
+        .collect()
 }
 
 /// A running reaper: a task that sweeps at every SIGCHLD and every
