@@ -163,7 +163,7 @@ impl Engine {
                 n.cause = match why {
                     Eviction::Memory => StopCause::Memory,
                     // A rare input: the node's extras are boxed now if it had none.
-                    Eviction::Monitor(_) => {
+                    Eviction::Monitor(_) | Eviction::Health => {
                         n.ext.get_or_insert_with(Box::default).evicted = Some(reason.clone());
                         StopCause::Evicted
                     }
