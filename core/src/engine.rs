@@ -298,6 +298,16 @@ impl Engine {
         self.tree.get_any(node).filter(|n| n.sup.is_none()).map(|n| n.readiness)
     }
 
+    /// A worker's heartbeat deadline (`health_timeout`), if it has one
+    /// (`None` for a supervisor or an unknown node).
+    pub fn health_timeout(&self, node: NodeId) -> Option<core::time::Duration> {
+        self.tree
+            .get_any(node)
+            .filter(|n| n.sup.is_none())
+            .and_then(|n| n.ext.as_ref())
+            .and_then(|e| e.health_timeout)
+    }
+
     /// Whether the node is significant.
     pub fn is_significant(&self, node: NodeId) -> bool {
         self.tree.get(node).is_some_and(|n| n.significant)
