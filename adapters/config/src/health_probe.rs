@@ -113,12 +113,16 @@ impl HttpTarget {
     /// ```
     pub fn parse(url: &str) -> Result<HttpTarget, String> {
         if url.starts_with("https://") {
-            return Err("https is not supported: probes speak plain HTTP only (no TLS); probe a plain-HTTP \
+            return Err(
+                "https is not supported: probes speak plain HTTP only (no TLS); probe a plain-HTTP \
                         port, or use `exec = [\"curl\", \"-fsS\", \"https://...\"]`"
-                .to_owned());
+                    .to_owned(),
+            );
         }
         let Some(rest) = url.strip_prefix("http://") else {
-            return Err(format!("{url:?} is not an http:// URL, like \"http://127.0.0.1:8080/health\""));
+            return Err(format!(
+                "{url:?} is not an http:// URL, like \"http://127.0.0.1:8080/health\""
+            ));
         };
         let (authority, path) = match rest.find(['/', '?']) {
             Some(i) if rest.as_bytes()[i] == b'/' => (&rest[..i], rest[i..].to_owned()),
@@ -249,11 +253,15 @@ fn check(doc: Doc<'_>, path: &str, raw: &Spanned<Box<RawHealth>>) -> Result<Prob
             .map(ProbeCheck::Tcp)
             .map_err(|e| doc.bad_value(&tcp.span(), "tcp", e)),
         _ => {
-            let found = [("exec", h.exec.is_some()), ("http", h.http.is_some()), ("tcp", h.tcp.is_some())]
-                .into_iter()
-                .filter(|(_, present)| *present)
-                .map(|(key, _)| key.to_owned())
-                .collect();
+            let found = [
+                ("exec", h.exec.is_some()),
+                ("http", h.http.is_some()),
+                ("tcp", h.tcp.is_some()),
+            ]
+            .into_iter()
+            .filter(|(_, present)| *present)
+            .map(|(key, _)| key.to_owned())
+            .collect();
             Err(doc.error(
                 &raw.span(),
                 Some("health"),

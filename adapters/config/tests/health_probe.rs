@@ -14,13 +14,21 @@ fn child(keys: &str) -> String {
 fn error_at(keys: &str, line: usize, column: usize, key: &str, message: &str) {
     let text = child(keys);
     let e = parse_tree(&text, "t.toml").expect_err(&text);
-    assert_eq!((e.line, e.column, e.key.as_deref()), (Some(line), Some(column), Some(key)), "{e}");
+    assert_eq!(
+        (e.line, e.column, e.key.as_deref()),
+        (Some(line), Some(column), Some(key)),
+        "{e}"
+    );
     assert_eq!(e.to_string(), message);
 }
 
 #[test]
 fn each_check_parses_with_the_defaults() {
-    let cfg = parse_tree(&child("health = { exec = [\"curl\", \"-fsS\", \"localhost:8080/health\"] }"), "t").unwrap();
+    let cfg = parse_tree(
+        &child("health = { exec = [\"curl\", \"-fsS\", \"localhost:8080/health\"] }"),
+        "t",
+    )
+    .unwrap();
     let p = cfg.workers[0].health.clone().unwrap();
     assert_eq!(
         p,
@@ -44,7 +52,14 @@ fn each_check_parses_with_the_defaults() {
     let p = cfg.workers[0].health.clone().unwrap();
     let ProbeCheck::Http(t) = &p.check else { panic!("{p:?}") };
     assert_eq!((t.host.as_str(), t.port, t.path.as_str()), ("[::1]", 80, "/h"));
-    assert_eq!((p.interval, p.timeout, p.start_period), (Duration::from_secs(1), Duration::from_millis(500), Duration::from_secs(60)));
+    assert_eq!(
+        (p.interval, p.timeout, p.start_period),
+        (
+            Duration::from_secs(1),
+            Duration::from_millis(500),
+            Duration::from_secs(60)
+        )
+    );
     assert!(p.ready);
     // The engine sees a probe-ready child as one that awaits readiness.
     assert_eq!(cfg.spec.children[0].readiness, Readiness::Notify);
@@ -161,6 +176,14 @@ fn settings_that_cannot_work_are_warned_about() {
     .unwrap();
     let warnings = health_warnings(&cfg);
     assert_eq!(warnings.len(), 2, "{warnings:?}");
-    assert!(warnings[0].starts_with("child `w`: the health probe's timeout (2s) is not shorter than its interval (2s)"), "{}", warnings[0]);
-    assert!(warnings[1].starts_with("child `w`: its startup_timeout (1s) is not longer than one probe may take (2s)"), "{}", warnings[1]);
+    assert!(
+        warnings[0].starts_with("child `w`: the health probe's timeout (2s) is not shorter than its interval (2s)"),
+        "{}",
+        warnings[0]
+    );
+    assert!(
+        warnings[1].starts_with("child `w`: its startup_timeout (1s) is not longer than one probe may take (2s)"),
+        "{}",
+        warnings[1]
+    );
 }

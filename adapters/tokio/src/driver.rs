@@ -28,8 +28,8 @@ use std::time::Duration;
 use futures_util::FutureExt;
 use tokio::sync::{broadcast, oneshot, watch};
 use vigil_core::{
-    Command, Engine, Eviction, ExitReason, Input, Instant, NodeId, Notice, Outcome, Reply, Request,
-    RequestError, RequestId, RequestOp, RunId, SpecError, SupervisorSpec,
+    Command, Engine, Eviction, ExitReason, Input, Instant, NodeId, Notice, Outcome, Reply, Request, RequestError,
+    RequestId, RequestOp, RunId, SpecError, SupervisorSpec,
 };
 
 use crate::blocking::{spawn_blocking_run, BlockingRun};
@@ -41,9 +41,9 @@ use crate::events::TreeEvent;
 use crate::handle::{Down, TreeHandle, TreeStatus};
 use crate::message::{Msg, RequestMsg};
 use crate::monitor::{EvictBy, EvictError, EvictMsg, EvictTarget, Forward, MonitorList, MonitorSet, RunKind};
+use crate::notify::NotifyPlan;
 use crate::payloads::{ByTag, Grant, Payload, PayloadRegistry};
 use crate::pool::{PoolStart, Seat};
-use crate::notify::NotifyPlan;
 use crate::process::{spawn_process, Launch, ProcessHandle};
 use crate::report::{ReportSender, RunnerReport};
 use crate::sim_hooks::{Fate, HookAction, Hooks};
@@ -730,7 +730,11 @@ impl Driver {
             let (engine, payloads) = (&self.engine, &self.payloads);
             let guarded = self.launch == Launch::Guarded;
             let cost = |node: NodeId| match engine.tag(node).and_then(|t| payloads.get(t)) {
-                Some(Payload::Process(p)) => Some(descriptors::process_cost(p, guarded, notify_plan(engine, node, p).socket)),
+                Some(Payload::Process(p)) => Some(descriptors::process_cost(
+                    p,
+                    guarded,
+                    notify_plan(engine, node, p).socket,
+                )),
                 _ => None,
             };
             let (children, reserved) = descriptors::process_workers(engine, cost);

@@ -33,7 +33,13 @@ use tokio::net::unix::pipe;
 pub(crate) const KEEP_OUTPUT: usize = 512;
 
 /// Variables of the child's environment a probe does not get.
-const NOT_FOR_PROBES: [&str; 5] = ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "VIGIL_SOCKET", "VIGIL_TOKEN"];
+const NOT_FOR_PROBES: [&str; 5] = [
+    "NOTIFY_SOCKET",
+    "WATCHDOG_USEC",
+    "WATCHDOG_PID",
+    "VIGIL_SOCKET",
+    "VIGIL_TOKEN",
+];
 
 /// How to run one exec probe of a run.
 #[derive(Clone, Debug)]
@@ -88,7 +94,10 @@ impl ExecProbe {
         let Some(status) = status else {
             // Timed out: the group is SIGKILLed; reap the command.
             let _ = child.wait().await;
-            return Err(failure(format!("timed out after {}", crate::probe::humantime(timeout)), &tail));
+            return Err(failure(
+                format!("timed out after {}", crate::probe::humantime(timeout)),
+                &tail,
+            ));
         };
         // The group is gone: the rest of the output is already in the pipe.
         while open {
@@ -190,20 +199,34 @@ mod tests {
         keep_tail(&mut tail, &[b'b'; 400]);
         assert_eq!(tail.len(), KEEP_OUTPUT);
         assert!(tail.ends_with(&[b'b'; 400]) && tail.starts_with(b"aaa"));
-        assert_eq!(failure("exit code 1".into(), b"  no\nroute \n"), "exit code 1: no route");
+        assert_eq!(
+            failure("exit code 1".into(), b"  no\nroute \n"),
+            "exit code 1: no route"
+        );
         assert_eq!(failure("exit code 1".into(), b" \n"), "exit code 1");
     }
 
     #[tokio::test]
     async fn an_exec_probe_passes_fails_and_times_out() {
-        let env = [("PROBE_WORD".to_owned(), "hello".to_owned()), ("VIGIL_TOKEN".to_owned(), "secret".to_owned())];
+        let env = [
+            ("PROBE_WORD".to_owned(), "hello".to_owned()),
+            ("VIGIL_TOKEN".to_owned(), "secret".to_owned()),
+        ];
         let probe = |script: &str| ExecProbe::new(&["sh".into(), "-c".into(), script.into()], env.clone(), None);
         assert_eq!(probe("exit 0").run(Duration::from_secs(30)).await, Ok(()));
-        let e = probe("echo \"$PROBE_WORD ${VIGIL_TOKEN:-none}\"; exit 3").run(Duration::from_secs(30)).await;
+        let e = probe("echo \"$PROBE_WORD ${VIGIL_TOKEN:-none}\"; exit 3")
+            .run(Duration::from_secs(30))
+            .await;
         assert_eq!(e, Err("error(exit code 3): hello none".to_owned()));
         let e = probe("echo slow; exec sleep 60").run(Duration::from_millis(200)).await;
         assert_eq!(e, Err("timed out after 200ms: slow".to_owned()));
-        let e = ExecProbe::new(&["/nonexistent/probe".into()], [], None).run(Duration::from_secs(30)).await;
-        assert!(e.as_ref().is_err_and(|e| e.starts_with("cannot start the probe `/nonexistent/probe`")), "{e:?}");
+        let e = ExecProbe::new(&["/nonexistent/probe".into()], [], None)
+            .run(Duration::from_secs(30))
+            .await;
+        assert!(
+            e.as_ref()
+                .is_err_and(|e| e.starts_with("cannot start the probe `/nonexistent/probe`")),
+            "{e:?}"
+        );
     }
 }

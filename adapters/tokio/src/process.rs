@@ -76,9 +76,9 @@ use vigil_core::{ExitReason, RunId};
 
 use crate::guard;
 use crate::notify::{NotifyPlan, NotifySocket};
+use crate::output::{self, OutputMode};
 use crate::probe::{HealthProbe, HealthState, ProbeCheck, ProbeLink, ProbePlan};
 use crate::probe_exec::ExecProbe;
-use crate::output::{self, OutputMode};
 use crate::report::{ReportSender, RunnerReport};
 use crate::spawner::{self, RunLink, Spawner};
 use crate::spawner_protocol::{Reply, SpawnRequest, Stream};
@@ -561,9 +561,7 @@ fn output_streams(
 /// process group.
 fn command(spec: &ProcessSpec, program: &str, args: &[String], run: RunId, path: &str) -> Result<Command, String> {
     let mut command = Command::new(program);
-    command
-        .args(args)
-        .stdin(Stdio::null());
+    command.args(args).stdin(Stdio::null());
     for k in NOT_INHERITED {
         command.env_remove(k);
     }
