@@ -265,7 +265,13 @@ impl ProbePlan {
         let started = tokio::time::Instant::now();
         let (mut passed_once, mut failures) = (false, 0u32);
         loop {
+            let began = tokio::time::Instant::now();
             let outcome = self.probe_once().await;
+            // The probe's latency, for the probe benchmark
+            // (adapters/cli/examples/probe_cost.rs).
+            tracing::trace!(target: "vigil::probe", path = &*self.path, generation = self.run.generation,
+                elapsed_us = u64::try_from(began.elapsed().as_micros()).unwrap_or(u64::MAX),
+                passed = outcome.is_ok(), "probe ended");
             match outcome {
                 Ok(()) => {
                     failures = 0;
