@@ -72,11 +72,23 @@ impl NotifyPlan {
         }
     }
 
+    /// The plan of a worker with this readiness, no `health_timeout`
+    /// and no probe deciding its readiness.
+    pub(crate) fn of_readiness(readiness: vigil_core::Readiness) -> NotifyPlan {
+        NotifyPlan::of(readiness, None, false)
+    }
+
     /// The value of `WATCHDOG_USEC` (at least 1: 0 would mean "off" to
     /// libsystemd).
     pub(crate) fn watchdog_usec(&self) -> Option<String> {
         self.watchdog
             .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX).max(1).to_string())
+    }
+}
+
+impl From<vigil_core::Readiness> for NotifyPlan {
+    fn from(readiness: vigil_core::Readiness) -> NotifyPlan {
+        NotifyPlan::of_readiness(readiness)
     }
 }
 

@@ -372,7 +372,7 @@ impl Drop for FinishOnDrop {
 /// error says why.
 pub(crate) fn spawn_process(
     spec: &ProcessSpec,
-    plan: NotifyPlan,
+    plan: impl Into<NotifyPlan>,
     run: RunId,
     path: &str,
     reports: ReportSender,
@@ -382,6 +382,7 @@ pub(crate) fn spawn_process(
     let Some((program, args)) = spec.command.split_first() else {
         return Err("empty command".to_owned());
     };
+    let plan = plan.into();
     match launch {
         Launch::Direct => spawn_direct(spec, plan, run, path, reports, (program, args)),
         Launch::Guarded => spawn_guarded(spec, plan, run, path, reports, spawner),
