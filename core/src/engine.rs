@@ -163,7 +163,7 @@ impl Engine {
                 n.cause = match why {
                     Eviction::Memory => StopCause::Memory,
                     // A rare input: the node's extras are boxed now if it had none.
-                    Eviction::Monitor(_) => {
+                    Eviction::Monitor(_) | Eviction::Health => {
                         n.ext.get_or_insert_with(Box::default).evicted = Some(reason.clone());
                         StopCause::Evicted
                     }
@@ -296,6 +296,16 @@ impl Engine {
     /// A worker's readiness mode (`None` for a supervisor or an unknown node).
     pub fn readiness(&self, node: NodeId) -> Option<Readiness> {
         self.tree.get_any(node).filter(|n| n.sup.is_none()).map(|n| n.readiness)
+    }
+
+    /// A worker's heartbeat deadline (`health_timeout`), if it has one
+    /// (`None` for a supervisor or an unknown node).
+    pub fn health_timeout(&self, node: NodeId) -> Option<core::time::Duration> {
+        self.tree
+            .get_any(node)
+            .filter(|n| n.sup.is_none())
+            .and_then(|n| n.ext.as_ref())
+            .and_then(|e| e.health_timeout)
     }
 
     /// Whether the node is significant.

@@ -33,6 +33,7 @@ pub enum Input {
 /// ```
 /// use vigil_core::{Eviction, ExitReason};
 /// assert_eq!(Eviction::Memory.reason(), ExitReason::Memory);
+/// assert_eq!(Eviction::Health.reason(), ExitReason::Health);
 /// let queue = Eviction::Monitor("queue depth 120 > 100 for 3 checks".into());
 /// assert_eq!(queue.reason().to_string(), "evicted(queue depth 120 > 100 for 3 checks)");
 /// ```
@@ -43,6 +44,11 @@ pub enum Eviction {
     /// Any other monitor's reason, in its own words (a user's monitor, or
     /// an external one on the control socket).
     Monitor(String),
+    /// The run failed its health probe `retries` times in a row (an
+    /// adapter's probe: docs/CONFIG.md, "Health probes"). The run is stopped
+    /// with its shutdown policy, and its exit reads as `health`, whatever its
+    /// own status, as a missed heartbeat's does.
+    Health,
 }
 
 impl Eviction {
@@ -51,6 +57,7 @@ impl Eviction {
         match self {
             Eviction::Memory => ExitReason::Memory,
             Eviction::Monitor(why) => ExitReason::Evicted(why.clone()),
+            Eviction::Health => ExitReason::Health,
         }
     }
 }

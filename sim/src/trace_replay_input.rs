@@ -45,9 +45,10 @@ pub(crate) fn fed(engine: &Engine, ev: &str, v: &Value) -> Result<Fed, String> {
             match reason(v)? {
                 ExitReason::Memory => Eviction::Memory,
                 ExitReason::Evicted(why) => Eviction::Monitor(why),
+                ExitReason::Health => Eviction::Health,
                 other => {
                     return Err(format!(
-                        "an eviction's reason is `memory` or `evicted(..)`, not `{other}`"
+                        "an eviction's reason is `memory`, `health` or `evicted(..)`, not `{other}`"
                     ))
                 }
             },

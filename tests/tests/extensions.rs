@@ -806,6 +806,32 @@ fn a_monitors_eviction_carries_its_reason_to_the_exit_whatever_the_run_ends_with
 }
 
 #[test]
+fn a_health_eviction_stops_the_run_and_its_exit_reads_health_a_failure() {
+    // A failing health probe (an adapter's) evicts with `Eviction::Health`:
+    // a graceful stop, and the exit reads `health` whatever the status, so a
+    // transient child is restarted and intensity counts it.
+    let spec = SupervisorSpec::new()
+        .intensity(10)
+        .child(w("a").restart(Restart::Transient).shutdown(Shutdown::Timeout(ms(500))));
+    let mut h = Harness::started(spec);
+    let g1 = h.run("a").generation;
+    h.take_events();
+    h.input(Input::Evict(h.run("a"), Eviction::Health));
+    let g2 = h.run("a").generation;
+    assert_eq!(
+        h.events(),
+        [
+            format!("evicted a gen={g1} reason=health"),
+            format!("stop a gen={g1}"),
+            format!("exited a gen={g1} reason=health"),
+            "restart / child=a strategy=OneForOne".to_owned(),
+            format!("spawn a gen={g2}"),
+            format!("started a gen={g2}"),
+        ]
+    );
+}
+
+#[test]
 fn eviction_of_a_stopping_run_or_an_old_generation_is_stale() {
     let spec = SupervisorSpec::new()
         .intensity(10)

@@ -33,6 +33,10 @@ pub fn check(config: &Path, script: Option<&Path>) -> ExitCode {
         println!();
     }
     print_run_settings(&tree, config);
+    // PROBES: settings that parse but cannot work as written.
+    for warning in vigil_config::health_warnings(&tree) {
+        eprintln!("warning: {}: {warning}", tree.source);
+    }
     println!(
         "{}: ok: {}, {} (the root included)",
         tree.source,

@@ -33,8 +33,11 @@ pub(crate) const SHUTDOWN_ORDERS: &[(&str, ShutdownOrder)] = &[
     ("parallel", ShutdownOrder::Parallel),
 ];
 
-pub(crate) const READINESS: &[(&str, Readiness)] =
-    &[("immediate", Readiness::Immediate), ("notify", Readiness::Notify)];
+pub(crate) const READINESS: &[(&str, Readiness)] = &[
+    ("immediate", Readiness::Immediate),
+    ("notify", Readiness::Notify),
+    ("probe", Readiness::Notify),
+];
 
 /// The operator requests a script may make (`which_children` and
 /// `count_children` change nothing, so scripts do not take them).

@@ -116,6 +116,10 @@ pub struct WorkerConfig {
     pub memory_limit: Option<u64>,
     /// How the simulator models it (the `sim` table; defaults when absent).
     pub sim: SimBehaviour,
+    // PROBES:
+    /// The health probe (`health = { .. }`, src/health_probe.rs); `None`:
+    /// not probed.
+    pub health: Option<crate::HealthProbe>,
 }
 
 /// The `sim` table of a worker: how the simulated world runs it. Without it,

@@ -201,6 +201,8 @@ pub(crate) struct RawChild {
     pub backoff: Option<Spanned<Box<RawBackoff>>>,
     pub memory_limit: Option<Spanned<SizeValue>>,
     pub sim: Option<Spanned<Box<RawSim>>>,
+    // PROBES: the health probe (src/health_probe.rs).
+    pub health: Option<Spanned<Box<crate::health_probe::RawHealth>>>,
 }
 
 /// A child's `backoff = { .. }`.

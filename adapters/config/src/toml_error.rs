@@ -21,10 +21,12 @@ pub(crate) enum Table {
     Sim,
     ScriptTop,
     At,
+    /// A worker's `health = { .. }` (src/health_probe.rs).
+    Health,
 }
 
 impl Table {
-    pub const ALL: [Table; 11] = [
+    pub const ALL: [Table; 12] = [
         Table::TreeTop,
         Table::Supervisor,
         Table::Control,
@@ -36,6 +38,7 @@ impl Table {
         Table::Sim,
         Table::ScriptTop,
         Table::At,
+        Table::Health,
     ];
 
     /// The keys it accepts, in the order of its serde struct.
@@ -70,6 +73,8 @@ impl Table {
                 "backoff",
                 "memory_limit",
                 "sim",
+                // PROBES
+                "health",
             ],
             Table::Backoff => &["initial", "max", "multiplier", "jitter", "reset_after"],
             Table::Sim => &[
@@ -81,6 +86,7 @@ impl Table {
                 "stop_latency",
                 "ignore_stop",
             ],
+            Table::Health => crate::health_probe::HEALTH_KEYS,
             Table::ScriptTop => &["at"],
             Table::At => &[
                 "time",
@@ -114,6 +120,7 @@ impl Table {
             Table::Backoff => "`backoff`".to_owned(),
             Table::Sim => "`sim`".to_owned(),
             Table::At => "[[at]]".to_owned(),
+            Table::Health => "`health`".to_owned(),
         }
     }
 
@@ -288,6 +295,7 @@ mod table_keys {
             (Table::Monitor, tree("[monitor]\nzzz = 1")),
             (Table::Child, tree("[[child]]\nzzz = 1")),
             (Table::Backoff, tree("[[child]]\nbackoff = { zzz = 1 }")),
+            (Table::Health, tree("[[child]]\nhealth = { zzz = 1 }")),
             (Table::Sim, tree("[[child]]\nsim = { zzz = 1 }")),
             (Table::ScriptTop, script("zzz = 1")),
             (Table::At, script("[[at]]\nzzz = 1")),

@@ -385,6 +385,7 @@ impl Builder<'_> {
             ("cwd", c.cwd.as_ref().map(Spanned::span)),
             ("memory_limit", c.memory_limit.as_ref().map(Spanned::span)),
             ("sim", c.sim.as_ref().map(Spanned::span)),
+            ("health", c.health.as_ref().map(Spanned::span)),
         ];
         if let Some((key, Some(span))) = worker_only.into_iter().find(|(_, span)| span.is_some()) {
             return Err(doc.error(
@@ -497,6 +498,8 @@ impl Builder<'_> {
             Some(sim) => self.sim(sim.get_ref())?,
             None => SimBehaviour::default(),
         };
+        // PROBES: the health probe, and `readiness = "probe"` (src/health_probe.rs).
+        let health = crate::health_probe::of_child(doc, path, c)?;
         let tag = self.workers.len() as u64;
         self.workers.push(WorkerConfig {
             path: path.to_owned(),
@@ -505,6 +508,7 @@ impl Builder<'_> {
             cwd,
             memory_limit,
             sim,
+            health,
         });
         Ok(ChildSpec::worker(name).tag(tag))
     }

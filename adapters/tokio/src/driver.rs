@@ -28,8 +28,8 @@ use std::time::Duration;
 use futures_util::FutureExt;
 use tokio::sync::{broadcast, oneshot, watch};
 use vigil_core::{
-    Command, Engine, Eviction, ExitReason, Input, Instant, NodeId, Notice, Outcome, Readiness, Reply, Request,
-    RequestError, RequestId, RequestOp, RunId, SpecError, SupervisorSpec,
+    Command, Engine, Eviction, ExitReason, Input, Instant, NodeId, Notice, Outcome, Reply, Request, RequestError,
+    RequestId, RequestOp, RunId, SpecError, SupervisorSpec,
 };
 
 use crate::blocking::{spawn_blocking_run, BlockingRun};
@@ -41,6 +41,7 @@ use crate::events::TreeEvent;
 use crate::handle::{Down, TreeHandle, TreeStatus};
 use crate::message::{Msg, RequestMsg};
 use crate::monitor::{EvictBy, EvictError, EvictMsg, EvictTarget, Forward, MonitorList, MonitorSet, RunKind};
+use crate::notify::NotifyPlan;
 use crate::payloads::{ByTag, Grant, Payload, PayloadRegistry};
 use crate::pool::{PoolStart, Seat};
 use crate::process::{spawn_process, Launch, ProcessHandle};
@@ -685,6 +686,11 @@ impl Driver {
                 self.end_run(run);
                 Input::Exited(run, reason)
             }
+            RunnerReport::Unhealthy(detail) => {
+                tracing::warn!(path = %self.engine.path(run.node).unwrap_or_default(), generation = run.generation,
+                    detail = %detail, "health probe: the child is unhealthy; stopping it (reason health)");
+                Input::Evict(run, Eviction::Health)
+            }
         };
         self.injected_panic.check(&self.engine, &input);
         let started = matches!(input, Input::Started(_));
@@ -724,7 +730,11 @@ impl Driver {
             let (engine, payloads) = (&self.engine, &self.payloads);
             let guarded = self.launch == Launch::Guarded;
             let cost = |node: NodeId| match engine.tag(node).and_then(|t| payloads.get(t)) {
-                Some(Payload::Process(p)) => Some(descriptors::process_cost(p, guarded, speaks_notify(engine, node))),
+                Some(Payload::Process(p)) => Some(descriptors::process_cost(
+                    p,
+                    guarded,
+                    notify_plan(engine, node, p).socket,
+                )),
                 _ => None,
             };
             let (children, reserved) = descriptors::process_workers(engine, cost);
@@ -1020,10 +1030,10 @@ impl Driver {
                         p.env.insert("VIGIL_TOKEN".to_owned(), token);
                     }
                 }
-                let readiness = self.engine.readiness(run.node).unwrap_or_default();
+                let plan = notify_plan(&self.engine, run.node, &p);
                 self.monitors.spawning(run, true, &path);
                 let reports = self.reports_tx.clone();
-                spawn_process(&p, readiness, run, &path, reports, self.launch, &self.spawner).map(RunHandle::Process)
+                spawn_process(&p, plan, run, &path, reports, self.launch, &self.spawner).map(RunHandle::Process)
             }
             None => Err(format!("nothing to run for {path}")),
         };
@@ -1047,9 +1057,12 @@ impl Driver {
     }
 }
 
-/// Whether the worker `node` speaks sd_notify: its readiness is `notify`.
-fn speaks_notify(engine: &Engine, node: NodeId) -> bool {
-    engine.readiness(node) == Some(Readiness::Notify)
+/// Whether the worker `node` (running `p`) gets a notify socket, and what
+/// its messages may do (src/notify.rs, `NotifyPlan`).
+fn notify_plan(engine: &Engine, node: NodeId, p: &crate::ProcessSpec) -> NotifyPlan {
+    let readiness = engine.readiness(node).unwrap_or_default();
+    let probe_ready = p.health.as_ref().is_some_and(|h| h.ready);
+    NotifyPlan::of(readiness, engine.health_timeout(node), probe_ready)
 }
 
 /// Sleep until `deadline` and return it; never return without one.

@@ -99,8 +99,29 @@ impl ProcessSpec {
             cwd: w.cwd.clone(),
             output: output.clone(),
             memory_limit: w.memory_limit,
+            // PROBES:
+            health: w.health.as_ref().map(health_probe),
         }
     }
+}
+
+/// A config's `health` table as the probe of a process (feature `sim`).
+fn health_probe(h: &vigil_config::HealthProbe) -> crate::HealthProbe {
+    let check = match &h.check {
+        vigil_config::ProbeCheck::Exec(argv) => crate::ProbeCheck::Exec(argv.clone()),
+        vigil_config::ProbeCheck::Http(t) => crate::ProbeCheck::Http {
+            host: t.host.clone(),
+            port: t.port,
+            path: t.path.clone(),
+        },
+        vigil_config::ProbeCheck::Tcp(addr) => crate::ProbeCheck::Tcp(addr.clone()),
+    };
+    crate::HealthProbe::new(check)
+        .interval(h.interval)
+        .timeout(h.timeout)
+        .retries(h.retries)
+        .start_period(h.start_period)
+        .ready(h.ready)
 }
 
 impl MonitorSettings {

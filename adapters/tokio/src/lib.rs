@@ -96,6 +96,9 @@ pub mod monitor;
 mod notify;
 mod output;
 pub mod own_children;
+mod probe;
+mod probe_exec;
+mod probe_http;
 mod process;
 pub mod reaper;
 pub mod recent_output;
@@ -113,6 +116,7 @@ pub use handle::TreeHandle;
 pub use inbox::{Inbox, TryRecvError};
 pub use output::OutputMode;
 pub use pool::{NoInbox, Pool, PoolChild, PoolError, PoolRef, PoolRefError};
+pub use probe::{HealthProbe, ProbeCheck};
 pub use process::ProcessSpec;
 #[cfg(feature = "sim")]
 pub use simulation::SimulationError;

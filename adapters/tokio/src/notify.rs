@@ -39,6 +39,59 @@ use vigil_core::RunId;
 
 use crate::report::{ReportSender, RunnerReport};
 
+/// Whether a run gets a notify socket, and what its messages may do: a
+/// `notify` worker's `READY=1` makes it ready; a worker with a
+/// `health_timeout` gets the socket (and `WATCHDOG_USEC`) whatever its
+/// readiness, so that libsystemd programs ping the watchdog (their
+/// `WATCHDOG=1` is a heartbeat); a worker whose health probe decides its
+/// readiness (`readiness = "probe"`) has its own `READY=1` ignored.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct NotifyPlan {
+    /// The run gets a socket (`NOTIFY_SOCKET`).
+    pub(crate) socket: bool,
+    /// Its `READY=1` is reported.
+    pub(crate) accept_ready: bool,
+    /// Its `WATCHDOG_USEC`: the worker's `health_timeout`.
+    pub(crate) watchdog: Option<std::time::Duration>,
+}
+
+impl NotifyPlan {
+    /// The plan of a worker whose readiness is `readiness`, with the
+    /// heartbeat deadline `health_timeout`; `probe_ready`: its health probe
+    /// decides its readiness.
+    pub(crate) fn of(
+        readiness: vigil_core::Readiness,
+        health_timeout: Option<std::time::Duration>,
+        probe_ready: bool,
+    ) -> NotifyPlan {
+        let accept_ready = readiness == vigil_core::Readiness::Notify && !probe_ready;
+        NotifyPlan {
+            socket: accept_ready || health_timeout.is_some(),
+            accept_ready,
+            watchdog: health_timeout,
+        }
+    }
+
+    /// The plan of a worker with this readiness, no `health_timeout`
+    /// and no probe deciding its readiness.
+    pub(crate) fn of_readiness(readiness: vigil_core::Readiness) -> NotifyPlan {
+        NotifyPlan::of(readiness, None, false)
+    }
+
+    /// The value of `WATCHDOG_USEC` (at least 1: 0 would mean "off" to
+    /// libsystemd).
+    pub(crate) fn watchdog_usec(&self) -> Option<String> {
+        self.watchdog
+            .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX).max(1).to_string())
+    }
+}
+
+impl From<vigil_core::Readiness> for NotifyPlan {
+    fn from(readiness: vigil_core::Readiness) -> NotifyPlan {
+        NotifyPlan::of_readiness(readiness)
+    }
+}
+
 /// The receive buffer; a longer datagram is truncated (systemd itself accepts
 /// at most 4 KiB per message, so real clients stay far below).
 const MAX_DATAGRAM: usize = 16 * 1024;
@@ -94,6 +147,8 @@ pub(crate) struct NotifySocket {
     run: RunId,
     worker: Arc<str>,
     reports: ReportSender,
+    /// `READY=1` is reported ([`NotifyPlan::accept_ready`]).
+    accept_ready: bool,
     /// Held while datagrams are read and reported, so that the two readers
     /// report in the order received. The receive buffer is the reading
     /// thread's ([`with_buffer`]): an idle run holds none.
@@ -106,7 +161,7 @@ pub(crate) struct NotifySocket {
 impl NotifySocket {
     /// Bind a fresh socket for `run` of the worker at `worker`; its
     /// notifications go to `reports`. Must be called inside a tokio runtime.
-    pub(crate) fn bind(run: RunId, worker: Arc<str>, reports: ReportSender) -> io::Result<Self> {
+    pub(crate) fn bind(run: RunId, worker: Arc<str>, reports: ReportSender, accept_ready: bool) -> io::Result<Self> {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let dir = DirLease::acquire()?;
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
@@ -121,6 +176,7 @@ impl NotifySocket {
             run,
             worker,
             reports,
+            accept_ready,
             reading: Mutex::new(()),
             removed: std::sync::atomic::AtomicBool::new(false),
             _dir: dir,
@@ -177,7 +233,7 @@ impl NotifySocket {
         with_buffer(|buf| {
             for _ in 0..MAX_DRAIN {
                 match self.socket.try_recv(buf) {
-                    Ok(n) => dispatch(&buf[..n], self.run, &self.worker, &self.reports),
+                    Ok(n) => dispatch(&buf[..n], self.run, &self.worker, &self.reports, self.accept_ready),
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                     Err(e) => {
@@ -214,7 +270,7 @@ impl NotifySocket {
         with_buffer(|buf| {
             for _ in 0..MAX_DRAIN {
                 match duplicate.recv(buf) {
-                    Ok(n) => dispatch(&buf[..n], run, path, &self.reports),
+                    Ok(n) => dispatch(&buf[..n], run, path, &self.reports, self.accept_ready),
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(_) => break, // WouldBlock: empty
                 }
@@ -248,10 +304,15 @@ fn with_buffer(read: impl FnOnce(&mut [u8])) {
 
 /// Send the reports of one datagram (the driver ignoring them is fine: a
 /// closed inbox means the driver is gone).
-fn dispatch(datagram: &[u8], run: RunId, path: &str, reports: &ReportSender) {
+fn dispatch(datagram: &[u8], run: RunId, path: &str, reports: &ReportSender, accept_ready: bool) {
     for notification in parse(datagram) {
         let report = match notification {
-            Notification::Ready => RunnerReport::Ready,
+            Notification::Ready if accept_ready => RunnerReport::Ready,
+            Notification::Ready => {
+                tracing::debug!(target: "vigil::notify", path, generation = run.generation,
+                    "READY=1 ignored: the child's health probe decides its readiness");
+                continue;
+            }
             Notification::Watchdog => RunnerReport::Heartbeat,
             Notification::Status(text) => RunnerReport::Status(text),
             Notification::Stopping => {

@@ -72,11 +72,13 @@ use nix::unistd::Pid;
 use tokio::net::unix::pipe;
 use tokio::process::{Child, Command};
 use tokio::sync::oneshot;
-use vigil_core::{ExitReason, Readiness, RunId};
+use vigil_core::{ExitReason, RunId};
 
 use crate::guard;
-use crate::notify::NotifySocket;
+use crate::notify::{NotifyPlan, NotifySocket};
 use crate::output::{self, OutputMode};
+use crate::probe::{HealthProbe, HealthState, ProbeCheck, ProbeLink, ProbePlan};
+use crate::probe_exec::ExecProbe;
 use crate::report::{ReportSender, RunnerReport};
 use crate::spawner::{self, RunLink, Spawner};
 use crate::spawner_protocol::{Reply, SpawnRequest, Stream};
@@ -121,6 +123,10 @@ pub struct ProcessSpec {
     /// process group) a run may use; over it, the memory monitor has the
     /// engine restart the run with reason `memory`.
     pub memory_limit: Option<u64>,
+    // PROBES:
+    /// The run's health probe (src/probe.rs), run from its start to its
+    /// stop; `None`: not probed.
+    pub health: Option<HealthProbe>,
 }
 
 impl ProcessSpec {
@@ -139,6 +145,7 @@ impl ProcessSpec {
             cwd: None,
             output: OutputMode::default(),
             memory_limit: None,
+            health: None,
         }
     }
 
@@ -172,6 +179,14 @@ impl ProcessSpec {
         self.memory_limit = Some(bytes);
         self
     }
+
+    /// Probe the run's health with `probe` (see [`HealthProbe`]). Default:
+    /// not probed.
+    #[must_use]
+    pub fn health(mut self, probe: HealthProbe) -> Self {
+        self.health = Some(probe);
+        self
+    }
 }
 
 /// The driver's grip on a running process child: signals to its process
@@ -181,6 +196,8 @@ impl ProcessSpec {
 pub(crate) struct ProcessHandle {
     group: Arc<ProcessGroup>,
     notify: Option<Arc<NotifySocket>>,
+    /// The run's health probe task, if it has a probe.
+    probe: Option<Arc<ProbeLink>>,
 }
 
 impl ProcessHandle {
@@ -193,6 +210,7 @@ impl ProcessHandle {
     /// Ask the run to stop: SIGTERM to every process of its group. Harmless
     /// (and does nothing) once the run has exited; may be repeated.
     pub(crate) fn stop(&self) {
+        self.end_probe();
         tracing::debug!(target: "vigil::process", path = &*self.group.path, generation = self.group.generation,
             pid = self.pid(), "SIGTERM to the process group");
         self.group.signal(Signal::SIGTERM);
@@ -204,6 +222,7 @@ impl ProcessHandle {
     /// the guard has not reported the end within [`GUARD_END_GRACE`].
     /// Harmless (and does nothing) once the run has exited; may be repeated.
     pub(crate) fn kill(&self) {
+        self.end_probe();
         if self.group.guarded {
             tracing::debug!(target: "vigil::process", path = &*self.group.path, generation = self.group.generation,
                 guard = self.pid(), "asking the guard to end the run");
@@ -213,6 +232,21 @@ impl ProcessHandle {
         tracing::debug!(target: "vigil::process", path = &*self.group.path, generation = self.group.generation,
             pid = self.pid(), "SIGKILL to the process group");
         self.group.signal(Signal::SIGKILL);
+    }
+
+    /// End the run's probe task (a stopping run is never probed).
+    fn end_probe(&self) {
+        if let Some(probe) = &self.probe {
+            probe.end();
+        }
+    }
+
+    /// The run's health as its probe last saw it (`starting`, `healthy`,
+    /// `unhealthy (2/3): <detail>`); `None` for a run without a probe. For
+    /// `ctl status`.
+    #[allow(dead_code)] // wired into `ctl status` by the status work (issue 11 item 11)
+    pub(crate) fn health(&self) -> Option<HealthState> {
+        self.probe.as_ref().map(|p| p.state())
     }
 
     /// Report the notifications already waiting in the run's notify socket
@@ -338,7 +372,7 @@ impl Drop for FinishOnDrop {
 /// error says why.
 pub(crate) fn spawn_process(
     spec: &ProcessSpec,
-    readiness: Readiness,
+    plan: impl Into<NotifyPlan>,
     run: RunId,
     path: &str,
     reports: ReportSender,
@@ -348,30 +382,33 @@ pub(crate) fn spawn_process(
     let Some((program, args)) = spec.command.split_first() else {
         return Err("empty command".to_owned());
     };
+    let plan = plan.into();
     match launch {
-        Launch::Direct => spawn_direct(spec, readiness, run, path, reports, (program, args)),
-        Launch::Guarded => spawn_guarded(spec, readiness, run, path, reports, spawner),
+        Launch::Direct => spawn_direct(spec, plan, run, path, reports, (program, args)),
+        Launch::Guarded => spawn_guarded(spec, plan, run, path, reports, spawner),
     }
 }
 
 /// [`spawn_process`] with [`Launch::Direct`].
 fn spawn_direct(
     spec: &ProcessSpec,
-    readiness: Readiness,
+    plan: NotifyPlan,
     run: RunId,
     path: &str,
     reports: ReportSender,
     (program, args): (&String, &[String]),
 ) -> Result<ProcessHandle, String> {
     let mut command = command(spec, program, args, run, path)?;
-    let notify = match readiness {
-        Readiness::Notify => {
-            let socket = notify_socket(run, path, &reports)?;
-            command.env("NOTIFY_SOCKET", socket.path());
-            Some(socket)
-        }
-        Readiness::Immediate => None,
+    let notify = if plan.socket {
+        let socket = notify_socket(run, path, &reports, plan.accept_ready)?;
+        command.env("NOTIFY_SOCKET", socket.path());
+        Some(socket)
+    } else {
+        None
     };
+    if let Some(usec) = plan.watchdog_usec() {
+        command.env("WATCHDOG_USEC", usec);
+    }
     die_with_parent(&mut command);
     // Registered under the spawn's own lock (own_children.rs): a reaper
     // acting as init never takes this child's exit status.
@@ -393,13 +430,18 @@ fn spawn_direct(
     output::forward(&mut child, &path, run.generation);
     tracing::debug!(target: "vigil::process", path = &*path, generation = run.generation, pid, "process started");
     let _ = reports.send((run, RunnerReport::Started));
+    let probe = probe_plan(spec, run, &path, &reports);
     let handle = ProcessHandle {
         group: Arc::clone(&group),
         notify: notify.clone(),
+        probe: probe.as_ref().map(|p| Arc::clone(&p.link)),
     };
+    // Probed from now (the run is up) until the run's task ends.
+    let probing = probe.map(ProbePlan::start);
     tokio::spawn(async move {
         // Unregistered only once the run's task has waited for the child.
         let _own = own;
+        let _probing = probing;
         watch_direct(child, notify, FinishOnDrop(group), run, reports).await;
     });
     Ok(handle)
@@ -409,7 +451,7 @@ fn spawn_direct(
 /// spawner, and the task that waits for its replies.
 fn spawn_guarded(
     spec: &ProcessSpec,
-    readiness: Readiness,
+    plan: NotifyPlan,
     run: RunId,
     path: &str,
     reports: ReportSender,
@@ -418,7 +460,7 @@ fn spawn_guarded(
     let program = spec.command[0].clone();
     let mut request = SpawnRequest {
         argv: spec.command.clone(),
-        env_remove: vec!["NOTIFY_SOCKET".to_owned()],
+        env_remove: NOT_INHERITED.iter().map(|k| (*k).to_owned()).collect(),
         cwd: spec.cwd.clone(),
         ..SpawnRequest::default()
     };
@@ -427,15 +469,17 @@ fn spawn_guarded(
     request
         .env
         .push(("VIGIL_GENERATION".to_owned(), run.generation.to_string()));
-    let notify = match readiness {
-        Readiness::Notify => {
-            let socket = notify_socket(run, path, &reports)?;
-            let socket_path = socket.path().to_string_lossy().into_owned();
-            request.env.push(("NOTIFY_SOCKET".to_owned(), socket_path));
-            Some(socket)
-        }
-        Readiness::Immediate => None,
+    let notify = if plan.socket {
+        let socket = notify_socket(run, path, &reports, plan.accept_ready)?;
+        let socket_path = socket.path().to_string_lossy().into_owned();
+        request.env.push(("NOTIFY_SOCKET".to_owned(), socket_path));
+        Some(socket)
+    } else {
+        None
     };
+    if let Some(usec) = plan.watchdog_usec() {
+        request.env.push(("WATCHDOG_USEC".to_owned(), usec));
+    }
     let (fds, pipes) = output_streams(&spec.output, path, &mut request)?;
     let link = spawner.spawn(request, fds).map_err(|e| {
         let m = format!(
@@ -450,9 +494,11 @@ fn spawn_guarded(
     }
     // The group is known once the guard runs (`started`).
     let group = ProcessGroup::new(0, &path, run.generation, true);
+    let probe = probe_plan(spec, run, &path, &reports);
     let handle = ProcessHandle {
         group: Arc::clone(&group),
         notify: notify.clone(),
+        probe: probe.as_ref().map(|p| Arc::clone(&p.link)),
     };
     tokio::spawn(watch_guarded(GuardedRun {
         link,
@@ -461,6 +507,7 @@ fn spawn_guarded(
         run,
         program,
         reports,
+        probe,
     }));
     Ok(handle)
 }
@@ -515,10 +562,11 @@ fn output_streams(
 /// process group.
 fn command(spec: &ProcessSpec, program: &str, args: &[String], run: RunId, path: &str) -> Result<Command, String> {
     let mut command = Command::new(program);
+    command.args(args).stdin(Stdio::null());
+    for k in NOT_INHERITED {
+        command.env_remove(k);
+    }
     command
-        .args(args)
-        .stdin(Stdio::null())
-        .env_remove("NOTIFY_SOCKET")
         .envs(&spec.env)
         .env("VIGIL_PATH", path)
         .env("VIGIL_GENERATION", run.generation.to_string())
@@ -533,9 +581,36 @@ fn command(spec: &ProcessSpec, program: &str, args: &[String], run: RunId, path:
     Ok(command)
 }
 
+/// vigil's own variables (set when vigil runs under systemd) that no child
+/// inherits: a child gets its own `NOTIFY_SOCKET` and `WATCHDOG_USEC` from
+/// its [`NotifyPlan`], or none. An inherited `WATCHDOG_PID` (vigil's pid)
+/// would turn a libsystemd program's watchdog off.
+const NOT_INHERITED: [&str; 3] = ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"];
+
+/// The probe plan of a run of `spec`, if it has a probe.
+fn probe_plan(spec: &ProcessSpec, run: RunId, path: &Arc<str>, reports: &ReportSender) -> Option<ProbePlan> {
+    let probe = spec.health.as_ref()?;
+    let exec = match &probe.check {
+        ProbeCheck::Exec(argv) => {
+            let env = spec.env.iter().map(|(k, v)| (k.clone(), v.clone())).chain([
+                ("VIGIL_PATH".to_owned(), path.to_string()),
+                ("VIGIL_GENERATION".to_owned(), run.generation.to_string()),
+            ]);
+            Some(ExecProbe::new(argv, env, spec.cwd.clone()))
+        }
+        _ => None,
+    };
+    Some(ProbePlan::new(probe, exec, run, path, reports))
+}
+
 /// The run's notify socket.
-fn notify_socket(run: RunId, path: &str, reports: &ReportSender) -> Result<Arc<NotifySocket>, String> {
-    let socket = NotifySocket::bind(run, Arc::from(path), reports.clone())
+fn notify_socket(
+    run: RunId,
+    path: &str,
+    reports: &ReportSender,
+    accept_ready: bool,
+) -> Result<Arc<NotifySocket>, String> {
+    let socket = NotifySocket::bind(run, Arc::from(path), reports.clone(), accept_ready)
         .map_err(|e| spawn_failure(path, &e, format!("cannot create the notify socket: {e}")))?;
     Ok(Arc::new(socket))
 }
@@ -595,6 +670,8 @@ struct GuardedRun {
     run: RunId,
     program: String,
     reports: ReportSender,
+    /// The run's probe, started once the guard says the program runs.
+    probe: Option<ProbePlan>,
 }
 
 /// The task behind one guarded run: report the start once the guard says
@@ -608,6 +685,7 @@ async fn watch_guarded(w: GuardedRun) {
         run,
         program,
         reports,
+        probe,
     } = w;
     let group = &finish.0;
     // Started (or not) once the guard says so: nothing else, notify
@@ -624,6 +702,7 @@ async fn watch_guarded(w: GuardedRun) {
             let _ = reports.send((run, RunnerReport::Started));
         }
         other => {
+            drop(probe);
             let report = start_failure(other, &program);
             group.forget();
             tracing::debug!(target: "vigil::process", path = &*group.path, generation = run.generation,
@@ -632,6 +711,8 @@ async fn watch_guarded(w: GuardedRun) {
             return;
         }
     }
+    // Probed from now (the run is up) until this task ends.
+    let _probing = probe.map(ProbePlan::start);
     let ended = guarded_end(&mut link, group);
     report_exit(ended, notify, &group.path, run, &reports).await;
 }

@@ -19,6 +19,10 @@ pub(crate) enum RunnerReport {
     Status(String),
     /// The run ended.
     Exited(ExitReason),
+    /// The run's health probe failed `retries` times in a row (src/probe.rs);
+    /// the detail says why the last one did. The driver evicts the run
+    /// (`Eviction::Health`).
+    Unhealthy(String),
 }
 
 /// Where runners send their reports: the driver's report queue

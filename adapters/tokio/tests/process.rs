@@ -21,6 +21,12 @@ mod notify;
 mod output;
 #[path = "../src/own_children.rs"]
 mod own_children;
+#[path = "../src/probe.rs"]
+mod probe;
+#[path = "../src/probe_exec.rs"]
+mod probe_exec;
+#[path = "../src/probe_http.rs"]
+mod probe_http;
 #[path = "../src/process.rs"]
 mod process;
 #[path = "../src/recent_output.rs"]
