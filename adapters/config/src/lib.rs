@@ -84,6 +84,7 @@ mod position;
 mod quantity_kind;
 mod raw;
 mod reload_plan;
+mod replicas;
 mod render;
 mod script;
 mod toml_error;
@@ -99,5 +100,6 @@ pub use model::{
     TreeConfig, WorkerConfig,
 };
 pub use reload_plan::{AppliedConfig, ReloadPlan, ReloadStep};
+pub use replicas::{expand_replica, PlaceholderError, ReplicaTemplate, MAX_REPLICAS, REPLICA_ENV};
 pub use script::{load_script, parse_script};
 pub use tree::{load_tree, parse_tree};

@@ -201,6 +201,8 @@ pub(crate) struct RawChild {
     pub backoff: Option<Spanned<Box<RawBackoff>>>,
     pub memory_limit: Option<Spanned<SizeValue>>,
     pub sim: Option<Spanned<Box<RawSim>>>,
+    // REPLICAS: run this worker as `count` replicas (replicas.rs).
+    pub count: Option<Spanned<Count>>,
 }
 
 /// A child's `backoff = { .. }`.

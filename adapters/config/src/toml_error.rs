@@ -70,6 +70,7 @@ impl Table {
                 "backoff",
                 "memory_limit",
                 "sim",
+                "count",
             ],
             Table::Backoff => &["initial", "max", "multiplier", "jitter", "reset_after"],
             Table::Sim => &[
