@@ -86,6 +86,12 @@ pub enum Op {
         /// One by one, each started (and ready) before the next is stopped.
         #[serde(default)]
         rolling: bool,
+        /// With `rolling`, for a replica template (`path` names it): start
+        /// each replica's replacement and wait until it is ready before the
+        /// old one stops, at most this many extra replicas at a time
+        /// (docs/PROTOCOL.md, "Replicas"); carried out by the operator.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        surge: Option<u32>,
     },
     /// Shut the whole tree down in order.
     Shutdown {},
@@ -215,6 +221,15 @@ pub enum Op {
     /// ([`ControlServer::keep_serving`](super::ControlServer::keep_serving);
     /// `vigil run --keep-running`).
     StartTree {},
+    /// Set the number of replicas of a template (`count` in the config):
+    /// start the missing ones, stop and delete the highest indices first;
+    /// carried out by the operator (docs/PROTOCOL.md, "Replicas").
+    Scale {
+        /// The template (`main/web`).
+        path: String,
+        /// The number of replicas wanted.
+        count: u32,
+    },
 }
 
 /// Every operation name, in the order of [`Op`].
@@ -243,6 +258,7 @@ pub const OPS: &[&str] = &[
     "start_child",
     "logs",
     "start_tree",
+    "scale",
 ];
 
 fn yes() -> bool {
@@ -445,6 +461,16 @@ mod tests {
             Op::RestartAll {
                 path: String::new(),
                 rolling: true,
+                surge: None,
+            },
+            Op::RestartAll {
+                path: "main/web".into(),
+                rolling: true,
+                surge: Some(2),
+            },
+            Op::Scale {
+                path: "main/web".into(),
+                count: 3,
             },
             Op::Shutdown {},
             Op::Subscribe {
