@@ -331,7 +331,8 @@ pub(crate) fn find_template<'c>(
     let message = match of {
         Some(t) => format!("`{path}` is a replica of `{}`: name the template, `{}`", t.path, t.path),
         None if !under.is_empty() => format!(
-            "`{path}` is not a replica template; the templates under it: {}",
+            "{} is a supervisor, not a replica template; the templates under it: {}",
+            if path.is_empty() { "the root".to_owned() } else { format!("`{path}`") },
             under.join(", ")
         ),
         None => {
