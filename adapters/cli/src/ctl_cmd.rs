@@ -433,7 +433,7 @@ async fn talk(socket: &std::path::Path, op: &Op, args: &CtlArgs, wait: Option<Du
         CtlCommand::Metrics => result.as_str().unwrap_or_default().to_owned(),
         CtlCommand::Call { .. } => serde_json::to_string_pretty(&result).unwrap_or_default() + "\n",
         CtlCommand::Reload { .. } => crate::ctl_human::reload(&result),
-        CtlCommand::Scale { .. } => crate::ctl_human::scale(&result),
+        CtlCommand::Scale { .. } => crate::replica_ops::render_scale(&result),
         CtlCommand::RestartAll { surge: Some(_), .. } => format!(
             "rolled {} (surge {})\n",
             result["rolled"]

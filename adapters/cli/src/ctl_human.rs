@@ -183,30 +183,3 @@ mod tests {
             .ends_with("tree_down     reason=shutdown"));
     }
 }
-
-/// REPLICAS: the answer of `scale` (docs/CLI.md, "vigil ctl scale").
-pub(crate) fn scale(v: &Value) -> String {
-    let list = |key: &str| -> String {
-        let items: Vec<&str> = v[key].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
-        if items.is_empty() {
-            "none".to_owned()
-        } else {
-            items.join(", ")
-        }
-    };
-    let mut out = format!(
-        "scaled {} to {}: started {}; stopped {}\n",
-        v["template"].as_str().unwrap_or("?"),
-        v["count"],
-        list("started"),
-        list("stopped")
-    );
-    for f in v["failed"].as_array().into_iter().flatten() {
-        out.push_str(&format!(
-            "failed: {}: {}\n",
-            f["path"].as_str().unwrap_or("?"),
-            f["error"].as_str().unwrap_or("?")
-        ));
-    }
-    out
-}

@@ -145,7 +145,10 @@ impl Reloader {
     pub async fn scale(&self, path: &str, count: u32) -> Result<serde_json::Value, OperatorError> {
         if count > vigil_config::MAX_REPLICAS {
             let max = vigil_config::MAX_REPLICAS;
-            return Err(OperatorError::new("bad_request", format!("at most {max} replicas, asked for {count}")));
+            return Err(OperatorError::new(
+                "bad_request",
+                format!("at most {max} replicas, asked for {count}"),
+            ));
         }
         let state = self.state.lock().await;
         let t = crate::replica_ops::find_template(&state.last, path)?;

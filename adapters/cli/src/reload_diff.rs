@@ -70,14 +70,23 @@ impl ReloadDiff {
             }
         }
         let stepped = |n: &str| plan.steps.iter().any(|s| step_name(s) == n);
-        let replica = |c: &TreeConfig, n: &str| c.templates.iter().any(|t| t.parent().is_empty() && t.index_of(n).is_some());
+        let replica = |c: &TreeConfig, n: &str| {
+            c.templates
+                .iter()
+                .any(|t| t.parent().is_empty() && t.index_of(n).is_some())
+        };
         diff.unchanged = new
             .spec
             .children
             .iter()
             .map(|c| c.name.clone())
             .filter(|n| !replica(new, n))
-            .chain(new.templates.iter().filter(|t| t.parent().is_empty()).map(|t| t.path.clone()))
+            .chain(
+                new.templates
+                    .iter()
+                    .filter(|t| t.parent().is_empty())
+                    .map(|t| t.path.clone()),
+            )
             .filter(|n| !stepped(n))
             .collect();
         let in_a_config = |n: &str| {
@@ -95,7 +104,13 @@ impl ReloadDiff {
 
     /// REPLICAS: the replicas a `Replicas` step adds, removes and replaces,
     /// from the running ones (`running`) and the template (of `configs`).
-    fn replicas(&mut self, configs: [&TreeConfig; 2], template: &str, (count, replace): (u32, bool), running: &[String]) {
+    fn replicas(
+        &mut self,
+        configs: [&TreeConfig; 2],
+        template: &str,
+        (count, replace): (u32, bool),
+        running: &[String],
+    ) {
         let Some(t) = configs.iter().flat_map(|c| &c.templates).find(|t| t.path == template) else {
             return;
         };

@@ -176,6 +176,38 @@ async fn replace_one(sup: &TreeHandle, t: &ReplicaTemplate, i: u32, output: &Out
     sup.request(Request::RestartChild { path }).await.map(drop)
 }
 
+/// The answer of `scale`, for people (docs/CLI.md, "vigil ctl scale").
+pub(crate) fn render_scale(v: &Value) -> String {
+    let list = |key: &str| -> String {
+        let items: Vec<&str> = v[key]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        if items.is_empty() {
+            "none".to_owned()
+        } else {
+            items.join(", ")
+        }
+    };
+    let mut out = format!(
+        "scaled {} to {}: started {}; stopped {}\n",
+        v["template"].as_str().unwrap_or("?"),
+        v["count"],
+        list("started"),
+        list("stopped")
+    );
+    for f in v["failed"].as_array().into_iter().flatten() {
+        out.push_str(&format!(
+            "failed: {}: {}\n",
+            f["path"].as_str().unwrap_or("?"),
+            f["error"].as_str().unwrap_or("?")
+        ));
+    }
+    out
+}
+
 /// Why a surge restart stopped.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum SurgeError {
@@ -235,7 +267,10 @@ pub(crate) async fn surge_restart(
     let group = usize::try_from(surge).unwrap_or(usize::MAX).max(1);
     for chunk in running.chunks(group) {
         let copies = start_copies(sup, t, chunk, output).await;
-        if let Some((i, error)) = copies.iter().find_map(|(i, r)| r.as_ref().err().map(|e| (*i, e.clone()))) {
+        if let Some((i, error)) = copies
+            .iter()
+            .find_map(|(i, r)| r.as_ref().err().map(|e| (*i, e.clone())))
+        {
             // Roll back the copies that came up: the old runs stay.
             for (c, _) in copies.iter().filter(|(_, r)| r.is_ok()) {
                 remove(sup, &copy_path(t, *c)).await.map_err(SurgeError::Tree)?;
@@ -332,7 +367,11 @@ pub(crate) fn find_template<'c>(
         Some(t) => format!("`{path}` is a replica of `{}`: name the template, `{}`", t.path, t.path),
         None if !under.is_empty() => format!(
             "{} is a supervisor, not a replica template; the templates under it: {}",
-            if path.is_empty() { "the root".to_owned() } else { format!("`{path}`") },
+            if path.is_empty() {
+                "the root".to_owned()
+            } else {
+                format!("`{path}`")
+            },
             under.join(", ")
         ),
         None => {

@@ -64,7 +64,12 @@ impl Run {
             .as_array()
             .unwrap()
             .iter()
-            .map(|n| (n["path"].as_str().unwrap().to_owned(), n["state"].as_str().unwrap().to_owned()))
+            .map(|n| {
+                (
+                    n["path"].as_str().unwrap().to_owned(),
+                    n["state"].as_str().unwrap().to_owned(),
+                )
+            })
             .collect()
     }
 
@@ -107,7 +112,10 @@ impl Drop for Run {
 }
 
 fn config(dir: &Path, children: &str) -> String {
-    format!("[control]\nsocket = \"{}\"\n\n{children}", dir.join("ctl.sock").display())
+    format!(
+        "[control]\nsocket = \"{}\"\n\n{children}",
+        dir.join("ctl.sock").display()
+    )
 }
 
 /// A replica script: refuses to start while `DIR/broken` exists; writes
@@ -148,7 +156,12 @@ fn out(run: &Run, i: u32) -> u32 {
 
 fn alive(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| !matches!(s.rsplit_once(')').and_then(|(_, r)| r.trim_start().chars().next()), Some('Z' | 'X')))
+        .map(|s| {
+            !matches!(
+                s.rsplit_once(')').and_then(|(_, r)| r.trim_start().chars().next()),
+                Some('Z' | 'X')
+            )
+        })
         .unwrap_or(false)
 }
 
@@ -172,7 +185,12 @@ fn count_runs_replicas_that_scale_up_at_the_end_and_down_from_the_highest() {
     assert_eq!(run.paths(), ["db", "web-0", "tail"]);
     assert!(alive(pids[0]) && !alive(pids[1]) && !alive(pids[2]));
     // The stops, in the event file: highest index first.
-    let stops: Vec<u32> = run.events(9).into_iter().filter(|e| e.0 == "stop").map(|e| e.1).collect();
+    let stops: Vec<u32> = run
+        .events(9)
+        .into_iter()
+        .filter(|e| e.0 == "stop")
+        .map(|e| e.1)
+        .collect();
     assert_eq!(stops, [4, 3, 2, 1]);
 
     // From 0 and back: the template is kept.
@@ -216,12 +234,24 @@ fn scale_errors_are_precise() {
         assert_eq!(o.status.code(), Some(code), "{args:?}: {err}");
         assert!(err.contains(text), "{args:?}: {err}");
     };
-    fail(&["scale", "nope", "2"], 2, "no replica template at `nope` (templates: web)");
-    fail(&["scale", "web-0", "2"], 2, "`web-0` is a replica of `web`: name the template");
+    fail(
+        &["scale", "nope", "2"],
+        2,
+        "no replica template at `nope` (templates: web)",
+    );
+    fail(
+        &["scale", "web-0", "2"],
+        2,
+        "`web-0` is a replica of `web`: name the template",
+    );
     fail(&["scale", "web", "10001"], 2, "at most 10000 replicas");
     fail(&["scale", "web", "-1"], 2, "");
     fail(&["restart-all", "--surge", "1", "web"], 2, "--surge 1 needs --rolling");
-    fail(&["restart-all", "--rolling", "--surge", "0", "web"], 2, "--surge must be at least 1");
+    fail(
+        &["restart-all", "--rolling", "--surge", "0", "web"],
+        2,
+        "--surge must be at least 1",
+    );
     fail(
         &["restart-all", "--rolling", "--surge", "1", ""],
         2,
@@ -247,7 +277,10 @@ fn a_reload_scales_on_a_new_count_and_replaces_on_a_new_command() {
     let applied = run.json(&["reload"]);
     assert_eq!(strs(&applied["removed"]), ["web-2"], "{applied}");
     assert_eq!(run.paths(), ["db", "web-0", "web-1", "tail"]);
-    assert!(alive(pids[0]) && alive(pids[1]) && !alive(pids[2]), "the others are not replaced");
+    assert!(
+        alive(pids[0]) && alive(pids[1]) && !alive(pids[2]),
+        "the others are not replaced"
+    );
 
     run.rewrite(&web(run.dir(), 4, ""));
     assert_eq!(strs(&run.json(&["reload"])["added"]), ["web-2", "web-3"]);
@@ -256,7 +289,12 @@ fn a_reload_scales_on_a_new_count_and_replaces_on_a_new_command() {
     // A new setting of the template: every replica replaced, in place.
     run.rewrite(&web(run.dir(), 4, "env = { X = \"{replica}\" }"));
     let changed = run.json(&["reload"]);
-    let replaced: Vec<&str> = changed["changed"].as_array().unwrap().iter().map(|c| c["path"].as_str().unwrap()).collect();
+    let replaced: Vec<&str> = changed["changed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["path"].as_str().unwrap())
+        .collect();
     assert_eq!(replaced, ["web-0", "web-1", "web-2", "web-3"]);
     assert!(!alive(pids[0]) && !alive(pids[1]));
     assert_eq!(run.paths(), ["db", "web-0", "web-1", "tail", "web-2", "web-3"]);
@@ -270,7 +308,10 @@ fn always_up(events: &[(String, u32, u32)], n: u32) {
         *live.entry(e.1).or_default() += if e.0 == "start" { 1 } else { -1 };
         if k + 1 >= n as usize {
             assert_eq!(live.len(), n as usize, "{events:?}");
-            assert!(live.values().all(|v| *v >= 1), "a replica was down after event {k}: {events:?}");
+            assert!(
+                live.values().all(|v| *v >= 1),
+                "a replica was down after event {k}: {events:?}"
+            );
         }
     }
 }
@@ -286,12 +327,24 @@ fn a_surge_restart_keeps_every_replica_up_and_keeps_the_names() {
     let events = run.events(15);
     always_up(&events, 3);
     for i in 0..3u32 {
-        let mine: Vec<&str> = events.iter().skip(3).filter(|e| e.1 == i).map(|e| e.0.as_str()).collect();
+        let mine: Vec<&str> = events
+            .iter()
+            .skip(3)
+            .filter(|e| e.1 == i)
+            .map(|e| e.0.as_str())
+            .collect();
         assert_eq!(mine, ["start", "stop", "start", "stop"], "replica {i}: {events:?}");
     }
-    assert_eq!(run.paths(), ["db", "web-0", "web-1", "web-2", "tail"], "the copies are gone");
+    assert_eq!(
+        run.paths(),
+        ["db", "web-0", "web-1", "web-2", "tail"],
+        "the copies are gone"
+    );
     let after: Vec<u32> = (0..3).map(|i| out(&run, i)).collect();
-    assert!(before.iter().zip(&after).all(|(b, a)| b != a && !alive(*b) && alive(*a)));
+    assert!(before
+        .iter()
+        .zip(&after)
+        .all(|(b, a)| b != a && !alive(*b) && alive(*a)));
 
     // Surge 2: two copies at a time, still every replica up.
     run.json(&["restart-all", "--rolling", "--surge", "2", "web"]);
@@ -318,8 +371,14 @@ fn a_failed_replacement_leaves_the_old_run_and_stops_the_roll() {
     let o = run.ctl(&["restart-all", "--rolling", "--surge", "1", "web"]);
     let err = String::from_utf8_lossy(&o.stderr).into_owned();
     assert_eq!(o.status.code(), Some(1), "{err}");
-    assert!(err.contains("`web-0` failed to start again after its copy took over"), "{err}");
+    assert!(
+        err.contains("`web-0` failed to start again after its copy took over"),
+        "{err}"
+    );
     assert!(err.contains("`web-0~surge` keeps running in its place"), "{err}");
     let nodes = run.nodes();
-    assert!(nodes.iter().any(|(p, s)| p == "web-0~surge" && s == "running"), "{nodes:?}");
+    assert!(
+        nodes.iter().any(|(p, s)| p == "web-0~surge" && s == "running"),
+        "{nodes:?}"
+    );
 }

@@ -101,7 +101,11 @@ impl AppliedConfig {
             children: top_level(cfg)
                 .map(|c| (c.name.clone(), Some(fingerprint(cfg, c))))
                 .collect(),
-            templates: cfg.templates.iter().map(|t| (t.path.clone(), Some(t.clone()))).collect(),
+            templates: cfg
+                .templates
+                .iter()
+                .map(|t| (t.path.clone(), Some(t.clone())))
+                .collect(),
         }
     }
 

@@ -177,8 +177,17 @@ impl ReplicaTemplate {
         b.tag = 0;
         self.path == other.path
             && a == b
-            && (&self.worker.command, &self.worker.env, &self.worker.cwd, self.worker.memory_limit)
-                == (&other.worker.command, &other.worker.env, &other.worker.cwd, other.worker.memory_limit)
+            && (
+                &self.worker.command,
+                &self.worker.env,
+                &self.worker.cwd,
+                self.worker.memory_limit,
+            ) == (
+                &other.worker.command,
+                &other.worker.env,
+                &other.worker.cwd,
+                other.worker.memory_limit,
+            )
     }
 }
 
@@ -297,10 +306,18 @@ impl Expansion<'_> {
     /// A worker without `count` has no `{replica}` (its braces are literal).
     fn no_placeholder(&self, c: &RawChild) -> Result<(), ConfigError> {
         let message = "`{replica}` is expanded only in a child with `count` (add `count = N`)";
-        if let Some(command) = c.command.as_ref().filter(|v| v.get_ref().0.iter().any(|a| a.contains(PLACEHOLDER))) {
+        if let Some(command) = c
+            .command
+            .as_ref()
+            .filter(|v| v.get_ref().0.iter().any(|a| a.contains(PLACEHOLDER)))
+        {
             return Err(self.doc.bad_value(&command.span(), "command", message));
         }
-        if let Some(env) = c.env.as_ref().filter(|v| v.get_ref().values().any(|a| a.contains(PLACEHOLDER))) {
+        if let Some(env) = c
+            .env
+            .as_ref()
+            .filter(|v| v.get_ref().values().any(|a| a.contains(PLACEHOLDER)))
+        {
             return Err(self.doc.bad_value(&env.span(), "env", message));
         }
         if let Some(cwd) = c
@@ -323,12 +340,17 @@ impl Expansion<'_> {
         }
         let mut seen = std::collections::BTreeSet::new();
         for c in raw.iter().map(Spanned::get_ref) {
-            let Some(name) = c.name.as_ref().filter(|_| c.count.is_some()) else { continue };
+            let Some(name) = c.name.as_ref().filter(|_| c.count.is_some()) else {
+                continue;
+            };
             if !seen.insert(name.get_ref().as_str()) {
                 return Err(self.doc.bad_value(
                     &name.span(),
                     "name",
-                    format!("a second replica template named `{}` under the same supervisor", name.get_ref()),
+                    format!(
+                        "a second replica template named `{}` under the same supervisor",
+                        name.get_ref()
+                    ),
                 ));
             }
         }
@@ -339,7 +361,8 @@ impl Expansion<'_> {
                 let clash = if name.get_ref() == t.name() && !is_template {
                     Some("the name of the replica template".to_owned())
                 } else {
-                    t.index_of(name.get_ref()).map(|i| format!("the name of replica {i} of `{}`", t.name()))
+                    t.index_of(name.get_ref())
+                        .map(|i| format!("the name of replica {i} of `{}`", t.name()))
                 };
                 if let Some(what) = clash {
                     return Err(self.doc.bad_value(

@@ -628,7 +628,8 @@ impl Builder<'_> {
                     (&self.root_keys, None)
                 } else {
                     // REPLICAS: a replica's keys are its template's.
-                    let path = crate::replicas::template_of(&self.templates, &err.path).map_or(err.path.as_str(), |t| t.path.as_str());
+                    let path = crate::replicas::template_of(&self.templates, &err.path)
+                        .map_or(err.path.as_str(), |t| t.path.as_str());
                     match self.nodes.iter().find(|n| n.path == path) {
                         Some(n) => (&n.keys, Some(n.name_span.clone())),
                         None => return (None, None),

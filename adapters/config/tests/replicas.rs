@@ -63,8 +63,14 @@ fn a_template_expands_in_place_into_its_replicas() {
     );
     assert_eq!(c.templates.len(), 1);
     let t = &c.templates[0];
-    assert_eq!((t.path.as_str(), t.parent(), t.name(), t.count), ("main/web", "main", "web", 3));
-    assert_eq!(t.worker.command[2], "80{replica}", "the template keeps its placeholders");
+    assert_eq!(
+        (t.path.as_str(), t.parent(), t.name(), t.count),
+        ("main/web", "main", "web", 3)
+    );
+    assert_eq!(
+        t.worker.command[2], "80{replica}",
+        "the template keeps its placeholders"
+    );
     assert_eq!(t.index_of("web-12"), Some(12));
     for not in ["web", "web-", "web-01", "web-x", "web-1-0", "webs-1", "web-10000"] {
         assert_eq!(t.index_of(not), None, "{not}");
@@ -112,7 +118,10 @@ fn placeholders_are_checked_with_positions() {
     assert!(t("command = [\"w\", \"{replica\"]").contains("a `{` without its `}`"));
     assert!(t("command = [\"awk\", \"}\"]").contains("a lone `}`"));
     let env = t("command = [\"w\"]\nenv = { A = \"{nope}\" }");
-    assert!(env.starts_with("r.toml:5:7: bad value for `env`: unknown placeholder `{nope}`"), "{env}");
+    assert!(
+        env.starts_with("r.toml:5:7: bad value for `env`: unknown placeholder `{nope}`"),
+        "{env}"
+    );
     let cwd = t("command = [\"w\"]\ncwd = \"{x}\"");
     assert!(cwd.starts_with("r.toml:5:7: bad value for `cwd`"), "{cwd}");
     let own = t("command = [\"w\"]\nenv = { VIGIL_REPLICA = \"1\" }");
@@ -145,14 +154,20 @@ fn count_is_for_workers_only() {
 fn names_that_collide_with_replicas_are_refused_at_the_sibling() {
     let two = "[[child]]\nname = \"web\"\ncount = 2\ncommand = [\"w\"]\n";
     let e = err(&format!("{two}[[child]]\nname = \"web-1\"\ncommand = [\"x\"]\n"));
-    assert!(e.starts_with("r.toml:6:8: bad value for `name`: `web-1` is the name of replica 1 of `web`"), "{e}");
+    assert!(
+        e.starts_with("r.toml:6:8: bad value for `name`: `web-1` is the name of replica 1 of `web`"),
+        "{e}"
+    );
     // Above the count too: `vigil ctl scale` may add it later.
     let e = err(&format!("[[child]]\nname = \"web-7\"\ncommand = [\"x\"]\n{two}"));
     assert!(e.starts_with("r.toml:2:8: "), "{e}");
     let e = err(&format!("{two}[[child]]\nname = \"web\"\ncommand = [\"x\"]\n"));
     assert!(e.contains("the name of the replica template"), "{e}");
     let e = err(&format!("{two}{two}"));
-    assert!(e.starts_with("r.toml:6:8: ") && e.contains("a second replica template"), "{e}");
+    assert!(
+        e.starts_with("r.toml:6:8: ") && e.contains("a second replica template"),
+        "{e}"
+    );
     // Another supervisor's children may use those names.
     cfg(&format!(
         "{two}[[child]]\nname = \"s\"\nsupervisor = {{}}\n[[child.child]]\nname = \"web-1\"\ncommand = [\"x\"]\n"

@@ -168,14 +168,23 @@ async fn start_child_answer(
 /// Why `reload` and `start_child` are refused by a server without an
 /// operator ([`super::ControlServer::set_operator`]).
 /// `restart_all` with `surge`: the operator's surge restart of a template.
-async fn surge_answer(shared: &Arc<Shared>, id: &Option<WireId>, path: String, rolling: bool, surge: u32) -> bytes::Bytes {
+async fn surge_answer(
+    shared: &Arc<Shared>,
+    id: &Option<WireId>,
+    path: String,
+    rolling: bool,
+    surge: u32,
+) -> bytes::Bytes {
     let r = if !rolling {
         Err(Failure::new(
             "bad_request",
             "`surge` needs `rolling`: a surge restart is a rolling restart that starts each replacement first",
         ))
     } else if surge == 0 {
-        Err(Failure::new("bad_request", "`surge` must be at least 1 (extra replicas at a time)"))
+        Err(Failure::new(
+            "bad_request",
+            "`surge` must be at least 1 (extra replicas at a time)",
+        ))
     } else {
         match shared.operator.get() {
             Some(o) => o.surge_restart(path, surge).await.map_err(Failure::from),
