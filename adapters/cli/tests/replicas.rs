@@ -382,3 +382,48 @@ fn a_failed_replacement_leaves_the_old_run_and_stops_the_roll() {
         "{nodes:?}"
     );
 }
+
+#[test]
+fn check_prints_the_replicas_and_each_template_and_refuses_a_typo() {
+    let dir = tempfile::tempdir().unwrap();
+    let ok = dir.path().join("ok.toml");
+    std::fs::write(
+        &ok,
+        "[[child]]\nname = \"web\"\ncount = 2\ncommand = [\"./web\", \"80{replica}\"]\n\
+         [[child]]\nname = \"idle\"\ncount = 0\ncommand = [\"x\"]\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .arg("check")
+        .arg(&ok)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("├── web-0  worker permanent shutdown=5s env:VIGIL_REPLICA=0  [./web 800]"),
+        "{text}"
+    );
+    assert!(text.contains("replicas: web count=2 (web-0 … web-1)\n"), "{text}");
+    assert!(
+        text.contains("replicas: idle count=0 (none running; `vigil ctl scale` starts them)\n"),
+        "{text}"
+    );
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "[[child]]\nname = \"web\"\ncount = 2\ncommand = [\"./web\", \"{replic}\"]\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .arg("check")
+        .arg(&bad)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("bad.toml:4:11: bad value for `command`: unknown placeholder `{replic}`"),
+        "{err}"
+    );
+}
