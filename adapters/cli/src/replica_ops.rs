@@ -176,7 +176,7 @@ async fn replace_one(sup: &TreeHandle, t: &ReplicaTemplate, i: u32, output: &Out
     sup.request(Request::RestartChild { path }).await.map(drop)
 }
 
-/// The answer of `scale`, for people (docs/CLI.md, "vigil ctl scale").
+/// The answer of `scale`, for people (docs/PROTOCOL.md, "Replicas").
 pub(crate) fn render_scale(v: &Value) -> String {
     let list = |key: &str| -> String {
         let items: Vec<&str> = v[key]
