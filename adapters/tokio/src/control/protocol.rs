@@ -459,11 +459,6 @@ mod tests {
             Op::Restart { path: "a".into() },
             Op::Delete { path: "a".into() },
             Op::RestartAll {
-                path: String::new(),
-                rolling: true,
-                surge: None,
-            },
-            Op::RestartAll {
                 path: "main/web".into(),
                 rolling: true,
                 surge: Some(2),
@@ -577,6 +572,15 @@ mod tests {
         assert!(e.to_string().contains("extra"), "{e}");
         let e = decode(br#"{"id":2,"op":"restart_all","rolling":"yes"}"#).unwrap_err();
         assert_eq!(e.kind.code(), "bad_request");
+        // `surge` is optional; negative or fractional is a bad request.
+        let plain = decode(br#"{"op":"restart_all","rolling":true}"#).unwrap();
+        assert!(matches!(plain.op, Op::RestartAll { surge: None, .. }), "{plain:?}");
+        for bad in [
+            &br#"{"op":"restart_all","surge":-1}"#[..],
+            br#"{"op":"scale","path":"w","count":1.5}"#,
+        ] {
+            assert_eq!(decode(bad).unwrap_err().kind.code(), "bad_request");
+        }
         let e = decode(br#"{"id":3,"op":"stop"}"#).unwrap_err();
         assert!(e.to_string().contains("path"), "{e}");
     }
