@@ -207,6 +207,7 @@ fn build(root: SupervisorSpec, kids: Vec<Gen>) -> TreeConfig {
         http: Default::default(),
         run: Default::default(),
         workers,
+        templates: Vec::new(),
     }
 }
 

@@ -68,6 +68,14 @@ fn print_run_settings(tree: &TreeConfig, config: &Path) {
         "control socket: {}",
         crate::socket_path::of_config(tree, config).display()
     );
+    // REPLICAS: each template, also those with no replica running.
+    for t in &tree.templates {
+        let names = match t.count {
+            0 => "none running; `vigil ctl scale` starts them".to_owned(),
+            n => format!("{} … {}", t.replica_name(0), t.replica_name(n - 1)),
+        };
+        println!("replicas: {} count={} ({names})", t.path, t.count);
+    }
     if let Some(listen) = tree.http.listen {
         println!("http: GET /metrics /healthz /readyz /status on {listen}");
     }

@@ -81,9 +81,22 @@ pub enum CtlCommand {
         /// One child at a time, each started (and ready) before the next stops.
         #[arg(long)]
         rolling: bool,
-        /// The supervisor's path.
+        /// With --rolling, PATH naming a replica template (`count`): start
+        /// each replica's replacement and wait until it is ready before the
+        /// old run stops, at most N extra replicas at a time.
+        #[arg(long, value_name = "N")]
+        surge: Option<u32>,
+        /// The supervisor's path (with --surge: the replica template's).
         #[arg(default_value = "")]
         path: String,
+    },
+    /// Set the number of replicas of a template (a child with `count`):
+    /// new ones start at the end, the highest indices stop first.
+    Scale {
+        /// The template's path (`main/web`).
+        path: String,
+        /// How many replicas.
+        count: u32,
     },
     /// Shut the tree down in order (vigil run then exits).
     Shutdown,
@@ -312,7 +325,36 @@ fn op(args: &CtlArgs) -> Result<Op, String> {
         CtlCommand::Stop { path } => Op::Stop { path },
         CtlCommand::Restart { path } => Op::Restart { path },
         CtlCommand::Delete { path } => Op::Delete { path },
-        CtlCommand::RestartAll { rolling, path } => Op::RestartAll { path, rolling },
+        CtlCommand::RestartAll {
+            rolling,
+            surge: Some(n),
+            path,
+        } => {
+            if !rolling {
+                return Err(format!(
+                    "--surge {n} needs --rolling: a surge restart is a rolling restart that starts each \
+                     replacement before the old run stops (vigil ctl restart-all --rolling --surge {n} PATH)"
+                ));
+            }
+            if n == 0 {
+                return Err("--surge must be at least 1 (extra replicas at a time)".to_owned());
+            }
+            Op::RestartAll {
+                path,
+                rolling,
+                surge: Some(n),
+            }
+        }
+        CtlCommand::RestartAll {
+            rolling,
+            surge: None,
+            path,
+        } => Op::RestartAll {
+            path,
+            rolling,
+            surge: None,
+        },
+        CtlCommand::Scale { path, count } => Op::Scale { path, count },
         CtlCommand::Shutdown => Op::Shutdown {},
         CtlCommand::Workers => Op::Workers {},
         CtlCommand::Metrics => Op::Metrics {},
@@ -391,6 +433,15 @@ async fn talk(socket: &std::path::Path, op: &Op, args: &CtlArgs, wait: Option<Du
         CtlCommand::Metrics => result.as_str().unwrap_or_default().to_owned(),
         CtlCommand::Call { .. } => serde_json::to_string_pretty(&result).unwrap_or_default() + "\n",
         CtlCommand::Reload { .. } => crate::ctl_human::reload(&result),
+        CtlCommand::Scale { .. } => crate::replica_ops::render_scale(&result),
+        CtlCommand::RestartAll { surge: Some(_), .. } => format!(
+            "rolled {} (surge {})\n",
+            result["rolled"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|p| p.as_str()).collect::<Vec<_>>().join(", "))
+                .unwrap_or_default(),
+            result["surge"]
+        ),
         CtlCommand::Logs { .. } => crate::ctl_human::logs(&result),
         CtlCommand::StartChild { .. } => format!(
             "started {} (generation {})\n",

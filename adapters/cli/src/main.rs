@@ -46,6 +46,7 @@ mod operator;
 mod output;
 mod reload;
 mod reload_diff;
+mod replica_ops;
 mod run_cmd;
 mod sim_cmd;
 mod socket_path;

@@ -51,6 +51,16 @@ impl Operator for VigilOperator {
         })
     }
 
+    fn scale(&self, path: String, count: u32) -> OperatorFuture {
+        let reloader = self.reloader.clone();
+        Box::pin(async move { reloader.scale(&path, count).await })
+    }
+
+    fn surge_restart(&self, path: String, surge: u32) -> OperatorFuture {
+        let reloader = self.reloader.clone();
+        Box::pin(async move { reloader.surge(&path, surge).await })
+    }
+
     fn start_child(&self, parent: String, snippet: String, source: String) -> OperatorFuture {
         let sup = self.reloader.tree();
         let output = self.output.clone();
@@ -93,6 +103,15 @@ fn parse_snippet(text: &str, source: &str) -> Result<TreeConfig, OperatorError> 
         return Err(OperatorError::new(
             "bad_config",
             format!("{source}: a snippet holds one [[child]] table and nothing else (no [supervisor], [control] or [monitor])"),
+        ));
+    }
+    if let Some(t) = cfg.templates.first() {
+        return Err(OperatorError::new(
+            "bad_config",
+            format!(
+                "{source}: `{}` has `count`: replicas come from the config file (add the template there and reload)",
+                t.path
+            ),
         ));
     }
     match cfg.spec.children.len() {

@@ -24,6 +24,8 @@ use vigil_config::{AppliedConfig, ConfigError, ReloadStep, TreeConfig};
 use vigil_core::{ChildSpec, Request, RequestError};
 use vigil_tokio::{OutputMode, ProcessSpec, TreeHandle};
 
+use vigil_tokio::control::OperatorError;
+
 use crate::config_snapshot::{self, SnapshotError};
 use crate::reload_diff::ReloadDiff;
 use crate::worker_processes;
@@ -55,7 +57,7 @@ pub enum ReloadError {
 fn load(path: &Path, applied: &AppliedConfig) -> Result<TreeConfig, ReloadError> {
     let text = config_snapshot::read(path)?;
     let new = vigil_config::parse_tree(&text, &path.display().to_string())?;
-    if new.spec.children.is_empty() && !applied.is_empty() {
+    if new.spec.children.is_empty() && new.templates.is_empty() && !applied.is_empty() {
         return Err(ReloadError::WouldEmpty {
             path: path.to_owned(),
             count: applied.len(),
@@ -81,6 +83,9 @@ struct Stopping;
 struct Target<'a> {
     cfg: &'a TreeConfig,
     processes: Vec<ProcessSpec>,
+    /// REPLICAS: the templates of the config applied before (for removed ones).
+    old_templates: Vec<vigil_config::ReplicaTemplate>,
+    output: OutputMode,
 }
 
 /// What a reload works on: the running tree, the record of what it was
@@ -134,6 +139,45 @@ impl Reloader {
         *self.sup.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = sup.clone();
     }
 
+    /// REPLICAS: `vigil ctl scale`: bring the replicas of the template at
+    /// `path` (of the config last applied) to `count`, after any reload
+    /// still running; the answer lists what was started and stopped.
+    pub async fn scale(&self, path: &str, count: u32) -> Result<serde_json::Value, OperatorError> {
+        if count > vigil_config::MAX_REPLICAS {
+            let max = vigil_config::MAX_REPLICAS;
+            return Err(OperatorError::new(
+                "bad_request",
+                format!("at most {max} replicas, asked for {count}"),
+            ));
+        }
+        let state = self.state.lock().await;
+        let t = crate::replica_ops::find_template(&state.last, path)?;
+        let change = crate::replica_ops::reconcile(&self.tree(), t, count, false, &self.output).await;
+        tracing::info!(template = %path, count, started = ?change.started, stopped = ?change.stopped, "scaled (vigil ctl scale)");
+        if let Some((replica, e)) = &change.failed {
+            tracing::error!(template = %path, child = %replica, error = %e, "scale stopped at a failure");
+        }
+        Ok(change.to_json(t, count))
+    }
+
+    /// REPLICAS: `vigil ctl restart-all --rolling --surge K`: the surge
+    /// restart of the replicas of the template at `path`
+    /// (`replica_ops.rs`), after any reload still running.
+    pub async fn surge(&self, path: &str, surge: u32) -> Result<serde_json::Value, OperatorError> {
+        let state = self.state.lock().await;
+        let t = crate::replica_ops::find_template(&state.last, path)?;
+        match crate::replica_ops::surge_restart(&self.tree(), t, surge, &self.output).await {
+            Ok(rolled) => {
+                tracing::info!(template = %path, surge, rolled = ?rolled, "surge restart done");
+                Ok(serde_json::json!({ "template": path, "surge": surge, "rolled": rolled }))
+            }
+            Err(e) => {
+                tracing::error!(template = %path, error = %e, "surge restart stopped");
+                Err(OperatorError::new("surge_failed", e.to_string()))
+            }
+        }
+    }
+
     /// SIGHUP: reload in a task of its own, beside the signal handling (a
     /// slow stop must not delay SIGTERM), after any reload still running.
     /// The task ends when the reload is applied (or failed).
@@ -163,14 +207,21 @@ impl Reloader {
         if dry_run {
             return Ok(diff);
         }
-        let tally = self.apply_plan(&mut state.applied, &new, plan).await;
+        let old_templates = state.last.templates.clone();
+        let tally = self.apply_plan(&mut state.applied, &new, plan, old_templates).await;
         diff.record(tally.failed);
         state.last = new;
         Ok(diff)
     }
 
     /// Carry `plan` out, step by step; what it did.
-    async fn apply_plan(&self, applied: &mut AppliedConfig, new: &TreeConfig, plan: vigil_config::ReloadPlan) -> Tally {
+    async fn apply_plan(
+        &self,
+        applied: &mut AppliedConfig,
+        new: &TreeConfig,
+        plan: vigil_config::ReloadPlan,
+        old_templates: Vec<vigil_config::ReplicaTemplate>,
+    ) -> Tally {
         let (sup, path) = (&self.tree(), &self.path);
         if plan.root_changed {
             tracing::warn!(
@@ -181,6 +232,8 @@ impl Reloader {
         let target = Target {
             cfg: new,
             processes: worker_processes::processes(new, &self.output),
+            old_templates,
+            output: self.output.clone(),
         };
         let mut tally = Tally::default();
         let mut result = Ok(());
@@ -228,6 +281,11 @@ async fn apply(
         ReloadStep::Remove(name) => return remove(sup, applied, &name, tally).await,
         ReloadStep::Start(name) => (name, false),
         ReloadStep::Replace(name) => (name, true),
+        ReloadStep::Replicas {
+            template,
+            count,
+            replace,
+        } => return replicas(sup, applied, target, &template, (count, replace), tally).await,
     };
     // The plan names only children of the new config.
     let Some(spec) = target.cfg.spec.children.iter().find(|c| c.name == name).cloned() else {
@@ -243,6 +301,43 @@ async fn apply(
             start_new(sup, applied, target, spec, tally).await
         }
         result => replaced(applied, tally, target.cfg, &name, result),
+    }
+}
+
+/// REPLICAS: bring the replicas of the template at `path` to `count`
+/// (replaced in place with `replace`), as `replica_ops.rs` does.
+async fn replicas(
+    sup: &TreeHandle,
+    applied: &mut AppliedConfig,
+    target: &Target<'_>,
+    path: &str,
+    (count, replace): (u32, bool),
+    tally: &mut Tally,
+) -> Result<(), Stopping> {
+    let Some(t) = (target.cfg.templates.iter())
+        .chain(&target.old_templates)
+        .find(|t| t.path == path)
+    else {
+        return Ok(());
+    };
+    let change = crate::replica_ops::reconcile(sup, t, count, replace, &target.output).await;
+    tracing::info!(template = %path, count, started = ?change.started, stopped = ?change.stopped, replaced = ?change.replaced, "reload: replicas");
+    tally.started.extend(change.started);
+    tally.stopped.extend(change.stopped);
+    tally.replaced.extend(change.replaced);
+    match change.failed {
+        None => {
+            applied.applied_template(target.cfg, path);
+            Ok(())
+        }
+        Some((replica, e)) => {
+            tracing::error!(template = %path, child = %replica, error = %e, "reload: replicas not brought to the new count");
+            if replace {
+                applied.template_unknown(path);
+            }
+            tally.failed.push((replica, e.to_string()));
+            stopping(&e)
+        }
     }
 }
 

@@ -62,23 +62,80 @@ impl ReloadDiff {
                     lost_at_run_time(n, &before, &after, running, &mut paths);
                     diff.changed.push((n.clone(), paths));
                 }
+                ReloadStep::Replicas {
+                    template,
+                    count,
+                    replace,
+                } => diff.replicas([new, old], template, (*count, *replace), running),
             }
         }
         let stepped = |n: &str| plan.steps.iter().any(|s| step_name(s) == n);
+        let replica = |c: &TreeConfig, n: &str| {
+            c.templates
+                .iter()
+                .any(|t| t.parent().is_empty() && t.index_of(n).is_some())
+        };
         diff.unchanged = new
             .spec
             .children
             .iter()
             .map(|c| c.name.clone())
+            .filter(|n| !replica(new, n))
+            .chain(
+                new.templates
+                    .iter()
+                    .filter(|t| t.parent().is_empty())
+                    .map(|t| t.path.clone()),
+            )
             .filter(|n| !stepped(n))
             .collect();
-        let in_a_config = |n: &str| [old, new].iter().any(|c| c.spec.children.iter().any(|k| k.name == n));
+        let in_a_config = |n: &str| {
+            [old, new]
+                .iter()
+                .any(|c| replica(c, n) || c.spec.children.iter().any(|k| k.name == n))
+        };
         diff.not_in_config = running
             .iter()
             .filter(|p| !p.contains('/') && !in_a_config(p))
             .cloned()
             .collect();
         diff
+    }
+
+    /// REPLICAS: the replicas a `Replicas` step adds, removes and replaces,
+    /// from the running ones (`running`) and the template (of `configs`).
+    fn replicas(
+        &mut self,
+        configs: [&TreeConfig; 2],
+        template: &str,
+        (count, replace): (u32, bool),
+        running: &[String],
+    ) {
+        let Some(t) = configs.iter().flat_map(|c| &c.templates).find(|t| t.path == template) else {
+            return;
+        };
+        let parent = t.parent();
+        let mut have: Vec<u32> = running
+            .iter()
+            .filter_map(|p| {
+                let (up, name) = p.rsplit_once('/').unwrap_or(("", p));
+                (up == parent).then(|| t.index_of(name)).flatten()
+            })
+            .collect();
+        have.sort_unstable();
+        self.removed
+            .extend(have.iter().rev().filter(|i| **i >= count).map(|i| t.replica_path(*i)));
+        if replace {
+            for i in have.iter().filter(|i| **i < count) {
+                let p = t.replica_path(*i);
+                self.changed.push((p.clone(), vec![('~', p)]));
+            }
+        }
+        self.added.extend(
+            (0..count)
+                .filter(|i| have.binary_search(i).is_err())
+                .map(|i| t.replica_path(i)),
+        );
     }
 
     /// Record the steps that failed (child, why).
@@ -121,6 +178,7 @@ impl ReloadDiff {
 fn step_name(s: &ReloadStep) -> &str {
     match s {
         ReloadStep::Remove(n) | ReloadStep::Start(n) | ReloadStep::Replace(n) => n,
+        ReloadStep::Replicas { template, .. } => template,
     }
 }
 

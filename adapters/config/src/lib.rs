@@ -86,6 +86,7 @@ mod quantity_kind;
 mod raw;
 mod reload_plan;
 mod render;
+mod replicas;
 mod script;
 mod toml_error;
 mod tree;
@@ -101,5 +102,6 @@ pub use model::{
     TreeConfig, WorkerConfig,
 };
 pub use reload_plan::{AppliedConfig, ReloadPlan, ReloadStep};
+pub use replicas::{expand_replica, PlaceholderError, ReplicaTemplate, MAX_REPLICAS, REPLICA_ENV};
 pub use script::{load_script, parse_script};
 pub use tree::{load_tree, parse_tree};

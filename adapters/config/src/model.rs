@@ -32,6 +32,9 @@ pub struct TreeConfig {
     pub http: HttpConfig,
     /// The `[run]` table.
     pub run: RunConfig,
+    /// REPLICAS: every worker with `count`, in start order: its replicas are
+    /// in `spec` and `workers` (docs/CONFIG.md, "replicas").
+    pub templates: Vec<crate::ReplicaTemplate>,
 }
 
 /// The `[http]` table: the read-only HTTP endpoint of `vigil run`

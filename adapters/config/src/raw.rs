@@ -203,6 +203,8 @@ pub(crate) struct RawChild {
     pub sim: Option<Spanned<Box<RawSim>>>,
     // PROBES: the health probe (src/health_probe.rs).
     pub health: Option<Spanned<Box<crate::health_probe::RawHealth>>>,
+    // REPLICAS: run this worker as `count` replicas (replicas.rs).
+    pub count: Option<Spanned<Count>>,
 }
 
 /// A child's `backoff = { .. }`.

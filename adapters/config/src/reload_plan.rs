@@ -11,6 +11,13 @@
 //! changed) is not. The simulator's `sim` table is not compared: changing
 //! only it changes nothing in the running tree.
 //! `vigil run` applies the plan on SIGHUP (docs/ADAPTER.md, the **Reloads** paragraph).
+//!
+//! Replicas (`count`, `replicas.rs`) are compared by template, not child by
+//! child: a template whose `count` changed is scaled to its new count, one
+//! whose other settings changed has its replicas replaced in place, and the
+//! fingerprints of the top-level children leave replicas out. A template
+//! below a top-level child that is itself removed, started or replaced has
+//! no step of its own: its replicas go with their supervisor.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -20,6 +27,7 @@ use std::time::Duration;
 use vigil_core::{AutoShutdown, ChildKind, ChildSpec, Lifespan, ShutdownOrder, Strategy, SupervisorSpec};
 
 use crate::model::TreeConfig;
+use crate::replicas::{template_of, ReplicaTemplate};
 
 /// What a worker runs and how it is watched (argv, environment, directory,
 /// memory limit): a change means a restart.
@@ -39,7 +47,11 @@ type RootSettings = (Strategy, u32, Duration, AutoShutdown, Lifespan, ShutdownOr
 #[derive(Clone, Debug, PartialEq)]
 pub struct AppliedConfig {
     root: RootSettings,
+    /// The top-level children that are not replicas.
     children: Vec<(String, Option<Fingerprint>)>,
+    /// Every template (`count`) by path, with the version applied (none:
+    /// unknown, its replicas are replaced by the next reload).
+    templates: Vec<(String, Option<ReplicaTemplate>)>,
 }
 
 /// One step of a reload.
@@ -54,6 +66,19 @@ pub enum ReloadStep {
     /// The running tree does not have this child: start it, at the end of
     /// the root's start order.
     Start(String),
+    /// Bring the replicas of the template at `template` (a path) to
+    /// `count`: stop and delete those at `count` or above (highest index
+    /// first); with `replace`, replace each remaining one in place (stop,
+    /// new spec, start), lowest index first; then start the missing ones
+    /// below `count` at the end of their supervisor's start order.
+    Replicas {
+        /// The template's path (`main/web`).
+        template: String,
+        /// How many replicas the new config asks for (0: the template was removed).
+        count: u32,
+        /// Whether the replicas' settings changed (or their version is unknown).
+        replace: bool,
+    },
 }
 
 /// What a reload does, in order: removals first (last in start order
@@ -73,57 +98,120 @@ impl AppliedConfig {
     pub fn new(cfg: &TreeConfig) -> Self {
         AppliedConfig {
             root: root_settings(&cfg.spec),
-            children: cfg
-                .spec
-                .children
-                .iter()
+            children: top_level(cfg)
                 .map(|c| (c.name.clone(), Some(fingerprint(cfg, c))))
+                .collect(),
+            templates: cfg
+                .templates
+                .iter()
+                .map(|t| (t.path.clone(), Some(t.clone())))
                 .collect(),
         }
     }
 
-    /// How many top-level children the running tree has from its configs.
+    /// How many top-level children (a template counts as one) the running
+    /// tree has from its configs.
     pub fn len(&self) -> usize {
-        self.children.len()
+        self.children.len() + self.templates.iter().filter(|(p, _)| !p.contains('/')).count()
     }
 
     /// Whether the running tree has no top-level child from its configs.
     pub fn is_empty(&self) -> bool {
-        self.children.is_empty()
+        self.len() == 0
     }
 
     /// The steps that take the running tree from what it was given to `new`.
     pub fn plan(&self, new: &TreeConfig) -> ReloadPlan {
-        let wanted: BTreeMap<&str, &ChildSpec> = new.spec.children.iter().map(|c| (c.name.as_str(), c)).collect();
+        let wanted: BTreeMap<&str, &ChildSpec> = top_level(new).map(|c| (c.name.as_str(), c)).collect();
         let removals = self
             .children
             .iter()
             .rev()
             .filter(|(name, _)| !wanted.contains_key(name.as_str()))
             .map(|(name, _)| ReloadStep::Remove(name.clone()));
-        let updates = new.spec.children.iter().filter_map(|c| match self.version(&c.name) {
+        let updates = top_level(new).filter_map(|c| match self.version(&c.name) {
             None => Some(ReloadStep::Start(c.name.clone())),
             Some(Some(old)) if *old == fingerprint(new, c) => None,
             Some(_) => Some(ReloadStep::Replace(c.name.clone())),
         });
+        let mut steps: Vec<ReloadStep> = removals.chain(updates).collect();
+        let stepped: Vec<String> = steps.iter().map(|s| step_name(s).to_owned()).collect();
+        // A template has its own step only where its supervisor stays as it is.
+        let own = |path: &str| {
+            let top = path.split('/').next().unwrap_or(path);
+            !path.contains('/') || (wanted.contains_key(top) && !stepped.iter().any(|s| s == top))
+        };
+        let gone = self
+            .templates
+            .iter()
+            .rev()
+            .filter(|(p, _)| own(p) && !new.templates.iter().any(|t| t.path == *p))
+            .map(|(p, _)| ReloadStep::Replicas {
+                template: p.clone(),
+                count: 0,
+                replace: false,
+            });
+        let scaled = new.templates.iter().filter(|t| own(&t.path)).filter_map(|t| {
+            let replace = match self.templates.iter().find(|(p, _)| *p == t.path) {
+                None => false,
+                Some((_, None)) => true,
+                Some((_, Some(old))) if old.same_replicas(t) && old.count == t.count => return None,
+                Some((_, Some(old))) => !old.same_replicas(t),
+            };
+            Some(ReloadStep::Replicas {
+                template: t.path.clone(),
+                count: t.count,
+                replace,
+            })
+        });
+        steps.splice(0..0, gone.collect::<Vec<_>>());
+        steps.extend(scaled);
         ReloadPlan {
             root_changed: self.root != root_settings(&new.spec),
-            steps: removals.chain(updates).collect(),
+            steps,
+        }
+    }
+
+    /// Record that the template at `path` now runs as `cfg` has it (none:
+    /// `cfg` has no such template, it is forgotten).
+    pub fn applied_template(&mut self, cfg: &TreeConfig, path: &str) {
+        self.templates.retain(|(p, _)| p != path);
+        if let Some(t) = cfg.templates.iter().find(|t| t.path == path) {
+            self.templates.push((path.to_owned(), Some(t.clone())));
+        }
+    }
+
+    /// Record that the replicas of the template at `path` run no known
+    /// version: the next reload replaces them.
+    pub fn template_unknown(&mut self, path: &str) {
+        if let Some((_, version)) = self.templates.iter_mut().find(|(p, _)| p == path) {
+            *version = None;
         }
     }
 
     /// Record that the running tree no longer has the child `name`.
     pub fn removed(&mut self, name: &str) {
         self.children.retain(|(n, _)| n != name);
+        let below = format!("{name}/");
+        self.templates.retain(|(p, _)| !p.starts_with(&below));
     }
 
     /// Record that the child `name` now runs its version of `cfg`: a child
     /// new to the running tree is added at the end of its start order.
     pub fn applied(&mut self, cfg: &TreeConfig, name: &str) {
-        let Some(spec) = cfg.spec.children.iter().find(|c| c.name == name) else {
+        let Some(spec) = top_level(cfg).find(|c| c.name == name) else {
             return;
         };
         let print = Some(fingerprint(cfg, spec));
+        // The templates below it run as `cfg` has them now.
+        let below = format!("{name}/");
+        self.templates.retain(|(p, _)| !p.starts_with(&below));
+        self.templates.extend(
+            cfg.templates
+                .iter()
+                .filter(|t| t.path.starts_with(&below))
+                .map(|t| (t.path.clone(), Some(t.clone()))),
+        );
         match self.children.iter_mut().find(|(n, _)| n == name) {
             Some((_, version)) => *version = print,
             None => self.children.push((name.to_owned(), print)),
@@ -144,6 +232,22 @@ impl AppliedConfig {
     }
 }
 
+/// The name a step is about (a child's, or a template's path).
+fn step_name(s: &ReloadStep) -> &str {
+    match s {
+        ReloadStep::Remove(n) | ReloadStep::Start(n) | ReloadStep::Replace(n) => n,
+        ReloadStep::Replicas { template, .. } => template,
+    }
+}
+
+/// The top-level children of `cfg` that are not replicas.
+fn top_level(cfg: &TreeConfig) -> impl Iterator<Item = &ChildSpec> {
+    cfg.spec
+        .children
+        .iter()
+        .filter(|c| template_of(&cfg.templates, &c.name).is_none())
+}
+
 fn root_settings(s: &SupervisorSpec) -> RootSettings {
     (
         s.strategy,
@@ -155,25 +259,29 @@ fn root_settings(s: &SupervisorSpec) -> RootSettings {
     )
 }
 
-/// `child` (from `cfg`) with every tag zeroed, and its workers' run settings
-/// in start order.
+/// `child` (from `cfg`) with every tag zeroed and without its replicas
+/// (templates are compared on their own), and its workers' run settings in
+/// start order.
 fn fingerprint(cfg: &TreeConfig, child: &ChildSpec) -> Fingerprint {
-    fn walk(cfg: &TreeConfig, c: &mut ChildSpec, workers: &mut Vec<RunSettings>) {
+    fn walk(cfg: &TreeConfig, path: &str, c: &mut ChildSpec, workers: &mut Vec<RunSettings>) {
         if let ChildKind::Worker = c.kind {
             if let Some(w) = usize::try_from(c.tag).ok().and_then(|t| cfg.workers.get(t)) {
                 workers.push((w.command.clone(), w.env.clone(), w.cwd.clone(), w.memory_limit));
             }
         }
         if let ChildKind::Supervisor(s) = &mut c.kind {
-            for k in &mut Arc::make_mut(s).children {
-                walk(cfg, k, workers);
+            let children = &mut Arc::make_mut(s).children;
+            children.retain(|k| template_of(&cfg.templates, &format!("{path}/{}", k.name)).is_none());
+            for k in children {
+                let below = format!("{path}/{}", k.name);
+                walk(cfg, &below, k, workers);
             }
         }
         c.tag = 0;
     }
     let mut workers = Vec::new();
     let mut c = child.clone();
-    walk(cfg, &mut c, &mut workers);
+    walk(cfg, &child.name, &mut c, &mut workers);
     (c, workers)
 }
 

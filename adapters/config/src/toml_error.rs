@@ -75,6 +75,7 @@ impl Table {
                 "sim",
                 // PROBES
                 "health",
+                "count",
             ],
             Table::Backoff => &["initial", "max", "multiplier", "jitter", "reset_after"],
             Table::Sim => &[

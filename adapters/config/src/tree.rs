@@ -62,6 +62,7 @@ pub fn parse_tree(text: &str, source: &str) -> Result<TreeConfig, ConfigError> {
         workers: Vec::new(),
         nodes: Vec::new(),
         root_keys: Vec::new(),
+        templates: Vec::new(),
     };
     let mut spec = match &raw.supervisor {
         Some(s) => {
@@ -103,6 +104,7 @@ pub fn parse_tree(text: &str, source: &str) -> Result<TreeConfig, ConfigError> {
         workers: builder.workers,
         http,
         run,
+        templates: builder.templates,
     })
 }
 
@@ -144,6 +146,8 @@ struct Builder<'a> {
     nodes: Vec<Node>,
     /// The keys of `[supervisor]`.
     root_keys: Keys,
+    /// REPLICAS: the workers with `count`, in start order.
+    templates: Vec<crate::replicas::ReplicaTemplate>,
 }
 
 impl Builder<'_> {
@@ -295,7 +299,24 @@ impl Builder<'_> {
         raw: &[Spanned<RawChild>],
         depth: usize,
     ) -> Result<Vec<ChildSpec>, ConfigError> {
-        raw.iter().map(|c| self.child(parent, c, depth)).collect()
+        let mut out = Vec::with_capacity(raw.len());
+        for c in raw {
+            let spec = self.child(parent, c, depth)?;
+            // REPLICAS: a worker with `count` stands for its replicas.
+            let mut expansion = crate::replicas::Expansion {
+                doc: self.doc,
+                workers: &mut self.workers,
+                templates: &mut self.templates,
+            };
+            expansion.child(parent, c, spec, &mut out)?;
+        }
+        crate::replicas::Expansion {
+            doc: self.doc,
+            workers: &mut self.workers,
+            templates: &mut self.templates,
+        }
+        .sibling_names(parent, raw)?;
+        Ok(out)
     }
 
     /// How messages name the table at `span`: its header, or `[[child]]`.
@@ -386,6 +407,7 @@ impl Builder<'_> {
             ("memory_limit", c.memory_limit.as_ref().map(Spanned::span)),
             ("sim", c.sim.as_ref().map(Spanned::span)),
             ("health", c.health.as_ref().map(Spanned::span)),
+            ("count", c.count.as_ref().map(Spanned::span)), // REPLICAS
         ];
         if let Some((key, Some(span))) = worker_only.into_iter().find(|(_, span)| span.is_some()) {
             return Err(doc.error(
@@ -609,7 +631,10 @@ impl Builder<'_> {
                 let (keys, fallback) = if err.path.is_empty() {
                     (&self.root_keys, None)
                 } else {
-                    match self.nodes.iter().find(|n| n.path == err.path) {
+                    // REPLICAS: a replica's keys are its template's.
+                    let path = crate::replicas::template_of(&self.templates, &err.path)
+                        .map_or(err.path.as_str(), |t| t.path.as_str());
+                    match self.nodes.iter().find(|n| n.path == path) {
                         Some(n) => (&n.keys, Some(n.name_span.clone())),
                         None => return (None, None),
                     }

@@ -171,6 +171,7 @@ async fn every_operator_operation() {
         f.op(Op::RestartAll {
             path: String::new(),
             rolling,
+            surge: None,
         })
         .await
         .unwrap();
@@ -180,6 +181,7 @@ async fn every_operator_operation() {
     f.op(Op::RestartAll {
         path: "pool".into(),
         rolling: true,
+        surge: None,
     })
     .await
     .unwrap();

@@ -285,6 +285,7 @@ fn from_config_refuses_a_hand_built_config_that_is_too_deep_at_start() {
         run: Default::default(),
         workers: Vec::new(),
         digest: None,
+        templates: Vec::new(),
     };
     let tree = Tree::from_config(&cfg);
     let err = tree.simulation("deep", &SimModels::new()).unwrap_err();

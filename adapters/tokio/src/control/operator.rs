@@ -40,7 +40,26 @@ pub trait Operator: Send + Sync + 'static {
     /// config, as TOML text) under the supervisor `parent` and start it.
     /// `source` names the snippet in error messages (its file name).
     fn start_child(&self, parent: String, snippet: String, source: String) -> OperatorFuture;
+
+    /// Set the number of replicas of the template at `path` to `count`
+    /// (`vigil ctl scale`). Without an implementation: `unavailable`.
+    fn scale(&self, path: String, count: u32) -> OperatorFuture {
+        let _ = (path, count);
+        Box::pin(async { Err(OperatorError::new("unavailable", NO_TEMPLATES)) })
+    }
+
+    /// Restart the replicas of the template at `path` one group of at most
+    /// `surge` at a time, each replacement ready before the old run stops
+    /// (`vigil ctl restart-all --rolling --surge`). Without an
+    /// implementation: `unavailable`.
+    fn surge_restart(&self, path: String, surge: u32) -> OperatorFuture {
+        let _ = (path, surge);
+        Box::pin(async { Err(OperatorError::new("unavailable", NO_TEMPLATES)) })
+    }
 }
+
+/// Why `scale` and a surge restart are unavailable without an operator that has templates.
+const NO_TEMPLATES: &str = "this server has no replica templates (they come from a config's `count`)";
 
 /// Why an [`Operator`] refused: a stable code (the `error.code` of the
 /// reply) and a message for people.

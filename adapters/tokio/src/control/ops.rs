@@ -44,10 +44,20 @@ pub(crate) async fn dispatch(shared: &Arc<Shared>, conn: &mut Conn, envelope: En
         Op::Stop { path } => engine(shared, &id, Request::TerminateChild { path }).await,
         Op::Delete { path } => engine(shared, &id, Request::DeleteChild { path }).await,
         Op::Restart { path } => restart_answer(shared, &id, path).await,
-        Op::RestartAll { path, rolling } => {
+        Op::RestartAll {
+            path,
+            rolling,
+            surge: None,
+        } => {
             let mode = [RestartAllMode::AllAtOnce, RestartAllMode::Rolling][usize::from(rolling)];
             engine(shared, &id, Request::RestartAll { path, mode }).await
         }
+        Op::RestartAll {
+            path,
+            rolling,
+            surge: Some(surge),
+        } => surge_answer(shared, &id, path, rolling, surge).await,
+        Op::Scale { path, count } => scale_answer(shared, &id, path, count).await,
         Op::Shutdown {} => shutdown_answer(sup, &id),
         Op::Subscribe { trace, runs } => {
             if runs && !shared.runs.is_attached() {
@@ -157,6 +167,42 @@ async fn start_child_answer(
 
 /// Why `reload` and `start_child` are refused by a server without an
 /// operator ([`super::ControlServer::set_operator`]).
+/// `restart_all` with `surge`: the operator's surge restart of a template.
+async fn surge_answer(
+    shared: &Arc<Shared>,
+    id: &Option<WireId>,
+    path: String,
+    rolling: bool,
+    surge: u32,
+) -> bytes::Bytes {
+    let r = if !rolling {
+        Err(Failure::new(
+            "bad_request",
+            "`surge` needs `rolling`: a surge restart is a rolling restart that starts each replacement first",
+        ))
+    } else if surge == 0 {
+        Err(Failure::new(
+            "bad_request",
+            "`surge` must be at least 1 (extra replicas at a time)",
+        ))
+    } else {
+        match shared.operator.get() {
+            Some(o) => o.surge_restart(path, surge).await.map_err(Failure::from),
+            None => Err(no_operator()),
+        }
+    };
+    reply::result(id, &r)
+}
+
+/// `scale`: the operator's scale of a template.
+async fn scale_answer(shared: &Arc<Shared>, id: &Option<WireId>, path: String, count: u32) -> bytes::Bytes {
+    let r = match shared.operator.get() {
+        Some(o) => o.scale(path, count).await.map_err(Failure::from),
+        None => Err(no_operator()),
+    };
+    reply::result(id, &r)
+}
+
 fn no_operator() -> Failure {
     Failure::new(
         "unavailable",

@@ -86,6 +86,12 @@ pub enum Op {
         /// One by one, each started (and ready) before the next is stopped.
         #[serde(default)]
         rolling: bool,
+        /// With `rolling`, for a replica template (`path` names it): start
+        /// each replica's replacement and wait until it is ready before the
+        /// old one stops, at most this many extra replicas at a time
+        /// (docs/PROTOCOL.md, "Replicas"); carried out by the operator.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        surge: Option<u32>,
     },
     /// Shut the whole tree down in order.
     Shutdown {},
@@ -215,6 +221,15 @@ pub enum Op {
     /// ([`ControlServer::keep_serving`](super::ControlServer::keep_serving);
     /// `vigil run --keep-running`).
     StartTree {},
+    /// Set the number of replicas of a template (`count` in the config):
+    /// start the missing ones, stop and delete the highest indices first;
+    /// carried out by the operator (docs/PROTOCOL.md, "Replicas").
+    Scale {
+        /// The template (`main/web`).
+        path: String,
+        /// The number of replicas wanted.
+        count: u32,
+    },
 }
 
 /// Every operation name, in the order of [`Op`].
@@ -243,6 +258,7 @@ pub const OPS: &[&str] = &[
     "start_child",
     "logs",
     "start_tree",
+    "scale",
 ];
 
 fn yes() -> bool {
@@ -443,8 +459,13 @@ mod tests {
             Op::Restart { path: "a".into() },
             Op::Delete { path: "a".into() },
             Op::RestartAll {
-                path: String::new(),
+                path: "main/web".into(),
                 rolling: true,
+                surge: Some(2),
+            },
+            Op::Scale {
+                path: "main/web".into(),
+                count: 3,
             },
             Op::Shutdown {},
             Op::Subscribe {
@@ -551,6 +572,15 @@ mod tests {
         assert!(e.to_string().contains("extra"), "{e}");
         let e = decode(br#"{"id":2,"op":"restart_all","rolling":"yes"}"#).unwrap_err();
         assert_eq!(e.kind.code(), "bad_request");
+        // `surge` is optional; negative or fractional is a bad request.
+        let plain = decode(br#"{"op":"restart_all","rolling":true}"#).unwrap();
+        assert!(matches!(plain.op, Op::RestartAll { surge: None, .. }), "{plain:?}");
+        for bad in [
+            &br#"{"op":"restart_all","surge":-1}"#[..],
+            br#"{"op":"scale","path":"w","count":1.5}"#,
+        ] {
+            assert_eq!(decode(bad).unwrap_err().kind.code(), "bad_request");
+        }
         let e = decode(br#"{"id":3,"op":"stop"}"#).unwrap_err();
         assert!(e.to_string().contains("path"), "{e}");
     }
