@@ -116,6 +116,9 @@ pub struct WorkerConfig {
     pub memory_limit: Option<u64>,
     /// How the simulator models it (the `sim` table; defaults when absent).
     pub sim: SimBehaviour,
+    /// User, group, umask, limits, cgroup and environment files (ignored
+    /// by the simulator: they change no supervision decision).
+    pub identity: crate::IdentityConfig,
 }
 
 /// The `sim` table of a worker: how the simulated world runs it. Without it,

@@ -201,6 +201,14 @@ pub(crate) struct RawChild {
     pub backoff: Option<Spanned<Box<RawBackoff>>>,
     pub memory_limit: Option<Spanned<SizeValue>>,
     pub sim: Option<Spanned<Box<RawSim>>>,
+    // IDENTITY: checked in identity.rs.
+    pub user: Option<Spanned<toml::Value>>,
+    pub group: Option<Spanned<toml::Value>>,
+    pub umask: Option<Spanned<toml::Value>>,
+    pub limits: Option<Spanned<BTreeMap<String, Spanned<toml::Value>>>>,
+    pub cgroup: Option<Spanned<BTreeMap<String, Spanned<toml::Value>>>>,
+    pub environment_file: Option<Spanned<toml::Value>>,
+    pub clear_env: Option<Spanned<bool>>,
 }
 
 /// A child's `backoff = { .. }`.

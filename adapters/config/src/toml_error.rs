@@ -70,6 +70,14 @@ impl Table {
                 "backoff",
                 "memory_limit",
                 "sim",
+                // IDENTITY
+                "user",
+                "group",
+                "umask",
+                "limits",
+                "cgroup",
+                "environment_file",
+                "clear_env",
             ],
             Table::Backoff => &["initial", "max", "multiplier", "jitter", "reset_after"],
             Table::Sim => &[

@@ -386,7 +386,8 @@ impl Builder<'_> {
             ("memory_limit", c.memory_limit.as_ref().map(Spanned::span)),
             ("sim", c.sim.as_ref().map(Spanned::span)),
         ];
-        if let Some((key, Some(span))) = worker_only.into_iter().find(|(_, span)| span.is_some()) {
+        let identity_key = crate::identity::worker_only_key(c).map(|(key, span)| (key, Some(span)));
+        if let Some((key, Some(span))) = worker_only.into_iter().find(|(_, span)| span.is_some()).or(identity_key) {
             return Err(doc.error(
                 &span,
                 Some(key),
@@ -497,6 +498,7 @@ impl Builder<'_> {
             Some(sim) => self.sim(sim.get_ref())?,
             None => SimBehaviour::default(),
         };
+        let identity = crate::identity::parse(doc, c)?;
         let tag = self.workers.len() as u64;
         self.workers.push(WorkerConfig {
             path: path.to_owned(),
@@ -505,6 +507,7 @@ impl Builder<'_> {
             cwd,
             memory_limit,
             sim,
+            identity,
         });
         Ok(ChildSpec::worker(name).tag(tag))
     }

@@ -57,6 +57,11 @@
 
 mod blocking;
 mod builder;
+// IDENTITY: user, group, umask, limits, cgroup, environment of process children.
+mod cgroup;
+mod environment_file;
+pub mod identity;
+mod spawn_setup;
 #[cfg(feature = "sim")]
 pub mod chaos;
 #[cfg(feature = "sim")]

@@ -74,7 +74,9 @@ use tokio::process::{Child, Command};
 use tokio::sync::oneshot;
 use vigil_core::{ExitReason, Readiness, RunId};
 
+use crate::cgroup::RunCgroup;
 use crate::guard;
+use crate::identity::Identity;
 use crate::notify::NotifySocket;
 use crate::output::{self, OutputMode};
 use crate::report::{ReportSender, RunnerReport};
@@ -121,6 +123,10 @@ pub struct ProcessSpec {
     /// process group) a run may use; over it, the memory monitor has the
     /// engine restart the run with reason `memory`.
     pub memory_limit: Option<u64>,
+    /// User, group, umask, resource and cgroup limits, environment files
+    /// and a cleared environment ([`Identity`]); the default changes
+    /// nothing. Resolved at each start: a problem is a failed start.
+    pub identity: Identity,
 }
 
 impl ProcessSpec {
@@ -139,6 +145,7 @@ impl ProcessSpec {
             cwd: None,
             output: OutputMode::default(),
             memory_limit: None,
+            identity: Identity::default(),
         }
     }
 
@@ -162,6 +169,14 @@ impl ProcessSpec {
     #[must_use]
     pub fn output(mut self, output: OutputMode) -> Self {
         self.output = output;
+        self
+    }
+
+    /// Who and what the program runs as (see
+    /// [`ProcessSpec::identity`](#structfield.identity)). Default: vigil's own.
+    #[must_use]
+    pub fn identity(mut self, identity: Identity) -> Self {
+        self.identity = identity;
         self
     }
 
@@ -348,9 +363,11 @@ pub(crate) fn spawn_process(
     let Some((program, args)) = spec.command.split_first() else {
         return Err("empty command".to_owned());
     };
+    let started = crate::identity::start_setup(&spec.identity, path)
+        .map_err(|e| format!("cannot start `{program}`: {e}"))?;
     match launch {
-        Launch::Direct => spawn_direct(spec, readiness, run, path, reports, (program, args)),
-        Launch::Guarded => spawn_guarded(spec, readiness, run, path, reports, spawner),
+        Launch::Direct => spawn_direct(spec, readiness, run, path, reports, (program, args), started),
+        Launch::Guarded => spawn_guarded(spec, readiness, run, path, reports, spawner, started),
     }
 }
 
@@ -362,8 +379,10 @@ fn spawn_direct(
     path: &str,
     reports: ReportSender,
     (program, args): (&String, &[String]),
+    started: crate::identity::StartSetup,
 ) -> Result<ProcessHandle, String> {
-    let mut command = command(spec, program, args, run, path)?;
+    let mut command = command(spec, program, args, run, path, &started)?;
+    let cgroup = started.apply_to_command(&mut command)?;
     let notify = match readiness {
         Readiness::Notify => {
             let socket = notify_socket(run, path, &reports)?;
@@ -400,7 +419,7 @@ fn spawn_direct(
     tokio::spawn(async move {
         // Unregistered only once the run's task has waited for the child.
         let _own = own;
-        watch_direct(child, notify, FinishOnDrop(group), run, reports).await;
+        watch_direct(child, notify, FinishOnDrop(group), run, reports, cgroup).await;
     });
     Ok(handle)
 }
@@ -414,6 +433,7 @@ fn spawn_guarded(
     path: &str,
     reports: ReportSender,
     spawner: &Spawner,
+    started: crate::identity::StartSetup,
 ) -> Result<ProcessHandle, String> {
     let program = spec.command[0].clone();
     let mut request = SpawnRequest {
@@ -422,6 +442,7 @@ fn spawn_guarded(
         cwd: spec.cwd.clone(),
         ..SpawnRequest::default()
     };
+    let cgroup = started.apply_to_request(&mut request);
     request.env.extend(spec.env.iter().map(|(k, v)| (k.clone(), v.clone())));
     request.env.push(("VIGIL_PATH".to_owned(), path.to_owned()));
     request
@@ -461,6 +482,7 @@ fn spawn_guarded(
         run,
         program,
         reports,
+        cgroup,
     }));
     Ok(handle)
 }
@@ -513,12 +535,23 @@ fn output_streams(
 /// The command that starts one run of `spec` (`program` and its `args`)
 /// directly: its environment, working directory and output, in a new
 /// process group.
-fn command(spec: &ProcessSpec, program: &str, args: &[String], run: RunId, path: &str) -> Result<Command, String> {
+fn command(
+    spec: &ProcessSpec,
+    program: &str,
+    args: &[String],
+    run: RunId,
+    path: &str,
+    started: &crate::identity::StartSetup,
+) -> Result<Command, String> {
     let mut command = Command::new(program);
+    if started.clear_env() {
+        command.env_clear();
+    }
     command
         .args(args)
         .stdin(Stdio::null())
         .env_remove("NOTIFY_SOCKET")
+        .envs(started.env().iter().map(|(k, v)| (k, v)))
         .envs(&spec.env)
         .env("VIGIL_PATH", path)
         .env("VIGIL_GENERATION", run.generation.to_string())
@@ -548,6 +581,7 @@ async fn watch_direct(
     finish: FinishOnDrop,
     run: RunId,
     reports: ReportSender,
+    cgroup: Option<RunCgroup>,
 ) {
     let group = &finish.0;
     let ended = async {
@@ -555,7 +589,11 @@ async fn watch_direct(
         // The leader is reaped: kill the rest of its group at once, so that
         // no descendant outlives its run (nor notifies for it).
         group.finish();
-        waited_reason(status)
+        let reason = waited_reason(status);
+        match cgroup {
+            Some(cgroup) => cgroup.finish(reason),
+            None => reason,
+        }
     };
     report_exit(ended, notify, &group.path, run, &reports).await;
 }
@@ -595,6 +633,8 @@ struct GuardedRun {
     run: RunId,
     program: String,
     reports: ReportSender,
+    /// The run's cgroup (cgroup limits): removed once the run ended.
+    cgroup: Option<RunCgroup>,
 }
 
 /// The task behind one guarded run: report the start once the guard says
@@ -608,6 +648,7 @@ async fn watch_guarded(w: GuardedRun) {
         run,
         program,
         reports,
+        cgroup,
     } = w;
     let group = &finish.0;
     // Started (or not) once the guard says so: nothing else, notify
@@ -632,7 +673,13 @@ async fn watch_guarded(w: GuardedRun) {
             return;
         }
     }
-    let ended = guarded_end(&mut link, group);
+    let ended = async {
+        let reason = guarded_end(&mut link, group).await;
+        match cgroup {
+            Some(cgroup) => cgroup.finish(reason),
+            None => reason,
+        }
+    };
     report_exit(ended, notify, &group.path, run, &reports).await;
 }
 
