@@ -152,7 +152,8 @@ pub fn check(limits: &CgroupLimits) -> Result<PathBuf, CgroupError> {
     for controller in limits.controllers() {
         if !available.split_whitespace().any(|c| c == controller) {
             let v1 = Path::new("/sys/fs/cgroup").join(controller);
-            let hint = if v1.is_dir() && !v1.join("cgroup.controllers").exists() {
+            let real = std::env::var_os(ROOT_ENV).is_none_or(|r| r.is_empty());
+            let hint = if real && v1.is_dir() && !v1.join("cgroup.controllers").exists() {
                 format!(" (it is on cgroup v1 at {}: a hybrid layout)", v1.display())
             } else {
                 String::new()
@@ -174,13 +175,15 @@ fn root() -> Result<PathBuf, CgroupError> {
     if let Some(root) = std::env::var_os(ROOT_ENV).filter(|r| !r.is_empty()) {
         return Ok(PathBuf::from(root));
     }
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").map_err(io_error(Path::new("/proc/self/mountinfo")))?;
+    let mountinfo =
+        std::fs::read_to_string("/proc/self/mountinfo").map_err(io_error(Path::new("/proc/self/mountinfo")))?;
     // `id parent major:minor root mount-point options... - fstype source options`
     let mount = mountinfo
         .lines()
         .find_map(|line| {
             let (fields, rest) = line.split_once(" - ")?;
-            (rest.split_whitespace().next()? == "cgroup2").then(|| fields.split_whitespace().nth(4).map(PathBuf::from))?
+            (rest.split_whitespace().next()? == "cgroup2")
+                .then(|| fields.split_whitespace().nth(4).map(PathBuf::from))?
         })
         .ok_or(CgroupError::NoCgroup2)?;
     let own = std::fs::read_to_string("/proc/self/cgroup").map_err(io_error(Path::new("/proc/self/cgroup")))?;
@@ -188,7 +191,8 @@ fn root() -> Result<PathBuf, CgroupError> {
         .lines()
         .find_map(|l| l.strip_prefix("0::"))
         .ok_or(CgroupError::NoOwnCgroup)?;
-    Ok(mount.join(path.trim_start_matches('/')))
+    let path = path.trim_matches('/');
+    Ok(if path.is_empty() { mount } else { mount.join(path) })
 }
 
 /// The cgroup of one run: removed when dropped.
@@ -224,6 +228,10 @@ impl RunCgroup {
             oom_baseline: oom_kills(&dir),
             dir,
         };
+        if !run.procs().exists() {
+            // Only in a fake tree of plain files: cgroupfs has it already.
+            write(&run.procs(), "")?;
+        }
         if let Some(bytes) = limits.memory_max {
             write(&run.dir.join("memory.max"), &bytes.to_string())?;
         }
