@@ -164,7 +164,10 @@ fn account(doc: Doc<'_>, v: &Spanned<toml::Value>, key: &'static str) -> Result<
             .filter(|id| *id != u32::MAX)
             .map(AccountConfig::Id)
             .ok_or_else(|| bad(format!("a {key} id is from 0 to {}, not {n}", u32::MAX - 1))),
-        other => Err(bad(format!("a {key} is a name or a numeric id, not {}", other.type_str()))),
+        other => Err(bad(format!(
+            "a {key} is a name or a numeric id, not {}",
+            other.type_str()
+        ))),
     }
 }
 
@@ -217,7 +220,9 @@ fn parse_limits(
         let pair = match value.get_ref() {
             toml::Value::Table(t) => {
                 if let Some(k) = t.keys().find(|k| *k != "soft" && *k != "hard") {
-                    return Err(bad(format!("unknown key `{k}`: a limit is a value or {{ soft, hard }}")));
+                    return Err(bad(format!(
+                        "unknown key `{k}`: a limit is a value or {{ soft, hard }}"
+                    )));
                 }
                 let get = |k: &str| t.get(k).ok_or_else(|| bad(format!("missing `{k}`")));
                 let (soft, hard) = (one(get("soft")?)?, one(get("hard")?)?);
@@ -347,4 +352,105 @@ fn parse_files(doc: Doc<'_>, v: &Spanned<toml::Value>) -> Result<Vec<(PathBuf, b
             Ok((PathBuf::from(path), optional))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse_tree;
+
+    fn worker(keys: &str) -> Result<IdentityConfig, String> {
+        let text = format!("[[child]]\nname = \"w\"\ncommand = [\"x\"]\n{keys}\n");
+        parse_tree(&text, "t.toml")
+            .map(|c| c.workers[0].identity.clone())
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn every_key_parses() {
+        let id = worker(
+            "user = \"www\"\ngroup = 33\numask = \"0o027\"\n\
+             limits = { nofile = 4096, core = \"unlimited\", stack = { soft = \"8MiB\", hard = \"infinity\" } }\n\
+             cgroup = { memory_max = \"256MiB\", cpu_max = \"150%\", pids_max = 100, required = false }\n\
+             environment_file = [\"a.env\", \"-b.env\"]\nclear_env = true",
+        )
+        .unwrap();
+        assert_eq!(id.user, Some(AccountConfig::Name("www".into())));
+        assert_eq!(id.group, Some(AccountConfig::Id(33)));
+        assert_eq!(id.umask, Some(0o027));
+        assert_eq!(id.limits["nofile"], (Some(4096), Some(4096)));
+        assert_eq!(id.limits["core"], (None, None));
+        assert_eq!(id.limits["stack"], (Some(8 << 20), None));
+        let cg = id.cgroup.as_ref().unwrap();
+        assert_eq!(
+            (cg.memory_max, cg.cpu_max, cg.pids_max, cg.required),
+            (Some(256 << 20), Some(150), Some(100), false)
+        );
+        assert_eq!(id.environment_files, [("a.env".into(), false), ("b.env".into(), true)]);
+        assert!(id.clear_env);
+        assert_eq!(id.positions["user"], (4, 8));
+        assert_eq!(worker("umask = 0o022").unwrap().umask, Some(0o022));
+        assert_eq!(worker("user = \"1000\"").unwrap().user, Some(AccountConfig::Id(1000)));
+        assert_eq!(worker("").unwrap(), IdentityConfig::default());
+        assert!(
+            worker("cgroup = {}").unwrap().cgroup.unwrap().required,
+            "required by default"
+        );
+    }
+
+    #[test]
+    fn each_bad_value_is_an_error_at_its_key() {
+        for (keys, expected) in [
+            ("user = \"\"", "t.toml:4:8: bad value for `user`: the user name is empty"),
+            ("user = -1", "t.toml:4:8: bad value for `user`: a user id is from 0 to 4294967294, not -1"),
+            ("user = true", "t.toml:4:8: bad value for `user`: a user is a name or a numeric id, not boolean"),
+            ("group = \"a:b\"", "t.toml:4:9: bad value for `group`: \"a:b\" is not a group name"),
+            ("umask = \"999\"", "t.toml:4:9: bad value for `umask`: \"999\" is not an octal mask like \"022\""),
+            ("umask = \"1000\"", "t.toml:4:9: bad value for `umask`: a umask is from 000 to 777 (octal)"),
+            ("umask = 0o1000", "t.toml:4:9: bad value for `umask`: a umask is from 000 to 777 (octal)"),
+            (
+                "limits = { nofiles = 10 }",
+                "t.toml:4:22: unknown key `nofiles` in `limits` (expected one of `core`, `memlock`, `nofile`, `nproc`, `stack`)",
+            ),
+            ("limits = { nofile = -1 }", "t.toml:4:21: bad value for `limits`: `nofile`: -1 is not a limit (0 or more)"),
+            (
+                "limits = { nproc = \"10MiB\" }",
+                "t.toml:4:20: bad value for `limits`: `nproc`: \"10MiB\" is not a count (a whole number, or \"unlimited\")",
+            ),
+            (
+                "limits = { core = { soft = 2, hard = 1 } }",
+                "t.toml:4:19: bad value for `limits`: `core`: the soft limit is above the hard limit",
+            ),
+            ("limits = { core = { soft = 2 } }", "t.toml:4:19: bad value for `limits`: `core`: missing `hard`"),
+            (
+                "cgroup = { cpu_max = \"0%\" }",
+                "t.toml:4:22: bad value for `cgroup`: `cpu_max`: \"0%\": a percentage of one CPU from \"1%\" to \"100000%\" (\"150%\": one and a half CPUs)",
+            ),
+            (
+                "cgroup = { cpu_max = 50 }",
+                "t.toml:4:22: bad value for `cgroup`: `cpu_max`: expected a percentage of one CPU like \"50%\" (\"200%\": two CPUs), not integer",
+            ),
+            ("cgroup = { pids_max = 0 }", "t.toml:4:23: bad value for `cgroup`: `pids_max`: the count must be at least 1, not 0"),
+            ("cgroup = { memory_max = -5 }", "t.toml:4:25: bad value for `cgroup`: `memory_max`: a size cannot be negative"),
+            (
+                "cgroup = { memory = \"1GiB\" }",
+                "t.toml:4:21: unknown key `memory` in `cgroup` (expected one of `memory_max`, `cpu_max`, `pids_max`, `required`)",
+            ),
+            ("cgroup = { memory_max = 0 }", "t.toml:4:10: bad value for `cgroup`: `memory_max` must be greater than zero"),
+            ("environment_file = \"-\"", "t.toml:4:20: bad value for `environment_file`: a path is empty or contains a NUL character"),
+            ("environment_file = [1]", "t.toml:4:20: bad value for `environment_file`: a list of paths holds only strings"),
+        ] {
+            let err = worker(keys).unwrap_err();
+            assert!(err.starts_with(expected), "{keys}:\n  got {err}\n want {expected}");
+        }
+    }
+
+    #[test]
+    fn identity_keys_are_for_workers_only() {
+        let err = parse_tree("[[child]]\nname = \"s\"\nsupervisor = {}\nuser = \"www\"\n", "t.toml").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "t.toml:4:8: `user` applies to workers only, and child `s` is a supervisor"
+        );
+    }
 }
