@@ -17,6 +17,9 @@ use crate::error::{ConfigError, ConfigErrorKind};
 use crate::position::{line_col, Doc};
 use crate::raw::RawChild;
 
+/// A limit's soft and hard values (`None`: unlimited).
+pub type LimitPair = (Option<u64>, Option<u64>);
+
 /// The identity keys of one worker; the default (no key) changes nothing.
 #[derive(Clone, Debug, Default)]
 pub struct IdentityConfig {
@@ -27,7 +30,7 @@ pub struct IdentityConfig {
     /// `umask`, 0 to 0o777.
     pub umask: Option<u32>,
     /// `limits`: by name (`nofile`), soft and hard (`None`: unlimited).
-    pub limits: BTreeMap<String, (Option<u64>, Option<u64>)>,
+    pub limits: BTreeMap<String, LimitPair>,
     /// `cgroup`.
     pub cgroup: Option<CgroupConfig>,
     /// `environment_file`: paths, and whether each is optional (`-path`).
@@ -199,7 +202,7 @@ fn parse_umask(doc: Doc<'_>, v: &Spanned<toml::Value>) -> Result<u32, ConfigErro
 fn parse_limits(
     doc: Doc<'_>,
     v: &Spanned<BTreeMap<String, Spanned<toml::Value>>>,
-) -> Result<BTreeMap<String, (Option<u64>, Option<u64>)>, ConfigError> {
+) -> Result<BTreeMap<String, LimitPair>, ConfigError> {
     let mut out = BTreeMap::new();
     for (name, value) in v.get_ref() {
         let Some((_, bytes)) = LIMIT_NAMES.iter().find(|(n, _)| n == name) else {

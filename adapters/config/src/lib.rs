@@ -94,7 +94,7 @@ pub use byte_size::{format_byte_size, parse_byte_size};
 pub use digest::{ConfigDigest, ParseDigestError};
 pub use duration::{format_duration, parse_duration};
 pub use error::{ConfigError, ConfigErrorKind, ValueError};
-pub use identity::{AccountConfig, CgroupConfig, IdentityConfig, LIMIT_NAMES};
+pub use identity::{AccountConfig, CgroupConfig, IdentityConfig, LimitPair, LIMIT_NAMES};
 pub use listen::parse_listen;
 pub use model::{
     Action, ControlConfig, HttpConfig, Lifetime, MonitorConfig, RunConfig, Script, SimBehaviour, TimedAction,

@@ -387,7 +387,11 @@ impl Builder<'_> {
             ("sim", c.sim.as_ref().map(Spanned::span)),
         ];
         let identity_key = crate::identity::worker_only_key(c).map(|(key, span)| (key, Some(span)));
-        if let Some((key, Some(span))) = worker_only.into_iter().find(|(_, span)| span.is_some()).or(identity_key) {
+        if let Some((key, Some(span))) = worker_only
+            .into_iter()
+            .find(|(_, span)| span.is_some())
+            .or(identity_key)
+        {
             return Err(doc.error(
                 &span,
                 Some(key),

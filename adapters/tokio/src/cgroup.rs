@@ -272,6 +272,8 @@ impl Drop for RunCgroup {
     /// reaped), then its parents up to `vigil-<pid>` that became empty. A
     /// fake tree of plain files (tests, [`ROOT_ENV`]) has its files removed.
     fn drop(&mut self) {
+        // `__fsword_t` is not `i64` on every libc.
+        #[allow(clippy::unnecessary_cast)]
         let fake = nix::sys::statfs::statfs(&self.dir).is_ok_and(|s| s.filesystem_type().0 as i64 != CGROUP2_MAGIC);
         let removed = if fake {
             std::fs::remove_dir_all(&self.dir)

@@ -99,7 +99,7 @@ impl ProcessSpec {
             cwd: w.cwd.clone(),
             output: output.clone(),
             memory_limit: w.memory_limit,
-            identity: crate::identity::Identity::from_config(&w.identity),
+            identity: Box::new(crate::identity::Identity::from_config(&w.identity)),
         }
     }
 }

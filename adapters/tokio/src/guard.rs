@@ -382,7 +382,11 @@ impl Program {
     /// The program of `argv` (the program, then its arguments; not empty)
     /// with the environment `envp` (`KEY=value` strings).
     pub(crate) fn from_parts(argv: Vec<CString>, envp: Vec<CString>) -> Option<Program> {
-        (!argv.is_empty()).then_some(Program { argv, envp, setup: None })
+        (!argv.is_empty()).then_some(Program {
+            argv,
+            envp,
+            setup: None,
+        })
     }
 
     /// The same program, started with `setup` applied (if any).
@@ -413,7 +417,11 @@ impl Program {
                 CString::new(kv).map_err(|_| invalid("an environment variable"))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Program { argv, envp, setup: None })
+        Ok(Program {
+            argv,
+            envp,
+            setup: None,
+        })
     }
 
     fn name(&self) -> std::borrow::Cow<'_, str> {

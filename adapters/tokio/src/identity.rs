@@ -14,7 +14,10 @@ use std::path::PathBuf;
 
 use nix::unistd::{Gid, Group, Uid, User};
 
+// Unused where tests compile this file into their own crate (tests/process.rs).
+#[allow(unused_imports)]
 pub use crate::cgroup::{check as check_cgroup, CgroupError, CgroupLimits, ROOT_ENV as CGROUP_ROOT_ENV};
+#[allow(unused_imports)]
 pub use crate::environment_file::{parse_environment_file, EnvironmentFileError};
 use crate::spawn_setup::SpawnSetup;
 
@@ -107,6 +110,7 @@ impl Limit {
         matches!(self, Limit::Core | Limit::Memlock | Limit::Stack)
     }
 
+    #[allow(clippy::unnecessary_cast)] // `__rlimit_resource_t` is not `u32` on every libc
     fn resource(self) -> u32 {
         (match self {
             Limit::Core => libc::RLIMIT_CORE,
@@ -293,7 +297,9 @@ impl Identity {
                         .map_err(lookup(self.user.as_ref().unwrap_or(&Account::Id(0))))?;
                     resolved.setup.groups = Some(groups.into_iter().map(Gid::as_raw).collect());
                 }
-                resolved.env.push(("HOME".to_owned(), u.dir.to_string_lossy().into_owned()));
+                resolved
+                    .env
+                    .push(("HOME".to_owned(), u.dir.to_string_lossy().into_owned()));
                 resolved.env.push(("USER".to_owned(), u.name.clone()));
                 resolved.env.push(("LOGNAME".to_owned(), u.name.clone()));
             }
@@ -330,7 +336,13 @@ fn check_limit(limit: Limit, value: LimitValue) -> Result<(u64, u64), IdentityEr
             hard,
         });
     }
-    let show = |v: u64| if v == u64::MAX { "unlimited".to_owned() } else { v.to_string() };
+    let show = |v: u64| {
+        if v == u64::MAX {
+            "unlimited".to_owned()
+        } else {
+            v.to_string()
+        }
+    };
     if limit == Limit::Nofile {
         // The kernel refuses any open-files limit above fs.nr_open, root or not.
         let nr_open = std::fs::read_to_string("/proc/sys/fs/nr_open")
@@ -353,6 +365,7 @@ fn check_limit(limit: Limit, value: LimitValue) -> Result<(u64, u64), IdentityEr
         #[allow(unsafe_code)]
         // SAFETY: `getrlimit` writes the struct it is given.
         let read = unsafe { libc::getrlimit(limit.resource() as _, &mut current) } == 0;
+        #[allow(clippy::unnecessary_cast)] // `rlim_t` is not `u64` on every libc
         let max = current.rlim_max as u64;
         if read && hard > max {
             return Err(IdentityError::AboveMaximum {
@@ -416,7 +429,7 @@ impl StartSetup {
         request: &mut crate::spawner_protocol::SpawnRequest,
     ) -> Option<crate::cgroup::RunCgroup> {
         request.env.extend(self.resolved.env);
-        request.setup = self.resolved.setup;
+        *request.setup = self.resolved.setup;
         self.cgroup
     }
 
@@ -432,7 +445,11 @@ impl StartSetup {
             // lock), which is what may run between fork and exec.
             #[allow(unsafe_code)]
             unsafe {
-                command.pre_exec(move || setup.apply().map_err(|(_, errno)| std::io::Error::from_raw_os_error(errno)));
+                command.pre_exec(move || {
+                    setup
+                        .apply()
+                        .map_err(|(_, errno)| std::io::Error::from_raw_os_error(errno))
+                });
             }
         }
         Ok(self.cgroup)
@@ -457,7 +474,13 @@ impl Identity {
                 .iter()
                 .filter_map(|(name, (soft, hard))| {
                     let limit = Limit::ALL.iter().find(|(n, _)| n == name)?.1;
-                    Some((limit, LimitValue { soft: *soft, hard: *hard }))
+                    Some((
+                        limit,
+                        LimitValue {
+                            soft: *soft,
+                            hard: *hard,
+                        },
+                    ))
                 })
                 .collect(),
             cgroup: c.cgroup.as_ref().map(|g| CgroupLimits {

@@ -59,9 +59,6 @@ mod blocking;
 mod builder;
 // IDENTITY: user, group, umask, limits, cgroup, environment of process children.
 mod cgroup;
-mod environment_file;
-pub mod identity;
-mod spawn_setup;
 #[cfg(feature = "sim")]
 pub mod chaos;
 #[cfg(feature = "sim")]
@@ -74,12 +71,14 @@ pub mod descriptors;
 mod driver;
 mod driver_panic;
 mod driver_queue;
+mod environment_file;
 mod events;
 #[cfg(feature = "sim")]
 mod from_config;
 mod handle;
 #[cfg(feature = "http")]
 pub mod http;
+pub mod identity;
 mod inbox;
 mod mailbox;
 mod message;
@@ -89,6 +88,7 @@ mod report;
 mod sim_hooks;
 #[cfg(feature = "sim")]
 mod simulation;
+mod spawn_setup;
 mod stop_signal;
 pub mod systemd;
 mod task;

@@ -126,7 +126,7 @@ pub struct ProcessSpec {
     /// User, group, umask, resource and cgroup limits, environment files
     /// and a cleared environment ([`Identity`]); the default changes
     /// nothing. Resolved at each start: a problem is a failed start.
-    pub identity: Identity,
+    pub identity: Box<Identity>,
 }
 
 impl ProcessSpec {
@@ -145,7 +145,7 @@ impl ProcessSpec {
             cwd: None,
             output: OutputMode::default(),
             memory_limit: None,
-            identity: Identity::default(),
+            identity: Box::default(),
         }
     }
 
@@ -176,7 +176,7 @@ impl ProcessSpec {
     /// [`ProcessSpec::identity`](#structfield.identity)). Default: vigil's own.
     #[must_use]
     pub fn identity(mut self, identity: Identity) -> Self {
-        self.identity = identity;
+        self.identity = Box::new(identity);
         self
     }
 
@@ -363,8 +363,8 @@ pub(crate) fn spawn_process(
     let Some((program, args)) = spec.command.split_first() else {
         return Err("empty command".to_owned());
     };
-    let started = crate::identity::start_setup(&spec.identity, path)
-        .map_err(|e| format!("cannot start `{program}`: {e}"))?;
+    let started =
+        crate::identity::start_setup(&spec.identity, path).map_err(|e| format!("cannot start `{program}`: {e}"))?;
     match launch {
         Launch::Direct => spawn_direct(spec, readiness, run, path, reports, (program, args), started),
         Launch::Guarded => spawn_guarded(spec, readiness, run, path, reports, spawner, started),

@@ -58,6 +58,11 @@ pub(crate) struct SpawnSetup {
 }
 
 impl SpawnSetup {
+    /// Whether nothing is set (then the request does not carry it).
+    pub(crate) fn is_default(&self) -> bool {
+        *self == SpawnSetup::default()
+    }
+
     /// Whether the program's process must be changed before `exec` (then
     /// it is started with `fork` and `execvpe`, not `posix_spawnp`).
     pub(crate) fn changes_process(&self) -> bool {
@@ -225,7 +230,10 @@ impl PreparedSetup {
         // The child failed and exits: reap it, then say why.
         let _ = nix::sys::wait::waitpid(Pid::from_raw(pid), None);
         let errno = Errno::from_raw(i32::from_ne_bytes([report[1], report[2], report[3], report[4]]));
-        let step = Step::ALL.into_iter().find(|s| *s as u8 == report[0]).unwrap_or(Step::Exec);
+        let step = Step::ALL
+            .into_iter()
+            .find(|s| *s as u8 == report[0])
+            .unwrap_or(Step::Exec);
         if step == Step::Exec {
             return Err(errno);
         }
