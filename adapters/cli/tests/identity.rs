@@ -453,3 +453,71 @@ fn cgroup_on_this_host_says_why_in_one_line() {
         }
     }
 }
+
+/// `umask` and `limits` alone need no root: the program's process is
+/// forked and set up by the guard (not `posix_spawnp`) for any user, and a
+/// missing program there fails its start with the same message as without
+/// them.
+#[test]
+fn umask_and_limits_alone_and_a_missing_program() {
+    let s = Scratch::new("ident-alone");
+    let out = s.p("out");
+    let config = s.write(
+        "t.toml",
+        &format!(
+            "[[child]]\nname = \"w\"\ncommand = {}\numask = 0o077\nlimits = {{ nofile = 256 }}\n",
+            sh(&format!(
+                "echo \"$(umask) $(ulimit -n) $(ulimit -Hn)\" > {out}.tmp; mv {out}.tmp {out}; exec sleep 1000"
+            ))
+        ),
+    );
+    let mut v = Vigil::start_supervising(&s, &config);
+    assert_eq!(s.wait_lines(&v, "out", 1), ["0077 256 256"]);
+    v.signal("TERM");
+    assert_eq!(v.wait_code(), 0, "log:\n{}", v.log_text());
+
+    let s = Scratch::new("ident-missing");
+    let config = s.write(
+        "t.toml",
+        "[[child]]\nname = \"w\"\ncommand = [\"/no/such/program\"]\numask = \"022\"\n",
+    );
+    let mut v = Vigil::start(&s, &config);
+    assert_eq!(v.wait_code(), 1);
+    v.wait_log(&["cannot start `/no/such/program`: No such file or directory (os error 2)"]);
+}
+
+/// A step of the setup that fails in the program's process (here joining
+/// the cgroup: its `cgroup.procs` is a directory) is a failed start naming
+/// the step, not a hang.
+#[test]
+fn a_failing_setup_step_is_a_failed_start_naming_it() {
+    let s = Scratch::new("ident-step");
+    let root = fake_cgroup_root(&s);
+    let config = s.write(
+        "t.toml",
+        "[[child]]\nname = \"w\"\ncommand = [\"sleep\", \"1000\"]\ncgroup = { pids_max = 10 }\n",
+    );
+    // vigil's pid is the shell's once it execs: its cgroup directory is
+    // prepared with a `cgroup.procs` nobody can write.
+    let status = Command::new("sh")
+        .arg("-c")
+        .arg("mkdir -p \"$VIGIL_CGROUP_ROOT/vigil-$$/w/cgroup.procs\" && exec \"$0\" run \"$1\"")
+        .arg(env!("CARGO_BIN_EXE_vigil"))
+        .arg(&config)
+        .env("VIGIL_CGROUP_ROOT", &root)
+        .env("XDG_RUNTIME_DIR", s.path("xdg"))
+        .env("VIGIL_LOG", "info")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(s.path("log")).unwrap())
+        .status()
+        .unwrap();
+    let log = std::fs::read_to_string(s.path("log")).unwrap();
+    assert_eq!(status.code(), Some(1), "{log}");
+    assert!(
+        log.contains(
+            "cannot start `sleep`: process guard: cannot move the program into its cgroup (cgroup.procs): Is a directory"
+        ),
+        "{log}"
+    );
+}
