@@ -521,3 +521,24 @@ fn a_failing_setup_step_is_a_failed_start_naming_it() {
         "{log}"
     );
 }
+
+/// `readiness = "notify"` with `user` is refused by `vigil check`: the
+/// program could not reach its notify socket and would never be ready.
+#[test]
+fn notify_readiness_with_a_user_is_a_check_error() {
+    let s = Scratch::new("ident-notify");
+    let config = s.write(
+        "t.toml",
+        "[[child]]\nname = \"w\"\ncommand = [\"true\"]\nreadiness = \"notify\"\nuser = \"nobody\"\n",
+    );
+    let (code, _, err) = check(&config, &[]);
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(
+        err,
+        format!(
+            "error: {}:5:8: child `w`: `readiness = \"notify\"` with `user` is not supported yet: the notify socket is \
+             in vigil's private directory, which the program's user cannot enter, so it would never be ready\n",
+            config.display()
+        )
+    );
+}
