@@ -357,6 +357,59 @@ fn parse_files(doc: Doc<'_>, v: &Spanned<toml::Value>) -> Result<Vec<(PathBuf, b
         .collect()
 }
 
+/// The identity keys as `vigil check` prints them after a worker's other
+/// attributes (` user=www umask=027 limit:nofile=4096 ...`); nothing when
+/// none is set.
+pub(crate) fn render(out: &mut String, id: &IdentityConfig) {
+    use std::fmt::Write as _;
+    let account = |a: &AccountConfig| match a {
+        AccountConfig::Name(name) => crate::render::quote(name),
+        AccountConfig::Id(n) => n.to_string(),
+    };
+    if let Some(u) = &id.user {
+        let _ = write!(out, " user={}", account(u));
+    }
+    if let Some(g) = &id.group {
+        let _ = write!(out, " group={}", account(g));
+    }
+    if let Some(mask) = id.umask {
+        let _ = write!(out, " umask={mask:03o}");
+    }
+    let value = |v: Option<u64>| v.map_or_else(|| "unlimited".to_owned(), |n| n.to_string());
+    for (name, (soft, hard)) in &id.limits {
+        if soft == hard {
+            let _ = write!(out, " limit:{name}={}", value(*soft));
+        } else {
+            let _ = write!(out, " limit:{name}={}/{}", value(*soft), value(*hard));
+        }
+    }
+    if let Some(cg) = &id.cgroup {
+        if let Some(bytes) = cg.memory_max {
+            let _ = write!(out, " cgroup:memory_max={}", crate::byte_size::format_byte_size(bytes));
+        }
+        if let Some(p) = cg.cpu_max {
+            let _ = write!(out, " cgroup:cpu_max={p}%");
+        }
+        if let Some(n) = cg.pids_max {
+            let _ = write!(out, " cgroup:pids_max={n}");
+        }
+        if !cg.required {
+            out.push_str(" cgroup:required=false");
+        }
+    }
+    for (path, optional) in &id.environment_files {
+        let dash = if *optional { "-" } else { "" };
+        let _ = write!(
+            out,
+            " environment_file={}",
+            crate::render::quote(&format!("{dash}{}", path.display()))
+        );
+    }
+    if id.clear_env {
+        out.push_str(" clear_env");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -398,6 +451,22 @@ mod tests {
         assert!(
             worker("cgroup = {}").unwrap().cgroup.unwrap().required,
             "required by default"
+        );
+    }
+
+    #[test]
+    fn vigil_check_shows_them() {
+        let text = "[[child]]\nname = \"w\"\ncommand = [\"x\"]\nuser = \"www\"\ngroup = 33\numask = \"027\"\n\
+                    limits = { nofile = 4096, stack = { soft = 10, hard = \"unlimited\" } }\n\
+                    cgroup = { memory_max = \"256MiB\", cpu_max = \"50%\", required = false }\n\
+                    environment_file = \"-a.env\"\nclear_env = true\n";
+        let rendered = parse_tree(text, "t.toml").unwrap().render();
+        assert!(
+            rendered.contains(
+                " user=www group=33 umask=027 limit:nofile=4096 limit:stack=10/unlimited cgroup:memory_max=256MiB \
+                 cgroup:cpu_max=50% cgroup:required=false environment_file=-a.env clear_env  [x]"
+            ),
+            "{rendered}"
         );
     }
 
