@@ -232,6 +232,7 @@ fn fill(mut sup: SupervisorSpec, kids: Vec<Gen>, path: &str, workers: &mut Vec<W
                     memory_limit: None,
                     sim: b,
                     health: None,
+                    identity: Default::default(),
                 });
                 c
             }

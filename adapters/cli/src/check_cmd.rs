@@ -27,6 +27,13 @@ pub fn check(config: &Path, script: Option<&Path>) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let host = crate::host_check::host_problems(&tree);
+    for problem in &host {
+        eprintln!("{}: {}", if problem.fatal { "error" } else { "warning" }, problem.line);
+    }
+    if host.iter().any(|p| p.fatal) {
+        return ExitCode::from(2);
+    }
     let rendered = tree.render();
     print!("{rendered}");
     if !rendered.ends_with('\n') {

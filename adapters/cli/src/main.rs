@@ -37,6 +37,7 @@ mod ctl_render;
 mod exit;
 mod explain_cmd;
 mod generated_docs;
+mod host_check;
 mod http_endpoint;
 mod init_mode;
 mod keep_running;

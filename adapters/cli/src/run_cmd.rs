@@ -87,6 +87,9 @@ pub fn run(args: RunArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    for problem in crate::host_check::host_problems(&cfg) {
+        tracing::warn!("{}", problem.line);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

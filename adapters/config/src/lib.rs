@@ -76,6 +76,7 @@ mod digest;
 mod duration;
 mod error;
 mod health_probe;
+mod identity;
 mod keywords;
 mod lifetime;
 mod listen;
@@ -96,6 +97,7 @@ pub use digest::{ConfigDigest, ParseDigestError};
 pub use duration::{format_duration, parse_duration};
 pub use error::{ConfigError, ConfigErrorKind, ValueError};
 pub use health_probe::{health_warnings, HealthProbe, HttpTarget, ProbeCheck};
+pub use identity::{AccountConfig, CgroupConfig, IdentityConfig, LimitPair, LIMIT_NAMES};
 pub use listen::parse_listen;
 pub use model::{
     Action, ControlConfig, HttpConfig, Lifetime, MonitorConfig, RunConfig, Script, SimBehaviour, TimedAction,

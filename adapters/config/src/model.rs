@@ -123,6 +123,9 @@ pub struct WorkerConfig {
     /// The health probe (`health = { .. }`, src/health_probe.rs); `None`:
     /// not probed.
     pub health: Option<crate::HealthProbe>,
+    /// User, group, umask, limits, cgroup and environment files (ignored
+    /// by the simulator: they change no supervision decision).
+    pub identity: crate::IdentityConfig,
 }
 
 /// The `sim` table of a worker: how the simulated world runs it. Without it,

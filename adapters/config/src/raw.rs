@@ -205,6 +205,14 @@ pub(crate) struct RawChild {
     pub health: Option<Spanned<Box<crate::health_probe::RawHealth>>>,
     // REPLICAS: run this worker as `count` replicas (replicas.rs).
     pub count: Option<Spanned<Count>>,
+    // IDENTITY: checked in identity.rs.
+    pub user: Option<Spanned<toml::Value>>,
+    pub group: Option<Spanned<toml::Value>>,
+    pub umask: Option<Spanned<toml::Value>>,
+    pub limits: Option<Spanned<BTreeMap<String, Spanned<toml::Value>>>>,
+    pub cgroup: Option<Spanned<BTreeMap<String, Spanned<toml::Value>>>>,
+    pub environment_file: Option<Spanned<toml::Value>>,
+    pub clear_env: Option<Spanned<bool>>,
 }
 
 /// A child's `backoff = { .. }`.

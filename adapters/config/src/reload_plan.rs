@@ -31,7 +31,13 @@ use crate::replicas::{template_of, ReplicaTemplate};
 
 /// What a worker runs and how it is watched (argv, environment, directory,
 /// memory limit): a change means a restart.
-type RunSettings = (Vec<String>, BTreeMap<String, String>, Option<PathBuf>, Option<u64>);
+type RunSettings = (
+    Vec<String>,
+    BTreeMap<String, String>,
+    Option<PathBuf>,
+    Option<u64>,
+    crate::IdentityConfig,
+);
 
 /// A top-level child with its tags zeroed and its workers' run settings,
 /// for comparing.
@@ -266,7 +272,13 @@ fn fingerprint(cfg: &TreeConfig, child: &ChildSpec) -> Fingerprint {
     fn walk(cfg: &TreeConfig, path: &str, c: &mut ChildSpec, workers: &mut Vec<RunSettings>) {
         if let ChildKind::Worker = c.kind {
             if let Some(w) = usize::try_from(c.tag).ok().and_then(|t| cfg.workers.get(t)) {
-                workers.push((w.command.clone(), w.env.clone(), w.cwd.clone(), w.memory_limit));
+                workers.push((
+                    w.command.clone(),
+                    w.env.clone(),
+                    w.cwd.clone(),
+                    w.memory_limit,
+                    w.identity.clone(),
+                ));
             }
         }
         if let ChildKind::Supervisor(s) = &mut c.kind {

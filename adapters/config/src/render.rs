@@ -143,6 +143,7 @@ fn worker_line(out: &mut String, child: &ChildSpec, worker: Option<&WorkerConfig
     for (k, v) in &worker.env {
         let _ = write!(out, " env:{}={}", quote(k), quote(v));
     }
+    crate::identity::render(out, &worker.identity);
     let argv: Vec<String> = worker.command.iter().map(|a| quote(a)).collect();
     let _ = write!(out, "  [{}]", argv.join(" "));
 }
@@ -200,7 +201,7 @@ impl std::fmt::Display for Number {
 }
 
 /// An argument as is when it is plain, else quoted (Rust string syntax).
-fn quote(arg: &str) -> String {
+pub(crate) fn quote(arg: &str) -> String {
     let plain = !arg.is_empty()
         && arg
             .chars()

@@ -76,6 +76,14 @@ impl Table {
                 // PROBES
                 "health",
                 "count",
+                // IDENTITY
+                "user",
+                "group",
+                "umask",
+                "limits",
+                "cgroup",
+                "environment_file",
+                "clear_env",
             ],
             Table::Backoff => &["initial", "max", "multiplier", "jitter", "reset_after"],
             Table::Sim => &[

@@ -409,7 +409,12 @@ impl Builder<'_> {
             ("health", c.health.as_ref().map(Spanned::span)),
             ("count", c.count.as_ref().map(Spanned::span)), // REPLICAS
         ];
-        if let Some((key, Some(span))) = worker_only.into_iter().find(|(_, span)| span.is_some()) {
+        let identity_key = crate::identity::worker_only_key(c).map(|(key, span)| (key, Some(span)));
+        if let Some((key, Some(span))) = worker_only
+            .into_iter()
+            .find(|(_, span)| span.is_some())
+            .or(identity_key)
+        {
             return Err(doc.error(
                 &span,
                 Some(key),
@@ -522,6 +527,7 @@ impl Builder<'_> {
         };
         // PROBES: the health probe, and `readiness = "probe"` (src/health_probe.rs).
         let health = crate::health_probe::of_child(doc, path, c)?;
+        let identity = crate::identity::parse(doc, c)?;
         let tag = self.workers.len() as u64;
         self.workers.push(WorkerConfig {
             path: path.to_owned(),
@@ -531,6 +537,7 @@ impl Builder<'_> {
             memory_limit,
             sim,
             health,
+            identity,
         });
         Ok(ChildSpec::worker(name).tag(tag))
     }

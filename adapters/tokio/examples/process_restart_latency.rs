@@ -201,6 +201,7 @@ fn vigil(flavor: Flavor, output: OutputMode, guard: bool, warmup: usize, n: usiz
         output,
         memory_limit: None,
         health: None,
+        identity: Default::default(),
     };
     let rt = flavor.runtime();
     // The crasher's runs in order: (generation, Exited time, Started time).

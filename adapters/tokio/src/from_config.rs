@@ -101,6 +101,7 @@ impl ProcessSpec {
             memory_limit: w.memory_limit,
             // PROBES:
             health: w.health.as_ref().map(health_probe),
+            identity: Box::new(crate::identity::Identity::from_config(&w.identity)),
         }
     }
 }

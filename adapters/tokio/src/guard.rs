@@ -373,13 +373,25 @@ pub(crate) fn children() -> Vec<(Pid, char)> {
 pub(crate) struct Program {
     argv: Vec<CString>,
     envp: Vec<CString>,
+    /// User, limits, cgroup... applied between `fork` and `exec` instead
+    /// of `posix_spawnp` (`crate::spawn_setup`).
+    setup: Option<crate::spawn_setup::PreparedSetup>,
 }
 
 impl Program {
     /// The program of `argv` (the program, then its arguments; not empty)
     /// with the environment `envp` (`KEY=value` strings).
     pub(crate) fn from_parts(argv: Vec<CString>, envp: Vec<CString>) -> Option<Program> {
-        (!argv.is_empty()).then_some(Program { argv, envp })
+        (!argv.is_empty()).then_some(Program {
+            argv,
+            envp,
+            setup: None,
+        })
+    }
+
+    /// The same program, started with `setup` applied (if any).
+    pub(crate) fn with_setup(self, setup: Option<crate::spawn_setup::PreparedSetup>) -> Program {
+        Program { setup, ..self }
     }
 
     fn new(args: &[OsString]) -> Result<Program, Failure> {
@@ -405,7 +417,11 @@ impl Program {
                 CString::new(kv).map_err(|_| invalid("an environment variable"))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Program { argv, envp })
+        Ok(Program {
+            argv,
+            envp,
+            setup: None,
+        })
     }
 
     fn name(&self) -> std::borrow::Cow<'_, str> {
@@ -416,6 +432,9 @@ impl Program {
     /// guard's, same process group, empty signal mask, SIGPIPE default.
     #[allow(unsafe_code)]
     fn spawn(&self) -> Result<Pid, Errno> {
+        if let Some(setup) = &self.setup {
+            return setup.spawn(&self.argv, &self.envp);
+        }
         fn check(ret: libc::c_int) -> Result<(), Errno> {
             if ret == 0 {
                 Ok(())

@@ -57,6 +57,8 @@
 
 mod blocking;
 mod builder;
+// IDENTITY: user, group, umask, limits, cgroup, environment of process children.
+mod cgroup;
 #[cfg(feature = "sim")]
 pub mod chaos;
 #[cfg(feature = "sim")]
@@ -69,12 +71,14 @@ pub mod descriptors;
 mod driver;
 mod driver_panic;
 mod driver_queue;
+mod environment_file;
 mod events;
 #[cfg(feature = "sim")]
 mod from_config;
 mod handle;
 #[cfg(feature = "http")]
 pub mod http;
+pub mod identity;
 mod inbox;
 mod mailbox;
 mod message;
@@ -84,6 +88,7 @@ mod report;
 mod sim_hooks;
 #[cfg(feature = "sim")]
 mod simulation;
+mod spawn_setup;
 mod stop_signal;
 pub mod systemd;
 mod task;

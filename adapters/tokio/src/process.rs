@@ -74,7 +74,9 @@ use tokio::process::{Child, Command};
 use tokio::sync::oneshot;
 use vigil_core::{ExitReason, RunId};
 
+use crate::cgroup::RunCgroup;
 use crate::guard;
+use crate::identity::Identity;
 use crate::notify::{NotifyPlan, NotifySocket};
 use crate::output::{self, OutputMode};
 use crate::probe::{HealthProbe, HealthState, ProbeCheck, ProbeLink, ProbePlan};
@@ -127,6 +129,10 @@ pub struct ProcessSpec {
     /// The run's health probe (src/probe.rs), run from its start to its
     /// stop; `None`: not probed.
     pub health: Option<HealthProbe>,
+    /// User, group, umask, resource and cgroup limits, environment files
+    /// and a cleared environment ([`Identity`]); the default changes
+    /// nothing. Resolved at each start: a problem is a failed start.
+    pub identity: Box<Identity>,
 }
 
 impl ProcessSpec {
@@ -146,6 +152,7 @@ impl ProcessSpec {
             output: OutputMode::default(),
             memory_limit: None,
             health: None,
+            identity: Box::default(),
         }
     }
 
@@ -169,6 +176,14 @@ impl ProcessSpec {
     #[must_use]
     pub fn output(mut self, output: OutputMode) -> Self {
         self.output = output;
+        self
+    }
+
+    /// Who and what the program runs as (see
+    /// [`ProcessSpec::identity`](#structfield.identity)). Default: vigil's own.
+    #[must_use]
+    pub fn identity(mut self, identity: Identity) -> Self {
+        self.identity = Box::new(identity);
         self
     }
 
@@ -383,9 +398,11 @@ pub(crate) fn spawn_process(
         return Err("empty command".to_owned());
     };
     let plan = plan.into();
+    let started =
+        crate::identity::start_setup(&spec.identity, path).map_err(|e| format!("cannot start `{program}`: {e}"))?;
     match launch {
-        Launch::Direct => spawn_direct(spec, plan, run, path, reports, (program, args)),
-        Launch::Guarded => spawn_guarded(spec, plan, run, path, reports, spawner),
+        Launch::Direct => spawn_direct(spec, plan, run, path, reports, (program, args), started),
+        Launch::Guarded => spawn_guarded(spec, plan, run, path, reports, spawner, started),
     }
 }
 
@@ -397,8 +414,10 @@ fn spawn_direct(
     path: &str,
     reports: ReportSender,
     (program, args): (&String, &[String]),
+    started: crate::identity::StartSetup,
 ) -> Result<ProcessHandle, String> {
-    let mut command = command(spec, program, args, run, path)?;
+    let mut command = command(spec, program, args, run, path, &started)?;
+    let cgroup = started.apply_to_command(&mut command)?;
     let notify = if plan.socket {
         let socket = notify_socket(run, path, &reports, plan.accept_ready)?;
         command.env("NOTIFY_SOCKET", socket.path());
@@ -442,7 +461,7 @@ fn spawn_direct(
         // Unregistered only once the run's task has waited for the child.
         let _own = own;
         let _probing = probing;
-        watch_direct(child, notify, FinishOnDrop(group), run, reports).await;
+        watch_direct(child, notify, FinishOnDrop(group), run, reports, cgroup).await;
     });
     Ok(handle)
 }
@@ -456,6 +475,7 @@ fn spawn_guarded(
     path: &str,
     reports: ReportSender,
     spawner: &Spawner,
+    started: crate::identity::StartSetup,
 ) -> Result<ProcessHandle, String> {
     let program = spec.command[0].clone();
     let mut request = SpawnRequest {
@@ -464,6 +484,7 @@ fn spawn_guarded(
         cwd: spec.cwd.clone(),
         ..SpawnRequest::default()
     };
+    let cgroup = started.apply_to_request(&mut request);
     request.env.extend(spec.env.iter().map(|(k, v)| (k.clone(), v.clone())));
     request.env.push(("VIGIL_PATH".to_owned(), path.to_owned()));
     request
@@ -508,6 +529,7 @@ fn spawn_guarded(
         program,
         reports,
         probe,
+        cgroup,
     }));
     Ok(handle)
 }
@@ -560,13 +582,24 @@ fn output_streams(
 /// The command that starts one run of `spec` (`program` and its `args`)
 /// directly: its environment, working directory and output, in a new
 /// process group.
-fn command(spec: &ProcessSpec, program: &str, args: &[String], run: RunId, path: &str) -> Result<Command, String> {
+fn command(
+    spec: &ProcessSpec,
+    program: &str,
+    args: &[String],
+    run: RunId,
+    path: &str,
+    started: &crate::identity::StartSetup,
+) -> Result<Command, String> {
     let mut command = Command::new(program);
+    if started.clear_env() {
+        command.env_clear();
+    }
     command.args(args).stdin(Stdio::null());
     for k in NOT_INHERITED {
         command.env_remove(k);
     }
     command
+        .envs(started.env().iter().map(|(k, v)| (k, v)))
         .envs(&spec.env)
         .env("VIGIL_PATH", path)
         .env("VIGIL_GENERATION", run.generation.to_string())
@@ -623,6 +656,7 @@ async fn watch_direct(
     finish: FinishOnDrop,
     run: RunId,
     reports: ReportSender,
+    cgroup: Option<RunCgroup>,
 ) {
     let group = &finish.0;
     let ended = async {
@@ -630,7 +664,11 @@ async fn watch_direct(
         // The leader is reaped: kill the rest of its group at once, so that
         // no descendant outlives its run (nor notifies for it).
         group.finish();
-        waited_reason(status)
+        let reason = waited_reason(status);
+        match cgroup {
+            Some(cgroup) => cgroup.finish(reason),
+            None => reason,
+        }
     };
     report_exit(ended, notify, &group.path, run, &reports).await;
 }
@@ -672,6 +710,8 @@ struct GuardedRun {
     reports: ReportSender,
     /// The run's probe, started once the guard says the program runs.
     probe: Option<ProbePlan>,
+    /// The run's cgroup (cgroup limits): removed once the run ended.
+    cgroup: Option<RunCgroup>,
 }
 
 /// The task behind one guarded run: report the start once the guard says
@@ -686,6 +726,7 @@ async fn watch_guarded(w: GuardedRun) {
         program,
         reports,
         probe,
+        cgroup,
     } = w;
     let group = &finish.0;
     // Started (or not) once the guard says so: nothing else, notify
@@ -713,7 +754,13 @@ async fn watch_guarded(w: GuardedRun) {
     }
     // Probed from now (the run is up) until this task ends.
     let _probing = probe.map(ProbePlan::start);
-    let ended = guarded_end(&mut link, group);
+    let ended = async {
+        let reason = guarded_end(&mut link, group).await;
+        match cgroup {
+            Some(cgroup) => cgroup.finish(reason),
+            None => reason,
+        }
+    };
     report_exit(ended, notify, &group.path, run, &reports).await;
 }
 

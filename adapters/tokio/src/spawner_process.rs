@@ -294,7 +294,10 @@ impl<'a> Spawner<'a> {
             .iter()
             .map(|a| cstring(a.clone().into_bytes(), "an argument"))
             .collect::<Result<Vec<_>, _>>()?;
-        let mut env: BTreeMap<OsString, OsString> = self.environment.iter().cloned().collect();
+        let mut env: BTreeMap<OsString, OsString> = match request.setup.clear_env {
+            true => BTreeMap::new(),
+            false => self.environment.iter().cloned().collect(),
+        };
         for key in &request.env_remove {
             env.remove(std::ffi::OsStr::new(key));
         }
@@ -310,7 +313,8 @@ impl<'a> Spawner<'a> {
                 cstring(kv, "an environment variable")
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Program::from_parts(argv, envp).ok_or_else(|| "empty command".to_owned())
+        let program = Program::from_parts(argv, envp).ok_or_else(|| "empty command".to_owned())?;
+        Ok(program.with_setup(request.setup.prepare()?))
     }
 
     /// Read what the guard `key` wrote: `started` goes to vigil at once, its

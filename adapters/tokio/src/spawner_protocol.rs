@@ -56,6 +56,10 @@ pub(crate) struct SpawnRequest {
     pub(crate) stdout: Stream,
     /// The program's stderr.
     pub(crate) stderr: Stream,
+    /// User, group, umask, limits, cgroup, cleared environment
+    /// (`crate::spawn_setup`); the default changes nothing.
+    #[serde(default, skip_serializing_if = "crate::spawn_setup::SpawnSetup::is_default")]
+    pub(crate) setup: Box<crate::spawn_setup::SpawnSetup>,
 }
 
 /// Where one output stream of the program goes.
@@ -167,6 +171,12 @@ mod tests {
             cwd: Some("/tmp".into()),
             stdout: Stream::Passed,
             stderr: Stream::Null,
+            setup: Box::new(crate::spawn_setup::SpawnSetup {
+                uid: Some(65534),
+                rlimits: vec![(7, 4096, 4096)],
+                clear_env: true,
+                ..Default::default()
+            }),
         };
         for r in [Request::Spawn(7, request), Request::Kill(u64::MAX)] {
             assert_eq!(Request::decode(&r.encode().unwrap()), Some(r));

@@ -11,6 +11,8 @@ mod guard;
 mod guard_hook;
 #[path = "../src/own_children.rs"]
 mod own_children;
+#[path = "../src/spawn_setup.rs"]
+mod spawn_setup;
 #[path = "../src/spawner.rs"]
 pub mod spawner;
 #[path = "../src/spawner_process.rs"]

@@ -7,14 +7,20 @@
 
 #![allow(dead_code)]
 
+#[path = "../src/cgroup.rs"]
+mod cgroup;
 #[path = "../src/driver_queue.rs"]
 mod driver_queue;
+#[path = "../src/environment_file.rs"]
+mod environment_file;
 #[path = "../src/guard.rs"]
 mod guard;
 #[path = "common/guard_hook.rs"]
 mod guard_hook;
 #[path = "common/guarded_spawn.rs"]
 mod guarded_spawn;
+#[path = "../src/identity.rs"]
+mod identity;
 #[path = "../src/notify.rs"]
 mod notify;
 #[path = "../src/output.rs"]
@@ -33,6 +39,8 @@ mod process;
 mod recent_output;
 #[path = "../src/report.rs"]
 mod report;
+#[path = "../src/spawn_setup.rs"]
+mod spawn_setup;
 #[path = "../src/spawner.rs"]
 pub mod spawner;
 #[path = "../src/spawner_process.rs"]

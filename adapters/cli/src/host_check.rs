@@ -1,0 +1,112 @@
+//! The identity keys checked against this host (docs/CONFIG.md, "identity,
+//! limits and environment" and "cgroup"): users and groups looked up,
+//! environment files read, limits compared with the system's, cgroup
+//! limits compared with what vigil's cgroup can give. `vigil check` prints
+//! each problem and fails on those that would fail the child's start;
+//! `vigil run` prints them at start (the starts themselves fail with the
+//! same message).
+
+use vigil_config::{TreeConfig, WorkerConfig};
+use vigil_core::{ChildKind, Readiness, SupervisorSpec};
+use vigil_tokio::identity::{check_cgroup, CgroupLimits, Identity, IdentityError};
+
+/// One problem of one worker with this host, as one line.
+pub(crate) struct HostProblem {
+    /// The worker's starts will fail (else it starts without something).
+    pub(crate) fatal: bool,
+    /// `file:line:col: child `path`: message`.
+    pub(crate) line: String,
+}
+
+/// Every problem of the tree's workers with this host, in start order.
+pub(crate) fn host_problems(tree: &TreeConfig) -> Vec<HostProblem> {
+    let mut problems = Vec::new();
+    for worker in tree.workers.iter().filter(|w| w.identity != Default::default()) {
+        let identity = Identity::from_config(&worker.identity);
+        if let Err(e) = identity.check() {
+            problems.push(HostProblem {
+                fatal: true,
+                line: at(tree, worker, key_of(&e), &e.to_string()),
+            });
+        }
+        if let Some(limits) = &identity.cgroup {
+            problems.extend(cgroup_problem(tree, worker, limits));
+        }
+        if identity.user.is_some() && notify_tags(&tree.spec).contains(&worker_tag(tree, worker)) {
+            problems.push(HostProblem {
+                fatal: true,
+                line: at(
+                    tree,
+                    worker,
+                    "user",
+                    "`readiness = \"notify\"` with `user` is not supported yet: the notify socket is in vigil's \
+                     private directory, which the program's user cannot enter, so it would never be ready",
+                ),
+            });
+        }
+    }
+    problems
+}
+
+/// The tag of `worker`: its index in `tree.workers`.
+fn worker_tag(tree: &TreeConfig, worker: &WorkerConfig) -> u64 {
+    tree.workers
+        .iter()
+        .position(|w| std::ptr::eq(w, worker))
+        .map_or(u64::MAX, |i| i as u64)
+}
+
+/// The tags of the workers whose readiness is `notify`.
+fn notify_tags(spec: &SupervisorSpec) -> Vec<u64> {
+    let mut tags = Vec::new();
+    for child in &spec.children {
+        match &child.kind {
+            ChildKind::Worker if child.readiness == Readiness::Notify => tags.push(child.tag),
+            ChildKind::Worker => {}
+            ChildKind::Supervisor(nested) => tags.extend(notify_tags(nested)),
+        }
+    }
+    tags
+}
+
+fn cgroup_problem(tree: &TreeConfig, worker: &WorkerConfig, limits: &CgroupLimits) -> Option<HostProblem> {
+    if limits.controllers().is_empty() {
+        return None;
+    }
+    let why = check_cgroup(limits).err()?;
+    let then = if limits.required {
+        "the child will not start (cgroup `required = true`, the default)"
+    } else {
+        "the child starts without them (`required = false`)"
+    };
+    Some(HostProblem {
+        fatal: limits.required,
+        line: at(
+            tree,
+            worker,
+            "cgroup",
+            &format!("cgroup limits cannot be applied: {why}; {then}"),
+        ),
+    })
+}
+
+/// The key an identity error is about.
+fn key_of(e: &IdentityError) -> &'static str {
+    match e {
+        IdentityError::UnknownUser(_) | IdentityError::NoPrimaryGroup(_) => "user",
+        IdentityError::UnknownGroup(_) => "group",
+        IdentityError::SoftAboveHard { .. } | IdentityError::AboveMaximum { .. } => "limits",
+        IdentityError::EnvironmentFile { .. } => "environment_file",
+        IdentityError::Cgroup(_) => "cgroup",
+        _ => "user",
+    }
+}
+
+fn at(tree: &TreeConfig, worker: &WorkerConfig, key: &str, message: &str) -> String {
+    let position = worker
+        .identity
+        .positions
+        .get(key)
+        .map_or_else(String::new, |(line, column)| format!(":{line}:{column}"));
+    format!("{}{position}: child `{}`: {message}", tree.source, worker.path)
+}
