@@ -78,6 +78,7 @@ mod error;
 mod keywords;
 mod lifetime;
 mod listen;
+mod log;
 mod model;
 mod number;
 mod position;
@@ -94,6 +95,7 @@ pub use digest::{ConfigDigest, ParseDigestError};
 pub use duration::{format_duration, parse_duration};
 pub use error::{ConfigError, ConfigErrorKind, ValueError};
 pub use listen::parse_listen;
+pub use log::LogConfig;
 pub use model::{
     Action, ControlConfig, HttpConfig, Lifetime, MonitorConfig, RunConfig, Script, SimBehaviour, TimedAction,
     TreeConfig, WorkerConfig,

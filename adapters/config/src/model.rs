@@ -116,6 +116,10 @@ pub struct WorkerConfig {
     pub memory_limit: Option<u64>,
     /// How the simulator models it (the `sim` table; defaults when absent).
     pub sim: SimBehaviour,
+    /// LOGS: the log files vigil writes for it (its `log` table over the
+    /// tree's `[log]`); `None`: its output goes where `vigil run` sends it
+    /// (the log, or `--output-dir`). Ignored by the simulator.
+    pub log: Option<crate::log::LogConfig>,
 }
 
 /// The `sim` table of a worker: how the simulated world runs it. Without it,

@@ -6,7 +6,7 @@
 //! children are compared as whole subtrees, by name: one whose subtree
 //! changed in any way that reaches the engine or the process (its spec and
 //! every spec below it, and each worker's command, environment, working
-//! directory and `memory_limit`) is replaced; one whose spec only moved
+//! directory, `memory_limit` and log files) is replaced; one whose spec only moved
 //! (other children were added or removed before it, so its workers' tags
 //! changed) is not. The simulator's `sim` table is not compared: changing
 //! only it changes nothing in the running tree.
@@ -23,7 +23,14 @@ use crate::model::TreeConfig;
 
 /// What a worker runs and how it is watched (argv, environment, directory,
 /// memory limit): a change means a restart.
-type RunSettings = (Vec<String>, BTreeMap<String, String>, Option<PathBuf>, Option<u64>);
+type RunSettings = (
+    Vec<String>,
+    BTreeMap<String, String>,
+    Option<PathBuf>,
+    Option<u64>,
+    // LOGS: the worker's log files.
+    Option<crate::LogConfig>,
+);
 
 /// A top-level child with its tags zeroed and its workers' run settings,
 /// for comparing.
@@ -161,7 +168,13 @@ fn fingerprint(cfg: &TreeConfig, child: &ChildSpec) -> Fingerprint {
     fn walk(cfg: &TreeConfig, c: &mut ChildSpec, workers: &mut Vec<RunSettings>) {
         if let ChildKind::Worker = c.kind {
             if let Some(w) = usize::try_from(c.tag).ok().and_then(|t| cfg.workers.get(t)) {
-                workers.push((w.command.clone(), w.env.clone(), w.cwd.clone(), w.memory_limit));
+                workers.push((
+                    w.command.clone(),
+                    w.env.clone(),
+                    w.cwd.clone(),
+                    w.memory_limit,
+                    w.log.clone(),
+                ));
             }
         }
         if let ChildKind::Supervisor(s) = &mut c.kind {
@@ -251,6 +264,7 @@ supervisor = {}
             "env = { X = \"1\" }",
             "cwd = \"/tmp\"",
             "memory_limit = \"64MiB\"",
+            "log = { dir = \"logs\" }",
             "restart = \"transient\"",
             "shutdown = \"9s\"",
         ] {

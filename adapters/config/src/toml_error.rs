@@ -21,10 +21,11 @@ pub(crate) enum Table {
     Sim,
     ScriptTop,
     At,
+    Log,
 }
 
 impl Table {
-    pub const ALL: [Table; 11] = [
+    pub const ALL: [Table; 12] = [
         Table::TreeTop,
         Table::Supervisor,
         Table::Control,
@@ -36,12 +37,13 @@ impl Table {
         Table::Sim,
         Table::ScriptTop,
         Table::At,
+        Table::Log,
     ];
 
     /// The keys it accepts, in the order of its serde struct.
     pub fn keys(self) -> &'static [&'static str] {
         match self {
-            Table::TreeTop => &["supervisor", "control", "monitor", "child", "http", "run"],
+            Table::TreeTop => &["supervisor", "control", "monitor", "child", "http", "run", "log"],
             Table::Supervisor => &[
                 "strategy",
                 "intensity",
@@ -70,6 +72,7 @@ impl Table {
                 "backoff",
                 "memory_limit",
                 "sim",
+                "log",
             ],
             Table::Backoff => &["initial", "max", "multiplier", "jitter", "reset_after"],
             Table::Sim => &[
@@ -82,6 +85,7 @@ impl Table {
                 "ignore_stop",
             ],
             Table::ScriptTop => &["at"],
+            Table::Log => &crate::log::LOG_KEYS,
             Table::At => &[
                 "time",
                 "exit",
@@ -114,6 +118,8 @@ impl Table {
             Table::Backoff => "`backoff`".to_owned(),
             Table::Sim => "`sim`".to_owned(),
             Table::At => "[[at]]".to_owned(),
+            Table::Log if header == Some("[log]") => "[log]".to_owned(),
+            Table::Log => "`log`".to_owned(),
         }
     }
 
@@ -289,6 +295,7 @@ mod table_keys {
             (Table::Child, tree("[[child]]\nzzz = 1")),
             (Table::Backoff, tree("[[child]]\nbackoff = { zzz = 1 }")),
             (Table::Sim, tree("[[child]]\nsim = { zzz = 1 }")),
+            (Table::Log, tree("[log]\nzzz = 1")),
             (Table::ScriptTop, script("zzz = 1")),
             (Table::At, script("[[at]]\nzzz = 1")),
         ];

@@ -62,6 +62,7 @@ pub fn parse_tree(text: &str, source: &str) -> Result<TreeConfig, ConfigError> {
         workers: Vec::new(),
         nodes: Vec::new(),
         root_keys: Vec::new(),
+        log: crate::log::tree_log(doc, raw.log.as_ref())?,
     };
     let mut spec = match &raw.supervisor {
         Some(s) => {
@@ -144,6 +145,8 @@ struct Builder<'a> {
     nodes: Vec<Node>,
     /// The keys of `[supervisor]`.
     root_keys: Keys,
+    /// LOGS: the `[log]` table, which every worker inherits.
+    log: Option<crate::log::LogDefaults>,
 }
 
 impl Builder<'_> {
@@ -385,6 +388,7 @@ impl Builder<'_> {
             ("cwd", c.cwd.as_ref().map(Spanned::span)),
             ("memory_limit", c.memory_limit.as_ref().map(Spanned::span)),
             ("sim", c.sim.as_ref().map(Spanned::span)),
+            ("log", c.log.as_ref().map(Spanned::span)),
         ];
         if let Some((key, Some(span))) = worker_only.into_iter().find(|(_, span)| span.is_some()) {
             return Err(doc.error(
@@ -497,6 +501,7 @@ impl Builder<'_> {
             Some(sim) => self.sim(sim.get_ref())?,
             None => SimBehaviour::default(),
         };
+        let log = crate::log::worker_log(doc, self.log.as_ref(), c.log.as_ref())?;
         let tag = self.workers.len() as u64;
         self.workers.push(WorkerConfig {
             path: path.to_owned(),
@@ -505,6 +510,7 @@ impl Builder<'_> {
             cwd,
             memory_limit,
             sim,
+            log,
         });
         Ok(ChildSpec::worker(name).tag(tag))
     }

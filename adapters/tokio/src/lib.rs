@@ -76,6 +76,7 @@ mod handle;
 #[cfg(feature = "http")]
 pub mod http;
 mod inbox;
+pub mod log_file;
 mod mailbox;
 mod message;
 mod payloads;
@@ -93,6 +94,7 @@ pub mod dst;
 
 pub mod guard;
 pub mod monitor;
+mod notice_log;
 mod notify;
 mod output;
 pub mod own_children;
@@ -111,6 +113,7 @@ pub use driver_panic::DriverPanic;
 pub use events::{Answer, EventKind, Events, Lagged, TreeEvent};
 pub use handle::TreeHandle;
 pub use inbox::{Inbox, TryRecvError};
+pub use log_file::LogFiles;
 pub use output::OutputMode;
 pub use pool::{NoInbox, Pool, PoolChild, PoolError, PoolRef, PoolRefError};
 pub use process::ProcessSpec;

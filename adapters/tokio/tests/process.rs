@@ -549,7 +549,7 @@ async fn tracing_output_emits_one_event_per_line_with_path_generation_and_stream
         ]
     );
     let stderr: Vec<_> = events.iter().filter(|e| e.1["stream"] == "stderr").cloned().collect();
-    assert_eq!(stderr, [line(tracing::Level::WARN, "stderr", "oops")]);
+    assert_eq!(stderr, [line(tracing::Level::INFO, "stderr", "oops")]);
 }
 
 /// Like [`assert_group_dies`], for tests without a runtime.
