@@ -24,7 +24,8 @@
 //!
 //! A write that fails (a full disk, a directory that cannot be created or
 //! written) never stops the child or vigil: the lines that could not be
-//! written are dropped and counted per worker ([`dropped_lines`], exposed
+//! written are dropped (a batch written in part is truncated back to its
+//! start, so that no cut line is left) and counted per worker ([`dropped_lines`], exposed
 //! as `vigil_log_lines_dropped_total`), the pipes keep being drained, and
 //! one WARN line says so per episode (from the first failure to the next
 //! successful write, which an INFO line reports with the number of lines
@@ -239,12 +240,13 @@ impl LogWriter {
                 }
             }
             Err(e) => {
-                // What reached the disk before the error is unknown: ask it.
-                self.size = self
-                    .file
-                    .as_ref()
-                    .and_then(|f| f.metadata().ok())
-                    .map_or(self.size, |m| m.len());
+                // Part of the batch may have been written, its last line
+                // cut: take it back, so that no line is split.
+                if let Some(file) = &self.file {
+                    if file.set_len(self.size).is_err() {
+                        self.size = file.metadata().map_or(self.size, |m| m.len());
+                    }
+                }
                 self.dropped(lines, Some(&e));
             }
         }
