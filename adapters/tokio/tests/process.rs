@@ -15,6 +15,8 @@ mod guard;
 mod guard_hook;
 #[path = "common/guarded_spawn.rs"]
 mod guarded_spawn;
+#[path = "../src/log_file.rs"]
+mod log_file;
 #[path = "../src/notify.rs"]
 mod notify;
 #[path = "../src/output.rs"]
@@ -652,7 +654,7 @@ fn log_file_names_flatten_the_path() {
 
 async fn lines_of(input: &[u8]) -> Vec<String> {
     let mut lines = Vec::new();
-    output::forward_lines(input, |line| lines.push(line.to_owned())).await;
+    output::forward_lines(input, |line| lines.push(String::from_utf8_lossy(line).into_owned())).await;
     lines
 }
 
