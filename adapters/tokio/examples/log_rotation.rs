@@ -68,11 +68,19 @@ fn main() {
     let rotated = LogFiles::new(sub("rotated")).max_size(10 << 20).keep(5);
     let cases: [(&str, OutputMode); 4] = [
         ("output null (floor)", OutputMode::Null),
-        ("`OutputMode::Files`: the child writes", OutputMode::Files { dir: sub("files") }),
+        (
+            "`OutputMode::Files`: the child writes",
+            OutputMode::Files { dir: sub("files") },
+        ),
         ("`log`: max_size 10MiB, keep 5", OutputMode::Log(rotated)),
         (
             "`log`: the same, timestamps = true",
-            OutputMode::Log(LogFiles::new(sub("stamped")).max_size(10 << 20).keep(5).timestamps(true)),
+            OutputMode::Log(
+                LogFiles::new(sub("stamped"))
+                    .max_size(10 << 20)
+                    .keep(5)
+                    .timestamps(true),
+            ),
         ),
     ];
     let results: Vec<(&str, Duration, Duration)> = cases

@@ -15,6 +15,8 @@ mod guard;
 mod guard_hook;
 #[path = "common/guarded_spawn.rs"]
 mod guarded_spawn;
+#[path = "../src/log_file.rs"]
+mod log_file;
 #[path = "../src/notify.rs"]
 mod notify;
 #[path = "../src/output.rs"]
