@@ -211,6 +211,17 @@ log = { dir = "other" }
     }
 
     #[test]
+    fn vigil_check_shows_each_workers_merged_log() {
+        let cfg = parse_tree(
+            "[log]\ndir = \"logs\"\n[[child]]\nname = \"a\"\ncommand = [\"true\"]\nlog = { timestamps = true }\n",
+            "t.toml",
+        )
+        .unwrap();
+        let text = cfg.render();
+        assert!(text.contains(" log=logs(max_size=10MiB,keep=5,timestamps)"), "{text}");
+    }
+
+    #[test]
     fn a_worker_without_log_has_none() {
         let cfg = parse_tree("[[child]]\nname = \"a\"\ncommand = [\"true\"]\n", "t.toml").unwrap();
         assert_eq!(cfg.workers[0].log, None);
