@@ -233,6 +233,7 @@ fn fill(mut sup: SupervisorSpec, kids: Vec<Gen>, path: &str, workers: &mut Vec<W
                     sim: b,
                     health: None,
                     identity: Default::default(),
+                    log: None,
                 });
                 c
             }

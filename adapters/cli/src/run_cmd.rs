@@ -315,8 +315,9 @@ fn start(args: &RunArgs, cfg: &TreeConfig, output: &OutputMode) -> Result<Runnin
         tree = tree.chaos(chaos);
     }
     // `vigil ctl logs`: each child's recent output, kept from its first line
-    // (only output that passes through vigil: not with --output-dir).
-    if *output == OutputMode::Tracing {
+    // (only output that passes through vigil: not with --output-dir, unless
+    // a worker has log files, which vigil writes).
+    if *output == OutputMode::Tracing || cfg.workers.iter().any(|w| w.log.is_some()) {
         vigil_tokio::recent_output::enable(recent_limits(cfg));
     }
     let sup = tree.start().map_err(|e| {

@@ -80,6 +80,7 @@ mod identity;
 mod keywords;
 mod lifetime;
 mod listen;
+mod log;
 mod model;
 mod number;
 mod position;
@@ -99,6 +100,7 @@ pub use error::{ConfigError, ConfigErrorKind, ValueError};
 pub use health_probe::{health_warnings, HealthProbe, HttpTarget, ProbeCheck};
 pub use identity::{AccountConfig, CgroupConfig, IdentityConfig, LimitPair, LIMIT_NAMES};
 pub use listen::parse_listen;
+pub use log::LogConfig;
 pub use model::{
     Action, ControlConfig, HttpConfig, Lifetime, MonitorConfig, RunConfig, Script, SimBehaviour, TimedAction,
     TreeConfig, WorkerConfig,

@@ -126,6 +126,10 @@ pub struct WorkerConfig {
     /// User, group, umask, limits, cgroup and environment files (ignored
     /// by the simulator: they change no supervision decision).
     pub identity: crate::IdentityConfig,
+    /// LOGS: the log files vigil writes for it (its `log` table over the
+    /// tree's `[log]`); `None`: its output goes where `vigil run` sends it
+    /// (the log, or `--output-dir`). Ignored by the simulator.
+    pub log: Option<crate::log::LogConfig>,
 }
 
 /// The `sim` table of a worker: how the simulated world runs it. Without it,

@@ -19,7 +19,7 @@ use vigil_core::MAX_DEPTH;
 #[derive(Deserialize)]
 #[serde(
     deny_unknown_fields,
-    expecting = "a tree config: tables [supervisor], [control], [monitor], [http], [run] and [[child]]"
+    expecting = "a tree config: tables [supervisor], [control], [monitor], [http], [run], [log] and [[child]]"
 )]
 pub(crate) struct RawTree {
     pub supervisor: Option<Spanned<RawSupervisor>>,
@@ -29,6 +29,8 @@ pub(crate) struct RawTree {
     pub child: ChildList,
     pub http: Option<RawHttp>,
     pub run: Option<RawRun>,
+    // LOGS: the tree's log files, which every worker inherits.
+    pub log: Option<Spanned<crate::log::RawLog>>,
 }
 
 /// The children of a supervisor (`[[child]]`, `[[child.child]]`...), at most
@@ -213,6 +215,8 @@ pub(crate) struct RawChild {
     pub cgroup: Option<Spanned<BTreeMap<String, Spanned<toml::Value>>>>,
     pub environment_file: Option<Spanned<toml::Value>>,
     pub clear_env: Option<Spanned<bool>>,
+    // LOGS: this worker's log files, over the tree's `[log]`.
+    pub log: Option<Spanned<crate::log::RawLog>>,
 }
 
 /// A child's `backoff = { .. }`.

@@ -6,7 +6,7 @@
 //! children are compared as whole subtrees, by name: one whose subtree
 //! changed in any way that reaches the engine or the process (its spec and
 //! every spec below it, and each worker's command, environment, working
-//! directory and `memory_limit`) is replaced; one whose spec only moved
+//! directory, `memory_limit` and log files) is replaced; one whose spec only moved
 //! (other children were added or removed before it, so its workers' tags
 //! changed) is not. The simulator's `sim` table is not compared: changing
 //! only it changes nothing in the running tree.
@@ -37,6 +37,8 @@ type RunSettings = (
     Option<PathBuf>,
     Option<u64>,
     crate::IdentityConfig,
+    // LOGS: the worker's log files.
+    Option<crate::LogConfig>,
 );
 
 /// A top-level child with its tags zeroed and its workers' run settings,
@@ -278,6 +280,7 @@ fn fingerprint(cfg: &TreeConfig, child: &ChildSpec) -> Fingerprint {
                     w.cwd.clone(),
                     w.memory_limit,
                     w.identity.clone(),
+                    w.log.clone(),
                 ));
             }
         }
@@ -371,6 +374,7 @@ supervisor = {}
             "env = { X = \"1\" }",
             "cwd = \"/tmp\"",
             "memory_limit = \"64MiB\"",
+            "log = { dir = \"logs\" }",
             "restart = \"transient\"",
             "shutdown = \"9s\"",
         ] {

@@ -140,6 +140,17 @@ fn worker_line(out: &mut String, child: &ChildSpec, worker: Option<&WorkerConfig
     if let Some(cwd) = &worker.cwd {
         let _ = write!(out, " cwd={}", quote(&cwd.display().to_string()));
     }
+    // LOGS: the worker's log files, as merged with the tree's `[log]`.
+    if let Some(log) = &worker.log {
+        let _ = write!(
+            out,
+            " log={}(max_size={},keep={}{})",
+            quote(&log.dir.display().to_string()),
+            format_byte_size(log.max_size),
+            log.keep,
+            if log.timestamps { ",timestamps" } else { "" }
+        );
+    }
     for (k, v) in &worker.env {
         let _ = write!(out, " env:{}={}", quote(k), quote(v));
     }

@@ -23,10 +23,11 @@ pub(crate) enum Table {
     At,
     /// A worker's `health = { .. }` (src/health_probe.rs).
     Health,
+    Log,
 }
 
 impl Table {
-    pub const ALL: [Table; 12] = [
+    pub const ALL: [Table; 13] = [
         Table::TreeTop,
         Table::Supervisor,
         Table::Control,
@@ -39,12 +40,13 @@ impl Table {
         Table::ScriptTop,
         Table::At,
         Table::Health,
+        Table::Log,
     ];
 
     /// The keys it accepts, in the order of its serde struct.
     pub fn keys(self) -> &'static [&'static str] {
         match self {
-            Table::TreeTop => &["supervisor", "control", "monitor", "child", "http", "run"],
+            Table::TreeTop => &["supervisor", "control", "monitor", "child", "http", "run", "log"],
             Table::Supervisor => &[
                 "strategy",
                 "intensity",
@@ -84,6 +86,7 @@ impl Table {
                 "cgroup",
                 "environment_file",
                 "clear_env",
+                "log",
             ],
             Table::Backoff => &["initial", "max", "multiplier", "jitter", "reset_after"],
             Table::Sim => &[
@@ -97,6 +100,7 @@ impl Table {
             ],
             Table::Health => crate::health_probe::HEALTH_KEYS,
             Table::ScriptTop => &["at"],
+            Table::Log => &crate::log::LOG_KEYS,
             Table::At => &[
                 "time",
                 "exit",
@@ -130,6 +134,8 @@ impl Table {
             Table::Sim => "`sim`".to_owned(),
             Table::At => "[[at]]".to_owned(),
             Table::Health => "`health`".to_owned(),
+            Table::Log if header == Some("[log]") => "[log]".to_owned(),
+            Table::Log => "`log`".to_owned(),
         }
     }
 
@@ -306,6 +312,7 @@ mod table_keys {
             (Table::Backoff, tree("[[child]]\nbackoff = { zzz = 1 }")),
             (Table::Health, tree("[[child]]\nhealth = { zzz = 1 }")),
             (Table::Sim, tree("[[child]]\nsim = { zzz = 1 }")),
+            (Table::Log, tree("[log]\nzzz = 1")),
             (Table::ScriptTop, script("zzz = 1")),
             (Table::At, script("[[at]]\nzzz = 1")),
         ];

@@ -63,6 +63,7 @@ pub fn parse_tree(text: &str, source: &str) -> Result<TreeConfig, ConfigError> {
         nodes: Vec::new(),
         root_keys: Vec::new(),
         templates: Vec::new(),
+        log: crate::log::tree_log(doc, raw.log.as_ref())?,
     };
     let mut spec = match &raw.supervisor {
         Some(s) => {
@@ -148,6 +149,8 @@ struct Builder<'a> {
     root_keys: Keys,
     /// REPLICAS: the workers with `count`, in start order.
     templates: Vec<crate::replicas::ReplicaTemplate>,
+    /// LOGS: the `[log]` table, which every worker inherits.
+    log: Option<crate::log::LogDefaults>,
 }
 
 impl Builder<'_> {
@@ -408,6 +411,7 @@ impl Builder<'_> {
             ("sim", c.sim.as_ref().map(Spanned::span)),
             ("health", c.health.as_ref().map(Spanned::span)),
             ("count", c.count.as_ref().map(Spanned::span)), // REPLICAS
+            ("log", c.log.as_ref().map(Spanned::span)),
         ];
         let identity_key = crate::identity::worker_only_key(c).map(|(key, span)| (key, Some(span)));
         if let Some((key, Some(span))) = worker_only
@@ -528,6 +532,7 @@ impl Builder<'_> {
         // PROBES: the health probe, and `readiness = "probe"` (src/health_probe.rs).
         let health = crate::health_probe::of_child(doc, path, c)?;
         let identity = crate::identity::parse(doc, c)?;
+        let log = crate::log::worker_log(doc, self.log.as_ref(), c.log.as_ref())?;
         let tag = self.workers.len() as u64;
         self.workers.push(WorkerConfig {
             path: path.to_owned(),
@@ -538,6 +543,7 @@ impl Builder<'_> {
             sim,
             health,
             identity,
+            log,
         });
         Ok(ChildSpec::worker(name).tag(tag))
     }

@@ -35,13 +35,13 @@ fn unknown_key_at_top_level() {
         "childs = 1\n",
         1,
         Some("childs"),
-        "examples/web.toml:1:1: unknown key `childs` in the top-level table (did you mean `child`? expected one of `supervisor`, `control`, `monitor`, `child`, `http`, `run`)",
+        "examples/web.toml:1:1: unknown key `childs` in the top-level table (did you mean `child`? expected one of `supervisor`, `control`, `monitor`, `child`, `http`, `run`, `log`)",
     );
     check(
         "[contrl]\n",
         1,
         Some("contrl"),
-        "examples/web.toml:1:2: unknown key `contrl` in the top-level table (did you mean `control`? expected one of `supervisor`, `control`, `monitor`, `child`, `http`, `run`)",
+        "examples/web.toml:1:2: unknown key `contrl` in the top-level table (did you mean `control`? expected one of `supervisor`, `control`, `monitor`, `child`, `http`, `run`, `log`)",
     );
     check(
         "[control]\nsock = \"x\"\n",
@@ -57,7 +57,7 @@ fn unknown_key_in_a_child() {
         "[[child]]\nname = \"db\"\n    comand = [\"postgres\"]\n",
         3,
         Some("comand"),
-        "examples/web.toml:3:5: unknown key `comand` in [[child]] (did you mean `command`? expected one of `name`, `command`, `supervisor`, `child`, `env`, `cwd`, `restart`, `shutdown`, `significant`, `readiness`, `startup_timeout`, `health_timeout`, `backoff`, `memory_limit`, `sim`, `health`, `count`, `user`, `group`, `umask`, `limits`, `cgroup`, `environment_file`, `clear_env`)",
+        "examples/web.toml:3:5: unknown key `comand` in [[child]] (did you mean `command`? expected one of `name`, `command`, `supervisor`, `child`, `env`, `cwd`, `restart`, `shutdown`, `significant`, `readiness`, `startup_timeout`, `health_timeout`, `backoff`, `memory_limit`, `sim`, `health`, `count`, `user`, `group`, `umask`, `limits`, `cgroup`, `environment_file`, `clear_env`, `log`)",
     );
     let ConfigErrorKind::UnknownKey {
         suggestion,
@@ -70,7 +70,7 @@ fn unknown_key_in_a_child() {
     };
     assert_eq!(
         (suggestion.as_deref(), table.as_str(), expected.len()),
-        (Some("command"), "[[child]]", 24)
+        (Some("command"), "[[child]]", 25)
     );
 }
 

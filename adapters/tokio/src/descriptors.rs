@@ -222,13 +222,14 @@ impl DescriptorBudget {
 
 /// Descriptors one run of `spec` holds in vigil: its pidfd (not `guarded`:
 /// a guarded run's guard is the spawner's child), the two output pipes
-/// (output forwarded to the log) and its notify socket (`notify`: its
+/// (output forwarded to the log; with log files, the two files too) and its notify socket (`notify`: its
 /// readiness is `notify`).
 pub(crate) fn process_cost(spec: &ProcessSpec, guarded: bool, notify: bool) -> usize {
-    let pipes = if matches!(spec.output, OutputMode::Tracing) {
-        2
-    } else {
-        0
+    let pipes = match spec.output {
+        OutputMode::Tracing => 2,
+        // The pipes, and the two files once written.
+        OutputMode::Log(_) => 4,
+        _ => 0,
     };
     usize::from(!guarded) + pipes + usize::from(notify)
 }

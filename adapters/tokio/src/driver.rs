@@ -42,6 +42,7 @@ use crate::handle::{Down, TreeHandle, TreeStatus};
 use crate::message::{Msg, RequestMsg};
 use crate::monitor::{EvictBy, EvictError, EvictMsg, EvictTarget, Forward, MonitorList, MonitorSet, RunKind};
 use crate::notify::NotifyPlan;
+use crate::notice_log::{log_level, log_notice};
 use crate::payloads::{ByTag, Grant, Payload, PayloadRegistry};
 use crate::pool::{PoolStart, Seat};
 use crate::process::{spawn_process, Launch, ProcessHandle};
@@ -702,6 +703,14 @@ impl Driver {
         now
     }
 
+    /// The process group of `run`, if it is a live process run.
+    fn process_pgid(&self, run: RunId) -> Option<u32> {
+        match self.runs.get(run.node.index()) {
+            Some(Some((r, RunHandle::Process(h)))) if *r == run => Some(h.pid()),
+            _ => None,
+        }
+    }
+
     /// A run is up (the engine has its `Started`): tell the monitors that
     /// watch its kind. Its one teardown ([`Driver::end_run`]) removes it.
     fn register_with_monitors(&mut self, run: RunId) {
@@ -859,7 +868,7 @@ impl Driver {
                 if let Some(node) = notice_node(&n) {
                     self.engine.write_path(node, &mut self.path);
                 }
-                log_notice(&self.path, &n);
+                log_notice(&self.engine, &self.path, &n, n.run().and_then(|r| self.process_pgid(r)));
             }
             self.hooks.notice(&self.engine, &n, now);
             self.record(now, &n, live_lines);
@@ -1092,31 +1101,4 @@ fn notice_node(n: &Notice) -> Option<NodeId> {
         Notice::Backoff { child, .. } | Notice::Removed { child } => *child,
         _ => return None,
     })
-}
-
-/// The level [`log_notice`] logs `n` at.
-fn log_level(n: &Notice) -> tracing::Level {
-    match n {
-        Notice::Exited(_, reason) if !reason.is_normal() => tracing::Level::WARN,
-        Notice::Timeout { .. } | Notice::Evicted { .. } => tracing::Level::WARN,
-        Notice::GiveUp { .. } => tracing::Level::ERROR,
-        Notice::Restart { .. } | Notice::SupExit { .. } | Notice::TreeDown { .. } => tracing::Level::INFO,
-        _ => tracing::Level::DEBUG,
-    }
-}
-
-/// Structured logs: restarts, give-ups and ends at info/warn, the rest at debug.
-fn log_notice(path: &str, n: &Notice) {
-    match n {
-        Notice::Exited(r, reason) if !reason.is_normal() => {
-            tracing::warn!(path, generation = r.generation, %reason, "exited")
-        }
-        Notice::Restart { strategy, .. } => tracing::info!(path, ?strategy, "restart"),
-        Notice::GiveUp { .. } => tracing::error!(path, "gave up: restart intensity exceeded"),
-        Notice::Timeout { run, reason } => tracing::warn!(path, generation = run.generation, %reason, "timeout"),
-        Notice::Evicted { run, reason } => tracing::warn!(path, generation = run.generation, %reason, "evicted"),
-        Notice::SupExit { reason, .. } => tracing::info!(path, %reason, "supervisor ended"),
-        Notice::TreeDown { reason } => tracing::info!(%reason, "tree down"),
-        other => tracing::debug!(path, notice = ?other, "event"),
-    }
 }

@@ -89,15 +89,17 @@ fn worker(cfg: &TreeConfig, tag: u64) -> Option<&WorkerConfig> {
 
 impl ProcessSpec {
     /// The process of a config's worker (feature `sim`): its command,
-    /// environment, directory and memory limit, its output going to `output`.
-    /// `vigil run` starts every worker so, and so does a reload.
+    /// environment, directory and memory limit, its output going to its log
+    /// files ([`OutputMode::Log`]) if it has a `log` table (its own or the
+    /// tree's), else to `output`. `vigil run` starts every worker so, and so
+    /// does a reload.
     #[must_use]
     pub fn from_worker(w: &WorkerConfig, output: &OutputMode) -> ProcessSpec {
         ProcessSpec {
             command: w.command.clone(),
             env: w.env.clone(),
             cwd: w.cwd.clone(),
-            output: output.clone(),
+            output: w.log.as_ref().map_or_else(|| output.clone(), log_output),
             memory_limit: w.memory_limit,
             // PROBES:
             health: w.health.as_ref().map(health_probe),
@@ -123,6 +125,16 @@ fn health_probe(h: &vigil_config::HealthProbe) -> crate::HealthProbe {
         .retries(h.retries)
         .start_period(h.start_period)
         .ready(h.ready)
+}
+
+/// LOGS: a worker's `log` table as the output mode that writes it.
+fn log_output(log: &vigil_config::LogConfig) -> OutputMode {
+    OutputMode::Log(
+        crate::LogFiles::new(&log.dir)
+            .max_size(log.max_size)
+            .keep(log.keep)
+            .timestamps(log.timestamps),
+    )
 }
 
 impl MonitorSettings {

@@ -5,8 +5,9 @@
 //! by one task, concurrently, so a chatty child never blocks on a full
 //! pipe. [`OutputMode::Files`] hands the child append-mode log files directly
 //! (no copy through vigil: nothing is lost if vigil dies, and the child can
-//! never be blocked by vigil). [`OutputMode::Inherit`] and
-//! [`OutputMode::Null`] are what they say.
+//! never be blocked by vigil). [`OutputMode::Log`] pipes both streams into
+//! vigil too, and vigil writes them to rotated files (src/log_file.rs).
+//! [`OutputMode::Inherit`] and [`OutputMode::Null`] are what they say.
 
 use std::borrow::Cow;
 use std::fs::{self, OpenOptions};
@@ -20,6 +21,8 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, ReadBuf};
 use tokio::process::Child;
+
+use crate::log_file::{LogFiles, LogWriter};
 
 /// The longest line forwarded as one event; longer lines are split into pieces
 /// of at most this many bytes (at a UTF-8 character boundary when possible).
@@ -37,8 +40,9 @@ pub(crate) const MAX_LINE: usize = 64 * 1024;
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum OutputMode {
     /// Each line becomes a `tracing` event with target `vigil::child` and the
-    /// fields `path`, `generation` and `stream` (`"stdout"` at INFO level,
-    /// `"stderr"` at WARN). Lines longer than 64 KiB are split; invalid UTF-8
+    /// fields `path`, `generation` and `stream` (`"stdout"` or `"stderr"`,
+    /// both at INFO level: a program's stderr is its diagnostics, not a
+    /// warning of vigil's). Lines longer than 64 KiB are split; invalid UTF-8
     /// is replaced by U+FFFD.
     #[default]
     Tracing,
@@ -54,13 +58,20 @@ pub enum OutputMode {
         /// The directory holding the log files.
         dir: PathBuf,
     },
+    /// vigil reads both streams through pipes and writes them to
+    /// `<dir>/<path>.out.log` and `<dir>/<path>.err.log` (the same names as
+    /// [`OutputMode::Files`]), rotated by size, with optional timestamps
+    /// (see [`LogFiles`]). Each line is also kept for `vigil ctl logs`
+    /// (src/recent_output.rs); none is logged through `tracing`. A full
+    /// disk drops lines (counted), never blocks the child.
+    Log(LogFiles),
 }
 
 /// The stdout and stderr to give a child for `mode`, opening the log files of
 /// [`OutputMode::Files`] (this is the only mode that can fail).
 pub(crate) fn child_stdio(mode: &OutputMode, path: &str) -> io::Result<(Stdio, Stdio)> {
     Ok(match mode {
-        OutputMode::Tracing => (Stdio::piped(), Stdio::piped()),
+        OutputMode::Tracing | OutputMode::Log(_) => (Stdio::piped(), Stdio::piped()),
         OutputMode::Inherit => (Stdio::inherit(), Stdio::inherit()),
         OutputMode::Null => (Stdio::null(), Stdio::null()),
         OutputMode::Files { dir } => {
@@ -95,27 +106,44 @@ pub(crate) fn log_file_stem(path: &str) -> String {
 }
 
 /// Start forwarding the piped streams of a freshly spawned child (only
-/// [`OutputMode::Tracing`] pipes them; for other modes this does nothing).
+/// [`OutputMode::Tracing`] and [`OutputMode::Log`] pipe them; for other
+/// modes this does nothing), as `mode` says.
 /// One task reads both streams, concurrently; it ends at end of file of both,
 /// that is when the last process holding the pipes (the child or one of its
 /// descendants) is gone. An idle stream costs its pipe's registration and
 /// nothing else: no buffer is held between reads (see [`forward_lines`]).
-pub(crate) fn forward(child: &mut Child, path: &Arc<str>, generation: u64) {
-    forward_streams(child.stdout.take(), child.stderr.take(), path, generation);
+pub(crate) fn forward(child: &mut Child, mode: &OutputMode, path: &Arc<str>, generation: u64) {
+    forward_streams(child.stdout.take(), child.stderr.take(), mode, path, generation);
 }
 
 /// Start forwarding `stdout` and `stderr` (the read ends of a child's output
 /// pipes, where it has them) as [`forward`] does: one task for both.
-pub(crate) fn forward_streams<O, E>(stdout: Option<O>, stderr: Option<E>, path: &Arc<str>, generation: u64)
-where
+pub(crate) fn forward_streams<O, E>(
+    stdout: Option<O>,
+    stderr: Option<E>,
+    mode: &OutputMode,
+    path: &Arc<str>,
+    generation: u64,
+) where
     O: AsyncRead + Unpin + Send + 'static,
     E: AsyncRead + Unpin + Send + 'static,
 {
-    let stdout = stdout.map(|s| Lines::new(s, Stream::Stdout));
-    let stderr = stderr.map(|s| Lines::new(s, Stream::Stderr));
     if stdout.is_none() && stderr.is_none() {
         return;
     }
+    let settings = match mode {
+        OutputMode::Log(files) => Some(Arc::new(files.clone())),
+        _ => None,
+    };
+    let writer = |stream| settings.as_ref().map(|s| LogWriter::new(s, path, stream));
+    let stdout = stdout.map(|s| Slot {
+        lines: Lines::new(s, Stream::Stdout),
+        file: writer("out"),
+    });
+    let stderr = stderr.map(|s| Slot {
+        lines: Lines::new(s, Stream::Stderr),
+        file: writer("err"),
+    });
     let path = Arc::clone(path);
     tokio::spawn(forward_both(stdout, stderr, path, generation));
 }
@@ -127,28 +155,38 @@ enum Stream {
     Stderr,
 }
 
-/// One line as its `tracing` event (stdout at INFO, stderr at WARN), kept
-/// in the child's recent output (`vigil ctl logs`) first.
-fn emit(stream: Stream, path: &str, generation: u64, line: &str) {
+/// One stream of a child being forwarded: its lines, and the log file
+/// they go to ([`OutputMode::Log`]; `None`: to `tracing`).
+struct Slot<R> {
+    lines: Lines<R>,
+    file: Option<LogWriter>,
+}
+
+/// One line, kept in the child's recent output (`vigil ctl logs`) first,
+/// then written to its log file, or else as its `tracing` event (both
+/// streams at INFO, told apart by the `stream` field).
+fn emit(stream: Stream, path: &str, generation: u64, line: &[u8], file: Option<&mut LogWriter>) {
     let recent = match stream {
         Stream::Stdout => crate::recent_output::Stream::Stdout,
         Stream::Stderr => crate::recent_output::Stream::Stderr,
     };
-    crate::recent_output::record(path, generation, recent, line);
-    match stream {
-        Stream::Stdout => {
-            tracing::info!(target: "vigil::child", path, generation, stream = "stdout", "{line}");
-        }
-        Stream::Stderr => {
-            tracing::warn!(target: "vigil::child", path, generation, stream = "stderr", "{line}");
-        }
+    let line_text = text(line);
+    crate::recent_output::record(path, generation, recent, &line_text);
+    if let Some(file) = file {
+        file.line(line);
+        return;
     }
+    let stream = match stream {
+        Stream::Stdout => "stdout",
+        Stream::Stderr => "stderr",
+    };
+    tracing::info!(target: "vigil::child", path, generation, stream, "{line_text}");
 }
 
 /// The task behind [`forward`]: both streams, until both ended.
 async fn forward_both<O: AsyncRead + Unpin, E: AsyncRead + Unpin>(
-    mut stdout: Option<Lines<O>>,
-    mut stderr: Option<Lines<E>>,
+    mut stdout: Option<Slot<O>>,
+    mut stderr: Option<Slot<E>>,
     path: Arc<str>,
     generation: u64,
 ) {
@@ -165,20 +203,24 @@ async fn forward_both<O: AsyncRead + Unpin, E: AsyncRead + Unpin>(
     .await;
 }
 
-/// Poll one stream of [`forward_both`], emptying its slot once it ended.
+/// Poll one stream of [`forward_both`], emptying its slot once it ended;
+/// what it read is written to its log file before this returns (one batch).
 fn poll_slot<R: AsyncRead + Unpin>(
-    slot: &mut Option<Lines<R>>,
+    slot: &mut Option<Slot<R>>,
     cx: &mut Context<'_>,
     chunk: &mut [MaybeUninit<u8>],
     path: &str,
     generation: u64,
 ) {
-    if let Some(lines) = slot {
+    if let Some(Slot { lines, file }) = slot {
         let stream = lines.stream;
-        if lines
-            .poll_lines(cx, chunk, |line| emit(stream, path, generation, line))
-            .is_ready()
-        {
+        let ended = lines
+            .poll_lines(cx, chunk, |line| emit(stream, path, generation, line, file.as_mut()))
+            .is_ready();
+        if let Some(file) = file {
+            file.flush();
+        }
+        if ended {
             *slot = None;
         }
     }
@@ -187,7 +229,8 @@ fn poll_slot<R: AsyncRead + Unpin>(
 /// Read `reader` to its end and call `emit` once per line, without the line
 /// terminator (`\n`, or `\r\n`). A line longer than [`MAX_LINE`] bytes is
 /// emitted in pieces; a last line without a terminator is emitted too.
-/// Invalid UTF-8 is converted lossily. A read error ends the stream.
+/// The bytes are passed as read ([`emit`] converts invalid UTF-8 lossily
+/// for the log and the recent output). A read error ends the stream.
 ///
 /// Between reads it holds no buffer: each read goes into a [`CHUNK`]-byte
 /// buffer on the stack of the poll, complete lines are emitted straight from
@@ -200,7 +243,7 @@ fn poll_slot<R: AsyncRead + Unpin>(
 pub(crate) async fn forward_lines<R, F>(reader: R, mut emit: F)
 where
     R: AsyncRead + Unpin,
-    F: FnMut(&str),
+    F: FnMut(&[u8]),
 {
     let mut lines = Lines::new(reader, Stream::Stdout);
     std::future::poll_fn(|cx| {
@@ -239,7 +282,7 @@ impl<R: AsyncRead + Unpin> Lines<R> {
         &mut self,
         cx: &mut Context<'_>,
         chunk: &mut [MaybeUninit<u8>],
-        mut emit: impl FnMut(&str),
+        mut emit: impl FnMut(&[u8]),
     ) -> Poll<()> {
         loop {
             let mut buf = ReadBuf::uninit(chunk);
@@ -251,7 +294,7 @@ impl<R: AsyncRead + Unpin> Lines<R> {
                         tracing::debug!(target: "vigil::child", error = %e, "reading child output failed");
                     }
                     if !self.pending.is_empty() {
-                        emit(&text(&self.pending));
+                        emit(&self.pending);
                     }
                     self.pending = Vec::new();
                     return Poll::Ready(());
@@ -262,16 +305,16 @@ impl<R: AsyncRead + Unpin> Lines<R> {
 
     /// Split `bytes` (just read) into lines: emit every line it ends, keep
     /// the rest as the pending line, emitting it in [`MAX_LINE`] pieces.
-    fn feed(&mut self, mut bytes: &[u8], emit: &mut impl FnMut(&str)) {
+    fn feed(&mut self, mut bytes: &[u8], emit: &mut impl FnMut(&[u8])) {
         while !bytes.is_empty() {
             let room = MAX_LINE - self.pending.len();
             let take = bytes.len().min(room);
             if let Some(newline) = bytes[..take].iter().position(|&b| b == b'\n') {
                 if self.pending.is_empty() {
-                    emit(&text(strip_cr(&bytes[..newline])));
+                    emit(strip_cr(&bytes[..newline]));
                 } else {
                     self.pending.extend_from_slice(&bytes[..newline]);
-                    emit(&text(strip_cr(&self.pending)));
+                    emit(strip_cr(&self.pending));
                     // The line ended: give its memory back (an idle child keeps none).
                     self.pending = Vec::new();
                 }
@@ -282,7 +325,7 @@ impl<R: AsyncRead + Unpin> Lines<R> {
             bytes = &bytes[take..];
             if self.pending.len() >= MAX_LINE {
                 let cut = char_boundary_before_end(&self.pending);
-                emit(&text(&self.pending[..cut]));
+                emit(&self.pending[..cut]);
                 self.pending.drain(..cut);
                 // What is left is at most the first bytes of one character.
                 self.pending.shrink_to_fit();
@@ -330,7 +373,7 @@ mod tests {
 
     async fn lines_of(input: &[u8]) -> Vec<String> {
         let mut lines = Vec::new();
-        forward_lines(input, |line| lines.push(line.to_owned())).await;
+        forward_lines(input, |line| lines.push(String::from_utf8_lossy(line).into_owned())).await;
         lines
     }
 

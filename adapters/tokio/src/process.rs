@@ -446,7 +446,7 @@ fn spawn_direct(
     let path: Arc<str> = Arc::from(path);
     // The leader's pid is its group's id (`process_group(0)`).
     let group = ProcessGroup::new(pid as i32, &path, run.generation, false);
-    output::forward(&mut child, &path, run.generation);
+    output::forward(&mut child, &spec.output, &path, run.generation);
     tracing::debug!(target: "vigil::process", path = &*path, generation = run.generation, pid, "process started");
     let _ = reports.send((run, RunnerReport::Started));
     let probe = probe_plan(spec, run, &path, &reports);
@@ -511,7 +511,7 @@ fn spawn_guarded(
     })?;
     let path: Arc<str> = Arc::from(path);
     if let Some((stdout, stderr)) = pipes {
-        output::forward_streams(Some(stdout), Some(stderr), &path, run.generation);
+        output::forward_streams(Some(stdout), Some(stderr), &spec.output, &path, run.generation);
     }
     // The group is known once the guard runs (`started`).
     let group = ProcessGroup::new(0, &path, run.generation, true);
@@ -534,7 +534,7 @@ fn spawn_guarded(
     Ok(handle)
 }
 
-/// The read ends of a run's output pipes ([`OutputMode::Tracing`]).
+/// The read ends of a run's output pipes ([`OutputMode::Tracing`], [`OutputMode::Log`]).
 type Pipes = (pipe::Receiver, pipe::Receiver);
 
 /// Set the output streams of `request` for `mode`: the descriptors to pass
@@ -554,7 +554,7 @@ fn output_streams(
                 .map_err(|e| spawn_failure(path, &e, format!("cannot open the output files of `{path}`: {e}")))?;
             (Stream::Passed, vec![OwnedFd::from(out), OwnedFd::from(err)], None)
         }
-        OutputMode::Tracing => {
+        OutputMode::Tracing | OutputMode::Log(_) => {
             let failed = |e: std::io::Error| {
                 spawn_failure(
                     path,

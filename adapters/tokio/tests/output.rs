@@ -5,6 +5,8 @@
 
 #![allow(dead_code)]
 
+#[path = "../src/log_file.rs"]
+mod log_file;
 #[path = "../src/output.rs"]
 mod output;
 #[path = "../src/recent_output.rs"]
@@ -72,7 +74,7 @@ impl AsyncRead for Pieces {
 
 async fn lines_of(reader: Pieces) -> Vec<String> {
     let mut lines = Vec::new();
-    output::forward_lines(reader, |line| lines.push(line.to_owned())).await;
+    output::forward_lines(reader, |line| lines.push(String::from_utf8_lossy(line).into_owned())).await;
     lines
 }
 
@@ -200,7 +202,7 @@ async fn forwarded(script: &str, lines: usize) -> Vec<(String, String)> {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("sh starts");
-    output::forward(&mut child, &Arc::from("w"), 1);
+    output::forward(&mut child, &output::OutputMode::Tracing, &Arc::from("w"), 1);
     assert!(child.stdout.is_none() && child.stderr.is_none(), "both pipes taken");
     let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
         .await

@@ -21,6 +21,8 @@ mod guard_hook;
 mod guarded_spawn;
 #[path = "../src/identity.rs"]
 mod identity;
+#[path = "../src/log_file.rs"]
+mod log_file;
 #[path = "../src/notify.rs"]
 mod notify;
 #[path = "../src/output.rs"]
@@ -563,7 +565,7 @@ async fn tracing_output_emits_one_event_per_line_with_path_generation_and_stream
         ]
     );
     let stderr: Vec<_> = events.iter().filter(|e| e.1["stream"] == "stderr").cloned().collect();
-    assert_eq!(stderr, [line(tracing::Level::WARN, "stderr", "oops")]);
+    assert_eq!(stderr, [line(tracing::Level::INFO, "stderr", "oops")]);
 }
 
 /// Like [`assert_group_dies`], for tests without a runtime.
@@ -666,7 +668,7 @@ fn log_file_names_flatten_the_path() {
 
 async fn lines_of(input: &[u8]) -> Vec<String> {
     let mut lines = Vec::new();
-    output::forward_lines(input, |line| lines.push(line.to_owned())).await;
+    output::forward_lines(input, |line| lines.push(String::from_utf8_lossy(line).into_owned())).await;
     lines
 }
 

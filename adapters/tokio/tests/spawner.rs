@@ -22,6 +22,8 @@ mod guard_hook;
 mod guarded_spawn;
 #[path = "../src/identity.rs"]
 mod identity;
+#[path = "../src/log_file.rs"]
+mod log_file;
 #[path = "../src/notify.rs"]
 mod notify;
 #[path = "../src/output.rs"]

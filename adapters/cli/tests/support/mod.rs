@@ -359,7 +359,8 @@ impl Vigil {
     }
 
     /// Wait until vigil has logged the exit of a run of the worker at `path`
-    /// (normal exits at debug level, the others at warn), that is, until the
+    /// (`exited path=...`: normal exits at info level, the others at warn;
+    /// older builds logged normal exits as a debug notice), that is, until the
     /// engine has handled it: whatever it decided (a restart or nothing) was
     /// decided in the same step.
     pub fn wait_exit_handled(&self, path: &str) {

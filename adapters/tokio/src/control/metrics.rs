@@ -106,8 +106,23 @@ pub(crate) fn render(
         }
     }
     reason_counters(&mut out, &sorted);
+    log_lines_dropped(&mut out);
     server_gauges(&mut out, server);
     out
+}
+
+/// LOGS: the lines each worker's log files lost (src/log_file.rs).
+fn log_lines_dropped(out: &mut String) {
+    let name = "vigil_log_lines_dropped_total";
+    header(
+        out,
+        name,
+        "counter",
+        "Lines of output that could not be written to each worker's log files (a full disk, an unwritable directory).",
+    );
+    for (path, lines) in crate::log_file::dropped_lines() {
+        let _ = writeln!(out, "{name}{{path=\"{}\"}} {lines}", Label(&path));
+    }
 }
 
 /// Exits and evictions by child and reason.
