@@ -30,16 +30,30 @@ use crate::model::TreeConfig;
 use crate::replicas::{template_of, ReplicaTemplate};
 
 /// What a worker runs and how it is watched (argv, environment, directory,
-/// memory limit): a change means a restart.
-type RunSettings = (
+/// memory limit, health probe, identity, log files): a change means a
+/// restart. Its `sim` table is left out: it changes nothing that runs.
+pub(crate) type RunSettings = (
     Vec<String>,
     BTreeMap<String, String>,
     Option<PathBuf>,
     Option<u64>,
+    Option<crate::HealthProbe>,
     crate::IdentityConfig,
-    // LOGS: the worker's log files.
     Option<crate::LogConfig>,
 );
+
+/// The [`RunSettings`] of `w`.
+pub(crate) fn run_settings(w: &crate::WorkerConfig) -> RunSettings {
+    (
+        w.command.clone(),
+        w.env.clone(),
+        w.cwd.clone(),
+        w.memory_limit,
+        w.health.clone(),
+        w.identity.clone(),
+        w.log.clone(),
+    )
+}
 
 /// A top-level child with its tags zeroed and its workers' run settings,
 /// for comparing.
@@ -274,14 +288,7 @@ fn fingerprint(cfg: &TreeConfig, child: &ChildSpec) -> Fingerprint {
     fn walk(cfg: &TreeConfig, path: &str, c: &mut ChildSpec, workers: &mut Vec<RunSettings>) {
         if let ChildKind::Worker = c.kind {
             if let Some(w) = usize::try_from(c.tag).ok().and_then(|t| cfg.workers.get(t)) {
-                workers.push((
-                    w.command.clone(),
-                    w.env.clone(),
-                    w.cwd.clone(),
-                    w.memory_limit,
-                    w.identity.clone(),
-                    w.log.clone(),
-                ));
+                workers.push(run_settings(w));
             }
         }
         if let ChildKind::Supervisor(s) = &mut c.kind {

@@ -177,17 +177,7 @@ impl ReplicaTemplate {
         b.tag = 0;
         self.path == other.path
             && a == b
-            && (
-                &self.worker.command,
-                &self.worker.env,
-                &self.worker.cwd,
-                self.worker.memory_limit,
-            ) == (
-                &other.worker.command,
-                &other.worker.env,
-                &other.worker.cwd,
-                other.worker.memory_limit,
-            )
+            && crate::reload_plan::run_settings(&self.worker) == crate::reload_plan::run_settings(&other.worker)
     }
 }
 
