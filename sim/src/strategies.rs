@@ -230,6 +230,7 @@ fn fill(mut sup: SupervisorSpec, kids: Vec<Gen>, path: &str, workers: &mut Vec<W
                     cwd: None,
                     memory_limit: None,
                     sim: b,
+                    lifecycle: Default::default(),
                 });
                 c
             }

@@ -76,6 +76,7 @@ mod digest;
 mod duration;
 mod error;
 mod keywords;
+mod lifecycle;
 mod lifetime;
 mod listen;
 mod model;
@@ -93,6 +94,7 @@ pub use byte_size::{format_byte_size, parse_byte_size};
 pub use digest::{ConfigDigest, ParseDigestError};
 pub use duration::{format_duration, parse_duration};
 pub use error::{ConfigError, ConfigErrorKind, ValueError};
+pub use lifecycle::{signal_name, LifecycleConfig, ANY_SIGNALS, CATCHABLE_SIGNALS};
 pub use listen::parse_listen;
 pub use model::{
     Action, ControlConfig, HttpConfig, Lifetime, MonitorConfig, RunConfig, Script, SimBehaviour, TimedAction,

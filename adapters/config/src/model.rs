@@ -116,6 +116,8 @@ pub struct WorkerConfig {
     pub memory_limit: Option<u64>,
     /// How the simulator models it (the `sim` table; defaults when absent).
     pub sim: SimBehaviour,
+    /// LIFECYCLE: its stop and reload signals and its exit-code policy.
+    pub lifecycle: crate::LifecycleConfig,
 }
 
 /// The `sim` table of a worker: how the simulated world runs it. Without it,

@@ -201,6 +201,11 @@ pub(crate) struct RawChild {
     pub backoff: Option<Spanned<Box<RawBackoff>>>,
     pub memory_limit: Option<Spanned<SizeValue>>,
     pub sim: Option<Spanned<Box<RawSim>>>,
+    // LIFECYCLE: signals and exit codes (lifecycle.rs).
+    pub stop_signal: Option<Spanned<String>>,
+    pub reload_signal: Option<Spanned<String>>,
+    pub success_exit_codes: Option<Spanned<Vec<Spanned<i64>>>>,
+    pub restart_prevent_exit_codes: Option<Spanned<Vec<Spanned<i64>>>>,
 }
 
 /// A child's `backoff = { .. }`.

@@ -23,7 +23,13 @@ use crate::model::TreeConfig;
 
 /// What a worker runs and how it is watched (argv, environment, directory,
 /// memory limit): a change means a restart.
-type RunSettings = (Vec<String>, BTreeMap<String, String>, Option<PathBuf>, Option<u64>);
+type RunSettings = (
+    Vec<String>,
+    BTreeMap<String, String>,
+    Option<PathBuf>,
+    Option<u64>,
+    crate::LifecycleConfig,
+);
 
 /// A top-level child with its tags zeroed and its workers' run settings,
 /// for comparing.
@@ -161,7 +167,13 @@ fn fingerprint(cfg: &TreeConfig, child: &ChildSpec) -> Fingerprint {
     fn walk(cfg: &TreeConfig, c: &mut ChildSpec, workers: &mut Vec<RunSettings>) {
         if let ChildKind::Worker = c.kind {
             if let Some(w) = usize::try_from(c.tag).ok().and_then(|t| cfg.workers.get(t)) {
-                workers.push((w.command.clone(), w.env.clone(), w.cwd.clone(), w.memory_limit));
+                workers.push((
+                    w.command.clone(),
+                    w.env.clone(),
+                    w.cwd.clone(),
+                    w.memory_limit,
+                    w.lifecycle.clone(),
+                ));
             }
         }
         if let ChildKind::Supervisor(s) = &mut c.kind {

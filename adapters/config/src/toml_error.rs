@@ -70,6 +70,11 @@ impl Table {
                 "backoff",
                 "memory_limit",
                 "sim",
+                // LIFECYCLE:
+                "stop_signal",
+                "reload_signal",
+                "success_exit_codes",
+                "restart_prevent_exit_codes",
             ],
             Table::Backoff => &["initial", "max", "multiplier", "jitter", "reset_after"],
             Table::Sim => &[

@@ -345,7 +345,7 @@ impl Builder<'_> {
         let mut keys = Keys::new();
 
         let mut spec = match (&c.command, &c.supervisor) {
-            (Some(command), None) => self.worker(&path, name.get_ref(), c, command)?,
+            (Some(command), None) => self.worker(&path, name.get_ref(), c, command, &mut keys)?,
             (None, Some(sup)) => self.nested_supervisor(&path, name.get_ref(), c, sup, depth, &mut keys)?,
             (command, supervisor) => {
                 let found = [("command", command.is_some()), ("supervisor", supervisor.is_some())]
@@ -385,6 +385,14 @@ impl Builder<'_> {
             ("cwd", c.cwd.as_ref().map(Spanned::span)),
             ("memory_limit", c.memory_limit.as_ref().map(Spanned::span)),
             ("sim", c.sim.as_ref().map(Spanned::span)),
+            // LIFECYCLE:
+            ("stop_signal", c.stop_signal.as_ref().map(Spanned::span)),
+            ("reload_signal", c.reload_signal.as_ref().map(Spanned::span)),
+            ("success_exit_codes", c.success_exit_codes.as_ref().map(Spanned::span)),
+            (
+                "restart_prevent_exit_codes",
+                c.restart_prevent_exit_codes.as_ref().map(Spanned::span),
+            ),
         ];
         if let Some((key, Some(span))) = worker_only.into_iter().find(|(_, span)| span.is_some()) {
             return Err(doc.error(
@@ -443,6 +451,7 @@ impl Builder<'_> {
         name: &str,
         c: &RawChild,
         command: &Spanned<Argv>,
+        keys: &mut Keys,
     ) -> Result<ChildSpec, ConfigError> {
         let doc = self.doc;
         let argv = &command.get_ref().0;
@@ -497,6 +506,7 @@ impl Builder<'_> {
             Some(sim) => self.sim(sim.get_ref())?,
             None => SimBehaviour::default(),
         };
+        let lifecycle = crate::lifecycle::lifecycle(&doc, c, keys)?;
         let tag = self.workers.len() as u64;
         self.workers.push(WorkerConfig {
             path: path.to_owned(),
@@ -505,6 +515,7 @@ impl Builder<'_> {
             cwd,
             memory_limit,
             sim,
+            lifecycle,
         });
         Ok(ChildSpec::worker(name).tag(tag))
     }

@@ -200,6 +200,7 @@ fn vigil(flavor: Flavor, output: OutputMode, guard: bool, warmup: usize, n: usiz
         cwd: None,
         output,
         memory_limit: None,
+        lifecycle: Default::default(),
     };
     let rt = flavor.runtime();
     // The crasher's runs in order: (generation, Exited time, Started time).

@@ -33,12 +33,14 @@ use vigil_core::{
 };
 
 use crate::blocking::{spawn_blocking_run, BlockingRun};
+use crate::child_signal::{Health, RunFacts, SignalError, SignalMsg, SignalTarget};
 use crate::clock::Clock;
 use crate::control::{ControlServer, RunTokens};
 use crate::descriptors::{self, DescriptorBudget};
 use crate::driver_queue::{driver_queue, DriverReceiver, Report};
 use crate::events::TreeEvent;
 use crate::handle::{Down, TreeHandle, TreeStatus};
+use crate::lifecycle::ChildSignal;
 use crate::message::{Msg, RequestMsg};
 use crate::monitor::{EvictBy, EvictError, EvictMsg, EvictTarget, Forward, MonitorList, MonitorSet, RunKind};
 use crate::payloads::{ByTag, Grant, Payload, PayloadRegistry};
@@ -364,7 +366,78 @@ impl Driver {
                 let _ = reply.send(answer);
                 Step::Go
             }
+            Msg::Signal(m) => {
+                let answer = self.signal_child(&m);
+                let _ = m.reply.send(answer);
+                Step::Go
+            }
+            Msg::RunFacts { reply } => {
+                let _ = reply.send(self.run_facts());
+                Step::Go
+            }
         }
+    }
+
+    /// LIFECYCLE: send a signal to a process child's program (`None`: its
+    /// reload signal); the signal and the pid it went to.
+    fn signal_child(&self, m: &SignalMsg) -> Result<(ChildSignal, u32), SignalError> {
+        let path = || m.path.clone();
+        let node = self
+            .engine
+            .lookup(&m.path)
+            .ok_or_else(|| SignalError::NotFound(path()))?;
+        if self.engine.is_supervisor(node) {
+            return Err(SignalError::Supervisor(path()));
+        }
+        let Some(Payload::Process(spec)) = self.engine.tag(node).and_then(|t| self.payloads.get(t)) else {
+            return Err(SignalError::NotAProcess(path()));
+        };
+        let signal = match m.signal {
+            Some(signal) => signal,
+            None => spec
+                .lifecycle
+                .reload_signal
+                .ok_or_else(|| SignalError::NoReloadSignal(path()))?,
+        };
+        let handle = match self.runs.get(node.index()) {
+            Some(Some((run, RunHandle::Process(h)))) if self.engine.current_run(node) == Some(*run) => h,
+            _ => return Err(SignalError::NotRunning(path())),
+        };
+        let group = m.target == SignalTarget::Group;
+        let pid = if group { Some(handle.pid()) } else { handle.main_pid() };
+        match handle.send(signal.os(), group) {
+            Ok(true) => {
+                tracing::info!(path = %m.path, signal = %signal, pid, group, "signal sent");
+                Ok((signal, pid.unwrap_or_default()))
+            }
+            Ok(false) => Err(SignalError::NotRunning(path())),
+            Err(e) => Err(SignalError::Os {
+                path: path(),
+                error: e.desc().to_owned(),
+            }),
+        }
+    }
+
+    /// LIFECYCLE: the pids and health of every live run, by node index.
+    fn run_facts(&self) -> Vec<RunFacts> {
+        let now = self.clock.now();
+        let mut facts = Vec::new();
+        for (run, h) in self.runs.iter().flatten() {
+            let (pid, guard_pid) = match h {
+                RunHandle::Process(p) => (p.main_pid(), p.guard_pid()),
+                _ => (None, None),
+            };
+            let health = Health::of(&self.engine, *run, now);
+            if pid.is_some() || health != Health::None {
+                facts.push(RunFacts {
+                    run: *run,
+                    pid,
+                    guard_pid,
+                    health,
+                });
+            }
+        }
+        facts
     }
 
     /// A monitor's eviction: the engine's `Input::Evict`, answered with its
@@ -683,7 +756,7 @@ impl Driver {
             }
             RunnerReport::Exited(reason) => {
                 self.end_run(run);
-                Input::Exited(run, reason)
+                Input::Exited(run, self.exit_policy(run, reason))
             }
         };
         self.injected_panic.check(&self.engine, &input);
@@ -694,6 +767,31 @@ impl Driver {
             self.register_with_monitors(run);
         }
         now
+    }
+
+    /// LIFECYCLE: a process run's exit through its exit-code policy
+    /// (src/lifecycle.rs): the reason the engine gets and, for a code in
+    /// `restart_prevent_exit_codes` of a run that was up, a
+    /// `terminate_child` request made first, so that the exit ends that
+    /// stop (no restart, no intensity) and the child stays stopped.
+    fn exit_policy(&mut self, run: RunId, reason: ExitReason) -> ExitReason {
+        let classified = match self.engine.tag(run.node).and_then(|t| self.payloads.get(t)) {
+            Some(Payload::Process(p)) if !p.lifecycle.is_default_policy() => p.lifecycle.classify(reason),
+            _ => return reason,
+        };
+        let Some(code) = classified.prevented else {
+            return classified.reason;
+        };
+        let up = self.engine.current_run(run.node) == Some(run)
+            && self.engine.state(run.node) == Some(vigil_core::ChildState::Running);
+        if up {
+            let path = self.engine.path(run.node).unwrap_or_default();
+            tracing::info!(path = %path, generation = run.generation, code, reason = %classified.reason,
+                "exit code in restart_prevent_exit_codes: not restarted (`vigil ctl start` starts it again)");
+            let (reply, _) = oneshot::channel();
+            self.request(Request::TerminateChild { path }, ByTag::new(), reply, None);
+        }
+        classified.reason
     }
 
     /// A run is up (the engine has its `Started`): tell the monitors that

@@ -99,7 +99,19 @@ impl ProcessSpec {
             cwd: w.cwd.clone(),
             output: output.clone(),
             memory_limit: w.memory_limit,
+            lifecycle: lifecycle(&w.lifecycle),
         }
+    }
+}
+
+/// LIFECYCLE: a config's signals and exit codes (checked by the parser:
+/// every name it accepts parses here; an unknown one keeps the default).
+fn lifecycle(l: &vigil_config::LifecycleConfig) -> crate::Lifecycle {
+    crate::Lifecycle {
+        stop_signal: l.stop_signal.parse().unwrap_or(crate::ChildSignal::Term),
+        reload_signal: l.reload_signal.and_then(|s| s.parse().ok()),
+        success_exit_codes: l.success_exit_codes.clone(),
+        restart_prevent_exit_codes: l.restart_prevent_exit_codes.clone(),
     }
 }
 

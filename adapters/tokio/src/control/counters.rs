@@ -80,6 +80,17 @@ impl Counters {
                 c.up_since = None;
                 c.last_exit = Some(reason.to_string());
             }
+            // LIFECYCLE: a supervisor's own starts, uptime and last end
+            // (its restarts are its own, not its children's).
+            EventKind::SupStarting => children.entry(e.path.clone()).or_default().spawns += 1,
+            EventKind::SupStarted => {
+                children.entry(e.path.clone()).or_default().up_since = Some(std::time::Instant::now())
+            }
+            EventKind::SupExit { reason } => {
+                let c = children.entry(e.path.clone()).or_default();
+                c.up_since = None;
+                c.last_exit = Some(reason.to_string());
+            }
             EventKind::Evicted { reason, .. } => {
                 *children
                     .entry(e.path.clone())

@@ -215,6 +215,22 @@ pub enum Op {
     /// ([`ControlServer::keep_serving`](super::ControlServer::keep_serving);
     /// `vigil run --keep-running`).
     StartTree {},
+    /// LIFECYCLE: send a signal to a process child's program (its main
+    /// process, or with `all` its whole process group).
+    Signal {
+        /// The child.
+        path: String,
+        /// The signal's name: `SIGHUP` or `HUP`.
+        signal: String,
+        /// To every process of the run's group, not only the main one.
+        #[serde(default, skip_serializing_if = "is_false")]
+        all: bool,
+    },
+    /// LIFECYCLE: send a process child's `reload_signal` to its main process.
+    ReloadChild {
+        /// The child.
+        path: String,
+    },
 }
 
 /// Every operation name, in the order of [`Op`].
@@ -243,6 +259,8 @@ pub const OPS: &[&str] = &[
     "start_child",
     "logs",
     "start_tree",
+    "signal",
+    "reload_child",
 ];
 
 fn yes() -> bool {

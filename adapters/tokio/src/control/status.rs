@@ -13,6 +13,7 @@ use vigil_core::{ChildInfo, Reply, Request};
 use super::counters::ChildCounters;
 use super::registry::{Registry, WorkerInfo};
 use super::reply::Failure;
+use crate::child_signal::RunFacts;
 use crate::handle::TreeHandle;
 use crate::monitor::ChildResources;
 
@@ -39,9 +40,18 @@ pub(crate) struct NodeStatus<'a> {
     /// How its last run ended.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) last_exit: Option<&'a str>,
-    /// The process-group leader of its current run (process workers).
+    /// The program's own pid in its current run (process workers; not its
+    /// guard's).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) pid: Option<u32>,
+    /// The pid of the run's guard, the leader of its process group
+    /// (guarded process workers).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) guard_pid: Option<u32>,
+    /// `healthy` or `late` for a running worker with a `health_timeout`
+    /// (docs/CLI.md, "status").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) health: Option<&'static str>,
     /// Resident memory of its run's process group, as last sampled.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) rss_bytes: Option<u64>,
@@ -126,6 +136,8 @@ fn kind(c: &ChildInfo) -> &'static str {
 pub(crate) struct Snapshot {
     nodes: Vec<(String, usize, ChildInfo)>,
     resources: Vec<ChildResources>,
+    /// Pids and health of the live runs, sorted by node index.
+    facts: Vec<RunFacts>,
     taken: std::time::Instant,
 }
 
@@ -134,9 +146,11 @@ impl Snapshot {
     pub(crate) async fn take(sup: &TreeHandle) -> Result<Snapshot, Failure> {
         let nodes = walk(sup).await?;
         let resources = sup.resources().await;
+        let facts = sup.run_facts().await;
         Ok(Snapshot {
             nodes,
             resources,
+            facts,
             taken: std::time::Instant::now(),
         })
     }
@@ -158,6 +172,12 @@ impl Snapshot {
                 .ok()
                 .map(|i| &self.resources[i])
                 .filter(|r| r.generation == c.generation);
+            let facts = self
+                .facts
+                .binary_search_by_key(&c.node.index(), |f| f.run.node.index())
+                .ok()
+                .map(|i| &self.facts[i])
+                .filter(|f| f.run.generation == c.generation);
             let worker = if registered && !c.supervisor {
                 registry.worker_at(path).filter(|w| w.generation == c.generation)
             } else {
@@ -176,7 +196,9 @@ impl Snapshot {
                     .and_then(|k| k.up_since)
                     .map(|t| self.taken.saturating_duration_since(t).as_secs_f64()),
                 last_exit: k.and_then(|k| k.last_exit.as_deref()),
-                pid: res.map(|r| r.pid),
+                pid: facts.and_then(|f| f.pid),
+                guard_pid: facts.and_then(|f| f.guard_pid),
+                health: facts.and_then(|f| f.health.as_str()),
                 rss_bytes: res.map(|r| r.rss_bytes),
                 pss_bytes: res.and_then(|r| r.pss_bytes),
                 cpu_percent: res.and_then(|r| r.cpu_percent),
