@@ -117,7 +117,7 @@ fn signal(doc: &Doc<'_>, v: &Spanned<String>, key: &str) -> Result<&'static str,
     let why = match signal_name(text, ANY_SIGNALS) {
         Some("SIGKILL") if key == "stop_signal" => {
             "SIGKILL cannot be caught, so the program could not stop cleanly: for a stop without grace write \
-             `shutdown = \"brutal_kill\"`"
+             `shutdown = \"brutal\"`"
                 .to_owned()
         }
         Some("SIGSTOP") if key == "stop_signal" => {
