@@ -21,6 +21,8 @@ mod notify;
 mod output;
 #[path = "../src/own_children.rs"]
 mod own_children;
+#[path = "../src/lifecycle.rs"]
+mod lifecycle;
 #[path = "../src/process.rs"]
 mod process;
 #[path = "../src/recent_output.rs"]
