@@ -513,6 +513,12 @@ mod tests {
                 follow: true,
             },
             Op::StartTree {},
+            Op::Signal {
+                path: "web/w1".into(),
+                signal: "HUP".into(),
+                all: true,
+            },
+            Op::ReloadChild { path: "web/w1".into() },
         ];
         assert_eq!(ops.len(), OPS.len());
         for (i, op) in ops.into_iter().enumerate() {
