@@ -49,7 +49,7 @@ pub(crate) struct NodeStatus<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) guard_pid: Option<u32>,
     /// `healthy` or `late` for a running worker with a `health_timeout`
-    /// (docs/CLI.md, "status").
+    /// (docs/CLI.md, "Status columns").
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) health: Option<&'static str>,
     /// Resident memory of its run's process group, as last sampled.
