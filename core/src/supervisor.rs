@@ -134,6 +134,10 @@ impl Engine {
             };
             let (phase, initiated) = (plan.phase, plan.initiated);
             let marked_only = matches!(plan.kind, PlanKind::RestartAll { .. });
+            let (init, strategy) = (
+                matches!(plan.kind, PlanKind::Init),
+                matches!(plan.kind, PlanKind::Restart),
+            );
             let Some(c) = plan.cursor else {
                 if phase == Phase::Stop {
                     self.stop_phase_done(s);
@@ -150,6 +154,10 @@ impl Engine {
             .ends_at(c);
             let n = self.tree.node(c);
             let (state, next, prev) = (n.state, n.next, n.prev);
+            // `autostart = false`: passed over by its supervisor's start, and
+            // by a strategy's restart while it has never run (an operator's
+            // start is never held).
+            let held = n.has(flag::NO_AUTOSTART) && (init || (strategy && n.generation == 0));
             let selected = !marked_only || n.has(flag::MARK);
             if phase == Phase::Stop {
                 if selected && state.is_live() {
@@ -164,7 +172,7 @@ impl Engine {
                     self.after_stop(s, c);
                 }
             } else if !initiated {
-                if selected && state == NodeState::Stopped {
+                if selected && !held && state == NodeState::Stopped {
                     self.set_cursor(s, Some(c), true);
                     self.tree.node_mut(c).flags &= !flag::MARK;
                     self.start_node(c);

@@ -327,3 +327,47 @@ fn vigil_check_names_each_bad_lifecycle_key_at_its_place() {
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("`stop_signal` applies to workers only"));
 }
+
+#[test]
+fn autostart_false_defines_a_child_that_ctl_start_starts() {
+    let children = format!(
+        "{}{}{}",
+        child("first", &trapping("first", &[]), ""),
+        child("lazy", &trapping("lazy", &[]), "autostart = false"),
+        child("last", &trapping("last", &[]), "")
+    );
+    // The start goes on past it: `last` runs.
+    let run = Run::start(&children, |r| has_pid(r, "first") && has_pid(r, "last"));
+    let lazy = run.node("lazy");
+    assert_eq!(lazy["state"], "defined", "{lazy}");
+    assert_eq!(lazy["generation"], 0, "{lazy}");
+    assert!(!run.path("lazy.pid").exists());
+    run.ok(&["start", "lazy"]);
+    assert!(poll(|| has_pid(&run, "lazy")), "{}", run.log());
+    assert_eq!(run.state("lazy"), "running");
+    // Stopped after a run, it reads `stopped`, not `defined`.
+    run.ok(&["stop", "lazy"]);
+    assert_eq!(run.state("lazy"), "stopped");
+}
+
+#[test]
+fn vigil_check_refuses_an_autostart_that_is_not_a_bool() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("t.toml");
+    std::fs::write(
+        &file,
+        "[[child]]\nname = \"a\"\ncommand = [\"true\"]\nautostart = \"no\"\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .arg("check")
+        .arg(&file)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("t.toml:4:13: invalid type: string \"no\", expected true or false"),
+        "{err}"
+    );
+}

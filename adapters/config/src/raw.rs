@@ -206,6 +206,7 @@ pub(crate) struct RawChild {
     pub reload_signal: Option<Spanned<String>>,
     pub success_exit_codes: Option<Spanned<Vec<Spanned<i64>>>>,
     pub restart_prevent_exit_codes: Option<Spanned<Vec<Spanned<i64>>>>,
+    pub autostart: Option<Spanned<bool>>,
 }
 
 /// A child's `backoff = { .. }`.

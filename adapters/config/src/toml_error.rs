@@ -75,6 +75,7 @@ impl Table {
                 "reload_signal",
                 "success_exit_codes",
                 "restart_prevent_exit_codes",
+                "autostart",
             ],
             Table::Backoff => &["initial", "max", "multiplier", "jitter", "reset_after"],
             Table::Sim => &[

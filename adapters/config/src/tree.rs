@@ -442,6 +442,11 @@ impl Builder<'_> {
         if let Some(v) = &c.backoff {
             spec.backoff = Some(self.backoff(v, keys)?);
         }
+        // LIFECYCLE: start control (workers and supervisors).
+        if let Some(v) = &c.autostart {
+            spec.autostart = *v.get_ref();
+            keys.push(("autostart", v.span()));
+        }
         Ok(())
     }
 

@@ -72,6 +72,17 @@ pub(crate) struct NodeStatus<'a> {
     pub(crate) worker: Option<WorkerInfo>,
 }
 
+/// A node's state as `status` shows it: the engine's, except `defined` for
+/// a worker that is stopped and never ran (`autostart = false`, or not
+/// reached by its supervisor's start).
+fn shown_state(c: &ChildInfo) -> &'static str {
+    if c.state == vigil_core::ChildState::Stopped && c.generation == 0 && !c.supervisor {
+        "defined"
+    } else {
+        c.state.as_str()
+    }
+}
+
 /// One node of the `tree` answer.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub(crate) struct TreeNode {
@@ -187,7 +198,7 @@ impl Snapshot {
                 path,
                 name: &c.name,
                 kind: kind(c),
-                state: c.state.as_str(),
+                state: shown_state(c),
                 generation: c.generation,
                 dynamic: c.dynamic,
                 depth: *depth,
