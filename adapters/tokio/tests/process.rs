@@ -15,14 +15,14 @@ mod guard;
 mod guard_hook;
 #[path = "common/guarded_spawn.rs"]
 mod guarded_spawn;
+#[path = "../src/lifecycle.rs"]
+mod lifecycle;
 #[path = "../src/notify.rs"]
 mod notify;
 #[path = "../src/output.rs"]
 mod output;
 #[path = "../src/own_children.rs"]
 mod own_children;
-#[path = "../src/lifecycle.rs"]
-mod lifecycle;
 #[path = "../src/process.rs"]
 mod process;
 #[path = "../src/recent_output.rs"]
