@@ -134,10 +134,6 @@ impl Engine {
             };
             let (phase, initiated) = (plan.phase, plan.initiated);
             let marked_only = matches!(plan.kind, PlanKind::RestartAll { .. });
-            let (init, strategy) = (
-                matches!(plan.kind, PlanKind::Init),
-                matches!(plan.kind, PlanKind::Restart),
-            );
             let Some(c) = plan.cursor else {
                 if phase == Phase::Stop {
                     self.stop_phase_done(s);
@@ -154,10 +150,6 @@ impl Engine {
             .ends_at(c);
             let n = self.tree.node(c);
             let (state, next, prev) = (n.state, n.next, n.prev);
-            // `autostart = false`: passed over by its supervisor's start, and
-            // by a strategy's restart while it has never run (an operator's
-            // start is never held).
-            let held = n.has(flag::NO_AUTOSTART) && (init || (strategy && n.generation == 0));
             let selected = !marked_only || n.has(flag::MARK);
             if phase == Phase::Stop {
                 if selected && state.is_live() {
@@ -172,7 +164,7 @@ impl Engine {
                     self.after_stop(s, c);
                 }
             } else if !initiated {
-                if selected && !held && state == NodeState::Stopped {
+                if selected && state == NodeState::Stopped && !self.held_back(s, c) {
                     self.set_cursor(s, Some(c), true);
                     self.tree.node_mut(c).flags &= !flag::MARK;
                     self.start_node(c);
@@ -187,6 +179,24 @@ impl Engine {
             } else {
                 return; // waiting for it to start
             }
+        }
+    }
+
+    /// Whether the start walk of `s` passes over its `autostart = false`
+    /// child `c`: in its supervisor's start, and in a strategy's restart
+    /// while `c` has never run (an operator's start is never held back).
+    /// Out of line: the restart path never comes here.
+    fn held_back(&self, s: SupId, c: NodeId) -> bool {
+        if !self.tree.node(c).has(flag::NO_AUTOSTART) {
+            return false;
+        }
+        match &self.tree.sup(s).mode {
+            Mode::Busy(plan) => match plan.kind {
+                PlanKind::Init => true,
+                PlanKind::Restart => self.tree.node(c).generation == 0,
+                _ => false,
+            },
+            _ => false,
         }
     }
 
