@@ -324,6 +324,16 @@ impl Engine {
         (n.state == NodeState::Running && n.timer == TimerPurpose::Health).then_some((n.deadline, timeout))
     }
 
+    /// \[ext\] Whether the worker's run, spawned and not yet started, is
+    /// to be stopped or killed as soon as it reports `Started` (its
+    /// supervisor is ending, or the child was terminated meanwhile): a driver
+    /// that delays a start may then skip the program.
+    pub fn stop_pending(&self, node: NodeId) -> bool {
+        self.tree
+            .get(node)
+            .is_some_and(|n| n.has(flag::STOP_ON_START) || n.has(flag::KILL_ON_START))
+    }
+
     /// The run a worker currently has (spawned, up or stopping), if any.
     pub fn current_run(&self, node: NodeId) -> Option<RunId> {
         let n = self.tree.get(node)?;

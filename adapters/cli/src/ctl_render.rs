@@ -79,7 +79,10 @@ pub(crate) fn status(v: &Value) -> String {
                     n["path"].as_str().unwrap_or_default()
                 ),
                 n["kind"].as_str().unwrap_or_default().to_owned(),
-                n["state"].as_str().unwrap_or_default().to_owned(),
+                match (n["state"].as_str().unwrap_or_default(), n["start_delayed"] == true) {
+                    ("starting", true) => "starting (delay)".to_owned(),
+                    (state, _) => state.to_owned(),
+                },
                 if worker { n["generation"].to_string() } else { dash() },
                 n["restarts"].to_string(),
                 opt(n["uptime_secs"].as_f64().map(duration)),

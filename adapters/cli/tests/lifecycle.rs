@@ -371,3 +371,68 @@ fn vigil_check_refuses_an_autostart_that_is_not_a_bool() {
         "{err}"
     );
 }
+
+#[test]
+fn start_delay_holds_every_start_in_order() {
+    // `b` looks for `a`'s pid file when it starts: the next sibling waits
+    // for the delayed start, as for any start.
+    let children = format!(
+        "[supervisor]\nintensity = 1000\n\n{}{}{}",
+        child("a", &trapping("a", &[]), "start_delay = \"300ms\""),
+        child(
+            "b",
+            "if test -f DIR/a.pid; then echo after > DIR/b.order; else echo before > DIR/b.order; fi; exec sleep 1000",
+            ""
+        ),
+        child("r", "echo run >> DIR/r.runs; exit 1", "start_delay = \"200ms\"")
+    );
+    let run = Run::start(&children, |r| r.read("b.order").ends_with('\n'));
+    assert_eq!(run.read("b.order"), "after\n");
+    // Restarts wait too: a later run of `r` is seen in its delay.
+    assert!(
+        poll(|| {
+            let r = run.node("r");
+            r["start_delayed"] == true && r["generation"].as_u64().unwrap_or(0) > 1 && run.read("r.runs").len() > 4
+        }),
+        "{}",
+        run.log()
+    );
+    assert!(poll(|| run.ok(&["status"]).contains("starting (delay)")));
+}
+
+#[test]
+fn a_shutdown_does_not_wait_for_a_start_delay() {
+    let mut run = Run::start(&child("slow", &trapping("slow", &[]), "start_delay = \"1h\""), |r| {
+        r.node("slow")["start_delayed"] == true
+    });
+    run.ok(&["shutdown"]);
+    // The safety net of `poll`, not an hour.
+    assert!(poll(|| run.vigil.try_wait().ok().flatten().is_some()), "{}", run.log());
+    assert!(!run.path("slow.pid").exists());
+}
+
+#[test]
+fn vigil_check_refuses_a_bad_start_delay() {
+    let dir = tempfile::tempdir().unwrap();
+    for (extra, message) in [
+        (
+            "start_delay = \"2 fortnights\"",
+            "t.toml:4:15: bad value for `start_delay`",
+        ),
+        ("start_delay = \"-1s\"", "t.toml:4:15: bad value for `start_delay`"),
+    ] {
+        let file = dir.path().join("t.toml");
+        std::fs::write(
+            &file,
+            format!("[[child]]\nname = \"a\"\ncommand = [\"true\"]\n{extra}\n"),
+        )
+        .unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_vigil"))
+            .arg("check")
+            .arg(&file)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains(message), "{extra}: {err}");
+    }
+}

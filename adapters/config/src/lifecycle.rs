@@ -69,6 +69,8 @@ pub struct LifecycleConfig {
     pub success_exit_codes: Vec<u8>,
     /// Exit codes after which the child is not restarted (sorted, without repeats).
     pub restart_prevent_exit_codes: Vec<u8>,
+    /// How long each start waits before the program is started.
+    pub start_delay: Option<std::time::Duration>,
 }
 
 impl Default for LifecycleConfig {
@@ -78,6 +80,7 @@ impl Default for LifecycleConfig {
             reload_signal: None,
             success_exit_codes: Vec::new(),
             restart_prevent_exit_codes: Vec::new(),
+            start_delay: None,
         }
     }
 }
@@ -105,6 +108,12 @@ pub(crate) fn lifecycle(
     if let Some(v) = &c.restart_prevent_exit_codes {
         l.restart_prevent_exit_codes = codes(doc, v, "restart_prevent_exit_codes")?;
         keys.push(("restart_prevent_exit_codes", v.span()));
+    }
+    if let Some(v) = &c.start_delay {
+        let delay =
+            crate::parse_duration(&v.get_ref().0).map_err(|e| doc.bad_value(&v.span(), "start_delay", e.message()))?;
+        l.start_delay = Some(delay);
+        keys.push(("start_delay", v.span()));
     }
     Ok(l)
 }

@@ -207,6 +207,7 @@ pub(crate) struct RawChild {
     pub success_exit_codes: Option<Spanned<Vec<Spanned<i64>>>>,
     pub restart_prevent_exit_codes: Option<Spanned<Vec<Spanned<i64>>>>,
     pub autostart: Option<Spanned<bool>>,
+    pub start_delay: Option<Spanned<DurationText>>,
 }
 
 /// A child's `backoff = { .. }`.

@@ -76,6 +76,7 @@ impl Table {
                 "success_exit_codes",
                 "restart_prevent_exit_codes",
                 "autostart",
+                "start_delay",
             ],
             Table::Backoff => &["initial", "max", "multiplier", "jitter", "reset_after"],
             Table::Sim => &[

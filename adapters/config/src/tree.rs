@@ -393,6 +393,7 @@ impl Builder<'_> {
                 "restart_prevent_exit_codes",
                 c.restart_prevent_exit_codes.as_ref().map(Spanned::span),
             ),
+            ("start_delay", c.start_delay.as_ref().map(Spanned::span)),
         ];
         if let Some((key, Some(span))) = worker_only.into_iter().find(|(_, span)| span.is_some()) {
             return Err(doc.error(

@@ -57,7 +57,7 @@ fn unknown_key_in_a_child() {
         "[[child]]\nname = \"db\"\n    comand = [\"postgres\"]\n",
         3,
         Some("comand"),
-        "examples/web.toml:3:5: unknown key `comand` in [[child]] (did you mean `command`? expected one of `name`, `command`, `supervisor`, `child`, `env`, `cwd`, `restart`, `shutdown`, `significant`, `readiness`, `startup_timeout`, `health_timeout`, `backoff`, `memory_limit`, `sim`, `stop_signal`, `reload_signal`, `success_exit_codes`, `restart_prevent_exit_codes`, `autostart`)",
+        "examples/web.toml:3:5: unknown key `comand` in [[child]] (did you mean `command`? expected one of `name`, `command`, `supervisor`, `child`, `env`, `cwd`, `restart`, `shutdown`, `significant`, `readiness`, `startup_timeout`, `health_timeout`, `backoff`, `memory_limit`, `sim`, `stop_signal`, `reload_signal`, `success_exit_codes`, `restart_prevent_exit_codes`, `autostart`, `start_delay`)",
     );
     let ConfigErrorKind::UnknownKey {
         suggestion,

@@ -89,6 +89,8 @@ pub(crate) struct RunFacts {
     /// Its guard's pid (guarded process runs).
     pub(crate) guard_pid: Option<u32>,
     pub(crate) health: Health,
+    /// The run waits out its `start_delay` (no program yet).
+    pub(crate) delayed: bool,
 }
 
 /// A run's health as `status` shows it. Today from heartbeats only

@@ -48,6 +48,7 @@ use crate::pool::{PoolStart, Seat};
 use crate::process::{spawn_process, Launch, ProcessHandle};
 use crate::report::{ReportSender, RunnerReport};
 use crate::sim_hooks::{Fate, HookAction, Hooks};
+use crate::start_delay::DelayedStart;
 use crate::task::{panic_message, spawn_task, Killed, TaskRun};
 
 /// A deadline that fires this much after its time is late: before the
@@ -98,6 +99,8 @@ enum RunHandle {
     Task(TaskRun),
     Process(ProcessHandle),
     Blocking(BlockingRun),
+    /// LIFECYCLE: a process run in its `start_delay` (no program yet).
+    Delayed(DelayedStart),
 }
 
 impl RunHandle {
@@ -112,6 +115,10 @@ impl RunHandle {
                 Killed::Dropping
             }
             RunHandle::Blocking(b) => b.kill(),
+            RunHandle::Delayed(d) => {
+                d.end(ExitReason::Killed);
+                Killed::Dropping
+            }
         }
     }
 
@@ -121,6 +128,7 @@ impl RunHandle {
             RunHandle::Task(t) => t.stop(),
             RunHandle::Process(p) => p.stop(),
             RunHandle::Blocking(b) => b.stop(),
+            RunHandle::Delayed(d) => d.end(crate::start_delay::stopped_in_delay()),
         }
     }
 
@@ -196,6 +204,9 @@ struct Driver {
     /// of what they ask for when due.
     hooks: Hooks,
     hook_actions: Vec<HookAction>,
+    /// LIFECYCLE: runs in their start delay (few; checked after each drain
+    /// for a stop the engine holds for them).
+    delayed: Vec<RunId>,
 }
 
 /// Start the driver task for `spec` on the current runtime.
@@ -258,6 +269,7 @@ pub(crate) fn spawn(mut spec: SupervisorSpec, payloads: &[Payload], opts: Option
         recorded: 0,
         hooks: opts.hooks,
         hook_actions: Vec::new(),
+        delayed: Vec::new(),
     };
     let sup = TreeHandle {
         tx,
@@ -428,12 +440,14 @@ impl Driver {
                 _ => (None, None),
             };
             let health = Health::of(&self.engine, *run, now);
-            if pid.is_some() || health != Health::None {
+            let delayed = matches!(h, RunHandle::Delayed(_));
+            if pid.is_some() || health != Health::None || delayed {
                 facts.push(RunFacts {
                     run: *run,
                     pid,
                     guard_pid,
                     health,
+                    delayed,
                 });
             }
         }
@@ -758,6 +772,10 @@ impl Driver {
                 self.end_run(run);
                 Input::Exited(run, self.exit_policy(run, reason))
             }
+            RunnerReport::DelayOver => {
+                self.delay_over(run);
+                return now;
+            }
         };
         self.injected_panic.check(&self.engine, &input);
         let started = matches!(input, Input::Started(_));
@@ -965,9 +983,46 @@ impl Driver {
         while let Some(cmd) = self.engine.poll_command() {
             self.command(cmd, now);
         }
+        if !self.delayed.is_empty() {
+            self.cut_short_stopped_delays();
+        }
         // Monitors run after what this step spawned: a restart's replacement
         // is queued on the runtime before them.
         self.monitors.wake();
+    }
+
+    /// LIFECYCLE: the start delay of `run` is over: its program starts now,
+    /// unless the engine holds a stop for it (its supervisor is ending, or
+    /// it was terminated meanwhile): then it is reported started without a
+    /// program, and the Stop that follows ends it with
+    /// `shutdown(stopped during its start delay)`.
+    fn delay_over(&mut self, run: RunId) {
+        let Some(k) = self.delayed.iter().position(|r| *r == run) else {
+            return; // ended meanwhile
+        };
+        self.delayed.swap_remove(k);
+        if !matches!(self.runs.get(run.node.index()), Some(Some((r, RunHandle::Delayed(_)))) if *r == run) {
+            return;
+        }
+        if self.engine.stop_pending(run.node) {
+            self.started.push(run);
+            return;
+        }
+        self.spawn_now(run);
+    }
+
+    /// LIFECYCLE: a delayed run whose stop the engine holds has its delay
+    /// cut short (its `DelayOver` is reported at once).
+    fn cut_short_stopped_delays(&self) {
+        for run in &self.delayed {
+            if self.engine.stop_pending(run.node) {
+                if let Some(Some((r, RunHandle::Delayed(d)))) = self.runs.get(run.node.index()) {
+                    if r == run {
+                        d.cut_short();
+                    }
+                }
+            }
+        }
     }
 
     /// After every engine call: publish the notices, carry out the
@@ -1088,7 +1143,34 @@ impl Driver {
     }
 
     fn spawn_run(&mut self, run: RunId) {
+        if let Some(delay) = self.start_delay_of(run) {
+            let handle = RunHandle::Delayed(DelayedStart::begin(run, delay, &self.reports_tx));
+            self.install(run, handle);
+            self.delayed.push(run);
+            return;
+        }
+        self.spawn_now(run);
+    }
+
+    /// LIFECYCLE: the start delay of a process worker's run, if it has one.
+    fn start_delay_of(&self, run: RunId) -> Option<Duration> {
+        match self.engine.tag(run.node).and_then(|t| self.payloads.get(t)) {
+            Some(Payload::Process(p)) => p.lifecycle.start_delay.filter(|d| !d.is_zero()),
+            _ => None,
+        }
+    }
+
+    /// Put `handle` in the slot of `run`'s worker.
+    fn install(&mut self, run: RunId, handle: RunHandle) {
         let i = run.node.index();
+        if i >= self.runs.len() {
+            self.runs.resize_with(i + 1, || None);
+        }
+        self.runs[i] = Some((run, handle));
+    }
+
+    /// Start `run`'s payload now.
+    fn spawn_now(&mut self, run: RunId) {
         let (payload, path) = match self.payloads.run_of(&self.engine, run.node) {
             Some((payload, path)) => (Some(payload), path),
             None => (None, self.engine.path(run.node).unwrap_or_default().into()),
@@ -1127,14 +1209,11 @@ impl Driver {
         };
         match handle {
             Ok(h) => {
-                if i >= self.runs.len() {
-                    self.runs.resize_with(i + 1, || None);
-                }
                 if matches!(h, RunHandle::Task(_)) {
                     // A task is up once spawned: `drain` records it.
                     self.started.push(run);
                 }
-                self.runs[i] = Some((run, h));
+                self.install(run, h);
             }
             // Nothing started; the report's teardown revokes the token
             // issued above.

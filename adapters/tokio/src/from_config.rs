@@ -112,6 +112,7 @@ fn lifecycle(l: &vigil_config::LifecycleConfig) -> crate::Lifecycle {
         reload_signal: l.reload_signal.and_then(|s| s.parse().ok()),
         success_exit_codes: l.success_exit_codes.clone(),
         restart_prevent_exit_codes: l.restart_prevent_exit_codes.clone(),
+        start_delay: l.start_delay,
     }
 }
 

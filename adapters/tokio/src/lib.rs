@@ -86,6 +86,7 @@ mod report;
 mod sim_hooks;
 #[cfg(feature = "sim")]
 mod simulation;
+mod start_delay;
 mod stop_signal;
 pub mod systemd;
 mod task;

@@ -145,6 +145,11 @@ pub struct Lifecycle {
     /// Exit codes after which the child is not restarted: it is stopped,
     /// as by `terminate_child`, and started again only on request.
     pub restart_prevent_exit_codes: Vec<u8>,
+    /// How long each start waits before the program is started (every
+    /// start: the first, restarts, and starts on request). The run counts
+    /// as starting meanwhile: the next sibling waits, `startup_timeout`
+    /// counts from the program's start. Default: none.
+    pub start_delay: Option<std::time::Duration>,
 }
 
 impl Default for Lifecycle {
@@ -154,6 +159,7 @@ impl Default for Lifecycle {
             reload_signal: None,
             success_exit_codes: Vec::new(),
             restart_prevent_exit_codes: Vec::new(),
+            start_delay: None,
         }
     }
 }
@@ -245,6 +251,21 @@ impl ProcessSpec {
     #[must_use]
     pub fn success_exit_codes(mut self, codes: impl IntoIterator<Item = u8>) -> Self {
         self.lifecycle.success_exit_codes = codes.into_iter().collect();
+        self
+    }
+
+    /// Wait `delay` before each start of the program (see
+    /// [`Lifecycle::start_delay`](crate::Lifecycle#structfield.start_delay)).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use vigil_tokio::ProcessSpec;
+    /// let s = ProcessSpec::new(["worker"]).start_delay(Duration::from_secs(2));
+    /// assert_eq!(s.lifecycle.start_delay, Some(Duration::from_secs(2)));
+    /// ```
+    #[must_use]
+    pub fn start_delay(mut self, delay: std::time::Duration) -> Self {
+        self.lifecycle.start_delay = Some(delay);
         self
     }
 

@@ -19,6 +19,9 @@ pub(crate) enum RunnerReport {
     Status(String),
     /// The run ended.
     Exited(ExitReason),
+    /// LIFECYCLE: a process run's `start_delay` is over (or cut short): the
+    /// driver starts its program now (src/start_delay.rs).
+    DelayOver,
 }
 
 /// Where runners send their reports: the driver's report queue

@@ -52,6 +52,9 @@ pub(crate) struct NodeStatus<'a> {
     /// (docs/CLI.md, "Status columns").
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) health: Option<&'static str>,
+    /// The run waits out its `start_delay` (state `starting`, no program yet).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) start_delayed: bool,
     /// Resident memory of its run's process group, as last sampled.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) rss_bytes: Option<u64>,
@@ -210,6 +213,7 @@ impl Snapshot {
                 pid: facts.and_then(|f| f.pid),
                 guard_pid: facts.and_then(|f| f.guard_pid),
                 health: facts.and_then(|f| f.health.as_str()),
+                start_delayed: facts.is_some_and(|f| f.delayed),
                 rss_bytes: res.map(|r| r.rss_bytes),
                 pss_bytes: res.and_then(|r| r.pss_bytes),
                 cpu_percent: res.and_then(|r| r.cpu_percent),
