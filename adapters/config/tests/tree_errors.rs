@@ -70,7 +70,7 @@ fn unknown_key_in_a_child() {
     };
     assert_eq!(
         (suggestion.as_deref(), table.as_str(), expected.len()),
-        (Some("command"), "[[child]]", 15)
+        (Some("command"), "[[child]]", 21)
     );
 }
 

@@ -145,7 +145,7 @@ impl TreeHandle {
     ///
     /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
     /// let tree = Tree::new(SupervisorSpec::new())
-    ///     .with_children(|c| c.process(ChildSpec::worker("sleeper"), ProcessSpec::new(["sleep", "60"])))
+    ///     .process(ChildSpec::worker("sleeper"), ProcessSpec::new(["sleep", "60"]))
     ///     .start()
     ///     .unwrap();
     /// # tokio::time::timeout(std::time::Duration::from_secs(10), async {

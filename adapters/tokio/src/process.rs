@@ -214,7 +214,7 @@ impl ProcessHandle {
     /// nothing) once the run has exited; may be repeated.
     pub(crate) fn stop(&self) {
         tracing::debug!(target: "vigil::process", path = &*self.group.path, generation = self.group.generation,
-            pid = self.pid(), signal = self.stop_signal.as_str(), "stop signal to the process group");
+            pid = self.pid(), "{} to the process group", self.stop_signal.as_str());
         self.group.signal(self.stop_signal);
     }
 
