@@ -324,6 +324,26 @@ impl Engine {
         self.tree.get(node).map(|n| n.state.public())
     }
 
+    /// \[ext\] A running worker's heartbeat deadline and its
+    /// `health_timeout`: when the engine stops it with reason `health` unless
+    /// a heartbeat comes first. `None` for a worker without a health timeout,
+    /// one that is not up, or a supervisor (for `status`'s health column).
+    pub fn health_deadline(&self, node: NodeId) -> Option<(Instant, std::time::Duration)> {
+        let n = self.tree.get(node)?;
+        let timeout = n.ext.as_ref()?.health_timeout?;
+        (n.state == NodeState::Running && n.timer == TimerPurpose::Health).then_some((n.deadline, timeout))
+    }
+
+    /// \[ext\] Whether the worker's run, spawned and not yet started, is
+    /// to be stopped or killed as soon as it reports `Started` (its
+    /// supervisor is ending, or the child was terminated meanwhile): a driver
+    /// that delays a start may then skip the program.
+    pub fn stop_pending(&self, node: NodeId) -> bool {
+        self.tree
+            .get(node)
+            .is_some_and(|n| n.has(flag::STOP_ON_START) || n.has(flag::KILL_ON_START))
+    }
+
     /// The run a worker currently has (spawned, up or stopping), if any.
     pub fn current_run(&self, node: NodeId) -> Option<RunId> {
         let n = self.tree.get(node)?;

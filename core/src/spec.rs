@@ -182,6 +182,11 @@ pub struct ChildSpec {
     pub health_timeout: Option<Duration>,
     /// \[ext\] Delay before automatic restarts.
     pub backoff: Option<Backoff>,
+    /// \[ext\] Started by its supervisor's start (default `true`). `false`:
+    /// the child is defined but its supervisor's start, and the strategy's
+    /// restarts while it has never run, pass over it; `restart_child`
+    /// starts it, and from then on it is restarted like any other.
+    pub autostart: bool,
     /// Opaque value for the driver (for example an index into its table of
     /// what to run); the engine only stores it.
     pub tag: u64,
@@ -206,6 +211,7 @@ impl ChildSpec {
             startup_timeout: None,
             health_timeout: None,
             backoff: None,
+            autostart: true,
             tag: 0,
         }
     }
@@ -259,6 +265,19 @@ impl ChildSpec {
     /// Set the restart backoff.
     pub fn backoff(mut self, backoff: Backoff) -> Self {
         self.backoff = Some(backoff);
+        self
+    }
+
+    /// \[ext\] Whether its supervisor's start starts it (see
+    /// [`ChildSpec::autostart`](#structfield.autostart)).
+    ///
+    /// ```
+    /// use vigil_core::ChildSpec;
+    /// assert!(ChildSpec::worker("w").autostart);
+    /// assert!(!ChildSpec::worker("w").autostart(false).autostart);
+    /// ```
+    pub fn autostart(mut self, autostart: bool) -> Self {
+        self.autostart = autostart;
         self
     }
 

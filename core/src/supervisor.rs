@@ -164,7 +164,7 @@ impl Engine {
                     self.after_stop(s, c);
                 }
             } else if !initiated {
-                if selected && state == NodeState::Stopped {
+                if selected && state == NodeState::Stopped && !self.held_back(s, c) {
                     self.set_cursor(s, Some(c), true);
                     self.tree.node_mut(c).flags &= !flag::MARK;
                     self.start_node(c);
@@ -179,6 +179,24 @@ impl Engine {
             } else {
                 return; // waiting for it to start
             }
+        }
+    }
+
+    /// Whether the start walk of `s` passes over its `autostart = false`
+    /// child `c`: in its supervisor's start, and in a strategy's restart
+    /// while `c` has never run (an operator's start is never held back).
+    /// Out of line: the restart path never comes here.
+    fn held_back(&self, s: SupId, c: NodeId) -> bool {
+        if !self.tree.node(c).has(flag::NO_AUTOSTART) {
+            return false;
+        }
+        match &self.tree.sup(s).mode {
+            Mode::Busy(plan) => match plan.kind {
+                PlanKind::Init => true,
+                PlanKind::Restart => self.tree.node(c).generation == 0,
+                _ => false,
+            },
+            _ => false,
         }
     }
 

@@ -136,6 +136,8 @@ pub(crate) mod flag {
     pub(crate) const KILLING: u8 = 32;
     /// Added at run time (start_child), not part of the parent's static spec.
     pub(crate) const DYNAMIC: u8 = 64;
+    /// Its spec says `autostart = false`.
+    pub(crate) const NO_AUTOSTART: u8 = 128;
 }
 
 /// Shutdown policy packed in 8 bytes: 0 = brutal, `u64::MAX` = infinity, else a timeout in ns.
@@ -382,7 +384,7 @@ impl NodeArena {
             state: NodeState::Stopped,
             timer: TimerPurpose::None,
             cause: StopCause::None,
-            flags: if dynamic { flag::DYNAMIC } else { 0 },
+            flags: if dynamic { flag::DYNAMIC } else { 0 } | if spec.autostart { 0 } else { flag::NO_AUTOSTART },
             restart: spec.restart,
             readiness: spec.readiness,
             significant: spec.significant,
@@ -420,6 +422,7 @@ impl NodeArena {
         n.restart = spec.restart;
         n.readiness = spec.readiness;
         n.significant = spec.significant;
+        n.flags = (n.flags & !flag::NO_AUTOSTART) | if spec.autostart { 0 } else { flag::NO_AUTOSTART };
         if was_sup != is_sup {
             let s = self.sup_mut(parent);
             if is_sup {

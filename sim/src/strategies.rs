@@ -234,6 +234,7 @@ fn fill(mut sup: SupervisorSpec, kids: Vec<Gen>, path: &str, workers: &mut Vec<W
                     health: None,
                     identity: Default::default(),
                     log: None,
+                    lifecycle: Default::default(),
                 });
                 c
             }

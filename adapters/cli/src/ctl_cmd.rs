@@ -120,11 +120,30 @@ pub enum CtlCommand {
         #[arg(default_value = "null")]
         args: String,
     },
-    /// Reload the config file as SIGHUP does, and print the diff applied.
+    /// Without PATH: reload the config file as SIGHUP does, and print the
+    /// diff applied. With PATH: send the child's `reload_signal` to its
+    /// program's main process (the config is not read).
     Reload {
-        /// Print the diff without applying it.
+        /// The process child whose program reloads (its `reload_signal`);
+        /// without it, the config file is reloaded.
+        path: Option<String>,
+        /// Print the config's diff without applying it (not with PATH).
         #[arg(long)]
         dry_run: bool,
+    },
+    /// Send SIGNAL (`HUP`, `SIGUSR1`, `KILL`...) to the program of the
+    /// process child at PATH: its main process, or with --all its whole
+    /// process group.
+    Signal {
+        /// The process child.
+        path: String,
+        /// The signal: SIGHUP, SIGINT, SIGQUIT, SIGABRT, SIGUSR1, SIGUSR2,
+        /// SIGALRM, SIGTERM, SIGCONT, SIGTSTP, SIGTTIN, SIGTTOU, SIGWINCH,
+        /// SIGKILL or SIGSTOP (the SIG prefix may be left out).
+        signal: String,
+        /// To every process of the child's process group, not only its main process.
+        #[arg(long)]
+        all: bool,
     },
     /// Add a child written as config (one `[[child]]` table) under PARENT.
     StartChild {
@@ -193,7 +212,7 @@ pub fn ctl(args: CtlArgs) -> ExitCode {
                     | CtlCommand::Metrics
                     | CtlCommand::Subscribe { .. }
                     | CtlCommand::Logs { .. }
-                    | CtlCommand::Reload { dry_run: true }
+                    | CtlCommand::Reload { dry_run: true, .. }
             );
             let message = format!(
                 "no answer from the vigil control server at {} within {waited:?} (is vigil stopped or \
@@ -363,7 +382,19 @@ fn op(args: &CtlArgs) -> Result<Op, String> {
             trace: true,
             runs: false,
         },
-        CtlCommand::Reload { dry_run } => Op::Reload { dry_run },
+        CtlCommand::Reload { path: None, dry_run } => Op::Reload { dry_run },
+        CtlCommand::Reload {
+            path: Some(_),
+            dry_run: true,
+        } => {
+            return Err(
+                "--dry-run applies to the config's reload only (`vigil ctl reload --dry-run`, \
+                        without PATH): a child's reload signal has nothing to preview"
+                    .to_owned(),
+            )
+        }
+        CtlCommand::Reload { path: Some(path), .. } => Op::ReloadChild { path },
+        CtlCommand::Signal { path, signal, all } => Op::Signal { path, signal, all },
         CtlCommand::StartChild { parent, config_snippet } => Op::StartChild {
             parent,
             snippet: std::fs::read_to_string(&config_snippet)
@@ -432,7 +463,10 @@ async fn talk(socket: &std::path::Path, op: &Op, args: &CtlArgs, wait: Option<Du
         CtlCommand::Workers => render::workers(&result),
         CtlCommand::Metrics => result.as_str().unwrap_or_default().to_owned(),
         CtlCommand::Call { .. } => serde_json::to_string_pretty(&result).unwrap_or_default() + "\n",
-        CtlCommand::Reload { .. } => crate::ctl_human::reload(&result),
+        CtlCommand::Reload { path: None, .. } => crate::ctl_human::reload(&result),
+        CtlCommand::Reload { path: Some(path), .. } | CtlCommand::Signal { path, .. } => {
+            crate::ctl_human::signal_sent(path, &result)
+        }
         CtlCommand::Scale { .. } => crate::replica_ops::render_scale(&result),
         CtlCommand::RestartAll { surge: Some(_), .. } => format!(
             "rolled {} (surge {})\n",

@@ -152,6 +152,17 @@ pub(crate) fn reload(v: &Value) -> String {
     out
 }
 
+/// LIFECYCLE: the answer to `ctl signal` / `ctl reload PATH`:
+/// `sent SIGHUP to web (pid 4242)`.
+pub(crate) fn signal_sent(path: &str, result: &serde_json::Value) -> String {
+    let signal = result["signal"].as_str().unwrap_or("?");
+    match (result.get("pid"), result.get("process_group")) {
+        (Some(pid), _) => format!("sent {signal} to {path} (pid {pid})\n"),
+        (_, Some(group)) => format!("sent {signal} to {path} (process group {group})\n"),
+        _ => format!("sent {signal} to {path}\n"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -78,6 +78,7 @@ mod error;
 mod health_probe;
 mod identity;
 mod keywords;
+mod lifecycle;
 mod lifetime;
 mod listen;
 mod log;
@@ -99,6 +100,7 @@ pub use duration::{format_duration, parse_duration};
 pub use error::{ConfigError, ConfigErrorKind, ValueError};
 pub use health_probe::{health_warnings, HealthProbe, HttpTarget, ProbeCheck};
 pub use identity::{AccountConfig, CgroupConfig, IdentityConfig, LimitPair, LIMIT_NAMES};
+pub use lifecycle::{signal_name, LifecycleConfig, ANY_SIGNALS, CATCHABLE_SIGNALS};
 pub use listen::parse_listen;
 pub use log::LogConfig;
 pub use model::{

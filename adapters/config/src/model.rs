@@ -130,6 +130,8 @@ pub struct WorkerConfig {
     /// tree's `[log]`); `None`: its output goes where `vigil run` sends it
     /// (the log, or `--output-dir`). Ignored by the simulator.
     pub log: Option<crate::log::LogConfig>,
+    /// LIFECYCLE: its stop and reload signals and its exit-code policy.
+    pub lifecycle: crate::LifecycleConfig,
 }
 
 /// The `sim` table of a worker: how the simulated world runs it. Without it,

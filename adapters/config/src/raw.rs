@@ -217,6 +217,13 @@ pub(crate) struct RawChild {
     pub clear_env: Option<Spanned<bool>>,
     // LOGS: this worker's log files, over the tree's `[log]`.
     pub log: Option<Spanned<crate::log::RawLog>>,
+    // LIFECYCLE: signals and exit codes (lifecycle.rs).
+    pub stop_signal: Option<Spanned<String>>,
+    pub reload_signal: Option<Spanned<String>>,
+    pub success_exit_codes: Option<Spanned<Vec<Spanned<i64>>>>,
+    pub restart_prevent_exit_codes: Option<Spanned<Vec<Spanned<i64>>>>,
+    pub autostart: Option<Spanned<bool>>,
+    pub start_delay: Option<Spanned<DurationText>>,
 }
 
 /// A child's `backoff = { .. }`.

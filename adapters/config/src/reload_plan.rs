@@ -30,8 +30,9 @@ use crate::model::TreeConfig;
 use crate::replicas::{template_of, ReplicaTemplate};
 
 /// What a worker runs and how it is watched (argv, environment, directory,
-/// memory limit, health probe, identity, log files): a change means a
-/// restart. Its `sim` table is left out: it changes nothing that runs.
+/// memory limit, health probe, identity, log files, signals and exit
+/// codes): a change means a restart. Its `sim` table is left out: it
+/// changes nothing that runs.
 pub(crate) type RunSettings = (
     Vec<String>,
     BTreeMap<String, String>,
@@ -40,6 +41,7 @@ pub(crate) type RunSettings = (
     Option<crate::HealthProbe>,
     crate::IdentityConfig,
     Option<crate::LogConfig>,
+    crate::LifecycleConfig,
 );
 
 /// The [`RunSettings`] of `w`.
@@ -52,6 +54,7 @@ pub(crate) fn run_settings(w: &crate::WorkerConfig) -> RunSettings {
         w.health.clone(),
         w.identity.clone(),
         w.log.clone(),
+        w.lifecycle.clone(),
     )
 }
 

@@ -87,6 +87,13 @@ impl Table {
                 "environment_file",
                 "clear_env",
                 "log",
+                // LIFECYCLE:
+                "stop_signal",
+                "reload_signal",
+                "success_exit_codes",
+                "restart_prevent_exit_codes",
+                "autostart",
+                "start_delay",
             ],
             Table::Backoff => &["initial", "max", "multiplier", "jitter", "reset_after"],
             Table::Sim => &[

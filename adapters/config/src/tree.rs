@@ -369,7 +369,7 @@ impl Builder<'_> {
         let mut keys = Keys::new();
 
         let mut spec = match (&c.command, &c.supervisor) {
-            (Some(command), None) => self.worker(&path, name.get_ref(), c, command)?,
+            (Some(command), None) => self.worker(&path, name.get_ref(), c, command, &mut keys)?,
             (None, Some(sup)) => self.nested_supervisor(&path, name.get_ref(), c, sup, depth, &mut keys)?,
             (command, supervisor) => {
                 let found = [("command", command.is_some()), ("supervisor", supervisor.is_some())]
@@ -412,6 +412,15 @@ impl Builder<'_> {
             ("health", c.health.as_ref().map(Spanned::span)),
             ("count", c.count.as_ref().map(Spanned::span)), // REPLICAS
             ("log", c.log.as_ref().map(Spanned::span)),
+            // LIFECYCLE:
+            ("stop_signal", c.stop_signal.as_ref().map(Spanned::span)),
+            ("reload_signal", c.reload_signal.as_ref().map(Spanned::span)),
+            ("success_exit_codes", c.success_exit_codes.as_ref().map(Spanned::span)),
+            (
+                "restart_prevent_exit_codes",
+                c.restart_prevent_exit_codes.as_ref().map(Spanned::span),
+            ),
+            ("start_delay", c.start_delay.as_ref().map(Spanned::span)),
         ];
         let identity_key = crate::identity::worker_only_key(c).map(|(key, span)| (key, Some(span)));
         if let Some((key, Some(span))) = worker_only
@@ -466,6 +475,11 @@ impl Builder<'_> {
         if let Some(v) = &c.backoff {
             spec.backoff = Some(self.backoff(v, keys)?);
         }
+        // LIFECYCLE: start control (workers and supervisors).
+        if let Some(v) = &c.autostart {
+            spec.autostart = *v.get_ref();
+            keys.push(("autostart", v.span()));
+        }
         Ok(())
     }
 
@@ -475,6 +489,7 @@ impl Builder<'_> {
         name: &str,
         c: &RawChild,
         command: &Spanned<Argv>,
+        keys: &mut Keys,
     ) -> Result<ChildSpec, ConfigError> {
         let doc = self.doc;
         let argv = &command.get_ref().0;
@@ -533,6 +548,7 @@ impl Builder<'_> {
         let health = crate::health_probe::of_child(doc, path, c)?;
         let identity = crate::identity::parse(doc, c)?;
         let log = crate::log::worker_log(doc, self.log.as_ref(), c.log.as_ref())?;
+        let lifecycle = crate::lifecycle::lifecycle(&doc, c, keys)?;
         let tag = self.workers.len() as u64;
         self.workers.push(WorkerConfig {
             path: path.to_owned(),
@@ -544,6 +560,7 @@ impl Builder<'_> {
             health,
             identity,
             log,
+            lifecycle,
         });
         Ok(ChildSpec::worker(name).tag(tag))
     }

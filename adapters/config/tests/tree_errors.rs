@@ -57,7 +57,7 @@ fn unknown_key_in_a_child() {
         "[[child]]\nname = \"db\"\n    comand = [\"postgres\"]\n",
         3,
         Some("comand"),
-        "examples/web.toml:3:5: unknown key `comand` in [[child]] (did you mean `command`? expected one of `name`, `command`, `supervisor`, `child`, `env`, `cwd`, `restart`, `shutdown`, `significant`, `readiness`, `startup_timeout`, `health_timeout`, `backoff`, `memory_limit`, `sim`, `health`, `count`, `user`, `group`, `umask`, `limits`, `cgroup`, `environment_file`, `clear_env`, `log`)",
+        "examples/web.toml:3:5: unknown key `comand` in [[child]] (did you mean `command`? expected one of `name`, `command`, `supervisor`, `child`, `env`, `cwd`, `restart`, `shutdown`, `significant`, `readiness`, `startup_timeout`, `health_timeout`, `backoff`, `memory_limit`, `sim`, `health`, `count`, `user`, `group`, `umask`, `limits`, `cgroup`, `environment_file`, `clear_env`, `log`, `stop_signal`, `reload_signal`, `success_exit_codes`, `restart_prevent_exit_codes`, `autostart`, `start_delay`)",
     );
     let ConfigErrorKind::UnknownKey {
         suggestion,
@@ -70,7 +70,7 @@ fn unknown_key_in_a_child() {
     };
     assert_eq!(
         (suggestion.as_deref(), table.as_str(), expected.len()),
-        (Some("command"), "[[child]]", 25)
+        (Some("command"), "[[child]]", 31)
     );
 }
 

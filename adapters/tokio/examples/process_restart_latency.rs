@@ -202,6 +202,7 @@ fn vigil(flavor: Flavor, output: OutputMode, guard: bool, warmup: usize, n: usiz
         memory_limit: None,
         health: None,
         identity: Default::default(),
+        lifecycle: Default::default(),
     };
     let rt = flavor.runtime();
     // The crasher's runs in order: (generation, Exited time, Started time).

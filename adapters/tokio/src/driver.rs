@@ -33,12 +33,14 @@ use vigil_core::{
 };
 
 use crate::blocking::{spawn_blocking_run, BlockingRun};
+use crate::child_signal::{Health, RunFacts, SignalError, SignalMsg, SignalTarget};
 use crate::clock::Clock;
 use crate::control::{ControlServer, RunTokens};
 use crate::descriptors::{self, DescriptorBudget};
 use crate::driver_queue::{driver_queue, DriverReceiver, Report};
 use crate::events::TreeEvent;
 use crate::handle::{Down, TreeHandle, TreeStatus};
+use crate::lifecycle::ChildSignal;
 use crate::message::{Msg, RequestMsg};
 use crate::monitor::{EvictBy, EvictError, EvictMsg, EvictTarget, Forward, MonitorList, MonitorSet, RunKind};
 use crate::notify::NotifyPlan;
@@ -48,6 +50,7 @@ use crate::pool::{PoolStart, Seat};
 use crate::process::{spawn_process, Launch, ProcessHandle};
 use crate::report::{ReportSender, RunnerReport};
 use crate::sim_hooks::{Fate, HookAction, Hooks};
+use crate::start_delay::DelayedStart;
 use crate::task::{panic_message, spawn_task, Killed, TaskRun};
 
 /// A deadline that fires this much after its time is late: before the
@@ -98,6 +101,8 @@ enum RunHandle {
     Task(TaskRun),
     Process(ProcessHandle),
     Blocking(BlockingRun),
+    /// LIFECYCLE: a process run in its `start_delay` (no program yet).
+    Delayed(DelayedStart),
 }
 
 impl RunHandle {
@@ -112,6 +117,10 @@ impl RunHandle {
                 Killed::Dropping
             }
             RunHandle::Blocking(b) => b.kill(),
+            RunHandle::Delayed(d) => {
+                d.end(ExitReason::Killed);
+                Killed::Dropping
+            }
         }
     }
 
@@ -121,6 +130,7 @@ impl RunHandle {
             RunHandle::Task(t) => t.stop(),
             RunHandle::Process(p) => p.stop(),
             RunHandle::Blocking(b) => b.stop(),
+            RunHandle::Delayed(d) => d.end(crate::start_delay::stopped_in_delay()),
         }
     }
 
@@ -196,6 +206,9 @@ struct Driver {
     /// of what they ask for when due.
     hooks: Hooks,
     hook_actions: Vec<HookAction>,
+    /// LIFECYCLE: runs in their start delay (few; checked after each drain
+    /// for a stop the engine holds for them).
+    delayed: Vec<RunId>,
 }
 
 /// Start the driver task for `spec` on the current runtime.
@@ -258,6 +271,7 @@ pub(crate) fn spawn(mut spec: SupervisorSpec, payloads: &[Payload], opts: Option
         recorded: 0,
         hooks: opts.hooks,
         hook_actions: Vec::new(),
+        delayed: Vec::new(),
     };
     let sup = TreeHandle {
         tx,
@@ -366,7 +380,80 @@ impl Driver {
                 let _ = reply.send(answer);
                 Step::Go
             }
+            Msg::Signal(m) => {
+                let answer = self.signal_child(&m);
+                let _ = m.reply.send(answer);
+                Step::Go
+            }
+            Msg::RunFacts { reply } => {
+                let _ = reply.send(self.run_facts());
+                Step::Go
+            }
         }
+    }
+
+    /// LIFECYCLE: send a signal to a process child's program (`None`: its
+    /// reload signal); the signal and the pid it went to.
+    fn signal_child(&self, m: &SignalMsg) -> Result<(ChildSignal, u32), SignalError> {
+        let path = || m.path.clone();
+        let node = self
+            .engine
+            .lookup(&m.path)
+            .ok_or_else(|| SignalError::NotFound(path()))?;
+        if self.engine.is_supervisor(node) {
+            return Err(SignalError::Supervisor(path()));
+        }
+        let Some(Payload::Process(spec)) = self.engine.tag(node).and_then(|t| self.payloads.get(t)) else {
+            return Err(SignalError::NotAProcess(path()));
+        };
+        let signal = match m.signal {
+            Some(signal) => signal,
+            None => spec
+                .lifecycle
+                .reload_signal
+                .ok_or_else(|| SignalError::NoReloadSignal(path()))?,
+        };
+        let handle = match self.runs.get(node.index()) {
+            Some(Some((run, RunHandle::Process(h)))) if self.engine.current_run(node) == Some(*run) => h,
+            _ => return Err(SignalError::NotRunning(path())),
+        };
+        let group = m.target == SignalTarget::Group;
+        let pid = if group { Some(handle.pid()) } else { handle.main_pid() };
+        match handle.send(signal.os(), group) {
+            Ok(true) => {
+                tracing::info!(path = %m.path, signal = %signal, pid, group, "signal sent");
+                Ok((signal, pid.unwrap_or_default()))
+            }
+            Ok(false) => Err(SignalError::NotRunning(path())),
+            Err(e) => Err(SignalError::Os {
+                path: path(),
+                error: e.desc().to_owned(),
+            }),
+        }
+    }
+
+    /// LIFECYCLE: the pids and health of every live run, by node index.
+    fn run_facts(&self) -> Vec<RunFacts> {
+        let now = self.clock.now();
+        let mut facts = Vec::new();
+        for (run, h) in self.runs.iter().flatten() {
+            let (pid, guard_pid) = match h {
+                RunHandle::Process(p) => (p.main_pid(), p.guard_pid()),
+                _ => (None, None),
+            };
+            let health = Health::of(&self.engine, *run, now);
+            let delayed = matches!(h, RunHandle::Delayed(_));
+            if pid.is_some() || health != Health::None || delayed {
+                facts.push(RunFacts {
+                    run: *run,
+                    pid,
+                    guard_pid,
+                    health,
+                    delayed,
+                });
+            }
+        }
+        facts
     }
 
     /// A monitor's eviction: the engine's `Input::Evict`, answered with its
@@ -685,7 +772,11 @@ impl Driver {
             }
             RunnerReport::Exited(reason) => {
                 self.end_run(run);
-                Input::Exited(run, reason)
+                Input::Exited(run, self.exit_policy(run, reason))
+            }
+            RunnerReport::DelayOver => {
+                self.delay_over(run);
+                return now;
             }
             RunnerReport::Unhealthy(detail) => {
                 tracing::warn!(path = %self.engine.path(run.node).unwrap_or_default(), generation = run.generation,
@@ -709,6 +800,31 @@ impl Driver {
             Some(Some((r, RunHandle::Process(h)))) if *r == run => Some(h.pid()),
             _ => None,
         }
+    }
+
+    /// LIFECYCLE: a process run's exit through its exit-code policy
+    /// (src/lifecycle.rs): the reason the engine gets and, for a code in
+    /// `restart_prevent_exit_codes` of a run that was up, a
+    /// `terminate_child` request made first, so that the exit ends that
+    /// stop (no restart, no intensity) and the child stays stopped.
+    fn exit_policy(&mut self, run: RunId, reason: ExitReason) -> ExitReason {
+        let classified = match self.engine.tag(run.node).and_then(|t| self.payloads.get(t)) {
+            Some(Payload::Process(p)) if !p.lifecycle.is_default_policy() => p.lifecycle.classify(reason),
+            _ => return reason,
+        };
+        let Some(code) = classified.prevented else {
+            return classified.reason;
+        };
+        let up = self.engine.current_run(run.node) == Some(run)
+            && self.engine.state(run.node) == Some(vigil_core::ChildState::Running);
+        if up {
+            let path = self.engine.path(run.node).unwrap_or_default();
+            tracing::info!(path = %path, generation = run.generation, code, reason = %classified.reason,
+                "exit code in restart_prevent_exit_codes: not restarted (`vigil ctl start` starts it again)");
+            let (reply, _) = oneshot::channel();
+            self.request(Request::TerminateChild { path }, ByTag::new(), reply, None);
+        }
+        classified.reason
     }
 
     /// A run is up (the engine has its `Started`): tell the monitors that
@@ -886,9 +1002,46 @@ impl Driver {
         while let Some(cmd) = self.engine.poll_command() {
             self.command(cmd, now);
         }
+        if !self.delayed.is_empty() {
+            self.cut_short_stopped_delays();
+        }
         // Monitors run after what this step spawned: a restart's replacement
         // is queued on the runtime before them.
         self.monitors.wake();
+    }
+
+    /// LIFECYCLE: the start delay of `run` is over: its program starts now,
+    /// unless the engine holds a stop for it (its supervisor is ending, or
+    /// it was terminated meanwhile): then it is reported started without a
+    /// program, and the Stop that follows ends it with
+    /// `shutdown(stopped during its start delay)`.
+    fn delay_over(&mut self, run: RunId) {
+        let Some(k) = self.delayed.iter().position(|r| *r == run) else {
+            return; // ended meanwhile
+        };
+        self.delayed.swap_remove(k);
+        if !matches!(self.runs.get(run.node.index()), Some(Some((r, RunHandle::Delayed(_)))) if *r == run) {
+            return;
+        }
+        if self.engine.stop_pending(run.node) {
+            self.started.push(run);
+            return;
+        }
+        self.spawn_now(run);
+    }
+
+    /// LIFECYCLE: a delayed run whose stop the engine holds has its delay
+    /// cut short (its `DelayOver` is reported at once).
+    fn cut_short_stopped_delays(&self) {
+        for run in &self.delayed {
+            if self.engine.stop_pending(run.node) {
+                if let Some(Some((r, RunHandle::Delayed(d)))) = self.runs.get(run.node.index()) {
+                    if r == run {
+                        d.cut_short();
+                    }
+                }
+            }
+        }
     }
 
     /// After every engine call: publish the notices, carry out the
@@ -1009,7 +1162,34 @@ impl Driver {
     }
 
     fn spawn_run(&mut self, run: RunId) {
+        if let Some(delay) = self.start_delay_of(run) {
+            let handle = RunHandle::Delayed(DelayedStart::begin(run, delay, &self.reports_tx));
+            self.install(run, handle);
+            self.delayed.push(run);
+            return;
+        }
+        self.spawn_now(run);
+    }
+
+    /// LIFECYCLE: the start delay of a process worker's run, if it has one.
+    fn start_delay_of(&self, run: RunId) -> Option<Duration> {
+        match self.engine.tag(run.node).and_then(|t| self.payloads.get(t)) {
+            Some(Payload::Process(p)) => p.lifecycle.start_delay.filter(|d| !d.is_zero()),
+            _ => None,
+        }
+    }
+
+    /// Put `handle` in the slot of `run`'s worker.
+    fn install(&mut self, run: RunId, handle: RunHandle) {
         let i = run.node.index();
+        if i >= self.runs.len() {
+            self.runs.resize_with(i + 1, || None);
+        }
+        self.runs[i] = Some((run, handle));
+    }
+
+    /// Start `run`'s payload now.
+    fn spawn_now(&mut self, run: RunId) {
         let (payload, path) = match self.payloads.run_of(&self.engine, run.node) {
             Some((payload, path)) => (Some(payload), path),
             None => (None, self.engine.path(run.node).unwrap_or_default().into()),
@@ -1048,14 +1228,11 @@ impl Driver {
         };
         match handle {
             Ok(h) => {
-                if i >= self.runs.len() {
-                    self.runs.resize_with(i + 1, || None);
-                }
                 if matches!(h, RunHandle::Task(_)) {
                     // A task is up once spawned: `drain` records it.
                     self.started.push(run);
                 }
-                self.runs[i] = Some((run, h));
+                self.install(run, h);
             }
             // Nothing started; the report's teardown revokes the token
             // issued above.

@@ -104,6 +104,7 @@ impl ProcessSpec {
             // PROBES:
             health: w.health.as_ref().map(health_probe),
             identity: Box::new(crate::identity::Identity::from_config(&w.identity)),
+            lifecycle: lifecycle(&w.lifecycle),
         }
     }
 }
@@ -135,6 +136,18 @@ fn log_output(log: &vigil_config::LogConfig) -> OutputMode {
             .keep(log.keep)
             .timestamps(log.timestamps),
     )
+}
+
+/// LIFECYCLE: a config's signals and exit codes (checked by the parser:
+/// every name it accepts parses here; an unknown one keeps the default).
+fn lifecycle(l: &vigil_config::LifecycleConfig) -> crate::Lifecycle {
+    crate::Lifecycle {
+        stop_signal: l.stop_signal.parse().unwrap_or(crate::ChildSignal::Term),
+        reload_signal: l.reload_signal.and_then(|s| s.parse().ok()),
+        success_exit_codes: l.success_exit_codes.clone(),
+        restart_prevent_exit_codes: l.restart_prevent_exit_codes.clone(),
+        start_delay: l.start_delay,
+    }
 }
 
 impl MonitorSettings {

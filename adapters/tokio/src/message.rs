@@ -29,6 +29,12 @@ pub(crate) enum Msg {
     /// A monitor's eviction (an in-process monitor's, or the control
     /// socket's `evict`), answered with the engine's verdict.
     Evict(Box<EvictMsg>),
+    /// LIFECYCLE: a signal for a process child's program (`ctl signal`, `ctl reload PATH`).
+    Signal(Box<crate::child_signal::SignalMsg>),
+    /// LIFECYCLE: the pids and health of every live run (`status`).
+    RunFacts {
+        reply: oneshot::Sender<Vec<crate::child_signal::RunFacts>>,
+    },
 }
 
 /// An operator request and where to answer it.

@@ -133,6 +133,9 @@ pub struct ProcessSpec {
     /// and a cleared environment ([`Identity`]); the default changes
     /// nothing. Resolved at each start: a problem is a failed start.
     pub identity: Box<Identity>,
+    /// LIFECYCLE: the stop and reload signals and the exit-code policy
+    /// (default: SIGTERM, no reload signal, only 0 is normal).
+    pub lifecycle: crate::lifecycle::Lifecycle,
 }
 
 impl ProcessSpec {
@@ -153,6 +156,7 @@ impl ProcessSpec {
             memory_limit: None,
             health: None,
             identity: Box::default(),
+            lifecycle: crate::lifecycle::Lifecycle::default(),
         }
     }
 
@@ -213,6 +217,8 @@ pub(crate) struct ProcessHandle {
     notify: Option<Arc<NotifySocket>>,
     /// The run's health probe task, if it has a probe.
     probe: Option<Arc<ProbeLink>>,
+    /// Sent to the group by [`ProcessHandle::stop`].
+    stop_signal: Signal,
 }
 
 impl ProcessHandle {
@@ -222,13 +228,53 @@ impl ProcessHandle {
         self.group.pgid.load(Ordering::Acquire) as u32
     }
 
-    /// Ask the run to stop: SIGTERM to every process of its group. Harmless
-    /// (and does nothing) once the run has exited; may be repeated.
+    /// The program's own pid (with a guard, not the guard's); `None` while
+    /// it has not started, and once the run is finished.
+    pub(crate) fn main_pid(&self) -> Option<u32> {
+        let finished = self.group.finished.lock().unwrap_or_else(PoisonError::into_inner);
+        let pid = self.group.main.load(Ordering::Acquire);
+        (!*finished && pid > 0).then_some(pid as u32)
+    }
+
+    /// The guard's pid, for a guarded run that has started.
+    pub(crate) fn guard_pid(&self) -> Option<u32> {
+        (self.group.guarded && self.pid() > 0).then(|| self.pid())
+    }
+
+    /// Ask the run to stop: its stop signal (SIGTERM unless the spec says
+    /// otherwise) to every process of its group. Harmless (and does
+    /// nothing) once the run has exited; may be repeated.
     pub(crate) fn stop(&self) {
         self.end_probe();
         tracing::debug!(target: "vigil::process", path = &*self.group.path, generation = self.group.generation,
-            pid = self.pid(), "SIGTERM to the process group");
-        self.group.signal(Signal::SIGTERM);
+            pid = self.pid(), "{} to the process group", self.stop_signal.as_str());
+        self.group.signal(self.stop_signal);
+    }
+
+    /// Send `signal` to the program's main process, or with `group` to every
+    /// process of the run's group (its guard blocks every signal it can).
+    /// `Ok(false)`: the run has not started or is over (nothing was sent).
+    pub(crate) fn send(&self, signal: Signal, group: bool) -> Result<bool, Errno> {
+        let finished = self.group.finished.lock().unwrap_or_else(PoisonError::into_inner);
+        let pid = if group {
+            self.group.pgid.load(Ordering::Acquire)
+        } else {
+            self.group.main.load(Ordering::Acquire)
+        };
+        if *finished || pid <= 0 {
+            return Ok(false);
+        }
+        let sent = if group {
+            killpg(Pid::from_raw(pid), signal)
+        } else {
+            nix::sys::signal::kill(Pid::from_raw(pid), signal)
+        };
+        match sent {
+            Ok(()) => Ok(true),
+            // Between its end and the report of it.
+            Err(Errno::ESRCH) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     /// Kill the run. Without a guard: SIGKILL to every process of its group.
@@ -287,6 +333,8 @@ struct ProcessGroup {
     /// The group's id; 0 while a guarded run's guard has not said it runs
     /// (nothing is signalled then).
     pgid: AtomicI32,
+    /// The program's pid (the leader's without a guard); 0 until known.
+    main: AtomicI32,
     finished: Mutex<bool>,
     path: Arc<str>,
     generation: u64,
@@ -300,6 +348,7 @@ impl ProcessGroup {
     fn new(pgid: i32, path: &Arc<str>, generation: u64, guarded: bool) -> Arc<ProcessGroup> {
         Arc::new(ProcessGroup {
             pgid: AtomicI32::new(pgid),
+            main: AtomicI32::new(pgid),
             finished: Mutex::new(false),
             path: Arc::clone(path),
             generation,
@@ -454,6 +503,7 @@ fn spawn_direct(
         group: Arc::clone(&group),
         notify: notify.clone(),
         probe: probe.as_ref().map(|p| Arc::clone(&p.link)),
+        stop_signal: spec.lifecycle.stop_signal.os(),
     };
     // Probed from now (the run is up) until the run's task ends.
     let probing = probe.map(ProbePlan::start);
@@ -520,6 +570,7 @@ fn spawn_guarded(
         group: Arc::clone(&group),
         notify: notify.clone(),
         probe: probe.as_ref().map(|p| Arc::clone(&p.link)),
+        stop_signal: spec.lifecycle.stop_signal.os(),
     };
     tokio::spawn(watch_guarded(GuardedRun {
         link,
@@ -738,6 +789,7 @@ async fn watch_guarded(w: GuardedRun) {
     }
     match started {
         Ok((guard, Reply::Started(pid))) => {
+            group.main.store(pid as i32, Ordering::Release);
             tracing::debug!(target: "vigil::process", path = &*group.path, generation = run.generation, guard, pid,
                 "process started under its guard");
             let _ = reports.send((run, RunnerReport::Started));

@@ -23,6 +23,9 @@ pub(crate) enum RunnerReport {
     /// the detail says why the last one did. The driver evicts the run
     /// (`Eviction::Health`).
     Unhealthy(String),
+    /// LIFECYCLE: a process run's `start_delay` is over (or cut short): the
+    /// driver starts its program now (src/start_delay.rs).
+    DelayOver,
 }
 
 /// Where runners send their reports: the driver's report queue

@@ -24,6 +24,8 @@ mod guarded_spawn;
 mod identity;
 #[path = "../src/log_file.rs"]
 mod log_file;
+#[path = "../src/lifecycle.rs"]
+mod lifecycle;
 #[path = "../src/notify.rs"]
 mod notify;
 #[path = "../src/output.rs"]

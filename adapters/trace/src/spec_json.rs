@@ -94,6 +94,10 @@ fn child(out: &mut String, c: &ChildSpec) {
         None => out.push_str("null"),
         Some(b) => backoff(out, b),
     }
+    // Written only when not the default, so that traces without it read the same.
+    if !c.autostart {
+        out.push_str(",\"autostart\":false");
+    }
     if let ChildKind::Supervisor(s) = &c.kind {
         out.push_str(",\"supervisor\":");
         supervisor(out, s);
@@ -190,6 +194,12 @@ pub fn read_child_spec(v: &Value) -> Result<ChildSpec, SpecJsonError> {
     spec.backoff = match field(v, "backoff")? {
         Value::Null => None,
         b => Some(read_backoff(b)?),
+    };
+    spec.autostart = match v.get("autostart") {
+        None => true,
+        Some(b) => b
+            .as_bool()
+            .ok_or_else(|| SpecJsonError("`autostart` is not true or false".into()))?,
     };
     Ok(spec)
 }
@@ -304,7 +314,10 @@ mod tests {
             auto_shutdown: AutoShutdown::AllSignificant,
             lifespan: Lifespan::Transient,
             shutdown_order: ShutdownOrder::Parallel,
-            children: vec![worker, ChildSpec::worker("b").shutdown(Shutdown::Brutal)],
+            children: vec![
+                worker,
+                ChildSpec::worker("b").shutdown(Shutdown::Brutal).autostart(false),
+            ],
         };
         round_trip(&ChildSpec::supervisor("grp", sup).shutdown(Shutdown::Infinity));
         round_trip(&ChildSpec::supervisor("empty", SupervisorSpec::new()));

@@ -80,6 +80,18 @@ impl Counters {
                 c.up_since = None;
                 c.last_exit = Some(reason.to_string());
             }
+            // LIFECYCLE: a supervisor's own starts, uptime and last end
+            // (its restarts are its own, not its children's).
+            // (Not the root's: `status` lists no root, and the tree's end has its own report.)
+            EventKind::SupStarting if !e.path.is_empty() => children.entry(e.path.clone()).or_default().spawns += 1,
+            EventKind::SupStarted if !e.path.is_empty() => {
+                children.entry(e.path.clone()).or_default().up_since = Some(std::time::Instant::now())
+            }
+            EventKind::SupExit { reason } if !e.path.is_empty() => {
+                let c = children.entry(e.path.clone()).or_default();
+                c.up_since = None;
+                c.last_exit = Some(reason.to_string());
+            }
             EventKind::Evicted { reason, .. } => {
                 *children
                     .entry(e.path.clone())

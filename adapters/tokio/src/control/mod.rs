@@ -60,6 +60,7 @@ mod run_feed;
 mod server;
 mod session;
 pub(crate) mod shared;
+mod signal_op;
 mod socket;
 pub mod start_tree;
 mod status;

@@ -121,6 +121,8 @@ pub(crate) async fn dispatch(shared: &Arc<Shared>, conn: &mut Conn, envelope: En
             }
         }
         Op::StartTree {} => reply::result(&id, &super::start_tree::answer(shared).await),
+        Op::Signal { path, signal, all } => super::signal_op::signal(sup, &id, &path, &signal, all).await,
+        Op::ReloadChild { path } => super::signal_op::reload(sup, &id, &path).await,
     };
     // A client that went away only loses its own answer.
     let _ = conn.out.send(line).await;

@@ -230,6 +230,22 @@ pub enum Op {
         /// The number of replicas wanted.
         count: u32,
     },
+    /// LIFECYCLE: send a signal to a process child's program (its main
+    /// process, or with `all` its whole process group).
+    Signal {
+        /// The child.
+        path: String,
+        /// The signal's name: `SIGHUP` or `HUP`.
+        signal: String,
+        /// To every process of the run's group, not only the main one.
+        #[serde(default, skip_serializing_if = "is_false")]
+        all: bool,
+    },
+    /// LIFECYCLE: send a process child's `reload_signal` to its main process.
+    ReloadChild {
+        /// The child.
+        path: String,
+    },
 }
 
 /// Every operation name, in the order of [`Op`].
@@ -259,6 +275,8 @@ pub const OPS: &[&str] = &[
     "logs",
     "start_tree",
     "scale",
+    "signal",
+    "reload_child",
 ];
 
 fn yes() -> bool {
@@ -516,6 +534,12 @@ mod tests {
                 follow: true,
             },
             Op::StartTree {},
+            Op::Signal {
+                path: "web/w1".into(),
+                signal: "HUP".into(),
+                all: true,
+            },
+            Op::ReloadChild { path: "web/w1".into() },
         ];
         assert_eq!(ops.len(), OPS.len());
         for (i, op) in ops.into_iter().enumerate() {

@@ -13,6 +13,7 @@ use vigil_core::{ChildInfo, Reply, Request};
 use super::counters::ChildCounters;
 use super::registry::{Registry, WorkerInfo};
 use super::reply::Failure;
+use crate::child_signal::RunFacts;
 use crate::handle::TreeHandle;
 use crate::monitor::ChildResources;
 
@@ -39,9 +40,21 @@ pub(crate) struct NodeStatus<'a> {
     /// How its last run ended.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) last_exit: Option<&'a str>,
-    /// The process-group leader of its current run (process workers).
+    /// The program's own pid in its current run (process workers; not its
+    /// guard's).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) pid: Option<u32>,
+    /// The pid of the run's guard, the leader of its process group
+    /// (guarded process workers).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) guard_pid: Option<u32>,
+    /// `healthy` or `late` for a running worker with a `health_timeout`
+    /// (docs/CLI.md, "Status columns").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) health: Option<&'static str>,
+    /// The run waits out its `start_delay` (state `starting`, no program yet).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) start_delayed: bool,
     /// Resident memory of its run's process group, as last sampled.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) rss_bytes: Option<u64>,
@@ -60,6 +73,17 @@ pub(crate) struct NodeStatus<'a> {
     /// The registered worker of its current run, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) worker: Option<WorkerInfo>,
+}
+
+/// A node's state as `status` shows it: the engine's, except `defined` for
+/// a worker that is stopped and never ran (`autostart = false`, or not
+/// reached by its supervisor's start).
+fn shown_state(c: &ChildInfo) -> &'static str {
+    if c.state == vigil_core::ChildState::Stopped && c.generation == 0 && !c.supervisor {
+        "defined"
+    } else {
+        c.state.as_str()
+    }
 }
 
 /// One node of the `tree` answer.
@@ -126,6 +150,8 @@ fn kind(c: &ChildInfo) -> &'static str {
 pub(crate) struct Snapshot {
     nodes: Vec<(String, usize, ChildInfo)>,
     resources: Vec<ChildResources>,
+    /// Pids and health of the live runs, sorted by node index.
+    facts: Vec<RunFacts>,
     taken: std::time::Instant,
 }
 
@@ -134,9 +160,11 @@ impl Snapshot {
     pub(crate) async fn take(sup: &TreeHandle) -> Result<Snapshot, Failure> {
         let nodes = walk(sup).await?;
         let resources = sup.resources().await;
+        let facts = sup.run_facts().await;
         Ok(Snapshot {
             nodes,
             resources,
+            facts,
             taken: std::time::Instant::now(),
         })
     }
@@ -158,6 +186,12 @@ impl Snapshot {
                 .ok()
                 .map(|i| &self.resources[i])
                 .filter(|r| r.generation == c.generation);
+            let facts = self
+                .facts
+                .binary_search_by_key(&c.node.index(), |f| f.run.node.index())
+                .ok()
+                .map(|i| &self.facts[i])
+                .filter(|f| f.run.generation == c.generation);
             let worker = if registered && !c.supervisor {
                 registry.worker_at(path).filter(|w| w.generation == c.generation)
             } else {
@@ -167,7 +201,7 @@ impl Snapshot {
                 path,
                 name: &c.name,
                 kind: kind(c),
-                state: c.state.as_str(),
+                state: shown_state(c),
                 generation: c.generation,
                 dynamic: c.dynamic,
                 depth: *depth,
@@ -176,7 +210,10 @@ impl Snapshot {
                     .and_then(|k| k.up_since)
                     .map(|t| self.taken.saturating_duration_since(t).as_secs_f64()),
                 last_exit: k.and_then(|k| k.last_exit.as_deref()),
-                pid: res.map(|r| r.pid),
+                pid: facts.and_then(|f| f.pid),
+                guard_pid: facts.and_then(|f| f.guard_pid),
+                health: facts.and_then(|f| f.health.as_str()),
+                start_delayed: facts.is_some_and(|f| f.delayed),
                 rss_bytes: res.map(|r| r.rss_bytes),
                 pss_bytes: res.and_then(|r| r.pss_bytes),
                 cpu_percent: res.and_then(|r| r.cpu_percent),
