@@ -265,9 +265,10 @@ fn a_probe_over_its_timeout_has_its_process_group_killed() {
     v.wait_nothing_left();
 }
 
-/// A child with a `health_timeout` gets `NOTIFY_SOCKET` and `WATCHDOG_USEC`
-/// (no `WATCHDOG_PID`) without `readiness = "notify"`, and its `WATCHDOG=1`
-/// keeps it alive; a sibling that never pings is restarted meanwhile.
+/// A child with a `health_timeout` gets `NOTIFY_SOCKET`, `WATCHDOG_USEC` and
+/// `WATCHDOG_PID` (its own pid) without `readiness = "notify"`, and its
+/// `WATCHDOG=1` keeps it alive; a sibling that never pings is restarted
+/// meanwhile.
 #[test]
 fn a_health_timeout_child_gets_the_watchdog_variables_and_its_pings_count() {
     let s = Scratch::new("watchdog-env");
@@ -275,7 +276,7 @@ fn a_health_timeout_child_gets_the_watchdog_variables_and_its_pings_count() {
         "beat.py",
         &format!(
             "import os, socket, time\n\
-             with open({env}, 'w') as f:\n    f.write(os.environ.get('WATCHDOG_USEC', '-') + ' ' + os.environ.get('WATCHDOG_PID', '-') + ' ' + ('yes' if os.environ.get('NOTIFY_SOCKET') else 'no') + '\\n')\n\
+             with open({env}, 'w') as f:\n    f.write(os.environ.get('WATCHDOG_USEC', '-') + ' ' + os.environ.get('WATCHDOG_PID', '-') + ' ' + str(os.getpid()) + ' ' + ('yes' if os.environ.get('NOTIFY_SOCKET') else 'no') + '\\n')\n\
              s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\n\
              while True:\n    s.sendto(b'WATCHDOG=1', os.environ['NOTIFY_SOCKET'])\n    time.sleep(0.05)\n",
             env = q(&s.p("beat.env"))
@@ -296,8 +297,12 @@ fn a_health_timeout_child_gets_the_watchdog_variables_and_its_pings_count() {
     );
     let mut v = Vigil::start_supervising_with_env(&s, &config, &[("WATCHDOG_PID", "1"), ("WATCHDOG_USEC", "7")]);
     let env = s.wait_lines(&v, "beat.env", 1);
-    // vigil's own WATCHDOG_* (from its systemd) are not passed on.
-    assert_eq!(env[0], "1500000 - yes");
+    // vigil's own WATCHDOG_* (from its systemd) are not passed on: the
+    // child's are its own, WATCHDOG_PID its own pid (libsystemd's check).
+    let fields: Vec<&str> = env[0].split(' ').collect();
+    assert_eq!(fields.len(), 4, "{env:?}");
+    assert_eq!((fields[0], fields[3]), ("1500000", "yes"), "{env:?}");
+    assert_eq!(fields[1], fields[2], "WATCHDOG_PID is the program's pid: {env:?}");
     // Long enough for `beating` to have died twice without its pings.
     s.wait_lines(&v, "silent.starts", 8);
     v.signal("TERM");

@@ -3,12 +3,15 @@
 //! signal` and `vigil ctl reload PATH`), and what the driver reads of its
 //! live runs for `status` ([`RunFacts`]).
 
+use std::borrow::Cow;
+
 use tokio::sync::oneshot;
 use vigil_core::{Engine, Instant, RunId};
 
 use crate::handle::TreeHandle;
 use crate::lifecycle::ChildSignal;
 use crate::message::Msg;
+use crate::probe::HealthState;
 
 /// Which processes of a run a signal goes to (systemd's `--kill-whom`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -81,7 +84,7 @@ pub(crate) struct SignalMsg {
 }
 
 /// The pids and health of one live run, for `status`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct RunFacts {
     pub(crate) run: RunId,
     /// The program's pid (process runs).
@@ -89,21 +92,34 @@ pub(crate) struct RunFacts {
     /// Its guard's pid (guarded process runs).
     pub(crate) guard_pid: Option<u32>,
     pub(crate) health: Health,
+    /// Why its health probe last failed, while it is failing.
+    pub(crate) health_detail: Option<String>,
     /// The run waits out its `start_delay` (no program yet).
     pub(crate) delayed: bool,
 }
 
-/// A run's health as `status` shows it. Today from heartbeats only
-/// (`health_timeout`); probes may add their own verdicts here.
+/// A run's health as `status` shows it: from its heartbeats
+/// (`health_timeout`) and its health probe (`health`, src/probe.rs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Health {
-    /// No health check (no `health_timeout`), or the run is not up.
+    /// No health check (no `health_timeout`, no probe), or the run is not up.
     None,
-    /// Its heartbeat deadline is more than half its `health_timeout` away.
+    /// Its heartbeat deadline is more than half its `health_timeout` away,
+    /// or its last probe passed.
     Healthy,
     /// Less than half its `health_timeout` is left before the engine
     /// stops it with reason `health`.
     Late,
+    /// Its probe has neither passed nor counted a failure yet.
+    Starting,
+    /// Its last `failures` probes failed; at `retries` it is stopped with
+    /// reason `health`.
+    Failing {
+        /// Consecutive failures so far.
+        failures: u32,
+        /// The failures that make it unhealthy.
+        retries: u32,
+    },
 }
 
 impl Health {
@@ -123,12 +139,36 @@ impl Health {
         }
     }
 
-    /// Its name in `status`, `None` for [`Health::None`].
-    pub(crate) fn as_str(self) -> Option<&'static str> {
+    /// This heartbeat health together with the run's probe state (if it has
+    /// a probe), and the probe's last failure: the worse of the two shows.
+    pub(crate) fn with_probe(self, probe: Option<HealthState>) -> (Health, Option<String>) {
+        let Some(probe) = probe else {
+            return (self, None);
+        };
+        let (shown, detail) = match probe {
+            HealthState::Starting => (Health::Starting, None),
+            HealthState::Healthy => (Health::Healthy, None),
+            HealthState::Unhealthy {
+                failures,
+                retries,
+                detail,
+            } => (Health::Failing { failures, retries }, Some(detail)),
+        };
+        match (self, shown) {
+            (Health::Late, Health::Healthy | Health::Starting) => (Health::Late, None),
+            _ => (shown, detail),
+        }
+    }
+
+    /// Its text in `status` (`healthy`, `late`, `starting`, `failing
+    /// 2/3`), `None` for [`Health::None`].
+    pub(crate) fn label(self) -> Option<Cow<'static, str>> {
         match self {
             Health::None => None,
-            Health::Healthy => Some("healthy"),
-            Health::Late => Some("late"),
+            Health::Healthy => Some(Cow::Borrowed("healthy")),
+            Health::Late => Some(Cow::Borrowed("late")),
+            Health::Starting => Some(Cow::Borrowed("starting")),
+            Health::Failing { failures, retries } => Some(Cow::Owned(format!("failing {failures}/{retries}"))),
         }
     }
 }

@@ -437,11 +437,11 @@ impl Driver {
         let now = self.clock.now();
         let mut facts = Vec::new();
         for (run, h) in self.runs.iter().flatten() {
-            let (pid, guard_pid) = match h {
-                RunHandle::Process(p) => (p.main_pid(), p.guard_pid()),
-                _ => (None, None),
+            let (pid, guard_pid, probe) = match h {
+                RunHandle::Process(p) => (p.main_pid(), p.guard_pid(), p.health()),
+                _ => (None, None, None),
             };
-            let health = Health::of(&self.engine, *run, now);
+            let (health, health_detail) = Health::of(&self.engine, *run, now).with_probe(probe);
             let delayed = matches!(h, RunHandle::Delayed(_));
             if pid.is_some() || health != Health::None || delayed {
                 facts.push(RunFacts {
@@ -449,6 +449,7 @@ impl Driver {
                     pid,
                     guard_pid,
                     health,
+                    health_detail,
                     delayed,
                 });
             }

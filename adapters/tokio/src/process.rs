@@ -305,7 +305,6 @@ impl ProcessHandle {
     /// The run's health as its probe last saw it (`starting`, `healthy`,
     /// `unhealthy (2/3): <detail>`); `None` for a run without a probe. For
     /// `ctl status`.
-    #[allow(dead_code)] // wired into `ctl status` by the status work (issue 11 item 11)
     pub(crate) fn health(&self) -> Option<HealthState> {
         self.probe.as_ref().map(|p| p.state())
     }
@@ -550,6 +549,9 @@ fn spawn_guarded(
     };
     if let Some(usec) = plan.watchdog_usec() {
         request.env.push(("WATCHDOG_USEC".to_owned(), usec));
+        // The program's own pid, set in its process before `exec`
+        // (src/spawn_setup.rs).
+        request.setup.watchdog_pid = true;
     }
     let (fds, pipes) = output_streams(&spec.output, path, &mut request)?;
     let link = spawner.spawn(request, fds).map_err(|e| {

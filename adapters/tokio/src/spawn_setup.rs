@@ -15,6 +15,13 @@
 //! The child reports a failure through a close-on-exec pipe: which step
 //! failed and its errno. End of file on the pipe means the `exec`
 //! succeeded.
+//!
+//! A run whose program gets systemd's watchdog variables (a worker with a
+//! `health_timeout`) is started this way too: `WATCHDOG_PID` must be the
+//! program's own pid, which only the forked process knows before its
+//! `exec` (libsystemd's `sd_watchdog_enabled()` ignores the watchdog when
+//! `WATCHDOG_PID` names another process). The child writes its pid into a
+//! buffer prepared before the fork: no allocation after it.
 
 use std::ffi::CString;
 use std::os::fd::RawFd;
@@ -55,6 +62,9 @@ pub(crate) struct SpawnSetup {
     /// Start from an empty environment instead of the spawner's.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub(crate) clear_env: bool,
+    /// Set `WATCHDOG_PID` to the program's own pid.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) watchdog_pid: bool,
 }
 
 impl SpawnSetup {
@@ -72,6 +82,7 @@ impl SpawnSetup {
             || self.umask.is_some()
             || !self.rlimits.is_empty()
             || self.cgroup_procs.is_some()
+            || self.watchdog_pid
     }
 
     /// The setup ready to be applied in a forked process (every string
@@ -94,6 +105,7 @@ impl SpawnSetup {
             umask: self.umask,
             rlimits: self.rlimits.clone(),
             cgroup_procs,
+            watchdog_pid: self.watchdog_pid,
         }))
     }
 }
@@ -148,6 +160,7 @@ pub(crate) struct PreparedSetup {
     umask: Option<u32>,
     rlimits: Vec<(u32, u64, u64)>,
     cgroup_procs: Option<CString>,
+    watchdog_pid: bool,
 }
 
 impl PreparedSetup {
@@ -208,6 +221,16 @@ impl PreparedSetup {
         let mut argv_ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
         argv_ptrs.push(std::ptr::null());
         let mut envp_ptrs: Vec<*const libc::c_char> = envp.iter().map(|a| a.as_ptr()).collect();
+        // `WATCHDOG_PID=` and room for any pid and the NUL, filled in by the
+        // child (`write_pid`).
+        let mut watchdog = *b"WATCHDOG_PID=\0\0\0\0\0\0\0\0\0\0\0\0";
+        let watchdog_var = if self.watchdog_pid {
+            let var = watchdog.as_mut_ptr();
+            envp_ptrs.push(var.cast_const().cast());
+            Some(var)
+        } else {
+            None
+        };
         envp_ptrs.push(std::ptr::null());
         let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
         // SAFETY: the guard is single-threaded: the child is a complete
@@ -219,7 +242,12 @@ impl PreparedSetup {
         if pid == 0 {
             drop(read);
             // SAFETY: in the forked child, which execs or exits.
-            unsafe { self.child(std::os::fd::AsRawFd::as_raw_fd(&write), &argv_ptrs, &envp_ptrs) }
+            unsafe {
+                if let Some(var) = watchdog_var {
+                    write_pid(var.add(b"WATCHDOG_PID=".len()), libc::getpid());
+                }
+                self.child(std::os::fd::AsRawFd::as_raw_fd(&write), &argv_ptrs, &envp_ptrs)
+            }
         }
         drop(write);
         let mut report = [0u8; 5];
@@ -267,6 +295,29 @@ impl PreparedSetup {
         libc::execvpe(argv[0], argv.as_ptr(), envp.as_ptr());
         failed(Step::Exec as u8, Errno::last_raw())
     }
+}
+
+/// Write `pid` in decimal, then a NUL, at `at` (room for 11 bytes).
+///
+/// # Safety
+/// `at` must point at 11 writable bytes.
+#[allow(unsafe_code)]
+unsafe fn write_pid(at: *mut u8, pid: libc::pid_t) {
+    let mut digits = [0u8; 10];
+    let mut n = pid.unsigned_abs();
+    let mut len = 0;
+    loop {
+        digits[len] = b'0' + (n % 10) as u8;
+        n /= 10;
+        len += 1;
+        if n == 0 || len == digits.len() {
+            break;
+        }
+    }
+    for i in 0..len {
+        *at.add(i) = digits[len - 1 - i];
+    }
+    *at.add(len) = 0;
 }
 
 /// Read into `buf` until it is full or at end of file: the bytes read.

@@ -48,10 +48,14 @@ pub(crate) struct NodeStatus<'a> {
     /// (guarded process workers).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) guard_pid: Option<u32>,
-    /// `healthy` or `late` for a running worker with a `health_timeout`
-    /// (docs/CLI.md, "Status columns").
+    /// `healthy`, `late`, `starting` or `failing N/M` for a running worker
+    /// with a `health_timeout` or a health probe (docs/CLI.md, "Status
+    /// columns").
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) health: Option<&'static str>,
+    pub(crate) health: Option<std::borrow::Cow<'static, str>>,
+    /// Why the worker's health probe last failed, while it is failing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) health_detail: Option<&'a str>,
     /// The run waits out its `start_delay` (state `starting`, no program yet).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub(crate) start_delayed: bool,
@@ -212,7 +216,8 @@ impl Snapshot {
                 last_exit: k.and_then(|k| k.last_exit.as_deref()),
                 pid: facts.and_then(|f| f.pid),
                 guard_pid: facts.and_then(|f| f.guard_pid),
-                health: facts.and_then(|f| f.health.as_str()),
+                health: facts.and_then(|f| f.health.label()),
+                health_detail: facts.and_then(|f| f.health_detail.as_deref()),
                 start_delayed: facts.is_some_and(|f| f.delayed),
                 rss_bytes: res.map(|r| r.rss_bytes),
                 pss_bytes: res.and_then(|r| r.pss_bytes),
