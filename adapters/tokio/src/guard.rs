@@ -102,10 +102,9 @@
 // The example's point is where the call goes: `main`.
 #![allow(clippy::needless_doctest_main)]
 
-use std::ffi::{CString, OsStr, OsString};
+use std::ffi::{CStr, CString, OsStr, OsString};
 use std::fmt;
 use std::io::Write as _;
-use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::FileTypeExt;
@@ -118,6 +117,8 @@ use nix::sys::signal::{killpg, SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
+
+use crate::spawn_attributes::SpawnAttributes;
 
 /// The first argument that makes a binary a guard (see [`enter_if_guard`]).
 pub const GUARD_ARG: &str = "__vigil_guard";
@@ -247,7 +248,7 @@ fn guard_main(args: Vec<OsString>) -> ! {
 /// common to a guard executed by vigil ([`GUARD_ARG`]) and one forked by
 /// the process spawner (`crate::spawner_process`), whose signals are
 /// blocked already.
-pub(crate) fn guard(program: &Program) -> ! {
+pub(crate) fn guard(program: &Program<'_>) -> ! {
     // Cosmetic (`ps`, `top`): without it the guard shows as `exe`.
     let _ = prctl::set_name(c"vigil-guard");
     let control = std::io::stdin();
@@ -369,20 +370,65 @@ pub(crate) fn children() -> Vec<(Pid, char)> {
     .collect()
 }
 
-/// The program to spawn: its name and the argv and envp strings.
-pub(crate) struct Program {
+/// The program to spawn: its argv and envp, as the NULL-terminated pointer
+/// arrays `posix_spawnp` takes, built before the guard starts, so that the
+/// guard allocates nothing to spawn it. The environment's strings are the
+/// program's own ones and ones borrowed for `'env` (the spawner's
+/// environment, built once: a forked guard shares those pages with the
+/// spawner instead of getting a copy per run, see docs/ADAPTER.md, "What a
+/// guard costs").
+pub(crate) struct Program<'env> {
+    /// The program and its arguments (not empty).
     argv: Vec<CString>,
-    envp: Vec<CString>,
+    /// The environment entries this program owns (`KEY=value`): only
+    /// kept alive for `envp_ptrs`.
+    #[allow(dead_code)]
+    own_env: Vec<CString>,
+    /// Pointers into `argv`, then NULL.
+    argv_ptrs: Vec<*mut libc::c_char>,
+    /// Pointers into `own_env` and into the borrowed entries, then NULL.
+    envp_ptrs: Vec<*mut libc::c_char>,
+    borrowed: std::marker::PhantomData<&'env CStr>,
+    /// Made once, before any fork (the same for every program): the guard
+    /// allocates nothing to spawn.
+    attributes: &'env SpawnAttributes,
 }
 
-impl Program {
-    /// The program of `argv` (the program, then its arguments; not empty)
-    /// with the environment `envp` (`KEY=value` strings).
-    pub(crate) fn from_parts(argv: Vec<CString>, envp: Vec<CString>) -> Option<Program> {
-        (!argv.is_empty()).then_some(Program { argv, envp })
+impl<'env> Program<'env> {
+    /// The program of `argv` (the program, then its arguments) with the
+    /// environment `borrowed` then `own_env` (`KEY=value` strings), spawned
+    /// with `attributes`; `None` if `argv` is empty.
+    pub(crate) fn from_parts(
+        argv: Vec<CString>,
+        borrowed: impl IntoIterator<Item = &'env CStr>,
+        own_env: Vec<CString>,
+        attributes: &'env SpawnAttributes,
+    ) -> Option<Program<'env>> {
+        if argv.is_empty() {
+            return None;
+        }
+        let pointer = |s: &CStr| s.as_ptr().cast_mut();
+        let null = std::iter::once(std::ptr::null_mut());
+        // A `CString`'s bytes stay where they are when the `CString` (or
+        // the `Vec` holding it) moves: the pointers stay valid.
+        let argv_ptrs = argv.iter().map(|a| pointer(a)).chain(null.clone()).collect();
+        let envp_ptrs = borrowed
+            .into_iter()
+            .map(pointer)
+            .chain(own_env.iter().map(|e| pointer(e)))
+            .chain(null)
+            .collect();
+        Some(Program {
+            argv,
+            own_env,
+            argv_ptrs,
+            envp_ptrs,
+            borrowed: std::marker::PhantomData,
+            attributes,
+        })
     }
 
-    fn new(args: &[OsString]) -> Result<Program, Failure> {
+    fn new(args: &[OsString]) -> Result<Program<'static>, Failure> {
         let invalid = |what: &'static str| Failure {
             what,
             error: "contains a NUL byte".to_owned(),
@@ -405,7 +451,11 @@ impl Program {
                 CString::new(kv).map_err(|_| invalid("an environment variable"))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Program { argv, envp })
+        // This process is the guard until it exits: nothing to free.
+        let attributes = Box::leak(Box::new(
+            SpawnAttributes::new().map_err(Failure::sys("cannot prepare the program's spawn"))?,
+        ));
+        Program::from_parts(argv, [], envp, attributes).ok_or_else(|| invalid("the program"))
     }
 
     fn name(&self) -> std::borrow::Cow<'_, str> {
@@ -413,68 +463,17 @@ impl Program {
     }
 
     /// `posix_spawnp` the program: stdin `/dev/null`, stdout and stderr the
-    /// guard's, same process group, empty signal mask, SIGPIPE default.
-    #[allow(unsafe_code)]
+    /// guard's, same process group, empty signal mask, SIGPIPE default. It
+    /// allocates nothing (see `SpawnAttributes`).
     fn spawn(&self) -> Result<Pid, Errno> {
-        fn check(ret: libc::c_int) -> Result<(), Errno> {
-            if ret == 0 {
-                Ok(())
-            } else {
-                Err(Errno::from_raw(ret))
-            }
-        }
-        let mut argv: Vec<*mut libc::c_char> = self.argv.iter().map(|a| a.as_ptr().cast_mut()).collect();
-        argv.push(std::ptr::null_mut());
-        let mut envp: Vec<*mut libc::c_char> = self.envp.iter().map(|a| a.as_ptr().cast_mut()).collect();
-        envp.push(std::ptr::null_mut());
-        let empty = SigSet::empty();
-        let mut defaults = SigSet::empty();
-        defaults.add(Signal::SIGPIPE);
-        let flags = (libc::POSIX_SPAWN_SETSIGMASK | libc::POSIX_SPAWN_SETSIGDEF) as libc::c_short;
-        let mut actions = MaybeUninit::<libc::posix_spawn_file_actions_t>::uninit();
-        let mut attr = MaybeUninit::<libc::posix_spawnattr_t>::uninit();
-        let mut pid: libc::pid_t = 0;
-        // SAFETY: `actions` and `attr` are initialized by their `_init`
-        // functions before any other use, stay in place (never moved) until
-        // they are destroyed at the end of this block, and are destroyed only
-        // if initialized. Every pointer passed lives until the end of the
-        // block: `argv` and `envp` are NULL-terminated arrays of pointers into
-        // the `CString`s of `self`, the path is a C string literal, and the
-        // signal sets are live `sigset_t`s. `posix_spawnp` only reads them.
+        // SAFETY: `argv_ptrs` and `envp_ptrs` are NULL-terminated arrays of
+        // pointers into the `CString`s of `self` and into strings borrowed
+        // for `'env`, which outlives `self`.
+        #[allow(unsafe_code)]
         unsafe {
-            check(libc::posix_spawn_file_actions_init(actions.as_mut_ptr()))?;
-            if let Err(e) = check(libc::posix_spawnattr_init(attr.as_mut_ptr())) {
-                libc::posix_spawn_file_actions_destroy(actions.as_mut_ptr());
-                return Err(e);
-            }
-            let result = (|| {
-                check(libc::posix_spawn_file_actions_addopen(
-                    actions.as_mut_ptr(),
-                    libc::STDIN_FILENO,
-                    c"/dev/null".as_ptr(),
-                    libc::O_RDONLY,
-                    0,
-                ))?;
-                check(libc::posix_spawnattr_setsigmask(attr.as_mut_ptr(), empty.as_ref()))?;
-                check(libc::posix_spawnattr_setsigdefault(
-                    attr.as_mut_ptr(),
-                    defaults.as_ref(),
-                ))?;
-                check(libc::posix_spawnattr_setflags(attr.as_mut_ptr(), flags))?;
-                check(libc::posix_spawnp(
-                    &mut pid,
-                    self.argv[0].as_ptr(),
-                    actions.as_ptr(),
-                    attr.as_ptr(),
-                    argv.as_ptr(),
-                    envp.as_ptr(),
-                ))
-            })();
-            libc::posix_spawnattr_destroy(attr.as_mut_ptr());
-            libc::posix_spawn_file_actions_destroy(actions.as_mut_ptr());
-            result?;
+            self.attributes
+                .spawnp(&self.argv[0], self.argv_ptrs.as_ptr(), self.envp_ptrs.as_ptr())
         }
-        Ok(Pid::from_raw(pid))
     }
 }
 
@@ -606,8 +605,23 @@ fn reap(program: Option<Pid>) -> (Option<i32>, bool) {
 /// Write one line to the control socket (SIGPIPE is blocked: a vanished
 /// vigil is an error, not a signal).
 fn send(control: BorrowedFd<'_>, line: &Line) -> Result<(), Errno> {
-    let text = format!("{line}\n");
-    let mut bytes = text.as_bytes();
+    // Formatted on the stack: a guard allocates nothing in its steady state
+    // (each page it writes is a page of its own, see `Program`); only a
+    // line longer than the buffer (a long failure message) is formatted on
+    // the heap.
+    let mut stack = [0u8; 256];
+    let unused = {
+        let mut rest = &mut stack[..];
+        writeln!(rest, "{line}").ok().map(|()| rest.len())
+    };
+    let heap;
+    let mut bytes = match unused {
+        Some(unused) => &stack[..stack.len() - unused],
+        None => {
+            heap = format!("{line}\n");
+            heap.as_bytes()
+        }
+    };
     while !bytes.is_empty() {
         match nix::unistd::write(control, bytes) {
             Ok(n) => bytes = &bytes[n..],

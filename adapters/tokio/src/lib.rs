@@ -99,7 +99,9 @@ pub mod own_children;
 mod process;
 pub mod reaper;
 pub mod recent_output;
+mod spawn_attributes;
 pub mod spawner;
+mod spawner_buffer;
 mod spawner_process;
 mod spawner_protocol;
 

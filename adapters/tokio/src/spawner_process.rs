@@ -25,7 +25,7 @@
 //! the fork.
 
 use std::collections::BTreeMap;
-use std::ffi::{CString, OsString};
+use std::ffi::{CStr, CString};
 use std::io::{IoSlice, IoSliceMut, Write as _};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStringExt;
@@ -41,6 +41,8 @@ use nix::sys::socket::{self, ControlMessageOwned, MsgFlags};
 use nix::unistd::Pid;
 
 use crate::guard::{self, Line, Program};
+use crate::spawn_attributes::SpawnAttributes;
+use crate::spawner_buffer::SpawnerBuffer;
 use crate::spawner_protocol::{Reply, Request, SpawnRequest, Stream, FIRST_KEY, MAX_MESSAGE};
 
 /// What the spawner shows as its process name.
@@ -110,9 +112,14 @@ struct Spawner<'a> {
     exiting: Vec<i32>,
     /// The open-files limit vigil gave the spawner: its guards get it back.
     nofile: (u64, u64),
-    /// The spawner's environment at its start, the base of every run's.
-    environment: Vec<(OsString, OsString)>,
-    buffer: Vec<u8>,
+    /// The spawner's environment at its start, the base of every run's:
+    /// `KEY=value` strings sorted by key, built once, which every forked
+    /// guard shares with the spawner (a run's environment points into it).
+    environment: Vec<&'static CStr>,
+    /// How every program is spawned, made once: shared with every guard.
+    attributes: SpawnAttributes,
+    /// vigil's requests are read here; forked guards do not inherit it.
+    buffer: SpawnerBuffer,
 }
 
 type SetupError = (&'static str, Errno);
@@ -143,8 +150,9 @@ impl<'a> Spawner<'a> {
             by_pid: BTreeMap::new(),
             exiting: Vec::new(),
             nofile,
-            environment: std::env::vars_os().collect(),
-            buffer: vec![0; MAX_MESSAGE],
+            environment: base_environment(),
+            attributes: SpawnAttributes::new().map_err(|e| ("cannot prepare the spawn attributes", e))?,
+            buffer: SpawnerBuffer::new(MAX_MESSAGE).map_err(|e| ("cannot map the request buffer", e))?,
         })
     }
 
@@ -177,7 +185,7 @@ impl<'a> Spawner<'a> {
     fn read_vigil(&mut self) {
         loop {
             let mut cmsg = nix::cmsg_space!([RawFd; 2]);
-            let mut iov = [IoSliceMut::new(&mut self.buffer)];
+            let mut iov = [IoSliceMut::new(self.buffer.bytes_mut())];
             let received = socket::recvmsg::<()>(
                 self.vigil.as_raw_fd(),
                 &mut iov,
@@ -205,7 +213,7 @@ impl<'a> Spawner<'a> {
             if len == 0 {
                 std::process::exit(0);
             }
-            match Request::decode(&self.buffer[..len]) {
+            match Request::decode(self.buffer.bytes(len)) {
                 Some(Request::Spawn(key, request)) => self.spawn(key, &request, fds),
                 Some(Request::Kill(key)) => self.kill(key),
                 None => {
@@ -285,8 +293,11 @@ impl<'a> Spawner<'a> {
     }
 
     /// The program of `request`, with its environment: the spawner's, less
-    /// `env_remove`, plus `env`.
-    fn program(&self, request: &SpawnRequest) -> Result<Program, String> {
+    /// `env_remove` and the keys `env` sets, then `env` (the last value of
+    /// a key set twice). The spawner's entries are borrowed, not copied:
+    /// the spawner writes (and a guard forked earlier then keeps a copy of)
+    /// as few pages as a request needs.
+    fn program<'s>(&'s self, request: &SpawnRequest) -> Result<Program<'s>, String> {
         let cstring =
             |bytes: Vec<u8>, what: &str| CString::new(bytes).map_err(|_| format!("{what} contains a NUL byte"));
         let argv = request
@@ -294,23 +305,19 @@ impl<'a> Spawner<'a> {
             .iter()
             .map(|a| cstring(a.clone().into_bytes(), "an argument"))
             .collect::<Result<Vec<_>, _>>()?;
-        let mut env: BTreeMap<OsString, OsString> = self.environment.iter().cloned().collect();
-        for key in &request.env_remove {
-            env.remove(std::ffi::OsStr::new(key));
-        }
-        for (key, value) in &request.env {
-            env.insert(key.into(), value.into());
-        }
-        let envp = env
-            .into_iter()
-            .map(|(k, v)| {
-                let mut kv = k.into_vec();
-                kv.push(b'=');
-                kv.extend_from_slice(&v.into_vec());
-                cstring(kv, "an environment variable")
-            })
+        let replaced = |key: &[u8]| {
+            request.env_remove.iter().any(|k| k.as_bytes() == key)
+                || request.env.iter().any(|(k, _)| k.as_bytes() == key)
+        };
+        let borrowed = self.environment.iter().filter(|kv| !replaced(env_key(kv))).copied();
+        let own = request
+            .env
+            .iter()
+            .enumerate()
+            .filter(|(i, (key, _))| !request.env[i + 1..].iter().any(|(later, _)| later == key))
+            .map(|(_, (key, value))| cstring(format!("{key}={value}").into_bytes(), "an environment variable"))
             .collect::<Result<Vec<_>, _>>()?;
-        Program::from_parts(argv, envp).ok_or_else(|| "empty command".to_owned())
+        Program::from_parts(argv, borrowed, own, &self.attributes).ok_or_else(|| "empty command".to_owned())
     }
 
     /// Read what the guard `key` wrote: `started` goes to vigil at once, its
@@ -458,6 +465,41 @@ impl<'a> Spawner<'a> {
     }
 }
 
+extern "C" {
+    /// The process's environment (POSIX): a NULL-terminated array of
+    /// `KEY=value` strings.
+    static environ: *const *const libc::c_char;
+}
+
+/// The spawner's environment as `KEY=value` strings sorted by key: the
+/// strings of `environ` themselves, not copies (the spawner never changes
+/// its environment, so they live as long as it does). Copies would be
+/// made on the heap, among the holes that the copying leaves, where later
+/// requests allocate: each guard would keep a copy of more heap pages.
+fn base_environment() -> Vec<&'static CStr> {
+    let mut environment = Vec::new();
+    // SAFETY: `environ` is the NULL-terminated array of C strings that the
+    // process started with; nothing in the spawner calls `setenv` or
+    // `putenv` (it starts no thread either), so neither the array nor its
+    // strings change or are freed while the spawner lives.
+    #[allow(unsafe_code)]
+    unsafe {
+        let mut entry = environ;
+        while !entry.is_null() && !(*entry).is_null() {
+            environment.push(CStr::from_ptr(*entry));
+            entry = entry.add(1);
+        }
+    }
+    environment.sort_by(|a, b| env_key(a).cmp(env_key(b)));
+    environment
+}
+
+/// The key of a `KEY=value` string.
+fn env_key(kv: &CStr) -> &[u8] {
+    let bytes = kv.to_bytes();
+    bytes.split(|b| *b == b'=').next().unwrap_or(bytes)
+}
+
 /// `waitpid(pid, WNOHANG)` (`pid` -1: any child): the child reaped and its
 /// raw wait status, or `None` when none has ended (or there is none).
 fn wait(pid: i32) -> Option<(i32, i32)> {
@@ -531,7 +573,7 @@ impl ChildSetup {
 
     /// In the forked child: arrange descriptors and process, then be the
     /// guard. Before fd 0 is the guard's socket, a failure can only exit.
-    fn become_guard(self, control: RawFd, program: &Program) -> ! {
+    fn become_guard(self, control: RawFd, program: &Program<'_>) -> ! {
         #[allow(unsafe_code)]
         // SAFETY: plain system calls on descriptors of this process.
         let arranged = unsafe { self.arrange_descriptors(control) };

@@ -11,8 +11,12 @@ mod guard;
 mod guard_hook;
 #[path = "../src/own_children.rs"]
 mod own_children;
+#[path = "../src/spawn_attributes.rs"]
+mod spawn_attributes;
 #[path = "../src/spawner.rs"]
 pub mod spawner;
+#[path = "../src/spawner_buffer.rs"]
+mod spawner_buffer;
 #[path = "../src/spawner_process.rs"]
 mod spawner_process;
 #[path = "../src/spawner_protocol.rs"]

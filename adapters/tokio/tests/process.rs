@@ -27,8 +27,12 @@ mod process;
 mod recent_output;
 #[path = "../src/report.rs"]
 mod report;
+#[path = "../src/spawn_attributes.rs"]
+mod spawn_attributes;
 #[path = "../src/spawner.rs"]
 pub mod spawner;
+#[path = "../src/spawner_buffer.rs"]
+mod spawner_buffer;
 #[path = "../src/spawner_process.rs"]
 mod spawner_process;
 #[path = "../src/spawner_protocol.rs"]
