@@ -264,6 +264,7 @@ pub(crate) fn guard(program: &Program<'_>) -> ! {
     // then start nothing.
     match poll_control(control, PollTimeout::ZERO) {
         Ok(true) => kill_group(),
+        Ok(false) if drain_signals(&sigchld) => kill_group(), // killed already
         Ok(false) => {}
         Err(e) => give_up(&e),
     }
@@ -502,10 +503,12 @@ fn prepare(control: BorrowedFd<'_>) -> Result<(), Failure> {
 }
 
 /// A non-blocking signalfd reading SIGCHLD (blocked, so it stays pending
-/// until read: no child exit can be missed).
+/// until read: no child exit can be missed) and the spawner's Kill
+/// (`crate::guard_kill`).
 fn sigchld_fd() -> Result<SignalFd, Failure> {
     let mut mask = SigSet::empty();
     mask.add(Signal::SIGCHLD);
+    let mask = crate::guard_kill::with_kill_signal(&mask);
     SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
         .map_err(Failure::sys("cannot create a signalfd"))
 }
@@ -534,10 +537,21 @@ fn wait_control_or_child(control: BorrowedFd<'_>, sigchld: &SignalFd) -> Result<
         if ready(&fds[1]) {
             // Drain: one read per pending SIGCHLD; the reaping loop finds
             // every child that ended, however many signals were merged.
-            while let Ok(Some(_)) = sigchld.read_signal() {}
+            if drain_signals(sigchld) {
+                return Ok(Event::ControlClosed);
+            }
             return Ok(Event::Child);
         }
     }
+}
+
+/// Read every pending signal: whether one was the spawner's Kill.
+fn drain_signals(signals: &SignalFd) -> bool {
+    let mut kill = false;
+    while let Ok(Some(info)) = signals.read_signal() {
+        kill |= crate::guard_kill::is_kill_request(&info);
+    }
+    kill
 }
 
 /// Whether the control socket is at end of file, without waiting longer than

@@ -92,6 +92,7 @@ mod task;
 pub mod dst;
 
 pub mod guard;
+mod guard_kill;
 pub mod monitor;
 mod notify;
 mod output;

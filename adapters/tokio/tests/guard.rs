@@ -9,6 +9,8 @@
 mod guard;
 #[path = "common/guard_hook.rs"]
 mod guard_hook;
+#[path = "../src/guard_kill.rs"]
+mod guard_kill;
 #[path = "../src/own_children.rs"]
 mod own_children;
 #[path = "../src/spawn_attributes.rs"]

@@ -13,6 +13,8 @@ mod driver_queue;
 mod guard;
 #[path = "common/guard_hook.rs"]
 mod guard_hook;
+#[path = "../src/guard_kill.rs"]
+mod guard_kill;
 #[path = "common/guarded_spawn.rs"]
 mod guarded_spawn;
 #[path = "../src/notify.rs"]
