@@ -28,8 +28,9 @@
 //! # Two ways to start a guard, one guard
 //!
 //! vigil's own path: the spawner forks the guard, gives it its control
-//! socket (a `SOCK_SEQPACKET` socket pair with the spawner) as fd 0 and the
-//! run's output as fds 1 and 2, closes everything else, makes it lead a new
+//! socket (the guards' end of the `SOCK_SEQPACKET` report socket that every
+//! guard shares with the spawner) as fd 0 and the run's output as fds 1
+//! and 2, closes everything else, makes it lead a new
 //! process group, and calls `guard` (`crate::spawner_process`). The
 //! spawner passes each line below on to vigil, tagged with the run
 //! (`crate::spawner_protocol`).
@@ -71,7 +72,10 @@
 //! every child: the program and the reparented orphans) and on the control
 //! socket. End of file on the control socket means its other end was closed
 //! (vigil or the spawner died: the kernel closes every descriptor of a
-//! killed process) or its sending side shut down (vigil's Kill of the run).
+//! killed process) or its sending side shut down (vigil's Kill of an
+//! exec'd guard). A forked guard also ends the run on the spawner's Kill,
+//! a queued real-time signal read from the same `signalfd`
+//! (`crate::guard_kill`).
 //!
 //! **Ending a run.** When the program ends, or at end of file, the guard
 //! SIGKILLs the program (if it still runs) and every other child, reaps
