@@ -250,7 +250,13 @@ impl<'a> Spawner<'a> {
     /// ends as `guard-died`).
     fn kill(&mut self, key: u64) {
         if let Some(slot) = self.guards.get(&key) {
-            if crate::guard_kill::request_kill(slot.pid).is_err() {
+            if let Err(e) = crate::guard_kill::request_kill(slot.pid) {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "{SPAWNER_NAME}: cannot queue a Kill to guard {}: {}; SIGKILLing its process group",
+                    slot.pid,
+                    e.desc()
+                );
                 let _ = killpg(slot.pid, Signal::SIGKILL);
             }
         }

@@ -573,3 +573,51 @@ async fn a_kill_signal_that_the_spawner_did_not_queue_is_ignored() {
         "the guard took a stranger's signal as a Kill"
     );
 }
+
+/// The variable that makes [`helper_kill_without_queued_signals`] run.
+const SIGPENDING_VAR: &str = "VIGIL_SPAWNER_TEST_SIGPENDING";
+
+/// Run by the next test in a process of its own (a resource limit is the
+/// process's): with no signal allowed to be queued (`RLIMIT_SIGPENDING`
+/// 0, which the spawner started here inherits), the spawner cannot queue
+/// its Kill to the guard and SIGKILLs the run's group instead.
+#[tokio::test]
+#[ignore = "a helper process of a_kill_that_cannot_be_queued_still_ends_the_run"]
+async fn helper_kill_without_queued_signals() {
+    if std::env::var_os(SIGPENDING_VAR).is_none() {
+        return;
+    }
+    let (_, hard) = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_SIGPENDING).expect("getrlimit");
+    nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_SIGPENDING, 0, hard).expect("setrlimit");
+    let (tx, mut rx) = driver_queue();
+    let handles = start_all(&quiet("sleep 1000 & exec sleep 1000"), 1, &tx, &mut rx).await;
+    let groups = BTreeSet::from([handles[0].pid() as i32]);
+    handles[0].kill();
+    assert_eq!(next(&mut rx).await.1, RunnerReport::Exited(ExitReason::Killed));
+    assert_groups_die(&groups).await;
+}
+
+#[test]
+fn a_kill_that_cannot_be_queued_still_ends_the_run() {
+    let out = std::process::Command::new(std::env::current_exe().expect("test binary"))
+        .args([
+            "--exact",
+            "helper_kill_without_queued_signals",
+            "--ignored",
+            "--test-threads=1",
+        ])
+        .env(SIGPENDING_VAR, "1")
+        .output()
+        .expect("run the helper");
+    let (text, errors) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{text}{errors}");
+    assert!(text.contains("1 passed"), "{text}");
+    // The spawner (its stderr is the helper's) took the other way.
+    assert!(
+        errors.contains("vigil-spawner: cannot queue a Kill to guard"),
+        "{errors}"
+    );
+}
