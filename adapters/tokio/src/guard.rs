@@ -28,8 +28,9 @@
 //! # Two ways to start a guard, one guard
 //!
 //! vigil's own path: the spawner forks the guard, gives it its control
-//! socket (a `SOCK_SEQPACKET` socket pair with the spawner) as fd 0 and the
-//! run's output as fds 1 and 2, closes everything else, makes it lead a new
+//! socket (the guards' end of the `SOCK_SEQPACKET` report socket that every
+//! guard shares with the spawner) as fd 0 and the run's output as fds 1
+//! and 2, closes everything else, makes it lead a new
 //! process group, and calls `guard` (`crate::spawner_process`). The
 //! spawner passes each line below on to vigil, tagged with the run
 //! (`crate::spawner_protocol`).
@@ -71,7 +72,10 @@
 //! every child: the program and the reparented orphans) and on the control
 //! socket. End of file on the control socket means its other end was closed
 //! (vigil or the spawner died: the kernel closes every descriptor of a
-//! killed process) or its sending side shut down (vigil's Kill of the run).
+//! killed process) or its sending side shut down (vigil's Kill of an
+//! exec'd guard). A forked guard also ends the run on the spawner's Kill,
+//! a queued real-time signal read from the same `signalfd`
+//! (`crate::guard_kill`).
 //!
 //! **Ending a run.** When the program ends, or at end of file, the guard
 //! SIGKILLs the program (if it still runs) and every other child, reaps
@@ -102,10 +106,9 @@
 // The example's point is where the call goes: `main`.
 #![allow(clippy::needless_doctest_main)]
 
-use std::ffi::{CString, OsStr, OsString};
+use std::ffi::{CStr, CString, OsStr, OsString};
 use std::fmt;
 use std::io::Write as _;
-use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::FileTypeExt;
@@ -118,6 +121,8 @@ use nix::sys::signal::{killpg, SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
+
+use crate::spawn_attributes::SpawnAttributes;
 
 /// The first argument that makes a binary a guard (see [`enter_if_guard`]).
 pub const GUARD_ARG: &str = "__vigil_guard";
@@ -247,7 +252,7 @@ fn guard_main(args: Vec<OsString>) -> ! {
 /// common to a guard executed by vigil ([`GUARD_ARG`]) and one forked by
 /// the process spawner (`crate::spawner_process`), whose signals are
 /// blocked already.
-pub(crate) fn guard(program: &Program) -> ! {
+pub(crate) fn guard(program: &Program<'_>) -> ! {
     // Cosmetic (`ps`, `top`): without it the guard shows as `exe`.
     let _ = prctl::set_name(c"vigil-guard");
     let control = std::io::stdin();
@@ -263,6 +268,7 @@ pub(crate) fn guard(program: &Program) -> ! {
     // then start nothing.
     match poll_control(control, PollTimeout::ZERO) {
         Ok(true) => kill_group(),
+        Ok(false) if drain_signals(&sigchld) => kill_group(), // killed already
         Ok(false) => {}
         Err(e) => give_up(&e),
     }
@@ -369,32 +375,74 @@ pub(crate) fn children() -> Vec<(Pid, char)> {
     .collect()
 }
 
-/// The program to spawn: its name and the argv and envp strings.
-pub(crate) struct Program {
+/// The program to spawn: its argv and envp, as the NULL-terminated pointer
+/// arrays `posix_spawnp` takes, built before the guard starts, so that the
+/// guard allocates nothing to spawn it. The environment's strings are the
+/// program's own ones and ones borrowed for `'env` (the spawner's
+/// environment, built once: a forked guard shares those pages with the
+/// spawner instead of getting a copy per run, see docs/ADAPTER.md, "What a
+/// guard costs").
+pub(crate) struct Program<'env> {
+    /// The program and its arguments (not empty).
     argv: Vec<CString>,
-    envp: Vec<CString>,
+    /// The environment entries this program owns (`KEY=value`): only
+    /// kept alive for `envp_ptrs`.
+    #[allow(dead_code)]
+    own_env: Vec<CString>,
+    /// Pointers into `argv`, then NULL.
+    argv_ptrs: Vec<*mut libc::c_char>,
+    /// Pointers into `own_env` and into the borrowed entries, then NULL.
+    envp_ptrs: Vec<*mut libc::c_char>,
+    borrowed: std::marker::PhantomData<&'env CStr>,
+    /// Made once, before any fork (the same for every program): the guard
+    /// allocates nothing to spawn.
+    attributes: &'env SpawnAttributes,
     /// User, limits, cgroup... applied between `fork` and `exec` instead
     /// of `posix_spawnp` (`crate::spawn_setup`).
     setup: Option<crate::spawn_setup::PreparedSetup>,
 }
 
-impl Program {
-    /// The program of `argv` (the program, then its arguments; not empty)
-    /// with the environment `envp` (`KEY=value` strings).
-    pub(crate) fn from_parts(argv: Vec<CString>, envp: Vec<CString>) -> Option<Program> {
-        (!argv.is_empty()).then_some(Program {
+impl<'env> Program<'env> {
+    /// The program of `argv` (the program, then its arguments) with the
+    /// environment `borrowed` then `own_env` (`KEY=value` strings), spawned
+    /// with `attributes`; `None` if `argv` is empty.
+    pub(crate) fn from_parts(
+        argv: Vec<CString>,
+        borrowed: impl IntoIterator<Item = &'env CStr>,
+        own_env: Vec<CString>,
+        attributes: &'env SpawnAttributes,
+    ) -> Option<Program<'env>> {
+        if argv.is_empty() {
+            return None;
+        }
+        let pointer = |s: &CStr| s.as_ptr().cast_mut();
+        let null = std::iter::once(std::ptr::null_mut());
+        // A `CString`'s bytes stay where they are when the `CString` (or
+        // the `Vec` holding it) moves: the pointers stay valid.
+        let argv_ptrs = argv.iter().map(|a| pointer(a)).chain(null.clone()).collect();
+        let envp_ptrs = borrowed
+            .into_iter()
+            .map(pointer)
+            .chain(own_env.iter().map(|e| pointer(e)))
+            .chain(null)
+            .collect();
+        Some(Program {
             argv,
-            envp,
+            own_env,
+            argv_ptrs,
+            envp_ptrs,
+            borrowed: std::marker::PhantomData,
+            attributes,
             setup: None,
         })
     }
 
     /// The same program, started with `setup` applied (if any).
-    pub(crate) fn with_setup(self, setup: Option<crate::spawn_setup::PreparedSetup>) -> Program {
+    pub(crate) fn with_setup(self, setup: Option<crate::spawn_setup::PreparedSetup>) -> Program<'env> {
         Program { setup, ..self }
     }
 
-    fn new(args: &[OsString]) -> Result<Program, Failure> {
+    fn new(args: &[OsString]) -> Result<Program<'static>, Failure> {
         let invalid = |what: &'static str| Failure {
             what,
             error: "contains a NUL byte".to_owned(),
@@ -417,11 +465,11 @@ impl Program {
                 CString::new(kv).map_err(|_| invalid("an environment variable"))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Program {
-            argv,
-            envp,
-            setup: None,
-        })
+        // This process is the guard until it exits: nothing to free.
+        let attributes = Box::leak(Box::new(
+            SpawnAttributes::new().map_err(Failure::sys("cannot prepare the program's spawn"))?,
+        ));
+        Program::from_parts(argv, [], envp, attributes).ok_or_else(|| invalid("the program"))
     }
 
     fn name(&self) -> std::borrow::Cow<'_, str> {
@@ -429,71 +477,20 @@ impl Program {
     }
 
     /// `posix_spawnp` the program: stdin `/dev/null`, stdout and stderr the
-    /// guard's, same process group, empty signal mask, SIGPIPE default.
-    #[allow(unsafe_code)]
+    /// guard's, same process group, empty signal mask, SIGPIPE default. It
+    /// allocates nothing (see `SpawnAttributes`).
     fn spawn(&self) -> Result<Pid, Errno> {
         if let Some(setup) = &self.setup {
-            return setup.spawn(&self.argv, &self.envp);
+            return setup.spawn(&self.argv_ptrs, &self.envp_ptrs);
         }
-        fn check(ret: libc::c_int) -> Result<(), Errno> {
-            if ret == 0 {
-                Ok(())
-            } else {
-                Err(Errno::from_raw(ret))
-            }
-        }
-        let mut argv: Vec<*mut libc::c_char> = self.argv.iter().map(|a| a.as_ptr().cast_mut()).collect();
-        argv.push(std::ptr::null_mut());
-        let mut envp: Vec<*mut libc::c_char> = self.envp.iter().map(|a| a.as_ptr().cast_mut()).collect();
-        envp.push(std::ptr::null_mut());
-        let empty = SigSet::empty();
-        let mut defaults = SigSet::empty();
-        defaults.add(Signal::SIGPIPE);
-        let flags = (libc::POSIX_SPAWN_SETSIGMASK | libc::POSIX_SPAWN_SETSIGDEF) as libc::c_short;
-        let mut actions = MaybeUninit::<libc::posix_spawn_file_actions_t>::uninit();
-        let mut attr = MaybeUninit::<libc::posix_spawnattr_t>::uninit();
-        let mut pid: libc::pid_t = 0;
-        // SAFETY: `actions` and `attr` are initialized by their `_init`
-        // functions before any other use, stay in place (never moved) until
-        // they are destroyed at the end of this block, and are destroyed only
-        // if initialized. Every pointer passed lives until the end of the
-        // block: `argv` and `envp` are NULL-terminated arrays of pointers into
-        // the `CString`s of `self`, the path is a C string literal, and the
-        // signal sets are live `sigset_t`s. `posix_spawnp` only reads them.
+        // SAFETY: `argv_ptrs` and `envp_ptrs` are NULL-terminated arrays of
+        // pointers into the `CString`s of `self` and into strings borrowed
+        // for `'env`, which outlives `self`.
+        #[allow(unsafe_code)]
         unsafe {
-            check(libc::posix_spawn_file_actions_init(actions.as_mut_ptr()))?;
-            if let Err(e) = check(libc::posix_spawnattr_init(attr.as_mut_ptr())) {
-                libc::posix_spawn_file_actions_destroy(actions.as_mut_ptr());
-                return Err(e);
-            }
-            let result = (|| {
-                check(libc::posix_spawn_file_actions_addopen(
-                    actions.as_mut_ptr(),
-                    libc::STDIN_FILENO,
-                    c"/dev/null".as_ptr(),
-                    libc::O_RDONLY,
-                    0,
-                ))?;
-                check(libc::posix_spawnattr_setsigmask(attr.as_mut_ptr(), empty.as_ref()))?;
-                check(libc::posix_spawnattr_setsigdefault(
-                    attr.as_mut_ptr(),
-                    defaults.as_ref(),
-                ))?;
-                check(libc::posix_spawnattr_setflags(attr.as_mut_ptr(), flags))?;
-                check(libc::posix_spawnp(
-                    &mut pid,
-                    self.argv[0].as_ptr(),
-                    actions.as_ptr(),
-                    attr.as_ptr(),
-                    argv.as_ptr(),
-                    envp.as_ptr(),
-                ))
-            })();
-            libc::posix_spawnattr_destroy(attr.as_mut_ptr());
-            libc::posix_spawn_file_actions_destroy(actions.as_mut_ptr());
-            result?;
+            self.attributes
+                .spawnp(&self.argv[0], self.argv_ptrs.as_ptr(), self.envp_ptrs.as_ptr())
         }
-        Ok(Pid::from_raw(pid))
     }
 }
 
@@ -522,10 +519,12 @@ fn prepare(control: BorrowedFd<'_>) -> Result<(), Failure> {
 }
 
 /// A non-blocking signalfd reading SIGCHLD (blocked, so it stays pending
-/// until read: no child exit can be missed).
+/// until read: no child exit can be missed) and the spawner's Kill
+/// (`crate::guard_kill`).
 fn sigchld_fd() -> Result<SignalFd, Failure> {
     let mut mask = SigSet::empty();
     mask.add(Signal::SIGCHLD);
+    let mask = crate::guard_kill::with_kill_signal(&mask);
     SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
         .map_err(Failure::sys("cannot create a signalfd"))
 }
@@ -554,10 +553,21 @@ fn wait_control_or_child(control: BorrowedFd<'_>, sigchld: &SignalFd) -> Result<
         if ready(&fds[1]) {
             // Drain: one read per pending SIGCHLD; the reaping loop finds
             // every child that ended, however many signals were merged.
-            while let Ok(Some(_)) = sigchld.read_signal() {}
+            if drain_signals(sigchld) {
+                return Ok(Event::ControlClosed);
+            }
             return Ok(Event::Child);
         }
     }
+}
+
+/// Read every pending signal: whether one was the spawner's Kill.
+fn drain_signals(signals: &SignalFd) -> bool {
+    let mut kill = false;
+    while let Ok(Some(info)) = signals.read_signal() {
+        kill |= crate::guard_kill::is_kill_request(&info);
+    }
+    kill
 }
 
 /// Whether the control socket is at end of file, without waiting longer than
@@ -625,8 +635,23 @@ fn reap(program: Option<Pid>) -> (Option<i32>, bool) {
 /// Write one line to the control socket (SIGPIPE is blocked: a vanished
 /// vigil is an error, not a signal).
 fn send(control: BorrowedFd<'_>, line: &Line) -> Result<(), Errno> {
-    let text = format!("{line}\n");
-    let mut bytes = text.as_bytes();
+    // Formatted on the stack: a guard allocates nothing in its steady state
+    // (each page it writes is a page of its own, see `Program`); only a
+    // line longer than the buffer (a long failure message) is formatted on
+    // the heap.
+    let mut stack = [0u8; 256];
+    let unused = {
+        let mut rest = &mut stack[..];
+        writeln!(rest, "{line}").ok().map(|()| rest.len())
+    };
+    let heap;
+    let mut bytes = match unused {
+        Some(unused) => &stack[..stack.len() - unused],
+        None => {
+            heap = format!("{line}\n");
+            heap.as_bytes()
+        }
+    };
     while !bytes.is_empty() {
         match nix::unistd::write(control, bytes) {
             Ok(n) => bytes = &bytes[n..],

@@ -101,6 +101,7 @@ mod task;
 pub mod dst;
 
 pub mod guard;
+mod guard_kill;
 pub mod monitor;
 mod notice_log;
 mod notify;
@@ -112,7 +113,9 @@ mod probe_http;
 mod process;
 pub mod reaper;
 pub mod recent_output;
+mod spawn_attributes;
 pub mod spawner;
+mod spawner_buffer;
 mod spawner_process;
 mod spawner_protocol;
 

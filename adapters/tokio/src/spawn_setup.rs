@@ -211,16 +211,19 @@ impl PreparedSetup {
         Ok(())
     }
 
-    /// In the guard: start `argv` with the environment `envp` in a forked
-    /// process that applies this setup before `execvpe` (see the module
-    /// docs). An `exec` failure is its errno (reported as `exec-failed`,
+    /// In the guard: start `argv` with the environment `envp` (both
+    /// NULL-terminated arrays of C strings) in a forked process that
+    /// applies this setup before `execvpe` (see the module docs), with
+    /// `WATCHDOG_PID` added when asked. An `exec` failure is its errno (reported as `exec-failed`,
     /// like `posix_spawnp`'s); a setup failure makes the guard give up with
     /// the step that failed (`failed <message>`), after reaping the child.
     #[allow(unsafe_code)]
-    pub(crate) fn spawn(&self, argv: &[CString], envp: &[CString]) -> Result<Pid, Errno> {
-        let mut argv_ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
-        argv_ptrs.push(std::ptr::null());
-        let mut envp_ptrs: Vec<*const libc::c_char> = envp.iter().map(|a| a.as_ptr()).collect();
+    pub(crate) fn spawn(&self, argv: &[*mut libc::c_char], envp: &[*mut libc::c_char]) -> Result<Pid, Errno> {
+        // Both arrays end with NULL: keep it for argv, put it back after
+        // the watchdog's variable for envp.
+        let argv_ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.cast_const()).collect();
+        let mut envp_ptrs: Vec<*const libc::c_char> =
+            envp.iter().take_while(|a| !a.is_null()).map(|a| a.cast_const()).collect();
         // `WATCHDOG_PID=` and room for any pid and the NUL, filled in by the
         // child (`write_pid`).
         let mut watchdog = *b"WATCHDOG_PID=\0\0\0\0\0\0\0\0\0\0\0\0";

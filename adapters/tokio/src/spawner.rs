@@ -19,9 +19,10 @@
 //! and no `Child` (no pidfd): the spawner reaps the guards.
 //!
 //! **Death.** vigil dies (even by SIGKILL): the spawner reads end of file
-//! and exits at once; every guard reads end of file on its own socket and
-//! kills and reaps its run. The spawner dies: every guard reads end of
-//! file and ends its run the same way; vigil reads end of file, every live
+//! and exits at once; every guard reads end of file on the report socket
+//! it shares with the spawner (`crate::spawner_process`) and kills and
+//! reaps its run. The spawner dies: every guard reads end of file and ends
+//! its run the same way; vigil reads end of file, every live
 //! run ends with the reason `process spawner died` (its process group is
 //! SIGKILLed as a safety net), and the next process start starts a new
 //! spawner.
@@ -237,9 +238,9 @@ pub(crate) struct RunLink {
 }
 
 impl RunLink {
-    /// Ask the spawner to end the run (vigil's Kill): its guard reads end
-    /// of file, kills and reaps every process of the run and reports the
-    /// status. Nothing happens if the run ended or the spawner is gone.
+    /// Ask the spawner to end the run (vigil's Kill): it signals the guard
+    /// (`crate::guard_kill`), which kills and reaps every process of the
+    /// run and reports the status. Nothing happens if the run ended or the spawner is gone.
     pub(crate) fn kill(&self) {
         let mut state = self.connection.lock();
         if !state.dead && state.pending.contains_key(&self.key) {

@@ -4,28 +4,41 @@
 //! vigil over one socket (`crate::spawner_protocol`).
 //!
 //! It is single-threaded: an `epoll` loop over vigil's socket (its stdin),
-//! a `signalfd` for SIGCHLD and one socket per guard. That is what makes its
-//! `fork` safe: no other thread can hold a lock the forked guard needs. It
-//! blocks every signal it can, is a child subreaper (it reaps its guards,
-//! and kills and reaps whatever else is reparented to it), raises its
-//! open-files limit to the hard limit (each guard costs it one descriptor),
-//! and exits at once at end of file on vigil's socket: vigil is gone, and
-//! every guard, reading end of file on its own socket as the spawner's
-//! descriptors close, kills its run.
+//! a `signalfd` for SIGCHLD and the **report socket** that every guard
+//! writes to. That is what makes its `fork` safe: no other thread can hold
+//! a lock the forked guard needs. It blocks every signal it can, is a child
+//! subreaper (it reaps its guards, and kills and reaps whatever else is
+//! reparented to it), and exits at once at end of file on vigil's socket:
+//! vigil is gone, and every guard reads end of file on the report socket
+//! as the spawner's end of it closes, and kills its run.
+//!
+//! **A constant number of descriptors.** The spawner holds the same few
+//! descriptors however many guards run (vigil's socket, its epoll, its
+//! signalfd, the two ends of the report socket): a `fork` copies the
+//! parent's descriptor table, and with one socket per guard each start
+//! cost O(N) (O(N²) to start N children). The guards share one
+//! `SOCK_SEQPACKET` socket pair with it: each guard holds the same end
+//! (`guards_end`) as its fd 0 and writes its lines there, one packet each;
+//! the spawner reads the other end with `SO_PASSCRED`, so the kernel tags
+//! every packet with its guard's pid. The spawner never writes to it: a
+//! guard sees end of file there only when the spawner is gone. vigil's Kill
+//! of one run is a queued signal to its guard (`crate::guard_kill`).
 //!
 //! # The forked guard
 //!
 //! Between `fork` and [`guard::guard`], the child only arranges its
-//! descriptors and process: the guard's socket becomes fd 0, the run's
-//! stdout and stderr fds 1 and 2, and every other descriptor is closed
-//! (`close_range`, or a loop where it is missing), so that no guard holds
-//! vigil's socket or another guard's; it becomes the leader of a new process
-//! group, gets the open-files limit vigil had back, and changes to the run's
-//! working directory. The program's argv and environment are built before
-//! the fork.
+//! descriptors and process: the guards' end of the report socket becomes
+//! fd 0, the run's stdout and stderr fds 1 and 2, and every other
+//! descriptor is closed (`close_range`, or a loop where it is missing), so
+//! that no guard holds vigil's socket; it becomes the leader of a new
+//! process group, gets the open-files limit vigil had back, and changes to
+//! the run's working directory. The program's argv and environment are
+//! built before the fork. Per-run settings of the program's process
+//! (user, limits, ...) are applied in `ChildSetup::become_guard`, the one
+//! place between the fork and the guard.
 
 use std::collections::BTreeMap;
-use std::ffi::{CString, OsString};
+use std::ffi::{CStr, CString};
 use std::io::{IoSlice, IoSliceMut, Write as _};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStringExt;
@@ -41,6 +54,8 @@ use nix::sys::socket::{self, ControlMessageOwned, MsgFlags};
 use nix::unistd::Pid;
 
 use crate::guard::{self, Line, Program};
+use crate::spawn_attributes::SpawnAttributes;
+use crate::spawner_buffer::SpawnerBuffer;
 use crate::spawner_protocol::{Reply, Request, SpawnRequest, Stream, FIRST_KEY, MAX_MESSAGE};
 
 /// What the spawner shows as its process name.
@@ -50,9 +65,10 @@ const SPAWNER_NAME: &str = "vigil-spawner";
 /// failing system call).
 const EXIT_SPAWNER_FAILED: i32 = 125;
 
-/// The epoll data of vigil's socket and of the signalfd; a guard's is its run key.
+/// The epoll data of vigil's socket, of the signalfd and of the report socket.
 const VIGIL: u64 = 0;
 const SIGCHLD: u64 = 1;
+const REPORTS: u64 = 2;
 
 /// The spawner's `main`: never returns.
 pub(crate) fn spawner_main() -> ! {
@@ -88,31 +104,36 @@ fn fail_with(what: &str, error: String) -> ! {
 /// One forked guard, by its run key.
 struct GuardSlot {
     pid: Pid,
-    /// The spawner's end of the guard's socket (`None` once at end of file).
-    socket: Option<OwnedFd>,
     /// The guard's last word (`exec-failed`, `status`, `failed`), sent to
     /// vigil once the guard is reaped.
     last: Option<Reply>,
-    /// The guard's raw wait status once reaped.
-    reaped: Option<i32>,
 }
 
 struct Spawner<'a> {
     vigil: BorrowedFd<'a>,
     epoll: Epoll,
     sigchld: SignalFd,
+    /// The spawner's end of the report socket (non-blocking, `SO_PASSCRED`).
+    reports: OwnedFd,
+    /// The guards' end: fd 0 of every guard.
+    guards_end: OwnedFd,
     guards: BTreeMap<u64, GuardSlot>,
     by_pid: BTreeMap<i32, u64>,
-    /// Guards whose socket reached end of file (exiting) and that are not
-    /// reaped yet: reaped by pid, O(1) each, where `waitpid(-1)` walks every
+    /// Guards whose last word was read (exiting) and that are not reaped
+    /// yet: reaped by pid, O(1) each, where `waitpid(-1)` walks every
     /// child of the spawner (O(N) per exit, which made stopping 10,000
     /// children quadratic).
     exiting: Vec<i32>,
     /// The open-files limit vigil gave the spawner: its guards get it back.
     nofile: (u64, u64),
-    /// The spawner's environment at its start, the base of every run's.
-    environment: Vec<(OsString, OsString)>,
-    buffer: Vec<u8>,
+    /// The spawner's environment at its start, the base of every run's:
+    /// `KEY=value` strings sorted by key, built once, which every forked
+    /// guard shares with the spawner (a run's environment points into it).
+    environment: Vec<&'static CStr>,
+    /// How every program is spawned, made once: shared with every guard.
+    attributes: SpawnAttributes,
+    /// vigil's requests are read here; forked guards do not inherit it.
+    buffer: SpawnerBuffer,
 }
 
 type SetupError = (&'static str, Errno);
@@ -128,7 +149,11 @@ impl<'a> Spawner<'a> {
         mask.add(Signal::SIGCHLD);
         let sigchld = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
             .map_err(|e| ("cannot create a signalfd", e))?;
+        let (reports, guards_end) = report_socket().map_err(|e| ("cannot create the report socket", e))?;
         let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC).map_err(|e| ("cannot create an epoll", e))?;
+        epoll
+            .add(&reports, EpollEvent::new(EpollFlags::EPOLLIN, REPORTS))
+            .map_err(|e| ("cannot watch the report socket", e))?;
         epoll
             .add(vigil, EpollEvent::new(EpollFlags::EPOLLIN, VIGIL))
             .map_err(|e| ("cannot watch vigil's socket", e))?;
@@ -139,12 +164,15 @@ impl<'a> Spawner<'a> {
             vigil,
             epoll,
             sigchld,
+            reports,
+            guards_end,
             guards: BTreeMap::new(),
             by_pid: BTreeMap::new(),
             exiting: Vec::new(),
             nofile,
-            environment: std::env::vars_os().collect(),
-            buffer: vec![0; MAX_MESSAGE],
+            environment: base_environment(),
+            attributes: SpawnAttributes::new().map_err(|e| ("cannot prepare the spawn attributes", e))?,
+            buffer: SpawnerBuffer::new(MAX_MESSAGE).map_err(|e| ("cannot map the request buffer", e))?,
         })
     }
 
@@ -156,15 +184,12 @@ impl<'a> Spawner<'a> {
                 Err(Errno::EINTR) => continue,
                 Err(e) => fail("cannot wait for events", e),
             };
-            // SIGCHLD after the sockets: a guard's end of file (its
-            // descriptors close before its parent is signalled) is seen
-            // first, so that the guard is reaped by its pid.
             let mut sigchld = false;
             for event in &events[..n] {
                 match event.data() {
                     VIGIL => self.read_vigil(),
                     SIGCHLD => sigchld = true,
-                    key => self.read_guard(key),
+                    _ => self.read_reports(),
                 }
             }
             if sigchld {
@@ -177,7 +202,7 @@ impl<'a> Spawner<'a> {
     fn read_vigil(&mut self) {
         loop {
             let mut cmsg = nix::cmsg_space!([RawFd; 2]);
-            let mut iov = [IoSliceMut::new(&mut self.buffer)];
+            let mut iov = [IoSliceMut::new(self.buffer.bytes_mut())];
             let received = socket::recvmsg::<()>(
                 self.vigil.as_raw_fd(),
                 &mut iov,
@@ -205,7 +230,7 @@ impl<'a> Spawner<'a> {
             if len == 0 {
                 std::process::exit(0);
             }
-            match Request::decode(&self.buffer[..len]) {
+            match Request::decode(self.buffer.bytes(len)) {
                 Some(Request::Spawn(key, request)) => self.spawn(key, &request, fds),
                 Some(Request::Kill(key)) => self.kill(key),
                 None => {
@@ -218,11 +243,22 @@ impl<'a> Spawner<'a> {
         }
     }
 
-    /// vigil's Kill: shut down the sending side of the guard's socket, which
-    /// the guard reads as end of file (as if vigil were gone).
+    /// vigil's Kill: a queued signal to the guard (`crate::guard_kill`),
+    /// which ends its run and reports as at vigil's end. Should the signal
+    /// not be queued (the per-user limit of queued signals is reached),
+    /// the run's group is SIGKILLed instead (the guard with it: the run
+    /// ends as `guard-died`).
     fn kill(&mut self, key: u64) {
-        if let Some(socket) = self.guards.get(&key).and_then(|g| g.socket.as_ref()) {
-            let _ = socket::shutdown(socket.as_raw_fd(), socket::Shutdown::Write);
+        if let Some(slot) = self.guards.get(&key) {
+            if let Err(e) = crate::guard_kill::request_kill(slot.pid) {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "{SPAWNER_NAME}: cannot queue a Kill to guard {}: {}; SIGKILLing its process group",
+                    slot.pid,
+                    e.desc()
+                );
+                let _ = killpg(slot.pid, Signal::SIGKILL);
+            }
         }
     }
 
@@ -237,41 +273,18 @@ impl<'a> Spawner<'a> {
             return;
         }
         match self.fork_guard(request, fds) {
-            Ok((pid, socket)) => {
-                let slot = GuardSlot {
-                    pid,
-                    socket: Some(socket),
-                    last: None,
-                    reaped: None,
-                };
-                if let Some(socket) = &slot.socket {
-                    let watched = self.epoll.add(socket, EpollEvent::new(EpollFlags::EPOLLIN, key));
-                    if let Err(e) = watched {
-                        // Without a way to hear the guard, end it now.
-                        let _ = killpg(pid, Signal::SIGKILL);
-                        let _ = writeln!(std::io::stderr(), "{SPAWNER_NAME}: cannot watch a guard: {e}");
-                    }
-                }
+            Ok(pid) => {
                 self.by_pid.insert(pid.as_raw(), key);
-                self.guards.insert(key, slot);
+                self.guards.insert(key, GuardSlot { pid, last: None });
             }
             Err(message) => self.reply(key, Pid::from_raw(0), &Reply::Failed(message)),
         }
     }
 
-    /// Build the program, then fork its guard: the guard's pid and the
-    /// spawner's end of its socket.
-    fn fork_guard(&self, request: &SpawnRequest, fds: Vec<OwnedFd>) -> Result<(Pid, OwnedFd), String> {
+    /// Build the program, then fork its guard: the guard's pid.
+    fn fork_guard(&self, request: &SpawnRequest, fds: Vec<OwnedFd>) -> Result<Pid, String> {
         let setup = ChildSetup::new(request, fds, self.nofile)?;
         let program = self.program(request)?;
-        let (ours, theirs) = socket::socketpair(
-            socket::AddressFamily::Unix,
-            socket::SockType::SeqPacket,
-            None,
-            socket::SockFlag::SOCK_CLOEXEC,
-        )
-        .map_err(|e| format!("cannot create a guard's socket: {}", e.desc()))?;
-        set_nonblocking(ours.as_fd()).map_err(|e| format!("cannot set up a guard's socket: {}", e.desc()))?;
         // SAFETY: this process is single-threaded (the spawner never starts
         // a thread), so the child is a complete copy of it: no lock is held
         // by a thread that does not exist in the child.
@@ -279,14 +292,17 @@ impl<'a> Spawner<'a> {
         let pid = unsafe { libc::fork() };
         match pid {
             -1 => Err(format!("cannot fork a guard: {}", Errno::last().desc())),
-            0 => setup.become_guard(theirs.as_raw_fd(), &program),
-            pid => Ok((Pid::from_raw(pid), ours)),
+            0 => setup.become_guard(self.guards_end.as_raw_fd(), &program),
+            pid => Ok(Pid::from_raw(pid)),
         }
     }
 
     /// The program of `request`, with its environment: the spawner's, less
-    /// `env_remove`, plus `env`.
-    fn program(&self, request: &SpawnRequest) -> Result<Program, String> {
+    /// `env_remove` and the keys `env` sets, then `env` (the last value of
+    /// a key set twice). The spawner's entries are borrowed, not copied:
+    /// the spawner writes (and a guard forked earlier then keeps a copy of)
+    /// as few pages as a request needs.
+    fn program<'s>(&'s self, request: &SpawnRequest) -> Result<Program<'s>, String> {
         let cstring =
             |bytes: Vec<u8>, what: &str| CString::new(bytes).map_err(|_| format!("{what} contains a NUL byte"));
         let argv = request
@@ -294,83 +310,91 @@ impl<'a> Spawner<'a> {
             .iter()
             .map(|a| cstring(a.clone().into_bytes(), "an argument"))
             .collect::<Result<Vec<_>, _>>()?;
-        let mut env: BTreeMap<OsString, OsString> = match request.setup.clear_env {
-            true => BTreeMap::new(),
-            false => self.environment.iter().cloned().collect(),
+        let replaced = |key: &[u8]| {
+            request.env_remove.iter().any(|k| k.as_bytes() == key)
+                || request.env.iter().any(|(k, _)| k.as_bytes() == key)
         };
-        for key in &request.env_remove {
-            env.remove(std::ffi::OsStr::new(key));
-        }
-        for (key, value) in &request.env {
-            env.insert(key.into(), value.into());
-        }
-        let envp = env
-            .into_iter()
-            .map(|(k, v)| {
-                let mut kv = k.into_vec();
-                kv.push(b'=');
-                kv.extend_from_slice(&v.into_vec());
-                cstring(kv, "an environment variable")
-            })
+        // `clear_env`: none of the spawner's own.
+        let clear = request.setup.clear_env;
+        let borrowed = self
+            .environment
+            .iter()
+            .filter(|kv| !clear && !replaced(env_key(kv)))
+            .copied();
+        let own = request
+            .env
+            .iter()
+            .enumerate()
+            .filter(|(i, (key, _))| !request.env[i + 1..].iter().any(|(later, _)| later == key))
+            .map(|(_, (key, value))| cstring(format!("{key}={value}").into_bytes(), "an environment variable"))
             .collect::<Result<Vec<_>, _>>()?;
-        let program = Program::from_parts(argv, envp).ok_or_else(|| "empty command".to_owned())?;
+        let program =
+            Program::from_parts(argv, borrowed, own, &self.attributes).ok_or_else(|| "empty command".to_owned())?;
         Ok(program.with_setup(request.setup.prepare()?))
     }
 
-    /// Read what the guard `key` wrote: `started` goes to vigil at once, its
-    /// last word once it is reaped. End of file: the guard is exiting.
-    fn read_guard(&mut self, key: u64) {
+    /// Read every line waiting on the report socket, each with its guard's
+    /// pid (the kernel's credentials): `started` goes to vigil at once; a
+    /// last word is kept until the guard is reaped, and marks it exiting.
+    fn read_reports(&mut self) {
+        loop {
+            let mut buf = [0u8; 512];
+            let mut cmsg = nix::cmsg_space!(socket::UnixCredentials);
+            let mut iov = [IoSliceMut::new(&mut buf)];
+            let (len, pid) = match socket::recvmsg::<()>(
+                self.reports.as_raw_fd(),
+                &mut iov,
+                Some(&mut cmsg),
+                MsgFlags::MSG_DONTWAIT,
+            ) {
+                Ok(msg) => {
+                    let pid = msg.cmsgs().into_iter().flatten().find_map(|c| match c {
+                        ControlMessageOwned::ScmCredentials(creds) => Some(creds.pid()),
+                        _ => None,
+                    });
+                    (msg.bytes, pid)
+                }
+                Err(Errno::EINTR) => continue,
+                // EAGAIN: nothing more. (End of file cannot be: the spawner
+                // holds the guards' end itself.)
+                Err(_) => return,
+            };
+            let Some(&key) = pid.and_then(|pid| self.by_pid.get(&pid)) else {
+                continue;
+            };
+            let line = std::str::from_utf8(&buf[..len])
+                .ok()
+                .and_then(|t| Line::parse(t.trim_end()));
+            self.note(key, line);
+        }
+    }
+
+    /// Take one line of the guard `key`.
+    fn note(&mut self, key: u64, line: Option<Line>) {
         let Some(slot) = self.guards.get_mut(&key) else { return };
-        let Some(socket) = &slot.socket else { return };
-        let mut buf = [0u8; 512];
-        let mut started = None;
-        let eof = loop {
-            match socket::recv(socket.as_raw_fd(), &mut buf, MsgFlags::MSG_DONTWAIT) {
-                Ok(0) => break true,
-                Ok(n) => match std::str::from_utf8(&buf[..n])
-                    .ok()
-                    .and_then(|t| Line::parse(t.trim_end()))
-                {
-                    Some(Line::Started(program)) => started = Some(Reply::Started(program)),
-                    Some(Line::ExecFailed(errno)) => slot.last = slot.last.take().or(Some(Reply::ExecFailed(errno))),
-                    Some(Line::Status(raw)) => slot.last = slot.last.take().or(Some(Reply::Status(raw))),
-                    Some(Line::Failed(m)) => slot.last = slot.last.take().or(Some(Reply::Failed(m))),
-                    None => {}
-                },
-                Err(Errno::EAGAIN) => break false,
-                Err(Errno::EINTR) => {}
-                Err(_) => break true,
+        let last = match line {
+            Some(Line::Started(program)) => {
+                let guard = slot.pid;
+                return self.reply(key, guard, &Reply::Started(program));
             }
+            Some(Line::ExecFailed(errno)) => Reply::ExecFailed(errno),
+            Some(Line::Status(raw)) => Reply::Status(raw),
+            Some(Line::Failed(m)) => Reply::Failed(m),
+            None => return,
         };
-        if eof {
-            if let Some(socket) = slot.socket.take() {
-                let _ = self.epoll.delete(&socket);
-            }
-        }
-        let (guard, reaped) = (slot.pid, slot.reaped.is_some());
-        if let Some(reply) = started {
-            self.reply(key, guard, &reply);
-        }
-        if !eof {
-            return;
-        }
-        if reaped {
-            self.finish(key);
-            return;
-        }
-        // Exiting: reaped now if it is a zombie already (its SIGCHLD may
-        // have been drained with another's), else at its SIGCHLD.
-        match wait(guard.as_raw()) {
-            Some((pid, raw)) => self.reaped(pid, raw),
-            None => self.exiting.push(guard.as_raw()),
+        if slot.last.is_none() {
+            slot.last = Some(last);
+            self.exiting.push(slot.pid.as_raw());
         }
     }
 
     /// Reap every child that ended: a guard's status is kept for its last
     /// reply; anything else (an orphan reparented to this subreaper) is
-    /// simply reaped.
+    /// simply reaped. The lines waiting are read first: a guard writes its
+    /// last word before it exits, so it is there before the guard is reaped.
     fn reap(&mut self) {
         while let Ok(Some(_)) = self.sigchld.read_signal() {}
+        self.read_reports();
         let mut reaped_one = false;
         let mut i = 0;
         while i < self.exiting.len() {
@@ -388,34 +412,30 @@ impl<'a> Spawner<'a> {
             return;
         }
         // The signal was for a child not known to be exiting: an orphan
-        // reparented to this subreaper, or a guard whose end of file is
-        // still to be read. Sweep every child.
+        // reparented to this subreaper, or a guard that died without a
+        // last word (killed). Sweep every child.
         while let Some((pid, raw)) = wait(-1) {
             self.exiting.retain(|p| *p != pid);
+            // A guard that exited since the reports were read: its last
+            // word is waiting now.
+            self.read_reports();
             self.reaped(pid, raw);
         }
     }
 
-    /// A child reaped with its raw wait status: a guard's is kept for its
-    /// last reply; anything else (an orphan) needs nothing more.
+    /// A child reaped with its raw wait status: a guard's run ends (its
+    /// last reply); anything else (an orphan) needs nothing more.
     fn reaped(&mut self, pid: i32, raw: i32) {
         if let Some(key) = self.by_pid.remove(&pid) {
-            if let Some(slot) = self.guards.get_mut(&key) {
-                slot.reaped = Some(raw);
-            }
-            self.finish(key);
+            self.finish(key, raw);
         }
     }
 
-    /// Once the guard `key` is both at end of file and reaped: its last
-    /// reply to vigil. A guard that died without one has its process group
+    /// The guard `key` is reaped (raw wait status `raw`): its last reply to
+    /// vigil. A guard that died without one has its process group
     /// SIGKILLed (the program must not outlive it) and every stray child of
     /// the spawner with it.
-    fn finish(&mut self, key: u64) {
-        let Some(slot) = self.guards.get(&key) else { return };
-        let (None, Some(raw)) = (&slot.socket, slot.reaped) else {
-            return;
-        };
+    fn finish(&mut self, key: u64, raw: i32) {
         let Some(slot) = self.guards.remove(&key) else { return };
         let reply = match slot.last {
             Some(reply) => reply,
@@ -460,6 +480,55 @@ impl<'a> Spawner<'a> {
             }
         }
     }
+}
+
+extern "C" {
+    /// The process's environment (POSIX): a NULL-terminated array of
+    /// `KEY=value` strings.
+    static environ: *const *const libc::c_char;
+}
+
+/// The spawner's environment as `KEY=value` strings sorted by key: the
+/// strings of `environ` themselves, not copies (the spawner never changes
+/// its environment, so they live as long as it does). Copies would be
+/// made on the heap, among the holes that the copying leaves, where later
+/// requests allocate: each guard would keep a copy of more heap pages.
+fn base_environment() -> Vec<&'static CStr> {
+    let mut environment = Vec::new();
+    // SAFETY: `environ` is the NULL-terminated array of C strings that the
+    // process started with; nothing in the spawner calls `setenv` or
+    // `putenv` (it starts no thread either), so neither the array nor its
+    // strings change or are freed while the spawner lives.
+    #[allow(unsafe_code)]
+    unsafe {
+        let mut entry = environ;
+        while !entry.is_null() && !(*entry).is_null() {
+            environment.push(CStr::from_ptr(*entry));
+            entry = entry.add(1);
+        }
+    }
+    environment.sort_by(|a, b| env_key(a).cmp(env_key(b)));
+    environment
+}
+
+/// The report socket: the spawner's end (non-blocking, every packet
+/// tagged with its sender's credentials) and the guards' end (blocking).
+fn report_socket() -> Result<(OwnedFd, OwnedFd), Errno> {
+    let (ours, theirs) = socket::socketpair(
+        socket::AddressFamily::Unix,
+        socket::SockType::SeqPacket,
+        None,
+        socket::SockFlag::SOCK_CLOEXEC,
+    )?;
+    set_nonblocking(ours.as_fd())?;
+    socket::setsockopt(&ours, socket::sockopt::PassCred, &true)?;
+    Ok((ours, theirs))
+}
+
+/// The key of a `KEY=value` string.
+fn env_key(kv: &CStr) -> &[u8] {
+    let bytes = kv.to_bytes();
+    bytes.split(|b| *b == b'=').next().unwrap_or(bytes)
 }
 
 /// `waitpid(pid, WNOHANG)` (`pid` -1: any child): the child reaped and its
@@ -535,7 +604,7 @@ impl ChildSetup {
 
     /// In the forked child: arrange descriptors and process, then be the
     /// guard. Before fd 0 is the guard's socket, a failure can only exit.
-    fn become_guard(self, control: RawFd, program: &Program) -> ! {
+    fn become_guard(self, control: RawFd, program: &Program<'_>) -> ! {
         #[allow(unsafe_code)]
         // SAFETY: plain system calls on descriptors of this process.
         let arranged = unsafe { self.arrange_descriptors(control) };

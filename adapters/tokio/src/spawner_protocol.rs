@@ -7,7 +7,7 @@
 //! | message | descriptors | meaning |
 //! |---|---|---|
 //! | `spawn <key> <json SpawnRequest>` | one per [`Stream::Passed`] stream, stdout first | fork a guard for the run `key` and start the program |
-//! | `kill <key>` | none | end the run `key` (today's Kill: the guard reads end of file) |
+//! | `kill <key>` | none | end the run `key` (vigil's Kill: a queued signal to its guard, `crate::guard_kill`) |
 //!
 //! spawner → vigil, each line of a guard (`crate::guard`'s protocol) tagged
 //! with the run's key and its guard's pid (the run's process group; 0 if no

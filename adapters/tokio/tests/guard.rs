@@ -9,12 +9,18 @@
 mod guard;
 #[path = "common/guard_hook.rs"]
 mod guard_hook;
+#[path = "../src/guard_kill.rs"]
+mod guard_kill;
 #[path = "../src/own_children.rs"]
 mod own_children;
 #[path = "../src/spawn_setup.rs"]
 mod spawn_setup;
+#[path = "../src/spawn_attributes.rs"]
+mod spawn_attributes;
 #[path = "../src/spawner.rs"]
 pub mod spawner;
+#[path = "../src/spawner_buffer.rs"]
+mod spawner_buffer;
 #[path = "../src/spawner_process.rs"]
 mod spawner_process;
 #[path = "../src/spawner_protocol.rs"]

@@ -17,6 +17,8 @@ mod environment_file;
 mod guard;
 #[path = "common/guard_hook.rs"]
 mod guard_hook;
+#[path = "../src/guard_kill.rs"]
+mod guard_kill;
 #[path = "common/guarded_spawn.rs"]
 mod guarded_spawn;
 #[path = "../src/identity.rs"]
@@ -45,8 +47,12 @@ mod recent_output;
 mod report;
 #[path = "../src/spawn_setup.rs"]
 mod spawn_setup;
+#[path = "../src/spawn_attributes.rs"]
+mod spawn_attributes;
 #[path = "../src/spawner.rs"]
 pub mod spawner;
+#[path = "../src/spawner_buffer.rs"]
+mod spawner_buffer;
 #[path = "../src/spawner_process.rs"]
 mod spawner_process;
 #[path = "../src/spawner_protocol.rs"]
