@@ -7,7 +7,6 @@
 //! same message).
 
 use vigil_config::{TreeConfig, WorkerConfig};
-use vigil_core::{ChildKind, Readiness, SupervisorSpec};
 use vigil_tokio::identity::{check_cgroup, CgroupLimits, Identity, IdentityError};
 
 /// One problem of one worker with this host, as one line.
@@ -32,41 +31,8 @@ pub(crate) fn host_problems(tree: &TreeConfig) -> Vec<HostProblem> {
         if let Some(limits) = &identity.cgroup {
             problems.extend(cgroup_problem(tree, worker, limits));
         }
-        if identity.user.is_some() && notify_tags(&tree.spec).contains(&worker_tag(tree, worker)) {
-            problems.push(HostProblem {
-                fatal: true,
-                line: at(
-                    tree,
-                    worker,
-                    "user",
-                    "`readiness = \"notify\"` with `user` is not supported yet: the notify socket is in vigil's \
-                     private directory, which the program's user cannot enter, so it would never be ready",
-                ),
-            });
-        }
     }
     problems
-}
-
-/// The tag of `worker`: its index in `tree.workers`.
-fn worker_tag(tree: &TreeConfig, worker: &WorkerConfig) -> u64 {
-    tree.workers
-        .iter()
-        .position(|w| std::ptr::eq(w, worker))
-        .map_or(u64::MAX, |i| i as u64)
-}
-
-/// The tags of the workers whose readiness is `notify`.
-fn notify_tags(spec: &SupervisorSpec) -> Vec<u64> {
-    let mut tags = Vec::new();
-    for child in &spec.children {
-        match &child.kind {
-            ChildKind::Worker if child.readiness == Readiness::Notify => tags.push(child.tag),
-            ChildKind::Worker => {}
-            ChildKind::Supervisor(nested) => tags.extend(notify_tags(nested)),
-        }
-    }
-    tags
 }
 
 fn cgroup_problem(tree: &TreeConfig, worker: &WorkerConfig, limits: &CgroupLimits) -> Option<HostProblem> {

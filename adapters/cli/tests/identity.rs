@@ -528,23 +528,55 @@ fn a_failing_setup_step_is_a_failed_start_naming_it() {
     );
 }
 
-/// `readiness = "notify"` with `user` is refused by `vigil check`: the
-/// program could not reach its notify socket and would never be ready.
+/// A child that drops its privileges still speaks sd_notify: its socket is
+/// made its user's. `readiness = "notify"` holds the next sibling until its
+/// `READY=1`, and its `WATCHDOG=1` pings (a `health_timeout`) keep it alive
+/// while a silent sibling is restarted again and again.
 #[test]
-fn notify_readiness_with_a_user_is_a_check_error() {
+fn a_dropped_child_reaches_its_notify_socket() {
+    if !root_or_skip("a_dropped_child_reaches_its_notify_socket") {
+        return;
+    }
     let s = Scratch::new("ident-notify");
+    let out = open_dir(&s, "out");
+    let beat = s.write(
+        "beat.py",
+        &format!(
+            "import os, socket, time\n\
+             s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\n\
+             s.sendto(b'READY=1', os.environ['NOTIFY_SOCKET'])\n\
+             open('{out}/ready.tmp', 'w').write(str(os.getuid()))\n\
+             os.rename('{out}/ready.tmp', '{out}/ready')\n\
+             while True:\n    s.sendto(b'WATCHDOG=1', os.environ['NOTIFY_SOCKET'])\n    time.sleep(0.05)\n"
+        ),
+    );
+    std::fs::set_permissions(&beat, std::fs::Permissions::from_mode(0o644)).unwrap();
     let config = s.write(
         "t.toml",
-        "[[child]]\nname = \"w\"\ncommand = [\"true\"]\nreadiness = \"notify\"\nuser = \"nobody\"\n",
+        &format!(
+            "[supervisor]\nintensity = 20\nperiod = \"10s\"\n\n\
+             [[child]]\nname = \"beating\"\nuser = \"nobody\"\nreadiness = \"notify\"\n\
+             health_timeout = \"1s\"\ncommand = [\"python3\", {beat:?}]\n\n\
+             [[child]]\nname = \"silent\"\nhealth_timeout = \"300ms\"\ncommand = {}\n",
+            sh(&format!("test -e {out}/ready && echo $VIGIL_GENERATION >> {out}/silent.starts; exec sleep 1000"))
+        ),
     );
     let (code, _, err) = check(&config, &[]);
-    assert_eq!(code, 2, "{err}");
-    assert_eq!(
-        err,
-        format!(
-            "error: {}:5:8: child `w`: `readiness = \"notify\"` with `user` is not supported yet: the notify socket is \
-             in vigil's private directory, which the program's user cannot enter, so it would never be ready\n",
-            config.display()
-        )
-    );
+    assert_eq!(code, 0, "{err}");
+    let mut v = Vigil::start_supervising(&s, &config);
+    // `silent` starts only once `beating` is ready, and records each start
+    // only if `beating` said READY=1 before: 8 starts take longer than two
+    // of `beating`'s health timeouts.
+    v.wait_for("eight starts of the silent child", || {
+        std::fs::read_to_string(s.path("out/silent.starts")).is_ok_and(|t| t.lines().count() >= 8)
+    });
+    let nobody = Command::new("id").args(["-u", "nobody"]).output().unwrap();
+    let uid = String::from_utf8_lossy(&nobody.stdout).trim().to_owned();
+    assert_eq!(std::fs::read_to_string(s.path("out/ready")).unwrap(), uid);
+    v.signal("TERM");
+    assert_eq!(v.wait_code(), 0, "log:\n{}", v.log_text());
+    let trace = v.trace();
+    assert_eq!(trace.count("spawn", "beating"), 1, "{trace}");
+    assert_eq!(trace.count("timeout", "beating"), 0, "{trace}");
+    assert!(trace.count("heartbeat", "beating") > 0, "{trace}");
 }

@@ -422,6 +422,19 @@ impl StartSetup {
         &self.resolved.env
     }
 
+    /// The user and group the program runs as, when they are not vigil's
+    /// (its notify socket is then made theirs).
+    pub(crate) fn owner(&self) -> Option<(u32, u32)> {
+        let setup = &self.resolved.setup;
+        if setup.uid.is_none() && setup.gid.is_none() {
+            return None;
+        }
+        Some((
+            setup.uid.unwrap_or_else(|| nix::unistd::getuid().as_raw()),
+            setup.gid.unwrap_or_else(|| nix::unistd::getgid().as_raw()),
+        ))
+    }
+
     /// Put the setup into a spawner request (its variables first, below
     /// the child's `env`); the run's cgroup, to finish with the run.
     pub(crate) fn apply_to_request(

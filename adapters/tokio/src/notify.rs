@@ -161,7 +161,18 @@ pub(crate) struct NotifySocket {
 impl NotifySocket {
     /// Bind a fresh socket for `run` of the worker at `worker`; its
     /// notifications go to `reports`. Must be called inside a tokio runtime.
-    pub(crate) fn bind(run: RunId, worker: Arc<str>, reports: ReportSender, accept_ready: bool) -> io::Result<Self> {
+    ///
+    /// With an `owner` (the uid and gid a program that drops its privileges
+    /// runs as), the socket file becomes that user's, mode 0600, and the
+    /// directory 0711: that user can send to its own socket (and enter the
+    /// directory, but not list it), and nobody else but root can.
+    pub(crate) fn bind(
+        run: RunId,
+        worker: Arc<str>,
+        reports: ReportSender,
+        accept_ready: bool,
+        owner: Option<(u32, u32)>,
+    ) -> io::Result<Self> {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let dir = DirLease::acquire()?;
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
@@ -170,6 +181,9 @@ impl NotifySocket {
         // reuse *and* whose directory we reuse, which `DirLease` never does;
         // binding over it would fail anyway.
         let socket = UnixDatagram::bind(&path)?;
+        if let Some((uid, gid)) = owner {
+            give_to(&path, &dir.0, uid, gid)?;
+        }
         Ok(NotifySocket {
             socket,
             path,
@@ -359,6 +373,31 @@ impl Drop for DirLease {
             let _ = fs::remove_dir(&self.0);
         }
     }
+}
+
+/// Make the socket at `path` (in `dir`) reachable by the user `uid` only:
+/// the file is theirs with mode 0600, `dir` 0711. An error if a directory
+/// above `dir` does not let others through (a private `XDG_RUNTIME_DIR`):
+/// that user could never reach the socket.
+fn give_to(path: &Path, dir: &Path, uid: u32, gid: u32) -> io::Result<()> {
+    for above in dir.ancestors().skip(1) {
+        let meta = fs::metadata(above)?;
+        let mode = meta.permissions().mode();
+        if mode & 0o001 == 0 && std::os::unix::fs::MetadataExt::uid(&meta) != uid {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!(
+                    "{} (mode {:o}) does not let the program's user (uid {uid}) through to its notify socket; \
+                     run vigil with an XDG_RUNTIME_DIR that others may enter, or without one",
+                    above.display(),
+                    mode & 0o7777
+                ),
+            ));
+        }
+    }
+    std::os::unix::fs::chown(path, Some(uid), Some(gid))?;
+    fs::set_permissions(path, fs::Permissions::from_mode(0o600))?;
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o711))
 }
 
 /// Create a new directory only this user can enter, under `$XDG_RUNTIME_DIR`

@@ -465,9 +465,10 @@ fn spawn_direct(
     started: crate::identity::StartSetup,
 ) -> Result<ProcessHandle, String> {
     let mut command = command(spec, program, args, run, path, &started)?;
+    let owner = started.owner();
     let cgroup = started.apply_to_command(&mut command)?;
     let notify = if plan.socket {
-        let socket = notify_socket(run, path, &reports, plan.accept_ready)?;
+        let socket = notify_socket(run, path, &reports, plan.accept_ready, owner)?;
         command.env("NOTIFY_SOCKET", socket.path());
         Some(socket)
     } else {
@@ -533,6 +534,7 @@ fn spawn_guarded(
         cwd: spec.cwd.clone(),
         ..SpawnRequest::default()
     };
+    let owner = started.owner();
     let cgroup = started.apply_to_request(&mut request);
     request.env.extend(spec.env.iter().map(|(k, v)| (k.clone(), v.clone())));
     request.env.push(("VIGIL_PATH".to_owned(), path.to_owned()));
@@ -540,7 +542,7 @@ fn spawn_guarded(
         .env
         .push(("VIGIL_GENERATION".to_owned(), run.generation.to_string()));
     let notify = if plan.socket {
-        let socket = notify_socket(run, path, &reports, plan.accept_ready)?;
+        let socket = notify_socket(run, path, &reports, plan.accept_ready, owner)?;
         let socket_path = socket.path().to_string_lossy().into_owned();
         request.env.push(("NOTIFY_SOCKET".to_owned(), socket_path));
         Some(socket)
@@ -695,8 +697,9 @@ fn notify_socket(
     path: &str,
     reports: &ReportSender,
     accept_ready: bool,
+    owner: Option<(u32, u32)>,
 ) -> Result<Arc<NotifySocket>, String> {
-    let socket = NotifySocket::bind(run, Arc::from(path), reports.clone(), accept_ready)
+    let socket = NotifySocket::bind(run, Arc::from(path), reports.clone(), accept_ready, owner)
         .map_err(|e| spawn_failure(path, &e, format!("cannot create the notify socket: {e}")))?;
     Ok(Arc::new(socket))
 }

@@ -255,7 +255,7 @@ async fn ready_sent_by_a_child_that_already_exited_is_reported_before_exited() {
 #[tokio::test]
 async fn datagrams_queued_when_the_run_ends_are_all_reported() {
     let (tx, mut rx) = driver_queue();
-    let socket = NotifySocket::bind(run(12), "w".into(), tx, true).expect("bind");
+    let socket = NotifySocket::bind(run(12), "w".into(), tx, true, None).expect("bind");
     let client = std::os::unix::net::UnixDatagram::unbound().expect("client");
     client.send_to(b"READY=1", socket.path()).expect("send");
     client.send_to(b"STATUS=bye", socket.path()).expect("send");
