@@ -87,6 +87,7 @@ mod number;
 mod position;
 mod quantity_kind;
 mod raw;
+mod parser_stack;
 mod reload_plan;
 mod render;
 mod replicas;

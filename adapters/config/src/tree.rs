@@ -55,6 +55,11 @@ use crate::toml_error::from_toml;
 /// );
 /// ```
 pub fn parse_tree(text: &str, source: &str) -> Result<TreeConfig, ConfigError> {
+    crate::parser_stack::on_parser_stack(|| parse_tree_here(text, source))
+}
+
+/// [`parse_tree`] on the calling thread's stack.
+fn parse_tree_here(text: &str, source: &str) -> Result<TreeConfig, ConfigError> {
     let doc = Doc::new(text, source);
     let raw: RawTree = toml::from_str(text).map_err(|e| from_toml(doc, &e))?;
     let mut builder = Builder {
