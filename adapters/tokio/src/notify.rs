@@ -163,9 +163,10 @@ impl NotifySocket {
     /// notifications go to `reports`. Must be called inside a tokio runtime.
     ///
     /// With an `owner` (the uid and gid a program that drops its privileges
-    /// runs as), the socket file becomes that user's, mode 0600, and the
-    /// directory 0711: that user can send to its own socket (and enter the
-    /// directory, but not list it), and nobody else but root can.
+    /// runs as), the socket is made in a second directory, 0711 under the
+    /// temporary directory, and its file becomes that user's with mode
+    /// 0600: that user can send to its own socket (and enter the directory,
+    /// but not list it), and nobody else but root can.
     pub(crate) fn bind(
         run: RunId,
         worker: Arc<str>,
@@ -174,7 +175,7 @@ impl NotifySocket {
         owner: Option<(u32, u32)>,
     ) -> io::Result<Self> {
         static NEXT: AtomicU64 = AtomicU64::new(0);
-        let dir = DirLease::acquire()?;
+        let dir = DirLease::acquire(owner.is_some())?;
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         let path = dir.0.join(format!("run-{}-{n}.sock", run.generation));
         // A leftover file can only come from a crashed vigil whose pid we
@@ -343,29 +344,36 @@ fn dispatch(datagram: &[u8], run: RunId, path: &str, reports: &ReportSender, acc
 /// it; created with the first socket, removed with the last.
 static DIR: Mutex<(Option<PathBuf>, usize)> = Mutex::new((None, 0));
 
-/// One socket's use of the shared private directory.
+/// The same for the sockets of programs that run as another user
+/// ([`give_to`]): mode 0711, under the temporary directory only (an
+/// `XDG_RUNTIME_DIR` is normally 0700, closed to other users).
+static SHARED_DIR: Mutex<(Option<PathBuf>, usize)> = Mutex::new((None, 0));
+
+/// One socket's use of a shared directory ([`DIR`] or [`SHARED_DIR`]).
 #[derive(Debug)]
-struct DirLease(PathBuf);
+struct DirLease(PathBuf, &'static Mutex<(Option<PathBuf>, usize)>);
 
 impl DirLease {
-    fn acquire() -> io::Result<Self> {
-        let mut dir = DIR.lock().unwrap_or_else(PoisonError::into_inner);
+    /// A lease on [`DIR`], or with `shared` on [`SHARED_DIR`].
+    fn acquire(shared: bool) -> io::Result<Self> {
+        let table = if shared { &SHARED_DIR } else { &DIR };
+        let mut dir = table.lock().unwrap_or_else(PoisonError::into_inner);
         let path = match &dir.0 {
             Some(path) => path.clone(),
             None => {
-                let path = create_private_dir()?;
+                let path = create_private_dir(shared)?;
                 dir.0 = Some(path.clone());
                 path
             }
         };
         dir.1 += 1;
-        Ok(DirLease(path))
+        Ok(DirLease(path, table))
     }
 }
 
 impl Drop for DirLease {
     fn drop(&mut self) {
-        let mut dir = DIR.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut dir = self.1.lock().unwrap_or_else(PoisonError::into_inner);
         dir.1 -= 1;
         if dir.1 == 0 {
             dir.0 = None;
@@ -375,9 +383,9 @@ impl Drop for DirLease {
     }
 }
 
-/// Make the socket at `path` (in `dir`) reachable by the user `uid` only:
-/// the file is theirs with mode 0600, `dir` 0711. An error if a directory
-/// above `dir` does not let others through (a private `XDG_RUNTIME_DIR`):
+/// Make the socket at `path` (in `dir`, the 0711 [`SHARED_DIR`]) reachable
+/// by the user `uid` only: the file is theirs, mode 0600. An error if a
+/// directory above `dir` does not let others through (a private `TMPDIR`):
 /// that user could never reach the socket.
 fn give_to(path: &Path, dir: &Path, uid: u32, gid: u32) -> io::Result<()> {
     for above in dir.ancestors().skip(1) {
@@ -388,7 +396,7 @@ fn give_to(path: &Path, dir: &Path, uid: u32, gid: u32) -> io::Result<()> {
                 io::ErrorKind::PermissionDenied,
                 format!(
                     "{} (mode {:o}) does not let the program's user (uid {uid}) through to its notify socket; \
-                     run vigil with an XDG_RUNTIME_DIR that others may enter, or without one",
+                     run vigil with a TMPDIR that others may enter",
                     above.display(),
                     mode & 0o7777
                 ),
@@ -396,17 +404,21 @@ fn give_to(path: &Path, dir: &Path, uid: u32, gid: u32) -> io::Result<()> {
         }
     }
     std::os::unix::fs::chown(path, Some(uid), Some(gid))?;
-    fs::set_permissions(path, fs::Permissions::from_mode(0o600))?;
-    fs::set_permissions(dir, fs::Permissions::from_mode(0o711))
+    fs::set_permissions(path, fs::Permissions::from_mode(0o600))
 }
 
 /// Create a new directory only this user can enter, under `$XDG_RUNTIME_DIR`
 /// if it is set and usable, else under the temporary directory. An existing
 /// directory is never reused (in a shared `/tmp` it may be someone else's
 /// trap): a name that is taken gets a numbered suffix instead.
-fn create_private_dir() -> io::Result<PathBuf> {
+///
+/// With `shared`, the directory is 0711 (others may enter, not list: the
+/// sockets in it are each their user's, mode 0600), and only under the
+/// temporary directory.
+fn create_private_dir(shared: bool) -> io::Result<PathBuf> {
     let mut bases = Vec::new();
-    if let Some(runtime) = env::var_os("XDG_RUNTIME_DIR") {
+    let (mode, suffix) = if shared { (0o711, "-shared") } else { (0o700, "") };
+    if let (false, Some(runtime)) = (shared, env::var_os("XDG_RUNTIME_DIR")) {
         let runtime = PathBuf::from(runtime);
         if runtime.is_absolute() {
             bases.push(runtime);
@@ -418,15 +430,15 @@ fn create_private_dir() -> io::Result<PathBuf> {
     for base in bases {
         for attempt in 0..64 {
             let name = if attempt == 0 {
-                format!("vigil-notify-{pid}")
+                format!("vigil-notify-{pid}{suffix}")
             } else {
-                format!("vigil-notify-{pid}-{attempt}")
+                format!("vigil-notify-{pid}{suffix}-{attempt}")
             };
             let dir = base.join(name);
             match fs::DirBuilder::new().mode(0o700).create(&dir) {
                 Ok(()) => {
                     // The umask can only remove bits; make the mode exact.
-                    fs::set_permissions(&dir, fs::Permissions::from_mode(0o700))?;
+                    fs::set_permissions(&dir, fs::Permissions::from_mode(mode))?;
                     return Ok(dir);
                 }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
