@@ -558,7 +558,9 @@ fn a_dropped_child_reaches_its_notify_socket() {
              [[child]]\nname = \"beating\"\nuser = \"nobody\"\nreadiness = \"notify\"\n\
              health_timeout = \"1s\"\ncommand = [\"python3\", {beat:?}]\n\n\
              [[child]]\nname = \"silent\"\nhealth_timeout = \"300ms\"\ncommand = {}\n",
-            sh(&format!("test -e {out}/ready && echo $VIGIL_GENERATION >> {out}/silent.starts; exec sleep 1000"))
+            sh(&format!(
+                "test -e {out}/ready && echo $VIGIL_GENERATION >> {out}/silent.starts; exec sleep 1000"
+            ))
         ),
     );
     let (code, _, err) = check(&config, &[]);

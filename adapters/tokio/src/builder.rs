@@ -263,7 +263,7 @@ impl Children {
 
     /// Add an OS process worker. `spec` must be a worker's ([`ChildSpec::worker`]).
     pub fn process(self, spec: ChildSpec, process: ProcessSpec) -> Self {
-        self.push_worker(spec, Payload::Process(process))
+        self.push_worker(spec, Payload::Process(Box::new(process)))
     }
 
     /// Add a nested supervisor: `spec` (from [`ChildSpec::supervisor`]) gives
@@ -526,7 +526,7 @@ impl Tree {
         processes: Vec<ProcessSpec>,
         options: ProcessTreeOptions,
     ) -> Result<TreeHandle, SpecError> {
-        let payloads: Vec<Payload> = processes.into_iter().map(Payload::Process).collect();
+        let payloads: Vec<Payload> = processes.into_iter().map(|p| Payload::Process(Box::new(p))).collect();
         driver::spawn(
             spec,
             &payloads,
@@ -595,7 +595,7 @@ mod tests {
     use super::*;
 
     fn idle() -> Payload {
-        Payload::Process(ProcessSpec::new(["true"]))
+        Payload::Process(Box::new(ProcessSpec::new(["true"])))
     }
 
     #[test]

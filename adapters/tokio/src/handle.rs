@@ -139,7 +139,8 @@ impl TreeHandle {
         spec: ChildSpec,
         process: ProcessSpec,
     ) -> Result<Reply, RequestError> {
-        self.start_worker(parent, spec, Payload::Process(process)).await
+        self.start_worker(parent, spec, Payload::Process(Box::new(process)))
+            .await
     }
 
     /// Start a dynamic worker that runs `payload`: every `start_*` of one
@@ -239,7 +240,9 @@ impl TreeHandle {
         processes: &[ProcessSpec],
         make: impl FnOnce(ChildSpec) -> Request,
     ) -> Result<Reply, RequestError> {
-        let payloads = used_by(&spec, &|i| processes.get(i).cloned().map(Payload::Process));
+        let payloads = used_by(&spec, &|i| {
+            processes.get(i).cloned().map(|p| Payload::Process(Box::new(p)))
+        });
         self.call(payloads, make(spec)).await
     }
 

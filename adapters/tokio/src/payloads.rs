@@ -49,7 +49,7 @@ pub(crate) enum Payload {
     /// as long as this payload, and closes when it is dropped.
     InboxTask(InboxTask),
     /// An OS process.
-    Process(ProcessSpec),
+    Process(Box<ProcessSpec>),
     /// A pool supervisor's template and bound (`adapters/tokio/src/pool.rs`).
     Pool(Arc<dyn PoolPort>),
     /// A blocking closure, run on its own thread each run.
@@ -276,7 +276,7 @@ mod tests {
     use vigil_core::{Command, Input, Instant, Request, Restart, SupervisorSpec};
 
     fn process(name: &str) -> Payload {
-        Payload::Process(ProcessSpec::new([name]))
+        Payload::Process(Box::new(ProcessSpec::new([name])))
     }
 
     fn command_of(r: &PayloadRegistry, engine: &Engine, path: &str) -> Option<String> {

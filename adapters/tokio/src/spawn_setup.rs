@@ -222,8 +222,11 @@ impl PreparedSetup {
         // Both arrays end with NULL: keep it for argv, put it back after
         // the watchdog's variable for envp.
         let argv_ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.cast_const()).collect();
-        let mut envp_ptrs: Vec<*const libc::c_char> =
-            envp.iter().take_while(|a| !a.is_null()).map(|a| a.cast_const()).collect();
+        let mut envp_ptrs: Vec<*const libc::c_char> = envp
+            .iter()
+            .take_while(|a| !a.is_null())
+            .map(|a| a.cast_const())
+            .collect();
         // `WATCHDOG_PID=` and room for any pid and the NUL, filled in by the
         // child (`write_pid`).
         let mut watchdog = *b"WATCHDOG_PID=\0\0\0\0\0\0\0\0\0\0\0\0";

@@ -13,10 +13,10 @@ mod guard_hook;
 mod guard_kill;
 #[path = "../src/own_children.rs"]
 mod own_children;
-#[path = "../src/spawn_setup.rs"]
-mod spawn_setup;
 #[path = "../src/spawn_attributes.rs"]
 mod spawn_attributes;
+#[path = "../src/spawn_setup.rs"]
+mod spawn_setup;
 #[path = "../src/spawner.rs"]
 pub mod spawner;
 #[path = "../src/spawner_buffer.rs"]

@@ -24,10 +24,10 @@ mod guard_kill;
 mod guarded_spawn;
 #[path = "../src/identity.rs"]
 mod identity;
-#[path = "../src/log_file.rs"]
-mod log_file;
 #[path = "../src/lifecycle.rs"]
 mod lifecycle;
+#[path = "../src/log_file.rs"]
+mod log_file;
 #[path = "../src/notify.rs"]
 mod notify;
 #[path = "../src/output.rs"]
@@ -46,10 +46,10 @@ mod process;
 mod recent_output;
 #[path = "../src/report.rs"]
 mod report;
-#[path = "../src/spawn_setup.rs"]
-mod spawn_setup;
 #[path = "../src/spawn_attributes.rs"]
 mod spawn_attributes;
+#[path = "../src/spawn_setup.rs"]
+mod spawn_setup;
 #[path = "../src/spawner.rs"]
 pub mod spawner;
 #[path = "../src/spawner_buffer.rs"]
