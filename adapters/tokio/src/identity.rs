@@ -3,7 +3,7 @@
 //! [`ProcessSpec::identity`](crate::ProcessSpec)); docs/ADAPTER.md,
 //! "Identity, limits and cgroups", says where each is applied and why.
 //!
-//! vigil resolves an [`Identity`] at each start of a run ([`Identity::resolve`]:
+//! vigil resolves an [`Identity`] at each start of a run (`Identity::resolve`:
 //! names to ids, the environment files read, the limits checked), so that a
 //! user deleted or an environment file edited since the last start applies
 //! at the next one, and a problem is a failed start that says what is

@@ -3,7 +3,7 @@
 //!
 //! The child's stdout and stderr are pipes into vigil (as in
 //! [`crate::OutputMode::Tracing`]); the forwarding task splits them into
-//! lines and hands each line to a [`LogWriter`], one per stream, which
+//! lines and hands each line to a `LogWriter`, one per stream, which
 //! appends it to `<dir>/<stem>.out.log` or `<dir>/<stem>.err.log` (the stem
 //! is the worker's path with every `/` replaced by `__`).
 //!
@@ -36,7 +36,7 @@
 //!
 //! A writer holds no file and no buffer until its stream writes a line; then
 //! one open file descriptor, and a buffer of the lines of the batch being
-//! written (at most [`FLUSH_AT`] bytes plus one line), released after each
+//! written (at most `FLUSH_AT` bytes plus one line), released after each
 //! batch, so an idle child keeps none.
 
 use std::collections::BTreeMap;
