@@ -20,6 +20,10 @@ pub(crate) struct HostProblem {
 /// Every problem of the tree's workers with this host, in start order.
 pub(crate) fn host_problems(tree: &TreeConfig) -> Vec<HostProblem> {
     let mut problems = Vec::new();
+    // ACCESS: `[control] group` must exist.
+    if let Err(line) = crate::control_group::resolve(tree) {
+        problems.push(HostProblem { fatal: true, line });
+    }
     for worker in tree.workers.iter().filter(|w| w.identity != Default::default()) {
         let identity = Identity::from_config(&worker.identity);
         if let Err(e) = identity.check() {

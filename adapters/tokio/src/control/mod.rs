@@ -49,6 +49,7 @@ mod connection;
 mod counters;
 mod error;
 mod framing;
+mod group;
 mod logs;
 mod metrics;
 mod operator;
@@ -74,6 +75,7 @@ pub mod client;
 pub mod protocol;
 
 pub use error::ControlError;
+pub use group::group_id;
 pub use operator::{Operator, OperatorError, OperatorFuture};
 pub use options::ControlOptions;
 pub use server::ControlServer;
