@@ -1,7 +1,8 @@
 //! The identity keys checked against this host (docs/CONFIG.md, "identity,
 //! limits and environment" and "cgroup"): users and groups looked up,
 //! environment files read, limits compared with the system's, cgroup
-//! limits compared with what vigil's cgroup can give. `vigil check` prints
+//! limits compared with what vigil's cgroup can give; and `[control]
+//! group` looked up (`crate::control_group`). `vigil check` prints
 //! each problem and fails on those that would fail the child's start;
 //! `vigil run` prints them at start (the starts themselves fail with the
 //! same message).
