@@ -149,7 +149,7 @@ fn an_unknown_control_group_is_an_error_at_its_position() {
     let want = format!("{path}:3:9: [control] group: no group named `no-such-group-vigil` on this host");
     let check = vigil_output(&["check", path]);
     let err = String::from_utf8_lossy(&check.stderr);
-    assert_ne!(exit_code(&check), 0, "{err}");
+    assert_eq!(exit_code(&check), 2, "{err}");
     assert!(err.contains(&format!("error: {want}")), "{err}");
     let mut v = Vigil::start(&s, &config);
     assert_eq!(v.wait_code(), 2, "log:\n{}", v.log_text());
