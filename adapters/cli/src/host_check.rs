@@ -1,7 +1,8 @@
 //! The identity keys checked against this host (docs/CONFIG.md, "identity,
 //! limits and environment" and "cgroup"): users and groups looked up,
 //! environment files read, limits compared with the system's, cgroup
-//! limits compared with what vigil's cgroup can give. `vigil check` prints
+//! limits compared with what vigil's cgroup can give; and `[control]
+//! group` looked up (`crate::control_group`). `vigil check` prints
 //! each problem and fails on those that would fail the child's start;
 //! `vigil run` prints them at start (the starts themselves fail with the
 //! same message).
@@ -20,6 +21,10 @@ pub(crate) struct HostProblem {
 /// Every problem of the tree's workers with this host, in start order.
 pub(crate) fn host_problems(tree: &TreeConfig) -> Vec<HostProblem> {
     let mut problems = Vec::new();
+    // ACCESS: `[control] group` must exist.
+    if let Err(line) = crate::control_group::resolve(tree) {
+        problems.push(HostProblem { fatal: true, line });
+    }
     for worker in tree.workers.iter().filter(|w| w.identity != Default::default()) {
         let identity = Identity::from_config(&worker.identity);
         if let Err(e) = identity.check() {

@@ -30,6 +30,7 @@ mod args;
 mod chaos_args;
 mod check_cmd;
 mod config_snapshot;
+mod control_group;
 mod ctl_cmd;
 mod ctl_error;
 mod ctl_human;

@@ -286,7 +286,12 @@ async fn finish_down(control: &CloseOnDrop, code: ExitCode) -> ExitCode {
 fn start(args: &RunArgs, cfg: &TreeConfig, output: &OutputMode) -> Result<Running, ExitCode> {
     let (trace, trace_status) = args.trace.as_deref().map(open_trace).transpose()?.unzip();
     let socket = crate::socket_path::of_config(cfg, args.config.as_deref().unwrap_or(Path::new(&cfg.source)));
-    let control = ControlServer::bind(ControlOptions::new(&socket)).map_err(|e| {
+    let mut options = ControlOptions::new(&socket);
+    options.group = crate::control_group::resolve(cfg).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(2)
+    })?;
+    let control = ControlServer::bind(options).map_err(|e| {
         eprintln!("error: {e} (set another path with `[control] socket` in the config)");
         ExitCode::from(2)
     })?;

@@ -151,7 +151,7 @@ pub(crate) fn parse(doc: Doc<'_>, c: &RawChild) -> Result<IdentityConfig, Config
     Ok(id)
 }
 
-fn account(doc: Doc<'_>, v: &Spanned<toml::Value>, key: &'static str) -> Result<AccountConfig, ConfigError> {
+pub(crate) fn account(doc: Doc<'_>, v: &Spanned<toml::Value>, key: &'static str) -> Result<AccountConfig, ConfigError> {
     let bad = |m: String| doc.bad_value(&v.span(), key, m);
     match v.get_ref() {
         toml::Value::String(name) if name.is_empty() => Err(bad(format!("the {key} name is empty"))),

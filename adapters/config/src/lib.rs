@@ -72,6 +72,7 @@
 #![warn(missing_docs)]
 
 mod byte_size;
+mod control_group;
 mod digest;
 mod duration;
 mod error;
@@ -96,6 +97,7 @@ mod toml_error;
 mod tree;
 
 pub use byte_size::{format_byte_size, parse_byte_size};
+pub use control_group::ControlGroup;
 pub use digest::{ConfigDigest, ParseDigestError};
 pub use duration::{format_duration, parse_duration};
 pub use error::{ConfigError, ConfigErrorKind, ValueError};

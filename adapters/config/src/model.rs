@@ -67,6 +67,9 @@ pub struct ControlConfig {
     /// Bytes of recent output kept per child for `vigil ctl logs`
     /// (`logs_bytes`, at least 1; `None`: 64 KiB).
     pub logs_bytes: Option<u64>,
+    /// The group whose members may reach the control socket too
+    /// (`group`; `None`: only vigil's user and root).
+    pub group: Option<crate::control_group::ControlGroup>,
 }
 
 /// The `[monitor]` table: how `vigil run` watches its children's resources

@@ -154,6 +154,8 @@ pub(crate) struct RawControl {
     pub socket: Option<Spanned<PathBuf>>,
     pub logs_lines: Option<Spanned<Count>>,
     pub logs_bytes: Option<Spanned<SizeValue>>,
+    // ACCESS: the group whose members may reach the control socket.
+    pub group: Option<Spanned<toml::Value>>,
 }
 
 /// `[http]`.

@@ -55,7 +55,7 @@ impl Table {
                 "lifespan",
                 "shutdown_order",
             ],
-            Table::Control => &["socket", "logs_lines", "logs_bytes"],
+            Table::Control => &["socket", "logs_lines", "logs_bytes", "group"],
             Table::Http => &["listen"],
             Table::Run => &["keep_running"],
             Table::Monitor => &["interval", "memory_limit", "leak_growth", "leak_count"],

@@ -240,10 +240,15 @@ impl Builder<'_> {
             Some(v) => Some(self.size(v, "logs_bytes")?),
             None => None,
         };
+        let group = match &raw.group {
+            Some(v) => Some(crate::control_group::parse(self.doc, v)?),
+            None => None,
+        };
         Ok(ControlConfig {
             socket,
             logs_lines,
             logs_bytes,
+            group,
         })
     }
 

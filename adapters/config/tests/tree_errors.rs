@@ -47,7 +47,7 @@ fn unknown_key_at_top_level() {
         "[control]\nsock = \"x\"\n",
         2,
         Some("sock"),
-        "examples/web.toml:2:1: unknown key `sock` in [control] (expected one of `socket`, `logs_lines`, `logs_bytes`)",
+        "examples/web.toml:2:1: unknown key `sock` in [control] (expected one of `socket`, `logs_lines`, `logs_bytes`, `group`)",
     );
 }
 
@@ -553,4 +553,32 @@ fn the_recent_output_limits_are_at_least_one() {
     assert_eq!((ok.control.logs_lines, ok.control.logs_bytes), (Some(3), Some(1024)));
     let none = parse_tree(W, "t.toml").unwrap();
     assert_eq!((none.control.logs_lines, none.control.logs_bytes), (None, None));
+}
+
+#[test]
+fn the_control_group_is_a_name_or_an_id() {
+    check(
+        &format!("{W}[control]\ngroup = \"\"\n"),
+        5,
+        Some("group"),
+        "examples/web.toml:5:9: bad value for `group`: the group name is empty",
+    );
+    check(
+        &format!("{W}[control]\ngroup = -1\n"),
+        5,
+        Some("group"),
+        "examples/web.toml:5:9: bad value for `group`: a group id is from 0 to 4294967294, not -1",
+    );
+    check(
+        &format!("{W}[control]\ngroup = \"a:b\"\n"),
+        5,
+        Some("group"),
+        "examples/web.toml:5:9: bad value for `group`: \"a:b\" is not a group name",
+    );
+    check(
+        &format!("{W}[control]\ngroup = true\n"),
+        5,
+        Some("group"),
+        "examples/web.toml:5:9: bad value for `group`: a group is a name or a numeric id, not boolean",
+    );
 }

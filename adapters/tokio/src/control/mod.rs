@@ -12,7 +12,9 @@
 //!
 //! The socket is created 0600 (in a directory vigil creates 0700), a stale
 //! socket file is replaced, a live one refused; peers must have vigil's uid
-//! or be root; at most [`ControlOptions::max_connections`] connections are
+//! or be root, or be members of [`ControlOptions::group`] when it is set
+//! (then the socket is 0660 and the directories vigil creates 0710, both
+//! the group's); at most [`ControlOptions::max_connections`] connections are
 //! open, and never more than the descriptor budget leaves once the tree's
 //! process children have their share ([`crate::descriptors`]). A client
 //! that goes away cancels its calls; calls in flight are capped.
@@ -47,6 +49,7 @@ mod connection;
 mod counters;
 mod error;
 mod framing;
+mod group;
 mod logs;
 mod metrics;
 mod operator;
@@ -72,6 +75,7 @@ pub mod client;
 pub mod protocol;
 
 pub use error::ControlError;
+pub use group::group_id;
 pub use operator::{Operator, OperatorError, OperatorFuture};
 pub use options::ControlOptions;
 pub use server::ControlServer;

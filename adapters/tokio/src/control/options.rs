@@ -30,6 +30,25 @@ pub struct ControlOptions {
     /// process's soft `RLIMIT_NOFILE` (tests; or to keep connections below
     /// a limit of your own). Default `None`.
     pub descriptor_limit: Option<u64>,
+    /// A group whose members may connect too (`[control] group`): the
+    /// socket file is given to it with mode 0660, the directories vigil
+    /// creates for it with mode 0710 (enter, not list), and a peer whose
+    /// primary or supplementary groups include it is admitted with every
+    /// right of vigil's own user. `None` (the default): only vigil's user
+    /// and root, socket 0600, directories 0700.
+    ///
+    /// ```
+    /// use vigil_tokio::control::{ControlOptions, ControlServer};
+    ///
+    /// let dir = std::env::temp_dir().join(format!("vigil-doc-group-{}", std::process::id()));
+    /// let mut options = ControlOptions::new(dir.join("run/ctl.sock"));
+    /// // Vigil's own primary group: no privilege needed to give it the socket.
+    /// options.group = Some(nix::unistd::getegid().as_raw());
+    /// let server = ControlServer::bind(options).expect("bind");
+    /// # drop(server);
+    /// # let _ = std::fs::remove_dir_all(&dir);
+    /// ```
+    pub group: Option<u32>,
 }
 
 impl ControlOptions {
@@ -43,6 +62,7 @@ impl ControlOptions {
             max_calls_per_connection: 64,
             idle_timeout: Some(Duration::from_secs(300)),
             descriptor_limit: None,
+            group: None,
         }
     }
 }

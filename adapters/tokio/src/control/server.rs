@@ -57,7 +57,7 @@ impl ControlServer {
     /// Create the socket (see the [module docs](super)). Needs no runtime;
     /// nothing is accepted until [`serve`](Self::serve).
     pub fn bind(options: ControlOptions) -> Result<ControlServer, ControlError> {
-        let socket = BoundSocket::bind(&options.path)?;
+        let socket = BoundSocket::bind(&options.path, options.group)?;
         let budget = Arc::new(match options.descriptor_limit {
             Some(limit) => DescriptorBudget::with_limit(limit),
             None => DescriptorBudget::new(),
@@ -273,7 +273,7 @@ async fn accept_loop(listener: UnixListener, server: Arc<ServerInner>) {
 /// for longer than this call). Runs in the accept loop only, so the count
 /// of open connections cannot change between the check and the admission.
 fn admit(shared: &Arc<Shared>, stream: UnixStream) {
-    if let Err(e) = peer::check(&stream) {
+    if let Err(e) = peer::check(&stream, shared.options.group) {
         tracing::warn!(error = %e, "control connection refused");
         refuse(&stream, Failure::new("unauthorized", e.to_string()));
         return;
