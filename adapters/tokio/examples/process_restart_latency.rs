@@ -194,16 +194,8 @@ fn vigil(flavor: Flavor, output: OutputMode, guard: bool, warmup: usize, n: usiz
         (OutputMode::Tracing, false) => "vigil, no guard (fork), output tracing (default)",
         _ => "vigil",
     };
-    let spec = ProcessSpec {
-        command: vec![exe, "--child".to_owned()],
-        env,
-        cwd: None,
-        output,
-        memory_limit: None,
-        health: None,
-        identity: Default::default(),
-        lifecycle: Default::default(),
-    };
+    let mut spec = ProcessSpec::new([exe, "--child".to_owned()]).output(output);
+    spec.env = env;
     let rt = flavor.runtime();
     // The crasher's runs in order: (generation, Exited time, Started time).
     let runs = rt.block_on(async {

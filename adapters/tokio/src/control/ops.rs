@@ -32,31 +32,13 @@ pub(crate) async fn dispatch(shared: &Arc<Shared>, conn: &mut Conn, envelope: En
     let line = match op {
         Op::Status {} => status_answer(shared, &id).await,
         Op::Tree {} => tree_answer(sup, &id).await,
-        Op::WhichChildren { path } => {
-            let r = sup.request(Request::WhichChildren { path }).await;
-            reply::result(&id, &r.map(reply_value).map_err(Failure::from))
-        }
-        Op::CountChildren { path } => {
-            let r = sup.request(Request::CountChildren { path }).await;
-            reply::result(&id, &r.map(reply_value).map_err(Failure::from))
-        }
+        Op::WhichChildren { path } => query_answer(sup, &id, Request::WhichChildren { path }).await,
+        Op::CountChildren { path } => query_answer(sup, &id, Request::CountChildren { path }).await,
         Op::Start { path } => engine(shared, &id, Request::RestartChild { path }).await,
         Op::Stop { path } => engine(shared, &id, Request::TerminateChild { path }).await,
         Op::Delete { path } => engine(shared, &id, Request::DeleteChild { path }).await,
         Op::Restart { path } => restart_answer(shared, &id, path).await,
-        Op::RestartAll {
-            path,
-            rolling,
-            surge: None,
-        } => {
-            let mode = [RestartAllMode::AllAtOnce, RestartAllMode::Rolling][usize::from(rolling)];
-            engine(shared, &id, Request::RestartAll { path, mode }).await
-        }
-        Op::RestartAll {
-            path,
-            rolling,
-            surge: Some(surge),
-        } => surge_answer(shared, &id, path, rolling, surge).await,
+        Op::RestartAll { path, rolling, surge } => restart_all_answer(shared, &id, path, rolling, surge).await,
         Op::Scale { path, count } => scale_answer(shared, &id, path, count).await,
         Op::Shutdown {} => shutdown_answer(sup, &id),
         Op::Subscribe { trace, runs } => {
@@ -85,8 +67,7 @@ pub(crate) async fn dispatch(shared: &Arc<Shared>, conn: &mut Conn, envelope: En
         Op::Ready { token } => report(shared, conn, &id, token.as_deref(), RunnerReport::Ready),
         Op::Heartbeat { token } => report(shared, conn, &id, token.as_deref(), RunnerReport::Heartbeat),
         Op::Publish { state, token } => {
-            let r = shared
-                .registry
+            let r = (shared.registry)
                 .resolve(token.as_deref(), conn.registered)
                 .and_then(|run| shared.registry.publish(run, state));
             reply::result(&id, &r.map(|()| "ok"))
@@ -126,6 +107,30 @@ pub(crate) async fn dispatch(shared: &Arc<Shared>, conn: &mut Conn, envelope: En
     };
     // A client that went away only loses its own answer.
     let _ = conn.out.send(line).await;
+}
+
+/// `which_children` and `count_children`: the engine's answer as it is.
+async fn query_answer(sup: &crate::TreeHandle, id: &Option<WireId>, request: Request) -> bytes::Bytes {
+    let r = sup.request(request).await;
+    reply::result(id, &r.map(reply_value).map_err(Failure::from))
+}
+
+/// `restart_all`: all at once or rolling (the engine's), or with `surge`
+/// (the operator's).
+async fn restart_all_answer(
+    shared: &Arc<Shared>,
+    id: &Option<WireId>,
+    path: String,
+    rolling: bool,
+    surge: Option<u32>,
+) -> bytes::Bytes {
+    match surge {
+        None => {
+            let mode = [RestartAllMode::AllAtOnce, RestartAllMode::Rolling][usize::from(rolling)];
+            engine(shared, id, Request::RestartAll { path, mode }).await
+        }
+        Some(surge) => surge_answer(shared, id, path, rolling, surge).await,
+    }
 }
 
 /// `answer`: a registered worker's answer (or one streamed item) to a call.
