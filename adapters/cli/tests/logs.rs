@@ -295,7 +295,7 @@ fn lifecycle_events_are_logged_once_each_with_the_childs_path() {
         "{all}"
     );
     assert_eq!(
-        count(&["restart path=app/flaky", "supervisor=\"app\"", "strategy=OneForOne"]),
+        count(&["restart path=\"app/flaky\"", "supervisor=\"app\"", "strategy=OneForOne"]),
         1,
         "{all}"
     );

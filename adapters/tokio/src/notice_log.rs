@@ -74,7 +74,7 @@ pub(crate) fn log_notice(engine: &Engine, path: &str, n: &Notice, pgid: Option<u
         }
         Notice::Restart { child, strategy, .. } => {
             let child = engine.path(*child).unwrap_or_default();
-            tracing::info!(target: "vigil::tree", path = %child, supervisor = path, ?strategy, "restart")
+            tracing::info!(target: "vigil::tree", path = child.as_str(), supervisor = path, ?strategy, "restart")
         }
         Notice::Backoff { delay_ns, .. } => {
             tracing::info!(target: "vigil::tree", path, delay_ms = delay_ns / 1_000_000, "restart delayed")
