@@ -135,7 +135,7 @@ pub(crate) fn forward_streams<O, E>(
         OutputMode::Log(files) => Some(Arc::new(files.clone())),
         _ => None,
     };
-    let writer = |stream| settings.as_ref().map(|s| LogWriter::new(s, path, stream));
+    let writer = |stream| settings.as_ref().map(|s| Box::new(LogWriter::new(s, path, stream)));
     let stdout = stdout.map(|s| Slot {
         lines: Lines::new(s, Stream::Stdout),
         file: writer("out"),
@@ -159,7 +159,9 @@ enum Stream {
 /// they go to ([`OutputMode::Log`]; `None`: to `tracing`).
 struct Slot<R> {
     lines: Lines<R>,
-    file: Option<LogWriter>,
+    /// Boxed: most children have no log file, and the slot lives in every
+    /// idle child's forwarding task.
+    file: Option<Box<LogWriter>>,
 }
 
 /// One line, kept in the child's recent output (`vigil ctl logs`) first,
@@ -215,7 +217,9 @@ fn poll_slot<R: AsyncRead + Unpin>(
     if let Some(Slot { lines, file }) = slot {
         let stream = lines.stream;
         let ended = lines
-            .poll_lines(cx, chunk, |line| emit(stream, path, generation, line, file.as_mut()))
+            .poll_lines(cx, chunk, |line| {
+                emit(stream, path, generation, line, file.as_deref_mut())
+            })
             .is_ready();
         if let Some(file) = file {
             file.flush();

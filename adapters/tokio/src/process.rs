@@ -583,8 +583,8 @@ fn spawn_guarded(
         run,
         program,
         reports,
-        probe,
-        cgroup,
+        probe: probe.map(Box::new),
+        cgroup: cgroup.map(Box::new),
     }));
     Ok(handle)
 }
@@ -764,10 +764,12 @@ struct GuardedRun {
     run: RunId,
     program: String,
     reports: ReportSender,
-    /// The run's probe, started once the guard says the program runs.
-    probe: Option<ProbePlan>,
+    /// The run's probe, started once the guard says the program runs
+    /// (boxed, like the cgroup: most runs have neither, and this struct
+    /// lives in every idle run's task).
+    probe: Option<Box<ProbePlan>>,
     /// The run's cgroup (cgroup limits): removed once the run ended.
-    cgroup: Option<RunCgroup>,
+    cgroup: Option<Box<RunCgroup>>,
 }
 
 /// The task behind one guarded run: report the start once the guard says
@@ -810,7 +812,7 @@ async fn watch_guarded(w: GuardedRun) {
         }
     }
     // Probed from now (the run is up) until this task ends.
-    let _probing = probe.map(ProbePlan::start);
+    let _probing = probe.map(|p| ProbePlan::start(*p));
     let ended = async {
         let reason = guarded_end(&mut link, group).await;
         match cgroup {
