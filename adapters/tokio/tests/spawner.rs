@@ -471,10 +471,24 @@ async fn every_guard_of_many_ending_at_once_is_reaped_and_reported() {
     std::fs::create_dir_all(&dir).unwrap();
     let fifo = dir.join("go");
     nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).expect("a fifo");
-    // Every program blocks reading the fifo; closing its writer ends them
-    // all at the same instant.
+    // Held read-write: opening it never blocks, and while it is open every
+    // program's `open` of the fifo returns at once. Each program notes that
+    // it holds the fifo, then blocks reading it; closing this last writer
+    // ends them all at the same instant. (A program that opened the fifo
+    // only after the writer closed would wait for a writer forever: a
+    // `started` report says the program runs, not that it got that far.)
+    let writer = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&fifo)
+        .expect("the fifo, read-write");
+    let holding = dir.join("holding");
     let n = 150;
-    let script = format!("read x < {}; exit 0", fifo.display());
+    let script = format!(
+        "{{ echo x >> {}; read x; }} < {}; exit 0",
+        holding.display(),
+        fifo.display()
+    );
     for i in 1..=n {
         spawn_process(&quiet(&script), Readiness::Immediate, run(i, 1), "w", tx.clone()).expect("spawned");
     }
@@ -485,10 +499,18 @@ async fn every_guard_of_many_ending_at_once_is_reaped_and_reported() {
             other => panic!("{other:?}"),
         }
     }
-    let writer = std::fs::OpenOptions::new()
-        .write(true)
-        .open(&fifo)
-        .expect("the fifo's writer");
+    let deadline = tokio::time::Instant::now() + SAFETY_NET;
+    loop {
+        let held = std::fs::read_to_string(&holding).map_or(0, |t| t.lines().count());
+        if held == n {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{held} of {n} programs hold the fifo"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     drop(writer);
     let mut exited = BTreeSet::new();
     while exited.len() < n {
