@@ -149,9 +149,9 @@ async fn answer_call(
 
 /// `reload`: the operator's reload (the program that runs the tree).
 async fn reload_answer(shared: &Arc<Shared>, id: &Option<WireId>, dry_run: bool) -> bytes::Bytes {
-    let r = match shared.operator.get() {
-        Some(o) => o.reload(dry_run).await.map_err(Failure::from),
-        None => Err(no_operator()),
+    let r = match operator(shared) {
+        Ok(o) => o.reload(dry_run).await.map_err(Failure::from),
+        Err(f) => Err(f),
     };
     reply::result(id, &r)
 }
@@ -165,15 +165,13 @@ async fn start_child_answer(
     source: Option<String>,
 ) -> bytes::Bytes {
     let source = source.unwrap_or_else(|| "snippet".to_owned());
-    let r = match shared.operator.get() {
-        Some(o) => o.start_child(parent, snippet, source).await.map_err(Failure::from),
-        None => Err(no_operator()),
+    let r = match operator(shared) {
+        Ok(o) => o.start_child(parent, snippet, source).await.map_err(Failure::from),
+        Err(f) => Err(f),
     };
     reply::result(id, &r)
 }
 
-/// Why `reload` and `start_child` are refused by a server without an
-/// operator ([`super::ControlServer::set_operator`]).
 /// `restart_all` with `surge`: the operator's surge restart of a template.
 async fn surge_answer(
     shared: &Arc<Shared>,
@@ -193,9 +191,9 @@ async fn surge_answer(
             "`surge` must be at least 1 (extra replicas at a time)",
         ))
     } else {
-        match shared.operator.get() {
-            Some(o) => o.surge_restart(path, surge).await.map_err(Failure::from),
-            None => Err(no_operator()),
+        match operator(shared) {
+            Ok(o) => o.surge_restart(path, surge).await.map_err(Failure::from),
+            Err(f) => Err(f),
         }
     };
     reply::result(id, &r)
@@ -203,18 +201,23 @@ async fn surge_answer(
 
 /// `scale`: the operator's scale of a template.
 async fn scale_answer(shared: &Arc<Shared>, id: &Option<WireId>, path: String, count: u32) -> bytes::Bytes {
-    let r = match shared.operator.get() {
-        Some(o) => o.scale(path, count).await.map_err(Failure::from),
-        None => Err(no_operator()),
+    let r = match operator(shared) {
+        Ok(o) => o.scale(path, count).await.map_err(Failure::from),
+        Err(f) => Err(f),
     };
     reply::result(id, &r)
 }
 
-fn no_operator() -> Failure {
-    Failure::new(
-        "unavailable",
-        "this server has no config to reload or read children from (an embedded tree: ControlServer::set_operator)",
-    )
+/// The operator that carries out `reload`, `start_child`, `scale` and the
+/// surge restart, or why they are refused: a server without one
+/// ([`super::ControlServer::set_operator`]).
+fn operator(shared: &Shared) -> Result<&Arc<dyn super::operator::Operator>, Failure> {
+    shared.operator.get().ok_or_else(|| {
+        Failure::new(
+            "unavailable",
+            "this server has no config to reload or read children from (an embedded tree: ControlServer::set_operator)",
+        )
+    })
 }
 
 /// `tree`: the whole tree, nested.
