@@ -305,11 +305,7 @@ fn vigil_check_names_each_bad_lifecycle_key_at_its_place() {
             format!("[[child]]\nname = \"a\"\ncommand = [\"true\"]\n{extra}\n"),
         )
         .unwrap();
-        let out = Command::new(env!("CARGO_BIN_EXE_vigil"))
-            .arg("check")
-            .arg(&file)
-            .output()
-            .unwrap();
+        let out = support::vigil_output(&["check", file.to_str().expect("UTF-8")]);
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{extra}");
         assert!(err.contains(&format!("t.toml:{message}")), "{extra}: {err}");
@@ -320,11 +316,7 @@ fn vigil_check_names_each_bad_lifecycle_key_at_its_place() {
         "[[child]]\nname = \"s\"\nsupervisor = {}\nstop_signal = \"INT\"\n",
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_vigil"))
-        .arg("check")
-        .arg(&file)
-        .output()
-        .unwrap();
+    let out = support::vigil_output(&["check", file.to_str().expect("UTF-8")]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("`stop_signal` applies to workers only"));
 }
 
@@ -359,11 +351,7 @@ fn vigil_check_refuses_an_autostart_that_is_not_a_bool() {
         "[[child]]\nname = \"a\"\ncommand = [\"true\"]\nautostart = \"no\"\n",
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_vigil"))
-        .arg("check")
-        .arg(&file)
-        .output()
-        .unwrap();
+    let out = support::vigil_output(&["check", file.to_str().expect("UTF-8")]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(
@@ -427,11 +415,7 @@ fn vigil_check_refuses_a_bad_start_delay() {
             format!("[[child]]\nname = \"a\"\ncommand = [\"true\"]\n{extra}\n"),
         )
         .unwrap();
-        let out = Command::new(env!("CARGO_BIN_EXE_vigil"))
-            .arg("check")
-            .arg(&file)
-            .output()
-            .unwrap();
+        let out = support::vigil_output(&["check", file.to_str().expect("UTF-8")]);
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success() && err.contains(message), "{extra}: {err}");
     }

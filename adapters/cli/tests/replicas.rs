@@ -393,11 +393,7 @@ fn check_prints_the_replicas_and_each_template_and_refuses_a_typo() {
          [[child]]\nname = \"idle\"\ncount = 0\ncommand = [\"x\"]\n",
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_vigil"))
-        .arg("check")
-        .arg(&ok)
-        .output()
-        .unwrap();
+    let out = support::vigil_output(&["check", ok.to_str().expect("UTF-8")]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
     assert!(
@@ -415,11 +411,7 @@ fn check_prints_the_replicas_and_each_template_and_refuses_a_typo() {
         "[[child]]\nname = \"web\"\ncount = 2\ncommand = [\"./web\", \"{replic}\"]\n",
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_vigil"))
-        .arg("check")
-        .arg(&bad)
-        .output()
-        .unwrap();
+    let out = support::vigil_output(&["check", bad.to_str().expect("UTF-8")]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
