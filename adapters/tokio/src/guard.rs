@@ -181,6 +181,18 @@ pub(crate) enum Line {
     Status(i32),
     /// `failed <message>`
     Failed(String),
+    /// `parked <raw wait status> <address> <slot>`: the program ended as
+    /// for `status`, and the guard waits for the next run of the child
+    /// `slot` at the abstract socket `address` (`crate::guard_park`; both
+    /// in hexadecimal) instead of exiting.
+    Parked {
+        /// The program's raw wait status.
+        status: i32,
+        /// The abstract name of the guard's socket.
+        address: Vec<u8>,
+        /// vigil's path of the child.
+        slot: String,
+    },
 }
 
 impl Line {
@@ -192,9 +204,29 @@ impl Line {
             "exec-failed" => rest.parse().ok().map(Line::ExecFailed),
             "status" => rest.parse().ok().map(Line::Status),
             "failed" => Some(Line::Failed(rest.to_owned())),
+            "parked" => {
+                let (status, rest) = rest.split_once(' ')?;
+                let (address, slot) = rest.split_once(' ')?;
+                Some(Line::Parked {
+                    status: status.parse().ok()?,
+                    address: hex_bytes(address)?,
+                    slot: String::from_utf8(hex_bytes(slot)?).ok()?,
+                })
+            }
             _ => None,
         }
     }
+}
+
+/// The bytes of an even-length string of hexadecimal digits.
+fn hex_bytes(text: &str) -> Option<Vec<u8>> {
+    if text.is_empty() || text.len() % 2 != 0 {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
 }
 
 impl fmt::Display for Line {
@@ -205,6 +237,12 @@ impl fmt::Display for Line {
             Line::ExecFailed(errno) => write!(f, "exec-failed {errno}"),
             Line::Status(raw) => write!(f, "status {raw}"),
             Line::Failed(message) => write!(f, "failed {}", message.replace('\n', " ")),
+            Line::Parked { status, address, slot } => {
+                write!(f, "parked {status} ")?;
+                address.iter().try_for_each(|b| write!(f, "{b:02x}"))?;
+                f.write_str(" ")?;
+                slot.bytes().try_for_each(|b| write!(f, "{b:02x}"))
+            }
         }
     }
 }
@@ -228,6 +266,16 @@ impl Failure {
     }
 }
 
+impl Failure {
+    /// A failure of `what` that is not a system call's.
+    pub(crate) fn message(what: &'static str, error: &str) -> Failure {
+        Failure {
+            what,
+            error: error.to_owned(),
+        }
+    }
+}
+
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.what, self.error)
@@ -245,14 +293,16 @@ fn guard_main(args: Vec<OsString>) -> ! {
         Ok(p) => p,
         Err(e) => give_up(&e),
     };
-    guard(&program)
+    guard(&program, None)
 }
 
 /// Be the guard of `program`, with the control socket as stdin: the part
 /// common to a guard executed by vigil ([`GUARD_ARG`]) and one forked by
 /// the process spawner (`crate::spawner_process`), whose signals are
-/// blocked already.
-pub(crate) fn guard(program: &Program<'_>) -> ! {
+/// blocked already. A forked guard gets `reuse`: after each run it parks
+/// and may be handed its child's next run (`crate::guard_park`); without
+/// it the guard exits after its one run.
+pub(crate) fn guard<'a>(program: &Program<'a>, reuse: Option<crate::guard_park::Reuse<'a>>) -> ! {
     // Cosmetic (`ps`, `top`): without it the guard shows as `exe`.
     let _ = prctl::set_name(c"vigil-guard");
     let control = std::io::stdin();
@@ -264,11 +314,63 @@ pub(crate) fn guard(program: &Program<'_>) -> ! {
         Ok(fd) => fd,
         Err(e) => give_up(&e),
     };
-    // vigil may be gone already (killed between spawning the guard and now):
-    // then start nothing.
+    let Some(mut reuse) = reuse else {
+        let status = run(control, &sigchld, program, 0, &mut None);
+        report_status(control, status);
+        std::process::exit(0)
+    };
+    let mut socket = None;
+    let mut later: Option<Program<'a>> = None;
+    loop {
+        let status = run(
+            control,
+            &sigchld,
+            later.as_ref().unwrap_or(program),
+            reuse.key,
+            &mut socket,
+        );
+        let Some(parking) = socket.as_ref().filter(|s| s.fits(reuse.slot)) else {
+            report_status(control, status);
+            std::process::exit(0)
+        };
+        // The run's end and the guard's place in one line: the spawner
+        // parks it before vigil can ask for the child's next run.
+        let Some(status) = status else { std::process::exit(0) };
+        let _ = send(control, &parking.line(status, reuse.slot));
+        let handoff = match crate::guard_park::park(control, &sigchld, parking) {
+            Ok(handoff) => handoff,
+            Err(code) => std::process::exit(code),
+        };
+        match crate::guard_park::take(handoff, &reuse) {
+            Ok((key, next)) => {
+                reuse.key = key;
+                later = Some(next);
+            }
+            Err(e) => give_up(&e),
+        }
+    }
+}
+
+/// One run of `program` (whose Kill is a queued signal with the value
+/// `key`; 0: no such Kill, an executed guard): spawn it, report it, wait
+/// for its end or a Kill, and kill and reap every descendant. Returns the
+/// program's raw wait status (to report), once nothing of the run is
+/// left; exits instead when the run cannot end in order (the program
+/// cannot be spawned, vigil or the spawner is gone, the guard failed).
+/// With `socket` (a guard that parks), the guard's park socket is made
+/// while the program runs, if it has none yet.
+fn run(
+    control: BorrowedFd<'_>,
+    sigchld: &SignalFd,
+    program: &Program<'_>,
+    key: u64,
+    socket: &mut Option<crate::guard_park::ParkSocket>,
+) -> Option<i32> {
+    // vigil may be gone already (killed between spawning the guard and now),
+    // or the run killed: then start nothing.
     match poll_control(control, PollTimeout::ZERO) {
         Ok(true) => kill_group(),
-        Ok(false) if drain_signals(&sigchld) => kill_group(), // killed already
+        Ok(false) if key != 0 && drain_signals(sigchld, key) => kill_group(),
         Ok(false) => {}
         Err(e) => give_up(&e),
     }
@@ -286,15 +388,31 @@ pub(crate) fn guard(program: &Program<'_>) -> ! {
         }
     };
     if send(control, &Line::Started(pid.as_raw() as u32)).is_err() {
-        end_run(control, &sigchld, Some(pid), None); // vigil is gone
+        end_descendants(sigchld, Some(pid));
+        std::process::exit(0) // vigil is gone
     }
-    match wait_program(control, &sigchld, pid) {
-        Ok(Ended::Exited(status)) => end_run(control, &sigchld, None, Some(status)),
-        Ok(Ended::ControlClosed) => end_run(control, &sigchld, Some(pid), None),
+    if key != 0 && socket.is_none() {
+        // Off the restart's path: the program runs. Without it, the guard
+        // exits after the run.
+        *socket = crate::guard_park::ParkSocket::bind().ok();
+    }
+    match wait_program(control, sigchld, pid, key) {
+        Ok(Ended::Exited(status)) => {
+            end_descendants(sigchld, None);
+            Some(status)
+        }
+        Ok(Ended::Killed) => end_descendants(sigchld, Some(pid)),
+        Ok(Ended::ControlClosed) => {
+            let status = end_descendants(sigchld, Some(pid));
+            report_status(control, status);
+            std::process::exit(0)
+        }
         Err(e) => {
             let _ = writeln!(std::io::stderr(), "{GUARD_NAME}: {e}");
             let _ = send(control, &Line::Failed(e.to_string()));
-            end_run(control, &sigchld, Some(pid), None)
+            let status = end_descendants(sigchld, Some(pid));
+            report_status(control, status);
+            std::process::exit(0)
         }
     }
 }
@@ -304,18 +422,15 @@ pub(crate) fn guard(program: &Program<'_>) -> ! {
 /// cannot be reaped; it is then left to init).
 const END_LIMIT: std::time::Duration = std::time::Duration::from_secs(3);
 
-/// End the run: SIGKILL the program (if `program` still runs) and every
-/// other descendant, its process group or not, and reap them all; then
-/// report the program's wait status (the one given, or the one reaped
-/// here) and exit 0. The guard itself is not killed, so nothing of the run
-/// is left as a zombie for init to reap: vigil reaps the guard.
-fn end_run(control: BorrowedFd<'_>, sigchld: &SignalFd, program: Option<Pid>, status: Option<i32>) -> ! {
-    let reaped = end_descendants(sigchld, program);
-    if let Some(status) = status.or(reaped) {
+/// Report the end of a run whose guard exits next: `status <raw>` (when
+/// there is one to report). The guard itself is not killed, so nothing of
+/// the run is left as a zombie for init to reap: the spawner reaps the
+/// guard.
+fn report_status(control: BorrowedFd<'_>, status: Option<i32>) {
+    if let Some(status) = status {
         // Fails when vigil is gone: nothing else to do then.
         let _ = send(control, &Line::Status(status));
     }
-    std::process::exit(0)
 }
 
 /// SIGKILL every child (`program` first, if given) until none is left, and
@@ -531,11 +646,13 @@ fn sigchld_fd() -> Result<SignalFd, Failure> {
 
 enum Event {
     ControlClosed,
+    Killed,
     Child,
 }
 
-/// Wait until vigil closes the control socket or a child changes state.
-fn wait_control_or_child(control: BorrowedFd<'_>, sigchld: &SignalFd) -> Result<Event, Failure> {
+/// Wait until vigil closes the control socket, the run `key` is killed,
+/// or a child changes state.
+fn wait_control_or_child(control: BorrowedFd<'_>, sigchld: &SignalFd, key: u64) -> Result<Event, Failure> {
     loop {
         let mut fds = [
             PollFd::new(control, PollFlags::POLLIN),
@@ -553,21 +670,24 @@ fn wait_control_or_child(control: BorrowedFd<'_>, sigchld: &SignalFd) -> Result<
         if ready(&fds[1]) {
             // Drain: one read per pending SIGCHLD; the reaping loop finds
             // every child that ended, however many signals were merged.
-            if drain_signals(sigchld) {
-                return Ok(Event::ControlClosed);
+            if key != 0 && drain_signals(sigchld, key) {
+                return Ok(Event::Killed);
             }
             return Ok(Event::Child);
         }
     }
 }
 
-/// Read every pending signal: whether one was the spawner's Kill.
-fn drain_signals(signals: &SignalFd) -> bool {
-    let mut kill = false;
+/// Read every pending signal: whether one was the spawner's request with
+/// `value` (the run's key for its Kill, `RETIRE_VALUE` for a parked
+/// guard's retirement; `crate::guard_kill`). Others are dropped: SIGCHLD
+/// only wakes the reaping, and a Kill of an earlier run came too late.
+pub(crate) fn drain_signals(signals: &SignalFd, value: u64) -> bool {
+    let mut found = false;
     while let Ok(Some(info)) = signals.read_signal() {
-        kill |= crate::guard_kill::is_kill_request(&info);
+        found |= crate::guard_kill::request_value(&info) == Some(value);
     }
-    kill
+    found
 }
 
 /// Whether the control socket is at end of file, without waiting longer than
@@ -583,7 +703,7 @@ fn poll_control(control: BorrowedFd<'_>, timeout: PollTimeout) -> Result<bool, F
 
 /// Read what is there: vigil never writes, so data is skipped; end of file
 /// (or an error: the socket is unusable) means vigil is gone.
-fn control_closed(control: BorrowedFd<'_>) -> Result<bool, Failure> {
+pub(crate) fn control_closed(control: BorrowedFd<'_>) -> Result<bool, Failure> {
     let mut buf = [0u8; 64];
     match nix::unistd::read(control.as_raw_fd(), &mut buf) {
         Ok(0) => Ok(true),
@@ -596,19 +716,24 @@ fn control_closed(control: BorrowedFd<'_>) -> Result<bool, Failure> {
 enum Ended {
     /// The program ended with this raw wait status (it is reaped).
     Exited(i32),
-    /// vigil closed the control socket (it died, or asks to end the run).
+    /// vigil closed the control socket (it died, or asks an executed
+    /// guard to end the run), or the spawner died.
     ControlClosed,
+    /// The spawner's Kill of the run.
+    Killed,
 }
 
-/// Wait until the program ends (reaping reparented orphans meanwhile) or
-/// vigil closes the control socket.
-fn wait_program(control: BorrowedFd<'_>, sigchld: &SignalFd, program: Pid) -> Result<Ended, Failure> {
+/// Wait until the program ends (reaping reparented orphans meanwhile),
+/// the control socket closes, or the run `key` is killed.
+fn wait_program(control: BorrowedFd<'_>, sigchld: &SignalFd, program: Pid, key: u64) -> Result<Ended, Failure> {
     loop {
         if let (Some(status), _) = reap(Some(program)) {
             return Ok(Ended::Exited(status));
         }
-        if let Event::ControlClosed = wait_control_or_child(control, sigchld)? {
-            return Ok(Ended::ControlClosed);
+        match wait_control_or_child(control, sigchld, key)? {
+            Event::ControlClosed => return Ok(Ended::ControlClosed),
+            Event::Killed => return Ok(Ended::Killed),
+            Event::Child => {}
         }
     }
 }
@@ -634,7 +759,7 @@ fn reap(program: Option<Pid>) -> (Option<i32>, bool) {
 
 /// Write one line to the control socket (SIGPIPE is blocked: a vanished
 /// vigil is an error, not a signal).
-fn send(control: BorrowedFd<'_>, line: &Line) -> Result<(), Errno> {
+pub(crate) fn send(control: BorrowedFd<'_>, line: &Line) -> Result<(), Errno> {
     // Formatted on the stack: a guard allocates nothing in its steady state
     // (each page it writes is a page of its own, see `Program`); only a
     // line longer than the buffer (a long failure message) is formatted on

@@ -1,21 +1,32 @@
-//! How the process spawner asks a forked guard to end its run: a queued
-//! real-time signal to the guard's pid (`sigqueue`) carrying a fixed value.
+//! How the process spawner asks a forked guard to end its run, or to stop
+//! waiting for another one: a queued real-time signal to the guard's pid
+//! (`sigqueue`) carrying a value.
 //!
 //! The guards share one report socket with the spawner (see
 //! `crate::spawner_process`), so a Kill cannot be the end of file of a
-//! socket of the guard's own any more. The guard has every signal blocked
-//! and reads [`kill_signal`] from its `signalfd`; it takes it as a Kill only
-//! when it was queued (`SI_QUEUE`) by its parent with [`KILL_VALUE`]: the
-//! same signal sent to the run's process group by anyone else (`ctl
+//! socket of the guard's own. The guard has every signal blocked and reads
+//! [`kill_signal`] from its `signalfd`; it obeys it only when it was queued
+//! (`SI_QUEUE`) by its parent, and only for what the value names:
+//!
+//! | value | meaning |
+//! |---|---|
+//! | a run's key | end that run (vigil's Kill); ignored once the guard runs another (a Kill that came late) |
+//! | [`RETIRE_VALUE`] | a parked guard (`crate::guard_park`) exits instead of waiting for another run |
+//!
+//! The same signal sent to the run's process group by anyone else (`ctl
 //! signal`, a program) is ignored. A real-time signal is queued once per
-//! send, never merged with a pending one.
+//! send, never merged with a pending one. A run's key is never 0 or 1
+//! (`crate::spawner_protocol::FIRST_KEY`), so no Kill reads as a retirement.
 
 use nix::errno::Errno;
 use nix::sys::signal::SigSet;
 use nix::unistd::Pid;
 
-/// The value queued with the signal.
-pub(crate) const KILL_VALUE: usize = 0x7669_6769_6c4b; // "vigilK"
+/// The value that retires a parked guard.
+pub(crate) const RETIRE_VALUE: u64 = 1;
+
+// No run key reads as a retirement.
+const _: () = assert!(RETIRE_VALUE < crate::spawner_protocol::FIRST_KEY);
 
 /// The signal of a Kill: the first real-time signal the C library leaves
 /// to applications.
@@ -23,11 +34,20 @@ pub(crate) fn kill_signal() -> libc::c_int {
     libc::SIGRTMIN()
 }
 
-/// Queue a Kill to the guard `guard` (a child of this process, not reaped
-/// yet, so its pid is still its own).
-pub(crate) fn request_kill(guard: Pid) -> Result<(), Errno> {
+/// Queue a Kill of the run `key` to the guard `guard` (a child of this
+/// process, not reaped yet, so its pid is still its own).
+pub(crate) fn request_kill(guard: Pid, key: u64) -> Result<(), Errno> {
+    queue(guard, key)
+}
+
+/// Queue a retirement to the parked guard `guard`.
+pub(crate) fn request_retire(guard: Pid) -> Result<(), Errno> {
+    queue(guard, RETIRE_VALUE)
+}
+
+fn queue(guard: Pid, value: u64) -> Result<(), Errno> {
     let value = libc::sigval {
-        sival_ptr: KILL_VALUE as *mut libc::c_void,
+        sival_ptr: value as usize as *mut libc::c_void,
     };
     // SAFETY: `sigqueue` takes plain values.
     #[allow(unsafe_code)]
@@ -35,13 +55,13 @@ pub(crate) fn request_kill(guard: Pid) -> Result<(), Errno> {
     Errno::result(sent).map(drop)
 }
 
-/// Whether `info` (read from a `signalfd`) is a Kill from this process's
-/// parent.
-pub(crate) fn is_kill_request(info: &libc::signalfd_siginfo) -> bool {
-    info.ssi_signo == kill_signal() as u32
+/// The value of `info` (read from a `signalfd`) if it is [`kill_signal`]
+/// queued by this process's parent: a run's key or [`RETIRE_VALUE`].
+pub(crate) fn request_value(info: &libc::signalfd_siginfo) -> Option<u64> {
+    (info.ssi_signo == kill_signal() as u32
         && info.ssi_code == libc::SI_QUEUE
-        && info.ssi_pid == nix::unistd::getppid().as_raw() as u32
-        && info.ssi_ptr == KILL_VALUE as u64
+        && info.ssi_pid == nix::unistd::getppid().as_raw() as u32)
+        .then_some(info.ssi_ptr)
 }
 
 /// `signals` with [`kill_signal`] added.

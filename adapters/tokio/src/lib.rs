@@ -102,6 +102,8 @@ pub mod dst;
 
 pub mod guard;
 mod guard_kill;
+mod guard_park;
+mod guard_pool;
 pub mod monitor;
 mod notice_log;
 mod notify;

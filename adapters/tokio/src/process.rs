@@ -532,6 +532,7 @@ fn spawn_guarded(
         argv: spec.command.clone(),
         env_remove: NOT_INHERITED.iter().map(|k| (*k).to_owned()).collect(),
         cwd: spec.cwd.clone(),
+        slot: Some(path.to_owned()),
         ..SpawnRequest::default()
     };
     let owner = started.owner();

@@ -42,6 +42,7 @@ use std::ffi::{CStr, CString};
 use std::io::{IoSlice, IoSliceMut, Write as _};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStringExt;
+use std::time::Instant;
 
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -54,6 +55,8 @@ use nix::sys::socket::{self, ControlMessageOwned, MsgFlags};
 use nix::unistd::Pid;
 
 use crate::guard::{self, Line, Program};
+use crate::guard_park::Reuse;
+use crate::guard_pool::{GuardPool, ParkedGuard};
 use crate::spawn_attributes::SpawnAttributes;
 use crate::spawner_buffer::SpawnerBuffer;
 use crate::spawner_protocol::{Reply, Request, SpawnRequest, Stream, FIRST_KEY, MAX_MESSAGE};
@@ -64,6 +67,11 @@ const SPAWNER_NAME: &str = "vigil-spawner";
 /// The spawner's exit code when it cannot start (not started by vigil, a
 /// failing system call).
 const EXIT_SPAWNER_FAILED: i32 = 125;
+
+/// The largest line of a guard that the spawner reads whole (a longer
+/// one is cut: a `failed` message loses its end; a guard does not park
+/// with a slot that does not fit, see `crate::guard_park`).
+pub(crate) const REPORT_MAX: usize = 4096;
 
 /// The epoll data of vigil's socket, of the signalfd and of the report socket.
 const VIGIL: u64 = 0;
@@ -101,12 +109,24 @@ fn fail_with(what: &str, error: String) -> ! {
     std::process::exit(EXIT_SPAWNER_FAILED)
 }
 
-/// One forked guard, by its run key.
-struct GuardSlot {
-    pid: Pid,
-    /// The guard's last word (`exec-failed`, `status`, `failed`), sent to
+/// One forked guard, by its pid.
+struct Guard {
+    state: GuardState,
+    /// Whether it parks after each run (its request named a slot, see
+    /// `crate::guard_park`; it says which when it parks), or exits after
+    /// its one run.
+    parks: bool,
+}
+
+enum GuardState {
+    /// Serves the run `key`. `last` is its last word (`exec-failed`,
+    /// `failed`, or the `status` of a guard that exits after it), sent to
     /// vigil once the guard is reaped.
-    last: Option<Reply>,
+    Running { key: u64, last: Option<Reply> },
+    /// Parked in the pool.
+    Parked,
+    /// Asked to exit (retired, or a stray line): reaped when it does.
+    Retiring,
 }
 
 struct Spawner<'a> {
@@ -117,12 +137,23 @@ struct Spawner<'a> {
     reports: OwnedFd,
     /// The guards' end: fd 0 of every guard.
     guards_end: OwnedFd,
-    guards: BTreeMap<u64, GuardSlot>,
-    by_pid: BTreeMap<i32, u64>,
-    /// Guards whose last word was read (exiting) and that are not reaped
-    /// yet: reaped by pid, O(1) each, where `waitpid(-1)` walks every
-    /// child of the spawner (O(N) per exit, which made stopping 10,000
-    /// children quadratic).
+    /// Every guard that is not reaped yet, by pid.
+    guards: BTreeMap<i32, Guard>,
+    /// The guard of every run, by key.
+    runs: BTreeMap<u64, i32>,
+    /// Parked guards (`crate::guard_pool`).
+    pool: GuardPool,
+    /// Where hand-offs to parked guards are sent from (an unbound datagram
+    /// socket).
+    handoff: OwnedFd,
+    /// The spawner's working directory: a reused guard's for a run
+    /// without `cwd`. `None` (unreadable): no guard is reused for such a
+    /// run.
+    home: Option<CString>,
+    /// Guards known to exit (a last word was read, or they were retired)
+    /// and not reaped yet: reaped by pid, O(1) each, where `waitpid(-1)`
+    /// walks every child of the spawner (O(N) per exit, which made
+    /// stopping 10,000 children quadratic).
     exiting: Vec<i32>,
     /// The open-files limit vigil gave the spawner: its guards get it back.
     nofile: (u64, u64),
@@ -137,6 +168,19 @@ struct Spawner<'a> {
 }
 
 type SetupError = (&'static str, Errno);
+
+/// What a guard's line asks of the spawner.
+enum Then {
+    /// Send this reply about the run to vigil.
+    Reply(u64, Reply),
+    /// The guard exits: reap it by pid.
+    Exits,
+    /// The run `key` ended with this raw status: tell vigil, and park the
+    /// guard for its slot at this address.
+    Park(u64, i32, String, Vec<u8>),
+    /// Retire the guard.
+    Retire,
+}
 
 impl<'a> Spawner<'a> {
     fn new(vigil: BorrowedFd<'a>) -> Result<Spawner<'a>, SetupError> {
@@ -167,7 +211,18 @@ impl<'a> Spawner<'a> {
             reports,
             guards_end,
             guards: BTreeMap::new(),
-            by_pid: BTreeMap::new(),
+            runs: BTreeMap::new(),
+            pool: GuardPool::default(),
+            handoff: socket::socket(
+                socket::AddressFamily::Unix,
+                socket::SockType::Datagram,
+                socket::SockFlag::SOCK_CLOEXEC,
+                None,
+            )
+            .map_err(|e| ("cannot create the hand-off socket", e))?,
+            home: std::env::current_dir()
+                .ok()
+                .and_then(|dir| CString::new(dir.into_os_string().into_vec()).ok()),
             exiting: Vec::new(),
             nofile,
             environment: base_environment(),
@@ -179,7 +234,14 @@ impl<'a> Spawner<'a> {
     fn run(&mut self) -> ! {
         let mut events = [EpollEvent::empty(); 64];
         loop {
-            let n = match self.epoll.wait(&mut events, PollTimeout::NONE) {
+            let timeout = match self.pool.next_deadline() {
+                None => PollTimeout::NONE,
+                Some(deadline) => {
+                    let ms = deadline.saturating_duration_since(Instant::now()).as_millis() + 1;
+                    PollTimeout::try_from(ms.min(60_000) as i32).unwrap_or(PollTimeout::MAX)
+                }
+            };
+            let n = match self.epoll.wait(&mut events, timeout) {
                 Ok(n) => n,
                 Err(Errno::EINTR) => continue,
                 Err(e) => fail("cannot wait for events", e),
@@ -195,6 +257,7 @@ impl<'a> Spawner<'a> {
             if sigchld {
                 self.reap();
             }
+            self.retire_expired();
         }
     }
 
@@ -231,7 +294,7 @@ impl<'a> Spawner<'a> {
                 std::process::exit(0);
             }
             match Request::decode(self.buffer.bytes(len)) {
-                Some(Request::Spawn(key, request)) => self.spawn(key, &request, fds),
+                Some(Request::Spawn(key, request)) => self.spawn(key, &request, fds, len),
                 Some(Request::Kill(key)) => self.kill(key),
                 None => {
                     let _ = writeln!(
@@ -249,22 +312,44 @@ impl<'a> Spawner<'a> {
     /// the run's group is SIGKILLed instead (the guard with it: the run
     /// ends as `guard-died`).
     fn kill(&mut self, key: u64) {
-        if let Some(slot) = self.guards.get(&key) {
-            if let Err(e) = crate::guard_kill::request_kill(slot.pid) {
+        if let Some(&pid) = self.runs.get(&key) {
+            let pid = Pid::from_raw(pid);
+            if let Err(e) = crate::guard_kill::request_kill(pid, key) {
                 let _ = writeln!(
                     std::io::stderr(),
-                    "{SPAWNER_NAME}: cannot queue a Kill to guard {}: {}; SIGKILLing its process group",
-                    slot.pid,
+                    "{SPAWNER_NAME}: cannot queue a Kill to guard {pid}: {}; SIGKILLing its process group",
                     e.desc()
                 );
-                let _ = killpg(slot.pid, Signal::SIGKILL);
+                let _ = killpg(pid, Signal::SIGKILL);
             }
         }
     }
 
-    /// Fork the guard of the run `key`; a failure is a `failed` reply.
-    fn spawn(&mut self, key: u64, request: &SpawnRequest, fds: Vec<OwnedFd>) {
-        if key < FIRST_KEY || self.guards.contains_key(&key) {
+    /// Ask the guard `pid` (parked, or with nothing to do) to exit; a
+    /// guard that cannot be asked is SIGKILLed (it runs nothing).
+    fn retire(&mut self, pid: i32) {
+        if let Some(guard) = self.guards.get_mut(&pid) {
+            guard.state = GuardState::Retiring;
+        }
+        if crate::guard_kill::request_retire(Pid::from_raw(pid)).is_err() {
+            let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+        self.exiting.push(pid);
+    }
+
+    /// Retire every parked guard whose time is up.
+    fn retire_expired(&mut self) {
+        let now = Instant::now();
+        while let Some(guard) = self.pool.expired(now) {
+            self.retire(guard.pid);
+        }
+    }
+
+    /// Start the run `key` (whose message is the first `len` bytes of
+    /// the buffer): hand it to the guard parked for its slot, or fork a
+    /// guard for it; a failure is a `failed` reply.
+    fn spawn(&mut self, key: u64, request: &SpawnRequest, fds: Vec<OwnedFd>, len: usize) {
+        if key < FIRST_KEY || self.runs.contains_key(&key) {
             self.reply(
                 key,
                 Pid::from_raw(0),
@@ -272,19 +357,90 @@ impl<'a> Spawner<'a> {
             );
             return;
         }
-        match self.fork_guard(request, fds) {
+        // A guard's `parked` line may still wait behind its `status`.
+        self.read_reports();
+        let fds = match self.hand_off(key, request, fds, len) {
+            Ok(()) => return,
+            Err(fds) => fds,
+        };
+        match self.fork_guard(key, request, fds) {
             Ok(pid) => {
-                self.by_pid.insert(pid.as_raw(), key);
-                self.guards.insert(key, GuardSlot { pid, last: None });
+                self.runs.insert(key, pid.as_raw());
+                let guard = Guard {
+                    state: GuardState::Running { key, last: None },
+                    parks: reuses(request, self.home.as_deref()),
+                };
+                self.guards.insert(pid.as_raw(), guard);
             }
             Err(message) => self.reply(key, Pid::from_raw(0), &Reply::Failed(message)),
         }
     }
 
-    /// Build the program, then fork its guard: the guard's pid.
-    fn fork_guard(&self, request: &SpawnRequest, fds: Vec<OwnedFd>) -> Result<Pid, String> {
+    /// Hand the run `key` to the guard parked for its slot: `Err` gives
+    /// the descriptors back when there is none (or it cannot be reached,
+    /// and is retired). The guard gets the request as vigil sent it, with
+    /// one descriptor per stream that is not `/dev/null`.
+    fn hand_off(
+        &mut self,
+        key: u64,
+        request: &SpawnRequest,
+        fds: Vec<OwnedFd>,
+        len: usize,
+    ) -> Result<(), Vec<OwnedFd>> {
+        let Some(slot) = request.slot.as_deref() else {
+            return Err(fds);
+        };
+        if !reuses(request, self.home.as_deref()) {
+            return Err(fds);
+        }
+        let Some(parked) = self.pool.take(slot) else {
+            return Err(fds);
+        };
+        let mut passed = fds.iter().map(AsRawFd::as_raw_fd);
+        let mut raw = Vec::with_capacity(2);
+        for (stream, own) in [(request.stdout, 1), (request.stderr, 2)] {
+            match stream {
+                Stream::Inherit => raw.push(own),
+                Stream::Passed => raw.extend(passed.next()),
+                Stream::Null => {}
+            }
+        }
+        let address = socket::UnixAddr::new_abstract(&parked.address);
+        let rights = [socket::ControlMessage::ScmRights(&raw)];
+        let sent = address.and_then(|address| {
+            socket::sendmsg(
+                self.handoff.as_raw_fd(),
+                &[IoSlice::new(self.buffer.bytes(len))],
+                if raw.is_empty() { &[] } else { &rights },
+                MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL,
+                Some(&address),
+            )
+        });
+        if sent.is_err() {
+            self.retire(parked.pid);
+            return Err(fds);
+        }
+        if let Some(guard) = self.guards.get_mut(&parked.pid) {
+            guard.state = GuardState::Running { key, last: None };
+        }
+        self.runs.insert(key, parked.pid);
+        Ok(())
+    }
+
+    /// Build the program, then fork the guard of the run `key`: the guard's pid.
+    fn fork_guard(&self, key: u64, request: &SpawnRequest, fds: Vec<OwnedFd>) -> Result<Pid, String> {
         let setup = ChildSetup::new(request, fds, self.nofile)?;
-        let program = self.program(request)?;
+        let program = build_program(&self.environment, &self.attributes, request)?;
+        let reuse = match (&request.slot, &self.home) {
+            (Some(slot), Some(home)) => Some(Reuse {
+                key,
+                slot,
+                environment: &self.environment,
+                attributes: &self.attributes,
+                home,
+            }),
+            _ => None,
+        };
         // SAFETY: this process is single-threaded (the spawner never starts
         // a thread), so the child is a complete copy of it: no lock is held
         // by a thread that does not exist in the child.
@@ -292,45 +448,9 @@ impl<'a> Spawner<'a> {
         let pid = unsafe { libc::fork() };
         match pid {
             -1 => Err(format!("cannot fork a guard: {}", Errno::last().desc())),
-            0 => setup.become_guard(self.guards_end.as_raw_fd(), &program),
+            0 => setup.become_guard(self.guards_end.as_raw_fd(), &program, reuse),
             pid => Ok(Pid::from_raw(pid)),
         }
-    }
-
-    /// The program of `request`, with its environment: the spawner's, less
-    /// `env_remove` and the keys `env` sets, then `env` (the last value of
-    /// a key set twice). The spawner's entries are borrowed, not copied:
-    /// the spawner writes (and a guard forked earlier then keeps a copy of)
-    /// as few pages as a request needs.
-    fn program<'s>(&'s self, request: &SpawnRequest) -> Result<Program<'s>, String> {
-        let cstring =
-            |bytes: Vec<u8>, what: &str| CString::new(bytes).map_err(|_| format!("{what} contains a NUL byte"));
-        let argv = request
-            .argv
-            .iter()
-            .map(|a| cstring(a.clone().into_bytes(), "an argument"))
-            .collect::<Result<Vec<_>, _>>()?;
-        let replaced = |key: &[u8]| {
-            request.env_remove.iter().any(|k| k.as_bytes() == key)
-                || request.env.iter().any(|(k, _)| k.as_bytes() == key)
-        };
-        // `clear_env`: none of the spawner's own.
-        let clear = request.setup.clear_env;
-        let borrowed = self
-            .environment
-            .iter()
-            .filter(|kv| !clear && !replaced(env_key(kv)))
-            .copied();
-        let own = request
-            .env
-            .iter()
-            .enumerate()
-            .filter(|(i, (key, _))| !request.env[i + 1..].iter().any(|(later, _)| later == key))
-            .map(|(_, (key, value))| cstring(format!("{key}={value}").into_bytes(), "an environment variable"))
-            .collect::<Result<Vec<_>, _>>()?;
-        let program =
-            Program::from_parts(argv, borrowed, own, &self.attributes).ok_or_else(|| "empty command".to_owned())?;
-        Ok(program.with_setup(request.setup.prepare()?))
     }
 
     /// Read every line waiting on the report socket, each with its guard's
@@ -338,7 +458,7 @@ impl<'a> Spawner<'a> {
     /// last word is kept until the guard is reaped, and marks it exiting.
     fn read_reports(&mut self) {
         loop {
-            let mut buf = [0u8; 512];
+            let mut buf = [0u8; REPORT_MAX];
             let mut cmsg = nix::cmsg_space!(socket::UnixCredentials);
             let mut iov = [IoSliceMut::new(&mut buf)];
             let (len, pid) = match socket::recvmsg::<()>(
@@ -359,32 +479,65 @@ impl<'a> Spawner<'a> {
                 // holds the guards' end itself.)
                 Err(_) => return,
             };
-            let Some(&key) = pid.and_then(|pid| self.by_pid.get(&pid)) else {
+            let Some(pid) = pid.filter(|pid| self.guards.contains_key(pid)) else {
                 continue;
             };
             let line = std::str::from_utf8(&buf[..len])
                 .ok()
                 .and_then(|t| Line::parse(t.trim_end()));
-            self.note(key, line);
+            self.note(pid, line);
         }
     }
 
-    /// Take one line of the guard `key`.
-    fn note(&mut self, key: u64, line: Option<Line>) {
-        let Some(slot) = self.guards.get_mut(&key) else { return };
-        let last = match line {
-            Some(Line::Started(program)) => {
-                let guard = slot.pid;
-                return self.reply(key, guard, &Reply::Started(program));
-            }
-            Some(Line::ExecFailed(errno)) => Reply::ExecFailed(errno),
-            Some(Line::Status(raw)) => Reply::Status(raw),
-            Some(Line::Failed(m)) => Reply::Failed(m),
-            None => return,
+    /// Take one line of the guard `pid`.
+    fn note(&mut self, pid: i32, line: Option<Line>) {
+        let (Some(line), Some(guard)) = (line, self.guards.get_mut(&pid)) else {
+            return;
         };
-        if slot.last.is_none() {
-            slot.last = Some(last);
-            self.exiting.push(slot.pid.as_raw());
+        let parks = guard.parks;
+        let then = match (&mut guard.state, line) {
+            (GuardState::Running { key, .. }, Line::Started(program)) => Then::Reply(*key, Reply::Started(program)),
+            // The end of a run whose guard parks: to vigil at once, and
+            // the guard into the pool.
+            (GuardState::Running { key, last: None }, Line::Parked { status, address, slot }) if parks => {
+                let key = *key;
+                guard.state = GuardState::Parked;
+                self.runs.remove(&key);
+                Then::Park(key, status, slot, address)
+            }
+            // A last word of a guard that exits next: sent once it is reaped.
+            (GuardState::Running { last, .. }, word) => {
+                let word = match word {
+                    Line::ExecFailed(errno) => Reply::ExecFailed(errno),
+                    Line::Status(raw) | Line::Parked { status: raw, .. } => Reply::Status(raw),
+                    Line::Failed(m) => Reply::Failed(m),
+                    Line::Started(_) => return,
+                };
+                if last.is_some() {
+                    return;
+                }
+                *last = Some(word);
+                Then::Exits
+            }
+            // A parked guard says nothing until it is handed a run: one
+            // that does is not what it should be, so it goes.
+            (GuardState::Parked, _) => Then::Retire,
+            _ => return,
+        };
+        match then {
+            Then::Reply(key, reply) => self.reply(key, Pid::from_raw(pid), &reply),
+            Then::Exits => self.exiting.push(pid),
+            Then::Retire => {
+                self.pool.forget(pid);
+                self.retire(pid);
+            }
+            Then::Park(key, status, slot, address) => {
+                self.reply(key, Pid::from_raw(pid), &Reply::Status(status));
+                let parked = ParkedGuard { pid, address };
+                if let Some(old) = self.pool.park(slot, parked, Instant::now()) {
+                    self.retire(old.pid);
+                }
+            }
         }
     }
 
@@ -423,36 +576,36 @@ impl<'a> Spawner<'a> {
         }
     }
 
-    /// A child reaped with its raw wait status: a guard's run ends (its
-    /// last reply); anything else (an orphan) needs nothing more.
+    /// A child reaped with its raw wait status: a running guard's run ends
+    /// (its last reply); a guard between runs or an orphan needs nothing
+    /// more. A guard that died without a last word has its process group
+    /// SIGKILLed (the program must not outlive it) and every stray child
+    /// of the spawner with it.
     fn reaped(&mut self, pid: i32, raw: i32) {
-        if let Some(key) = self.by_pid.remove(&pid) {
-            self.finish(key, raw);
-        }
-    }
-
-    /// The guard `key` is reaped (raw wait status `raw`): its last reply to
-    /// vigil. A guard that died without one has its process group
-    /// SIGKILLed (the program must not outlive it) and every stray child of
-    /// the spawner with it.
-    fn finish(&mut self, key: u64, raw: i32) {
-        let Some(slot) = self.guards.remove(&key) else { return };
-        let reply = match slot.last {
-            Some(reply) => reply,
-            None => {
-                let _ = killpg(slot.pid, Signal::SIGKILL);
-                self.kill_strays();
-                Reply::GuardDied(raw)
+        let Some(guard) = self.guards.remove(&pid) else { return };
+        match guard.state {
+            GuardState::Running { key, last } => {
+                self.runs.remove(&key);
+                let reply = match last {
+                    Some(reply) => reply,
+                    None => {
+                        let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+                        self.kill_strays();
+                        Reply::GuardDied(raw)
+                    }
+                };
+                self.reply(key, Pid::from_raw(pid), &reply);
             }
-        };
-        self.reply(key, slot.pid, &reply);
+            GuardState::Parked => self.pool.forget(pid),
+            GuardState::Retiring => {}
+        }
     }
 
     /// SIGKILL every child of the spawner that is not a guard: the
     /// descendants of a guard that died, reparented to this subreaper.
     fn kill_strays(&self) {
         for (child, state) in guard::children() {
-            if state != 'Z' && !self.by_pid.contains_key(&child.as_raw()) {
+            if state != 'Z' && !self.guards.contains_key(&child.as_raw()) {
                 let _ = nix::sys::signal::kill(child, Signal::SIGKILL);
             }
         }
@@ -480,6 +633,43 @@ impl<'a> Spawner<'a> {
             }
         }
     }
+}
+
+/// The program of `request`, with its environment: `environment` (the
+/// spawner's), less
+/// `env_remove` and the keys `env` sets, then `env` (the last value of
+/// a key set twice). The spawner's entries are borrowed, not copied:
+/// the spawner writes (and a guard forked earlier then keeps a copy of)
+/// as few pages as a request needs.
+pub(crate) fn build_program<'s>(
+    environment: &'s [&'static CStr],
+    attributes: &'s SpawnAttributes,
+    request: &SpawnRequest,
+) -> Result<Program<'s>, String> {
+    let cstring = |bytes: Vec<u8>, what: &str| CString::new(bytes).map_err(|_| format!("{what} contains a NUL byte"));
+    let argv = request
+        .argv
+        .iter()
+        .map(|a| cstring(a.clone().into_bytes(), "an argument"))
+        .collect::<Result<Vec<_>, _>>()?;
+    let replaced = |key: &[u8]| {
+        request.env_remove.iter().any(|k| k.as_bytes() == key) || request.env.iter().any(|(k, _)| k.as_bytes() == key)
+    };
+    // `clear_env`: none of the spawner's own.
+    let clear = request.setup.clear_env;
+    let borrowed = environment
+        .iter()
+        .filter(|kv| !clear && !replaced(env_key(kv)))
+        .copied();
+    let own = request
+        .env
+        .iter()
+        .enumerate()
+        .filter(|(i, (key, _))| !request.env[i + 1..].iter().any(|(later, _)| later == key))
+        .map(|(_, (key, value))| cstring(format!("{key}={value}").into_bytes(), "an environment variable"))
+        .collect::<Result<Vec<_>, _>>()?;
+    let program = Program::from_parts(argv, borrowed, own, attributes).ok_or_else(|| "empty command".to_owned())?;
+    Ok(program.with_setup(request.setup.prepare()?))
 }
 
 extern "C" {
@@ -523,6 +713,13 @@ fn report_socket() -> Result<(OwnedFd, OwnedFd), Errno> {
     set_nonblocking(ours.as_fd())?;
     socket::setsockopt(&ours, socket::sockopt::PassCred, &true)?;
     Ok((ours, theirs))
+}
+
+/// Whether the guard of `request` parks after its run and is reused: its
+/// request names a slot, and the spawner knows the working directory to
+/// give a later run without `cwd` (its own, `home`).
+fn reuses(request: &SpawnRequest, home: Option<&CStr>) -> bool {
+    request.slot.is_some() && home.is_some()
 }
 
 /// The key of a `KEY=value` string.
@@ -604,7 +801,7 @@ impl ChildSetup {
 
     /// In the forked child: arrange descriptors and process, then be the
     /// guard. Before fd 0 is the guard's socket, a failure can only exit.
-    fn become_guard(self, control: RawFd, program: &Program<'_>) -> ! {
+    fn become_guard<'a>(self, control: RawFd, program: &Program<'a>, reuse: Option<Reuse<'a>>) -> ! {
         #[allow(unsafe_code)]
         // SAFETY: plain system calls on descriptors of this process.
         let arranged = unsafe { self.arrange_descriptors(control) };
@@ -624,7 +821,7 @@ impl ChildSetup {
                 guard::give_up(&guard::Failure::sys("cannot change to the working directory")(e));
             }
         }
-        guard::guard(program)
+        guard::guard(program, reuse)
     }
 
     /// fd 0 the guard's socket, 1 and 2 the run's output, nothing else open.

@@ -56,6 +56,11 @@ pub(crate) struct SpawnRequest {
     pub(crate) stdout: Stream,
     /// The program's stderr.
     pub(crate) stderr: Stream,
+    /// The child this run is of (vigil's path of it): the guard of a run
+    /// with a slot parks after the run and is handed that slot's next run
+    /// (`crate::guard_park`); `None`: the guard exits after its run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) slot: Option<String>,
     /// User, group, umask, limits, cgroup, cleared environment
     /// (`crate::spawn_setup`); the default changes nothing.
     #[serde(default, skip_serializing_if = "crate::spawn_setup::SpawnSetup::is_default")]
@@ -171,6 +176,7 @@ mod tests {
             cwd: Some("/tmp".into()),
             stdout: Stream::Passed,
             stderr: Stream::Null,
+            slot: Some("a/b".into()),
             setup: Box::new(crate::spawn_setup::SpawnSetup {
                 uid: Some(65534),
                 rlimits: vec![(7, 4096, 4096)],

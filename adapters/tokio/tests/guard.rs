@@ -11,6 +11,10 @@ mod guard;
 mod guard_hook;
 #[path = "../src/guard_kill.rs"]
 mod guard_kill;
+#[path = "../src/guard_park.rs"]
+mod guard_park;
+#[path = "../src/guard_pool.rs"]
+mod guard_pool;
 #[path = "../src/own_children.rs"]
 mod own_children;
 #[path = "../src/spawn_attributes.rs"]

@@ -19,6 +19,10 @@ mod guard;
 mod guard_hook;
 #[path = "../src/guard_kill.rs"]
 mod guard_kill;
+#[path = "../src/guard_park.rs"]
+mod guard_park;
+#[path = "../src/guard_pool.rs"]
+mod guard_pool;
 #[path = "common/guarded_spawn.rs"]
 mod guarded_spawn;
 #[path = "../src/identity.rs"]

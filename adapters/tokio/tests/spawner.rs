@@ -20,6 +20,10 @@ mod guard;
 mod guard_hook;
 #[path = "../src/guard_kill.rs"]
 mod guard_kill;
+#[path = "../src/guard_park.rs"]
+mod guard_park;
+#[path = "../src/guard_pool.rs"]
+mod guard_pool;
 #[path = "common/guarded_spawn.rs"]
 mod guarded_spawn;
 #[path = "../src/identity.rs"]
@@ -212,7 +216,7 @@ async fn when_the_spawner_is_killed_its_runs_end_and_are_reported_and_the_next_s
 }
 
 #[tokio::test]
-async fn every_guard_holds_the_shared_report_socket_its_output_and_its_signalfd() {
+async fn every_guard_holds_the_shared_report_socket_its_output_its_signalfd_and_its_park_socket() {
     let (tx, mut rx) = driver_queue();
     let spec = ProcessSpec::new(["sleep", "1000"]); // output to vigil: two pipes per run
     let handles = start_all(&spec, 4, &tx, &mut rx).await;
@@ -221,10 +225,23 @@ async fn every_guard_holds_the_shared_report_socket_its_output_and_its_signalfd(
     let mut sockets = BTreeSet::new();
     let mut outputs = BTreeSet::new();
     for h in &handles {
-        let fds = descriptors(h.pid() as i32);
+        // The park socket (src/guard_park.rs) is made once the program
+        // runs, after `started`.
+        let deadline = std::time::Instant::now() + SAFETY_NET;
+        let fds = loop {
+            let fds = descriptors(h.pid() as i32);
+            if fds.len() >= 5 || std::time::Instant::now() > deadline {
+                break fds;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
         let numbers: Vec<i32> = fds.iter().map(|(n, _)| *n).collect();
-        assert_eq!(numbers, [0, 1, 2, 3], "guard {}: {fds:?}", h.pid());
+        assert_eq!(numbers, [0, 1, 2, 3, 4], "guard {}: {fds:?}", h.pid());
         assert!(fds[0].1.starts_with("socket:"), "{fds:?}");
+        assert!(
+            fds[4].1.starts_with("socket:") && fds[4].1 != fds[0].1,
+            "its own park socket: {fds:?}"
+        );
         assert!(
             fds[1].1.starts_with("pipe:") && fds[2].1.starts_with("pipe:"),
             "{fds:?}"
@@ -384,7 +401,12 @@ async fn helper_vigil_with_many_children() {
     let Ok(path) = std::env::var(PIDS_VAR) else { return };
     let (tx, mut rx) = driver_queue();
     let handles = start_all(&quiet("sleep 1000 & exec sleep 1000"), 30, &tx, &mut rx).await;
-    let groups: Vec<String> = handles.iter().map(|h| h.pid().to_string()).collect();
+    let mut groups: Vec<String> = handles.iter().map(|h| h.pid().to_string()).collect();
+    // And a guard parked after its run (src/guard_park.rs).
+    let ended = spawn_process(&quiet("exit 0"), Readiness::Immediate, run(99, 1), "ended", tx).expect("spawned");
+    assert_eq!(next(&mut rx).await.1, RunnerReport::Started);
+    assert_eq!(next(&mut rx).await.1, RunnerReport::Exited(ExitReason::Normal));
+    groups.push(ended.pid().to_string());
     std::fs::write(format!("{path}.tmp"), groups.join("\n")).expect("write");
     std::fs::rename(format!("{path}.tmp"), &path).expect("rename");
     tokio::time::sleep(SAFETY_NET * 3).await;
@@ -416,13 +438,13 @@ async fn when_vigil_is_killed_no_process_of_any_run_survives() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    assert_eq!(groups.len(), 30);
+    assert_eq!(groups.len(), 31);
     let spawner = parent_of(*groups.first().unwrap());
     assert_eq!(parent_of(spawner) as u32, vigil.id(), "the helper's spawner");
     assert_eq!(
         live_in(&groups).len(),
-        30 * 3,
-        "guard, program and grandchild of every run"
+        30 * 3 + 1,
+        "guard, program and grandchild of every run, and the parked guard"
     );
     vigil.kill().expect("kill -9 the helper"); // SIGKILL
     vigil.wait().expect("reap the helper");
@@ -577,7 +599,7 @@ fn nothing_pending(pid: i32) -> bool {
 
 /// The Kill is a queued real-time signal from the spawner
 /// (`src/guard_kill.rs`): the same signal sent by anyone else, plain or
-/// queued with the same value, does not end the run.
+/// queued with any value the spawner could send, does not end the run.
 #[tokio::test]
 async fn a_kill_signal_that_the_spawner_did_not_queue_is_ignored() {
     let dir = std::env::temp_dir().join(format!("vigil-rtkill-{}", std::process::id()));
@@ -589,14 +611,18 @@ async fn a_kill_signal_that_the_spawner_did_not_queue_is_ignored() {
     let spec = quiet(&format!("read x < {}; exit 7", fifo.display()));
     let handles = start_all(&spec, 1, &tx, &mut rx).await;
     let guard = handles[0].pid() as i32;
-    let value = libc::sigval {
-        sival_ptr: guard_kill::KILL_VALUE as *mut libc::c_void,
-    };
     // SAFETY: plain system calls with plain values.
     #[allow(unsafe_code)]
     unsafe {
         assert_eq!(libc::kill(guard, guard_kill::kill_signal()), 0);
-        assert_eq!(libc::sigqueue(guard, guard_kill::kill_signal(), value), 0);
+        // Every value the spawner could queue: the first run keys, and a
+        // retirement.
+        for value in [guard_kill::RETIRE_VALUE].into_iter().chain(2..64) {
+            let value = libc::sigval {
+                sival_ptr: value as usize as *mut libc::c_void,
+            };
+            assert_eq!(libc::sigqueue(guard, guard_kill::kill_signal(), value), 0);
+        }
     }
     // Once the guard has read both, the program may end.
     let deadline = std::time::Instant::now() + SAFETY_NET;
@@ -660,4 +686,158 @@ fn a_kill_that_cannot_be_queued_still_ends_the_run() {
         errors.contains("vigil-spawner: cannot queue a Kill to guard"),
         "{errors}"
     );
+}
+
+// ---------------------------------------------------------------------------
+// Parked guards (src/guard_park.rs, src/guard_pool.rs).
+
+/// Wait until `check` holds, or fail with `what` after the safety net.
+async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + SAFETY_NET;
+    while !check() {
+        assert!(tokio::time::Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Start one run of `spec` for the child `path` and wait for its start:
+/// its handle.
+async fn start_one(
+    spec: &ProcessSpec,
+    run_id: RunId,
+    path: &str,
+    tx: &ReportSender,
+    rx: &mut DriverReceiver<(RunId, RunnerReport)>,
+) -> ProcessHandle {
+    let handle = spawn_process(spec, Readiness::Immediate, run_id, path, tx.clone()).expect("spawned");
+    assert_eq!(next(rx).await, (run_id, RunnerReport::Started));
+    handle
+}
+
+#[tokio::test]
+async fn a_restarted_child_gets_its_guard_back_with_the_new_runs_output_and_directory() {
+    let (tx, mut rx) = driver_queue();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (work, out) = (dir.path().join("work"), dir.path().join("out"));
+    std::fs::create_dir_all(&work).expect("work dir");
+    let script = |n: &str, code: u8| format!("pwd > {}/{n}; echo {n}; exit {code}", dir.path().display());
+    let first = ProcessSpec::new(["sh", "-c", &script("one", 3)])
+        .cwd(&work)
+        .output(OutputMode::Files { dir: out.clone() });
+    let h1 = start_one(&first, run(1, 1), "p", &tx, &mut rx).await;
+    let exit3 = RunnerReport::Exited(ExitReason::Error("exit code 3".into()));
+    assert_eq!(next(&mut rx).await, (run(1, 1), exit3));
+    let guard = h1.pid() as i32;
+    // Parked: the run's output let go, the guard still there.
+    eventually("the parked guard keeps the run's output", || {
+        descriptors(guard)
+            .iter()
+            .filter(|(n, t)| (1..=2).contains(n) && t == "/dev/null")
+            .count()
+            == 2
+    })
+    .await;
+    // The next run of the same child, without a working directory: the
+    // spawner's (this test's).
+    let second = ProcessSpec::new(["sh", "-c", &script("two", 4)]).output(OutputMode::Files { dir: out.clone() });
+    let h2 = start_one(&second, run(1, 2), "p", &tx, &mut rx).await;
+    let exit4 = RunnerReport::Exited(ExitReason::Error("exit code 4".into()));
+    assert_eq!(next(&mut rx).await, (run(1, 2), exit4));
+    assert_eq!(h2.pid() as i32, guard, "the same guard, handed the child's next run");
+    let read = |n: &str| std::fs::read_to_string(dir.path().join(n)).expect("written");
+    assert_eq!(read("one").trim(), work.canonicalize().unwrap().to_str().unwrap());
+    let home = std::env::current_dir().expect("cwd");
+    assert_eq!(read("two").trim(), home.to_str().unwrap());
+    let log = std::fs::read_to_string(out.join("p.out.log")).expect("the child's output file");
+    assert_eq!(log, "one\ntwo\n");
+    // Another child does not get it; a Kill of the reused guard's run
+    // still ends that run.
+    let other = start_one(&quiet("sleep 1000"), run(2, 1), "q", &tx, &mut rx).await;
+    assert_ne!(other.pid() as i32, guard);
+    let h3 = start_one(&quiet("sleep 1000"), run(1, 3), "p", &tx, &mut rx).await;
+    assert_eq!(h3.pid() as i32, guard);
+    h3.kill();
+    assert_eq!(
+        next(&mut rx).await,
+        (run(1, 3), RunnerReport::Exited(ExitReason::Killed))
+    );
+    other.kill();
+    assert_eq!(
+        next(&mut rx).await,
+        (run(2, 1), RunnerReport::Exited(ExitReason::Killed))
+    );
+}
+
+/// The abstract address of the park socket of `guard` (its fd 4), as in
+/// `/proc/net/unix` (`@` for the leading NUL).
+fn park_address(guard: i32) -> String {
+    let link = std::fs::read_link(format!("/proc/{guard}/fd/4")).expect("the park socket");
+    let inode = link
+        .to_str()
+        .and_then(|l| l.strip_prefix("socket:["))
+        .and_then(|l| l.strip_suffix(']'))
+        .expect("a socket")
+        .to_owned();
+    let table = std::fs::read_to_string("/proc/net/unix").expect("/proc/net/unix");
+    table
+        .lines()
+        .find_map(|l| {
+            let fields: Vec<&str> = l.split_whitespace().collect();
+            (fields.len() >= 8 && fields[6] == inode).then(|| fields[7].to_owned())
+        })
+        .expect("the socket's address")
+}
+
+#[tokio::test]
+async fn a_parked_guard_takes_no_run_from_anyone_but_its_spawner() {
+    let (tx, mut rx) = driver_queue();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let h1 = start_one(&quiet("exit 0"), run(1, 1), "p", &tx, &mut rx).await;
+    assert_eq!(next(&mut rx).await.1, RunnerReport::Exited(ExitReason::Normal));
+    let guard = h1.pid() as i32;
+    let address = park_address(guard);
+    assert!(address.starts_with('@'), "an abstract address: {address}");
+    // A stranger sends a run, as the spawner would.
+    let planted = dir.path().join("planted");
+    let request = spawner_protocol::SpawnRequest {
+        argv: vec!["sh".into(), "-c".into(), format!("touch {}", planted.display())],
+        slot: Some("p".into()),
+        stdout: spawner_protocol::Stream::Null,
+        stderr: spawner_protocol::Stream::Null,
+        ..Default::default()
+    };
+    let message = spawner_protocol::Request::Spawn(1_000_000, request)
+        .encode()
+        .expect("encoded");
+    let stranger = std::os::unix::net::UnixDatagram::unbound().expect("a socket");
+    let name = std::os::unix::net::SocketAddr::from_abstract_name(&address.as_bytes()[1..]).expect("an address");
+    use std::os::linux::net::SocketAddrExt as _;
+    stranger.send_to_addr(&message, &name).expect("sent");
+    // The child's next run still goes to that guard, and only it runs.
+    let marker = dir.path().join("ran");
+    let spec = quiet(&format!("touch {}; exit 5", marker.display()));
+    let h2 = start_one(&spec, run(1, 2), "p", &tx, &mut rx).await;
+    let exit5 = RunnerReport::Exited(ExitReason::Error("exit code 5".into()));
+    assert_eq!(next(&mut rx).await, (run(1, 2), exit5));
+    assert_eq!(h2.pid() as i32, guard);
+    assert!(marker.exists());
+    assert!(!planted.exists(), "the guard ran a stranger's program");
+}
+
+#[tokio::test]
+async fn parked_guards_end_with_their_spawner() {
+    let (tx, mut rx) = driver_queue();
+    let running = start_one(&quiet("sleep 1000"), run(1, 1), "running", &tx, &mut rx).await;
+    let ended = start_one(&quiet("exit 0"), run(2, 1), "ended", &tx, &mut rx).await;
+    assert_eq!(
+        next(&mut rx).await,
+        (run(2, 1), RunnerReport::Exited(ExitReason::Normal))
+    );
+    let parked = ended.pid() as i32;
+    let spawner = parent_of(parked);
+    assert_eq!(parent_of(running.pid() as i32), spawner);
+    kill(Pid::from_raw(spawner), Signal::SIGKILL).expect("kill -9 the spawner");
+    let died = RunnerReport::Exited(ExitReason::Error("process spawner died".into()));
+    assert_eq!(next(&mut rx).await, (run(1, 1), died));
+    assert_groups_die(&BTreeSet::from([parked, running.pid() as i32])).await;
 }
