@@ -371,7 +371,9 @@ impl Engine {
     /// news, and drop cancelled deadlines so [`Engine::poll_timeout`] can read
     /// the next one without changing anything.
     pub(crate) fn end_call(&mut self) {
-        self.settle();
+        if !self.sup_events.is_empty() {
+            self.settle();
+        }
         self.runs.purge(&self.tree);
     }
 

@@ -406,6 +406,14 @@ impl Engine {
         }
         let one_terminate_all = sup.spec.strategy == Strategy::OneTerminateAll;
         self.tree.set_state(c, NodeState::Exited);
+        let sup = self.tree.sup(s);
+        if !one_terminate_all && matches!(sup.mode, Mode::Idle) && sup.mailbox.is_empty() {
+            // Nothing is waiting: decide now, exactly as if the exit had passed
+            // through the empty mailbox (the common restart path; the mail
+            // would be current: `c` was just set `Exited`, in this generation).
+            self.decide_exit(s, c, normal);
+            return self.advance(s);
+        }
         let generation = self.tree.node(c).generation;
         let mail = if one_terminate_all {
             let reason = reason.unwrap_or(if normal {
