@@ -188,11 +188,13 @@ impl Engine {
     }
 
     /// The next command for the driver.
+    #[inline]
     pub fn poll_command(&mut self) -> Option<Command> {
         self.runs.poll_command()
     }
 
     /// The next notice (everything that happened, in order).
+    #[inline]
     pub fn poll_notice(&mut self) -> Option<Notice> {
         self.notices.pop_front()
     }

@@ -137,6 +137,9 @@ impl Engine {
             let Some(c) = plan.cursor else {
                 if phase == Phase::Stop {
                     self.stop_phase_done(s);
+                } else if matches!(plan.kind, PlanKind::Restart) {
+                    // What `plan_done` does for an automatic restart, without the call.
+                    sup.mode = Mode::Idle;
                 } else {
                     self.plan_done(s);
                 }
