@@ -188,11 +188,13 @@ impl Engine {
     }
 
     /// The next command for the driver.
+    #[inline]
     pub fn poll_command(&mut self) -> Option<Command> {
         self.runs.poll_command()
     }
 
     /// The next notice (everything that happened, in order).
+    #[inline]
     pub fn poll_notice(&mut self) -> Option<Notice> {
         self.notices.pop_front()
     }
@@ -371,7 +373,9 @@ impl Engine {
     /// news, and drop cancelled deadlines so [`Engine::poll_timeout`] can read
     /// the next one without changing anything.
     pub(crate) fn end_call(&mut self) {
-        self.settle();
+        if !self.sup_events.is_empty() {
+            self.settle();
+        }
         self.runs.purge(&self.tree);
     }
 

@@ -60,6 +60,11 @@ impl RestartWindow {
     /// never wrap.
     pub(crate) fn record(&mut self, now: Instant, intensity: u32, period: Duration) -> bool {
         let oldest_kept = now.saturating_sub(period);
+        if self.groups.back().is_some_and(|g| g.at < oldest_kept) {
+            // Every decision has left the window (restarts further apart than
+            // `period`): forget them all at once.
+            self.clear();
+        }
         while let Some(g) = self.groups.front().filter(|g| g.at < oldest_kept) {
             self.total = self.total.wrapping_sub(g.count);
             self.groups.pop_front();

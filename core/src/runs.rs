@@ -53,6 +53,7 @@ impl Runs {
     }
 
     /// The next command for the driver.
+    #[inline]
     pub(crate) fn poll_command(&mut self) -> Option<Command> {
         self.commands.pop_front()
     }

@@ -137,6 +137,9 @@ impl Engine {
             let Some(c) = plan.cursor else {
                 if phase == Phase::Stop {
                     self.stop_phase_done(s);
+                } else if matches!(plan.kind, PlanKind::Restart) {
+                    // What `plan_done` does for an automatic restart, without the call.
+                    sup.mode = Mode::Idle;
                 } else {
                     self.plan_done(s);
                 }
@@ -406,6 +409,14 @@ impl Engine {
         }
         let one_terminate_all = sup.spec.strategy == Strategy::OneTerminateAll;
         self.tree.set_state(c, NodeState::Exited);
+        let sup = self.tree.sup(s);
+        if !one_terminate_all && matches!(sup.mode, Mode::Idle) && sup.mailbox.is_empty() {
+            // Nothing is waiting: decide now, exactly as if the exit had passed
+            // through the empty mailbox (the common restart path; the mail
+            // would be current: `c` was just set `Exited`, in this generation).
+            self.decide_exit(s, c, normal);
+            return self.advance(s);
+        }
         let generation = self.tree.node(c).generation;
         let mail = if one_terminate_all {
             let reason = reason.unwrap_or(if normal {

@@ -343,7 +343,9 @@ impl NodeArena {
 
     /// Make slots removed in earlier calls reusable.
     pub(crate) fn recycle(&mut self) {
-        self.free.append(&mut self.graveyard);
+        if !self.graveyard.is_empty() {
+            self.free.append(&mut self.graveyard);
+        }
     }
 
     fn alloc(&mut self, mut node: Node) -> Result<NodeId, ArenaFull> {
