@@ -67,6 +67,7 @@
 //! | `exec-failed <errno>` | `posix_spawnp` failed (missing program, ...) | exits with [`EXIT_EXEC_FAILED`] |
 //! | `status <wait status>` | the program ended (raw `waitpid` status), and every other descendant was killed and reaped | exits 0 |
 //! | `failed <message>` | the guard itself failed (a system call) | exits with [`EXIT_GUARD_FAILED`], or ends the run (below) if the program runs |
+//! | `parked <wait status> <address> <slot>` | a forked guard's `status` when it stays for its child's next run (`crate::guard_park`) | parks |
 //!
 //! Meanwhile it waits, with `poll`, on a `signalfd` for SIGCHLD (it reaps
 //! every child: the program and the reparented orphans) and on the control

@@ -36,6 +36,17 @@
 //! built before the fork. Per-run settings of the program's process
 //! (user, limits, ...) are applied in `ChildSetup::become_guard`, the one
 //! place between the fork and the guard.
+//!
+//! # Parked guards
+//!
+//! A guard forked for a request with a `slot` stays after its run
+//! (`crate::guard_park`): the spawner keeps it in its pool
+//! (`crate::guard_pool`) and hands it the same slot's next request over a
+//! datagram socket of the guard's own, instead of forking a new guard;
+//! parked guards whose time is up are retired from the `epoll` loop's
+//! timeout. The spawner holds one more descriptor for this (the unbound
+//! datagram socket it sends hand-offs from), whatever the number of
+//! guards.
 
 use std::collections::BTreeMap;
 use std::ffi::{CStr, CString};

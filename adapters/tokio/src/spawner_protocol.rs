@@ -6,7 +6,7 @@
 //!
 //! | message | descriptors | meaning |
 //! |---|---|---|
-//! | `spawn <key> <json SpawnRequest>` | one per [`Stream::Passed`] stream, stdout first | fork a guard for the run `key` and start the program |
+//! | `spawn <key> <json SpawnRequest>` | one per [`Stream::Passed`] stream, stdout first | hand the run `key` to the guard parked for its slot (`crate::guard_park`), or fork a guard for it, and start the program |
 //! | `kill <key>` | none | end the run `key` (vigil's Kill: a queued signal to its guard, `crate::guard_kill`) |
 //!
 //! spawner → vigil, each line of a guard (`crate::guard`'s protocol) tagged
@@ -17,7 +17,7 @@
 //! |---|---|
 //! | `<key> <guard> started <program pid>` | the program runs |
 //! | `<key> <guard> exec-failed <errno>` | `posix_spawnp` failed; the guard is reaped |
-//! | `<key> <guard> status <raw wait status>` | the program ended, every descendant is killed and reaped, and so is the guard |
+//! | `<key> <guard> status <raw wait status>` | the program ended, every descendant is killed and reaped, and so is the guard (or it is parked for the child's next run) |
 //! | `<key> <guard> failed <message>` | the guard failed (a system call), or the spawner could not fork it; it is reaped |
 //! | `<key> <guard> guard-died <raw wait status of the guard>` | the guard ended without saying why (killed); its process group was SIGKILLed, and it is reaped |
 //!
