@@ -183,7 +183,7 @@ fn vigil(flavor: Flavor, output: OutputMode, guard: bool, warmup: usize, n: usiz
     // Generations are engine-wide; the first run's is small (1 or 2). The run
     // whose generation reaches `stop_at` pauses instead of crashing.
     let stop_at = warmup + n + 2;
-    let slots = Slots::new("vigil", stop_at + 2);
+    let slots = std::sync::Arc::new(Slots::new("vigil", stop_at + 2));
     let mut env = BTreeMap::new();
     env.insert("BENCH_SLOTS".to_owned(), slots.0.to_string_lossy().into_owned());
     env.insert("BENCH_STOP_AT".to_owned(), stop_at.to_string());
@@ -198,7 +198,12 @@ fn vigil(flavor: Flavor, output: OutputMode, guard: bool, warmup: usize, n: usiz
     spec.env = env;
     let rt = flavor.runtime();
     // The crasher's runs in order: (generation, Exited time, Started time).
-    let runs = rt.block_on(async {
+    // Measured by a task of the runtime, as the floor is (`block_on`'s own
+    // future runs on the main thread: with multi_thread, a third thread
+    // woken at every event, which the floor does not have).
+    let task_slots = std::sync::Arc::clone(&slots);
+    let measured = async move {
+        let slots = task_slots;
         let sup = Tree::new(
             SupervisorSpec::new()
                 .intensity(1_000_000_000)
@@ -245,7 +250,10 @@ fn vigil(flavor: Flavor, output: OutputMode, guard: bool, warmup: usize, n: usiz
             r.1 = exited.get(&r.0).copied().unwrap_or(0);
         }
         runs
-    });
+    };
+    let runs = rt
+        .block_on(async { tokio::spawn(measured).await })
+        .expect("the measuring task");
     drop(rt);
     let s = slots.read();
     let pairs = runs.windows(2).skip(warmup);

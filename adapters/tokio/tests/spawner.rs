@@ -841,3 +841,72 @@ async fn parked_guards_end_with_their_spawner() {
     assert_eq!(next(&mut rx).await, (run(1, 1), died));
     assert_groups_die(&BTreeSet::from([parked, running.pid() as i32])).await;
 }
+
+#[tokio::test]
+async fn a_parked_guard_killed_or_handed_a_run_it_cannot_take_leaves_the_next_start_working() {
+    let (tx, mut rx) = driver_queue();
+    let h1 = start_one(&quiet("exit 0"), run(1, 1), "p", &tx, &mut rx).await;
+    assert_eq!(next(&mut rx).await.1, RunnerReport::Exited(ExitReason::Normal));
+    let first = h1.pid() as i32;
+    // An operator kills the parked guard: the next run gets a new one.
+    kill(Pid::from_raw(first), Signal::SIGKILL).expect("kill -9 the parked guard");
+    assert_groups_die(&BTreeSet::from([first])).await;
+    let h2 = start_one(&quiet("exit 0"), run(1, 2), "p", &tx, &mut rx).await;
+    assert_eq!(next(&mut rx).await.1, RunnerReport::Exited(ExitReason::Normal));
+    let second = h2.pid() as i32;
+    assert_ne!(second, first);
+    // Handed a run whose working directory does not exist: that run fails
+    // to start, as with a new guard, and the guard goes.
+    let spec = quiet("true").cwd("/nonexistent/vigil-dir");
+    spawn_process(&spec, Readiness::Immediate, run(1, 3), "p", tx.clone()).expect("the request is sent");
+    let (r, report) = next(&mut rx).await;
+    assert_eq!(r, run(1, 3));
+    let RunnerReport::StartFailed(reason) = report else {
+        panic!("{report:?}")
+    };
+    assert!(
+        reason.starts_with("cannot start `sh`: process guard: cannot change to the working directory"),
+        "{reason}"
+    );
+    assert_groups_die(&BTreeSet::from([second])).await;
+    let h4 = start_one(&quiet("exit 6"), run(1, 4), "p", &tx, &mut rx).await;
+    let exit6 = RunnerReport::Exited(ExitReason::Error("exit code 6".into()));
+    assert_eq!(next(&mut rx).await, (run(1, 4), exit6));
+    assert!(![first, second].contains(&(h4.pid() as i32)));
+}
+
+/// A child that is not restarted does not keep its guard: the spawner
+/// retires it after `PARK_LIMIT` (10 s; this test waits that long).
+#[tokio::test]
+async fn a_parked_guard_that_gets_no_run_is_retired() {
+    let (tx, mut rx) = driver_queue();
+    let running = start_one(&quiet("sleep 1000"), run(1, 1), "running", &tx, &mut rx).await;
+    let ended = start_one(&quiet("exit 0"), run(2, 1), "ended", &tx, &mut rx).await;
+    assert_eq!(
+        next(&mut rx).await,
+        (run(2, 1), RunnerReport::Exited(ExitReason::Normal))
+    );
+    let parked = ended.pid() as i32;
+    let spawner = parent_of(parked);
+    let deadline = tokio::time::Instant::now() + guard_pool::PARK_LIMIT + SAFETY_NET;
+    loop {
+        let alive = processes()
+            .iter()
+            .any(|&(pid, ppid, ..)| pid == parked && ppid == spawner);
+        if !alive {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the parked guard was never retired"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Retired and reaped; the running child's guard is untouched.
+    assert_eq!(parent_of(running.pid() as i32), spawner);
+    running.kill();
+    assert_eq!(
+        next(&mut rx).await,
+        (run(1, 1), RunnerReport::Exited(ExitReason::Killed))
+    );
+}
