@@ -219,6 +219,15 @@ impl Line {
     }
 }
 
+/// `parked <status> <address> <slot>`, both in hexadecimal (what
+/// [`Line::Parked`] reads back).
+pub(crate) fn write_parked(f: &mut fmt::Formatter<'_>, status: i32, address: &[u8], slot: &str) -> fmt::Result {
+    write!(f, "parked {status} ")?;
+    address.iter().try_for_each(|b| write!(f, "{b:02x}"))?;
+    f.write_str(" ")?;
+    slot.bytes().try_for_each(|b| write!(f, "{b:02x}"))
+}
+
 /// The bytes of an even-length string of hexadecimal digits.
 fn hex_bytes(text: &str) -> Option<Vec<u8>> {
     if text.is_empty() || text.len() % 2 != 0 {
@@ -238,12 +247,7 @@ impl fmt::Display for Line {
             Line::ExecFailed(errno) => write!(f, "exec-failed {errno}"),
             Line::Status(raw) => write!(f, "status {raw}"),
             Line::Failed(message) => write!(f, "failed {}", message.replace('\n', " ")),
-            Line::Parked { status, address, slot } => {
-                write!(f, "parked {status} ")?;
-                address.iter().try_for_each(|b| write!(f, "{b:02x}"))?;
-                f.write_str(" ")?;
-                slot.bytes().try_for_each(|b| write!(f, "{b:02x}"))
-            }
+            Line::Parked { status, address, slot } => write_parked(f, *status, address, slot),
         }
     }
 }
@@ -536,12 +540,19 @@ impl<'env> Program<'env> {
         // A `CString`'s bytes stay where they are when the `CString` (or
         // the `Vec` holding it) moves: the pointers stay valid.
         let argv_ptrs = argv.iter().map(|a| pointer(a)).chain(null.clone()).collect();
-        let envp_ptrs = borrowed
+        let entries = borrowed
             .into_iter()
             .map(pointer)
             .chain(own_env.iter().map(|e| pointer(e)))
-            .chain(null)
-            .collect();
+            .chain(null);
+        // One allocation of the most it can take (a filtered environment
+        // gives no exact size): growing it by doubling frees a chunk of
+        // each size on the way, and each `free` writes a page that the
+        // guards forked before keep a copy of (docs/ADAPTER.md, "What a
+        // guard costs").
+        let (least, most) = entries.size_hint();
+        let mut envp_ptrs = Vec::with_capacity(most.unwrap_or(least));
+        envp_ptrs.extend(entries);
         Some(Program {
             argv,
             own_env,
@@ -760,11 +771,11 @@ fn reap(program: Option<Pid>) -> (Option<i32>, bool) {
 
 /// Write one line to the control socket (SIGPIPE is blocked: a vanished
 /// vigil is an error, not a signal).
-pub(crate) fn send(control: BorrowedFd<'_>, line: &Line) -> Result<(), Errno> {
+pub(crate) fn send(control: BorrowedFd<'_>, line: &impl fmt::Display) -> Result<(), Errno> {
     // Formatted on the stack: a guard allocates nothing in its steady state
     // (each page it writes is a page of its own, see `Program`); only a
-    // line longer than the buffer (a long failure message) is formatted on
-    // the heap.
+    // line longer than the buffer (a long failure message, a `parked`
+    // line with a slot of over 100 bytes) is formatted on the heap.
     let mut stack = [0u8; 256];
     let unused = {
         let mut rest = &mut stack[..];

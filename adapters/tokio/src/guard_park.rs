@@ -61,52 +61,90 @@ pub(crate) struct Reuse<'a> {
 /// A parked guard's socket: where its next run comes from.
 pub(crate) struct ParkSocket {
     fd: OwnedFd,
-    /// The abstract name the kernel gave it (without the leading NUL).
-    address: Vec<u8>,
+    /// The abstract name the kernel gave it (without the leading NUL; 5
+    /// hexadecimal digits in Linux), in `address[..len]`: kept off the
+    /// heap, which a guard does not touch while its program runs (every
+    /// page it writes is a page of its own).
+    address: [u8; ADDRESS_MAX],
+    len: usize,
+}
+
+/// The longest abstract name a park socket may get.
+const ADDRESS_MAX: usize = 32;
+
+/// The `parked` line of a run's end, formatted where it is sent.
+pub(crate) struct ParkedLine<'a> {
+    status: i32,
+    address: &'a [u8],
+    slot: &'a str,
+}
+
+impl std::fmt::Display for ParkedLine<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        guard::write_parked(f, self.status, self.address, self.slot)
+    }
 }
 
 impl ParkSocket {
     /// A new datagram socket with a name of the kernel's choosing, every
     /// datagram tagged with its sender's credentials.
     pub(crate) fn bind() -> Result<ParkSocket, Errno> {
-        let fd = socket::socket(
-            socket::AddressFamily::Unix,
-            socket::SockType::Datagram,
-            socket::SockFlag::SOCK_CLOEXEC | socket::SockFlag::SOCK_NONBLOCK,
-            None,
-        )?;
-        socket::setsockopt(&fd, socket::sockopt::PassCred, &true)?;
-        // SAFETY: a `sockaddr_un` with only its family set, and that
-        // length: the kernel's autobind (unix(7)).
+        // Plain system calls: this runs in the guard while its program
+        // runs, where every stack page it reaches is a page of its own.
+        // SAFETY: a new socket owned here; `address` is a `sockaddr_un`
+        // with only its family set and that length for `bind` (the
+        // kernel's autobind, unix(7)), then filled by `getsockname`
+        // within its size.
         #[allow(unsafe_code)]
-        let bound = unsafe {
+        unsafe {
+            let flags = libc::SOCK_DGRAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK;
+            let fd = OwnedFd::from_raw_fd(Errno::result(libc::socket(libc::AF_UNIX, flags, 0))?);
+            let on: libc::c_int = 1;
+            let size = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+            let set = libc::setsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_PASSCRED,
+                (&raw const on).cast(),
+                size,
+            );
+            Errno::result(set)?;
             let mut address: libc::sockaddr_un = std::mem::zeroed();
             address.sun_family = libc::AF_UNIX as libc::sa_family_t;
-            libc::bind(
-                fd.as_raw_fd(),
-                std::ptr::addr_of!(address).cast(),
-                std::mem::size_of::<libc::sa_family_t>() as libc::socklen_t,
-            )
-        };
-        Errno::result(bound)?;
-        let name: socket::UnixAddr = socket::getsockname(fd.as_raw_fd())?;
-        let address = name.as_abstract().ok_or(Errno::EAFNOSUPPORT)?.to_vec();
-        Ok(ParkSocket { fd, address })
+            let family = std::mem::size_of::<libc::sa_family_t>() as libc::socklen_t;
+            Errno::result(libc::bind(fd.as_raw_fd(), (&raw const address).cast(), family))?;
+            let mut len = std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
+            Errno::result(libc::getsockname(fd.as_raw_fd(), (&raw mut address).cast(), &mut len))?;
+            // An abstract name: a NUL, then the name (not NUL-terminated).
+            let name_len = (len as usize).saturating_sub(family as usize + 1);
+            if name_len == 0 || name_len > ADDRESS_MAX || address.sun_path[0] != 0 {
+                return Err(Errno::EAFNOSUPPORT);
+            }
+            let mut name = [0; ADDRESS_MAX];
+            for (to, from) in name.iter_mut().zip(&address.sun_path[1..=name_len]) {
+                *to = *from as u8;
+            }
+            Ok(ParkSocket {
+                fd,
+                address: name,
+                len: name_len,
+            })
+        }
     }
 
     /// Whether the `parked` line for `slot` fits in what the spawner
     /// reads whole (a guard whose does not exits after its run).
     pub(crate) fn fits(&self, slot: &str) -> bool {
-        2 * (slot.len() + self.address.len()) + 32 <= crate::spawner_process::REPORT_MAX
+        2 * (slot.len() + self.len) + 32 <= crate::spawner_process::REPORT_MAX
     }
 
     /// The line that ends a run with the raw wait status `status` and
     /// parks the guard for `slot` at this socket.
-    pub(crate) fn line(&self, status: i32, slot: &str) -> guard::Line {
-        guard::Line::Parked {
+    pub(crate) fn line<'a>(&'a self, status: i32, slot: &'a str) -> ParkedLine<'a> {
+        ParkedLine {
             status,
-            address: self.address.clone(),
-            slot: slot.to_owned(),
+            address: &self.address[..self.len],
+            slot,
         }
     }
 

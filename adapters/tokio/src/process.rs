@@ -859,7 +859,8 @@ async fn guarded_end(link: &mut RunLink, group: &ProcessGroup) -> ExitReason {
             reply = &mut link.end => break reply,
             () = group.end_asked.cancelled(), if !asked => {
                 asked = true;
-                link.kill();
+                // The guard's pid is the group's id, known since `started`.
+                link.kill(group.pgid.load(Ordering::Acquire) as u32);
                 grace.as_mut().reset(tokio::time::Instant::now() + GUARD_END_GRACE);
             }
             () = &mut grace, if asked => {

@@ -30,7 +30,6 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use nix::errno::Errno;
@@ -100,8 +99,6 @@ impl Spawner {
     /// wait for room in the socket. Must be called within a tokio runtime.
     pub(crate) fn spawn(&self, request: SpawnRequest, fds: Vec<OwnedFd>) -> std::io::Result<RunLink> {
         let connection = self.connection()?;
-        let key = connection.next_key.fetch_add(1, Ordering::Relaxed);
-        let message = Request::Spawn(key, request).encode();
         let (started_tx, started) = oneshot::channel();
         let (end_tx, end) = oneshot::channel();
         let pending = Pending {
@@ -109,6 +106,11 @@ impl Spawner {
             end: end_tx,
         };
         let mut state = connection.lock();
+        // Taken under the lock: requests go out in the order of their keys,
+        // which the spawner checks.
+        let key = state.next_key;
+        state.next_key += 1;
+        let message = Request::Spawn(key, request).encode();
         // A spawner that died just now: dropping the pending run tells the
         // run (its receivers fail) that the spawner died.
         if !state.dead {
@@ -150,10 +152,9 @@ struct Connection {
     state: Mutex<State>,
     /// Told when the backlog gets its first message, or at the tree's end.
     wake: tokio::sync::Notify,
-    next_key: AtomicU64,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct State {
     pending: BTreeMap<u64, Pending>,
     /// Messages waiting for room in the socket, in order.
@@ -162,6 +163,20 @@ struct State {
     dead: bool,
     /// The tree ended: the task ends the spawner.
     closing: bool,
+    /// The key of the next run.
+    next_key: u64,
+}
+
+impl Default for State {
+    fn default() -> State {
+        State {
+            pending: BTreeMap::new(),
+            backlog: VecDeque::new(),
+            dead: false,
+            closing: false,
+            next_key: FIRST_KEY,
+        }
+    }
 }
 
 impl Connection {
@@ -175,7 +190,6 @@ impl Connection {
             socket,
             state: Mutex::new(State::default()),
             wake: tokio::sync::Notify::new(),
-            next_key: AtomicU64::new(FIRST_KEY),
         });
         tokio::spawn(serve(Arc::clone(&connection), child, own));
         Ok(connection)
@@ -238,13 +252,14 @@ pub(crate) struct RunLink {
 }
 
 impl RunLink {
-    /// Ask the spawner to end the run (vigil's Kill): it signals the guard
+    /// Ask the spawner to end the run, whose guard is `guard` (from its
+    /// `started` reply; vigil's Kill): it signals the guard
     /// (`crate::guard_kill`), which kills and reaps every process of the
     /// run and reports the status. Nothing happens if the run ended or the spawner is gone.
-    pub(crate) fn kill(&self) {
+    pub(crate) fn kill(&self, guard: u32) {
         let mut state = self.connection.lock();
         if !state.dead && state.pending.contains_key(&self.key) {
-            let message = Request::Kill(self.key).encode().unwrap_or_default();
+            let message = Request::Kill(self.key, guard).encode().unwrap_or_default();
             self.connection.send_or_queue(&mut state, self.key, message, Vec::new());
         }
     }

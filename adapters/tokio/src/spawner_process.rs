@@ -150,8 +150,9 @@ struct Spawner<'a> {
     guards_end: OwnedFd,
     /// Every guard that is not reaped yet, by pid.
     guards: BTreeMap<i32, Guard>,
-    /// The guard of every run, by key.
-    runs: BTreeMap<u64, i32>,
+    /// The key of the last request: a new one must be above it (vigil's
+    /// keys increase; the spawner keeps no map of them, see `spawn`).
+    last_key: u64,
     /// Parked guards (`crate::guard_pool`).
     pool: GuardPool,
     /// Where hand-offs to parked guards are sent from (an unbound datagram
@@ -176,6 +177,9 @@ struct Spawner<'a> {
     attributes: SpawnAttributes,
     /// vigil's requests are read here; forked guards do not inherit it.
     buffer: SpawnerBuffer,
+    /// Replies to vigil are formatted here ([`REPORT_MAX`] bytes, the
+    /// same reason).
+    reply_buffer: SpawnerBuffer,
 }
 
 type SetupError = (&'static str, Errno);
@@ -222,7 +226,7 @@ impl<'a> Spawner<'a> {
             reports,
             guards_end,
             guards: BTreeMap::new(),
-            runs: BTreeMap::new(),
+            last_key: 0,
             pool: GuardPool::default(),
             handoff: socket::socket(
                 socket::AddressFamily::Unix,
@@ -239,6 +243,7 @@ impl<'a> Spawner<'a> {
             environment: base_environment(),
             attributes: SpawnAttributes::new().map_err(|e| ("cannot prepare the spawn attributes", e))?,
             buffer: SpawnerBuffer::new(MAX_MESSAGE).map_err(|e| ("cannot map the request buffer", e))?,
+            reply_buffer: SpawnerBuffer::new(REPORT_MAX).map_err(|e| ("cannot map the reply buffer", e))?,
         })
     }
 
@@ -305,8 +310,8 @@ impl<'a> Spawner<'a> {
                 std::process::exit(0);
             }
             match Request::decode(self.buffer.bytes(len)) {
-                Some(Request::Spawn(key, request)) => self.spawn(key, &request, fds, len),
-                Some(Request::Kill(key)) => self.kill(key),
+                Some(Request::Spawn(key, request)) => self.spawn(key, request, fds, len),
+                Some(Request::Kill(key, guard)) => self.kill(key, guard),
                 None => {
                     let _ = writeln!(
                         std::io::stderr(),
@@ -322,17 +327,20 @@ impl<'a> Spawner<'a> {
     /// not be queued (the per-user limit of queued signals is reached),
     /// the run's group is SIGKILLed instead (the guard with it: the run
     /// ends as `guard-died`).
-    fn kill(&mut self, key: u64) {
-        if let Some(&pid) = self.runs.get(&key) {
-            let pid = Pid::from_raw(pid);
-            if let Err(e) = crate::guard_kill::request_kill(pid, key) {
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "{SPAWNER_NAME}: cannot queue a Kill to guard {pid}: {}; SIGKILLing its process group",
-                    e.desc()
-                );
-                let _ = killpg(pid, Signal::SIGKILL);
-            }
+    fn kill(&mut self, key: u64, guard: u32) {
+        let pid = guard as i32;
+        let serves = |g: &Guard| matches!(g.state, GuardState::Running { key: k, .. } if k == key);
+        if !self.guards.get(&pid).is_some_and(serves) {
+            return; // the run ended, or is not this guard's
+        }
+        let pid = Pid::from_raw(pid);
+        if let Err(e) = crate::guard_kill::request_kill(pid, key) {
+            let _ = writeln!(
+                std::io::stderr(),
+                "{SPAWNER_NAME}: cannot queue a Kill to guard {pid}: {}; SIGKILLing its process group",
+                e.desc()
+            );
+            let _ = killpg(pid, Signal::SIGKILL);
         }
     }
 
@@ -359,8 +367,10 @@ impl<'a> Spawner<'a> {
     /// Start the run `key` (whose message is the first `len` bytes of
     /// the buffer): hand it to the guard parked for its slot, or fork a
     /// guard for it; a failure is a `failed` reply.
-    fn spawn(&mut self, key: u64, request: &SpawnRequest, fds: Vec<OwnedFd>, len: usize) {
-        if key < FIRST_KEY || self.runs.contains_key(&key) {
+    fn spawn(&mut self, key: u64, request: SpawnRequest, fds: Vec<OwnedFd>, len: usize) {
+        // Keys increase: the spawner needs no map of them (a map written
+        // after each fork would cost every guard a page, see `fork_guard`).
+        if key < FIRST_KEY || key <= self.last_key {
             self.reply(
                 key,
                 Pid::from_raw(0),
@@ -368,18 +378,17 @@ impl<'a> Spawner<'a> {
             );
             return;
         }
-        // A guard's `parked` line may still wait behind its `status`.
-        self.read_reports();
-        let fds = match self.hand_off(key, request, fds, len) {
+        self.last_key = key;
+        let fds = match self.hand_off(key, &request, fds, len) {
             Ok(()) => return,
             Err(fds) => fds,
         };
+        let parks = reuses(&request, self.home.as_deref());
         match self.fork_guard(key, request, fds) {
             Ok(pid) => {
-                self.runs.insert(key, pid.as_raw());
                 let guard = Guard {
                     state: GuardState::Running { key, last: None },
-                    parks: reuses(request, self.home.as_deref()),
+                    parks,
                 };
                 self.guards.insert(pid.as_raw(), guard);
             }
@@ -434,15 +443,21 @@ impl<'a> Spawner<'a> {
         if let Some(guard) = self.guards.get_mut(&parked.pid) {
             guard.state = GuardState::Running { key, last: None };
         }
-        self.runs.insert(key, parked.pid);
         Ok(())
     }
 
     /// Build the program, then fork the guard of the run `key`: the guard's pid.
-    fn fork_guard(&self, key: u64, request: &SpawnRequest, fds: Vec<OwnedFd>) -> Result<Pid, String> {
-        let setup = ChildSetup::new(request, fds, self.nofile)?;
-        let program = build_program(&self.environment, &self.attributes, request)?;
-        let reuse = match (&request.slot, &self.home) {
+    ///
+    /// The request is freed before the fork, all but its slot (which the
+    /// guard keeps): a `free` after it writes the chunk's page, which the
+    /// guard would keep a private copy of.
+    fn fork_guard(&self, key: u64, request: SpawnRequest, fds: Vec<OwnedFd>) -> Result<Pid, String> {
+        let setup = ChildSetup::new(&request, fds, self.nofile)?;
+        let program = build_program(&self.environment, &self.attributes, &request)?;
+        let mut request = request;
+        let slot = request.slot.take();
+        drop(request);
+        let reuse = match (&slot, &self.home) {
             (Some(slot), Some(home)) => Some(Reuse {
                 key,
                 slot,
@@ -513,7 +528,6 @@ impl<'a> Spawner<'a> {
             (GuardState::Running { key, last: None }, Line::Parked { status, address, slot }) if parks => {
                 let key = *key;
                 guard.state = GuardState::Parked;
-                self.runs.remove(&key);
                 Then::Park(key, status, slot, address)
             }
             // A last word of a guard that exits next: sent once it is reaped.
@@ -596,7 +610,6 @@ impl<'a> Spawner<'a> {
         let Some(guard) = self.guards.remove(&pid) else { return };
         match guard.state {
             GuardState::Running { key, last } => {
-                self.runs.remove(&key);
                 let reply = match last {
                     Some(reply) => reply,
                     None => {
@@ -624,12 +637,22 @@ impl<'a> Spawner<'a> {
 
     /// Send one reply about the run `key` (whose guard is `guard`) to
     /// vigil, waiting while its socket is full; exit if vigil is gone.
-    fn reply(&self, key: u64, guard: Pid, reply: &Reply) {
-        let text = reply.encode(key, guard.as_raw() as u32);
+    fn reply(&mut self, key: u64, guard: Pid, reply: &Reply) {
+        // Formatted in a buffer of its own, not on the heap: every heap
+        // page the spawner writes after a fork stays a private copy in the
+        // guards forked before (see `crate::spawner_buffer`). A reply
+        // longer than the buffer (a long failure message) is cut.
+        let text = {
+            let mut rest = self.reply_buffer.bytes_mut();
+            let room = rest.len();
+            let _ = reply.write(key, guard.as_raw() as u32, &mut rest);
+            let written = room - rest.len();
+            self.reply_buffer.bytes(written)
+        };
         loop {
             match socket::sendmsg::<()>(
                 self.vigil.as_raw_fd(),
-                &[IoSlice::new(text.as_bytes())],
+                &[IoSlice::new(text)],
                 &[],
                 MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL,
                 None,
@@ -657,12 +680,19 @@ pub(crate) fn build_program<'s>(
     attributes: &'s SpawnAttributes,
     request: &SpawnRequest,
 ) -> Result<Program<'s>, String> {
-    let cstring = |bytes: Vec<u8>, what: &str| CString::new(bytes).map_err(|_| format!("{what} contains a NUL byte"));
-    let argv = request
-        .argv
-        .iter()
-        .map(|a| cstring(a.clone().into_bytes(), "an argument"))
-        .collect::<Result<Vec<_>, _>>()?;
+    // Every string and array is allocated once at its final size: each
+    // reallocation frees a chunk, and each `free` writes a page that the
+    // guards forked before keep a copy of (docs/ADAPTER.md, "What a guard
+    // costs").
+    let cstring = |parts: &[&str], what: &str| {
+        let mut bytes = Vec::with_capacity(parts.iter().map(|p| p.len()).sum::<usize>() + 1);
+        parts.iter().for_each(|p| bytes.extend_from_slice(p.as_bytes()));
+        CString::new(bytes).map_err(|_| format!("{what} contains a NUL byte"))
+    };
+    let mut argv = Vec::with_capacity(request.argv.len());
+    for a in &request.argv {
+        argv.push(cstring(&[a], "an argument")?);
+    }
     let replaced = |key: &[u8]| {
         request.env_remove.iter().any(|k| k.as_bytes() == key) || request.env.iter().any(|(k, _)| k.as_bytes() == key)
     };
@@ -672,13 +702,13 @@ pub(crate) fn build_program<'s>(
         .iter()
         .filter(|kv| !clear && !replaced(env_key(kv)))
         .copied();
-    let own = request
-        .env
-        .iter()
-        .enumerate()
-        .filter(|(i, (key, _))| !request.env[i + 1..].iter().any(|(later, _)| later == key))
-        .map(|(_, (key, value))| cstring(format!("{key}={value}").into_bytes(), "an environment variable"))
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut own = Vec::with_capacity(request.env.len());
+    for (i, (key, value)) in request.env.iter().enumerate() {
+        // The last value of a key set twice.
+        if !request.env[i + 1..].iter().any(|(later, _)| later == key) {
+            own.push(cstring(&[key, "=", value], "an environment variable")?);
+        }
+    }
     let program = Program::from_parts(argv, borrowed, own, attributes).ok_or_else(|| "empty command".to_owned())?;
     Ok(program.with_setup(request.setup.prepare()?))
 }

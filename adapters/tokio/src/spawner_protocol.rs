@@ -7,7 +7,7 @@
 //! | message | descriptors | meaning |
 //! |---|---|---|
 //! | `spawn <key> <json SpawnRequest>` | one per [`Stream::Passed`] stream, stdout first | hand the run `key` to the guard parked for its slot (`crate::guard_park`), or fork a guard for it, and start the program |
-//! | `kill <key>` | none | end the run `key` (vigil's Kill: a queued signal to its guard, `crate::guard_kill`) |
+//! | `kill <key> <guard>` | none | end the run `key`, whose guard is `guard` (vigil's Kill: a queued signal to that guard, `crate::guard_kill`; nothing if that guard no longer serves that run) |
 //!
 //! spawner → vigil, each line of a guard (`crate::guard`'s protocol) tagged
 //! with the run's key and its guard's pid (the run's process group; 0 if no
@@ -22,8 +22,9 @@
 //! | `<key> <guard> guard-died <raw wait status of the guard>` | the guard ended without saying why (killed); its process group was SIGKILLed, and it is reaped |
 //!
 //! Every run gets exactly one of the last four, after `started` or instead
-//! of it. The key is vigil's: a number of its own per run, never reused
-//! while the spawner lives.
+//! of it. The key is vigil's: a number of its own per run, sent in
+//! increasing order (the spawner refuses a key not above the last one), so
+//! never reused while the spawner lives.
 
 use std::path::PathBuf;
 
@@ -84,8 +85,8 @@ pub(crate) enum Stream {
 pub(crate) enum Request {
     /// `spawn <key> <json>`
     Spawn(u64, SpawnRequest),
-    /// `kill <key>`
-    Kill(u64),
+    /// `kill <key> <guard>`
+    Kill(u64, u32),
 }
 
 impl Request {
@@ -97,7 +98,7 @@ impl Request {
                 serde_json::to_writer(&mut out, request)?;
                 out
             }
-            Request::Kill(key) => format!("kill {key}").into_bytes(),
+            Request::Kill(key, guard) => format!("kill {key} {guard}").into_bytes(),
         })
     }
 
@@ -110,7 +111,10 @@ impl Request {
                 let (key, json) = rest.split_once(' ')?;
                 Some(Request::Spawn(key.parse().ok()?, serde_json::from_str(json).ok()?))
             }
-            "kill" => Some(Request::Kill(rest.parse().ok()?)),
+            "kill" => {
+                let (key, guard) = rest.split_once(' ')?;
+                Some(Request::Kill(key.parse().ok()?, guard.parse().ok()?))
+            }
             _ => None,
         }
     }
@@ -134,13 +138,30 @@ pub(crate) enum Reply {
 impl Reply {
     /// The message's text for the run `key` whose guard is `guard` (a
     /// message's newlines become spaces).
+    #[cfg(test)]
     pub(crate) fn encode(&self, key: u64, guard: u32) -> String {
+        let mut out = Vec::new();
+        // Writing to a `Vec` does not fail.
+        let _ = self.write(key, guard, &mut out);
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    /// Write the message's text for the run `key` whose guard is `guard`
+    /// to `out` (a message's newlines become spaces): the spawner formats
+    /// it without allocating (`crate::spawner_process`).
+    pub(crate) fn write(&self, key: u64, guard: u32, out: &mut impl std::io::Write) -> std::io::Result<()> {
         match self {
-            Reply::Started(program) => format!("{key} {guard} started {program}"),
-            Reply::ExecFailed(errno) => format!("{key} {guard} exec-failed {errno}"),
-            Reply::Status(raw) => format!("{key} {guard} status {raw}"),
-            Reply::Failed(message) => format!("{key} {guard} failed {}", message.replace('\n', " ")),
-            Reply::GuardDied(raw) => format!("{key} {guard} guard-died {raw}"),
+            Reply::Started(program) => write!(out, "{key} {guard} started {program}"),
+            Reply::ExecFailed(errno) => write!(out, "{key} {guard} exec-failed {errno}"),
+            Reply::Status(raw) => write!(out, "{key} {guard} status {raw}"),
+            Reply::Failed(message) => {
+                write!(out, "{key} {guard} failed ")?;
+                for (i, part) in message.split('\n').enumerate() {
+                    write!(out, "{}{part}", if i == 0 { "" } else { " " })?;
+                }
+                Ok(())
+            }
+            Reply::GuardDied(raw) => write!(out, "{key} {guard} guard-died {raw}"),
         }
     }
 
@@ -184,7 +205,7 @@ mod tests {
                 ..Default::default()
             }),
         };
-        for r in [Request::Spawn(7, request), Request::Kill(u64::MAX)] {
+        for r in [Request::Spawn(7, request), Request::Kill(u64::MAX, 9)] {
             assert_eq!(Request::decode(&r.encode().unwrap()), Some(r));
         }
         for r in [
@@ -204,7 +225,15 @@ mod tests {
 
     #[test]
     fn garbage_is_no_message() {
-        for bad in [&b""[..], b"spawn", b"spawn 1 {", b"kill x", b"\xff kill 1", b"run 1"] {
+        for bad in [
+            &b""[..],
+            b"spawn",
+            b"spawn 1 {",
+            b"kill x",
+            b"kill 1",
+            b"\xff kill 1 2",
+            b"run 1",
+        ] {
             assert_eq!(Request::decode(bad), None);
         }
         for bad in [
