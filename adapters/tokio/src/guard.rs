@@ -298,16 +298,19 @@ fn guard_main(args: Vec<OsString>) -> ! {
         Ok(p) => p,
         Err(e) => give_up(&e),
     };
-    guard(&program, None)
+    guard(&program, 0, None)
 }
 
 /// Be the guard of `program`, with the control socket as stdin: the part
-/// common to a guard executed by vigil ([`GUARD_ARG`]) and one forked by
-/// the process spawner (`crate::spawner_process`), whose signals are
-/// blocked already. A forked guard gets `reuse`: after each run it parks
-/// and may be handed its child's next run (`crate::guard_park`); without
-/// it the guard exits after its one run.
-pub(crate) fn guard<'a>(program: &Program<'a>, reuse: Option<crate::guard_park::Reuse<'a>>) -> ! {
+/// common to a guard executed by vigil ([`GUARD_ARG`]; `key` 0) and one
+/// forked by the process spawner (`crate::spawner_process`; `key` is its
+/// run's), whose signals are blocked already. A forked guard learns of
+/// the spawner's death from a signal (`crate::guard_kill::death_signal`),
+/// not from its control socket, which every guard shares; it gets
+/// `reuse` when it parks after each run and may be handed its child's
+/// next run (`crate::guard_park`); without it the guard exits after its
+/// one run.
+pub(crate) fn guard<'a>(program: &Program<'a>, key: u64, reuse: Option<crate::guard_park::Reuse<'a>>) -> ! {
     // Cosmetic (`ps`, `top`): without it the guard shows as `exe`.
     let _ = prctl::set_name(c"vigil-guard");
     let control = std::io::stdin();
@@ -319,21 +322,16 @@ pub(crate) fn guard<'a>(program: &Program<'a>, reuse: Option<crate::guard_park::
         Ok(fd) => fd,
         Err(e) => give_up(&e),
     };
-    let Some(mut reuse) = reuse else {
-        let status = run(control, &sigchld, program, 0, &mut None);
+    let Some(reuse) = reuse else {
+        let status = run(control, &sigchld, program, key, &mut None);
         report_status(control, status);
         std::process::exit(0)
     };
+    let mut key = key;
     let mut socket = None;
     let mut later: Option<Program<'a>> = None;
     loop {
-        let status = run(
-            control,
-            &sigchld,
-            later.as_ref().unwrap_or(program),
-            reuse.key,
-            &mut socket,
-        );
+        let status = run(control, &sigchld, later.as_ref().unwrap_or(program), key, &mut socket);
         let Some(parking) = socket.as_ref().filter(|s| s.fits(reuse.slot)) else {
             report_status(control, status);
             std::process::exit(0)
@@ -342,13 +340,13 @@ pub(crate) fn guard<'a>(program: &Program<'a>, reuse: Option<crate::guard_park::
         // parks it before vigil can ask for the child's next run.
         let Some(status) = status else { std::process::exit(0) };
         let _ = send(control, &parking.line(status, reuse.slot));
-        let handoff = match crate::guard_park::park(control, &sigchld, parking) {
+        let handoff = match crate::guard_park::park(&sigchld, parking) {
             Ok(handoff) => handoff,
             Err(code) => std::process::exit(code),
         };
         match crate::guard_park::take(handoff, &reuse) {
-            Ok((key, next)) => {
-                reuse.key = key;
+            Ok((next_key, next)) => {
+                key = next_key;
                 later = Some(next);
             }
             Err(e) => give_up(&e),
@@ -371,13 +369,19 @@ fn run(
     key: u64,
     socket: &mut Option<crate::guard_park::ParkSocket>,
 ) -> Option<i32> {
-    // vigil may be gone already (killed between spawning the guard and now),
-    // or the run killed: then start nothing.
-    match poll_control(control, PollTimeout::ZERO) {
-        Ok(true) => kill_group(),
-        Ok(false) if key != 0 && drain_signals(sigchld, key) => kill_group(),
-        Ok(false) => {}
-        Err(e) => give_up(&e),
+    // vigil or the spawner may be gone already (killed between forking
+    // the guard and now), or the run killed: then start nothing.
+    if key == 0 {
+        match poll_control(control, PollTimeout::ZERO) {
+            Ok(true) => kill_group(),
+            Ok(false) => {}
+            Err(e) => give_up(&e),
+        }
+    } else {
+        let drained = drain_signals(sigchld, key);
+        if drained.asked || drained.orphaned || crate::guard_kill::orphaned() {
+            kill_group()
+        }
     }
     let pid = match program.spawn() {
         Ok(pid) => pid,
@@ -662,27 +666,39 @@ enum Event {
     Child,
 }
 
-/// Wait until vigil closes the control socket, the run `key` is killed,
-/// or a child changes state.
+/// Wait until vigil closes the control socket (an executed guard, `key`
+/// 0) or the spawner dies (a forked one), the run `key` is killed, or a
+/// child changes state. A forked guard does not poll its control socket:
+/// see [`guard`].
 fn wait_control_or_child(control: BorrowedFd<'_>, sigchld: &SignalFd, key: u64) -> Result<Event, Failure> {
     loop {
+        let watched = if key == 0 {
+            PollFlags::POLLIN
+        } else {
+            PollFlags::empty()
+        };
         let mut fds = [
-            PollFd::new(control, PollFlags::POLLIN),
             PollFd::new(sigchld.as_fd(), PollFlags::POLLIN),
+            PollFd::new(control, watched),
         ];
-        match poll(&mut fds, PollTimeout::NONE) {
+        let polled = if key == 0 { &mut fds[..] } else { &mut fds[..1] };
+        match poll(polled, PollTimeout::NONE) {
             Ok(_) => {}
             Err(Errno::EINTR) => continue,
             Err(e) => return Err(Failure::sys("cannot poll")(e)),
         }
         let ready = |fd: &PollFd<'_>| fd.revents().is_some_and(|r| !r.is_empty());
-        if ready(&fds[0]) && control_closed(control)? {
+        if key == 0 && ready(&fds[1]) && control_closed(control)? {
             return Ok(Event::ControlClosed);
         }
-        if ready(&fds[1]) {
+        if ready(&fds[0]) {
             // Drain: one read per pending SIGCHLD; the reaping loop finds
             // every child that ended, however many signals were merged.
-            if key != 0 && drain_signals(sigchld, key) {
+            let drained = drain_signals(sigchld, key);
+            if drained.orphaned {
+                return Ok(Event::ControlClosed);
+            }
+            if key != 0 && drained.asked {
                 return Ok(Event::Killed);
             }
             return Ok(Event::Child);
@@ -690,16 +706,30 @@ fn wait_control_or_child(control: BorrowedFd<'_>, sigchld: &SignalFd, key: u64) 
     }
 }
 
+/// What the pending signals said (see [`drain_signals`]).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Drained {
+    /// The spawner's request with the value asked for came.
+    pub(crate) asked: bool,
+    /// The spawner died: its death signal came and the guard's parent
+    /// changed.
+    pub(crate) orphaned: bool,
+}
+
 /// Read every pending signal: whether one was the spawner's request with
 /// `value` (the run's key for its Kill, `RETIRE_VALUE` for a parked
-/// guard's retirement; `crate::guard_kill`). Others are dropped: SIGCHLD
-/// only wakes the reaping, and a Kill of an earlier run came too late.
-pub(crate) fn drain_signals(signals: &SignalFd, value: u64) -> bool {
-    let mut found = false;
+/// guard's retirement; `crate::guard_kill`), and whether the spawner
+/// died. Others are dropped: SIGCHLD only wakes the reaping, a Kill of an
+/// earlier run came too late, and a death signal from anyone else (the
+/// parent did not change) means nothing.
+pub(crate) fn drain_signals(signals: &SignalFd, value: u64) -> Drained {
+    let mut drained = Drained::default();
     while let Ok(Some(info)) = signals.read_signal() {
-        found |= crate::guard_kill::request_value(&info) == Some(value);
+        drained.asked |= crate::guard_kill::request_value(&info) == Some(value);
+        drained.orphaned |= info.ssi_signo == crate::guard_kill::death_signal() as u32;
     }
-    found
+    drained.orphaned &= crate::guard_kill::orphaned();
+    drained
 }
 
 /// Whether the control socket is at end of file, without waiting longer than

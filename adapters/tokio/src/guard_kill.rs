@@ -64,14 +64,48 @@ pub(crate) fn request_value(info: &libc::signalfd_siginfo) -> Option<u64> {
         .then_some(info.ssi_ptr)
 }
 
-/// `signals` with [`kill_signal`] added.
+/// The signal a forked guard gets when the spawner, its parent, dies
+/// (`PR_SET_PDEATHSIG`): the next real-time signal after [`kill_signal`].
+/// A guard reads it on its `signalfd` and takes it as the spawner's death
+/// only if its parent did change ([`orphaned`]): the same signal sent by
+/// anyone else changes nothing. It replaces watching the report socket
+/// for its end of file, which put every guard on that one socket's wait
+/// queue: each packet the spawner read then walked all of them (O(N) per
+/// message, docs/ADAPTER.md).
+pub(crate) fn death_signal() -> libc::c_int {
+    libc::SIGRTMIN() + 1
+}
+
+/// The spawner's pid, in a forked guard (0 in any other process).
+static SPAWNER: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+/// In a forked guard whose parent is `spawner`: get [`death_signal`] when
+/// the spawner dies. `false` if it died already (the guard has nobody to
+/// answer to) or the signal cannot be asked for.
+pub(crate) fn watch_spawner(spawner: Pid) -> bool {
+    SPAWNER.store(spawner.as_raw(), std::sync::atomic::Ordering::Relaxed);
+    // SAFETY: `prctl(PR_SET_PDEATHSIG)` takes a plain signal number (nix's
+    // `Signal` has no real-time ones).
+    #[allow(unsafe_code)]
+    let set = unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, death_signal() as libc::c_ulong, 0, 0, 0) };
+    set == 0 && nix::unistd::getppid() == spawner
+}
+
+/// Whether this forked guard's spawner is gone (its parent changed).
+pub(crate) fn orphaned() -> bool {
+    let spawner = SPAWNER.load(std::sync::atomic::Ordering::Relaxed);
+    spawner != 0 && nix::unistd::getppid().as_raw() != spawner
+}
+
+/// `signals` with [`kill_signal`] and [`death_signal`] added.
 pub(crate) fn with_kill_signal(signals: &SigSet) -> SigSet {
     let mut raw: libc::sigset_t = *signals.as_ref();
     // SAFETY: `raw` is an initialized `sigset_t` (a copy of `signals`), and
-    // `kill_signal` is a valid signal number.
+    // both are valid signal numbers.
     #[allow(unsafe_code)]
     unsafe {
         libc::sigaddset(&mut raw, kill_signal());
+        libc::sigaddset(&mut raw, death_signal());
         SigSet::from_sigset_t_unchecked(raw)
     }
 }

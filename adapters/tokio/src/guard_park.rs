@@ -21,7 +21,7 @@
 //!   descriptors closed;
 //! - a **retirement** (`crate::guard_kill::RETIRE_VALUE` queued by its
 //!   parent): the guard exits 0;
-//! - end of file on the report socket: the spawner is gone; it exits.
+//! - the spawner's death (`crate::guard_kill::death_signal`): it exits.
 //!
 //! A stale Kill of the run that just ended (queued before its end) is
 //! read and ignored. The spawner keeps one parked guard per slot, for a
@@ -29,7 +29,7 @@
 
 use std::ffi::CStr;
 use std::io::IoSliceMut;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 
 use nix::errno::Errno;
@@ -45,8 +45,6 @@ use crate::spawner_protocol::{Request, SpawnRequest, Stream};
 /// and what the spawner builds every program from (borrowed from the
 /// spawner's memory, which the guard has a copy of).
 pub(crate) struct Reuse<'a> {
-    /// The key of the run the guard serves now.
-    pub(crate) key: u64,
     /// The child the guard serves (vigil's path of it), the same for
     /// every run it is handed.
     pub(crate) slot: &'a str,
@@ -213,14 +211,15 @@ pub(crate) struct Handoff {
 /// and wait for the next run. `Err` is the code the guard exits with: 0
 /// when it is retired or the spawner is gone, `EXIT_GUARD_FAILED` when it
 /// cannot park (a run handed to it then ends as its guard died).
-pub(crate) fn park(control: BorrowedFd<'_>, signals: &SignalFd, socket: &ParkSocket) -> Result<Handoff, i32> {
+pub(crate) fn park(signals: &SignalFd, socket: &ParkSocket) -> Result<Handoff, i32> {
     release_run().ok_or(guard::EXIT_GUARD_FAILED)?;
     loop {
         if let Some(handoff) = socket.receive() {
             return Ok(handoff);
         }
+        // Not the control socket: a forked guard learns of the spawner's
+        // death from a signal (see `guard::guard`).
         let mut fds = [
-            PollFd::new(control, PollFlags::POLLIN),
             PollFd::new(socket.fd.as_fd(), PollFlags::POLLIN),
             PollFd::new(signals.as_fd(), PollFlags::POLLIN),
         ];
@@ -229,16 +228,17 @@ pub(crate) fn park(control: BorrowedFd<'_>, signals: &SignalFd, socket: &ParkSoc
             Err(_) => return Err(guard::EXIT_GUARD_FAILED),
         }
         let ready = |fd: &PollFd<'_>| fd.revents().is_some_and(|r| !r.is_empty());
-        if ready(&fds[0]) && guard::control_closed(control).unwrap_or(true) {
-            return Err(0);
-        }
         // Read the hand-off before the signals: a Kill of the run handed
-        // off comes after it (and is kept for the run: see `take`).
-        if ready(&fds[1]) {
+        // off comes after it (and is kept for the run, which checks for it
+        // before it starts the program).
+        if ready(&fds[0]) {
             continue;
         }
-        if ready(&fds[2]) && guard::drain_signals(signals, crate::guard_kill::RETIRE_VALUE) {
-            return Err(0);
+        if ready(&fds[1]) {
+            let drained = guard::drain_signals(signals, crate::guard_kill::RETIRE_VALUE);
+            if drained.asked || drained.orphaned || crate::guard_kill::orphaned() {
+                return Err(0);
+            }
         }
     }
 }

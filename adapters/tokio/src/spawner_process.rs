@@ -148,6 +148,8 @@ struct Spawner<'a> {
     reports: OwnedFd,
     /// The guards' end: fd 0 of every guard.
     guards_end: OwnedFd,
+    /// The spawner's own pid: its guards watch it die.
+    pid: Pid,
     /// Every guard that is not reaped yet, by pid.
     guards: BTreeMap<i32, Guard>,
     /// The key of the last request: a new one must be above it (vigil's
@@ -225,6 +227,7 @@ impl<'a> Spawner<'a> {
             sigchld,
             reports,
             guards_end,
+            pid: nix::unistd::getpid(),
             guards: BTreeMap::new(),
             last_key: 0,
             pool: GuardPool::default(),
@@ -459,7 +462,6 @@ impl<'a> Spawner<'a> {
         drop(request);
         let reuse = match (&slot, &self.home) {
             (Some(slot), Some(home)) => Some(Reuse {
-                key,
                 slot,
                 environment: &self.environment,
                 attributes: &self.attributes,
@@ -474,7 +476,7 @@ impl<'a> Spawner<'a> {
         let pid = unsafe { libc::fork() };
         match pid {
             -1 => Err(format!("cannot fork a guard: {}", Errno::last().desc())),
-            0 => setup.become_guard(self.guards_end.as_raw_fd(), &program, reuse),
+            0 => setup.become_guard(self.guards_end.as_raw_fd(), &program, (key, self.pid), reuse),
             pid => Ok(Pid::from_raw(pid)),
         }
     }
@@ -842,7 +844,8 @@ impl ChildSetup {
 
     /// In the forked child: arrange descriptors and process, then be the
     /// guard. Before fd 0 is the guard's socket, a failure can only exit.
-    fn become_guard<'a>(self, control: RawFd, program: &Program<'a>, reuse: Option<Reuse<'a>>) -> ! {
+    /// `run`: the run's key and the spawner's pid.
+    fn become_guard<'a>(self, control: RawFd, program: &Program<'a>, run: (u64, Pid), reuse: Option<Reuse<'a>>) -> ! {
         #[allow(unsafe_code)]
         // SAFETY: plain system calls on descriptors of this process.
         let arranged = unsafe { self.arrange_descriptors(control) };
@@ -862,7 +865,12 @@ impl ChildSetup {
                 guard::give_up(&guard::Failure::sys("cannot change to the working directory")(e));
             }
         }
-        guard::guard(program, reuse)
+        // The spawner's death is a signal (guard_kill.rs); one that died
+        // before this line leaves nobody to answer to.
+        if !crate::guard_kill::watch_spawner(run.1) {
+            std::process::exit(0);
+        }
+        guard::guard(program, run.0, reuse)
     }
 
     /// fd 0 the guard's socket, 1 and 2 the run's output, nothing else open.

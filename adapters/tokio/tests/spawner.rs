@@ -599,7 +599,9 @@ fn nothing_pending(pid: i32) -> bool {
 
 /// The Kill is a queued real-time signal from the spawner
 /// (`src/guard_kill.rs`): the same signal sent by anyone else, plain or
-/// queued with any value the spawner could send, does not end the run.
+/// queued with any value the spawner could send, does not end the run;
+/// nor does the signal a guard gets when the spawner dies, sent by
+/// anyone while the spawner lives.
 #[tokio::test]
 async fn a_kill_signal_that_the_spawner_did_not_queue_is_ignored() {
     let dir = std::env::temp_dir().join(format!("vigil-rtkill-{}", std::process::id()));
@@ -615,6 +617,9 @@ async fn a_kill_signal_that_the_spawner_did_not_queue_is_ignored() {
     #[allow(unsafe_code)]
     unsafe {
         assert_eq!(libc::kill(guard, guard_kill::kill_signal()), 0);
+        // Nor is the signal of the spawner's death, from anyone else (the
+        // guard's parent did not change).
+        assert_eq!(libc::kill(guard, guard_kill::death_signal()), 0);
         // Every value the spawner could queue: the first run keys, and a
         // retirement.
         for value in [guard_kill::RETIRE_VALUE].into_iter().chain(2..64) {
