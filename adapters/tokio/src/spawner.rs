@@ -19,10 +19,9 @@
 //! and no `Child` (no pidfd): the spawner reaps the guards.
 //!
 //! **Death.** vigil dies (even by SIGKILL): the spawner reads end of file
-//! and exits at once; every guard reads end of file on the report socket
-//! it shares with the spawner (`crate::spawner_process`) and kills and
-//! reaps its run. The spawner dies: every guard reads end of file and ends
-//! its run the same way; vigil reads end of file, every live
+//! and exits at once; every guard gets the signal it asked for at its
+//! parent's death (`crate::guard_kill::death_signal`) and kills and reaps
+//! its run. The spawner dies: every guard ends its run the same way; vigil reads end of file, every live
 //! run ends with the reason `process spawner died` (its process group is
 //! SIGKILLed as a safety net), and the next process start starts a new
 //! spawner.

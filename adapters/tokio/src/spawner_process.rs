@@ -9,8 +9,10 @@
 //! a lock the forked guard needs. It blocks every signal it can, is a child
 //! subreaper (it reaps its guards, and kills and reaps whatever else is
 //! reparented to it), and exits at once at end of file on vigil's socket:
-//! vigil is gone, and every guard reads end of file on the report socket
-//! as the spawner's end of it closes, and kills its run.
+//! vigil is gone, and every guard gets the signal it asked for at its
+//! parent's death (`crate::guard_kill::death_signal`) and kills its run.
+//! (Guards do not watch the report socket for its end of file: all of them
+//! on one socket's wait queue made every packet O(N).)
 //!
 //! **A constant number of descriptors.** The spawner holds the same few
 //! descriptors however many guards run (vigil's socket, its epoll, its
