@@ -6,11 +6,11 @@
 //! A guard forked for a request that names a `slot` (vigil's path of the
 //! child) makes a datagram socket of its own while its first program runs
 //! (`autobind`: an abstract name the kernel chooses, which nobody can take
-//! before it). At the end of each run it writes `parked <raw status>
-//! <address> <slot>` on the report socket instead of `status <raw
-//! status>`: the run's end and where the next run can come from, in one
-//! packet, so that the spawner has parked it before vigil asks for the
-//! child's next run. Then it closes the run's output (fds 1 and 2 become
+//! before it). At the end of each run it writes
+//! `parked <status> <address> <slot>` on the report socket instead of
+//! `status <status>`: the run's end and where the next run can come from,
+//! in one packet, so that the spawner has parked it before vigil asks for
+//! the child's next run. Then it closes the run's output (fds 1 and 2 become
 //! `/dev/null`), changes to `/`, and waits for one of:
 //!
 //! - a **hand-off** on that socket: the spawner's `spawn <key> <json>`
