@@ -829,17 +829,24 @@ async fn a_parked_guard_takes_no_run_from_anyone_but_its_spawner() {
     assert!(!planted.exists(), "the guard ran a stranger's program");
 }
 
+/// A run that goes on (node 1, `running`) and the guard of one that ended
+/// and parked (node 2, `ended`): the running run's handle, the parked
+/// guard's pid and the spawner's.
+async fn one_running_one_parked(
+    tx: &ReportSender,
+    rx: &mut DriverReceiver<(RunId, RunnerReport)>,
+) -> (ProcessHandle, i32, i32) {
+    let running = start_one(&quiet("sleep 1000"), run(1, 1), "running", tx, rx).await;
+    let ended = start_one(&quiet("exit 0"), run(2, 1), "ended", tx, rx).await;
+    assert_eq!(next(rx).await, (run(2, 1), RunnerReport::Exited(ExitReason::Normal)));
+    let parked = ended.pid() as i32;
+    (running, parked, parent_of(parked))
+}
+
 #[tokio::test]
 async fn parked_guards_end_with_their_spawner() {
     let (tx, mut rx) = driver_queue();
-    let running = start_one(&quiet("sleep 1000"), run(1, 1), "running", &tx, &mut rx).await;
-    let ended = start_one(&quiet("exit 0"), run(2, 1), "ended", &tx, &mut rx).await;
-    assert_eq!(
-        next(&mut rx).await,
-        (run(2, 1), RunnerReport::Exited(ExitReason::Normal))
-    );
-    let parked = ended.pid() as i32;
-    let spawner = parent_of(parked);
+    let (running, parked, spawner) = one_running_one_parked(&tx, &mut rx).await;
     assert_eq!(parent_of(running.pid() as i32), spawner);
     kill(Pid::from_raw(spawner), Signal::SIGKILL).expect("kill -9 the spawner");
     let died = RunnerReport::Exited(ExitReason::Error("process spawner died".into()));
@@ -885,14 +892,7 @@ async fn a_parked_guard_killed_or_handed_a_run_it_cannot_take_leaves_the_next_st
 #[tokio::test]
 async fn a_parked_guard_that_gets_no_run_is_retired() {
     let (tx, mut rx) = driver_queue();
-    let running = start_one(&quiet("sleep 1000"), run(1, 1), "running", &tx, &mut rx).await;
-    let ended = start_one(&quiet("exit 0"), run(2, 1), "ended", &tx, &mut rx).await;
-    assert_eq!(
-        next(&mut rx).await,
-        (run(2, 1), RunnerReport::Exited(ExitReason::Normal))
-    );
-    let parked = ended.pid() as i32;
-    let spawner = parent_of(parked);
+    let (running, parked, spawner) = one_running_one_parked(&tx, &mut rx).await;
     let deadline = tokio::time::Instant::now() + guard_pool::PARK_LIMIT + SAFETY_NET;
     loop {
         let alive = processes()
