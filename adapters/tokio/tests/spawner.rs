@@ -759,8 +759,13 @@ async fn a_restarted_child_gets_its_guard_back_with_the_new_runs_output_and_dire
     // still ends that run.
     let other = start_one(&quiet("sleep 1000"), run(2, 1), "q", &tx, &mut rx).await;
     assert_ne!(other.pid() as i32, guard);
-    let h3 = start_one(&quiet("sleep 1000"), run(1, 3), "p", &tx, &mut rx).await;
+    // An inherited output is the spawner's own, passed with the hand-off.
+    let inherit = ProcessSpec::new(["sleep", "1000"]).output(OutputMode::Inherit);
+    let h3 = start_one(&inherit, run(1, 3), "p", &tx, &mut rx).await;
     assert_eq!(h3.pid() as i32, guard);
+    let spawner: Vec<(i32, String)> = descriptors(parent_of(guard)).into_iter().take(3).collect();
+    let guard_fds: Vec<(i32, String)> = descriptors(guard).into_iter().take(3).collect();
+    assert_eq!(guard_fds[1..], spawner[1..], "stdout and stderr of the spawner");
     h3.kill();
     assert_eq!(
         next(&mut rx).await,
