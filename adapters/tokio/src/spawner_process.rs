@@ -86,6 +86,9 @@ const EXIT_SPAWNER_FAILED: i32 = 125;
 /// with a slot that does not fit, see `crate::guard_park`).
 pub(crate) const REPORT_MAX: usize = 4096;
 
+/// How long the spawner, at its end, waits for its idle guards to die.
+const END_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// The epoll data of vigil's socket, of the signalfd and of the report socket.
 const VIGIL: u64 = 0;
 const SIGCHLD: u64 = 1;
@@ -309,10 +312,10 @@ impl<'a> Spawner<'a> {
                 Err(Errno::EAGAIN) => return,
                 Err(Errno::EINTR) => continue,
                 // vigil is gone (or its socket broken): so is everything.
-                Err(_) => std::process::exit(0),
+                Err(_) => self.end(),
             };
             if len == 0 {
-                std::process::exit(0);
+                self.end();
             }
             match Request::decode(self.buffer.bytes(len)) {
                 Some(Request::Spawn(key, request)) => self.spawn(key, request, fds, len),
@@ -359,6 +362,32 @@ impl<'a> Spawner<'a> {
             let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
         }
         self.exiting.push(pid);
+    }
+
+    /// vigil is gone, or the tree ended: SIGKILL every parked or retiring
+    /// guard (it runs nothing) and reap it, so that none is left for
+    /// init to reap (init does not reap in some containers); then exit.
+    /// A guard that runs a program ends its run when it gets the death
+    /// signal of the spawner's exit (`crate::guard_kill`). Gives up on
+    /// the reaping after [`END_WAIT`] (a process that does not die).
+    fn end(&mut self) -> ! {
+        let mut idle: Vec<i32> = self
+            .guards
+            .iter()
+            .filter(|(_, g)| matches!(g.state, GuardState::Parked | GuardState::Retiring))
+            .map(|(pid, _)| *pid)
+            .collect();
+        for pid in &idle {
+            let _ = nix::sys::signal::kill(Pid::from_raw(*pid), Signal::SIGKILL);
+        }
+        let deadline = Instant::now() + END_WAIT;
+        while !idle.is_empty() && Instant::now() < deadline {
+            idle.retain(|pid| wait(*pid).is_none());
+            if !idle.is_empty() {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        }
+        std::process::exit(0)
     }
 
     /// Retire every parked guard whose time is up.
@@ -640,7 +669,7 @@ impl<'a> Spawner<'a> {
     }
 
     /// Send one reply about the run `key` (whose guard is `guard`) to
-    /// vigil, waiting while its socket is full; exit if vigil is gone.
+    /// vigil, waiting while its socket is full; end if vigil is gone.
     fn reply(&mut self, key: u64, guard: Pid, reply: &Reply) {
         // Formatted in a buffer of its own, not on the heap: every heap
         // page the spawner writes after a fork stays a private copy in the
@@ -653,7 +682,7 @@ impl<'a> Spawner<'a> {
             let written = room - rest.len();
             self.reply_buffer.bytes(written)
         };
-        loop {
+        let gone = loop {
             match socket::sendmsg::<()>(
                 self.vigil.as_raw_fd(),
                 &[IoSlice::new(text)],
@@ -661,14 +690,17 @@ impl<'a> Spawner<'a> {
                 MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL,
                 None,
             ) {
-                Ok(_) => return,
+                Ok(_) => break false,
                 Err(Errno::EINTR) => {}
                 Err(Errno::EAGAIN) => {
                     let mut fds = [PollFd::new(self.vigil, PollFlags::POLLOUT)];
                     let _ = poll(&mut fds, PollTimeout::NONE);
                 }
-                Err(_) => std::process::exit(0),
+                Err(_) => break true,
             }
+        };
+        if gone {
+            self.end(); // vigil is gone
         }
     }
 }

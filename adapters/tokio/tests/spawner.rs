@@ -73,7 +73,7 @@ use vigil_core::{ExitReason, NodeId, Readiness, RunId};
 use driver_queue::{driver_queue, DriverReceiver};
 use guarded_spawn::spawn_process;
 use output::OutputMode;
-use process::{ProcessHandle, ProcessSpec};
+use process::{Launch, ProcessHandle, ProcessSpec};
 use report::{ReportSender, RunnerReport};
 
 const SAFETY_NET: Duration = Duration::from_secs(20);
@@ -919,4 +919,73 @@ async fn a_parked_guard_that_gets_no_run_is_retired() {
         next(&mut rx).await,
         (run(1, 1), RunnerReport::Exited(ExitReason::Killed))
     );
+}
+
+/// The variable that makes [`helper_tree_end_with_parked_guards`] run.
+const SUBREAPER_VAR: &str = "VIGIL_SPAWNER_TEST_SUBREAPER";
+
+/// Run by the next test in a process of its own (a subreaper is the
+/// process's): this process is a child subreaper, so a guard that the
+/// spawner left behind at the tree's end would become its child.
+#[tokio::test]
+#[ignore = "a helper process of at_the_trees_end_the_spawner_reaps_its_parked_guards"]
+async fn helper_tree_end_with_parked_guards() {
+    if std::env::var_os(SUBREAPER_VAR).is_none() {
+        return;
+    }
+    nix::sys::prctl::set_child_subreaper(true).expect("a subreaper");
+    let (tx, mut rx) = driver_queue();
+    let tree = spawner::Spawner::default();
+    let mut guards = Vec::new();
+    for i in 1..=5 {
+        let spec = quiet("exit 0");
+        let path = format!("c{i}");
+        let h = process::spawn_process(
+            &spec,
+            Readiness::Immediate,
+            run(i, 1),
+            &path,
+            tx.clone(),
+            Launch::Guarded,
+            &tree,
+        )
+        .expect("spawned");
+        assert_eq!(next(&mut rx).await, (run(i, 1), RunnerReport::Started));
+        assert_eq!(
+            next(&mut rx).await,
+            (run(i, 1), RunnerReport::Exited(ExitReason::Normal))
+        );
+        guards.push(h.pid() as i32);
+    }
+    let spawner = parent_of(guards[0]);
+    drop(tree); // the tree's end
+    eventually("the spawner never ended", || {
+        !processes().iter().any(|&(pid, ..)| pid == spawner)
+    })
+    .await;
+    // Not one parked guard was left to this subreaper, alive or not.
+    for guard in guards {
+        let waited = nix::sys::wait::waitpid(Pid::from_raw(guard), Some(nix::sys::wait::WaitPidFlag::WNOHANG));
+        assert_eq!(waited, Err(nix::errno::Errno::ECHILD), "guard {guard} was left behind");
+    }
+}
+
+#[test]
+fn at_the_trees_end_the_spawner_reaps_its_parked_guards() {
+    let out = std::process::Command::new(std::env::current_exe().expect("test binary"))
+        .args([
+            "--exact",
+            "helper_tree_end_with_parked_guards",
+            "--ignored",
+            "--test-threads=1",
+        ])
+        .env(SUBREAPER_VAR, "1")
+        .output()
+        .expect("run the helper");
+    let (text, errors) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{text}{errors}");
+    assert!(text.contains("1 passed"), "{text}");
 }
