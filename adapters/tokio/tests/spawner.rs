@@ -339,14 +339,25 @@ async fn helper_descriptor_count() {
 
 #[test]
 fn vigil_holds_two_descriptors_per_child_in_the_tracing_mode_and_none_with_output_null() {
+    run_helper("helper_descriptor_count", COUNT_VAR);
+}
+
+/// Run the ignored test `helper` of this binary in a process of its own,
+/// with the variable `var` set (without it the helper does nothing), and
+/// check that it passed: its stderr.
+fn run_helper(helper: &str, var: &str) -> String {
     let out = std::process::Command::new(std::env::current_exe().expect("test binary"))
-        .args(["--exact", "helper_descriptor_count", "--ignored", "--test-threads=1"])
-        .env(COUNT_VAR, "1")
+        .args(["--exact", helper, "--ignored", "--test-threads=1"])
+        .env(var, "1")
         .output()
         .expect("run the helper");
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    let (text, errors) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    );
+    assert!(out.status.success(), "{text}{errors}");
     assert!(text.contains("1 passed"), "{text}");
+    errors
 }
 
 #[tokio::test]
@@ -670,22 +681,7 @@ async fn helper_kill_without_queued_signals() {
 
 #[test]
 fn a_kill_that_cannot_be_queued_still_ends_the_run() {
-    let out = std::process::Command::new(std::env::current_exe().expect("test binary"))
-        .args([
-            "--exact",
-            "helper_kill_without_queued_signals",
-            "--ignored",
-            "--test-threads=1",
-        ])
-        .env(SIGPENDING_VAR, "1")
-        .output()
-        .expect("run the helper");
-    let (text, errors) = (
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-    );
-    assert!(out.status.success(), "{text}{errors}");
-    assert!(text.contains("1 passed"), "{text}");
+    let errors = run_helper("helper_kill_without_queued_signals", SIGPENDING_VAR);
     // The spawner (its stderr is the helper's) took the other way.
     assert!(
         errors.contains("vigil-spawner: cannot queue a Kill to guard"),
@@ -972,20 +968,5 @@ async fn helper_tree_end_with_parked_guards() {
 
 #[test]
 fn at_the_trees_end_the_spawner_reaps_its_parked_guards() {
-    let out = std::process::Command::new(std::env::current_exe().expect("test binary"))
-        .args([
-            "--exact",
-            "helper_tree_end_with_parked_guards",
-            "--ignored",
-            "--test-threads=1",
-        ])
-        .env(SUBREAPER_VAR, "1")
-        .output()
-        .expect("run the helper");
-    let (text, errors) = (
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-    );
-    assert!(out.status.success(), "{text}{errors}");
-    assert!(text.contains("1 passed"), "{text}");
+    run_helper("helper_tree_end_with_parked_guards", SUBREAPER_VAR);
 }
