@@ -41,8 +41,8 @@ use crate::guard::{self, Failure, Program};
 use crate::spawn_attributes::SpawnAttributes;
 use crate::spawner_protocol::{Request, SpawnRequest, Stream};
 
-/// What a forked guard needs to take later runs: its current run's key,
-/// and what the spawner builds every program from (borrowed from the
+/// What a forked guard needs to take later runs: the child it serves, and
+/// what the spawner builds every program from (borrowed from the
 /// spawner's memory, which the guard has a copy of).
 pub(crate) struct Reuse<'a> {
     /// The child the guard serves (vigil's path of it), the same for
