@@ -323,7 +323,7 @@ pub(crate) fn guard<'a>(program: &Program<'a>, key: u64, reuse: Option<crate::gu
         Err(e) => give_up(&e),
     };
     let Some(reuse) = reuse else {
-        let status = run(control, &sigchld, program, key, &mut None);
+        let status = run(control, &sigchld, program, key, None);
         report_status(control, status);
         std::process::exit(0)
     };
@@ -331,7 +331,13 @@ pub(crate) fn guard<'a>(program: &Program<'a>, key: u64, reuse: Option<crate::gu
     let mut socket = None;
     let mut later: Option<Program<'a>> = None;
     loop {
-        let status = run(control, &sigchld, later.as_ref().unwrap_or(program), key, &mut socket);
+        let status = run(
+            control,
+            &sigchld,
+            later.as_ref().unwrap_or(program),
+            key,
+            Some(&mut socket),
+        );
         let Some(parking) = socket.as_ref().filter(|s| s.fits(reuse.slot)) else {
             report_status(control, status);
             std::process::exit(0)
@@ -361,13 +367,14 @@ pub(crate) fn guard<'a>(program: &Program<'a>, key: u64, reuse: Option<crate::gu
 /// left; exits instead when the run cannot end in order (the program
 /// cannot be spawned, vigil or the spawner is gone, the guard failed).
 /// With `socket` (a guard that parks), the guard's park socket is made
-/// while the program runs, if it has none yet.
+/// while the program runs, if it has none yet; a guard that does not park
+/// makes none.
 fn run(
     control: BorrowedFd<'_>,
     sigchld: &SignalFd,
     program: &Program<'_>,
     key: u64,
-    socket: &mut Option<crate::guard_park::ParkSocket>,
+    socket: Option<&mut Option<crate::guard_park::ParkSocket>>,
 ) -> Option<i32> {
     // vigil or the spawner may be gone already (killed between forking
     // the guard and now), or the run killed: then start nothing.
@@ -400,7 +407,7 @@ fn run(
         end_descendants(sigchld, Some(pid));
         std::process::exit(0) // vigil is gone
     }
-    if key != 0 && socket.is_none() {
+    if let Some(socket @ None) = socket {
         // Off the restart's path: the program runs. Without it, the guard
         // exits after the run.
         *socket = crate::guard_park::ParkSocket::bind().ok();

@@ -441,13 +441,8 @@ impl<'a> Spawner<'a> {
         fds: Vec<OwnedFd>,
         len: usize,
     ) -> Result<(), Vec<OwnedFd>> {
-        let Some(slot) = request.slot.as_deref() else {
-            return Err(fds);
-        };
-        if !reuses(request, self.home.as_deref()) {
-            return Err(fds);
-        }
-        let Some(parked) = self.pool.take(slot) else {
+        // Only a slot's guard is parked, and only when `reuses` held.
+        let Some(parked) = request.slot.as_deref().and_then(|slot| self.pool.take(slot)) else {
             return Err(fds);
         };
         let mut passed = fds.iter().map(AsRawFd::as_raw_fd);
