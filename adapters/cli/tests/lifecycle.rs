@@ -57,26 +57,11 @@ impl Run {
     }
 
     fn ctl(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_vigil"))
-            .arg("ctl")
-            .arg("--socket")
-            .arg(self.path("ctl.sock"))
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .expect("vigil ctl runs")
+        support::ctl(&self.path("ctl.sock"), args)
     }
 
     fn ok(&self, args: &[&str]) -> String {
-        let out = self.ctl(args);
-        assert!(
-            out.status.success(),
-            "vigil ctl {args:?}: {}{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr),
-            self.log()
-        );
-        String::from_utf8(out.stdout).unwrap()
+        support::ctl_ok(&self.path("ctl.sock"), args, || self.log())
     }
 
     /// `vigil ctl --json ARGS`, which must fail: its error kind.

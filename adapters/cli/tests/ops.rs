@@ -79,32 +79,15 @@ impl Run {
     }
 
     fn ctl(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_vigil"))
-            .arg("ctl")
-            .arg("--socket")
-            .arg(self.socket())
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .expect("vigil ctl runs")
+        support::ctl(&self.socket(), args)
     }
 
     fn ok(&self, args: &[&str]) -> String {
-        let out = self.ctl(args);
-        assert!(
-            out.status.success(),
-            "vigil ctl {args:?}: {}{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr),
-            self.log()
-        );
-        String::from_utf8(out.stdout).unwrap()
+        support::ctl_ok(&self.socket(), args, || self.log())
     }
 
     fn json(&self, args: &[&str]) -> Value {
-        let mut all = vec!["--json"];
-        all.extend_from_slice(args);
-        serde_json::from_str(&self.ok(&all)).expect("--json prints JSON")
+        support::ctl_json(&self.socket(), args, || self.log())
     }
 
     /// Every node as (path, state, generation).

@@ -35,28 +35,11 @@ impl Run {
     }
 
     fn ctl(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_vigil"))
-            .arg("ctl")
-            .arg("--socket")
-            .arg(self.dir.path().join("ctl.sock"))
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .expect("vigil ctl runs")
+        support::ctl(&self.dir.path().join("ctl.sock"), args)
     }
 
     fn json(&self, args: &[&str]) -> Value {
-        let mut all = vec!["--json"];
-        all.extend_from_slice(args);
-        let out = self.ctl(&all);
-        assert!(
-            out.status.success(),
-            "vigil ctl {args:?}: {}{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr),
-            self.log()
-        );
-        serde_json::from_slice(&out.stdout).expect("--json prints JSON")
+        support::ctl_json(&self.dir.path().join("ctl.sock"), args, || self.log())
     }
 
     fn nodes(&self) -> Vec<(String, String)> {

@@ -7,7 +7,7 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
@@ -744,4 +744,38 @@ pub fn text(b: &[u8]) -> String {
 /// The exit code of a process that exited (not one killed by a signal).
 pub fn code(o: &std::process::Output) -> i32 {
     o.status.code().expect("exited, not killed by a signal")
+}
+
+/// `vigil ctl --socket SOCKET ARGS`: what it printed and how it exited.
+pub fn ctl(socket: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .arg("ctl")
+        .arg("--socket")
+        .arg(socket)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("vigil ctl runs")
+}
+
+/// `vigil ctl --socket SOCKET ARGS`, which must succeed: its stdout. On a
+/// failure the panic shows its output and `log()` (vigil's log).
+pub fn ctl_ok(socket: &Path, args: &[&str], log: impl FnOnce() -> String) -> String {
+    let out = ctl(socket, args);
+    assert!(
+        out.status.success(),
+        "vigil ctl {args:?}: {}{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        log()
+    );
+    String::from_utf8(out.stdout).expect("vigil ctl prints UTF-8")
+}
+
+/// `vigil ctl --socket SOCKET --json ARGS`, which must succeed: its
+/// answer.
+pub fn ctl_json(socket: &Path, args: &[&str], log: impl FnOnce() -> String) -> serde_json::Value {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    serde_json::from_str(&ctl_ok(socket, &all, log)).expect("--json prints JSON")
 }
