@@ -6,7 +6,7 @@
 //! wait polls for that file or state, with a safety net only.
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Output};
 
 use serde_json::Value;
 
@@ -30,15 +30,7 @@ impl Run {
             children.replace("DIR", &dir.path().display().to_string())
         );
         std::fs::write(dir.path().join("tree.toml"), text).unwrap();
-        let vigil = Command::new(env!("CARGO_BIN_EXE_vigil"))
-            .arg("run")
-            .arg(dir.path().join("tree.toml"))
-            .env("XDG_RUNTIME_DIR", dir.path().join("xdg"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.path().join("vigil.log")).unwrap())
-            .spawn()
-            .expect("vigil runs");
+        let vigil = support::run_tree_in(dir.path(), &[]);
         let run = Run { dir, vigil };
         assert!(poll(|| ready(&run)), "the tree never got ready: {}", run.log());
         run

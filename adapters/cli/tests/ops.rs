@@ -49,16 +49,7 @@ impl Run {
             vigil: {
                 let text = config(dir.path(), children).replacen("\n\n", &format!("\n{control}\n"), 1);
                 std::fs::write(dir.path().join("tree.toml"), text).unwrap();
-                Command::new(env!("CARGO_BIN_EXE_vigil"))
-                    .arg("run")
-                    .arg(dir.path().join("tree.toml"))
-                    .args(args)
-                    .env("XDG_RUNTIME_DIR", dir.path().join("xdg"))
-                    .stdin(Stdio::null())
-                    .stdout(Stdio::null())
-                    .stderr(std::fs::File::create(dir.path().join("vigil.log")).unwrap())
-                    .spawn()
-                    .expect("vigil runs")
+                support::run_tree_in(dir.path(), args)
             },
             dir,
         };

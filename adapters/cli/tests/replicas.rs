@@ -8,7 +8,7 @@
 //! timing. Waits poll with a safety net.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Output};
 
 use serde_json::Value;
 
@@ -189,15 +189,7 @@ impl Run {
         let dir = tempfile::tempdir().expect("tempdir");
         let text = children(dir.path());
         std::fs::write(dir.path().join("tree.toml"), config(dir.path(), &text)).unwrap();
-        let vigil = Command::new(env!("CARGO_BIN_EXE_vigil"))
-            .arg("run")
-            .arg(dir.path().join("tree.toml"))
-            .env("XDG_RUNTIME_DIR", dir.path().join("xdg"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.path().join("vigil.log")).unwrap())
-            .spawn()
-            .expect("vigil runs");
+        let vigil = support::run_tree_in(dir.path(), &[]);
         let run = Run { dir, vigil };
         assert!(poll(|| run.all_running()), "the tree never ran: {}", run.log());
         run

@@ -543,14 +543,7 @@ impl Vigil {
 
     /// `vigil ctl --socket SOCKET ARGS...` against this vigil.
     pub fn ctl(&self, socket: &Path, args: &[&str]) -> std::process::Output {
-        Command::new(env!("CARGO_BIN_EXE_vigil"))
-            .arg("ctl")
-            .arg("--socket")
-            .arg(socket)
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .expect("vigil ctl runs")
+        ctl(socket, args)
     }
 }
 
@@ -778,4 +771,21 @@ pub fn ctl_json(socket: &Path, args: &[&str], log: impl FnOnce() -> String) -> s
     let mut all = vec!["--json"];
     all.extend_from_slice(args);
     serde_json::from_str(&ctl_ok(socket, &all, log)).expect("--json prints JSON")
+}
+
+/// `vigil run DIR/tree.toml ARGS` with its stderr in `DIR/vigil.log` and
+/// `XDG_RUNTIME_DIR` in `DIR/xdg`: the `vigil run` of the suites that keep
+/// one tree in a temporary directory (`lifecycle.rs`, `ops.rs`,
+/// `replicas.rs`).
+pub fn run_tree_in(dir: &Path, args: &[&str]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .arg("run")
+        .arg(dir.join("tree.toml"))
+        .args(args)
+        .env("XDG_RUNTIME_DIR", dir.join("xdg"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("vigil.log")).expect("vigil's log file"))
+        .spawn()
+        .expect("vigil runs")
 }
